@@ -1,0 +1,63 @@
+"""The web process: `create_app(config)` builds the Flask app.
+
+Only this process holds the Voyager index in memory and listens for reload messages; gunicorn runs it as one
+process with threads so the index exists once. `gunicorn 'app:create_app()'` reads the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+import config as config_module
+from config import Config
+from db.migrate import apply_migrations
+from infra.connections import get_db, get_redis
+from routes import auth, health, pages, tasks_api
+from routes.context import Runtime
+from routes.errors import register_error_handlers
+from routes.security import AuthState, install_security, session_secret
+from voyager_manager import IndexHolder
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` may be a Config, a mapping of setting names (tests), or None (environment)."""
+    if config is None:
+        cfg = config_module.get_config()
+    elif isinstance(config, Config):
+        cfg = config
+    else:
+        cfg = Config.from_mapping(config)
+    config_module.install(cfg)
+    logging.basicConfig(level=cfg.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    apply_migrations(cfg.database_url)
+    db = get_db(cfg)
+    connection = get_redis(cfg)
+    index = IndexHolder(db, cfg.INDEX_NAME)
+    index.reload()
+    stop_background = index.start_listener(connection, cfg.INDEX_RELOAD_CHANNEL)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=session_secret(cfg, db),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.SESSION_COOKIE_SECURE,
+        SESSION_COOKIE_NAME="audiomuse_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        DEBUG=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    runtime = Runtime(config=cfg, db=db, redis=connection, index=index, auth=AuthState.load(cfg, db),
+                      stop_background=stop_background)
+    app.extensions["audiomuse"] = runtime
+    install_security(app, lambda: runtime.auth)
+    register_error_handlers(app)
+    for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

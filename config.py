@@ -1,0 +1,253 @@
+"""The one place that reads the environment.
+
+Every setting is a typed field of `Config` with a default and a one-line description (the README table is
+checked against these). `Config.from_env()` validates everything at once and raises `ConfigError` naming the
+variable and the bad value, so a typo stops start-up instead of surfacing hours later in a worker. Secrets are
+never part of `repr()` or `describe()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+VERSION = "0.1.0"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable and the value."""
+
+
+def _setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = (),
+             minimum: float | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "secret": secret, "choices": choices, "minimum": minimum})
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- infrastructure -------------------------------------------------------------------------------
+    DATABASE_URL: str = _setting(
+        "", "PostgreSQL URL; when empty and POSTGRES_HOST is empty, a private embedded PostgreSQL is started",
+        secret=True)
+    POSTGRES_HOST: str = _setting("", "PostgreSQL host, used to build the URL when DATABASE_URL is empty")
+    POSTGRES_PORT: int = _setting(5432, "PostgreSQL port (with POSTGRES_HOST)", minimum=1)
+    POSTGRES_USER: str = _setting("audiomuse", "PostgreSQL user (with POSTGRES_HOST)")
+    POSTGRES_PASSWORD: str = _setting("", "PostgreSQL password (with POSTGRES_HOST)", secret=True)
+    POSTGRES_DB: str = _setting("audiomuse", "PostgreSQL database name (with POSTGRES_HOST)")
+    DB_POOL_MIN: int = _setting(1, "Connections each process keeps open to PostgreSQL", minimum=0)
+    DB_POOL_MAX: int = _setting(10, "Most connections one process opens to PostgreSQL", minimum=1)
+    REDIS_URL: str = _setting(
+        "", "Redis URL for queues and pub/sub; when empty a private embedded redis-server is started", secret=True)
+    DATA_DIR: str = _setting(str(PROJECT_ROOT / "var"), "Folder for embedded database/redis data and logs")
+    TEMP_DIR: str = _setting("/tmp/audiomuse", "Folder for temporary audio files during analysis")
+
+    # --- processes --------------------------------------------------------------------------------------
+    SERVICE_TYPE: str = _setting("all", "Which processes this container runs", choices=("web", "worker", "all"))
+    HOST: str = _setting("127.0.0.1", "Address the web server listens on (0.0.0.0 in Docker)")
+    PORT: int = _setting(8000, "Port the web server listens on", minimum=1)
+    WEB_THREADS: int = _setting(8, "Threads of the single gunicorn web process", minimum=1)
+    NUM_WORKERS: int = _setting(os.cpu_count() or 1, "RQ worker processes (default: CPU cores)", minimum=1)
+    LOG_LEVEL: str = _setting("INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    # --- jobs -------------------------------------------------------------------------------------------
+    TASK_LOG_LINES: int = _setting(10, "Log lines kept per task and shown in the task panel", minimum=1)
+    MAIN_TASK_TIMEOUT_SECONDS: int = _setting(
+        7 * 24 * 3600, "Longest a main (orchestrator) task may run before RQ stops it", minimum=60)
+    CHILD_TASK_TIMEOUT_SECONDS: int = _setting(3600, "Longest a child task (an album, a batch) may run", minimum=10)
+    TASK_RESULT_TTL_SECONDS: int = _setting(86400, "How long RQ keeps finished job data in Redis", minimum=0)
+    CANCEL_CHECK_INTERVAL_SECONDS: float = _setting(
+        1.0, "Least time between two cancellation checks of one running task", minimum=0)
+
+    # --- security ---------------------------------------------------------------------------------------
+    ADMIN_PASSWORD: str = _setting(
+        "", "When set, every page and API needs a login (or API_TOKEN); also settable on the /setup page",
+        secret=True)
+    API_TOKEN: str = _setting("", "Token for scripts: send 'Authorization: Bearer <token>'", secret=True)
+    SECRET_KEY: str = _setting(
+        "", "Signs session cookies; generated and stored in the database when empty", secret=True)
+    SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set behind TLS)")
+
+    # --- index ------------------------------------------------------------------------------------------
+    INDEX_NAME: str = _setting("music_library", "Name of the Voyager index row in the database")
+    INDEX_RELOAD_CHANNEL: str = _setting("index-updates", "Redis pub/sub channel that announces a new index")
+
+    # ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read every setting from `env` (default: os.environ); raise ConfigError on the first bad value."""
+        source = os.environ if env is None else env
+        return cls.from_mapping({f.name: source[f.name] for f in dataclasses.fields(cls) if f.name in source})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Config:
+        """Build from a mapping of raw strings or typed values (tests pass one); unknown names are an error."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        parsed = {name: _parse(known[name], hints[name], raw) for name, raw in values.items()}
+        config = cls(**parsed)
+        config._check_consistency()
+        return config
+
+    def with_overrides(self, **values: Any) -> Config:
+        merged = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        merged.update(values)
+        return Config.from_mapping(merged)
+
+    def _check_consistency(self) -> None:
+        if self.DB_POOL_MIN > self.DB_POOL_MAX:
+            raise ConfigError(f"DB_POOL_MIN={self.DB_POOL_MIN} is larger than DB_POOL_MAX={self.DB_POOL_MAX}")
+        for name in ("DATABASE_URL",):
+            url = getattr(self, name)
+            if url and urlsplit(url).scheme not in ("postgres", "postgresql"):
+                raise ConfigError(f"{name}={redact_url(url)!r} is not a postgresql:// URL")
+        if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"REDIS_URL={redact_url(self.REDIS_URL)!r} is not a redis:// URL")
+
+    # --- derived values ---------------------------------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        """The URL to connect with, built from POSTGRES_* parts when DATABASE_URL is empty ('' if neither)."""
+        if self.DATABASE_URL:
+            return self.DATABASE_URL
+        if self.POSTGRES_HOST:
+            auth = quote(self.POSTGRES_USER, safe="")
+            if self.POSTGRES_PASSWORD:
+                auth += ":" + quote(self.POSTGRES_PASSWORD, safe="")
+            return f"postgresql://{auth}@{self.POSTGRES_HOST}:{self.POSTGRES_PORT}/{quote(self.POSTGRES_DB)}"
+        return ""
+
+    @property
+    def needs_embedded_postgres(self) -> bool:
+        return not self.database_url
+
+    @property
+    def needs_embedded_redis(self) -> bool:
+        return not self.REDIS_URL
+
+    @property
+    def auth_enabled_by_env(self) -> bool:
+        return bool(self.ADMIN_PASSWORD)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, shown value, description) for every setting; secrets appear as 'set' / 'not set'."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["secret"]:
+                shown = "set" if value else "not set"
+            else:
+                shown = str(value)
+            rows.append((f.name, shown, f.metadata["doc"]))
+        return rows
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{name}={shown!r}" for name, shown, _ in self.describe()) + ")"
+
+
+def settings_table_markdown() -> str:
+    """The README settings table: name, default, description."""
+    lines = ["| Variable | Default | Description |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Config):
+        default = f.default
+        if f.name == "NUM_WORKERS":
+            default = "CPU cores"
+        elif f.name == "DATA_DIR":
+            default = "./var"
+        shown = "" if default == "" else f"`{default}`"
+        choices = f.metadata["choices"]
+        doc = f.metadata["doc"] + (f" ({' / '.join(choices)})" if choices else "")
+        lines.append(f"| `{f.name}` | {shown} | {doc} |")
+    return "\n".join(lines)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by '***' (safe for logs and pages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse(f: dataclasses.Field[Any], kind: Any, raw: Any) -> Any:
+    name = f.name
+    shown = "<hidden>" if f.metadata["secret"] else repr(raw)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{name}={shown} is not a boolean (use true/false)")
+    if kind in (int, float):
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}={shown} is not a number")
+        try:
+            value = kind(raw) if not isinstance(raw, str) else kind(raw.strip())
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={shown} is not {'an integer' if kind is int else 'a number'}") from None
+        minimum = f.metadata["minimum"]
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{name}={shown} is below the minimum {minimum}")
+        return value
+    if not isinstance(raw, str):
+        raise ConfigError(f"{name}={shown} is not a string")
+    value = raw.strip()
+    choices = f.metadata["choices"]
+    if choices:
+        value = value.upper() if name == "LOG_LEVEL" else value.lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={shown} is not one of {', '.join(choices)}")
+    return value
+
+
+_installed: Config | None = None
+
+
+def install(config: Config) -> None:
+    """Make `config` the process-wide configuration returned by get_config() (entry points and tests)."""
+    global _installed
+    _installed = config
+
+
+def get_config() -> Config:
+    """The process-wide configuration: the installed one, else read from the environment once."""
+    global _installed
+    if _installed is None:
+        _installed = Config.from_env()
+    return _installed
+
+
+def load_or_exit() -> Config:
+    """For process entry points: the config, or a one-line message on stderr and exit status 2."""
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        print(f"AudioMuse configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        print(settings_table_markdown())
+    else:
+        for row in load_or_exit().describe():
+            print(f"{row[0]:32} {row[1]}")

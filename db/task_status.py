@@ -1,0 +1,182 @@
+"""Queries on the task_status table: the durable record of every job we start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from psycopg2.extras import Json
+
+from db.pool import Database
+
+PENDING, STARTED, PROGRESS = "PENDING", "STARTED", "PROGRESS"
+SUCCESS, FAILURE, REVOKED = "SUCCESS", "FAILURE", "REVOKED"
+ACTIVE_STATES = (PENDING, STARTED, PROGRESS)
+FINISHED_STATES = (SUCCESS, FAILURE, REVOKED)
+
+
+class TaskAlreadyRunning(RuntimeError):
+    """A main task of this type is already pending or running."""
+
+    def __init__(self, task_type: str, active_task_id: str | None) -> None:
+        super().__init__(f"a {task_type} task is already running ({active_task_id})")
+        self.task_type = task_type
+        self.active_task_id = active_task_id
+
+
+def insert_task(db: Database, *, task_id: str, task_type: str, parent_task_id: str | None = None,
+                params: dict[str, Any] | None = None, message: str = "Queued") -> None:
+    """Record a new PENDING task. For a main task, raise TaskAlreadyRunning if one of its type is active."""
+    try:
+        db.execute(
+            """INSERT INTO task_status (task_id, parent_task_id, task_type, status, params, message)
+               VALUES (%s, %s, %s, 'PENDING', %s, %s)""",
+            (task_id, parent_task_id, task_type, Json(params or {}), message),
+        )
+    except psycopg2.errors.UniqueViolation as exc:
+        if getattr(exc.diag, "constraint_name", "") != "task_status_one_active_main_per_type":
+            raise
+        active = active_main_task_of_type(db, task_type)
+        raise TaskAlreadyRunning(task_type, active["task_id"] if active else None) from None
+
+
+def mark_started(db: Database, task_id: str, *, worker_name: str, worker_host: str, worker_pid: int,
+                 worker_proc_started: float) -> str | None:
+    """PENDING → STARTED and record who runs it; return the status found (None if the row is missing).
+
+    A task revoked while it waited in the queue stays REVOKED; the caller then does not run it.
+    """
+    row = db.fetch_one(
+        """UPDATE task_status
+              SET status = CASE WHEN status = 'REVOKED' THEN status ELSE 'STARTED' END,
+                  started_at = coalesce(started_at, now()), updated_at = now(),
+                  worker_name = %s, worker_host = %s, worker_pid = %s, worker_proc_started = %s,
+                  message = CASE WHEN status = 'REVOKED' THEN message ELSE 'Started' END
+            WHERE task_id = %s
+        RETURNING status""",
+        (worker_name, worker_host, worker_pid, worker_proc_started, task_id),
+    )
+    return row["status"] if row else None
+
+
+def update_progress(db: Database, task_id: str, *, progress: int, phase: str, current: int | None,
+                    total: int | None, message: str, log_lines: list[dict[str, Any]]) -> None:
+    """Write progress; a task that is already finished (e.g. REVOKED meanwhile) keeps its status."""
+    db.execute(
+        """UPDATE task_status
+              SET status = CASE WHEN status IN ('STARTED', 'PROGRESS') THEN 'PROGRESS' ELSE status END,
+                  progress = %s, phase = %s, current_item = %s, total_items = %s, message = %s, log = %s,
+                  updated_at = now()
+            WHERE task_id = %s""",
+        (progress, phase, current, total, message, Json(log_lines), task_id),
+    )
+
+
+def finish_task(db: Database, task_id: str, *, status: str, message: str, log_lines: list[dict[str, Any]],
+                result: Any = None, error: str | None = None) -> None:
+    """Write the terminal state. REVOKED is never overwritten by SUCCESS: the user asked it to stop."""
+    assert status in FINISHED_STATES
+    db.execute(
+        """UPDATE task_status
+              SET status = CASE WHEN status = 'REVOKED' THEN 'REVOKED' ELSE %s END,
+                  progress = CASE WHEN %s = 'SUCCESS' THEN 100 ELSE progress END,
+                  message = %s, log = %s, result = %s, error = %s,
+                  finished_at = now(), updated_at = now()
+            WHERE task_id = %s""",
+        (status, status, message, Json(log_lines), Json(result) if result is not None else None, error, task_id),
+    )
+
+
+def fail_task(db: Database, task_id: str, reason: str) -> None:
+    """Mark a task FAILURE from outside its job (enqueue failed, worker died)."""
+    db.execute(
+        """UPDATE task_status
+              SET status = 'FAILURE', error = %s, message = %s, finished_at = now(), updated_at = now(),
+                  log = log || jsonb_build_array(jsonb_build_object('at', now(), 'message', %s::text))
+            WHERE task_id = %s AND status IN ('PENDING', 'STARTED', 'PROGRESS')""",
+        (reason, reason, reason, task_id),
+    )
+
+
+_TASK_COLUMNS = """task_id, parent_task_id, task_type, status, progress, phase, current_item, total_items, message,
+                   log, result, error, params, worker_name, created_at, started_at, updated_at, finished_at"""
+
+
+def get_task(db: Database, task_id: str) -> dict[str, Any] | None:
+    return db.fetch_one(f"SELECT {_TASK_COLUMNS} FROM task_status WHERE task_id = %s", (task_id,))
+
+
+def active_main_task_of_type(db: Database, task_type: str) -> dict[str, Any] | None:
+    return db.fetch_one(
+        f"""SELECT {_TASK_COLUMNS} FROM task_status
+             WHERE parent_task_id IS NULL AND task_type = %s AND status IN ('PENDING', 'STARTED', 'PROGRESS')""",
+        (task_type,),
+    )
+
+
+def active_main_tasks(db: Database) -> list[dict[str, Any]]:
+    return db.fetch_all(
+        f"""SELECT {_TASK_COLUMNS} FROM task_status
+             WHERE parent_task_id IS NULL AND status IN ('PENDING', 'STARTED', 'PROGRESS')
+             ORDER BY created_at DESC"""
+    )
+
+
+def last_main_task(db: Database) -> dict[str, Any] | None:
+    return db.fetch_one(
+        f"""SELECT {_TASK_COLUMNS} FROM task_status WHERE parent_task_id IS NULL
+             ORDER BY created_at DESC LIMIT 1"""
+    )
+
+
+def child_counts(db: Database, parent_task_id: str) -> dict[str, int]:
+    rows = db.fetch_all(
+        "SELECT status, count(*) AS n FROM task_status WHERE parent_task_id = %s GROUP BY status",
+        (parent_task_id,),
+    )
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
+def revoke_tree(db: Database, task_id: str) -> list[str]:
+    """Mark the task and all its unfinished descendants REVOKED; return the ids that changed."""
+    rows = db.fetch_all(
+        """WITH RECURSIVE tree AS (
+               SELECT task_id FROM task_status WHERE task_id = %s
+               UNION ALL
+               SELECT t.task_id FROM task_status t JOIN tree ON t.parent_task_id = tree.task_id
+           )
+           UPDATE task_status s
+              SET status = 'REVOKED', message = 'Cancelled by user', updated_at = now(),
+                  -- a running task sets finished_at itself once it has actually stopped
+                  finished_at = CASE WHEN s.status = 'PENDING' THEN now() ELSE s.finished_at END
+             FROM tree
+            WHERE s.task_id = tree.task_id AND s.status IN ('PENDING', 'STARTED', 'PROGRESS')
+        RETURNING s.task_id""",
+        (task_id,),
+    )
+    return [r["task_id"] for r in rows]
+
+
+def is_revoked(db: Database, task_id: str) -> bool:
+    """True when the task or any of its ancestors is REVOKED (a child enqueued after a cancel sees it too)."""
+    row = db.fetch_one(
+        """WITH RECURSIVE chain AS (
+               SELECT task_id, parent_task_id, status FROM task_status WHERE task_id = %s
+               UNION ALL
+               SELECT p.task_id, p.parent_task_id, p.status
+                 FROM task_status p JOIN chain ON p.task_id = chain.parent_task_id
+           )
+           SELECT bool_or(status = 'REVOKED') AS revoked FROM chain""",
+        (task_id,),
+    )
+    return bool(row and row["revoked"])
+
+
+def running_tasks(db: Database) -> list[dict[str, Any]]:
+    """Tasks a worker claimed and has not finished: candidates for the dead-worker reconciler."""
+    return db.fetch_all(
+        """SELECT task_id, parent_task_id, task_type, worker_name, worker_host, worker_pid, worker_proc_started,
+                  started_at
+             FROM task_status WHERE status IN ('STARTED', 'PROGRESS') AND worker_name IS NOT NULL"""
+    )

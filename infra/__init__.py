@@ -1,0 +1,1 @@
+"""Connections to our own infrastructure (PostgreSQL, Redis) and the embedded fallbacks for a bare machine."""

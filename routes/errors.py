@@ -1,0 +1,53 @@
+"""The one JSON error shape of the API: {"error": message, "status": code, "parameter": name-or-null}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+
+class ApiError(Exception):
+    """Raise from a view to answer with the API error shape."""
+
+    def __init__(self, status: int, message: str, *, parameter: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.parameter = parameter
+        self.extra = extra
+
+
+def error_response(status: int, message: str, *, parameter: str | None = None, **extra: Any) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": message, "status": status, "parameter": parameter}
+    body.update(extra)
+    return jsonify(body), status
+
+
+def bad_parameter(name: str, value: Any, expected: str) -> ApiError:
+    """A 400 that names the parameter, the value received and what was expected."""
+    return ApiError(400, f"invalid value for '{name}': {value!r} ({expected})", parameter=name)
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/chat/api/")) or request.accept_mimetypes.best == "application/json"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.status, exc.message, parameter=exc.parameter, **exc.extra)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if wants_json():
+            return error_response(exc.code or 500, exc.description or exc.name)
+        return exc
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return error_response(500, f"internal error: {type(exc).__name__}")
+        return "Internal server error", 500

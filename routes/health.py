@@ -1,0 +1,42 @@
+"""/api/health: is everything this server needs up? Open without login, for monitors and Docker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from rq import Worker
+from werkzeug.wrappers import Response
+
+from config import VERSION
+from routes.context import runtime
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/api/health")
+def health() -> tuple[Response, int]:
+    rt = runtime()
+    database: dict[str, Any] = {"ok": False}
+    try:
+        row = rt.db.fetch_one("SELECT coalesce(max(version), 0) AS v FROM schema_version")
+        database = {"ok": True, "schema_version": row["v"] if row else 0}
+    except Exception as exc:
+        database["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+    redis_state: dict[str, Any] = {"ok": False}
+    workers: dict[str, Any] = {"ok": False, "count": 0}
+    try:
+        rt.redis.ping()
+        redis_state = {"ok": True}
+        count = len(Worker.all(connection=rt.redis))
+        workers = {"ok": count > 0, "count": count}
+    except Exception as exc:
+        redis_state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+    index = {"name": rt.index.name, "loaded": rt.index.current is not None, "size": rt.index.size,
+             "error": rt.index.last_error}
+    ok = database["ok"] and redis_state["ok"] and workers["ok"]
+    body = {"status": "ok" if ok else "degraded", "version": VERSION, "database": database, "redis": redis_state,
+            "workers": workers, "index": index}
+    return jsonify(body), 200 if ok else 503

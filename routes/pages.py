@@ -1,0 +1,63 @@
+"""The navigation and the pages. Features arrive issue by issue; until then a page says so plainly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, render_template
+
+from routes.context import runtime
+
+bp = Blueprint("pages", __name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    endpoint: str
+    path: str
+    title: str
+    purpose: str
+
+
+PAGES = (
+    Page("analysis", "/", "Analysis", "Scan the library and compute embeddings, moods, tempo and key for every track."),
+    Page("clustering", "/clustering", "Clustering",
+         "Group the library into playlists with an evolutionary search over clustering algorithms."),
+    Page("similarity", "/similarity", "Similar songs", "Find songs that sound like a chosen song."),
+    Page("path", "/path", "Song path", "Build a smooth path of songs from one song to another."),
+    Page("alchemy", "/alchemy", "Song alchemy", "Blend several songs (and subtract others) into one playlist."),
+    Page("map", "/map", "Music map", "See the whole library on a 2-D map of sound."),
+    Page("sonic_fingerprint", "/sonic_fingerprint", "Sonic fingerprint",
+         "A playlist from what you actually listen to."),
+    Page("text_search", "/text_search", "Text search", "Search the library by describing the music in words."),
+    Page("chat", "/chat", "Instant playlist", "Ask for a playlist in plain language."),
+    Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
+    Page("cron", "/cron", "Schedules", "Run analysis and clustering on a schedule."),
+    Page("settings", "/settings", "Settings", "Configuration in force and access control."),
+)
+PAGES_BY_ENDPOINT = {p.endpoint: p for p in PAGES}
+
+
+def _not_built_view(page: Page):  # type: ignore[no-untyped-def]
+    def view() -> str:
+        return render_template("not_built.html", page=page, pages=PAGES)
+
+    view.__name__ = page.endpoint
+    return view
+
+
+for _page in PAGES:
+    if _page.endpoint != "settings":
+        bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
+
+
+@bp.route("/settings")
+def settings() -> str:
+    rt = runtime()
+    return render_template("settings.html", page=PAGES_BY_ENDPOINT["settings"], pages=PAGES,
+                           settings=rt.config.describe(), auth=rt.auth)
+
+
+@bp.app_context_processor
+def _navigation() -> dict[str, object]:
+    return {"nav_pages": PAGES}

@@ -1,0 +1,88 @@
+"""Task status and control: /api/active_tasks, /api/status/<id>, /api/cancel/<id>, /api/last_task."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
+
+from db import task_status as store
+from routes.context import runtime
+from routes.errors import ApiError
+from tasks.queues import cancel_task
+
+bp = Blueprint("tasks_api", __name__)
+
+
+def task_json(row: dict[str, Any], *, with_children: bool = True) -> dict[str, Any]:
+    """One shape for a task everywhere in the API (the reference field names `state`, `status_message`,
+    `details` and `running_time_seconds` are kept beside ours)."""
+    now = datetime.now(UTC)
+    started = row["started_at"] or row["created_at"]
+    ended = row["finished_at"] or now
+    body = {
+        "task_id": row["task_id"],
+        "task_type": row["task_type"],
+        "parent_task_id": row["parent_task_id"],
+        "status": row["status"],
+        "state": row["status"],
+        "progress": row["progress"],
+        "phase": row["phase"],
+        "current": row["current_item"],
+        "total": row["total_items"],
+        "status_message": row["message"],
+        "log": row["log"],
+        "result": row["result"],
+        "error": row["error"],
+        "details": {"log": row["log"], "status_message": row["message"], "result": row["result"]},
+        "running_time_seconds": max(0.0, (ended - started).total_seconds()),
+        "created_at": row["created_at"].isoformat(),
+        "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+        "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+        "server_time": now.isoformat(),
+    }
+    if with_children:
+        body["children"] = store.child_counts(runtime().db, row["task_id"])
+    return body
+
+
+@bp.get("/api/active_tasks")
+def active_tasks() -> Response:
+    """The newest active main task (or {} when none), plus `all_active` listing every active main task."""
+    rows = store.active_main_tasks(runtime().db)
+    if not rows:
+        return jsonify({})
+    tasks = [task_json(r) for r in rows]
+    newest = dict(tasks[0])
+    newest["all_active"] = tasks
+    return jsonify(newest)
+
+
+@bp.get("/api/last_task")
+def last_task() -> Response:
+    row = store.last_main_task(runtime().db)
+    return jsonify(task_json(row) if row else {"task_id": None, "status": "NO_PREVIOUS_MAIN_TASK"})
+
+
+@bp.get("/api/status/<task_id>")
+def status(task_id: str) -> Response:
+    row = store.get_task(runtime().db, task_id)
+    if row is None:
+        raise ApiError(404, f"no task with id '{task_id}'", parameter="task_id")
+    return jsonify(task_json(row))
+
+
+@bp.route("/api/cancel/<task_id>", methods=["POST"])
+def cancel(task_id: str) -> Response:
+    rt = runtime()
+    row = store.get_task(rt.db, task_id)
+    if row is None:
+        raise ApiError(404, f"no task with id '{task_id}'", parameter="task_id")
+    if row["status"] in store.FINISHED_STATES:
+        raise ApiError(409, f"task '{task_id}' already finished with status {row['status']}",
+                       parameter="task_id", task_status=row["status"])
+    revoked = cancel_task(task_id, config=rt.config)
+    return jsonify({"task_id": task_id, "status": store.REVOKED, "revoked_task_ids": revoked,
+                    "message": f"cancelled {len(revoked)} task(s)"})

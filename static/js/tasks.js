@@ -1,0 +1,101 @@
+// The task panel on every page: polls /api/active_tasks, shows progress, elapsed time, log and a cancel button.
+(() => {
+  "use strict";
+  const POLL_MS = 1000;
+  const panel = document.getElementById("task-panel");
+  if (!panel) return;
+  const list = document.getElementById("task-list");
+  const empty = document.getElementById("task-panel-empty");
+  const errorBox = document.getElementById("task-panel-error");
+  const lastBox = document.getElementById("task-last");
+  const template = document.getElementById("task-template");
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  let clockOffsetMs = 0;
+
+  const formatElapsed = (seconds) => {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return (h ? `${h}h ` : "") + `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  };
+
+  async function getJson(url, options) {
+    const response = await fetch(url, { credentials: "same-origin", ...options });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+    return body;
+  }
+
+  function render(task) {
+    let node = list.querySelector(`[data-task-id="${task.task_id}"]`);
+    if (!node) {
+      node = template.content.firstElementChild.cloneNode(true);
+      node.dataset.taskId = task.task_id;
+      node.querySelector(".task-cancel").addEventListener("click", () => cancel(task.task_id, node));
+      list.appendChild(node);
+    }
+    node.dataset.startedAt = task.started_at || task.created_at;
+    node.querySelector(".task-type").textContent = task.task_type;
+    node.querySelector(".task-status").textContent = task.status;
+    const bar = node.querySelector(".progress");
+    bar.setAttribute("aria-valuenow", String(task.progress));
+    node.querySelector(".progress-bar").style.width = `${task.progress}%`;
+    node.querySelector(".task-message").textContent = task.status_message || "";
+    const log = node.querySelector(".task-log");
+    log.replaceChildren(...(task.log || []).map((entry) => {
+      const li = document.createElement("li");
+      li.textContent = entry.message;
+      return li;
+    }));
+  }
+
+  function tickClocks() {
+    const now = Date.now() + clockOffsetMs;
+    for (const node of list.querySelectorAll(".task")) {
+      const started = Date.parse(node.dataset.startedAt);
+      if (!Number.isNaN(started)) node.querySelector(".task-elapsed").textContent = formatElapsed((now - started) / 1000);
+    }
+  }
+
+  async function cancel(taskId, node) {
+    const button = node.querySelector(".task-cancel");
+    button.disabled = true;
+    try {
+      await getJson(`/api/cancel/${encodeURIComponent(taskId)}`, { method: "POST", headers: { "X-CSRFToken": csrf } });
+      errorBox.hidden = true;
+    } catch (err) {
+      errorBox.textContent = `Could not cancel: ${err.message}`;
+      errorBox.hidden = false;
+      button.disabled = false;
+    }
+    poll();
+  }
+
+  async function poll() {
+    try {
+      const active = await getJson("/api/active_tasks");
+      const tasks = active.all_active || [];
+      if (active.server_time) clockOffsetMs = Date.parse(active.server_time) - Date.now();
+      const ids = new Set(tasks.map((t) => t.task_id));
+      for (const node of list.querySelectorAll(".task")) if (!ids.has(node.dataset.taskId)) node.remove();
+      tasks.forEach(render);
+      empty.hidden = tasks.length > 0;
+      if (!tasks.length) {
+        const last = await getJson("/api/last_task");
+        lastBox.textContent = last.task_id
+          ? `Last task: ${last.task_type} — ${last.status}${last.status_message ? ` (${last.status_message})` : ""}`
+          : "";
+      } else {
+        lastBox.textContent = "";
+      }
+      errorBox.hidden = true;
+      tickClocks();
+    } catch (err) {
+      errorBox.textContent = `Task status unavailable: ${err.message}`;
+      errorBox.hidden = false;
+    }
+  }
+
+  poll();
+  setInterval(poll, POLL_MS);
+  setInterval(tickClocks, 1000);
+})();

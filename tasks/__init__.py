@@ -1,0 +1,1 @@
+"""RQ entry points and the task framework they share (progress, queues, reconciliation, worker)."""

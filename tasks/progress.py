@@ -1,0 +1,182 @@
+"""The one task framework every RQ job uses: status row, progress, bounded log, cancellation, children.
+
+A task is a plain function decorated with `@task("type")`; it receives a `TaskContext` as its first argument
+and keyword arguments from the enqueuer. The decorator records the lifecycle in `task_status`
+(PENDING → STARTED → PROGRESS → SUCCESS | FAILURE | REVOKED) and mirrors progress into `job.meta`, so
+the UI can read either. Cancellation is cooperative: the task calls `ctx.check_cancelled()` between items;
+that raises `TaskCancelled` once the task or any ancestor is REVOKED.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import psutil
+from rq import get_current_job
+from rq.job import Job
+
+import config as config_module
+from db import task_status as store
+from db.pool import Database
+from infra.connections import get_db
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 4000
+
+
+class TaskCancelled(Exception):
+    """Raised inside a task when it, or a task above it, was cancelled."""
+
+
+class TaskFunction(Protocol):
+    task_type: str
+    __name__: str
+    __module__: str
+
+    def __call__(self, **kwargs: Any) -> Any: ...
+
+
+class TaskContext:
+    """What a running task uses to report progress, log, check cancellation and start children."""
+
+    def __init__(self, *, task_id: str, task_type: str, parent_task_id: str | None, db: Database,
+                 job: Job | None, config: config_module.Config) -> None:
+        self.task_id = task_id
+        self.task_type = task_type
+        self.parent_task_id = parent_task_id
+        self.db = db
+        self.job = job
+        self.config = config
+        self._log: deque[dict[str, Any]] = deque(maxlen=config.TASK_LOG_LINES)
+        self._progress = 0
+        self._phase = ""
+        self._current: int | None = None
+        self._total: int | None = None
+        self._message = ""
+        self._last_cancel_check = 0.0
+
+    # --- reporting --------------------------------------------------------------------------------------
+    def report(self, message: str | None = None, *, progress: float | None = None, phase: str | None = None,
+               current: int | None = None, total: int | None = None) -> None:
+        """Record progress in one shape; `message` is also appended to the bounded log.
+
+        With `current` and `total` and no explicit `progress`, progress is current/total.
+        """
+        if phase is not None:
+            self._phase = phase
+        if total is not None:
+            self._total = total
+        if current is not None:
+            self._current = current
+        if progress is None and current is not None and self._total:
+            progress = 100.0 * current / self._total
+        if progress is not None:
+            self._progress = max(0, min(100, int(progress)))
+        if message is not None:
+            self._message = message
+            self._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": message})
+        store.update_progress(
+            self.db, self.task_id, progress=self._progress, phase=self._phase, current=self._current,
+            total=self._total, message=self._message, log_lines=list(self._log),
+        )
+        self._save_meta()
+
+    def log(self, message: str) -> None:
+        self.report(message)
+
+    @property
+    def log_lines(self) -> list[dict[str, Any]]:
+        return list(self._log)
+
+    def _save_meta(self) -> None:
+        if self.job is None:
+            return
+        self.job.meta.update({
+            "task_type": self.task_type, "progress": self._progress, "phase": self._phase,
+            "current": self._current, "total": self._total, "message": self._message, "log": list(self._log),
+        })
+        self.job.save_meta()
+
+    # --- cancellation -----------------------------------------------------------------------------------
+    def is_cancelled(self) -> bool:
+        return store.is_revoked(self.db, self.task_id)
+
+    def check_cancelled(self, *, force: bool = False) -> None:
+        """Raise TaskCancelled if this task or an ancestor was revoked (the DB is asked at most once a second)."""
+        now = time.monotonic()
+        if not force and now - self._last_cancel_check < self.config.CANCEL_CHECK_INTERVAL_SECONDS:
+            return
+        self._last_cancel_check = now
+        if self.is_cancelled():
+            raise TaskCancelled(self.task_id)
+
+    # --- children ---------------------------------------------------------------------------------------
+    def spawn_child(self, func: TaskFunction, **kwargs: Any) -> str:
+        """Enqueue a child task on the default queue; return its task id."""
+        from tasks.queues import enqueue_task
+
+        return enqueue_task(func, kwargs=kwargs, parent_task_id=self.task_id, config=self.config)
+
+    def child_counts(self) -> dict[str, int]:
+        return store.child_counts(self.db, self.task_id)
+
+
+def task(task_type: str) -> Callable[[Callable[..., Any]], TaskFunction]:
+    """Turn `fn(ctx, **kwargs)` into an RQ job function that keeps task_status up to date."""
+
+    def decorate(fn: Callable[..., Any]) -> TaskFunction:
+        @functools.wraps(fn)
+        def job_entry(**kwargs: Any) -> Any:
+            return _run(fn, task_type, kwargs)
+
+        job_entry.task_type = task_type  # type: ignore[attr-defined]
+        return job_entry  # type: ignore[return-value]
+
+    return decorate
+
+
+def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
+    cfg = config_module.get_config()
+    db = get_db(cfg)
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError(f"{fn.__name__} must run inside an RQ job (enqueue it with tasks.queues)")
+    row = store.get_task(db, job.id)
+    ctx = TaskContext(task_id=job.id, task_type=task_type, parent_task_id=row["parent_task_id"] if row else None,
+                      db=db, job=job, config=cfg)
+    if row is None:
+        # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
+        store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
+    pid = os.getpid()
+    status = store.mark_started(db, job.id, worker_name=job.worker_name or "", worker_host=socket.gethostname(),
+                                worker_pid=pid, worker_proc_started=psutil.Process(pid).create_time())
+    if status == store.REVOKED or ctx.is_cancelled():
+        store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled before it started",
+                          log_lines=ctx.log_lines)
+        return {"status": store.REVOKED}
+    try:
+        result = fn(ctx, **kwargs)
+    except TaskCancelled:
+        ctx._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": "Cancelled"})
+        store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled", log_lines=ctx.log_lines)
+        return {"status": store.REVOKED}
+    except Exception as exc:
+        summary = "".join(traceback.format_exception(exc))[-MAX_ERROR_CHARS:]
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        ctx._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": f"Failed: {message}"})
+        store.finish_task(db, job.id, status=store.FAILURE, message=message, log_lines=ctx.log_lines,
+                          error=summary)
+        log.exception("task %s (%s) failed", job.id, task_type)
+        raise
+    store.finish_task(db, job.id, status=store.SUCCESS, message="Done", log_lines=ctx.log_lines, result=result)
+    return result

@@ -1,0 +1,85 @@
+"""Starting and cancelling tasks: the only code that enqueues RQ jobs.
+
+Orchestrators (main tasks) go to the `high` queue so a worker always picks them before album/batch children on
+`default`. A task's status row is written *before* the job is enqueued, so the UI sees it at once and the
+database's one-active-main-task-per-type index can refuse a duplicate before anything runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from config import Config
+from db import task_status as store
+from infra.connections import get_db, get_redis
+from tasks.progress import TaskFunction
+
+log = logging.getLogger(__name__)
+
+HIGH_QUEUE = "high"
+DEFAULT_QUEUE = "default"
+QUEUE_NAMES = (HIGH_QUEUE, DEFAULT_QUEUE)
+
+
+def get_queues(connection: Redis) -> list[Queue]:
+    return [Queue(name, connection=connection) for name in QUEUE_NAMES]
+
+
+def start_main_task(func: TaskFunction, *, kwargs: dict[str, Any], config: Config) -> str:
+    """Record and enqueue a main task; raise TaskAlreadyRunning if one of its type is active."""
+    return enqueue_task(func, kwargs=kwargs, parent_task_id=None, config=config)
+
+
+def enqueue_task(func: TaskFunction, *, kwargs: dict[str, Any], parent_task_id: str | None, config: Config) -> str:
+    db = get_db(config)
+    task_id = str(uuid.uuid4())
+    store.insert_task(db, task_id=task_id, task_type=func.task_type, parent_task_id=parent_task_id,
+                      params=_json_safe(kwargs))
+    is_main = parent_task_id is None
+    queue = Queue(HIGH_QUEUE if is_main else DEFAULT_QUEUE, connection=get_redis(config))
+    try:
+        queue.enqueue(
+            func, kwargs=kwargs, job_id=task_id,
+            job_timeout=config.MAIN_TASK_TIMEOUT_SECONDS if is_main else config.CHILD_TASK_TIMEOUT_SECONDS,
+            result_ttl=config.TASK_RESULT_TTL_SECONDS, failure_ttl=config.TASK_RESULT_TTL_SECONDS,
+            description=f"{func.task_type} {task_id}",
+        )
+    except Exception as exc:
+        # Without this the guard would block new tasks of this type forever.
+        store.fail_task(db, task_id, f"could not enqueue: {type(exc).__name__}: {exc}")
+        raise
+    return task_id
+
+
+def cancel_task(task_id: str, *, config: Config) -> list[str]:
+    """Revoke a task and its unfinished descendants; return the ids that were still active.
+
+    Queued jobs are removed from their queue; running ones notice at their next `check_cancelled()`.
+    """
+    revoked = store.revoke_tree(get_db(config), task_id)
+    connection = get_redis(config)
+    for job_id in revoked:
+        try:
+            job = Job.fetch(job_id, connection=connection)
+        except NoSuchJobError:
+            continue
+        if job.get_status() in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            try:
+                job.cancel()
+            except InvalidJobOperation:
+                pass  # it started meanwhile; it will see REVOKED itself
+    return revoked
+
+
+def _json_safe(kwargs: dict[str, Any]) -> dict[str, Any]:
+    safe: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        safe[key] = value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else repr(value)
+    return safe

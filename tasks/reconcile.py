@@ -1,0 +1,82 @@
+"""Mark the tasks of dead workers as failed, so nothing stays "running" forever after a crash or kill.
+
+RQ's own abandoned-job handling (StartedJobRegistry.cleanup) is run first; it catches jobs whose heartbeat
+expired. It cannot see a worker that died seconds ago, so we also look at each running task_status row: its
+worker is dead when RQ no longer lists the worker, or when the worker ran on this host and its process (pid +
+start time, so a reused pid does not fool us) is gone. Such a task is marked FAILURE with the reason, its
+unfinished children are revoked, and its RQ job is moved to the failed registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import psutil
+from redis import Redis
+from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.job_lifecycle import record_job_failure
+from rq.registry import StartedJobRegistry
+
+from db import task_status as store
+from db.pool import Database
+from tasks.queues import get_queues
+
+log = logging.getLogger(__name__)
+
+
+def reconcile_dead_workers(db: Database, connection: Redis, *, this_host: str | None = None) -> list[str]:
+    """Fail the running tasks whose worker is gone; return their task ids."""
+    host = this_host or socket.gethostname()
+    for queue in get_queues(connection):
+        StartedJobRegistry(queue=queue).cleanup()
+    live_workers = {w.name for w in Worker.all(connection=connection)}
+    failed = []
+    for row in store.running_tasks(db):
+        reason = _death_reason(row, live_workers, host)
+        if reason is None:
+            continue
+        store.fail_task(db, row["task_id"], reason)
+        for child_id in store.revoke_tree(db, row["task_id"]):
+            log.info("revoked %s: its parent's worker died", child_id)
+        _move_job_to_failed(connection, row["task_id"], reason)
+        log.warning("task %s (%s): %s", row["task_id"], row["task_type"], reason)
+        failed.append(row["task_id"])
+    return failed
+
+
+def _death_reason(row: dict[str, Any], live_workers: set[str], host: str) -> str | None:
+    name = row["worker_name"]
+    if row["worker_host"] == host and row["worker_pid"] and not _process_alive(row["worker_pid"],
+                                                                               row["worker_proc_started"]):
+        return f"worker {name} died while running this task (process {row['worker_pid']} is gone)"
+    if name and name not in live_workers:
+        return f"worker {name} died while running this task (no longer registered with RQ)"
+    return None
+
+
+def _process_alive(pid: int, started: float | None) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if started is not None and abs(proc.create_time() - started) > 1.0:
+            return False  # the pid was reused by another process
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _move_job_to_failed(connection: Redis, job_id: str, reason: str) -> None:
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return
+    if job.get_status() != JobStatus.STARTED:
+        return
+    with connection.pipeline() as pipe:
+        StartedJobRegistry(job.origin, connection=connection).remove_executions(job, pipeline=pipe)
+        # RQ's own worker-less failure path (the one its abandoned-job cleanup uses).
+        record_job_failure(job, reason, pipe)
+        pipe.execute()

@@ -1,0 +1,46 @@
+"""Worker entry point: `python -m tasks.worker [--burst] [--simple]`.
+
+Applies migrations, reconciles tasks left behind by dead workers, then serves the `high` and `default` queues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import uuid
+
+from rq import SimpleWorker, Worker
+
+import config as config_module
+from db.migrate import apply_migrations
+from infra.connections import get_db, get_redis
+from tasks.queues import get_queues
+from tasks.reconcile import reconcile_dead_workers
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="AudioMuse RQ worker")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--simple", action="store_true", help="run jobs in this process instead of a forked horse")
+    args = parser.parse_args(argv)
+
+    config = config_module.load_or_exit()
+    config_module.install(config)
+    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    apply_migrations(config.database_url)
+    connection = get_redis(config)
+    reconcile_dead_workers(get_db(config), connection)
+    worker_class = SimpleWorker if args.simple else Worker
+    worker = worker_class(get_queues(connection), connection=connection, name=worker_name())
+    worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

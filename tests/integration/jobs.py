@@ -1,0 +1,52 @@
+"""Small real tasks that exercise the task framework in tests (workers import them by dotted path)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tasks.progress import TaskContext, task
+
+
+@task("test_count")
+def count_to(ctx: TaskContext, n: int, pause: float = 0.0) -> dict[str, Any]:
+    ctx.report("counting", phase="count", current=0, total=n)
+    for i in range(1, n + 1):
+        ctx.check_cancelled()
+        time.sleep(pause)
+        ctx.report(f"step {i}/{n}", current=i, total=n)
+    return {"counted": n}
+
+
+@task("test_other")
+def other_kind(ctx: TaskContext) -> dict[str, Any]:
+    return {"ok": True}
+
+
+@task("test_explode")
+def explode(ctx: TaskContext, value: int) -> None:
+    ctx.report("about to fail")
+    raise ValueError(f"bad input {value}")
+
+
+@task("test_child")
+def slow_child(ctx: TaskContext, steps: int, pause: float) -> dict[str, Any]:
+    for i in range(1, steps + 1):
+        ctx.check_cancelled()
+        time.sleep(pause)
+        ctx.report(f"child step {i}/{steps}", current=i, total=steps)
+    return {"steps": steps}
+
+
+@task("test_orchestrator")
+def orchestrator(ctx: TaskContext, children: int, steps: int, pause: float) -> dict[str, Any]:
+    ids = [ctx.spawn_child(slow_child, steps=steps, pause=pause) for _ in range(children)]
+    ctx.report(f"launched {len(ids)} children", phase="children", current=0, total=len(ids))
+    while True:
+        ctx.check_cancelled()
+        counts = ctx.child_counts()
+        done = sum(counts.get(s, 0) for s in ("SUCCESS", "FAILURE", "REVOKED"))
+        if done == len(ids):
+            return {"children": counts}
+        ctx.report(current=done, total=len(ids))
+        time.sleep(0.1)

@@ -1,0 +1,156 @@
+"""The task framework on a real PostgreSQL, Redis and RQ worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import psutil
+import pytest
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
+
+from db import task_status as store
+from tasks.queues import start_main_task
+from tasks.reconcile import reconcile_dead_workers
+from tests.conftest import wait_for
+from tests.integration import jobs
+
+
+def test_enqueue_progress_success(config, db, redis, run_worker_burst, client):
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 8}, config=config)
+    pending = client.get(f"/api/status/{task_id}").get_json()
+    assert pending["status"] == "PENDING" and pending["task_type"] == "test_count"
+
+    run_worker_burst()
+
+    body = client.get(f"/api/status/{task_id}").get_json()
+    assert body["status"] == "SUCCESS"
+    assert body["progress"] == 100
+    assert (body["current"], body["total"]) == (8, 8)
+    assert body["result"] == {"counted": 8}
+    # The log is bounded to TASK_LOG_LINES=5 and keeps the newest lines.
+    assert [e["message"] for e in body["log"]] == ["step 4/8", "step 5/8", "step 6/8", "step 7/8", "step 8/8"]
+    job = Job.fetch(task_id, connection=redis)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.meta["progress"] == 100 and job.meta["current"] == 8
+    assert client.get("/api/last_task").get_json()["task_id"] == task_id
+
+
+def test_failure_is_recorded_with_traceback_summary(config, redis, run_worker_burst, client):
+    task_id = start_main_task(jobs.explode, kwargs={"value": 42}, config=config)
+    run_worker_burst()
+    body = client.get(f"/api/status/{task_id}").get_json()
+    assert body["status"] == "FAILURE"
+    assert body["status_message"] == "ValueError: bad input 42"
+    assert "Traceback" in body["error"] and "raise ValueError" in body["error"]
+    assert body["log"][-1]["message"] == "Failed: ValueError: bad input 42"
+    assert task_id in FailedJobRegistry("high", connection=redis).get_job_ids()
+
+
+def test_only_one_main_task_of_a_kind(config, run_worker_burst):
+    first = start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+    with pytest.raises(store.TaskAlreadyRunning) as refused:
+        start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+    assert refused.value.active_task_id == first
+    start_main_task(jobs.other_kind, kwargs={}, config=config)  # another kind may run beside it
+    run_worker_burst()
+    start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)  # finished: a new one may start
+
+
+def test_guard_holds_under_concurrent_starts(config, db):
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+            results.append("started")
+        except store.TaskAlreadyRunning:
+            results.append("refused")
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["refused"] * 5 + ["started"]
+    rows = db.fetch_all("SELECT status FROM task_status WHERE task_type = 'test_count'")
+    assert [r["status"] for r in rows] == ["PENDING"]
+
+
+def test_cancel_of_a_queued_task_keeps_it_from_running(config, db, redis, run_worker_burst, client):
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 3}, config=config)
+    csrf_free = client.post(f"/api/cancel/{task_id}")  # a script without browser headers, auth off
+    assert csrf_free.status_code == 200 and csrf_free.get_json()["revoked_task_ids"] == [task_id]
+    assert Job.fetch(task_id, connection=redis).get_status() == JobStatus.CANCELED
+    run_worker_burst()
+    row = store.get_task(db, task_id)
+    assert row["status"] == "REVOKED" and row["started_at"] is None
+    again = client.post(f"/api/cancel/{task_id}")
+    assert again.status_code == 409 and again.get_json()["parameter"] == "task_id"
+
+
+def test_cancel_reaches_a_running_child(config, db, worker_processes, client):
+    worker_processes()
+    worker_processes()
+    main_id = start_main_task(jobs.orchestrator, kwargs={"children": 1, "steps": 400, "pause": 0.05},
+                              config=config)
+    child = wait_for(lambda: db.fetch_one(
+        "SELECT task_id FROM task_status WHERE parent_task_id = %s AND status = 'PROGRESS' AND progress > 0",
+        (main_id,)), what="the child to make progress")
+    response = client.post(f"/api/cancel/{main_id}")
+    assert response.status_code == 200
+    assert set(response.get_json()["revoked_task_ids"]) == {main_id, child["task_id"]}
+
+    def child_stopped() -> dict | None:
+        row = store.get_task(db, child["task_id"])
+        return row if row["finished_at"] is not None else None
+
+    stopped = wait_for(child_stopped, what="the child to stop")
+    assert stopped["status"] == "REVOKED"
+    assert stopped["progress"] < 100
+    assert stopped["log"][-1]["message"] == "Cancelled"
+    main = wait_for(lambda: (r := store.get_task(db, main_id))["finished_at"] and r, what="the main task to stop")
+    assert main["status"] == "REVOKED"
+
+
+def kill_worker_and_horse(worker) -> None:
+    """SIGKILL a worker and the work-horse it forked (RQ puts the horse in its own session), as a container
+    kill or an OOM kill of the whole worker would."""
+    horses = psutil.Process(worker.pid).children(recursive=True)
+    os.killpg(worker.pid, signal.SIGKILL)
+    for horse in horses:
+        horse.kill()
+    worker.wait()
+    psutil.wait_procs(horses, timeout=10)
+
+
+def test_task_of_a_killed_worker_is_reconciled(config, db, redis, worker_processes):
+    worker = worker_processes()
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
+    assert reconcile_dead_workers(db, redis) == []  # its worker is alive: leave it alone
+
+    kill_worker_and_horse(worker)
+    assert reconcile_dead_workers(db, redis) == [task_id]
+
+    row = store.get_task(db, task_id)
+    assert row["status"] == "FAILURE"
+    assert "died while running this task" in row["error"]
+    assert task_id in FailedJobRegistry("high", connection=redis).get_job_ids()
+    assert Job.fetch(task_id, connection=redis).get_status() == JobStatus.FAILED
+    assert reconcile_dead_workers(db, redis) == []  # idempotent
+    start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)  # the guard is released
+
+
+def test_new_worker_reconciles_on_start(config, db, redis, worker_processes):
+    worker = worker_processes()
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
+    kill_worker_and_horse(worker)
+    replacement = worker_processes("--burst")
+    assert replacement.wait(60) == 0
+    assert store.get_task(db, task_id)["status"] == "FAILURE"

@@ -1,0 +1,153 @@
+"""The Voyager nearest-neighbour index: build, store in PostgreSQL, load, and hot-reload in the web process.
+
+Workers build the index and store it (in chunks) in `voyager_indexes` / `voyager_index_chunks`, then publish
+the index name on the reload channel. The web process holds one `IndexHolder`; its listener thread loads the
+new index and swaps it in atomically, so queries never see a half-loaded index and need no restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+import voyager
+
+from db.pool import Database
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    """A Voyager index plus the item ids its integer ids stand for."""
+
+    name: str
+    index: voyager.Index
+    item_ids: tuple[str, ...]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def query(self, vector: np.ndarray, k: int, *, query_ef: int) -> list[tuple[str, float]]:
+        """The k nearest items to `vector` (shape (d,), float32) as (item_id, cosine distance), nearest first."""
+        k = min(k, len(self.item_ids))
+        if k <= 0:
+            return []
+        ids, distances = self.index.query(np.asarray(vector, dtype=np.float32), k=k, query_ef=max(query_ef, k))
+        return [(self.item_ids[int(i)], float(d)) for i, d in zip(ids, distances, strict=True)]
+
+
+def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16,
+                ef_construction: int = 200) -> voyager.Index:
+    """A cosine-space index over `vectors` (shape (n, d), float32); Voyager id i is item_ids[i]."""
+    if vectors.ndim != 2 or vectors.shape[0] != len(item_ids):
+        raise ValueError(f"vectors of shape {vectors.shape} do not match {len(item_ids)} item ids")
+    index = voyager.Index(voyager.Space.Cosine, num_dimensions=int(vectors.shape[1]), M=m,
+                          ef_construction=ef_construction)
+    if len(item_ids):
+        index.add_items(np.ascontiguousarray(vectors, dtype=np.float32), ids=list(range(len(item_ids))))
+    return index
+
+
+def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequence[str], *, model: str) -> str:
+    """Replace the stored index `name` in one transaction; return its sha256."""
+    data = index.as_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM voyager_indexes WHERE name = %s", (name,))
+        cur.execute(
+            """INSERT INTO voyager_indexes (name, model, space, dimensions, num_items, item_ids, byte_size, sha256)
+               VALUES (%s, %s, 'cosine', %s, %s, %s, %s, %s)""",
+            (name, model, index.num_dimensions, len(item_ids), json.dumps(list(item_ids)), len(data), digest),
+        )
+        for chunk_no, start in enumerate(range(0, len(data), CHUNK_BYTES)):
+            cur.execute("INSERT INTO voyager_index_chunks (name, chunk_no, data) VALUES (%s, %s, %s)",
+                        (name, chunk_no, data[start:start + CHUNK_BYTES]))
+    return digest
+
+
+def load_index(db: Database, name: str) -> LoadedIndex | None:
+    """The stored index `name`, or None when none is stored yet. Raises ValueError if the bytes are damaged."""
+    with db.transaction() as cur:
+        cur.execute("SELECT item_ids, sha256 FROM voyager_indexes WHERE name = %s", (name,))
+        meta = cur.fetchone()
+        if meta is None:
+            return None
+        cur.execute("SELECT data FROM voyager_index_chunks WHERE name = %s ORDER BY chunk_no", (name,))
+        data = b"".join(bytes(row["data"]) for row in cur.fetchall())
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise ValueError(f"stored index {name!r} does not match its checksum")
+    index = voyager.Index.load(io.BytesIO(data))
+    return LoadedIndex(name=name, index=index, item_ids=tuple(meta["item_ids"]), sha256=meta["sha256"])
+
+
+def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
+    connection.publish(channel, name)
+
+
+class IndexHolder:
+    """The web process's current index; `current` is swapped as a whole, so readers need no lock."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        self._db = db
+        self.name = name
+        self.current: LoadedIndex | None = None
+        self.last_error: str | None = None
+        self._reload_lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        current = self.current
+        return len(current) if current is not None else 0
+
+    def reload(self) -> bool:
+        """Load the stored index and swap it in; keep the old one (and record why) if loading fails."""
+        with self._reload_lock:
+            try:
+                loaded = load_index(self._db, self.name)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("could not load index %s; keeping the previous one", self.name)
+                return False
+            self.current = loaded
+            self.last_error = None
+            if loaded is None:
+                log.info("no index %s stored yet", self.name)
+            else:
+                log.info("index %s loaded: %d items", self.name, self.size)
+            return True
+
+    def listen(self, connection: redis.Redis, channel: str, stop: threading.Event) -> None:
+        """Reload whenever `channel` announces our index; run in a daemon thread until `stop` is set."""
+        while not stop.is_set():
+            pubsub = connection.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(channel)
+                while not stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message.get("type") == "message":
+                        payload = message["data"].decode() if isinstance(message["data"], bytes) else message["data"]
+                        if payload == self.name:
+                            self.reload()
+            except redis.RedisError as exc:
+                log.warning("index reload listener lost Redis (%s); retrying", exc)
+                stop.wait(2.0)
+            finally:
+                pubsub.close()
+
+    def start_listener(self, connection: redis.Redis, channel: str) -> threading.Event:
+        stop = threading.Event()
+        thread = threading.Thread(target=self.listen, args=(connection, channel, stop), name="index-reload",
+                                  daemon=True)
+        thread.start()
+        return stop
