@@ -1,0 +1,110 @@
+"""The pages in a real browser: Debian's headless Chromium driven by Playwright, against a real HTTP server,
+PostgreSQL, Redis and an RQ worker process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from app import create_app
+from routes.pages import PAGES
+from tasks.queues import start_main_task
+from tests.conftest import OUTPUT_DIR
+from tests.integration import jobs
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "browser-test-password"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def server(make_config, worker_processes) -> Iterator[tuple[str, object]]:
+    cfg = make_config(ADMIN_PASSWORD=PASSWORD, TASK_LOG_LINES=10)
+    app = create_app(cfg)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    worker_processes()
+    yield f"http://127.0.0.1:{http.server_port}", cfg
+    http.shutdown()
+    app.extensions["audiomuse"].stop_background.set()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def log_in(page: Page, base: str) -> None:
+    page.goto(base + "/")
+    expect(page).to_have_url(base + "/login?next=/")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(base + "/")
+
+
+def test_wrong_password_is_refused_with_a_message(server, page):
+    base, _ = server
+    page.goto(base + "/sonic_fingerprint")
+    page.fill("input[name=password]", "not it")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+    expect(page.get_by_role("navigation")).to_be_visible()
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(base + "/sonic_fingerprint")
+
+
+def test_every_navigation_link_loads(server, page):
+    base, _ = server
+    log_in(page, base)
+    for target in PAGES:
+        with page.expect_navigation() as nav:
+            page.get_by_role("navigation").get_by_role("link", name=target.title, exact=True).click()
+        assert nav.value.status == 200, target.path
+        expect(page.locator("main h1")).to_have_text(target.title if target.endpoint != "settings" else "Settings")
+        if target.endpoint != "settings":
+            expect(page.get_by_test_id("not-built")).to_contain_text("Not built yet")
+    expect(page.locator("table.settings")).to_contain_text("ADMIN_PASSWORD")
+
+
+def test_task_panel_shows_progress_and_cancels(server, page):
+    base, cfg = server
+    log_in(page, base)
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 60, "pause": 0.2}, config=cfg)
+    task = page.locator(f'.task[data-task-id="{task_id}"]')
+    expect(task.locator(".task-type")).to_have_text("test_count")
+    bar = task.locator(".progress")
+    page.wait_for_function(
+        "id => Number(document.querySelector(`.task[data-task-id='${id}'] .progress`)"
+        ".getAttribute('aria-valuenow')) >= 5", arg=task_id)
+    first = int(bar.get_attribute("aria-valuenow"))
+    page.wait_for_function(
+        "([id, v]) => Number(document.querySelector(`.task[data-task-id='${id}'] .progress`)"
+        ".getAttribute('aria-valuenow')) > v", arg=[task_id, first])
+    expect(task.locator(".task-status")).to_have_text("PROGRESS")
+    expect(task.locator(".task-log li").last).to_contain_text("step")
+    expect(task.locator(".task-elapsed")).to_contain_text("m ")
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / "task-panel.png"), full_page=True)
+
+    task.locator(".task-cancel").click()
+    expect(task).to_have_count(0)
+    expect(page.locator("#task-last")).to_contain_text("test_count — REVOKED")

@@ -1,0 +1,80 @@
+"""The JSON API: health, the error shape, task listings, and hot reload of the Voyager index."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.queues import start_main_task
+from tests.conftest import wait_for
+from tests.integration import jobs
+from voyager_manager import build_index, load_index, publish_reload, store_index
+
+
+def test_health_without_a_worker_is_degraded(client):
+    response = client.get("/api/health")
+    body = response.get_json()
+    assert response.status_code == 503 and body["status"] == "degraded"
+    assert body["database"]["ok"] and body["database"]["schema_version"] >= 1
+    assert body["redis"]["ok"]
+    assert body["workers"] == {"ok": False, "count": 0}
+    assert body["index"]["loaded"] is False and body["index"]["size"] == 0
+    assert body["version"]
+
+
+def test_health_with_a_worker_is_ok(client, worker_processes):
+    worker_processes()
+    body = wait_for(lambda: (r := client.get("/api/health")).status_code == 200 and r.get_json(),
+                    what="the worker to register")
+    assert body["status"] == "ok" and body["workers"]["count"] == 1
+
+
+def test_one_error_shape(client):
+    missing = client.get("/api/status/nope")
+    assert missing.status_code == 404
+    assert missing.get_json() == {"error": "no task with id 'nope'", "status": 404, "parameter": "task_id"}
+    unknown_route = client.get("/api/no_such_route")
+    assert unknown_route.status_code == 404 and set(unknown_route.get_json()) == {"error", "status", "parameter"}
+    wrong_method = client.get("/api/cancel/abc")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["status"] == 405
+
+
+def test_active_and_last_task(config, client, run_worker_burst):
+    assert client.get("/api/active_tasks").get_json() == {}
+    assert client.get("/api/last_task").get_json()["status"] == "NO_PREVIOUS_MAIN_TASK"
+    first = start_main_task(jobs.count_to, kwargs={"n": 2}, config=config)
+    second = start_main_task(jobs.other_kind, kwargs={}, config=config)
+    active = client.get("/api/active_tasks").get_json()
+    assert active["task_id"] == second and active["state"] == "PENDING"
+    assert {t["task_id"] for t in active["all_active"]} == {first, second}
+    run_worker_burst()
+    assert client.get("/api/active_tasks").get_json() == {}
+    last = client.get("/api/last_task").get_json()
+    assert last["task_id"] == second and last["status"] == "SUCCESS" and last["running_time_seconds"] >= 0
+
+
+def test_index_round_trip_and_hot_reload(config, db, redis, app, client):
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(300, 200)).astype(np.float32)
+    item_ids = [f"track-{i}" for i in range(300)]
+    index = build_index(item_ids, vectors)
+    store_index(db, config.INDEX_NAME, index, item_ids, model="test")
+
+    loaded = load_index(db, config.INDEX_NAME)
+    assert loaded is not None and len(loaded) == 300
+    nearest = loaded.query(vectors[42], 5, query_ef=100)
+    assert nearest[0][0] == "track-42" and nearest[0][1] < 1e-4
+
+    assert client.get("/api/health").get_json()["index"]["size"] == 0  # the web process has not reloaded yet
+    publish_reload(redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
+    wait_for(lambda: client.get("/api/health").get_json()["index"]["size"] == 300, what="the hot reload")
+
+
+def test_damaged_stored_index_keeps_the_previous_one(config, db, redis, app, client):
+    item_ids = ["a", "b", "c"]
+    store_index(db, config.INDEX_NAME, build_index(item_ids, np.eye(3, dtype=np.float32)), item_ids, model="test")
+    holder = app.extensions["audiomuse"].index
+    assert holder.reload() and holder.size == 3
+    db.execute("UPDATE voyager_index_chunks SET data = 'garbage'::bytea")
+    assert holder.reload() is False
+    assert holder.size == 3 and "checksum" in holder.last_error
+    assert client.get("/api/health").get_json()["index"]["error"] == holder.last_error

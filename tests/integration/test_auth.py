@@ -1,0 +1,143 @@
+"""Access control: open without a password, locked with one, bearer tokens, CSRF, cookies, no leaked secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from app import create_app
+
+PASSWORD = "correct horse battery"
+TOKEN = "script-token-1234567890"
+
+
+@pytest.fixture
+def locked_app(make_config):
+    app = create_app(make_config(ADMIN_PASSWORD=PASSWORD, API_TOKEN=TOKEN))
+    yield app
+    app.extensions["audiomuse"].stop_background.set()
+
+
+def csrf_from(html: bytes) -> str:
+    match = re.search(rb'name="csrf-token" content="([^"]+)"', html) or re.search(
+        rb'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1).decode()
+
+
+def login(client, password: str = PASSWORD):
+    token = csrf_from(client.get("/login").data)
+    return client.post("/login", data={"password": password, "csrf_token": token, "next": "/settings"})
+
+
+def test_open_when_no_password(client):
+    assert client.get("/").status_code == 200
+    assert client.get("/api/active_tasks").status_code == 200
+    assert client.get("/login").status_code == 302  # nothing to log in to
+
+
+def test_locked_when_password_set(locked_app):
+    client = locked_app.test_client()
+    page = client.get("/clustering")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/login?next=/clustering")
+    api = client.get("/api/active_tasks")
+    assert api.status_code == 401 and "login required" in api.get_json()["error"]
+    assert client.get("/api/health").status_code in (200, 503)  # open, reports state
+    assert client.get("/static/js/tasks.js").status_code == 200
+
+
+def test_login_with_wrong_then_right_password(locked_app):
+    client = locked_app.test_client()
+    wrong = login(client, "nope")
+    assert wrong.status_code == 401 and b"Wrong password." in wrong.data
+    assert client.get("/api/active_tasks").status_code == 401
+    right = login(client)
+    assert right.status_code == 302 and right.headers["Location"] == "/settings"
+    assert client.get("/api/active_tasks").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+def test_login_refuses_off_site_redirect(locked_app):
+    client = locked_app.test_client()
+    token = csrf_from(client.get("/login").data)
+    response = client.post("/login", data={"password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"})
+    assert response.headers["Location"] == "/"
+
+
+def test_session_cookie_is_httponly_and_samesite(locked_app):
+    client = locked_app.test_client()
+    response = login(client)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_bearer_token(locked_app):
+    client = locked_app.test_client()
+    ok = client.get("/api/active_tasks", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200
+    wrong = client.get("/api/active_tasks", headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid API token"
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    malformed = client.get("/api/active_tasks", headers={"Authorization": "Basic abc"})
+    assert malformed.status_code == 401
+    # A bearer request needs no CSRF token: it carries no ambient browser credentials.
+    posted = client.post("/api/cancel/unknown-id", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert posted.status_code == 404 and posted.get_json()["parameter"] == "task_id"
+
+
+def test_csrf_rejects_forged_posts(locked_app):
+    client = locked_app.test_client()
+    login(client)
+    forged = client.post("/logout", headers={"Origin": "http://evil.example"})
+    assert forged.status_code == 403
+    no_token = client.post("/api/cancel/some-id")
+    assert no_token.status_code == 403 and no_token.get_json()["parameter"] == "csrf_token"
+    token = csrf_from(client.get("/settings").data)
+    wrong_origin = client.post("/api/cancel/some-id", headers={"X-CSRFToken": token, "Origin": "http://evil.example"})
+    assert wrong_origin.status_code == 403
+    good = client.post("/api/cancel/some-id", headers={"X-CSRFToken": token, "Origin": "http://localhost"})
+    assert good.status_code == 404  # past CSRF and auth: the task simply does not exist
+
+
+def test_csrf_in_open_mode_stops_browser_forgeries_but_not_scripts(client):
+    forged = client.post("/api/cancel/x", headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert forged.status_code == 403
+    script = client.post("/api/cancel/x")
+    assert script.status_code == 404
+
+
+def test_first_run_setup_locks_the_server(app):
+    client = app.test_client()
+    token = csrf_from(client.get("/setup").data)
+    short = client.post("/setup", data={"password": "short", "confirm": "short", "csrf_token": token})
+    assert short.status_code == 400
+    done = client.post("/setup", data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token})
+    assert done.status_code == 200
+    api_token = re.search(rb'data-testid="api-token">([^<]+)<', done.data).group(1).decode()
+    stranger = app.test_client()
+    assert stranger.get("/api/active_tasks").status_code == 401
+    assert stranger.get("/api/active_tasks", headers={"Authorization": f"Bearer {api_token}"}).status_code == 200
+    assert stranger.get("/setup").status_code == 302  # setup cannot be run twice
+    login(stranger)
+    assert stranger.get("/api/active_tasks").status_code == 200
+    stored = app.extensions["audiomuse"].db.fetch_one(
+        "SELECT value FROM app_settings WHERE key = 'admin_password_hash'")["value"]
+    assert stored.startswith("$argon2") and PASSWORD not in stored
+
+
+def test_secrets_never_reach_pages_or_logs(make_config, caplog):
+    caplog.set_level(logging.DEBUG)
+    cfg = make_config(ADMIN_PASSWORD=PASSWORD, API_TOKEN=TOKEN, SECRET_KEY="sk-very-secret-value")
+    app = create_app(cfg)
+    try:
+        client = app.test_client()
+        login(client)
+        pages = b"".join(client.get(p).data for p in ("/settings", "/", "/api/health", "/api/active_tasks"))
+        for secret in (PASSWORD, TOKEN, "sk-very-secret-value", cfg.database_url):
+            assert secret.encode() not in pages
+            assert secret not in caplog.text
+        assert not app.debug
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
