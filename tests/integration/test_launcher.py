@@ -1,0 +1,69 @@
+"""The first README command's core: launcher.py brings everything up on embedded services and Ctrl-C
+leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import requests
+
+from tests.conftest import REPO_ROOT, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _processes_using(data_dir: str) -> list[psutil.Process]:
+    """Processes whose command line, working directory or environment mention `data_dir` (redis-server and
+    postgres rewrite their titles and environment, but keep their data folder as working directory)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(data_dir in part for part in proc.info["cmdline"] or []) or proc.cwd().startswith(data_dir) or any(
+                    data_dir in value for value in proc.environ().values()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_launcher_starts_everything_and_ctrl_c_stops_everything(tmp_path):
+    data_dir = str(tmp_path / "data")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "POSTGRES_HOST")}
+    env.update({"DATA_DIR": data_dir, "PORT": str(port), "NUM_WORKERS": "2", "LOG_LEVEL": "WARNING"})
+    launcher = subprocess.Popen([sys.executable, "launcher.py"], cwd=REPO_ROOT, env=env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def healthy() -> dict | None:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+            except requests.ConnectionError:
+                return None
+            body = response.json()
+            return body if response.status_code == 200 and body["workers"]["count"] == 2 else None
+
+        health = wait_for(healthy, timeout=120, what="launcher to report healthy")
+        assert health["database"]["ok"] and health["redis"]["ok"]
+        assert len(_processes_using(data_dir)) >= 5  # postgres, redis, supervisord, gunicorn, workers
+
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the foreground group
+        output, _ = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    assert launcher.returncode == 0, output
+    assert f"AudioMuse is running at http://127.0.0.1:{port}/" in output
+    deadline = time.monotonic() + 10
+    while _processes_using(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_using(data_dir) == []
