@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import psycopg2
@@ -35,7 +36,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to an already running) server; return the URL of our database."""
-        import pgserver  # imported here: only a machine without DATABASE_URL needs it
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (as in containers); /tmp is fine for its lock file.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import pgserver  # imported here: only a machine without DATABASE_URL needs it
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, render_template
@@ -38,7 +39,7 @@ PAGES = (
 PAGES_BY_ENDPOINT = {p.endpoint: p for p in PAGES}
 
 
-def _not_built_view(page: Page):  # type: ignore[no-untyped-def]
+def _not_built_view(page: Page) -> Callable[[], str]:
     def view() -> str:
         return render_template("not_built.html", page=page, pages=PAGES)
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -117,10 +118,10 @@ def _same_origin() -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
-def install_security(app: Flask, get_auth: callable) -> None:  # type: ignore[valid-type]
+def install_security(app: Flask, get_auth: Callable[[], AuthState]) -> None:
     @app.before_request
     def _guard() -> Response | tuple[Response, int] | None:
-        auth: AuthState = get_auth()
+        auth = get_auth()
         path = request.path
         bearer = None
         header = request.headers.get("Authorization", "")
@@ -152,7 +153,7 @@ def install_security(app: Flask, get_auth: callable) -> None:  # type: ignore[va
 
     @app.context_processor
     def _inject() -> dict[str, object]:
-        auth: AuthState = get_auth()
+        auth = get_auth()
         return {"csrf_token": csrf_token, "auth_enabled": auth.enabled, "logged_in": session.get("user") == "admin"}
 
 

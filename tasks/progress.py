@@ -84,7 +84,7 @@ class TaskContext:
             self._progress = max(0, min(100, int(progress)))
         if message is not None:
             self._message = message
-            self._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": message})
+            self.append_log(message)
         store.update_progress(
             self.db, self.task_id, progress=self._progress, phase=self._phase, current=self._current,
             total=self._total, message=self._message, log_lines=list(self._log),
@@ -93,6 +93,10 @@ class TaskContext:
 
     def log(self, message: str) -> None:
         self.report(message)
+
+    def append_log(self, message: str) -> None:
+        """Add a line to the bounded log without writing it yet (the next report or the end writes it)."""
+        self._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": message})
 
     @property
     def log_lines(self) -> list[dict[str, Any]]:
@@ -167,13 +171,13 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
     try:
         result = fn(ctx, **kwargs)
     except TaskCancelled:
-        ctx._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": "Cancelled"})
+        ctx.append_log("Cancelled")
         store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled", log_lines=ctx.log_lines)
         return {"status": store.REVOKED}
     except Exception as exc:
         summary = "".join(traceback.format_exception(exc))[-MAX_ERROR_CHARS:]
         message = f"{type(exc).__name__}: {exc}"[:500]
-        ctx._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": f"Failed: {message}"})
+        ctx.append_log(f"Failed: {message}")
         store.finish_task(db, job.id, status=store.FAILURE, message=message, log_lines=ctx.log_lines,
                           error=summary)
         log.exception("task %s (%s) failed", job.id, task_type)
