@@ -63,6 +63,9 @@ class Config:
         7 * 24 * 3600, "Longest a main (orchestrator) task may run before RQ stops it", minimum=60)
     CHILD_TASK_TIMEOUT_SECONDS: int = _setting(3600, "Longest a child task (an album, a batch) may run", minimum=10)
     TASK_RESULT_TTL_SECONDS: int = _setting(86400, "How long RQ keeps finished job data in Redis", minimum=0)
+    TASK_HEARTBEAT_SECONDS: float = _setting(10.0, "How often a running task records that it is alive", minimum=0.1)
+    TASK_DEAD_AFTER_SECONDS: float = _setting(
+        90.0, "A running task silent this long is failed by the reconciler (its worker is gone)", minimum=1)
     CANCEL_CHECK_INTERVAL_SECONDS: float = _setting(
         1.0, "Least time between two cancellation checks of one running task", minimum=0)
 
@@ -75,9 +78,37 @@ class Config:
         "", "Signs session cookies; generated and stored in the database when empty", secret=True)
     SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set behind TLS)")
 
+    # --- media server -----------------------------------------------------------------------------------
+    MEDIASERVER_TYPE: str = _setting("local", "Where the library comes from", choices=("local",))
+    MUSIC_DIR: str = _setting(str(Path.home() / "Music"), "Music folder read by MEDIASERVER_TYPE=local")
+    PLAYLIST_DIR: str = _setting("", "Where local playlists (.m3u8) are written (default: DATA_DIR/playlists)")
+
+    # --- analysis ---------------------------------------------------------------------------------------
+    NUM_RECENT_ALBUMS: int = _setting(0, "Albums an analysis run covers, most recent first (0 or less: all)")
+    TOP_N_MOODS: int = _setting(5, "Top tags shown per track in the library table", minimum=1)
+    MAX_QUEUED_ANALYSIS_JOBS: int = _setting(
+        8, "Most album jobs an analysis run keeps queued or running at once", minimum=1)
+    REBUILD_INDEX_BATCH_SIZE: int = _setting(
+        100, "Rebuild the similarity index after this many finished albums (and at the end)", minimum=1)
+    AUDIO_LOAD_TIMEOUT: float = _setting(
+        180.0, "Seconds one file may take to decode before it is given up as a failure", minimum=1)
+    MAX_FULL_ANALYSIS_SECONDS: float = _setting(
+        1200.0, "Tracks longer than this are analyzed through patches spread evenly over the whole file",
+        minimum=30)
+    LONG_TRACK_PATCHES: int = _setting(
+        200, "Number of 3-second patches analyzed for a track longer than MAX_FULL_ANALYSIS_SECONDS", minimum=1)
+    MODEL_PATH: str = _setting(str(PROJECT_ROOT / "models" / "msd_musicnn.onnx"), "The musicnn ONNX model file")
+    ONNX_INTRA_OP_THREADS: int = _setting(1, "ONNX Runtime threads per analysis job (1 is best with one worker "
+                                             "per core)", minimum=1)
+    FFMPEG_BINARY: str = _setting("ffmpeg", "ffmpeg executable used for formats libsndfile cannot read")
+
     # --- index ------------------------------------------------------------------------------------------
     INDEX_NAME: str = _setting("music_library", "Name of the Voyager index row in the database")
     INDEX_RELOAD_CHANNEL: str = _setting("index-updates", "Redis pub/sub channel that announces a new index")
+    VOYAGER_M: int = _setting(16, "Voyager graph degree M", minimum=2)
+    VOYAGER_EF_CONSTRUCTION: int = _setting(200, "Voyager ef_construction (build-time search width)", minimum=10)
+    VOYAGER_QUERY_EF: int = _setting(
+        400, "Voyager query ef (search width); high enough for recall >= 0.98 at k=100", minimum=10)
 
     # ----------------------------------------------------------------------------------------------------
     @classmethod
@@ -136,6 +167,10 @@ class Config:
         return not self.REDIS_URL
 
     @property
+    def playlist_dir(self) -> Path:
+        return Path(self.PLAYLIST_DIR) if self.PLAYLIST_DIR else Path(self.DATA_DIR) / "playlists"
+
+    @property
     def auth_enabled_by_env(self) -> bool:
         return bool(self.ADMIN_PASSWORD)
 
@@ -164,6 +199,10 @@ def settings_table_markdown() -> str:
             default = "CPU cores"
         elif f.name == "DATA_DIR":
             default = "./var"
+        elif f.name == "MUSIC_DIR":
+            default = "~/Music"
+        elif f.name == "MODEL_PATH":
+            default = "./models/msd_musicnn.onnx"
         shown = "" if default == "" else f"`{default}`"
         choices = f.metadata["choices"]
         doc = f.metadata["doc"] + (f" ({' / '.join(choices)})" if choices else "")

@@ -158,6 +158,10 @@ def revoke_tree(db: Database, task_id: str) -> list[str]:
     return [r["task_id"] for r in rows]
 
 
+def heartbeat(db: Database, task_id: str) -> None:
+    db.execute("UPDATE task_status SET heartbeat_at = now() WHERE task_id = %s", (task_id,))
+
+
 def is_revoked(db: Database, task_id: str) -> bool:
     """True when the task or any of its ancestors is REVOKED (a child enqueued after a cancel sees it too)."""
     row = db.fetch_one(
@@ -177,6 +181,6 @@ def running_tasks(db: Database) -> list[dict[str, Any]]:
     """Tasks a worker claimed and has not finished: candidates for the dead-worker reconciler."""
     return db.fetch_all(
         """SELECT task_id, parent_task_id, task_type, worker_name, worker_host, worker_pid, worker_proc_started,
-                  started_at
+                  started_at, extract(epoch FROM now() - coalesce(heartbeat_at, started_at)) AS silent_seconds
              FROM task_status WHERE status IN ('STARTED', 'PROGRESS') AND worker_name IS NOT NULL"""
     )

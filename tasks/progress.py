@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from collections import deque
@@ -162,25 +163,48 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
         # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
         store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
     pid = os.getpid()
+    store.heartbeat(db, job.id)
     status = store.mark_started(db, job.id, worker_name=job.worker_name or "", worker_host=socket.gethostname(),
                                 worker_pid=pid, worker_proc_started=psutil.Process(pid).create_time())
     if status == store.REVOKED or ctx.is_cancelled():
         store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled before it started",
                           log_lines=ctx.log_lines)
         return {"status": store.REVOKED}
+    beating = threading.Event()
+    beat = threading.Thread(target=_heartbeat_loop, args=(db, job.id, beating, cfg.TASK_HEARTBEAT_SECONDS),
+                            name=f"heartbeat-{job.id[:8]}", daemon=True)
+    beat.start()
+    try:
+        return _run_body(fn, ctx, kwargs)
+    finally:
+        beating.set()
+        beat.join(5)
+
+
+def _heartbeat_loop(db: Database, task_id: str, stop: threading.Event, every: float) -> None:
+    """Proof of life for the reconciler, independent of how busy the task itself is."""
+    while not stop.wait(every):
+        try:
+            store.heartbeat(db, task_id)
+        except Exception:  # a missed beat is not worth failing the task; the next one may go through
+            log.warning("heartbeat for task %s failed", task_id, exc_info=True)
+
+
+def _run_body(fn: Callable[..., Any], ctx: TaskContext, kwargs: dict[str, Any]) -> Any:
+    db, task_id, task_type = ctx.db, ctx.task_id, ctx.task_type
     try:
         result = fn(ctx, **kwargs)
     except TaskCancelled:
         ctx.append_log("Cancelled")
-        store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled", log_lines=ctx.log_lines)
+        store.finish_task(db, task_id, status=store.REVOKED, message="Cancelled", log_lines=ctx.log_lines)
         return {"status": store.REVOKED}
     except Exception as exc:
         summary = "".join(traceback.format_exception(exc))[-MAX_ERROR_CHARS:]
         message = f"{type(exc).__name__}: {exc}"[:500]
         ctx.append_log(f"Failed: {message}")
-        store.finish_task(db, job.id, status=store.FAILURE, message=message, log_lines=ctx.log_lines,
+        store.finish_task(db, task_id, status=store.FAILURE, message=message, log_lines=ctx.log_lines,
                           error=summary)
-        log.exception("task %s (%s) failed", job.id, task_type)
+        log.exception("task %s (%s) failed", task_id, task_type)
         raise
-    store.finish_task(db, job.id, status=store.SUCCESS, message="Done", log_lines=ctx.log_lines, result=result)
+    store.finish_task(db, task_id, status=store.SUCCESS, message="Done", log_lines=ctx.log_lines, result=result)
     return result

@@ -1,10 +1,11 @@
 """Mark the tasks of dead workers as failed, so nothing stays "running" forever after a crash or kill.
 
 RQ's own abandoned-job handling (StartedJobRegistry.cleanup) is run first; it catches jobs whose heartbeat
-expired. It cannot see a worker that died seconds ago, so we also look at each running task_status row: its
-worker is dead when RQ no longer lists the worker, or when the worker ran on this host and its process (pid +
-start time, so a reused pid does not fool us) is gone. Such a task is marked FAILURE with the reason, its
-unfinished children are revoked, and its RQ job is moved to the failed registry.
+expired, which for long jobs can take hours. So we also look at each running task_status row: its worker is dead
+when it ran on this host and its process (pid + start time, so a reused pid does not fool us) is gone, when RQ no
+longer lists the worker, or when the task's own heartbeat (tasks/progress.py) has been silent too long. Such a
+task is marked FAILURE with the reason, its unfinished children are revoked, and its RQ job is moved to the failed
+registry.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tasks.queues import get_queues
 log = logging.getLogger(__name__)
 
 
-def reconcile_dead_workers(db: Database, connection: Redis, *, this_host: str | None = None) -> list[str]:
+def reconcile_dead_workers(db: Database, connection: Redis, *, dead_after_seconds: float,
+                           this_host: str | None = None) -> list[str]:
     """Fail the running tasks whose worker is gone; return their task ids."""
     host = this_host or socket.gethostname()
     for queue in get_queues(connection):
@@ -36,7 +38,7 @@ def reconcile_dead_workers(db: Database, connection: Redis, *, this_host: str | 
     live_workers = {w.name for w in Worker.all(connection=connection)}
     failed = []
     for row in store.running_tasks(db):
-        reason = _death_reason(row, live_workers, host)
+        reason = _death_reason(row, live_workers, host, dead_after_seconds)
         if reason is None:
             continue
         store.fail_task(db, row["task_id"], reason)
@@ -48,13 +50,15 @@ def reconcile_dead_workers(db: Database, connection: Redis, *, this_host: str | 
     return failed
 
 
-def _death_reason(row: dict[str, Any], live_workers: set[str], host: str) -> str | None:
+def _death_reason(row: dict[str, Any], live_workers: set[str], host: str, dead_after: float) -> str | None:
     name = row["worker_name"]
     if row["worker_host"] == host and row["worker_pid"] and not _process_alive(row["worker_pid"],
                                                                                row["worker_proc_started"]):
         return f"worker {name} died while running this task (process {row['worker_pid']} is gone)"
     if name and name not in live_workers:
         return f"worker {name} died while running this task (no longer registered with RQ)"
+    if row["silent_seconds"] is not None and row["silent_seconds"] > dead_after:
+        return f"worker {name} died while running this task (no heartbeat for {row['silent_seconds']:.0f} s)"
     return None
 
 

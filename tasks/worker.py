@@ -1,4 +1,4 @@
-"""Worker entry point: `python -m tasks.worker [--burst] [--simple]`.
+"""Worker entry point: `python -m tasks.worker [--burst]`.
 
 Applies migrations, reconciles tasks left behind by dead workers, then serves the `high` and `default` queues.
 """
@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 
-from rq import SimpleWorker, Worker
+from rq import SimpleWorker
 
 import config as config_module
 from db.migrate import apply_migrations
@@ -27,7 +27,6 @@ def worker_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="AudioMuse RQ worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    parser.add_argument("--simple", action="store_true", help="run jobs in this process instead of a forked horse")
     args = parser.parse_args(argv)
 
     config = config_module.load_or_exit()
@@ -35,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     apply_migrations(config.database_url)
     connection = get_redis(config)
-    reconcile_dead_workers(get_db(config), connection)
-    worker_class = SimpleWorker if args.simple else Worker
-    worker = worker_class(get_queues(connection), connection=connection, name=worker_name())
+    reconcile_dead_workers(get_db(config), connection, dead_after_seconds=config.TASK_DEAD_AFTER_SECONDS)
+    # Jobs run in this process (no fork per job), so the model and the decoder process are loaded once per worker.
+    worker = SimpleWorker(get_queues(connection), connection=connection, name=worker_name())
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)
     return 0
 

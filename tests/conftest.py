@@ -171,7 +171,8 @@ def worker_processes(services: dict[str, str]) -> Iterator[Callable[..., subproc
     def start(*args: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env.update({"DATABASE_URL": services["database_url"], "REDIS_URL": services["redis_url"],
-                    "CANCEL_CHECK_INTERVAL_SECONDS": "0", "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "WARNING"})
+                    "CANCEL_CHECK_INTERVAL_SECONDS": "0", "TASK_HEARTBEAT_SECONDS": "0.5",
+                    "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "WARNING"})
         proc = subprocess.Popen([sys.executable, "-m", "tasks.worker", *args], cwd=REPO_ROOT, env=env,
                                 start_new_session=True)
         started.append(proc)

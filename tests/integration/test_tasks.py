@@ -132,18 +132,39 @@ def test_task_of_a_killed_worker_is_reconciled(config, db, redis, worker_process
     worker = worker_processes()
     task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
     wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
-    assert reconcile_dead_workers(db, redis) == []  # its worker is alive: leave it alone
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == []  # its worker is alive: leave it alone
 
     kill_worker_and_horse(worker)
-    assert reconcile_dead_workers(db, redis) == [task_id]
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == [task_id]
 
     row = store.get_task(db, task_id)
     assert row["status"] == "FAILURE"
     assert "died while running this task" in row["error"]
     assert task_id in FailedJobRegistry("high", connection=redis).get_job_ids()
     assert Job.fetch(task_id, connection=redis).get_status() == JobStatus.FAILED
-    assert reconcile_dead_workers(db, redis) == []  # idempotent
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == []  # idempotent
     start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)  # the guard is released
+
+
+def test_silent_task_on_another_host_is_reconciled(config, db, redis, worker_processes):
+    worker = worker_processes()
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
+    kill_worker_and_horse(worker)
+    # As seen from another machine: no process check possible, and RQ still lists the dead worker.
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60, this_host="elsewhere") == []
+    db.execute("UPDATE task_status SET heartbeat_at = now() - interval '2 minutes' WHERE task_id = %s", (task_id,))
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60, this_host="elsewhere") == [task_id]
+    assert "no heartbeat for 12" in store.get_task(db, task_id)["error"]
+
+
+def test_running_task_keeps_its_heartbeat(config, db, worker_processes):
+    worker_processes()
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 100, "pause": 0.05}, config=config)
+    first = wait_for(lambda: db.fetch_one("SELECT heartbeat_at FROM task_status WHERE task_id = %s AND "
+                                          "heartbeat_at IS NOT NULL", (task_id,)), what="a first heartbeat")
+    wait_for(lambda: db.fetch_one("SELECT 1 FROM task_status WHERE task_id = %s AND heartbeat_at > %s",
+                                  (task_id, first["heartbeat_at"])), what="a later heartbeat")
 
 
 def test_new_worker_reconciles_on_start(config, db, redis, worker_processes):

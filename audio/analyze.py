@@ -1,0 +1,83 @@
+"""One track's full analysis: decoded 16 kHz samples → embedding, tags, tempo, key, energy, loudness, moods."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audio import features, melspec
+from audio.decode import TARGET_SR, AudioError
+from audio.moods import mood_scores
+from audio.musicnn import MODEL_NAME, MSD_TAGS, MusicnnModel
+
+# Bump when anything that changes stored results changes (model, preprocessing, features): tracks analyzed with an
+# older version are analyzed again on the next run.
+ANALYSIS_VERSION = 1
+
+
+@dataclass
+class TrackAnalysis:
+    duration_seconds: float
+    embedding: np.ndarray  # (200,) float32, mean of the patch embeddings
+    tags: dict[str, float]  # all 50 MSD tags → mean probability
+    tempo_bpm: float | None
+    tempo_confidence: float
+    key: str | None
+    scale: str | None
+    camelot: str | None
+    key_confidence: float
+    energy: float
+    loudness_lufs: float | None
+    moods: dict[str, float]
+    patches_analyzed: int
+    model: str = MODEL_NAME
+    version: int = ANALYSIS_VERSION
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    def top_tags(self, n: int) -> list[tuple[str, float]]:
+        return sorted(self.tags.items(), key=lambda kv: -kv[1])[:n]
+
+
+def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_seconds: float = 1200.0,
+                    long_track_patches: int = 200) -> TrackAnalysis:
+    """Analyze a mono float32 signal at 16 kHz (shape (n,)).
+
+    Tracks up to `max_full_seconds` are analyzed whole; longer ones through `long_track_patches` 3-s patches spread
+    evenly over the whole file. Raises AudioError for a signal too short or silent to analyze.
+    """
+    duration = len(samples) / TARGET_SR
+    if len(samples) < TARGET_SR // 10:
+        raise AudioError(f"only {duration:.3f} s of audio: too short to analyze")
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    mel = melspec.log_mel(samples)
+    limit = long_track_patches if duration > max_full_seconds else None
+    patches = melspec.patches(mel, max_patches=limit)
+    timings["mel"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    output = model.predict(patches)
+    timings["inference"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    tempo = features.estimate_tempo(samples, TARGET_SR)
+    key = features.estimate_key(samples, TARGET_SR)
+    energy = features.energy(samples)
+    loudness = features.loudness_lufs(samples, TARGET_SR)
+    tag_means = output.tags.mean(axis=0)
+    tags = {name: round(float(p), 5) for name, p in zip(MSD_TAGS, tag_means, strict=True)}
+    moods = mood_scores(tags, energy=energy, tempo_confidence=tempo.confidence)
+    timings["features"] = time.perf_counter() - started
+
+    embedding = output.embeddings.mean(axis=0).astype(np.float32)
+    if not np.all(np.isfinite(embedding)):
+        raise AudioError("the model produced non-finite values for this audio")
+    return TrackAnalysis(
+        duration_seconds=duration, embedding=embedding, tags=tags,
+        tempo_bpm=tempo.bpm, tempo_confidence=tempo.confidence,
+        key=key.key, scale=key.scale, camelot=key.camelot, key_confidence=key.confidence,
+        energy=energy, loudness_lufs=loudness, moods=moods, patches_analyzed=len(patches), timings=timings,
+    )

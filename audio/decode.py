@@ -1,0 +1,186 @@
+"""Decode an audio file of any common format to a mono float32 signal at 16 kHz.
+
+libsndfile (through soundfile) reads WAV, FLAC, Ogg Vorbis/Opus and MP3 directly and is tried first; anything it
+cannot open (m4a/AAC, WMA, APE, ...) goes through ffmpeg via pydub. Resampling is soxr's HQ mode, the same as
+librosa's default, because musicnn was trained on librosa-resampled audio.
+
+`IsolatedDecoder` runs the decode in a separate process so that a hung or pathological decode can be killed
+after `timeout` seconds without taking the worker with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+log = logging.getLogger(__name__)
+
+TARGET_SR = 16000
+_BLOCK_FRAMES = 1 << 18
+
+
+class AudioError(ValueError):
+    """Root of the audio errors; the message names the file and the cause."""
+
+
+class DecodeError(AudioError):
+    """The file could not be decoded to audio."""
+
+
+class DecodeTimeout(DecodeError):
+    """Decoding took longer than the allowed time and was stopped."""
+
+
+def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg") -> np.ndarray:
+    """Mono float32 samples of `path` at `sr` Hz, shape (n,). Raises DecodeError with the cause."""
+    path = Path(path)
+    if not path.is_file():
+        raise DecodeError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DecodeError(f"{path}: empty file")
+    try:
+        samples = _decode_soundfile(path, sr)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as first_error:
+        try:
+            samples = _decode_ffmpeg(path, sr, ffmpeg)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise DecodeError(f"{path.name}: not decodable (libsndfile: {_short(first_error)}; "
+                              f"ffmpeg: {_short(exc)})") from exc
+    if samples.size == 0:
+        raise DecodeError(f"{path.name}: the file holds no audio samples")
+    if not np.all(np.isfinite(samples)):
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    return samples
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[-1] if text else type(exc).__name__)[:200]
+
+
+def _decode_soundfile(path: Path, sr: int) -> np.ndarray:
+    """Read in blocks, downmix and resample as a stream, so a long file never exists at full rate in memory."""
+    with sf.SoundFile(path) as f:
+        source_sr = f.samplerate
+        resampler = soxr.ResampleStream(source_sr, sr, 1, dtype="float32", quality="HQ") if source_sr != sr else None
+        parts = []
+        while True:
+            block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(block) < _BLOCK_FRAMES
+            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            parts.append(resampler.resample_chunk(mono, last=last) if resampler else mono)
+            if last:
+                break
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str) -> np.ndarray:
+    from pydub import AudioSegment  # imported lazily: only files libsndfile cannot read need it
+
+    AudioSegment.converter = ffmpeg
+    try:
+        segment = AudioSegment.from_file(str(path))
+    except Exception as exc:
+        raise DecodeError(f"{path.name}: ffmpeg could not decode it ({_short(exc)})") from exc
+    raw = np.array(segment.get_array_of_samples())
+    if raw.size == 0:
+        raise DecodeError(f"{path.name}: the file holds no audio samples")
+    scale = float(1 << (8 * segment.sample_width - 1))
+    samples = raw.astype(np.float32).reshape(-1, segment.channels).mean(axis=1) / scale
+    if segment.frame_rate != sr:
+        samples = soxr.resample(samples, segment.frame_rate, sr, quality="HQ")
+    return samples.astype(np.float32, copy=False)
+
+
+# --- isolation ------------------------------------------------------------------------------------------------
+
+def _serve(conn: Connection, sr: int, ffmpeg: str) -> None:
+    """Decoder process main loop: receive a path, answer with samples or an error message."""
+    os.setsid()  # its own process group, so killing it also kills an ffmpeg it started
+    while True:
+        try:
+            path = conn.recv()
+        except EOFError:
+            return
+        try:
+            samples = decode_file(path, sr=sr, ffmpeg=ffmpeg)
+        except AudioError as exc:
+            conn.send(("error", str(exc)))
+        except Exception as exc:  # a decoder bug must come back as a failure, not kill the loop
+            conn.send(("error", f"{Path(path).name}: {type(exc).__name__}: {exc}"))
+        else:
+            conn.send(("ok", len(samples)))
+            conn.send_bytes(samples.tobytes())
+
+
+class IsolatedDecoder:
+    """Decodes in a long-lived helper process; one that exceeds `timeout` is killed and replaced."""
+
+    def __init__(self, *, timeout: float, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg") -> None:
+        self.timeout = timeout
+        self.sr = sr
+        self.ffmpeg = ffmpeg
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def _ensure_started(self) -> Connection:
+        if self._process is None or not self._process.is_alive() or self._conn is None:
+            self.close()
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that holds ONNX Runtime threads
+            parent, child = ctx.Pipe()
+            self._process = ctx.Process(target=_serve, args=(child, self.sr, self.ffmpeg), daemon=True,
+                                        name="audiomuse-decoder")
+            self._process.start()
+            child.close()
+            self._conn = parent
+        return self._conn
+
+    def decode(self, path: str | Path) -> np.ndarray:
+        """Like decode_file(), but raises DecodeTimeout after `timeout` seconds."""
+        conn = self._ensure_started()
+        conn.send(str(path))
+        if not conn.poll(self.timeout):
+            self.close(kill=True)
+            raise DecodeTimeout(f"{Path(path).name}: decoding took longer than {self.timeout:g} s and was stopped")
+        try:
+            status, payload = conn.recv()
+            if status == "error":
+                raise DecodeError(payload)
+            data = conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            self.close(kill=True)
+            raise DecodeError(f"{Path(path).name}: the decoder process died ({exc or 'no answer'})") from exc
+        return np.frombuffer(data, dtype=np.float32, count=payload)
+
+    def close(self, *, kill: bool = False) -> None:
+        process, self._process = self._process, None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        if process is None:
+            return
+        if process.is_alive():
+            if kill and process.pid:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            else:
+                process.terminate()
+        process.join(5)
+
+    def __enter__(self) -> IsolatedDecoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

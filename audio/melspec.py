@@ -1,0 +1,77 @@
+"""The musicnn front end: 16 kHz mono → log-compressed mel patches of 187 frames × 96 bands.
+
+This is the preprocessing musicnn was trained with (librosa's melspectrogram with n_fft 512, hop 256, 96 Slaney mel
+bands, periodic Hann window, centred frames with zero padding, power 2, then log10(10000·S + 1)), written with
+numpy alone so that a worker pays no numba compile and no second pass over the audio.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187  # ~3 s
+_FRAMES_PER_CHUNK = 4096  # bounds memory on long tracks
+
+
+@functools.cache
+def mel_basis() -> np.ndarray:
+    """Slaney-style mel filterbank, shape (96, 257), float32 (the matrix librosa.filters.mel builds)."""
+    import librosa.filters  # pure numpy; no numba involved
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
+
+
+@functools.cache
+def _window() -> np.ndarray:
+    n = np.arange(N_FFT)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
+
+
+def log_mel(y: np.ndarray) -> np.ndarray:
+    """Log-mel spectrogram of a 16 kHz mono signal `y` (n,), shape (frames, 96), float32.
+
+    frames = 1 + n // 256 (centred frames). Values are log10(10000·S + 1) of the mel power S after rounding S to
+    float16 as musicnn's training code did; the product is taken in float32 because in float16 it overflows on
+    loud low-frequency bins (numpy 2 keeps float16 × int in float16).
+    """
+    if y.ndim != 1:
+        raise ValueError(f"expected a mono signal of shape (n,), got shape {y.shape}")
+    padded = np.pad(np.asarray(y, dtype=np.float32), N_FFT // 2)
+    n_frames = 1 + (len(padded) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:n_frames]
+    basis_t = mel_basis().T
+    window = _window()
+    out = np.empty((n_frames, N_MELS), dtype=np.float32)
+    for start in range(0, n_frames, _FRAMES_PER_CHUNK):
+        chunk = frames[start:start + _FRAMES_PER_CHUNK] * window
+        spectrum = np.fft.rfft(chunk, axis=1)
+        power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
+        out[start:start + len(chunk)] = power @ basis_t
+    rounded = out.astype(np.float16).astype(np.float32)
+    return np.log10(10000.0 * rounded + 1.0)
+
+
+def patches(log_mel_frames: np.ndarray, *, max_patches: int | None = None) -> np.ndarray:
+    """Cut (frames, 96) into non-overlapping (n, 187, 96) patches.
+
+    The trailing partial patch is dropped; a signal shorter than one patch is repeated to fill it. With
+    `max_patches`, that many patches are taken evenly spaced over the whole signal (for very long tracks).
+    """
+    frames = log_mel_frames
+    if len(frames) == 0:
+        raise ValueError("no frames: the signal is empty")
+    if len(frames) < PATCH_FRAMES:
+        reps = -(-PATCH_FRAMES // len(frames))
+        frames = np.tile(frames, (reps, 1))[:PATCH_FRAMES]
+    n = len(frames) // PATCH_FRAMES
+    cut = frames[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS)
+    if max_patches is not None and n > max_patches:
+        keep = np.unique(np.linspace(0, n - 1, max_patches).round().astype(int))
+        cut = cut[keep]
+    return np.ascontiguousarray(cut)

@@ -1,0 +1,143 @@
+"""Queries on tracks, embeddings and analysis_failures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from psycopg2.extras import Json
+
+from db.pool import Database
+
+
+def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """For each known item: its signature, fingerprint, analysis version, and whether an embedding exists;
+    items that failed are included with `failed_version` set."""
+    if not item_ids:
+        return {}
+    rows = db.fetch_all(
+        """SELECT t.item_id, t.source_signature, t.content_fingerprint, t.analysis_version,
+                  EXISTS (SELECT 1 FROM embeddings e WHERE e.item_id = t.item_id) AS has_embedding
+             FROM tracks t WHERE t.item_id = ANY(%s)""",
+        (list(item_ids),),
+    )
+    state = {r["item_id"]: dict(r, failed_version=None, failed_signature=None) for r in rows}
+    for r in db.fetch_all(
+            "SELECT item_id, analysis_version, source_signature FROM analysis_failures WHERE item_id = ANY(%s)",
+            (list(item_ids),)):
+        entry = state.setdefault(r["item_id"], {"item_id": r["item_id"], "has_embedding": False,
+                                                "analysis_version": None, "source_signature": None,
+                                                "content_fingerprint": None})
+        entry["failed_version"] = r["analysis_version"]
+        entry["failed_signature"] = r["source_signature"]
+    return state
+
+
+def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, access: str) -> None:
+    """Upsert the track row and its embedding in one transaction (a kill leaves either both or neither)."""
+    with db.transaction() as cur:
+        cur.execute(
+            """INSERT INTO tracks (item_id, title, artist, album, album_artist, album_id, file_path, duration_seconds,
+                                   year, track_number, source_signature, content_fingerprint, tempo_bpm,
+                                   tempo_confidence, musical_key, scale, camelot, key_confidence, energy,
+                                   loudness_lufs, tags, moods, analysis_model, analysis_version, analyzed_at,
+                                   patches_analyzed, audio_access, updated_at)
+               VALUES (%(item_id)s, %(title)s, %(artist)s, %(album)s, %(album_artist)s, %(album_id)s, %(path)s,
+                       %(duration)s, %(year)s, %(track_number)s, %(signature)s, %(fingerprint)s, %(tempo)s,
+                       %(tempo_conf)s, %(key)s, %(scale)s, %(camelot)s, %(key_conf)s, %(energy)s, %(loudness)s,
+                       %(tags)s, %(moods)s, %(model)s, %(version)s, now(), %(patches)s, %(access)s, now())
+               ON CONFLICT (item_id) DO UPDATE SET
+                   title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
+                   album_artist = EXCLUDED.album_artist, album_id = EXCLUDED.album_id,
+                   file_path = EXCLUDED.file_path, duration_seconds = EXCLUDED.duration_seconds,
+                   year = EXCLUDED.year, track_number = EXCLUDED.track_number,
+                   source_signature = EXCLUDED.source_signature, content_fingerprint = EXCLUDED.content_fingerprint,
+                   tempo_bpm = EXCLUDED.tempo_bpm, tempo_confidence = EXCLUDED.tempo_confidence,
+                   musical_key = EXCLUDED.musical_key, scale = EXCLUDED.scale, camelot = EXCLUDED.camelot,
+                   key_confidence = EXCLUDED.key_confidence, energy = EXCLUDED.energy,
+                   loudness_lufs = EXCLUDED.loudness_lufs, tags = EXCLUDED.tags, moods = EXCLUDED.moods,
+                   analysis_model = EXCLUDED.analysis_model, analysis_version = EXCLUDED.analysis_version,
+                   analyzed_at = now(), patches_analyzed = EXCLUDED.patches_analyzed,
+                   audio_access = EXCLUDED.audio_access, updated_at = now()""",
+            {
+                "item_id": track.item_id, "title": track.title, "artist": track.artist, "album": track.album,
+                "album_artist": track.album_artist, "album_id": track.album_id, "path": track.path,
+                "duration": analysis.duration_seconds, "year": track.year, "track_number": track.track_number,
+                "signature": track.signature, "fingerprint": fingerprint, "tempo": analysis.tempo_bpm,
+                "tempo_conf": analysis.tempo_confidence, "key": analysis.key, "scale": analysis.scale,
+                "camelot": analysis.camelot, "key_conf": analysis.key_confidence, "energy": analysis.energy,
+                "loudness": analysis.loudness_lufs, "tags": Json(analysis.tags), "moods": Json(analysis.moods),
+                "model": analysis.model, "version": analysis.version, "patches": analysis.patches_analyzed,
+                "access": access,
+            },
+        )
+        vector = np.asarray(analysis.embedding, dtype="<f4")
+        cur.execute(
+            """INSERT INTO embeddings (item_id, model, dimensions, vector) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (item_id, model) DO UPDATE SET dimensions = EXCLUDED.dimensions, vector = EXCLUDED.vector,
+                                                         created_at = now()""",
+            (track.item_id, analysis.model, int(vector.size), vector.tobytes()),
+        )
+        cur.execute("DELETE FROM analysis_failures WHERE item_id = %s", (track.item_id,))
+
+
+def mark_unchanged(db: Database, item_id: str, signature: str | None) -> None:
+    """The file was touched but its content is the same: remember the new signature so it is not hashed again."""
+    db.execute("UPDATE tracks SET source_signature = %s, updated_at = now() WHERE item_id = %s", (signature, item_id))
+
+
+def record_failure(db: Database, *, track: Any, reason: str, version: int, task_id: str | None) -> None:
+    db.execute(
+        """INSERT INTO analysis_failures (item_id, album_id, title, artist, album, file_path, source_signature, reason,
+                                          analysis_version, task_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (item_id) DO UPDATE SET
+               reason = EXCLUDED.reason, analysis_version = EXCLUDED.analysis_version,
+               source_signature = EXCLUDED.source_signature, task_id = EXCLUDED.task_id,
+               title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
+               file_path = EXCLUDED.file_path, attempts = analysis_failures.attempts + 1, failed_at = now()""",
+        (track.item_id, track.album_id, track.title, track.artist, track.album, track.path, track.signature,
+         reason[:1000], version, task_id),
+    )
+
+
+def list_failures(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:
+    return db.fetch_all(
+        """SELECT item_id, title, artist, album, file_path, reason, attempts, failed_at
+             FROM analysis_failures ORDER BY failed_at DESC LIMIT %s""",
+        (limit,),
+    )
+
+
+def all_embeddings(db: Database, model: str) -> tuple[list[str], np.ndarray]:
+    """Every stored embedding of `model`: (item ids, float32 array of shape (n, d)) in item-id order."""
+    rows = db.fetch_all("SELECT item_id, dimensions, vector FROM embeddings WHERE model = %s ORDER BY item_id",
+                        (model,))
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    dims = rows[0]["dimensions"]
+    matrix = np.empty((len(rows), dims), dtype=np.float32)
+    for i, row in enumerate(rows):
+        matrix[i] = np.frombuffer(bytes(row["vector"]), dtype="<f4")
+    return [r["item_id"] for r in rows], matrix
+
+
+def search_library(db: Database, *, query: str, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """Analyzed tracks whose title, artist or album contains `query` (case-insensitive); (total, page)."""
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "analyzed_at IS NOT NULL AND (title ILIKE %(p)s OR artist ILIKE %(p)s OR album ILIKE %(p)s)"
+    total = db.fetch_one(f"SELECT count(*) AS n FROM tracks WHERE {where}", {"p": pattern})
+    rows = db.fetch_all(
+        f"""SELECT item_id, title, artist, album, duration_seconds, tempo_bpm, tempo_confidence, musical_key, scale,
+                   camelot, energy, loudness_lufs, tags, moods, analyzed_at
+              FROM tracks WHERE {where}
+             ORDER BY artist, album, track_number NULLS LAST, title LIMIT %(limit)s OFFSET %(offset)s""",
+        {"p": pattern, "limit": limit, "offset": offset},
+    )
+    return int(total["n"]) if total else 0, rows
+
+
+def count_analyzed(db: Database) -> int:
+    row = db.fetch_one("SELECT count(*) AS n FROM tracks WHERE analyzed_at IS NOT NULL")
+    return int(row["n"]) if row else 0

@@ -1,0 +1,104 @@
+"""The media-server interface every adapter implements, the shared Album/Track types, and get_media_server().
+
+An adapter lists albums (most recent first) and their tracks, gives access to a track's audio (in place when the
+file is readable here, otherwise downloaded to TEMP_DIR and deleted afterwards), and manages playlists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from config import Config
+
+AUTOMATIC_SUFFIX = "_automatic"
+
+
+class MediaServerError(RuntimeError):
+    """A media server call failed; the message is the one-line cause to show the user."""
+
+
+@dataclass(frozen=True)
+class Album:
+    album_id: str
+    name: str
+    artist: str
+    year: int | None = None
+    added_at: float | None = None  # seconds since the epoch; orders "most recent"
+
+
+@dataclass(frozen=True)
+class Track:
+    item_id: str
+    title: str
+    artist: str
+    album: str
+    album_artist: str
+    album_id: str
+    path: str | None = None  # the server's path for the file, when it tells us
+    duration_seconds: float | None = None
+    year: int | None = None
+    track_number: int | None = None
+    signature: str | None = None  # cheap change marker (size:mtime, etag, modified date)
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    path: Path
+    access: Literal["direct", "downloaded"]
+
+
+@dataclass(frozen=True)
+class Playlist:
+    playlist_id: str
+    name: str
+    track_count: int
+
+
+class MediaServer(Protocol):
+    kind: str
+
+    def list_albums(self, *, limit: int | None = None) -> list[Album]:
+        """Albums, most recently added first; `limit` None or ≤ 0 means all."""
+        ...
+
+    def album_tracks(self, album_id: str) -> list[Track]: ...
+
+    def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:
+        """A readable local file for the track for the duration of the `with` block."""
+        ...
+
+    def list_playlists(self) -> list[Playlist]: ...
+
+    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
+        """Create (or replace) a playlist; return its id."""
+        ...
+
+    def delete_playlist(self, playlist_id: str) -> None: ...
+
+
+def delete_automatic_playlists(server: MediaServer) -> list[str]:
+    """Delete the playlists AudioMuse made (names ending in _automatic) and only those; return their names."""
+    deleted = []
+    for playlist in server.list_playlists():
+        if playlist.name.endswith(AUTOMATIC_SUFFIX):
+            server.delete_playlist(playlist.playlist_id)
+            deleted.append(playlist.name)
+    return deleted
+
+
+def iter_all_tracks(server: MediaServer) -> Iterator[Track]:
+    for album in server.list_albums(limit=None):
+        yield from server.album_tracks(album.album_id)
+
+
+def get_media_server(config: Config) -> MediaServer:
+    """The adapter selected by MEDIASERVER_TYPE."""
+    if config.MEDIASERVER_TYPE == "local":
+        from mediaservers.local import LocalFolder
+
+        return LocalFolder(Path(config.MUSIC_DIR), playlist_dir=config.playlist_dir)
+    raise MediaServerError(f"MEDIASERVER_TYPE={config.MEDIASERVER_TYPE!r} is not supported yet")

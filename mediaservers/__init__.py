@@ -1,0 +1,1 @@
+"""One module per media server, each implementing mediaserver.MediaServer."""

@@ -1,0 +1,172 @@
+"""A plain music folder as the media server: albums are folders, metadata comes from the files' tags, playlists
+are .m3u8 files (which Jellyfin and Navidrome can import)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import mutagen
+
+from mediaserver import Album, AudioFile, MediaServerError, Playlist, Track
+
+AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".mp4", ".wma",
+                              ".aiff", ".aif", ".ape", ".wv", ".mpc"})
+
+
+def item_id_for(relative_path: str) -> str:
+    """Stable id of a file: a hash of its path relative to the music folder (survives moving the folder)."""
+    return hashlib.sha1(relative_path.encode()).hexdigest()[:20]
+
+
+def _first(tags: object, key: str) -> str:
+    try:
+        values = tags[key]  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return str(values[0]).strip() if values else ""
+
+
+def _leading_int(text: str) -> int | None:
+    match = re.match(r"\s*(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+class LocalFolder:
+    kind = "local"
+
+    def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
+        self.root = music_dir.expanduser().resolve()
+        self.playlist_dir = playlist_dir
+        self._paths_by_id: dict[str, Path] | None = None
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise MediaServerError(f"music folder {self.root} does not exist (MUSIC_DIR)")
+
+    def _audio_files(self, directory: Path) -> list[Path]:
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError as exc:
+            raise MediaServerError(f"cannot read {directory}: {exc.strerror}") from exc
+        return [p for p in entries if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS]
+
+    def _walk_album_dirs(self) -> Iterator[tuple[Path, list[Path]]]:
+        self._check_root()
+        for current, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            audio = sorted(Path(current) / f for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS)
+            if audio:
+                yield Path(current), audio
+
+    def list_albums(self, *, limit: int | None = None) -> list[Album]:
+        albums = []
+        for directory, files in self._walk_album_dirs():
+            tags = self._tags(files[0])
+            albums.append(Album(
+                album_id=self._relative(directory) or ".",
+                name=_first(tags, "album") or directory.name,
+                artist=_first(tags, "albumartist") or _first(tags, "artist") or "Unknown artist",
+                year=_leading_int(_first(tags, "date")),
+                added_at=max(f.stat().st_mtime for f in files),
+            ))
+        albums.sort(key=lambda a: (-(a.added_at or 0), a.album_id))
+        return albums[:limit] if limit and limit > 0 else albums
+
+    def album_tracks(self, album_id: str) -> list[Track]:
+        self._check_root()
+        directory = (self.root / album_id).resolve()
+        if not directory.is_relative_to(self.root) or not directory.is_dir():
+            raise MediaServerError(f"album {album_id!r} not found in {self.root}")
+        return [self._track(path, album_id) for path in self._audio_files(directory)]
+
+    def _relative(self, path: Path) -> str:
+        rel = path.relative_to(self.root).as_posix()
+        return "" if rel == "." else rel
+
+    @staticmethod
+    def _tags(path: Path) -> object:
+        try:
+            audio = mutagen.File(path, easy=True)
+        except Exception:  # mutagen raises many types on damaged files; the track is still listed
+            return None
+        return audio
+
+    def _track(self, path: Path, album_id: str) -> Track:
+        audio = self._tags(path)
+        tags = getattr(audio, "tags", None)
+        info = getattr(audio, "info", None)
+        stat = path.stat()
+        artist = _first(tags, "artist") or "Unknown artist"
+        return Track(
+            item_id=item_id_for(self._relative(path)),
+            title=_first(tags, "title") or path.stem,
+            artist=artist,
+            album=_first(tags, "album") or path.parent.name,
+            album_artist=_first(tags, "albumartist") or artist,
+            album_id=album_id,
+            path=str(path),
+            duration_seconds=float(info.length) if info is not None and getattr(info, "length", None) else None,
+            year=_leading_int(_first(tags, "date")),
+            track_number=_leading_int(_first(tags, "tracknumber")),
+            signature=f"{stat.st_size}:{stat.st_mtime_ns}",
+        )
+
+    @contextmanager
+    def open_audio(self, track: Track) -> Iterator[AudioFile]:
+        path = Path(track.path) if track.path else self._path_of(track.item_id)
+        if not path.is_file():
+            raise MediaServerError(f"{path} is gone from the music folder")
+        yield AudioFile(path=path, access="direct")
+
+    # --- playlists ------------------------------------------------------------------------------------------
+    def _path_of(self, item_id: str) -> Path:
+        if self._paths_by_id is None or item_id not in self._paths_by_id:
+            self._paths_by_id = {
+                item_id_for(self._relative(f)): f for _, files in self._walk_album_dirs() for f in files
+            }
+        try:
+            return self._paths_by_id[item_id]
+        except KeyError:
+            raise MediaServerError(f"no file with item id {item_id} in {self.root}") from None
+
+    @staticmethod
+    def _file_name(name: str) -> str:
+        cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]", "_", name).strip(" .")
+        if not cleaned:
+            raise MediaServerError(f"playlist name {name!r} has no usable characters")
+        return cleaned + ".m3u8"
+
+    def list_playlists(self) -> list[Playlist]:
+        if not self.playlist_dir.is_dir():
+            return []
+        playlists = []
+        for path in sorted(self.playlist_dir.glob("*.m3u8")):
+            entries = [line for line in path.read_text(encoding="utf-8").splitlines()
+                       if line and not line.startswith("#")]
+            playlists.append(Playlist(playlist_id=path.name, name=path.stem, track_count=len(entries)))
+        return playlists
+
+    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
+        self.playlist_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
+        for item_id in item_ids:
+            path = self._path_of(item_id)
+            track = self._track(path, self._relative(path.parent) or ".")
+            seconds = round(track.duration_seconds) if track.duration_seconds else -1
+            lines += [f"#EXTINF:{seconds},{track.artist} - {track.title}", str(path)]
+        target = self.playlist_dir / self._file_name(name)
+        temporary = target.with_suffix(".m3u8.tmp")
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        temporary.replace(target)  # atomic: a player never reads half a playlist
+        return target.name
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        target = self.playlist_dir / Path(playlist_id).name
+        if not target.is_file():
+            raise MediaServerError(f"playlist {playlist_id!r} not found")
+        target.unlink()
