@@ -13,13 +13,15 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import redis
 import voyager
 
 from db.pool import Database
+from db.tracks import all_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,19 @@ class LoadedIndex:
     index: voyager.Index
     item_ids: tuple[str, ...]
     sha256: str
+    built_at: datetime | None = None
+    positions: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.positions:
+            self.positions.update({item_id: i for i, item_id in enumerate(self.item_ids)})
 
     def __len__(self) -> int:
         return len(self.item_ids)
+
+    def vector_of(self, item_id: str) -> np.ndarray | None:
+        position = self.positions.get(item_id)
+        return None if position is None else np.asarray(self.index.get_vector(position), dtype=np.float32)
 
     def query(self, vector: np.ndarray, k: int, *, query_ef: int) -> list[tuple[str, float]]:
         """The k nearest items to `vector` (shape (d,), float32) as (item_id, cosine distance), nearest first."""
@@ -79,7 +91,7 @@ def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequenc
 def load_index(db: Database, name: str) -> LoadedIndex | None:
     """The stored index `name`, or None when none is stored yet. Raises ValueError if the bytes are damaged."""
     with db.transaction() as cur:
-        cur.execute("SELECT item_ids, sha256 FROM voyager_indexes WHERE name = %s", (name,))
+        cur.execute("SELECT item_ids, sha256, built_at FROM voyager_indexes WHERE name = %s", (name,))
         meta = cur.fetchone()
         if meta is None:
             return None
@@ -88,11 +100,24 @@ def load_index(db: Database, name: str) -> LoadedIndex | None:
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
         raise ValueError(f"stored index {name!r} does not match its checksum")
     index = voyager.Index.load(io.BytesIO(data))
-    return LoadedIndex(name=name, index=index, item_ids=tuple(meta["item_ids"]), sha256=meta["sha256"])
+    return LoadedIndex(name=name, index=index, item_ids=tuple(meta["item_ids"]), sha256=meta["sha256"],
+                       built_at=meta["built_at"])
 
 
 def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
     connection.publish(channel, name)
+
+
+def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str,
+                            m: int, ef_construction: int) -> int:
+    """Build the index from every stored embedding of `model`, store it, announce it; return its size."""
+    item_ids, vectors = all_embeddings(db, model)
+    if not item_ids:
+        return 0
+    index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction)
+    store_index(db, name, index, item_ids, model=model)
+    publish_reload(connection, channel, name)
+    return len(item_ids)
 
 
 class IndexHolder:

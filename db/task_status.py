@@ -138,6 +138,17 @@ def child_counts(db: Database, parent_task_id: str) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in rows}
 
 
+def finished_children(db: Database, parent_task_id: str, task_ids: list[str]) -> list[dict[str, Any]]:
+    """Those of `task_ids` (children of the parent) that have ended, with their status, result and error."""
+    if not task_ids:
+        return []
+    return db.fetch_all(
+        """SELECT task_id, status, result, error, message FROM task_status
+            WHERE parent_task_id = %s AND task_id = ANY(%s) AND finished_at IS NOT NULL""",
+        (parent_task_id, task_ids),
+    )
+
+
 def revoke_tree(db: Database, task_id: str) -> list[str]:
     """Mark the task and all its unfinished descendants REVOKED; return the ids that changed."""
     rows = db.fetch_all(

@@ -101,10 +101,15 @@ class LocalFolder:
         tags = getattr(audio, "tags", None)
         info = getattr(audio, "info", None)
         stat = path.stat()
-        artist = _first(tags, "artist") or "Unknown artist"
+        # Artist/Album/track.ext is the common layout; use it when the file has no tags (WAV, say).
+        grandparent = path.parent.parent
+        folder_artist = grandparent.name if grandparent != self.root and grandparent.is_relative_to(self.root) else ""
+        artist = _first(tags, "artist") or folder_artist or "Unknown artist"
+        # Untagged "03 - Title.wav": the number is the track number, the rest the title.
+        numbered = re.match(r"\s*(\d{1,3})[\s._-]+(.+)", path.stem)
         return Track(
             item_id=item_id_for(self._relative(path)),
-            title=_first(tags, "title") or path.stem,
+            title=_first(tags, "title") or (numbered.group(2) if numbered else path.stem),
             artist=artist,
             album=_first(tags, "album") or path.parent.name,
             album_artist=_first(tags, "albumartist") or artist,
@@ -112,7 +117,7 @@ class LocalFolder:
             path=str(path),
             duration_seconds=float(info.length) if info is not None and getattr(info, "length", None) else None,
             year=_leading_int(_first(tags, "date")),
-            track_number=_leading_int(_first(tags, "tracknumber")),
+            track_number=_leading_int(_first(tags, "tracknumber")) or (int(numbered.group(1)) if numbered else None),
             signature=f"{stat.st_size}:{stat.st_mtime_ns}",
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -34,7 +35,11 @@ def health() -> tuple[Response, int]:
     except Exception as exc:
         redis_state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
 
-    index = {"name": rt.index.name, "loaded": rt.index.current is not None, "size": rt.index.size,
+    current = rt.index.current
+    built_at = current.built_at if current is not None else None
+    index = {"name": rt.index.name, "loaded": current is not None, "size": rt.index.size,
+             "built_at": built_at.isoformat() if built_at else None,
+             "age_seconds": round((datetime.now(UTC) - built_at).total_seconds()) if built_at else None,
              "error": rt.index.last_error}
     ok = database["ok"] and redis_state["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "version": VERSION, "database": database, "redis": redis_state,

@@ -47,9 +47,19 @@ def _not_built_view(page: Page) -> Callable[[], str]:
     return view
 
 
+BUILT = {"settings", "analysis"}
 for _page in PAGES:
-    if _page.endpoint != "settings":
+    if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
+
+
+@bp.route("/")
+def analysis() -> str:
+    rt = runtime()
+    return render_template("analysis.html", page=PAGES_BY_ENDPOINT["analysis"], pages=PAGES,
+                           defaults={"num_recent_albums": rt.config.NUM_RECENT_ALBUMS,
+                                     "top_n_moods": rt.config.TOP_N_MOODS},
+                           source={"type": rt.config.MEDIASERVER_TYPE, "music_dir": rt.config.MUSIC_DIR})
 
 
 @bp.route("/settings")

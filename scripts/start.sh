@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+bash scripts/system-packages.sh ffmpeg || echo "Without ffmpeg, m4a/AAC and WMA files cannot be analyzed." >&2
 exec .venv/bin/python launcher.py "$@"

@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
 # Install the test tools and run the whole suite: ruff, mypy, pytest (unit, integration, browser).
 # The suite starts its own PostgreSQL and Redis unless AUDIOMUSE_TEST_DATABASE_URL / AUDIOMUSE_TEST_REDIS_URL
-# are set. Browser tests use Debian's Chromium (/usr/bin/chromium), installed here when missing.
+# are set. Browser tests use Debian's Chromium (/usr/bin/chromium); Debian's ffmpeg makes and decodes test audio;
+# both are installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh test
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "Installing Debian's chromium for the browser tests..."
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+bash scripts/system-packages.sh ffmpeg chromium
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Worker entry point: `python -m tasks.worker [--burst]`.
+"""Worker entry point: `python -m tasks.worker [--burst] [--queues high,default]`.
 
 Applies migrations, reconciles tasks left behind by dead workers, then serves the `high` and `default` queues.
 """
@@ -16,7 +16,7 @@ from rq import SimpleWorker
 import config as config_module
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
-from tasks.queues import get_queues
+from tasks.queues import QUEUE_NAMES, get_queues
 from tasks.reconcile import reconcile_dead_workers
 
 
@@ -27,6 +27,8 @@ def worker_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="AudioMuse RQ worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--queues", default=",".join(QUEUE_NAMES),
+                        help="comma-separated queues to serve, highest priority first (default: high,default)")
     args = parser.parse_args(argv)
 
     config = config_module.load_or_exit()
@@ -36,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     connection = get_redis(config)
     reconcile_dead_workers(get_db(config), connection, dead_after_seconds=config.TASK_DEAD_AFTER_SECONDS)
     # Jobs run in this process (no fork per job), so the model and the decoder process are loaded once per worker.
-    worker = SimpleWorker(get_queues(connection), connection=connection, name=worker_name())
+    names = [q.strip() for q in args.queues.split(",") if q.strip()]
+    unknown = sorted(set(names) - set(QUEUE_NAMES))
+    if unknown:
+        parser.error(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
+    queues = [q for q in get_queues(connection) if q.name in names]
+    worker = SimpleWorker(queues, connection=connection, name=worker_name())
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)
     return 0
 

@@ -168,11 +168,13 @@ def worker_processes(services: dict[str, str]) -> Iterator[Callable[..., subproc
     """Start real `python -m tasks.worker` processes (each in its own process group); stopped after the test."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        extra = env or {}
         env = dict(os.environ)
         env.update({"DATABASE_URL": services["database_url"], "REDIS_URL": services["redis_url"],
                     "CANCEL_CHECK_INTERVAL_SECONDS": "0", "TASK_HEARTBEAT_SECONDS": "0.5",
                     "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "WARNING"})
+        env.update(extra)
         proc = subprocess.Popen([sys.executable, "-m", "tasks.worker", *args], cwd=REPO_ROOT, env=env,
                                 start_new_session=True)
         started.append(proc)

@@ -34,6 +34,9 @@
       list.appendChild(node);
     }
     node.dataset.startedAt = task.started_at || task.created_at;
+    node.dataset.finishedAt = task.finished_at || "";
+    node.dataset.status = task.status;
+    node.querySelector(".task-cancel").hidden = Boolean(task.finished_at);
     node.querySelector(".task-type").textContent = task.task_type;
     node.querySelector(".task-status").textContent = task.status;
     const bar = node.querySelector(".progress");
@@ -52,7 +55,10 @@
     const now = Date.now() + clockOffsetMs;
     for (const node of list.querySelectorAll(".task")) {
       const started = Date.parse(node.dataset.startedAt);
-      if (!Number.isNaN(started)) node.querySelector(".task-elapsed").textContent = formatElapsed((now - started) / 1000);
+      const finished = node.dataset.finishedAt ? Date.parse(node.dataset.finishedAt) : now;
+      if (!Number.isNaN(started)) {
+        node.querySelector(".task-elapsed").textContent = formatElapsed((finished - started) / 1000);
+      }
     }
   }
 
@@ -73,20 +79,22 @@
   async function poll() {
     try {
       const active = await getJson("/api/active_tasks");
-      const tasks = active.all_active || [];
+      let tasks = active.all_active || [];
       if (active.server_time) clockOffsetMs = Date.parse(active.server_time) - Date.now();
-      const ids = new Set(tasks.map((t) => t.task_id));
-      for (const node of list.querySelectorAll(".task")) if (!ids.has(node.dataset.taskId)) node.remove();
-      tasks.forEach(render);
       empty.hidden = tasks.length > 0;
       if (!tasks.length) {
+        // Nothing running: keep the last task on show in its final state (progress, status, log).
         const last = await getJson("/api/last_task");
         lastBox.textContent = last.task_id
           ? `Last task: ${last.task_type} — ${last.status}${last.status_message ? ` (${last.status_message})` : ""}`
           : "";
+        if (last.task_id) tasks = [last];
       } else {
         lastBox.textContent = "";
       }
+      const ids = new Set(tasks.map((t) => t.task_id));
+      for (const node of list.querySelectorAll(".task")) if (!ids.has(node.dataset.taskId)) node.remove();
+      tasks.forEach(render);
       errorBox.hidden = true;
       tickClocks();
     } catch (err) {

@@ -1,0 +1,90 @@
+"""The analysis API: start a run, the last run's summary, the analyzed library, nearest neighbours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
+
+from db import task_status as task_store
+from db import tracks as track_store
+from routes.context import runtime
+from routes.errors import ApiError
+from routes.params import int_param, str_param
+from tasks.analysis import MAIN_TASK_TYPE, run_analysis_task
+from tasks.queues import start_main_task
+
+bp = Blueprint("analysis_api", __name__)
+
+
+@bp.post("/api/analysis/start")
+def start() -> tuple[Response, int]:
+    rt = runtime()
+    num_recent_albums = int_param("num_recent_albums", rt.config.NUM_RECENT_ALBUMS)
+    top_n_moods = int_param("top_n_moods", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
+    try:
+        task_id = start_main_task(run_analysis_task, kwargs={"num_recent_albums": num_recent_albums,
+                                                              "top_n_moods": top_n_moods}, config=rt.config)
+    except task_store.TaskAlreadyRunning as exc:
+        raise ApiError(409, "an analysis is already running", task_id=exc.active_task_id,
+                       task_type=MAIN_TASK_TYPE) from None
+    return jsonify({"task_id": task_id, "task_type": MAIN_TASK_TYPE, "status": task_store.PENDING}), 202
+
+
+@bp.get("/api/analysis/summary")
+def summary() -> Response:
+    """The most recent analysis run (status and totals) and the tracks that currently fail analysis."""
+    rt = runtime()
+    last = rt.db.fetch_one(
+        """SELECT task_id, status, message, result, created_at, finished_at FROM task_status
+            WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
+        (MAIN_TASK_TYPE,))
+    failures = track_store.list_failures(rt.db)
+    return jsonify({
+        "last_run": last,
+        "analyzed_tracks": track_store.count_analyzed(rt.db),
+        "failures": [dict(f, failed_at=f["failed_at"].isoformat()) for f in failures],
+    })
+
+
+def _track_json(row: dict[str, Any], top_n: int) -> dict[str, Any]:
+    tags = row.pop("tags") or {}
+    row["top_tags"] = [[name, round(p, 3)] for name, p in sorted(tags.items(), key=lambda kv: -kv[1])[:top_n]]
+    row["analyzed_at"] = row["analyzed_at"].isoformat() if row["analyzed_at"] else None
+    return row
+
+
+@bp.get("/api/tracks")
+def tracks() -> Response:
+    """Analyzed tracks matching `q` in title, artist or album; paged with `limit` and `offset`."""
+    rt = runtime()
+    query = str_param("q", max_length=200)
+    limit = int_param("limit", 50, minimum=1, maximum=500)
+    offset = int_param("offset", 0, minimum=0)
+    top_n = int_param("top_n", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
+    total, rows = track_store.search_library(rt.db, query=query, limit=limit, offset=offset)
+    return jsonify({"total": total, "limit": limit, "offset": offset, "tracks": [_track_json(r, top_n) for r in rows]})
+
+
+@bp.get("/api/similar_tracks")
+def similar_tracks() -> Response:
+    """The n nearest tracks to `item_id` in the in-memory index (cosine distance, nearest first)."""
+    rt = runtime()
+    item_id = str_param("item_id", max_length=200)
+    if not item_id:
+        raise ApiError(400, "missing 'item_id'", parameter="item_id")
+    n = int_param("n", 10, minimum=1, maximum=500)
+    index = rt.index.current
+    if index is None:
+        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
+    vector = index.vector_of(item_id)
+    if vector is None:
+        raise ApiError(404, f"track '{item_id}' is not in the index", parameter="item_id")
+    hits = [(other, d) for other, d in index.query(vector, n + 1, query_ef=rt.config.VOYAGER_QUERY_EF)
+            if other != item_id][:n]
+    meta = {r["item_id"]: r for r in rt.db.fetch_all(
+        "SELECT item_id, title, artist, album FROM tracks WHERE item_id = ANY(%s)", ([h[0] for h in hits],))}
+    return jsonify([{"item_id": other, "distance": round(d, 6), "title": meta.get(other, {}).get("title"),
+                     "author": meta.get(other, {}).get("artist"), "album": meta.get(other, {}).get("album")}
+                    for other, d in hits])

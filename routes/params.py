@@ -1,0 +1,46 @@
+"""Reading request parameters with errors that name the parameter (JSON body, form or query string)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from routes.errors import bad_parameter
+
+
+def _raw(name: str) -> Any:
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict) and name in body:
+        return body[name]
+    if name in request.form:
+        return request.form[name]
+    return request.args.get(name)
+
+
+def int_param(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = _raw(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        raise bad_parameter(name, raw, "an integer")
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise bad_parameter(name, raw, "an integer") from None
+    if minimum is not None and value < minimum:
+        raise bad_parameter(name, raw, f"at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise bad_parameter(name, raw, f"at most {maximum}")
+    return value
+
+
+def str_param(name: str, default: str = "", *, max_length: int = 500) -> str:
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        raise bad_parameter(name, raw, "a string")
+    if len(raw) > max_length:
+        raise bad_parameter(name, raw[:40] + "…", f"at most {max_length} characters")
+    return raw.strip()

@@ -1,0 +1,228 @@
+"""Analysis jobs: one main task that walks the library's albums, one child job per album.
+
+The main task (`main_analysis`, queue high) launches album jobs (`album_analysis`, queue default), keeps at most
+MAX_QUEUED_ANALYSIS_JOBS in flight, sums their results, rebuilds the index every REBUILD_INDEX_BATCH_SIZE finished
+albums and at the end. An album job analyzes each new or changed track and writes it in one transaction; a track
+that fails is recorded with its reason and the job goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from audio.analyze import ANALYSIS_VERSION, analyze_samples
+from audio.decode import AudioError, IsolatedDecoder
+from audio.musicnn import MODEL_NAME, MusicnnModel
+from config import Config
+from db import task_status as task_store
+from db import tracks as track_store
+from infra.connections import get_redis
+from mediaserver import MediaServer, MediaServerError, Track, get_media_server
+from tasks.progress import TaskCancelled, TaskContext, task
+from voyager_manager import rebuild_from_embeddings
+
+log = logging.getLogger(__name__)
+
+MAIN_TASK_TYPE = "main_analysis"
+ALBUM_TASK_TYPE = "album_analysis"
+MAX_REPORTED_FAILURES = 100
+
+# Loaded once per worker process (workers run jobs in-process) and reused for every album.
+_model: MusicnnModel | None = None
+_decoder: IsolatedDecoder | None = None
+
+
+def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
+    global _model, _decoder
+    if _model is None:
+        _model = MusicnnModel(config.MODEL_PATH, intra_op_threads=config.ONNX_INTRA_OP_THREADS)
+    if _decoder is None or _decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
+        if _decoder is not None:
+            _decoder.close()
+        _decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY)
+    return _model, _decoder
+
+
+def file_fingerprint(path: Path) -> str:
+    """blake2b of the file's bytes: the track is re-analyzed only when its audio content changes."""
+    digest = hashlib.blake2b(digest_size=20)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
+    if not state:
+        return False
+    if state["failed_version"] == ANALYSIS_VERSION and state["failed_signature"] == track.signature:
+        return True  # failed before on this very file; a new version or a changed file gets another try
+    return bool(state["has_embedding"] and state["analysis_version"] == ANALYSIS_VERSION
+                and track.signature is not None and state["source_signature"] == track.signature)
+
+
+@task(ALBUM_TASK_TYPE)
+def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") -> dict[str, Any]:
+    config = ctx.config
+    server = get_media_server(config)
+    tracks = server.album_tracks(album_id)
+    label = album_name or album_id
+    state = track_store.analysis_state(ctx.db, [t.item_id for t in tracks])
+    summary: dict[str, Any] = {"album_id": album_id, "album": label, "tracks": len(tracks), "analyzed": 0,
+                               "skipped": 0, "failed": 0, "failures": [], "audio_seconds": 0.0,
+                               "timings": {"decode": 0.0, "mel": 0.0, "inference": 0.0, "features": 0.0, "db": 0.0},
+                               "access": {}}
+    ctx.report(f"{label}: {len(tracks)} tracks", phase="tracks", current=0, total=len(tracks))
+    for number, track in enumerate(tracks, start=1):
+        ctx.check_cancelled()
+        if _up_to_date(state.get(track.item_id), track):
+            summary["skipped"] += 1
+            outcome = "unchanged"
+        else:
+            outcome = _analyze_track(ctx, server, track, state.get(track.item_id), summary)
+        ctx.report(f"{label}: {number}/{len(tracks)} {track.title} — {outcome}", current=number, total=len(tracks))
+    return summary
+
+
+def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any] | None,
+                   summary: dict[str, Any]) -> str:
+    config = ctx.config
+    try:
+        with server.open_audio(track) as audio:
+            fingerprint = file_fingerprint(audio.path)
+            if (state and state["content_fingerprint"] == fingerprint and state["has_embedding"]
+                    and state["analysis_version"] == ANALYSIS_VERSION):
+                track_store.mark_unchanged(ctx.db, track.item_id, track.signature)
+                summary["skipped"] += 1
+                return "unchanged"
+            model, decoder = _engine(config)
+            started = time.perf_counter()
+            samples = decoder.decode(audio.path)
+            summary["timings"]["decode"] += time.perf_counter() - started
+            analysis = analyze_samples(samples, model=model, max_full_seconds=config.MAX_FULL_ANALYSIS_SECONDS,
+                                       long_track_patches=config.LONG_TRACK_PATCHES)
+            started = time.perf_counter()
+            track_store.save_analysis(ctx.db, track=track, analysis=analysis, fingerprint=fingerprint,
+                                      access=audio.access)
+            summary["timings"]["db"] += time.perf_counter() - started
+    except (TaskCancelled, psycopg2.Error):
+        raise  # cancellation and a database outage end the album job; everything else is this track's problem
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
+        track_store.record_failure(ctx.db, track=track, reason=reason, version=ANALYSIS_VERSION,
+                                   task_id=ctx.task_id)
+        summary["failed"] += 1
+        if len(summary["failures"]) < MAX_REPORTED_FAILURES:
+            summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
+                                        "path": track.path, "reason": reason})
+        log.info("analysis of %s failed: %s", track.path, reason)
+        return f"failed ({reason})"
+    for stage, seconds in analysis.timings.items():
+        summary["timings"][stage] += seconds
+    summary["audio_seconds"] += analysis.duration_seconds
+    summary["access"][audio.access] = summary["access"].get(audio.access, 0) + 1
+    summary["analyzed"] += 1
+    return "analyzed"
+
+
+@task(MAIN_TASK_TYPE)
+def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5) -> dict[str, Any]:
+    config = ctx.config
+    started = time.monotonic()
+    ctx.report("Listing albums from the media server", phase="listing", progress=0)
+    albums = get_media_server(config).list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
+    totals: dict[str, Any] = {"albums_total": len(albums), "albums_launched": 0, "albums_done": 0,
+                              "albums_unchanged": 0, "albums_failed": 0, "tracks_analyzed": 0, "tracks_skipped": 0,
+                              "tracks_failed": 0, "failures": [], "album_errors": [], "audio_seconds": 0.0,
+                              "index_size": None, "top_n_moods": top_n_moods}
+    ctx.report(f"Found {len(albums)} albums", phase="albums", current=0, total=len(albums))
+    in_flight: dict[str, str] = {}  # child task id → album name
+    analyzed_since_rebuild = 0
+    albums_since_rebuild = 0
+
+    def collect() -> None:
+        nonlocal analyzed_since_rebuild, albums_since_rebuild
+        finished = task_store.finished_children(ctx.db, ctx.task_id, list(in_flight))
+        if not finished:
+            return
+        for row in finished:
+            album = in_flight.pop(row["task_id"])
+            totals["albums_done"] += 1
+            albums_since_rebuild += 1
+            result = row["result"] or {}
+            if row["status"] != task_store.SUCCESS:
+                totals["albums_failed"] += 1
+                totals["album_errors"].append({"album": album, "status": row["status"], "reason": row["message"]})
+                continue
+            totals["tracks_analyzed"] += result.get("analyzed", 0)
+            totals["tracks_skipped"] += result.get("skipped", 0)
+            totals["tracks_failed"] += result.get("failed", 0)
+            totals["audio_seconds"] += result.get("audio_seconds", 0.0)
+            analyzed_since_rebuild += result.get("analyzed", 0)
+            if result.get("analyzed", 0) == 0 and result.get("failed", 0) == 0:
+                totals["albums_unchanged"] += 1
+            room = MAX_REPORTED_FAILURES - len(totals["failures"])
+            totals["failures"].extend(result.get("failures", [])[:max(room, 0)])
+        if albums_since_rebuild >= config.REBUILD_INDEX_BATCH_SIZE and analyzed_since_rebuild:
+            _rebuild_index(ctx, totals)
+            analyzed_since_rebuild = albums_since_rebuild = 0
+        _report_main(ctx, totals, started)
+
+    for album in albums:
+        while len(in_flight) >= config.MAX_QUEUED_ANALYSIS_JOBS:
+            ctx.check_cancelled(force=True)
+            collect()
+            if len(in_flight) >= config.MAX_QUEUED_ANALYSIS_JOBS:
+                time.sleep(0.5)
+        ctx.check_cancelled()
+        child = ctx.spawn_child(analyze_album_task, album_id=album.album_id, album_name=album.name)
+        in_flight[child] = album.name
+        totals["albums_launched"] += 1
+    while in_flight:
+        ctx.check_cancelled(force=True)
+        collect()
+        if in_flight:
+            time.sleep(0.5)
+    if analyzed_since_rebuild or totals["index_size"] is None:
+        _rebuild_index(ctx, totals)
+    totals["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    ctx.report(_summary_line(totals, started), progress=100)
+    return totals
+
+
+def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
+    config = ctx.config
+    ctx.report("Rebuilding the similarity index", phase="index")
+    totals["index_size"] = rebuild_from_embeddings(
+        ctx.db, get_redis(config), name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
+        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
+
+
+def _summary_line(totals: dict[str, Any], started: float) -> str:
+    elapsed = time.monotonic() - started
+    rate = totals["tracks_analyzed"] / elapsed * 60 if elapsed > 0 else 0.0
+    remaining = totals["albums_total"] - totals["albums_done"]
+    per_album = elapsed / totals["albums_done"] if totals["albums_done"] else None
+    eta = f", ETA {_duration(per_album * remaining)}" if per_album and remaining else ""
+    return (f"Albums {totals['albums_done']}/{totals['albums_total']} done ({totals['albums_launched']} launched, "
+            f"{totals['albums_unchanged']} unchanged, {totals['albums_failed']} failed); tracks "
+            f"{totals['tracks_analyzed']} analyzed, {totals['tracks_skipped']} skipped, {totals['tracks_failed']} "
+            f"failed; {rate:.1f} tracks/min{eta}")
+
+
+def _report_main(ctx: TaskContext, totals: dict[str, Any], started: float) -> None:
+    total = totals["albums_total"] or 1
+    ctx.report(_summary_line(totals, started), phase="albums", current=totals["albums_done"],
+               total=totals["albums_total"], progress=95.0 * totals["albums_done"] / total)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"

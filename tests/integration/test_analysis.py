@@ -1,0 +1,165 @@
+"""Analysis end to end: a generated library, real RQ workers, real PostgreSQL and Redis, the real musicnn model."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from app import create_app
+from audio.musicnn import MODEL_NAME
+from db import task_status as store
+from tests.conftest import wait_for
+from tests.library import make_library, rhythmic_piece, write_track
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "music"
+    make_library(root, albums=3, tracks_per_album=3, seconds=10)
+    return root
+
+
+@pytest.fixture
+def analysis_env(library, make_config, tmp_path):
+    """(web test client, worker environment) for a library in MUSIC_DIR."""
+    env = {"MUSIC_DIR": str(library), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "30",
+           "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
+    app = create_app(make_config(**env))
+    yield app.test_client(), env
+    app.extensions["audiomuse"].stop_background.set()
+
+
+def start_workers(worker_processes, env):
+    """One orchestrator (high) and one album worker (default), as supervisord runs them."""
+    return worker_processes("--queues", "high", env=env), worker_processes("--queues", "default", env=env)
+
+
+def run_analysis(client, db) -> dict:
+    response = client.post("/api/analysis/start", json={"num_recent_albums": 0, "top_n_moods": 3})
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert body["task_type"] == "main_analysis" and body["status"] == "PENDING"
+    return wait_for(lambda: (r := store.get_task(db, body["task_id"]))["finished_at"] and r, timeout=240,
+                    what="the analysis to finish")
+
+
+def test_analysis_end_to_end(analysis_env, db, worker_processes):
+    client, env = analysis_env
+    start_workers(worker_processes, env)
+    task = run_analysis(client, db)
+    assert task["status"] == "SUCCESS", task
+    assert task["progress"] == 100
+    result = task["result"]
+    assert (result["albums_total"], result["tracks_analyzed"], result["tracks_failed"]) == (3, 9, 0)
+    assert result["index_size"] == 9
+
+    rows = db.fetch_all("SELECT * FROM tracks ORDER BY item_id")
+    assert len(rows) == 9
+    for row in rows:
+        assert row["analysis_model"] == MODEL_NAME and row["analysis_version"] >= 1
+        assert len(row["tags"]) == 50 and set(row["moods"]) == {"danceable", "aggressive", "happy", "party",
+                                                                 "relaxed", "sad"}
+        assert 60 <= row["tempo_bpm"] <= 200 and row["camelot"]
+        assert row["audio_access"] == "direct" and row["content_fingerprint"]
+    assert db.fetch_one("SELECT count(*) AS n FROM embeddings WHERE model = %s", (MODEL_NAME,))["n"] == 9
+
+    # The web process hears the reload message and answers nearest-neighbour queries.
+    wait_for(lambda: client.get("/api/health").get_json()["index"]["size"] == 9, what="the index reload")
+    some = rows[0]["item_id"]
+    neighbours = client.get(f"/api/similar_tracks?item_id={some}&n=5").get_json()
+    assert len(neighbours) == 5 and some not in [n["item_id"] for n in neighbours]
+    assert neighbours == sorted(neighbours, key=lambda n: n["distance"])
+
+    library_page = client.get("/api/tracks?q=Song%201-&top_n=3").get_json()
+    assert library_page["total"] == 3 and len(library_page["tracks"][0]["top_tags"]) == 3
+
+    # A second run analyzes nothing again.
+    again = run_analysis(client, db)
+    assert again["status"] == "SUCCESS"
+    assert (again["result"]["tracks_analyzed"], again["result"]["tracks_skipped"]) == (0, 9)
+    assert again["result"]["albums_unchanged"] == 3
+
+
+def test_bad_files_are_recorded_and_the_rest_goes_on(analysis_env, library, db, worker_processes):
+    client, env = analysis_env
+    bad = library / "Broken" / "Album"
+    bad.mkdir(parents=True)
+    (bad / "empty.mp3").write_bytes(b"")
+    (bad / "random.flac").write_bytes(np.random.default_rng(1).bytes(20000))
+    (bad / "notes.ogg").write_text("this is not audio at all\n" * 50)
+    good = rhythmic_piece(bpm=120, seconds=8, root_hz=220, seed=5)
+    truncated = write_track(bad / "truncated.mp3", good, title="Truncated", artist="Broken", album="Album",
+                            track_number=4)
+    truncated.write_bytes(truncated.read_bytes()[:700])
+    write_track(bad / "zero.wav", np.zeros(0, dtype=np.float32), title="Zero", artist="Broken", album="Album",
+                track_number=5)
+    write_track(bad / "fine.flac", good, title="Fine", artist="Broken", album="Album", track_number=6)
+    start_workers(worker_processes, env)
+
+    task = run_analysis(client, db)
+    assert task["status"] == "SUCCESS"
+    result = task["result"]
+    assert result["tracks_analyzed"] == 10  # 9 generated + fine.flac
+    failures = {Path(f["path"]).name: f["reason"] for f in result["failures"]}
+    assert set(failures) == {"empty.mp3", "random.flac", "notes.ogg", "truncated.mp3", "zero.wav"}
+    assert "empty file" in failures["empty.mp3"]
+    assert all(reason for reason in failures.values())
+    summary = client.get("/api/analysis/summary").get_json()
+    assert {Path(f["file_path"]).name for f in summary["failures"]} == set(failures)
+    # Known failures are not retried while the file is unchanged.
+    again = run_analysis(client, db)
+    assert again["result"]["tracks_failed"] == 0 and again["result"]["tracks_analyzed"] == 0
+
+
+def test_hanging_decoder_is_stopped(analysis_env, library, db, worker_processes, tmp_path):
+    client, env = analysis_env
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nsleep 600\n")
+    fake.chmod(0o755)
+    odd = library / "Odd" / "Album"
+    odd.mkdir(parents=True)
+    (odd / "stuck.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 4000)  # libsndfile refuses → ffmpeg
+    env = dict(env, FFMPEG_BINARY=str(fake), AUDIO_LOAD_TIMEOUT="3")
+    start_workers(worker_processes, env)
+    task = run_analysis(client, db)
+    assert task["status"] == "SUCCESS"
+    reasons = {Path(f["path"]).name: f["reason"] for f in task["result"]["failures"]}
+    assert "longer than 3 s" in reasons["stuck.m4a"]
+    assert task["result"]["tracks_analyzed"] == 9
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(fake) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_killed_worker_mid_album_then_rerun_completes(analysis_env, library, db, worker_processes):
+    client, env = analysis_env
+    long_album = library / "Long" / "Album"
+    for i in range(6):
+        write_track(long_album / f"{i:02d}.flac", rhythmic_piece(bpm=100 + i, seconds=40, root_hz=180 + i, seed=i),
+                    title=f"Long {i}", artist="Long", album="Album", track_number=i + 1)
+    orchestrator, album_worker = start_workers(worker_processes, env)
+    response = client.post("/api/analysis/start", json={"num_recent_albums": 1})
+    main_id = response.get_json()["task_id"]
+    wait_for(lambda: db.fetch_one("SELECT 1 FROM tracks WHERE album_id = 'Long/Album'"), timeout=120,
+             what="the first track of the long album")
+    os.killpg(album_worker.pid, signal.SIGKILL)
+    album_worker.wait()
+    saved = db.fetch_one("SELECT count(*) AS n FROM tracks WHERE album_id = 'Long/Album'")["n"]
+    assert 1 <= saved < 6
+    # Every saved track has its embedding: no half rows.
+    assert db.fetch_one("""SELECT count(*) AS n FROM tracks t LEFT JOIN embeddings e USING (item_id)
+                           WHERE t.album_id = 'Long/Album' AND e.item_id IS NULL""")["n"] == 0
+    worker_processes("--queues", "default", env=env)  # a new worker reconciles the dead one's job
+    main = wait_for(lambda: (r := store.get_task(db, main_id))["finished_at"] and r, timeout=120,
+                    what="the first run to end")
+    assert main["result"]["albums_failed"] == 1
+
+    rerun = run_analysis(client, db)
+    assert rerun["status"] == "SUCCESS"
+    assert db.fetch_one("SELECT count(*) AS n FROM tracks WHERE album_id = 'Long/Album'")["n"] == 6
+    assert db.fetch_one("SELECT count(*) AS n FROM embeddings")["n"] == 15
+    assert rerun["result"]["tracks_analyzed"] == 15 - saved

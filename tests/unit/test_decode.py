@@ -1,0 +1,103 @@
+"""Decoding real files of every common format, and failing clearly (and in time) on bad ones."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio.decode import TARGET_SR, DecodeError, DecodeTimeout, IsolatedDecoder, decode_file
+
+SR = 44100
+
+
+def tone(seconds: float = 3.0, hz: float = 1000.0, stereo: bool = True) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    left = 0.5 * np.sin(2 * np.pi * hz * t)
+    return np.stack([left, left], axis=1).astype(np.float32) if stereo else left.astype(np.float32)
+
+
+def dominant_hz(y: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.argmax(spectrum) * TARGET_SR / len(y))
+
+
+def ffmpeg_encode(source: Path, target: Path, *codec: str) -> Path:
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg, "ffmpeg (Debian package) is required"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(source), *codec, str(target)], check=True)
+    return target
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    path = tmp_path / "tone.wav"
+    sf.write(path, tone(), SR)
+    return path
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [
+    (".flac", ()), (".ogg", ("-c:a", "libvorbis")), (".mp3", ("-b:a", "192k")), (".opus", ("-c:a", "libopus")),
+    (".m4a", ("-c:a", "aac")), (".wma", ("-c:a", "wmav2")),
+])
+def test_common_formats_decode_to_mono_16k(tmp_path: Path, wav: Path, suffix: str, codec: tuple[str, ...]) -> None:
+    path = ffmpeg_encode(wav, tmp_path / f"tone{suffix}", *codec)
+    y = decode_file(path)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) / TARGET_SR - 3.0) < 0.1
+    assert abs(dominant_hz(y[TARGET_SR // 2: 2 * TARGET_SR]) - 1000.0) < 5.0
+    assert 0.3 < np.abs(y).max() < 0.7
+
+
+def test_wav_matches_a_reference_resample(wav: Path) -> None:
+    import soxr
+
+    y = decode_file(wav)
+    expected = soxr.resample(tone().mean(axis=1), SR, TARGET_SR, quality="HQ")
+    np.testing.assert_allclose(y, expected, atol=1e-4)  # streaming vs one-shot soxr differ by ~3e-5
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.mp3", b"", "empty file"),
+    ("random.flac", np.random.default_rng(0).bytes(5000), "could not decode"),
+    ("readme.ogg", b"just some text\n" * 100, "could not decode"),
+])
+def test_bad_files_raise_a_clear_error(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DecodeError) as err:
+        decode_file(path)
+    assert message in str(err.value) and name in str(err.value)
+
+
+def test_zero_length_wav(tmp_path: Path) -> None:
+    path = tmp_path / "zero.wav"
+    sf.write(path, np.zeros(0, dtype=np.float32), SR)
+    with pytest.raises(DecodeError, match="no audio samples"):
+        decode_file(path)
+
+
+def test_isolated_decoder_returns_the_same_samples(wav: Path) -> None:
+    with IsolatedDecoder(timeout=30) as decoder:
+        np.testing.assert_array_equal(decoder.decode(wav), decode_file(wav))
+        with pytest.raises(DecodeError, match="no such file"):
+            decoder.decode(wav.with_name("missing.wav"))
+        assert decoder.decode(wav).size > 0  # the helper survives an error
+
+
+def test_hung_decoder_is_killed_and_replaced(tmp_path: Path, wav: Path) -> None:
+    fake = tmp_path / "fake-ffmpeg"
+    fake.write_text("#!/bin/sh\nexec sleep 300\n")
+    fake.chmod(0o755)
+    odd = tmp_path / "song.m4a"
+    odd.write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 2000)
+    with IsolatedDecoder(timeout=2, ffmpeg=str(fake)) as decoder:
+        with pytest.raises(DecodeTimeout, match="longer than 2 s"):
+            decoder.decode(odd)
+        assert decoder.decode(wav).size > 0  # a fresh helper process took over
+    leftover = subprocess.run(["pgrep", "-f", str(fake)], capture_output=True, text=True).stdout
+    assert leftover == ""

@@ -1,0 +1,58 @@
+"""The local music folder adapter: albums, tags, stable ids, .m3u8 playlists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mediaserver import MediaServerError, delete_automatic_playlists
+from mediaservers.local import LocalFolder, item_id_for
+from tests.library import make_library
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> LocalFolder:
+    make_library(tmp_path / "music", albums=2, tracks_per_album=3, seconds=2)
+    return LocalFolder(tmp_path / "music", playlist_dir=tmp_path / "playlists")
+
+
+def test_albums_and_tracks_come_from_folders_and_tags(folder: LocalFolder) -> None:
+    albums = folder.list_albums()
+    assert [a.album_id for a in albums] == ["Artist 1/Album 1", "Artist 0/Album 0"]  # most recent first
+    assert albums[0].name == "Album 1" and albums[0].artist == "Artist 1"
+    assert folder.list_albums(limit=1) == albums[:1] and folder.list_albums(limit=0) == albums
+    tracks = folder.album_tracks("Artist 0/Album 0")
+    assert [t.title for t in tracks] == ["Song 0-0", "Song 0-1", "Song 0-2"]
+    assert [t.track_number for t in tracks] == [1, 2, 3]
+    assert all(t.artist == "Artist 0" and t.duration_seconds and t.signature for t in tracks)
+    assert tracks[0].item_id == item_id_for("Artist 0/Album 0/01 Song 0-0.flac")
+
+
+def test_ids_are_stable_when_the_folder_moves(tmp_path: Path, folder: LocalFolder) -> None:
+    before = [t.item_id for t in folder.album_tracks("Artist 0/Album 0")]
+    (tmp_path / "music").rename(tmp_path / "moved")
+    moved = LocalFolder(tmp_path / "moved", playlist_dir=tmp_path / "playlists")
+    assert [t.item_id for t in moved.album_tracks("Artist 0/Album 0")] == before
+
+
+def test_missing_folder_and_album_give_one_line_errors(tmp_path: Path, folder: LocalFolder) -> None:
+    with pytest.raises(MediaServerError, match="does not exist"):
+        LocalFolder(tmp_path / "nope", playlist_dir=tmp_path).list_albums()
+    with pytest.raises(MediaServerError, match="not found"):
+        folder.album_tracks("../../etc")
+
+
+def test_playlists_as_m3u8(folder: LocalFolder) -> None:
+    tracks = folder.album_tracks("Artist 1/Album 1")
+    playlist_id = folder.create_playlist("Evening_automatic", [t.item_id for t in tracks])
+    text = (folder.playlist_dir / playlist_id).read_text()
+    assert text.startswith("#EXTM3U\n") and "#EXTINF:2,Artist 1 - Song 1-0" in text
+    assert text.splitlines()[3] == tracks[0].path
+    folder.create_playlist("Kept by hand", [tracks[0].item_id])
+    assert {(p.name, p.track_count) for p in folder.list_playlists()} == {("Evening_automatic", 3),
+                                                                           ("Kept by hand", 1)}
+    assert delete_automatic_playlists(folder) == ["Evening_automatic"]
+    assert [p.name for p in folder.list_playlists()] == ["Kept by hand"]
+    with pytest.raises(MediaServerError, match="no file with item id"):
+        folder.create_playlist("x", ["unknown"])
