@@ -7,6 +7,7 @@ process with threads so the index exists once. `gunicorn 'app:create_app()'` rea
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -21,7 +22,17 @@ from routes import analysis, auth, health, pages, tasks_api
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import AuthState, install_security, session_secret
+from tasks.reconcile import reconcile_dead_workers
 from voyager_manager import IndexHolder
+
+
+def _reconcile_periodically(cfg: Config, stop: threading.Event, every: float = 60.0) -> None:
+    """Fail tasks whose worker vanished even when no new worker starts to notice (e.g. a removed container)."""
+    while not stop.wait(every):
+        try:
+            reconcile_dead_workers(get_db(cfg), get_redis(cfg), dead_after_seconds=cfg.TASK_DEAD_AFTER_SECONDS)
+        except Exception:
+            logging.getLogger(__name__).warning("task reconciliation failed; retrying later", exc_info=True)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -41,6 +52,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     index = IndexHolder(db, cfg.INDEX_NAME)
     index.reload()
     stop_background = index.start_listener(connection, cfg.INDEX_RELOAD_CHANNEL)
+    threading.Thread(target=_reconcile_periodically, args=(cfg, stop_background), name="task-reconciler",
+                     daemon=True).start()
 
     app = Flask(__name__)
     app.config.update(
