@@ -79,9 +79,30 @@ class Config:
     SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set behind TLS)")
 
     # --- media server -----------------------------------------------------------------------------------
-    MEDIASERVER_TYPE: str = _setting("local", "Where the library comes from", choices=("local",))
+    MEDIASERVER_TYPE: str = _setting("local", "Where the library comes from",
+                                     choices=("local", "jellyfin", "emby", "navidrome", "lyrion", "mpd"))
     MUSIC_DIR: str = _setting(str(Path.home() / "Music"), "Music folder read by MEDIASERVER_TYPE=local")
     PLAYLIST_DIR: str = _setting("", "Where local playlists (.m3u8) are written (default: DATA_DIR/playlists)")
+    MUSIC_LIBRARIES: str = _setting("", "Comma-separated library (folder) names to analyze; empty: all")
+    PATH_MAPPING: str = _setting(
+        "", "Rewrite the server's file paths to paths readable here: 'server_prefix=local_prefix;…'")
+    HTTP_TIMEOUT_SECONDS: float = _setting(30.0, "Timeout of one media-server HTTP request", minimum=1)
+    HTTP_RETRIES: int = _setting(3, "Retries (with backoff) of a media-server request that failed transiently",
+                                 minimum=0)
+    JELLYFIN_URL: str = _setting("", "Jellyfin server URL, e.g. http://jellyfin:8096")
+    JELLYFIN_USER_ID: str = _setting("", "Jellyfin user id (or user name) whose library is read")
+    JELLYFIN_TOKEN: str = _setting("", "Jellyfin API key", secret=True)
+    EMBY_URL: str = _setting("", "Emby server URL, e.g. http://emby:8096")
+    EMBY_USER_ID: str = _setting("", "Emby user id (or user name) whose library is read")
+    EMBY_TOKEN: str = _setting("", "Emby API key", secret=True)
+    NAVIDROME_URL: str = _setting("", "Navidrome (or any Subsonic API server) URL, e.g. http://navidrome:4533")
+    NAVIDROME_USER: str = _setting("", "Navidrome user name")
+    NAVIDROME_PASSWORD: str = _setting("", "Navidrome password", secret=True)
+    LYRION_URL: str = _setting("", "Lyrion Music Server URL, e.g. http://lms:9000")
+    MPD_HOST: str = _setting("127.0.0.1", "MPD host")
+    MPD_PORT: int = _setting(6600, "MPD port", minimum=1)
+    MPD_PASSWORD: str = _setting("", "MPD password", secret=True)
+    MPD_MUSIC_DIRECTORY: str = _setting("", "MPD's music_directory as readable here (MPD cannot send audio)")
 
     # --- analysis ---------------------------------------------------------------------------------------
     NUM_RECENT_ALBUMS: int = _setting(0, "Albums an analysis run covers, most recent first (0 or less: all)")
@@ -142,6 +163,14 @@ class Config:
             url = getattr(self, name)
             if url and urlsplit(url).scheme not in ("postgres", "postgresql"):
                 raise ConfigError(f"{name}={redact_url(url)!r} is not a postgresql:// URL")
+        for name in ("JELLYFIN_URL", "EMBY_URL", "NAVIDROME_URL", "LYRION_URL"):
+            url = getattr(self, name)
+            if url and urlsplit(url).scheme not in ("http", "https"):
+                raise ConfigError(f"{name}={url!r} is not an http:// or https:// URL")
+        if self.PATH_MAPPING:
+            for pair in self.PATH_MAPPING.split(";"):
+                if pair.strip() and "=" not in pair:
+                    raise ConfigError(f"PATH_MAPPING entry {pair!r} is not 'server_prefix=local_prefix'")
         if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"REDIS_URL={redact_url(self.REDIS_URL)!r} is not a redis:// URL")
 
@@ -169,6 +198,16 @@ class Config:
     @property
     def playlist_dir(self) -> Path:
         return Path(self.PLAYLIST_DIR) if self.PLAYLIST_DIR else Path(self.DATA_DIR) / "playlists"
+
+    @property
+    def path_mapping(self) -> list[tuple[str, str]]:
+        """(server prefix, local prefix) pairs, longest server prefix first."""
+        pairs = [tuple(p.split("=", 1)) for p in self.PATH_MAPPING.split(";") if p.strip()]
+        return sorted(((a.strip(), b.strip()) for a, b in pairs), key=lambda ab: -len(ab[0]))
+
+    @property
+    def music_libraries(self) -> list[str]:
+        return [name.strip() for name in self.MUSIC_LIBRARIES.split(",") if name.strip()]
 
     @property
     def auth_enabled_by_env(self) -> bool:

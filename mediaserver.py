@@ -6,6 +6,7 @@ file is readable here, otherwise downloaded to TEMP_DIR and deleted afterwards),
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -58,6 +59,27 @@ class Playlist:
     track_count: int
 
 
+@dataclass(frozen=True)
+class Library:
+    library_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PlayedTrack:
+    item_id: str
+    play_count: int
+    last_played: float | None  # seconds since the epoch, when the server knows
+
+
+@dataclass(frozen=True)
+class UserCredentials:
+    """Per-call credentials (sonic fingerprint, instant playlists); the server default comes from config."""
+
+    user: str
+    secret: str  # password or API token, as the server expects
+
+
 class MediaServer(Protocol):
     kind: str
 
@@ -79,6 +101,18 @@ class MediaServer(Protocol):
 
     def delete_playlist(self, playlist_id: str) -> None: ...
 
+    def list_libraries(self) -> list[Library]:
+        """The server's music libraries / folders (MUSIC_LIBRARIES filters albums by these names)."""
+        ...
+
+    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
+        """The user's most played tracks, most played first (empty when the server keeps no play counts)."""
+        ...
+
+    def resolve_user(self, name: str) -> str:
+        """The server's user id for a user name (servers without users return the name)."""
+        ...
+
 
 def delete_automatic_playlists(server: MediaServer) -> list[str]:
     """Delete the playlists AudioMuse made (names ending in _automatic) and only those; return their names."""
@@ -95,10 +129,27 @@ def iter_all_tracks(server: MediaServer) -> Iterator[Track]:
         yield from server.album_tracks(album.album_id)
 
 
-def get_media_server(config: Config) -> MediaServer:
-    """The adapter selected by MEDIASERVER_TYPE."""
-    if config.MEDIASERVER_TYPE == "local":
+def get_media_server(config: Config, *, user: UserCredentials | None = None) -> MediaServer:
+    """The adapter selected by MEDIASERVER_TYPE, acting as `user` when given (else the configured account)."""
+    kind = config.MEDIASERVER_TYPE
+    if kind == "local":
         from mediaservers.local import LocalFolder
 
         return LocalFolder(Path(config.MUSIC_DIR), playlist_dir=config.playlist_dir)
-    raise MediaServerError(f"MEDIASERVER_TYPE={config.MEDIASERVER_TYPE!r} is not supported yet")
+    adapters = {
+        "jellyfin": ("mediaservers.jellyfin", "Jellyfin"),
+        "emby": ("mediaservers.emby", "Emby"),
+        "navidrome": ("mediaservers.navidrome", "Navidrome"),
+        "lyrion": ("mediaservers.lyrion", "Lyrion"),
+        "mpd": ("mediaservers.mpd", "Mpd"),
+    }
+    if kind not in adapters:
+        raise MediaServerError(f"MEDIASERVER_TYPE={kind!r} is not a known media server")
+    module_name, class_name = adapters[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        raise MediaServerError(f"the {kind} adapter is not available in this build") from None
+    factory = getattr(module, class_name)
+    server: MediaServer = factory.from_config(config, user=user)
+    return server

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import mutagen
 
-from mediaserver import Album, AudioFile, MediaServerError, Playlist, Track
+from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".mp4", ".wma",
                               ".aiff", ".aif", ".ape", ".wv", ".mpc"})
@@ -43,6 +43,16 @@ class LocalFolder:
         self.root = music_dir.expanduser().resolve()
         self.playlist_dir = playlist_dir
         self._paths_by_id: dict[str, Path] | None = None
+
+    def list_libraries(self) -> list[Library]:
+        self._check_root()
+        return [Library(library_id=str(self.root), name=self.root.name)]
+
+    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
+        return []  # a folder keeps no play history
+
+    def resolve_user(self, name: str) -> str:
+        return name
 
     def _check_root(self) -> None:
         if not self.root.is_dir():

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh test
 
 bash scripts/system-packages.sh ffmpeg chromium
+bash scripts/test-servers.sh
 
 echo "== ruff"
 .venv/bin/ruff check .

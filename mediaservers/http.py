@@ -1,0 +1,109 @@
+"""One HTTP client for every media-server adapter: explicit timeouts, retries with backoff on transient errors,
+and every failure turned into a MediaServerError with a one-line cause the user can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from mediaserver import MediaServerError
+
+TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+
+
+class HttpClient:
+    def __init__(self, server: str, base_url: str, *, timeout: float, retries: int,
+                 headers: dict[str, str] | None = None, backoff: float = 0.5) -> None:
+        if not base_url:
+            raise MediaServerError(f"no {server} URL configured")
+        self.server = server
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
+                      status_forcelist=TRANSIENT_STATUSES, allowed_methods=None, raise_on_status=False,
+                      respect_retry_after_header=True)
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "AudioMuse"})
+        self.session.headers.update(headers or {})
+
+    def request(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> requests.Response:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, stream=stream, **kwargs)
+        except requests.exceptions.RetryError as exc:
+            raise MediaServerError(f"{self.server} at {self.base_url} kept failing: {_reason(exc)}") from None
+        except requests.exceptions.Timeout:
+            raise MediaServerError(f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s") \
+                from None
+        except requests.exceptions.ConnectionError as exc:
+            raise MediaServerError(f"cannot reach {self.server} at {self.base_url}: {_reason(exc)}") from None
+        except requests.exceptions.RequestException as exc:
+            raise MediaServerError(f"{self.server} request failed: {_reason(exc)}") from None
+        if response.status_code in (401, 403):
+            raise MediaServerError(f"{self.server} refused the credentials (HTTP {response.status_code})")
+        if response.status_code == 404:
+            raise MediaServerError(f"{self.server} has no {path.split('?')[0]} (HTTP 404)")
+        if response.status_code >= 400:
+            raise MediaServerError(f"{self.server} answered HTTP {response.status_code}: {_body_message(response)}")
+        return response
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        response = self.request("GET", path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise MediaServerError(f"{self.server} sent something that is not JSON for {path}") from None
+
+    def post_json(self, path: str, **kwargs: Any) -> Any:
+        response = self.request("POST", path, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def download(self, path: str, target: Path, **kwargs: Any) -> Path:
+        """Stream a response body to `target` (written to a temporary name first, so no half file remains)."""
+        partial = target.with_name(target.name + ".part")
+        try:
+            with self.request("GET", path, stream=True, **kwargs) as response, partial.open("wb") as out:
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    out.write(chunk)
+        except requests.exceptions.RequestException as exc:
+            partial.unlink(missing_ok=True)
+            raise MediaServerError(f"download from {self.server} broke off: {_reason(exc)}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(target)
+        return target
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "No route to host",
+                   "Temporary failure in name resolution", "too many 5", "Max retries exceeded"):
+        if marker in text:
+            return marker.lower() if marker != "Max retries exceeded" else "too many failed attempts"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _body_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip().splitlines()[0][:200] if response.text else \
+            str(response.reason)
+    if isinstance(body, dict):
+        for key in ("message", "error", "Message", "detail"):
+            if isinstance(body.get(key), str):
+                return body[key][:200]
+    return str(body)[:200]
