@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from config import Config
 from db.pool import Database
 
 
@@ -24,3 +28,22 @@ def get_or_create_setting(db: Database, key: str, value: str) -> str:
     stored = get_setting(db, key)
     assert stored is not None
     return stored
+
+
+MEDIA_SETTINGS_KEY = "mediaserver_settings"
+
+
+def media_settings(db: Database) -> dict[str, Any]:
+    """Media-server settings saved on the Settings page (setting name → value); they override the environment."""
+    raw = get_setting(db, MEDIA_SETTINGS_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def save_media_settings(db: Database, values: dict[str, Any]) -> None:
+    set_setting(db, MEDIA_SETTINGS_KEY, json.dumps(values, sort_keys=True))
+
+
+def effective_config(config: Config, db: Database) -> Config:
+    """The configuration with the saved media-server settings applied."""
+    saved = media_settings(db)
+    return config.with_overrides(**saved) if saved else config

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, render_template
 
+from db.app_settings import effective_config
 from routes.context import runtime
 
 bp = Blueprint("pages", __name__)
@@ -66,7 +67,7 @@ def analysis() -> str:
 def settings() -> str:
     rt = runtime()
     return render_template("settings.html", page=PAGES_BY_ENDPOINT["settings"], pages=PAGES,
-                           settings=rt.config.describe(), auth=rt.auth)
+                           settings=effective_config(rt.config, rt.db).describe(), auth=rt.auth)
 
 
 @bp.app_context_processor

@@ -22,6 +22,7 @@ from audio.musicnn import MODEL_NAME, MusicnnModel
 from config import Config
 from db import task_status as task_store
 from db import tracks as track_store
+from db.app_settings import effective_config
 from infra.connections import get_redis
 from mediaserver import MediaServer, MediaServerError, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
@@ -69,7 +70,7 @@ def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
 
 @task(ALBUM_TASK_TYPE)
 def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") -> dict[str, Any]:
-    config = ctx.config
+    config = effective_config(ctx.config, ctx.db)
     server = get_media_server(config)
     tracks = server.album_tracks(album_id)
     label = album_name or album_id
@@ -92,7 +93,7 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") ->
 
 def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any] | None,
                    summary: dict[str, Any]) -> str:
-    config = ctx.config
+    config = ctx.config  # engine settings (model, timeouts) come from the environment only
     try:
         with server.open_audio(track) as audio:
             fingerprint = file_fingerprint(audio.path)
@@ -136,7 +137,8 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     config = ctx.config
     started = time.monotonic()
     ctx.report("Listing albums from the media server", phase="listing", progress=0)
-    albums = get_media_server(config).list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
+    server = get_media_server(effective_config(config, ctx.db))
+    albums = server.list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
     totals: dict[str, Any] = {"albums_total": len(albums), "albums_launched": 0, "albums_done": 0,
                               "albums_unchanged": 0, "albums_failed": 0, "tracks_analyzed": 0, "tracks_skipped": 0,
                               "tracks_failed": 0, "failures": [], "album_errors": [], "audio_seconds": 0.0,

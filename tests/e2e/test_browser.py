@@ -153,3 +153,32 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     page.fill("input[name=top_n_moods]", "0")
     page.click("#start-analysis")
     expect(page.locator("#analysis-message")).to_contain_text("invalid value for 'top_n_moods'")
+
+
+def test_settings_page_tests_and_saves_the_media_server(server, page, tmp_path):
+    base, _ = server
+    music = tmp_path / "settings-music"
+    make_library(music, albums=2, tracks_per_album=1, seconds=1)
+    log_in(page, base)
+    page.goto(base + "/settings")
+    expect(page.locator("#ms-type")).to_have_value("local")
+    page.fill("input[name=music_dir]", str(tmp_path / "nowhere"))
+    page.click("#ms-test")
+    expect(page.locator("#ms-result")).to_contain_text("Connection failed:")
+    expect(page.locator("#ms-result")).to_contain_text("does not exist")
+    page.fill("input[name=music_dir]", str(music))
+    page.click("#ms-test")
+    expect(page.locator("#ms-result")).to_have_text("Connected: 2 albums in settings-music.")
+    page.select_option("#ms-type", "navidrome")
+    expect(page.locator("input[name=url]")).to_be_visible()
+    expect(page.locator("input[name=music_dir]")).to_be_hidden()
+    page.fill("input[name=url]", "http://127.0.0.1:4533")
+    page.fill("input[name=user]", "alice")
+    page.fill("input[name=secret]", "s3cret-value-99")
+    page.click("#ms-save")
+    expect(page.locator("#ms-result")).to_contain_text("Saved.")
+    expect(page.locator("#secret-hint")).to_have_text("saved: ••••••••99")
+    page.reload()
+    expect(page.locator("#ms-type")).to_have_value("navidrome")
+    expect(page.locator("input[name=secret]")).to_have_value("")
+    assert "s3cret-value-99" not in page.content()

@@ -1,0 +1,105 @@
+"""Media-server settings: read (secrets masked), save, and test a connection before saving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.wrappers import Response
+
+from config import Config, ConfigError
+from db import app_settings
+from mediaserver import MediaServerError, get_media_server
+from routes.context import runtime
+from routes.errors import ApiError
+
+bp = Blueprint("settings_api", __name__)
+
+# The form's generic fields, per server type, as the settings they stand for.
+FIELDS: dict[str, dict[str, str]] = {
+    "local": {"music_dir": "MUSIC_DIR"},
+    "jellyfin": {"url": "JELLYFIN_URL", "user": "JELLYFIN_USER_ID", "secret": "JELLYFIN_TOKEN"},
+    "emby": {"url": "EMBY_URL", "user": "EMBY_USER_ID", "secret": "EMBY_TOKEN"},
+    "navidrome": {"url": "NAVIDROME_URL", "user": "NAVIDROME_USER", "secret": "NAVIDROME_PASSWORD"},
+    "lyrion": {"url": "LYRION_URL"},
+    "mpd": {"host": "MPD_HOST", "port": "MPD_PORT", "secret": "MPD_PASSWORD", "music_dir": "MPD_MUSIC_DIRECTORY"},
+}
+COMMON = {"music_libraries": "MUSIC_LIBRARIES", "path_mapping": "PATH_MAPPING"}
+
+
+def _mask(secret: str) -> str:
+    return "" if not secret else "•" * 8 + (secret[-2:] if len(secret) >= 8 else "")
+
+
+def _describe(config: Config) -> dict[str, Any]:
+    kind = config.MEDIASERVER_TYPE
+    body: dict[str, Any] = {"type": kind, "types": list(FIELDS)}
+    for field, name in {**FIELDS[kind], **COMMON}.items():
+        value = getattr(config, name)
+        if field == "secret":
+            body["secret_set"] = bool(value)
+            body["secret_hint"] = _mask(str(value))
+        else:
+            body[field] = value
+    return body
+
+
+def _candidate(rt_config: Config, saved: dict[str, Any], form: dict[str, Any]) -> tuple[Config, dict[str, Any]]:
+    """The configuration the submitted form describes, and the settings to save. A blank secret keeps the old."""
+    kind = str(form.get("type", "")).strip().lower()
+    if kind not in FIELDS:
+        raise ApiError(400, f"invalid value for 'type': {kind!r} (one of {', '.join(FIELDS)})", parameter="type")
+    values: dict[str, Any] = {"MEDIASERVER_TYPE": kind}
+    for field, name in {**FIELDS[kind], **COMMON}.items():
+        raw = form.get(field)
+        if field == "secret" and not raw:
+            if name in saved:
+                values[name] = saved[name]
+            continue
+        if raw is not None:
+            values[name] = str(raw).strip()
+    try:
+        candidate = rt_config.with_overrides(**{**saved, **values})
+    except ConfigError as exc:
+        raise ApiError(400, str(exc), parameter=_field_of(str(exc))) from None
+    return candidate, {**saved, **values}
+
+
+def _field_of(message: str) -> str | None:
+    for fields in [COMMON, *FIELDS.values()]:
+        for field, name in fields.items():
+            if message.startswith(name):
+                return field
+    return None
+
+
+@bp.get("/api/settings/mediaserver")
+def read() -> Response:
+    rt = runtime()
+    config = app_settings.effective_config(rt.config, rt.db)
+    body = _describe(config)
+    body["saved"] = bool(app_settings.media_settings(rt.db))
+    return jsonify(body)
+
+
+@bp.post("/api/settings/mediaserver")
+def save() -> Response:
+    rt = runtime()
+    saved = app_settings.media_settings(rt.db)
+    candidate, values = _candidate(rt.config, saved, request.get_json(silent=True) or {})
+    app_settings.save_media_settings(rt.db, values)
+    return jsonify(_describe(candidate) | {"saved": True})
+
+
+@bp.post("/api/settings/mediaserver/test")
+def test_connection() -> Response:
+    """Connect with the submitted settings (without saving them): libraries and album count, or the cause."""
+    rt = runtime()
+    candidate, _ = _candidate(rt.config, app_settings.media_settings(rt.db), request.get_json(silent=True) or {})
+    try:
+        server = get_media_server(candidate)
+        libraries = [lib.name for lib in server.list_libraries()]
+        albums = len(server.list_albums(limit=None))
+    except MediaServerError as exc:
+        return jsonify({"ok": False, "error": str(exc)})
+    return jsonify({"ok": True, "type": candidate.MEDIASERVER_TYPE, "libraries": libraries, "album_count": albums})

@@ -1,0 +1,54 @@
+"""Media-server settings: saved server-side, secrets never echoed in full, connection test before saving."""
+
+from __future__ import annotations
+
+import re
+
+from db.app_settings import effective_config
+from tests.library import make_library
+
+
+def test_local_folder_connection_test_and_save(client, app, config, db, tmp_path):
+    music = tmp_path / "music"
+    make_library(music, albums=2, tracks_per_album=1, seconds=1)
+    missing = client.post("/api/settings/mediaserver/test", json={"type": "local", "music_dir": str(tmp_path / "x")})
+    assert missing.status_code == 200 and missing.get_json()["ok"] is False
+    assert "does not exist" in missing.get_json()["error"]
+    ok = client.post("/api/settings/mediaserver/test", json={"type": "local", "music_dir": str(music)}).get_json()
+    assert ok == {"ok": True, "type": "local", "libraries": ["music"], "album_count": 2}
+    assert client.get("/api/settings/mediaserver").get_json()["saved"] is False  # testing saves nothing
+
+    saved = client.post("/api/settings/mediaserver", json={"type": "local", "music_dir": str(music)})
+    assert saved.status_code == 200 and saved.get_json()["music_dir"] == str(music)
+    assert effective_config(config, db).MUSIC_DIR == str(music)
+
+
+def test_secrets_are_masked_and_kept_when_left_blank(client, config, db):
+    body = {"type": "navidrome", "url": "http://127.0.0.1:9/", "user": "alice", "secret": "correct-horse-42"}
+    saved = client.post("/api/settings/mediaserver", json=body).get_json()
+    assert saved["secret_set"] is True and saved["secret_hint"] == "••••••••42"
+    shown = client.get("/api/settings/mediaserver")
+    page = client.get("/settings").data
+    assert b"correct-horse-42" not in shown.data and b"correct-horse-42" not in page
+    # The page visit gave this client a session cookie, so from now on it must send the CSRF token like a browser.
+    token = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
+    kept = client.post("/api/settings/mediaserver", json=dict(body, secret="", user="bob"),
+                       headers={"X-CSRFToken": token})
+    assert kept.status_code == 200
+    effective = effective_config(config, db)
+    assert (effective.NAVIDROME_USER, effective.NAVIDROME_PASSWORD) == ("bob", "correct-horse-42")
+
+
+def test_bad_values_name_the_field(client):
+    bad_url = client.post("/api/settings/mediaserver", json={"type": "jellyfin", "url": "ftp://x"})
+    assert bad_url.status_code == 400 and bad_url.get_json()["parameter"] == "url"
+    bad_type = client.post("/api/settings/mediaserver", json={"type": "plex"})
+    assert bad_type.status_code == 400 and bad_type.get_json()["parameter"] == "type"
+    bad_port = client.post("/api/settings/mediaserver/test", json={"type": "mpd", "port": "many"})
+    assert bad_port.status_code == 400 and bad_port.get_json()["parameter"] == "port"
+
+
+def test_unreachable_server_gives_a_one_line_cause(client, app):
+    answer = client.post("/api/settings/mediaserver/test",
+                         json={"type": "jellyfin", "url": "http://127.0.0.1:9", "user": "u", "secret": "t"}).get_json()
+    assert answer["ok"] is False and "\n" not in answer["error"]
