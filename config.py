@@ -116,6 +116,8 @@ class Config:
     MAX_FULL_ANALYSIS_SECONDS: float = _setting(
         1200.0, "Tracks longer than this are analyzed through patches spread evenly over the whole file",
         minimum=30)
+    MAX_TRACK_SECONDS: float = _setting(
+        7200.0, "Longer files are recorded as failures instead of being decoded (memory)", minimum=60)
     LONG_TRACK_PATCHES: int = _setting(
         200, "Number of 3-second patches analyzed for a track longer than MAX_FULL_ANALYSIS_SECONDS", minimum=1)
     MODEL_PATH: str = _setting(str(PROJECT_ROOT / "models" / "msd_musicnn.onnx"), "The musicnn ONNX model file")

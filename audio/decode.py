@@ -39,18 +39,30 @@ class DecodeTimeout(DecodeError):
     """Decoding took longer than the allowed time and was stopped."""
 
 
-def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg") -> np.ndarray:
-    """Mono float32 samples of `path` at `sr` Hz, shape (n,). Raises DecodeError with the cause."""
+class TrackTooLong(DecodeError):
+    """The file is longer than the configured maximum and is not decoded."""
+
+
+def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg",
+                max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 samples of `path` at `sr` Hz, shape (n,). Raises DecodeError with the cause.
+
+    With `max_seconds`, a longer file is refused before it is decoded (it would not fit in memory sensibly).
+    """
     path = Path(path)
     if not path.is_file():
-        raise DecodeError(f"{path}: no such file")
+        raise DecodeError(f"{path.name}: no such file")
     if path.stat().st_size == 0:
-        raise DecodeError(f"{path}: empty file")
+        raise DecodeError(f"{path.name}: empty file")
     try:
-        samples = _decode_soundfile(path, sr)
+        samples = _decode_soundfile(path, sr, max_seconds)
+    except TrackTooLong:
+        raise
     except (sf.LibsndfileError, RuntimeError, TypeError) as first_error:
         try:
             samples = _decode_ffmpeg(path, sr, ffmpeg)
+            if max_seconds is not None and len(samples) > max_seconds * sr:
+                raise TrackTooLong(f"{path.name}: longer than {max_seconds / 3600:g} h; not analyzed")
         except DecodeError:
             raise
         except Exception as exc:
@@ -68,10 +80,12 @@ def _short(exc: BaseException) -> str:
     return (text[-1] if text else type(exc).__name__)[:200]
 
 
-def _decode_soundfile(path: Path, sr: int) -> np.ndarray:
+def _decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
     """Read in blocks, downmix and resample as a stream, so a long file never exists at full rate in memory."""
     with sf.SoundFile(path) as f:
         source_sr = f.samplerate
+        if max_seconds is not None and f.frames > max_seconds * source_sr:
+            raise TrackTooLong(f"{path.name}: longer than {max_seconds / 3600:g} h; not analyzed")
         resampler = soxr.ResampleStream(source_sr, sr, 1, dtype="float32", quality="HQ") if source_sr != sr else None
         parts = []
         while True:
@@ -104,42 +118,58 @@ def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str) -> np.ndarray:
 
 # --- isolation ------------------------------------------------------------------------------------------------
 
-def _serve(conn: Connection, sr: int, ffmpeg: str) -> None:
-    """Decoder process main loop: receive a path, answer with samples or an error message."""
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this helper when the worker that started it dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the helper still exits when its pipe closes
+
+
+def _serve(conn: Connection, sr: int, ffmpeg: str, max_seconds: float | None) -> None:
+    """Decoder process main loop: receive (request id, path), answer with samples or an error message."""
     os.setsid()  # its own process group, so killing it also kills an ffmpeg it started
+    _die_with_parent()
     while True:
         try:
-            path = conn.recv()
+            request_id, path = conn.recv()
         except EOFError:
             return
         try:
-            samples = decode_file(path, sr=sr, ffmpeg=ffmpeg)
+            samples = decode_file(path, sr=sr, ffmpeg=ffmpeg, max_seconds=max_seconds)
         except AudioError as exc:
-            conn.send(("error", str(exc)))
+            conn.send((request_id, "error", str(exc)))
         except Exception as exc:  # a decoder bug must come back as a failure, not kill the loop
-            conn.send(("error", f"{Path(path).name}: {type(exc).__name__}: {exc}"))
+            conn.send((request_id, "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"))
         else:
-            conn.send(("ok", len(samples)))
+            conn.send((request_id, "ok", len(samples)))
             conn.send_bytes(samples.tobytes())
 
 
 class IsolatedDecoder:
     """Decodes in a long-lived helper process; one that exceeds `timeout` is killed and replaced."""
 
-    def __init__(self, *, timeout: float, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg") -> None:
+    def __init__(self, *, timeout: float, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg",
+                 max_seconds: float | None = None) -> None:
         self.timeout = timeout
         self.sr = sr
         self.ffmpeg = ffmpeg
+        self.max_seconds = max_seconds
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._request = 0
 
     def _ensure_started(self) -> Connection:
         if self._process is None or not self._process.is_alive() or self._conn is None:
             self.close()
             ctx = multiprocessing.get_context("spawn")  # never fork a process that holds ONNX Runtime threads
             parent, child = ctx.Pipe()
-            self._process = ctx.Process(target=_serve, args=(child, self.sr, self.ffmpeg), daemon=True,
-                                        name="audiomuse-decoder")
+            self._process = ctx.Process(target=_serve, args=(child, self.sr, self.ffmpeg, self.max_seconds),
+                                        daemon=True, name="audiomuse-decoder")
             self._process.start()
             child.close()
             self._conn = parent
@@ -148,18 +178,30 @@ class IsolatedDecoder:
     def decode(self, path: str | Path) -> np.ndarray:
         """Like decode_file(), but raises DecodeTimeout after `timeout` seconds."""
         conn = self._ensure_started()
-        conn.send(str(path))
-        if not conn.poll(self.timeout):
-            self.close(kill=True)
-            raise DecodeTimeout(f"{Path(path).name}: decoding took longer than {self.timeout:g} s and was stopped")
+        self._request += 1
         try:
-            status, payload = conn.recv()
+            conn.send((self._request, str(path)))
+            if not conn.poll(self.timeout):
+                self.close(kill=True)
+                raise DecodeTimeout(f"{Path(path).name}: decoding took longer than {self.timeout:g} s and was stopped")
+            request_id, status, payload = conn.recv()
+            if request_id != self._request:
+                raise DecodeError(f"{Path(path).name}: the decoder answered another request")
             if status == "error":
                 raise DecodeError(payload)
             data = conn.recv_bytes()
         except (EOFError, OSError) as exc:
             self.close(kill=True)
             raise DecodeError(f"{Path(path).name}: the decoder process died ({exc or 'no answer'})") from exc
+        except DecodeError as exc:
+            if "answered another request" in str(exc):
+                self.close(kill=True)
+            raise
+        except BaseException:
+            # Interrupted mid-request (a job timeout, Ctrl-C): the answer may still come; never read it as the
+            # answer to the next request.
+            self.close(kill=True)
+            raise
         return np.frombuffer(data, dtype=np.float32, count=payload)
 
     def close(self, *, kill: bool = False) -> None:
@@ -169,14 +211,11 @@ class IsolatedDecoder:
             conn.close()
         if process is None:
             return
-        if process.is_alive():
-            if kill and process.pid:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            else:
-                process.terminate()
+        if process.is_alive() and process.pid:
+            try:  # the whole group: an ffmpeg the helper started goes too
+                os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         process.join(5)
 
     def __enter__(self) -> IsolatedDecoder:

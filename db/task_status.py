@@ -43,16 +43,17 @@ def insert_task(db: Database, *, task_id: str, task_type: str, parent_task_id: s
 
 def mark_started(db: Database, task_id: str, *, worker_name: str, worker_host: str, worker_pid: int,
                  worker_proc_started: float) -> str | None:
-    """PENDING → STARTED and record who runs it; return the status found (None if the row is missing).
+    """PENDING → STARTED and record who runs it; return the status now in force (None if the row is missing).
 
-    A task revoked while it waited in the queue stays REVOKED; the caller then does not run it.
+    Only PENDING moves: a task revoked or failed (e.g. by the reconciler) while it waited stays as it is, and the
+    caller then does not run it.
     """
     row = db.fetch_one(
         """UPDATE task_status
-              SET status = CASE WHEN status = 'REVOKED' THEN status ELSE 'STARTED' END,
-                  started_at = coalesce(started_at, now()), updated_at = now(),
+              SET status = CASE WHEN status = 'PENDING' THEN 'STARTED' ELSE status END,
+                  started_at = CASE WHEN status = 'PENDING' THEN now() ELSE started_at END, updated_at = now(),
                   worker_name = %s, worker_host = %s, worker_pid = %s, worker_proc_started = %s,
-                  message = CASE WHEN status = 'REVOKED' THEN message ELSE 'Started' END
+                  message = CASE WHEN status = 'PENDING' THEN 'Started' ELSE message END
             WHERE task_id = %s
         RETURNING status""",
         (worker_name, worker_host, worker_pid, worker_proc_started, task_id),
@@ -75,15 +76,17 @@ def update_progress(db: Database, task_id: str, *, progress: int, phase: str, cu
 
 def finish_task(db: Database, task_id: str, *, status: str, message: str, log_lines: list[dict[str, Any]],
                 result: Any = None, error: str | None = None) -> None:
-    """Write the terminal state. REVOKED is never overwritten by SUCCESS: the user asked it to stop."""
+    """Write the terminal state of a running task. A REVOKED task keeps its status (the user asked it to stop)
+    but gets its log and finish time; a task already failed from outside (reconciler) is left alone."""
     assert status in FINISHED_STATES
     db.execute(
         """UPDATE task_status
               SET status = CASE WHEN status = 'REVOKED' THEN 'REVOKED' ELSE %s END,
-                  progress = CASE WHEN %s = 'SUCCESS' THEN 100 ELSE progress END,
+                  progress = CASE WHEN %s = 'SUCCESS' AND status <> 'REVOKED' THEN 100 ELSE progress END,
                   message = %s, log = %s, result = %s, error = %s,
                   finished_at = now(), updated_at = now()
-            WHERE task_id = %s""",
+            WHERE task_id = %s AND (status IN ('STARTED', 'PROGRESS')
+                                    OR (status = 'REVOKED' AND finished_at IS NULL))""",
         (status, status, message, Json(log_lines), Json(result) if result is not None else None, error, task_id),
     )
 
@@ -174,7 +177,8 @@ def heartbeat(db: Database, task_id: str) -> None:
 
 
 def is_revoked(db: Database, task_id: str) -> bool:
-    """True when the task or any of its ancestors is REVOKED (a child enqueued after a cancel sees it too)."""
+    """True when the task must stop: it or an ancestor is REVOKED, or it was already ended from outside
+    (the reconciler failed it), so it must not go on as if nothing happened."""
     row = db.fetch_one(
         """WITH RECURSIVE chain AS (
                SELECT task_id, parent_task_id, status FROM task_status WHERE task_id = %s
@@ -182,16 +186,38 @@ def is_revoked(db: Database, task_id: str) -> bool:
                SELECT p.task_id, p.parent_task_id, p.status
                  FROM task_status p JOIN chain ON p.task_id = chain.parent_task_id
            )
-           SELECT bool_or(status = 'REVOKED') AS revoked FROM chain""",
-        (task_id,),
+           SELECT bool_or(status = 'REVOKED' OR (task_id = %s AND status IN ('FAILURE', 'SUCCESS'))) AS revoked
+             FROM chain""",
+        (task_id, task_id),
     )
     return bool(row and row["revoked"])
 
 
 def running_tasks(db: Database) -> list[dict[str, Any]]:
-    """Tasks a worker claimed and has not finished: candidates for the dead-worker reconciler."""
+    """Tasks a worker claimed and has not finished (including revoked ones still winding down): candidates for
+    the dead-worker reconciler."""
     return db.fetch_all(
-        """SELECT task_id, parent_task_id, task_type, worker_name, worker_host, worker_pid, worker_proc_started,
-                  started_at, extract(epoch FROM now() - coalesce(heartbeat_at, started_at)) AS silent_seconds
-             FROM task_status WHERE status IN ('STARTED', 'PROGRESS') AND worker_name IS NOT NULL"""
+        """SELECT task_id, parent_task_id, task_type, status, worker_name, worker_host, worker_pid,
+                  worker_proc_started, started_at,
+                  extract(epoch FROM now() - coalesce(heartbeat_at, started_at)) AS silent_seconds
+             FROM task_status
+            WHERE worker_name IS NOT NULL AND finished_at IS NULL
+              AND (status IN ('STARTED', 'PROGRESS') OR (status = 'REVOKED' AND started_at IS NOT NULL))"""
+    )
+
+
+def stale_pending_tasks(db: Database, older_than_seconds: float) -> list[dict[str, Any]]:
+    return db.fetch_all(
+        """SELECT task_id, task_type FROM task_status
+            WHERE status = 'PENDING' AND created_at < now() - make_interval(secs => %s)""",
+        (older_than_seconds,),
+    )
+
+
+def finish_revoked(db: Database, task_id: str, note: str) -> None:
+    db.execute(
+        """UPDATE task_status SET finished_at = now(), updated_at = now(),
+                  log = log || jsonb_build_array(jsonb_build_object('at', now(), 'message', %s::text))
+            WHERE task_id = %s AND status = 'REVOKED' AND finished_at IS NULL""",
+        (note, task_id),
     )

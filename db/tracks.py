@@ -22,15 +22,19 @@ def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str,
              FROM tracks t WHERE t.item_id = ANY(%s)""",
         (list(item_ids),),
     )
-    state = {r["item_id"]: dict(r, failed_version=None, failed_signature=None) for r in rows}
+    state = {r["item_id"]: dict(r, failed_version=None, failed_signature=None, failed_retryable=False,
+                                failed_attempts=0) for r in rows}
     for r in db.fetch_all(
-            "SELECT item_id, analysis_version, source_signature FROM analysis_failures WHERE item_id = ANY(%s)",
+            """SELECT item_id, analysis_version, source_signature, retryable, attempts
+                 FROM analysis_failures WHERE item_id = ANY(%s)""",
             (list(item_ids),)):
         entry = state.setdefault(r["item_id"], {"item_id": r["item_id"], "has_embedding": False,
                                                 "analysis_version": None, "source_signature": None,
                                                 "content_fingerprint": None})
         entry["failed_version"] = r["analysis_version"]
         entry["failed_signature"] = r["source_signature"]
+        entry["failed_retryable"] = r["retryable"]
+        entry["failed_attempts"] = r["attempts"]
     return state
 
 
@@ -84,27 +88,54 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
 
 def mark_unchanged(db: Database, item_id: str, signature: str | None) -> None:
     """The file was touched but its content is the same: remember the new signature so it is not hashed again."""
-    db.execute("UPDATE tracks SET source_signature = %s, updated_at = now() WHERE item_id = %s", (signature, item_id))
+    with db.transaction() as cur:
+        cur.execute("UPDATE tracks SET source_signature = %s, updated_at = now() WHERE item_id = %s",
+                    (signature, item_id))
+        cur.execute("DELETE FROM analysis_failures WHERE item_id = %s", (item_id,))
 
 
-def record_failure(db: Database, *, track: Any, reason: str, version: int, task_id: str | None) -> None:
+CRASH_REASON = "the worker stopped while analyzing this track (crash, out of memory or a kill)"
+
+
+def mark_attempt(db: Database, *, track: Any, version: int, task_id: str | None) -> None:
+    """Note that analysis of this track is starting. If the worker dies during it, this row is what remains: the
+    track is then tried again on later runs, but not forever (see MAX_ATTEMPTS in tasks/analysis.py)."""
     db.execute(
         """INSERT INTO analysis_failures (item_id, album_id, title, artist, album, file_path, source_signature, reason,
-                                          analysis_version, task_id)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                          analysis_version, task_id, retryable)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
+           ON CONFLICT (item_id) DO UPDATE SET
+               reason = EXCLUDED.reason, analysis_version = EXCLUDED.analysis_version, retryable = true,
+               source_signature = EXCLUDED.source_signature, task_id = EXCLUDED.task_id,
+               attempts = CASE WHEN analysis_failures.source_signature IS NOT DISTINCT FROM EXCLUDED.source_signature
+                                AND analysis_failures.analysis_version = EXCLUDED.analysis_version
+                               THEN analysis_failures.attempts + 1 ELSE 1 END,
+               failed_at = now()""",
+        (track.item_id, track.album_id, track.title, track.artist, track.album, track.path, track.signature,
+         CRASH_REASON, version, task_id),
+    )
+
+
+def record_failure(db: Database, *, track: Any, reason: str, version: int, task_id: str | None,
+                   retryable: bool) -> None:
+    """Record why the track could not be analyzed (replacing the attempt marker, counting no extra attempt)."""
+    db.execute(
+        """INSERT INTO analysis_failures (item_id, album_id, title, artist, album, file_path, source_signature, reason,
+                                          analysis_version, task_id, retryable)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (item_id) DO UPDATE SET
                reason = EXCLUDED.reason, analysis_version = EXCLUDED.analysis_version,
                source_signature = EXCLUDED.source_signature, task_id = EXCLUDED.task_id,
-               title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
-               file_path = EXCLUDED.file_path, attempts = analysis_failures.attempts + 1, failed_at = now()""",
+               retryable = EXCLUDED.retryable, title = EXCLUDED.title, artist = EXCLUDED.artist,
+               album = EXCLUDED.album, file_path = EXCLUDED.file_path, failed_at = now()""",
         (track.item_id, track.album_id, track.title, track.artist, track.album, track.path, track.signature,
-         reason[:1000], version, task_id),
+         reason[:1000], version, task_id, retryable),
     )
 
 
 def list_failures(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:
     return db.fetch_all(
-        """SELECT item_id, title, artist, album, file_path, reason, attempts, failed_at
+        """SELECT item_id, title, artist, album, file_path, reason, attempts, retryable, failed_at
              FROM analysis_failures ORDER BY failed_at DESC LIMIT %s""",
         (limit,),
     )

@@ -3,6 +3,7 @@ are .m3u8 files (which Jellyfin and Navidrome can import)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -20,7 +21,26 @@ AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", 
 
 def item_id_for(relative_path: str) -> str:
     """Stable id of a file: a hash of its path relative to the music folder (survives moving the folder)."""
-    return hashlib.sha1(relative_path.encode()).hexdigest()[:20]
+    return hashlib.sha1(os.fsencode(relative_path)).hexdigest()[:20]
+
+
+def _shown(text: str) -> str:
+    """A file name as valid text: bytes that are not UTF-8 (old Latin-1 collections) appear as \\xNN."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _album_id(relative_dir: str) -> str:
+    try:
+        relative_dir.encode("utf-8")
+    except UnicodeEncodeError:  # not valid UTF-8 on disk: keep the exact bytes, in a form JSON and SQL accept
+        return "b64:" + base64.urlsafe_b64encode(os.fsencode(relative_dir)).decode("ascii")
+    return relative_dir
+
+
+def _album_dir(album_id: str) -> str:
+    if album_id.startswith("b64:"):
+        return os.fsdecode(base64.urlsafe_b64decode(album_id[4:].encode("ascii")))
+    return album_id
 
 
 def _first(tags: object, key: str) -> str:
@@ -69,30 +89,49 @@ class LocalFolder:
         self._check_root()
         for current, dirs, files in os.walk(self.root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            audio = sorted(Path(current) / f for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS)
+            # is_file() also drops dangling symlinks, which would otherwise fail every stat() below
+            audio = sorted(p for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS
+                           and (p := Path(current) / f).is_file())
             if audio:
                 yield Path(current), audio
 
     def list_albums(self, *, limit: int | None = None) -> list[Album]:
         albums = []
         for directory, files in self._walk_album_dirs():
+            mtimes = []
+            for f in files:
+                try:
+                    mtimes.append(f.stat().st_mtime)
+                except OSError:
+                    continue  # vanished since the listing
+            if not mtimes:
+                continue
             tags = self._tags(files[0])
             albums.append(Album(
-                album_id=self._relative(directory) or ".",
-                name=_first(tags, "album") or directory.name,
+                album_id=_album_id(self._relative(directory) or "."),
+                name=_first(tags, "album") or _shown(directory.name),
                 artist=_first(tags, "albumartist") or _first(tags, "artist") or "Unknown artist",
                 year=_leading_int(_first(tags, "date")),
-                added_at=max(f.stat().st_mtime for f in files),
+                added_at=max(mtimes),
             ))
         albums.sort(key=lambda a: (-(a.added_at or 0), a.album_id))
         return albums[:limit] if limit and limit > 0 else albums
 
     def album_tracks(self, album_id: str) -> list[Track]:
         self._check_root()
-        directory = (self.root / album_id).resolve()
+        try:
+            directory = (self.root / _album_dir(album_id)).resolve()
+        except (ValueError, OSError):
+            raise MediaServerError(f"album {album_id!r} not found in {self.root}") from None
         if not directory.is_relative_to(self.root) or not directory.is_dir():
             raise MediaServerError(f"album {album_id!r} not found in {self.root}")
-        return [self._track(path, album_id) for path in self._audio_files(directory)]
+        tracks = []
+        for path in self._audio_files(directory):
+            try:
+                tracks.append(self._track(path, album_id))
+            except OSError:
+                continue  # vanished since the listing
+        return tracks
 
     def _relative(self, path: Path) -> str:
         rel = path.relative_to(self.root).as_posix()
@@ -113,29 +152,33 @@ class LocalFolder:
         stat = path.stat()
         # Artist/Album/track.ext is the common layout; use it when the file has no tags (WAV, say).
         grandparent = path.parent.parent
-        folder_artist = grandparent.name if grandparent != self.root and grandparent.is_relative_to(self.root) else ""
+        folder_artist = _shown(grandparent.name) if grandparent != self.root and \
+            grandparent.is_relative_to(self.root) else ""
         artist = _first(tags, "artist") or folder_artist or "Unknown artist"
         # Untagged "03 - Title.wav": the number is the track number, the rest the title.
         numbered = re.match(r"\s*(\d{1,3})[\s._-]+(.+)", path.stem)
         return Track(
             item_id=item_id_for(self._relative(path)),
-            title=_first(tags, "title") or (numbered.group(2) if numbered else path.stem),
+            title=_first(tags, "title") or _shown(numbered.group(2) if numbered else path.stem),
             artist=artist,
-            album=_first(tags, "album") or path.parent.name,
+            album=_first(tags, "album") or _shown(path.parent.name),
             album_artist=_first(tags, "albumartist") or artist,
             album_id=album_id,
-            path=str(path),
+            path=_shown(str(path)),
             duration_seconds=float(info.length) if info is not None and getattr(info, "length", None) else None,
             year=_leading_int(_first(tags, "date")),
             track_number=_leading_int(_first(tags, "tracknumber")) or (int(numbered.group(1)) if numbered else None),
-            signature=f"{stat.st_size}:{stat.st_mtime_ns}",
+            # ctime too: tag editors that keep the mtime (and the size, with padded tags) still change it
+            signature=f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}",
         )
 
     @contextmanager
     def open_audio(self, track: Track) -> Iterator[AudioFile]:
-        path = Path(track.path) if track.path else self._path_of(track.item_id)
+        path = Path(track.path) if track.path else None
+        if path is None or not path.is_file():  # a name shown with \\xNN escapes: find the real file by id
+            path = self._path_of(track.item_id)
         if not path.is_file():
-            raise MediaServerError(f"{path} is gone from the music folder")
+            raise MediaServerError(f"{_shown(str(path))} is gone from the music folder")
         yield AudioFile(path=path, access="direct")
 
     # --- playlists ------------------------------------------------------------------------------------------
@@ -171,9 +214,9 @@ class LocalFolder:
         lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
         for item_id in item_ids:
             path = self._path_of(item_id)
-            track = self._track(path, self._relative(path.parent) or ".")
+            track = self._track(path, _album_id(self._relative(path.parent) or "."))
             seconds = round(track.duration_seconds) if track.duration_seconds else -1
-            lines += [f"#EXTINF:{seconds},{track.artist} - {track.title}", str(path)]
+            lines += [f"#EXTINF:{seconds},{track.artist} - {track.title}", _shown(str(path))]
         target = self.playlist_dir / self._file_name(name)
         temporary = target.with_suffix(".m3u8.tmp")
         temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")

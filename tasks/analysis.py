@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from rq.timeouts import BaseTimeoutException
 
 from audio.analyze import ANALYSIS_VERSION, analyze_samples
-from audio.decode import AudioError, IsolatedDecoder
+from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
 from audio.musicnn import MODEL_NAME, MusicnnModel
 from config import Config
 from db import task_status as task_store
@@ -33,8 +34,12 @@ log = logging.getLogger(__name__)
 MAIN_TASK_TYPE = "main_analysis"
 ALBUM_TASK_TYPE = "album_analysis"
 MAX_REPORTED_FAILURES = 100
+MAX_ATTEMPTS = 3  # of a track whose failures were transient (timeouts, network, a worker that died)
 
 # Loaded once per worker process (workers run jobs in-process) and reused for every album.
+# Failures worth another try on a later run; everything else (an undecodable file) is permanent.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DecodeTimeout, MediaServerError, OSError, MemoryError)
+
 _model: MusicnnModel | None = None
 _decoder: IsolatedDecoder | None = None
 
@@ -46,7 +51,8 @@ def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
     if _decoder is None or _decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
         if _decoder is not None:
             _decoder.close()
-        _decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY)
+        _decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY,
+                                   max_seconds=config.MAX_TRACK_SECONDS)
     return _model, _decoder
 
 
@@ -63,7 +69,10 @@ def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
     if not state:
         return False
     if state["failed_version"] == ANALYSIS_VERSION and state["failed_signature"] == track.signature:
-        return True  # failed before on this very file; a new version or a changed file gets another try
+        # Failed before on this very file: a permanent failure is not tried again (a new analysis version or a
+        # changed file is), a transient one up to MAX_ATTEMPTS times.
+        if not state["failed_retryable"] or state["failed_attempts"] >= MAX_ATTEMPTS:
+            return True
     return bool(state["has_embedding"] and state["analysis_version"] == ANALYSIS_VERSION
                 and track.signature is not None and state["source_signature"] == track.signature)
 
@@ -103,6 +112,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                 summary["skipped"] += 1
                 return "unchanged"
             model, decoder = _engine(config)
+            track_store.mark_attempt(ctx.db, track=track, version=ANALYSIS_VERSION, task_id=ctx.task_id)
             started = time.perf_counter()
             samples = decoder.decode(audio.path)
             summary["timings"]["decode"] += time.perf_counter() - started
@@ -112,12 +122,14 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
             track_store.save_analysis(ctx.db, track=track, analysis=analysis, fingerprint=fingerprint,
                                       access=audio.access)
             summary["timings"]["db"] += time.perf_counter() - started
-    except (TaskCancelled, psycopg2.Error):
-        raise  # cancellation and a database outage end the album job; everything else is this track's problem
-    except Exception as exc:
+    except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
+        raise  # cancellation, a database outage and the job's own timeout end the album job
+    except Exception as exc:  # anything else is this track's problem: record it and go on
         reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
+        retryable = isinstance(exc, TRANSIENT_ERRORS) or (
+            isinstance(exc, DecodeError) and "decoder process died" in str(exc))
         track_store.record_failure(ctx.db, track=track, reason=reason, version=ANALYSIS_VERSION,
-                                   task_id=ctx.task_id)
+                                   task_id=ctx.task_id, retryable=retryable)
         summary["failed"] += 1
         if len(summary["failures"]) < MAX_REPORTED_FAILURES:
             summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,

@@ -9,10 +9,10 @@ that raises `TaskCancelled` once the task or any ancestor is REVOKED.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
-import socket
 import threading
 import time
 import traceback
@@ -29,6 +29,7 @@ import config as config_module
 from db import task_status as store
 from db.pool import Database
 from infra.connections import get_db
+from tasks.hostid import host_identity
 
 log = logging.getLogger(__name__)
 
@@ -156,20 +157,26 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
     job = get_current_job()
     if job is None:
         raise RuntimeError(f"{fn.__name__} must run inside an RQ job (enqueue it with tasks.queues)")
-    row = store.get_task(db, job.id)
-    ctx = TaskContext(task_id=job.id, task_type=task_type, parent_task_id=row["parent_task_id"] if row else None,
-                      db=db, job=job, config=cfg)
-    if row is None:
-        # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
-        store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
-    pid = os.getpid()
-    store.heartbeat(db, job.id)
-    status = store.mark_started(db, job.id, worker_name=job.worker_name or "", worker_host=socket.gethostname(),
-                                worker_pid=pid, worker_proc_started=psutil.Process(pid).create_time())
-    if status == store.REVOKED or ctx.is_cancelled():
+    try:
+        row = store.get_task(db, job.id)
+        if row is None:
+            # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
+            store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
+        ctx = TaskContext(task_id=job.id, task_type=task_type,
+                          parent_task_id=row["parent_task_id"] if row else None, db=db, job=job, config=cfg)
+        pid = os.getpid()
+        store.heartbeat(db, job.id)
+        status = store.mark_started(db, job.id, worker_name=job.worker_name or "", worker_host=host_identity(),
+                                    worker_pid=pid, worker_proc_started=psutil.Process(pid).create_time())
+    except Exception as exc:
+        # Without this the row would stay PENDING and block new tasks of its type.
+        with contextlib.suppress(Exception):
+            store.fail_task(db, job.id, f"could not start: {type(exc).__name__}: {exc}")
+        raise
+    if status != store.STARTED or ctx.is_cancelled():
         store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled before it started",
                           log_lines=ctx.log_lines)
-        return {"status": store.REVOKED}
+        return {"status": status}
     beating = threading.Event()
     beat = threading.Thread(target=_heartbeat_loop, args=(db, job.id, beating, cfg.TASK_HEARTBEAT_SECONDS),
                             name=f"heartbeat-{job.id[:8]}", daemon=True)

@@ -11,7 +11,6 @@ registry.
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import psutil
@@ -24,15 +23,16 @@ from rq.registry import StartedJobRegistry
 
 from db import task_status as store
 from db.pool import Database
+from tasks.hostid import host_identity
 from tasks.queues import get_queues
 
 log = logging.getLogger(__name__)
 
 
 def reconcile_dead_workers(db: Database, connection: Redis, *, dead_after_seconds: float,
-                           this_host: str | None = None) -> list[str]:
-    """Fail the running tasks whose worker is gone; return their task ids."""
-    host = this_host or socket.gethostname()
+                           this_host: str | None = None, pending_after_seconds: float = 300.0) -> list[str]:
+    """Fail the running tasks whose worker is gone (and PENDING ones whose job was lost); return their ids."""
+    host = this_host or host_identity()
     for queue in get_queues(connection):
         StartedJobRegistry(queue=queue).cleanup()
     live_workers = {w.name for w in Worker.all(connection=connection)}
@@ -41,19 +41,41 @@ def reconcile_dead_workers(db: Database, connection: Redis, *, dead_after_second
         reason = _death_reason(row, live_workers, host, dead_after_seconds)
         if reason is None:
             continue
-        store.fail_task(db, row["task_id"], reason)
+        if row["status"] == store.REVOKED:
+            store.finish_revoked(db, row["task_id"], f"Stopped: {reason}")
+        else:
+            store.fail_task(db, row["task_id"], reason)
+            failed.append(row["task_id"])
         for child_id in store.revoke_tree(db, row["task_id"]):
             log.info("revoked %s: its parent's worker died", child_id)
         _move_job_to_failed(connection, row["task_id"], reason)
         log.warning("task %s (%s): %s", row["task_id"], row["task_type"], reason)
-        failed.append(row["task_id"])
+    for row in store.stale_pending_tasks(db, pending_after_seconds):
+        reason = _lost_job_reason(connection, row["task_id"])
+        if reason:
+            store.fail_task(db, row["task_id"], reason)
+            log.warning("task %s (%s): %s", row["task_id"], row["task_type"], reason)
+            failed.append(row["task_id"])
     return failed
+
+
+def _lost_job_reason(connection: Redis, job_id: str) -> str | None:
+    try:
+        status = Job.fetch(job_id, connection=connection).get_status()
+    except NoSuchJobError:
+        return "the queued job was lost (Redis restarted without its data?)"
+    if status in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED):
+        return f"the queued job ended as {status.value} before it could start"
+    return None
 
 
 def _death_reason(row: dict[str, Any], live_workers: set[str], host: str, dead_after: float) -> str | None:
     name = row["worker_name"]
-    if row["worker_host"] == host and row["worker_pid"] and not _process_alive(row["worker_pid"],
-                                                                               row["worker_proc_started"]):
+    if row["worker_host"] == host and row["worker_pid"]:
+        # Same machine, boot and pid namespace: the process table is the truth, whatever the heartbeat says
+        # (a suspended laptop or NAS resumes with old heartbeats but live workers).
+        if _process_alive(row["worker_pid"], row["worker_proc_started"]):
+            return None
         return f"worker {name} died while running this task (process {row['worker_pid']} is gone)"
     if name and name not in live_workers:
         return f"worker {name} died while running this task (no longer registered with RQ)"

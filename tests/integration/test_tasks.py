@@ -158,6 +158,36 @@ def test_silent_task_on_another_host_is_reconciled(config, db, redis, worker_pro
     assert "no heartbeat for 12" in store.get_task(db, task_id)["error"]
 
 
+def test_live_local_worker_wins_over_an_old_heartbeat(config, db, redis, worker_processes):
+    """After a suspend, heartbeats are old but the worker is alive: the process table decides."""
+    worker_processes()
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
+    db.execute("UPDATE task_status SET heartbeat_at = now() - interval '10 minutes' WHERE task_id = %s", (task_id,))
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == []
+    assert store.get_task(db, task_id)["status"] == "PROGRESS"
+
+
+def test_lost_pending_job_is_failed_and_releases_the_guard(config, db, redis):
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+    redis.flushdb()  # Redis restarted without its data: the queued job is gone
+    assert reconcile_dead_workers(db, redis, dead_after_seconds=60, pending_after_seconds=0) == [task_id]
+    assert "queued job was lost" in store.get_task(db, task_id)["error"]
+    start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+
+
+def test_a_task_failed_from_outside_stops_and_stays_failed(config, db, redis, worker_processes):
+    worker_processes()
+    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
+    store.fail_task(db, task_id, "failed by an operator")
+    # It would count for 500 s if it did not notice; it stops at its next check instead.
+    wait_for(lambda: Job.fetch(task_id, connection=redis).get_status() == JobStatus.FINISHED, timeout=30,
+             what="the job to stop")
+    row = store.get_task(db, task_id)
+    assert row["status"] == "FAILURE" and row["error"] == "failed by an operator" and row["progress"] < 100
+
+
 def test_running_task_keeps_its_heartbeat(config, db, worker_processes):
     worker_processes()
     task_id = start_main_task(jobs.count_to, kwargs={"n": 100, "pause": 0.05}, config=config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,25 @@ def test_playlists_as_m3u8(folder: LocalFolder) -> None:
     assert [p.name for p in folder.list_playlists()] == ["Kept by hand"]
     with pytest.raises(MediaServerError, match="no file with item id"):
         folder.create_playlist("x", ["unknown"])
+
+
+def test_odd_names_and_dangling_links_do_not_break_listing(tmp_path: Path) -> None:
+    root = tmp_path / "music"
+    make_library(root, albums=1, tracks_per_album=2, seconds=1)
+    latin1 = os.fsdecode(b"Caf\xe9 Album")  # not UTF-8 on disk, as in old collections
+    odd = root / "Artist 0" / latin1
+    odd.mkdir()
+    source = next((root / "Artist 0" / "Album 0").glob("*.flac"))
+    (odd / os.fsdecode(b"01 Ol\xe9.flac")).write_bytes(source.read_bytes())
+    (root / "Artist 0" / "Album 0" / "gone.mp3").symlink_to(tmp_path / "missing.mp3")
+    folder = LocalFolder(root, playlist_dir=tmp_path / "playlists")
+    albums = {a.album_id: a for a in folder.list_albums()}
+    assert len(albums) == 2
+    odd_id = next(a for a in albums if a.startswith("b64:"))
+    odd_id.encode("utf-8")  # storable in JSON and SQL text
+    tracks = folder.album_tracks(odd_id)
+    assert len(tracks) == 1 and "\\xe9" in tracks[0].path
+    tracks[0].path.encode("utf-8")
+    with folder.open_audio(tracks[0]) as audio:
+        assert audio.path.read_bytes() == source.read_bytes()
+    assert len(folder.album_tracks("Artist 0/Album 0")) == 2  # the dangling link is not a track

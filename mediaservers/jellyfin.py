@@ -1,0 +1,300 @@
+"""Jellyfin as the media server (and, through a subclass in emby.py, Emby, which speaks the same dialect).
+
+Everything is read as one user (`/Users/{id}/Items`) with an API key or a user token in the `X-Emby-Token` header.
+Albums come most recently added first, paged, optionally restricted to the MUSIC_LIBRARIES by their ids from
+`/Library/VirtualFolders`. A track's audio is read in place when its server path (after PATH_MAPPING) is readable
+here, otherwise fetched from `/Items/{id}/Download` into TEMP_DIR.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from config import Config
+from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaservers.access import local_or_downloaded
+from mediaservers.http import HttpClient
+
+DEFAULT_PAGE_SIZE = 500
+DEFAULT_PLAYLIST_BATCH = 100  # item ids per request: keeps query strings well under common URL limits
+TICKS_PER_SECOND = 10_000_000  # RunTimeTicks are 100-nanosecond units
+TRACK_FIELDS = "Path,DateCreated,MediaSources,Etag"
+
+# Jellyfin and Emby user ids are GUIDs, written with or without dashes; anything else is taken as a user name.
+_ID_PATTERN = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def parse_date(text: object) -> float | None:
+    """Seconds since the epoch for a server date such as '2024-03-01T10:00:00.1234567Z' (None if absent/bad)."""
+    if not isinstance(text, str) or not text:
+        return None
+    # .NET writes seven fractional digits; Python 3.11 keeps six, which is plenty for ordering.
+    cleaned = re.sub(r"(\.\d{6})\d+", r"\1", text.strip())
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    """The item list of a response that is either a bare list or a `{Items: [...]}` query result."""
+    if isinstance(body, dict):
+        body = body.get("Items")
+    if not isinstance(body, list):
+        return []
+    return [item for item in body if isinstance(item, dict)]
+
+
+class Jellyfin:
+    """A Jellyfin server read as one user.
+
+    `user` is a user id or a user name (resolved through `GET /Users` on first use); `token` is an API key or that
+    user's access token. `music_libraries` are library names (case-insensitive); empty means every library.
+    """
+
+    kind = "jellyfin"
+    display_name = "Jellyfin"
+    api_prefix = ""  # Emby serves the same API under /emby
+    settings = ("JELLYFIN_URL", "JELLYFIN_USER_ID", "JELLYFIN_TOKEN")
+
+    def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
+                 path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
+                 timeout: float = 30.0, retries: int = 3, page_size: int = DEFAULT_PAGE_SIZE,
+                 playlist_batch_size: int = DEFAULT_PLAYLIST_BATCH) -> None:
+        if page_size < 1 or playlist_batch_size < 1:
+            raise ValueError(f"page_size={page_size} and playlist_batch_size={playlist_batch_size} must be ≥ 1")
+        base = url.rstrip("/")
+        if self.api_prefix and base.endswith(self.api_prefix):
+            base = base[: -len(self.api_prefix)]  # accept a URL given with the prefix already on it
+        self.url = base
+        self.user = user.strip()
+        self.token = token
+        self.music_libraries = [name.strip() for name in music_libraries if name.strip()]
+        self.path_mapping = list(path_mapping)
+        self.temp_dir = temp_dir
+        self.timeout = timeout
+        self.retries = retries
+        self.page_size = page_size
+        self.playlist_batch_size = playlist_batch_size
+        self.http = HttpClient(self.display_name, base, timeout=timeout, retries=retries,
+                               headers={"X-Emby-Token": token} if token else None)
+        self._user_id: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, *, user: UserCredentials | None = None,
+                    page_size: int = DEFAULT_PAGE_SIZE,
+                    playlist_batch_size: int = DEFAULT_PLAYLIST_BATCH) -> Self:
+        """The adapter for the configured server, acting as `user` (name or id + token) when given."""
+        url_key, user_key, token_key = cls.settings
+        return cls(getattr(config, url_key),
+                   token=user.secret if user else getattr(config, token_key),
+                   user=user.user if user else getattr(config, user_key),
+                   music_libraries=config.music_libraries, path_mapping=config.path_mapping,
+                   temp_dir=Path(config.TEMP_DIR), timeout=config.HTTP_TIMEOUT_SECONDS,
+                   retries=config.HTTP_RETRIES, page_size=page_size, playlist_batch_size=playlist_batch_size)
+
+    def as_user(self, credentials: UserCredentials) -> Self:
+        """The same server read as another user, with that user's token."""
+        return type(self)(self.url, token=credentials.secret, user=credentials.user,
+                          music_libraries=self.music_libraries, path_mapping=self.path_mapping,
+                          temp_dir=self.temp_dir, timeout=self.timeout, retries=self.retries,
+                          page_size=self.page_size, playlist_batch_size=self.playlist_batch_size)
+
+    # --- plumbing -------------------------------------------------------------------------------------------
+    def _path(self, path: str) -> str:
+        return self.api_prefix + path
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.http.get_json(self._path(path), params=params)
+
+    def _user_items(self, params: dict[str, Any], *, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a `/Users/{id}/Items` query, page by page (at most `limit` when given)."""
+        path = f"/Users/{self.user_id}/Items"
+        start = 0
+        seen: set[str] = set()
+        while limit is None or start < limit:
+            size = self.page_size if limit is None else min(self.page_size, limit - start)
+            body = self._get(path, {**params, "StartIndex": start, "Limit": size})
+            page = _items(body)
+            for item in page:
+                # An item added while paging shifts the list by one; never yield the same item twice.
+                item_id = str(item.get("Id", ""))
+                if item_id and item_id not in seen:
+                    seen.add(item_id)
+                    yield item
+            start += len(page)
+            total = body.get("TotalRecordCount") if isinstance(body, dict) else None
+            if not page or (start >= total if isinstance(total, int) else len(page) < size):
+                return
+
+    # --- users ----------------------------------------------------------------------------------------------
+    @property
+    def user_id(self) -> str:
+        """The id of the user this adapter reads as (a configured name is looked up once)."""
+        if self._user_id is None:
+            if not self.user:
+                raise MediaServerError(f"no {self.display_name} user configured ({self.settings[1]})")
+            self._user_id = self.user if _ID_PATTERN.fullmatch(self.user) else self.resolve_user(self.user)
+        return self._user_id
+
+    def resolve_user(self, name: str) -> str:
+        """The id of the user called `name` (case-insensitive) or whose id is `name`."""
+        users = _items(self._get("/Users"))
+        wanted = name.strip().casefold()
+        for user in users:
+            if str(user.get("Name", "")).casefold() == wanted or str(user.get("Id", "")).casefold() == wanted:
+                return str(user["Id"])
+        known = ", ".join(sorted(str(u.get("Name")) for u in users)) or "none visible with this token"
+        raise MediaServerError(f"{self.display_name} has no user {name!r} (users: {known})")
+
+    # --- libraries and albums -------------------------------------------------------------------------------
+    def list_libraries(self) -> list[Library]:
+        """The server's music libraries (virtual folders whose collection type is music)."""
+        folders = _items(self._get("/Library/VirtualFolders"))
+        return [Library(library_id=str(folder.get("ItemId") or folder.get("Id")), name=str(folder.get("Name", "")))
+                for folder in folders
+                if str(folder.get("CollectionType", "")).lower() == "music" and (folder.get("ItemId")
+                                                                                 or folder.get("Id"))]
+
+    def _library_ids(self) -> list[str] | None:
+        """Ids of the MUSIC_LIBRARIES, or None to read every library."""
+        if not self.music_libraries:
+            return None
+        libraries = self.list_libraries()
+        by_name = {library.name.casefold(): library.library_id for library in libraries}
+        missing = [name for name in self.music_libraries if name.casefold() not in by_name]
+        if missing:
+            known = ", ".join(sorted(library.name for library in libraries)) or "none"
+            raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(repr(m) for m in missing)}, but "
+                                   f"{self.display_name} has no such music library (its music libraries: {known})")
+        return [by_name[name.casefold()] for name in self.music_libraries]
+
+    def list_albums(self, *, limit: int | None = None) -> list[Album]:
+        """Albums, most recently added first; `limit` None or ≤ 0 means all."""
+        limit = limit if limit and limit > 0 else None
+        params = {"IncludeItemTypes": "MusicAlbum", "Recursive": "true", "SortBy": "DateCreated",
+                  "SortOrder": "Descending", "Fields": "DateCreated"}
+        library_ids = self._library_ids()
+        scopes: list[dict[str, Any]] = [params] if library_ids is None else \
+            [{**params, "ParentId": library_id} for library_id in dict.fromkeys(library_ids)]
+        albums: dict[str, Album] = {}
+        for scope in scopes:
+            for item in self._user_items(scope, limit=limit):
+                album = self._album(item)
+                albums.setdefault(album.album_id, album)
+        # Each library comes sorted; merging them needs one more sort (stable, so ties keep server order).
+        ordered = sorted(albums.values(), key=lambda a: -(a.added_at or 0.0)) if len(scopes) > 1 \
+            else list(albums.values())
+        return ordered[:limit] if limit else ordered
+
+    @staticmethod
+    def _album(item: dict[str, Any]) -> Album:
+        artists = item.get("Artists") or []
+        album_artists = [a.get("Name") for a in item.get("AlbumArtists") or [] if isinstance(a, dict)]
+        artist = item.get("AlbumArtist") or next(iter(album_artists), None) or next(iter(artists), None)
+        return Album(album_id=str(item["Id"]), name=str(item.get("Name") or ""),
+                     artist=str(artist or "Unknown artist"), year=_int_or_none(item.get("ProductionYear")),
+                     added_at=parse_date(item.get("DateCreated")))
+
+    def album_tracks(self, album_id: str) -> list[Track]:
+        """The album's tracks in disc/track order, with the server's file path and a change signature."""
+        params = {"ParentId": album_id, "IncludeItemTypes": "Audio", "Recursive": "true", "Fields": TRACK_FIELDS,
+                  "SortBy": "ParentIndexNumber,IndexNumber,SortName", "SortOrder": "Ascending"}
+        return [self._track(item, album_id) for item in self._user_items(params)]
+
+    @staticmethod
+    def _track(item: dict[str, Any], album_id: str) -> Track:
+        sources = [s for s in item.get("MediaSources") or [] if isinstance(s, dict)]
+        source = sources[0] if sources else {}
+        artists = [str(a) for a in item.get("Artists") or [] if a]
+        album_artist = str(item.get("AlbumArtist") or "")
+        artist = ", ".join(artists) or album_artist or "Unknown artist"
+        ticks = item.get("RunTimeTicks") or source.get("RunTimeTicks")
+        # Size and dates change when the file is replaced; the Etag (when sent) covers the server's own view.
+        parts = [str(value) for value in (source.get("Size"), item.get("DateCreated"), item.get("Etag"))
+                 if value not in (None, "")]
+        return Track(
+            item_id=str(item["Id"]),
+            title=str(item.get("Name") or ""),
+            artist=artist,
+            album=str(item.get("Album") or ""),
+            album_artist=album_artist or artist,
+            album_id=album_id,
+            path=item.get("Path") or source.get("Path") or None,
+            duration_seconds=ticks / TICKS_PER_SECOND if isinstance(ticks, (int, float)) and ticks > 0 else None,
+            year=_int_or_none(item.get("ProductionYear")),
+            track_number=_int_or_none(item.get("IndexNumber")),
+            signature=":".join(parts) or None,
+        )
+
+    # --- audio ----------------------------------------------------------------------------------------------
+    def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:
+        """The file in place when readable here (after PATH_MAPPING), else downloaded to TEMP_DIR meanwhile."""
+        return local_or_downloaded(
+            track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
+            download=lambda target: self.http.download(self._path(f"/Items/{track.item_id}/Download"), target))
+
+    # --- playlists ------------------------------------------------------------------------------------------
+    def list_playlists(self) -> list[Playlist]:
+        params = {"IncludeItemTypes": "Playlist", "Recursive": "true", "Fields": "ChildCount",
+                  "SortBy": "SortName", "SortOrder": "Ascending"}
+        return [Playlist(playlist_id=str(item["Id"]), name=str(item.get("Name") or ""),
+                         track_count=_int_or_none(item.get("ChildCount")) or 0)
+                for item in self._user_items(params)]
+
+    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
+        """Create the playlist (in batches of ids), then remove older playlists of the same name; return its id."""
+        ids = [str(i) for i in item_ids]
+        older = [p.playlist_id for p in self.list_playlists() if p.name == name]
+        first, rest = ids[: self.playlist_batch_size], ids[self.playlist_batch_size:]
+        body = self._post_new_playlist(name, first)
+        playlist_id = body.get("Id") if isinstance(body, dict) else None
+        if not playlist_id:
+            raise MediaServerError(f"{self.display_name} created playlist {name!r} but sent back no id")
+        playlist_id = str(playlist_id)
+        for start in range(0, len(rest), self.playlist_batch_size):
+            batch = rest[start:start + self.playlist_batch_size]
+            self.http.post_json(self._path(f"/Playlists/{playlist_id}/Items"),
+                                params={"Ids": ",".join(batch), "UserId": self.user_id})
+        # The old one goes only once the new one is complete, so a failure never leaves the user with neither.
+        for old_id in older:
+            if old_id != playlist_id:
+                self.delete_playlist(old_id)
+        return playlist_id
+
+    def _post_new_playlist(self, name: str, ids: list[str]) -> Any:
+        return self.http.post_json(self._path("/Playlists"),
+                                   json={"Name": name, "Ids": ids, "UserId": self.user_id, "MediaType": "Audio"})
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        self.http.request("DELETE", self._path(f"/Items/{playlist_id}"))
+
+    # --- play history ---------------------------------------------------------------------------------------
+    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
+        """The user's most played tracks (default: the configured user), most played first."""
+        if user is not None:
+            return self.as_user(user).top_played(limit=limit)
+        if limit <= 0:
+            return []
+        params = {"IncludeItemTypes": "Audio", "Recursive": "true", "SortBy": "PlayCount",
+                  "SortOrder": "Descending", "Fields": "UserData", "Filters": "IsPlayed"}
+        played = []
+        for item in self._user_items(params, limit=limit):
+            data = item.get("UserData") or {}
+            count = _int_or_none(data.get("PlayCount")) or 0
+            if count > 0:
+                played.append(PlayedTrack(item_id=str(item["Id"]), play_count=count,
+                                          last_played=parse_date(data.get("LastPlayedDate"))))
+        return played
