@@ -56,17 +56,20 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                      daemon=True).start()
 
     app = Flask(__name__)
+    secret_key = session_secret(cfg, db)
     app.config.update(
-        SECRET_KEY=session_secret(cfg, db),
+        SECRET_KEY=secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.SESSION_COOKIE_SECURE,
         SESSION_COOKIE_NAME="audiomuse_session",
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         DEBUG=False,
+        TRUSTED_HOSTS=cfg.trusted_hosts,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    runtime = Runtime(config=cfg, db=db, redis=connection, index=index, auth=AuthState.load(cfg, db),
+    auth_state = AuthState.load(cfg, db, session_key=secret_key)
+    runtime = Runtime(config=cfg, db=db, redis=connection, index=index, auth=auth_state,
                       stop_background=stop_background)
     app.extensions["audiomuse"] = runtime
     install_security(app, lambda: runtime.auth)

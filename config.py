@@ -54,7 +54,8 @@ class Config:
     HOST: str = _setting("127.0.0.1", "Address the web server listens on (0.0.0.0 in Docker)")
     PORT: int = _setting(8000, "Port the web server listens on", minimum=1)
     WEB_THREADS: int = _setting(8, "Threads of the single gunicorn web process", minimum=1)
-    NUM_WORKERS: int = _setting(os.cpu_count() or 1, "RQ worker processes (default: CPU cores)", minimum=1)
+    NUM_WORKERS: int = _setting(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+                                (os.cpu_count() or 1), "RQ worker processes (default: CPU cores)", minimum=1)
     LOG_LEVEL: str = _setting("INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     # --- jobs -------------------------------------------------------------------------------------------
@@ -77,6 +78,9 @@ class Config:
     SECRET_KEY: str = _setting(
         "", "Signs session cookies; generated and stored in the database when empty", secret=True)
     SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set behind TLS)")
+    TRUSTED_HOSTS: str = _setting(
+        "", "Comma-separated host names the server answers to (stops DNS rebinding); empty: localhost names when "
+            "HOST is loopback, any host otherwise")
 
     # --- media server -----------------------------------------------------------------------------------
     MEDIASERVER_TYPE: str = _setting("local", "Where the library comes from",
@@ -159,6 +163,9 @@ class Config:
         return Config.from_mapping(merged)
 
     def _check_consistency(self) -> None:
+        if self.DB_POOL_MAX < self.WEB_THREADS + 2:
+            raise ConfigError(f"DB_POOL_MAX={self.DB_POOL_MAX} is below WEB_THREADS + 2 = {self.WEB_THREADS + 2} "
+                              "(every web thread and two background threads need a connection)")
         if self.DB_POOL_MIN > self.DB_POOL_MAX:
             raise ConfigError(f"DB_POOL_MIN={self.DB_POOL_MIN} is larger than DB_POOL_MAX={self.DB_POOL_MAX}")
         for name in ("DATABASE_URL",):
@@ -206,6 +213,15 @@ class Config:
         """(server prefix, local prefix) pairs, longest server prefix first."""
         pairs = [tuple(p.split("=", 1)) for p in self.PATH_MAPPING.split(";") if p.strip()]
         return sorted(((a.strip(), b.strip()) for a, b in pairs), key=lambda ab: -len(ab[0]))
+
+    @property
+    def trusted_hosts(self) -> list[str] | None:
+        """Host names to accept, or None for any (a server on 0.0.0.0 with TRUSTED_HOSTS unset)."""
+        if self.TRUSTED_HOSTS:
+            return [h.strip() for h in self.TRUSTED_HOSTS.split(",") if h.strip()]
+        if self.HOST in ("127.0.0.1", "localhost", "::1"):
+            return ["localhost", "127.0.0.1", "[::1]", "::1"]
+        return None
 
     @property
     def music_libraries(self) -> list[str]:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -48,9 +49,10 @@ def child_environment(config: Config, database_url: str, redis_url: str) -> dict
     return env
 
 
-def wait_until_up(url: str, supervisor: subprocess.Popen[bytes], timeout: float = 120.0) -> dict[str, object] | None:
+def wait_until_up(url: str, supervisor: subprocess.Popen[bytes], stopping: Callable[[], bool],
+                  timeout: float = 120.0) -> dict[str, object] | None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and supervisor.poll() is None:
+    while time.monotonic() < deadline and supervisor.poll() is None and not stopping():
         try:
             body = requests.get(url, timeout=2).json()
             if isinstance(body, dict) and body.get("workers", {}).get("count", 0) > 0:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if config.SERVICE_TYPE in ("web", "all"):
             shown_host = "127.0.0.1" if config.HOST in ("0.0.0.0", "::") else config.HOST
-            health = wait_until_up(f"http://{shown_host}:{config.PORT}/api/health", supervisor)
+            health = wait_until_up(f"http://{shown_host}:{config.PORT}/api/health", supervisor, lambda: stopping)
             if health is not None:
                 print(f"\nAudioMuse is running at http://{shown_host}:{config.PORT}/  (Ctrl-C stops it)\n",
                       flush=True)
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if supervisor is not None and supervisor.poll() is None:
             supervisor.send_signal(signal.SIGTERM)
             try:
-                supervisor.wait(90)
+                supervisor.wait(150)
             except subprocess.TimeoutExpired:
                 os.killpg(supervisor.pid, signal.SIGKILL)
                 supervisor.wait()

@@ -91,6 +91,8 @@ def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequenc
 def load_index(db: Database, name: str) -> LoadedIndex | None:
     """The stored index `name`, or None when none is stored yet. Raises ValueError if the bytes are damaged."""
     with db.transaction() as cur:
+        # One snapshot for both reads, so an index stored meanwhile cannot mix old metadata with new chunks.
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cur.execute("SELECT item_ids, sha256, built_at FROM voyager_indexes WHERE name = %s", (name,))
         meta = cur.fetchone()
         if meta is None:
@@ -154,10 +156,14 @@ class IndexHolder:
 
     def listen(self, connection: redis.Redis, channel: str, stop: threading.Event) -> None:
         """Reload whenever `channel` announces our index; run in a daemon thread until `stop` is set."""
+        first = True
         while not stop.is_set():
             pubsub = connection.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(channel)
+                if not first:
+                    self.reload()  # a message may have been missed while Redis was away
+                first = False
                 while not stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -93,16 +94,19 @@ class EmbeddedRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
         binary = redis_server_binary()
         last_error = ""
+        # RQ unpickles jobs: without a password any local user could run code as AudioMuse through this Redis.
+        password = secrets.token_urlsafe(24)
         for _ in range(3):  # another program may grab the free port between our probe and redis binding it
             self.port = _free_loopback_port()
             self.process = subprocess.Popen(
                 [str(binary), "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
+                 "--requirepass", password,
                  "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no",
                  "--daemonize", "no", "--logfile", str(self.dir / "redis.log")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 start_new_session=True,
             )
-            url = f"redis://127.0.0.1:{self.port}/0"
+            url = f"redis://:{password}@127.0.0.1:{self.port}/0"
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.process.poll() is None:
                 try:

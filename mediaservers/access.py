@@ -15,9 +15,18 @@ def map_path(server_path: str | None, mapping: list[tuple[str, str]]) -> Path | 
     if not server_path:
         return None
     for server_prefix, local_prefix in mapping:
-        if server_path == server_prefix or server_path.startswith(server_prefix.rstrip("/") + "/"):
+        server_prefix, local_prefix = server_prefix.rstrip("/"), local_prefix.rstrip("/")
+        if server_path == server_prefix or server_path.startswith(server_prefix + "/"):
             return Path(local_prefix + server_path[len(server_prefix):])
     return Path(server_path)
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb"):
+            return path.is_file()
+    except OSError:
+        return False  # missing, or listed but unreadable (permissions): download instead
 
 
 @contextmanager
@@ -25,14 +34,9 @@ def local_or_downloaded(server_path: str | None, *, mapping: list[tuple[str, str
                         download: Callable[[Path], Path], suffix: str = "") -> Iterator[AudioFile]:
     """Yield the file in place if it is readable here; otherwise download it and delete it afterwards."""
     local = map_path(server_path, mapping)
-    if local is not None and local.is_file():
-        try:
-            with local.open("rb"):
-                pass
-            yield AudioFile(path=local, access="direct")
-            return
-        except OSError:
-            pass  # listed but unreadable (permissions): fall back to a download
+    if local is not None and _readable(local):
+        yield AudioFile(path=local, access="direct")
+        return
     temp_dir.mkdir(parents=True, exist_ok=True)
     ext = suffix or (Path(server_path).suffix if server_path else "")
     target = temp_dir / f"{uuid.uuid4().hex}{ext}"

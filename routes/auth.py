@@ -15,10 +15,15 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login would help phishing.
-    if not target or urlsplit(target).netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.analysis")
-    return target
+    """Only a path on this server: an open redirect after login would help phishing. Browsers read '\\' as '/'
+    and drop tabs and newlines, so those are refused too."""
+    fallback = url_for("pages.analysis")
+    if not target or any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return fallback
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -31,6 +36,7 @@ def login() -> str | Response | tuple[str, int]:
             session.clear()
             session.permanent = True
             session["user"] = "admin"
+            session["pw"] = auth.password_fingerprint
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
         time.sleep(0.5)  # slows password guessing a little without locking the admin out
@@ -59,6 +65,7 @@ def setup() -> str | Response | tuple[str, int]:
         token = rt.auth.set_up(rt.db, password)
         session.clear()
         session["user"] = "admin"
+        session["pw"] = rt.auth.password_fingerprint
         csrf_token()
         return render_template("setup.html", error=None, token=token)
     return render_template("setup.html", error=None, token=None)

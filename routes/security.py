@@ -48,14 +48,17 @@ class AuthState:
     password_hash: str | None = None
     password_from_env: bool = False
     api_token_sha256: str | None = None
+    _env_password: str = field(default="", repr=False)
+    _pepper: str = field(default="", repr=False)  # the session key: the cookie must not carry a plain hash
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, config: Config, db: Database) -> AuthState:
-        state = cls()
+    def load(cls, config: Config, db: Database, *, session_key: str) -> AuthState:
+        state = cls(_pepper=session_key)
         if config.ADMIN_PASSWORD:
             state.password_hash = _hasher.hash(config.ADMIN_PASSWORD)
             state.password_from_env = True
+            state._env_password = config.ADMIN_PASSWORD
         else:
             state.password_hash = app_settings.get_setting(db, PASSWORD_HASH_KEY)
         state.api_token_sha256 = (_sha256(config.API_TOKEN) if config.API_TOKEN
@@ -75,6 +78,17 @@ class AuthState:
             return False
         except argon2.exceptions.InvalidHashError:
             return False
+
+    @property
+    def password_fingerprint(self) -> str:
+        """Changes whenever the password does, so older login sessions stop working (stable across restarts:
+        the env password is hashed with a fresh salt at every start, so its fingerprint comes from the text)."""
+        source = self._env_password or self.password_hash or ""
+        return hmac.new(self._pepper.encode(), source.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def session_valid(self, current: object) -> bool:
+        return (getattr(current, "get", lambda _k: None)("user") == "admin"
+                and current.get("pw") == self.password_fingerprint)  # type: ignore[attr-defined]
 
     def check_token(self, token: str) -> bool:
         return self.api_token_sha256 is not None and hmac.compare_digest(_sha256(token), self.api_token_sha256)
@@ -124,18 +138,16 @@ def install_security(app: Flask, get_auth: Callable[[], AuthState]) -> None:
         auth = get_auth()
         path = request.path
         bearer = None
-        header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                return _unauthorized("the Authorization header must be 'Bearer <API_TOKEN>'")
-            if not auth.check_token(value.strip()):
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        # Other schemes (Basic from a reverse proxy's own login) are not ours to judge: ignore them.
+        if scheme.lower() == "bearer":
+            if not value.strip() or not auth.check_token(value.strip()):
                 return _unauthorized("invalid API token")
             bearer = value.strip()
 
         if path in OPEN_PATHS or path.startswith("/static/") or (path == "/setup" and not auth.enabled):
             pass
-        elif auth.enabled and bearer is None and session.get("user") != "admin":
+        elif auth.enabled and bearer is None and not auth.session_valid(session):
             if _is_api(path):
                 return _unauthorized("login required: sign in or send 'Authorization: Bearer <API_TOKEN>'")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -154,7 +166,7 @@ def install_security(app: Flask, get_auth: Callable[[], AuthState]) -> None:
     @app.context_processor
     def _inject() -> dict[str, object]:
         auth = get_auth()
-        return {"csrf_token": csrf_token, "auth_enabled": auth.enabled, "logged_in": session.get("user") == "admin"}
+        return {"csrf_token": csrf_token, "auth_enabled": auth.enabled, "logged_in": auth.session_valid(session)}
 
 
 def _unauthorized(message: str) -> tuple[Response, int]:

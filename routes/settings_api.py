@@ -28,7 +28,7 @@ COMMON = {"music_libraries": "MUSIC_LIBRARIES", "path_mapping": "PATH_MAPPING"}
 
 
 def _mask(secret: str) -> str:
-    return "" if not secret else "•" * 8 + (secret[-2:] if len(secret) >= 8 else "")
+    return "••••••••" if secret else ""
 
 
 def _describe(config: Config) -> dict[str, Any]:
@@ -50,10 +50,16 @@ def _candidate(rt_config: Config, saved: dict[str, Any], form: dict[str, Any]) -
     if kind not in FIELDS:
         raise ApiError(400, f"invalid value for 'type': {kind!r} (one of {', '.join(FIELDS)})", parameter="type")
     values: dict[str, Any] = {"MEDIASERVER_TYPE": kind}
-    for field, name in {**FIELDS[kind], **COMMON}.items():
+    fields = {**FIELDS[kind], **COMMON}
+    for field, name in fields.items():
         raw = form.get(field)
         if field == "secret" and not raw:
-            if name in saved:
+            # Keep the saved secret only for the server it was saved for: never send it to a new address.
+            target = {f: str(form.get(f, "")).strip() for f in ("url", "host", "port") if f in fields}
+            saved_target = {f: str(saved.get(fields[f], getattr(rt_config, fields[f]))) for f in target}
+            if target != saved_target:
+                values[name] = ""
+            elif name in saved:
                 values[name] = saved[name]
             continue
         if raw is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import mutagen
@@ -55,6 +57,7 @@ def make_library(root: Path, *, albums: int = 3, tracks_per_album: int = 3, seco
     """`albums` folders of `tracks_per_album` tracks in mixed formats; returns the file paths."""
     formats = [".flac", ".ogg", ".mp3", ".wav"]
     paths = []
+    base_time = time.time() - 86400
     for a in range(albums):
         for t in range(tracks_per_album):
             samples = rhythmic_piece(bpm=90 + 15 * a + 5 * t, seconds=seconds, root_hz=196 + 20 * t, seed=a * 10 + t)
@@ -62,4 +65,6 @@ def make_library(root: Path, *, albums: int = 3, tracks_per_album: int = 3, seco
             path = root / f"Artist {a}" / f"Album {a}" / f"{t + 1:02d} Song {a}-{t}{suffix}"
             paths.append(write_track(path, samples, title=f"Song {a}-{t}", artist=f"Artist {a}",
                                      album=f"Album {a}", track_number=t + 1))
+            # Later albums are newer by whole minutes, whatever the file system's timestamp resolution.
+            os.utime(path, (base_time + 60 * a, base_time + 60 * a))
     return paths

@@ -65,8 +65,13 @@ def test_index_round_trip_and_hot_reload(config, db, redis, app, client):
     assert nearest[0][0] == "track-42" and nearest[0][1] < 1e-4
 
     assert client.get("/api/health").get_json()["index"]["size"] == 0  # the web process has not reloaded yet
-    publish_reload(redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
-    wait_for(lambda: client.get("/api/health").get_json()["index"]["size"] == 300, what="the hot reload")
+
+    def reloaded() -> bool:
+        # Published again on each poll: the listener may not have subscribed yet when the first one goes out.
+        publish_reload(redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
+        return client.get("/api/health").get_json()["index"]["size"] == 300
+
+    wait_for(reloaded, what="the hot reload")
 
 
 def test_damaged_stored_index_keeps_the_previous_one(config, db, redis, app, client):

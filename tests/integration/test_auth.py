@@ -141,3 +141,46 @@ def test_secrets_never_reach_pages_or_logs(make_config, caplog):
         assert not app.debug
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def test_login_refuses_backslash_and_control_character_redirects(locked_app):
+    client = locked_app.test_client()
+    for target in ("/\\evil.example", "/\t/evil.example", "https://evil.example/", "/ok?x=1"):
+        token = csrf_from(client.get("/login").data)
+        response = client.post("/login", data={"password": PASSWORD, "csrf_token": token, "next": target})
+        assert response.headers["Location"] == ("/ok?x=1" if target == "/ok?x=1" else "/"), target
+
+
+def test_a_password_change_ends_old_sessions(make_config):
+    first = create_app(make_config(ADMIN_PASSWORD=PASSWORD))
+    client = first.test_client()
+    login(client)
+    assert client.get("/api/active_tasks").status_code == 200
+    first.extensions["audiomuse"].stop_background.set()
+    second = create_app(make_config(ADMIN_PASSWORD="a different password"))
+    try:
+        other = second.test_client()
+        other.set_cookie("audiomuse_session", client.get_cookie("audiomuse_session").value)
+        assert other.get("/api/active_tasks").status_code == 401
+    finally:
+        second.extensions["audiomuse"].stop_background.set()
+
+
+def test_sessions_survive_a_restart_with_the_same_password(make_config):
+    first = create_app(make_config(ADMIN_PASSWORD=PASSWORD))
+    client = first.test_client()
+    login(client)
+    first.extensions["audiomuse"].stop_background.set()
+    second = create_app(make_config(ADMIN_PASSWORD=PASSWORD))
+    try:
+        other = second.test_client()
+        other.set_cookie("audiomuse_session", client.get_cookie("audiomuse_session").value)
+        assert other.get("/api/active_tasks").status_code == 200
+        assert PASSWORD.encode() not in client.get_cookie("audiomuse_session").value.encode()
+    finally:
+        second.extensions["audiomuse"].stop_background.set()
+
+
+def test_unknown_host_names_are_refused_on_a_loopback_server(client):
+    assert client.get("/api/health", headers={"Host": "localhost:8000"}).status_code in (200, 503)
+    assert client.get("/api/health", headers={"Host": "rebound.evil.example"}).status_code == 400

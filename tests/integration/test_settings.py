@@ -26,7 +26,7 @@ def test_local_folder_connection_test_and_save(client, app, config, db, tmp_path
 def test_secrets_are_masked_and_kept_when_left_blank(client, config, db):
     body = {"type": "navidrome", "url": "http://127.0.0.1:9/", "user": "alice", "secret": "correct-horse-42"}
     saved = client.post("/api/settings/mediaserver", json=body).get_json()
-    assert saved["secret_set"] is True and saved["secret_hint"] == "••••••••42"
+    assert saved["secret_set"] is True and saved["secret_hint"] == "••••••••"
     shown = client.get("/api/settings/mediaserver")
     page = client.get("/settings").data
     assert b"correct-horse-42" not in shown.data and b"correct-horse-42" not in page
@@ -52,3 +52,13 @@ def test_unreachable_server_gives_a_one_line_cause(client, app):
     answer = client.post("/api/settings/mediaserver/test",
                          json={"type": "jellyfin", "url": "http://127.0.0.1:9", "user": "u", "secret": "t"}).get_json()
     assert answer["ok"] is False and "\n" not in answer["error"]
+
+
+def test_a_saved_secret_is_never_sent_to_another_address(client, config):
+    from routes.settings_api import _candidate
+
+    saved = {"MEDIASERVER_TYPE": "jellyfin", "JELLYFIN_URL": "http://jellyfin.lan:8096", "JELLYFIN_TOKEN": "tok-1"}
+    same, _ = _candidate(config, saved, {"type": "jellyfin", "url": "http://jellyfin.lan:8096", "secret": ""})
+    assert same.JELLYFIN_TOKEN == "tok-1"
+    moved, _ = _candidate(config, saved, {"type": "jellyfin", "url": "http://attacker.example", "secret": ""})
+    assert moved.JELLYFIN_TOKEN == ""

@@ -30,7 +30,10 @@ def test_values_are_parsed_from_strings() -> None:
     ({"PORT": "0"}, "PORT='0' is below the minimum 1"),
     ({"SERVICE_TYPE": "both"}, "SERVICE_TYPE='both' is not one of web, worker, all"),
     ({"SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE='maybe' is not a boolean"),
-    ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN=5 is larger than DB_POOL_MAX=2"),
+    ({"DB_POOL_MIN": "12", "DB_POOL_MAX": "11"}, "DB_POOL_MIN=12 is larger than DB_POOL_MAX=11"),
+    ({"DB_POOL_MAX": "5"}, "DB_POOL_MAX=5 is below WEB_THREADS + 2 = 10"),
+    ({"PATH_MAPPING": "/media"}, "PATH_MAPPING entry '/media' is not 'server_prefix=local_prefix'"),
+    ({"JELLYFIN_URL": "jellyfin:8096"}, "JELLYFIN_URL='jellyfin:8096' is not an http:// or https:// URL"),
     ({"REDIS_URL": "http://x"}, "REDIS_URL='http://x' is not a redis:// URL"),
 ])
 def test_invalid_values_name_the_variable_and_value(env: dict[str, str], message: str) -> None:
