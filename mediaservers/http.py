@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -43,6 +44,11 @@ class HttpClient:
             raise MediaServerError(f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s") \
                 from None
         except requests.exceptions.ConnectionError as exc:
+            # urllib3's retries report a stalled answer as a connection error; say what really happened.
+            cause = getattr(exc.args[0], "reason", None) if exc.args else None
+            if isinstance(cause, urllib3.exceptions.ReadTimeoutError):
+                raise MediaServerError(
+                    f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s") from None
             raise MediaServerError(f"cannot reach {self.server} at {self.base_url}: {_reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise MediaServerError(f"{self.server} request failed: {_reason(exc)}") from None
