@@ -89,7 +89,8 @@ class Config:
     PLAYLIST_DIR: str = _setting("", "Where local playlists (.m3u8) are written (default: DATA_DIR/playlists)")
     MUSIC_LIBRARIES: str = _setting("", "Comma-separated library (folder) names to analyze; empty: all")
     PATH_MAPPING: str = _setting(
-        "", "Rewrite the server's file paths to paths readable here: 'server_prefix=local_prefix;…'")
+        "", "Rewrite the server's file paths to paths readable here: 'server_prefix=local_prefix;…' "
+            "('=/local/music' for servers that report library-relative paths, like Subsonic)")
     HTTP_TIMEOUT_SECONDS: float = _setting(30.0, "Timeout of one media-server HTTP request", minimum=1)
     HTTP_RETRIES: int = _setting(3, "Retries (with backoff) of a media-server request that failed transiently",
                                  minimum=0)

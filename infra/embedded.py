@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,10 +46,20 @@ class EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
             server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        except Exception as exc:
-            raise EmbeddedServiceError(
-                f"embedded PostgreSQL did not start ({type(exc).__name__}: {exc}); see {self.pgdata / 'log'}"
-            ) from exc
+        except Exception as first:
+            if (self.pgdata / "PG_VERSION").exists():
+                raise EmbeddedServiceError(
+                    f"embedded PostgreSQL did not start ({type(first).__name__}: {first}); see {self.pgdata / 'log'}"
+                ) from first
+            # initdb broke off (seen once under heavy load): the folder holds no data yet, so start it over.
+            log.warning("embedded PostgreSQL initialisation failed (%s); retrying once", first)
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            try:
+                server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            except Exception as exc:
+                raise EmbeddedServiceError(
+                    f"embedded PostgreSQL did not start ({type(exc).__name__}: {exc}); see {self.pgdata / 'log'}"
+                ) from exc
         self._server = server
         admin_url = server.get_uri("postgres")
         conn = psycopg2.connect(admin_url)

@@ -11,14 +11,22 @@ from mediaserver import AudioFile
 
 
 def map_path(server_path: str | None, mapping: list[tuple[str, str]]) -> Path | None:
-    """The local path for a server path after PATH_MAPPING (longest prefix first), or None without a path."""
+    """The local path for a server path after PATH_MAPPING (longest prefix first), or None when there is none.
+
+    An empty server prefix ("=/srv/music") joins library-relative paths (as Subsonic servers report them) onto the
+    local folder. A relative path that no entry maps is never looked up in the current directory.
+    """
     if not server_path:
         return None
     for server_prefix, local_prefix in mapping:
+        if not server_prefix:
+            if not server_path.startswith("/"):
+                return Path(local_prefix) / server_path
+            continue
         server_prefix, local_prefix = server_prefix.rstrip("/"), local_prefix.rstrip("/")
         if server_path == server_prefix or server_path.startswith(server_prefix + "/"):
             return Path(local_prefix + server_path[len(server_prefix):])
-    return Path(server_path)
+    return Path(server_path) if Path(server_path).is_absolute() else None
 
 
 def _readable(path: Path) -> bool:

@@ -1,0 +1,429 @@
+"""Navidrome — or any server speaking the Subsonic API (supysonic, gonic, Airsonic…) — as the media server.
+
+Every call is `GET {NAVIDROME_URL}/rest/{method}` with `u`, `v`, `c=AudioMuse`, `f=json` and credentials. The
+adapter prefers token auth (`t` = md5(password + salt), `s` = salt, API 1.16.1); servers older than API 1.13 or
+answering "token auth not supported" get the legacy `p=enc:<hex password>` instead. Which one works is found out by
+one `ping` per adapter instance. Subsonic reports failures with HTTP 200 and a `status: failed` body; those become
+MediaServerError with the server's own message.
+
+Albums come from `getAlbumList2?type=newest` (paged), tracks from `getAlbum`, audio from `download` (the original
+file) unless the song's `path` is readable here after PATH_MAPPING. Subsonic paths are often relative to the music
+folder (supysonic, Navidrome without "report real path"): map those with an empty server prefix
+(`PATH_MAPPING='=/srv/music'`) or a prefix of the relative path; an unmapped relative path is downloaded, never
+looked up relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from config import Config
+from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaservers.access import local_or_downloaded
+from mediaservers.http import HttpClient
+
+API_VERSION = "1.16.1"
+LEGACY_API_VERSION = "1.12.0"  # sent with p=enc: when the server does not say which version it speaks
+TOKEN_AUTH_SINCE = (1, 13, 0)
+CLIENT_NAME = "AudioMuse"
+MAX_PAGE_SIZE = 500  # the Subsonic API's cap for getAlbumList2 `size`
+DEFAULT_PLAYLIST_BATCH = 100  # song ids per createPlaylist/updatePlaylist call: keeps URLs well under 8 KB
+
+# Subsonic error codes (http://www.subsonic.org/pages/api.jsp, OpenSubsonic adds 42-44).
+WRONG_CREDENTIALS = 40
+NOT_AUTHORIZED = 50
+NOT_FOUND = 70
+# "Server must upgrade", "token auth not supported for LDAP users", "auth mechanism not supported": try p=enc:.
+TOKEN_UNSUPPORTED = frozenset({30, 41, 42})
+
+SERVER_LABEL = "Navidrome"
+
+
+class SubsonicError(MediaServerError):
+    """The server answered `status: failed`; `code` is the Subsonic error code."""
+
+    def __init__(self, message: str, *, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _version_tuple(text: object) -> tuple[int, ...]:
+    parts = []
+    for piece in str(text or "").split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def _epoch(text: object) -> float | None:
+    """Seconds since the epoch for an ISO 8601 date (naive dates are UTC, as Subsonic servers send them)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _one_line(text: object) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0][:200] if lines else "no message"
+
+
+def _as_list(value: object) -> list[Any]:
+    """Subsonic JSON holds one-element lists as lists, but some servers drop empty lists or send a bare object."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _error_of(answer: Mapping[str, Any]) -> tuple[int | None, str]:
+    """(code, one-line message) of a failed answer; supysonic may send a list of errors: the first counts."""
+    errors = _as_list(answer.get("error"))
+    error = errors[0] if errors and isinstance(errors[0], dict) else {}
+    return _int(error.get("code")), _one_line(error.get("message"))
+
+
+class Navidrome:
+    """A Subsonic API server read as one user (NAVIDROME_USER, or the per-call UserCredentials)."""
+
+    kind = "navidrome"
+
+    def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
+                 backoff: float = 0.5, music_libraries: Sequence[str] = (),
+                 path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
+                 page_size: int = MAX_PAGE_SIZE, playlist_batch: int = DEFAULT_PLAYLIST_BATCH) -> None:
+        """Connect lazily: nothing is sent until the first call, which pings once to pick the auth method.
+
+        `page_size` (1-500) is the getAlbumList2 page; `playlist_batch` the song ids sent per playlist call.
+        """
+        if not user:
+            raise MediaServerError("no Navidrome user configured (NAVIDROME_USER)")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise MediaServerError(f"page_size={page_size} is outside 1..{MAX_PAGE_SIZE}")
+        if playlist_batch < 1:
+            raise MediaServerError(f"playlist_batch={playlist_batch} must be at least 1")
+        self._options: dict[str, Any] = {
+            "timeout": timeout, "retries": retries, "backoff": backoff, "music_libraries": tuple(music_libraries),
+            "path_mapping": tuple(path_mapping), "temp_dir": temp_dir, "page_size": page_size,
+            "playlist_batch": playlist_batch}
+        self._http = HttpClient(SERVER_LABEL, base_url, timeout=timeout, retries=retries, backoff=backoff)
+        self.base_url = self._http.base_url
+        self.user = user
+        self._password = password
+        self.music_libraries = list(music_libraries)
+        self.path_mapping = list(path_mapping)
+        self.temp_dir = temp_dir
+        self.page_size = page_size
+        self.playlist_batch = playlist_batch
+        self._legacy_version: str | None = None  # set when the server needs p=enc:
+        self._negotiated = False
+
+    @classmethod
+    def from_config(cls, config: Config, *, user: UserCredentials | None = None, **options: Any) -> Navidrome:
+        """The adapter for NAVIDROME_URL acting as `user` (else NAVIDROME_USER/NAVIDROME_PASSWORD).
+
+        `options` (page_size, playlist_batch, backoff) override the defaults; the rest comes from `config`.
+        """
+        if not config.NAVIDROME_URL:
+            raise MediaServerError("NAVIDROME_URL is not set")
+        return cls(config.NAVIDROME_URL, user=user.user if user else config.NAVIDROME_USER,
+                   password=user.secret if user else config.NAVIDROME_PASSWORD,
+                   timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES,
+                   music_libraries=config.music_libraries, path_mapping=config.path_mapping,
+                   temp_dir=Path(config.TEMP_DIR), **options)
+
+    def _as_user(self, credentials: UserCredentials) -> Navidrome:
+        return Navidrome(self.base_url, user=credentials.user, password=credentials.secret, **self._options)
+
+    # --- protocol -------------------------------------------------------------------------------------------
+    @property
+    def auth_method(self) -> str:
+        """'token' or 'password' (p=enc:), as found by the first ping."""
+        self._negotiate()
+        return "password" if self._legacy_version else "token"
+
+    def _token_params(self) -> dict[str, str]:
+        salt = secrets.token_hex(8)  # a fresh salt per request, as the API recommends
+        token = hashlib.md5((self._password + salt).encode()).hexdigest()
+        return {"u": self.user, "t": token, "s": salt, "v": API_VERSION, "c": CLIENT_NAME, "f": "json"}
+
+    def _password_params(self, version: str) -> dict[str, str]:
+        return {"u": self.user, "p": "enc:" + self._password.encode().hex(), "v": version, "c": CLIENT_NAME,
+                "f": "json"}
+
+    def _auth_params(self) -> dict[str, str]:
+        self._negotiate()
+        if self._legacy_version:
+            return self._password_params(self._legacy_version)
+        return self._token_params()
+
+    def _negotiate(self) -> None:
+        """Ping with a token; fall back to p=enc: when the server is too old for tokens or refuses them."""
+        if self._negotiated:
+            return
+        answer = self._response("ping", self._http.get_json("rest/ping", params=self._token_params()))
+        if answer.get("status") != "ok":
+            code, _ = _error_of(answer)
+            # supysonic (1.12.0) answers a token with "required parameter missing"; only the version tells.
+            if _version_tuple(answer.get("version")) < TOKEN_AUTH_SINCE or code in TOKEN_UNSUPPORTED:
+                legacy = str(answer.get("version") or LEGACY_API_VERSION)
+                retry = self._response("ping", self._http.get_json("rest/ping",
+                                                                   params=self._password_params(legacy)))
+                self._raise_if_failed("ping", retry)
+                self._legacy_version = legacy
+            else:
+                self._raise_if_failed("ping", answer)
+        self._negotiated = True
+
+    def _response(self, method: str, body: object) -> dict[str, Any]:
+        inner = body.get("subsonic-response") if isinstance(body, dict) else None
+        if not isinstance(inner, dict):
+            raise MediaServerError(f"{SERVER_LABEL} at {self.base_url} answered {method} without a "
+                                   "'subsonic-response' (is NAVIDROME_URL a Subsonic API server?)")
+        return inner
+
+    def _raise_if_failed(self, method: str, answer: Mapping[str, Any]) -> None:
+        if answer.get("status") == "ok":
+            return
+        code, message = _error_of(answer)
+        if code == WRONG_CREDENTIALS:
+            text = f"{SERVER_LABEL} at {self.base_url} refused the credentials of user {self.user!r}: {message}"
+        elif code == NOT_AUTHORIZED:
+            text = f"{SERVER_LABEL} user {self.user!r} may not call {method}: {message}"
+        elif code == NOT_FOUND:
+            text = f"{SERVER_LABEL} {method}: {message}"
+        else:
+            text = f"{SERVER_LABEL} {method} failed: {message} (Subsonic error {code})"
+        raise SubsonicError(text, code=code)
+
+    def _call(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One API call; list values in `params` become repeated parameters (songId=…&songId=…)."""
+        query: dict[str, Any] = dict(self._auth_params())
+        query.update(params or {})
+        answer = self._response(method, self._http.get_json(f"rest/{method}", params=query))
+        self._raise_if_failed(method, answer)
+        return answer
+
+    # --- libraries and albums -------------------------------------------------------------------------------
+    def list_libraries(self) -> list[Library]:
+        folders = _as_list(self._call("getMusicFolders").get("musicFolders", {}).get("musicFolder"))
+        return [Library(library_id=str(f["id"]), name=str(f.get("name") or f["id"])) for f in folders]
+
+    def _folder_ids(self) -> list[str | None]:
+        """The musicFolderId values MUSIC_LIBRARIES names ([None]: no filter)."""
+        if not self.music_libraries:
+            return [None]
+        libraries = self.list_libraries()
+        by_name = {lib.name.casefold(): lib.library_id for lib in libraries}
+        missing = [name for name in self.music_libraries if name.casefold() not in by_name]
+        if missing:
+            known = ", ".join(sorted(lib.name for lib in libraries)) or "none"
+            raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(missing)} that {SERVER_LABEL} does not "
+                                   f"have (its libraries: {known})")
+        return [by_name[name.casefold()] for name in self.music_libraries]
+
+    def _album_list(self, list_type: str, *, limit: int | None,
+                    folder_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Album entries of getAlbumList2 `list_type`, page by page, until exhausted or `limit` reached."""
+        seen: set[str] = set()
+        offset = 0
+        while limit is None or len(seen) < limit:
+            size = self.page_size if limit is None else min(self.page_size, limit - len(seen))
+            params: dict[str, Any] = {"type": list_type, "size": size, "offset": offset}
+            if folder_id is not None:
+                params["musicFolderId"] = folder_id
+            page = _as_list(self._call("getAlbumList2", params).get("albumList2", {}).get("album"))
+            fresh = [a for a in page if isinstance(a, dict) and str(a.get("id")) not in seen]
+            for entry in fresh:
+                seen.add(str(entry.get("id")))
+                yield entry
+            # A short page is the last one; a page of known albums means the server ignores `offset`.
+            if len(page) < size or not fresh:
+                return
+            offset += len(page)
+
+    @staticmethod
+    def _album(entry: Mapping[str, Any]) -> Album:
+        return Album(album_id=str(entry["id"]), name=str(entry.get("name") or entry.get("title") or entry["id"]),
+                     artist=str(entry.get("artist") or "Unknown artist"), year=_int(entry.get("year")) or None,
+                     added_at=_epoch(entry.get("created")))
+
+    def list_albums(self, *, limit: int | None = None) -> list[Album]:
+        wanted = limit if limit is not None and limit > 0 else None
+        folder_ids = self._folder_ids()
+        albums: dict[str, Album] = {}
+        for folder_id in folder_ids:
+            for entry in self._album_list("newest", limit=wanted, folder_id=folder_id):
+                album = self._album(entry)
+                albums.setdefault(album.album_id, album)
+        ordered = list(albums.values())
+        if len(folder_ids) > 1:  # one list per library: merge them, newest first
+            ordered.sort(key=lambda a: -(a.added_at or 0.0))
+        return ordered[:wanted] if wanted else ordered
+
+    def _album_songs(self, album_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        album = self._call("getAlbum", {"id": album_id}).get("album") or {}
+        songs = [s for s in _as_list(album.get("song")) if isinstance(s, dict) and not s.get("isVideo")]
+        return album, songs
+
+    def album_tracks(self, album_id: str) -> list[Track]:
+        album, songs = self._album_songs(album_id)
+        album_name = str(album.get("name") or "")
+        album_artist = str(album.get("artist") or "")
+        tracks = []
+        for song in songs:
+            artist = str(song.get("artist") or album_artist or "Unknown artist")
+            size = _int(song.get("size"))
+            created = song.get("created")
+            # size + created changes when the file is replaced or rescanned as new; None: always check content.
+            marker = [str(size) if size is not None and size >= 0 else "", str(created or "")]
+            duration = song.get("duration")
+            tracks.append(Track(
+                item_id=str(song["id"]),
+                title=str(song.get("title") or song["id"]),
+                artist=artist,
+                album=str(song.get("album") or album_name),
+                album_artist=str(song.get("albumArtist") or album_artist or artist),
+                album_id=album_id,
+                path=str(song["path"]) if song.get("path") else None,
+                duration_seconds=float(duration) if isinstance(duration, int | float) and duration > 0 else None,
+                year=_int(song.get("year")) or None,
+                track_number=_int(song.get("track")),
+                signature=":".join(marker) if any(marker) else None,
+            ))
+        return tracks
+
+    # --- audio ----------------------------------------------------------------------------------------------
+    def _local_candidate(self, server_path: str | None) -> tuple[str | None, list[tuple[str, str]]]:
+        """(path, mapping) for local_or_downloaded: relative paths only through an explicit PATH_MAPPING."""
+        if not server_path:
+            return None, []
+        if PurePosixPath(server_path).is_absolute():
+            return server_path, self.path_mapping
+        for prefix, local in self.path_mapping:  # longest prefix first, the empty prefix last
+            if not prefix:
+                return str(Path(local) / server_path), []
+            if server_path == prefix or server_path.startswith(prefix.rstrip("/") + "/"):
+                return server_path, self.path_mapping
+        return None, []
+
+    def _download(self, item_id: str, target: Path) -> Path:
+        params = dict(self._auth_params(), id=item_id)
+        self._http.download("rest/download", target, params=params)
+        # Subsonic reports a failed download as an HTTP 200 error document instead of audio.
+        with target.open("rb") as f:
+            head = f.read(64).lstrip()
+        if head.startswith(b"{") and b"subsonic-response" in head and target.stat().st_size < 1 << 20:
+            try:
+                body = json.loads(target.read_bytes())
+            except ValueError:
+                return target
+            self._raise_if_failed("download", self._response("download", body))
+        elif head.startswith(b"<") and b"subsonic-response" in head:
+            raise MediaServerError(f"{SERVER_LABEL} sent an error document instead of the audio of {item_id}")
+        return target
+
+    @contextmanager
+    def open_audio(self, track: Track) -> Iterator[AudioFile]:
+        """The file in place when its (mapped) path is readable here, else the original downloaded to TEMP_DIR."""
+        candidate, mapping = self._local_candidate(track.path)
+        suffix = PurePosixPath(track.path).suffix if track.path else ""
+        with local_or_downloaded(candidate, mapping=mapping, temp_dir=self.temp_dir, suffix=suffix,
+                                 download=lambda target: self._download(track.item_id, target)) as audio:
+            yield audio
+
+    # --- playlists ------------------------------------------------------------------------------------------
+    def list_playlists(self) -> list[Playlist]:
+        """This user's playlists (public playlists of other users are left out: they are not ours to change)."""
+        entries = _as_list(self._call("getPlaylists").get("playlists", {}).get("playlist"))
+        me = self.user.casefold()
+        return [Playlist(playlist_id=str(p["id"]), name=str(p.get("name") or ""),
+                         track_count=_int(p.get("songCount")) or 0)
+                for p in entries if isinstance(p, dict) and str(p.get("owner") or self.user).casefold() == me]
+
+    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
+        """Create the playlist, then delete older ones of the same name, so a failure leaves the old one intact."""
+        ids = [str(i) for i in item_ids]
+        batch = self.playlist_batch
+        existing = {p.playlist_id for p in self.list_playlists() if p.name == name}
+        answer = self._call("createPlaylist", {"name": name, "songId": ids[:batch]})
+        created = answer.get("playlist")
+        playlist_id = str(created["id"]) if isinstance(created, dict) and created.get("id") else ""
+        if not playlist_id:  # API < 1.14 answers createPlaylist with an empty body: find the new one
+            fresh = [p.playlist_id for p in self.list_playlists() if p.name == name and p.playlist_id not in existing]
+            if not fresh:
+                raise MediaServerError(f"{SERVER_LABEL} did not create playlist {name!r}")
+            playlist_id = fresh[0]
+        try:
+            for start in range(batch, len(ids), batch):
+                self._call("updatePlaylist", {"playlistId": playlist_id, "songIdToAdd": ids[start:start + batch]})
+        except MediaServerError:
+            self._delete_quietly(playlist_id)
+            raise
+        for playlist in self.list_playlists():
+            if playlist.name == name and playlist.playlist_id != playlist_id:
+                self.delete_playlist(playlist.playlist_id)
+        return playlist_id
+
+    def _delete_quietly(self, playlist_id: str) -> None:
+        try:
+            self.delete_playlist(playlist_id)
+        except MediaServerError:
+            pass  # the original error is the one to report
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        self._call("deletePlaylist", {"id": playlist_id})
+
+    # --- users and play history -----------------------------------------------------------------------------
+    def resolve_user(self, name: str) -> str:
+        return name  # Subsonic identifies users by name
+
+    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
+        """Songs with a `playCount` from the most frequently played albums; [] when the server keeps none."""
+        if user is not None and (user.user != self.user or user.secret != self._password):
+            return self._as_user(user).top_played(limit=limit)
+        if limit <= 0:
+            return []
+        played: dict[str, PlayedTrack] = {}
+        for entry in self._album_list("frequent", limit=None):
+            album_plays = _int(entry.get("playCount"))
+            if len(played) >= limit:
+                counts = sorted((p.play_count for p in played.values()), reverse=True)
+                # An album's count bounds its songs' counts; without album counts, enough is enough.
+                if album_plays is None or album_plays <= counts[limit - 1]:
+                    break
+            if album_plays == 0:
+                break
+            _, songs = self._album_songs(str(entry["id"]))
+            hits = [PlayedTrack(item_id=str(s["id"]), play_count=count, last_played=_epoch(s.get("played")))
+                    for s in songs if (count := _int(s.get("playCount")) or 0) > 0]
+            if not hits:
+                break  # "frequent" lists played albums first: one without plays ends the played part
+            for hit in hits:
+                played.setdefault(hit.item_id, hit)
+        ranked = sorted(played.values(), key=lambda p: (-p.play_count, -(p.last_played or 0.0), p.item_id))
+        return ranked[:limit]

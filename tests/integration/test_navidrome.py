@@ -1,0 +1,464 @@
+"""The Navidrome (Subsonic API) adapter against a real supysonic server and a local OpenSubsonic-shaped server.
+
+supysonic (installed in .venv-supysonic by scripts/test-servers.sh) is a real Subsonic API implementation: API
+1.12.0, password auth only, no play counts. The fake in tests/fakes/subsonic.py covers what supysonic lacks and
+what Navidrome does: token auth, playCount/played, plus failure switches (HTTP 500, 401, slow answers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from app import create_app
+from config import Config
+from db import task_status as store
+from mediaserver import MediaServerError, Track, UserCredentials, delete_automatic_playlists, get_media_server
+from mediaservers.navidrome import Navidrome
+from tests.conftest import REPO_ROOT, wait_for
+from tests.fakes.subsonic import FakeSubsonic
+from tests.library import make_library, rhythmic_piece, write_track
+
+SUPYSONIC_BIN = REPO_ROOT / ".venv-supysonic" / "bin"
+USER, PASSWORD = "admin", "correct horse"
+
+
+# --- a real supysonic server -----------------------------------------------------------------------------------
+@dataclass
+class Supysonic:
+    url: str
+    music: Path  # the folder registered as library "Music"
+    extra: Path  # the folder registered as library "Extra"
+    log: Path
+
+    def api(self, method: str, **params: Any) -> dict[str, Any]:
+        """Call supysonic directly (not through the adapter) to see what it really holds."""
+        query = {"u": USER, "p": "enc:" + PASSWORD.encode().hex(), "v": "1.12.0", "c": "test", "f": "json",
+                 **params}
+        answer = requests.get(f"{self.url}/rest/{method}", params=query, timeout=10).json()["subsonic-response"]
+        assert answer["status"] == "ok", answer
+        return answer
+
+    def playlists(self) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in self.api("getPlaylists")["playlists"].get("playlist", [])}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start_supysonic(root: Path, env: dict[str, str], log: Path, *, music: Path,
+                     extra: Path) -> tuple[subprocess.Popen[bytes], Supysonic] | None:
+    """supysonic-server on a free port once it answers ping, or None when it exited (port taken)."""
+    port = _free_port()
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(SUPYSONIC_BIN / "supysonic-server"), "-S", "waitress", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    instance = Supysonic(url=f"http://127.0.0.1:{port}", music=music, extra=extra, log=log)
+
+    def answering() -> str:
+        if server.poll() is not None:
+            return "exited"
+        try:
+            return "up" if instance.api("ping")["status"] == "ok" else ""
+        except (requests.RequestException, ValueError):
+            return ""
+
+    try:
+        if wait_for(answering, timeout=60, what="supysonic to answer /rest/ping") == "up":
+            return server, instance
+    except AssertionError:
+        _stop(server)
+        raise
+    return None
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM supysonic's process group; SIGKILL it if it lingers."""
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def supysonic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supysonic]:
+    """supysonic on 127.0.0.1 with two libraries: Music (3 generated albums, ogg/flac/mp3/wav) and Extra."""
+    if not (SUPYSONIC_BIN / "supysonic-server").exists():
+        pytest.fail("supysonic is not installed: run scripts/test-servers.sh")
+    root = tmp_path_factory.mktemp("supysonic")
+    music, extra = root / "music", root / "extra"
+    make_library(music, albums=3, tracks_per_album=2, seconds=6)
+    write_track(extra / "Extra Artist" / "Extra Album" / "01 Extra.flac",
+                rhythmic_piece(bpm=100, seconds=3, root_hz=300, seed=99),
+                title="Extra", artist="Extra Artist", album="Extra Album", track_number=1)
+    (root / "supysonic.conf").write_text(f"""[base]
+database_uri = sqlite:///{root / 'supysonic.db'}
+scanner_extensions = ogg flac mp3 wav
+[webapp]
+cache_dir = {root / 'cache'}
+log_file = {root / 'supysonic.log'}
+log_level = INFO
+mount_api = yes
+mount_webui = no
+[daemon]
+socket = {root / 'daemon.sock'}
+run_watcher = no
+""")
+    # supysonic reads ./supysonic.conf (and ~/.config/supysonic): run in `root` with HOME there too.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["HOME"] = str(root)
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([str(SUPYSONIC_BIN / "supysonic-cli"), *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"supysonic-cli {' '.join(args[:2])} failed: {done.stderr or done.stdout}"
+
+    cli("user", "add", USER, "-p", PASSWORD)
+    cli("user", "setroles", "-A", USER)
+    cli("folder", "add", "Music", str(music))
+    cli("folder", "add", "Extra", str(extra))
+    cli("folder", "scan", "--foreground", "Music", "Extra")
+    log = root / "server.out"
+    for _ in range(3):  # another program may take the probed port before supysonic binds it: try a new one
+        started = _start_supysonic(root, env, log, music=music, extra=extra)
+        if started:
+            break
+    else:
+        raise AssertionError(f"supysonic-server did not start: {log.read_text()[-2000:]}")
+    server, instance = started
+    try:
+        yield instance
+    finally:
+        _stop(server)
+
+
+def settings(url: str, tmp_path: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {"MEDIASERVER_TYPE": "navidrome", "NAVIDROME_URL": url, "NAVIDROME_USER": USER,
+                              "NAVIDROME_PASSWORD": PASSWORD, "TEMP_DIR": str(tmp_path / "temp"),
+                              "HTTP_TIMEOUT_SECONDS": 10, "HTTP_RETRIES": 1, "DATA_DIR": str(tmp_path / "data")}
+    values.update(overrides)
+    return Config.from_mapping(values)
+
+
+def assert_one_line(error: pytest.ExceptionInfo[MediaServerError]) -> str:
+    text = str(error.value)
+    assert text and "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def test_supysonic_albums_are_paged_newest_first_and_filtered_by_library(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path), page_size=2)
+    assert isinstance(get_media_server(settings(supysonic.url, tmp_path)), Navidrome)
+    assert server.auth_method == "password"  # supysonic speaks API 1.12.0: token auth is refused
+    assert {lib.name for lib in server.list_libraries()} == {"Music", "Extra"}
+
+    every = supysonic.api("getAlbumList2", type="alphabeticalByName", size=500)["albumList2"]["album"]
+    albums = server.list_albums()  # 5 albums through pages of 2
+    assert sorted(a.album_id for a in albums) == sorted(a["id"] for a in every) and len(every) == 5
+    # The WAV files carry no tags: supysonic files them under one "[non-album tracks]" album.
+    assert {a.name for a in albums} == {"Album 0", "Album 1", "Album 2", "[non-album tracks]", "Extra Album"}
+    added = [a.added_at for a in albums]
+    assert all(added) and added == sorted(added, reverse=True)  # type: ignore[type-var]
+    three = server.list_albums(limit=3)
+    assert len(three) == 3 and {a.album_id for a in three} <= {a.album_id for a in albums}
+
+    music_only = Navidrome.from_config(settings(supysonic.url, tmp_path, MUSIC_LIBRARIES="music"), page_size=3)
+    assert len(music_only.list_albums()) == 4 and "Extra Album" not in {a.name for a in music_only.list_albums()}
+    extra_only = Navidrome.from_config(settings(supysonic.url, tmp_path, MUSIC_LIBRARIES="Extra"))
+    assert [a.name for a in extra_only.list_albums()] == ["Extra Album"]
+    with pytest.raises(MediaServerError) as error:
+        Navidrome.from_config(settings(supysonic.url, tmp_path, MUSIC_LIBRARIES="Music,Nope")).list_albums()
+    assert "Nope" in assert_one_line(error) and "Extra, Music" in str(error.value)
+
+
+def album_named(server: Navidrome, name: str) -> str:
+    return next(a.album_id for a in server.list_albums() if a.name == name)
+
+
+def test_supysonic_album_tracks_carry_metadata(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path))
+    album_id = album_named(server, "Album 0")
+    tracks = server.album_tracks(album_id)
+    assert [(t.title, t.track_number, t.artist, t.album, t.album_artist) for t in tracks] == [
+        ("Song 0-0", 1, "Artist 0", "Album 0", "Artist 0"), ("Song 0-1", 2, "Artist 0", "Album 0", "Artist 0")]
+    assert [t.path for t in tracks] == ["Artist 0/Album 0/01 Song 0-0.flac", "Artist 0/Album 0/02 Song 0-1.ogg"]
+    for track in tracks:
+        assert track.album_id == album_id and track.duration_seconds and 5 <= track.duration_seconds <= 7
+        size = (supysonic.music / str(track.path)).stat().st_size
+        assert track.signature and track.signature.startswith(f"{size}:")
+    with pytest.raises(MediaServerError) as error:
+        server.album_tracks("00000000-0000-0000-0000-000000000000")
+    assert "not found" in assert_one_line(error)
+
+
+def test_supysonic_audio_is_downloaded_or_read_in_place(supysonic, tmp_path):
+    temp = tmp_path / "temp"
+    downloading = Navidrome.from_config(settings(supysonic.url, tmp_path))
+    tracks = downloading.album_tracks(album_named(downloading, "Album 0"))
+    for track in tracks:
+        original = supysonic.music / str(track.path)
+        with downloading.open_audio(track) as audio:
+            assert audio.access == "downloaded" and audio.path.parent == temp
+            assert audio.path.suffix == original.suffix and audio.path.read_bytes() == original.read_bytes()
+        assert not audio.path.exists()
+    assert list(temp.iterdir()) == []
+
+    # supysonic's paths are relative to the library: an empty server prefix maps the whole library...
+    whole = Navidrome.from_config(settings(supysonic.url, tmp_path, PATH_MAPPING=f"={supysonic.music}"))
+    with whole.open_audio(tracks[0]) as audio:
+        assert audio.access == "direct" and audio.path == supysonic.music / str(tracks[0].path)
+    # ...and a prefix maps part of it; the rest is downloaded.
+    partial = Navidrome.from_config(settings(supysonic.url, tmp_path,
+                                             PATH_MAPPING=f"Artist 0={supysonic.music}/Artist 0"))
+    with partial.open_audio(tracks[1]) as audio:
+        assert audio.access == "direct" and audio.path == supysonic.music / str(tracks[1].path)
+    other = partial.album_tracks(album_named(partial, "Album 1"))[0]
+    with partial.open_audio(other) as audio:
+        assert audio.access == "downloaded"
+
+    missing = Track(item_id="00000000-0000-0000-0000-000000000000", title="x", artist="x", album="x",
+                    album_artist="x", album_id="x")
+    with pytest.raises(MediaServerError) as error, downloading.open_audio(missing):
+        pass
+    assert "not found" in assert_one_line(error)
+    assert list(temp.iterdir()) == []
+
+
+def test_supysonic_playlists_are_created_in_batches_replaced_and_deleted(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path), playlist_batch=2)
+    ids = [t.item_id for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+    assert len(ids) == 7
+    first = server.create_playlist("Mix_automatic", ids)  # one createPlaylist + three updatePlaylist calls
+    keep = server.create_playlist("Keep me", ids[:1])
+    playlists = supysonic.playlists()
+    assert playlists["Mix_automatic"]["id"] == first and playlists["Mix_automatic"]["songCount"] == 7
+    assert [e["id"] for e in supysonic.api("getPlaylist", id=first)["playlist"]["entry"]] == ids
+    assert {(p.name, p.track_count) for p in server.list_playlists()} == {("Mix_automatic", 7), ("Keep me", 1)}
+
+    second = server.create_playlist("Mix_automatic", ids[2:5])
+    playlists = supysonic.playlists()
+    assert second != first and playlists["Mix_automatic"]["id"] == second
+    assert playlists["Mix_automatic"]["songCount"] == 3 and len(playlists) == 2
+
+    assert delete_automatic_playlists(server) == ["Mix_automatic"]
+    assert list(supysonic.playlists()) == ["Keep me"]
+    server.delete_playlist(keep)
+    assert supysonic.playlists() == {}
+
+
+def test_supysonic_wrong_password_and_per_user_credentials(supysonic, tmp_path):
+    wrong = settings(supysonic.url, tmp_path, NAVIDROME_PASSWORD="not it")
+    with pytest.raises(MediaServerError) as error:
+        Navidrome.from_config(wrong).list_albums()
+    text = assert_one_line(error)
+    assert "refused the credentials" in text and "Wrong username or password" in text and "not it" not in text
+    as_user = Navidrome.from_config(wrong, user=UserCredentials(user=USER, secret=PASSWORD))
+    assert len(as_user.list_libraries()) == 2
+
+
+def test_supysonic_keeps_no_play_counts(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path))
+    song = server.album_tracks(album_named(server, "Album 1"))[0]
+    # supysonic counts a stream internally but never reports playCount: nothing is invented.
+    requests.get(f"{supysonic.url}/rest/stream", timeout=10, params={
+        "u": USER, "p": "enc:" + PASSWORD.encode().hex(), "v": "1.12.0", "c": "test", "id": song.item_id}).close()
+    assert server.top_played(limit=10) == []
+    assert server.resolve_user(USER) == USER
+
+
+def test_server_down_gives_a_one_line_cause(tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    server = Navidrome.from_config(settings(url, tmp_path, HTTP_TIMEOUT_SECONDS=1, HTTP_RETRIES=1))
+    with pytest.raises(MediaServerError) as error:
+        server.list_albums()
+    assert f"cannot reach Navidrome at {url}" in assert_one_line(error)
+
+
+# --- analysis end to end through real workers ------------------------------------------------------------------
+def run_analysis(client, db) -> dict[str, Any]:
+    response = client.post("/api/analysis/start", json={"num_recent_albums": 0, "top_n_moods": 3})
+    assert response.status_code == 202, response.get_json()
+    task_id = response.get_json()["task_id"]
+
+    def finished() -> dict[str, Any] | None:
+        row = store.get_task(db, task_id)
+        return row if row and row["finished_at"] else None
+
+    result: dict[str, Any] = wait_for(finished, timeout=240, what="the analysis to finish")
+    return result
+
+
+def test_analysis_end_to_end_from_supysonic(supysonic, make_config, db, worker_processes, tmp_path):
+    temp = tmp_path / "temp"
+    env = {"MEDIASERVER_TYPE": "navidrome", "NAVIDROME_URL": supysonic.url, "NAVIDROME_USER": USER,
+           "NAVIDROME_PASSWORD": PASSWORD, "MUSIC_LIBRARIES": "Music", "TEMP_DIR": str(temp),
+           # Album 0 is readable here through the mapping; the other albums come through `download`.
+           "PATH_MAPPING": f"Artist 0={supysonic.music}/Artist 0", "HTTP_TIMEOUT_SECONDS": "20",
+           "HTTP_RETRIES": "2", "AUDIO_LOAD_TIMEOUT": "60", "REBUILD_INDEX_BATCH_SIZE": "2",
+           "MAX_QUEUED_ANALYSIS_JOBS": "2", "PLAYLIST_DIR": str(tmp_path / "playlists")}
+    app = create_app(make_config(**env))
+    try:
+        client = app.test_client()
+        worker_processes("--queues", "high", env=env)
+        worker_processes("--queues", "default", env=env)
+        task = run_analysis(client, db)
+        assert task["status"] == "SUCCESS", task
+        result = task["result"]
+        assert (result["albums_total"], result["tracks_analyzed"], result["tracks_failed"]) == (4, 6, 0), result
+        rows = db.fetch_all("SELECT item_id, album, artist, file_path, audio_access FROM tracks ORDER BY file_path")
+        assert len(rows) == 6
+        access = {row["file_path"]: row["audio_access"] for row in rows}
+        assert access == {path: "direct" if path.startswith("Artist 0/") else "downloaded"
+                          for path in access}, access
+        assert sorted(access.values()) == ["direct"] * 2 + ["downloaded"] * 4
+        assert list(temp.iterdir()) == []  # downloads are removed after the analysis of each track
+
+        again = run_analysis(client, db)
+        assert again["status"] == "SUCCESS"
+        assert (again["result"]["tracks_analyzed"], again["result"]["tracks_skipped"]) == (0, 6)
+        assert again["result"]["albums_unchanged"] == 4
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+# --- an OpenSubsonic-shaped server (Navidrome's shapes) ---------------------------------------------------------
+FAKE_USER, FAKE_PASSWORD = "navi", "s3cret"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSubsonic]:
+    with FakeSubsonic(user=FAKE_USER, password=FAKE_PASSWORD) as server:
+        yield server
+
+
+def fake_settings(fake: FakeSubsonic, tmp_path: Path, **overrides: Any) -> Config:
+    return settings(fake.url, tmp_path, **{"NAVIDROME_USER": FAKE_USER, "NAVIDROME_PASSWORD": FAKE_PASSWORD,
+                                           "HTTP_TIMEOUT_SECONDS": 5, **overrides})
+
+
+def test_token_auth_paging_tracks_and_download(fake, tmp_path):
+    server = Navidrome.from_config(fake_settings(fake, tmp_path), page_size=2)
+    assert [a.album_id for a in server.list_albums()] == ["al-4", "al-3", "al-2", "al-1", "al-0"]
+    assert [a.album_id for a in server.list_albums(limit=3)] == ["al-4", "al-3", "al-2"]
+    pages = [(p["size"][0], p["offset"][0]) for p in fake.calls("getAlbumList2")]
+    assert pages == [("2", "0"), ("2", "2"), ("2", "4"), ("2", "0"), ("1", "2")]
+    album = server.list_albums(limit=1)[0]
+    assert (album.name, album.artist, album.year) == ("Album 4", "Artist 4", 2004)
+
+    tracks = server.album_tracks("al-1")
+    assert [(t.item_id, t.title, t.track_number, t.year, t.duration_seconds) for t in tracks] == [
+        ("so-1-0", "Song 1-0", 1, 2001, 10.0), ("so-1-1", "Song 1-1", 2, 2001, 10.0)]
+    assert tracks[0].path == "Artist 1/Album 1/01 - Song 1-0.flac"
+    assert tracks[0].signature == f"{len(fake.albums[1].songs[0].data)}:2024-01-02T10:00:00Z"
+    with server.open_audio(tracks[0]) as audio:
+        assert audio.access == "downloaded" and audio.path.read_bytes() == fake.albums[1].songs[0].data
+        assert audio.path.suffix == ".flac"
+    missing = Track(item_id="nope", title="x", artist="x", album="x", album_artist="x", album_id="x")
+    with pytest.raises(MediaServerError) as error, server.open_audio(missing):
+        pass
+    assert "Song not found" in assert_one_line(error)
+
+    assert len(fake.calls("ping")) == 1  # the auth method is found once per adapter
+    salts = set()
+    for _, params in fake.requests:
+        assert "p" not in params and params["v"] == ["1.16.1"] and params["c"] == ["AudioMuse"]
+        assert params["f"] == ["json"] and params["u"] == [FAKE_USER]
+        salts.add(params["s"][0])
+    assert len(salts) == len(fake.requests)  # a fresh salt every time
+
+
+def test_token_refused_falls_back_to_the_password(tmp_path):
+    with FakeSubsonic(user=FAKE_USER, password=FAKE_PASSWORD, token_auth=False) as ldap_like:
+        server = Navidrome.from_config(fake_settings(ldap_like, tmp_path))
+        assert server.auth_method == "password"
+        assert len(server.list_albums()) == 5
+        last = ldap_like.requests[-1][1]
+        assert last["p"] == ["enc:" + FAKE_PASSWORD.encode().hex()] and "t" not in last
+
+
+def test_wrong_password_with_tokens(fake, tmp_path):
+    with pytest.raises(MediaServerError) as error:
+        Navidrome.from_config(fake_settings(fake, tmp_path, NAVIDROME_PASSWORD="nope")).list_albums()
+    assert "refused the credentials of user 'navi'" in assert_one_line(error)
+    assert [name for name, _ in fake.requests] == ["ping"]  # no password fallback for a server that has tokens
+
+
+def test_play_counts_come_from_frequent_albums(fake, tmp_path):
+    fake.albums[0].songs[0].play_count, fake.albums[0].songs[0].played = 5, "2024-03-01T12:00:00Z"
+    fake.albums[2].songs[1].play_count, fake.albums[2].songs[1].played = 9, "2024-03-02T08:30:00.123456789Z"
+    fake.albums[2].songs[0].play_count = 1
+    server = Navidrome.from_config(fake_settings(fake, tmp_path))
+    top = server.top_played(limit=2)
+    assert [(p.item_id, p.play_count) for p in top] == [("so-2-1", 9), ("so-0-0", 5)]
+    assert top[0].last_played == pytest.approx(1709368200.123456)
+    assert top[1].last_played == 1709294400.0
+    everything = server.top_played(limit=10)
+    assert [(p.item_id, p.play_count, p.last_played) for p in everything][2] == ("so-2-0", 1, None)
+    assert server.top_played(limit=10, user=UserCredentials(user=FAKE_USER, secret=FAKE_PASSWORD)) == everything
+    with pytest.raises(MediaServerError) as error:
+        server.top_played(limit=3, user=UserCredentials(user=FAKE_USER, secret="other"))
+    assert "refused the credentials" in assert_one_line(error)
+
+
+def test_playlists_in_batches_leave_other_users_alone(fake, tmp_path):
+    theirs = fake.add_playlist("Theirs_automatic", owner="someone else", song_ids=["so-0-0"])
+    server = Navidrome.from_config(fake_settings(fake, tmp_path), playlist_batch=2)
+    ids = ["so-4-1", "so-0-0", "so-3-0", "so-1-1", "so-2-0"]
+    first = server.create_playlist("Mix_automatic", ids)
+    assert [len(c["songId"]) for c in fake.calls("createPlaylist")] == [2]
+    assert [c["songIdToAdd"] for c in fake.calls("updatePlaylist")] == [ids[2:4], ids[4:]]
+    assert fake.playlists[first].song_ids == ids
+    second = server.create_playlist("Mix_automatic", ids[:1])
+    assert [p.name for p in fake.playlists.values()].count("Mix_automatic") == 1
+    assert fake.playlists[second].song_ids == ids[:1]
+    assert [(p.name, p.track_count) for p in server.list_playlists()] == [("Mix_automatic", 1)]
+    assert delete_automatic_playlists(server) == ["Mix_automatic"]
+    assert list(fake.playlists) == [theirs]
+
+
+def test_transient_500_is_retried(fake, tmp_path):
+    server = Navidrome.from_config(fake_settings(fake, tmp_path, HTTP_RETRIES=2))
+    assert server.auth_method == "token"
+    fake.fail_next = 1
+    assert [lib.name for lib in server.list_libraries()] == ["Music"]
+    assert len(fake.calls("getMusicFolders")) == 2
+    once = Navidrome.from_config(fake_settings(fake, tmp_path, HTTP_RETRIES=0))
+    assert once.auth_method == "token"
+    fake.fail_next = 1
+    with pytest.raises(MediaServerError) as error:
+        once.list_libraries()
+    assert "HTTP 500" in assert_one_line(error) or "kept failing" in str(error.value)
+
+
+def test_refused_and_slow_answers_give_one_line_causes(fake, tmp_path):
+    fake.force_status = 401
+    with pytest.raises(MediaServerError) as error:
+        Navidrome.from_config(fake_settings(fake, tmp_path)).list_albums()
+    assert "refused the credentials (HTTP 401)" in assert_one_line(error)
+    fake.force_status = None
+
+    server = Navidrome.from_config(fake_settings(fake, tmp_path, HTTP_TIMEOUT_SECONDS=1, HTTP_RETRIES=0))
+    assert server.auth_method == "token"
+    fake.delay_seconds = 30  # far beyond the timeout; the fake wakes up when the test ends
+    with pytest.raises(MediaServerError) as error:
+        server.list_albums()
+    text = assert_one_line(error)
+    assert "did not answer within 1 s" in text or "timed out" in text, text

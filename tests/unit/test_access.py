@@ -1,0 +1,46 @@
+"""Where a server's file is read from: in place through PATH_MAPPING, or downloaded and cleaned up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mediaservers.access import local_or_downloaded, map_path
+
+
+def test_path_mapping() -> None:
+    mapping = [("/media/music/", "/mnt/music"), ("/media", "/srv")]
+    assert map_path("/media/music/a.mp3", mapping) == Path("/mnt/music/a.mp3")
+    assert map_path("/media/other/b.mp3", mapping) == Path("/srv/other/b.mp3")
+    assert map_path("/media-extra/c.mp3", mapping) == Path("/media-extra/c.mp3")  # a prefix, not a substring
+    assert map_path("Artist/Album/d.flac", [("", "/lib")]) == Path("/lib/Artist/Album/d.flac")
+    assert map_path("Artist/Album/d.flac", []) is None  # never looked up in the current directory
+    assert map_path(None, mapping) is None
+
+
+def test_direct_when_readable_else_downloaded_and_removed(tmp_path: Path) -> None:
+    local = tmp_path / "lib" / "song.flac"
+    local.parent.mkdir()
+    local.write_bytes(b"audio")
+
+    def download(target: Path) -> Path:
+        target.write_bytes(b"downloaded")
+        return target
+
+    with local_or_downloaded("/server/song.flac", mapping=[("/server", str(local.parent))], temp_dir=tmp_path / "t",
+                             download=download) as audio:
+        assert (audio.access, audio.path) == ("direct", local)
+    with local_or_downloaded("/elsewhere/song.flac", mapping=[], temp_dir=tmp_path / "t",
+                             download=download) as audio:
+        assert audio.access == "downloaded" and audio.path.read_bytes() == b"downloaded"
+        kept = audio.path
+    assert not kept.exists()
+
+
+def test_an_error_inside_the_block_is_not_swallowed(tmp_path: Path) -> None:
+    local = tmp_path / "song.flac"
+    local.write_bytes(b"audio")
+    with pytest.raises(OSError, match="boom"), local_or_downloaded(
+            str(local), mapping=[], temp_dir=tmp_path / "t", download=lambda t: t):
+        raise OSError("boom")
