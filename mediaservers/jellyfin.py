@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -19,6 +18,7 @@ from config import Config
 from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
 from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
+from mediaservers.values import epoch_seconds, int_or_none
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_PLAYLIST_BATCH = 100  # item ids per request: keeps query strings well under common URL limits
@@ -27,25 +27,6 @@ TRACK_FIELDS = "Path,DateCreated,MediaSources,Etag"
 
 # Jellyfin and Emby user ids are GUIDs, written with or without dashes; anything else is taken as a user name.
 _ID_PATTERN = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def parse_date(text: object) -> float | None:
-    """Seconds since the epoch for a server date such as '2024-03-01T10:00:00.1234567Z' (None if absent/bad)."""
-    if not isinstance(text, str) or not text:
-        return None
-    # .NET writes seven fractional digits; Python 3.11 keeps six, which is plenty for ordering.
-    cleaned = re.sub(r"(\.\d{6})\d+", r"\1", text.strip())
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
@@ -205,8 +186,8 @@ class Jellyfin:
         album_artists = [a.get("Name") for a in item.get("AlbumArtists") or [] if isinstance(a, dict)]
         artist = item.get("AlbumArtist") or next(iter(album_artists), None) or next(iter(artists), None)
         return Album(album_id=str(item["Id"]), name=str(item.get("Name") or ""),
-                     artist=str(artist or "Unknown artist"), year=_int_or_none(item.get("ProductionYear")),
-                     added_at=parse_date(item.get("DateCreated")))
+                     artist=str(artist or "Unknown artist"), year=int_or_none(item.get("ProductionYear")),
+                     added_at=epoch_seconds(item.get("DateCreated")))
 
     def album_tracks(self, album_id: str) -> list[Track]:
         """The album's tracks in disc/track order, with the server's file path and a change signature."""
@@ -234,8 +215,8 @@ class Jellyfin:
             album_id=album_id,
             path=item.get("Path") or source.get("Path") or None,
             duration_seconds=ticks / TICKS_PER_SECOND if isinstance(ticks, (int, float)) and ticks > 0 else None,
-            year=_int_or_none(item.get("ProductionYear")),
-            track_number=_int_or_none(item.get("IndexNumber")),
+            year=int_or_none(item.get("ProductionYear")),
+            track_number=int_or_none(item.get("IndexNumber")),
             signature=":".join(parts) or None,
         )
 
@@ -251,7 +232,7 @@ class Jellyfin:
         params = {"IncludeItemTypes": "Playlist", "Recursive": "true", "Fields": "ChildCount",
                   "SortBy": "SortName", "SortOrder": "Ascending"}
         return [Playlist(playlist_id=str(item["Id"]), name=str(item.get("Name") or ""),
-                         track_count=_int_or_none(item.get("ChildCount")) or 0)
+                         track_count=int_or_none(item.get("ChildCount")) or 0)
                 for item in self._user_items(params)]
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
@@ -293,8 +274,8 @@ class Jellyfin:
         played = []
         for item in self._user_items(params, limit=limit):
             data = item.get("UserData") or {}
-            count = _int_or_none(data.get("PlayCount")) or 0
+            count = int_or_none(data.get("PlayCount")) or 0
             if count > 0:
                 played.append(PlayedTrack(item_id=str(item["Id"]), play_count=count,
-                                          last_played=parse_date(data.get("LastPlayedDate"))))
+                                          last_played=epoch_seconds(data.get("LastPlayedDate"))))
         return played

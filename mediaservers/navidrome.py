@@ -20,7 +20,6 @@ import json
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,6 +27,7 @@ from config import Config
 from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
 from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
+from mediaservers.values import epoch_seconds, int_or_none
 
 API_VERSION = "1.16.1"
 LEGACY_API_VERSION = "1.12.0"  # sent with p=enc: when the server does not say which version it speaks
@@ -63,29 +63,6 @@ def _version_tuple(text: object) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _epoch(text: object) -> float | None:
-    """Seconds since the epoch for an ISO 8601 date (naive dates are UTC, as Subsonic servers send them)."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
 def _one_line(text: object) -> str:
     lines = str(text or "").strip().splitlines()
     return lines[0][:200] if lines else "no message"
@@ -104,7 +81,7 @@ def _error_of(answer: Mapping[str, Any]) -> tuple[int | None, str]:
     """(code, one-line message) of a failed answer; supysonic may send a list of errors: the first counts."""
     errors = _as_list(answer.get("error"))
     error = errors[0] if errors and isinstance(errors[0], dict) else {}
-    return _int(error.get("code")), _one_line(error.get("message"))
+    return int_or_none(error.get("code")), _one_line(error.get("message"))
 
 
 class Navidrome:
@@ -269,8 +246,8 @@ class Navidrome:
     @staticmethod
     def _album(entry: Mapping[str, Any]) -> Album:
         return Album(album_id=str(entry["id"]), name=str(entry.get("name") or entry.get("title") or entry["id"]),
-                     artist=str(entry.get("artist") or "Unknown artist"), year=_int(entry.get("year")) or None,
-                     added_at=_epoch(entry.get("created")))
+                     artist=str(entry.get("artist") or "Unknown artist"), year=int_or_none(entry.get("year")) or None,
+                     added_at=epoch_seconds(entry.get("created")))
 
     def list_albums(self, *, limit: int | None = None) -> list[Album]:
         wanted = limit if limit is not None and limit > 0 else None
@@ -297,7 +274,7 @@ class Navidrome:
         tracks = []
         for song in songs:
             artist = str(song.get("artist") or album_artist or "Unknown artist")
-            size = _int(song.get("size"))
+            size = int_or_none(song.get("size"))
             created = song.get("created")
             # size + created changes when the file is replaced or rescanned as new; None: always check content.
             marker = [str(size) if size is not None and size >= 0 else "", str(created or "")]
@@ -311,8 +288,8 @@ class Navidrome:
                 album_id=album_id,
                 path=str(song["path"]) if song.get("path") else None,
                 duration_seconds=float(duration) if isinstance(duration, int | float) and duration > 0 else None,
-                year=_int(song.get("year")) or None,
-                track_number=_int(song.get("track")),
+                year=int_or_none(song.get("year")) or None,
+                track_number=int_or_none(song.get("track")),
                 signature=":".join(marker) if any(marker) else None,
             ))
         return tracks
@@ -362,7 +339,7 @@ class Navidrome:
         entries = _as_list(self._call("getPlaylists").get("playlists", {}).get("playlist"))
         me = self.user.casefold()
         return [Playlist(playlist_id=str(p["id"]), name=str(p.get("name") or ""),
-                         track_count=_int(p.get("songCount")) or 0)
+                         track_count=int_or_none(p.get("songCount")) or 0)
                 for p in entries if isinstance(p, dict) and str(p.get("owner") or self.user).casefold() == me]
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
@@ -410,7 +387,7 @@ class Navidrome:
             return []
         played: dict[str, PlayedTrack] = {}
         for entry in self._album_list("frequent", limit=None):
-            album_plays = _int(entry.get("playCount"))
+            album_plays = int_or_none(entry.get("playCount"))
             if len(played) >= limit:
                 counts = sorted((p.play_count for p in played.values()), reverse=True)
                 # An album's count bounds its songs' counts; without album counts, enough is enough.
@@ -419,8 +396,8 @@ class Navidrome:
             if album_plays == 0:
                 break
             _, songs = self._album_songs(str(entry["id"]))
-            hits = [PlayedTrack(item_id=str(s["id"]), play_count=count, last_played=_epoch(s.get("played")))
-                    for s in songs if (count := _int(s.get("playCount")) or 0) > 0]
+            hits = [PlayedTrack(item_id=str(s["id"]), play_count=count, last_played=epoch_seconds(s.get("played")))
+                    for s in songs if (count := int_or_none(s.get("playCount")) or 0) > 0]
             if not hits:
                 break  # "frequent" lists played albums first: one without plays ends the played part
             for hit in hits:

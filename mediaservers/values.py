@@ -1,0 +1,33 @@
+"""Reading loosely typed values from media-server JSON: dates and integers."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+
+def epoch_seconds(text: object) -> float | None:
+    """Seconds since the epoch for an ISO 8601 date such as '2024-03-01T10:00:00.1234567Z' (None if absent or
+    bad). Naive dates are taken as UTC, as Subsonic servers send them."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    # .NET writes seven fractional digits; Python 3.11 reads at most six, which is plenty for ordering.
+    cleaned = re.sub(r"(\.\d{6})\d+", r"\1", text.strip())
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def int_or_none(value: object) -> int | None:
+    """An int, or a string of digits, as int; anything else (booleans included) as None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
