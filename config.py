@@ -91,7 +91,8 @@ class Config:
     PATH_MAPPING: str = _setting(
         "", "Rewrite the server's file paths to paths readable here: 'server_prefix=local_prefix;…' "
             "('=/local/music' for servers that report library-relative paths, like Subsonic)")
-    HTTP_TIMEOUT_SECONDS: float = _setting(30.0, "Timeout of one media-server HTTP request", minimum=1)
+    HTTP_TIMEOUT_SECONDS: float = _setting(
+        30.0, "Timeout of one media-server request (HTTP, or an MPD connection or command)", minimum=1)
     HTTP_RETRIES: int = _setting(3, "Retries (with backoff) of a media-server request that failed transiently",
                                  minimum=0)
     JELLYFIN_URL: str = _setting("", "Jellyfin server URL, e.g. http://jellyfin:8096")
@@ -104,6 +105,8 @@ class Config:
     NAVIDROME_USER: str = _setting("", "Navidrome user name")
     NAVIDROME_PASSWORD: str = _setting("", "Navidrome password", secret=True)
     LYRION_URL: str = _setting("", "Lyrion Music Server URL, e.g. http://lms:9000")
+    LYRION_USER: str = _setting("", "Lyrion user (when its password protection is on)")
+    LYRION_PASSWORD: str = _setting("", "Lyrion password", secret=True)
     MPD_HOST: str = _setting("127.0.0.1", "MPD host")
     MPD_PORT: int = _setting(6600, "MPD port", minimum=1)
     MPD_PASSWORD: str = _setting("", "MPD password", secret=True)

@@ -21,7 +21,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "jellyfin": {"url": "JELLYFIN_URL", "user": "JELLYFIN_USER_ID", "secret": "JELLYFIN_TOKEN"},
     "emby": {"url": "EMBY_URL", "user": "EMBY_USER_ID", "secret": "EMBY_TOKEN"},
     "navidrome": {"url": "NAVIDROME_URL", "user": "NAVIDROME_USER", "secret": "NAVIDROME_PASSWORD"},
-    "lyrion": {"url": "LYRION_URL"},
+    "lyrion": {"url": "LYRION_URL", "user": "LYRION_USER", "secret": "LYRION_PASSWORD"},
     "mpd": {"host": "MPD_HOST", "port": "MPD_PORT", "secret": "MPD_PASSWORD", "music_dir": "MPD_MUSIC_DIRECTORY"},
 }
 COMMON = {"music_libraries": "MUSIC_LIBRARIES", "path_mapping": "PATH_MAPPING"}

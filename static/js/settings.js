@@ -12,7 +12,7 @@
     for (const label of form.querySelectorAll("label[data-for]")) {
       label.hidden = !label.dataset.for.split(" ").includes(type);
     }
-    document.getElementById("secret-label").textContent = type === "navidrome" || type === "mpd" ? "Password" : "API key";
+    document.getElementById("secret-label").textContent = ["navidrome", "mpd", "lyrion"].includes(type) ? "Password" : "API key";
     document.getElementById("music-dir-label").textContent =
       type === "mpd" ? "MPD music directory as seen from here" : "Music folder";
   }

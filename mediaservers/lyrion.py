@@ -1,0 +1,277 @@
+"""Lyrion Music Server (LMS, formerly Logitech Media Server) as the media server, through its JSON-RPC API.
+
+Every call is `POST /jsonrpc.js` with `{"id": 1, "method": "slim.request", "params": ["", [command, …]]}`. The
+player id is always empty: only server-level commands are used, so no player needs to be connected — playlists are
+filled with `playlists edit cmd:add`, never through a player's queue. Commands and result shapes follow LMS's CLI
+documentation (Help → Technical Information → Command Line Interface):
+
+- albums: `albums <start> <n> sort:new tags:laytS` → `count`, `albums_loop`, paged. LMS's "new music" order is the
+  most-recent-first order; LMS reports no timestamp for albums, so `Album.added_at` stays None.
+- tracks: `titles <start> <n> album_id:<id> sort:tracknum tags:adefilntuy` → `count`, `titles_loop`. The item id
+  is LMS's track id, the path is the file URL's path, the signature is file size + modification time.
+- audio: the file in place when the server's path (after PATH_MAPPING) is readable here, otherwise
+  `GET /music/<track id>/download` into TEMP_DIR, deleted afterwards.
+- playlists: `playlists <start> <n> tags:u` (`playlists_loop`), `playlists tracks 0 1 playlist_id:<id>` (`count`),
+  `playlists new name:<name>` (`playlist_id`, or `overwritten_playlist_id` when the name exists),
+  `playlists edit cmd:add playlist_id:<id> url:<file url>` (LMS adds a track only once per playlist, so
+  repeated tracks appear once), `playlists delete playlist_id:<id>`.
+- libraries: `libraries` (LMS 7.9+ virtual libraries, `folder_loop` of id/name). MUSIC_LIBRARIES names are looked up
+  there and albums are listed with `library_id:` (library after library, each most recent first).
+- play counts: tag O (`playcount`) of `titles`. LMS documents no sort by play count, so `top_played` reads the play
+  count of every track (paged) and keeps the most played; LMS counts per server, not per user.
+
+Requirements: LMS 7.9 or newer. With password protection on (Settings → Advanced → Security), give the user and
+password in the URL (`http://user:password@lms:9000`) or, per call, as UserCredentials; they are sent as HTTP Basic
+auth and never appear in messages.
+LMS closes the connection without an answer when it rejects a command, so such failures read "cannot reach Lyrion".
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from config import Config
+from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaservers.access import local_or_downloaded
+from mediaservers.http import HttpClient
+
+PAGE_SIZE = 500
+ALBUM_TAGS = "laytS"  # album, artist (album artist), year, raw title, artist_id
+TRACK_TAGS = "adefilntuy"  # artist, duration, album_id, filesize, disc, album, modificationTime, tracknum, url, year
+WHOLE_LIBRARY = "Lyrion library"  # the one library listed when LMS has no virtual libraries
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).split("/")[0].strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _leading_int(text: str) -> int | None:
+    match = re.match(r"\s*(\d{1,3})\b", text)
+    return int(match.group(1)) if match else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def file_path(url: Any) -> str | None:
+    """The server's path of a `file://` track URL (percent-decoded), or None for a remote track."""
+    if not isinstance(url, str) or not url.startswith("file:"):
+        return None
+    path = unquote(urlsplit(url).path)
+    if len(path) > 3 and path[0] == "/" and path[2] == ":" and path[1].isalpha():
+        path = path[1:]  # file:///C:/Music/… on a Windows server
+    return path or None
+
+
+class Lyrion:
+    kind = "lyrion"
+
+    def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
+                 temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
+                 page_size: int = PAGE_SIZE) -> None:
+        self.http = http
+        self.path_mapping = path_mapping or []
+        self.temp_dir = temp_dir
+        self.libraries = list(libraries)
+        self.page_size = page_size
+        self._urls: dict[str, str] = {}  # track id → file URL, remembered from album_tracks for playlists
+
+    @classmethod
+    def from_config(cls, config: Config, *, user: UserCredentials | None = None) -> Lyrion:
+        parts = urlsplit(config.LYRION_URL)
+        # Credentials in the URL become a header, so error messages (which show the URL) never carry them.
+        base_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if parts.netloc else ""
+        # LYRION_USER / LYRION_PASSWORD are read when config.py offers them (proposed); else the URL's user info.
+        username = config.LYRION_USER or unquote(parts.username or "")
+        password = config.LYRION_PASSWORD or unquote(parts.password or "")
+        if user is not None:
+            username, password = user.user, user.secret
+        headers = {}
+        if username or password:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        http = HttpClient("Lyrion", base_url, timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES,
+                          headers=headers)
+        return cls(http, path_mapping=config.path_mapping, temp_dir=Path(config.TEMP_DIR),
+                   libraries=config.music_libraries)
+
+    # --- JSON-RPC -------------------------------------------------------------------------------------------
+    def _query(self, *command: Any) -> dict[str, Any]:
+        """Run one CLI command through JSON-RPC; its `result` object."""
+        body = {"id": 1, "method": "slim.request", "params": ["", list(command)]}
+        answer = self.http.post_json("jsonrpc.js", json=body)
+        name = " ".join(str(part) for part in command[:2] if not isinstance(part, int))
+        if not isinstance(answer, dict):
+            raise MediaServerError(f"Lyrion sent no JSON-RPC answer to '{name}'")
+        if answer.get("error"):
+            raise MediaServerError(f"Lyrion refused '{name}': {str(answer['error'])[:200]}")
+        result = answer.get("result", {})
+        if not isinstance(result, dict):
+            raise MediaServerError(f"Lyrion sent an unexpected result for '{name}'")
+        return result
+
+    def _paged(self, command: str, loop: str, *params: str) -> Iterator[dict[str, Any]]:
+        """Every item of an extended query (`<command> <start> <n> <params…>`), page after page."""
+        start = 0
+        while True:
+            result = self._query(command, start, self.page_size, *params)
+            items = [item for item in result.get(loop) or [] if isinstance(item, dict)]
+            yield from items
+            start += len(items)
+            if not items or start >= (_int(result.get("count")) or 0):
+                return
+
+    # --- libraries and albums -------------------------------------------------------------------------------
+    def list_libraries(self) -> list[Library]:
+        result = self._query("libraries")
+        libraries = [Library(library_id=str(item["id"]), name=str(item.get("name") or item["id"]))
+                     for item in result.get("folder_loop") or [] if isinstance(item, dict) and "id" in item]
+        return sorted(libraries, key=lambda lib: lib.name) or [Library(library_id="", name=WHOLE_LIBRARY)]
+
+    def _library_filters(self) -> list[str | None]:
+        if not self.libraries:
+            return [None]
+        known = {lib.name: lib.library_id for lib in self.list_libraries()}
+        unknown = [name for name in self.libraries if name not in known]
+        if unknown:
+            raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(map(repr, unknown))} are not Lyrion libraries "
+                                   f"(known: {', '.join(sorted(known)) or 'none'})")
+        ids = [known[name] for name in self.libraries]
+        return [None] if "" in ids else [f"library_id:{library_id}" for library_id in ids]
+
+    def list_albums(self, *, limit: int | None = None) -> list[Album]:
+        wanted = limit if limit and limit > 0 else None
+        albums: dict[str, Album] = {}
+        for library in self._library_filters():
+            params = ["sort:new", f"tags:{ALBUM_TAGS}"] + ([library] if library else [])
+            for item in self._paged("albums", "albums_loop", *params):
+                album = self._album(item)
+                albums.setdefault(album.album_id, album)
+                if wanted and len(albums) >= wanted:
+                    return list(albums.values())
+        return list(albums.values())
+
+    @staticmethod
+    def _album(item: dict[str, Any]) -> Album:
+        return Album(album_id=str(item["id"]), name=str(item.get("album") or item.get("title") or "Unknown album"),
+                     artist=str(item.get("artist") or "Unknown artist"), year=_int(item.get("year")) or None)
+
+    def album_tracks(self, album_id: str) -> list[Track]:
+        found = self._query("albums", 0, 1, f"album_id:{album_id}", f"tags:{ALBUM_TAGS}").get("albums_loop") or []
+        if not found:
+            raise MediaServerError(f"album {album_id} not found on Lyrion")
+        album = self._album(found[0])
+        items = list(self._paged("titles", "titles_loop", f"album_id:{album_id}", "sort:tracknum",
+                                 f"tags:{TRACK_TAGS}"))
+        pairs = sorted(((item, self._track(item, album)) for item in items),
+                       key=lambda pair: (_int(pair[0].get("disc")) or 0, pair[1].track_number or 10**6))
+        tracks = [track for _, track in pairs]
+        self._urls.update((str(item["id"]), str(item["url"])) for item in items if item.get("url"))
+        return tracks
+
+    @staticmethod
+    def _track(item: dict[str, Any], album: Album) -> Track:
+        path = file_path(item.get("url"))
+        size, modified = item.get("filesize"), item.get("modificationTime")
+        artist = str(item.get("artist") or album.artist)
+        return Track(
+            item_id=str(item["id"]),
+            title=str(item.get("title") or (PurePosixPath(path).stem if path else f"Track {item['id']}")),
+            artist=artist,
+            album=str(item.get("album") or album.name),
+            album_artist=album.artist if album.artist != "Unknown artist" else artist,
+            album_id=album.album_id,
+            path=path,
+            duration_seconds=_float(item.get("duration")),
+            year=_int(item.get("year")) or album.year,
+            # "03 Title.wav" without tags: the file name's number is the track number.
+            track_number=_int(item.get("tracknum")) or (_leading_int(PurePosixPath(path).stem) if path else None),
+            signature=f"{size}:{modified}" if size is not None or modified is not None else None,
+        )
+
+    def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:
+        suffix = PurePosixPath(track.path).suffix if track.path else ""
+        download_path = f"music/{quote(track.item_id, safe='')}/download"
+        return local_or_downloaded(track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
+                                   download=lambda target: self.http.download(download_path, target), suffix=suffix)
+
+    # --- playlists ------------------------------------------------------------------------------------------
+    def _playlist_entries(self) -> list[dict[str, Any]]:
+        return [item for item in self._paged("playlists", "playlists_loop", "tags:u") if "id" in item]
+
+    def list_playlists(self) -> list[Playlist]:
+        playlists = []
+        for item in self._playlist_entries():
+            count = self._query("playlists", "tracks", 0, 1, f"playlist_id:{item['id']}").get("count")
+            playlists.append(Playlist(playlist_id=str(item["id"]), name=str(item.get("playlist") or ""),
+                                      track_count=_int(count) or 0))
+        return playlists
+
+    def _track_url(self, item_id: str) -> str:
+        if item_id in self._urls:
+            return self._urls[item_id]
+        if not item_id.isdigit():
+            raise MediaServerError(f"{item_id!r} is not a Lyrion track id")
+        found = self._query("titles", 0, 1, f"track_id:{item_id}", "tags:u").get("titles_loop") or []
+        if not found or not found[0].get("url"):
+            raise MediaServerError(f"no track with id {item_id} on Lyrion")
+        self._urls[item_id] = str(found[0]["url"])
+        return self._urls[item_id]
+
+    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
+        if not name.strip():
+            raise MediaServerError("a playlist needs a name")
+        # An unknown id stops us before any change; LMS keeps a track only once per playlist.
+        urls = list(dict.fromkeys(self._track_url(item_id) for item_id in item_ids))
+        for item in self._playlist_entries():
+            if item.get("playlist") == name:
+                self._query("playlists", "delete", f"playlist_id:{item['id']}")
+        created = self._query("playlists", "new", f"name:{name}")
+        if created.get("playlist_id") is None and created.get("overwritten_playlist_id") is not None:
+            # Someone made one with this name meanwhile: LMS refuses to create a second one, so replace it.
+            self._query("playlists", "delete", f"playlist_id:{created['overwritten_playlist_id']}")
+            created = self._query("playlists", "new", f"name:{name}")
+        playlist_id = created.get("playlist_id")
+        if playlist_id is None:
+            raise MediaServerError(f"Lyrion did not create the playlist {name!r}")
+        try:
+            for url in urls:
+                self._query("playlists", "edit", "cmd:add", f"playlist_id:{playlist_id}", f"url:{url}")
+        except MediaServerError:
+            try:
+                self._query("playlists", "delete", f"playlist_id:{playlist_id}")
+            except MediaServerError:
+                pass  # the first failure is the one to report
+            raise
+        return str(playlist_id)
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        if not any(str(item["id"]) == playlist_id for item in self._playlist_entries()):
+            raise MediaServerError(f"playlist {playlist_id!r} not found")
+        self._query("playlists", "delete", f"playlist_id:{playlist_id}")
+
+    # --- users and history ----------------------------------------------------------------------------------
+    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
+        if limit <= 0:
+            return []
+        counts = ((_int(item.get("playcount")) or 0, str(item["id"]))
+                  for item in self._paged("titles", "titles_loop", "tags:O") if "id" in item)
+        top = heapq.nlargest(limit, (pair for pair in counts if pair[0] > 0))
+        return [PlayedTrack(item_id=item_id, play_count=count, last_played=None) for count, item_id in top]
+
+    def resolve_user(self, name: str) -> str:
+        return name  # LMS has no user accounts
