@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from routes.pages import BUILT, PAGES
 from tasks.queues import start_main_task
+from tests.analysis_runs import start_analysis_workers
 from tests.conftest import OUTPUT_DIR
 from tests.integration import jobs
 from tests.library import make_library
@@ -121,8 +122,7 @@ def analysis_server(make_config, worker_processes, tmp_path) -> Iterator[str]:
     app = create_app(make_config(**env))
     http = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    worker_processes("--queues", "high", env=env)
-    worker_processes("--queues", "default", env=env)
+    start_analysis_workers(worker_processes, env)
     yield f"http://127.0.0.1:{http.server_port}"
     http.shutdown()
     app.extensions["audiomuse"].stop_background.set()

@@ -13,6 +13,7 @@ import pytest
 from app import create_app
 from audio.musicnn import MODEL_NAME
 from db import task_status as store
+from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.conftest import wait_for
 from tests.library import make_library, rhythmic_piece, write_track
 
@@ -34,23 +35,13 @@ def analysis_env(library, make_config, tmp_path):
     app.extensions["audiomuse"].stop_background.set()
 
 
-def start_workers(worker_processes, env):
-    """One orchestrator (high) and one album worker (default), as supervisord runs them."""
-    return worker_processes("--queues", "high", env=env), worker_processes("--queues", "default", env=env)
 
 
-def run_analysis(client, db) -> dict:
-    response = client.post("/api/analysis/start", json={"num_recent_albums": 0, "top_n_moods": 3})
-    assert response.status_code == 202, response.get_json()
-    body = response.get_json()
-    assert body["task_type"] == "main_analysis" and body["status"] == "PENDING"
-    return wait_for(lambda: (r := store.get_task(db, body["task_id"]))["finished_at"] and r, timeout=240,
-                    what="the analysis to finish")
 
 
 def test_analysis_end_to_end(analysis_env, db, worker_processes):
     client, env = analysis_env
-    start_workers(worker_processes, env)
+    start_analysis_workers(worker_processes, env)
     task = run_analysis(client, db)
     assert task["status"] == "SUCCESS", task
     assert task["progress"] == 100
@@ -99,7 +90,7 @@ def test_bad_files_are_recorded_and_the_rest_goes_on(analysis_env, library, db, 
     write_track(bad / "zero.wav", np.zeros(0, dtype=np.float32), title="Zero", artist="Broken", album="Album",
                 track_number=5)
     write_track(bad / "fine.flac", good, title="Fine", artist="Broken", album="Album", track_number=6)
-    start_workers(worker_processes, env)
+    start_analysis_workers(worker_processes, env)
 
     task = run_analysis(client, db)
     assert task["status"] == "SUCCESS"
@@ -126,7 +117,7 @@ def test_hanging_decoder_is_stopped(analysis_env, library, db, worker_processes,
     odd.mkdir(parents=True)
     (odd / "stuck.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 4000)  # libsndfile refuses → ffmpeg
     env = dict(env, FFMPEG_BINARY=str(fake), AUDIO_LOAD_TIMEOUT="3")
-    start_workers(worker_processes, env)
+    start_analysis_workers(worker_processes, env)
     task = run_analysis(client, db)
     assert task["status"] == "SUCCESS"
     reasons = {Path(f["path"]).name: f["reason"] for f in task["result"]["failures"]}
@@ -141,7 +132,7 @@ def test_killed_worker_mid_album_then_rerun_completes(analysis_env, library, db,
     for i in range(6):
         write_track(long_album / f"{i:02d}.flac", rhythmic_piece(bpm=100 + i, seconds=40, root_hz=180 + i, seed=i),
                     title=f"Long {i}", artist="Long", album="Album", track_number=i + 1)
-    orchestrator, album_worker = start_workers(worker_processes, env)
+    orchestrator, album_worker = start_analysis_workers(worker_processes, env)
     response = client.post("/api/analysis/start", json={"num_recent_albums": 1})
     main_id = response.get_json()["task_id"]
     wait_for(lambda: db.fetch_one("SELECT 1 FROM tracks WHERE album_id = 'Long/Album'"), timeout=120,

@@ -14,11 +14,10 @@ import pytest
 
 from app import create_app
 from config import Config
-from db import task_status as store
 from mediaserver import MediaServerError, UserCredentials, delete_automatic_playlists, get_media_server
 from mediaservers.emby import Emby
 from mediaservers.jellyfin import Jellyfin
-from tests.conftest import wait_for
+from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.fakes.jellyfin import API_KEY, FakeJellyfin
 from tests.library import make_library, rhythmic_piece, write_track
 
@@ -280,12 +279,6 @@ def test_slow_answer_times_out(fake: FakeJellyfin, tmp_path: Path) -> None:
 
 
 # --- analysis end to end --------------------------------------------------------------------------------------------
-def run_analysis(client: Any, db: Any) -> dict[str, Any]:
-    response = client.post("/api/analysis/start", json={"num_recent_albums": 0, "top_n_moods": 3})
-    assert response.status_code == 202, response.get_json()
-    task_id = response.get_json()["task_id"]
-    return wait_for(lambda: (r := store.get_task(db, task_id))["finished_at"] and r, timeout=240,  # type: ignore
-                    what="the analysis to finish")
 
 
 def test_analysis_end_to_end(fake: FakeJellyfin, make_config: Any, worker_processes: Any, db: Any,
@@ -296,8 +289,7 @@ def test_analysis_end_to_end(fake: FakeJellyfin, make_config: Any, worker_proces
     app = create_app(make_config(**env))
     try:
         client = app.test_client()
-        worker_processes("--queues", "high", env=env)
-        worker_processes("--queues", "default", env=env)
+        start_analysis_workers(worker_processes, env)
         task = run_analysis(client, db)
         assert task["status"] == "SUCCESS", task
         result = task["result"]

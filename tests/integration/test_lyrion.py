@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from config import Config
-from db import task_status as store
 from mediaserver import MediaServerError, delete_automatic_playlists, get_media_server
 from mediaservers.lyrion import Lyrion, file_path
-from tests.conftest import wait_for
+from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.fakes.lyrion import FakeLyrion
 from tests.library import make_library
 
@@ -176,17 +175,6 @@ def test_failures_are_one_line(music: Path, tmp_path: Path) -> None:
 
 
 # --- analysis end to end --------------------------------------------------------------------------------------
-def run_analysis(client: Any, db: Any) -> dict[str, Any]:
-    response = client.post("/api/analysis/start", json={"num_recent_albums": 0, "top_n_moods": 3})
-    assert response.status_code == 202, response.get_json()
-    task_id = response.get_json()["task_id"]
-
-    def finished() -> dict[str, Any] | None:
-        row = store.get_task(db, task_id)
-        return row if row and row["finished_at"] else None
-
-    task: dict[str, Any] = wait_for(finished, timeout=240, what="the analysis to finish")
-    return task
 
 
 def test_analysis_end_to_end_through_lyrion(music: Path, make_config: Callable[..., Config], db: Any,
@@ -200,8 +188,7 @@ def test_analysis_end_to_end_through_lyrion(music: Path, make_config: Callable[.
                "AUDIO_LOAD_TIMEOUT": "30", "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
         app = create_app(make_config(**env))
         try:
-            worker_processes("--queues", "high", env=env)
-            worker_processes("--queues", "default", env=env)
+            start_analysis_workers(worker_processes, env)
             client = app.test_client()
             task = run_analysis(client, db)
             assert task["status"] == "SUCCESS", task

@@ -21,9 +21,9 @@ import requests
 
 from app import create_app
 from config import Config
-from db import task_status as store
 from mediaserver import MediaServerError, Track, UserCredentials, delete_automatic_playlists, get_media_server
 from mediaservers.navidrome import Navidrome
+from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.subsonic import FakeSubsonic
 from tests.library import make_library, rhythmic_piece, write_track
@@ -293,17 +293,6 @@ def test_server_down_gives_a_one_line_cause(tmp_path):
 
 
 # --- analysis end to end through real workers ------------------------------------------------------------------
-def run_analysis(client, db) -> dict[str, Any]:
-    response = client.post("/api/analysis/start", json={"num_recent_albums": 0, "top_n_moods": 3})
-    assert response.status_code == 202, response.get_json()
-    task_id = response.get_json()["task_id"]
-
-    def finished() -> dict[str, Any] | None:
-        row = store.get_task(db, task_id)
-        return row if row and row["finished_at"] else None
-
-    result: dict[str, Any] = wait_for(finished, timeout=240, what="the analysis to finish")
-    return result
 
 
 def test_analysis_end_to_end_from_supysonic(supysonic, make_config, db, worker_processes, tmp_path):
@@ -317,8 +306,7 @@ def test_analysis_end_to_end_from_supysonic(supysonic, make_config, db, worker_p
     app = create_app(make_config(**env))
     try:
         client = app.test_client()
-        worker_processes("--queues", "high", env=env)
-        worker_processes("--queues", "default", env=env)
+        start_analysis_workers(worker_processes, env)
         task = run_analysis(client, db)
         assert task["status"] == "SUCCESS", task
         result = task["result"]
