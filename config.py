@@ -111,6 +111,8 @@ class Config:
     MPD_PORT: int = _setting(6600, "MPD port", minimum=1)
     MPD_PASSWORD: str = _setting("", "MPD password", secret=True)
     MPD_MUSIC_DIRECTORY: str = _setting("", "MPD's music_directory as readable here (MPD cannot send audio)")
+    MPD_WRITE_STICKERS: bool = _setting(
+        False, "Also store tempo, key, energy and top mood as MPD song stickers (needs sticker_file in mpd.conf)")
 
     # --- analysis ---------------------------------------------------------------------------------------
     NUM_RECENT_ALBUMS: int = _setting(0, "Albums an analysis run covers, most recent first (0 or less: all)")

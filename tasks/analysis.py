@@ -17,7 +17,7 @@ from typing import Any
 import psycopg2
 from rq.timeouts import BaseTimeoutException
 
-from audio.analyze import ANALYSIS_VERSION, analyze_samples
+from audio.analyze import ANALYSIS_VERSION, TrackAnalysis, analyze_samples
 from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
 from audio.musicnn import MODEL_NAME, MusicnnModel
 from config import Config
@@ -136,12 +136,30 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                                         "path": track.path, "reason": reason})
         log.info("analysis of %s failed: %s", track.path, reason)
         return f"failed ({reason})"
+    _write_stickers(config, server, track, analysis)
     for stage, seconds in analysis.timings.items():
         summary["timings"][stage] += seconds
     summary["audio_seconds"] += analysis.duration_seconds
     summary["access"][audio.access] = summary["access"].get(audio.access, 0) + 1
     summary["analyzed"] += 1
     return "analyzed"
+
+
+def _write_stickers(config: Config, server: MediaServer, track: Track, analysis: TrackAnalysis) -> None:
+    """With MPD_WRITE_STICKERS, copy the headline results to MPD so other MPD clients can use them."""
+    write = getattr(server, "write_stickers", None)
+    if not (config.MPD_WRITE_STICKERS and write):
+        return
+    values = {"audiomuse_energy": f"{analysis.energy:.3f}",
+              "audiomuse_mood": max(analysis.moods, key=lambda m: analysis.moods[m])}
+    if analysis.tempo_bpm is not None:
+        values["audiomuse_bpm"] = f"{analysis.tempo_bpm:.1f}"
+    if analysis.camelot:
+        values["audiomuse_camelot"] = analysis.camelot
+    try:
+        write(track.item_id, values)
+    except MediaServerError as exc:  # the analysis itself is saved; stickers are a courtesy copy
+        log.warning("stickers for %s not written: %s", track.item_id, exc)
 
 
 @task(MAIN_TASK_TYPE)

@@ -273,7 +273,7 @@ def test_analysis_end_to_end_through_mpd(server: MpdProcess, music: Path, make_c
 
     env = {"MEDIASERVER_TYPE": "mpd", "MPD_HOST": "127.0.0.1", "MPD_PORT": str(server.port),
            "MPD_MUSIC_DIRECTORY": str(music), "TEMP_DIR": str(tmp_path / "temp"), "AUDIO_LOAD_TIMEOUT": "30",
-           "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
+           "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2", "MPD_WRITE_STICKERS": "true"}
     app = create_app(make_config(**env))
     try:
         start_analysis_workers(worker_processes, env)
@@ -287,6 +287,10 @@ def test_analysis_end_to_end_through_mpd(server: MpdProcess, music: Path, make_c
         assert len(rows) == SONGS and all(r["audio_access"] == "direct" for r in rows)
         assert all(r["file_path"] == r["item_id"] and (music / r["item_id"]).is_file() for r in rows)
         assert {r["album_id"] for r in rows} == set(TAGGED.values()) | set(FOLDER.values())
+        stored = db.fetch_one("SELECT item_id, camelot, energy FROM tracks ORDER BY item_id LIMIT 1")
+        stickers = Mpd("127.0.0.1", server.port, music_directory=str(music)).read_stickers(stored["item_id"])
+        assert stickers["audiomuse_camelot"] == stored["camelot"]
+        assert stickers["audiomuse_energy"] == f"{stored['energy']:.3f}" and "audiomuse_mood" in stickers
 
         again = run_analysis(client, db)
         assert again["status"] == "SUCCESS"
