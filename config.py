@@ -135,6 +135,26 @@ class Config:
                                              "per core)", minimum=1)
     FFMPEG_BINARY: str = _setting("ffmpeg", "ffmpeg executable used for formats libsndfile cannot read")
 
+    # --- discovery --------------------------------------------------------------------------------------
+    MAX_SONGS_PER_ARTIST: int = _setting(3, "Most songs by one artist in a similar-songs, path or alchemy result",
+                                         minimum=1)
+    DUPLICATE_DISTANCE: float = _setting(
+        0.01, "Songs closer than this cosine distance to a kept song count as duplicates", minimum=0)
+    SIMILAR_MAX_N: int = _setting(500, "Largest n accepted by similar songs and mixable tracks", minimum=1)
+    PATH_DEFAULT_LENGTH: int = _setting(25, "Songs in a song path when the request does not say", minimum=2)
+    PATH_MAX_LENGTH: int = _setting(200, "Longest song path accepted", minimum=2)
+    ALCHEMY_DEFAULT_N_RESULTS: int = _setting(100, "Songs an alchemy returns when the request does not say",
+                                              minimum=1)
+    ALCHEMY_MAX_N_RESULTS: int = _setting(500, "Largest n accepted by song alchemy", minimum=1)
+    ALCHEMY_TEMPERATURE: float = _setting(
+        0.05, "Default softmax temperature of song alchemy, in cosine-similarity units (0: always the closest)",
+        minimum=0)
+    ALCHEMY_SUBTRACT_DISTANCE: float = _setting(
+        0.2, "Default cosine distance within which songs near the subtracted ones are removed", minimum=0)
+    SONIC_FINGERPRINT_TOP_N_SONGS: int = _setting(20, "Most-played songs the sonic fingerprint is built from",
+                                                  minimum=1)
+    SONIC_FINGERPRINT_NEIGHBORS: int = _setting(100, "Songs in a sonic fingerprint result by default", minimum=1)
+
     # --- index ------------------------------------------------------------------------------------------
     INDEX_NAME: str = _setting("music_library", "Name of the Voyager index row in the database")
     INDEX_RELOAD_CHANNEL: str = _setting("index-updates", "Redis pub/sub channel that announces a new index")

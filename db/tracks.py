@@ -156,7 +156,7 @@ def all_embeddings(db: Database, model: str) -> tuple[list[str], np.ndarray]:
 
 def search_library(db: Database, *, query: str, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
     """Analyzed tracks whose title, artist or album contains `query` (case-insensitive); (total, page)."""
-    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = "%" + _escape_like(query) + "%"
     where = "analyzed_at IS NOT NULL AND (title ILIKE %(p)s OR artist ILIKE %(p)s OR album ILIKE %(p)s)"
     total = db.fetch_one(f"SELECT count(*) AS n FROM tracks WHERE {where}", {"p": pattern})
     rows = db.fetch_all(
@@ -172,3 +172,44 @@ def search_library(db: Database, *, query: str, limit: int, offset: int) -> tupl
 def count_analyzed(db: Database) -> int:
     row = db.fetch_one("SELECT count(*) AS n FROM tracks WHERE analyzed_at IS NOT NULL")
     return int(row["n"]) if row else 0
+
+
+def search_tracks(db: Database, *, title: str = "", artist: str = "", text: str = "",
+                  limit: int) -> list[dict[str, Any]]:
+    """Analyzed tracks whose title and/or artist contain the given text (`text`: either of them), ignoring case
+    and accents; titles that start with the text first, then shorter titles."""
+    clauses: list[str] = ["t.analyzed_at IS NOT NULL"]
+    params: dict[str, Any] = {"limit": limit}
+    for name, value in (("title", title), ("artist", artist)):
+        if value:
+            params[name] = "%" + _escape_like(value) + "%"
+            clauses.append(f"audiomuse_fold(t.{name}) LIKE audiomuse_fold(%({name})s)")
+    if text:
+        params["text"] = "%" + _escape_like(text) + "%"
+        clauses.append("(audiomuse_fold(t.title) LIKE audiomuse_fold(%(text)s) "
+                       "OR audiomuse_fold(t.artist) LIKE audiomuse_fold(%(text)s))")
+    params["prefix"] = _escape_like(text or title or artist) + "%"
+    return db.fetch_all(
+        f"""SELECT t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.camelot
+              FROM tracks t WHERE {' AND '.join(clauses)}
+             ORDER BY (audiomuse_fold(t.title) LIKE audiomuse_fold(%(prefix)s)) DESC, length(t.title), t.artist,
+                      t.title
+             LIMIT %(limit)s""",
+        params,
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Metadata of analyzed tracks by item id (missing ids are left out)."""
+    if not item_ids:
+        return {}
+    rows = db.fetch_all(
+        """SELECT item_id, title, artist, album, file_path, duration_seconds, tempo_bpm, camelot, energy, moods
+             FROM tracks WHERE item_id = ANY(%s)""",
+        (list(item_ids),),
+    )
+    return {r["item_id"]: r for r in rows}

@@ -65,26 +65,3 @@ def tracks() -> Response:
     top_n = int_param("top_n", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
     total, rows = track_store.search_library(rt.db, query=query, limit=limit, offset=offset)
     return jsonify({"total": total, "limit": limit, "offset": offset, "tracks": [_track_json(r, top_n) for r in rows]})
-
-
-@bp.get("/api/similar_tracks")
-def similar_tracks() -> Response:
-    """The n nearest tracks to `item_id` in the in-memory index (cosine distance, nearest first)."""
-    rt = runtime()
-    item_id = str_param("item_id", max_length=200)
-    if not item_id:
-        raise ApiError(400, "missing 'item_id'", parameter="item_id")
-    n = int_param("n", 10, minimum=1, maximum=500)
-    index = rt.index.current
-    if index is None:
-        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
-    vector = index.vector_of(item_id)
-    if vector is None:
-        raise ApiError(404, f"track '{item_id}' is not in the index", parameter="item_id")
-    hits = [(other, d) for other, d in index.query(vector, n + 1, query_ef=rt.config.VOYAGER_QUERY_EF)
-            if other != item_id][:n]
-    meta = {r["item_id"]: r for r in rt.db.fetch_all(
-        "SELECT item_id, title, artist, album FROM tracks WHERE item_id = ANY(%s)", ([h[0] for h in hits],))}
-    return jsonify([{"item_id": other, "distance": round(d, 6), "title": meta.get(other, {}).get("title"),
-                     "author": meta.get(other, {}).get("artist"), "album": meta.get(other, {}).get("album")}
-                    for other, d in hits])

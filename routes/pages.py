@@ -48,7 +48,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
     return view
 
 
-BUILT = {"settings", "analysis"}
+BUILT = {"settings", "analysis", "similarity", "path", "alchemy", "sonic_fingerprint"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -61,6 +61,31 @@ def analysis() -> str:
                            defaults={"num_recent_albums": rt.config.NUM_RECENT_ALBUMS,
                                      "top_n_moods": rt.config.TOP_N_MOODS},
                            source={"type": rt.config.MEDIASERVER_TYPE, "music_dir": rt.config.MUSIC_DIR})
+
+
+@bp.route("/similarity")
+def similarity() -> str:
+    return render_template("similarity.html", page=PAGES_BY_ENDPOINT["similarity"],
+                           max_per_artist=runtime().config.MAX_SONGS_PER_ARTIST)
+
+
+@bp.route("/path")
+def path() -> str:
+    return render_template("path.html", page=PAGES_BY_ENDPOINT["path"],
+                           default_length=runtime().config.PATH_DEFAULT_LENGTH)
+
+
+@bp.route("/alchemy")
+def alchemy() -> str:
+    cfg = runtime().config
+    return render_template("alchemy.html", page=PAGES_BY_ENDPOINT["alchemy"], default_n=cfg.ALCHEMY_DEFAULT_N_RESULTS,
+                           temperature=cfg.ALCHEMY_TEMPERATURE, subtract_distance=cfg.ALCHEMY_SUBTRACT_DISTANCE)
+
+
+@bp.route("/sonic_fingerprint")
+def sonic_fingerprint() -> str:
+    return render_template("sonic_fingerprint.html", page=PAGES_BY_ENDPOINT["sonic_fingerprint"],
+                           default_n=runtime().config.SONIC_FINGERPRINT_NEIGHBORS)
 
 
 @bp.route("/settings")

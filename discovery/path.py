@@ -1,0 +1,245 @@
+"""Song Path: a playlist that walks from one song to another through the songs in between.
+
+The start and end vectors are interpolated into `steps` evenly spaced target points (spherically for the cosine
+index, linearly for a Euclidean one); each intermediate target gets the nearest song that is not already on the path,
+not a version of a song on the path, not a near-duplicate of one, and whose artist is still under the cap.
+
+In exact-length mode a target that finds nothing is merged with the next one: the merged job searches around the
+middle of the merged span with a wider k (the two k's summed, capped at `k_max`) and must find one song per target.
+
+`TrackFilter` holds the "already used" state shared by path, alchemy and fingerprint selection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from discovery.dedup import normalise_artist, song_key
+from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
+
+__all__ = ["PathResult", "TrackFilter", "interpolate", "song_path"]
+
+Interpolation = Literal["linear", "spherical"]
+
+# Below this sin(angle) two directions count as parallel (or opposite) and slerp degenerates to a straight line.
+_PARALLEL_SIN = 1e-6
+
+
+@dataclass
+class TrackFilter:
+    """What has been used so far, and whether a candidate may still be added.
+
+    A candidate is refused when its id is used, its `song_key` (a version of a used song) is used, its vector lies
+    strictly closer than `duplicate_distance` (cosine) to a used song, or its artist already has `max_per_artist`
+    songs. Artists are compared through `dedup.normalise_artist`, so "Artist feat. X" counts as "Artist".
+    """
+
+    max_per_artist: int
+    duplicate_distance: float = 0.01
+    ids: set[str] = field(default_factory=set)
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    artist_counts: Counter[str] = field(default_factory=Counter)
+    vectors: list[np.ndarray] = field(default_factory=list)
+
+    def admits(self, track: TrackInfo) -> bool:
+        """True when `track` may be added without breaking any of the rules above."""
+        if track.item_id in self.ids or song_key(track.title, track.artist) in self.keys:
+            return False
+        if self.artist_counts[normalise_artist(track.artist)] >= self.max_per_artist:
+            return False
+        return not any(cosine_distance(track.vector, used) < self.duplicate_distance for used in self.vectors)
+
+    def add(self, track: TrackInfo) -> None:
+        """Mark `track` as used (whether or not it was admitted: endpoints and seeds are added unconditionally)."""
+        self.ids.add(track.item_id)
+        self.keys.add(song_key(track.title, track.artist))
+        self.artist_counts[normalise_artist(track.artist)] += 1
+        self.vectors.append(np.asarray(track.vector))
+
+    def copy(self) -> TrackFilter:
+        """An independent copy, for tentative selections that may be rolled back."""
+        return TrackFilter(
+            max_per_artist=self.max_per_artist,
+            duplicate_distance=self.duplicate_distance,
+            ids=set(self.ids),
+            keys=set(self.keys),
+            artist_counts=Counter(self.artist_counts),
+            vectors=list(self.vectors),
+        )
+
+
+@dataclass
+class PathResult:
+    """A song path.
+
+    `tracks` starts with the start song and ends with the end song. `step_distances[i]` is the cosine distance of
+    `tracks[i]` to the target point it was chosen for (≈0 for the endpoints); `hop_distances[i]` is the cosine
+    distance between `tracks[i]` and `tracks[i + 1]`. `targets_missed` counts target points left without a song, so
+    `len(tracks) + targets_missed == steps`.
+    """
+
+    tracks: list[TrackInfo]
+    step_distances: list[float]
+    hop_distances: list[float]
+    targets_missed: int
+
+    @property
+    def total_distance(self) -> float:
+        """Sum of the hop distances: the length of the walk."""
+        return float(sum(self.hop_distances))
+
+
+def _point(a: np.ndarray, b: np.ndarray, t: float, method: Interpolation) -> np.ndarray:
+    """The point a fraction `t` of the way from `a` to `b` (float64, shape of `a`)."""
+    if method == "linear":
+        return (1.0 - t) * a + t * b
+    norm_a, norm_b = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if norm_a == 0.0 or norm_b == 0.0:
+        return (1.0 - t) * a + t * b
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = math.acos(float(np.clip(np.dot(unit_a, unit_b), -1.0, 1.0)))
+    sin_omega = math.sin(omega)
+    if sin_omega < _PARALLEL_SIN:
+        # Parallel: any blend is the same direction. Opposite: no unique great circle, fall back to a straight line.
+        direction = (1.0 - t) * unit_a + t * unit_b
+    else:
+        direction = (math.sin((1.0 - t) * omega) * unit_a + math.sin(t * omega) * unit_b) / sin_omega
+    # Direction on the great circle, length blended linearly, so the endpoints come back exactly.
+    return direction * ((1.0 - t) * norm_a + t * norm_b)
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, *, num: int, method: Interpolation = "spherical") -> np.ndarray:
+    """`num` evenly spaced points from `a` to `b` inclusive, shape (num, d), float64.
+
+    "spherical" moves along the great circle between the two directions at a constant angle per step (the natural
+    choice for a cosine index) with the vector length blended linearly; "linear" is the straight segment (for a
+    Euclidean index). Row 0 is `a` and row num − 1 is `b`.
+    """
+    if num < 2:
+        raise DiscoveryError("num", f"num must be at least 2, got {num}")
+    if method not in ("linear", "spherical"):
+        raise DiscoveryError("interpolation", f"interpolation must be 'linear' or 'spherical', got {method!r}")
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a64.shape != b64.shape or a64.ndim != 1:
+        raise DiscoveryError("vector", f"vectors must be 1-D and of one shape, got {a64.shape} and {b64.shape}")
+    return np.stack([_point(a64, b64, float(t), method) for t in np.linspace(0.0, 1.0, num)])
+
+
+def _validate(
+    start: TrackInfo, end: TrackInfo, *, steps: int, max_per_artist: int, duplicate_distance: float,
+    interpolation: str, k_base: int, k_max: int,
+) -> None:
+    if start.item_id == end.item_id:
+        raise DiscoveryError("end", f"start and end must be different songs, both are {start.item_id!r}")
+    if steps < 2:
+        raise DiscoveryError("steps", f"steps counts the start and end songs and must be at least 2, got {steps}")
+    if max_per_artist < 1:
+        raise DiscoveryError("max_per_artist", f"max_per_artist must be at least 1, got {max_per_artist}")
+    if not 0.0 <= duplicate_distance <= 2.0:
+        raise DiscoveryError("duplicate_distance", f"duplicate_distance must be in [0, 2], got {duplicate_distance}")
+    if interpolation not in ("linear", "spherical"):
+        raise DiscoveryError("interpolation", f"interpolation must be 'linear' or 'spherical', got {interpolation!r}")
+    if k_base < 1:
+        raise DiscoveryError("k_base", f"k_base must be at least 1, got {k_base}")
+    if k_max < k_base:
+        raise DiscoveryError("k_max", f"k_max must be at least k_base ({k_base}), got {k_max}")
+
+
+def song_path(
+    start: TrackInfo,
+    end: TrackInfo,
+    *,
+    steps: int,
+    neighbours: Neighbours,
+    lookup: Lookup,
+    max_per_artist: int,
+    duplicate_distance: float = 0.01,
+    exact_length: bool = False,
+    interpolation: Interpolation = "spherical",
+    k_base: int = 10,
+    k_max: int = 200,
+) -> PathResult:
+    """A path of `steps` songs (start and end included) from `start` to `end`.
+
+    `steps − 2` target points are interpolated between the two vectors; for each, the `k_base` nearest songs are
+    asked of `neighbours` and the one nearest to the target that passes the `TrackFilter` rules (not used, not a
+    version of a used song, not within `duplicate_distance` of one, artist under `max_per_artist`) is taken. The
+    endpoints count as used and toward their artists' caps, but are always on the path.
+
+    Without `exact_length`, a target with no acceptable song is skipped (`targets_missed` counts it). With it, a
+    failed target is merged with the next one and retried around the middle of the merged span with k summed (capped
+    at `k_max`); the last job, if it still fails, is retried once with `k_max` and then keeps whatever it found. The
+    path has exactly `steps` songs whenever the library allows it.
+
+    Raises DiscoveryError for unusable parameters (the message names the parameter and value).
+    """
+    _validate(
+        start, end, steps=steps, max_per_artist=max_per_artist, duplicate_distance=duplicate_distance,
+        interpolation=interpolation, k_base=k_base, k_max=k_max,
+    )
+    a = np.asarray(start.vector, dtype=np.float64)
+    b = np.asarray(end.vector, dtype=np.float64)
+    targets = interpolate(a, b, num=steps, method=interpolation)
+
+    used = TrackFilter(max_per_artist=max_per_artist, duplicate_distance=duplicate_distance)
+    used.add(start)
+    used.add(end)
+
+    def fill(first: int, last: int, k: int, state: TrackFilter) -> dict[int, TrackInfo]:
+        """Songs for targets first..last from the k neighbours of the span's middle; adds them to `state`."""
+        middle = (first + last) / 2.0 / (steps - 1)
+        centroid = targets[first] if first == last else _point(a, b, middle, interpolation)
+        found = neighbours(centroid, k)
+        details = lookup([item_id for item_id, _ in found])
+        candidates = [details[item_id] for item_id, _ in found if item_id in details]
+        picks: dict[int, TrackInfo] = {}
+        for slot in range(first, last + 1):
+            allowed = [track for track in candidates if state.admits(track)]
+            if not allowed:
+                continue
+            best = min(allowed, key=lambda track: cosine_distance(track.vector, targets[slot]))
+            state.add(best)
+            picks[slot] = best
+        return picks
+
+    chosen: dict[int, TrackInfo] = {}
+    if not exact_length:
+        for slot in range(1, steps - 1):
+            chosen.update(fill(slot, slot, k_base, used))
+    else:
+        jobs = [(slot, slot, k_base) for slot in range(1, steps - 1)]
+        index = 0
+        while index < len(jobs):
+            first, last, k = jobs[index]
+            trial = used.copy()
+            picks = fill(first, last, k, trial)
+            if len(picks) == last - first + 1:
+                used = trial
+                chosen.update(picks)
+                index += 1
+            elif index + 1 < len(jobs):
+                _, next_last, next_k = jobs[index + 1]
+                jobs[index : index + 2] = [(first, next_last, min(k + next_k, k_max))]
+            elif k < k_max:
+                jobs[index] = (first, last, k_max)
+            else:
+                # Nothing left to merge with: keep the partial result rather than drop the whole span.
+                used = trial
+                chosen.update(picks)
+                index += 1
+
+    slots = [0, *sorted(chosen), steps - 1]
+    tracks = [start, *(chosen[slot] for slot in sorted(chosen)), end]
+    step_distances = [cosine_distance(track.vector, targets[slot]) for track, slot in zip(tracks, slots, strict=True)]
+    hop_distances = [cosine_distance(x.vector, y.vector) for x, y in zip(tracks, tracks[1:], strict=False)]
+    return PathResult(
+        tracks=tracks,
+        step_distances=step_distances,
+        hop_distances=hop_distances,
+        targets_missed=steps - len(tracks),
+    )

@@ -1,0 +1,44 @@
+"""What discovery code works on: tracks with their vectors, and two lookups the caller provides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class DiscoveryError(ValueError):
+    """A parameter value cannot be used; the message names the parameter and the value."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    item_id: str
+    title: str
+    artist: str
+    vector: np.ndarray  # (d,) float32 embedding, as stored in the index
+    album: str = ""
+    duration_seconds: float | None = None
+    tempo_bpm: float | None = None
+    camelot: str | None = None  # e.g. "8A"
+    energy: float | None = None  # 0..1
+    moods: Mapping[str, float] = field(default_factory=dict)  # danceable, aggressive, happy, party, relaxed, sad
+
+
+# query vector (d,), k → [(item_id, cosine distance)], nearest first, at most k
+Neighbours = Callable[[np.ndarray, int], list[tuple[str, float]]]
+# item ids → {item_id: TrackInfo} for those that exist
+Lookup = Callable[[Sequence[str]], dict[str, TrackInfo]]
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 − cos(a, b), in [0, 2]; the metric of the index."""
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if denominator == 0.0:
+        return 1.0
+    return float(1.0 - np.dot(a, b) / denominator)

@@ -1,0 +1,329 @@
+"""Discovery APIs: track search, similar songs, mixable tracks, song path, alchemy, sonic fingerprint, playlists.
+
+Views read and check parameters, build the two lookups discovery code works through (the in-memory index for
+vectors and neighbours, PostgreSQL for metadata), call one domain function, and shape the JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.wrappers import Response
+
+from db import tracks as track_store
+from db.app_settings import effective_config
+from db.playlists import save_playlist
+from discovery.alchemy import AlchemyResult, project_alchemy, song_alchemy
+from discovery.fingerprint import sonic_fingerprint
+from discovery.mixable import mixable_tracks
+from discovery.path import song_path
+from discovery.similar import similar_songs
+from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
+from mediaserver import MediaServerError, UserCredentials, get_media_server
+from routes.context import Runtime, runtime
+from routes.errors import ApiError, bad_parameter
+from routes.params import int_param, str_param
+
+bp = Blueprint("discovery_api", __name__)
+
+INSTANT_SUFFIX = "_instant"
+
+
+# --- wiring -----------------------------------------------------------------------------------------------------
+def _library(rt: Runtime) -> tuple[Neighbours, Lookup]:
+    index = rt.index.current
+    if index is None or len(index) == 0:
+        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
+    query_ef = rt.config.VOYAGER_QUERY_EF
+
+    def neighbours(vector: Any, k: int) -> list[tuple[str, float]]:
+        return index.query(vector, k, query_ef=query_ef)
+
+    def lookup(item_ids: Sequence[str]) -> dict[str, TrackInfo]:
+        rows = track_store.track_rows(rt.db, item_ids)
+        found = {}
+        for item_id, row in rows.items():
+            vector = index.vector_of(item_id)
+            if vector is None:
+                continue
+            found[item_id] = TrackInfo(
+                item_id=item_id, title=row["title"], artist=row["artist"], album=row["album"], vector=vector,
+                duration_seconds=row["duration_seconds"], tempo_bpm=row["tempo_bpm"], camelot=row["camelot"],
+                energy=row["energy"], moods=row["moods"] or {})
+        return found
+
+    return neighbours, lookup
+
+
+def _track(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
+    if not item_id:
+        raise ApiError(400, f"missing '{parameter}'", parameter=parameter)
+    found = lookup([item_id]).get(item_id)
+    if found is None:
+        raise ApiError(404, f"track '{item_id}' is not in the analyzed library", parameter=parameter)
+    return found
+
+
+def track_json(track: TrackInfo, **extra: Any) -> dict[str, Any]:
+    body = {"item_id": track.item_id, "title": track.title, "author": track.artist, "album": track.album,
+            "duration_seconds": track.duration_seconds, "tempo_bpm": track.tempo_bpm, "camelot": track.camelot,
+            "energy": track.energy}
+    body.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in extra.items()})
+    return body
+
+
+def _float_param(name: str, default: float | None, *, minimum: float | None = None,
+                 maximum: float | None = None) -> float | None:
+    raw = _raw(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise bad_parameter(name, raw, "a number") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise bad_parameter(name, raw, f"between {minimum} and {maximum}")
+    return value
+
+
+def _bool_param(name: str, default: bool) -> bool:
+    raw = _raw(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise bad_parameter(name, raw, "true or false")
+
+
+def _raw(name: str) -> Any:
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict) and name in body:
+        return body[name]
+    return request.values.get(name)
+
+
+def _discovery_errors(call: Any) -> Any:
+    try:
+        return call()
+    except DiscoveryError as exc:
+        raise ApiError(400, str(exc), parameter=exc.parameter) from None
+
+
+# --- search -----------------------------------------------------------------------------------------------------
+@bp.get("/api/search_tracks")
+def search_tracks() -> Response:
+    """Analyzed tracks by `title` and/or `artist` (or `q` for either), case- and accent-insensitive."""
+    title, artist = str_param("title", max_length=200), str_param("artist", max_length=200)
+    text = str_param("q", max_length=200)
+    if not (title or artist or text):
+        raise ApiError(400, "give 'q', 'title' or 'artist'", parameter="q")
+    limit = int_param("limit", 20, minimum=1, maximum=100)
+    rows = track_store.search_tracks(runtime().db, title=title, artist=artist, text=text, limit=limit)
+    return jsonify([{"item_id": r["item_id"], "title": r["title"], "author": r["artist"], "album": r["album"]}
+                    for r in rows])
+
+
+# --- similar songs and mixable tracks -----------------------------------------------------------------------------
+def _range(low_name: str, high_name: str) -> tuple[float | None, float | None] | None:
+    low, high = _float_param(low_name, None, minimum=0), _float_param(high_name, None, minimum=0)
+    if low is not None and high is not None and low > high:
+        raise bad_parameter(low_name, low, f"at most {high_name}={high}")
+    return (low, high) if low is not None or high is not None else None
+
+
+@bp.get("/api/similar_tracks")
+def similar_tracks() -> Response:
+    rt = runtime()
+    neighbours, lookup = _library(rt)
+    seed = _track(lookup, str_param("item_id", max_length=200), "item_id")
+    n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
+    moods = {name[5:]: value for name in request.args if name.startswith("mood_")
+             if (value := _float_param(name, None, minimum=0, maximum=1)) is not None}
+    excluded = [a.strip() for a in str_param("exclude_artists", max_length=2000).split(",") if a.strip()]
+    results = _discovery_errors(lambda: similar_songs(
+        seed, n=n, neighbours=neighbours, lookup=lookup,
+        max_per_artist=int_param("max_per_artist", rt.config.MAX_SONGS_PER_ARTIST, minimum=1, maximum=1000),
+        duplicate_distance=rt.config.DUPLICATE_DISTANCE,
+        eliminate_duplicates=_bool_param("eliminate_duplicates", True),
+        radius_walk=_bool_param("radius_similarity", False),
+        mood_filter=moods or None,
+        duration_range=_range("min_duration", "max_duration"),
+        bpm_range=_range("min_bpm", "max_bpm"),
+        exclude_artists=excluded))
+    return jsonify([track_json(r.track, distance=r.distance) for r in results])
+
+
+@bp.get("/api/mixable_tracks")
+def mixable() -> Response:
+    rt = runtime()
+    neighbours, lookup = _library(rt)
+    seed = _track(lookup, str_param("item_id", max_length=200), "item_id")
+    n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
+    mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
+    tolerance = _float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
+    results = _discovery_errors(lambda: mixable_tracks(
+        seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=mode))
+    return jsonify({"seed": track_json(seed), "mode": mode,
+                    "results": [track_json(r.track, distance=r.distance, reasons=r.reasons, detail=r.detail,
+                                           score=r.score) for r in results]})
+
+
+# --- song path -----------------------------------------------------------------------------------------------------
+@bp.get("/api/find_path")
+def find_path() -> Response:
+    rt = runtime()
+    neighbours, lookup = _library(rt)
+    start = _track(lookup, str_param("start_song_id", max_length=200), "start_song_id")
+    end = _track(lookup, str_param("end_song_id", max_length=200), "end_song_id")
+    if start.item_id == end.item_id:
+        raise ApiError(400, "start_song_id and end_song_id must differ", parameter="end_song_id")
+    steps = int_param("max_steps", rt.config.PATH_DEFAULT_LENGTH, minimum=2, maximum=rt.config.PATH_MAX_LENGTH)
+    result = _discovery_errors(lambda: song_path(
+        start, end, steps=steps, neighbours=neighbours, lookup=lookup,
+        max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE,
+        exact_length=_bool_param("path_fix_size", False)))
+    return jsonify({
+        "path": [track_json(t) for t in result.tracks],
+        "step_distances": [round(d, 6) for d in result.step_distances],
+        "hop_distances": [round(d, 6) for d in result.hop_distances],
+        "total_distance": round(sum(result.hop_distances), 6),
+        "targets_missed": result.targets_missed,
+    })
+
+
+# --- song alchemy -----------------------------------------------------------------------------------------------
+@bp.post("/api/alchemy")
+def alchemy() -> Response:
+    rt = runtime()
+    neighbours, lookup = _library(rt)
+    body = request.get_json(silent=True) or {}
+    items = body.get("items")
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "'items' must be a list of {id, op} with at least one ADD", parameter="items")
+    add, subtract = [], []
+    for number, item in enumerate(items):
+        op = str(item.get("op", "")).upper() if isinstance(item, dict) else ""
+        if op not in ("ADD", "SUBTRACT"):
+            raise ApiError(400, f"items[{number}].op must be ADD or SUBTRACT", parameter="items")
+        (add if op == "ADD" else subtract).append(_track(lookup, str(item.get("id", "")), "items"))
+    n = int_param("n", rt.config.ALCHEMY_DEFAULT_N_RESULTS, minimum=1, maximum=rt.config.ALCHEMY_MAX_N_RESULTS)
+    temperature = _float_param("temperature", rt.config.ALCHEMY_TEMPERATURE, minimum=0, maximum=100)
+    threshold = _float_param("subtract_distance", rt.config.ALCHEMY_SUBTRACT_DISTANCE, minimum=0.0001, maximum=2)
+    seed = int_param("seed", int(time.time()) % 1_000_000, minimum=0)
+    result = _discovery_errors(lambda: song_alchemy(
+        add, subtract, n=n, neighbours=neighbours, lookup=lookup, temperature=temperature,
+        subtract_distance=threshold, seed=seed, max_per_artist=rt.config.MAX_SONGS_PER_ARTIST))
+    return jsonify({
+        "results": [track_json(t, score=score) for t, score in result.kept],
+        "filtered_out": [track_json(t) for t in result.removed],
+        "seed": seed,
+        "projection": _projection(add, subtract, result),
+    })
+
+
+def _projection(add: list[TrackInfo], subtract: list[TrackInfo], result: AlchemyResult) -> list[dict[str, Any]]:
+    """Every point of the alchemy in one 2-D projection, labelled by what it is (for the scatter plot)."""
+    projected = project_alchemy(result, add, subtract)
+    labelled = ([("add", t, p) for t, p in zip(add, projected.add_points, strict=True)]
+                + [("subtract", t, p) for t, p in zip(subtract, projected.subtract_points, strict=True)]
+                + [("kept", t, p) for (t, _), p in zip(result.kept, projected.kept_points, strict=True)]
+                + [("removed", t, p) for t, p in zip(result.removed, projected.removed_points, strict=True)])
+    points = [{"kind": kind, "item_id": t.item_id, "title": t.title, "x": round(float(p[0]), 5),
+               "y": round(float(p[1]), 5)} for kind, t, p in labelled]
+    centroids = [("add centroid", projected.add_centroid), ("subtract centroid", projected.subtract_centroid)]
+    points += [{"kind": kind, "item_id": "", "title": kind, "x": round(float(p[0]), 5), "y": round(float(p[1]), 5)}
+               for kind, p in centroids if p is not None]
+    return points
+
+
+# --- sonic fingerprint ------------------------------------------------------------------------------------------
+@bp.route("/api/sonic_fingerprint/generate", methods=["GET", "POST"])
+def generate_fingerprint() -> Response:
+    rt = runtime()
+    neighbours, lookup = _library(rt)
+    n = int_param("n", rt.config.SONIC_FINGERPRINT_NEIGHBORS, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
+    user = _user_credentials()
+    try:
+        server = get_media_server(effective_config(rt.config, rt.db), user=user)
+        played = server.top_played(limit=rt.config.SONIC_FINGERPRINT_TOP_N_SONGS, user=user)
+    except MediaServerError as exc:
+        raise ApiError(502, f"could not read the play history: {exc}") from None
+    known = lookup([p.item_id for p in played])
+    history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known]
+    if not history:
+        raise ApiError(404, "the media server reports no played songs that are analyzed here")
+    result = _discovery_errors(lambda: sonic_fingerprint(
+        history, n=n, neighbours=neighbours, lookup=lookup, now=time.time(),
+        max_per_artist=rt.config.MAX_SONGS_PER_ARTIST))
+    return jsonify([track_json(t, role=role) for t, role in result.tracks])
+
+
+def _user_credentials() -> UserCredentials | None:
+    user = str_param("user", max_length=200) or str_param("jellyfin_user_identifier", max_length=200) or \
+        str_param("navidrome_user", max_length=200)
+    secret = str_param("secret", max_length=500) or str_param("jellyfin_token", max_length=500) or \
+        str_param("navidrome_password", max_length=500)
+    return UserCredentials(user=user, secret=secret) if user and secret else None
+
+
+# --- playlists --------------------------------------------------------------------------------------------------
+def _playlist_request() -> tuple[str, list[str]]:
+    body = request.get_json(silent=True) or {}
+    name = str(body.get("playlist_name") or "").strip()
+    if not name:
+        raise ApiError(400, "missing 'playlist_name'", parameter="playlist_name")
+    if len(name) > 200:
+        raise bad_parameter("playlist_name", name[:40] + "…", "at most 200 characters")
+    ids = body.get("track_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise ApiError(400, "'track_ids' must be a non-empty list of item ids", parameter="track_ids")
+    if len(ids) > 5000:
+        raise bad_parameter("track_ids", f"{len(ids)} ids", "at most 5000")
+    return name, ids
+
+
+@bp.post("/api/create_playlist")
+def create_playlist() -> tuple[Response, int]:
+    """Create the playlist on the media server (as the user whose credentials are passed, if any)."""
+    rt = runtime()
+    name, ids = _playlist_request()
+    rows = track_store.track_rows(rt.db, ids)
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise ApiError(404, f"track '{missing[0]}' is not in the analyzed library", parameter="track_ids")
+    full_name = name if name.endswith(INSTANT_SUFFIX) else name + INSTANT_SUFFIX
+    try:
+        server = get_media_server(effective_config(rt.config, rt.db), user=_user_credentials())
+        playlist_id = server.create_playlist(full_name, ids)
+    except MediaServerError as exc:
+        raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
+    save_playlist(rt.db, name=full_name, source=str(_raw("source") or "instant"),
+                              item_ids=ids, mediaserver_playlist=playlist_id)
+    return jsonify({"playlist_id": playlist_id, "name": full_name, "track_count": len(ids)}), 201
+
+
+@bp.post("/api/playlist.m3u8")
+def export_m3u() -> Response:
+    """The tracks as an .m3u8 download, with file paths as the media server reports them."""
+    rt = runtime()
+    name, ids = _playlist_request()
+    rows = track_store.track_rows(rt.db, ids)
+    lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
+    for item_id in ids:
+        row = rows.get(item_id)
+        if row is None or not row["file_path"]:
+            continue
+        seconds = round(row["duration_seconds"]) if row["duration_seconds"] else -1
+        lines += [f"#EXTINF:{seconds},{row['artist']} - {row['title']}", row["file_path"]]
+    safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name).strip() or "playlist"
+    response = Response("\n".join(lines) + "\n", mimetype="audio/x-mpegurl")
+    response.headers["Content-Disposition"] = f'attachment; filename="{safe}.m3u8"'
+    return response

@@ -1,0 +1,39 @@
+(() => {
+  "use strict";
+  const { api, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
+  const form = document.getElementById("path-form");
+  const message = document.getElementById("path-message");
+  const startId = picker(document.getElementById("start"));
+  const endId = picker(document.getElementById("end"));
+  const box = document.querySelector(".playlist-box");
+  let ids = [];
+  playlistBox(box, () => ids, { source: "path" });
+  const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!startId() || !endId()) { say("Pick both songs from the lists first.", true); return; }
+    const data = new FormData(form);
+    const params = new URLSearchParams({ start_song_id: startId(), end_song_id: endId(),
+      max_steps: data.get("max_steps"), path_fix_size: data.get("path_fix_size") ? "true" : "false" });
+    try {
+      const body = await api(`/api/find_path?${params}`);
+      const steps = body.step_distances;
+      fillTracks(document.getElementById("path-rows"), body.path, (t) => {
+        const i = body.path.indexOf(t);
+        return [i < steps.length ? fmt(steps[i]) : "–"];
+      });
+      document.getElementById("path-results").hidden = false;
+      ids = body.path.map((t) => t.item_id);
+      box.hidden = false;
+      const labels = body.path.map((t, i) => `${i + 1}. ${t.title}`);
+      Plotly.newPlot("path-chart", [
+        { x: labels.slice(1), y: body.hop_distances, name: "distance from the previous song", type: "scatter",
+          mode: "lines+markers" },
+        { x: labels, y: steps, name: "distance to the step's target", type: "scatter", mode: "lines+markers" },
+      ], { margin: { t: 20, b: 120 }, yaxis: { title: { text: "cosine distance" } }, legend: { orientation: "h" } },
+      { displaylogo: false, responsive: true });
+      say(`${body.path.length} songs${body.targets_missed ? `, ${body.targets_missed} steps without a match` : ""}.`);
+    } catch (err) { say(err.message, true); }
+  });
+})();

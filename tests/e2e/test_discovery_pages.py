@@ -1,0 +1,125 @@
+"""The discovery pages in headless Chromium: pick songs with the autocomplete, see results and charts, create a
+playlist on the local media source and download the .m3u8."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from app import create_app
+from tests.conftest import OUTPUT_DIR
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.seeded_library import seed_arc_library
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def site(make_config, db, redis, tmp_path: Path) -> Iterator[tuple[str, list, Path]]:
+    cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
+    tracks = seed_arc_library(db, redis, cfg, tmp_path / "music")
+    app = create_app(cfg)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{http.server_port}", tracks, tmp_path / "playlists"
+    http.shutdown()
+    app.extensions["audiomuse"].stop_background.set()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def pick(page: Page, selector: str, text: str, choice: str) -> None:
+    page.fill(selector, text)
+    page.locator(".picker-list li", has_text=choice).first.click()
+    expect(page.locator(selector)).to_have_value(f"{choice} — " + page.locator(selector).input_value().split(" — ")[1])
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / name), full_page=True)
+
+
+def test_similar_songs_page(site, page, tmp_path):
+    base, tracks, playlists = site
+    page.goto(base + "/similarity")
+    page.click("#find-similar")
+    expect(page.locator("#similar-message")).to_have_text("Pick a seed song from the list first.")  # error path
+    pick(page, "#seed", "Song 0-0", tracks[0].title)
+    page.fill("input[name=n]", "4")
+    page.click("#find-similar")
+    expect(page.locator("#similar-rows tr")).to_have_count(4)
+    expect(page.locator("#similar-rows tr").first.locator("td").nth(1)).to_have_text(tracks[1].title)
+    page.click("#find-mixable")
+    expect(page.locator("#results-title")).to_have_text("Mixable tracks (harmonic)")
+    expect(page.locator("#similar-rows tr").first.locator("td").last).to_contain_text("key")
+    page.fill("input[name=playlist_name]", "Browser mix")
+    page.click(".create-playlist")
+    expect(page.locator(".playlist-status")).to_contain_text('Playlist "Browser mix_instant" created')
+    assert (playlists / "Browser mix_instant.m3u8").is_file()
+    with page.expect_download() as download:
+        page.click(".download-m3u")
+    saved = tmp_path / "download.m3u8"
+    download.value.save_as(saved)
+    assert saved.read_text().startswith("#EXTM3U") and tracks[0].path in saved.read_text()
+    shot(page, "similar-page.png")
+
+
+def test_song_path_page(site, page):
+    base, tracks, _ = site
+    page.goto(base + "/path")
+    pick(page, "#start", tracks[0].title, tracks[0].title)
+    pick(page, "#end", tracks[-1].title, tracks[-1].title)
+    page.fill("input[name=max_steps]", "6")
+    page.click("#find-path")
+    expect(page.locator("#path-rows tr")).to_have_count(6)
+    expect(page.locator("#path-rows tr").first.locator("td").nth(1)).to_have_text(tracks[0].title)
+    expect(page.locator("#path-rows tr").last.locator("td").nth(1)).to_have_text(tracks[-1].title)
+    expect(page.locator("#path-chart .main-svg").first).to_be_visible()  # Plotly drew the progression
+    page.fill("input[name=max_steps]", "1")
+    page.click("#find-path")
+    expect(page.locator("#path-message")).to_contain_text("invalid value for 'max_steps'")
+    shot(page, "path-page.png")
+
+
+def test_song_alchemy_page(site, page):
+    base, tracks, _ = site
+    page.goto(base + "/alchemy")
+    page.click("#run-alchemy")
+    expect(page.locator("#alchemy-message")).to_contain_text("'items'")  # nothing added yet
+    pick(page, "#alchemy-song", tracks[0].title, tracks[0].title)
+    page.click("#add-song")
+    pick(page, "#alchemy-song", tracks[-1].title, tracks[-1].title)
+    page.click("#subtract-song")
+    page.fill("input[name=n]", "5")
+    page.fill("input[name=temperature]", "0")
+    page.click("#run-alchemy")
+    expect(page.locator("#alchemy-rows tr")).not_to_have_count(0)
+    expect(page.locator("#alchemy-chart .main-svg").first).to_be_visible()
+    page.click(".create-playlist")
+    expect(page.locator(".playlist-status")).to_contain_text("created")
+    shot(page, "alchemy-page.png")
+
+
+def test_sonic_fingerprint_page_reports_missing_history(site, page):
+    base, _, _ = site
+    page.goto(base + "/sonic_fingerprint")
+    page.click("#generate-fingerprint")
+    expect(page.locator("#fingerprint-message")).to_contain_text("no played songs")

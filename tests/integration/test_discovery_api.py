@@ -1,0 +1,103 @@
+"""Discovery APIs against a real PostgreSQL and a real Voyager index, on a library whose vectors are known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from tests.seeded_library import seed_arc_library
+
+
+@pytest.fixture
+def library(make_config, db, redis, tmp_path: Path):
+    cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
+    tracks = seed_arc_library(db, redis, cfg, tmp_path / "music")
+    app = create_app(cfg)
+    yield app.test_client(), tracks, tmp_path / "playlists"
+    app.extensions["audiomuse"].stop_background.set()
+
+
+def test_search_is_case_and_accent_insensitive(library, db):
+    client, tracks, _ = library
+    db.execute("UPDATE tracks SET title = 'Café Bleu' WHERE item_id = %s", (tracks[0].item_id,))
+    db.execute("UPDATE tracks SET title = 'Ölwechsel', artist = 'Bjørk' WHERE item_id = %s", (tracks[1].item_id,))
+    assert [t["item_id"] for t in client.get("/api/search_tracks?q=OLWECH").get_json()] == [tracks[1].item_id]
+    found = client.get("/api/search_tracks?q=cafe bl").get_json()
+    assert [t["item_id"] for t in found] == [tracks[0].item_id]
+    assert client.get("/api/search_tracks?artist=ARTIST 1").get_json()[0]["author"] in ("Artist 1", "Artist 10",
+                                                                                        "Artist 11")
+    missing = client.get("/api/search_tracks")
+    assert missing.status_code == 400 and missing.get_json()["parameter"] == "q"
+
+
+def test_similar_tracks_are_nearest_first(library):
+    client, tracks, _ = library
+    answer = client.get(f"/api/similar_tracks?item_id={tracks[0].item_id}&n=3").get_json()
+    assert [t["item_id"] for t in answer] == [t.item_id for t in tracks[1:4]]
+    assert client.get("/api/similar_tracks?item_id=nope&n=3").status_code == 404
+    bad = client.get(f"/api/similar_tracks?item_id={tracks[0].item_id}&n=0")
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "n"
+    bpm = client.get(f"/api/similar_tracks?item_id={tracks[0].item_id}&n=3&min_bpm=110").get_json()
+    assert all(t["tempo_bpm"] >= 110 for t in bpm) and len(bpm) == 3
+
+
+def test_mixable_tracks_say_why(library):
+    client, tracks, _ = library
+    body = client.get(f"/api/mixable_tracks?item_id={tracks[0].item_id}&n=5&mode=harmonic").get_json()
+    assert body["results"] and all("key" in t["reasons"] for t in body["results"])
+    wrong = client.get(f"/api/mixable_tracks?item_id={tracks[0].item_id}&mode=loud")
+    assert wrong.status_code == 400 and wrong.get_json()["parameter"] == "mode"
+
+
+def test_path_walks_the_arc_in_order(library):
+    client, tracks, _ = library
+    body = client.get(f"/api/find_path?start_song_id={tracks[0].item_id}&end_song_id={tracks[-1].item_id}"
+                      f"&max_steps=5").get_json()
+    ids = [t["item_id"] for t in body["path"]]
+    assert ids[0] == tracks[0].item_id and ids[-1] == tracks[-1].item_id and len(ids) == 5
+    order = [next(i for i, t in enumerate(tracks) if t.item_id == item) for item in ids]
+    assert order == sorted(order)
+    same = client.get(f"/api/find_path?start_song_id={tracks[0].item_id}&end_song_id={tracks[0].item_id}")
+    assert same.status_code == 400
+
+
+def test_alchemy_with_projection_and_validation(library):
+    client, tracks, _ = library
+    body = client.post("/api/alchemy", json={"items": [{"id": tracks[0].item_id, "op": "ADD"},
+                                                        {"id": tracks[-1].item_id, "op": "SUBTRACT"}],
+                                             "n": 4, "temperature": 0, "subtract_distance": 0.05}).get_json()
+    assert len(body["results"]) <= 4 and body["projection"]
+    kept = {t["item_id"] for t in body["results"]}
+    assert tracks[0].item_id not in kept and tracks[-1].item_id not in kept
+    assert {p["kind"] for p in body["projection"]} >= {"add", "subtract", "kept", "add centroid"}
+    none = client.post("/api/alchemy", json={"items": [{"id": tracks[0].item_id, "op": "SUBTRACT"}]})
+    assert none.status_code == 400
+    unknown = client.post("/api/alchemy", json={"items": [{"id": "ghost", "op": "ADD"}]})
+    assert unknown.status_code == 404 and "ghost" in unknown.get_json()["error"]
+
+
+def test_playlist_on_the_local_media_source_and_m3u(library):
+    client, tracks, playlists = library
+    ids = [t.item_id for t in tracks[:3]]
+    made = client.post("/api/create_playlist", json={"playlist_name": "Evening", "track_ids": ids})
+    assert made.status_code == 201 and made.get_json()["name"] == "Evening_instant"
+    text = (playlists / "Evening_instant.m3u8").read_text()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [t.path for t in tracks[:3]]
+    m3u = client.post("/api/playlist.m3u8", json={"playlist_name": "Evening", "track_ids": ids})
+    assert m3u.status_code == 200 and m3u.headers["Content-Disposition"].endswith('Evening.m3u8"')
+    assert m3u.data.decode().splitlines()[0] == "#EXTM3U" and tracks[0].path in m3u.data.decode()
+    unknown = client.post("/api/create_playlist", json={"playlist_name": "x", "track_ids": ["ghost"]})
+    assert unknown.status_code == 404
+
+
+def test_fingerprint_needs_play_history(library):
+    client, _, _ = library
+    answer = client.post("/api/sonic_fingerprint/generate", json={"n": 5})
+    assert answer.status_code == 404 and "no played songs" in answer.get_json()["error"]
+
+
+def test_no_index_yet_is_a_clear_503(client):
+    answer = client.get("/api/similar_tracks?item_id=x")
+    assert answer.status_code == 503 and "run an analysis first" in answer.get_json()["error"]

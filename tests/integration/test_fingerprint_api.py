@@ -1,0 +1,64 @@
+"""Sonic fingerprint through a media server with a play history (the Jellyfin fake), per-user credentials."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import create_app
+from audio.musicnn import MODEL_NAME
+from tests.fakes.jellyfin import FakeJellyfin
+from tests.library import make_library
+from tests.seeded_library import insert_track
+from voyager_manager import rebuild_from_embeddings
+
+
+@pytest.fixture
+def jellyfin_site(make_config, db, redis, tmp_path: Path):
+    make_library(tmp_path / "media" / "Music", albums=4, tracks_per_album=3, seconds=1)
+    with FakeJellyfin(tmp_path / "media", libraries={"Music": "music"}) as fake:
+        for i, track in enumerate(fake.tracks):
+            angle = i * np.pi / 2 / (len(fake.tracks) - 1)
+            vector = np.array([np.cos(angle), np.sin(angle), 0.01 * (i % 3)], dtype=np.float32)
+            insert_track(db, item_id=track["Id"], title=track["Name"], artist=f"Artist {i}", vector=vector)
+        cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Bob",
+                          JELLYFIN_TOKEN="bob-token", HTTP_RETRIES=0, SONIC_FINGERPRINT_TOP_N_SONGS=5)
+        rebuild_from_embeddings(db, redis, name=cfg.INDEX_NAME, model=MODEL_NAME,
+                                channel=cfg.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+        app = create_app(cfg)
+        yield app.test_client(), fake
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_fingerprint_mixes_the_users_top_songs_and_discoveries(jellyfin_site):
+    client, fake = jellyfin_site
+    now = datetime.now(UTC)
+    alice = fake.users["Alice"]
+    played = fake.tracks[:2]
+    fake.set_played("Alice", played[0]["Id"], 9, now - timedelta(days=1))
+    fake.set_played("Alice", played[1]["Id"], 4, None)
+    body = client.post("/api/sonic_fingerprint/generate",
+                       json={"n": 6, "user": "Alice", "secret": "alice-token"}).get_json()
+    roles = {t["item_id"]: t["role"] for t in body}
+    assert len(body) == 6 and len(roles) == 6
+    assert {i for i, role in roles.items() if role == "seed"} <= {p["Id"] for p in played}
+    assert any(role == "discovery" for role in roles.values())
+    # Bob (the configured account) has played nothing: his fingerprint cannot be made.
+    nothing = client.post("/api/sonic_fingerprint/generate", json={"n": 6})
+    assert nothing.status_code == 404
+
+    made = client.post("/api/create_playlist", json={"playlist_name": "Mine", "track_ids": list(roles),
+                                                      "user": "Alice", "secret": "alice-token"})
+    assert made.status_code == 201
+    created = [p for p in fake.playlists.values() if p.name == "Mine_instant"]
+    assert len(created) == 1 and created[0].owner_id == alice and created[0].item_ids == list(roles)
+
+
+def test_media_server_down_is_a_502_with_the_cause(jellyfin_site):
+    client, fake = jellyfin_site
+    fake.stop()
+    answer = client.post("/api/sonic_fingerprint/generate", json={"n": 3})
+    assert answer.status_code == 502 and "cannot reach" in answer.get_json()["error"]

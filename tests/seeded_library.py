@@ -1,0 +1,44 @@
+"""A library whose vectors are known: real files on disk (for playlists), rows and an index built from hand-made
+vectors instead of an analysis, so discovery results can be checked exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio.musicnn import MODEL_NAME
+from mediaserver import Track
+from mediaservers.local import LocalFolder
+from tests.library import make_library
+from voyager_manager import rebuild_from_embeddings
+
+
+def insert_track(db: Any, *, item_id: str, title: str, artist: str, vector: np.ndarray, path: str = "",
+                 bpm: float = 120.0, camelot: str = "8A", energy: float = 0.5, duration: float = 200.0) -> None:
+    db.execute(
+        """INSERT INTO tracks (item_id, title, artist, album, file_path, duration_seconds, tempo_bpm, camelot, energy,
+                               moods, tags, analysis_model, analysis_version, analyzed_at)
+           VALUES (%s, %s, %s, 'Album', %s, %s, %s, %s, %s, '{}', '{}', %s, 1, now())""",
+        (item_id, title, artist, path, duration, bpm, camelot, energy, MODEL_NAME))
+    vector = np.asarray(vector, dtype="<f4")
+    db.execute("INSERT INTO embeddings (item_id, model, dimensions, vector) VALUES (%s, %s, %s, %s)",
+               (item_id, MODEL_NAME, vector.size, vector.tobytes()))
+
+
+def seed_arc_library(db: Any, redis: Any, config: Any, music: Path) -> list[Track]:
+    """12 real files whose vectors lie on a quarter circle in this order, so neighbours and paths are known;
+    each has its own artist, BPM 100, 102, … and Camelot keys cycling 8A, 9A, 8B, 3B."""
+    make_library(music, albums=4, tracks_per_album=3, seconds=1)
+    folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
+    tracks = [t for album in reversed(folder.list_albums()) for t in folder.album_tracks(album.album_id)]
+    for i, track in enumerate(tracks):
+        angle = i * np.pi / 2 / (len(tracks) - 1)
+        vector = np.zeros(16, dtype=np.float32)
+        vector[0], vector[1], vector[2 + i % 3] = np.cos(angle), np.sin(angle), 0.01
+        insert_track(db, item_id=track.item_id, title=track.title, artist=f"Artist {i}", vector=vector,
+                     path=track.path or "", bpm=100 + 2 * i, camelot=["8A", "9A", "8B", "3B"][i % 4])
+    rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME,
+                            channel=config.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+    return tracks
