@@ -15,13 +15,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import redis
 import voyager
 
 from db.pool import Database
-from db.tracks import all_embeddings
+from db.tracks import all_embeddings, catalog_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class LoadedIndex:
     sha256: str
     built_at: datetime | None = None
     positions: dict[str, int] = field(default_factory=dict)
+    # Track metadata (db.tracks.CATALOG_COLUMNS) read with the index, so discovery requests need no database trip.
+    catalog: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.positions:
@@ -99,11 +102,12 @@ def load_index(db: Database, name: str) -> LoadedIndex | None:
             return None
         cur.execute("SELECT data FROM voyager_index_chunks WHERE name = %s ORDER BY chunk_no", (name,))
         data = b"".join(bytes(row["data"]) for row in cur.fetchall())
+        catalog = catalog_rows(cur, meta["item_ids"])
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
         raise ValueError(f"stored index {name!r} does not match its checksum")
     index = voyager.Index.load(io.BytesIO(data))
     return LoadedIndex(name=name, index=index, item_ids=tuple(meta["item_ids"]), sha256=meta["sha256"],
-                       built_at=meta["built_at"])
+                       built_at=meta["built_at"], catalog=catalog)
 
 
 def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
@@ -120,6 +124,17 @@ def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str,
     store_index(db, name, index, item_ids, model=model)
     publish_reload(connection, channel, name)
     return len(item_ids)
+
+
+def _release_freed_memory() -> None:
+    """Give the transient buffers of a load (index bytes, rows) back to the OS; glibc keeps them otherwise,
+    which would leave the web process hundreds of MB larger than the index it holds."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 class IndexHolder:
@@ -148,6 +163,7 @@ class IndexHolder:
                 return False
             self.current = loaded
             self.last_error = None
+            _release_freed_memory()
             if loaded is None:
                 log.info("no index %s stored yet", self.name)
             else:

@@ -213,3 +213,15 @@ def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any
         (list(item_ids),),
     )
     return {r["item_id"]: r for r in rows}
+
+
+CATALOG_COLUMNS = ("title", "artist", "album", "file_path", "duration_seconds", "tempo_bpm", "camelot", "energy",
+                   "moods")
+
+
+def catalog_rows(cur: Any, item_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """Metadata of the given tracks as compact tuples in CATALOG_COLUMNS order (read with the caller's cursor, so
+    it shares the caller's snapshot)."""
+    cur.execute(f"SELECT item_id, {', '.join(CATALOG_COLUMNS)} FROM tracks WHERE item_id = ANY(%s)",
+                (list(item_ids),))
+    return {row["item_id"]: tuple(row[c] for c in CATALOG_COLUMNS) for row in cur.fetchall()}

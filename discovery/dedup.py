@@ -9,6 +9,7 @@ is a different track to a listener, a remaster is not.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -39,6 +40,7 @@ def _tidy(text: str) -> str:
     return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def normalise_title(title: str) -> str:
     """The comparable core of a song title: folded, version notes and "feat." parts removed, punctuation dropped.
 
@@ -63,6 +65,7 @@ def normalise_title(title: str) -> str:
     return core or _tidy(folded) or folded.strip()
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def normalise_artist(artist: str) -> str:
     """The comparable core of an artist name: folded, "feat. X" / "ft. X" / "featuring X" removed."""
     folded = _fold(artist)
@@ -71,6 +74,7 @@ def normalise_artist(artist: str) -> str:
     return core or _tidy(folded) or folded.strip()
 
 
+@functools.lru_cache(maxsize=1 << 18)  # pure, and asked for the same songs on every request
 def song_key(title: str, artist: str) -> tuple[str, str]:
     """(title, artist) normalised so that versions of one song share the key.
 

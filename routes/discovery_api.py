@@ -43,16 +43,16 @@ def _library(rt: Runtime) -> tuple[Neighbours, Lookup]:
         return index.query(vector, k, query_ef=query_ef)
 
     def lookup(item_ids: Sequence[str]) -> dict[str, TrackInfo]:
-        rows = track_store.track_rows(rt.db, item_ids)
         found = {}
-        for item_id, row in rows.items():
-            vector = index.vector_of(item_id)
-            if vector is None:
+        for item_id in item_ids:
+            row = index.catalog.get(item_id)
+            vector = index.vector_of(item_id) if row is not None else None
+            if vector is None or row is None:
                 continue
-            found[item_id] = TrackInfo(
-                item_id=item_id, title=row["title"], artist=row["artist"], album=row["album"], vector=vector,
-                duration_seconds=row["duration_seconds"], tempo_bpm=row["tempo_bpm"], camelot=row["camelot"],
-                energy=row["energy"], moods=row["moods"] or {})
+            title, artist, album, _path, duration, tempo, camelot, energy, moods = row
+            found[item_id] = TrackInfo(item_id=item_id, title=title, artist=artist, album=album, vector=vector,
+                                       duration_seconds=duration, tempo_bpm=tempo, camelot=camelot, energy=energy,
+                                       moods=moods or {})
         return found
 
     return neighbours, lookup

@@ -1,0 +1,205 @@
+"""Benchmark the discovery API at library scale and print the figures (markdown).
+
+    .venv/bin/python bench/similarity.py [--tracks 100000] [--clients 8] [--seconds 15]
+
+Starts a private PostgreSQL and Redis (embedded, as the launcher does), loads N tracks with 200-d vectors of
+realistic structure (400 clusters in a 32-dimensional subspace plus noise, as in bench/index_recall.py) and their
+metadata, builds and stores the Voyager index, starts the real web server (gunicorn, one process, 8 threads), and
+drives its HTTP API with C concurrent clients: similar songs (n=50), song path (25 steps), alchemy (3 songs).
+Reports p50/p99 latency and requests/s per endpoint, recall@10 of the index against brute force, index build and
+load times, and the web process's resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import requests  # noqa: E402
+
+from audio.musicnn import MODEL_NAME  # noqa: E402
+from bench.index_recall import clustered_vectors  # noqa: E402
+from db.migrate import apply_migrations  # noqa: E402
+from db.pool import Database  # noqa: E402
+from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from voyager_manager import build_index, load_index, store_index  # noqa: E402
+
+
+def load_library(db: Database, vectors: np.ndarray, rng: random.Random) -> list[str]:
+    """Insert tracks and embeddings with COPY; return the item ids."""
+    ids = [f"t{i:06d}" for i in range(len(vectors))]
+    tracks, embeddings = io.StringIO(), io.StringIO()
+    keys = [f"{n}{s}" for n in range(1, 13) for s in "AB"]
+    for i, item_id in enumerate(ids):
+        artist = f"Artist {rng.randrange(len(ids) // 8)}"
+        tracks.write("\t".join([item_id, f"Song {i}", artist, f"Album {i // 10}", f"/music/{i}.flac",
+                                f"{rng.uniform(120, 400):.1f}", f"{rng.uniform(70, 170):.1f}", rng.choice(keys),
+                                f"{rng.random():.3f}", "{}", "{}", MODEL_NAME, "1", "2026-01-01"]) + "\n")
+        vector_hex = vectors[i].astype("<f4").tobytes().hex()
+        embeddings.write(f"{item_id}\t{MODEL_NAME}\t{vectors.shape[1]}\t\\\\x{vector_hex}\n")
+    tracks.seek(0)
+    embeddings.seek(0)
+    with db.transaction() as cur:
+        cur.copy_from(tracks, "tracks", columns=("item_id", "title", "artist", "album", "file_path", "duration_seconds",
+                                                 "tempo_bpm", "camelot", "energy", "moods", "tags", "analysis_model",
+                                                 "analysis_version", "analyzed_at"))
+        cur.copy_from(embeddings, "embeddings", columns=("item_id", "model", "dimensions", "vector"))
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def drive(url_for: callable, clients: int, seconds: float) -> tuple[list[float], int]:  # type: ignore[valid-type]
+    """Run `clients` threads calling url_for(session, rng) for `seconds`; return latencies (ms) and errors."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        session = requests.Session()
+        rng = random.Random(number)
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            response = url_for(session, rng)
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                if response.status_code == 200:
+                    latencies.append(elapsed)
+                else:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    work = Path(tempfile.mkdtemp(prefix="audiomuse-bench-"))
+    postgres, redis_server = EmbeddedPostgres(work), EmbeddedRedis(work)
+    web = None
+    try:
+        database_url, redis_url = postgres.start(), redis_server.start()
+        apply_migrations(database_url)
+        db = Database(database_url, max_connections=4)
+        vectors = clustered_vectors(args.tracks, 200, clusters=400, seed=1, latent=32)
+        started = time.perf_counter()
+        ids = load_library(db, vectors, rng)
+        load_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        index = build_index(ids, vectors)
+        build_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        store_index(db, "music_library", index, ids, model=MODEL_NAME)
+        store_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        loaded = load_index(db, "music_library")
+        reload_seconds = time.perf_counter() - started
+        assert loaded is not None
+
+        queries = rng.sample(range(args.tracks), 200)
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        recall = []
+        for q in queries:
+            exact = set(np.argsort(-(unit @ unit[q]))[:11].tolist()) - {q}
+            found = {loaded.positions[i] for i, _ in loaded.query(vectors[q], 11, query_ef=400)} - {q}
+            recall.append(len(exact & found) / 10)
+
+        port = free_port()
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING", PORT=str(port))
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
+             "--no-control-socket", "app:create_app()"], cwd=ROOT, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        started = time.perf_counter()
+        while True:
+            try:
+                if requests.get(base + "/api/health", timeout=2).json()["index"]["size"] == args.tracks:
+                    break
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            if time.perf_counter() - started > 300:
+                raise RuntimeError("the web server did not come up with the index")
+            time.sleep(0.2)
+        startup_seconds = time.perf_counter() - started
+
+        def similar(session: requests.Session, r: random.Random) -> requests.Response:
+            return session.get(f"{base}/api/similar_tracks", params={"item_id": r.choice(ids), "n": 50}, timeout=30)
+
+        def path(session: requests.Session, r: random.Random) -> requests.Response:
+            return session.get(f"{base}/api/find_path", params={"start_song_id": r.choice(ids),
+                                                                "end_song_id": r.choice(ids), "max_steps": 25},
+                               timeout=60)
+
+        def alchemy(session: requests.Session, r: random.Random) -> requests.Response:
+            items = [{"id": i, "op": "ADD"} for i in r.sample(ids, 3)]
+            return session.post(f"{base}/api/alchemy", json={"items": items, "n": 50}, timeout=60)
+
+        rows = []
+        for name, call in (("similar songs (n=50)", similar), ("song path (25 steps)", path),
+                           ("alchemy (3 songs, n=50)", alchemy)):
+            drive(call, 2, 2.0)  # warm-up
+            latencies, errors = drive(call, args.clients, args.seconds)
+            latencies.sort()
+            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+            rows.append(f"| {name} | {statistics.median(latencies):.1f} | {p99:.1f} | "
+                        f"{len(latencies) / args.seconds:.0f} | {errors} |")
+        rss_mb = sum(p.memory_info().rss for p in psutil.Process(web.pid).children(recursive=True)) / 2**20
+
+        print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+              f"{time.strftime('%Y-%m-%d')}. {args.tracks} tracks × 200 dims, {args.clients} concurrent clients, "
+              f"{args.seconds:g} s per endpoint, web server and clients on the same machine.\n")
+        print("| endpoint | p50 ms | p99 ms | requests/s | errors |")
+        print("| --- | --- | --- | --- | --- |")
+        print("\n".join(rows))
+        print()
+        print(f"- recall@10 of the index (query ef 400) against brute force: **{statistics.mean(recall):.4f}**")
+        print(f"- index build {build_seconds:.1f} s, store in PostgreSQL {store_seconds:.1f} s, load from PostgreSQL "
+              f"{reload_seconds:.1f} s; web server start with the index loaded {startup_seconds:.1f} s")
+        print(f"- web process resident memory after the load: **{rss_mb:.0f} MB**")
+        print(f"- loading {args.tracks} rows with COPY: {load_seconds:.1f} s")
+        return 0
+    finally:
+        if web is not None and web.poll() is None:
+            os.killpg(web.pid, signal.SIGTERM)
+            web.wait(30)
+        redis_server.stop()
+        postgres.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
