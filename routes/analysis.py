@@ -12,8 +12,7 @@ from db import tracks as track_store
 from routes.context import runtime
 from routes.errors import ApiError
 from routes.params import int_param, str_param
-from tasks.analysis import MAIN_TASK_TYPE, run_analysis_task
-from tasks.queues import start_main_task
+from tasks.queues import MAIN_ANALYSIS, start_main_task
 
 bp = Blueprint("analysis_api", __name__)
 
@@ -24,12 +23,12 @@ def start() -> tuple[Response, int]:
     num_recent_albums = int_param("num_recent_albums", rt.config.NUM_RECENT_ALBUMS)
     top_n_moods = int_param("top_n_moods", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
     try:
-        task_id = start_main_task(run_analysis_task, kwargs={"num_recent_albums": num_recent_albums,
+        task_id = start_main_task(MAIN_ANALYSIS, kwargs={"num_recent_albums": num_recent_albums,
                                                               "top_n_moods": top_n_moods}, config=rt.config)
     except task_store.TaskAlreadyRunning as exc:
         raise ApiError(409, "an analysis is already running", task_id=exc.active_task_id,
-                       task_type=MAIN_TASK_TYPE) from None
-    return jsonify({"task_id": task_id, "task_type": MAIN_TASK_TYPE, "status": task_store.PENDING}), 202
+                       task_type=MAIN_ANALYSIS.task_type) from None
+    return jsonify({"task_id": task_id, "task_type": MAIN_ANALYSIS.task_type, "status": task_store.PENDING}), 202
 
 
 @bp.get("/api/analysis/summary")
@@ -39,7 +38,7 @@ def summary() -> Response:
     last = rt.db.fetch_one(
         """SELECT task_id, status, message, result, created_at, finished_at FROM task_status
             WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
-        (MAIN_TASK_TYPE,))
+        (MAIN_ANALYSIS.task_type,))
     failures = track_store.list_failures(rt.db)
     return jsonify({
         "last_run": last,

@@ -27,11 +27,12 @@ from db.app_settings import effective_config
 from infra.connections import get_redis
 from mediaserver import MediaServer, MediaServerError, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
+from tasks.queues import MAIN_ANALYSIS
 from voyager_manager import rebuild_from_embeddings
 
 log = logging.getLogger(__name__)
 
-MAIN_TASK_TYPE = "main_analysis"
+MAIN_TASK_TYPE = MAIN_ANALYSIS.task_type  # the web process enqueues it by name, see tasks.queues.MAIN_ANALYSIS
 ALBUM_TASK_TYPE = "album_analysis"
 MAX_REPORTED_FAILURES = 100
 MAX_ATTEMPTS = 3  # of a track whose failures were transient (timeouts, network, a worker that died)
@@ -258,3 +259,6 @@ def _duration(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
+assert MAIN_ANALYSIS.path == f"{__name__}.{run_analysis_task.__name__}", "tasks.queues.MAIN_ANALYSIS is stale"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -28,25 +29,39 @@ DEFAULT_QUEUE = "default"
 QUEUE_NAMES = (HIGH_QUEUE, DEFAULT_QUEUE)
 
 
+@dataclass(frozen=True)
+class TaskRef:
+    """A task named by its import path, so the web process can enqueue it without importing its module (and that
+    module's audio stack: scipy alone is ~70 MB of resident memory)."""
+
+    path: str
+    task_type: str
+
+
+MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
+
+
 def get_queues(connection: Redis) -> list[Queue]:
     return [Queue(name, connection=connection) for name in QUEUE_NAMES]
 
 
-def start_main_task(func: TaskFunction, *, kwargs: dict[str, Any], config: Config) -> str:
+def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], config: Config) -> str:
     """Record and enqueue a main task; raise TaskAlreadyRunning if one of its type is active."""
     return enqueue_task(func, kwargs=kwargs, parent_task_id=None, config=config)
 
 
-def enqueue_task(func: TaskFunction, *, kwargs: dict[str, Any], parent_task_id: str | None, config: Config) -> str:
+def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent_task_id: str | None,
+                 config: Config) -> str:
     db = get_db(config)
     task_id = str(uuid.uuid4())
+    target: Any = func.path if isinstance(func, TaskRef) else func
     store.insert_task(db, task_id=task_id, task_type=func.task_type, parent_task_id=parent_task_id,
                       params=_json_safe(kwargs))
     is_main = parent_task_id is None
     queue = Queue(HIGH_QUEUE if is_main else DEFAULT_QUEUE, connection=get_redis(config))
     try:
         queue.enqueue(
-            func, kwargs=kwargs, job_id=task_id,
+            target, kwargs=kwargs, job_id=task_id,
             job_timeout=config.MAIN_TASK_TIMEOUT_SECONDS if is_main else config.CHILD_TASK_TIMEOUT_SECONDS,
             result_ttl=config.TASK_RESULT_TTL_SECONDS, failure_ttl=config.TASK_RESULT_TTL_SECONDS,
             description=f"{func.task_type} {task_id}",

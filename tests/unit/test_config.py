@@ -80,3 +80,12 @@ def test_bad_value_stops_start_up_with_one_line() -> None:
                             env={"PATH": "/usr/bin:/bin", "NUM_WORKERS": "lots"}, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "AudioMuse configuration error: NUM_WORKERS='lots' is not an integer"
+
+
+def test_the_web_process_does_not_load_the_audio_stack() -> None:
+    """The web process holds the index; the analysis stack (scipy, ONNX Runtime, librosa) belongs to workers."""
+    code = ("import sys, app; heavy = [m for m in ('scipy', 'onnxruntime', 'librosa', 'numba', 'sklearn') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == ""
