@@ -66,6 +66,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         DEBUG=False,
         TRUSTED_HOSTS=cfg.trusted_hosts,
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     auth_state = AuthState.load(cfg, db, session_key=secret_key)

@@ -150,7 +150,7 @@ class Config:
         0.05, "Default softmax temperature of song alchemy, in cosine-similarity units (0: always the closest)",
         minimum=0)
     ALCHEMY_SUBTRACT_DISTANCE: float = _setting(
-        0.2, "Default cosine distance within which songs near the subtracted ones are removed", minimum=0)
+        0.2, "Default cosine distance within which songs near the subtracted ones are removed", minimum=0.001)
     SONIC_FINGERPRINT_TOP_N_SONGS: int = _setting(20, "Most-played songs the sonic fingerprint is built from",
                                                   minimum=1)
     SONIC_FINGERPRINT_NEIGHBORS: int = _setting(100, "Songs in a sonic fingerprint result by default", minimum=1)
@@ -201,7 +201,10 @@ class Config:
         for name in ("JELLYFIN_URL", "EMBY_URL", "NAVIDROME_URL", "LYRION_URL"):
             url = getattr(self, name)
             if url and urlsplit(url).scheme not in ("http", "https"):
-                raise ConfigError(f"{name}={url!r} is not an http:// or https:// URL")
+                raise ConfigError(f"{name}={redact_url(url)!r} is not an http:// or https:// URL")
+            if url and (urlsplit(url).username or urlsplit(url).password):
+                raise ConfigError(f"{name} must not hold a user or password; use the server's USER and PASSWORD "
+                                  "(or TOKEN) settings")
         if self.PATH_MAPPING:
             for pair in self.PATH_MAPPING.split(";"):
                 if pair.strip() and "=" not in pair:

@@ -24,20 +24,37 @@ class HttpClient:
         self.server = server
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.session = requests.Session()
-        retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-                      status_forcelist=TRANSIENT_STATUSES, allowed_methods=None, raise_on_status=False,
-                      respect_retry_after_header=True)
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update({"Accept": "application/json", "User-Agent": "AudioMuse"})
-        self.session.headers.update(headers or {})
+        # Connection failures are retried for every request (nothing reached the server); read errors and 5xx
+        # answers only for idempotent ones, so a POST that created a playlist is never sent twice.
+        self.session = self._session(Retry(
+            total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
+            status_forcelist=TRANSIENT_STATUSES, allowed_methods=None, raise_on_status=False,
+            respect_retry_after_header=True))
+        self._unsafe_session = self._session(Retry(
+            total=retries, connect=retries, read=0, status=0, other=0, backoff_factor=backoff,
+            allowed_methods=None, raise_on_status=False))
+        for session in (self.session, self._unsafe_session):
+            session.headers.update({"Accept": "application/json", "User-Agent": "AudioMuse"})
+            session.headers.update(headers or {})
 
-    def request(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> requests.Response:
+    @staticmethod
+    def _session(retry: Retry) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def request(self, method: str, path: str, *, stream: bool = False, idempotent: bool | None = None,
+                **kwargs: Any) -> requests.Response:
+        """One request; `idempotent` (default: GET/HEAD/PUT/DELETE/OPTIONS) decides whether a read error or a
+        5xx answer may be retried (JSON-RPC reads over POST pass True)."""
         url = f"{self.base_url}/{path.lstrip('/')}"
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+        session = self.session if idempotent else self._unsafe_session
         try:
-            response = self.session.request(method, url, timeout=self.timeout, stream=stream, **kwargs)
+            response = session.request(method, url, timeout=self.timeout, stream=stream, **kwargs)
         except requests.exceptions.RetryError as exc:
             raise MediaServerError(f"{self.server} at {self.base_url} kept failing: {_reason(exc)}") from None
         except requests.exceptions.Timeout:
@@ -67,8 +84,8 @@ class HttpClient:
         except ValueError:
             raise MediaServerError(f"{self.server} sent something that is not JSON for {path}") from None
 
-    def post_json(self, path: str, **kwargs: Any) -> Any:
-        response = self.request("POST", path, **kwargs)
+    def post_json(self, path: str, *, idempotent: bool = False, **kwargs: Any) -> Any:
+        response = self.request("POST", path, idempotent=idempotent, **kwargs)
         if not response.content:
             return None
         try:

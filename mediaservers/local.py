@@ -211,12 +211,13 @@ class LocalFolder:
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         self.playlist_dir.mkdir(parents=True, exist_ok=True)
-        lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
+        lines = ["#EXTM3U", f"#PLAYLIST:{' '.join(name.split())}"]  # a line break would start a new entry
         for item_id in item_ids:
             path = self._path_of(item_id)
             track = self._track(path, _album_id(self._relative(path.parent) or "."))
             seconds = round(track.duration_seconds) if track.duration_seconds else -1
-            lines += [f"#EXTINF:{seconds},{track.artist} - {track.title}", _shown(str(path))]
+            label = " ".join(f"{track.artist} - {track.title}".split())
+            lines += [f"#EXTINF:{seconds},{label}", _shown(str(path))]
         target = self.playlist_dir / self._file_name(name)
         temporary = target.with_suffix(".m3u8.tmp")
         temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")

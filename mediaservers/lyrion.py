@@ -20,9 +20,8 @@ documentation (Help → Technical Information → Command Line Interface):
 - play counts: tag O (`playcount`) of `titles`. LMS documents no sort by play count, so `top_played` reads the play
   count of every track (paged) and keeps the most played; LMS counts per server, not per user.
 
-Requirements: LMS 7.9 or newer. With password protection on (Settings → Advanced → Security), give the user and
-password in the URL (`http://user:password@lms:9000`) or, per call, as UserCredentials; they are sent as HTTP Basic
-auth and never appear in messages.
+Requirements: LMS 7.9 or newer. With password protection on (Settings → Advanced → Security), set LYRION_USER and
+LYRION_PASSWORD (or pass UserCredentials per call); they are sent as HTTP Basic auth and never appear in messages.
 LMS closes the connection without an answer when it rejects a command, so such failures read "cannot reach Lyrion".
 """
 
@@ -95,7 +94,7 @@ class Lyrion:
         parts = urlsplit(config.LYRION_URL)
         # Credentials in the URL become a header, so error messages (which show the URL) never carry them.
         base_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if parts.netloc else ""
-        # LYRION_USER / LYRION_PASSWORD are read when config.py offers them (proposed); else the URL's user info.
+        # config.py refuses user info in LYRION_URL; reading it here only helps direct constructions.
         username = config.LYRION_USER or unquote(parts.username or "")
         password = config.LYRION_PASSWORD or unquote(parts.password or "")
         if user is not None:
@@ -113,7 +112,8 @@ class Lyrion:
     def _query(self, *command: Any) -> dict[str, Any]:
         """Run one CLI command through JSON-RPC; its `result` object."""
         body = {"id": 1, "method": "slim.request", "params": ["", list(command)]}
-        answer = self.http.post_json("jsonrpc.js", json=body)
+        changes = command[0] == "playlists" and len(command) > 1 and command[1] in ("new", "edit", "delete")
+        answer = self.http.post_json("jsonrpc.js", json=body, idempotent=not changes)
         name = " ".join(str(part) for part in command[:2] if not isinstance(part, int))
         if not isinstance(answer, dict):
             raise MediaServerError(f"Lyrion sent no JSON-RPC answer to '{name}'")

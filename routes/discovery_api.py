@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
@@ -25,11 +26,13 @@ from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
 from mediaserver import MediaServerError, UserCredentials, get_media_server
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import int_param, str_param
+from routes.params import has_control_characters, int_param, json_body, str_param
 
 bp = Blueprint("discovery_api", __name__)
 
 INSTANT_SUFFIX = "_instant"
+ITEM_ID_MAX = 4096  # MPD's ids are file paths
+MAX_ALCHEMY_ITEMS = 50
 
 
 # --- wiring -----------------------------------------------------------------------------------------------------
@@ -143,7 +146,7 @@ def _range(low_name: str, high_name: str) -> tuple[float | None, float | None] |
 def similar_tracks() -> Response:
     rt = runtime()
     neighbours, lookup = _library(rt)
-    seed = _track(lookup, str_param("item_id", max_length=200), "item_id")
+    seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     moods = {name[5:]: value for name in request.args if name.startswith("mood_")
              if (value := _float_param(name, None, minimum=0, maximum=1)) is not None}
@@ -165,7 +168,7 @@ def similar_tracks() -> Response:
 def mixable() -> Response:
     rt = runtime()
     neighbours, lookup = _library(rt)
-    seed = _track(lookup, str_param("item_id", max_length=200), "item_id")
+    seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
     tolerance = _float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
@@ -181,8 +184,8 @@ def mixable() -> Response:
 def find_path() -> Response:
     rt = runtime()
     neighbours, lookup = _library(rt)
-    start = _track(lookup, str_param("start_song_id", max_length=200), "start_song_id")
-    end = _track(lookup, str_param("end_song_id", max_length=200), "end_song_id")
+    start = _track(lookup, str_param("start_song_id", max_length=ITEM_ID_MAX), "start_song_id")
+    end = _track(lookup, str_param("end_song_id", max_length=ITEM_ID_MAX), "end_song_id")
     if start.item_id == end.item_id:
         raise ApiError(400, "start_song_id and end_song_id must differ", parameter="end_song_id")
     steps = int_param("max_steps", rt.config.PATH_DEFAULT_LENGTH, minimum=2, maximum=rt.config.PATH_MAX_LENGTH)
@@ -204,10 +207,12 @@ def find_path() -> Response:
 def alchemy() -> Response:
     rt = runtime()
     neighbours, lookup = _library(rt)
-    body = request.get_json(silent=True) or {}
+    body = json_body()
     items = body.get("items")
     if not isinstance(items, list) or not items:
         raise ApiError(400, "'items' must be a list of {id, op} with at least one ADD", parameter="items")
+    if len(items) > MAX_ALCHEMY_ITEMS:
+        raise bad_parameter("items", f"{len(items)} items", f"at most {MAX_ALCHEMY_ITEMS}")
     add, subtract = [], []
     for number, item in enumerate(items):
         op = str(item.get("op", "")).upper() if isinstance(item, dict) else ""
@@ -220,12 +225,14 @@ def alchemy() -> Response:
     seed = int_param("seed", int(time.time()) % 1_000_000, minimum=0)
     result = _discovery_errors(lambda: song_alchemy(
         add, subtract, n=n, neighbours=neighbours, lookup=lookup, temperature=temperature,
-        subtract_distance=threshold, seed=seed, max_per_artist=rt.config.MAX_SONGS_PER_ARTIST))
+        subtract_distance=threshold, seed=seed, max_per_artist=rt.config.MAX_SONGS_PER_ARTIST,
+        duplicate_distance=rt.config.DUPLICATE_DISTANCE, pool=max(300, 4 * n)))
+    projection = _discovery_errors(lambda: _projection(add, subtract, result))
     return jsonify({
         "results": [track_json(t, score=score) for t, score in result.kept],
         "filtered_out": [track_json(t) for t in result.removed],
         "seed": seed,
-        "projection": _projection(add, subtract, result),
+        "projection": projection,
     })
 
 
@@ -262,28 +269,33 @@ def generate_fingerprint() -> Response:
         raise ApiError(404, "the media server reports no played songs that are analyzed here")
     result = _discovery_errors(lambda: sonic_fingerprint(
         history, n=n, neighbours=neighbours, lookup=lookup, now=time.time(),
-        max_per_artist=rt.config.MAX_SONGS_PER_ARTIST))
+        max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
     return jsonify([track_json(t, role=role) for t, role in result.tracks])
 
 
 def _user_credentials() -> UserCredentials | None:
-    user = str_param("user", max_length=200) or str_param("jellyfin_user_identifier", max_length=200) or \
-        str_param("navidrome_user", max_length=200)
-    secret = str_param("secret", max_length=500) or str_param("jellyfin_token", max_length=500) or \
-        str_param("navidrome_password", max_length=500)
+    """Per-user credentials from the request body only: in a query string they would end up in access logs."""
+    body = json_body() if request.is_json else request.form
+    values = {k: str(body.get(k) or "").strip() for k in ("user", "jellyfin_user_identifier", "navidrome_user",
+                                                          "secret", "jellyfin_token", "navidrome_password")}
+    user = values["user"] or values["jellyfin_user_identifier"] or values["navidrome_user"]
+    secret = values["secret"] or values["jellyfin_token"] or values["navidrome_password"]
     return UserCredentials(user=user, secret=secret) if user and secret else None
 
 
 # --- playlists --------------------------------------------------------------------------------------------------
 def _playlist_request() -> tuple[str, list[str]]:
-    body = request.get_json(silent=True) or {}
+    body = json_body()
     name = str(body.get("playlist_name") or "").strip()
     if not name:
         raise ApiError(400, "missing 'playlist_name'", parameter="playlist_name")
+    if has_control_characters(name):
+        raise bad_parameter("playlist_name", name[:40], "a name without line breaks or control characters")
     if len(name) > 200:
         raise bad_parameter("playlist_name", name[:40] + "…", "at most 200 characters")
     ids = body.get("track_ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, str) and i and len(i) <= ITEM_ID_MAX and "\x00" not in i for i in ids):
         raise ApiError(400, "'track_ids' must be a non-empty list of item ids", parameter="track_ids")
     if len(ids) > 5000:
         raise bad_parameter("track_ids", f"{len(ids)} ids", "at most 5000")
@@ -322,8 +334,10 @@ def export_m3u() -> Response:
         if row is None or not row["file_path"]:
             continue
         seconds = round(row["duration_seconds"]) if row["duration_seconds"] else -1
-        lines += [f"#EXTINF:{seconds},{row['artist']} - {row['title']}", row["file_path"]]
-    safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name).strip() or "playlist"
+        label = " ".join(f"{row['artist']} - {row['title']}".split())  # no line breaks from odd tags
+        lines += [f"#EXTINF:{seconds},{label}", row["file_path"]]
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in " -_") else "_" for c in name).strip()
     response = Response("\n".join(lines) + "\n", mimetype="audio/x-mpegurl")
-    response.headers["Content-Disposition"] = f'attachment; filename="{safe}.m3u8"'
+    response.headers["Content-Disposition"] = (f'attachment; filename="{ascii_name or "playlist"}.m3u8"; '
+                                               f"filename*=UTF-8''{quote(name + '.m3u8')}")
     return response

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request
 
-from routes.errors import bad_parameter
+from routes.errors import ApiError, bad_parameter
 
 
 def _raw(name: str) -> Any:
@@ -22,11 +22,11 @@ def int_param(name: str, default: int, *, minimum: int | None = None, maximum: i
     raw = _raw(name)
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
         raise bad_parameter(name, raw, "an integer")
     try:
         value = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_parameter(name, raw, "an integer") from None
     if minimum is not None and value < minimum:
         raise bad_parameter(name, raw, f"at least {minimum}")
@@ -43,4 +43,20 @@ def str_param(name: str, default: str = "", *, max_length: int = 500) -> str:
         raise bad_parameter(name, raw, "a string")
     if len(raw) > max_length:
         raise bad_parameter(name, raw[:40] + "…", f"at most {max_length} characters")
+    if has_control_characters(raw):
+        raise bad_parameter(name, raw[:40], "text without control characters")
     return raw.strip()
+
+
+def has_control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object (an empty one when there is no body); a 400 when it is not an object."""
+    if not request.data:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object", parameter="body")
+    return body

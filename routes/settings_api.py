@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from config import Config, ConfigError
@@ -12,6 +12,7 @@ from db import app_settings
 from mediaserver import MediaServerError, get_media_server
 from routes.context import runtime
 from routes.errors import ApiError
+from routes.params import json_body
 
 bp = Blueprint("settings_api", __name__)
 
@@ -92,7 +93,7 @@ def read() -> Response:
 def save() -> Response:
     rt = runtime()
     saved = app_settings.media_settings(rt.db)
-    candidate, values = _candidate(rt.config, saved, request.get_json(silent=True) or {})
+    candidate, values = _candidate(rt.config, saved, json_body())
     app_settings.save_media_settings(rt.db, values)
     return jsonify(_describe(candidate) | {"saved": True})
 
@@ -101,11 +102,13 @@ def save() -> Response:
 def test_connection() -> Response:
     """Connect with the submitted settings (without saving them): libraries and album count, or the cause."""
     rt = runtime()
-    candidate, _ = _candidate(rt.config, app_settings.media_settings(rt.db), request.get_json(silent=True) or {})
+    candidate, _ = _candidate(rt.config, app_settings.media_settings(rt.db), json_body())
     try:
         server = get_media_server(candidate)
         libraries = [lib.name for lib in server.list_libraries()]
         albums = len(server.list_albums(limit=None))
     except MediaServerError as exc:
         return jsonify({"ok": False, "error": str(exc)})
+    except Exception as exc:  # an answer the adapter did not expect: say so in one line, not a stack trace
+        return jsonify({"ok": False, "error": f"unexpected answer from the server ({type(exc).__name__})"})
     return jsonify({"ok": True, "type": candidate.MEDIASERVER_TYPE, "libraries": libraries, "album_count": albums})

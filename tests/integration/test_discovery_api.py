@@ -86,7 +86,7 @@ def test_playlist_on_the_local_media_source_and_m3u(library):
     text = (playlists / "Evening_instant.m3u8").read_text()
     assert [line for line in text.splitlines() if not line.startswith("#")] == [t.path for t in tracks[:3]]
     m3u = client.post("/api/playlist.m3u8", json={"playlist_name": "Evening", "track_ids": ids})
-    assert m3u.status_code == 200 and m3u.headers["Content-Disposition"].endswith('Evening.m3u8"')
+    assert m3u.status_code == 200 and 'filename="Evening.m3u8"' in m3u.headers["Content-Disposition"]
     assert m3u.data.decode().splitlines()[0] == "#EXTM3U" and tracks[0].path in m3u.data.decode()
     unknown = client.post("/api/create_playlist", json={"playlist_name": "x", "track_ids": ["ghost"]})
     assert unknown.status_code == 404
@@ -101,3 +101,29 @@ def test_fingerprint_needs_play_history(library):
 def test_no_index_yet_is_a_clear_503(client):
     answer = client.get("/api/similar_tracks?item_id=x")
     assert answer.status_code == 503 and "run an analysis first" in answer.get_json()["error"]
+
+
+def test_odd_input_gets_a_400_not_a_500(library):
+    client, tracks, _ = library
+    seed = tracks[0].item_id
+    for body in ([1, 2], "text", 3):
+        answer = client.post("/api/alchemy", json=body)
+        assert answer.status_code == 400 and answer.get_json()["parameter"] == "body", body
+    raw = '{"items": [{"id": "SEED", "op": "ADD"}], "n": 1e999}'.replace("SEED", seed)
+    huge = client.post("/api/alchemy", data=raw, content_type="application/json")
+    assert huge.status_code == 400 and huge.get_json()["parameter"] == "n"
+    fraction = client.get(f"/api/similar_tracks?item_id={seed}&n=2.5")
+    assert fraction.status_code == 400
+    nul = client.get("/api/search_tracks?q=a%00b")
+    assert nul.status_code == 400 and nul.get_json()["parameter"] == "q"
+    newline = client.post("/api/create_playlist", json={"playlist_name": "a\n/etc/passwd", "track_ids": [seed]})
+    assert newline.status_code == 400 and newline.get_json()["parameter"] == "playlist_name"
+    many = client.post("/api/alchemy", json={"items": [{"id": seed, "op": "ADD"}], "n": 400})
+    assert many.status_code == 200  # n above the old fixed pool of 300 is fine
+
+
+def test_m3u_name_with_non_latin_characters(library):
+    client, tracks, _ = library
+    answer = client.post("/api/playlist.m3u8", json={"playlist_name": "Nacht ą 夜", "track_ids": [tracks[0].item_id]})
+    disposition = answer.headers["Content-Disposition"]
+    assert answer.status_code == 200 and disposition.isascii() and "filename*=UTF-8''Nacht%20" in disposition

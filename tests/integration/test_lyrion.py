@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from config import Config
+from config import Config, ConfigError
 from mediaserver import MediaServerError, delete_automatic_playlists, get_media_server
 from mediaservers.lyrion import Lyrion, file_path
 from tests.analysis_runs import run_analysis, start_analysis_workers
@@ -152,11 +152,13 @@ def test_failures_are_one_line(music: Path, tmp_path: Path) -> None:
     with FakeLyrion(music, username="admin", password="s3cret") as guarded:
         host = guarded.url.removeprefix("http://")
         with pytest.raises(MediaServerError) as refused:
-            lyrion(f"http://admin:wrong@{host}", tmp_path).list_albums()
+            lyrion(guarded.url, tmp_path, LYRION_USER="admin", LYRION_PASSWORD="wrong").list_albums()
         assert one_line(refused) == "Lyrion refused the credentials (HTTP 401)"
         with pytest.raises(MediaServerError, match=r"HTTP 401"):
             lyrion(guarded.url, tmp_path).list_albums()
-        assert len(lyrion(f"http://admin:s3cret@{host}", tmp_path).list_albums()) == 3
+        assert len(lyrion(guarded.url, tmp_path, LYRION_USER="admin", LYRION_PASSWORD="s3cret").list_albums()) == 3
+        with pytest.raises(ConfigError, match="must not hold a user or password"):
+            lyrion(f"http://admin:s3cret@{host}", tmp_path)
 
     with FakeLyrion(music) as flaky:
         flaky.fail_next(1)
@@ -183,7 +185,7 @@ def test_analysis_end_to_end_through_lyrion(music: Path, make_config: Callable[.
 
     with FakeLyrion(music, server_root=SERVER_ROOT, username="admin", password="s3cret") as lms:
         # Artist 0's folder is shared (read in place); the rest only exists on the server (downloaded).
-        env = {"MEDIASERVER_TYPE": "lyrion", "LYRION_URL": lms.url.replace("http://", "http://admin:s3cret@"),
+        env = {"MEDIASERVER_TYPE": "lyrion", "LYRION_URL": lms.url, "LYRION_USER": "admin", "LYRION_PASSWORD": "s3cret",
                "PATH_MAPPING": f"{SERVER_ROOT}/Artist 0={music}/Artist 0", "TEMP_DIR": str(tmp_path / "temp"),
                "AUDIO_LOAD_TIMEOUT": "30", "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
         app = create_app(make_config(**env))
