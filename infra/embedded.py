@@ -89,6 +89,18 @@ def redis_server_binary() -> Path:
     return binary
 
 
+def _exit_with_parent() -> None:
+    """In the child before exec (Linux): the kernel stops redis-server if the process that started it dies
+    without stopping it (killed launcher or test run), instead of leaving it running."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -115,7 +127,7 @@ class EmbeddedRedis:
                  "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no",
                  "--daemonize", "no", "--logfile", str(self.dir / "redis.log")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_exit_with_parent,
             )
             url = f"redis://:{password}@127.0.0.1:{self.port}/0"
             deadline = time.monotonic() + timeout
