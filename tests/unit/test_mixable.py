@@ -9,23 +9,8 @@ import numpy as np
 import pytest
 
 from discovery.mixable import MixResult, camelot_compatible, mixable_tracks, tempo_match
-from discovery.types import DiscoveryError, TrackInfo, cosine_distance
-
-
-class Library:
-    """Exact cosine neighbours over a dict of TrackInfo (a brute-force stand-in for the index)."""
-
-    def __init__(self, tracks: Sequence[TrackInfo]) -> None:
-        self.tracks = {t.item_id: t for t in tracks}
-        self.queries: list[int] = []
-
-    def neighbours(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        self.queries.append(k)
-        scored = sorted((cosine_distance(vector, t.vector), t.item_id) for t in self.tracks.values())
-        return [(item_id, d) for d, item_id in scored[:k]]
-
-    def lookup(self, ids: Sequence[str]) -> dict[str, TrackInfo]:
-        return {i: self.tracks[i] for i in ids if i in self.tracks}
+from discovery.types import DiscoveryError, TrackInfo
+from tests.brute_force import Library
 
 
 def at(degrees: float) -> np.ndarray:

@@ -13,22 +13,7 @@ import pytest
 from discovery.dedup import song_key
 from discovery.similar import SimilarResult, similar_songs
 from discovery.types import DiscoveryError, TrackInfo, cosine_distance
-
-
-class Library:
-    """A brute-force stand-in for the index: exact cosine neighbours over a dict of TrackInfo, recording each k."""
-
-    def __init__(self, tracks: Sequence[TrackInfo]) -> None:
-        self.tracks = {t.item_id: t for t in tracks}
-        self.queries: list[int] = []
-
-    def neighbours(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        self.queries.append(k)
-        scored = sorted((cosine_distance(vector, t.vector), t.item_id) for t in self.tracks.values())
-        return [(item_id, d) for d, item_id in scored[:k]]
-
-    def lookup(self, ids: Sequence[str]) -> dict[str, TrackInfo]:
-        return {i: self.tracks[i] for i in ids if i in self.tracks}
+from tests.brute_force import Library
 
 
 def arc(degrees: float, plane: str = "y") -> np.ndarray:
