@@ -116,3 +116,51 @@ def test_sonic_fingerprint_page_reports_missing_history(site, page):
     page.goto(base + "/sonic_fingerprint")
     page.click("#generate-fingerprint")
     expect(page.locator("#fingerprint-message")).to_contain_text("no played songs")
+
+
+@pytest.fixture
+def jellyfin_site(make_config, db, redis, tmp_path: Path) -> Iterator[tuple[str, object]]:
+    """A server whose media source has a play history (the Jellyfin fake), with arc vectors for its tracks."""
+    import numpy as np
+
+    from audio.musicnn import MODEL_NAME
+    from tests.fakes.jellyfin import FakeJellyfin
+    from tests.library import make_library
+    from tests.seeded_library import insert_track
+    from voyager_manager import rebuild_from_embeddings
+
+    make_library(tmp_path / "media" / "Music", albums=3, tracks_per_album=3, seconds=1)
+    with FakeJellyfin(tmp_path / "media", libraries={"Music": "music"}) as fake:
+        for i, track in enumerate(fake.tracks):
+            angle = i * np.pi / 2 / (len(fake.tracks) - 1)
+            insert_track(db, item_id=track["Id"], title=track["Name"], artist=f"Artist {i}",
+                         vector=np.array([np.cos(angle), np.sin(angle), 0.01 * (i % 3)], dtype=np.float32))
+        cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Bob",
+                          JELLYFIN_TOKEN="bob-token", HTTP_RETRIES=0)
+        rebuild_from_embeddings(db, redis, name=cfg.INDEX_NAME, model=MODEL_NAME,
+                                channel=cfg.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+        app = create_app(cfg)
+        http = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{http.server_port}", fake
+        http.shutdown()
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_sonic_fingerprint_page_with_a_play_history(jellyfin_site, page):
+    base, fake = jellyfin_site
+    fake.set_played("Alice", fake.tracks[0]["Id"], 12, None)
+    fake.set_played("Alice", fake.tracks[1]["Id"], 3, None)
+    page.goto(base + "/sonic_fingerprint")
+    page.fill("input[name=n]", "5")
+    page.fill("input[name=user]", "Alice")
+    page.fill("input[name=secret]", "alice-token")
+    page.click("#generate-fingerprint")
+    expect(page.locator("#fingerprint-rows tr")).to_have_count(5)
+    expect(page.locator("#fingerprint-rows tr").first.locator("td").last).to_have_text("your top songs")
+    expect(page.locator("#fingerprint-rows tr").last.locator("td").last).to_have_text("discovery")
+    page.fill("input[name=playlist_name]", "Alice mix")
+    page.click(".create-playlist")
+    expect(page.locator(".playlist-status")).to_contain_text('"Alice mix_instant" created with 5 songs')
+    assert [p.owner_id for p in fake.playlists.values() if p.name == "Alice mix_instant"] == [fake.users["Alice"]]
+    shot(page, "fingerprint-page.png")
