@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+import psycopg2.errors
 import pytest
 import redis as redis_lib
 
@@ -118,8 +119,17 @@ def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 def _wipe(services: dict[str, str]) -> None:
     conn = psycopg2.connect(services["database_url"])
     try:
-        with conn, conn.cursor() as cur:
-            cur.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        # A web process of the test may still be finishing an index reload (reads in one snapshot) while we
+        # truncate; PostgreSQL then breaks the deadlock by failing one side, so try again.
+        for attempt in range(5):
+            try:
+                with conn, conn.cursor() as cur:
+                    cur.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+                break
+            except psycopg2.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
     finally:
         conn.close()
     redis_lib.Redis.from_url(services["redis_url"]).flushdb()
