@@ -124,6 +124,18 @@ def delete_automatic_playlists(server: MediaServer) -> list[str]:
     return deleted
 
 
+def library_ids_for(names: Sequence[str], libraries: Sequence[Library], *, server: str) -> list[str]:
+    """Ids of the libraries MUSIC_LIBRARIES names (matched without regard to case), in the order given; a
+    MediaServerError naming the unknown names and the known ones otherwise."""
+    by_name = {library.name.casefold(): library.library_id for library in libraries}
+    unknown = [name for name in names if name.casefold() not in by_name]
+    if unknown:
+        known = ", ".join(sorted(library.name for library in libraries)) or "none"
+        raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(map(repr, unknown))} are not {server} libraries "
+                               f"(known: {known})")
+    return [by_name[name.casefold()] for name in names]
+
+
 def iter_all_tracks(server: MediaServer) -> Iterator[Track]:
     for album in server.list_albums(limit=None):
         yield from server.album_tracks(album.album_id)

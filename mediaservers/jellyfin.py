@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any, Self
 
 from config import Config
-from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaserver import (
+    Album,
+    AudioFile,
+    Library,
+    MediaServerError,
+    PlayedTrack,
+    Playlist,
+    Track,
+    UserCredentials,
+    library_ids_for,
+)
 from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
 from mediaservers.values import epoch_seconds, int_or_none
@@ -153,14 +163,7 @@ class Jellyfin:
         """Ids of the MUSIC_LIBRARIES, or None to read every library."""
         if not self.music_libraries:
             return None
-        libraries = self.list_libraries()
-        by_name = {library.name.casefold(): library.library_id for library in libraries}
-        missing = [name for name in self.music_libraries if name.casefold() not in by_name]
-        if missing:
-            known = ", ".join(sorted(library.name for library in libraries)) or "none"
-            raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(repr(m) for m in missing)}, but "
-                                   f"{self.display_name} has no such music library (its music libraries: {known})")
-        return [by_name[name.casefold()] for name in self.music_libraries]
+        return library_ids_for(self.music_libraries, self.list_libraries(), server=self.display_name)
 
     def list_albums(self, *, limit: int | None = None) -> list[Album]:
         """Albums, most recently added first; `limit` None or ≤ 0 means all."""

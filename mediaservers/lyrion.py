@@ -37,7 +37,17 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from config import Config
-from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaserver import (
+    Album,
+    AudioFile,
+    Library,
+    MediaServerError,
+    PlayedTrack,
+    Playlist,
+    Track,
+    UserCredentials,
+    library_ids_for,
+)
 from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
 
@@ -145,12 +155,7 @@ class Lyrion:
     def _library_filters(self) -> list[str | None]:
         if not self.libraries:
             return [None]
-        known = {lib.name: lib.library_id for lib in self.list_libraries()}
-        unknown = [name for name in self.libraries if name not in known]
-        if unknown:
-            raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(map(repr, unknown))} are not Lyrion libraries "
-                                   f"(known: {', '.join(sorted(known)) or 'none'})")
-        ids = [known[name] for name in self.libraries]
+        ids = library_ids_for(self.libraries, self.list_libraries(), server="Lyrion")
         return [None] if "" in ids else [f"library_id:{library_id}" for library_id in ids]
 
     def list_albums(self, *, limit: int | None = None) -> list[Album]:

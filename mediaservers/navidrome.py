@@ -24,7 +24,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from config import Config
-from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaserver import (
+    Album,
+    AudioFile,
+    Library,
+    MediaServerError,
+    PlayedTrack,
+    Playlist,
+    Track,
+    UserCredentials,
+    library_ids_for,
+)
 from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
 from mediaservers.values import epoch_seconds, int_or_none
@@ -214,14 +224,7 @@ class Navidrome:
         """The musicFolderId values MUSIC_LIBRARIES names ([None]: no filter)."""
         if not self.music_libraries:
             return [None]
-        libraries = self.list_libraries()
-        by_name = {lib.name.casefold(): lib.library_id for lib in libraries}
-        missing = [name for name in self.music_libraries if name.casefold() not in by_name]
-        if missing:
-            known = ", ".join(sorted(lib.name for lib in libraries)) or "none"
-            raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(missing)} that {SERVER_LABEL} does not "
-                                   f"have (its libraries: {known})")
-        return [by_name[name.casefold()] for name in self.music_libraries]
+        return list(library_ids_for(self.music_libraries, self.list_libraries(), server=SERVER_LABEL))
 
     def _album_list(self, list_type: str, *, limit: int | None,
                     folder_id: str | None = None) -> Iterator[dict[str, Any]]:
