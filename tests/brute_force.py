@@ -3,11 +3,11 @@ recording each k it is asked for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from discovery.types import TrackInfo, cosine_distance
+from discovery.types import Lookup, Neighbours, TrackInfo, cosine_distance
 
 
 class Library:
@@ -22,3 +22,12 @@ class Library:
 
     def lookup(self, ids: Sequence[str]) -> dict[str, TrackInfo]:
         return {i: self.tracks[i] for i in ids if i in self.tracks}
+
+
+def brute_force(tracks: Mapping[str, TrackInfo], calls: list[int] | None = None) -> tuple[Neighbours, Lookup]:
+    """The (neighbours, lookup) pair discovery functions take, over `tracks`; each k asked for is appended to
+    `calls` when given."""
+    library = Library(list(tracks.values()))
+    if calls is not None:
+        library.queries = calls
+    return library.neighbours, library.lookup

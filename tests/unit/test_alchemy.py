@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from discovery.alchemy import project_alchemy, song_alchemy
 from discovery.projection import project_2d
-from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
+from discovery.types import DiscoveryError, TrackInfo, cosine_distance
+from tests.brute_force import brute_force
 
 
 def at_angle(item_id: str, degrees: float, *, artist: str | None = None) -> TrackInfo:
@@ -21,15 +21,6 @@ def at_angle(item_id: str, degrees: float, *, artist: str | None = None) -> Trac
     return TrackInfo(item_id=item_id, title=f"Song {item_id}", artist=artist or f"Artist {item_id}", vector=vector)
 
 
-def brute_force(library: dict[str, TrackInfo]) -> tuple[Neighbours, Lookup]:
-    def neighbours(query: np.ndarray, k: int) -> list[tuple[str, float]]:
-        ranked = sorted((cosine_distance(t.vector, query), t.item_id) for t in library.values())
-        return [(item_id, distance) for distance, item_id in ranked[:k]]
-
-    def lookup(ids: Sequence[str]) -> dict[str, TrackInfo]:
-        return {i: library[i] for i in ids if i in library}
-
-    return neighbours, lookup
 
 
 def fan(count: int = 37, step: float = 10.0) -> dict[str, TrackInfo]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from discovery.fingerprint import fingerprint_weights, sonic_fingerprint
-from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
+from discovery.types import DiscoveryError, TrackInfo, cosine_distance
+from tests.brute_force import brute_force
 
 DAY = 86_400.0
 NOW = 1_700_000_000.0
@@ -23,15 +23,6 @@ def at_angle(item_id: str, degrees: float, *, artist: str | None = None, title: 
                      vector=vector)
 
 
-def brute_force(library: dict[str, TrackInfo]) -> tuple[Neighbours, Lookup]:
-    def neighbours(query: np.ndarray, k: int) -> list[tuple[str, float]]:
-        ranked = sorted((cosine_distance(t.vector, query), t.item_id) for t in library.values())
-        return [(item_id, distance) for distance, item_id in ranked[:k]]
-
-    def lookup(ids: Sequence[str]) -> dict[str, TrackInfo]:
-        return {i: library[i] for i in ids if i in library}
-
-    return neighbours, lookup
 
 
 def fan(count: int = 36) -> dict[str, TrackInfo]:
