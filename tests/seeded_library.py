@@ -3,6 +3,7 @@ vectors instead of an analysis, so discovery results can be checked exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,24 @@ def insert_track(db: Any, *, item_id: str, title: str, artist: str, vector: np.n
                (item_id, MODEL_NAME, vector.size, vector.tobytes()))
 
 
-def seed_arc_library(db: Any, redis: Any, config: Any, music: Path) -> list[Track]:
-    """12 real files whose vectors lie on a quarter circle in this order, so neighbours and paths are known;
-    each has its own artist, BPM 100, 102, … and Camelot keys cycling 8A, 9A, 8B, 3B."""
-    make_library(music, albums=4, tracks_per_album=3, seconds=1)
-    folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
-    tracks = [t for album in reversed(folder.list_albums()) for t in folder.album_tracks(album.album_id)]
-    for i, track in enumerate(tracks):
+def seed_arc(db: Any, redis: Any, config: Any, tracks: Sequence[tuple[str, str, str]]) -> None:
+    """Store (item id, title, path) tracks with vectors on a quarter circle in this order, so neighbours and paths
+    are known, and build and store the index. Each track has its own artist, BPM 100, 102, … and Camelot keys
+    cycling 8A, 9A, 8B, 3B."""
+    for i, (item_id, title, path) in enumerate(tracks):
         angle = i * np.pi / 2 / (len(tracks) - 1)
         vector = np.zeros(16, dtype=np.float32)
         vector[0], vector[1], vector[2 + i % 3] = np.cos(angle), np.sin(angle), 0.01
-        insert_track(db, item_id=track.item_id, title=track.title, artist=f"Artist {i}", vector=vector,
-                     path=track.path or "", bpm=100 + 2 * i, camelot=["8A", "9A", "8B", "3B"][i % 4])
+        insert_track(db, item_id=item_id, title=title, artist=f"Artist {i}", vector=vector, path=path,
+                     bpm=100 + 2 * i, camelot=["8A", "9A", "8B", "3B"][i % 4])
     rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME,
                             channel=config.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+
+
+def seed_arc_library(db: Any, redis: Any, config: Any, music: Path) -> list[Track]:
+    """12 real files in a local music folder (for playlists), stored as seed_arc() describes."""
+    make_library(music, albums=4, tracks_per_album=3, seconds=1)
+    folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
+    tracks = [t for album in reversed(folder.list_albums()) for t in folder.album_tracks(album.album_id)]
+    seed_arc(db, redis, config, [(t.item_id, t.title, t.path or "") for t in tracks])
     return tracks

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from tests.conftest import OUTPUT_DIR
-from tests.seeded_library import seed_arc_library
+from tests.seeded_library import seed_arc, seed_arc_library
 
 pytestmark = pytest.mark.browser
 
@@ -121,24 +121,14 @@ def test_sonic_fingerprint_page_reports_missing_history(site, page):
 @pytest.fixture
 def jellyfin_site(make_config, db, redis, tmp_path: Path) -> Iterator[tuple[str, object]]:
     """A server whose media source has a play history (the Jellyfin fake), with arc vectors for its tracks."""
-    import numpy as np
-
-    from audio.musicnn import MODEL_NAME
     from tests.fakes.jellyfin import FakeJellyfin
     from tests.library import make_library
-    from tests.seeded_library import insert_track
-    from voyager_manager import rebuild_from_embeddings
 
     make_library(tmp_path / "media" / "Music", albums=3, tracks_per_album=3, seconds=1)
     with FakeJellyfin(tmp_path / "media", libraries={"Music": "music"}) as fake:
-        for i, track in enumerate(fake.tracks):
-            angle = i * np.pi / 2 / (len(fake.tracks) - 1)
-            insert_track(db, item_id=track["Id"], title=track["Name"], artist=f"Artist {i}",
-                         vector=np.array([np.cos(angle), np.sin(angle), 0.01 * (i % 3)], dtype=np.float32))
         cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Bob",
                           JELLYFIN_TOKEN="bob-token", HTTP_RETRIES=0)
-        rebuild_from_embeddings(db, redis, name=cfg.INDEX_NAME, model=MODEL_NAME,
-                                channel=cfg.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+        seed_arc(db, redis, cfg, [(t["Id"], t["Name"], "") for t in fake.tracks])
         app = create_app(cfg)
         http = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=http.serve_forever, daemon=True).start()

@@ -5,29 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from app import create_app
-from audio.musicnn import MODEL_NAME
 from tests.fakes.jellyfin import FakeJellyfin
 from tests.library import make_library
-from tests.seeded_library import insert_track
-from voyager_manager import rebuild_from_embeddings
+from tests.seeded_library import seed_arc
 
 
 @pytest.fixture
 def jellyfin_site(make_config, db, redis, tmp_path: Path):
     make_library(tmp_path / "media" / "Music", albums=4, tracks_per_album=3, seconds=1)
     with FakeJellyfin(tmp_path / "media", libraries={"Music": "music"}) as fake:
-        for i, track in enumerate(fake.tracks):
-            angle = i * np.pi / 2 / (len(fake.tracks) - 1)
-            vector = np.array([np.cos(angle), np.sin(angle), 0.01 * (i % 3)], dtype=np.float32)
-            insert_track(db, item_id=track["Id"], title=track["Name"], artist=f"Artist {i}", vector=vector)
         cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Bob",
                           JELLYFIN_TOKEN="bob-token", HTTP_RETRIES=0, SONIC_FINGERPRINT_TOP_N_SONGS=5)
-        rebuild_from_embeddings(db, redis, name=cfg.INDEX_NAME, model=MODEL_NAME,
-                                channel=cfg.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+        seed_arc(db, redis, cfg, [(t["Id"], t["Name"], "") for t in fake.tracks])
         app = create_app(cfg)
         yield app.test_client(), fake
         app.extensions["audiomuse"].stop_background.set()
