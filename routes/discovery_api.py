@@ -26,7 +26,7 @@ from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
 from mediaserver import MediaServerError, UserCredentials, get_media_server
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import has_control_characters, int_param, json_body, str_param
+from routes.params import bool_param, float_param, has_control_characters, int_param, json_body, raw_param, str_param
 
 bp = Blueprint("discovery_api", __name__)
 
@@ -78,41 +78,6 @@ def track_json(track: TrackInfo, **extra: Any) -> dict[str, Any]:
     return body
 
 
-def _float_param(name: str, default: float | None, *, minimum: float | None = None,
-                 maximum: float | None = None) -> float | None:
-    raw = _raw(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise bad_parameter(name, raw, "a number") from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise bad_parameter(name, raw, f"between {minimum} and {maximum}")
-    return value
-
-
-def _bool_param(name: str, default: bool) -> bool:
-    raw = _raw(name)
-    if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise bad_parameter(name, raw, "true or false")
-
-
-def _raw(name: str) -> Any:
-    body = request.get_json(silent=True) if request.is_json else None
-    if isinstance(body, dict) and name in body:
-        return body[name]
-    return request.values.get(name)
-
-
 def _discovery_errors(call: Any) -> Any:
     try:
         return call()
@@ -136,7 +101,7 @@ def search_tracks() -> Response:
 
 # --- similar songs and mixable tracks -----------------------------------------------------------------------------
 def _range(low_name: str, high_name: str) -> tuple[float | None, float | None] | None:
-    low, high = _float_param(low_name, None, minimum=0), _float_param(high_name, None, minimum=0)
+    low, high = float_param(low_name, None, minimum=0), float_param(high_name, None, minimum=0)
     if low is not None and high is not None and low > high:
         raise bad_parameter(low_name, low, f"at most {high_name}={high}")
     return (low, high) if low is not None or high is not None else None
@@ -149,14 +114,14 @@ def similar_tracks() -> Response:
     seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     moods = {name[5:]: value for name in request.args if name.startswith("mood_")
-             if (value := _float_param(name, None, minimum=0, maximum=1)) is not None}
+             if (value := float_param(name, None, minimum=0, maximum=1)) is not None}
     excluded = [a.strip() for a in str_param("exclude_artists", max_length=2000).split(",") if a.strip()]
     results = _discovery_errors(lambda: similar_songs(
         seed, n=n, neighbours=neighbours, lookup=lookup,
         max_per_artist=int_param("max_per_artist", rt.config.MAX_SONGS_PER_ARTIST, minimum=1, maximum=1000),
         duplicate_distance=rt.config.DUPLICATE_DISTANCE,
-        eliminate_duplicates=_bool_param("eliminate_duplicates", True),
-        radius_walk=_bool_param("radius_similarity", False),
+        eliminate_duplicates=bool_param("eliminate_duplicates", True),
+        radius_walk=bool_param("radius_similarity", False),
         mood_filter=moods or None,
         duration_range=_range("min_duration", "max_duration"),
         bpm_range=_range("min_bpm", "max_bpm"),
@@ -171,7 +136,7 @@ def mixable() -> Response:
     seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
-    tolerance = _float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
+    tolerance = float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
     results = _discovery_errors(lambda: mixable_tracks(
         seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=mode))
     return jsonify({"seed": track_json(seed), "mode": mode,
@@ -192,7 +157,7 @@ def find_path() -> Response:
     result = _discovery_errors(lambda: song_path(
         start, end, steps=steps, neighbours=neighbours, lookup=lookup,
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE,
-        exact_length=_bool_param("path_fix_size", False)))
+        exact_length=bool_param("path_fix_size", False)))
     return jsonify({
         "path": [track_json(t) for t in result.tracks],
         "step_distances": [round(d, 6) for d in result.step_distances],
@@ -220,8 +185,8 @@ def alchemy() -> Response:
             raise ApiError(400, f"items[{number}].op must be ADD or SUBTRACT", parameter="items")
         (add if op == "ADD" else subtract).append(_track(lookup, str(item.get("id", "")), "items"))
     n = int_param("n", rt.config.ALCHEMY_DEFAULT_N_RESULTS, minimum=1, maximum=rt.config.ALCHEMY_MAX_N_RESULTS)
-    temperature = _float_param("temperature", rt.config.ALCHEMY_TEMPERATURE, minimum=0, maximum=100)
-    threshold = _float_param("subtract_distance", rt.config.ALCHEMY_SUBTRACT_DISTANCE, minimum=0.0001, maximum=2)
+    temperature = float_param("temperature", rt.config.ALCHEMY_TEMPERATURE, minimum=0, maximum=100)
+    threshold = float_param("subtract_distance", rt.config.ALCHEMY_SUBTRACT_DISTANCE, minimum=0.0001, maximum=2)
     seed = int_param("seed", int(time.time()) % 1_000_000, minimum=0)
     result = _discovery_errors(lambda: song_alchemy(
         add, subtract, n=n, neighbours=neighbours, lookup=lookup, temperature=temperature,
@@ -317,7 +282,7 @@ def create_playlist() -> tuple[Response, int]:
         playlist_id = server.create_playlist(full_name, ids)
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
-    save_playlist(rt.db, name=full_name, source=str(_raw("source") or "instant"),
+    save_playlist(rt.db, name=full_name, source=str(raw_param("source") or "instant"),
                               item_ids=ids, mediaserver_playlist=playlist_id)
     return jsonify({"playlist_id": playlist_id, "name": full_name, "track_count": len(ids)}), 201
 

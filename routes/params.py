@@ -9,7 +9,8 @@ from flask import request
 from routes.errors import ApiError, bad_parameter
 
 
-def _raw(name: str) -> Any:
+def raw_param(name: str) -> Any:
+    """A parameter from the JSON body, the form or the query string, in that order (None when absent)."""
     body = request.get_json(silent=True) if request.is_json else None
     if isinstance(body, dict) and name in body:
         return body[name]
@@ -19,7 +20,7 @@ def _raw(name: str) -> Any:
 
 
 def int_param(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    raw = _raw(name)
+    raw = raw_param(name)
     if raw is None or raw == "":
         return default
     if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
@@ -36,7 +37,7 @@ def int_param(name: str, default: int, *, minimum: int | None = None, maximum: i
 
 
 def str_param(name: str, default: str = "", *, max_length: int = 500) -> str:
-    raw = _raw(name)
+    raw = raw_param(name)
     if raw is None:
         return default
     if not isinstance(raw, str):
@@ -60,3 +61,31 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", parameter="body")
     return body
+
+
+def float_param(name: str, default: float | None, *, minimum: float | None = None,
+                 maximum: float | None = None) -> float | None:
+    raw = raw_param(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise bad_parameter(name, raw, "a number") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise bad_parameter(name, raw, f"between {minimum} and {maximum}")
+    return value
+
+
+def bool_param(name: str, default: bool) -> bool:
+    raw = raw_param(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise bad_parameter(name, raw, "true or false")
