@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import request
@@ -72,6 +73,8 @@ def float_param(name: str, default: float | None, *, minimum: float | None = Non
         value = float(raw)
     except (TypeError, ValueError):
         raise bad_parameter(name, raw, "a number") from None
+    if not math.isfinite(value):
+        raise bad_parameter(name, raw, "a finite number")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise bad_parameter(name, raw, f"between {minimum} and {maximum}")
     return value

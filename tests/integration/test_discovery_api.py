@@ -112,6 +112,8 @@ def test_odd_input_gets_a_400_not_a_500(library):
     raw = '{"items": [{"id": "SEED", "op": "ADD"}], "n": 1e999}'.replace("SEED", seed)
     huge = client.post("/api/alchemy", data=raw, content_type="application/json")
     assert huge.status_code == 400 and huge.get_json()["parameter"] == "n"
+    not_a_number = client.get(f"/api/mixable_tracks?item_id={seed}&bpm_tolerance=nan")
+    assert not_a_number.status_code == 400 and not_a_number.get_json()["parameter"] == "bpm_tolerance"
     fraction = client.get(f"/api/similar_tracks?item_id={seed}&n=2.5")
     assert fraction.status_code == 400
     nul = client.get("/api/search_tracks?q=a%00b")
