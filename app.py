@@ -18,7 +18,7 @@ import config as config_module
 from config import Config
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
-from routes import analysis, auth, discovery_api, health, pages, settings_api, tasks_api
+from routes import analysis, auth, clustering, discovery_api, health, pages, settings_api, tasks_api
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import AuthState, install_security, session_secret
@@ -76,6 +76,6 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp):
+                      discovery_api.bp, clustering.bp):
         app.register_blueprint(blueprint)
     return app

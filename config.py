@@ -155,6 +155,104 @@ class Config:
                                                   minimum=1)
     SONIC_FINGERPRINT_NEIGHBORS: int = _setting(100, "Songs in a sonic fingerprint result by default", minimum=1)
 
+    # --- clustering -------------------------------------------------------------------------------------
+    CLUSTER_ALGORITHM: str = _setting("kmeans", "Default clustering algorithm",
+                                      choices=("kmeans", "dbscan", "gmm", "spectral"))
+    ENABLE_CLUSTERING_EMBEDDINGS: bool = _setting(
+        False, "Cluster on the 200-d musicnn embeddings instead of the score vector (tempo, energy, tags, moods)")
+    CLUSTERING_RUNS: int = _setting(1000, "Evolutionary search runs of one clustering task", minimum=1)
+    TOP_N_PLAYLISTS: int = _setting(8, "Playlists kept: the N most different ones (0: all that qualify)", minimum=0)
+    MAX_DISTANCE: float = _setting(
+        0.0, "Songs farther than this (scaled feature units) from their playlist's centre are left out (0: off)",
+        minimum=0)
+    MAX_SONGS_PER_CLUSTER: int = _setting(40, "Most songs in one generated playlist (0: unlimited)", minimum=0)
+    MIN_PLAYLIST_SIZE_FOR_TOP_N: int = _setting(8, "Generated playlists with fewer songs are dropped", minimum=1)
+    NUM_CLUSTERS_MIN: int = _setting(20, "K-Means: fewest clusters tried", minimum=2)
+    NUM_CLUSTERS_MAX: int = _setting(60, "K-Means: most clusters tried", minimum=2)
+    DBSCAN_EPS_MIN: float = _setting(2.0, "DBSCAN: smallest eps tried (scaled feature units)", minimum=0.001)
+    DBSCAN_EPS_MAX: float = _setting(6.0, "DBSCAN: largest eps tried", minimum=0.001)
+    DBSCAN_MIN_SAMPLES_MIN: int = _setting(5, "DBSCAN: smallest min_samples tried", minimum=1)
+    DBSCAN_MIN_SAMPLES_MAX: int = _setting(20, "DBSCAN: largest min_samples tried", minimum=1)
+    GMM_N_COMPONENTS_MIN: int = _setting(20, "GMM: fewest components tried", minimum=2)
+    GMM_N_COMPONENTS_MAX: int = _setting(60, "GMM: most components tried", minimum=2)
+    GMM_COVARIANCE_TYPE: str = _setting("diag", "GMM covariance type",
+                                        choices=("full", "tied", "diag", "spherical"))
+    SPECTRAL_N_CLUSTERS_MIN: int = _setting(20, "Spectral: fewest clusters tried", minimum=2)
+    SPECTRAL_N_CLUSTERS_MAX: int = _setting(60, "Spectral: most clusters tried", minimum=2)
+    SPECTRAL_N_NEIGHBORS: int = _setting(20, "Spectral: neighbours of the affinity graph", minimum=2)
+    PCA_COMPONENTS_MIN: int = _setting(0, "Fewest PCA components tried (0: no PCA)", minimum=0)
+    PCA_COMPONENTS_MAX: int = _setting(16, "Most PCA components tried (0: no PCA)", minimum=0)
+    ITERATIONS_PER_BATCH_JOB: int = _setting(20, "Clustering runs per batch child job", minimum=1)
+    MAX_CONCURRENT_BATCH_JOBS: int = _setting(4, "Batch jobs a clustering task keeps queued or running", minimum=1)
+    CLUSTERING_BATCH_TIMEOUT_MINUTES: float = _setting(
+        30.0, "A batch running longer than this is stopped and counted as failed", minimum=0.01)
+    CLUSTERING_MAX_FAILED_BATCHES: int = _setting(
+        10, "The clustering task gives up after this many failed batches", minimum=1)
+    CLUSTERING_BATCH_CHECK_INTERVAL_SECONDS: float = _setting(
+        1.0, "How often the clustering task checks its batches", minimum=0.05)
+    TOP_N_ELITES: int = _setting(10, "Best solutions kept for the evolutionary search to mutate", minimum=1)
+    EXPLOITATION_START_FRACTION: float = _setting(
+        0.2, "Share of the runs done before elites are mutated", minimum=0)
+    EXPLOITATION_PROBABILITY_CONFIG: float = _setting(
+        0.7, "Probability that a run mutates an elite instead of drawing new parameters", minimum=0)
+    MUTATION_INT_ABS_DELTA: int = _setting(3, "Largest change of an integer parameter in a mutation", minimum=0)
+    MUTATION_FLOAT_ABS_DELTA: float = _setting(0.5, "Largest change of a float parameter in a mutation", minimum=0)
+    MUTATION_KMEANS_COORD_FRACTION: float = _setting(
+        0.05, "K-Means centroid nudge in a mutation, as a fraction of each coordinate's spread", minimum=0)
+    SCORE_WEIGHT_DIVERSITY: float = _setting(2.0, "Fitness weight of tag diversity across playlists")
+    SCORE_WEIGHT_PURITY: float = _setting(1.0, "Fitness weight of tag purity inside playlists")
+    SCORE_WEIGHT_OTHER_FEATURE_DIVERSITY: float = _setting(
+        0.0, "Fitness weight of mood (danceable, relaxed, ...) diversity across playlists")
+    SCORE_WEIGHT_OTHER_FEATURE_PURITY: float = _setting(0.0, "Fitness weight of mood purity inside playlists")
+    SCORE_WEIGHT_SILHOUETTE: float = _setting(0.0, "Fitness weight of the silhouette score")
+    SCORE_WEIGHT_DAVIES_BOULDIN: float = _setting(0.0, "Fitness weight of the Davies-Bouldin index (lower is better)")
+    SCORE_WEIGHT_CALINSKI_HARABASZ: float = _setting(0.0, "Fitness weight of the Calinski-Harabasz index")
+    LN_MOOD_DIVERSITY_STATS: str = _setting(
+        "2.20,0.35", "mean,std of log1p(raw tag diversity) used to normalise it (see clustering/fitness.py)")
+    LN_MOOD_PURITY_STATS: str = _setting("1.10,0.25", "mean,std of log1p(raw tag purity), score vectors")
+    LN_MOOD_DIVERSITY_EMBEDING_STATS: str = _setting("2.20,0.35", "mean,std of log1p(raw tag diversity), embeddings")
+    LN_MOOD_PURITY_EMBEDING_STATS: str = _setting("1.10,0.25", "mean,std of log1p(raw tag purity), embeddings")
+    LN_OTHER_FEATURES_DIVERSITY_STATS: str = _setting("1.20,0.30", "mean,std of log1p(raw mood diversity)")
+    LN_OTHER_FEATURES_PURITY_STATS: str = _setting("0.80,0.25", "mean,std of log1p(raw mood purity)")
+    TOP_K_MOODS_FOR_PURITY_CALCULATION: int = _setting(3, "Top tags of a playlist's profile used for purity",
+                                                       minimum=1)
+    OTHER_FEATURE_PREDOMINANCE_THRESHOLD_FOR_PURITY: float = _setting(
+        0.3, "A mood counts for a song's purity only from this score up", minimum=0)
+    STRATIFIED_GENRES: str = _setting(
+        "rock,pop,alternative,indie,electronic,dance,jazz,metal,soul,folk,Hip-Hop,classic rock,blues,country,"
+        "punk,ambient,hard rock,rnb,electro,House,funk,instrumental",
+        "Genre tags a sample is balanced over (a track's primary genre is its highest of these)")
+    MIN_SONGS_PER_GENRE_FOR_STRATIFICATION: int = _setting(
+        100, "Songs of each genre a sample tries to include", minimum=1)
+    STRATIFIED_SAMPLING_TARGET_PERCENTILE: float = _setting(
+        50.0, "Percentile of the genre counts that sets the per-genre sample target", minimum=0)
+    SAMPLING_PERCENTAGE_CHANGE_PER_RUN: float = _setting(
+        0.2, "Share of the sample swapped for other songs of the same genre between runs", minimum=0)
+    DUPLICATE_DISTANCE_THRESHOLD_COSINE: float = _setting(
+        0.01, "Inside a generated playlist, songs this close (cosine distance of embeddings) count as duplicates",
+        minimum=0)
+    DUPLICATE_DISTANCE_CHECK_LOOKBACK: int = _setting(
+        0, "Compare each song with only this many songs kept before it (0: all)", minimum=0)
+    CLUSTERING_SEED: int = _setting(0, "Seed of the search when a request gives none (0: a new seed each run)",
+                                    minimum=0)
+
+    # --- AI ---------------------------------------------------------------------------------------------
+    AI_MODEL_PROVIDER: str = _setting("none", "LLM used to name playlists",
+                                      choices=("none", "ollama", "openai", "gemini", "mistral"))
+    AI_REQUEST_TIMEOUT_SECONDS: float = _setting(60.0, "Timeout of one LLM request", minimum=1)
+    OLLAMA_SERVER_URL: str = _setting("http://127.0.0.1:11434", "Ollama server URL")
+    OLLAMA_MODEL_NAME: str = _setting("llama3.1:8b", "Ollama model")
+    OPENAI_SERVER_URL: str = _setting("https://api.openai.com/v1",
+                                      "Base URL of an OpenAI-compatible chat completions API")
+    OPENAI_MODEL_NAME: str = _setting("gpt-4o-mini", "OpenAI-compatible model")
+    OPENAI_API_KEY: str = _setting("", "OpenAI-compatible API key", secret=True)
+    GEMINI_SERVER_URL: str = _setting("https://generativelanguage.googleapis.com/v1beta", "Gemini API base URL")
+    GEMINI_MODEL_NAME: str = _setting("gemini-2.0-flash", "Gemini model")
+    GEMINI_API_KEY: str = _setting("", "Gemini API key", secret=True)
+    MISTRAL_SERVER_URL: str = _setting("https://api.mistral.ai/v1", "Mistral API base URL")
+    MISTRAL_MODEL_NAME: str = _setting("mistral-small-latest", "Mistral model")
+    MISTRAL_API_KEY: str = _setting("", "Mistral API key", secret=True)
+
     # --- index ------------------------------------------------------------------------------------------
     INDEX_NAME: str = _setting("music_library", "Name of the Voyager index row in the database")
     INDEX_RELOAD_CHANNEL: str = _setting("index-updates", "Redis pub/sub channel that announces a new index")
@@ -209,6 +307,28 @@ class Config:
             for pair in self.PATH_MAPPING.split(";"):
                 if pair.strip() and "=" not in pair:
                     raise ConfigError(f"PATH_MAPPING entry {pair!r} is not 'server_prefix=local_prefix'")
+        for low, high in (("NUM_CLUSTERS_MIN", "NUM_CLUSTERS_MAX"), ("DBSCAN_EPS_MIN", "DBSCAN_EPS_MAX"),
+                          ("DBSCAN_MIN_SAMPLES_MIN", "DBSCAN_MIN_SAMPLES_MAX"),
+                          ("GMM_N_COMPONENTS_MIN", "GMM_N_COMPONENTS_MAX"),
+                          ("SPECTRAL_N_CLUSTERS_MIN", "SPECTRAL_N_CLUSTERS_MAX"),
+                          ("PCA_COMPONENTS_MIN", "PCA_COMPONENTS_MAX")):
+            if getattr(self, low) > getattr(self, high):
+                raise ConfigError(f"{low}={getattr(self, low)} is larger than {high}={getattr(self, high)}")
+        for name in ("EXPLOITATION_START_FRACTION", "EXPLOITATION_PROBABILITY_CONFIG",
+                     "SAMPLING_PERCENTAGE_CHANGE_PER_RUN"):
+            if getattr(self, name) > 1:
+                raise ConfigError(f"{name}={getattr(self, name)} is above 1")
+        if self.STRATIFIED_SAMPLING_TARGET_PERCENTILE > 100:
+            raise ConfigError(f"STRATIFIED_SAMPLING_TARGET_PERCENTILE={self.STRATIFIED_SAMPLING_TARGET_PERCENTILE} "
+                              "is above 100")
+        for name in ("LN_MOOD_DIVERSITY_STATS", "LN_MOOD_PURITY_STATS", "LN_MOOD_DIVERSITY_EMBEDING_STATS",
+                     "LN_MOOD_PURITY_EMBEDING_STATS", "LN_OTHER_FEATURES_DIVERSITY_STATS",
+                     "LN_OTHER_FEATURES_PURITY_STATS"):
+            _mean_std(name, getattr(self, name))
+        for name in ("OLLAMA_SERVER_URL", "OPENAI_SERVER_URL", "GEMINI_SERVER_URL", "MISTRAL_SERVER_URL"):
+            url = getattr(self, name)
+            if url and urlsplit(url).scheme not in ("http", "https"):
+                raise ConfigError(f"{name}={redact_url(url)!r} is not an http:// or https:// URL")
         if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"REDIS_URL={redact_url(self.REDIS_URL)!r} is not a redis:// URL")
 
@@ -251,6 +371,14 @@ class Config:
         if self.HOST in ("127.0.0.1", "localhost", "::1"):
             return ["localhost", "127.0.0.1", "[::1]", "::1"]
         return None
+
+    @property
+    def stratified_genres(self) -> list[str]:
+        return [name.strip() for name in self.STRATIFIED_GENRES.split(",") if name.strip()]
+
+    def normalisation_stats(self, name: str) -> tuple[float, float]:
+        """(mean, std) of one LN_*_STATS setting."""
+        return _mean_std(name, getattr(self, name))
 
     @property
     def music_libraries(self) -> list[str]:
@@ -304,6 +432,16 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     userinfo = (parts.username or "") + ":***"
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+
+
+def _mean_std(name: str, text: str) -> tuple[float, float]:
+    try:
+        mean, std = (float(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not 'mean,std' (two numbers)") from None
+    if not std > 0:
+        raise ConfigError(f"{name}={text!r}: the std must be above 0")
+    return mean, std
 
 
 _TRUE = {"1", "true", "yes", "on"}

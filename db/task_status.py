@@ -221,3 +221,15 @@ def finish_revoked(db: Database, task_id: str, note: str) -> None:
             WHERE task_id = %s AND status = 'REVOKED' AND finished_at IS NULL""",
         (note, task_id),
     )
+
+
+def children_state(db: Database, parent_task_id: str, task_ids: list[str]) -> list[dict[str, Any]]:
+    """Status, progress counters, start/finish times, result and message of those children of the parent."""
+    if not task_ids:
+        return []
+    return db.fetch_all(
+        """SELECT task_id, status, current_item, started_at, finished_at, result, message,
+                  EXTRACT(EPOCH FROM (now() - started_at)) AS running_seconds
+             FROM task_status WHERE parent_task_id = %s AND task_id = ANY(%s)""",
+        (parent_task_id, task_ids),
+    )

@@ -225,3 +225,26 @@ def catalog_rows(cur: Any, item_ids: Sequence[str]) -> dict[str, tuple[Any, ...]
     cur.execute(f"SELECT item_id, {', '.join(CATALOG_COLUMNS)} FROM tracks WHERE item_id = ANY(%s)",
                 (list(item_ids),))
     return {row["item_id"]: tuple(row[c] for c in CATALOG_COLUMNS) for row in cur.fetchall()}
+
+
+def clustering_rows(db: Database, model: str) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Every analyzed track with its tags, moods, tempo, energy (rows in item-id order) and its `model` embedding
+    as a float32 (n, d) array."""
+    rows = db.fetch_all(
+        """SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, e.dimensions, e.vector
+             FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
+            WHERE t.tags IS NOT NULL AND t.moods IS NOT NULL ORDER BY t.item_id""",
+        (model,))
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    matrix = np.empty((len(rows), rows[0]["dimensions"]), dtype=np.float32)
+    for i, row in enumerate(rows):
+        matrix[i] = np.frombuffer(bytes(row.pop("vector")), dtype="<f4")
+    return rows, matrix
+
+
+def library_counts(db: Database) -> tuple[int, int]:
+    """(analyzed tracks, distinct artists among them)."""
+    row = db.fetch_one("SELECT count(*) AS n, count(DISTINCT lower(artist)) AS artists FROM tracks "
+                       "WHERE analyzed_at IS NOT NULL")
+    return (int(row["n"]), int(row["artists"])) if row else (0, 0)

@@ -48,7 +48,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
     return view
 
 
-BUILT = {"settings", "analysis", "similarity", "path", "alchemy", "sonic_fingerprint"}
+BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "sonic_fingerprint"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -61,6 +61,15 @@ def analysis() -> str:
                            defaults={"num_recent_albums": rt.config.NUM_RECENT_ALBUMS,
                                      "top_n_moods": rt.config.TOP_N_MOODS},
                            source={"type": rt.config.MEDIASERVER_TYPE, "music_dir": rt.config.MUSIC_DIR})
+
+
+@bp.route("/clustering")
+def clustering() -> str:
+    from routes.clustering import clustering_defaults, preset_request
+
+    preset, size = preset_request()
+    return render_template("clustering.html", page=PAGES_BY_ENDPOINT["clustering"],
+                           defaults=clustering_defaults().as_dict(), preset=preset.as_dict(), library_size=size)
 
 
 @bp.route("/similarity")

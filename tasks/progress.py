@@ -127,11 +127,12 @@ class TaskContext:
             raise TaskCancelled(self.task_id)
 
     # --- children ---------------------------------------------------------------------------------------
-    def spawn_child(self, func: TaskFunction, **kwargs: Any) -> str:
+    def spawn_child(self, func: TaskFunction, *, job_timeout: float | None = None, **kwargs: Any) -> str:
         """Enqueue a child task on the default queue; return its task id."""
         from tasks.queues import enqueue_task
 
-        return enqueue_task(func, kwargs=kwargs, parent_task_id=self.task_id, config=self.config)
+        return enqueue_task(func, kwargs=kwargs, parent_task_id=self.task_id, config=self.config,
+                            job_timeout=job_timeout)
 
     def child_counts(self) -> dict[str, int]:
         return store.child_counts(self.db, self.task_id)

@@ -39,6 +39,7 @@ class TaskRef:
 
 
 MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
+MAIN_CLUSTERING = TaskRef("tasks.clustering.run_clustering_task", "main_clustering")
 
 
 def get_queues(connection: Redis) -> list[Queue]:
@@ -51,7 +52,9 @@ def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], con
 
 
 def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent_task_id: str | None,
-                 config: Config) -> str:
+                 config: Config, job_timeout: float | None = None) -> str:
+    """Record and enqueue a task; `job_timeout` (seconds) overrides the main/child default: RQ stops the job
+    when it runs longer."""
     db = get_db(config)
     task_id = str(uuid.uuid4())
     target: Any = func.path if isinstance(func, TaskRef) else func
@@ -62,7 +65,8 @@ def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent
     try:
         queue.enqueue(
             target, kwargs=kwargs, job_id=task_id,
-            job_timeout=config.MAIN_TASK_TIMEOUT_SECONDS if is_main else config.CHILD_TASK_TIMEOUT_SECONDS,
+            job_timeout=int(job_timeout) if job_timeout else (
+                config.MAIN_TASK_TIMEOUT_SECONDS if is_main else config.CHILD_TASK_TIMEOUT_SECONDS),
             result_ttl=config.TASK_RESULT_TTL_SECONDS, failure_ttl=config.TASK_RESULT_TTL_SECONDS,
             description=f"{func.task_type} {task_id}",
         )

@@ -1,0 +1,1 @@
+"""Evolutionary clustering of the analyzed library into playlists: pure domain code (no Flask, no RQ)."""

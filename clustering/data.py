@@ -1,0 +1,138 @@
+"""The library as matrices for clustering, and the stratified song samples each run clusters.
+
+`LibraryData` holds one row per analyzed track: the 50 tag probabilities, the six mood scores, tempo, energy and
+the musicnn embedding. Runs cluster either the *score vector* (tempo, energy, tags, moods) or the embedding,
+standardised over the whole library. Each run clusters a sample balanced over the tracks' primary genres, so a
+library that is 70 % rock still yields playlists for its jazz; successive runs swap a share of the sample.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class ClusteringError(ValueError):
+    """The library or the request cannot be clustered; the message says why."""
+
+
+@dataclass(frozen=True)
+class LibraryData:
+    """Per-track arrays, all in the same row order (item-id order from the database).
+
+    tags: (n, T) tag probabilities; moods: (n, M) scores 0..1; tempo: (n,) bpm, NaN when unknown;
+    energy: (n,) 0..1; embeddings: (n, D) float32.
+    """
+
+    item_ids: list[str]
+    titles: list[str]
+    artists: list[str]
+    tag_names: tuple[str, ...]
+    tags: np.ndarray
+    mood_names: tuple[str, ...]
+    moods: np.ndarray
+    tempo: np.ndarray
+    energy: np.ndarray
+    embeddings: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def score_vectors(self) -> np.ndarray:
+        """(n, 2 + T + M): tempo (unknown → the library median), energy, tags, moods; not yet scaled."""
+        tempo = self.tempo.astype(np.float64)
+        known = tempo[np.isfinite(tempo)]
+        tempo = np.where(np.isfinite(tempo), tempo, float(np.median(known)) if known.size else 120.0)
+        return np.column_stack([tempo, self.energy, self.tags, self.moods]).astype(np.float64)
+
+    def features(self, *, use_embeddings: bool) -> np.ndarray:
+        """The matrix runs cluster, standardised per column over the whole library (constant columns stay 0)."""
+        raw = self.embeddings.astype(np.float64) if use_embeddings else self.score_vectors()
+        mean = raw.mean(axis=0)
+        std = raw.std(axis=0)
+        return (raw - mean) / np.where(std > 1e-12, std, 1.0)
+
+    def to_bytes(self) -> bytes:
+        """A compact snapshot (npz) that batch jobs load, so every batch of one task sees the same library."""
+        buffer = io.BytesIO()
+        np.savez(buffer, item_ids=np.array(self.item_ids, dtype=object), titles=np.array(self.titles, dtype=object),
+                 artists=np.array(self.artists, dtype=object), tag_names=np.array(self.tag_names, dtype=object),
+                 mood_names=np.array(self.mood_names, dtype=object), tags=self.tags, moods=self.moods,
+                 tempo=self.tempo, energy=self.energy, embeddings=self.embeddings)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LibraryData:
+        with np.load(io.BytesIO(blob), allow_pickle=True) as z:
+            return cls(item_ids=list(z["item_ids"]), titles=list(z["titles"]), artists=list(z["artists"]),
+                       tag_names=tuple(z["tag_names"]), tags=z["tags"], mood_names=tuple(z["mood_names"]),
+                       moods=z["moods"], tempo=z["tempo"], energy=z["energy"], embeddings=z["embeddings"])
+
+
+def primary_genres(tags: np.ndarray, tag_names: tuple[str, ...], genres: list[str]) -> np.ndarray:
+    """(n,) index into `genres` of each track's most probable genre tag; -1 when none of them is above 0."""
+    columns = [tag_names.index(g) for g in genres if g in tag_names]
+    if not columns:
+        raise ClusteringError(f"none of the stratification genres {genres[:5]}… is a tag of this library")
+    names = [g for g in genres if g in tag_names]
+    sub = tags[:, columns]
+    best = sub.argmax(axis=1)
+    genre_of = np.array([genres.index(names[b]) for b in best], dtype=np.int64)
+    genre_of[sub.max(axis=1) <= 0] = -1
+    return genre_of
+
+
+def genre_target(genre_of: np.ndarray, *, percentile: float, minimum: int) -> int:
+    """Songs per genre a sample aims for: the percentile of the genre counts, at least `minimum`."""
+    counts = np.bincount(genre_of[genre_of >= 0]) if (genre_of >= 0).any() else np.array([0])
+    counts = counts[counts > 0]
+    at_percentile = float(np.percentile(counts, percentile)) if counts.size else 0.0
+    return max(minimum, int(round(at_percentile)))
+
+
+class StratifiedSampler:
+    """Samples of at most `target` songs per primary genre (tracks with no genre form one more group)."""
+
+    def __init__(self, genre_of: np.ndarray, *, target: int) -> None:
+        self.target = target
+        self.groups = [np.flatnonzero(genre_of == g) for g in np.unique(genre_of)]
+
+    def initial(self, rng: np.random.Generator) -> np.ndarray:
+        """A fresh sample: sorted row indices."""
+        chosen = [group if len(group) <= self.target else rng.choice(group, self.target, replace=False)
+                  for group in self.groups]
+        return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+    def perturb(self, sample: np.ndarray, rng: np.random.Generator, *, fraction: float) -> np.ndarray:
+        """The sample with `fraction` of each genre's songs swapped for unsampled songs of the same genre."""
+        in_sample = np.zeros(max(int(sample.max()) + 1 if sample.size else 0,
+                                 max((int(g.max()) + 1 for g in self.groups if g.size), default=0)), dtype=bool)
+        in_sample[sample] = True
+        result = []
+        for group in self.groups:
+            taken = group[in_sample[group]]
+            free = group[~in_sample[group]]
+            swap = min(int(round(fraction * len(taken))), len(free))
+            if swap:
+                out = rng.choice(len(taken), swap, replace=False)
+                taken = np.concatenate([np.delete(taken, out), rng.choice(free, swap, replace=False)])
+            result.append(taken)
+        return np.sort(np.concatenate(result)) if result else sample
+
+
+def library_from_rows(rows: list[dict[str, Any]], embeddings: np.ndarray, *, tag_names: tuple[str, ...],
+                      mood_names: tuple[str, ...]) -> LibraryData:
+    """LibraryData from database rows (item_id, title, artist, tempo_bpm, energy, tags {name: p},
+    moods {name: score}) and their embeddings (n, D)."""
+    tags = np.array([[float(r["tags"].get(t, 0.0)) for t in tag_names] for r in rows], dtype=np.float32)
+    moods = np.array([[float(r["moods"].get(m, 0.0)) for m in mood_names] for r in rows], dtype=np.float32)
+    return LibraryData(
+        item_ids=[r["item_id"] for r in rows], titles=[r["title"] or "" for r in rows],
+        artists=[r["artist"] or "" for r in rows], tag_names=tag_names,
+        tags=tags.reshape(len(rows), len(tag_names)), mood_names=mood_names,
+        moods=moods.reshape(len(rows), len(mood_names)),
+        tempo=np.array([np.nan if r["tempo_bpm"] is None else r["tempo_bpm"] for r in rows], dtype=np.float32),
+        energy=np.array([r["energy"] or 0.0 for r in rows], dtype=np.float32), embeddings=embeddings)

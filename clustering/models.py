@@ -1,0 +1,92 @@
+"""Fitting one run: optional PCA, then K-Means, DBSCAN, a Gaussian mixture or spectral clustering.
+
+The result carries the PCA and each cluster's centre in model space, so the whole library (not just the sample)
+can later be placed into the clusters by nearest centre.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import DBSCAN, KMeans, SpectralClustering
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from clustering.params import RunParams
+
+MAX_ITER = 100
+
+
+@dataclass(frozen=True)
+class FittedRun:
+    """labels: (n,) cluster of each sample row, -1 = noise; points: (n, d) the rows in model space;
+    centres: (k, d) mean of each cluster's points, row i for label i."""
+
+    labels: np.ndarray
+    points: np.ndarray
+    centres: np.ndarray
+    pca: PCA | None
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """Scaled feature rows (m, f) → model space (m, d)."""
+        return self.pca.transform(features) if self.pca is not None else features
+
+
+def fit_run(params: RunParams, features: np.ndarray, *, seed: int,
+            init_centroids: np.ndarray | None = None) -> FittedRun:
+    """Cluster the scaled sample `features` (n, f). `init_centroids` (k, d in model space) starts K-Means from an
+    elite's nudged centres. Raises ValueError when the parameters cannot fit this sample."""
+    n, f = features.shape
+    pca = None
+    points = features
+    components = min(params.pca_components, f, n - 1)
+    if params.pca_components > 0 and components >= 1:
+        pca = PCA(n_components=components, svd_solver="full", random_state=seed)
+        points = pca.fit_transform(features)
+    labels = _labels(params, points, seed=seed, init_centroids=init_centroids)
+    labels = _compact(labels)
+    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    centres = np.vstack([points[labels == c].mean(axis=0) for c in range(k)]) if k else np.zeros((0, points.shape[1]))
+    return FittedRun(labels=labels, points=points, centres=centres, pca=pca)
+
+
+def _labels(params: RunParams, points: np.ndarray, *, seed: int, init_centroids: np.ndarray | None) -> np.ndarray:
+    n = len(points)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if params.algorithm == "kmeans":
+            k = min(params.n_clusters, n - 1)
+            if k < 2:
+                raise ValueError(f"{n} songs are too few for {params.n_clusters} clusters")
+            if init_centroids is not None and init_centroids.shape == (k, points.shape[1]):
+                model = KMeans(n_clusters=k, init=init_centroids, n_init=1, max_iter=MAX_ITER, random_state=seed)
+            else:
+                model = KMeans(n_clusters=k, n_init=1, max_iter=MAX_ITER, random_state=seed)
+            return np.asarray(model.fit_predict(points))
+        if params.algorithm == "dbscan":
+            return np.asarray(DBSCAN(eps=params.eps, min_samples=params.min_samples).fit_predict(points))
+        if params.algorithm == "gmm":
+            k = min(params.n_clusters, n - 1)
+            gmm = GaussianMixture(n_components=k, covariance_type=params.covariance_type, max_iter=MAX_ITER,
+                                  random_state=seed, reg_covar=1e-4)
+            return np.asarray(gmm.fit(points).predict(points))
+        if params.algorithm == "spectral":
+            k = min(params.n_clusters, n - 1)
+            neighbours = min(params.n_neighbors, n - 1)
+            model = SpectralClustering(n_clusters=k, affinity="nearest_neighbors", n_neighbors=neighbours,
+                                       assign_labels="cluster_qr", random_state=seed)
+            return np.asarray(model.fit_predict(points))
+    raise ValueError(f"unknown algorithm {params.algorithm!r}")
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..k-1 in order of first appearance (empty GMM components leave gaps); -1 stays."""
+    out = np.full(labels.shape, -1, dtype=np.int64)
+    mapping: dict[int, int] = {}
+    for i, label in enumerate(labels.tolist()):
+        if label >= 0:
+            out[i] = mapping.setdefault(label, len(mapping))
+    return out

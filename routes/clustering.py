@@ -1,0 +1,92 @@
+"""The clustering API: start a run (custom or preset), the preset for this library, the generated playlists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
+
+from clustering.request import MIN_TRACKS, ClusteringRequest, RequestError, defaults_from, preset
+from db import playlists as playlist_store
+from db import task_status as task_store
+from db import tracks as track_store
+from db.app_settings import effective_config
+from routes.context import runtime
+from routes.errors import ApiError, bad_parameter
+from routes.params import json_body, raw_param
+from tasks.queues import MAIN_CLUSTERING, start_main_task
+
+bp = Blueprint("clustering_api", __name__)
+
+
+def clustering_defaults() -> ClusteringRequest:
+    rt = runtime()
+    return defaults_from(effective_config(rt.config, rt.db))
+
+
+def preset_request() -> tuple[ClusteringRequest, int]:
+    size, artists = track_store.library_counts(runtime().db)
+    return preset(size, artists, clustering_defaults()), size
+
+
+@bp.get("/api/clustering/preset")
+def preset_view() -> Response:
+    """The settings the preset button would use for this library."""
+    request, size = preset_request()
+    return jsonify({"library_size": size, "params": request.as_dict()})
+
+
+@bp.get("/api/clustering/defaults")
+def defaults_view() -> Response:
+    return jsonify({"params": clustering_defaults().as_dict()})
+
+
+@bp.post("/api/clustering/start")
+def start() -> tuple[Response, int]:
+    """Start a clustering task with the request's parameters (missing ones from the configuration), or with the
+    preset when `preset` is true (then only `ai_model_provider` and `seed` are taken from the request)."""
+    rt = runtime()
+    body: dict[str, Any] = dict(json_body())
+    use_preset = raw_param("preset") in (True, "true", "1", "on", 1)
+    if use_preset:
+        base, size = preset_request()
+        overrides = {k: body[k] for k in ("ai_model_provider", "seed") if k in body}
+    else:
+        base, size = clustering_defaults(), track_store.library_counts(rt.db)[0]
+        overrides = body
+    try:
+        request = base.with_values(overrides)
+    except RequestError as exc:
+        raise bad_parameter(exc.parameter, exc.value, exc.expected) from None
+    if size < MIN_TRACKS:
+        raise ApiError(409, f"only {size} analyzed tracks: run an analysis first (clustering needs at least "
+                            f"{MIN_TRACKS})")
+    try:
+        task_id = start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), config=rt.config)
+    except task_store.TaskAlreadyRunning as exc:
+        raise ApiError(409, "a clustering task is already running", task_id=exc.active_task_id,
+                       task_type=MAIN_CLUSTERING.task_type) from None
+    return jsonify({"task_id": task_id, "task_type": MAIN_CLUSTERING.task_type, "status": task_store.PENDING,
+                    "params": request.as_dict()}), 202
+
+
+@bp.get("/api/clustering/last")
+def last_run() -> Response:
+    """The most recent clustering task: status, message and summary."""
+    row = runtime().db.fetch_one(
+        """SELECT task_id, status, message, result, error, created_at, finished_at FROM task_status
+            WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
+        (MAIN_CLUSTERING.task_type,))
+    if row:
+        row["error"] = None  # tracebacks stay in the database; the message says what went wrong
+    return jsonify({"last_run": row})
+
+
+@bp.get("/api/playlists")
+def playlists() -> Response:
+    """Playlists AudioMuse made, with their tracks; `source=clustering` for the generated ones."""
+    source = raw_param("source")
+    if source is not None and not isinstance(source, str):
+        raise bad_parameter("source", source, "a string")
+    return jsonify({"playlists": playlist_store.list_playlists(runtime().db, source=source or None)})

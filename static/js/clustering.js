@@ -1,0 +1,228 @@
+// The clustering page: start a preset or custom run, follow the last run's status, list the generated playlists.
+(() => {
+  "use strict";
+  const POLL_MS = 2000;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const form = document.getElementById("clustering-form");
+  const method = document.getElementById("f-clustering_method");
+  const message = document.getElementById("clustering-message");
+  const status = document.getElementById("run-status");
+  const buttons = [document.getElementById("run-preset"), document.getElementById("start-clustering")];
+  const ALGORITHMS = { kmeans: "K-Means", dbscan: "DBSCAN", gmm: "GMM", spectral: "Spectral" };
+  let clockOffsetMs = 0;
+  let watching = null;  // the task id followed while it runs; its end reloads the playlists
+  let timer = null;
+  let posting = false;
+  let running = false;
+
+  // Like the other pages' getJson, but the error keeps the server's status and the parameter it names.
+  async function request(url, { method: verb = "GET", body } = {}) {
+    const options = { method: verb, credentials: "same-origin", headers: { "X-CSRFToken": csrf } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, options);
+    const served = Date.parse(response.headers.get("Date") || "");
+    if (!Number.isNaN(served)) clockOffsetMs = served - Date.now();
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const err = new Error(data.error || `${response.status} ${response.statusText}`);
+      err.parameter = data.parameter;
+      throw err;
+    }
+    return data;
+  }
+
+  const say = (text, bad) => {
+    message.textContent = text;
+    message.classList.toggle("error", Boolean(bad));
+    if (text) message.scrollIntoView({ block: "nearest" });
+  };
+
+  const formatSeconds = (seconds) => {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    if (!h && !m) return `${s} s`;
+    return (h ? `${h}h ` : "") + `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  };
+
+  const labelOf = (input) => (document.querySelector(`label[for="${input.id}"]`)?.textContent || input.name).trim();
+
+  // Only the chosen algorithm's ranges are shown (and sent); the others keep their defaults on the server.
+  function showAlgorithm() {
+    for (const group of form.querySelectorAll("fieldset[data-algorithm]")) {
+      const on = group.dataset.algorithm === method.value;
+      group.hidden = !on;
+      group.disabled = !on;
+    }
+  }
+
+  class FieldError extends Error {
+    constructor(input, text) { super(text); this.parameter = input.name; }
+  }
+
+  function collect() {
+    const values = {};
+    for (const input of form.querySelectorAll("[data-type]")) {
+      const group = input.closest("fieldset[data-algorithm]");
+      if (group && group.dataset.algorithm !== method.value) continue;
+      if (input.dataset.type === "bool") {
+        values[input.name] = input.checked;
+      } else if (input.dataset.type === "text") {
+        values[input.name] = input.value;
+      } else {
+        const text = input.value.trim();
+        const number = Number(text);
+        if (text === "" || !Number.isFinite(number)) throw new FieldError(input, `${labelOf(input)}: enter a number.`);
+        values[input.name] = number;
+      }
+    }
+    return values;
+  }
+
+  function markInvalid(parameter) {
+    const input = parameter && form.elements.namedItem(parameter);
+    if (!input || !input.setAttribute) return;
+    input.setAttribute("aria-invalid", "true");
+    const advanced = input.closest("details");
+    if (advanced) advanced.open = true;
+    input.focus({ preventScroll: true });
+  }
+
+  function setBusy() {
+    for (const button of buttons) {
+      button.disabled = posting || running;
+      button.title = running ? "A clustering run is in progress (cancel it in the task panel)." : "";
+    }
+  }
+
+  async function start(body) {
+    for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+    posting = true;
+    setBusy();
+    try {
+      const started = await request("/api/clustering/start", { method: "POST", body });
+      say(`Clustering started (task ${started.task_id}): ${ALGORITHMS[started.params.clustering_method]}, ` +
+          `${started.params.clustering_runs} runs.`);
+      watching = started.task_id;
+      running = true;
+    } catch (err) {
+      say(`Could not start: ${err.message}`, true);
+      markInvalid(err.parameter);
+    } finally {
+      posting = false;
+      setBusy();
+    }
+    if (watching) refreshStatus();
+  }
+
+  function describeParams(p) {
+    if (!p) return "";
+    const size = p.algorithm === "dbscan" ? `eps ${Number(p.eps).toFixed(2)}, min samples ${p.min_samples}`
+      : `${p.n_clusters} ${p.algorithm === "gmm" ? "components" : "clusters"}`;
+    return `${ALGORITHMS[p.algorithm] || p.algorithm} with ${size}, ${p.pca_components ? `PCA ${p.pca_components}` : "no PCA"}`;
+  }
+
+  function showStatus(run) {
+    status.dataset.status = run ? run.status : "";
+    status.classList.toggle("error", Boolean(run && run.status === "FAILURE"));
+    if (!run) { status.textContent = "No clustering has run yet."; return; }
+    const r = run.result || {};
+    if (!run.finished_at) {
+      const since = (Date.now() + clockOffsetMs - Date.parse(run.created_at)) / 1000;
+      status.textContent = `Running (${run.status}) for ${formatSeconds(since)}: ${run.message || "waiting for a worker"}`;
+    } else if (run.status === "SUCCESS") {
+      const published = r.published ? ` Published to the ${r.published.server} server: ${r.published.created} ` +
+        `created, ${r.published.deleted} old removed.` : "";
+      const failed = r.failed_batches ? ` ${r.failed_batches} batches failed.` : "";
+      status.textContent = `Finished ${new Date(run.finished_at).toLocaleString()}: ${(r.playlists || []).length} ` +
+        `playlists, best score ${Number(r.best_score).toFixed(3)} (${describeParams(r.best_params)}) after ` +
+        `${r.runs} runs in ${formatSeconds(r.elapsed_seconds || 0)}, seed ${r.seed}.${published}${failed}`;
+    } else {
+      const verb = run.status === "REVOKED" ? "was cancelled" : "failed";
+      status.textContent = `The last run ${verb} (${new Date(run.finished_at).toLocaleString()}): ${run.message || ""}`;
+    }
+  }
+
+  async function refreshStatus() {
+    clearTimeout(timer);
+    let active = running;
+    try {
+      const { last_run: run } = await request("/api/clustering/last");
+      showStatus(run);
+      active = Boolean(run && !run.finished_at);
+      if (active) {
+        watching = run.task_id;
+      } else if (watching) {
+        watching = null;
+        loadPlaylists();
+      }
+    } catch (err) {
+      status.textContent = `Run status unavailable: ${err.message}`;
+    }
+    running = active;
+    setBusy();
+    if (running) timer = setTimeout(refreshStatus, POLL_MS);
+  }
+
+  async function loadPlaylists() {
+    const list = document.getElementById("playlist-list");
+    const empty = document.getElementById("playlists-empty");
+    try {
+      const { playlists } = await request("/api/playlists?source=clustering");
+      list.replaceChildren(...playlists.map((p) => {
+        const box = document.createElement("details");
+        box.className = "generated-playlist";
+        box.dataset.name = p.name;
+        const summary = document.createElement("summary");
+        const name = document.createElement("strong");
+        name.className = "playlist-name";
+        name.textContent = p.name;
+        const count = document.createElement("span");
+        count.className = "playlist-size muted";
+        count.textContent = ` ${p.tracks.length} ${p.tracks.length === 1 ? "song" : "songs"}`;
+        summary.append(name, count);
+        const songs = document.createElement("ol");
+        songs.append(...p.tracks.map((t) => {
+          const li = document.createElement("li");
+          li.textContent = `${t.title || t.item_id} — ${t.artist || "unknown artist"}`;
+          return li;
+        }));
+        box.append(summary, songs);
+        return box;
+      }));
+      empty.textContent = "No generated playlists yet.";
+      empty.classList.remove("error");
+      empty.hidden = playlists.length > 0;
+      document.getElementById("playlist-count").textContent = playlists.length ? `(${playlists.length})` : "";
+    } catch (err) {
+      empty.textContent = `Playlists unavailable: ${err.message}`;
+      empty.classList.add("error");
+      empty.hidden = false;
+    }
+  }
+
+  method.addEventListener("change", showAlgorithm);
+  document.getElementById("run-preset").addEventListener("click", () => {
+    say("");
+    start({ preset: true, ai_model_provider: document.getElementById("f-ai_model_provider").value });
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    say("");
+    let values;
+    try {
+      values = collect();
+    } catch (err) {
+      say(err.message, true);
+      markInvalid(err.parameter);
+      return;
+    }
+    start(values);
+  });
+
+  showAlgorithm();
+  refreshStatus();
+  loadPlaylists();
+})();

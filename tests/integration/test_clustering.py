@@ -1,0 +1,220 @@
+"""Clustering end to end: a generated four-style library, real RQ workers on real PostgreSQL and Redis, playlists
+published to the local media source (and to a real MPD), AI naming through a local LLM server."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import create_app
+from db import task_status as store
+from tests.conftest import wait_for
+from tests.fakes.llm import FakeLLM
+from tests.style_library import seed_style_library
+
+
+def settings_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {"MUSIC_DIR": str(tmp_path / "music"), "PLAYLIST_DIR": str(tmp_path / "playlists"),
+           "ITERATIONS_PER_BATCH_JOB": "5", "MAX_CONCURRENT_BATCH_JOBS": "2",
+           "CLUSTERING_BATCH_CHECK_INTERVAL_SECONDS": "0.1"}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def clustering_site(make_config, db, tmp_path):
+    """(web test client, worker environment, tracks by style) for a seeded four-style library."""
+    by_style = seed_style_library(db, tmp_path / "music", per_style=12)
+    env = settings_env(tmp_path)
+    app = create_app(make_config(**env))
+    yield app.test_client(), env, by_style
+    app.extensions["audiomuse"].stop_background.set()
+
+
+def start_workers(worker_processes: Any, env: dict[str, str], album_workers: int = 2) -> list[Any]:
+    """The orchestrator worker (queue high) and batch workers (queue default), as supervisord runs them."""
+    return [worker_processes("--queues", "high", env=env)] + [
+        worker_processes("--queues", "default", env=env) for _ in range(album_workers)]
+
+
+def run_clustering(client: Any, db: Any, payload: dict[str, Any], *, timeout: float = 180) -> dict[str, Any]:
+    response = client.post("/api/clustering/start", json=payload)
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert body["task_type"] == "main_clustering" and body["status"] == "PENDING"
+    return wait_for(lambda: (row := store.get_task(db, body["task_id"])) and row["finished_at"] and row,
+                    timeout=timeout, what="the clustering task to end")
+
+
+def style_of(title: str) -> str:
+    return title.split()[0].lower()
+
+
+CUSTOM = {"clustering_method": "kmeans", "clustering_runs": 20, "num_clusters_min": 3, "num_clusters_max": 6,
+          "pca_components_min": 0, "pca_components_max": 4, "top_n_playlists": 4, "min_playlist_size": 4,
+          "max_songs_per_artist": 10, "seed": 11}
+
+
+def test_preset_run_publishes_coherent_named_playlists(clustering_site, db, worker_processes, tmp_path):
+    client, env, by_style = clustering_site
+    start_workers(worker_processes, env)
+    task = run_clustering(client, db, {"preset": True, "seed": 5})
+    assert task["status"] == "SUCCESS", task
+    result = task["result"]
+    assert result["seed"] == 5 and result["failed_batches"] == 0
+    assert result["best_history"] and result["best_score"] == result["best_history"][-1]["score"]
+    playlists = client.get("/api/playlists?source=clustering").get_json()["playlists"]
+    assert len(playlists) >= 2
+    for playlist in playlists:
+        assert playlist["name"].endswith("_automatic")
+        styles = Counter(style_of(t["title"]) for t in playlist["tracks"])
+        # the four styles are far apart: a playlist is (almost) one style
+        assert styles.most_common(1)[0][1] >= 0.8 * len(playlist["tracks"]), (playlist["name"], styles)
+        m3u = (tmp_path / "playlists" / f"{playlist['name']}.m3u8")
+        assert m3u.exists(), sorted(os.listdir(tmp_path / "playlists"))
+        assert m3u.read_text().count("#EXTINF") == len(playlist["tracks"])
+        assert playlist["mediaserver_playlist"]
+    dominant = [Counter(style_of(t["title"]) for t in p["tracks"]).most_common(1)[0][0] for p in playlists]
+    assert len(set(dominant)) == len(dominant)  # different playlists, different styles
+
+
+def test_rerun_replaces_the_automatic_playlists_and_keeps_others(clustering_site, db, worker_processes, tmp_path):
+    client, env, _ = clustering_site
+    start_workers(worker_processes, env, album_workers=1)
+    playlist_dir = tmp_path / "playlists"
+    playlist_dir.mkdir(parents=True, exist_ok=True)
+    (playlist_dir / "Stale_automatic.m3u8").write_text("#EXTM3U\n")
+    (playlist_dir / "My own list.m3u8").write_text("#EXTM3U\n")
+    first = run_clustering(client, db, dict(CUSTOM, top_n_playlists=4))
+    assert first["status"] == "SUCCESS", first
+    second = run_clustering(client, db, dict(CUSTOM, top_n_playlists=2, seed=12))
+    assert second["status"] == "SUCCESS", second
+    files = sorted(p.name for p in playlist_dir.iterdir())
+    names = [p["name"] for p in client.get("/api/playlists?source=clustering").get_json()["playlists"]]
+    assert len(names) == 2 and second["result"]["published"]["created"] == 2
+    assert files == sorted([*(n + ".m3u8" for n in names), "My own list.m3u8"])
+
+
+def test_same_seed_gives_the_same_playlists(clustering_site, db, worker_processes):
+    client, env, _ = clustering_site
+    start_workers(worker_processes, env)
+    payload = dict(CUSTOM, clustering_runs=30)
+    runs = []
+    for _ in range(2):
+        task = run_clustering(client, db, payload)
+        assert task["status"] == "SUCCESS", task
+        playlists = client.get("/api/playlists?source=clustering").get_json()["playlists"]
+        runs.append(sorted((p["name"], [t["item_id"] for t in p["tracks"]]) for p in playlists))
+        assert task["result"]["best_params"]
+    assert runs[0] == runs[1]
+    other = run_clustering(client, db, dict(payload, seed=99))
+    assert other["status"] == "SUCCESS"
+    playlists = client.get("/api/playlists?source=clustering").get_json()["playlists"]
+    # another seed shuffles (at least) the order of songs differently
+    assert sorted((p["name"], [t["item_id"] for t in p["tracks"]]) for p in playlists) != runs[0]
+
+
+def test_ai_names_come_from_the_llm_and_fall_back_when_unusable(clustering_site, db, worker_processes):
+    client, env, _ = clustering_site
+    with FakeLLM(answer="**Late Night Neon Grooves**") as llm:
+        env = dict(env, OLLAMA_SERVER_URL=llm.url, AI_REQUEST_TIMEOUT_SECONDS="5")
+        start_workers(worker_processes, env, album_workers=1)
+        task = run_clustering(client, db, dict(CUSTOM, ai_model_provider="ollama"))
+    assert task["status"] == "SUCCESS", task
+    names = sorted(p["name"] for p in client.get("/api/playlists?source=clustering").get_json()["playlists"])
+    # the first playlist takes the AI's (cleaned) name; the same answer for the others is a duplicate → feature names
+    assert "Late Night Neon Grooves_automatic" in names
+    assert len(names) == len(set(names)) >= 2
+    assert any("Late Night" not in n for n in names)
+
+
+def test_hung_batch_is_timed_out_and_the_task_still_finishes(make_config, db, worker_processes, tmp_path):
+    seed_style_library(db, tmp_path / "music", per_style=12)
+    env = settings_env(tmp_path, ITERATIONS_PER_BATCH_JOB="25", CLUSTERING_BATCH_TIMEOUT_MINUTES="0.1",
+                       MAX_CONCURRENT_BATCH_JOBS="2")
+    app = create_app(make_config(**env))
+    client = app.test_client()
+    workers = start_workers(worker_processes, env)
+    response = client.post("/api/clustering/start", json=dict(CUSTOM, clustering_runs=300))
+    task_id = response.get_json()["task_id"]
+    frozen = None
+    try:
+        # Freeze (SIGSTOP) the worker of a batch that is running: to the task, a batch that hangs.
+        while frozen is None:
+            row = wait_for(lambda: db.fetch_one(
+                "SELECT task_id, worker_pid FROM task_status WHERE parent_task_id = %s AND status IN "
+                "('STARTED', 'PROGRESS') AND worker_pid IS NOT NULL LIMIT 1", (task_id,)), timeout=60,
+                what="a running batch")
+            os.kill(row["worker_pid"], signal.SIGSTOP)
+            if store.get_task(db, row["task_id"])["finished_at"] is None:
+                frozen = row
+            else:  # it finished just before the stop: let that worker go and pick another batch
+                os.kill(row["worker_pid"], signal.SIGCONT)
+        task = wait_for(lambda: (r := store.get_task(db, task_id)) and r["finished_at"] and r, timeout=180,
+                        what="the clustering task to end")
+    finally:
+        if frozen is not None:
+            os.kill(frozen["worker_pid"], signal.SIGCONT)
+        app.extensions["audiomuse"].stop_background.set()
+    assert task["status"] == "SUCCESS", task
+    assert task["result"]["failed_batches"] == 1
+    assert "timed out" in task["result"]["batch_failures"][0]
+    assert store.get_task(db, frozen["task_id"])["status"] == "FAILURE"
+    assert any(w.pid == frozen["worker_pid"] for w in workers)
+
+
+def test_cancel_stops_the_task_and_its_batches(clustering_site, db, worker_processes):
+    client, env, _ = clustering_site
+    start_workers(worker_processes, env)
+    response = client.post("/api/clustering/start", json=dict(CUSTOM, clustering_runs=20_000))
+    task_id = response.get_json()["task_id"]
+    wait_for(lambda: db.fetch_one("SELECT 1 FROM task_status WHERE parent_task_id = %s AND status = 'SUCCESS'",
+                                  (task_id,)), timeout=60, what="a finished batch")
+    assert client.post(f"/api/cancel/{task_id}").status_code == 200
+    task = wait_for(lambda: (r := store.get_task(db, task_id)) and r["finished_at"] and r, timeout=60,
+                    what="the task to stop")
+    assert task["status"] == "REVOKED"
+    wait_for(lambda: not db.fetch_one("SELECT 1 FROM task_status WHERE parent_task_id = %s AND finished_at IS NULL",
+                                      (task_id,)), timeout=30, what="every batch to stop")
+    children = db.fetch_all("SELECT status FROM task_status WHERE parent_task_id = %s", (task_id,))
+    assert len(children) < 20_000 // 5 and {c["status"] for c in children} <= {"SUCCESS", "REVOKED"}
+    assert client.get("/api/playlists?source=clustering").get_json()["playlists"] == []
+
+
+def test_media_server_down_keeps_the_playlists_and_says_so(make_config, db, worker_processes, tmp_path):
+    seed_style_library(db, tmp_path / "music", per_style=12)
+    env = settings_env(tmp_path, MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL="http://127.0.0.1:9",
+                       JELLYFIN_USER_ID="u", JELLYFIN_TOKEN="t", HTTP_RETRIES="0", HTTP_TIMEOUT_SECONDS="2")
+    app = create_app(make_config(**env))
+    start_workers(worker_processes, env, album_workers=1)
+    task = run_clustering(app.test_client(), db, CUSTOM)
+    app.extensions["audiomuse"].stop_background.set()
+    assert task["status"] == "FAILURE"
+    assert "saved in AudioMuse but could not be published" in task["message"]
+    playlists = app.test_client().get("/api/playlists?source=clustering").get_json()["playlists"]
+    assert len(playlists) >= 2 and all(p["mediaserver_playlist"] is None for p in playlists)
+
+
+def test_start_refuses_bad_parameters_an_empty_library_and_a_second_run(make_config, db, tmp_path):
+    app = create_app(make_config(**settings_env(tmp_path)))
+    client = app.test_client()
+    empty = client.post("/api/clustering/start", json={"preset": True})
+    assert empty.status_code == 409 and "run an analysis first" in empty.get_json()["error"]
+    seed_style_library(db, tmp_path / "music", per_style=2)
+    bad = client.post("/api/clustering/start", json={"num_clusters_min": 9, "num_clusters_max": 3})
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "num_clusters_max"
+    assert client.post("/api/clustering/start", json={"clustering_method": "magic"}).get_json()["parameter"] \
+        == "clustering_method"
+    assert client.post("/api/clustering/start", json={"clustering_runs": 0}).status_code == 400
+    first = client.post("/api/clustering/start", json=CUSTOM)
+    assert first.status_code == 202
+    second = client.post("/api/clustering/start", json=CUSTOM)
+    assert second.status_code == 409 and second.get_json()["task_id"] == first.get_json()["task_id"]
+    preset = client.get("/api/clustering/preset").get_json()
+    assert preset["library_size"] == 8 and preset["params"]["clustering_method"] == "kmeans"
+    app.extensions["audiomuse"].stop_background.set()
