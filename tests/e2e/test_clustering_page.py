@@ -34,7 +34,7 @@ def make_site(make_config, db, redis, worker_processes, tmp_path: Path) -> Itera
     the main task on `high`, two for the batches on `default`) that get the same settings through their env."""
     stops: list[Callable[[], None]] = []
 
-    def start(*, library: bool = True) -> Site:
+    def start(*, library: bool = True, workers: bool = True) -> Site:
         env = {"MUSIC_DIR": str(tmp_path / "music"), "PLAYLIST_DIR": str(tmp_path / "playlists"),
                "DATA_DIR": str(tmp_path / "data"), "ITERATIONS_PER_BATCH_JOB": "10",
                "CLUSTERING_BATCH_CHECK_INTERVAL_SECONDS": "0.2"}
@@ -45,7 +45,7 @@ def make_site(make_config, db, redis, worker_processes, tmp_path: Path) -> Itera
         http = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=http.serve_forever, daemon=True).start()
         stops.extend([http.shutdown, app.extensions["audiomuse"].stop_background.set])
-        if library:
+        if workers:
             worker_processes("--queues", "high", env=env)
             worker_processes("--queues", "default", env=env)
             worker_processes("--queues", "default", env=env)
@@ -91,8 +91,11 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
     site = make_site()
     page.goto(site.base + "/clustering")
     expect(page.locator("#library-size")).to_have_text("48")
-    # 48 tracks: K-Means, 300 runs, 2-3 clusters, up to 3 playlists of 3-40 songs (clustering.request.preset)
-    expect(page.locator("#preset-summary")).to_contain_text("K-Means, 300 runs, 2–3 clusters, up to 3 playlists")
+    preset = page.request.get(site.base + "/api/clustering/preset").json()["params"]  # follows the library size
+    expect(page.locator("#preset-summary")).to_contain_text(
+        f"K-Means, {preset['clustering_runs']} runs, {preset['num_clusters_min']}–{preset['num_clusters_max']} "
+        f"clusters, up to {preset['top_n_playlists']} playlists of {preset['min_playlist_size']}–"
+        f"{preset['max_songs_per_cluster']} songs")
     expect(page.locator("#playlists-empty")).to_be_visible()
     expect(page.locator("#run-status")).to_have_text("No clustering has run yet.")
 
@@ -103,7 +106,7 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
     assert all(name.endswith("_automatic") for name in names), names
     expect(page.locator("#run-status")).to_contain_text("Finished")
     expect(page.locator("#run-status")).to_contain_text("best score")
-    expect(page.locator("#run-status")).to_contain_text("300 runs")
+    expect(page.locator("#run-status")).to_contain_text(f"{preset['clustering_runs']} runs")
     expect(page.locator("#run-preset")).to_be_enabled()
     expect(page.locator("#playlist-count")).to_have_text(f"({len(names)})")
 
@@ -142,7 +145,14 @@ def test_custom_run_from_the_basic_view(make_site, page):
     page.locator("#advanced summary").click()
     page.fill("#f-min_playlist_size", "3")
     page.fill("#f-seed", "7")
-    page.click("#start-clustering")
+    with page.expect_request("**/api/clustering/start") as sent:
+        page.click("#start-clustering")
+    body = sent.value.post_data_json
+    # Numbers and booleans of the right JSON types, and only the chosen algorithm's ranges.
+    assert (body["clustering_runs"], body["num_clusters_min"], body["num_clusters_max"]) == (20, 3, 6)
+    assert body["enable_clustering_embeddings"] is False and body["seed"] == 7
+    assert isinstance(body["score_weight_purity"], float | int) and body["clustering_method"] == "kmeans"
+    assert not any(key.startswith(("dbscan_", "gmm_", "spectral_")) for key in body), body
     expect(page.locator("#clustering-message")).to_contain_text("Clustering started")
     expect(page.locator("#clustering-message")).to_contain_text("K-Means, 20 runs")
     names = wait_for_playlists(page, site.base, 2)
@@ -153,15 +163,12 @@ def test_custom_run_from_the_basic_view(make_site, page):
     run = last_run(page, site.base)
     best = run["result"]["best_params"]
     assert best["algorithm"] == "kmeans" and 3 <= best["n_clusters"] <= 6, best
-    # What the page sent, with the right JSON types, is what the task ran with.
-    params = page.request.get(site.base + "/api/tasks/" + run["task_id"]) if False else None  # noqa: F841
     assert len(list(site.playlist_dir.glob("*.m3u8"))) == len(names)
     shot(page, "clustering-custom.png")
 
 
 def test_bad_values_show_the_servers_error_and_start_nothing(make_site, page, db):
-    site = make_site(library=False)
-    seed_style_library(db, Path(site.playlist_dir.parent / "music"), per_style=2)  # 8 tracks, enough to start
+    site = make_site(workers=False)  # a task started by mistake would stay in task_status
     page.goto(site.base + "/clustering")
     message = page.locator("#clustering-message")
     expect(message).to_be_hidden()  # nothing to say yet
@@ -202,7 +209,7 @@ def test_bad_values_show_the_servers_error_and_start_nothing(make_site, page, db
 
 
 def test_empty_library_asks_for_an_analysis(make_site, page, db):
-    site = make_site(library=False)
+    site = make_site(library=False, workers=False)
     page.goto(site.base + "/clustering")
     expect(page.locator("#library-size")).to_have_text("0")
     page.click("#run-preset")
