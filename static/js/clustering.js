@@ -156,6 +156,7 @@
         watching = run.task_id;
       } else if (watching) {
         watching = null;
+        if (!message.classList.contains("error")) say("");  // the status line now tells how the run ended
         loadPlaylists();
       }
     } catch (err) {
@@ -203,7 +204,26 @@
     }
   }
 
+  // The preset's values in the form, as a starting point for a custom run.
+  function fillForm(values) {
+    for (const input of form.querySelectorAll("[data-type]")) {
+      if (!(input.name in values)) continue;
+      if (input.dataset.type === "bool") input.checked = Boolean(values[input.name]);
+      else input.value = String(values[input.name]);
+      input.removeAttribute("aria-invalid");
+    }
+    showAlgorithm();
+  }
+
   method.addEventListener("change", showAlgorithm);
+  document.getElementById("preset-to-form").addEventListener("click", () => {
+    // The user's AI naming and seed stay: the preset button takes those from the form too.
+    const { ai_model_provider: _ai, seed: _seed, ...preset } =
+      JSON.parse(document.getElementById("preset-values").textContent);
+    fillForm(preset);
+    say("The preset's values are in the form below: adjust them and start clustering.");
+    form.scrollIntoView({ block: "start" });
+  });
   document.getElementById("run-preset").addEventListener("click", () => {
     say("");
     start({ preset: true, ai_model_provider: document.getElementById("f-ai_model_provider").value });

@@ -102,6 +102,8 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
     page.click("#run-preset")
     expect(page.locator("#clustering-message")).to_contain_text("Clustering started")
     expect(page.locator("#run-preset")).to_be_disabled()  # while the run is active
+    expect(page.locator("#start-clustering")).to_be_disabled()
+    expect(page.locator("#run-status")).to_contain_text("Running")
     names = wait_for_playlists(page, site.base, 2)
     assert all(name.endswith("_automatic") for name in names), names
     expect(page.locator("#run-status")).to_contain_text("Finished")
@@ -138,6 +140,10 @@ def test_custom_run_from_the_basic_view(make_site, page):
     expect(page.locator("#f-num_clusters_min")).to_be_hidden()
     page.select_option("#f-clustering_method", "kmeans")
 
+    preset = page.request.get(site.base + "/api/clustering/preset").json()["params"]
+    page.click("#preset-to-form")
+    expect(page.locator("#f-clustering_runs")).to_have_value(str(preset["clustering_runs"]))
+    expect(page.locator("#f-num_clusters_max")).to_have_value(str(preset["num_clusters_max"]))
     page.fill("#f-clustering_runs", "20")
     page.fill("#f-num_clusters_min", "3")
     page.fill("#f-num_clusters_max", "6")
@@ -145,16 +151,15 @@ def test_custom_run_from_the_basic_view(make_site, page):
     page.locator("#advanced summary").click()
     page.fill("#f-min_playlist_size", "3")
     page.fill("#f-seed", "7")
-    with page.expect_request("**/api/clustering/start") as sent:
+    with page.expect_response("**/api/clustering/start") as answer:
         page.click("#start-clustering")
-    body = sent.value.post_data_json
+    assert answer.value.status == 202, answer.value.json()
+    body = answer.value.request.post_data_json
     # Numbers and booleans of the right JSON types, and only the chosen algorithm's ranges.
     assert (body["clustering_runs"], body["num_clusters_min"], body["num_clusters_max"]) == (20, 3, 6)
     assert body["enable_clustering_embeddings"] is False and body["seed"] == 7
     assert isinstance(body["score_weight_purity"], float | int) and body["clustering_method"] == "kmeans"
     assert not any(key.startswith(("dbscan_", "gmm_", "spectral_")) for key in body), body
-    expect(page.locator("#clustering-message")).to_contain_text("Clustering started")
-    expect(page.locator("#clustering-message")).to_contain_text("K-Means, 20 runs")
     names = wait_for_playlists(page, site.base, 2)
     assert 2 <= len(names) <= 4 and all(name.endswith("_automatic") for name in names), names
     expect(page.locator("#run-status")).to_contain_text("20 runs")

@@ -15,7 +15,9 @@ from app import create_app
 from db import task_status as store
 from tests.conftest import wait_for
 from tests.fakes.llm import FakeLLM
-from tests.style_library import seed_style_library
+from mediaservers.mpd import Mpd
+from tests.integration.test_mpd import start_mpd
+from tests.style_library import seed_style_library, write_style_files
 
 
 def settings_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -218,3 +220,32 @@ def test_start_refuses_bad_parameters_an_empty_library_and_a_second_run(make_con
     preset = client.get("/api/clustering/preset").get_json()
     assert preset["library_size"] == 8 and preset["params"]["clustering_method"] == "kmeans"
     app.extensions["audiomuse"].stop_background.set()
+
+
+def test_playlists_are_published_to_a_real_mpd(make_config, db, worker_processes, tmp_path):
+    music = tmp_path / "music"
+    write_style_files(music, per_style=12)
+    mpd_server = start_mpd(tmp_path / "mpd", music, songs=48)
+    try:
+        adapter = Mpd("127.0.0.1", mpd_server.port, music_directory=music, timeout=10)
+        seed_style_library(db, music, per_style=12, server=adapter, write_files=False)
+        env = settings_env(tmp_path, MEDIASERVER_TYPE="mpd", MPD_PORT=str(mpd_server.port),
+                           MPD_MUSIC_DIRECTORY=str(music))
+        client = mpd_server.client()
+        client.save("Old_automatic")  # an empty playlist from an earlier run: replaced
+        client.disconnect()
+        app = create_app(make_config(**env))
+        start_workers(worker_processes, env, album_workers=1)
+        task = run_clustering(app.test_client(), db, CUSTOM)
+        app.extensions["audiomuse"].stop_background.set()
+        assert task["status"] == "SUCCESS", task
+        stored = {p["name"]: [t["item_id"] for t in p["tracks"]]
+                  for p in app.test_client().get("/api/playlists?source=clustering").get_json()["playlists"]}
+        client = mpd_server.client()
+        on_mpd = {entry["playlist"] for entry in client.listplaylists()}
+        assert on_mpd == set(stored) and len(stored) >= 2
+        for name, item_ids in stored.items():
+            assert client.listplaylist(name) == item_ids  # MPD song URIs, in the shuffled order
+        client.disconnect()
+    finally:
+        mpd_server.stop()

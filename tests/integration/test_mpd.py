@@ -64,7 +64,7 @@ class MpdProcess:
                 self.process.wait()
 
 
-def start_mpd(root: Path, music: Path, *, password: str = "", stickers: bool = True) -> MpdProcess:
+def start_mpd(root: Path, music: Path, *, password: str = "", stickers: bool = True, songs: int = SONGS) -> MpdProcess:
     """Start `mpd --no-daemon` on a free port and wait until its first database scan has finished."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "playlists").mkdir(exist_ok=True)
@@ -91,7 +91,7 @@ def start_mpd(root: Path, music: Path, *, password: str = "", stickers: bool = T
         except (OSError, mpd.MPDError):
             return False
         try:
-            return "updating_db" not in client.status() and int(client.stats()["songs"]) == SONGS
+            return "updating_db" not in client.status() and int(client.stats()["songs"]) == songs
         finally:
             client.disconnect()
 
