@@ -169,8 +169,11 @@ class Config:
     MIN_PLAYLIST_SIZE_FOR_TOP_N: int = _setting(8, "Generated playlists with fewer songs are dropped", minimum=1)
     NUM_CLUSTERS_MIN: int = _setting(20, "K-Means: fewest clusters tried", minimum=2)
     NUM_CLUSTERS_MAX: int = _setting(60, "K-Means: most clusters tried", minimum=2)
-    DBSCAN_EPS_MIN: float = _setting(2.0, "DBSCAN: smallest eps tried (scaled feature units)", minimum=0.001)
-    DBSCAN_EPS_MAX: float = _setting(6.0, "DBSCAN: largest eps tried", minimum=0.001)
+    DBSCAN_EPS_MIN: float = _setting(
+        0.3, "DBSCAN: smallest eps tried, per square root of the dimensions clustered (standardised units)",
+        minimum=0.001)
+    DBSCAN_EPS_MAX: float = _setting(0.8, "DBSCAN: largest eps tried (per square root of the dimensions)",
+                                     minimum=0.001)
     DBSCAN_MIN_SAMPLES_MIN: int = _setting(5, "DBSCAN: smallest min_samples tried", minimum=1)
     DBSCAN_MIN_SAMPLES_MAX: int = _setting(20, "DBSCAN: largest min_samples tried", minimum=1)
     GMM_N_COMPONENTS_MIN: int = _setting(20, "GMM: fewest components tried", minimum=2)
@@ -196,7 +199,8 @@ class Config:
     EXPLOITATION_PROBABILITY_CONFIG: float = _setting(
         0.7, "Probability that a run mutates an elite instead of drawing new parameters", minimum=0)
     MUTATION_INT_ABS_DELTA: int = _setting(3, "Largest change of an integer parameter in a mutation", minimum=0)
-    MUTATION_FLOAT_ABS_DELTA: float = _setting(0.5, "Largest change of a float parameter in a mutation", minimum=0)
+    MUTATION_FLOAT_ABS_DELTA: float = _setting(
+        0.05, "Largest change of a float parameter (DBSCAN eps) in a mutation", minimum=0)
     MUTATION_KMEANS_COORD_FRACTION: float = _setting(
         0.05, "K-Means centroid nudge in a mutation, as a fraction of each coordinate's spread", minimum=0)
     SCORE_WEIGHT_DIVERSITY: float = _setting(2.0, "Fitness weight of tag diversity across playlists")
@@ -208,12 +212,12 @@ class Config:
     SCORE_WEIGHT_DAVIES_BOULDIN: float = _setting(0.0, "Fitness weight of the Davies-Bouldin index (lower is better)")
     SCORE_WEIGHT_CALINSKI_HARABASZ: float = _setting(0.0, "Fitness weight of the Calinski-Harabasz index")
     LN_MOOD_DIVERSITY_STATS: str = _setting(
-        "2.20,0.35", "mean,std of log1p(raw tag diversity) used to normalise it (see clustering/fitness.py)")
-    LN_MOOD_PURITY_STATS: str = _setting("1.10,0.25", "mean,std of log1p(raw tag purity), score vectors")
-    LN_MOOD_DIVERSITY_EMBEDING_STATS: str = _setting("2.20,0.35", "mean,std of log1p(raw tag diversity), embeddings")
-    LN_MOOD_PURITY_EMBEDING_STATS: str = _setting("1.10,0.25", "mean,std of log1p(raw tag purity), embeddings")
-    LN_OTHER_FEATURES_DIVERSITY_STATS: str = _setting("1.20,0.30", "mean,std of log1p(raw mood diversity)")
-    LN_OTHER_FEATURES_PURITY_STATS: str = _setting("0.80,0.25", "mean,std of log1p(raw mood purity)")
+        "2.624,0.257", "mean,std of log1p(raw tag diversity) used to normalise it (bench/clustering.py --calibrate)")
+    LN_MOOD_PURITY_STATS: str = _setting("0.475,0.049", "mean,std of log1p(raw tag purity), score vectors")
+    LN_MOOD_DIVERSITY_EMBEDING_STATS: str = _setting("2.596,0.287", "mean,std of log1p(raw tag diversity), embeddings")
+    LN_MOOD_PURITY_EMBEDING_STATS: str = _setting("0.472,0.047", "mean,std of log1p(raw tag purity), embeddings")
+    LN_OTHER_FEATURES_DIVERSITY_STATS: str = _setting("1.468,0.078", "mean,std of log1p(raw mood diversity)")
+    LN_OTHER_FEATURES_PURITY_STATS: str = _setting("0.418,0.005", "mean,std of log1p(raw mood purity)")
     TOP_K_MOODS_FOR_PURITY_CALCULATION: int = _setting(3, "Top tags of a playlist's profile used for purity",
                                                        minimum=1)
     OTHER_FEATURE_PREDOMINANCE_THRESHOLD_FOR_PURITY: float = _setting(

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
 from psycopg2.extras import Json  # noqa: E402
 
 from audio.moods import MOODS, mood_scores  # noqa: E402
@@ -43,7 +45,7 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
 from clustering.data import LibraryData  # noqa: E402
 from clustering.fitness import diversity_raw, purity_raw  # noqa: E402
 from clustering.models import fit_run  # noqa: E402
-from clustering.params import SearchSpace, random_params  # noqa: E402
+from clustering.params import random_params  # noqa: E402
 from clustering.request import ClusteringRequest, defaults_from  # noqa: E402
 from clustering.search import PreparedLibrary, run_batch  # noqa: E402
 from config import Config  # noqa: E402
@@ -51,6 +53,7 @@ from db import task_status as store  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
 from db.pool import Database  # noqa: E402
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from mediaservers.local import item_id_for  # noqa: E402
 from tasks.clustering import search_settings  # noqa: E402
 from tasks.queues import MAIN_CLUSTERING, start_main_task  # noqa: E402
 
@@ -83,8 +86,8 @@ def synthetic_library(n: int, *, seed: int = 1, styles: int = 40, artists: int =
     energy = np.clip(style_energy[style_of] + rng.normal(0, 0.08, n), 0, 1).astype(np.float32)
     tempo = (style_bpm[style_of] + rng.normal(0, 6, n)).astype(np.float32)
     moods = np.array([[mood_scores(dict(zip(MSD_TAGS, row.tolist(), strict=True)), energy=float(e),
-                                   tempo_confidence=0.7)[m] for m in MOODS] for row, e in zip(tags, energy, strict=True)],
-                     dtype=np.float32)
+                                   tempo_confidence=0.7)[m] for m in MOODS]
+                      for row, e in zip(tags, energy, strict=True)], dtype=np.float32)
     embeddings = (style_centre[style_of] + artist_offset[artist_of] + rng.normal(0, 0.6, size=(n, 200))) \
         .astype(np.float32)
     return LibraryData(item_ids=[f"t{i:06d}" for i in range(n)], titles=[f"Track {i}" for i in range(n)],
@@ -139,12 +142,26 @@ def algorithm_speed(data: LibraryData, runs: int) -> list[str]:
     return rows
 
 
+def write_files(music: Path, data: LibraryData) -> LibraryData:
+    """One tiny WAV per track (the local media source publishes playlists of real files); the data with the local
+    source's item ids."""
+    silence = np.zeros(400, dtype=np.int16)
+    ids = []
+    for i, artist in enumerate(data.artists):
+        relative = f"{artist}/Album/{data.item_ids[i]}.wav"
+        (music / artist / "Album").mkdir(parents=True, exist_ok=True)
+        sf.write(str(music / relative), silence, 8000)
+        ids.append(item_id_for(relative))
+    return replace(data, item_ids=ids)
+
+
 def write_library(db: Database, data: LibraryData) -> None:
     with db.transaction() as cur:
         for i, item_id in enumerate(data.item_ids):
             cur.execute(
                 """INSERT INTO tracks (item_id, title, artist, tempo_bpm, energy, tags, moods, analysis_model,
-                                       analysis_version, analyzed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, now())""",
+                                       analysis_version, analyzed_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, now())""",
                 (item_id, data.titles[i], data.artists[i], float(data.tempo[i]), float(data.energy[i]),
                  Json(dict(zip(MSD_TAGS, np.round(data.tags[i], 4).tolist(), strict=True))),
                  Json(dict(zip(MOODS, np.round(data.moods[i], 4).tolist(), strict=True))), MODEL_NAME))
@@ -160,11 +177,11 @@ def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
         database_url, redis_url = postgres.start(), redis_server.start()
         apply_migrations(database_url)
         db = Database(database_url, max_connections=4)
+        data = write_files(work / "music", data)
         write_library(db, data)
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
                    MUSIC_DIR=str(work / "music"), PLAYLIST_DIR=str(work / "playlists"),
                    MAX_CONCURRENT_BATCH_JOBS=str(2 * workers), ITERATIONS_PER_BATCH_JOB="20")
-        (work / "music").mkdir()
         procs.append(subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", "high"], cwd=ROOT, env=env,
                                       start_new_session=True))
         procs += [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", "default"], cwd=ROOT, env=env,
@@ -184,7 +201,7 @@ def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
             """SELECT worker_pid, sum(EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds,
                       sum((result->>'invalid_runs')::int) AS invalid, count(*) AS batches
                  FROM task_status WHERE parent_task_id = %s AND status = 'SUCCESS' GROUP BY worker_pid""", (task_id,))
-        per_worker = [runs * 0 + int(b["batches"]) * 20 / float(b["seconds"]) for b in busy]
+        per_worker = [int(b["batches"]) * 20 / float(b["seconds"]) for b in busy]
         print(f"\nEnd to end: {len(data)} tracks, {runs} K-Means runs (default ranges: {request.num_clusters_min}-"
               f"{request.num_clusters_max} clusters, PCA {request.pca_components_min}-{request.pca_components_max}),"
               f" {workers} batch workers + 1 orchestrator worker, batches of 20, seed 7.\n")

@@ -69,7 +69,10 @@ def _labels(params: RunParams, points: np.ndarray, *, seed: int, init_centroids:
                 model = KMeans(n_clusters=k, n_init=1, max_iter=MAX_ITER, random_state=seed)
             return np.asarray(model.fit_predict(points))
         if params.algorithm == "dbscan":
-            return np.asarray(DBSCAN(eps=params.eps, min_samples=params.min_samples).fit_predict(points))
+            # eps is per √dimension: distances grow with the number of (standardised) dimensions, and PCA makes
+            # that number vary between runs, so a fixed eps would mean something else in every run
+            eps = params.eps * float(np.sqrt(points.shape[1]))
+            return np.asarray(DBSCAN(eps=eps, min_samples=params.min_samples).fit_predict(points))
         if params.algorithm == "gmm":
             k = min(params.n_clusters, n - 1)
             gmm = GaussianMixture(n_components=k, covariance_type=params.covariance_type, max_iter=MAX_ITER,

@@ -23,7 +23,7 @@ class SearchSpace:
 
     algorithm: str = "kmeans"
     clusters: tuple[int, int] = (20, 60)            # K-Means clusters
-    eps: tuple[float, float] = (2.0, 6.0)          # DBSCAN
+    eps: tuple[float, float] = (0.3, 0.8)          # DBSCAN, per √dimension
     min_samples: tuple[int, int] = (5, 20)         # DBSCAN
     gmm_components: tuple[int, int] = (20, 60)
     covariance_type: str = "diag"
@@ -73,7 +73,7 @@ class RunParams:
 @dataclass(frozen=True)
 class Mutation:
     int_delta: int = 3
-    float_delta: float = 0.5
+    float_delta: float = 0.05
     coord_fraction: float = 0.05
 
 

@@ -169,6 +169,10 @@ def test_custom_run_from_the_basic_view(make_site, page):
     best = run["result"]["best_params"]
     assert best["algorithm"] == "kmeans" and 3 <= best["n_clusters"] <= 6, best
     assert len(list(site.playlist_dir.glob("*.m3u8"))) == len(names)
+    # The four styles are far apart: each playlist (collapsed, but listed) holds songs of one style only.
+    for i in range(len(names)):
+        songs = page.locator(".generated-playlist").nth(i).locator("ol li").all_text_contents()
+        assert songs and len({song.split()[0] for song in songs}) == 1, (names[i], songs)
     shot(page, "clustering-custom.png")
 
 
@@ -221,3 +225,28 @@ def test_empty_library_asks_for_an_analysis(make_site, page, db):
     expect(page.locator("#clustering-message")).to_contain_text("run an analysis first")
     expect(page.locator("#clustering-message")).to_have_class(re.compile(r"\berror\b"))
     assert db.fetch_one("SELECT count(*) AS n FROM task_status")["n"] == 0
+
+
+@pytest.mark.parametrize("algorithm", ["dbscan", "gmm", "spectral"])
+def test_tmp_other_algorithms(make_site, page, algorithm):
+    site = make_site()
+    page.goto(site.base + "/clustering")
+    page.click("#preset-to-form")
+    page.select_option("#f-clustering_method", algorithm)
+    page.fill("#f-clustering_runs", "30")
+    if algorithm == "gmm":
+        page.fill("#f-gmm_n_components_min", "3")
+        page.fill("#f-gmm_n_components_max", "6")
+    if algorithm == "spectral":
+        page.fill("#f-spectral_n_clusters_min", "3")
+        page.fill("#f-spectral_n_clusters_max", "6")
+        page.fill("#f-spectral_n_neighbors", "8")
+    if algorithm == "dbscan":
+        page.fill("#f-dbscan_min_samples_min", "3")
+        page.fill("#f-dbscan_min_samples_max", "6")
+    page.click("#start-clustering")
+    page.wait_for_function("['SUCCESS','FAILURE','REVOKED'].includes(document.getElementById('run-status').dataset.status)",
+                           timeout=120000)
+    print(algorithm, last_run(page, site.base))
+    print(page.locator("#run-status").inner_text())
+    print(page.locator(".playlist-name").all_text_contents())

@@ -13,9 +13,9 @@ import pytest
 
 from app import create_app
 from db import task_status as store
+from mediaservers.mpd import Mpd
 from tests.conftest import wait_for
 from tests.fakes.llm import FakeLLM
-from mediaservers.mpd import Mpd
 from tests.integration.test_mpd import start_mpd
 from tests.style_library import seed_style_library, write_style_files
 

@@ -50,7 +50,8 @@ def test_launcher_starts_everything_and_ctrl_c_stops_everything(tmp_path):
             except requests.ConnectionError:
                 return None
             body = response.json()
-            return body if response.status_code == 200 and body["workers"]["count"] == 3 else None  # 2 + orchestrator
+            # two batch workers and two orchestrators
+            return body if response.status_code == 200 and body["workers"]["count"] == 4 else None
 
         health = wait_for(healthy, timeout=120, what="launcher to report healthy")
         assert health["database"]["ok"] and health["redis"]["ok"]

@@ -97,7 +97,7 @@ def test_nudged_centroids_move_a_little_and_match_the_cluster_count():
 
 @pytest.mark.parametrize("params", [RunParams("kmeans", 0, n_clusters=6), RunParams("gmm", 4, n_clusters=6),
                                     RunParams("spectral", 4, n_clusters=6, n_neighbors=10),
-                                    RunParams("dbscan", 4, eps=2.5, min_samples=5)])
+                                    RunParams("dbscan", 4, eps=1.2, min_samples=5)])
 def test_every_algorithm_finds_the_six_styles(params):
     data = blob_library()
     features = data.features(use_embeddings=True)
