@@ -171,7 +171,8 @@ def preset(library_size: int, artist_count: int, defaults: ClusteringRequest) ->
     n = max(library_size, 1)
     clusters_min = int(min(max(2, n // 60), 80))
     clusters_max = int(min(max(clusters_min + 2, n // 25, min(n // 8, 8)), 100))
-    runs = int(min(300, max(60, 120_000 // max(n, 1))))
+    # a small library has a small search space; a big one makes every run cost more
+    runs = int(min(max(50, n // 2), 300)) if n <= 20_000 else 150
     min_size = int(min(8, max(3, n // 20)))
     top_n = int(min(20, max(3, n // 150)))
     return replace(defaults, clustering_method="kmeans", enable_clustering_embeddings=False, clustering_runs=runs,

@@ -144,6 +144,7 @@ class _Search:
         self.failed = 0
         self.failures: list[str] = []
         self.best_history: list[dict[str, Any]] = []
+        self.best_score = -math.inf
         self.started = time.monotonic()
 
     def elites_for(self, index: int) -> list[dict[str, Any]]:
@@ -191,7 +192,8 @@ class _Search:
     def _accept(self, index: int, result: dict[str, Any]) -> None:
         self.results[index] = result
         best = self.best()
-        if best is not None and (not self.best_history or best.score > self.best_history[-1]["score"]):
+        if best is not None and best.score > self.best_score:
+            self.best_score = best.score
             self.best_history.append({"runs_done": self.runs_done(), "score": round(best.score, 4),
                                       "seconds": round(time.monotonic() - self.started, 1)})
 

@@ -8,10 +8,11 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.browser
 RUN_TIMEOUT_MS = 120_000
 
 
-class Site:
-    def __init__(self, base: str, playlist_dir: Path) -> None:
-        self.base, self.playlist_dir = base, playlist_dir
+class Site(NamedTuple):
+    base: str            # http://127.0.0.1:port
+    playlist_dir: Path   # the local media source's PLAYLIST_DIR
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def wait_for_playlists(page: Page, base: str, minimum: int) -> list[str]:
             "n => document.querySelectorAll('#generated-playlists .generated-playlist').length >= n"
             " || ['FAILURE', 'REVOKED'].includes(document.getElementById('run-status').dataset.status)",
             arg=minimum, timeout=RUN_TIMEOUT_MS)
-    except Exception:
+    except PlaywrightTimeout:
         raise AssertionError(f"no playlists listed; last run: {last_run(page, base)}") from None
     run = last_run(page, base)
     assert run["status"] == "SUCCESS", run
@@ -226,27 +227,3 @@ def test_empty_library_asks_for_an_analysis(make_site, page, db):
     expect(page.locator("#clustering-message")).to_have_class(re.compile(r"\berror\b"))
     assert db.fetch_one("SELECT count(*) AS n FROM task_status")["n"] == 0
 
-
-@pytest.mark.parametrize("algorithm", ["dbscan", "gmm", "spectral"])
-def test_tmp_other_algorithms(make_site, page, algorithm):
-    site = make_site()
-    page.goto(site.base + "/clustering")
-    page.click("#preset-to-form")
-    page.select_option("#f-clustering_method", algorithm)
-    page.fill("#f-clustering_runs", "30")
-    if algorithm == "gmm":
-        page.fill("#f-gmm_n_components_min", "3")
-        page.fill("#f-gmm_n_components_max", "6")
-    if algorithm == "spectral":
-        page.fill("#f-spectral_n_clusters_min", "3")
-        page.fill("#f-spectral_n_clusters_max", "6")
-        page.fill("#f-spectral_n_neighbors", "8")
-    if algorithm == "dbscan":
-        page.fill("#f-dbscan_min_samples_min", "3")
-        page.fill("#f-dbscan_min_samples_max", "6")
-    page.click("#start-clustering")
-    page.wait_for_function("['SUCCESS','FAILURE','REVOKED'].includes(document.getElementById('run-status').dataset.status)",
-                           timeout=120000)
-    print(algorithm, last_run(page, site.base))
-    print(page.locator("#run-status").inner_text())
-    print(page.locator(".playlist-name").all_text_contents())

@@ -181,8 +181,9 @@ def test_request_validation_names_the_parameter_and_preset_scales_with_the_libra
     with pytest.raises(RequestError):
         defaults.with_values({"enable_clustering_embeddings": "maybe"})
     assert defaults.with_values({"clustering_method": "GMM", "clustering_runs": "12"}).clustering_method == "gmm"
-    small, large = preset(48, 12, defaults), preset(50_000, 4000, defaults)
-    assert small.num_clusters_max < large.num_clusters_max and small.clustering_runs >= large.clustering_runs
+    small, medium, large = preset(48, 12, defaults), preset(5000, 500, defaults), preset(50_000, 4000, defaults)
+    assert small.num_clusters_max < medium.num_clusters_max <= large.num_clusters_max
+    assert small.clustering_runs < medium.clustering_runs and large.clustering_runs < medium.clustering_runs
     assert small.min_playlist_size <= 48 // small.num_clusters_max + 1
     assert small.max_songs_per_artist >= 2 and large.clustering_method == "kmeans"
     small.validate()
