@@ -217,7 +217,8 @@ class Config:
     LN_MOOD_DIVERSITY_EMBEDING_STATS: str = _setting("2.596,0.287", "mean,std of log1p(raw tag diversity), embeddings")
     LN_MOOD_PURITY_EMBEDING_STATS: str = _setting("0.472,0.047", "mean,std of log1p(raw tag purity), embeddings")
     LN_OTHER_FEATURES_DIVERSITY_STATS: str = _setting("1.468,0.078", "mean,std of log1p(raw mood diversity)")
-    LN_OTHER_FEATURES_PURITY_STATS: str = _setting("0.418,0.005", "mean,std of log1p(raw mood purity)")
+    LN_OTHER_FEATURES_PURITY_STATS: str = _setting(
+        "0.418,0.05", "mean,std of log1p(raw mood purity) (measured std 0.005, floored so its weight stays comparable)")
     TOP_K_MOODS_FOR_PURITY_CALCULATION: int = _setting(3, "Top tags of a playlist's profile used for purity",
                                                        minimum=1)
     OTHER_FEATURE_PREDOMINANCE_THRESHOLD_FOR_PURITY: float = _setting(

@@ -196,6 +196,9 @@ class _Search:
             self.best_score = best.score
             self.best_history.append({"runs_done": self.runs_done(), "score": round(best.score, 4),
                                       "seconds": round(time.monotonic() - self.started, 1)})
+            self.ctx.append_log(f"New best score {best.score:.3f} after {self.runs_done()} runs "
+                                f"({best.params.algorithm}, {best.params.n_clusters or best.params.eps} "
+                                f"{'clusters' if best.params.n_clusters else 'eps'}, PCA {best.params.pca_components})")
 
     def _fail(self, index: int, reason: str) -> None:
         self.failed += 1
@@ -220,7 +223,7 @@ class _Search:
         self.ctx.report(f"Progress: {done}/{self.request.clustering_runs} runs. Active batches: "
                         f"{len(self.in_flight)}. Best score: {best_text}", phase="search",
                         current=done, total=self.request.clustering_runs,
-                        progress=90.0 * done / self.request.clustering_runs)
+                        progress=90.0 * done / self.request.clustering_runs, log=False)
 
 
 @task(MAIN_TASK_TYPE)

@@ -69,8 +69,9 @@ class TaskContext:
 
     # --- reporting --------------------------------------------------------------------------------------
     def report(self, message: str | None = None, *, progress: float | None = None, phase: str | None = None,
-               current: int | None = None, total: int | None = None) -> None:
-        """Record progress in one shape; `message` is also appended to the bounded log.
+               current: int | None = None, total: int | None = None, log: bool = True) -> None:
+        """Record progress in one shape; `message` is also appended to the bounded log unless `log` is False
+        (a status line that changes every second would push the useful lines out).
 
         With `current` and `total` and no explicit `progress`, progress is current/total.
         """
@@ -86,7 +87,8 @@ class TaskContext:
             self._progress = max(0, min(100, int(progress)))
         if message is not None:
             self._message = message
-            self.append_log(message)
+            if log:
+                self.append_log(message)
         store.update_progress(
             self.db, self.task_id, progress=self._progress, phase=self._phase, current=self._current,
             total=self._total, message=self._message, log_lines=list(self._log),
@@ -99,6 +101,10 @@ class TaskContext:
     def append_log(self, message: str) -> None:
         """Add a line to the bounded log without writing it yet (the next report or the end writes it)."""
         self._log.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": message})
+
+    @property
+    def message(self) -> str:
+        return self._message
 
     @property
     def log_lines(self) -> list[dict[str, Any]]:
@@ -214,5 +220,7 @@ def _run_body(fn: Callable[..., Any], ctx: TaskContext, kwargs: dict[str, Any]) 
                           error=summary)
         log.exception("task %s (%s) failed", task_id, task_type)
         raise
-    store.finish_task(db, task_id, status=store.SUCCESS, message="Done", log_lines=ctx.log_lines, result=result)
+    # the task's last status line ("12 playlists created …") says more than a bare "Done"
+    store.finish_task(db, task_id, status=store.SUCCESS, message=ctx.message or "Done", log_lines=ctx.log_lines,
+                      result=result)
     return result

@@ -29,6 +29,7 @@
     if (!response.ok) {
       const err = new Error(data.error || `${response.status} ${response.statusText}`);
       err.parameter = data.parameter;
+      err.taskId = data.task_id;  // a 409 names the clustering task already running
       throw err;
     }
     return data;
@@ -110,6 +111,7 @@
     } catch (err) {
       say(`Could not start: ${err.message}`, true);
       markInvalid(err.parameter);
+      if (err.taskId) watching = err.taskId;  // follow the run that is already going
     } finally {
       posting = false;
       setBusy();
