@@ -65,6 +65,14 @@ class RunParams:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line for logs and the page, e.g. 'kmeans, 24 clusters, PCA 8'."""
+        pca = f"PCA {self.pca_components}" if self.pca_components else "no PCA"
+        if self.algorithm == "dbscan":
+            return f"dbscan, eps {self.eps:g}, min_samples {self.min_samples}, {pca}"
+        extra = {"gmm": f", {self.covariance_type} covariance", "spectral": f", {self.n_neighbors} neighbours"}
+        return f"{self.algorithm}, {self.n_clusters} clusters{extra.get(self.algorithm, '')}, {pca}"
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunParams:
         return cls(**values)

@@ -174,7 +174,7 @@ def preset(library_size: int, artist_count: int, defaults: ClusteringRequest) ->
     # a small library has a small search space; a big one makes every run cost more
     runs = int(min(max(50, n // 2), 300)) if n <= 20_000 else 150
     min_size = int(min(8, max(3, n // 20)))
-    top_n = int(min(20, max(3, n // 150)))
+    top_n = int(min(20, max(4, n // 40)))
     return replace(defaults, clustering_method="kmeans", enable_clustering_embeddings=False, clustering_runs=runs,
                    num_clusters_min=clusters_min, num_clusters_max=clusters_max, pca_components_min=0,
                    pca_components_max=min(8, defaults.pca_components_max) if defaults.pca_components_max else 8,

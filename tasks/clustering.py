@@ -197,8 +197,7 @@ class _Search:
             self.best_history.append({"runs_done": self.runs_done(), "score": round(best.score, 4),
                                       "seconds": round(time.monotonic() - self.started, 1)})
             self.ctx.append_log(f"New best score {best.score:.3f} after {self.runs_done()} runs "
-                                f"({best.params.algorithm}, {best.params.n_clusters or best.params.eps} "
-                                f"{'clusters' if best.params.n_clusters else 'eps'}, PCA {best.params.pca_components})")
+                                f"({best.params.describe()})")
 
     def _fail(self, index: int, reason: str) -> None:
         self.failed += 1
@@ -256,8 +255,8 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
         if best is None:
             raise ClusteringError("no run found two or more clusters; widen the parameter ranges or pick another "
                                   "algorithm")
-        ctx.report(f"Best score {best.score:.3f} ({best.params.algorithm}, {best.params.as_dict()}); building "
-                   "playlists", phase="playlists", progress=92)
+        ctx.report(f"Best score {best.score:.3f} ({best.params.describe()}); building playlists",
+                   phase="playlists", progress=92)
         library = PreparedLibrary(data, settings)
         drafts = assemble_playlists(library, best, AssemblySettings(
             max_distance=request.max_distance, max_songs=request.max_songs_per_cluster,
@@ -275,6 +274,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     summary = {"seed": seed, "runs": request.clustering_runs, "batches": search.n_batches,
                "failed_batches": search.failed, "batch_failures": search.failures[:20],
                "best_score": round(best.score, 4), "best_params": best.params.as_dict(),
+               "best_description": best.params.describe(),
                "best_metrics": best.metrics, "best_history": search.best_history,
                "elapsed_seconds": round(time.monotonic() - search.started, 1),
                "playlists": [{"name": d.name + AUTOMATIC_SUFFIX, "size": len(d.item_ids),
