@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MAIN_TASK_TYPE = MAIN_CLUSTERING.task_type
 BATCH_TASK_TYPE = "clustering_batch"
 PLAYLIST_SOURCE = "clustering"
-SNAPSHOT_TTL_SECONDS = 7 * 24 * 3600
+SNAPSHOT_TTL_SECONDS = 3600  # refreshed while the task runs, so a crashed task leaves nothing for long
 
 
 # A worker keeps the prepared library of the task it last served: batches of one task reuse it.
@@ -243,8 +243,12 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
         ctx.report(f"{len(data)} tracks; {request.clustering_runs} runs of {request.clustering_method} in "
                    f"{search.n_batches} batches (seed {seed})", phase="search")
         next_batch = 0
+        refreshed = time.monotonic()
         while next_batch < search.n_batches or search.in_flight:
             ctx.check_cancelled(force=True)
+            if time.monotonic() - refreshed > 60:
+                redis.expire(snapshot_key(ctx.task_id), SNAPSHOT_TTL_SECONDS)
+                refreshed = time.monotonic()
             while next_batch < search.n_batches and search.can_launch(next_batch):
                 search.launch(next_batch)
                 next_batch += 1
