@@ -249,3 +249,26 @@ def test_playlists_are_published_to_a_real_mpd(make_config, db, worker_processes
         client.disconnect()
     finally:
         mpd_server.stop()
+
+
+def test_killed_batch_worker_is_recorded_and_the_search_goes_on(make_config, db, worker_processes, tmp_path):
+    seed_style_library(db, tmp_path / "music", per_style=12)
+    env = settings_env(tmp_path, ITERATIONS_PER_BATCH_JOB="100")  # batches of a few seconds: time to kill one
+    app = create_app(make_config(**env))
+    client = app.test_client()
+    worker_processes("--queues", "high", env=env)
+    batch_worker = worker_processes("--queues", "default", env=env)
+    task_id = client.post("/api/clustering/start", json=dict(CUSTOM, clustering_runs=300)).get_json()["task_id"]
+    running = wait_for(lambda: db.fetch_one(
+        "SELECT task_id FROM task_status WHERE parent_task_id = %s AND status IN ('STARTED', 'PROGRESS') "
+        "AND worker_pid = %s", (task_id, batch_worker.pid)), timeout=60, what="a batch on the worker")
+    os.killpg(batch_worker.pid, signal.SIGKILL)
+    batch_worker.wait()
+    worker_processes("--queues", "default", env=env)  # a new worker fails the dead one's batch, then carries on
+    task = wait_for(lambda: (r := store.get_task(db, task_id)) and r["finished_at"] and r, timeout=180,
+                    what="the clustering task to end")
+    app.extensions["audiomuse"].stop_background.set()
+    assert task["status"] == "SUCCESS", task
+    assert store.get_task(db, running["task_id"])["status"] == "FAILURE"
+    assert task["result"]["failed_batches"] >= 1
+    assert len(client.get("/api/playlists?source=clustering").get_json()["playlists"]) >= 2
