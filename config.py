@@ -170,9 +170,9 @@ class Config:
     NUM_CLUSTERS_MIN: int = _setting(20, "K-Means: fewest clusters tried", minimum=2)
     NUM_CLUSTERS_MAX: int = _setting(60, "K-Means: most clusters tried", minimum=2)
     DBSCAN_EPS_MIN: float = _setting(
-        0.3, "DBSCAN: smallest eps tried, per square root of the dimensions clustered (standardised units)",
+        0.25, "DBSCAN: smallest eps tried, per square root of the dimensions clustered (standardised units)",
         minimum=0.001)
-    DBSCAN_EPS_MAX: float = _setting(0.8, "DBSCAN: largest eps tried (per square root of the dimensions)",
+    DBSCAN_EPS_MAX: float = _setting(0.6, "DBSCAN: largest eps tried (per square root of the dimensions)",
                                      minimum=0.001)
     DBSCAN_MIN_SAMPLES_MIN: int = _setting(5, "DBSCAN: smallest min_samples tried", minimum=1)
     DBSCAN_MIN_SAMPLES_MAX: int = _setting(20, "DBSCAN: largest min_samples tried", minimum=1)

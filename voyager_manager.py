@@ -8,13 +8,14 @@ new index and swaps it in atomically, so queries never see a half-loaded index a
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
+import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ import voyager
 
 from db.pool import Database
 from db.tracks import all_embeddings, catalog_rows
+from discovery.catalog import Catalog
+from discovery.types import TrackInfo
 
 log = logging.getLogger(__name__)
 
@@ -31,35 +34,46 @@ CHUNK_BYTES = 8 * 1024 * 1024
 
 @dataclass(frozen=True)
 class LoadedIndex:
-    """A Voyager index plus the item ids its integer ids stand for."""
+    """A Voyager index plus the catalogue of the tracks its integer ids (positions) stand for."""
 
     name: str
     index: voyager.Index
-    item_ids: tuple[str, ...]
+    catalog: Catalog
     sha256: str
     built_at: datetime | None = None
-    positions: dict[str, int] = field(default_factory=dict)
-    # Track metadata (db.tracks.CATALOG_COLUMNS) read with the index, so discovery requests need no database trip.
-    catalog: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.positions:
-            self.positions.update({item_id: i for i, item_id in enumerate(self.item_ids)})
 
     def __len__(self) -> int:
-        return len(self.item_ids)
+        return len(self.catalog)
+
+    def position(self, item_id: str) -> int | None:
+        return self.catalog.position(item_id)
 
     def vector_of(self, item_id: str) -> np.ndarray | None:
-        position = self.positions.get(item_id)
+        position = self.catalog.position(item_id)
         return None if position is None else np.asarray(self.index.get_vector(position), dtype=np.float32)
+
+    def query_positions(self, vector: np.ndarray, k: int, *, query_ef: int) -> tuple[list[int], list[float]]:
+        """Positions and cosine distances of the k nearest items to `vector` (shape (d,)), nearest first."""
+        k = min(k, len(self.catalog))
+        if k <= 0:
+            return [], []
+        positions, distances = self.index.query(np.asarray(vector, dtype=np.float32), k=k,
+                                                query_ef=max(query_ef, k))
+        return positions.tolist(), distances.tolist()
 
     def query(self, vector: np.ndarray, k: int, *, query_ef: int) -> list[tuple[str, float]]:
         """The k nearest items to `vector` (shape (d,), float32) as (item_id, cosine distance), nearest first."""
-        k = min(k, len(self.item_ids))
-        if k <= 0:
+        positions, distances = self.query_positions(vector, k, query_ef=query_ef)
+        item_id = self.catalog.item_id
+        return [(item_id(p), d) for p, d in zip(positions, distances, strict=True)]
+
+    def tracks(self, positions: Sequence[int]) -> list[TrackInfo]:
+        """The tracks at `positions` that have metadata, with their vectors (one batch read from the index)."""
+        if not positions:
             return []
-        ids, distances = self.index.query(np.asarray(vector, dtype=np.float32), k=k, query_ef=max(query_ef, k))
-        return [(self.item_ids[int(i)], float(d)) for i, d in zip(ids, distances, strict=True)]
+        vectors = self.index.get_vectors(list(positions))
+        found = (self.catalog.track(p, vectors[i]) for i, p in enumerate(positions))
+        return [t for t in found if t is not None]
 
 
 def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16,
@@ -93,21 +107,35 @@ def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequenc
 
 def load_index(db: Database, name: str) -> LoadedIndex | None:
     """The stored index `name`, or None when none is stored yet. Raises ValueError if the bytes are damaged."""
-    with db.transaction() as cur:
-        # One snapshot for both reads, so an index stored meanwhile cannot mix old metadata with new chunks.
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute("SELECT item_ids, sha256, built_at FROM voyager_indexes WHERE name = %s", (name,))
-        meta = cur.fetchone()
-        if meta is None:
-            return None
-        cur.execute("SELECT data FROM voyager_index_chunks WHERE name = %s ORDER BY chunk_no", (name,))
-        data = b"".join(bytes(row["data"]) for row in cur.fetchall())
-        catalog = catalog_rows(cur, meta["item_ids"])
-    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-        raise ValueError(f"stored index {name!r} does not match its checksum")
-    index = voyager.Index.load(io.BytesIO(data))
-    return LoadedIndex(name=name, index=index, item_ids=tuple(meta["item_ids"]), sha256=meta["sha256"],
-                       built_at=meta["built_at"], catalog=catalog)
+    with tempfile.TemporaryDirectory(prefix="audiomuse-index-") as folder:
+        path = Path(folder) / "index.voyager"
+        with db.transaction() as cur:
+            # One snapshot for all reads, so an index stored meanwhile cannot mix old metadata with new chunks.
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SELECT item_ids, sha256, built_at FROM voyager_indexes WHERE name = %s", (name,))
+            meta = cur.fetchone()
+            if meta is None:
+                return None
+            digest = _write_chunks(cur, name, path)
+            if digest != meta["sha256"]:
+                raise ValueError(f"stored index {name!r} does not match its checksum")
+            catalog = Catalog.build(meta["item_ids"], catalog_rows(cur, meta["item_ids"]))
+        # From a file rather than from bytes: the chunks never sit in memory all at once (with the joined copy and
+        # Voyager's own that was ~3x the index at the peak of a reload, beside the index still in use).
+        index = voyager.Index.load(str(path))
+    return LoadedIndex(name=name, index=index, catalog=catalog, sha256=meta["sha256"], built_at=meta["built_at"])
+
+
+def _write_chunks(cur: Any, name: str, path: Path) -> str:
+    """Stream the chunks of index `name` into `path`, one at a time; return their sha256."""
+    digest = hashlib.sha256()
+    with cur.connection.cursor(name="index_chunks") as chunks, path.open("wb") as out:
+        chunks.itersize = 1
+        chunks.execute("SELECT data FROM voyager_index_chunks WHERE name = %s ORDER BY chunk_no", (name,))
+        for (data,) in chunks:
+            digest.update(data)
+            out.write(data)
+    return digest.hexdigest()
 
 
 def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:

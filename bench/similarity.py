@@ -1,19 +1,22 @@
 """Benchmark the discovery API at library scale and print the figures (markdown).
 
-    .venv/bin/python bench/similarity.py [--tracks 100000] [--clients 8] [--seconds 15]
+    .venv/bin/python bench/similarity.py [--tracks 100000] [--clients 8] [--seconds 15] [--rounds 3]
 
 Starts a private PostgreSQL and Redis (embedded, as the launcher does), loads N tracks with 200-d vectors of
 realistic structure (400 clusters in a 32-dimensional subspace plus noise, as in bench/index_recall.py) and their
-metadata, builds and stores the Voyager index, starts the real web server (gunicorn, one process, 8 threads), and
-drives its HTTP API with C concurrent clients: similar songs (n=50), song path (25 steps), alchemy (3 songs).
-Reports p50/p99 latency and requests/s per endpoint, recall@10 of the index against brute force, index build and
-load times, and the web process's resident memory.
+metadata (six mood scores each, as the analysis stores them), builds and stores the Voyager index, starts the real
+web server (gunicorn, one process, 8 threads), and drives its HTTP API with C concurrent clients: similar songs
+(n=50), song path (25 steps), alchemy (3 songs), and an unknown route (the cost of HTTP + Flask alone).
+Reports p50/p99 latency and requests/s per endpoint (the median of R runs), the CPU time per request spent by the
+web process, by the client threads and by everything else on the machine (a busy machine makes the figures noisy),
+recall@10 of the index against brute force, index build and load times, and the web process's resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import platform
 import random
@@ -36,6 +39,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
+from audio.moods import MOODS  # noqa: E402
 from audio.musicnn import MODEL_NAME  # noqa: E402
 from bench.index_recall import clustered_vectors  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
@@ -51,9 +55,11 @@ def load_library(db: Database, vectors: np.ndarray, rng: random.Random) -> list[
     keys = [f"{n}{s}" for n in range(1, 13) for s in "AB"]
     for i, item_id in enumerate(ids):
         artist = f"Artist {rng.randrange(len(ids) // 8)}"
+        # Six mood scores per track, as the analysis stores them: the catalogue holds them for the mood filter.
+        moods = json.dumps({mood: round(rng.random(), 4) for mood in MOODS})
         tracks.write("\t".join([item_id, f"Song {i}", artist, f"Album {i // 10}", f"/music/{i}.flac",
                                 f"{rng.uniform(120, 400):.1f}", f"{rng.uniform(70, 170):.1f}", rng.choice(keys),
-                                f"{rng.random():.3f}", "{}", "{}", MODEL_NAME, "1", "2026-01-01"]) + "\n")
+                                f"{rng.random():.3f}", moods, "{}", MODEL_NAME, "1", "2026-01-01"]) + "\n")
         vector_hex = vectors[i].astype("<f4").tobytes().hex()
         embeddings.write(f"{item_id}\t{MODEL_NAME}\t{vectors.shape[1]}\t\\\\x{vector_hex}\n")
     tracks.seek(0)
@@ -72,8 +78,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def drive(url_for: callable, clients: int, seconds: float) -> tuple[list[float], int]:  # type: ignore[valid-type]
-    """Run `clients` threads calling url_for(session, rng) for `seconds`; return latencies (ms) and errors."""
+def drive(url_for: callable, clients: int, seconds: float,  # type: ignore[valid-type]
+          ok: int = 200) -> tuple[list[float], int]:
+    """Run `clients` threads calling url_for(session, rng) for `seconds`; return latencies (ms) of the answers with
+    status `ok`, and the number of other answers."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -87,7 +95,7 @@ def drive(url_for: callable, clients: int, seconds: float) -> tuple[list[float],
             response = url_for(session, rng)
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
-                if response.status_code == 200:
+                if response.status_code == ok:
                     latencies.append(elapsed)
                 else:
                     errors[0] += 1
@@ -100,11 +108,45 @@ def drive(url_for: callable, clients: int, seconds: float) -> tuple[list[float],
     return latencies, errors[0]
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def machine_busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def measure(call: callable, *, clients: int, seconds: float, server: psutil.Process,  # type: ignore[valid-type]
+            ok: int = 200) -> dict[str, float]:
+    """One timed run: latency percentiles, throughput, and where the CPU went (server, these clients, the rest of
+    the machine), each per answered request."""
+    me = psutil.Process()
+    server_before, client_before, busy_before = cpu_seconds(server), cpu_seconds(me), machine_busy_seconds()
+    latencies, errors = drive(call, clients, seconds, ok)
+    server_cpu = cpu_seconds(server) - server_before
+    client_cpu = cpu_seconds(me) - client_before
+    other_cpu = max(0.0, machine_busy_seconds() - busy_before - server_cpu - client_cpu)
+    latencies.sort()
+    count = max(1, len(latencies))
+    return {
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan"),
+        "rps": len(latencies) / seconds,
+        "errors": errors,
+        "server_ms": 1000 * server_cpu / count,
+        "client_ms": 1000 * client_cpu / count,
+        "other_pct": 100 * other_cpu / seconds,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs per endpoint; the median run is shown")
     args = parser.parse_args()
     rng = random.Random(7)
     work = Path(tempfile.mkdtemp(prefix="audiomuse-bench-"))
@@ -132,10 +174,11 @@ def main() -> int:
 
         queries = rng.sample(range(args.tracks), 200)
         unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        position = {item_id: i for i, item_id in enumerate(ids)}
         recall = []
         for q in queries:
             exact = set(np.argsort(-(unit @ unit[q]))[:11].tolist()) - {q}
-            found = {loaded.positions[i] for i, _ in loaded.query(vectors[q], 11, query_ef=400)} - {q}
+            found = {position[i] for i, _ in loaded.query(vectors[q], 11, query_ef=400)} - {q}
             recall.append(len(exact & found) / 10)
 
         port = free_port()
@@ -169,28 +212,37 @@ def main() -> int:
             items = [{"id": i, "op": "ADD"} for i in r.sample(ids, 3)]
             return session.post(f"{base}/api/alchemy", json={"items": items, "n": 50}, timeout=60)
 
+        def floor(session: requests.Session, r: random.Random) -> requests.Response:
+            return session.get(f"{base}/api/no_such_route", params={"n": 50}, timeout=30)
+
+        (worker,) = psutil.Process(web.pid).children()  # gunicorn's one worker: the web process proper
+        rss_loaded_mb = worker.memory_info().rss / 2**20
         rows = []
-        for name, call in (("similar songs (n=50)", similar), ("song path (25 steps)", path),
-                           ("alchemy (3 songs, n=50)", alchemy)):
-            drive(call, 2, 2.0)  # warm-up
-            latencies, errors = drive(call, args.clients, args.seconds)
-            latencies.sort()
-            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-            rows.append(f"| {name} | {statistics.median(latencies):.1f} | {p99:.1f} | "
-                        f"{len(latencies) / args.seconds:.0f} | {errors} |")
-        rss_mb = sum(p.memory_info().rss for p in psutil.Process(web.pid).children(recursive=True)) / 2**20
+        for name, call, ok in (("similar songs (n=50)", similar, 200), ("song path (25 steps)", path, 200),
+                               ("alchemy (3 songs, n=50)", alchemy, 200),
+                               ("HTTP floor (unknown route, 404)", floor, 404)):
+            drive(call, 2, 2.0, ok)  # warm-up
+            runs = sorted((measure(call, clients=args.clients, seconds=args.seconds, server=worker, ok=ok)
+                           for _ in range(args.rounds)), key=lambda run: run["p50"])
+            m = runs[len(runs) // 2]
+            rows.append(f"| {name} | {m['p50']:.1f} | {m['p99']:.1f} | {m['rps']:.0f} | {m['server_ms']:.2f} | "
+                        f"{m['client_ms']:.2f} | {m['other_pct']:.0f} % | {int(m['errors'])} |")
+        rss_mb = worker.memory_info().rss / 2**20
 
         print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{time.strftime('%Y-%m-%d')}. {args.tracks} tracks × 200 dims, {args.clients} concurrent clients, "
-              f"{args.seconds:g} s per endpoint, web server and clients on the same machine.\n")
-        print("| endpoint | p50 ms | p99 ms | requests/s | errors |")
-        print("| --- | --- | --- | --- | --- |")
+              f"{args.seconds:g} s per run, median of {args.rounds} runs, web server and clients on the same "
+              "machine.\n")
+        print("| endpoint | p50 ms | p99 ms | requests/s | server CPU ms/request | client CPU ms/request "
+              "| other load | errors |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(rows))
         print()
         print(f"- recall@10 of the index (query ef 400) against brute force: **{statistics.mean(recall):.4f}**")
         print(f"- index build {build_seconds:.1f} s, store in PostgreSQL {store_seconds:.1f} s, load from PostgreSQL "
               f"{reload_seconds:.1f} s; web server start with the index loaded {startup_seconds:.1f} s")
-        print(f"- web process resident memory after the load: **{rss_mb:.0f} MB**")
+        print(f"- web process resident memory after the load: **{rss_loaded_mb:.0f} MB**, after the runs above: "
+              f"**{rss_mb:.0f} MB**")
         print(f"- loading {args.tracks} rows with COPY: {load_seconds:.1f} s")
         return 0
     finally:

@@ -23,7 +23,7 @@ class SearchSpace:
 
     algorithm: str = "kmeans"
     clusters: tuple[int, int] = (20, 60)            # K-Means clusters
-    eps: tuple[float, float] = (0.3, 0.8)          # DBSCAN, per √dimension
+    eps: tuple[float, float] = (0.25, 0.6)          # DBSCAN, per √dimension
     min_samples: tuple[int, int] = (5, 20)         # DBSCAN
     gmm_components: tuple[int, int] = (20, 60)
     covariance_type: str = "diag"

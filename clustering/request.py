@@ -34,8 +34,8 @@ class ClusteringRequest:
     enable_clustering_embeddings: bool = False
     num_clusters_min: int = 20
     num_clusters_max: int = 60
-    dbscan_eps_min: float = 0.3
-    dbscan_eps_max: float = 0.8
+    dbscan_eps_min: float = 0.25
+    dbscan_eps_max: float = 0.6
     dbscan_min_samples_min: int = 5
     dbscan_min_samples_max: int = 20
     gmm_n_components_min: int = 20

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -215,16 +215,24 @@ def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any
     return {r["item_id"]: r for r in rows}
 
 
-CATALOG_COLUMNS = ("title", "artist", "album", "file_path", "duration_seconds", "tempo_bpm", "camelot", "energy",
-                   "moods")
+CATALOG_COLUMNS = ("title", "artist", "album", "duration_seconds", "tempo_bpm", "camelot", "energy", "moods")
 
 
-def catalog_rows(cur: Any, item_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-    """Metadata of the given tracks as compact tuples in CATALOG_COLUMNS order (read with the caller's cursor, so
-    it shares the caller's snapshot)."""
-    cur.execute(f"SELECT item_id, {', '.join(CATALOG_COLUMNS)} FROM tracks WHERE item_id = ANY(%s)",
-                (list(item_ids),))
-    return {row["item_id"]: tuple(row[c] for c in CATALOG_COLUMNS) for row in cur.fetchall()}
+def catalog_rows(cur: Any, item_ids: Sequence[str], *, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """One row per item id, in the order given: (item_id, found, *CATALOG_COLUMNS), the columns None when the
+    tracks table has no such item. Read with the caller's cursor's connection and transaction (so it shares the
+    caller's snapshot), through a server-side cursor `batch` rows at a time, so 100k rows never sit in memory at
+    once; consume the iterator before that transaction ends."""
+    columns = ", ".join(f"t.{c}" for c in CATALOG_COLUMNS)
+    with cur.connection.cursor(name="catalog_rows") as stream:
+        stream.itersize = batch
+        stream.execute(
+            f"""SELECT u.item_id, t.item_id IS NOT NULL, {columns}
+                  FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
+                  LEFT JOIN tracks t ON t.item_id = u.item_id
+                 ORDER BY u.position""",
+            (list(item_ids),))
+        yield from stream
 
 
 def clustering_rows(db: Database, model: str) -> tuple[list[dict[str, Any]], np.ndarray]:

@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 
-from discovery.dedup import song_key
 from discovery.path import TrackFilter
 from discovery.projection import project_2d
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
@@ -127,7 +126,7 @@ def song_alchemy(
 
     inputs = [*add, *subtract]
     input_ids = {t.item_id for t in inputs}
-    input_keys = {song_key(t.title, t.artist) for t in inputs}
+    input_keys = {t.song for t in inputs}
     found = neighbours(add_centroid, pool + len(inputs))
     details = lookup([item_id for item_id, _ in found])
     candidates = [
@@ -135,7 +134,7 @@ def song_alchemy(
         for item_id, _ in found
         if item_id in details
         and item_id not in input_ids
-        and song_key(details[item_id].title, details[item_id].artist) not in input_keys
+        and details[item_id].song not in input_keys
     ][:pool]
 
     removed: list[TrackInfo] = []

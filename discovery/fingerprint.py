@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 
-from discovery.dedup import song_key
 from discovery.path import TrackFilter
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
 
@@ -115,7 +114,7 @@ def sonic_fingerprint(
             spare_seeds.append(track)
 
     played_ids = {t.item_id for t in tracks}
-    played_keys = {song_key(t.title, t.artist) for t in tracks}
+    played_keys = {t.song for t in tracks}
     # Ask for extra: played songs, versions, near-duplicates and capped artists all fall out of the list.
     found = neighbours(vector, 3 * n + len(tracks))
     details = lookup([item_id for item_id, _ in found])
@@ -123,7 +122,7 @@ def sonic_fingerprint(
         if len(mix) >= n:
             break
         track = details.get(item_id)
-        if track is None or item_id in played_ids or song_key(track.title, track.artist) in played_keys:
+        if track is None or item_id in played_ids or track.song in played_keys:
             continue
         if rules.admits(track):
             rules.add(track)

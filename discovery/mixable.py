@@ -25,7 +25,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from discovery.dedup import song_key
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
 
 __all__ = ["MODES", "MixResult", "camelot_compatible", "mixable_tracks", "tempo_match"]
@@ -165,7 +164,7 @@ def mixable_tracks(
 
     hits = neighbours(seed.vector, pool + 1)  # +1: the seed itself is usually its own nearest neighbour
     tracks = lookup([item_id for item_id, _ in hits])
-    seed_song = song_key(seed.title, seed.artist)
+    seed_song = seed.song
     results: list[MixResult] = []
     seen: set[str] = set()
     for rank, (item_id, raw_distance) in enumerate(hits, start=1):
@@ -173,7 +172,7 @@ def mixable_tracks(
         if track is None or item_id == seed.item_id or item_id in seen:
             continue
         seen.add(item_id)
-        if song_key(track.title, track.artist) == seed_song:
+        if track.song == seed_song:
             continue  # another version of the seed's song is not a mix, it is the same song
         distance = float(raw_distance)
         key_parsed = _parse_camelot(track.camelot) if track.camelot else None

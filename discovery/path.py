@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 
-from discovery.dedup import normalise_artist, song_key
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
 
 __all__ = ["PathResult", "TrackFilter", "interpolate", "song_path"]
@@ -48,17 +47,19 @@ class TrackFilter:
 
     def admits(self, track: TrackInfo) -> bool:
         """True when `track` may be added without breaking any of the rules above."""
-        if track.item_id in self.ids or song_key(track.title, track.artist) in self.keys:
+        song = track.song
+        if track.item_id in self.ids or song in self.keys:
             return False
-        if self.artist_counts[normalise_artist(track.artist)] >= self.max_per_artist:
+        if self.artist_counts[song[1]] >= self.max_per_artist:
             return False
         return not any(cosine_distance(track.vector, used) < self.duplicate_distance for used in self.vectors)
 
     def add(self, track: TrackInfo) -> None:
         """Mark `track` as used (whether or not it was admitted: endpoints and seeds are added unconditionally)."""
         self.ids.add(track.item_id)
-        self.keys.add(song_key(track.title, track.artist))
-        self.artist_counts[normalise_artist(track.artist)] += 1
+        song = track.song
+        self.keys.add(song)
+        self.artist_counts[song[1]] += 1  # song_key's artist part is dedup.normalise_artist(artist)
         self.vectors.append(np.asarray(track.vector))
 
     def copy(self) -> TrackFilter:

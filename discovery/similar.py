@@ -26,12 +26,12 @@ Choices (documented here, tested in tests/unit/test_similar.py):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from discovery.dedup import normalise_artist, song_key
+from discovery.dedup import normalise_artist
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
 
 __all__ = ["SimilarResult", "similar_songs"]
@@ -123,28 +123,45 @@ def similar_songs(
     k = min(max_query, max(n * query_factor, n + 1))
     while True:
         hits = neighbours(seed.vector, k)
-        new_ids = [item_id for item_id, _ in hits if item_id not in tracks and item_id not in unknown]
-        if new_ids:
-            found = lookup(new_ids)
-            tracks.update(found)
-            unknown.update(i for i in new_ids if i not in found)
         # Stable sort: the index already returns nearest first; this only guards against a sloppy provider.
-        candidates = sorted(
-            ((tracks[item_id], float(d)) for item_id, d in _unique(hits) if item_id in tracks),
-            key=lambda pair: pair[1],
-        )
-        candidates = [(t, d) for t, d in candidates if accept(t)]
+        ranked = sorted(_unique(hits), key=lambda pair: float(pair[1]))
+        candidates = _accepted(ranked, tracks, unknown, lookup, accept, batch=n + n // 2 + 8)
         if radius_walk:
             pool = _deduplicate(seed, candidates, duplicate_distance=duplicate_distance, cap=None, limit=None)
             results = _radius_walk(
                 pool, n=n, cap=cap, bucket_size=walk_bucket_size, buckets_to_scan=walk_buckets_to_scan
             )
         else:
+            # Stops pulling candidates once n are kept: the rest are never looked up or checked.
             results = _deduplicate(seed, candidates, duplicate_distance=duplicate_distance, cap=cap, limit=n)
         exhausted = len(hits) < k or k >= max_query
         if len(results) >= n or exhausted:
             return results[:n]
         k = min(max_query, k * 2)
+
+
+def _accepted(
+    ranked: Sequence[tuple[str, float]],
+    tracks: dict[str, TrackInfo],
+    unknown: set[str],
+    lookup: Lookup,
+    accept: Callable[[TrackInfo], bool],
+    *,
+    batch: int,
+) -> Iterator[tuple[TrackInfo, float]]:
+    """The hits that exist and pass `accept`, nearest first, looked up `batch` ids at a time as they are needed
+    (`tracks` / `unknown` remember lookups across the rounds of a growing k)."""
+    for start in range(0, len(ranked), batch):
+        chunk = ranked[start : start + batch]
+        new_ids = [item_id for item_id, _ in chunk if item_id not in tracks and item_id not in unknown]
+        if new_ids:
+            found = lookup(new_ids)
+            tracks.update(found)
+            unknown.update(i for i in new_ids if i not in found)
+        for item_id, distance in chunk:
+            track = tracks.get(item_id)
+            if track is not None and accept(track):
+                yield track, float(distance)
 
 
 def _check_int(name: str, value: int, minimum: int) -> None:
@@ -197,12 +214,13 @@ def _static_filter(
     excluded: set[str],
 ) -> Callable[[TrackInfo], bool]:
     """A predicate for the filters that look at one candidate alone (not at what has been kept so far)."""
-    seed_key = song_key(seed.title, seed.artist)
+    seed_song = seed.song
 
     def accept(track: TrackInfo) -> bool:
-        if track.item_id == seed.item_id or song_key(track.title, track.artist) == seed_key:
+        song = track.song
+        if track.item_id == seed.item_id or song == seed_song:
             return False
-        if excluded and normalise_artist(track.artist) in excluded:
+        if excluded and song[1] in excluded:  # song[1] is normalise_artist(track.artist)
             return False
         if not _in_range(track.duration_seconds, duration_range) or not _in_range(track.tempo_bpm, bpm_range):
             return False
@@ -234,30 +252,29 @@ class _NearDuplicates:
         self.add(first)
 
     @staticmethod
-    def _unit(vector: np.ndarray) -> np.ndarray:
+    def _unit(vector: np.ndarray) -> tuple[np.ndarray, float]:
         v = np.asarray(vector, dtype=np.float64)
-        norm = float(np.linalg.norm(v))
-        return v / norm if norm > 0.0 else v
+        norm = math.sqrt(float(v @ v))  # what np.linalg.norm computes, without its per-call overhead
+        return (v / norm if norm > 0.0 else v), norm
 
     def add(self, vector: np.ndarray) -> None:
         if self._count == self._rows.shape[0]:
             self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
-        self._rows[self._count] = self._unit(vector)
+        self._rows[self._count] = self._unit(vector)[0]
         self._count += 1
 
     def min_distance(self, vector: np.ndarray) -> float:
         """Smallest cosine distance from `vector` to a kept song (a zero vector is 1 from everything)."""
-        v = self._unit(vector)
-        if not v.any():
+        v, norm = self._unit(vector)
+        if norm == 0.0:
             return 1.0
-        rows = self._rows[: self._count]
         # Zero rows (a zero-vector seed) give similarity 0, i.e. distance 1, matching cosine_distance.
-        return float(1.0 - np.max(rows @ v))
+        return float(1.0 - (self._rows[: self._count] @ v).max())
 
 
 def _deduplicate(
     seed: TrackInfo,
-    candidates: Sequence[tuple[TrackInfo, float]],
+    candidates: Iterable[tuple[TrackInfo, float]],
     *,
     duplicate_distance: float,
     cap: int | None,
@@ -268,20 +285,22 @@ def _deduplicate(
     near = _NearDuplicates(seed.vector)
     kept_keys: set[tuple[str, str]] = set()
     per_artist: dict[str, int] = {}
+    if limit is not None and limit <= 0:
+        return kept
     for track, distance in candidates:
-        if limit is not None and len(kept) >= limit:
-            break
         if duplicate_distance > 0.0 and near.min_distance(track.vector) <= duplicate_distance:
             continue
-        key = song_key(track.title, track.artist)
+        key = track.song
         if key in kept_keys:
             continue
         if cap is not None:
-            artist = normalise_artist(track.artist)
+            artist = key[1]
             if per_artist.get(artist, 0) >= cap:
                 continue
             per_artist[artist] = per_artist.get(artist, 0) + 1
         kept.append(SimilarResult(track=track, distance=distance))
+        if limit is not None and len(kept) >= limit:
+            break  # before pulling another candidate: `candidates` may be a lazy lookup
         near.add(track.vector)
         kept_keys.add(key)
     return kept
@@ -306,7 +325,7 @@ def _radius_walk(
     ordered = sorted(pool, key=lambda r: r.distance)
     remaining = list(range(len(ordered)))
     per_artist: dict[str, int] = {}
-    artists = [normalise_artist(r.track.artist) for r in ordered]
+    artists = [r.track.song[1] for r in ordered]
     walk: list[SimilarResult] = []
     previous = None
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from discovery import dedup
+
 
 class DiscoveryError(ValueError):
     """A parameter value cannot be used; the message names the parameter and the value."""
@@ -28,6 +30,14 @@ class TrackInfo:
     camelot: str | None = None  # e.g. "8A"
     energy: float | None = None  # 0..1
     moods: Mapping[str, float] = field(default_factory=dict)  # danceable, aggressive, happy, party, relaxed, sad
+    # dedup.song_key(title, artist) when the caller has it already (the web process's catalogue computes it once per
+    # track at load); None: `song` computes it (through dedup's cache) when asked.
+    song_key: tuple[str, str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def song(self) -> tuple[str, str]:
+        """Which song this is, versions folded: (normalised title, normalised artist), see `dedup.song_key`."""
+        return self.song_key if self.song_key is not None else dedup.song_key(self.title, self.artist)
 
 
 # query vector (d,), k → [(item_id, cosine distance)], nearest first, at most k

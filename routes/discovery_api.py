@@ -1,7 +1,7 @@
 """Discovery APIs: track search, similar songs, mixable tracks, song path, alchemy, sonic fingerprint, playlists.
 
 Views read and check parameters, build the two lookups discovery code works through (the in-memory index for
-vectors and neighbours, PostgreSQL for metadata), call one domain function, and shape the JSON.
+vectors and neighbours, its catalogue for metadata: no database trip), call one domain function, and shape the JSON.
 """
 
 from __future__ import annotations
@@ -41,22 +41,28 @@ def _library(rt: Runtime) -> tuple[Neighbours, Lookup]:
     if index is None or len(index) == 0:
         raise ApiError(503, "the similarity index is not built yet: run an analysis first")
     query_ef = rt.config.VOYAGER_QUERY_EF
+    # Item ids this request's queries returned, with their index positions: looking up a hit needs no id search.
+    returned: dict[str, int] = {}
 
     def neighbours(vector: Any, k: int) -> list[tuple[str, float]]:
-        return index.query(vector, k, query_ef=query_ef)
+        positions, distances = index.query_positions(vector, k, query_ef=query_ef)
+        item_id = index.catalog.item_id
+        hits = []
+        for position, distance in zip(positions, distances, strict=True):
+            found = item_id(position)
+            returned[found] = position
+            hits.append((found, distance))
+        return hits
 
     def lookup(item_ids: Sequence[str]) -> dict[str, TrackInfo]:
-        found = {}
+        positions = []
         for item_id in item_ids:
-            row = index.catalog.get(item_id)
-            vector = index.vector_of(item_id) if row is not None else None
-            if vector is None or row is None:
-                continue
-            title, artist, album, _path, duration, tempo, camelot, energy, moods = row
-            found[item_id] = TrackInfo(item_id=item_id, title=title, artist=artist, album=album, vector=vector,
-                                       duration_seconds=duration, tempo_bpm=tempo, camelot=camelot, energy=energy,
-                                       moods=moods or {})
-        return found
+            position = returned.get(item_id)
+            if position is None:
+                position = index.position(item_id)
+            if position is not None:
+                positions.append(position)
+        return {track.item_id: track for track in index.tracks(positions)}
 
     return neighbours, lookup
 

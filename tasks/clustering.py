@@ -21,6 +21,7 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS
 from clustering.assemble import AssemblySettings, PlaylistDraft, assemble_playlists
 from clustering.data import ClusteringError, LibraryData, library_from_rows
 from clustering.fitness import FitnessWeights, NormalisationStats
+from clustering.naming import unique_names
 from clustering.params import Mutation, SearchSpace
 from clustering.request import MIN_TRACKS, ClusteringRequest
 from clustering.search import PreparedLibrary, RunResult, SearchSettings, run_batch, run_seed
@@ -305,6 +306,8 @@ def _name_with_ai(ctx: TaskContext, request: ClusteringRequest, drafts: list[Pla
         draft.name = name
         taken.append(name)
         named += how == "ai"
+    for draft, unique in zip(drafts, unique_names([d.name for d in drafts]), strict=True):
+        draft.name = unique  # an AI name may equal another playlist's feature name
     ctx.report(f"AI ({request.ai_model_provider}) named {named} of {len(drafts)} playlists; the others keep their "
                "feature names")
 

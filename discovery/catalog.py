@@ -1,0 +1,205 @@
+"""The track catalogue the web process keeps beside the index: what discovery shows and filters on, for every indexed
+track, in a few flat arrays rather than one Python object per field and track.
+
+Why flat: as a dict of nine-field tuples (str, float and dict objects) the catalogue of 100,000 tracks took 139 MB
+of the web process (measured, bench/RESULTS.md); packed this way it takes about 15 MB. Strings that repeat (artists,
+albums, Camelot keys) are stored once and referred to by code; the rest (item ids, titles) are one UTF-8 blob plus
+offsets; numbers are float64 arrays with NaN for "unknown", so the values that come back are exactly the ones
+PostgreSQL returned. Each track's `song_key` is computed once here, so requests neither normalise titles nor grow
+a cache of them.
+
+Rows are addressed by *position*, the integer id of the track in the Voyager index, so the hits of a query need no
+id-to-row map; the few lookups by item id (seeds, played songs) binary-search a sorted permutation.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from discovery.dedup import normalise_artist, normalise_title
+from discovery.types import TrackInfo
+
+__all__ = ["Catalog"]
+
+_NAN = float("nan")
+
+
+class _Packed:
+    """Strings as one UTF-8 blob and an offset per string: length + 8 bytes each instead of ~50 + length for a str."""
+
+    __slots__ = ("_blob", "_offsets")
+
+    def __init__(self) -> None:
+        self._blob = bytearray()
+        self._offsets = array("q", [0])
+
+    def append(self, text: str) -> None:
+        self._blob += text.encode()
+        self._offsets.append(len(self._blob))
+
+    def freeze(self) -> None:
+        self._blob = bytes(self._blob)  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, position: int) -> str:
+        offsets = self._offsets
+        return self._blob[offsets[position] : offsets[position + 1]].decode()
+
+
+class _Coded:
+    """Repeating strings stored once each, with a code per row (-1: None)."""
+
+    __slots__ = ("_codes", "_lookup", "values")
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._codes = array("i")
+        self._lookup: dict[str, int] | None = {}
+
+    def append(self, text: str | None) -> None:
+        if text is None:
+            self._codes.append(-1)
+            return
+        assert self._lookup is not None, "frozen"
+        code = self._lookup.get(text)
+        if code is None:
+            code = self._lookup[text] = len(self.values)
+            self.values.append(text)
+        self._codes.append(code)
+
+    def freeze(self) -> None:
+        self._lookup = None
+
+    def code(self, position: int) -> int:
+        return self._codes[position]
+
+    def __getitem__(self, position: int) -> str | None:
+        code = self._codes[position]
+        return None if code < 0 else self.values[code]
+
+
+def _number(value: Any) -> float:
+    """A column value as a float; None (and anything that is not a number) as NaN."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return _NAN
+    return float(value)
+
+
+def _optional(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+class Catalog:
+    """Metadata of the tracks at positions 0..n-1 of an index. Build it with `Catalog.build`."""
+
+    def __init__(self) -> None:
+        self._item_ids = _Packed()
+        self._present = bytearray()  # 0: the index holds the track but the tracks table does not
+        self._titles = _Packed()
+        self._title_keys = _Packed()
+        self._artists = _Coded()
+        self._artist_keys: list[str] = []  # normalise_artist of each distinct artist, by artist code
+        self._albums = _Coded()
+        self._camelots = _Coded()
+        self._durations = array("d")
+        self._tempos = array("d")
+        self._energies = array("d")
+        self._mood_names: list[str] = []
+        self._moods = np.empty((0, 0))  # (n, len(mood_names)) float64, NaN where a track has no such score
+        self._order = array("i")  # positions sorted by item id
+
+    @classmethod
+    def build(cls, item_ids: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Catalog:
+        """The catalogue of `item_ids` (index positions 0..n-1) from `rows`.
+
+        `rows` are db.tracks.catalog_rows tuples, one per item id and in the same order: (item_id, found, title,
+        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods). Raises ValueError if they do not match.
+        """
+        catalog = cls()
+        mood_columns: dict[str, array[float]] = {}
+        count = 0
+        for row in rows:
+            item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row
+            if count >= len(item_ids) or item_id != item_ids[count]:
+                raise ValueError(f"catalogue row {count} is for {item_id!r}, not for the index's item")
+            catalog._item_ids.append(item_id)
+            catalog._present.append(1 if found else 0)
+            title, artist = title or "", artist or ""
+            catalog._titles.append(title)
+            catalog._title_keys.append(normalise_title.__wrapped__(title) if found else "")
+            catalog._artists.append(artist)
+            catalog._albums.append(album or "")
+            catalog._camelots.append(camelot)
+            catalog._durations.append(_number(duration))
+            catalog._tempos.append(_number(tempo))
+            catalog._energies.append(_number(energy))
+            for name, score in (moods or {}).items():
+                column = mood_columns.get(name)
+                if column is None:
+                    column = mood_columns[name] = array("d", [_NAN]) * count
+                column.append(_number(score))
+            count += 1
+            for column in mood_columns.values():
+                if len(column) < count:
+                    column.append(_NAN)
+        if count != len(item_ids):
+            raise ValueError(f"catalogue has {count} rows for {len(item_ids)} indexed items")
+        for packed in (catalog._item_ids, catalog._titles, catalog._title_keys):
+            packed.freeze()
+        for coded in (catalog._artists, catalog._albums, catalog._camelots):
+            coded.freeze()
+        # The artist part of song_key, once per distinct artist rather than once per track.
+        catalog._artist_keys = [normalise_artist.__wrapped__(a) for a in catalog._artists.values]
+        catalog._mood_names = list(mood_columns)
+        if mood_columns:
+            catalog._moods = np.stack([np.frombuffer(c, dtype=np.float64) for c in mood_columns.values()], axis=1)
+        else:
+            catalog._moods = np.empty((count, 0))
+        catalog._order = array("i", sorted(range(count), key=item_ids.__getitem__))
+        return catalog
+
+    def __len__(self) -> int:
+        return len(self._present)
+
+    def item_id(self, position: int) -> str:
+        return self._item_ids[position]
+
+    def position(self, item_id: str) -> int | None:
+        """The index position of `item_id`, or None when the index does not hold it."""
+        order = self._order
+        i = bisect_left(order, item_id, key=self._item_ids.__getitem__)
+        if i < len(order) and self._item_ids[order[i]] == item_id:
+            return order[i]
+        return None
+
+    def track(self, position: int, vector: np.ndarray) -> TrackInfo | None:
+        """The track at `position` with its `vector` (d,) from the index; None when it has no metadata row."""
+        if not self._present[position]:
+            return None
+        artist_code = self._artists.code(position)
+        title = self._titles[position]
+        moods: Mapping[str, float] = {}
+        if self._mood_names:
+            moods = {name: score for name, score in zip(self._mood_names, self._moods[position].tolist(), strict=True)
+                     if not math.isnan(score)}
+        return TrackInfo(
+            item_id=self._item_ids[position],
+            title=title,
+            artist=self._artists.values[artist_code],
+            vector=vector,
+            album=self._albums[position] or "",
+            duration_seconds=_optional(self._durations[position]),
+            tempo_bpm=_optional(self._tempos[position]),
+            camelot=self._camelots[position],
+            energy=_optional(self._energies[position]),
+            moods=moods,
+            song_key=(self._title_keys[position], self._artist_keys[artist_code]),
+        )
