@@ -36,7 +36,12 @@ PROMPT_TAKEN_NAMES = 40  # the prompt lists this many; name_playlist still check
 
 
 class AIError(RuntimeError):
-    """An LLM request failed. The message is one line, names the provider and never contains an API key."""
+    """An LLM request failed. The message is one line, names the provider and never contains an API key.
+    `unreachable` is True when the server could not be reached or did not answer in time."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def ai_enabled(config: Config) -> bool:
@@ -103,9 +108,10 @@ def _post(provider: str, url: str, shown: str, body: dict[str, Any], *, headers:
     try:
         response = requests.post(url, json=body, headers=headers, timeout=timeout)
     except requests.Timeout:
-        raise AIError(f"{provider}: no answer from {shown} within {timeout:g} s") from None
+        raise AIError(f"{provider}: no answer from {shown} within {timeout:g} s", unreachable=True) from None
     except requests.ConnectionError as exc:
-        raise AIError(f"{provider}: cannot connect to {shown} ({_redact(_os_cause(exc), key)})") from None
+        raise AIError(f"{provider}: cannot connect to {shown} ({_redact(_os_cause(exc), key)})",
+                      unreachable=True) from None
     except requests.RequestException as exc:
         # `from None` throughout: the chained requests exception would repeat the URL in tracebacks
         raise AIError(f"{provider}: request to {shown} failed ({type(exc).__name__})") from None
@@ -284,7 +290,8 @@ def name_playlist(config: Config, *, top_tags: Sequence[str], moods: Sequence[st
                   tempo_range: tuple[float, float], sample_songs: Sequence[tuple[str, str]],
                   taken_names: Sequence[str], fallback: str) -> tuple[str, str]:
     """(name, how): the AI's name and "ai", or (`fallback`, "fallback") when AI is off, the provider fails, the
-    answer sanitises to nothing, or it repeats one of `taken_names` (case-insensitive, "_automatic" ignored).
+    answer sanitises to nothing, or it repeats one of `taken_names` (case-insensitive, "_automatic" ignored);
+    how is "unreachable" when the provider could not be reached or timed out (callers stop asking).
     Never raises AIError; failures are logged as warnings (messages carry no API key)."""
     if not ai_enabled(config):
         log.debug("AI naming is off (AI_MODEL_PROVIDER=none); using %r", fallback)
@@ -295,7 +302,7 @@ def name_playlist(config: Config, *, top_tags: Sequence[str], moods: Sequence[st
         answer = complete(config, prompt)
     except AIError as exc:
         log.warning("AI playlist name failed, using %r: %s", fallback, exc)
-        return fallback, "fallback"
+        return fallback, "unreachable" if exc.unreachable else "fallback"
     name = sanitize_playlist_name(answer)
     if name is None:
         log.warning("AI answer %r is not a usable playlist name; using %r", answer[:100], fallback)

@@ -25,6 +25,7 @@ from clustering.postprocess import (
 from clustering.search import PreparedLibrary, RunResult, refit
 
 RADIUS_PERCENTILE = 95
+SMALL_CLUSTER = 20
 CHUNK_ROWS = 8192
 
 
@@ -68,31 +69,46 @@ def nearest_centres(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray
     return nearest, distance
 
 
+def _clean_members(ordered: list[int], library: PreparedLibrary, settings: AssemblySettings) -> list[int]:
+    """Duplicates out, then the artist and size caps, over the members ordered by centrality. All three keep
+    songs in order, so the first max_songs survivors depend only on a prefix: work on growing prefixes instead of
+    comparing every pair of a 50,000-song cluster."""
+    data = library.data
+    prefix = max(4 * settings.max_songs, 200) if settings.max_songs else len(ordered)
+    while True:
+        kept = remove_duplicates(ordered[:prefix], embeddings=data.embeddings, titles=data.titles,
+                                 artists=data.artists, cosine_threshold=settings.duplicate_cosine,
+                                 lookback=settings.duplicate_lookback)
+        kept = limit_size(cap_per_artist(kept, data.artists, settings.max_per_artist), settings.max_songs)
+        if prefix >= len(ordered) or (settings.max_songs and len(kept) >= settings.max_songs):
+            return kept
+        prefix *= 4
+
+
 def assemble_playlists(library: PreparedLibrary, best: RunResult, settings: AssemblySettings, *,
                        seed: int) -> list[PlaylistDraft]:
     data = library.data
-    fitted = refit(library, params=best.params, seed=best.seed, sample=best.sample,
-                   init_centroids=best.init_array())
+    sample = best.sample_rows()
+    fitted = refit(library, params=best.params, seed=best.seed, sample=sample, init_centroids=best.init_array())
     if not len(fitted.centres):
         return []
     points = fitted.project(library.features)
     nearest, distance = nearest_centres(points, fitted.centres)
-    sample = np.asarray(best.sample, dtype=np.int64)
     radius = np.zeros(len(fitted.centres))
     for c in range(len(fitted.centres)):
         members = sample[fitted.labels == c]
-        radius[c] = np.percentile(distance[members], RADIUS_PERCENTILE) if members.size else 0.0
+        # small clusters keep every member: the percentile of a handful of distances would drop one of them
+        if members.size >= SMALL_CLUSTER:
+            radius[c] = np.percentile(distance[members], RADIUS_PERCENTILE)
+        else:
+            radius[c] = distance[members].max() if members.size else 0.0
     keep = distance <= radius[nearest] + 1e-9
     if settings.max_distance > 0:
         keep &= distance <= settings.max_distance
     candidates: list[tuple[int, list[int]]] = []
     for c in range(len(fitted.centres)):
         members = np.flatnonzero((nearest == c) & keep)
-        ordered = order_by_centrality(members, points, fitted.centres[c])
-        kept = remove_duplicates(list(ordered), embeddings=data.embeddings, titles=data.titles, artists=data.artists,
-                                 cosine_threshold=settings.duplicate_cosine, lookback=settings.duplicate_lookback)
-        kept = cap_per_artist(kept, data.artists, settings.max_per_artist)
-        kept = limit_size(kept, settings.max_songs)
+        kept = _clean_members(list(order_by_centrality(members, points, fitted.centres[c])), library, settings)
         if len(kept) >= settings.min_size:
             candidates.append((c, kept))
     if not candidates:

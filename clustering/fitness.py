@@ -6,8 +6,10 @@ purity/diversity, where a feature only counts for a song when its score reaches 
 
 * Purity: for each member song, the playlist's top-k profile columns that are active for the song (> 0 and
   ≥ threshold); the song adds the largest of those values, or nothing. The spec sums per playlist; we then divide
-  the total over all playlists by the number of clustered songs. Why: the raw sum grows with the sample size, so
-  normalisation stats calibrated on one library size would misjudge another; the per-song mean does not.
+  the total over all playlists by the number of songs in the run's sample, noise included. Why: the raw sum grows
+  with the sample size, so normalisation stats calibrated on one library size would misjudge another; the per-song
+  mean does not. Noise songs (DBSCAN) add nothing, as in the spec's sum, so a run that leaves most songs out
+  cannot win on a small pure core.
 * Diversity: each playlist's dominant column (profile argmax) and its value; each distinct dominant column counts
   once, with its best value; the sum. It rewards many different themes, not many copies of one.
 
@@ -62,7 +64,8 @@ def _profiles(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def purity_raw(labels: np.ndarray, values: np.ndarray, *, top_k: int, threshold: float = 0.0) -> float:
-    """Per-song mean of the best active top-k profile value (see module docstring); 0.0 without clusters.
+    """Per-song mean of the best active top-k profile value (see module docstring); noise songs count as 0;
+    0.0 without clusters.
 
     labels: (n,) int, −1 = noise; values: (n, f) scores ≥ 0. Profile ties keep the lower column.
     """
@@ -75,7 +78,7 @@ def purity_raw(labels: np.ndarray, values: np.ndarray, *, top_k: int, threshold:
     picked = np.take_along_axis(rows, top[position], axis=1)  # (m, top_k) each song's values there
     active = (picked >= threshold) & (picked > 0)
     # A song with no active top-k column adds 0, the same as skipping it in the sum.
-    return float(np.where(active, picked, 0.0).max(axis=1).sum() / rows.shape[0])
+    return float(np.where(active, picked, 0.0).max(axis=1).sum() / len(labels))
 
 
 def diversity_raw(labels: np.ndarray, values: np.ndarray) -> float:

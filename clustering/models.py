@@ -30,6 +30,12 @@ class FittedRun:
     centres: np.ndarray
     pca: PCA | None
 
+    def feature_centres(self) -> np.ndarray:
+        """The centres in scaled-feature space (k, f): comparable between runs whose PCA differs."""
+        if self.pca is None or not len(self.centres):
+            return self.centres
+        return np.asarray(self.pca.inverse_transform(self.centres))
+
     def project(self, features: np.ndarray) -> np.ndarray:
         """Scaled feature rows (m, f) → model space (m, d)."""
         return self.pca.transform(features) if self.pca is not None else features
@@ -37,8 +43,9 @@ class FittedRun:
 
 def fit_run(params: RunParams, features: np.ndarray, *, seed: int,
             init_centroids: np.ndarray | None = None) -> FittedRun:
-    """Cluster the scaled sample `features` (n, f). `init_centroids` (k, d in model space) starts K-Means from an
-    elite's nudged centres. Raises ValueError when the parameters cannot fit this sample."""
+    """Cluster the scaled sample `features` (n, f). `init_centroids` (k, f, in scaled-feature space) starts K-Means
+    from an elite's nudged centres, projected by this run's PCA. Raises ValueError when the parameters cannot fit
+    this sample."""
     n, f = features.shape
     pca = None
     points = features
@@ -46,6 +53,8 @@ def fit_run(params: RunParams, features: np.ndarray, *, seed: int,
     if params.pca_components > 0 and components >= 1:
         pca = PCA(n_components=components, svd_solver="full", random_state=seed)
         points = pca.fit_transform(features)
+    if init_centroids is not None and pca is not None:
+        init_centroids = pca.transform(init_centroids)
     labels = _labels(params, points, seed=seed, init_centroids=init_centroids)
     labels = _compact(labels)
     k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0

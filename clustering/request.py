@@ -15,6 +15,7 @@ from clustering.params import ALGORITHMS, COVARIANCE_TYPES
 
 AI_PROVIDERS = ("none", "ollama", "openai", "gemini", "mistral")
 MAX_RUNS = 100_000
+IGNORED = frozenset({"preset"})  # read by the route, not a parameter of the run
 MIN_TRACKS = 4  # fewer analyzed tracks cannot make two clusters of two
 
 
@@ -64,8 +65,12 @@ class ClusteringRequest:
         return asdict(self)
 
     def with_values(self, raw: Mapping[str, Any]) -> ClusteringRequest:
-        """These defaults overridden by the user's `raw` values (strings from a form or JSON values); unknown
-        names are ignored, bad values raise RequestError naming the parameter."""
+        """These defaults overridden by the user's `raw` values (strings from a form or JSON values); an unknown
+        name or a bad value raises RequestError naming the parameter."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(raw) - known - IGNORED)
+        if unknown:
+            raise RequestError(unknown[0], raw[unknown[0]], "a clustering parameter (see the README for the list)")
         changes: dict[str, Any] = {}
         for f in fields(self):
             if f.name in raw and raw[f.name] is not None and raw[f.name] != "":

@@ -6,6 +6,7 @@ parameters, seed, sample) and the fitness of every run. Elites from earlier batc
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +18,6 @@ from clustering.data import LibraryData, StratifiedSampler, genre_target, primar
 from clustering.fitness import FitnessWeights, NormalisationStats, evaluate
 from clustering.models import FittedRun, fit_run
 from clustering.params import Mutation, RunParams, SearchSpace, mutate, nudge_centroids, random_params
-
-CENTROID_DECIMALS = 4
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,16 @@ class SearchSettings:
 
 @dataclass
 class RunResult:
-    """A scored run. `sample` are row indices of LibraryData; `centroids` only for K-Means (model space)."""
+    """A scored run. `sample`: the LibraryData rows it clustered, packed (see unpack_sample); K-Means runs keep
+    their centres (scaled-feature space, packed float32) so mutations can start from them."""
 
     score: float
     params: RunParams
     seed: int
-    sample: list[int]
+    sample: dict[str, Any]
     metrics: dict[str, Any]
-    centroids: list[list[float]] | None = None       # K-Means: the centres found, for mutations of this run
-    init_centroids: list[list[float]] | None = None  # K-Means started from a mutated elite's centres
+    centroids: dict[str, Any] | None = None       # K-Means: the centres found, for mutations of this run
+    init_centroids: dict[str, Any] | None = None  # K-Means started from a mutated elite's centres
     exploited: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,12 +77,18 @@ class RunResult:
                 "exploited": self.exploited}
 
     def init_array(self) -> np.ndarray | None:
-        return None if self.init_centroids is None else np.asarray(self.init_centroids, dtype=np.float64)
+        return _unpack(self.init_centroids)
+
+    def centroid_array(self) -> np.ndarray | None:
+        return _unpack(self.centroids)
+
+    def sample_rows(self) -> np.ndarray:
+        return unpack_sample(self.sample)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunResult:
         return cls(score=float(values["score"]), params=RunParams.from_dict(values["params"]), seed=int(values["seed"]),
-                   sample=list(values["sample"]), metrics=values.get("metrics", {}),
+                   sample=values["sample"], metrics=values.get("metrics", {}),
                    centroids=values.get("centroids"), init_centroids=values.get("init_centroids"),
                    exploited=bool(values.get("exploited")))
 
@@ -135,17 +141,18 @@ def run_batch(library: PreparedLibrary, settings: SearchSettings, *, batch_seed:
         if exploited:
             elite = elite_results[int(rng.integers(len(elite_results)))]
             params = mutate(elite.params, settings.space, rng, settings.mutation)
-            same_space = params.pca_components == elite.params.pca_components
-            if params.algorithm == "kmeans" and elite.centroids and same_space:
-                init = nudge_centroids(np.asarray(elite.centroids, dtype=np.float64),
-                                       min(params.n_clusters, len(sample) - 1), rng,
-                                       fraction=settings.mutation.coord_fraction)
+            centres = elite.centroid_array()
+            if params.algorithm == "kmeans" and centres is not None:
+                # float32, as stored, so the run can be redone exactly from its recorded start
+                init = nudge_centroids(centres, min(params.n_clusters, len(sample) - 1), rng,
+                                       fraction=settings.mutation.coord_fraction).astype(np.float32)
         else:
             params = random_params(settings.space, rng)
         try:
             result = evaluate_run(library, settings, params=params, seed=seed, sample=sample, init_centroids=init)
             result.exploited = exploited
-        except (ValueError, np.linalg.LinAlgError) as exc:
+        except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
+            # a parameter set this sample cannot support (ARPACK not converging, a singular covariance, ...)
             invalid += 1
             scores.append(-math.inf)
             if len(errors) < 5:
@@ -172,10 +179,34 @@ def evaluate_run(library: PreparedLibrary, settings: SearchSettings, *, params: 
                        other_threshold=settings.other_feature_threshold, rng=np.random.default_rng(seed))
     centroids = None
     if params.algorithm == "kmeans" and len(fitted.centres):
-        centroids = np.round(fitted.centres, CENTROID_DECIMALS).tolist()
-    return RunResult(score=float(fitness.score), params=params, seed=seed, sample=[int(i) for i in sample],
+        centroids = _pack(fitted.feature_centres())
+    return RunResult(score=float(fitness.score), params=params, seed=seed, sample=pack_sample(sample, len(data)),
                      metrics=fitness.as_dict(), centroids=centroids,
-                     init_centroids=None if init_centroids is None else init_centroids.tolist())
+                     init_centroids=None if init_centroids is None else _pack(init_centroids))
+
+
+def _pack(matrix: np.ndarray) -> dict[str, Any]:
+    """A float32 matrix as base64 (exact and about 4× smaller than JSON numbers)."""
+    array = np.ascontiguousarray(matrix, dtype="<f4")
+    return {"shape": list(array.shape), "f32": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def _unpack(packed: dict[str, Any] | None) -> np.ndarray | None:
+    if not packed:
+        return None
+    return np.frombuffer(base64.b64decode(packed["f32"]), dtype="<f4").reshape(packed["shape"]).astype(np.float64)
+
+
+def pack_sample(sample: np.ndarray, n: int) -> dict[str, Any]:
+    """Sample row indices as a bitmap over the n library rows (10k tracks: 1.7 kB)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[np.asarray(sample, dtype=np.int64)] = True
+    return {"n": n, "bits": base64.b64encode(np.packbits(mask).tobytes()).decode("ascii")}
+
+
+def unpack_sample(packed: dict[str, Any]) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(packed["bits"]), dtype=np.uint8))[:packed["n"]]
+    return np.flatnonzero(bits)
 
 
 def refit(library: PreparedLibrary, *, params: RunParams, seed: int, sample: np.ndarray | Sequence[int],

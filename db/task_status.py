@@ -91,9 +91,10 @@ def finish_task(db: Database, task_id: str, *, status: str, message: str, log_li
     )
 
 
-def fail_task(db: Database, task_id: str, reason: str) -> None:
-    """Mark a task FAILURE from outside its job (enqueue failed, worker died)."""
-    db.execute(
+def fail_task(db: Database, task_id: str, reason: str) -> bool:
+    """Mark a task FAILURE from outside its job (enqueue failed, worker died, timed out); False when it had
+    already ended."""
+    return 0 < db.execute(
         """UPDATE task_status
               SET status = 'FAILURE', error = %s, message = %s, finished_at = now(), updated_at = now(),
                   log = log || jsonb_build_array(jsonb_build_object('at', now(), 'message', %s::text))
@@ -228,8 +229,16 @@ def children_state(db: Database, parent_task_id: str, task_ids: list[str]) -> li
     if not task_ids:
         return []
     return db.fetch_all(
-        """SELECT task_id, status, current_item, started_at, finished_at, result, message,
+        """SELECT task_id, status, current_item, started_at, finished_at, result, message, worker_host, worker_pid,
                   EXTRACT(EPOCH FROM (now() - started_at)) AS running_seconds
              FROM task_status WHERE parent_task_id = %s AND task_id = ANY(%s)""",
         (parent_task_id, task_ids),
     )
+
+
+def last_main_task_of_type(db: Database, task_type: str) -> dict[str, Any] | None:
+    """The most recent main task of a type: id, status, message, result and times."""
+    return db.fetch_one(
+        """SELECT task_id, status, message, result, created_at, finished_at FROM task_status
+            WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
+        (task_type,))

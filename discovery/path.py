@@ -25,6 +25,8 @@ __all__ = ["PathResult", "TrackFilter", "interpolate", "song_path"]
 
 Interpolation = Literal["linear", "spherical"]
 
+# Near-duplicate distances this close to the threshold are re-checked with cosine_distance itself (see TrackFilter).
+_BAND = 1e-9
 # Below this sin(angle) two directions count as parallel (or opposite) and slerp degenerates to a straight line.
 _PARALLEL_SIN = 1e-6
 
@@ -44,6 +46,7 @@ class TrackFilter:
     keys: set[tuple[str, str]] = field(default_factory=set)
     artist_counts: Counter[str] = field(default_factory=Counter)
     vectors: list[np.ndarray] = field(default_factory=list)
+    _units: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def admits(self, track: TrackInfo) -> bool:
         """True when `track` may be added without breaking any of the rules above."""
@@ -52,7 +55,37 @@ class TrackFilter:
             return False
         if self.artist_counts[song[1]] >= self.max_per_artist:
             return False
-        return not any(cosine_distance(track.vector, used) < self.duplicate_distance for used in self.vectors)
+        return not self._near_a_used_song(track.vector)
+
+    def _near_a_used_song(self, vector: np.ndarray) -> bool:
+        """Whether `vector` lies strictly closer than duplicate_distance to a used song, by `cosine_distance`.
+
+        One matrix-vector product against the unit rows of the used songs instead of a cosine_distance call per
+        used song (a path or an alchemy pick checks every candidate against all songs used so far); distances within
+        1e-9 of the threshold, where the two computations may round differently, are decided by cosine_distance."""
+        if not self.vectors:
+            return False
+        rows = self._unit_rows()
+        v = np.asarray(vector, dtype=np.float64)
+        norm = math.sqrt(float(v @ v))
+        distances = 1.0 - rows @ (v / norm) if norm > 0.0 else np.ones(rows.shape[0])
+        if bool((distances < self.duplicate_distance - _BAND).any()):
+            return True
+        borderline = np.flatnonzero(np.abs(distances - self.duplicate_distance) <= _BAND)
+        return any(cosine_distance(vector, self.vectors[i]) < self.duplicate_distance for i in borderline)
+
+    def _unit_rows(self) -> np.ndarray:
+        """Unit vectors of `vectors` (zero rows for zero vectors), extended as songs are added."""
+        cached = self._units
+        if cached is None or cached.shape[0] > len(self.vectors):
+            cached = np.zeros((0, np.asarray(self.vectors[0]).shape[0]))
+        if cached.shape[0] < len(self.vectors):
+            new = np.array(self.vectors[cached.shape[0] :], dtype=np.float64)
+            norms = np.sqrt(np.einsum("ij,ij->i", new, new))
+            new = np.divide(new, norms[:, None], out=np.zeros_like(new), where=norms[:, None] > 0.0)
+            cached = np.concatenate([cached, new])
+            self._units = cached
+        return cached
 
     def add(self, track: TrackInfo) -> None:
         """Mark `track` as used (whether or not it was admitted: endpoints and seeds are added unconditionally)."""
@@ -64,7 +97,7 @@ class TrackFilter:
 
     def copy(self) -> TrackFilter:
         """An independent copy, for tentative selections that may be rolled back."""
-        return TrackFilter(
+        clone = TrackFilter(
             max_per_artist=self.max_per_artist,
             duplicate_distance=self.duplicate_distance,
             ids=set(self.ids),
@@ -72,6 +105,8 @@ class TrackFilter:
             artist_counts=Counter(self.artist_counts),
             vectors=list(self.vectors),
         )
+        clone._units = self._units  # never modified in place, only replaced: safe to share
+        return clone
 
 
 @dataclass

@@ -74,13 +74,7 @@ def start() -> tuple[Response, int]:
 @bp.get("/api/clustering/last")
 def last_run() -> Response:
     """The most recent clustering task: status, message and summary."""
-    row = runtime().db.fetch_one(
-        """SELECT task_id, status, message, result, error, created_at, finished_at FROM task_status
-            WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
-        (MAIN_CLUSTERING.task_type,))
-    if row:
-        row["error"] = None  # tracebacks stay in the database; the message says what went wrong
-    return jsonify({"last_run": row})
+    return jsonify({"last_run": task_store.last_main_task_of_type(runtime().db, MAIN_CLUSTERING.task_type)})
 
 
 @bp.get("/api/playlists")

@@ -11,13 +11,18 @@ import os
 import socket
 import uuid
 
-from rq import SimpleWorker
+# One worker process per core: numeric libraries must not start a thread per core each as well (cores² threads
+# fighting over the cores). Set before numpy is imported; an explicit environment value wins.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-import config as config_module
-from db.migrate import apply_migrations
-from infra.connections import get_db, get_redis
-from tasks.queues import QUEUE_NAMES, get_queues
-from tasks.reconcile import reconcile_dead_workers
+from rq import SimpleWorker  # noqa: E402
+
+import config as config_module  # noqa: E402
+from db.migrate import apply_migrations  # noqa: E402
+from infra.connections import get_db, get_redis  # noqa: E402
+from tasks.queues import QUEUE_NAMES, get_queues  # noqa: E402
+from tasks.reconcile import reconcile_dead_workers  # noqa: E402
 
 
 def worker_name() -> str:

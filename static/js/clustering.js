@@ -228,7 +228,8 @@
   });
   document.getElementById("run-preset").addEventListener("click", () => {
     say("");
-    start({ preset: true, ai_model_provider: document.getElementById("f-ai_model_provider").value });
+    const seed = Number(document.getElementById("f-seed").value) || 0;
+    start({ preset: true, ai_model_provider: document.getElementById("f-ai_model_provider").value, seed });
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,30 @@ def test_m3u_name_with_non_latin_characters(library):
     answer = client.post("/api/playlist.m3u8", json={"playlist_name": "Nacht ą 夜", "track_ids": [tracks[0].item_id]})
     disposition = answer.headers["Content-Disposition"]
     assert answer.status_code == 200 and disposition.isascii() and "filename*=UTF-8''Nacht%20" in disposition
+
+
+def test_similar_tracks_come_from_the_in_memory_catalogue(library, db):
+    """Metadata (moods included) is read with the index, so a request needs no database trip at all."""
+    client, tracks, _ = library
+    happy = {t.item_id for i, t in enumerate(tracks) if i % 2}
+    for t in tracks:
+        db.execute("UPDATE tracks SET moods = %s WHERE item_id = %s",
+                   (json.dumps({"happy": 0.9 if t.item_id in happy else 0.1, "sad": 0.3}), t.item_id))
+    runtime = client.application.extensions["audiomuse"]
+    assert runtime.index.reload()
+
+    class NoDatabase:
+        def __getattr__(self, name: str) -> None:
+            raise AssertionError(f"a similar-songs request used the database ({name})")
+
+    real_db, runtime.db = runtime.db, NoDatabase()
+    try:
+        answer = client.get(f"/api/similar_tracks?item_id={tracks[1].item_id}&n=3&mood_happy=0.2")
+    finally:
+        runtime.db = real_db
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert len(body) == 3 and {t["item_id"] for t in body} <= happy - {tracks[1].item_id}
+    assert set(body[0]) == {"item_id", "title", "author", "album", "duration_seconds", "tempo_bpm", "camelot",
+                            "energy", "distance"}
+    assert body[0]["tempo_bpm"] == 100 + 2 * next(i for i, t in enumerate(tracks) if t.item_id == body[0]["item_id"])

@@ -51,12 +51,13 @@ def test_purity_spec_example() -> None:
     assert purity_raw(labels, SPEC_PLAYLIST, top_k=3, threshold=0.5) == pytest.approx(4.2 / 6)
 
 
-def test_purity_over_two_playlists_and_noise_ignored() -> None:
+def test_purity_over_two_playlists_and_noise_adds_nothing() -> None:
     second = np.array([[0.0, 0.0, 0.0, 0.8], [0.0, 0.2, 0.0, 0.6]])  # top 1 rock: .8 + .6
     values = np.vstack([SPEC_PLAYLIST, second, [[5.0, 5.0, 5.0, 5.0]]])
     labels = np.array([3] * 6 + [7, 7, -1])
-    assert purity_raw(labels, values, top_k=1) == pytest.approx((3.6 + 1.4) / 8)
-    assert purity_raw(labels[:-1], values[:-1], top_k=1) == purity_raw(labels, values, top_k=1)
+    # the noise song counts in the number of songs but adds no purity: leaving songs out does not pay
+    assert purity_raw(labels, values, top_k=1) == pytest.approx((3.6 + 1.4) / 9)
+    assert purity_raw(labels[:-1], values[:-1], top_k=1) == pytest.approx((3.6 + 1.4) / 8)
 
 
 def test_purity_without_clusters_is_zero() -> None:
@@ -195,7 +196,7 @@ def test_fewer_than_two_clusters_is_invalid_but_reported() -> None:
     assert run(np.arange(180), points, tags, moods).score == -math.inf  # every song alone
 
 
-def test_noise_is_left_out_of_every_metric() -> None:
+def test_noise_is_left_out_of_every_metric_but_purity() -> None:
     labels, points, tags, moods = blobs()
     noisy_points = np.vstack([points, [[100.0, -100.0], [7.0, 7.0]]])
     noisy_tags = np.vstack([tags, np.ones((2, 50))])
@@ -203,6 +204,10 @@ def test_noise_is_left_out_of_every_metric() -> None:
     with_noise = run(np.append(labels, [-1, -1]), noisy_points, noisy_tags, noisy_moods).as_dict()
     without = run(labels, points, tags, moods).as_dict()
     assert with_noise.pop("n_noise") == 2 and without.pop("n_noise") == 0
+    for key in ("mood_purity_raw", "other_purity_raw"):  # two more songs in the denominator, none in the sum
+        assert with_noise.pop(key) == pytest.approx(without.pop(key) * 180 / 182)
+    for key in ("mood_purity", "other_purity", "score"):
+        assert with_noise.pop(key) < without.pop(key)
     assert with_noise == without
 
 

@@ -13,7 +13,7 @@ from clustering.fitness import FitnessWeights, NormalisationStats
 from clustering.models import fit_run
 from clustering.params import Mutation, RunParams, SearchSpace, mutate, nudge_centroids, random_params
 from clustering.request import ClusteringRequest, RequestError, preset
-from clustering.search import PreparedLibrary, RunResult, SearchSettings, evaluate_run, run_batch
+from clustering.search import PreparedLibrary, RunResult, SearchSettings, evaluate_run, pack_sample, run_batch
 
 STATS = NormalisationStats(mood_diversity=(2.2, 0.35), mood_purity=(1.1, 0.25), other_diversity=(1.2, 0.3),
                            other_purity=(0.8, 0.25))
@@ -124,7 +124,7 @@ def test_a_batch_is_reproducible_and_prefers_the_true_structure():
     assert first.best.params.n_clusters >= 5  # six styles: too few clusters mix them and lose purity/diversity
     # the best run can be redone exactly from what the batch returns (as the main task does)
     redone = evaluate_run(library, settings(), params=first.best.params, seed=first.best.seed,
-                          sample=np.asarray(first.best.sample), init_centroids=first.best.init_array())
+                          sample=first.best.sample_rows(), init_centroids=first.best.init_array())
     assert redone.score == first.best.score
 
 
@@ -132,14 +132,16 @@ def test_exploitation_mutates_elites_and_reproduces_from_the_stored_start():
     library = PreparedLibrary(blob_library(), settings())
     seeded = run_batch(library, settings(), batch_seed=1, n_runs=6, first_run=0, elites=[])
     assert seeded.best is not None
-    elite = dict(seeded.best.as_dict(), sample=[])
+    elite = dict(seeded.best.as_dict(), sample={"n": 0, "bits": ""})
     batch = run_batch(library, settings(exploitation_probability=1.0), batch_seed=2, n_runs=6, first_run=10,
                       elites=[elite])
     assert batch.best is not None and batch.best.exploited
     assert abs(batch.best.params.n_clusters - seeded.best.params.n_clusters) <= Mutation().int_delta
+    # K-Means mutations start from the elite's centres (kept in feature space, so any PCA size can use them)
+    assert batch.best.init_centroids is not None
     if batch.best.init_centroids is not None:
         redone = evaluate_run(library, settings(), params=batch.best.params, seed=batch.best.seed,
-                              sample=np.asarray(batch.best.sample), init_centroids=batch.best.init_array())
+                              sample=batch.best.sample_rows(), init_centroids=batch.best.init_array())
         assert redone.score == batch.best.score
     # before the exploitation start, elites are ignored
     early = run_batch(library, settings(exploitation_probability=1.0, exploitation_start_fraction=0.9),
@@ -151,7 +153,7 @@ def test_assembly_gives_clean_distinct_playlists_deterministically():
     data = blob_library()
     library = PreparedLibrary(data, settings())
     best = RunResult(score=1.0, params=RunParams("kmeans", 0, n_clusters=6), seed=5,
-                     sample=list(range(len(data))), metrics={})
+                     sample=pack_sample(np.arange(len(data)), len(data)), metrics={})
     assembly = AssemblySettings(max_songs=25, max_per_artist=3, min_size=5, top_n=4, genres=tuple(STYLE_TAGS))
     drafts = assemble_playlists(library, best, assembly, seed=9)
     assert len(drafts) == 4 and len({d.name for d in drafts}) == 4

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from discovery.path import TrackFilter, interpolate, song_path
-from discovery.types import DiscoveryError, TrackInfo
+from discovery.types import DiscoveryError, TrackInfo, cosine_distance
 from tests.brute_force import brute_force
 
 
@@ -222,3 +222,20 @@ def test_same_start_and_end_is_refused() -> None:
     neighbours, lookup = brute_force(library)
     with pytest.raises(DiscoveryError):
         song_path(library["s0"], library["s0"], steps=5, neighbours=neighbours, lookup=lookup, max_per_artist=1)
+
+
+def test_track_filter_near_duplicate_check_matches_cosine_distance() -> None:
+    """The matrix form of the near-duplicate rule decides exactly as cosine_distance song by song, including zero
+    vectors, exact copies and distances on the threshold."""
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(40, 8)).astype(np.float32)
+    used = [*base[:20], np.zeros(8, dtype=np.float32), base[3] * 2.0]
+    candidates = [*base[15:], np.zeros(8, dtype=np.float32), base[3], base[5] + 1e-4, -base[7]]
+    for threshold in (0.0, 1e-6, 0.01, 0.3, 1.0, float(cosine_distance(base[0], base[25]))):
+        rules = TrackFilter(max_per_artist=100, duplicate_distance=threshold)
+        for i, vector in enumerate(used):
+            rules.add(TrackInfo(item_id=f"u{i}", title=f"U{i}", artist=f"A{i}", vector=vector))
+        for j, vector in enumerate(candidates):
+            expected = not any(cosine_distance(vector, u) < threshold for u in used)
+            candidate = TrackInfo(item_id=f"c{j}", title=f"C{j}", artist=f"B{j}", vector=vector)
+            assert rules.admits(candidate) is expected, (threshold, j)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from discovery.catalog import Catalog
 from discovery.dedup import song_key
 from discovery.similar import SimilarResult, similar_songs
 from discovery.types import DiscoveryError, TrackInfo, cosine_distance
@@ -267,3 +268,60 @@ def test_radius_walk_deduplicates_before_walking() -> None:
     tracks = [track("a", arc(10), title="Song"), track("a_live", arc(11), title="Song (Live)", artist="Artist a"),
               track("b", arc(20)), track("b_copy", arc(20.2))]
     assert ids(run(tracks, radius_walk=True, duplicate_distance=0.001)) == ["a", "b"]
+
+
+# --- the catalogue the web process looks tracks up in ----------------------------------------------------------------
+def catalog_row(item_id: str, title: str = "", artist: str = "", **values: object) -> tuple[object, ...]:
+    """A db.tracks.catalog_rows tuple; `found=False` stands for an indexed item without a tracks row."""
+    found = values.pop("found", True)
+    columns = ("album", "duration_seconds", "tempo_bpm", "camelot", "energy", "moods")
+    if not found:
+        return (item_id, False, None, None, *(None for _ in columns))
+    return (item_id, True, title, artist, *(values.get(c) for c in columns))
+
+
+def test_catalog_gives_back_exactly_what_was_stored() -> None:
+    rows = [
+        catalog_row("b", "Song (Live)", "Beyoncé feat. X", album="A", duration_seconds=201.5, tempo_bpm=123.4,
+                    camelot="8A", energy=0.72, moods={"happy": 0.25, "sad": None, "party": 1}),
+        catalog_row("a", "Other", "Band", album="A", camelot=None, moods=None),
+        catalog_row("ghost", found=False),
+        catalog_row("é/ü.flac", "Ünïcode", "Band", album="B", moods={"happy": 0.5}),
+    ]
+    catalog = Catalog.build([str(r[0]) for r in rows], iter(rows))
+    vector = np.ones(3, dtype=np.float32)
+    first = catalog.track(0, vector)
+    assert first is not None and first.vector is vector
+    assert (first.item_id, first.title, first.artist, first.album) == ("b", "Song (Live)", "Beyoncé feat. X", "A")
+    # The numbers come back as the very floats PostgreSQL returned (JSON output must not change).
+    assert (first.duration_seconds, first.tempo_bpm, first.energy, first.camelot) == (201.5, 123.4, 0.72, "8A")
+    assert dict(first.moods) == {"happy": 0.25, "party": 1.0}  # a score that is not a number counts as missing
+    assert first.song_key == song_key("Song (Live)", "Beyoncé feat. X") == first.song
+    second = catalog.track(1, vector)
+    assert second is not None
+    assert (second.duration_seconds, second.tempo_bpm, second.camelot, dict(second.moods)) == (None, None, None, {})
+    assert catalog.track(2, vector) is None  # indexed, but no metadata: left out like a missing row
+    assert [catalog.position(i) for i in ("a", "b", "ghost", "é/ü.flac", "nope", "")] == [1, 0, 2, 3, None, None]
+    assert [catalog.item_id(p) for p in range(len(catalog))] == ["b", "a", "ghost", "é/ü.flac"]
+
+
+def test_catalog_refuses_rows_that_do_not_match_the_index() -> None:
+    with pytest.raises(ValueError, match="'b'"):
+        Catalog.build(["a", "c"], iter([catalog_row("a", "A", "X"), catalog_row("b", "B", "X")]))
+    with pytest.raises(ValueError, match="1 rows for 2"):
+        Catalog.build(["a", "b"], iter([catalog_row("a", "A", "X")]))
+
+
+def test_similar_songs_agree_with_and_without_precomputed_song_keys() -> None:
+    rng = np.random.default_rng(5)
+    titles = ["Song", "Song (Live)", "Song - 2011 Remaster", "Other", "Other (feat. Y)", "Third"]
+    plain = [track(f"t{i}", rng.normal(size=3), title=titles[i % len(titles)], artist=f"Band {i % 4}")
+             for i in range(60)]
+    rows = [catalog_row(t.item_id, t.title, t.artist) for t in [SEED, *plain]]
+    catalog = Catalog.build([str(r[0]) for r in rows], iter(rows))
+    keyed = [catalog.track(i + 1, t.vector) for i, t in enumerate(plain)]
+    assert all(t is not None and t.song_key is not None for t in keyed)
+    for options in ({}, {"radius_walk": True}, {"max_per_artist": 1}):
+        expected = [(r.track.item_id, r.distance) for r in run(plain, n=12, **options)]
+        got = [(r.track.item_id, r.distance) for r in run(keyed, n=12, **options)]
+        assert got == expected
