@@ -179,6 +179,9 @@ def preset(library_size: int, artist_count: int, defaults: ClusteringRequest) ->
     # a small library has a small search space; a big one makes every run cost more
     runs = int(min(max(50, n // 2), 300)) if n <= 20_000 else 150
     min_size = int(min(8, max(3, n // 20)))
+    # a tiny library cannot fill many playlists of min_size songs
+    clusters_max = max(2, min(clusters_max, n // (min_size + 1)))
+    clusters_min = min(clusters_min, clusters_max)
     top_n = int(min(20, max(4, n // 40)))
     return replace(defaults, clustering_method="kmeans", enable_clustering_embeddings=False, clustering_runs=runs,
                    num_clusters_min=clusters_min, num_clusters_max=clusters_max, pca_components_min=0,

@@ -224,6 +224,8 @@ def test_start_refuses_bad_parameters_an_empty_library_and_a_second_run(make_con
     assert client.post("/api/clustering/start", json={"clustering_method": "magic"}).get_json()["parameter"] \
         == "clustering_method"
     assert client.post("/api/clustering/start", json={"clustering_runs": 0}).status_code == 400
+    typo = client.post("/api/clustering/start", json={"num_cluster_max": 9})
+    assert typo.status_code == 400 and typo.get_json()["parameter"] == "num_cluster_max"
     first = client.post("/api/clustering/start", json=CUSTOM)
     assert first.status_code == 202
     second = client.post("/api/clustering/start", json=CUSTOM)
@@ -281,3 +283,16 @@ def test_killed_batch_worker_is_recorded_and_the_search_goes_on(make_config, db,
     assert store.get_task(db, running["task_id"])["status"] == "FAILURE"
     assert task["result"]["failed_batches"] >= 1
     assert len(client.get("/api/playlists?source=clustering").get_json()["playlists"]) >= 2
+
+
+def test_preset_on_a_tiny_library_still_makes_playlists(make_config, db, worker_processes, tmp_path):
+    seed_style_library(db, tmp_path / "music", per_style=3, styles=("rock", "ambient"))
+    env = settings_env(tmp_path)
+    app = create_app(make_config(**env))
+    start_workers(worker_processes, env, album_workers=1)
+    task = run_clustering(app.test_client(), db, {"preset": True, "seed": 3})
+    app.extensions["audiomuse"].stop_background.set()
+    assert task["status"] == "SUCCESS", task
+    playlists = app.test_client().get("/api/playlists?source=clustering").get_json()["playlists"]
+    assert sorted(len(p["tracks"]) for p in playlists) == [3, 3]
+    assert all(len({style_of(t["title"]) for t in p["tracks"]}) == 1 for p in playlists)

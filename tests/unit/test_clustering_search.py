@@ -190,3 +190,5 @@ def test_request_validation_names_the_parameter_and_preset_scales_with_the_libra
     assert small.max_songs_per_artist >= 2 and large.clustering_method == "kmeans"
     small.validate()
     large.validate()
+    tiny = preset(6, 3, defaults)
+    assert tiny.num_clusters_max * (tiny.min_playlist_size + 1) <= 6 or tiny.num_clusters_max == 2
