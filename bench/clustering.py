@@ -46,7 +46,7 @@ from clustering.data import LibraryData  # noqa: E402
 from clustering.fitness import diversity_raw, purity_raw  # noqa: E402
 from clustering.models import fit_run  # noqa: E402
 from clustering.params import random_params  # noqa: E402
-from clustering.request import ClusteringRequest, defaults_from  # noqa: E402
+from clustering.request import ClusteringRequest, defaults_from, preset  # noqa: E402
 from clustering.search import PreparedLibrary, run_batch  # noqa: E402
 from config import Config  # noqa: E402
 from db import task_status as store  # noqa: E402
@@ -213,6 +213,19 @@ def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
         sizes = [p["size"] for p in result["playlists"]]
         print(f"- {len(sizes)} playlists, sizes {sorted(sizes, reverse=True)} (median {statistics.median(sizes)})")
         print(f"- failed batches: {result['failed_batches']}")
+
+        quick = preset(len(data), len(set(data.artists)), defaults_from(config)).with_values({"seed": 7})
+        started = time.perf_counter()
+        task_id = start_main_task(MAIN_CLUSTERING, kwargs=quick.as_dict(), config=config)
+        while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:
+            time.sleep(1)
+        if row["status"] != "SUCCESS":
+            raise RuntimeError(f"preset clustering ended {row['status']}: {row['message']}")
+        sizes = [p["size"] for p in row["result"]["playlists"]]
+        print(f"\nPreset for this library ({quick.clustering_runs} K-Means runs, {quick.num_clusters_min}-"
+              f"{quick.num_clusters_max} clusters, PCA {quick.pca_components_min}-{quick.pca_components_max}): "
+              f"**{time.perf_counter() - started:.0f} s** to published playlists; {len(sizes)} playlists, sizes "
+              f"{sorted(sizes, reverse=True)}; best {row['result']['best_description']}")
     finally:
         for proc in procs:
             if proc.poll() is None:
