@@ -230,7 +230,7 @@ def children_state(db: Database, parent_task_id: str, task_ids: list[str]) -> li
         return []
     return db.fetch_all(
         """SELECT task_id, status, current_item, started_at, finished_at, result, message, worker_host, worker_pid,
-                  EXTRACT(EPOCH FROM (now() - started_at)) AS running_seconds
+                  worker_proc_started, EXTRACT(EPOCH FROM (now() - started_at)) AS running_seconds
              FROM task_status WHERE parent_task_id = %s AND task_id = ANY(%s)""",
         (parent_task_id, task_ids),
     )

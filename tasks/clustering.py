@@ -38,6 +38,7 @@ from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_pla
 from tasks.hostid import host_identity
 from tasks.progress import TaskContext, task
 from tasks.queues import MAIN_CLUSTERING, cancel_task
+from tasks.reconcile import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +262,8 @@ def _stop_worker(row: dict[str, Any]) -> None:
     supervisord starts a fresh worker; elsewhere RQ's job timeout is the backstop."""
     if row.get("worker_host") != host_identity() or not row.get("worker_pid"):
         return
+    if not process_alive(int(row["worker_pid"]), row.get("worker_proc_started")):
+        return  # gone already, or the pid now belongs to another process
     try:
         os.kill(int(row["worker_pid"]), signal.SIGKILL)
         log.warning("killed worker pid %s: its batch %s timed out", row["worker_pid"], row["task_id"])

@@ -74,7 +74,7 @@ def _death_reason(row: dict[str, Any], live_workers: set[str], host: str, dead_a
     if row["worker_host"] == host and row["worker_pid"]:
         # Same machine, boot and pid namespace: the process table is the truth, whatever the heartbeat says
         # (a suspended laptop or NAS resumes with old heartbeats but live workers).
-        if _process_alive(row["worker_pid"], row["worker_proc_started"]):
+        if process_alive(row["worker_pid"], row["worker_proc_started"]):
             return None
         return f"worker {name} died while running this task (process {row['worker_pid']} is gone)"
     if name and name not in live_workers:
@@ -84,7 +84,8 @@ def _death_reason(row: dict[str, Any], live_workers: set[str], host: str, dead_a
     return None
 
 
-def _process_alive(pid: int, started: float | None) -> bool:
+def process_alive(pid: int, started: float | None) -> bool:
+    """Whether the process `pid` that started at `started` (seconds since the epoch) still runs."""
     try:
         proc = psutil.Process(pid)
         if started is not None and abs(proc.create_time() - started) > 1.0:
