@@ -48,10 +48,6 @@ class LoadedIndex:
     def position(self, item_id: str) -> int | None:
         return self.catalog.position(item_id)
 
-    def vector_of(self, item_id: str) -> np.ndarray | None:
-        position = self.catalog.position(item_id)
-        return None if position is None else np.asarray(self.index.get_vector(position), dtype=np.float32)
-
     def query_positions(self, vector: np.ndarray, k: int, *, query_ef: int) -> tuple[list[int], list[float]]:
         """Positions and cosine distances of the k nearest items to `vector` (shape (d,)), nearest first."""
         k = min(k, len(self.catalog))

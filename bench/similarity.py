@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -251,6 +252,7 @@ def main() -> int:
             web.wait(30)
         redis_server.stop()
         postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)  # ~500 MB of database files per run
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ class Catalog:
             catalog._durations.append(_number(duration))
             catalog._tempos.append(_number(tempo))
             catalog._energies.append(_number(energy))
-            for name, score in (moods or {}).items():
+            for name, score in (moods.items() if isinstance(moods, dict) else ()):
                 column = mood_columns.get(name)
                 if column is None:
                     column = mood_columns[name] = array("d", [_NAN]) * count

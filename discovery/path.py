@@ -25,8 +25,9 @@ __all__ = ["PathResult", "TrackFilter", "interpolate", "song_path"]
 
 Interpolation = Literal["linear", "spherical"]
 
-# Near-duplicate distances this close to the threshold are re-checked with cosine_distance itself (see TrackFilter).
-_BAND = 1e-9
+# Near-duplicate distances this close to the threshold are re-checked with cosine_distance itself (see TrackFilter):
+# on float32 vectors its result carries float32 rounding, ~1e-7 · dimensions at worst.
+_BAND = 1e-4
 # Below this sin(angle) two directions count as parallel (or opposite) and slerp degenerates to a straight line.
 _PARALLEL_SIN = 1e-6
 
@@ -62,7 +63,7 @@ class TrackFilter:
 
         One matrix-vector product against the unit rows of the used songs instead of a cosine_distance call per
         used song (a path or an alchemy pick checks every candidate against all songs used so far); distances within
-        1e-9 of the threshold, where the two computations may round differently, are decided by cosine_distance."""
+        _BAND of the threshold, where the two computations may round differently, are decided by cosine_distance."""
         if not self.vectors:
             return False
         rows = self._unit_rows()

@@ -206,3 +206,13 @@ def test_umap_projection_is_reproducible_with_a_seed() -> None:  # ~10 s: UMAP c
     first = project_2d(vectors, method="umap", seed=4)
     assert first.shape == (24, 2) and np.all(np.isfinite(first))
     np.testing.assert_allclose(first, project_2d(vectors, method="umap", seed=4))
+
+
+def test_cosine_distance_is_numpys_arithmetic() -> None:
+    """cosine_distance skips np.linalg.norm's overhead but must round exactly as it does (float32 and float64)."""
+    rng = np.random.default_rng(3)
+    for a, b in [(rng.normal(size=50).astype(np.float32), rng.normal(size=50)) for _ in range(200)]:
+        for x, y in ((a, b), (a, a), (a, b.astype(np.float32)), (np.arange(50), b)):
+            reference = 1.0 - np.dot(x, y) / float(np.linalg.norm(x) * np.linalg.norm(y))
+            assert cosine_distance(x, y) == float(reference)
+    assert cosine_distance(np.zeros(3), np.ones(3)) == 1.0

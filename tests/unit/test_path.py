@@ -231,7 +231,11 @@ def test_track_filter_near_duplicate_check_matches_cosine_distance() -> None:
     base = rng.normal(size=(40, 8)).astype(np.float32)
     used = [*base[:20], np.zeros(8, dtype=np.float32), base[3] * 2.0]
     candidates = [*base[15:], np.zeros(8, dtype=np.float32), base[3], base[5] + 1e-4, -base[7]]
-    for threshold in (0.0, 1e-6, 0.01, 0.3, 1.0, float(cosine_distance(base[0], base[25]))):
+    candidates += [(base[i % 20] + eps * rng.normal(size=8)).astype(np.float32)
+                   for i, eps in enumerate([1e-5, 1e-4, 1e-3, 1e-2, 1e-1] * 4)]
+    # Thresholds on the exact distance of a candidate to a used song: decided by rounding alone.
+    on_the_line = [cosine_distance(candidates[j], used[j % 20]) for j in range(len(candidates) - 20, len(candidates))]
+    for threshold in (0.0, 1e-6, 0.01, 0.3, 1.0, float(cosine_distance(base[0], base[25])), *on_the_line):
         rules = TrackFilter(max_per_artist=100, duplicate_distance=threshold)
         for i, vector in enumerate(used):
             rules.add(TrackInfo(item_id=f"u{i}", title=f"U{i}", artist=f"A{i}", vector=vector))

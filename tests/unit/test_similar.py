@@ -287,6 +287,7 @@ def test_catalog_gives_back_exactly_what_was_stored() -> None:
         catalog_row("a", "Other", "Band", album="A", camelot=None, moods=None),
         catalog_row("ghost", found=False),
         catalog_row("é/ü.flac", "Ünïcode", "Band", album="B", moods={"happy": 0.5}),
+        catalog_row("odd", "Odd", "Band", moods=[0.5]),  # damaged moods must not stop the index from loading
     ]
     catalog = Catalog.build([str(r[0]) for r in rows], iter(rows))
     vector = np.ones(3, dtype=np.float32)
@@ -302,7 +303,9 @@ def test_catalog_gives_back_exactly_what_was_stored() -> None:
     assert (second.duration_seconds, second.tempo_bpm, second.camelot, dict(second.moods)) == (None, None, None, {})
     assert catalog.track(2, vector) is None  # indexed, but no metadata: left out like a missing row
     assert [catalog.position(i) for i in ("a", "b", "ghost", "é/ü.flac", "nope", "")] == [1, 0, 2, 3, None, None]
-    assert [catalog.item_id(p) for p in range(len(catalog))] == ["b", "a", "ghost", "é/ü.flac"]
+    assert [catalog.item_id(p) for p in range(len(catalog))] == ["b", "a", "ghost", "é/ü.flac", "odd"]
+    odd = catalog.track(4, vector)
+    assert odd is not None and dict(odd.moods) == {}
 
 
 def test_catalog_refuses_rows_that_do_not_match_the_index() -> None:
