@@ -38,6 +38,7 @@ __all__ = ["SimilarResult", "similar_songs"]
 
 # Radius walk: weight of the distance to the previous pick; the rest goes to the distance to the seed (anchor).
 PREVIOUS_WEIGHT = 0.7
+MAX_ARTIST_SUBPATHS = 2  # buckets one artist's songs may come from while other songs remain
 ANCHOR_WEIGHT = 1.0 - PREVIOUS_WEIGHT
 
 Range = tuple[float | None, float | None]
@@ -320,7 +321,9 @@ def _radius_walk(
     each next pick is, among the remaining songs in the nearest `buckets_to_scan` buckets that still hold a pickable
     song, the one minimising 0.7·distance(previous pick) + 0.3·distance(seed). Because the window starts at the
     nearest unexhausted bucket, the walk cannot run away from the seed, but inside the window it follows the previous
-    song's neighbourhood. The artist cap is enforced at every step, so an artist's songs cannot all be taken early.
+    song's neighbourhood. The artist cap is enforced at every step, so an artist's songs cannot all be taken early,
+    and an artist's songs come from at most two buckets (two "sub-paths" of the walk) for as long as other songs
+    are left to pick; only then is that rule dropped and the cap alone applies.
     """
     ordered = sorted(pool, key=lambda r: r.distance)
     remaining = list(range(len(ordered)))
@@ -329,11 +332,18 @@ def _radius_walk(
     walk: list[SimilarResult] = []
     previous = None
 
+    artist_buckets: dict[str, set[int]] = {}
+
     def pickable(i: int) -> bool:
         return cap is None or per_artist.get(artists[i], 0) < cap
 
+    def in_two_subpaths(i: int) -> bool:
+        buckets = artist_buckets.get(artists[i], set())
+        return len(buckets) < MAX_ARTIST_SUBPATHS or i // bucket_size in buckets
+
     while len(walk) < n:
-        eligible = [i for i in remaining if pickable(i)]
+        capped = [i for i in remaining if pickable(i)]
+        eligible = [i for i in capped if in_two_subpaths(i)] or capped
         if not eligible:
             break
         first_bucket = eligible[0] // bucket_size
@@ -354,4 +364,5 @@ def _radius_walk(
         walk.append(previous)
         remaining.remove(choice)
         per_artist[artists[choice]] = per_artist.get(artists[choice], 0) + 1
+        artist_buckets.setdefault(artists[choice], set()).add(choice // bucket_size)
     return walk

@@ -264,6 +264,17 @@ def test_radius_walk_applies_the_cap_during_the_walk() -> None:
     assert len(walk) == 6
 
 
+def test_radius_walk_keeps_an_artist_to_two_bucket_subpaths_while_others_remain() -> None:
+    # One song per bucket; artist X's songs form a branch towards y, the others a branch towards z, interleaved by
+    # distance to the seed. Left alone, the walk would follow X's branch (x10 → x12 → x14 …).
+    tracks = [track(f"x{d}", arc(d, "y"), artist="X") for d in (10, 12, 14, 16)]
+    tracks += [track(f"o{d}", arc(d, "z")) for d in (11, 13, 15)]
+    walk = ids(run(tracks, n=7, max_per_artist=9, radius_walk=True, walk_bucket_size=1, walk_buckets_to_scan=4))
+    assert walk[:2] == ["x10", "x12"]  # X now has songs from two buckets
+    assert walk[2:5] == ["o11", "o13", "o15"]  # X's third bucket waits while other songs remain
+    assert walk[5:] == ["x14", "x16"]  # then the rule is dropped and the cap alone applies
+
+
 def test_radius_walk_deduplicates_before_walking() -> None:
     tracks = [track("a", arc(10), title="Song"), track("a_live", arc(11), title="Song (Live)", artist="Artist a"),
               track("b", arc(20)), track("b_copy", arc(20.2))]
