@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from tests.fakes.server import BackgroundServer
 
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):generateContent$")
 
@@ -28,7 +29,7 @@ class Recorded:
     body: Any
 
 
-class FakeLLM:
+class FakeLLM(BackgroundServer):
     """Start with `with FakeLLM(answer=...) as llm:`; `llm.url` is the base URL (no trailing slash)."""
 
     def __init__(self, *, answer: str = "Midnight Neon Highway") -> None:
@@ -39,26 +40,7 @@ class FakeLLM:
         self.body: Any = None
         self.delay_seconds = 0.0
         self.requests: list[Recorded] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="fake-llm", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FakeLLM:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()  # wakes a delayed answer so shutdown does not wait for it
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        super().__init__(self._handler_class(), name="fake-llm")
 
     @property
     def last(self) -> Recorded:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import BackgroundServer
 
 VERSION = "1.16.1"
 
@@ -76,7 +77,7 @@ class SubsonicError(Exception):
         self.message = message
 
 
-class FakeSubsonic:
+class FakeSubsonic(BackgroundServer):
     """Start with `with FakeSubsonic(...) as server:`; `server.url` is the base URL (no /rest)."""
 
     def __init__(self, *, user: str = "navi", password: str = "s3cret", albums: list[FakeAlbum] | None = None,
@@ -92,27 +93,7 @@ class FakeSubsonic:
         self.force_status: int | None = None
         self.delay_seconds = 0.0
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="fake-subsonic",
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FakeSubsonic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()  # wakes a delayed answer so shutdown does not wait for it
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        super().__init__(self._handler_class(), name="fake-subsonic")
 
     def calls(self, method: str) -> list[dict[str, list[str]]]:
         """Parameters of every request to `method`, in order."""
