@@ -198,10 +198,12 @@ class _Search:
                     self._fail(index, f"batch {index} {row['status'].lower()}: {row['message']}")
             elif row["started_at"] is not None and float(row["running_seconds"] or 0) > self.timeout:
                 reason = f"timed out after {self.timeout / 60:g} min"
+                # Kill first: a worker frozen inside a transaction holds its task row's lock, and fail_task would
+                # wait on that lock for ever; the killed connection releases it.
+                _stop_worker(row)
                 if not task_store.fail_task(self.ctx.db, child, reason):
                     continue  # it ended just now; the next poll collects it
                 self._end(child, index)
-                _stop_worker(row)
                 self._fail(index, f"batch {index} {reason}")
             else:
                 self.live_runs[child] = int(row["current_item"] or 0)
@@ -364,9 +366,7 @@ def _name_with_ai(ctx: TaskContext, request: ClusteringRequest, drafts: list[Pla
             # a provider that is down or hangs would cost the full timeout for every playlist
             ctx.append_log(f"AI provider {request.ai_model_provider} unreachable; feature names for the rest")
             break
-        if name.casefold() in (t.casefold() for t in taken):
-            name = draft.feature_name
-        draft.name = name
+        draft.name = name  # name_playlist already refuses a taken name; unique_names below settles the rest
         taken.append(name)
         named += how == "ai"
     for draft, unique in zip(drafts, unique_names([d.name for d in drafts]), strict=True):
