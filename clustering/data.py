@@ -98,6 +98,7 @@ class StratifiedSampler:
 
     def __init__(self, genre_of: np.ndarray, *, target: int) -> None:
         self.target = target
+        self.size = len(genre_of)
         self.groups = [np.flatnonzero(genre_of == g) for g in np.unique(genre_of)]
 
     def initial(self, rng: np.random.Generator) -> np.ndarray:
@@ -108,8 +109,7 @@ class StratifiedSampler:
 
     def perturb(self, sample: np.ndarray, rng: np.random.Generator, *, fraction: float) -> np.ndarray:
         """The sample with `fraction` of each genre's songs swapped for unsampled songs of the same genre."""
-        in_sample = np.zeros(max(int(sample.max()) + 1 if sample.size else 0,
-                                 max((int(g.max()) + 1 for g in self.groups if g.size), default=0)), dtype=bool)
+        in_sample = np.zeros(self.size, dtype=bool)
         in_sample[sample] = True
         result = []
         for group in self.groups:

@@ -98,9 +98,11 @@ def _labels(params: RunParams, points: np.ndarray, *, seed: int, init_centroids:
 
 def _compact(labels: np.ndarray) -> np.ndarray:
     """Renumber clusters 0..k-1 in order of first appearance (empty GMM components leave gaps); -1 stays."""
+    labels = np.asarray(labels, dtype=np.int64)
     out = np.full(labels.shape, -1, dtype=np.int64)
-    mapping: dict[int, int] = {}
-    for i, label in enumerate(labels.tolist()):
-        if label >= 0:
-            out[i] = mapping.setdefault(label, len(mapping))
+    clustered = labels >= 0
+    found, first_seen, position = np.unique(labels[clustered], return_index=True, return_inverse=True)
+    rank = np.empty(len(found), dtype=np.int64)
+    rank[np.argsort(first_seen)] = np.arange(len(found))
+    out[clustered] = rank[position]
     return out

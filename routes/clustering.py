@@ -14,7 +14,7 @@ from db import tracks as track_store
 from db.app_settings import effective_config
 from routes.context import runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import json_body, raw_param
+from routes.params import bool_param, json_body, raw_param
 from tasks.queues import MAIN_CLUSTERING, start_main_task
 
 bp = Blueprint("clustering_api", __name__)
@@ -48,8 +48,7 @@ def start() -> tuple[Response, int]:
     preset when `preset` is true (then only `ai_model_provider` and `seed` are taken from the request)."""
     rt = runtime()
     body: dict[str, Any] = dict(json_body())
-    use_preset = raw_param("preset") in (True, "true", "1", "on", 1)
-    if use_preset:
+    if bool_param("preset", False):
         base, size = preset_request()
         overrides = {k: body[k] for k in ("ai_model_provider", "seed") if k in body}
     else:
