@@ -75,6 +75,18 @@ def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg"
     return samples
 
 
+def downmix(frames: np.ndarray) -> np.ndarray:
+    """Mono average of float32 frames shaped (n, channels), float32 (n,).
+
+    A matrix-vector product rather than `mean(axis=1)`: numpy reduces a short trailing axis element by element,
+    which made the downmix 25× slower than this and a third of the whole decode of a stereo Ogg file.
+    """
+    channels = frames.shape[1]
+    if channels == 1:
+        return frames[:, 0]
+    return frames @ np.full(channels, 1.0 / channels, dtype=np.float32)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[-1] if text else type(exc).__name__)[:200]
@@ -91,7 +103,7 @@ def _decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> 
         while True:
             block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
             last = len(block) < _BLOCK_FRAMES
-            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            mono = downmix(block)
             parts.append(resampler.resample_chunk(mono, last=last) if resampler else mono)
             if last:
                 break
@@ -110,7 +122,7 @@ def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str) -> np.ndarray:
     if raw.size == 0:
         raise DecodeError(f"{path.name}: the file holds no audio samples")
     scale = float(1 << (8 * segment.sample_width - 1))
-    samples = raw.astype(np.float32).reshape(-1, segment.channels).mean(axis=1) / scale
+    samples = downmix(raw.astype(np.float32).reshape(-1, segment.channels)) / scale
     if segment.frame_rate != sr:
         samples = soxr.resample(samples, segment.frame_rate, sr, quality="HQ")
     return samples.astype(np.float32, copy=False)

@@ -27,7 +27,7 @@ MIN_TEMPO_SECONDS = 2.0  # shorter input holds too few beats to show a periodici
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 _SILENCE_PEAK = 1e-5  # −100 dBFS; a signal whose peak stays below this is treated as silence
-_FRAMES_PER_CHUNK = 2048  # bounds the STFT's memory on long tracks
+_CHUNK_SAMPLES = 1 << 18  # STFT frames are processed 1 MB at a time: stays in cache and bounds memory
 
 # Onset envelope: 40 mel bands at ~100 frames/s, levels log1p(1000·E / max E).
 _ONSET_FPS = 100.0
@@ -507,11 +507,17 @@ def _power_frames(y: np.ndarray, *, n_fft: int, hop: int, basis: np.ndarray) -> 
     n_frames = 1 + (len(y) - n_fft) // hop
     frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop][:n_frames]
     window = _hann(n_fft)
+    used = np.flatnonzero(basis.any(axis=1))
+    first, stop = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+    basis = basis[first:stop]  # only the bins the basis reads (the chroma reads 60 Hz–5 kHz of 0–8 kHz)
+    per_chunk = max(1, _CHUNK_SAMPLES // n_fft)
     out = np.empty((n_frames, basis.shape[1]), dtype=np.float32)
-    for start in range(0, n_frames, _FRAMES_PER_CHUNK):
+    for start in range(0, n_frames, per_chunk):
         # scipy's FFT stays in float32 (numpy's float32 path is several times slower); the product is a fresh copy.
-        spectrum = fft.rfft(frames[start : start + _FRAMES_PER_CHUNK] * window, axis=1, overwrite_x=True)
-        out[start : start + len(spectrum)] = (spectrum.real**2 + spectrum.imag**2) @ basis
+        spectrum = fft.rfft(frames[start : start + per_chunk] * window, axis=1, overwrite_x=True)[:, first:stop]
+        power = spectrum.real**2
+        power += spectrum.imag**2
+        out[start : start + len(spectrum)] = power @ basis
     return out
 
 

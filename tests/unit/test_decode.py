@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio.decode import TARGET_SR, DecodeError, DecodeTimeout, IsolatedDecoder, decode_file
+from audio.decode import TARGET_SR, DecodeError, DecodeTimeout, IsolatedDecoder, decode_file, downmix
 
 SR = 44100
 
@@ -53,12 +53,23 @@ def test_common_formats_decode_to_mono_16k(tmp_path: Path, wav: Path, suffix: st
     assert 0.3 < np.abs(y).max() < 0.7
 
 
-def test_wav_matches_a_reference_resample(wav: Path) -> None:
+def test_wav_matches_a_reference_resample(tmp_path: Path) -> None:
     import soxr
 
-    y = decode_file(wav)
-    expected = soxr.resample(tone().mean(axis=1), SR, TARGET_SR, quality="HQ")
+    left, right = tone(hz=1000.0, stereo=False), tone(hz=3000.0, stereo=False)
+    path = tmp_path / "two-tones.wav"
+    sf.write(path, np.stack([left, right], axis=1), SR)
+    y = decode_file(path)
+    expected = soxr.resample((left + right) / 2, SR, TARGET_SR, quality="HQ")
     np.testing.assert_allclose(y, expected, atol=1e-4)  # streaming vs one-shot soxr differ by ~3e-5
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_downmix_is_the_channel_average(channels: int) -> None:
+    frames = np.random.default_rng(channels).uniform(-1, 1, (10_001, channels)).astype(np.float32)
+    mono = downmix(frames)
+    assert mono.dtype == np.float32 and mono.shape == (10_001,)
+    np.testing.assert_allclose(mono, frames.mean(axis=1, dtype=np.float64), atol=1e-6)
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [

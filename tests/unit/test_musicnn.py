@@ -40,6 +40,18 @@ def test_mel_front_end_matches_librosa() -> None:
     assert np.abs(ours - theirs).mean() < 1e-5
 
 
+def test_float16_rounding_is_bit_exact() -> None:
+    rng = np.random.default_rng(5)
+    spread = rng.random(200_000, dtype=np.float32) * np.float32(10.0) ** rng.uniform(-12, 6, 200_000).astype(np.float32)
+    odd = np.arange(1, 4096, 2, dtype=np.float32)
+    halfway = np.concatenate([1 + odd / 2**13, odd / 2**25, 2**-14 * (1 + odd / 2**13)]).astype(np.float32)
+    edges = np.array([0, 2**-24, 2**-25, 2**-14, 65504, 65519.99, 65520, 1e30, np.inf], dtype=np.float32)
+    x = np.concatenate([spread, halfway, edges])
+    with np.errstate(over="ignore"):
+        expected = x.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(melspec.round_to_float16(x), expected)
+
+
 def test_no_nan_on_a_full_scale_square_wave(model: MusicnnModel) -> None:
     t = np.arange(16000 * 10) / 16000
     square = np.sign(np.sin(2 * np.pi * 41.0 * t)).astype(np.float32)  # loud bass: overflows in float16
