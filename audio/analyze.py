@@ -7,14 +7,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audio import features, melspec
+from audio import features, melspec, stft
 from audio.decode import TARGET_SR, AudioError
 from audio.moods import mood_scores
 from audio.musicnn import MODEL_NAME, MSD_TAGS, MusicnnModel
 
 # Bump when anything that changes stored results changes (model, preprocessing, features): tracks analyzed with an
 # older version are analyzed again on the next run.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: tempo from the musicnn STFT's frames (62.5 frames/s instead of 100)
+
+if features.onset_frames(TARGET_SR) != (melspec.N_FFT, melspec.HOP):
+    raise ImportError("the onset STFT no longer matches musicnn's frames: analyze_samples cannot share them")
+_ONSET_BANDS = features.onset_bands(TARGET_SR, melspec.N_FFT)
 
 
 @dataclass
@@ -53,7 +57,10 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    mel = melspec.log_mel(samples)
+    # One STFT for both: musicnn's mel bands and the tempo's onset bands use the same frames at 16 kHz.
+    mel_power, onset_power = stft.band_power(
+        samples, n_fft=melspec.N_FFT, hop=melspec.HOP, bases=[melspec.mel_bands(), _ONSET_BANDS], centre=True)
+    mel = melspec.compress(mel_power)
     limit = long_track_patches if duration > max_full_seconds else None
     patches = melspec.patches(mel, max_patches=limit)
     timings["mel"] = time.perf_counter() - started
@@ -63,7 +70,7 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
     timings["inference"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    tempo = features.estimate_tempo(samples, TARGET_SR)
+    tempo = features.estimate_tempo(samples, TARGET_SR, power=onset_power)
     key = features.estimate_key(samples, TARGET_SR)
     energy = features.energy(samples)
     loudness = features.loudness_lufs(samples, TARGET_SR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from audio import features
 from audio.analyze import ANALYSIS_VERSION, analyze_samples
 from audio.decode import AudioError
 from audio.musicnn import MODEL_NAME, MusicnnModel
@@ -28,6 +29,9 @@ def test_a_long_track_is_analyzed_through_patches_spread_over_the_whole_file(mod
                    (np.linalg.norm(whole.embedding) * np.linalg.norm(sampled.embedding)))
     assert cosine > 0.99
     assert whole.tempo_bpm == pytest.approx(128, rel=0.02)
+    # The tempo comes from the musicnn STFT's frames; standing alone, estimate_tempo computes its own: same answer.
+    alone = features.estimate_tempo(y, 16000)
+    assert (whole.tempo_bpm, whole.tempo_confidence) == (alone.bpm, alone.confidence)
     assert (whole.model, whole.version) == (MODEL_NAME, ANALYSIS_VERSION)
     assert set(whole.timings) == {"mel", "inference", "features"}
 

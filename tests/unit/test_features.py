@@ -309,3 +309,9 @@ def test_bad_input_raises_feature_error_naming_the_value(call: Callable[[], obje
     with pytest.raises(FeatureError, match=message) as err:
         call()
     assert isinstance(err.value, ValueError)
+
+
+def test_tempo_refuses_band_power_of_another_signal() -> None:
+    y = _click_track(120.0, seconds=10.0)
+    with pytest.raises(FeatureError, match="shape"):
+        estimate_tempo(y, SR, power=np.zeros((10, 40), dtype=np.float32))

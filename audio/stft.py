@@ -1,0 +1,65 @@
+"""Short-time power spectra projected on band matrices: the one STFT routine of the audio package.
+
+The analysis of a track computes one 512-sample STFT at 16 kHz and projects it on two band matrices at once: the
+musicnn mel bands and the onset bands of the tempo estimate (`band_power` with two bases). The key estimate uses
+its own, longer frames.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import fft
+
+CHUNK_SAMPLES = 1 << 18  # frames are transformed 1 MB at a time: stays in cache and bounds memory on long tracks
+
+
+@functools.cache
+def hann(n: int) -> np.ndarray:
+    """Periodic Hann window of `n` samples, float32 (librosa's and scipy's default for spectra)."""
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+
+
+def frame_count(n_samples: int, *, n_fft: int, hop: int, centre: bool) -> int:
+    """Frames `band_power` gives for a signal of `n_samples`."""
+    if centre:
+        return 1 + n_samples // hop
+    return 1 + (max(n_samples, n_fft) - n_fft) // hop
+
+
+def band_power(y: np.ndarray, *, n_fft: int, hop: int, bases: Sequence[np.ndarray],
+               centre: bool) -> list[np.ndarray]:
+    """Power spectra |X|² of Hann-windowed frames of `y` (n,), projected on each basis (n_fft // 2 + 1, k).
+
+    Returns one float32 array (frames, k) per basis. `centre=True`: frame t is centred on sample t·hop, the signal
+    zero-padded by n_fft // 2 on both sides (librosa's centred frames): 1 + n // hop frames. `centre=False`: frames
+    start at 0, hop, 2·hop, ... and end inside the signal; a signal shorter than a frame is zero-padded to one.
+    Only the bins a basis reads are squared and multiplied.
+    """
+    signal = np.asarray(y, dtype=np.float32)
+    if centre:
+        signal = np.pad(signal, n_fft // 2)
+    elif len(signal) < n_fft:
+        signal = np.pad(signal, (0, n_fft - len(signal)))
+    n_frames = frame_count(len(y), n_fft=n_fft, hop=hop, centre=centre)
+    frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[::hop][:n_frames]
+    window = hann(n_fft)
+    spans = [_bins_read(basis) for basis in bases]
+    first, stop = min(s[0] for s in spans), max(s[1] for s in spans)
+    outs = [np.empty((n_frames, basis.shape[1]), dtype=np.float32) for basis in bases]
+    per_chunk = max(1, CHUNK_SAMPLES // n_fft)
+    for start in range(0, n_frames, per_chunk):
+        # scipy's FFT stays in float32 (numpy's float32 path is several times slower); the product is a fresh copy.
+        spectrum = fft.rfft(frames[start:start + per_chunk] * window, axis=1, overwrite_x=True)[:, first:stop]
+        power = spectrum.real**2
+        power += spectrum.imag**2
+        for out, basis, (lo, hi) in zip(outs, bases, spans, strict=True):
+            out[start:start + len(power)] = power[:, lo - first:hi - first] @ basis[lo:hi]
+    return outs
+
+
+def _bins_read(basis: np.ndarray) -> tuple[int, int]:
+    used = np.flatnonzero(basis.any(axis=1))
+    return (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
