@@ -58,12 +58,10 @@ def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
 
 
 def file_fingerprint(path: Path) -> str:
-    """blake2b of the file's bytes: the track is re-analyzed only when its audio content changes."""
-    digest = hashlib.blake2b(digest_size=20)
+    """sha256 of the file's bytes: the track is re-analyzed only when its content changes. (With the CPU's SHA
+    instructions sha256 hashed the 0.9 GB dev corpus in 0.6 s, blake2b in 1.0–1.2 s: about 1 % of analysis time.)"""
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
