@@ -51,6 +51,8 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
     Tracks up to `max_full_seconds` are analyzed whole; longer ones through `long_track_patches` 3-s patches spread
     evenly over the whole file. Raises AudioError for a signal too short or silent to analyze.
     """
+    if samples.ndim != 1:
+        raise AudioError(f"expected a mono signal of shape (n,), got shape {samples.shape}")
     duration = len(samples) / TARGET_SR
     if len(samples) < TARGET_SR // 10:
         raise AudioError(f"only {duration:.3f} s of audio: too short to analyze")

@@ -4,7 +4,8 @@ Input everywhere is a mono float signal `y` of shape (n,), samples in [-1, 1], a
 passes the 16 kHz signal it feeds to musicnn; any sr ≥ 8000 works). Only numpy and scipy are used: no
 librosa.beat/onset/feature/stft, whose numba JIT would cost every fresh worker seconds of compilation. Tempo, key,
 loudness and energy together take about 0.07 s for a 3-minute track at 16 kHz on one core; in the analysis pipeline
-the tempo reuses musicnn's STFT (`estimate_tempo(..., power=...)`) and the four take about 0.05 s.
+the tempo reuses musicnn's STFT (`estimate_tempo(..., power=...)`) and the four take about 0.05 s (bench/RESULTS.md's
+"features" stage, 0.07 s, also counts the tag and mood summaries).
 
 The functions are independent of each other and return finite values on silence, very short input and full-scale
 clipped input: "no answer" is None (tempo, key, loudness), never NaN. Bad input (wrong shape or dtype, NaN/inf
@@ -167,6 +168,8 @@ def onset_frames(sr: int) -> tuple[int, int]:
 
 def onset_power(y: np.ndarray, sr: int) -> np.ndarray:
     """Energy of the 40 onset bands per frame (see `onset_frames`), shape (frames, 40), float32."""
+    sr = _check_sr(sr)
+    y = _check_signal(y)
     n_fft, hop = onset_frames(sr)
     return stft.band_power(y, n_fft=n_fft, hop=hop, bases=[onset_bands(sr, n_fft)], centre=True)[0]
 
@@ -388,6 +391,7 @@ def _fine_pitch_fold(sr: int, n_fft: int) -> np.ndarray:
     fold = np.zeros((len(freqs), _FINE_CELLS), dtype=np.float32)
     fold[rows, lower % _FINE_CELLS] = 1.0 - upper_share
     fold[rows, (lower + 1) % _FINE_CELLS] += upper_share
+    fold.setflags(write=False)
     return fold
 
 

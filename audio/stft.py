@@ -18,14 +18,16 @@ CHUNK_SAMPLES = 1 << 18  # frames are transformed 1 MB at a time: stays in cache
 
 @functools.cache
 def hann(n: int) -> np.ndarray:
-    """Periodic Hann window of `n` samples, float32 (librosa's and scipy's default for spectra)."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    """Periodic Hann window of `n` samples, float32, read-only (librosa's and scipy's default for spectra)."""
+    window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    window.setflags(write=False)
+    return window
 
 
 def frame_count(n_samples: int, *, n_fft: int, hop: int, centre: bool) -> int:
-    """Frames `band_power` gives for a signal of `n_samples`."""
+    """Frames `band_power` gives for a signal of `n_samples` (for an even n_fft and centre=True: 1 + n // hop)."""
     if centre:
-        return 1 + n_samples // hop
+        return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop
     return 1 + (max(n_samples, n_fft) - n_fft) // hop
 
 

@@ -118,7 +118,11 @@ def _one_run(db: Database, env: dict[str, str], config: Config, workers: int) ->
         for proc in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
                 proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
     if row["status"] != "SUCCESS":
         raise RuntimeError(f"analysis ended {row['status']}: {row['message']}")
     jobs = db.fetch_all("""SELECT result, EXTRACT(EPOCH FROM finished_at - started_at) AS busy FROM task_status

@@ -36,9 +36,20 @@ def test_a_long_track_is_analyzed_through_patches_spread_over_the_whole_file(mod
     assert set(whole.timings) == {"mel", "inference", "features"}
 
 
-def test_too_short_input_is_refused(model: MusicnnModel) -> None:
+def test_too_short_or_not_mono_input_is_refused(model: MusicnnModel) -> None:
     with pytest.raises(AudioError, match="too short"):
         analyze_samples(np.zeros(100, dtype=np.float32), model=model)
+    with pytest.raises(AudioError, match="mono"):
+        analyze_samples(np.zeros((16000, 2), dtype=np.float32), model=model)
+
+
+def test_the_tempo_reuses_the_musicnn_stft(model: MusicnnModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    def second_stft(*args: object, **kwargs: object) -> None:
+        raise AssertionError("analyze_samples computed a second STFT for the tempo")
+
+    monkeypatch.setattr(features, "onset_power", second_stft)
+    result = analyze_samples(rhythmic_piece(bpm=100, seconds=12, root_hz=220, seed=1, sr=16000), model=model)
+    assert result.tempo_bpm == pytest.approx(100, rel=0.02)
 
 
 def test_silence_gives_finite_results(model: MusicnnModel) -> None:

@@ -11,7 +11,7 @@ from audio import stft
 def direct_power(y: np.ndarray, *, n_fft: int, hop: int, centre: bool) -> np.ndarray:
     padded = np.pad(y.astype(np.float64), n_fft // 2) if centre else np.pad(y.astype(np.float64),
                                                                          (0, max(0, n_fft - len(y))))
-    count = stft.frame_count(len(y), n_fft=n_fft, hop=hop, centre=centre)
+    count = 1 + (len(padded) - n_fft) // hop  # every whole frame of the padded signal
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
     frames = np.stack([padded[t * hop: t * hop + n_fft] * window for t in range(count)])
     return np.abs(np.fft.rfft(frames, axis=1)) ** 2
@@ -39,3 +39,15 @@ def test_long_signals_are_done_in_chunks_with_the_same_result() -> None:
     basis = np.eye(257, dtype=np.float32)
     got = stft.band_power(y, n_fft=512, hop=256, bases=[basis], centre=True)[0]
     np.testing.assert_allclose(got, direct_power(y, n_fft=512, hop=256, centre=True), rtol=2e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(("n_fft", "hop", "centre"), [(512, 256, True), (511, 256, True), (300, 100, False)])
+def test_bases_that_skip_the_low_bins_and_odd_frames(n_fft: int, hop: int, centre: bool) -> None:
+    y = np.random.default_rng(n_fft).uniform(-1, 1, 4000).astype(np.float32)
+    bins = n_fft // 2 + 1
+    basis = np.zeros((bins, 2), dtype=np.float32)
+    basis[31:60, 0], basis[bins - 20:, 1] = 1.0, 0.5  # as the chroma and the upper onset bands: no DC, no low bins
+    got = stft.band_power(y, n_fft=n_fft, hop=hop, bases=[basis], centre=centre)[0]
+    reference = direct_power(y, n_fft=n_fft, hop=hop, centre=centre) @ basis.astype(np.float64)
+    assert got.shape == reference.shape
+    np.testing.assert_allclose(got, reference, rtol=2e-4, atol=1e-3 * reference.max())
