@@ -450,21 +450,26 @@ def _mean_std(name: str, text: str) -> tuple[float, float]:
 
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_bool(raw: object) -> bool | None:
+    """A boolean from a setting or request value: True/False themselves, or 1/true/yes/on and 0/false/no/off in any
+    case around blanks; None for anything else (the caller says what it expected)."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
 
 
 def _parse(f: dataclasses.Field[Any], kind: Any, raw: Any) -> Any:
     name = f.name
     shown = "<hidden>" if f.metadata["secret"] else repr(raw)
     if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigError(f"{name}={shown} is not a boolean (use true/false)")
+        flag = False if isinstance(raw, str) and not raw.strip() else parse_bool(raw)
+        if flag is None:
+            raise ConfigError(f"{name}={shown} is not a boolean (use true/false)")
+        return flag
     if kind in (int, float):
         if isinstance(raw, bool):
             raise ConfigError(f"{name}={shown} is not a number")

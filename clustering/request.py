@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from clustering.params import ALGORITHMS, COVARIANCE_TYPES
+from config import parse_bool
 
 AI_PROVIDERS = ("none", "ollama", "openai", "gemini", "mistral")
 MAX_RUNS = 100_000
@@ -108,14 +109,9 @@ class ClusteringRequest:
 
 def _coerce(name: str, kind: type, raw: Any) -> Any:
     if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise RequestError(name, raw, "true or false")
+        if (flag := parse_bool(raw)) is None:
+            raise RequestError(name, raw, "true or false")
+        return flag
     if kind is int:
         if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
             raise RequestError(name, raw, "an integer")

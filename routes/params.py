@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import request
 
+from config import parse_bool
 from routes.errors import ApiError, bad_parameter
 
 
@@ -84,11 +85,6 @@ def bool_param(name: str, default: bool) -> bool:
     raw = raw_param(name)
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise bad_parameter(name, raw, "true or false")
+    if (flag := parse_bool(raw)) is None:
+        raise bad_parameter(name, raw, "true or false")
+    return flag
