@@ -19,13 +19,11 @@ import argparse
 import csv
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 # One thread for every numeric library, as in a worker (set before numpy is imported).
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -37,13 +35,11 @@ sys.path.insert(0, str(ROOT))
 from audio.analyze import analyze_samples  # noqa: E402
 from audio.decode import decode_file  # noqa: E402
 from audio.musicnn import MusicnnModel  # noqa: E402
-from config import PROJECT_ROOT, Config  # noqa: E402
-from db import task_status as store  # noqa: E402
-from db.migrate import apply_migrations  # noqa: E402
+from bench.stack import config_for, embedded_services, run_main_task, task_workers  # noqa: E402
+from config import PROJECT_ROOT  # noqa: E402
 from db.pool import Database  # noqa: E402
-from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from mediaservers.local import AUDIO_EXTENSIONS  # noqa: E402
-from tasks.queues import MAIN_ANALYSIS, start_main_task  # noqa: E402
+from tasks.queues import MAIN_ANALYSIS  # noqa: E402
 
 MODEL = PROJECT_ROOT / "models" / "msd_musicnn.onnx"
 
@@ -53,7 +49,7 @@ def audio_files(folder: Path, limit: int | None) -> list[Path]:
     return files[:limit] if limit else files
 
 
-def analyze_file(model: MusicnnModel, path: Path) -> dict[str, float | str | None]:
+def analyze_file(model: MusicnnModel, path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     samples = decode_file(path)
     decode = time.perf_counter() - started
@@ -75,9 +71,6 @@ def album_layout(files: list[Path], target: Path, album_size: int) -> None:
 
 
 def end_to_end(files: list[Path], *, workers: list[int], album_size: int) -> list[str]:
-    work = Path(tempfile.mkdtemp(prefix="audiomuse-bench-"))
-    album_layout(files, work / "music", album_size)
-    postgres, redis_server = EmbeddedPostgres(work), EmbeddedRedis(work)
     lines = ["", f"## End to end: real workers, embedded PostgreSQL and Redis, albums of {album_size} tracks", "",
              "Per-stage figures are seconds per 3 min of audio summed over all album jobs; *other* is the rest of the",
              "jobs' busy time (file hashing, progress reports, status rows). Per-track time is the sum of the five",
@@ -87,44 +80,21 @@ def end_to_end(files: list[Path], *, workers: list[int], album_size: int) -> lis
              "| album workers | decode | mel | inference | features | db | other | inference share of per-track time "
              "| inference share of busy time | realtime factor per worker | wall s | tracks per hour |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    try:
-        database_url, redis_url = postgres.start(), redis_server.start()
-        apply_migrations(database_url)
+    with embedded_services() as (work, database_url, redis_url):
+        album_layout(files, work / "music", album_size)
         db = Database(database_url, max_connections=4)
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
                    MEDIASERVER_TYPE="local", MUSIC_DIR=str(work / "music"), PLAYLIST_DIR=str(work / "playlists"))
-        config = Config.from_mapping({k: v for k, v in env.items() if k in Config.__dataclass_fields__})
         for count in workers:
             db.execute("TRUNCATE tracks, embeddings, analysis_failures, task_status CASCADE")
-            lines.append(_one_run(db, env, config, count))
-    finally:
-        redis_server.stop()
-        postgres.stop()
+            lines.append(_one_run(db, env, count))
     return lines
 
 
-def _one_run(db: Database, env: dict[str, str], config: Config, workers: int) -> str:
-    procs = [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", "high"], cwd=ROOT, env=env,
-                              start_new_session=True)]
-    procs += [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", "default"], cwd=ROOT, env=env,
-                               start_new_session=True) for _ in range(workers)]
-    try:
-        started = time.perf_counter()
-        task_id = start_main_task(MAIN_ANALYSIS, kwargs={"num_recent_albums": 0}, config=config)
-        while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:
-            time.sleep(0.5)
-        wall = time.perf_counter() - started
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-    if row["status"] != "SUCCESS":
-        raise RuntimeError(f"analysis ended {row['status']}: {row['message']}")
+def _one_run(db: Database, env: dict[str, str], workers: int) -> str:
+    with task_workers(env, child_workers=workers):
+        row, wall = run_main_task(db, MAIN_ANALYSIS, {"num_recent_albums": 0}, config_for(env))
+    task_id = row["task_id"]
     jobs = db.fetch_all("""SELECT result, EXTRACT(EPOCH FROM finished_at - started_at) AS busy FROM task_status
                             WHERE parent_task_id = %s AND status = 'SUCCESS'""", (task_id,))
     stage = {name: sum(float(j["result"]["timings"][name]) for j in jobs) for name in STAGES}
@@ -201,9 +171,9 @@ def main() -> int:
     analyze_file(model, files[0])  # warm-up: first-call costs are not part of steady state
     rows = [analyze_file(model, p) for p in files]
     stages = ("decode", "mel", "inference", "features", "total")
-    totals = {s: sum(float(r[s]) for r in rows) for s in stages}  # type: ignore[arg-type, misc]
-    audio_seconds = sum(float(r["audio"]) for r in rows)  # type: ignore[arg-type]
-    per_3min = {s: statistics.median(float(r[s]) / float(r["audio"]) * 180 for r in rows) for s in stages}  # type: ignore[arg-type, misc]
+    totals = {s: sum(float(r[s]) for r in rows) for s in stages}
+    audio_seconds = sum(float(r["audio"]) for r in rows)
+    per_3min = {s: statistics.median(float(r[s]) / float(r["audio"]) * 180 for r in rows) for s in stages}
     single_rate = len(rows) / totals["total"] * 3600
 
     lines = [

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +39,7 @@ from psycopg2.extras import Json  # noqa: E402
 
 from audio.moods import MOODS, mood_scores  # noqa: E402
 from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
+from bench.stack import config_for, embedded_services, run_main_task, task_workers  # noqa: E402
 from clustering.data import LibraryData  # noqa: E402
 from clustering.fitness import diversity_raw, purity_raw  # noqa: E402
 from clustering.models import fit_run  # noqa: E402
@@ -49,13 +47,10 @@ from clustering.params import random_params  # noqa: E402
 from clustering.request import ClusteringRequest, defaults_from, preset  # noqa: E402
 from clustering.search import PreparedLibrary, run_batch  # noqa: E402
 from config import Config  # noqa: E402
-from db import task_status as store  # noqa: E402
-from db.migrate import apply_migrations  # noqa: E402
 from db.pool import Database  # noqa: E402
-from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from mediaservers.local import item_id_for  # noqa: E402
 from tasks.clustering import search_settings  # noqa: E402
-from tasks.queues import MAIN_CLUSTERING, start_main_task  # noqa: E402
+from tasks.queues import MAIN_CLUSTERING  # noqa: E402
 
 GENRES = ["rock", "pop", "alternative", "indie", "electronic", "dance", "jazz", "metal", "soul", "folk", "Hip-Hop",
           "classic rock", "blues", "country", "punk", "ambient", "hard rock", "rnb", "electro", "House", "funk"]
@@ -170,69 +165,45 @@ def write_library(db: Database, data: LibraryData) -> None:
 
 
 def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="audiomuse-bench-"))
-    postgres, redis_server = EmbeddedPostgres(work), EmbeddedRedis(work)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        database_url, redis_url = postgres.start(), redis_server.start()
-        apply_migrations(database_url)
+    with embedded_services() as (work, database_url, redis_url):
         db = Database(database_url, max_connections=4)
         data = write_files(work / "music", data)
         write_library(db, data)
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
                    MUSIC_DIR=str(work / "music"), PLAYLIST_DIR=str(work / "playlists"),
                    MAX_CONCURRENT_BATCH_JOBS=str(2 * workers), ITERATIONS_PER_BATCH_JOB="20")
-        procs.append(subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", "high"], cwd=ROOT, env=env,
-                                      start_new_session=True))
-        procs += [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", "default"], cwd=ROOT, env=env,
-                                   start_new_session=True) for _ in range(workers)]
-        config = Config.from_mapping({k: v for k, v in env.items() if k in Config.__dataclass_fields__})
-        request = ClusteringRequest().with_values(dict(defaults_from(config).as_dict(), clustering_runs=runs, seed=7,
-                                                       top_n_playlists=20))
-        started = time.perf_counter()
-        task_id = start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), config=config)
-        while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:
-            time.sleep(1)
-        wall = time.perf_counter() - started
-        if row["status"] != "SUCCESS":
-            raise RuntimeError(f"clustering ended {row['status']}: {row['message']}")
-        result = row["result"]
-        busy = db.fetch_all(
-            """SELECT worker_pid, sum(EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds,
-                      sum((result->>'invalid_runs')::int) AS invalid, count(*) AS batches
-                 FROM task_status WHERE parent_task_id = %s AND status = 'SUCCESS' GROUP BY worker_pid""", (task_id,))
-        per_worker = [int(b["batches"]) * 20 / float(b["seconds"]) for b in busy]
-        print(f"\nEnd to end: {len(data)} tracks, {runs} K-Means runs (default ranges: {request.num_clusters_min}-"
-              f"{request.num_clusters_max} clusters, PCA {request.pca_components_min}-{request.pca_components_max}),"
-              f" {workers} batch workers + 1 orchestrator worker, batches of 20, seed 7.\n")
-        print(f"- wall time from start request to published playlists: **{wall:.0f} s** ({runs / wall:.2f} runs/s)")
-        print(f"- runs per second per worker while busy: {', '.join(f'{r:.2f}' for r in per_worker)}")
-        print(f"- best score {result['best_score']} with {result['best_params']}")
-        print("- best fitness over time (runs done → score @ seconds): " + ", ".join(
-            f"{h['runs_done']} → {h['score']} @ {h['seconds']} s" for h in result["best_history"]))
-        sizes = [p["size"] for p in result["playlists"]]
-        print(f"- {len(sizes)} playlists, sizes {sorted(sizes, reverse=True)} (median {statistics.median(sizes)})")
-        print(f"- failed batches: {result['failed_batches']}")
+        config = config_for(env)
+        with task_workers(env, child_workers=workers):
+            request = ClusteringRequest().with_values(dict(defaults_from(config).as_dict(), clustering_runs=runs,
+                                                           seed=7, top_n_playlists=20))
+            row, wall = run_main_task(db, MAIN_CLUSTERING, request.as_dict(), config)
+            result = row["result"]
+            busy = db.fetch_all(
+                """SELECT worker_pid, sum(EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds,
+                          sum((result->>'invalid_runs')::int) AS invalid, count(*) AS batches
+                     FROM task_status WHERE parent_task_id = %s AND status = 'SUCCESS' GROUP BY worker_pid""",
+                (row["task_id"],))
+            per_worker = [int(b["batches"]) * 20 / float(b["seconds"]) for b in busy]
+            print(f"\nEnd to end: {len(data)} tracks, {runs} K-Means runs (default ranges: {request.num_clusters_min}-"
+                  f"{request.num_clusters_max} clusters, PCA {request.pca_components_min}-"
+                  f"{request.pca_components_max}), {workers} batch workers + 1 orchestrator worker, batches of 20, "
+                  "seed 7.\n")
+            print(f"- wall time from start request to published playlists: **{wall:.0f} s** ({runs / wall:.2f} runs/s)")
+            print(f"- runs per second per worker while busy: {', '.join(f'{r:.2f}' for r in per_worker)}")
+            print(f"- best score {result['best_score']} with {result['best_params']}")
+            print("- best fitness over time (runs done → score @ seconds): " + ", ".join(
+                f"{h['runs_done']} → {h['score']} @ {h['seconds']} s" for h in result["best_history"]))
+            sizes = [p["size"] for p in result["playlists"]]
+            print(f"- {len(sizes)} playlists, sizes {sorted(sizes, reverse=True)} (median {statistics.median(sizes)})")
+            print(f"- failed batches: {result['failed_batches']}")
 
-        quick = preset(len(data), len(set(data.artists)), defaults_from(config)).with_values({"seed": 7})
-        started = time.perf_counter()
-        task_id = start_main_task(MAIN_CLUSTERING, kwargs=quick.as_dict(), config=config)
-        while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:
-            time.sleep(1)
-        if row["status"] != "SUCCESS":
-            raise RuntimeError(f"preset clustering ended {row['status']}: {row['message']}")
-        sizes = [p["size"] for p in row["result"]["playlists"]]
-        print(f"\nPreset for this library ({quick.clustering_runs} K-Means runs, {quick.num_clusters_min}-"
-              f"{quick.num_clusters_max} clusters, PCA {quick.pca_components_min}-{quick.pca_components_max}): "
-              f"**{time.perf_counter() - started:.0f} s** to published playlists; {len(sizes)} playlists, sizes "
-              f"{sorted(sizes, reverse=True)}; best {row['result']['best_description']}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(30)
-        redis_server.stop()
-        postgres.stop()
+            quick = preset(len(data), len(set(data.artists)), defaults_from(config)).with_values({"seed": 7})
+            row, wall = run_main_task(db, MAIN_CLUSTERING, quick.as_dict(), config)
+            sizes = [p["size"] for p in row["result"]["playlists"]]
+            print(f"\nPreset for this library ({quick.clustering_runs} K-Means runs, {quick.num_clusters_min}-"
+                  f"{quick.num_clusters_max} clusters, PCA {quick.pca_components_min}-{quick.pca_components_max}): "
+                  f"**{wall:.0f} s** to published playlists; {len(sizes)} playlists, sizes "
+                  f"{sorted(sizes, reverse=True)}; best {row['result']['best_description']}")
 
 
 def main() -> int:

@@ -20,13 +20,11 @@ import json
 import os
 import platform
 import random
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -43,9 +41,8 @@ import requests  # noqa: E402
 from audio.moods import MOODS  # noqa: E402
 from audio.musicnn import MODEL_NAME  # noqa: E402
 from bench.index_recall import clustered_vectors  # noqa: E402
-from db.migrate import apply_migrations  # noqa: E402
+from bench.stack import embedded_services  # noqa: E402
 from db.pool import Database  # noqa: E402
-from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from voyager_manager import build_index, load_index, store_index  # noqa: E402
 
 
@@ -150,109 +147,104 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per endpoint; the median run is shown")
     args = parser.parse_args()
     rng = random.Random(7)
-    work = Path(tempfile.mkdtemp(prefix="audiomuse-bench-"))
-    postgres, redis_server = EmbeddedPostgres(work), EmbeddedRedis(work)
     web = None
-    try:
-        database_url, redis_url = postgres.start(), redis_server.start()
-        apply_migrations(database_url)
-        db = Database(database_url, max_connections=4)
-        vectors = clustered_vectors(args.tracks, 200, clusters=400, seed=1, latent=32)
-        started = time.perf_counter()
-        ids = load_library(db, vectors, rng)
-        load_seconds = time.perf_counter() - started
+    with embedded_services() as (_, database_url, redis_url):
+        try:
+            db = Database(database_url, max_connections=4)
+            vectors = clustered_vectors(args.tracks, 200, clusters=400, seed=1, latent=32)
+            started = time.perf_counter()
+            ids = load_library(db, vectors, rng)
+            load_seconds = time.perf_counter() - started
 
-        started = time.perf_counter()
-        index = build_index(ids, vectors)
-        build_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        store_index(db, "music_library", index, ids, model=MODEL_NAME)
-        store_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        loaded = load_index(db, "music_library")
-        reload_seconds = time.perf_counter() - started
-        assert loaded is not None
+            started = time.perf_counter()
+            index = build_index(ids, vectors)
+            build_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            store_index(db, "music_library", index, ids, model=MODEL_NAME)
+            store_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            loaded = load_index(db, "music_library")
+            reload_seconds = time.perf_counter() - started
+            assert loaded is not None
 
-        queries = rng.sample(range(args.tracks), 200)
-        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-        position = {item_id: i for i, item_id in enumerate(ids)}
-        recall = []
-        for q in queries:
-            exact = set(np.argsort(-(unit @ unit[q]))[:11].tolist()) - {q}
-            found = {position[i] for i, _ in loaded.query(vectors[q], 11, query_ef=400)} - {q}
-            recall.append(len(exact & found) / 10)
+            queries = rng.sample(range(args.tracks), 200)
+            unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+            position = {item_id: i for i, item_id in enumerate(ids)}
+            recall = []
+            for q in queries:
+                exact = set(np.argsort(-(unit @ unit[q]))[:11].tolist()) - {q}
+                found = {position[i] for i, _ in loaded.query(vectors[q], 11, query_ef=400)} - {q}
+                recall.append(len(exact & found) / 10)
 
-        port = free_port()
-        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING", PORT=str(port))
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-             "--no-control-socket", "app:create_app()"], cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        started = time.perf_counter()
-        while True:
-            try:
-                if requests.get(base + "/api/health", timeout=2).json()["index"]["size"] == args.tracks:
-                    break
-            except (requests.RequestException, ValueError, KeyError):
-                pass
-            if time.perf_counter() - started > 300:
-                raise RuntimeError("the web server did not come up with the index")
-            time.sleep(0.2)
-        startup_seconds = time.perf_counter() - started
+            port = free_port()
+            env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING", PORT=str(port))
+            web = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
+                 "--no-control-socket", "app:create_app()"], cwd=ROOT, env=env, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            base = f"http://127.0.0.1:{port}"
+            started = time.perf_counter()
+            while True:
+                try:
+                    if requests.get(base + "/api/health", timeout=2).json()["index"]["size"] == args.tracks:
+                        break
+                except (requests.RequestException, ValueError, KeyError):
+                    pass
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError("the web server did not come up with the index")
+                time.sleep(0.2)
+            startup_seconds = time.perf_counter() - started
 
-        def similar(session: requests.Session, r: random.Random) -> requests.Response:
-            return session.get(f"{base}/api/similar_tracks", params={"item_id": r.choice(ids), "n": 50}, timeout=30)
+            def similar(session: requests.Session, r: random.Random) -> requests.Response:
+                return session.get(f"{base}/api/similar_tracks", params={"item_id": r.choice(ids), "n": 50}, timeout=30)
 
-        def path(session: requests.Session, r: random.Random) -> requests.Response:
-            return session.get(f"{base}/api/find_path", params={"start_song_id": r.choice(ids),
-                                                                "end_song_id": r.choice(ids), "max_steps": 25},
-                               timeout=60)
+            def path(session: requests.Session, r: random.Random) -> requests.Response:
+                return session.get(f"{base}/api/find_path", params={"start_song_id": r.choice(ids),
+                                                                    "end_song_id": r.choice(ids), "max_steps": 25},
+                                   timeout=60)
 
-        def alchemy(session: requests.Session, r: random.Random) -> requests.Response:
-            items = [{"id": i, "op": "ADD"} for i in r.sample(ids, 3)]
-            return session.post(f"{base}/api/alchemy", json={"items": items, "n": 50}, timeout=60)
+            def alchemy(session: requests.Session, r: random.Random) -> requests.Response:
+                items = [{"id": i, "op": "ADD"} for i in r.sample(ids, 3)]
+                return session.post(f"{base}/api/alchemy", json={"items": items, "n": 50}, timeout=60)
 
-        def floor(session: requests.Session, r: random.Random) -> requests.Response:
-            return session.get(f"{base}/api/no_such_route", params={"n": 50}, timeout=30)
+            def floor(session: requests.Session, r: random.Random) -> requests.Response:
+                return session.get(f"{base}/api/no_such_route", params={"n": 50}, timeout=30)
 
-        (worker,) = psutil.Process(web.pid).children()  # gunicorn's one worker: the web process proper
-        rss_loaded_mb = worker.memory_info().rss / 2**20
-        rows = []
-        for name, call, ok in (("similar songs (n=50)", similar, 200), ("song path (25 steps)", path, 200),
-                               ("alchemy (3 songs, n=50)", alchemy, 200),
-                               ("HTTP floor (unknown route, 404)", floor, 404)):
-            drive(call, 2, 2.0, ok)  # warm-up
-            runs = sorted((measure(call, clients=args.clients, seconds=args.seconds, server=worker, ok=ok)
-                           for _ in range(args.rounds)), key=lambda run: run["p50"])
-            m = runs[len(runs) // 2]
-            rows.append(f"| {name} | {m['p50']:.1f} | {m['p99']:.1f} | {m['rps']:.0f} | {m['server_ms']:.2f} | "
-                        f"{m['client_ms']:.2f} | {m['other_pct']:.0f} % | {int(m['errors'])} |")
-        rss_mb = worker.memory_info().rss / 2**20
+            (worker,) = psutil.Process(web.pid).children()  # gunicorn's one worker: the web process proper
+            rss_loaded_mb = worker.memory_info().rss / 2**20
+            rows = []
+            for name, call, ok in (("similar songs (n=50)", similar, 200), ("song path (25 steps)", path, 200),
+                                   ("alchemy (3 songs, n=50)", alchemy, 200),
+                                   ("HTTP floor (unknown route, 404)", floor, 404)):
+                drive(call, 2, 2.0, ok)  # warm-up
+                runs = sorted((measure(call, clients=args.clients, seconds=args.seconds, server=worker, ok=ok)
+                               for _ in range(args.rounds)), key=lambda run: run["p50"])
+                m = runs[len(runs) // 2]
+                rows.append(f"| {name} | {m['p50']:.1f} | {m['p99']:.1f} | {m['rps']:.0f} | {m['server_ms']:.2f} | "
+                            f"{m['client_ms']:.2f} | {m['other_pct']:.0f} % | {int(m['errors'])} |")
+            rss_mb = worker.memory_info().rss / 2**20
 
-        print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{time.strftime('%Y-%m-%d')}. {args.tracks} tracks × 200 dims, {args.clients} concurrent clients, "
-              f"{args.seconds:g} s per run, median of {args.rounds} runs, web server and clients on the same "
-              "machine.\n")
-        print("| endpoint | p50 ms | p99 ms | requests/s | server CPU ms/request | client CPU ms/request "
-              "| other load | errors |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        print("\n".join(rows))
-        print()
-        print(f"- recall@10 of the index (query ef 400) against brute force: **{statistics.mean(recall):.4f}**")
-        print(f"- index build {build_seconds:.1f} s, store in PostgreSQL {store_seconds:.1f} s, load from PostgreSQL "
-              f"{reload_seconds:.1f} s; web server start with the index loaded {startup_seconds:.1f} s")
-        print(f"- web process resident memory after the load: **{rss_loaded_mb:.0f} MB**, after the runs above: "
-              f"**{rss_mb:.0f} MB**")
-        print(f"- loading {args.tracks} rows with COPY: {load_seconds:.1f} s")
-        return 0
-    finally:
-        if web is not None and web.poll() is None:
-            os.killpg(web.pid, signal.SIGTERM)
-            web.wait(30)
-        redis_server.stop()
-        postgres.stop()
-        shutil.rmtree(work, ignore_errors=True)  # ~500 MB of database files per run
+            print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                  f"{time.strftime('%Y-%m-%d')}. {args.tracks} tracks × 200 dims, {args.clients} concurrent clients, "
+                  f"{args.seconds:g} s per run, median of {args.rounds} runs, web server and clients on the same "
+                  "machine.\n")
+            print("| endpoint | p50 ms | p99 ms | requests/s | server CPU ms/request | client CPU ms/request "
+                  "| other load | errors |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("\n".join(rows))
+            print()
+            print(f"- recall@10 of the index (query ef 400) against brute force: **{statistics.mean(recall):.4f}**")
+            print(f"- index build {build_seconds:.1f} s, store in PostgreSQL {store_seconds:.1f} s, "
+                  f"load from PostgreSQL {reload_seconds:.1f} s; web server start with the index loaded "
+                  f"{startup_seconds:.1f} s")
+            print(f"- web process resident memory after the load: **{rss_loaded_mb:.0f} MB**, after the runs above: "
+                  f"**{rss_mb:.0f} MB**")
+            print(f"- loading {args.tracks} rows with COPY: {load_seconds:.1f} s")
+            return 0
+        finally:
+            if web is not None and web.poll() is None:
+                os.killpg(web.pid, signal.SIGTERM)
+                web.wait(30)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""The real stack for the end-to-end benchmarks: embedded PostgreSQL and redis-server, RQ worker processes, tasks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from config import Config
+from db import task_status as store
+from db.migrate import apply_migrations
+from db.pool import Database
+from infra.embedded import EmbeddedPostgres, EmbeddedRedis
+from tasks.queues import TaskRef, start_main_task
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def embedded_services() -> Iterator[tuple[Path, str, str]]:
+    """A fresh work folder with a migrated PostgreSQL and a redis-server in it: (folder, database URL, Redis URL).
+    The folder (hundreds of MB of database files after a large run) is deleted afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="audiomuse-bench-"))
+    postgres, redis_server = EmbeddedPostgres(work), EmbeddedRedis(work)
+    try:
+        database_url, redis_url = postgres.start(), redis_server.start()
+        apply_migrations(database_url)
+        yield work, database_url, redis_url
+    finally:
+        redis_server.stop()
+        postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def task_workers(env: Mapping[str, str], *, child_workers: int) -> Iterator[None]:
+    """One orchestrator worker (`high`) and `child_workers` album/batch workers (`default`), as supervisord runs
+    them; stopped on exit (SIGTERM, then SIGKILL for any still running after 30 s)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", queue], cwd=ROOT, env=dict(env),
+                              start_new_session=True)
+             for queue in ["high"] + ["default"] * child_workers]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def config_for(env: Mapping[str, str]) -> Config:
+    return Config.from_mapping({k: v for k, v in env.items() if k in Config.__dataclass_fields__})
+
+
+def run_main_task(db: Database, task: TaskRef, kwargs: dict[str, Any], config: Config) -> tuple[dict[str, Any], float]:
+    """Start a main task as the web page does and wait for it: (its status row, seconds from start to finish).
+    Raises RuntimeError when it does not succeed."""
+    started = time.perf_counter()
+    task_id = start_main_task(task, kwargs=kwargs, config=config)
+    while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:
+        time.sleep(0.5)
+    seconds = time.perf_counter() - started
+    if row["status"] != "SUCCESS":
+        raise RuntimeError(f"{task.task_type} ended {row['status']}: {row['message']}")
+    return row, seconds
