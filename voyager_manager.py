@@ -1,35 +1,39 @@
 """The Voyager nearest-neighbour index: build, store in PostgreSQL, load, and hot-reload in the web process.
 
-Workers build the index and store it (in chunks) in `voyager_indexes` / `voyager_index_chunks`, then publish
-the index name on the reload channel. The web process holds one `IndexHolder`; its listener thread loads the
-new index and swaps it in atomically, so queries never see a half-loaded index and need no restart.
+Workers build the index and store it (in chunks, db/voyager_indexes.py), then publish the index name on the reload
+channel. The web process holds one `IndexHolder`; its listener thread loads the new index, rebuilds the in-memory
+caches that hang on it (registered with `add_cache`: the music map, the text-search caches), and swaps the whole
+`LibraryState` in at once, so a request never sees a half-loaded index or an index with another one's caches, and
+needs no restart. A message `<index name>:<cache name>` rebuilds that one cache against the current index.
+
+A request asks the index through `IndexQueries` (`holder.queries(...)`): the two lookups discovery code works
+through, neighbours and tracks by id, with no database trip.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import redis
 import voyager
 
+from db import voyager_indexes as index_store
 from db.pool import Database
-from db.tracks import all_embeddings, catalog_rows
+from db.tracks import all_embeddings
 from discovery.catalog import Catalog
 from discovery.types import TrackInfo
 
 log = logging.getLogger(__name__)
-
-CHUNK_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,45 @@ class LoadedIndex:
         found = (self.catalog.track(p, vectors[i]) for i, p in enumerate(positions))
         return [t for t in found if t is not None]
 
+    def queries(self, *, query_ef: int) -> IndexQueries:
+        """The lookups one request makes (discovery.types.Neighbours and Lookup), sharing what its queries found."""
+        return IndexQueries(self, query_ef=query_ef)
+
+
+class IndexQueries:
+    """discovery's `Neighbours` and `Lookup` over one loaded index, for one request.
+
+    The item ids its queries return are remembered with their index positions, so looking up a hit (which discovery
+    code does for almost every hit) needs no search by id."""
+
+    def __init__(self, loaded: LoadedIndex, *, query_ef: int) -> None:
+        self.loaded = loaded
+        self.query_ef = query_ef
+        self._returned: dict[str, int] = {}
+
+    def neighbours(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(item_id, cosine distance) of the k nearest tracks to `vector` (d,), nearest first."""
+        positions, distances = self.loaded.query_positions(vector, k, query_ef=self.query_ef)
+        item_id = self.loaded.catalog.item_id
+        returned = self._returned
+        hits = []
+        for position, distance in zip(positions, distances, strict=True):
+            found = item_id(position)
+            returned[found] = position
+            hits.append((found, distance))
+        return hits
+
+    def lookup(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
+        """{item_id: TrackInfo} for those of `item_ids` the index holds and the catalogue has metadata for."""
+        positions = []
+        for item_id in item_ids:
+            position = self._returned.get(item_id)
+            if position is None:
+                position = self.loaded.position(item_id)
+            if position is not None:
+                positions.append(position)
+        return {track.item_id: track for track in self.loaded.tracks(positions)}
+
 
 def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16,
                 ef_construction: int = 200) -> voyager.Index:
@@ -88,16 +131,8 @@ def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequenc
     """Replace the stored index `name` in one transaction; return its sha256."""
     data = index.as_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    with db.transaction() as cur:
-        cur.execute("DELETE FROM voyager_indexes WHERE name = %s", (name,))
-        cur.execute(
-            """INSERT INTO voyager_indexes (name, model, space, dimensions, num_items, item_ids, byte_size, sha256)
-               VALUES (%s, %s, 'cosine', %s, %s, %s, %s, %s)""",
-            (name, model, index.num_dimensions, len(item_ids), json.dumps(list(item_ids)), len(data), digest),
-        )
-        for chunk_no, start in enumerate(range(0, len(data), CHUNK_BYTES)):
-            cur.execute("INSERT INTO voyager_index_chunks (name, chunk_no, data) VALUES (%s, %s, %s)",
-                        (name, chunk_no, data[start:start + CHUNK_BYTES]))
+    index_store.replace_index(db, name=name, model=model, dimensions=index.num_dimensions, item_ids=item_ids,
+                              data=data, sha256=digest)
     return digest
 
 
@@ -105,33 +140,18 @@ def load_index(db: Database, name: str) -> LoadedIndex | None:
     """The stored index `name`, or None when none is stored yet. Raises ValueError if the bytes are damaged."""
     with tempfile.TemporaryDirectory(prefix="audiomuse-index-") as folder:
         path = Path(folder) / "index.voyager"
-        with db.transaction() as cur:
-            # One snapshot for all reads, so an index stored meanwhile cannot mix old metadata with new chunks.
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute("SELECT item_ids, sha256, built_at FROM voyager_indexes WHERE name = %s", (name,))
-            meta = cur.fetchone()
-            if meta is None:
+        with index_store.stored_index(db, name) as stored:
+            if stored is None:
                 return None
-            digest = _write_chunks(cur, name, path)
-            if digest != meta["sha256"]:
+            with path.open("wb") as out:
+                digest = stored.write_chunks(out)
+            if digest != stored.sha256:
                 raise ValueError(f"stored index {name!r} does not match its checksum")
-            catalog = Catalog.build(meta["item_ids"], catalog_rows(cur, meta["item_ids"]))
+            catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
         # From a file rather than from bytes: the chunks never sit in memory all at once (with the joined copy and
         # Voyager's own that was ~3x the index at the peak of a reload, beside the index still in use).
         index = voyager.Index.load(str(path))
-    return LoadedIndex(name=name, index=index, catalog=catalog, sha256=meta["sha256"], built_at=meta["built_at"])
-
-
-def _write_chunks(cur: Any, name: str, path: Path) -> str:
-    """Stream the chunks of index `name` into `path`, one at a time; return their sha256."""
-    digest = hashlib.sha256()
-    with cur.connection.cursor(name="index_chunks") as chunks, path.open("wb") as out:
-        chunks.itersize = 1
-        chunks.execute("SELECT data FROM voyager_index_chunks WHERE name = %s ORDER BY chunk_no", (name,))
-        for (data,) in chunks:
-            digest.update(data)
-            out.write(data)
-    return digest.hexdigest()
+    return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at)
 
 
 def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
@@ -161,23 +181,59 @@ def _release_freed_memory() -> None:
         pass  # not glibc
 
 
+# Builds one in-memory cache from the database and the index just loaded (None when no index is stored yet).
+CacheBuilder = Callable[[Database, LoadedIndex | None], Any]
+
+
+@dataclass(frozen=True)
+class LibraryState:
+    """What the web process serves from memory: the loaded index and the caches built against it."""
+
+    index: LoadedIndex | None = None
+    caches: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
 class IndexHolder:
-    """The web process's current index; `current` is swapped as a whole, so readers need no lock."""
+    """The web process's in-memory library. `state` is replaced as a whole, so readers need no lock."""
 
     def __init__(self, db: Database, name: str) -> None:
         self._db = db
         self.name = name
-        self.current: LoadedIndex | None = None
+        self.state = LibraryState()
         self.last_error: str | None = None
+        self.cache_errors: dict[str, str] = {}
+        self._builders: dict[str, CacheBuilder] = {}
         self._reload_lock = threading.Lock()
 
     @property
+    def current(self) -> LoadedIndex | None:
+        return self.state.index
+
+    @property
     def size(self) -> int:
-        current = self.current
+        current = self.state.index
         return len(current) if current is not None else 0
 
+    def queries(self, *, query_ef: int) -> IndexQueries | None:
+        """A request's lookups on the current index; None while no index with tracks is loaded."""
+        current = self.state.index
+        if current is None or len(current) == 0:
+            return None
+        return current.queries(query_ef=query_ef)
+
+    def add_cache(self, name: str, build: CacheBuilder) -> None:
+        """Register an in-memory cache, rebuilt at every reload (and alone on the message `<index>:<name>`)."""
+        if ":" in name:
+            raise ValueError(f"cache name {name!r} must not contain ':'")
+        self._builders[name] = build
+
+    def cache(self, name: str) -> Any:
+        """The cache `name` as last built, or None before its first successful build."""
+        return self.state.caches.get(name)
+
     def reload(self) -> bool:
-        """Load the stored index and swap it in; keep the old one (and record why) if loading fails."""
+        """Load the stored index and rebuild every cache against it, then swap them in together; keep the old index
+        (and record why) if loading fails. A cache whose build fails keeps its previous value."""
         with self._reload_lock:
             try:
                 loaded = load_index(self._db, self.name)
@@ -185,7 +241,8 @@ class IndexHolder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("could not load index %s; keeping the previous one", self.name)
                 return False
-            self.current = loaded
+            caches = {name: self._build(name, loaded) for name in self._builders}
+            self.state = LibraryState(index=loaded, caches=MappingProxyType(caches))
             self.last_error = None
             _release_freed_memory()
             if loaded is None:
@@ -193,6 +250,35 @@ class IndexHolder:
             else:
                 log.info("index %s loaded: %d items", self.name, self.size)
             return True
+
+    def reload_cache(self, name: str) -> bool:
+        """Rebuild one cache against the index already loaded; False for an unknown name."""
+        if name not in self._builders:
+            log.warning("reload message for unknown cache %r ignored", name)
+            return False
+        with self._reload_lock:
+            state = self.state
+            caches = dict(state.caches)
+            caches[name] = self._build(name, state.index)
+            self.state = LibraryState(index=state.index, caches=MappingProxyType(caches))
+            return True
+
+    def _build(self, name: str, loaded: LoadedIndex | None) -> Any:
+        try:
+            value = self._builders[name](self._db, loaded)
+        except Exception as exc:
+            self.cache_errors[name] = f"{type(exc).__name__}: {exc}"
+            log.exception("could not build cache %s; keeping the previous one", name)
+            return self.state.caches.get(name)
+        self.cache_errors.pop(name, None)
+        return value
+
+    def handle_message(self, payload: str) -> None:
+        """Act on one reload message: the index name reloads everything, `<index>:<cache>` one cache."""
+        if payload == self.name:
+            self.reload()
+        elif payload.startswith(self.name + ":"):
+            self.reload_cache(payload[len(self.name) + 1:])
 
     def listen(self, connection: redis.Redis, channel: str, stop: threading.Event) -> None:
         """Reload whenever `channel` announces our index; run in a daemon thread until `stop` is set."""
@@ -208,8 +294,7 @@ class IndexHolder:
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":
                         payload = message["data"].decode() if isinstance(message["data"], bytes) else message["data"]
-                        if payload == self.name:
-                            self.reload()
+                        self.handle_message(payload)
             except redis.RedisError as exc:
                 log.warning("index reload listener lost Redis (%s); retrying", exc)
                 stop.wait(2.0)

@@ -1,13 +1,12 @@
 """Discovery APIs: track search, similar songs, mixable tracks, song path, alchemy, sonic fingerprint, playlists.
 
-Views read and check parameters, build the two lookups discovery code works through (the in-memory index for
-vectors and neighbours, its catalogue for metadata: no database trip), call one domain function, and shape the JSON.
+Views read and check parameters, take the request's lookups from the in-memory index (voyager_manager.IndexQueries:
+neighbours, and tracks by id from its catalogue, no database trip), call one domain function, and shape the JSON.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,11 +21,12 @@ from discovery.fingerprint import sonic_fingerprint
 from discovery.mixable import mixable_tracks
 from discovery.path import song_path
 from discovery.similar import similar_songs
-from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
+from discovery.types import DiscoveryError, Lookup, TrackInfo
 from mediaserver import MediaServerError, UserCredentials, get_media_server
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import bool_param, float_param, has_control_characters, int_param, json_body, raw_param, str_param
+from voyager_manager import IndexQueries
 
 bp = Blueprint("discovery_api", __name__)
 
@@ -36,35 +36,11 @@ MAX_ALCHEMY_ITEMS = 50
 
 
 # --- wiring -----------------------------------------------------------------------------------------------------
-def _library(rt: Runtime) -> tuple[Neighbours, Lookup]:
-    index = rt.index.current
-    if index is None or len(index) == 0:
+def _library(rt: Runtime) -> IndexQueries:
+    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
+    if queries is None:
         raise ApiError(503, "the similarity index is not built yet: run an analysis first")
-    query_ef = rt.config.VOYAGER_QUERY_EF
-    # Item ids this request's queries returned, with their index positions: looking up a hit needs no id search.
-    returned: dict[str, int] = {}
-
-    def neighbours(vector: Any, k: int) -> list[tuple[str, float]]:
-        positions, distances = index.query_positions(vector, k, query_ef=query_ef)
-        item_id = index.catalog.item_id
-        hits = []
-        for position, distance in zip(positions, distances, strict=True):
-            found = item_id(position)
-            returned[found] = position
-            hits.append((found, distance))
-        return hits
-
-    def lookup(item_ids: Sequence[str]) -> dict[str, TrackInfo]:
-        positions = []
-        for item_id in item_ids:
-            position = returned.get(item_id)
-            if position is None:
-                position = index.position(item_id)
-            if position is not None:
-                positions.append(position)
-        return {track.item_id: track for track in index.tracks(positions)}
-
-    return neighbours, lookup
+    return queries
 
 
 def _track(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
@@ -116,7 +92,8 @@ def _range(low_name: str, high_name: str) -> tuple[float | None, float | None] |
 @bp.get("/api/similar_tracks")
 def similar_tracks() -> Response:
     rt = runtime()
-    neighbours, lookup = _library(rt)
+    library = _library(rt)
+    neighbours, lookup = library.neighbours, library.lookup
     seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     moods = {name[5:]: value for name in request.args if name.startswith("mood_")
@@ -138,7 +115,8 @@ def similar_tracks() -> Response:
 @bp.get("/api/mixable_tracks")
 def mixable() -> Response:
     rt = runtime()
-    neighbours, lookup = _library(rt)
+    library = _library(rt)
+    neighbours, lookup = library.neighbours, library.lookup
     seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
@@ -154,7 +132,8 @@ def mixable() -> Response:
 @bp.get("/api/find_path")
 def find_path() -> Response:
     rt = runtime()
-    neighbours, lookup = _library(rt)
+    library = _library(rt)
+    neighbours, lookup = library.neighbours, library.lookup
     start = _track(lookup, str_param("start_song_id", max_length=ITEM_ID_MAX), "start_song_id")
     end = _track(lookup, str_param("end_song_id", max_length=ITEM_ID_MAX), "end_song_id")
     if start.item_id == end.item_id:
@@ -177,7 +156,8 @@ def find_path() -> Response:
 @bp.post("/api/alchemy")
 def alchemy() -> Response:
     rt = runtime()
-    neighbours, lookup = _library(rt)
+    library = _library(rt)
+    neighbours, lookup = library.neighbours, library.lookup
     body = json_body()
     items = body.get("items")
     if not isinstance(items, list) or not items:
@@ -226,7 +206,8 @@ def _projection(add: list[TrackInfo], subtract: list[TrackInfo], result: Alchemy
 @bp.route("/api/sonic_fingerprint/generate", methods=["GET", "POST"])
 def generate_fingerprint() -> Response:
     rt = runtime()
-    neighbours, lookup = _library(rt)
+    library = _library(rt)
+    neighbours, lookup = library.neighbours, library.lookup
     n = int_param("n", rt.config.SONIC_FINGERPRINT_NEIGHBORS, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     user = _user_credentials()
     try:

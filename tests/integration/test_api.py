@@ -88,3 +88,42 @@ def test_damaged_stored_index_keeps_the_previous_one(config, db, redis, app, cli
     assert holder.reload() is False
     assert holder.size == 3 and "checksum" in holder.last_error
     assert client.get("/api/health").get_json()["index"]["error"] == holder.last_error
+
+
+def test_caches_are_rebuilt_with_the_index_and_alone_on_their_own_message(config, db, app):
+    """Caches registered on the index holder are built against each newly loaded index and swapped in with it; the
+    message '<index>:<cache>' rebuilds one cache only; a failing build keeps the previous value and says why."""
+    holder = app.extensions["audiomuse"].index
+    builds: list[tuple[str, int]] = []
+    failing = {"on": False}
+
+    def sizes(db_, loaded):
+        builds.append(("sizes", len(loaded) if loaded else 0))
+        if failing["on"]:
+            raise RuntimeError("map projection missing")
+        return {"size": len(loaded) if loaded else 0}
+
+    def other(db_, loaded):
+        builds.append(("other", len(loaded) if loaded else 0))
+        return len(builds)
+
+    holder.add_cache("sizes", sizes)
+    holder.add_cache("other", other)
+    item_ids = ["a", "b", "c"]
+    store_index(db, config.INDEX_NAME, build_index(item_ids, np.eye(3, dtype=np.float32)), item_ids, model="test")
+    holder.handle_message(config.INDEX_NAME)
+    assert holder.size == 3 and holder.cache("sizes") == {"size": 3} and builds == [("sizes", 3), ("other", 3)]
+    index_before = holder.current
+
+    holder.handle_message(f"{config.INDEX_NAME}:sizes")
+    assert builds[-1] == ("sizes", 3) and len(builds) == 3 and holder.current is index_before
+
+    failing["on"] = True
+    holder.handle_message(f"{config.INDEX_NAME}:sizes")
+    assert holder.cache("sizes") == {"size": 3} and "map projection missing" in holder.cache_errors["sizes"]
+    holder.handle_message(f"{config.INDEX_NAME}:nope")  # unknown cache: ignored
+    holder.handle_message("another_index")  # not ours: ignored
+    assert len(builds) == 4 and holder.current is index_before
+    failing["on"] = False
+    holder.handle_message(f"{config.INDEX_NAME}:sizes")
+    assert "sizes" not in holder.cache_errors
