@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
+
+from db.pool import Database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # An arbitrary constant that identifies "AudioMuse schema migration" among advisory locks.
@@ -103,6 +106,25 @@ def _apply_locked(conn: psycopg2.extensions.connection, migrations: list[Migrati
         log.info("applied migration %04d_%s", migration.version, migration.name)
         done.append(migration.version)
     return done
+
+
+def schema_version(db: Database) -> int:
+    """The highest migration applied, through the process's pool (0 before the first)."""
+    row = db.fetch_one("SELECT coalesce(max(version), 0) AS v FROM schema_version")
+    return int(row["v"]) if row else 0
+
+
+def create_database_if_missing(admin_dsn: str, name: str) -> None:
+    """Create database `name` on the server `admin_dsn` connects to, unless it exists (the embedded server)."""
+    conn = psycopg2.connect(admin_dsn, connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
 
 
 def current_version(dsn: str) -> int:

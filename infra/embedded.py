@@ -20,8 +20,9 @@ import time
 import warnings
 from pathlib import Path
 
-import psycopg2
 import redis
+
+from db.migrate import create_database_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,7 @@ class EmbeddedPostgres:
                 ) from exc
         self._server = server
         admin_url = server.get_uri("postgres")
-        conn = psycopg2.connect(admin_url)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,))
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            conn.close()
+        create_database_if_missing(admin_url, self.database)
         return str(server.get_uri(self.database))
 
     def stop(self) -> None:

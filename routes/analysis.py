@@ -35,10 +35,7 @@ def start() -> tuple[Response, int]:
 def summary() -> Response:
     """The most recent analysis run (status and totals) and the tracks that currently fail analysis."""
     rt = runtime()
-    last = rt.db.fetch_one(
-        """SELECT task_id, status, message, result, created_at, finished_at FROM task_status
-            WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
-        (MAIN_ANALYSIS.task_type,))
+    last = task_store.last_main_task_of_type(rt.db, MAIN_ANALYSIS.task_type)
     failures = track_store.list_failures(rt.db)
     return jsonify({
         "last_run": last,

@@ -10,6 +10,7 @@ from rq import Worker
 from werkzeug.wrappers import Response
 
 from config import VERSION
+from db.migrate import schema_version
 from routes.context import runtime
 
 bp = Blueprint("health", __name__)
@@ -20,8 +21,7 @@ def health() -> tuple[Response, int]:
     rt = runtime()
     database: dict[str, Any] = {"ok": False}
     try:
-        row = rt.db.fetch_one("SELECT coalesce(max(version), 0) AS v FROM schema_version")
-        database = {"ok": True, "schema_version": row["v"] if row else 0}
+        database = {"ok": True, "schema_version": schema_version(rt.db)}
     except Exception as exc:
         database["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
 

@@ -1,0 +1,79 @@
+"""The layout rules of the house style, checked on the source itself: SQL only in db/, domain packages free of the
+web and queue frameworks, and an import graph without cycles."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "mediaserver.py", "voyager_manager.py")
+PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "tasks")
+DOMAIN = ("audio", "clustering", "discovery")
+# Statements sent to PostgreSQL: a cursor's execute or the pool's helpers, or SQL keywords in a string.
+SQL_CALL = re.compile(r"\.(execute|executemany|fetch_one|fetch_all)\(")
+SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
+
+
+def source_files() -> list[Path]:
+    files = [REPO_ROOT / name for name in TOP_LEVEL]
+    for package in PACKAGES:
+        files += sorted((REPO_ROOT / package).rglob("*.py"))
+    return files
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, at top level or inside functions (a lazy import is still a dependency)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_sql_lives_in_db_only() -> None:
+    offenders = []
+    for path in source_files():
+        if path.relative_to(REPO_ROOT).parts[0] == "db":
+            continue
+        text = path.read_text()
+        for number, line in enumerate(text.splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            if SQL_CALL.search(code) and "pipe.execute()" not in code or SQL_TEXT.search(code):
+                offenders.append(f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_domain_packages_import_no_framework_or_infrastructure() -> None:
+    forbidden = ("flask", "rq", "psycopg2", "redis", "werkzeug", "db", "routes", "tasks", "infra", "mediaserver",
+                 "mediaservers", "voyager_manager", "app")
+    offenders = []
+    for package in DOMAIN:
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            for name in imported_modules(path):
+                if name.split(".")[0] in forbidden:
+                    offenders.append(f"{path.relative_to(REPO_ROOT)} imports {name}")
+    assert offenders == []
+
+
+def _our_modules(names: set[str], modules: dict[str, Path]) -> set[str]:
+    """The names that are our modules (`from db import tracks` imports db.tracks; `db.tracks.x` is db.tracks)."""
+    found = set()
+    for name in names:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
+    return found
