@@ -1,167 +1,58 @@
-"""The media-server interface every adapter implements, the shared Album/Track types, and get_media_server().
+"""The media servers AudioMuse can read: the one registry of adapters, and get_media_server().
 
-An adapter lists albums (most recent first) and their tracks, gives access to a track's audio (in place when the
-file is readable here, otherwise downloaded to TEMP_DIR and deleted afterwards), and manages playlists.
+The interface every adapter implements and the shared Album/Track types live in mediaservers/base.py (re-exported
+here for callers); each adapter is one module of mediaservers/ that declares its kind, display name, settings
+(what the Settings form shows and saves) and optional capabilities. Adding a server means writing its module and
+adding its class to ADAPTERS.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, Protocol
-
 from config import Config
+from mediaservers.base import (
+    AUTOMATIC_SUFFIX,
+    Album,
+    AudioFile,
+    Capability,
+    Library,
+    MediaServer,
+    MediaServerError,
+    PlayedTrack,
+    Playlist,
+    SettingField,
+    StickerStore,
+    Track,
+    UserCredentials,
+    delete_automatic_playlists,
+    iter_all_tracks,
+    library_ids_for,
+)
+from mediaservers.emby import Emby
+from mediaservers.jellyfin import Jellyfin
+from mediaservers.local import LocalFolder
+from mediaservers.lyrion import Lyrion
+from mediaservers.mpd import Mpd
+from mediaservers.navidrome import Navidrome
 
-AUTOMATIC_SUFFIX = "_automatic"
+__all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "Album", "AudioFile", "Capability", "Library", "MediaServer",
+           "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "UserCredentials",
+           "adapter_class", "delete_automatic_playlists", "get_media_server", "iter_all_tracks", "library_ids_for"]
 
-
-class MediaServerError(RuntimeError):
-    """A media server call failed; the message is the one-line cause to show the user."""
-
-
-@dataclass(frozen=True)
-class Album:
-    album_id: str
-    name: str
-    artist: str
-    year: int | None = None
-    added_at: float | None = None  # seconds since the epoch; orders "most recent"
-
-
-@dataclass(frozen=True)
-class Track:
-    item_id: str
-    title: str
-    artist: str
-    album: str
-    album_artist: str
-    album_id: str
-    path: str | None = None  # the server's path for the file, when it tells us
-    duration_seconds: float | None = None
-    year: int | None = None
-    track_number: int | None = None
-    signature: str | None = None  # cheap change marker (size:mtime, etag, modified date)
-
-
-@dataclass(frozen=True)
-class AudioFile:
-    path: Path
-    access: Literal["direct", "downloaded"]
+# MEDIASERVER_TYPE → adapter, in the order the Settings form lists them.
+ADAPTERS: dict[str, type[MediaServer]] = {
+    cls.kind: cls for cls in (LocalFolder, Jellyfin, Emby, Navidrome, Lyrion, Mpd)  # type: ignore[misc]
+}
 
 
-@dataclass(frozen=True)
-class Playlist:
-    playlist_id: str
-    name: str
-    track_count: int
-
-
-@dataclass(frozen=True)
-class Library:
-    library_id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class PlayedTrack:
-    item_id: str
-    play_count: int
-    last_played: float | None  # seconds since the epoch, when the server knows
-
-
-@dataclass(frozen=True)
-class UserCredentials:
-    """Per-call credentials (sonic fingerprint, instant playlists); the server default comes from config."""
-
-    user: str
-    secret: str  # password or API token, as the server expects
-
-
-class MediaServer(Protocol):
-    kind: str
-
-    def list_albums(self, *, limit: int | None = None) -> list[Album]:
-        """Albums, most recently added first; `limit` None or ≤ 0 means all."""
-        ...
-
-    def album_tracks(self, album_id: str) -> list[Track]: ...
-
-    def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:
-        """A readable local file for the track for the duration of the `with` block."""
-        ...
-
-    def list_playlists(self) -> list[Playlist]: ...
-
-    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
-        """Create (or replace) a playlist; return its id."""
-        ...
-
-    def delete_playlist(self, playlist_id: str) -> None: ...
-
-    def list_libraries(self) -> list[Library]:
-        """The server's music libraries / folders (MUSIC_LIBRARIES filters albums by these names)."""
-        ...
-
-    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
-        """The user's most played tracks, most played first (empty when the server keeps no play counts)."""
-        ...
-
-    def resolve_user(self, name: str) -> str:
-        """The server's user id for a user name (servers without users return the name)."""
-        ...
-
-
-def delete_automatic_playlists(server: MediaServer) -> list[str]:
-    """Delete the playlists AudioMuse made (names ending in _automatic) and only those; return their names."""
-    deleted = []
-    for playlist in server.list_playlists():
-        if playlist.name.endswith(AUTOMATIC_SUFFIX):
-            server.delete_playlist(playlist.playlist_id)
-            deleted.append(playlist.name)
-    return deleted
-
-
-def library_ids_for(names: Sequence[str], libraries: Sequence[Library], *, server: str) -> list[str]:
-    """Ids of the libraries MUSIC_LIBRARIES names (matched without regard to case), in the order given; a
-    MediaServerError naming the unknown names and the known ones otherwise."""
-    by_name = {library.name.casefold(): library.library_id for library in libraries}
-    unknown = [name for name in names if name.casefold() not in by_name]
-    if unknown:
-        known = ", ".join(sorted(library.name for library in libraries)) or "none"
-        raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(map(repr, unknown))} are not {server} libraries "
-                               f"(known: {known})")
-    return [by_name[name.casefold()] for name in names]
-
-
-def iter_all_tracks(server: MediaServer) -> Iterator[Track]:
-    for album in server.list_albums(limit=None):
-        yield from server.album_tracks(album.album_id)
+def adapter_class(kind: str) -> type[MediaServer]:
+    """The adapter class for a MEDIASERVER_TYPE value; MediaServerError for an unknown one."""
+    try:
+        return ADAPTERS[kind]
+    except KeyError:
+        raise MediaServerError(f"MEDIASERVER_TYPE={kind!r} is not a known media server "
+                               f"(one of {', '.join(ADAPTERS)})") from None
 
 
 def get_media_server(config: Config, *, user: UserCredentials | None = None) -> MediaServer:
     """The adapter selected by MEDIASERVER_TYPE, acting as `user` when given (else the configured account)."""
-    kind = config.MEDIASERVER_TYPE
-    if kind == "local":
-        from mediaservers.local import LocalFolder
-
-        return LocalFolder(Path(config.MUSIC_DIR), playlist_dir=config.playlist_dir)
-    adapters = {
-        "jellyfin": ("mediaservers.jellyfin", "Jellyfin"),
-        "emby": ("mediaservers.emby", "Emby"),
-        "navidrome": ("mediaservers.navidrome", "Navidrome"),
-        "lyrion": ("mediaservers.lyrion", "Lyrion"),
-        "mpd": ("mediaservers.mpd", "Mpd"),
-    }
-    if kind not in adapters:
-        raise MediaServerError(f"MEDIASERVER_TYPE={kind!r} is not a known media server")
-    module_name, class_name = adapters[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        raise MediaServerError(f"the {kind} adapter is not available in this build") from None
-    factory = getattr(module, class_name)
-    server: MediaServer = factory.from_config(config, user=user)
-    return server
+    return adapter_class(config.MEDIASERVER_TYPE).from_config(config, user=user)

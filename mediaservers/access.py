@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mediaserver import AudioFile
+from mediaservers.base import AudioFile
 
 
 def map_path(server_path: str | None, mapping: list[tuple[str, str]]) -> Path | None:

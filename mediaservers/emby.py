@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mediaservers.base import MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD, SettingField
 from mediaservers.jellyfin import Jellyfin
 
 
@@ -14,7 +15,9 @@ class Emby(Jellyfin):
     kind = "emby"
     display_name = "Emby"
     api_prefix = "/emby"
-    settings = ("EMBY_URL", "EMBY_USER_ID", "EMBY_TOKEN")
+    settings = (SettingField("url", "EMBY_URL", "URL", "http://emby:8096"),
+                SettingField("user", "EMBY_USER_ID", "User (name or id)"),
+                SettingField("secret", "EMBY_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
 
     def _post_new_playlist(self, name: str, ids: list[str]) -> Any:
         return self.http.post_json(self._path("/Playlists"), params={

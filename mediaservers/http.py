@@ -11,7 +11,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from mediaserver import MediaServerError
+from mediaservers.base import MediaServerError
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 
@@ -24,6 +24,7 @@ class HttpClient:
         self.server = server
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retries = retries
         # Connection failures are retried for every request (nothing reached the server); read errors and 5xx
         # answers only for idempotent ones, so a POST that created a playlist is never sent twice.
         self.session = self._session(Retry(

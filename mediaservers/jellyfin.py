@@ -15,18 +15,22 @@ from pathlib import Path
 from typing import Any, Self
 
 from config import Config
-from mediaserver import (
+from mediaservers.access import local_or_downloaded
+from mediaservers.base import (
+    MUSIC_LIBRARIES_FIELD,
+    PATH_MAPPING_FIELD,
     Album,
     AudioFile,
+    Capability,
     Library,
     MediaServerError,
     PlayedTrack,
     Playlist,
+    SettingField,
     Track,
     UserCredentials,
     library_ids_for,
 )
-from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
 from mediaservers.values import epoch_seconds, int_or_none
 
@@ -58,7 +62,10 @@ class Jellyfin:
     kind = "jellyfin"
     display_name = "Jellyfin"
     api_prefix = ""  # Emby serves the same API under /emby
-    settings = ("JELLYFIN_URL", "JELLYFIN_USER_ID", "JELLYFIN_TOKEN")
+    settings = (SettingField("url", "JELLYFIN_URL", "URL", "http://jellyfin:8096"),
+                SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
+                SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
@@ -88,7 +95,7 @@ class Jellyfin:
                     page_size: int = DEFAULT_PAGE_SIZE,
                     playlist_batch_size: int = DEFAULT_PLAYLIST_BATCH) -> Self:
         """The adapter for the configured server, acting as `user` (name or id + token) when given."""
-        url_key, user_key, token_key = cls.settings
+        url_key, user_key, token_key = (f.setting for f in cls.settings[:3])
         return cls(getattr(config, url_key),
                    token=user.secret if user else getattr(config, token_key),
                    user=user.user if user else getattr(config, user_key),
@@ -136,7 +143,7 @@ class Jellyfin:
         """The id of the user this adapter reads as (a configured name is looked up once)."""
         if self._user_id is None:
             if not self.user:
-                raise MediaServerError(f"no {self.display_name} user configured ({self.settings[1]})")
+                raise MediaServerError(f"no {self.display_name} user configured ({self.settings[1].setting})")
             self._user_id = self.user if _ID_PATTERN.fullmatch(self.user) else self.resolve_user(self.user)
         return self._user_id
 

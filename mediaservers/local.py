@@ -13,7 +13,21 @@ from pathlib import Path
 
 import mutagen
 
-from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from config import Config
+from mediaservers.base import (
+    Album,
+    AudioFile,
+    Capability,
+    Library,
+    MediaServerError,
+    PlayedTrack,
+    Playlist,
+    SettingField,
+    Track,
+    UserCredentials,
+)
+from mediaservers.m3u import M3uEntry, render_m3u8
+from mediaservers.values import leading_int, numbered_stem
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".mp4", ".wma",
                               ".aiff", ".aif", ".ape", ".wv", ".mpc"})
@@ -51,18 +65,24 @@ def _first(tags: object, key: str) -> str:
     return str(values[0]).strip() if values else ""
 
 
-def _leading_int(text: str) -> int | None:
-    match = re.match(r"\s*(\d+)", text)
-    return int(match.group(1)) if match else None
-
-
 class LocalFolder:
     kind = "local"
+    display_name = "Local music folder"
+    settings = (SettingField("music_dir", "MUSIC_DIR", "Music folder"),)
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()
         self.playlist_dir = playlist_dir
         self._paths_by_id: dict[str, Path] | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, *, user: UserCredentials | None = None) -> LocalFolder:
+        # A folder has no users: a per-call user changes nothing.
+        return cls(Path(config.MUSIC_DIR), playlist_dir=config.playlist_dir)
+
+    def as_user(self, credentials: UserCredentials) -> LocalFolder:
+        return self
 
     def list_libraries(self) -> list[Library]:
         self._check_root()
@@ -111,7 +131,7 @@ class LocalFolder:
                 album_id=_album_id(self._relative(directory) or "."),
                 name=_first(tags, "album") or _shown(directory.name),
                 artist=_first(tags, "albumartist") or _first(tags, "artist") or "Unknown artist",
-                year=_leading_int(_first(tags, "date")),
+                year=leading_int(_first(tags, "date")),
                 added_at=max(mtimes),
             ))
         albums.sort(key=lambda a: (-(a.added_at or 0), a.album_id))
@@ -156,18 +176,18 @@ class LocalFolder:
             grandparent.is_relative_to(self.root) else ""
         artist = _first(tags, "artist") or folder_artist or "Unknown artist"
         # Untagged "03 - Title.wav": the number is the track number, the rest the title.
-        numbered = re.match(r"\s*(\d{1,3})[\s._-]+(.+)", path.stem)
+        number, stem_title = numbered_stem(path.stem)
         return Track(
             item_id=item_id_for(self._relative(path)),
-            title=_first(tags, "title") or _shown(numbered.group(2) if numbered else path.stem),
+            title=_first(tags, "title") or _shown(stem_title),
             artist=artist,
             album=_first(tags, "album") or _shown(path.parent.name),
             album_artist=_first(tags, "albumartist") or artist,
             album_id=album_id,
             path=_shown(str(path)),
             duration_seconds=float(info.length) if info is not None and getattr(info, "length", None) else None,
-            year=_leading_int(_first(tags, "date")),
-            track_number=_leading_int(_first(tags, "tracknumber")) or (int(numbered.group(1)) if numbered else None),
+            year=leading_int(_first(tags, "date")),
+            track_number=leading_int(_first(tags, "tracknumber")) or number,
             # ctime too: tag editors that keep the mtime (and the size, with padded tags) still change it
             signature=f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}",
         )
@@ -211,16 +231,15 @@ class LocalFolder:
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         self.playlist_dir.mkdir(parents=True, exist_ok=True)
-        lines = ["#EXTM3U", f"#PLAYLIST:{' '.join(name.split())}"]  # a line break would start a new entry
+        entries = []
         for item_id in item_ids:
             path = self._path_of(item_id)
             track = self._track(path, _album_id(self._relative(path.parent) or "."))
-            seconds = round(track.duration_seconds) if track.duration_seconds else -1
-            label = " ".join(f"{track.artist} - {track.title}".split())
-            lines += [f"#EXTINF:{seconds},{label}", _shown(str(path))]
+            entries.append(M3uEntry(path=_shown(str(path)), artist=track.artist, title=track.title,
+                                    duration_seconds=track.duration_seconds))
         target = self.playlist_dir / self._file_name(name)
         temporary = target.with_suffix(".m3u8.tmp")
-        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        temporary.write_text(render_m3u8(name, entries), encoding="utf-8")
         temporary.replace(target)  # atomic: a player never reads half a playlist
         return target.name
 

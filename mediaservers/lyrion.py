@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import heapq
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
@@ -37,19 +36,24 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from config import Config
-from mediaserver import (
+from mediaservers.access import local_or_downloaded
+from mediaservers.base import (
+    MUSIC_LIBRARIES_FIELD,
+    PATH_MAPPING_FIELD,
     Album,
     AudioFile,
+    Capability,
     Library,
     MediaServerError,
     PlayedTrack,
     Playlist,
+    SettingField,
     Track,
     UserCredentials,
     library_ids_for,
 )
-from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
+from mediaservers.values import numbered_stem
 
 PAGE_SIZE = 500
 ALBUM_TAGS = "laytS"  # album, artist (album artist), year, raw title, artist_id
@@ -62,11 +66,6 @@ def _int(value: Any) -> int | None:
         return int(str(value).split("/")[0].strip())
     except (TypeError, ValueError):
         return None
-
-
-def _leading_int(text: str) -> int | None:
-    match = re.match(r"\s*(\d{1,3})\b", text)
-    return int(match.group(1)) if match else None
 
 
 def _float(value: Any) -> float | None:
@@ -86,8 +85,21 @@ def file_path(url: Any) -> str | None:
     return path or None
 
 
+def _client(base_url: str, username: str, password: str, *, timeout: float, retries: int) -> HttpClient:
+    headers = {}
+    if username or password:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    return HttpClient("Lyrion", base_url, timeout=timeout, retries=retries, headers=headers)
+
+
 class Lyrion:
     kind = "lyrion"
+    display_name = "Lyrion Music Server"
+    settings = (SettingField("url", "LYRION_URL", "URL", "http://lms:9000"),
+                SettingField("user", "LYRION_USER", "User"), SettingField("secret", "LYRION_PASSWORD", "Password"),
+                MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO})
 
     def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
                  temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
@@ -109,14 +121,16 @@ class Lyrion:
         password = config.LYRION_PASSWORD or unquote(parts.password or "")
         if user is not None:
             username, password = user.user, user.secret
-        headers = {}
-        if username or password:
-            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
-        http = HttpClient("Lyrion", base_url, timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES,
-                          headers=headers)
+        http = _client(base_url, username, password, timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES)
         return cls(http, path_mapping=config.path_mapping, temp_dir=Path(config.TEMP_DIR),
                    libraries=config.music_libraries)
+
+    def as_user(self, credentials: UserCredentials) -> Lyrion:
+        """The same server with other credentials (LMS has no users: the password protection's login)."""
+        http = _client(self.http.base_url, credentials.user, credentials.secret, timeout=self.http.timeout,
+                       retries=self.http.retries)
+        return Lyrion(http, path_mapping=self.path_mapping, temp_dir=self.temp_dir, libraries=self.libraries,
+                      page_size=self.page_size)
 
     # --- JSON-RPC -------------------------------------------------------------------------------------------
     def _query(self, *command: Any) -> dict[str, Any]:
@@ -204,7 +218,7 @@ class Lyrion:
             duration_seconds=_float(item.get("duration")),
             year=_int(item.get("year")) or album.year,
             # "03 Title.wav" without tags: the file name's number is the track number.
-            track_number=_int(item.get("tracknum")) or (_leading_int(PurePosixPath(path).stem) if path else None),
+            track_number=_int(item.get("tracknum")) or (numbered_stem(PurePosixPath(path).stem)[0] if path else None),
             signature=f"{size}:{modified}" if size is not None or modified is not None else None,
         )
 

@@ -36,7 +36,20 @@ from typing import Any
 import mpd
 
 from config import Config
-from mediaserver import Album, AudioFile, Library, MediaServerError, PlayedTrack, Playlist, Track, UserCredentials
+from mediaservers.base import (
+    MUSIC_LIBRARIES_FIELD,
+    Album,
+    AudioFile,
+    Capability,
+    Library,
+    MediaServerError,
+    PlayedTrack,
+    Playlist,
+    SettingField,
+    Track,
+    UserCredentials,
+)
+from mediaservers.values import leading_int, numbered_stem
 
 SONG_PAGE = 2000  # songs per `find … window` request: keeps each answer far below MPD's output buffer
 COMMAND_BATCH = 500  # commands per command list when filling a playlist or writing stickers
@@ -66,11 +79,6 @@ def _tag(song: dict[str, Any], key: str) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def _leading_int(text: str) -> int | None:
-    match = re.match(r"\s*(\d+)", text)
-    return int(match.group(1)) if match else None
-
-
 def _epoch(timestamp: str) -> float | None:
     """MPD's Last-Modified (ISO 8601, UTC, e.g. 2024-05-01T10:00:00Z) as seconds since the epoch."""
     try:
@@ -89,6 +97,12 @@ def _ack(exc: mpd.CommandError) -> tuple[int, int, str, str]:
 
 class Mpd:
     kind = "mpd"
+    display_name = "MPD"
+    settings = (SettingField("host", "MPD_HOST", "Host"), SettingField("port", "MPD_PORT", "Port"),
+                SettingField("secret", "MPD_PASSWORD", "Password"),
+                SettingField("music_dir", "MPD_MUSIC_DIRECTORY", "MPD music directory as seen from here"),
+                MUSIC_LIBRARIES_FIELD)
+    capabilities = frozenset({Capability.STICKERS})
 
     def __init__(self, host: str = "127.0.0.1", port: int = 6600, *, password: str = "",
                  music_directory: str | Path | None = None, timeout: float = 30.0,
@@ -105,6 +119,9 @@ class Mpd:
         # MPD has no users: a per-call user changes nothing.
         return cls(config.MPD_HOST, config.MPD_PORT, password=config.MPD_PASSWORD,
                    music_directory=config.MPD_MUSIC_DIRECTORY or None, timeout=config.HTTP_TIMEOUT_SECONDS)
+
+    def as_user(self, credentials: UserCredentials) -> Mpd:
+        return self
 
     @property
     def address(self) -> str:
@@ -188,7 +205,7 @@ class Mpd:
             name = posixpath.basename(folder) or "Unknown album"
             artist = _tag(song, "albumartist") or _tag(song, "artist") or posixpath.basename(posixpath.dirname(folder))
         return Album(album_id=album_id, name=name, artist=artist or "Unknown artist",
-                     year=_leading_int(_tag(song, "date")), added_at=_epoch(_tag(song, "last-modified")))
+                     year=leading_int(_tag(song, "date")), added_at=_epoch(_tag(song, "last-modified")))
 
     @staticmethod
     def _parse_album_id(album_id: str) -> tuple[str, str] | str:
@@ -212,7 +229,7 @@ class Mpd:
                 songs = [entry for entry in client.lsinfo(key) if "file" in entry and not _tag(entry, "album")]
         if not songs:
             raise MediaServerError(f"album {album_id} not found in MPD's database")
-        songs.sort(key=lambda s: (_leading_int(_tag(s, "disc")) or 0, _leading_int(_tag(s, "track")) or 0, s["file"]))
+        songs.sort(key=lambda s: (leading_int(_tag(s, "disc")) or 0, leading_int(_tag(s, "track")) or 0, s["file"]))
         return [self._track(song, album_id) for song in songs]
 
     @staticmethod
@@ -221,19 +238,19 @@ class Mpd:
         folder = PurePosixPath(uri).parent
         # Untagged files: Artist/Album/03 Title.wav is the common layout.
         artist = _tag(song, "artist") or (folder.parent.name if folder.parent.name else "") or "Unknown artist"
-        numbered = re.match(r"\s*(\d{1,3})[\s._-]+(.+)", PurePosixPath(uri).stem)
+        number, stem_title = numbered_stem(PurePosixPath(uri).stem)
         duration = _tag(song, "duration") or _tag(song, "time")
         return Track(
             item_id=uri,
-            title=_tag(song, "title") or (numbered.group(2) if numbered else PurePosixPath(uri).stem),
+            title=_tag(song, "title") or stem_title,
             artist=artist,
             album=_tag(song, "album") or folder.name,
             album_artist=_tag(song, "albumartist") or artist,
             album_id=album_id,
             path=uri,
             duration_seconds=float(duration) if duration else None,
-            year=_leading_int(_tag(song, "date")),
-            track_number=_leading_int(_tag(song, "track")) or (int(numbered.group(1)) if numbered else None),
+            year=leading_int(_tag(song, "date")),
+            track_number=leading_int(_tag(song, "track")) or number,
             signature=_tag(song, "last-modified") or None,
         )
 

@@ -24,18 +24,22 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from config import Config
-from mediaserver import (
+from mediaservers.access import local_or_downloaded
+from mediaservers.base import (
+    MUSIC_LIBRARIES_FIELD,
+    PATH_MAPPING_FIELD,
     Album,
     AudioFile,
+    Capability,
     Library,
     MediaServerError,
     PlayedTrack,
     Playlist,
+    SettingField,
     Track,
     UserCredentials,
     library_ids_for,
 )
-from mediaservers.access import local_or_downloaded
 from mediaservers.http import HttpClient
 from mediaservers.values import epoch_seconds, int_or_none
 
@@ -98,6 +102,11 @@ class Navidrome:
     """A Subsonic API server read as one user (NAVIDROME_USER, or the per-call UserCredentials)."""
 
     kind = "navidrome"
+    display_name = "Navidrome (Subsonic API)"
+    settings = (SettingField("url", "NAVIDROME_URL", "URL", "http://navidrome:4533"),
+                SettingField("user", "NAVIDROME_USER", "User"),
+                SettingField("secret", "NAVIDROME_PASSWORD", "Password"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO})
 
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
@@ -143,7 +152,8 @@ class Navidrome:
                    music_libraries=config.music_libraries, path_mapping=config.path_mapping,
                    temp_dir=Path(config.TEMP_DIR), **options)
 
-    def _as_user(self, credentials: UserCredentials) -> Navidrome:
+    def as_user(self, credentials: UserCredentials) -> Navidrome:
+        """The same server read as another user."""
         return Navidrome(self.base_url, user=credentials.user, password=credentials.secret, **self._options)
 
     # --- protocol -------------------------------------------------------------------------------------------
@@ -385,7 +395,7 @@ class Navidrome:
     def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
         """Songs with a `playCount` from the most frequently played albums; [] when the server keeps none."""
         if user is not None and (user.user != self.user or user.secret != self._password):
-            return self._as_user(user).top_played(limit=limit)
+            return self.as_user(user).top_played(limit=limit)
         if limit <= 0:
             return []
         played: dict[str, PlayedTrack] = {}

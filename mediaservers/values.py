@@ -1,4 +1,4 @@
-"""Reading loosely typed values from media-server JSON: dates and integers."""
+"""Reading loosely typed values from media servers: dates, integers, numbers at the start of tags and file names."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ def int_or_none(value: object) -> int | None:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     return None
+
+
+_NUMBERED_STEM = re.compile(r"\s*(\d{1,3})[\s._-]+(.+)")
+
+
+def leading_int(text: str) -> int | None:
+    """The number a tag starts with: '2024-05-01' → 2024, '3/12' → 3, 'Live' → None."""
+    match = re.match(r"\s*(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def numbered_stem(stem: str) -> tuple[int | None, str]:
+    """(track number, title) of an untagged file name such as '03 - Title': (3, 'Title'); (None, stem) otherwise."""
+    match = _NUMBERED_STEM.match(stem)
+    return (int(match.group(1)), match.group(2)) if match else (None, stem)

@@ -22,7 +22,8 @@ from discovery.mixable import mixable_tracks
 from discovery.path import song_path
 from discovery.similar import similar_songs
 from discovery.types import DiscoveryError, Lookup, TrackInfo
-from mediaserver import MediaServerError, UserCredentials, get_media_server
+from mediaserver import Capability, MediaServerError, UserCredentials, get_media_server
+from mediaservers.m3u import M3uEntry, render_m3u8
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import bool_param, float_param, has_control_characters, int_param, json_body, raw_param, str_param
@@ -218,7 +219,9 @@ def generate_fingerprint() -> Response:
     known = lookup([p.item_id for p in played])
     history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known]
     if not history:
-        raise ApiError(404, "the media server reports no played songs that are analyzed here")
+        why = "" if Capability.PLAY_HISTORY in server.capabilities else \
+            f" ({server.display_name} keeps no play history)"
+        raise ApiError(404, f"the media server reports no played songs that are analyzed here{why}")
     result = _discovery_errors(lambda: sonic_fingerprint(
         history, n=n, neighbours=neighbours, lookup=lookup, now=time.time(),
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
@@ -280,16 +283,11 @@ def export_m3u() -> Response:
     rt = runtime()
     name, ids = _playlist_request()
     rows = track_store.track_rows(rt.db, ids)
-    lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
-    for item_id in ids:
-        row = rows.get(item_id)
-        if row is None or not row["file_path"]:
-            continue
-        seconds = round(row["duration_seconds"]) if row["duration_seconds"] else -1
-        label = " ".join(f"{row['artist']} - {row['title']}".split())  # no line breaks from odd tags
-        lines += [f"#EXTINF:{seconds},{label}", row["file_path"]]
+    entries = [M3uEntry(path=row["file_path"], artist=row["artist"], title=row["title"],
+                        duration_seconds=row["duration_seconds"])
+               for item_id in ids if (row := rows.get(item_id)) is not None and row["file_path"]]
     ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in " -_") else "_" for c in name).strip()
-    response = Response("\n".join(lines) + "\n", mimetype="audio/x-mpegurl")
+    response = Response(render_m3u8(name, entries), mimetype="audio/x-mpegurl")
     response.headers["Content-Disposition"] = (f'attachment; filename="{ascii_name or "playlist"}.m3u8"; '
                                                f"filename*=UTF-8''{quote(name + '.m3u8')}")
     return response

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from flask import Blueprint, render_template
 
 from db.app_settings import effective_config
+from mediaserver import ADAPTERS
 from routes.context import runtime
+from routes.settings_api import form_fields
 
 bp = Blueprint("pages", __name__)
 
@@ -101,7 +103,8 @@ def sonic_fingerprint() -> str:
 def settings() -> str:
     rt = runtime()
     return render_template("settings.html", page=PAGES_BY_ENDPOINT["settings"], pages=PAGES,
-                           settings=effective_config(rt.config, rt.db).describe(), auth=rt.auth)
+                           settings=effective_config(rt.config, rt.db).describe(), auth=rt.auth, adapters=ADAPTERS,
+                           form_fields=form_fields())
 
 
 @bp.app_context_processor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -9,23 +10,40 @@ from werkzeug.wrappers import Response
 
 from config import Config, ConfigError
 from db import app_settings
-from mediaserver import MediaServerError, get_media_server
+from mediaserver import ADAPTERS, MediaServerError, get_media_server
 from routes.context import runtime
 from routes.errors import ApiError
 from routes.params import json_body
 
 bp = Blueprint("settings_api", __name__)
 
-# The form's generic fields, per server type, as the settings they stand for.
-FIELDS: dict[str, dict[str, str]] = {
-    "local": {"music_dir": "MUSIC_DIR"},
-    "jellyfin": {"url": "JELLYFIN_URL", "user": "JELLYFIN_USER_ID", "secret": "JELLYFIN_TOKEN"},
-    "emby": {"url": "EMBY_URL", "user": "EMBY_USER_ID", "secret": "EMBY_TOKEN"},
-    "navidrome": {"url": "NAVIDROME_URL", "user": "NAVIDROME_USER", "secret": "NAVIDROME_PASSWORD"},
-    "lyrion": {"url": "LYRION_URL", "user": "LYRION_USER", "secret": "LYRION_PASSWORD"},
-    "mpd": {"host": "MPD_HOST", "port": "MPD_PORT", "secret": "MPD_PASSWORD", "music_dir": "MPD_MUSIC_DIRECTORY"},
-}
-COMMON = {"music_libraries": "MUSIC_LIBRARIES", "path_mapping": "PATH_MAPPING"}
+def _fields(kind: str) -> dict[str, str]:
+    """The form's fields for a server type, as the settings they stand for (declared by the adapter)."""
+    return {f.field: f.setting for f in ADAPTERS[kind].settings}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the Settings form: which server types show it, and its label and placeholder for each."""
+
+    field: str
+    kinds: tuple[str, ...]
+    labels: dict[str, str]
+    placeholder: str
+
+
+def form_fields() -> list[FormField]:
+    """The Settings form's inputs, in first-declared order, from the adapters' declared settings."""
+    found: dict[str, FormField] = {}
+    for kind, adapter in ADAPTERS.items():
+        for setting in adapter.settings:
+            known = found.get(setting.field)
+            if known is None:
+                found[setting.field] = FormField(setting.field, (kind,), {kind: setting.label}, setting.placeholder)
+            else:
+                found[setting.field] = FormField(setting.field, (*known.kinds, kind), {**known.labels,
+                                                 kind: setting.label}, known.placeholder or setting.placeholder)
+    return list(found.values())
 
 
 def _mask(secret: str) -> str:
@@ -34,8 +52,8 @@ def _mask(secret: str) -> str:
 
 def _describe(config: Config) -> dict[str, Any]:
     kind = config.MEDIASERVER_TYPE
-    body: dict[str, Any] = {"type": kind, "types": list(FIELDS)}
-    for field, name in {**FIELDS[kind], **COMMON}.items():
+    body: dict[str, Any] = {"type": kind, "types": list(ADAPTERS)}
+    for field, name in _fields(kind).items():
         value = getattr(config, name)
         if field == "secret":
             body["secret_set"] = bool(value)
@@ -48,10 +66,10 @@ def _describe(config: Config) -> dict[str, Any]:
 def _candidate(rt_config: Config, saved: dict[str, Any], form: dict[str, Any]) -> tuple[Config, dict[str, Any]]:
     """The configuration the submitted form describes, and the settings to save. A blank secret keeps the old."""
     kind = str(form.get("type", "")).strip().lower()
-    if kind not in FIELDS:
-        raise ApiError(400, f"invalid value for 'type': {kind!r} (one of {', '.join(FIELDS)})", parameter="type")
+    if kind not in ADAPTERS:
+        raise ApiError(400, f"invalid value for 'type': {kind!r} (one of {', '.join(ADAPTERS)})", parameter="type")
     values: dict[str, Any] = {"MEDIASERVER_TYPE": kind}
-    fields = {**FIELDS[kind], **COMMON}
+    fields = _fields(kind)
     for field, name in fields.items():
         raw = form.get(field)
         if field == "secret" and not raw:
@@ -73,10 +91,10 @@ def _candidate(rt_config: Config, saved: dict[str, Any], form: dict[str, Any]) -
 
 
 def _field_of(message: str) -> str | None:
-    for fields in [COMMON, *FIELDS.values()]:
-        for field, name in fields.items():
-            if message.startswith(name):
-                return field
+    for adapter in ADAPTERS.values():
+        for setting in adapter.settings:
+            if message.startswith(setting.setting):
+                return setting.field
     return None
 
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 from rq.timeouts import BaseTimeoutException
@@ -25,7 +25,7 @@ from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
 from infra.connections import get_redis
-from mediaserver import MediaServer, MediaServerError, Track, get_media_server
+from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.queues import MAIN_ANALYSIS
 from voyager_manager import rebuild_from_embeddings
@@ -147,8 +147,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
 
 def _write_stickers(config: Config, server: MediaServer, track: Track, analysis: TrackAnalysis) -> None:
     """With MPD_WRITE_STICKERS, copy the headline results to MPD so other MPD clients can use them."""
-    write = getattr(server, "write_stickers", None)
-    if not (config.MPD_WRITE_STICKERS and write):
+    if not (config.MPD_WRITE_STICKERS and Capability.STICKERS in server.capabilities):
         return
     values = {"audiomuse_energy": f"{analysis.energy:.3f}",
               "audiomuse_mood": max(analysis.moods, key=lambda m: analysis.moods[m])}
@@ -157,7 +156,7 @@ def _write_stickers(config: Config, server: MediaServer, track: Track, analysis:
     if analysis.camelot:
         values["audiomuse_camelot"] = analysis.camelot
     try:
-        write(track.item_id, values)
+        cast(StickerStore, server).write_stickers(track.item_id, values)
     except MediaServerError as exc:  # the analysis itself is saved; stickers are a courtesy copy
         log.warning("stickers for %s not written: %s", track.item_id, exc)
 

@@ -6,15 +6,16 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const result = document.getElementById("ms-result");
   const typeSelect = document.getElementById("ms-type");
-  const FIELDS = ["url", "host", "port", "user", "music_dir", "music_libraries", "path_mapping"];
+  const FIELDS = [...form.querySelectorAll("label[data-for] input")].map((input) => input.name)
+    .filter((name) => name !== "secret");
 
+  // Which inputs a server type has, and their labels, come from the adapters' declared settings (data-for/labels).
   function showFieldsFor(type) {
     for (const label of form.querySelectorAll("label[data-for]")) {
       label.hidden = !label.dataset.for.split(" ").includes(type);
+      const text = JSON.parse(label.dataset.labels)[type];
+      if (text) label.querySelector(".field-label").textContent = text;
     }
-    document.getElementById("secret-label").textContent = ["navidrome", "mpd", "lyrion"].includes(type) ? "Password" : "API key";
-    document.getElementById("music-dir-label").textContent =
-      type === "mpd" ? "MPD music directory as seen from here" : "Music folder";
   }
 
   function fill(body) {

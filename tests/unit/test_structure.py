@@ -77,3 +77,26 @@ def _our_modules(names: set[str], modules: dict[str, Path]) -> set[str]:
         if name:
             found.add(name)
     return found
+
+
+def test_every_media_server_is_in_the_one_registry_with_settings_that_exist() -> None:
+    import dataclasses
+
+    from config import Config
+    from mediaserver import ADAPTERS
+    from mediaservers.base import Capability
+
+    choices = dataclasses.fields(Config)
+    media_type = next(f for f in choices if f.name == "MEDIASERVER_TYPE")
+    assert tuple(ADAPTERS) == media_type.metadata["choices"]
+    settings = {f.name for f in choices}
+    for kind, adapter in ADAPTERS.items():
+        assert adapter.kind == kind and adapter.display_name
+        assert adapter.settings and all(s.setting in settings for s in adapter.settings), kind
+        assert len({s.field for s in adapter.settings}) == len(adapter.settings), kind
+        assert all(isinstance(c, Capability) for c in adapter.capabilities), kind
+        for method in ("from_config", "as_user", "list_albums", "album_tracks", "open_audio", "list_playlists",
+                       "create_playlist", "delete_playlist", "list_libraries", "top_played", "resolve_user"):
+            assert callable(getattr(adapter, method, None)), (kind, method)
+        if Capability.STICKERS in adapter.capabilities:
+            assert callable(getattr(adapter, "write_stickers", None)), kind

@@ -1,0 +1,192 @@
+"""What every media-server adapter shares: the MediaServer interface, the Album/Track/... types, the one error type,
+the settings an adapter declares for the Settings form, and the optional capabilities it may declare.
+
+Adapters import this module, never `mediaserver.py` (which imports every adapter for its registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, Self
+
+if TYPE_CHECKING:
+    from config import Config
+
+AUTOMATIC_SUFFIX = "_automatic"
+
+
+class MediaServerError(RuntimeError):
+    """A media server call failed; the message is the one-line cause to show the user."""
+
+
+@dataclass(frozen=True)
+class Album:
+    album_id: str
+    name: str
+    artist: str
+    year: int | None = None
+    added_at: float | None = None  # seconds since the epoch; orders "most recent"
+
+
+@dataclass(frozen=True)
+class Track:
+    item_id: str
+    title: str
+    artist: str
+    album: str
+    album_artist: str
+    album_id: str
+    path: str | None = None  # the server's path for the file, when it tells us
+    duration_seconds: float | None = None
+    year: int | None = None
+    track_number: int | None = None
+    signature: str | None = None  # cheap change marker (size:mtime, etag, modified date)
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    path: Path
+    access: Literal["direct", "downloaded"]
+
+
+@dataclass(frozen=True)
+class Playlist:
+    playlist_id: str
+    name: str
+    track_count: int
+
+
+@dataclass(frozen=True)
+class Library:
+    library_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PlayedTrack:
+    item_id: str
+    play_count: int
+    last_played: float | None  # seconds since the epoch, when the server knows
+
+
+@dataclass(frozen=True)
+class UserCredentials:
+    """Per-call credentials (sonic fingerprint, instant playlists); the server default comes from config."""
+
+    user: str
+    secret: str  # password or API token, as the server expects
+
+
+class Capability(StrEnum):
+    """What only some servers can do; an adapter lists the ones it has in `capabilities`."""
+
+    PLAY_HISTORY = "play_history"  # top_played() reports real play counts
+    STICKERS = "stickers"  # write_stickers()/read_stickers() store values on the server's songs (MPD)
+    SENDS_AUDIO = "sends_audio"  # open_audio() can download a file that is not readable here
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One setting of an adapter as the Settings form shows it: the form field, the Config name, the label."""
+
+    field: str  # url, host, port, user, secret, music_dir, music_libraries, path_mapping
+    setting: str
+    label: str
+    placeholder: str = ""
+
+    @property
+    def secret(self) -> bool:
+        return self.field == "secret"
+
+
+MUSIC_LIBRARIES_FIELD = SettingField("music_libraries", "MUSIC_LIBRARIES",
+                                     "Libraries to analyze (comma-separated, empty = all)")
+PATH_MAPPING_FIELD = SettingField("path_mapping", "PATH_MAPPING", "Path mapping (server_prefix=local_prefix;…)",
+                                  "/media/music=/mnt/music")
+
+
+class MediaServer(Protocol):
+    kind: str
+    display_name: str
+    settings: tuple[SettingField, ...]
+    capabilities: frozenset[Capability]
+
+    @classmethod
+    def from_config(cls, config: Config, *, user: UserCredentials | None = None) -> Self:
+        """The adapter for the configured server, acting as `user` when given (else the configured account)."""
+        ...
+
+    def as_user(self, credentials: UserCredentials) -> MediaServer:
+        """The same server acting as another user (servers without users return themselves)."""
+        ...
+
+    def list_albums(self, *, limit: int | None = None) -> list[Album]:
+        """Albums, most recently added first; `limit` None or ≤ 0 means all."""
+        ...
+
+    def album_tracks(self, album_id: str) -> list[Track]: ...
+
+    def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:
+        """A readable local file for the track for the duration of the `with` block."""
+        ...
+
+    def list_playlists(self) -> list[Playlist]: ...
+
+    def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
+        """Create (or replace) a playlist; return its id."""
+        ...
+
+    def delete_playlist(self, playlist_id: str) -> None: ...
+
+    def list_libraries(self) -> list[Library]:
+        """The server's music libraries / folders (MUSIC_LIBRARIES filters albums by these names)."""
+        ...
+
+    def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
+        """The user's most played tracks, most played first (empty when the server keeps no play counts)."""
+        ...
+
+    def resolve_user(self, name: str) -> str:
+        """The server's user id for a user name (servers without users return the name)."""
+        ...
+
+
+class StickerStore(Protocol):
+    """A server with Capability.STICKERS."""
+
+    def write_stickers(self, item_id: str, values: dict[str, str]) -> None: ...
+
+    def read_stickers(self, item_id: str) -> dict[str, str]: ...
+
+
+def delete_automatic_playlists(server: MediaServer) -> list[str]:
+    """Delete the playlists AudioMuse made (names ending in _automatic) and only those; return their names."""
+    deleted = []
+    for playlist in server.list_playlists():
+        if playlist.name.endswith(AUTOMATIC_SUFFIX):
+            server.delete_playlist(playlist.playlist_id)
+            deleted.append(playlist.name)
+    return deleted
+
+
+def library_ids_for(names: Sequence[str], libraries: Sequence[Library], *, server: str) -> list[str]:
+    """Ids of the libraries MUSIC_LIBRARIES names (matched without regard to case), in the order given; a
+    MediaServerError naming the unknown names and the known ones otherwise."""
+    by_name = {library.name.casefold(): library.library_id for library in libraries}
+    unknown = [name for name in names if name.casefold() not in by_name]
+    if unknown:
+        known = ", ".join(sorted(library.name for library in libraries)) or "none"
+        raise MediaServerError(f"MUSIC_LIBRARIES names {', '.join(map(repr, unknown))} are not {server} libraries "
+                               f"(known: {known})")
+    return [by_name[name.casefold()] for name in names]
+
+
+def iter_all_tracks(server: MediaServer) -> Iterator[Track]:
+    for album in server.list_albums(limit=None):
+        yield from server.album_tracks(album.album_id)
+
+
