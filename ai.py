@@ -22,11 +22,11 @@ from urllib.parse import quote
 
 import requests
 
-from config import Config, redact_url
+from config import AI_PROVIDERS, Config, redact_url
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("ollama", "openai", "gemini", "mistral")
+PROVIDERS = AI_PROVIDERS  # listed once, in config.py
 NAME_MIN_LENGTH = 15
 NAME_MAX_LENGTH = 35
 DEFAULT_TEMPERATURE = 0.7

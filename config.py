@@ -9,6 +9,7 @@ never part of `repr()` or `describe()`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import typing
@@ -26,9 +27,16 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the variable and the value."""
 
 
+# The choice lists other modules validate against (clustering requests, ai.py): defined once, here.
+CLUSTERING_ALGORITHMS = ("kmeans", "dbscan", "gmm", "spectral")
+GMM_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+AI_PROVIDERS = ("ollama", "openai", "gemini", "mistral")
+
+
 def _setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = (),
-             minimum: float | None = None) -> Any:
-    return field(default=default, metadata={"doc": doc, "secret": secret, "choices": choices, "minimum": minimum})
+             minimum: float | None = None, maximum: float | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "secret": secret, "choices": choices, "minimum": minimum,
+                                            "maximum": maximum})
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ class Config:
 
     # --- discovery --------------------------------------------------------------------------------------
     MAX_SONGS_PER_ARTIST: int = _setting(3, "Most songs by one artist in a similar-songs, path or alchemy result",
-                                         minimum=1)
+                                         minimum=1, maximum=100_000)
     DUPLICATE_DISTANCE: float = _setting(
         0.01, "Songs closer than this cosine distance to a kept song count as duplicates", minimum=0)
     SIMILAR_MAX_N: int = _setting(500, "Largest n accepted by similar songs and mixable tracks", minimum=1)
@@ -156,35 +164,36 @@ class Config:
     SONIC_FINGERPRINT_NEIGHBORS: int = _setting(100, "Songs in a sonic fingerprint result by default", minimum=1)
 
     # --- clustering -------------------------------------------------------------------------------------
-    CLUSTER_ALGORITHM: str = _setting("kmeans", "Default clustering algorithm",
-                                      choices=("kmeans", "dbscan", "gmm", "spectral"))
+    CLUSTER_ALGORITHM: str = _setting("kmeans", "Default clustering algorithm", choices=CLUSTERING_ALGORITHMS)
     ENABLE_CLUSTERING_EMBEDDINGS: bool = _setting(
         False, "Cluster on the 200-d musicnn embeddings instead of the score vector (tempo, energy, tags, moods)")
-    CLUSTERING_RUNS: int = _setting(1000, "Evolutionary search runs of one clustering task", minimum=1)
-    TOP_N_PLAYLISTS: int = _setting(8, "Playlists kept: the N most different ones (0: all that qualify)", minimum=0)
+    CLUSTERING_RUNS: int = _setting(1000, "Evolutionary search runs of one clustering task", minimum=1, maximum=100_000)
+    TOP_N_PLAYLISTS: int = _setting(
+        8, "Playlists kept: the N most different ones (0: all that qualify)", minimum=0, maximum=1000)
     MAX_DISTANCE: float = _setting(
         0.0, "Songs farther than this (scaled feature units) from their playlist's centre are left out (0: off)",
-        minimum=0)
-    MAX_SONGS_PER_CLUSTER: int = _setting(40, "Most songs in one generated playlist (0: unlimited)", minimum=0)
-    MIN_PLAYLIST_SIZE_FOR_TOP_N: int = _setting(8, "Generated playlists with fewer songs are dropped", minimum=1)
-    NUM_CLUSTERS_MIN: int = _setting(20, "K-Means: fewest clusters tried", minimum=2)
-    NUM_CLUSTERS_MAX: int = _setting(60, "K-Means: most clusters tried", minimum=2)
+        minimum=0, maximum=1e6)
+    MAX_SONGS_PER_CLUSTER: int = _setting(
+        40, "Most songs in one generated playlist (0: unlimited)", minimum=0, maximum=100_000)
+    MIN_PLAYLIST_SIZE_FOR_TOP_N: int = _setting(
+        8, "Generated playlists with fewer songs are dropped", minimum=1, maximum=100_000)
+    NUM_CLUSTERS_MIN: int = _setting(20, "K-Means: fewest clusters tried", minimum=2, maximum=10_000)
+    NUM_CLUSTERS_MAX: int = _setting(60, "K-Means: most clusters tried", minimum=2, maximum=10_000)
     DBSCAN_EPS_MIN: float = _setting(
         0.25, "DBSCAN: smallest eps tried, per square root of the dimensions clustered (standardised units)",
-        minimum=0.001)
+        minimum=0.001, maximum=10_000)
     DBSCAN_EPS_MAX: float = _setting(0.6, "DBSCAN: largest eps tried (per square root of the dimensions)",
-                                     minimum=0.001)
-    DBSCAN_MIN_SAMPLES_MIN: int = _setting(5, "DBSCAN: smallest min_samples tried", minimum=1)
-    DBSCAN_MIN_SAMPLES_MAX: int = _setting(20, "DBSCAN: largest min_samples tried", minimum=1)
-    GMM_N_COMPONENTS_MIN: int = _setting(20, "GMM: fewest components tried", minimum=2)
-    GMM_N_COMPONENTS_MAX: int = _setting(60, "GMM: most components tried", minimum=2)
-    GMM_COVARIANCE_TYPE: str = _setting("diag", "GMM covariance type",
-                                        choices=("full", "tied", "diag", "spherical"))
-    SPECTRAL_N_CLUSTERS_MIN: int = _setting(20, "Spectral: fewest clusters tried", minimum=2)
-    SPECTRAL_N_CLUSTERS_MAX: int = _setting(60, "Spectral: most clusters tried", minimum=2)
-    SPECTRAL_N_NEIGHBORS: int = _setting(20, "Spectral: neighbours of the affinity graph", minimum=2)
-    PCA_COMPONENTS_MIN: int = _setting(0, "Fewest PCA components tried (0: no PCA)", minimum=0)
-    PCA_COMPONENTS_MAX: int = _setting(16, "Most PCA components tried (0: no PCA)", minimum=0)
+                                     minimum=0.001, maximum=10_000)
+    DBSCAN_MIN_SAMPLES_MIN: int = _setting(5, "DBSCAN: smallest min_samples tried", minimum=1, maximum=10_000)
+    DBSCAN_MIN_SAMPLES_MAX: int = _setting(20, "DBSCAN: largest min_samples tried", minimum=1, maximum=10_000)
+    GMM_N_COMPONENTS_MIN: int = _setting(20, "GMM: fewest components tried", minimum=2, maximum=10_000)
+    GMM_N_COMPONENTS_MAX: int = _setting(60, "GMM: most components tried", minimum=2, maximum=10_000)
+    GMM_COVARIANCE_TYPE: str = _setting("diag", "GMM covariance type", choices=GMM_COVARIANCE_TYPES)
+    SPECTRAL_N_CLUSTERS_MIN: int = _setting(20, "Spectral: fewest clusters tried", minimum=2, maximum=10_000)
+    SPECTRAL_N_CLUSTERS_MAX: int = _setting(60, "Spectral: most clusters tried", minimum=2, maximum=10_000)
+    SPECTRAL_N_NEIGHBORS: int = _setting(20, "Spectral: neighbours of the affinity graph", minimum=2, maximum=1000)
+    PCA_COMPONENTS_MIN: int = _setting(0, "Fewest PCA components tried (0: no PCA)", minimum=0, maximum=10_000)
+    PCA_COMPONENTS_MAX: int = _setting(16, "Most PCA components tried (0: no PCA)", minimum=0, maximum=10_000)
     ITERATIONS_PER_BATCH_JOB: int = _setting(20, "Clustering runs per batch child job", minimum=1)
     MAX_CONCURRENT_BATCH_JOBS: int = _setting(4, "Batch jobs a clustering task keeps queued or running", minimum=1)
     CLUSTERING_BATCH_TIMEOUT_MINUTES: float = _setting(
@@ -195,22 +204,27 @@ class Config:
         1.0, "How often the clustering task checks its batches", minimum=0.05)
     TOP_N_ELITES: int = _setting(10, "Best solutions kept for the evolutionary search to mutate", minimum=1)
     EXPLOITATION_START_FRACTION: float = _setting(
-        0.2, "Share of the runs done before elites are mutated", minimum=0)
+        0.2, "Share of the runs done before elites are mutated", minimum=0, maximum=1)
     EXPLOITATION_PROBABILITY_CONFIG: float = _setting(
-        0.7, "Probability that a run mutates an elite instead of drawing new parameters", minimum=0)
+        0.7, "Probability that a run mutates an elite instead of drawing new parameters", minimum=0, maximum=1)
     MUTATION_INT_ABS_DELTA: int = _setting(3, "Largest change of an integer parameter in a mutation", minimum=0)
     MUTATION_FLOAT_ABS_DELTA: float = _setting(
         0.05, "Largest change of a float parameter (DBSCAN eps) in a mutation", minimum=0)
     MUTATION_KMEANS_COORD_FRACTION: float = _setting(
         0.05, "K-Means centroid nudge in a mutation, as a fraction of each coordinate's spread", minimum=0)
-    SCORE_WEIGHT_DIVERSITY: float = _setting(2.0, "Fitness weight of tag diversity across playlists")
-    SCORE_WEIGHT_PURITY: float = _setting(1.0, "Fitness weight of tag purity inside playlists")
+    SCORE_WEIGHT_DIVERSITY: float = _setting(
+        2.0, "Fitness weight of tag diversity across playlists", minimum=-100, maximum=100)
+    SCORE_WEIGHT_PURITY: float = _setting(
+        1.0, "Fitness weight of tag purity inside playlists", minimum=-100, maximum=100)
     SCORE_WEIGHT_OTHER_FEATURE_DIVERSITY: float = _setting(
-        0.0, "Fitness weight of mood (danceable, relaxed, ...) diversity across playlists")
-    SCORE_WEIGHT_OTHER_FEATURE_PURITY: float = _setting(0.0, "Fitness weight of mood purity inside playlists")
-    SCORE_WEIGHT_SILHOUETTE: float = _setting(0.0, "Fitness weight of the silhouette score")
-    SCORE_WEIGHT_DAVIES_BOULDIN: float = _setting(0.0, "Fitness weight of the Davies-Bouldin index (lower is better)")
-    SCORE_WEIGHT_CALINSKI_HARABASZ: float = _setting(0.0, "Fitness weight of the Calinski-Harabasz index")
+        0.0, "Fitness weight of mood (danceable, relaxed, ...) diversity across playlists", minimum=-100, maximum=100)
+    SCORE_WEIGHT_OTHER_FEATURE_PURITY: float = _setting(
+        0.0, "Fitness weight of mood purity inside playlists", minimum=-100, maximum=100)
+    SCORE_WEIGHT_SILHOUETTE: float = _setting(0.0, "Fitness weight of the silhouette score", minimum=-100, maximum=100)
+    SCORE_WEIGHT_DAVIES_BOULDIN: float = _setting(
+        0.0, "Fitness weight of the Davies-Bouldin index (lower is better)", minimum=-100, maximum=100)
+    SCORE_WEIGHT_CALINSKI_HARABASZ: float = _setting(
+        0.0, "Fitness weight of the Calinski-Harabasz index", minimum=-100, maximum=100)
     LN_MOOD_DIVERSITY_STATS: str = _setting(
         "2.624,0.257", "mean,std of log1p(raw tag diversity) used to normalise it (bench/clustering.py --calibrate)")
     LN_MOOD_PURITY_STATS: str = _setting("0.475,0.049", "mean,std of log1p(raw tag purity), score vectors")
@@ -230,20 +244,19 @@ class Config:
     MIN_SONGS_PER_GENRE_FOR_STRATIFICATION: int = _setting(
         100, "Songs of each genre a sample tries to include", minimum=1)
     STRATIFIED_SAMPLING_TARGET_PERCENTILE: float = _setting(
-        50.0, "Percentile of the genre counts that sets the per-genre sample target", minimum=0)
+        50.0, "Percentile of the genre counts that sets the per-genre sample target", minimum=0, maximum=100)
     SAMPLING_PERCENTAGE_CHANGE_PER_RUN: float = _setting(
-        0.2, "Share of the sample swapped for other songs of the same genre between runs", minimum=0)
+        0.2, "Share of the sample swapped for other songs of the same genre between runs", minimum=0, maximum=1)
     DUPLICATE_DISTANCE_THRESHOLD_COSINE: float = _setting(
         0.01, "Inside a generated playlist, songs this close (cosine distance of embeddings) count as duplicates",
         minimum=0)
     DUPLICATE_DISTANCE_CHECK_LOOKBACK: int = _setting(
         0, "Compare each song with only this many songs kept before it (0: all)", minimum=0)
     CLUSTERING_SEED: int = _setting(0, "Seed of the search when a request gives none (0: a new seed each run)",
-                                    minimum=0)
+                                    minimum=0, maximum=2**31 - 1)
 
     # --- AI ---------------------------------------------------------------------------------------------
-    AI_MODEL_PROVIDER: str = _setting("none", "LLM used to name playlists",
-                                      choices=("none", "ollama", "openai", "gemini", "mistral"))
+    AI_MODEL_PROVIDER: str = _setting("none", "LLM used to name playlists", choices=("none", *AI_PROVIDERS))
     AI_REQUEST_TIMEOUT_SECONDS: float = _setting(60.0, "Timeout of one LLM request", minimum=1)
     OLLAMA_SERVER_URL: str = _setting("http://127.0.0.1:11434", "Ollama server URL")
     OLLAMA_MODEL_NAME: str = _setting("llama3.1:8b", "Ollama model")
@@ -319,13 +332,6 @@ class Config:
                           ("PCA_COMPONENTS_MIN", "PCA_COMPONENTS_MAX")):
             if getattr(self, low) > getattr(self, high):
                 raise ConfigError(f"{low}={getattr(self, low)} is larger than {high}={getattr(self, high)}")
-        for name in ("EXPLOITATION_START_FRACTION", "EXPLOITATION_PROBABILITY_CONFIG",
-                     "SAMPLING_PERCENTAGE_CHANGE_PER_RUN"):
-            if getattr(self, name) > 1:
-                raise ConfigError(f"{name}={getattr(self, name)} is above 1")
-        if self.STRATIFIED_SAMPLING_TARGET_PERCENTILE > 100:
-            raise ConfigError(f"STRATIFIED_SAMPLING_TARGET_PERCENTILE={self.STRATIFIED_SAMPLING_TARGET_PERCENTILE} "
-                              "is above 100")
         for name in ("LN_MOOD_DIVERSITY_STATS", "LN_MOOD_PURITY_STATS", "LN_MOOD_DIVERSITY_EMBEDING_STATS",
                      "LN_MOOD_PURITY_EMBEDING_STATS", "LN_OTHER_FEATURES_DIVERSITY_STATS",
                      "LN_OTHER_FEATURES_PURITY_STATS"):
@@ -409,6 +415,22 @@ class Config:
         return "Config(" + ", ".join(f"{name}={shown!r}" for name, shown, _ in self.describe()) + ")"
 
 
+def setting_default(name: str) -> Any:
+    """The default of setting `name` (what it is when the environment does not set it)."""
+    return _FIELDS[name].default
+
+
+def setting_range(name: str) -> tuple[float | None, float | None]:
+    """(minimum, maximum) a numeric setting accepts; None where it is open."""
+    metadata = _FIELDS[name].metadata
+    return metadata["minimum"], metadata["maximum"]
+
+
+def setting_choices(name: str) -> tuple[str, ...]:
+    """The values a choice setting accepts (empty for a free one)."""
+    return tuple(_FIELDS[name].metadata["choices"])
+
+
 def settings_table_markdown() -> str:
     """The README settings table: name, default, description."""
     lines = ["| Variable | Default | Description |", "| --- | --- | --- |"]
@@ -427,6 +449,9 @@ def settings_table_markdown() -> str:
         doc = f.metadata["doc"] + (f" ({' / '.join(choices)})" if choices else "")
         lines.append(f"| `{f.name}` | {shown} | {doc} |")
     return "\n".join(lines)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
 def redact_url(url: str) -> str:
@@ -477,9 +502,13 @@ def _parse(f: dataclasses.Field[Any], kind: Any, raw: Any) -> Any:
             value = kind(raw) if not isinstance(raw, str) else kind(raw.strip())
         except (TypeError, ValueError):
             raise ConfigError(f"{name}={shown} is not {'an integer' if kind is int else 'a number'}") from None
-        minimum = f.metadata["minimum"]
+        minimum, maximum = f.metadata["minimum"], f.metadata["maximum"]
         if minimum is not None and value < minimum:
             raise ConfigError(f"{name}={shown} is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name}={shown} is above the maximum {maximum}")
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(f"{name}={shown} is not a finite number")
         return value
     if not isinstance(raw, str):
         raise ConfigError(f"{name}={shown} is not a string")

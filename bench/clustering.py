@@ -43,13 +43,13 @@ from bench.stack import config_for, embedded_services, run_main_task, task_worke
 from clustering.data import LibraryData  # noqa: E402
 from clustering.fitness import diversity_raw, purity_raw  # noqa: E402
 from clustering.models import fit_run  # noqa: E402
+from clustering.orchestration import search_settings  # noqa: E402
 from clustering.params import random_params  # noqa: E402
 from clustering.request import ClusteringRequest, defaults_from, preset  # noqa: E402
 from clustering.search import PreparedLibrary, run_batch  # noqa: E402
 from config import Config  # noqa: E402
 from db.pool import Database  # noqa: E402
 from mediaservers.local import item_id_for  # noqa: E402
-from tasks.clustering import search_settings  # noqa: E402
 from tasks.queues import MAIN_CLUSTERING  # noqa: E402
 
 GENRES = ["rock", "pop", "alternative", "indie", "electronic", "dance", "jazz", "metal", "soul", "folk", "Hip-Hop",

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from clustering.errors import ClusteringError
 
-class ClusteringError(ValueError):
-    """The library or the request cannot be clustered; the message says why."""
+__all__ = ["ClusteringError", "LibraryData", "StratifiedSampler", "genre_target", "library_from_rows", "primary_genres"]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from clustering.data import ClusteringError
+from clustering.errors import ClusteringError
 
 __all__ = ["Fitness", "FitnessWeights", "NormalisationStats", "calibration_stats", "diversity_raw", "evaluate",
            "normalise", "purity_raw"]

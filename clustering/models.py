@@ -15,6 +15,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from clustering.errors import ClusteringError
 from clustering.params import RunParams
 
 MAX_ITER = 100
@@ -44,7 +45,7 @@ class FittedRun:
 def fit_run(params: RunParams, features: np.ndarray, *, seed: int,
             init_centroids: np.ndarray | None = None) -> FittedRun:
     """Cluster the scaled sample `features` (n, f). `init_centroids` (k, f, in scaled-feature space) starts K-Means
-    from an elite's nudged centres, projected by this run's PCA. Raises ValueError when the parameters cannot fit
+    from an elite's nudged centres, projected by this run's PCA. Raises ClusteringError when the parameters cannot fit
     this sample."""
     n, f = features.shape
     pca = None
@@ -71,7 +72,7 @@ def _labels(params: RunParams, points: np.ndarray, *, seed: int, init_centroids:
         if params.algorithm == "kmeans":
             k = min(params.n_clusters, n - 1)
             if k < 2:
-                raise ValueError(f"{n} songs are too few for {params.n_clusters} clusters")
+                raise ClusteringError(f"{n} songs are too few for {params.n_clusters} clusters")
             if init_centroids is not None and init_centroids.shape == (k, points.shape[1]):
                 model = KMeans(n_clusters=k, init=init_centroids, n_init=1, max_iter=MAX_ITER, random_state=seed)
             else:
@@ -93,7 +94,7 @@ def _labels(params: RunParams, points: np.ndarray, *, seed: int, init_centroids:
             model = SpectralClustering(n_clusters=k, affinity="nearest_neighbors", n_neighbors=neighbours,
                                        assign_labels="cluster_qr", random_state=seed)
             return np.asarray(model.fit_predict(points))
-    raise ValueError(f"unknown algorithm {params.algorithm!r}")
+    raise ClusteringError(f"unknown algorithm {params.algorithm!r}")
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from clustering.data import ClusteringError
+from clustering.errors import ClusteringError
 
 __all__ = ["feature_name", "unique_names"]
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-ALGORITHMS = ("kmeans", "dbscan", "gmm", "spectral")
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+from clustering.errors import ClusteringError
+from config import CLUSTERING_ALGORITHMS as ALGORITHMS
+from config import GMM_COVARIANCE_TYPES as COVARIANCE_TYPES
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,14 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+            raise ClusteringError(f"algorithm {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
         if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance type {self.covariance_type!r} is not one of {', '.join(COVARIANCE_TYPES)}")
+            raise ClusteringError(f"covariance type {self.covariance_type!r} is not one of "
+                                  f"{', '.join(COVARIANCE_TYPES)}")
         for name in ("clusters", "eps", "min_samples", "gmm_components", "spectral_clusters", "pca_components"):
             low, high = getattr(self, name)
             if low > high:
-                raise ValueError(f"{name} range {low}..{high} is empty")
+                raise ClusteringError(f"{name} range {low}..{high} is empty")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

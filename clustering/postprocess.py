@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from clustering.data import ClusteringError
+from clustering.errors import ClusteringError
 
 __all__ = ["cap_per_artist", "fisher_yates", "limit_size", "order_by_centrality", "remove_duplicates",
            "select_most_different"]

@@ -8,19 +8,57 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from clustering.params import ALGORITHMS, COVARIANCE_TYPES
-from config import parse_bool
+from clustering.errors import ClusteringError
+from config import Config, parse_bool, setting_choices, setting_default, setting_range
 
-AI_PROVIDERS = ("none", "ollama", "openai", "gemini", "mistral")
-MAX_RUNS = 100_000
-IGNORED = frozenset({"preset"})  # read by the route, not a parameter of the run
 MIN_TRACKS = 4  # fewer analyzed tracks cannot make two clusters of two
+IGNORED = frozenset({"preset"})  # read by the route, not a parameter of the run
+
+# Each request parameter stands for a setting of config.py: its default and its accepted range or choices are that
+# setting's, so a value refused in the environment is refused in a request too, with the same limits.
+SETTING_OF = {
+    "clustering_method": "CLUSTER_ALGORITHM",
+    "clustering_runs": "CLUSTERING_RUNS",
+    "top_n_playlists": "TOP_N_PLAYLISTS",
+    "enable_clustering_embeddings": "ENABLE_CLUSTERING_EMBEDDINGS",
+    "num_clusters_min": "NUM_CLUSTERS_MIN",
+    "num_clusters_max": "NUM_CLUSTERS_MAX",
+    "dbscan_eps_min": "DBSCAN_EPS_MIN",
+    "dbscan_eps_max": "DBSCAN_EPS_MAX",
+    "dbscan_min_samples_min": "DBSCAN_MIN_SAMPLES_MIN",
+    "dbscan_min_samples_max": "DBSCAN_MIN_SAMPLES_MAX",
+    "gmm_n_components_min": "GMM_N_COMPONENTS_MIN",
+    "gmm_n_components_max": "GMM_N_COMPONENTS_MAX",
+    "gmm_covariance_type": "GMM_COVARIANCE_TYPE",
+    "spectral_n_clusters_min": "SPECTRAL_N_CLUSTERS_MIN",
+    "spectral_n_clusters_max": "SPECTRAL_N_CLUSTERS_MAX",
+    "spectral_n_neighbors": "SPECTRAL_N_NEIGHBORS",
+    "pca_components_min": "PCA_COMPONENTS_MIN",
+    "pca_components_max": "PCA_COMPONENTS_MAX",
+    "max_songs_per_cluster": "MAX_SONGS_PER_CLUSTER",
+    "min_playlist_size": "MIN_PLAYLIST_SIZE_FOR_TOP_N",
+    "max_songs_per_artist": "MAX_SONGS_PER_ARTIST",
+    "max_distance": "MAX_DISTANCE",
+    "score_weight_diversity": "SCORE_WEIGHT_DIVERSITY",
+    "score_weight_purity": "SCORE_WEIGHT_PURITY",
+    "score_weight_other_feature_diversity": "SCORE_WEIGHT_OTHER_FEATURE_DIVERSITY",
+    "score_weight_other_feature_purity": "SCORE_WEIGHT_OTHER_FEATURE_PURITY",
+    "score_weight_silhouette": "SCORE_WEIGHT_SILHOUETTE",
+    "score_weight_davies_bouldin": "SCORE_WEIGHT_DAVIES_BOULDIN",
+    "score_weight_calinski_harabasz": "SCORE_WEIGHT_CALINSKI_HARABASZ",
+    "ai_model_provider": "AI_MODEL_PROVIDER",
+    "seed": "CLUSTERING_SEED",  # 0: a fresh seed is drawn and recorded
+}
+# (low, high) parameter pairs that describe one range
+RANGES = (("num_clusters_min", "num_clusters_max"), ("dbscan_min_samples_min", "dbscan_min_samples_max"),
+          ("gmm_n_components_min", "gmm_n_components_max"), ("spectral_n_clusters_min", "spectral_n_clusters_max"),
+          ("pca_components_min", "pca_components_max"), ("dbscan_eps_min", "dbscan_eps_max"))
 
 
-class RequestError(ValueError):
+class RequestError(ClusteringError):
     """A parameter has a value that cannot be used."""
 
     def __init__(self, parameter: str, value: Any, expected: str) -> None:
@@ -28,39 +66,45 @@ class RequestError(ValueError):
         self.parameter, self.value, self.expected = parameter, value, expected
 
 
+def _default(parameter: str) -> Any:
+    return field(default=setting_default(SETTING_OF[parameter]))
+
+
 @dataclass(frozen=True)
 class ClusteringRequest:
-    clustering_method: str = "kmeans"
-    clustering_runs: int = 1000
-    top_n_playlists: int = 8
-    enable_clustering_embeddings: bool = False
-    num_clusters_min: int = 20
-    num_clusters_max: int = 60
-    dbscan_eps_min: float = 0.25
-    dbscan_eps_max: float = 0.6
-    dbscan_min_samples_min: int = 5
-    dbscan_min_samples_max: int = 20
-    gmm_n_components_min: int = 20
-    gmm_n_components_max: int = 60
-    gmm_covariance_type: str = "diag"
-    spectral_n_clusters_min: int = 20
-    spectral_n_clusters_max: int = 60
-    spectral_n_neighbors: int = 20
-    pca_components_min: int = 0
-    pca_components_max: int = 16
-    max_songs_per_cluster: int = 40
-    min_playlist_size: int = 8
-    max_songs_per_artist: int = 3
-    max_distance: float = 0.0
-    score_weight_diversity: float = 2.0
-    score_weight_purity: float = 1.0
-    score_weight_other_feature_diversity: float = 0.0
-    score_weight_other_feature_purity: float = 0.0
-    score_weight_silhouette: float = 0.0
-    score_weight_davies_bouldin: float = 0.0
-    score_weight_calinski_harabasz: float = 0.0
-    ai_model_provider: str = "none"
-    seed: int = 0  # 0: a fresh seed is drawn and recorded
+    """One clustering run's parameters (the HTTP API's names); defaults are the settings' defaults."""
+
+    clustering_method: str = _default("clustering_method")
+    clustering_runs: int = _default("clustering_runs")
+    top_n_playlists: int = _default("top_n_playlists")
+    enable_clustering_embeddings: bool = _default("enable_clustering_embeddings")
+    num_clusters_min: int = _default("num_clusters_min")
+    num_clusters_max: int = _default("num_clusters_max")
+    dbscan_eps_min: float = _default("dbscan_eps_min")
+    dbscan_eps_max: float = _default("dbscan_eps_max")
+    dbscan_min_samples_min: int = _default("dbscan_min_samples_min")
+    dbscan_min_samples_max: int = _default("dbscan_min_samples_max")
+    gmm_n_components_min: int = _default("gmm_n_components_min")
+    gmm_n_components_max: int = _default("gmm_n_components_max")
+    gmm_covariance_type: str = _default("gmm_covariance_type")
+    spectral_n_clusters_min: int = _default("spectral_n_clusters_min")
+    spectral_n_clusters_max: int = _default("spectral_n_clusters_max")
+    spectral_n_neighbors: int = _default("spectral_n_neighbors")
+    pca_components_min: int = _default("pca_components_min")
+    pca_components_max: int = _default("pca_components_max")
+    max_songs_per_cluster: int = _default("max_songs_per_cluster")
+    min_playlist_size: int = _default("min_playlist_size")
+    max_songs_per_artist: int = _default("max_songs_per_artist")
+    max_distance: float = _default("max_distance")
+    score_weight_diversity: float = _default("score_weight_diversity")
+    score_weight_purity: float = _default("score_weight_purity")
+    score_weight_other_feature_diversity: float = _default("score_weight_other_feature_diversity")
+    score_weight_other_feature_purity: float = _default("score_weight_other_feature_purity")
+    score_weight_silhouette: float = _default("score_weight_silhouette")
+    score_weight_davies_bouldin: float = _default("score_weight_davies_bouldin")
+    score_weight_calinski_harabasz: float = _default("score_weight_calinski_harabasz")
+    ai_model_provider: str = _default("ai_model_provider")
+    seed: int = _default("seed")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,30 +125,20 @@ class ClusteringRequest:
         return result
 
     def validate(self) -> None:
-        _choice("clustering_method", self.clustering_method, ALGORITHMS)
-        _choice("gmm_covariance_type", self.gmm_covariance_type, COVARIANCE_TYPES)
-        _choice("ai_model_provider", self.ai_model_provider, AI_PROVIDERS)
-        _at_least("clustering_runs", self.clustering_runs, 1, MAX_RUNS)
-        _at_least("top_n_playlists", self.top_n_playlists, 0, 1000)
-        for low, high, minimum in (("num_clusters_min", "num_clusters_max", 2),
-                                   ("dbscan_min_samples_min", "dbscan_min_samples_max", 1),
-                                   ("gmm_n_components_min", "gmm_n_components_max", 2),
-                                   ("spectral_n_clusters_min", "spectral_n_clusters_max", 2),
-                                   ("pca_components_min", "pca_components_max", 0),
-                                   ("dbscan_eps_min", "dbscan_eps_max", 0.001)):
-            _at_least(low, getattr(self, low), minimum, 10_000)
-            _at_least(high, getattr(self, high), minimum, 10_000)
+        """Every value within its setting's range or choices, and every (min, max) pair in order."""
+        for f in fields(self):
+            value, setting = getattr(self, f.name), SETTING_OF[f.name]
+            if choices := setting_choices(setting):
+                if value not in choices:
+                    raise RequestError(f.name, value, "one of " + ", ".join(choices))
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                least, most = setting_range(setting)
+                if not math.isfinite(value) or (least is not None and value < least) or (
+                        most is not None and value > most):
+                    raise RequestError(f.name, value, f"between {least} and {most}")
+        for low, high in RANGES:
             if getattr(self, low) > getattr(self, high):
                 raise RequestError(high, getattr(self, high), f"at least {low}={getattr(self, low)}")
-        _at_least("spectral_n_neighbors", self.spectral_n_neighbors, 2, 1000)
-        _at_least("max_songs_per_cluster", self.max_songs_per_cluster, 0, 100_000)
-        _at_least("min_playlist_size", self.min_playlist_size, 1, 100_000)
-        _at_least("max_songs_per_artist", self.max_songs_per_artist, 1, 100_000)
-        _at_least("max_distance", self.max_distance, 0, 1e6)
-        _at_least("seed", self.seed, 0, 2**31 - 1)
-        for f in fields(self):
-            if f.name.startswith("score_weight_"):
-                _at_least(f.name, getattr(self, f.name), -100, 100)
 
 
 def _coerce(name: str, kind: type, raw: Any) -> Any:
@@ -132,37 +166,9 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
     return raw.strip().lower()
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise RequestError(name, value, "one of " + ", ".join(choices))
-
-
-def _at_least(name: str, value: float, minimum: float, maximum: float) -> None:
-    if not minimum <= value <= maximum:
-        raise RequestError(name, value, f"between {minimum} and {maximum}")
-
-
-def defaults_from(config: Any) -> ClusteringRequest:
-    """The request defaults from the configuration (any object with the Config attribute names)."""
-    return ClusteringRequest(
-        clustering_method=config.CLUSTER_ALGORITHM, clustering_runs=config.CLUSTERING_RUNS,
-        top_n_playlists=config.TOP_N_PLAYLISTS, enable_clustering_embeddings=config.ENABLE_CLUSTERING_EMBEDDINGS,
-        num_clusters_min=config.NUM_CLUSTERS_MIN, num_clusters_max=config.NUM_CLUSTERS_MAX,
-        dbscan_eps_min=config.DBSCAN_EPS_MIN, dbscan_eps_max=config.DBSCAN_EPS_MAX,
-        dbscan_min_samples_min=config.DBSCAN_MIN_SAMPLES_MIN, dbscan_min_samples_max=config.DBSCAN_MIN_SAMPLES_MAX,
-        gmm_n_components_min=config.GMM_N_COMPONENTS_MIN, gmm_n_components_max=config.GMM_N_COMPONENTS_MAX,
-        gmm_covariance_type=config.GMM_COVARIANCE_TYPE, spectral_n_clusters_min=config.SPECTRAL_N_CLUSTERS_MIN,
-        spectral_n_clusters_max=config.SPECTRAL_N_CLUSTERS_MAX, spectral_n_neighbors=config.SPECTRAL_N_NEIGHBORS,
-        pca_components_min=config.PCA_COMPONENTS_MIN, pca_components_max=config.PCA_COMPONENTS_MAX,
-        max_songs_per_cluster=config.MAX_SONGS_PER_CLUSTER, min_playlist_size=config.MIN_PLAYLIST_SIZE_FOR_TOP_N,
-        max_songs_per_artist=config.MAX_SONGS_PER_ARTIST, max_distance=config.MAX_DISTANCE,
-        score_weight_diversity=config.SCORE_WEIGHT_DIVERSITY, score_weight_purity=config.SCORE_WEIGHT_PURITY,
-        score_weight_other_feature_diversity=config.SCORE_WEIGHT_OTHER_FEATURE_DIVERSITY,
-        score_weight_other_feature_purity=config.SCORE_WEIGHT_OTHER_FEATURE_PURITY,
-        score_weight_silhouette=config.SCORE_WEIGHT_SILHOUETTE,
-        score_weight_davies_bouldin=config.SCORE_WEIGHT_DAVIES_BOULDIN,
-        score_weight_calinski_harabasz=config.SCORE_WEIGHT_CALINSKI_HARABASZ,
-        ai_model_provider=config.AI_MODEL_PROVIDER, seed=config.CLUSTERING_SEED)
+def defaults_from(config: Config) -> ClusteringRequest:
+    """The request defaults from the configuration in force."""
+    return ClusteringRequest(**{name: getattr(config, setting) for name, setting in SETTING_OF.items()})
 
 
 def preset(library_size: int, artist_count: int, defaults: ClusteringRequest) -> ClusteringRequest:

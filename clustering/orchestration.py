@@ -1,0 +1,191 @@
+"""The clustering use case apart from its I/O: the settings one task runs with, how its runs are split into batches,
+which elites each batch may see, the bookkeeping of finished batches and the best run, and the naming of playlists.
+
+tasks/clustering.py does the I/O around this (child jobs, Redis, the database, the media server). Batch i is given
+the elites of batches 0..i-c (c = the concurrency) and no others, and a batch is launched only when every batch
+before i-c+1 has ended, so the same seed gives the same search whatever order the batches finish in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from clustering.assemble import AssemblySettings, PlaylistDraft
+from clustering.errors import ClusteringError
+from clustering.fitness import FitnessWeights, NormalisationStats
+from clustering.naming import unique_names
+from clustering.params import Mutation, SearchSpace
+from clustering.request import ClusteringRequest
+from clustering.search import RunResult, SearchSettings
+from config import Config
+
+
+def search_settings(request: ClusteringRequest, config: Config) -> SearchSettings:
+    """Everything a batch needs besides the library: the request's ranges and weights, the rest from `config`."""
+    embeddings = request.enable_clustering_embeddings
+    space = SearchSpace(
+        algorithm=request.clustering_method, clusters=(request.num_clusters_min, request.num_clusters_max),
+        eps=(request.dbscan_eps_min, request.dbscan_eps_max),
+        min_samples=(request.dbscan_min_samples_min, request.dbscan_min_samples_max),
+        gmm_components=(request.gmm_n_components_min, request.gmm_n_components_max),
+        covariance_type=request.gmm_covariance_type,
+        spectral_clusters=(request.spectral_n_clusters_min, request.spectral_n_clusters_max),
+        spectral_neighbors=request.spectral_n_neighbors,
+        pca_components=(request.pca_components_min, request.pca_components_max))
+    weights = FitnessWeights(
+        diversity=request.score_weight_diversity, purity=request.score_weight_purity,
+        other_feature_diversity=request.score_weight_other_feature_diversity,
+        other_feature_purity=request.score_weight_other_feature_purity,
+        silhouette=request.score_weight_silhouette, davies_bouldin=request.score_weight_davies_bouldin,
+        calinski_harabasz=request.score_weight_calinski_harabasz)
+    stats = NormalisationStats(
+        mood_diversity=config.normalisation_stats(
+            "LN_MOOD_DIVERSITY_EMBEDING_STATS" if embeddings else "LN_MOOD_DIVERSITY_STATS"),
+        mood_purity=config.normalisation_stats(
+            "LN_MOOD_PURITY_EMBEDING_STATS" if embeddings else "LN_MOOD_PURITY_STATS"),
+        other_diversity=config.normalisation_stats("LN_OTHER_FEATURES_DIVERSITY_STATS"),
+        other_purity=config.normalisation_stats("LN_OTHER_FEATURES_PURITY_STATS"))
+    return SearchSettings(
+        space=space, weights=weights, stats=stats, use_embeddings=embeddings, total_runs=request.clustering_runs,
+        exploitation_start_fraction=config.EXPLOITATION_START_FRACTION,
+        exploitation_probability=config.EXPLOITATION_PROBABILITY_CONFIG,
+        mutation=Mutation(int_delta=config.MUTATION_INT_ABS_DELTA, float_delta=config.MUTATION_FLOAT_ABS_DELTA,
+                          coord_fraction=config.MUTATION_KMEANS_COORD_FRACTION),
+        genres=tuple(config.stratified_genres), genre_minimum=config.MIN_SONGS_PER_GENRE_FOR_STRATIFICATION,
+        genre_percentile=config.STRATIFIED_SAMPLING_TARGET_PERCENTILE,
+        sample_change_fraction=config.SAMPLING_PERCENTAGE_CHANGE_PER_RUN,
+        top_k_moods=config.TOP_K_MOODS_FOR_PURITY_CALCULATION,
+        other_feature_threshold=config.OTHER_FEATURE_PREDOMINANCE_THRESHOLD_FOR_PURITY)
+
+
+def assembly_settings(request: ClusteringRequest, settings: SearchSettings, config: Config) -> AssemblySettings:
+    """How the best run becomes playlists: sizes, caps and duplicates from the request and `config`."""
+    return AssemblySettings(
+        max_distance=request.max_distance, max_songs=request.max_songs_per_cluster,
+        max_per_artist=request.max_songs_per_artist, min_size=request.min_playlist_size,
+        top_n=request.top_n_playlists, duplicate_cosine=config.DUPLICATE_DISTANCE_THRESHOLD_COSINE,
+        duplicate_lookback=config.DUPLICATE_DISTANCE_CHECK_LOOKBACK, genres=settings.genres)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """`total_runs` runs in batches of `per_batch`, at most `concurrency` batches queued or running at once."""
+
+    total_runs: int
+    per_batch: int
+    concurrency: int
+
+    @property
+    def n_batches(self) -> int:
+        return math.ceil(self.total_runs / self.per_batch)
+
+    def first_run(self, index: int) -> int:
+        return index * self.per_batch
+
+    def runs_in(self, index: int) -> int:
+        return min(self.per_batch, self.total_runs - self.first_run(index))
+
+
+@dataclass
+class SearchBook:
+    """What the main task knows about its batches: which ended, each one's best run, the best so far, failures."""
+
+    plan: BatchPlan
+    top_n_elites: int
+    max_failed_batches: int
+    batch_bests: dict[int, RunResult] = field(default_factory=dict)  # successful batches' best runs
+    best_run: RunResult | None = None
+    best_index: int = -1
+    ended: set[int] = field(default_factory=set)  # batches that finished, failed or timed out
+    live_runs: dict[int, int] = field(default_factory=dict)  # running batch → runs it has done so far
+    failed: int = 0
+    invalid_runs: int = 0
+    failures: list[str] = field(default_factory=list)
+    best_history: list[dict[str, Any]] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # lines for the task log, taken by the task
+    started: float = field(default_factory=time.monotonic)
+
+    def elites_for(self, index: int) -> list[dict[str, Any]]:
+        """The top_n_elites best runs of batches 0..index-concurrency (a fixed set, hence reproducible)."""
+        runs = sorted((r for i, r in self.batch_bests.items() if i <= index - self.plan.concurrency),
+                      key=lambda r: -r.score)
+        return [{"score": r.score, "params": r.params.as_dict(), "seed": r.seed, "sample": {"n": 0, "bits": ""},
+                 "centroids": r.centroids} for r in runs[:self.top_n_elites]]
+
+    def can_launch(self, index: int, in_flight: int) -> bool:
+        """Whether batch `index` may start now, with `in_flight` batches queued or running."""
+        return in_flight < self.plan.concurrency and all(
+            i in self.ended for i in range(max(0, index - self.plan.concurrency + 1)))
+
+    def running(self, index: int, runs_done: int) -> None:
+        self.live_runs[index] = runs_done
+
+    def succeeded(self, index: int, result: dict[str, Any]) -> None:
+        """Batch `index` ended with `result` (its best run and how many runs were invalid)."""
+        self._end(index)
+        self.invalid_runs += int(result.get("invalid_runs", 0))
+        if not result.get("best"):
+            return
+        run = RunResult.from_dict(result["best"])
+        self.batch_bests[index] = run
+        # ties go to the lower batch index, so the outcome does not depend on which batch ended first
+        if self.best_run is None or (run.score, -index) > (self.best_run.score, -self.best_index):
+            improved = self.best_run is None or run.score > self.best_run.score
+            self.best_run, self.best_index = run, index
+            if improved:
+                self.best_history.append({"runs_done": self.runs_done(), "score": round(run.score, 4),
+                                          "seconds": round(time.monotonic() - self.started, 1)})
+                self.log.append(f"New best score {run.score:.3f} after {self.runs_done()} runs "
+                                f"({run.params.describe()})")
+
+    def failed_batch(self, index: int, reason: str) -> None:
+        """Batch `index` failed or timed out; ClusteringError once too many have."""
+        self._end(index)
+        self.failed += 1
+        self.failures.append(reason)
+        self.log.append(reason)
+        if self.failed >= self.max_failed_batches:
+            raise ClusteringError(f"{self.failed} batches failed (CLUSTERING_MAX_FAILED_BATCHES="
+                                  f"{self.max_failed_batches}); last: {reason}")
+
+    def _end(self, index: int) -> None:
+        self.ended.add(index)
+        self.live_runs.pop(index, None)
+
+    def runs_done(self) -> int:
+        return sum(self.plan.runs_in(i) for i in self.ended) + sum(self.live_runs.values())
+
+    def take_log(self) -> list[str]:
+        lines, self.log = self.log, []
+        return lines
+
+
+# (top tags, moods, tempo range, sample songs, taken names, fallback) → (name, how: "ai" | "fallback" | "unreachable")
+PlaylistNamer = Callable[..., tuple[str, str]]
+
+
+def name_drafts(drafts: list[PlaylistDraft], namer: PlaylistNamer, *,
+                between: Callable[[], None] = lambda: None) -> tuple[int, bool]:
+    """Ask `namer` for each draft's name (its feature name is the fallback); stop asking once it says the provider
+    is unreachable (it would cost the full timeout for every playlist); make the names unique. Return (how many
+    were named by the AI, whether the provider was unreachable). `between` runs before each draft (cancellation)."""
+    taken: list[str] = []
+    named = 0
+    unreachable = False
+    for draft in drafts:
+        between()
+        name, how = namer(top_tags=draft.top_tags, moods=draft.top_moods, tempo_range=draft.tempo_range,
+                          sample_songs=draft.sample_songs, taken_names=taken, fallback=draft.feature_name)
+        if how == "unreachable":
+            unreachable = True
+            break
+        draft.name = name  # the namer refuses a taken name; unique_names below settles the rest
+        taken.append(name)
+        named += how == "ai"
+    for draft, unique in zip(drafts, unique_names([d.name for d in drafts]), strict=True):
+        draft.name = unique  # an AI name may equal another playlist's feature name
+    return named, unreachable
