@@ -21,14 +21,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from audio.errors import SAMPLE_RATE, AudioError
+
 log = logging.getLogger(__name__)
 
-TARGET_SR = 16000
+TARGET_SR = SAMPLE_RATE
 _BLOCK_FRAMES = 1 << 18
-
-
-class AudioError(ValueError):
-    """Root of the audio errors; the message names the file and the cause."""
 
 
 class DecodeError(AudioError):

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import fft, ndimage, signal
 
 from audio import stft
+from audio.errors import AudioError
 
 MIN_SR = 8000
 TEMPO_MIN_BPM = 40.0
@@ -69,8 +70,8 @@ _ABSOLUTE_GATE_LUFS = -70.0
 _RELATIVE_GATE_LU = 10.0
 
 
-class FeatureError(ValueError):
-    """Root of the feature errors: the input cannot be analysed; the message names the bad value."""
+class FeatureError(AudioError):
+    """The input cannot be analysed by a feature function; the message names the bad value."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import functools
 import numpy as np
 
 from audio import stft
+from audio.errors import SAMPLE_RATE, AudioError
 
-SAMPLE_RATE = 16000
 N_FFT = 512
 HOP = 256
 N_MELS = 96
@@ -39,7 +39,7 @@ def mel_bands() -> np.ndarray:
 def log_mel(y: np.ndarray) -> np.ndarray:
     """Log-mel spectrogram of a 16 kHz mono signal `y` (n,), shape (frames, 96), float32; frames = 1 + n // 256."""
     if y.ndim != 1:
-        raise ValueError(f"expected a mono signal of shape (n,), got shape {y.shape}")
+        raise AudioError(f"expected a mono signal of shape (n,), got shape {y.shape}")
     return compress(stft.band_power(y, n_fft=N_FFT, hop=HOP, bases=[mel_bands()], centre=True)[0])
 
 
@@ -81,7 +81,7 @@ def patches(log_mel_frames: np.ndarray, *, max_patches: int | None = None) -> np
     """
     frames = log_mel_frames
     if len(frames) == 0:
-        raise ValueError("no frames: the signal is empty")
+        raise AudioError("no frames: the signal is empty")
     if len(frames) < PATCH_FRAMES:
         reps = -(-PATCH_FRAMES // len(frames))
         frames = np.tile(frames, (reps, 1))[:PATCH_FRAMES]

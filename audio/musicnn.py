@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audio.errors import AudioError
+
 MODEL_NAME = "msd-musicnn-1"
 EMBEDDING_DIM = 200
 # Output order of the 50 tag probabilities (the Million Song Dataset's most frequent last.fm tags).
@@ -52,12 +54,12 @@ class MusicnnModel:
         try:
             self._embedding_name, self._tags_name = outputs[EMBEDDING_DIM], outputs[len(MSD_TAGS)]
         except KeyError:
-            raise ValueError(f"{path} does not look like musicnn MSD: outputs {outputs}") from None
+            raise AudioError(f"{path} does not look like musicnn MSD: outputs {outputs}") from None
 
     def predict(self, patches: np.ndarray) -> ModelOutput:
         """Run (n, 187, 96) float32 log-mel patches through the network in batches."""
         if patches.ndim != 3 or patches.shape[1:] != (187, 96):
-            raise ValueError(f"expected patches of shape (n, 187, 96), got {patches.shape}")
+            raise AudioError(f"expected patches of shape (n, 187, 96), got {patches.shape}")
         embeddings, tags = [], []
         for start in range(0, len(patches), _BATCH):
             batch = np.ascontiguousarray(patches[start:start + _BATCH], dtype=np.float32)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from discovery.dedup import normalise_artist, normalise_title
-from discovery.types import TrackInfo
+from discovery.types import DiscoveryError, TrackInfo
 
 __all__ = ["Catalog"]
 
@@ -121,7 +121,7 @@ class Catalog:
         """The catalogue of `item_ids` (index positions 0..n-1) from `rows`.
 
         `rows` are db.tracks.catalog_rows tuples, one per item id and in the same order: (item_id, found, title,
-        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods). Raises ValueError if they do not match.
+        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods). Raises DiscoveryError if they do not match.
         """
         catalog = cls()
         mood_columns: dict[str, array[float]] = {}
@@ -129,7 +129,7 @@ class Catalog:
         for row in rows:
             item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row
             if count >= len(item_ids) or item_id != item_ids[count]:
-                raise ValueError(f"catalogue row {count} is for {item_id!r}, not for the index's item")
+                raise DiscoveryError(None, f"catalogue row {count} is for {item_id!r}, not for the index's item")
             catalog._item_ids.append(item_id)
             catalog._present.append(1 if found else 0)
             title, artist = title or "", artist or ""
@@ -151,7 +151,7 @@ class Catalog:
                 if len(column) < count:
                     column.append(_NAN)
         if count != len(item_ids):
-            raise ValueError(f"catalogue has {count} rows for {len(item_ids)} indexed items")
+            raise DiscoveryError(None, f"catalogue has {count} rows for {len(item_ids)} indexed items")
         for packed in (catalog._item_ids, catalog._titles, catalog._title_keys):
             packed.freeze()
         for coded in (catalog._artists, catalog._albums, catalog._camelots):

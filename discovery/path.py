@@ -19,15 +19,13 @@ from typing import Literal
 
 import numpy as np
 
-from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
+from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
+from discovery.vectors import NearDuplicates, cosine_distance, norm
 
 __all__ = ["PathResult", "TrackFilter", "interpolate", "song_path"]
 
 Interpolation = Literal["linear", "spherical"]
 
-# Near-duplicate distances this close to the threshold are re-checked with cosine_distance itself (see TrackFilter):
-# on float32 vectors its result carries float32 rounding, ~1e-7 · dimensions at worst.
-_BAND = 1e-4
 # Below this sin(angle) two directions count as parallel (or opposite) and slerp degenerates to a straight line.
 _PARALLEL_SIN = 1e-6
 
@@ -36,9 +34,10 @@ _PARALLEL_SIN = 1e-6
 class TrackFilter:
     """What has been used so far, and whether a candidate may still be added.
 
-    A candidate is refused when its id is used, its `song_key` (a version of a used song) is used, its vector lies
-    strictly closer than `duplicate_distance` (cosine) to a used song, or its artist already has `max_per_artist`
-    songs. Artists are compared through `dedup.normalise_artist`, so "Artist feat. X" counts as "Artist".
+    A candidate is refused when its id is used, its `song_key` (a version of a used song) is used, it is a
+    near-duplicate of a used song (`discovery.vectors.NearDuplicates`: strictly closer than `duplicate_distance`), or
+    its artist already has `max_per_artist` songs. Artists are compared through `dedup.normalise_artist`, so
+    "Artist feat. X" counts as "Artist".
     """
 
     max_per_artist: int
@@ -46,8 +45,11 @@ class TrackFilter:
     ids: set[str] = field(default_factory=set)
     keys: set[tuple[str, str]] = field(default_factory=set)
     artist_counts: Counter[str] = field(default_factory=Counter)
-    vectors: list[np.ndarray] = field(default_factory=list)
-    _units: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    near: NearDuplicates | None = None
+
+    def __post_init__(self) -> None:
+        if self.near is None:
+            self.near = NearDuplicates(self.duplicate_distance)
 
     def admits(self, track: TrackInfo) -> bool:
         """True when `track` may be added without breaking any of the rules above."""
@@ -56,37 +58,8 @@ class TrackFilter:
             return False
         if self.artist_counts[song[1]] >= self.max_per_artist:
             return False
-        return not self._near_a_used_song(track.vector)
-
-    def _near_a_used_song(self, vector: np.ndarray) -> bool:
-        """Whether `vector` lies strictly closer than duplicate_distance to a used song, by `cosine_distance`.
-
-        One matrix-vector product against the unit rows of the used songs instead of a cosine_distance call per
-        used song (a path or an alchemy pick checks every candidate against all songs used so far); distances within
-        _BAND of the threshold, where the two computations may round differently, are decided by cosine_distance."""
-        if not self.vectors:
-            return False
-        rows = self._unit_rows()
-        v = np.asarray(vector, dtype=np.float64)
-        norm = math.sqrt(float(v @ v))
-        distances = 1.0 - rows @ (v / norm) if norm > 0.0 else np.ones(rows.shape[0])
-        if bool((distances < self.duplicate_distance - _BAND).any()):
-            return True
-        borderline = np.flatnonzero(np.abs(distances - self.duplicate_distance) <= _BAND)
-        return any(cosine_distance(vector, self.vectors[i]) < self.duplicate_distance for i in borderline)
-
-    def _unit_rows(self) -> np.ndarray:
-        """Unit vectors of `vectors` (zero rows for zero vectors), extended as songs are added."""
-        cached = self._units
-        if cached is None or cached.shape[0] > len(self.vectors):
-            cached = np.zeros((0, np.asarray(self.vectors[0]).shape[0]))
-        if cached.shape[0] < len(self.vectors):
-            new = np.array(self.vectors[cached.shape[0] :], dtype=np.float64)
-            norms = np.sqrt(np.einsum("ij,ij->i", new, new))
-            new = np.divide(new, norms[:, None], out=np.zeros_like(new), where=norms[:, None] > 0.0)
-            cached = np.concatenate([cached, new])
-            self._units = cached
-        return cached
+        assert self.near is not None
+        return not self.near.is_near(track.vector)
 
     def add(self, track: TrackInfo) -> None:
         """Mark `track` as used (whether or not it was admitted: endpoints and seeds are added unconditionally)."""
@@ -94,20 +67,15 @@ class TrackFilter:
         song = track.song
         self.keys.add(song)
         self.artist_counts[song[1]] += 1  # song_key's artist part is dedup.normalise_artist(artist)
-        self.vectors.append(np.asarray(track.vector))
+        assert self.near is not None
+        self.near.add(track.vector)
 
     def copy(self) -> TrackFilter:
         """An independent copy, for tentative selections that may be rolled back."""
-        clone = TrackFilter(
-            max_per_artist=self.max_per_artist,
-            duplicate_distance=self.duplicate_distance,
-            ids=set(self.ids),
-            keys=set(self.keys),
-            artist_counts=Counter(self.artist_counts),
-            vectors=list(self.vectors),
-        )
-        clone._units = self._units  # never modified in place, only replaced: safe to share
-        return clone
+        assert self.near is not None
+        return TrackFilter(max_per_artist=self.max_per_artist, duplicate_distance=self.duplicate_distance,
+                           ids=set(self.ids), keys=set(self.keys), artist_counts=Counter(self.artist_counts),
+                           near=self.near.copy())
 
 
 @dataclass
@@ -135,7 +103,7 @@ def _point(a: np.ndarray, b: np.ndarray, t: float, method: Interpolation) -> np.
     """The point a fraction `t` of the way from `a` to `b` (float64, shape of `a`)."""
     if method == "linear":
         return (1.0 - t) * a + t * b
-    norm_a, norm_b = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    norm_a, norm_b = float(norm(a)), float(norm(b))
     if norm_a == 0.0 or norm_b == 0.0:
         return (1.0 - t) * a + t * b
     unit_a, unit_b = a / norm_a, b / norm_b

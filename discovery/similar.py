@@ -9,7 +9,8 @@ Choices (documented here, tested in tests/unit/test_similar.py):
 * The seed and its versions (same `song_key`) are never returned. The seed also counts as the first *kept* song for
   the near-duplicate distance check, so a differently-tagged copy of the seed recording is dropped too.
 * `duplicate_distance` is checked against every kept song (not only the last few): results are small, and checking
-  all of them is the stricter reading of "recently kept". Set it to 0 to switch the check off.
+  all of them is the stricter reading of "recently kept". The rule is the one of `discovery.vectors.NearDuplicates`
+  (strictly closer than the threshold), shared with song path and alchemy. Set it to 0 to switch the check off.
 * `eliminate_duplicates` turns the artist cap on (it is the "Limit songs per artist" switch of the spec); version
   and near-duplicate de-duplication always apply. The cap counts the *returned* songs only: the seed's own song does
   not use up one of its artist's places. Artists are compared after folding case and accents and dropping "feat. X".
@@ -29,10 +30,9 @@ import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from discovery.dedup import normalise_artist
-from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
+from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
+from discovery.vectors import NearDuplicates, cosine_distance
 
 __all__ = ["SimilarResult", "similar_songs"]
 
@@ -79,7 +79,7 @@ def similar_songs(
         neighbours: (vector, k) → [(item_id, cosine distance)], nearest first.
         lookup: item ids → {item_id: TrackInfo}.
         max_per_artist: cap on returned songs per artist (≥ 1), applied when `eliminate_duplicates` is true.
-        duplicate_distance: candidates closer than or at this cosine distance to a kept song (or the seed) are
+        duplicate_distance: candidates strictly closer than this cosine distance to a kept song (or the seed) are
             dropped as near-duplicates (≥ 0; 0 disables).
         eliminate_duplicates: apply the artist cap.
         radius_walk: order by the bucketed greedy walk instead of by distance to the seed.
@@ -244,35 +244,6 @@ def _unique(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
     return out
 
 
-class _NearDuplicates:
-    """Unit vectors of the kept songs in one growing matrix, so the near-duplicate check is one mat-vec product."""
-
-    def __init__(self, first: np.ndarray) -> None:
-        self._rows = np.zeros((16, first.shape[0]), dtype=np.float64)
-        self._count = 0
-        self.add(first)
-
-    @staticmethod
-    def _unit(vector: np.ndarray) -> tuple[np.ndarray, float]:
-        v = np.asarray(vector, dtype=np.float64)
-        norm = math.sqrt(float(v @ v))  # what np.linalg.norm computes, without its per-call overhead
-        return (v / norm if norm > 0.0 else v), norm
-
-    def add(self, vector: np.ndarray) -> None:
-        if self._count == self._rows.shape[0]:
-            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
-        self._rows[self._count] = self._unit(vector)[0]
-        self._count += 1
-
-    def min_distance(self, vector: np.ndarray) -> float:
-        """Smallest cosine distance from `vector` to a kept song (a zero vector is 1 from everything)."""
-        v, norm = self._unit(vector)
-        if norm == 0.0:
-            return 1.0
-        # Zero rows (a zero-vector seed) give similarity 0, i.e. distance 1, matching cosine_distance.
-        return float(1.0 - (self._rows[: self._count] @ v).max())
-
-
 def _deduplicate(
     seed: TrackInfo,
     candidates: Iterable[tuple[TrackInfo, float]],
@@ -283,13 +254,14 @@ def _deduplicate(
 ) -> list[SimilarResult]:
     """Walk candidates nearest first; drop near-duplicates of kept songs, repeated song keys and over-cap artists."""
     kept: list[SimilarResult] = []
-    near = _NearDuplicates(seed.vector)
+    near = NearDuplicates(duplicate_distance)
+    near.add(seed.vector)
     kept_keys: set[tuple[str, str]] = set()
     per_artist: dict[str, int] = {}
     if limit is not None and limit <= 0:
         return kept
     for track, distance in candidates:
-        if duplicate_distance > 0.0 and near.min_distance(track.vector) <= duplicate_distance:
+        if near.is_near(track.vector):
             continue
         key = track.song
         if key in kept_keys:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from discovery import dedup
+from discovery.vectors import cosine_distance
+
+__all__ = ["DiscoveryError", "Lookup", "Neighbours", "TrackInfo", "cosine_distance"]
 
 
 class DiscoveryError(ValueError):
-    """A parameter value cannot be used; the message names the parameter and the value."""
+    """The one exception root of discovery: a parameter value or the data cannot be used. `parameter` names the
+    request parameter at fault (None when the data is)."""
 
-    def __init__(self, parameter: str, message: str) -> None:
+    def __init__(self, parameter: str | None, message: str) -> None:
         super().__init__(message)
         self.parameter = parameter
 
@@ -45,21 +48,3 @@ class TrackInfo:
 Neighbours = Callable[[np.ndarray, int], list[tuple[str, float]]]
 # item ids → {item_id: TrackInfo} for those that exist
 Lookup = Callable[[Sequence[str]], dict[str, TrackInfo]]
-
-
-def _norm(x: np.ndarray) -> Any:
-    """np.linalg.norm(x) of a real vector, the same arithmetic in the same dtype, without the general function's
-    overhead (cosine_distance runs hundreds of times per request)."""
-    if not issubclass(x.dtype.type, np.inexact):
-        x = x.astype(float)
-    flat = x.ravel(order="K")
-    return np.sqrt(flat.dot(flat))
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """1 − cos(a, b), in [0, 2]; the metric of the index."""
-    a, b = np.asarray(a), np.asarray(b)
-    denominator = float(_norm(a) * _norm(b))
-    if denominator == 0.0:
-        return 1.0
-    return float(1.0 - np.dot(a, b) / denominator)
