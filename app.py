@@ -1,7 +1,10 @@
-"""The web process: `create_app(config)` builds the Flask app.
+"""The web process: `create_app(config)` builds the Flask app, `start_web_process(app)` starts its work.
 
-Only this process holds the Voyager index in memory and listens for reload messages; gunicorn runs it as one
-process with threads so the index exists once. `gunicorn 'app:create_app()'` reads the environment.
+`create_app` has no side effects beyond opening the connection pools: no migrations, no index load, no threads, no
+database writes (the session key and auth state are read on first use), so tests and scripts can build an app as
+they like. `start_web_process` applies migrations, loads the Voyager index and starts the index-reload listener and
+the task reconciler. `serve()` does both and is what gunicorn runs (`gunicorn 'app:serve()'`, one process with
+threads, so the index exists once).
 """
 
 from __future__ import annotations
@@ -21,44 +24,32 @@ from infra.connections import get_db, get_redis
 from routes import analysis, auth, clustering, discovery_api, health, pages, settings_api, tasks_api
 from routes.context import Runtime
 from routes.errors import register_error_handlers
-from routes.security import AuthState, install_security, session_secret
+from routes.security import LazyKeySessionInterface, install_security
 from tasks.reconcile import reconcile_dead_workers
 from voyager_manager import IndexHolder
 
+log = logging.getLogger(__name__)
 
-def _reconcile_periodically(cfg: Config, stop: threading.Event, every: float = 60.0) -> None:
-    """Fail tasks whose worker vanished even when no new worker starts to notice (e.g. a removed container)."""
-    while not stop.wait(every):
-        try:
-            reconcile_dead_workers(get_db(cfg), get_redis(cfg), dead_after_seconds=cfg.TASK_DEAD_AFTER_SECONDS)
-        except Exception:
-            logging.getLogger(__name__).warning("task reconciliation failed; retrying later", exc_info=True)
+
+def _config_from(config: Config | Mapping[str, Any] | None) -> Config:
+    if config is None:
+        return config_module.get_config()
+    if isinstance(config, Config):
+        return config
+    return Config.from_mapping(config)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` may be a Config, a mapping of setting names (tests), or None (environment)."""
-    if config is None:
-        cfg = config_module.get_config()
-    elif isinstance(config, Config):
-        cfg = config
-    else:
-        cfg = Config.from_mapping(config)
+    cfg = _config_from(config)
     config_module.install(cfg)
     logging.basicConfig(level=cfg.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    apply_migrations(cfg.database_url)
     db = get_db(cfg)
-    connection = get_redis(cfg)
-    index = IndexHolder(db, cfg.INDEX_NAME)
-    index.reload()
-    stop_background = index.start_listener(connection, cfg.INDEX_RELOAD_CHANNEL)
-    threading.Thread(target=_reconcile_periodically, args=(cfg, stop_background), name="task-reconciler",
-                     daemon=True).start()
+    runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME))
 
     app = Flask(__name__)
-    secret_key = session_secret(cfg, db)
+    app.session_interface = LazyKeySessionInterface(lambda: runtime.session_key)
     app.config.update(
-        SECRET_KEY=secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.SESSION_COOKIE_SECURE,
@@ -69,9 +60,6 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    auth_state = AuthState.load(cfg, db, session_key=secret_key)
-    runtime = Runtime(config=cfg, db=db, redis=connection, index=index, auth=auth_state,
-                      stop_background=stop_background)
     app.extensions["audiomuse"] = runtime
     install_security(app, lambda: runtime.auth)
     register_error_handlers(app)
@@ -79,3 +67,31 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       discovery_api.bp, clustering.bp):
         app.register_blueprint(blueprint)
     return app
+
+
+def start_web_process(app: Flask) -> None:
+    """The web process's start-up: migrations, the index (and the caches on it), the reload listener and the task
+    reconciler (both daemon threads, ended by setting the runtime's `stop_background`)."""
+    runtime: Runtime = app.extensions["audiomuse"]
+    cfg = runtime.config
+    apply_migrations(cfg.database_url)
+    runtime.index.reload()
+    runtime.index.listen_in_background(runtime.redis, cfg.INDEX_RELOAD_CHANNEL, runtime.stop_background)
+    threading.Thread(target=_reconcile_periodically, args=(runtime,), name="task-reconciler", daemon=True).start()
+
+
+def serve(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """The app with its web process started: what gunicorn runs."""
+    app = create_app(config)
+    start_web_process(app)
+    return app
+
+
+def _reconcile_periodically(runtime: Runtime, every: float = 60.0) -> None:
+    """Fail tasks whose worker vanished even when no new worker starts to notice (e.g. a removed container)."""
+    while not runtime.stop_background.wait(every):
+        try:
+            reconcile_dead_workers(runtime.db, runtime.redis,
+                                   dead_after_seconds=runtime.config.TASK_DEAD_AFTER_SECONDS)
+        except Exception:
+            log.warning("task reconciliation failed; retrying later", exc_info=True)

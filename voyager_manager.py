@@ -301,9 +301,9 @@ class IndexHolder:
             finally:
                 pubsub.close()
 
-    def start_listener(self, connection: redis.Redis, channel: str) -> threading.Event:
-        stop = threading.Event()
+    def listen_in_background(self, connection: redis.Redis, channel: str, stop: threading.Event) -> threading.Thread:
+        """Run `listen` in a daemon thread until `stop` is set."""
         thread = threading.Thread(target=self.listen, args=(connection, channel, stop), name="index-reload",
                                   daemon=True)
         thread.start()
-        return stop
+        return thread

@@ -18,6 +18,7 @@ from config import Config
 from db import task_status as store
 from db.migrate import apply_migrations
 from db.pool import Database
+from infra.connections import get_db, get_redis
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis
 from tasks.queues import TaskRef, start_main_task
 
@@ -68,7 +69,8 @@ def run_main_task(db: Database, task: TaskRef, kwargs: dict[str, Any], config: C
     """Start a main task as the web page does and wait for it: (its status row, seconds from start to finish).
     Raises RuntimeError when it does not succeed."""
     started = time.perf_counter()
-    task_id = start_main_task(task, kwargs=kwargs, config=config)
+    task_id = start_main_task(task, kwargs=kwargs, db=get_db(config), connection=get_redis(config),
+                              config=config)
     while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:
         time.sleep(0.5)
     seconds = time.perf_counter() - started

@@ -24,7 +24,8 @@ def start() -> tuple[Response, int]:
     top_n_moods = int_param("top_n_moods", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
     try:
         task_id = start_main_task(MAIN_ANALYSIS, kwargs={"num_recent_albums": num_recent_albums,
-                                                              "top_n_moods": top_n_moods}, config=rt.config)
+                                                              "top_n_moods": top_n_moods},
+                                   db=rt.db, connection=rt.redis, config=rt.config)
     except task_store.TaskAlreadyRunning as exc:
         raise ApiError(409, "an analysis is already running", task_id=exc.active_task_id,
                        task_type=MAIN_ANALYSIS.task_type) from None

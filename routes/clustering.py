@@ -50,7 +50,7 @@ def start() -> tuple[Response, int]:
     body: dict[str, Any] = dict(json_body())
     if bool_param("preset", False):
         base, size = preset_request()
-        overrides = {k: body[k] for k in ("ai_model_provider", "seed") if k in body}
+        overrides: dict[str, Any] = {k: body[k] for k in ("ai_model_provider", "seed") if k in body}
     else:
         base, size = clustering_defaults(), track_store.library_counts(rt.db)[0]
         overrides = body
@@ -62,7 +62,8 @@ def start() -> tuple[Response, int]:
         raise ApiError(409, f"only {size} analyzed tracks: run an analysis first (clustering needs at least "
                             f"{MIN_TRACKS})")
     try:
-        task_id = start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), config=rt.config)
+        task_id = start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), db=rt.db, connection=rt.redis,
+                                  config=rt.config)
     except task_store.TaskAlreadyRunning as exc:
         raise ApiError(409, "a clustering task is already running", task_id=exc.active_task_id,
                        task_type=MAIN_CLUSTERING.task_type) from None

@@ -7,7 +7,7 @@ neighbours, and tracks by id from its catalogue, no database trip), call one dom
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
@@ -18,7 +18,7 @@ from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.alchemy import AlchemyResult, project_alchemy, song_alchemy
 from discovery.fingerprint import sonic_fingerprint
-from discovery.mixable import mixable_tracks
+from discovery.mixable import Mode, mixable_tracks
 from discovery.path import song_path
 from discovery.similar import similar_songs
 from discovery.types import DiscoveryError, Lookup, TrackInfo
@@ -123,7 +123,7 @@ def mixable() -> Response:
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
     tolerance = float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
     results = _discovery_errors(lambda: mixable_tracks(
-        seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=mode))
+        seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=cast(Mode, mode)))
     return jsonify({"seed": track_json(seed), "mode": mode,
                     "results": [track_json(r.track, distance=r.distance, reasons=r.reasons, detail=r.detail,
                                            score=r.score) for r in results]})
@@ -165,7 +165,8 @@ def alchemy() -> Response:
         raise ApiError(400, "'items' must be a list of {id, op} with at least one ADD", parameter="items")
     if len(items) > MAX_ALCHEMY_ITEMS:
         raise bad_parameter("items", f"{len(items)} items", f"at most {MAX_ALCHEMY_ITEMS}")
-    add, subtract = [], []
+    add: list[TrackInfo] = []
+    subtract: list[TrackInfo] = []
     for number, item in enumerate(items):
         op = str(item.get("op", "")).upper() if isinstance(item, dict) else ""
         if op not in ("ADD", "SUBTRACT"):

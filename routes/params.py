@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 from flask import request
 
@@ -65,8 +65,17 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+@overload
+def float_param(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float: ...
+
+
+@overload
+def float_param(name: str, default: None, *, minimum: float | None = None,
+                maximum: float | None = None) -> float | None: ...
+
+
 def float_param(name: str, default: float | None, *, minimum: float | None = None,
-                 maximum: float | None = None) -> float | None:
+                maximum: float | None = None) -> float | None:
     raw = raw_param(name)
     if raw is None or raw == "":
         return default

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -21,7 +22,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import argon2
+import psycopg2
 from flask import Flask, Response, abort, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
+from itsdangerous import URLSafeTimedSerializer
 
 from config import Config
 from db import app_settings
@@ -35,6 +40,7 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 OPEN_PATHS = {"/api/health", "/login", "/favicon.ico"}
 
 _hasher = argon2.PasswordHasher()
+log = logging.getLogger(__name__)
 
 
 def _sha256(text: str) -> str:
@@ -111,6 +117,25 @@ def session_secret(config: Config, db: Database) -> str:
     return config.SECRET_KEY or app_settings.get_or_create_setting(db, SESSION_KEY_KEY, secrets.token_hex(32))
 
 
+class LazyKeySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions with the signing key fetched on the first request that needs it, so building
+    the app reads nothing from the database."""
+
+    def __init__(self, key: Callable[[], str]) -> None:
+        self._key = key
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            try:
+                app.secret_key = self._key()
+            except psycopg2.Error:
+                # The database is unreachable (or not migrated yet): this request gets no session, the next one
+                # tries again; pages that need the session fail on their own, /api/health still answers.
+                log.warning("session key not available yet (database unreachable)", exc_info=True)
+                return None
+        return super().get_signing_serializer(app)
+
+
 def csrf_token() -> str:
     token = session.get("csrf_token")
     if not token:
@@ -134,13 +159,17 @@ def _same_origin() -> bool:
 
 def install_security(app: Flask, get_auth: Callable[[], AuthState]) -> None:
     @app.before_request
-    def _guard() -> Response | tuple[Response, int] | None:
-        auth = get_auth()
+    def _guard() -> ResponseReturnValue | None:
         path = request.path
-        bearer = None
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         # Other schemes (Basic from a reverse proxy's own login) are not ours to judge: ignore them.
-        if scheme.lower() == "bearer":
+        sends_bearer = scheme.lower() == "bearer"
+        if (path == "/api/health" or path.startswith("/static/")) and not sends_bearer \
+                and request.method not in UNSAFE_METHODS:
+            return None  # answers even while the database (and so the auth state) is unreachable
+        auth = get_auth()
+        bearer = None
+        if sends_bearer:
             if not value.strip() or not auth.check_token(value.strip()):
                 return _unauthorized("invalid API token")
             bearer = value.strip()

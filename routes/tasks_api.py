@@ -83,6 +83,6 @@ def cancel(task_id: str) -> Response:
     if row["status"] in store.FINISHED_STATES:
         raise ApiError(409, f"task '{task_id}' already finished with status {row['status']}",
                        parameter="task_id", task_status=row["status"])
-    revoked = cancel_task(task_id, config=rt.config)
+    revoked = cancel_task(task_id, db=rt.db, connection=rt.redis)
     return jsonify({"task_id": task_id, "status": store.REVOKED, "revoked_task_ids": revoked,
                     "message": f"cancelled {len(revoked)} task(s)"})

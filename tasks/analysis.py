@@ -24,7 +24,6 @@ from config import Config
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
-from infra.connections import get_redis
 from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.queues import MAIN_ANALYSIS
@@ -231,7 +230,7 @@ def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
     config = ctx.config
     ctx.report("Rebuilding the similarity index", phase="index")
     totals["index_size"] = rebuild_from_embeddings(
-        ctx.db, get_redis(config), name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
+        ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
 
 

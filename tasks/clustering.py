@@ -31,7 +31,6 @@ from db import playlists as playlist_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
-from infra.connections import get_redis
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_playlists, get_media_server
 from tasks.hostid import host_identity
 from tasks.progress import TaskContext, task
@@ -63,7 +62,7 @@ def _library_for(ctx: TaskContext, parent_task_id: str, settings: SearchSettings
     global _prepared
     key = f"{parent_task_id}:{settings.use_embeddings}:{settings.genres}"
     if _prepared is None or _prepared[0] != key:
-        blob = get_redis(ctx.config).get(snapshot_key(parent_task_id))
+        blob = ctx.redis.get(snapshot_key(parent_task_id))
         if not isinstance(blob, bytes):
             raise ClusteringError("the library snapshot of this clustering task is gone from Redis")
         _prepared = (key, PreparedLibrary(LibraryData.from_bytes(blob), settings))
@@ -80,7 +79,7 @@ def run_clustering_batch_task(ctx: TaskContext, clustering_task_id: str, batch_i
     search = SearchSettings.from_dict(settings)
     library = _library_for(ctx, clustering_task_id, search)
     # Elites (with K-Means centres) travel through Redis, not the job's arguments, to keep task rows small.
-    raw = get_redis(ctx.config).get(elites_key(clustering_task_id, batch_index))
+    raw = ctx.redis.get(elites_key(clustering_task_id, batch_index))
     if not isinstance(raw, bytes):
         raise ClusteringError(f"the elites of batch {batch_index} are gone from Redis")
     elites = json.loads(raw)
@@ -109,7 +108,7 @@ class _Batches:
         self.ctx, self.book, self.settings, self.seed = ctx, book, settings, seed
         self.plan = book.plan
         self.timeout = ctx.config.CLUSTERING_BATCH_TIMEOUT_MINUTES * 60
-        self.redis = get_redis(ctx.config)
+        self.redis = ctx.redis
         self.in_flight: dict[str, int] = {}  # child task id → batch index
 
     def launch(self, index: int) -> None:
@@ -159,7 +158,7 @@ class _Batches:
     def stop_all(self) -> None:
         """Revoke the batches still queued or running (the task is ending without them)."""
         for child in list(self.in_flight):
-            cancel_task(child, config=self.ctx.config)
+            cancel_task(child, db=self.ctx.db, connection=self.redis)
         for index in range(self.plan.n_batches):
             self.redis.delete(elites_key(self.ctx.task_id, index))
 
@@ -197,7 +196,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     if len(data) < MIN_TRACKS:
         raise ClusteringError(f"only {len(data)} analyzed tracks: run an analysis first (clustering needs at "
                               f"least {MIN_TRACKS})")
-    redis = get_redis(config)
+    redis = ctx.redis
     snapshot = data.to_bytes()
     redis.set(snapshot_key(ctx.task_id), snapshot, ex=SNAPSHOT_TTL_SECONDS)
     book = SearchBook(BatchPlan(request.clustering_runs, config.ITERATIONS_PER_BATCH_JOB,

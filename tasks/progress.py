@@ -19,17 +19,20 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import psutil
+from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
 import config as config_module
 from db import task_status as store
 from db.pool import Database
-from infra.connections import get_db
+from infra.connections import get_db, get_redis
 from tasks.hostid import host_identity
+from tasks.queues import enqueue_task
+from tasks.types import TaskFunction
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +43,16 @@ class TaskCancelled(Exception):
     """Raised inside a task when it, or a task above it, was cancelled."""
 
 
-class TaskFunction(Protocol):
-    task_type: str
-    __name__: str
-    __module__: str
-
-    def __call__(self, **kwargs: Any) -> Any: ...
-
-
 class TaskContext:
     """What a running task uses to report progress, log, check cancellation and start children."""
 
     def __init__(self, *, task_id: str, task_type: str, parent_task_id: str | None, db: Database,
-                 job: Job | None, config: config_module.Config) -> None:
+                 redis: Redis, job: Job | None, config: config_module.Config) -> None:
         self.task_id = task_id
         self.task_type = task_type
         self.parent_task_id = parent_task_id
         self.db = db
+        self.redis = redis
         self.job = job
         self.config = config
         self._log: deque[dict[str, Any]] = deque(maxlen=config.TASK_LOG_LINES)
@@ -135,10 +131,8 @@ class TaskContext:
     # --- children ---------------------------------------------------------------------------------------
     def spawn_child(self, func: TaskFunction, *, job_timeout: float | None = None, **kwargs: Any) -> str:
         """Enqueue a child task on the default queue; return its task id."""
-        from tasks.queues import enqueue_task
-
-        return enqueue_task(func, kwargs=kwargs, parent_task_id=self.task_id, config=self.config,
-                            job_timeout=job_timeout)
+        return enqueue_task(func, kwargs=kwargs, parent_task_id=self.task_id, db=self.db, connection=self.redis,
+                            config=self.config, job_timeout=job_timeout)
 
     def child_counts(self) -> dict[str, int]:
         return store.child_counts(self.db, self.task_id)
@@ -170,7 +164,8 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
             # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
             store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
         ctx = TaskContext(task_id=job.id, task_type=task_type,
-                          parent_task_id=row["parent_task_id"] if row else None, db=db, job=job, config=cfg)
+                          parent_task_id=row["parent_task_id"] if row else None, db=db, redis=get_redis(cfg),
+                          job=job, config=cfg)
         pid = os.getpid()
         store.heartbeat(db, job.id)
         status = store.mark_started(db, job.id, worker_name=job.worker_name or "", worker_host=host_identity(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -19,23 +18,17 @@ from rq.job import Job, JobStatus
 
 from config import Config
 from db import task_status as store
-from infra.connections import get_db, get_redis
-from tasks.progress import TaskFunction
+from db.pool import Database
+from tasks.types import TaskFunction, TaskRef
+
+__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLUSTERING", "QUEUE_NAMES", "TaskFunction", "TaskRef",
+           "cancel_task", "enqueue_task", "get_queues", "start_main_task"]
 
 log = logging.getLogger(__name__)
 
 HIGH_QUEUE = "high"
 DEFAULT_QUEUE = "default"
 QUEUE_NAMES = (HIGH_QUEUE, DEFAULT_QUEUE)
-
-
-@dataclass(frozen=True)
-class TaskRef:
-    """A task named by its import path, so the web process can enqueue it without importing its module (and that
-    module's audio stack: scipy alone is ~70 MB of resident memory)."""
-
-    path: str
-    task_type: str
 
 
 MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
@@ -46,22 +39,22 @@ def get_queues(connection: Redis) -> list[Queue]:
     return [Queue(name, connection=connection) for name in QUEUE_NAMES]
 
 
-def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], config: Config) -> str:
+def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], db: Database, connection: Redis,
+                    config: Config) -> str:
     """Record and enqueue a main task; raise TaskAlreadyRunning if one of its type is active."""
-    return enqueue_task(func, kwargs=kwargs, parent_task_id=None, config=config)
+    return enqueue_task(func, kwargs=kwargs, parent_task_id=None, db=db, connection=connection, config=config)
 
 
 def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent_task_id: str | None,
-                 config: Config, job_timeout: float | None = None) -> str:
-    """Record and enqueue a task; `job_timeout` (seconds) overrides the main/child default: RQ stops the job
-    when it runs longer."""
-    db = get_db(config)
+                 db: Database, connection: Redis, config: Config, job_timeout: float | None = None) -> str:
+    """Record (in `db`) and enqueue (on `connection`) a task; `config` gives the job timeouts and result TTLs, and
+    `job_timeout` (seconds) overrides the main/child default: RQ stops the job when it runs longer."""
     task_id = str(uuid.uuid4())
     target: Any = func.path if isinstance(func, TaskRef) else func
     store.insert_task(db, task_id=task_id, task_type=func.task_type, parent_task_id=parent_task_id,
                       params=_json_safe(kwargs))
     is_main = parent_task_id is None
-    queue = Queue(HIGH_QUEUE if is_main else DEFAULT_QUEUE, connection=get_redis(config))
+    queue = Queue(HIGH_QUEUE if is_main else DEFAULT_QUEUE, connection=connection)
     try:
         queue.enqueue(
             target, kwargs=kwargs, job_id=task_id,
@@ -77,13 +70,12 @@ def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent
     return task_id
 
 
-def cancel_task(task_id: str, *, config: Config) -> list[str]:
+def cancel_task(task_id: str, *, db: Database, connection: Redis) -> list[str]:
     """Revoke a task and its unfinished descendants; return the ids that were still active.
 
     Queued jobs are removed from their queue; running ones notice at their next `check_cancelled()`.
     """
-    revoked = store.revoke_tree(get_db(config), task_id)
-    connection = get_redis(config)
+    revoked = store.revoke_tree(db, task_id)
     for job_id in revoked:
         try:
             job = Job.fetch(job_id, connection=connection)

@@ -147,9 +147,9 @@ def redis(config: Config) -> redis_lib.Redis:
 
 @pytest.fixture
 def app(config: Config):  # type: ignore[no-untyped-def]
-    from app import create_app
+    from app import serve
 
-    application = create_app(config)
+    application = serve(config)
     yield application
     application.extensions["audiomuse"].stop_background.set()
 

@@ -11,9 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
-from app import create_app
+from app import serve
 from routes.pages import BUILT, PAGES
-from tasks.queues import start_main_task
 from tests.analysis_runs import start_analysis_workers
 from tests.conftest import OUTPUT_DIR
 from tests.integration import jobs
@@ -29,7 +28,7 @@ PASSWORD = "browser-test-password"
 @pytest.fixture
 def server(make_config, worker_processes) -> Iterator[tuple[str, object]]:
     cfg = make_config(ADMIN_PASSWORD=PASSWORD, TASK_LOG_LINES=10)
-    app = create_app(cfg)
+    app = serve(cfg)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
@@ -82,7 +81,7 @@ def test_every_navigation_link_loads(server, page):
 def test_task_panel_shows_progress_and_cancels(server, page):
     base, cfg = server
     log_in(page, base)
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 60, "pause": 0.2}, config=cfg)
+    task_id = jobs.start(jobs.count_to, {"n": 60, "pause": 0.2}, config=cfg)
     task = page.locator(f'.task[data-task-id="{task_id}"]')
     expect(task.locator(".task-type")).to_have_text("test_count")
     bar = task.locator(".progress")
@@ -110,7 +109,7 @@ def analysis_server(make_config, worker_processes, tmp_path) -> Iterator[str]:
     music = tmp_path / "music"
     make_library(music, albums=2, tracks_per_album=3, seconds=8)
     env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists")}
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     http = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     start_analysis_workers(worker_processes, env)

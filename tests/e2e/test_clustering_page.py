@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from werkzeug.serving import make_server
 
-from app import create_app
+from app import serve
 from tests.conftest import OUTPUT_DIR
 from tests.style_library import seed_style_library
 
@@ -42,7 +42,7 @@ def make_site(make_config, db, redis, worker_processes, tmp_path: Path) -> Itera
         (tmp_path / "music").mkdir(exist_ok=True)
         if library:
             seed_style_library(db, tmp_path / "music", per_style=12)
-        app = create_app(make_config(**env))
+        app = serve(make_config(**env))
         http = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=http.serve_forever, daemon=True).start()
         stops.extend([http.shutdown, app.extensions["audiomuse"].stop_background.set])

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
-from app import create_app
+from app import serve
 from tests.conftest import OUTPUT_DIR
 from tests.seeded_library import seed_arc, seed_arc_library
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 def site(make_config, db, redis, tmp_path: Path) -> Iterator[tuple[str, list, Path]]:
     cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
     tracks = seed_arc_library(db, redis, cfg, tmp_path / "music")
-    app = create_app(cfg)
+    app = serve(cfg)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{http.server_port}", tracks, tmp_path / "playlists"
@@ -129,7 +129,7 @@ def jellyfin_site(make_config, db, redis, tmp_path: Path) -> Iterator[tuple[str,
         cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Bob",
                           JELLYFIN_TOKEN="bob-token", HTTP_RETRIES=0)
         seed_arc(db, redis, cfg, [(t["Id"], t["Name"], "") for t in fake.tracks])
-        app = create_app(cfg)
+        app = serve(cfg)
         http = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=http.serve_forever, daemon=True).start()
         yield f"http://127.0.0.1:{http.server_port}", fake

@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from config import Config
+from infra.connections import get_db, get_redis
 from tasks.progress import TaskContext, task
+from tasks.queues import start_main_task
+from tasks.types import TaskFunction
+
+
+def start(func: TaskFunction, kwargs: dict[str, Any], *, config: Config) -> str:
+    """Start a main task with the process's database and Redis handles for `config`."""
+    return start_main_task(func, kwargs=kwargs, db=get_db(config), connection=get_redis(config), config=config)
 
 
 @task("test_count")

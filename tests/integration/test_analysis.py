@@ -10,7 +10,7 @@ import numpy as np
 import psutil
 import pytest
 
-from app import create_app
+from app import serve
 from audio.musicnn import MODEL_NAME
 from db import task_status as store
 from tests.analysis_runs import run_analysis, start_analysis_workers
@@ -30,7 +30,7 @@ def analysis_env(library, make_config, tmp_path):
     """(web test client, worker environment) for a library in MUSIC_DIR."""
     env = {"MUSIC_DIR": str(library), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "30",
            "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     yield app.test_client(), env
     app.extensions["audiomuse"].stop_background.set()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.queues import start_main_task
 from tests.conftest import wait_for
 from tests.integration import jobs
 from voyager_manager import build_index, load_index, publish_reload, store_index
@@ -41,8 +40,8 @@ def test_one_error_shape(client):
 def test_active_and_last_task(config, client, run_worker_burst):
     assert client.get("/api/active_tasks").get_json() == {}
     assert client.get("/api/last_task").get_json()["status"] == "NO_PREVIOUS_MAIN_TASK"
-    first = start_main_task(jobs.count_to, kwargs={"n": 2}, config=config)
-    second = start_main_task(jobs.other_kind, kwargs={}, config=config)
+    first = jobs.start(jobs.count_to, {"n": 2}, config=config)
+    second = jobs.start(jobs.other_kind, {}, config=config)
     active = client.get("/api/active_tasks").get_json()
     assert active["task_id"] == second and active["state"] == "PENDING"
     assert {t["task_id"] for t in active["all_active"]} == {first, second}

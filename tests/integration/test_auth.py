@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app import create_app
+from app import serve
 
 PASSWORD = "correct horse battery"
 TOKEN = "script-token-1234567890"
@@ -15,7 +15,7 @@ TOKEN = "script-token-1234567890"
 
 @pytest.fixture
 def locked_app(make_config):
-    app = create_app(make_config(ADMIN_PASSWORD=PASSWORD, API_TOKEN=TOKEN))
+    app = serve(make_config(ADMIN_PASSWORD=PASSWORD, API_TOKEN=TOKEN))
     yield app
     app.extensions["audiomuse"].stop_background.set()
 
@@ -130,7 +130,7 @@ def test_first_run_setup_locks_the_server(app):
 def test_secrets_never_reach_pages_or_logs(make_config, caplog):
     caplog.set_level(logging.DEBUG)
     cfg = make_config(ADMIN_PASSWORD=PASSWORD, API_TOKEN=TOKEN, SECRET_KEY="sk-very-secret-value")
-    app = create_app(cfg)
+    app = serve(cfg)
     try:
         client = app.test_client()
         login(client)
@@ -152,12 +152,12 @@ def test_login_refuses_backslash_and_control_character_redirects(locked_app):
 
 
 def test_a_password_change_ends_old_sessions(make_config):
-    first = create_app(make_config(ADMIN_PASSWORD=PASSWORD))
+    first = serve(make_config(ADMIN_PASSWORD=PASSWORD))
     client = first.test_client()
     login(client)
     assert client.get("/api/active_tasks").status_code == 200
     first.extensions["audiomuse"].stop_background.set()
-    second = create_app(make_config(ADMIN_PASSWORD="a different password"))
+    second = serve(make_config(ADMIN_PASSWORD="a different password"))
     try:
         other = second.test_client()
         other.set_cookie("audiomuse_session", client.get_cookie("audiomuse_session").value)
@@ -167,11 +167,11 @@ def test_a_password_change_ends_old_sessions(make_config):
 
 
 def test_sessions_survive_a_restart_with_the_same_password(make_config):
-    first = create_app(make_config(ADMIN_PASSWORD=PASSWORD))
+    first = serve(make_config(ADMIN_PASSWORD=PASSWORD))
     client = first.test_client()
     login(client)
     first.extensions["audiomuse"].stop_background.set()
-    second = create_app(make_config(ADMIN_PASSWORD=PASSWORD))
+    second = serve(make_config(ADMIN_PASSWORD=PASSWORD))
     try:
         other = second.test_client()
         other.set_cookie("audiomuse_session", client.get_cookie("audiomuse_session").value)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app import create_app
+from app import serve
 from db import task_status as store
 from mediaservers.mpd import Mpd
 from tests.conftest import wait_for
@@ -34,7 +34,7 @@ def clustering_site(make_config, db, tmp_path):
     """(web test client, worker environment, tracks by style) for a seeded four-style library."""
     by_style = seed_style_library(db, tmp_path / "music", per_style=12)
     env = settings_env(tmp_path)
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     yield app.test_client(), env, by_style
     app.extensions["audiomuse"].stop_background.set()
 
@@ -155,7 +155,7 @@ def test_hung_batch_is_timed_out_and_the_task_still_finishes(make_config, db, wo
     seed_style_library(db, tmp_path / "music", per_style=12)
     env = settings_env(tmp_path, ITERATIONS_PER_BATCH_JOB="25", CLUSTERING_BATCH_TIMEOUT_MINUTES="0.2",
                        MAX_CONCURRENT_BATCH_JOBS="2")
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     client = app.test_client()
     workers = start_workers(worker_processes, env)
     response = client.post("/api/clustering/start", json=dict(CUSTOM, clustering_runs=300))
@@ -203,7 +203,7 @@ def test_media_server_down_keeps_the_playlists_and_says_so(make_config, db, work
     seed_style_library(db, tmp_path / "music", per_style=12)
     env = settings_env(tmp_path, MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL="http://127.0.0.1:9",
                        JELLYFIN_USER_ID="u", JELLYFIN_TOKEN="t", HTTP_RETRIES="0", HTTP_TIMEOUT_SECONDS="2")
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     start_workers(worker_processes, env, album_workers=1)
     task = run_clustering(app.test_client(), db, CUSTOM)
     app.extensions["audiomuse"].stop_background.set()
@@ -214,7 +214,7 @@ def test_media_server_down_keeps_the_playlists_and_says_so(make_config, db, work
 
 
 def test_start_refuses_bad_parameters_an_empty_library_and_a_second_run(make_config, db, tmp_path):
-    app = create_app(make_config(**settings_env(tmp_path)))
+    app = serve(make_config(**settings_env(tmp_path)))
     client = app.test_client()
     empty = client.post("/api/clustering/start", json={"preset": True})
     assert empty.status_code == 409 and "run an analysis first" in empty.get_json()["error"]
@@ -247,7 +247,7 @@ def test_playlists_are_published_to_a_real_mpd(make_config, db, worker_processes
         client = mpd_server.client()
         client.save("Old_automatic")  # an empty playlist from an earlier run: replaced
         client.disconnect()
-        app = create_app(make_config(**env))
+        app = serve(make_config(**env))
         start_workers(worker_processes, env, album_workers=1)
         task = run_clustering(app.test_client(), db, CUSTOM)
         app.extensions["audiomuse"].stop_background.set()
@@ -267,7 +267,7 @@ def test_playlists_are_published_to_a_real_mpd(make_config, db, worker_processes
 def test_killed_batch_worker_is_recorded_and_the_search_goes_on(make_config, db, worker_processes, tmp_path):
     seed_style_library(db, tmp_path / "music", per_style=12)
     env = settings_env(tmp_path, ITERATIONS_PER_BATCH_JOB="100")  # batches of a few seconds: time to kill one
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     client = app.test_client()
     worker_processes("--queues", "high", env=env)
     batch_worker = worker_processes("--queues", "default", env=env)
@@ -288,7 +288,7 @@ def test_killed_batch_worker_is_recorded_and_the_search_goes_on(make_config, db,
 def test_preset_on_a_tiny_library_still_makes_playlists(make_config, db, worker_processes, tmp_path):
     seed_style_library(db, tmp_path / "music", per_style=3, styles=("rock", "ambient"))
     env = settings_env(tmp_path)
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     start_workers(worker_processes, env, album_workers=1)
     task = run_clustering(app.test_client(), db, {"preset": True, "seed": 3})
     app.extensions["audiomuse"].stop_background.set()

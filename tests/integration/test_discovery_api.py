@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
+from app import serve
 from tests.seeded_library import seed_arc_library
 
 
@@ -15,7 +15,7 @@ from tests.seeded_library import seed_arc_library
 def library(make_config, db, redis, tmp_path: Path):
     cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
     tracks = seed_arc_library(db, redis, cfg, tmp_path / "music")
-    app = create_app(cfg)
+    app = serve(cfg)
     yield app.test_client(), tracks, tmp_path / "playlists"
     app.extensions["audiomuse"].stop_background.set()
 
@@ -141,6 +141,7 @@ def test_similar_tracks_come_from_the_in_memory_catalogue(library, db):
                    (json.dumps({"happy": 0.9 if t.item_id in happy else 0.1, "sad": 0.3}), t.item_id))
     runtime = client.application.extensions["audiomuse"]
     assert runtime.index.reload()
+    assert client.get("/similarity").status_code == 200  # the first request reads the session key and auth state
 
     class NoDatabase:
         def __getattr__(self, name: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
+from app import serve
 from tests.fakes.jellyfin import FakeJellyfin
 from tests.library import make_library
 from tests.seeded_library import seed_arc
@@ -20,7 +20,7 @@ def jellyfin_site(make_config, db, redis, tmp_path: Path):
         cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Bob",
                           JELLYFIN_TOKEN="bob-token", HTTP_RETRIES=0, SONIC_FINGERPRINT_TOP_N_SONGS=5)
         seed_arc(db, redis, cfg, [(t["Id"], t["Name"], "") for t in fake.tracks])
-        app = create_app(cfg)
+        app = serve(cfg)
         yield app.test_client(), fake
         app.extensions["audiomuse"].stop_background.set()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app import create_app
+from app import serve
 from config import Config
 from mediaserver import MediaServerError, UserCredentials, delete_automatic_playlists, get_media_server
 from mediaservers.emby import Emby
@@ -286,7 +286,7 @@ def test_analysis_end_to_end(fake: FakeJellyfin, make_config: Any, worker_proces
     env = {**server_settings(fake, user="alice"), "MUSIC_LIBRARIES": "Music", "TEMP_DIR": str(tmp_path / "temp"),
            "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "30", "HTTP_TIMEOUT_SECONDS": "20",
            "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     try:
         client = app.test_client()
         start_analysis_workers(worker_processes, env)

@@ -181,14 +181,14 @@ def test_failures_are_one_line(music: Path, tmp_path: Path) -> None:
 
 def test_analysis_end_to_end_through_lyrion(music: Path, make_config: Callable[..., Config], db: Any,
                                             worker_processes: Callable[..., Any], tmp_path: Path) -> None:
-    from app import create_app
+    from app import serve
 
     with FakeLyrion(music, server_root=SERVER_ROOT, username="admin", password="s3cret") as lms:
         # Artist 0's folder is shared (read in place); the rest only exists on the server (downloaded).
         env = {"MEDIASERVER_TYPE": "lyrion", "LYRION_URL": lms.url, "LYRION_USER": "admin", "LYRION_PASSWORD": "s3cret",
                "PATH_MAPPING": f"{SERVER_ROOT}/Artist 0={music}/Artist 0", "TEMP_DIR": str(tmp_path / "temp"),
                "AUDIO_LOAD_TIMEOUT": "30", "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2"}
-        app = create_app(make_config(**env))
+        app = serve(make_config(**env))
         try:
             start_analysis_workers(worker_processes, env)
             client = app.test_client()

@@ -107,3 +107,32 @@ def test_badly_named_migration_file_is_refused(tmp_path: Path):
     (tmp_path / "1_init.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="is not NNNN_name.sql"):
         discover_migrations(tmp_path)
+
+
+def test_building_the_app_has_no_side_effects_and_start_up_does_the_work(fresh_database, make_config):
+    """create_app on an empty database migrates nothing, loads nothing, writes nothing and starts no thread;
+    start_web_process applies the migrations, loads the (absent) index and starts the listener and reconciler."""
+    import threading
+
+    from app import create_app, start_web_process
+
+    cfg = make_config(DATABASE_URL=fresh_database)
+    threads_before = {t.name for t in threading.enumerate()}
+    app = create_app(cfg)
+    runtime = app.extensions["audiomuse"]
+    try:
+        assert {t.name for t in threading.enumerate()} == threads_before
+        assert _schema(fresh_database) == []  # not even schema_version
+        assert runtime.index.state.index is None and runtime.index.last_error is None
+        degraded = app.test_client().get("/api/health")  # it answers, and says what is missing
+        assert degraded.status_code == 503 and degraded.get_json()["database"]["ok"] is False
+        assert _schema(fresh_database) == []  # answering a request wrote no session key either
+
+        start_web_process(app)
+        names = {t.name for t in threading.enumerate()}
+        assert {"index-reload", "task-reconciler"} <= names
+        assert _versions(fresh_database) == [m.version for m in discover_migrations()]
+        assert app.test_client().get("/api/health").get_json()["database"]["ok"] is True
+    finally:
+        runtime.stop_background.set()
+        runtime.db.close()

@@ -269,12 +269,12 @@ def test_server_down_and_passwords(music: Path, tmp_path: Path) -> None:
 
 def test_analysis_end_to_end_through_mpd(server: MpdProcess, music: Path, make_config: Callable[..., Config],
                                          db: Any, worker_processes: Callable[..., Any], tmp_path: Path) -> None:
-    from app import create_app
+    from app import serve
 
     env = {"MEDIASERVER_TYPE": "mpd", "MPD_HOST": "127.0.0.1", "MPD_PORT": str(server.port),
            "MPD_MUSIC_DIRECTORY": str(music), "TEMP_DIR": str(tmp_path / "temp"), "AUDIO_LOAD_TIMEOUT": "30",
            "REBUILD_INDEX_BATCH_SIZE": "2", "MAX_QUEUED_ANALYSIS_JOBS": "2", "MPD_WRITE_STICKERS": "true"}
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     try:
         start_analysis_workers(worker_processes, env)
         client = app.test_client()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from app import create_app
+from app import serve
 from config import Config
 from mediaserver import MediaServerError, Track, UserCredentials, delete_automatic_playlists, get_media_server
 from mediaservers.navidrome import Navidrome
@@ -303,7 +303,7 @@ def test_analysis_end_to_end_from_supysonic(supysonic, make_config, db, worker_p
            "PATH_MAPPING": f"Artist 0={supysonic.music}/Artist 0", "HTTP_TIMEOUT_SECONDS": "20",
            "HTTP_RETRIES": "2", "AUDIO_LOAD_TIMEOUT": "60", "REBUILD_INDEX_BATCH_SIZE": "2",
            "MAX_QUEUED_ANALYSIS_JOBS": "2", "PLAYLIST_DIR": str(tmp_path / "playlists")}
-    app = create_app(make_config(**env))
+    app = serve(make_config(**env))
     try:
         client = app.test_client()
         start_analysis_workers(worker_processes, env)

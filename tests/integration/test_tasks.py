@@ -12,14 +12,13 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
 from db import task_status as store
-from tasks.queues import start_main_task
 from tasks.reconcile import reconcile_dead_workers
 from tests.conftest import wait_for
 from tests.integration import jobs
 
 
 def test_enqueue_progress_success(config, db, redis, run_worker_burst, client):
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 8}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 8}, config=config)
     pending = client.get(f"/api/status/{task_id}").get_json()
     assert pending["status"] == "PENDING" and pending["task_type"] == "test_count"
 
@@ -39,7 +38,7 @@ def test_enqueue_progress_success(config, db, redis, run_worker_burst, client):
 
 
 def test_failure_is_recorded_with_traceback_summary(config, redis, run_worker_burst, client):
-    task_id = start_main_task(jobs.explode, kwargs={"value": 42}, config=config)
+    task_id = jobs.start(jobs.explode, {"value": 42}, config=config)
     run_worker_burst()
     body = client.get(f"/api/status/{task_id}").get_json()
     assert body["status"] == "FAILURE"
@@ -50,13 +49,13 @@ def test_failure_is_recorded_with_traceback_summary(config, redis, run_worker_bu
 
 
 def test_only_one_main_task_of_a_kind(config, run_worker_burst):
-    first = start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+    first = jobs.start(jobs.count_to, {"n": 1}, config=config)
     with pytest.raises(store.TaskAlreadyRunning) as refused:
-        start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+        jobs.start(jobs.count_to, {"n": 1}, config=config)
     assert refused.value.active_task_id == first
-    start_main_task(jobs.other_kind, kwargs={}, config=config)  # another kind may run beside it
+    jobs.start(jobs.other_kind, {}, config=config)  # another kind may run beside it
     run_worker_burst()
-    start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)  # finished: a new one may start
+    jobs.start(jobs.count_to, {"n": 1}, config=config)  # finished: a new one may start
 
 
 def test_guard_holds_under_concurrent_starts(config, db):
@@ -66,7 +65,7 @@ def test_guard_holds_under_concurrent_starts(config, db):
     def start() -> None:
         barrier.wait()
         try:
-            start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+            jobs.start(jobs.count_to, {"n": 1}, config=config)
             results.append("started")
         except store.TaskAlreadyRunning:
             results.append("refused")
@@ -82,7 +81,7 @@ def test_guard_holds_under_concurrent_starts(config, db):
 
 
 def test_cancel_of_a_queued_task_keeps_it_from_running(config, db, redis, run_worker_burst, client):
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 3}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 3}, config=config)
     csrf_free = client.post(f"/api/cancel/{task_id}")  # a script without browser headers, auth off
     assert csrf_free.status_code == 200 and csrf_free.get_json()["revoked_task_ids"] == [task_id]
     assert Job.fetch(task_id, connection=redis).get_status() == JobStatus.CANCELED
@@ -96,7 +95,7 @@ def test_cancel_of_a_queued_task_keeps_it_from_running(config, db, redis, run_wo
 def test_cancel_reaches_a_running_child(config, db, worker_processes, client):
     worker_processes()
     worker_processes()
-    main_id = start_main_task(jobs.orchestrator, kwargs={"children": 1, "steps": 400, "pause": 0.05},
+    main_id = jobs.start(jobs.orchestrator, {"children": 1, "steps": 400, "pause": 0.05},
                               config=config)
     child = wait_for(lambda: db.fetch_one(
         "SELECT task_id FROM task_status WHERE parent_task_id = %s AND status = 'PROGRESS' AND progress > 0",
@@ -130,7 +129,7 @@ def kill_worker_and_horse(worker) -> None:
 
 def test_task_of_a_killed_worker_is_reconciled(config, db, redis, worker_processes):
     worker = worker_processes()
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 10000, "pause": 0.05}, config=config)
     wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
     assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == []  # its worker is alive: leave it alone
 
@@ -143,12 +142,12 @@ def test_task_of_a_killed_worker_is_reconciled(config, db, redis, worker_process
     assert task_id in FailedJobRegistry("high", connection=redis).get_job_ids()
     assert Job.fetch(task_id, connection=redis).get_status() == JobStatus.FAILED
     assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == []  # idempotent
-    start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)  # the guard is released
+    jobs.start(jobs.count_to, {"n": 1}, config=config)  # the guard is released
 
 
 def test_silent_task_on_another_host_is_reconciled(config, db, redis, worker_processes):
     worker = worker_processes()
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 10000, "pause": 0.05}, config=config)
     wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
     kill_worker_and_horse(worker)
     # As seen from another machine: no process check possible, and RQ still lists the dead worker.
@@ -161,7 +160,7 @@ def test_silent_task_on_another_host_is_reconciled(config, db, redis, worker_pro
 def test_live_local_worker_wins_over_an_old_heartbeat(config, db, redis, worker_processes):
     """After a suspend, heartbeats are old but the worker is alive: the process table decides."""
     worker_processes()
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 10000, "pause": 0.05}, config=config)
     wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
     db.execute("UPDATE task_status SET heartbeat_at = now() - interval '10 minutes' WHERE task_id = %s", (task_id,))
     assert reconcile_dead_workers(db, redis, dead_after_seconds=60) == []
@@ -169,16 +168,16 @@ def test_live_local_worker_wins_over_an_old_heartbeat(config, db, redis, worker_
 
 
 def test_lost_pending_job_is_failed_and_releases_the_guard(config, db, redis):
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 1}, config=config)
     redis.flushdb()  # Redis restarted without its data: the queued job is gone
     assert reconcile_dead_workers(db, redis, dead_after_seconds=60, pending_after_seconds=0) == [task_id]
     assert "queued job was lost" in store.get_task(db, task_id)["error"]
-    start_main_task(jobs.count_to, kwargs={"n": 1}, config=config)
+    jobs.start(jobs.count_to, {"n": 1}, config=config)
 
 
 def test_a_task_failed_from_outside_stops_and_stays_failed(config, db, redis, worker_processes):
     worker_processes()
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 10000, "pause": 0.05}, config=config)
     wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
     store.fail_task(db, task_id, "failed by an operator")
     # It would count for 500 s if it did not notice; it stops at its next check instead.
@@ -190,7 +189,7 @@ def test_a_task_failed_from_outside_stops_and_stays_failed(config, db, redis, wo
 
 def test_running_task_keeps_its_heartbeat(config, db, worker_processes):
     worker_processes()
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 100, "pause": 0.05}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 100, "pause": 0.05}, config=config)
     first = wait_for(lambda: db.fetch_one("SELECT heartbeat_at FROM task_status WHERE task_id = %s AND "
                                           "heartbeat_at IS NOT NULL", (task_id,)), what="a first heartbeat")
     wait_for(lambda: db.fetch_one("SELECT 1 FROM task_status WHERE task_id = %s AND heartbeat_at > %s",
@@ -199,7 +198,7 @@ def test_running_task_keeps_its_heartbeat(config, db, worker_processes):
 
 def test_new_worker_reconciles_on_start(config, db, redis, worker_processes):
     worker = worker_processes()
-    task_id = start_main_task(jobs.count_to, kwargs={"n": 10000, "pause": 0.05}, config=config)
+    task_id = jobs.start(jobs.count_to, {"n": 10000, "pause": 0.05}, config=config)
     wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
     kill_worker_and_horse(worker)
     replacement = worker_processes("--burst")

@@ -68,6 +68,28 @@ def test_domain_packages_import_no_framework_or_infrastructure() -> None:
     assert offenders == []
 
 
+def test_the_import_graph_of_our_modules_has_no_cycle() -> None:
+    modules = {module_name(p): p for p in source_files()}
+    graph = {name: sorted(dep for dep in _our_modules(imported_modules(path), modules) if dep != name)
+             for name, path in modules.items()}
+    cycles = []
+    state: dict[str, str] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for dep in graph[node]:
+            if state.get(dep) == "open":
+                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, [*stack, dep])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
 def _our_modules(names: set[str], modules: dict[str, Path]) -> set[str]:
     """The names that are our modules (`from db import tracks` imports db.tracks; `db.tracks.x` is db.tracks)."""
     found = set()
