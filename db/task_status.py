@@ -142,17 +142,6 @@ def child_counts(db: Database, parent_task_id: str) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in rows}
 
 
-def finished_children(db: Database, parent_task_id: str, task_ids: list[str]) -> list[dict[str, Any]]:
-    """Those of `task_ids` (children of the parent) that have ended, with their status, result and error."""
-    if not task_ids:
-        return []
-    return db.fetch_all(
-        """SELECT task_id, status, result, error, message FROM task_status
-            WHERE parent_task_id = %s AND task_id = ANY(%s) AND finished_at IS NOT NULL""",
-        (parent_task_id, task_ids),
-    )
-
-
 def revoke_tree(db: Database, task_id: str) -> list[str]:
     """Mark the task and all its unfinished descendants REVOKED; return the ids that changed."""
     rows = db.fetch_all(
@@ -229,7 +218,8 @@ def children_state(db: Database, parent_task_id: str, task_ids: list[str]) -> li
     if not task_ids:
         return []
     return db.fetch_all(
-        """SELECT task_id, status, current_item, started_at, finished_at, result, message, worker_host, worker_pid,
+        """SELECT task_id, status, current_item, total_items, started_at, finished_at, result, message, worker_host,
+                  worker_pid,
                   worker_proc_started, EXTRACT(EPOCH FROM (now() - started_at)) AS running_seconds
              FROM task_status WHERE parent_task_id = %s AND task_id = ANY(%s)""",
         (parent_task_id, task_ids),

@@ -102,10 +102,11 @@ def mark_attempt(db: Database, *, track: Any, version: int, task_id: str | None)
     track is then tried again on later runs, but not forever (see MAX_ATTEMPTS in tasks/analysis.py)."""
     db.execute(
         """INSERT INTO analysis_failures (item_id, album_id, title, artist, album, file_path, source_signature, reason,
-                                          analysis_version, task_id, retryable)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
+                                          analysis_version, task_id, retryable, attempt_open)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true, true)
            ON CONFLICT (item_id) DO UPDATE SET
                reason = EXCLUDED.reason, analysis_version = EXCLUDED.analysis_version, retryable = true,
+               attempt_open = true,
                source_signature = EXCLUDED.source_signature, task_id = EXCLUDED.task_id,
                attempts = CASE WHEN analysis_failures.source_signature IS NOT DISTINCT FROM EXCLUDED.source_signature
                                 AND analysis_failures.analysis_version = EXCLUDED.analysis_version
@@ -127,16 +128,32 @@ def record_failure(db: Database, *, track: Any, reason: str, version: int, task_
                reason = EXCLUDED.reason, analysis_version = EXCLUDED.analysis_version,
                source_signature = EXCLUDED.source_signature, task_id = EXCLUDED.task_id,
                retryable = EXCLUDED.retryable, title = EXCLUDED.title, artist = EXCLUDED.artist,
-               album = EXCLUDED.album, file_path = EXCLUDED.file_path, failed_at = now()""",
+               album = EXCLUDED.album, file_path = EXCLUDED.file_path, attempt_open = false, failed_at = now()""",
         (track.item_id, track.album_id, track.title, track.artist, track.album, track.path, track.signature,
          reason[:1000], version, task_id, retryable),
     )
 
 
+# An open attempt marker whose task is still alive: the track is being analyzed right now.
+_ANALYZING_NOW = """f.attempt_open AND EXISTS (
+    SELECT 1 FROM task_status s WHERE s.task_id = f.task_id AND s.status IN ('PENDING', 'STARTED', 'PROGRESS'))"""
+
+
 def list_failures(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Tracks that could not be analyzed, newest first: recorded failures, and attempts whose task ended without
+    closing them (the worker crashed, ran out of memory or was killed). Tracks being analyzed now are left out."""
     return db.fetch_all(
-        """SELECT item_id, title, artist, album, file_path, reason, attempts, retryable, failed_at
-             FROM analysis_failures ORDER BY failed_at DESC LIMIT %s""",
+        f"""SELECT f.item_id, f.title, f.artist, f.album, f.file_path, f.reason, f.attempts, f.retryable, f.failed_at
+              FROM analysis_failures f WHERE NOT ({_ANALYZING_NOW}) ORDER BY f.failed_at DESC LIMIT %s""",
+        (limit,),
+    )
+
+
+def analyzing_now(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Tracks whose analysis is running now (an open attempt of a live task), longest-running first."""
+    return db.fetch_all(
+        f"""SELECT f.item_id, f.title, f.artist, f.album, f.file_path, f.task_id, f.failed_at AS started_at
+              FROM analysis_failures f WHERE {_ANALYZING_NOW} ORDER BY f.failed_at LIMIT %s""",
         (limit,),
     )
 

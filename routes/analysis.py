@@ -34,14 +34,17 @@ def start() -> tuple[Response, int]:
 
 @bp.get("/api/analysis/summary")
 def summary() -> Response:
-    """The most recent analysis run (status and totals) and the tracks that currently fail analysis."""
+    """The most recent analysis run (status and totals), the tracks that failed analysis, and those being analyzed
+    now (listed apart: a track in the middle of its analysis has not failed)."""
     rt = runtime()
     last = task_store.last_main_task_of_type(rt.db, MAIN_ANALYSIS.task_type)
     failures = track_store.list_failures(rt.db)
+    analyzing = track_store.analyzing_now(rt.db)
     return jsonify({
         "last_run": last,
         "analyzed_tracks": track_store.count_analyzed(rt.db),
         "failures": [dict(f, failed_at=f["failed_at"].isoformat()) for f in failures],
+        "analyzing_now": [dict(a, started_at=a["started_at"].isoformat()) for a in analyzing],
     })
 
 

@@ -171,18 +171,26 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
                               "albums_unchanged": 0, "albums_failed": 0, "tracks_analyzed": 0, "tracks_skipped": 0,
                               "tracks_failed": 0, "failures": [], "album_errors": [], "audio_seconds": 0.0,
                               "index_size": None, "top_n_moods": top_n_moods}
-    ctx.report(f"Found {len(albums)} albums", phase="albums", current=0, total=len(albums))
+    ctx.report(f"Found {len(albums)} albums", phase="tracks", current=0, total=0, progress=0)
     in_flight: dict[str, str] = {}  # child task id → album name
+    live: dict[str, tuple[int, int]] = {}  # running child → (tracks done, tracks in its album)
+    pace = _Pace(started)
     analyzed_since_rebuild = 0
     albums_since_rebuild = 0
 
     def collect() -> None:
+        """Read the album jobs' rows: fold in the finished ones, note how far the running ones are, report."""
         nonlocal analyzed_since_rebuild, albums_since_rebuild
-        finished = task_store.finished_children(ctx.db, ctx.task_id, list(in_flight))
-        if not finished:
-            return
-        for row in finished:
+        rows = task_store.children_state(ctx.db, ctx.task_id, list(in_flight))
+        finished_any = False
+        for row in rows:
+            if row["finished_at"] is None:
+                if row["total_items"] is not None:
+                    live[row["task_id"]] = (int(row["current_item"] or 0), int(row["total_items"]))
+                continue
+            finished_any = True
             album = in_flight.pop(row["task_id"])
+            live.pop(row["task_id"], None)
             totals["albums_done"] += 1
             albums_since_rebuild += 1
             result = row["result"] or {}
@@ -190,6 +198,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
                 totals["albums_failed"] += 1
                 totals["album_errors"].append({"album": album, "status": row["status"], "reason": row["message"]})
                 continue
+            pace.album_done(int(result.get("tracks", 0)))
             totals["tracks_analyzed"] += result.get("analyzed", 0)
             totals["tracks_skipped"] += result.get("skipped", 0)
             totals["tracks_failed"] += result.get("failed", 0)
@@ -199,10 +208,11 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
                 totals["albums_unchanged"] += 1
             room = MAX_REPORTED_FAILURES - len(totals["failures"])
             totals["failures"].extend(result.get("failures", [])[:max(room, 0)])
-        if albums_since_rebuild >= config.REBUILD_INDEX_BATCH_SIZE and analyzed_since_rebuild:
+        if finished_any and albums_since_rebuild >= config.REBUILD_INDEX_BATCH_SIZE and analyzed_since_rebuild:
             _rebuild_index(ctx, totals)
             analyzed_since_rebuild = albums_since_rebuild = 0
-        _report_main(ctx, totals, started)
+        if finished_any or pace.due():
+            _report_main(ctx, totals, pace, live, log=finished_any)
 
     for album in albums:
         while len(in_flight) >= config.MAX_QUEUED_ANALYSIS_JOBS:
@@ -222,8 +232,63 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     if analyzed_since_rebuild or totals["index_size"] is None:
         _rebuild_index(ctx, totals)
     totals["elapsed_seconds"] = round(time.monotonic() - started, 1)
-    ctx.report(_summary_line(totals, started), progress=100)
+    ctx.report(_summary_line(totals, pace, {}), progress=100)
     return totals
+
+
+class _Pace:
+    """How far a run is in tracks: those of finished albums plus those the running album jobs report, against the
+    tracks known so far plus, for albums not started yet, the average album size seen so far."""
+
+    def __init__(self, started: float, *, report_every: float = 1.0) -> None:
+        self.started = started
+        self.report_every = report_every
+        self.finished_tracks = 0
+        self.finished_albums = 0
+        self._last_report = 0.0
+
+    def album_done(self, tracks: int) -> None:
+        self.finished_tracks += tracks
+        self.finished_albums += 1
+
+    def due(self) -> bool:
+        """Whether a progress report is due (at most one per `report_every` seconds)."""
+        now = time.monotonic()
+        if now - self._last_report < self.report_every:
+            return False
+        self._last_report = now
+        return True
+
+    def counts(self, totals: dict[str, Any], live: dict[str, tuple[int, int]]) -> tuple[int, int, float]:
+        """(tracks done, tracks known, estimated tracks in the whole run)."""
+        done = self.finished_tracks + sum(d for d, _ in live.values())
+        known = self.finished_tracks + sum(t for _, t in live.values())
+        albums_seen = self.finished_albums + len(live)
+        unseen = max(totals["albums_total"] - totals["albums_failed"] - albums_seen, 0)
+        per_album = known / albums_seen if albums_seen else 0.0
+        return done, known, known + per_album * unseen
+
+
+def _summary_line(totals: dict[str, Any], pace: _Pace, live: dict[str, tuple[int, int]]) -> str:
+    elapsed = time.monotonic() - pace.started
+    done, known, estimate = pace.counts(totals, live)
+    rate = done / elapsed * 60 if elapsed > 0 else 0.0
+    remaining = estimate - done
+    eta = f", ETA {_duration(remaining / rate * 60)}" if rate > 0 and remaining >= 1 else ""
+    return (f"Tracks {done}/{known} done so far ({round(estimate)} expected); albums {totals['albums_done']}/"
+            f"{totals['albums_total']} done ({totals['albums_launched']} launched, {totals['albums_unchanged']} "
+            f"unchanged, {totals['albums_failed']} failed); tracks {totals['tracks_analyzed']} analyzed, "
+            f"{totals['tracks_skipped']} skipped, {totals['tracks_failed']} failed; {rate:.1f} tracks/min{eta}")
+
+
+def _report_main(ctx: TaskContext, totals: dict[str, Any], pace: _Pace, live: dict[str, tuple[int, int]], *,
+                 log: bool) -> None:
+    done, known, estimate = pace.counts(totals, live)
+    albums = totals["albums_total"] or 1
+    # Before any album job has said how many tracks it has, the albums themselves are the measure.
+    share = done / estimate if estimate > 0 else totals["albums_done"] / albums
+    ctx.report(_summary_line(totals, pace, live), phase="tracks", current=done, total=known,
+               progress=95.0 * min(share, 1.0), log=log)
 
 
 def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
@@ -232,24 +297,6 @@ def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
     totals["index_size"] = rebuild_from_embeddings(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
-
-
-def _summary_line(totals: dict[str, Any], started: float) -> str:
-    elapsed = time.monotonic() - started
-    rate = totals["tracks_analyzed"] / elapsed * 60 if elapsed > 0 else 0.0
-    remaining = totals["albums_total"] - totals["albums_done"]
-    per_album = elapsed / totals["albums_done"] if totals["albums_done"] else None
-    eta = f", ETA {_duration(per_album * remaining)}" if per_album and remaining else ""
-    return (f"Albums {totals['albums_done']}/{totals['albums_total']} done ({totals['albums_launched']} launched, "
-            f"{totals['albums_unchanged']} unchanged, {totals['albums_failed']} failed); tracks "
-            f"{totals['tracks_analyzed']} analyzed, {totals['tracks_skipped']} skipped, {totals['tracks_failed']} "
-            f"failed; {rate:.1f} tracks/min{eta}")
-
-
-def _report_main(ctx: TaskContext, totals: dict[str, Any], started: float) -> None:
-    total = totals["albums_total"] or 1
-    ctx.report(_summary_line(totals, started), phase="albums", current=totals["albums_done"],
-               total=totals["albums_total"], progress=95.0 * totals["albums_done"] / total)
 
 
 def _duration(seconds: float) -> str:

@@ -57,6 +57,10 @@
         loadLibrary(true);
       }
     }
+    const analyzing = body.analyzing_now || [];
+    document.getElementById("analyzing-box").hidden = analyzing.length === 0;
+    document.getElementById("analyzing-now").textContent =
+      analyzing.map((a) => `${a.artist} — ${a.title}`).join("; ");
     const failures = body.failures || [];
     document.getElementById("failures-box").hidden = failures.length === 0;
     document.getElementById("failure-count").textContent = String(failures.length);

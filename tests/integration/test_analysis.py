@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,65 @@ def test_killed_worker_mid_album_then_rerun_completes(analysis_env, library, db,
     assert db.fetch_one("SELECT count(*) AS n FROM tracks WHERE album_id = 'Long/Album'")["n"] == 6
     assert db.fetch_one("SELECT count(*) AS n FROM embeddings")["n"] == 15
     assert rerun["result"]["tracks_analyzed"] == 15 - saved
+
+
+def test_a_running_analysis_shows_tracks_in_progress_apart_and_progress_per_track(make_config, db, worker_processes,
+                                                                                 tmp_path):
+    """While a run goes on, the tracks being analyzed are listed as 'analyzing now', never as failures, and the
+    main task's progress moves track by track before the first album has finished."""
+    music = tmp_path / "music"
+    for t in range(6):
+        write_track(music / "Artist" / "Long album" / f"{t + 1:02d} Part {t}.flac",
+                    rhythmic_piece(bpm=100 + 4 * t, seconds=30, root_hz=220, seed=t), title=f"Part {t}",
+                    artist="Artist", album="Long album", track_number=t + 1)
+    env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "60"}
+    app = serve(make_config(**env))
+    client = app.test_client()
+    try:
+        start_analysis_workers(worker_processes, env)
+        started = client.post("/api/analysis/start", json={"num_recent_albums": 0})
+        assert started.status_code == 202
+        task_id = started.get_json()["task_id"]
+        failures_seen, analyzing_seen, early_progress = [], [], []
+        while True:
+            summary = client.get("/api/analysis/summary").get_json()
+            failures_seen += summary["failures"]
+            analyzing_seen += summary["analyzing_now"]
+            main = client.get(f"/api/status/{task_id}").get_json()
+            album_done = db.fetch_one("SELECT count(*) AS n FROM task_status WHERE parent_task_id = %s AND "
+                                      "finished_at IS NOT NULL", (task_id,))["n"]
+            if album_done == 0 and main["progress"] > 0:
+                early_progress.append((main["current"], main["total"], main["progress"], main["status_message"]))
+            if main["finished_at"]:
+                break
+            time.sleep(0.05)
+        assert main["status"] == "SUCCESS" and main["result"]["tracks_analyzed"] == 6
+        assert failures_seen == [], failures_seen
+        assert {a["title"] for a in analyzing_seen} and all(a["title"].startswith("Part") for a in analyzing_seen)
+        assert early_progress, "the progress stayed at 0 until the album finished"
+        current, total, progress, message = early_progress[-1]
+        assert 1 <= current < total == 6 and 0 < progress < 95
+        assert "tracks/min" in message and "ETA" in message
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_an_attempt_is_a_failure_only_once_its_task_has_ended(db, client):
+    """The attempt marker of a live task is 'analyzing now'; the same marker of a task that ended (its worker died)
+    is a failure with the crash reason."""
+    from db import tracks as track_store
+    from mediaserver import Track
+
+    store.insert_task(db, task_id="album-task", task_type="album_analysis", parent_task_id=None)
+    db.execute("UPDATE task_status SET status = 'PROGRESS' WHERE task_id = 'album-task'")
+    track = Track(item_id="t1", title="Song", artist="Band", album="Album", album_artist="Band", album_id="a",
+                  path="/music/song.flac", signature="1:2")
+    track_store.mark_attempt(db, track=track, version=1, task_id="album-task")
+    body = client.get("/api/analysis/summary").get_json()
+    assert body["failures"] == [] and [a["item_id"] for a in body["analyzing_now"]] == ["t1"]
+    store.fail_task(db, "album-task", "worker died")
+    body = client.get("/api/analysis/summary").get_json()
+    assert [f["item_id"] for f in body["failures"]] == ["t1"] and body["analyzing_now"] == []
+    assert "worker stopped" in body["failures"][0]["reason"]
+    track_store.record_failure(db, track=track, reason="not audio", version=1, task_id="album-task", retryable=False)
+    assert [f["reason"] for f in client.get("/api/analysis/summary").get_json()["failures"]] == ["not audio"]
