@@ -335,7 +335,7 @@ class Config:
         for name in ("LN_MOOD_DIVERSITY_STATS", "LN_MOOD_PURITY_STATS", "LN_MOOD_DIVERSITY_EMBEDING_STATS",
                      "LN_MOOD_PURITY_EMBEDING_STATS", "LN_OTHER_FEATURES_DIVERSITY_STATS",
                      "LN_OTHER_FEATURES_PURITY_STATS"):
-            _mean_std(name, getattr(self, name))
+            parse_mean_std(name, getattr(self, name))
         for name in ("OLLAMA_SERVER_URL", "OPENAI_SERVER_URL", "GEMINI_SERVER_URL", "MISTRAL_SERVER_URL"):
             url = getattr(self, name)
             if url and urlsplit(url).scheme not in ("http", "https"):
@@ -389,7 +389,7 @@ class Config:
 
     def normalisation_stats(self, name: str) -> tuple[float, float]:
         """(mean, std) of one LN_*_STATS setting."""
-        return _mean_std(name, getattr(self, name))
+        return parse_mean_std(name, getattr(self, name))
 
     @property
     def music_libraries(self) -> list[str]:
@@ -464,7 +464,8 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
 
 
-def _mean_std(name: str, text: str) -> tuple[float, float]:
+def parse_mean_std(name: str, text: str) -> tuple[float, float]:
+    """(mean, std) of a 'mean,std' setting; ConfigError naming `name` otherwise."""
     try:
         mean, std = (float(part) for part in text.split(","))
     except ValueError:

@@ -101,7 +101,7 @@ def calibrate(data: LibraryData, runs: int) -> None:
     rng = np.random.default_rng(3)
     for use_embeddings in (False, True):
         settings = search_settings(defaults_from(config).with_values(
-            {"enable_clustering_embeddings": use_embeddings}), config)
+            {"enable_clustering_embeddings": use_embeddings}))
         library = PreparedLibrary(data, settings)
         values: dict[str, list[float]] = {"purity": [], "diversity": [], "other_purity": [], "other_diversity": []}
         sample = library.sampler.initial(rng)
@@ -126,7 +126,7 @@ def algorithm_speed(data: LibraryData, runs: int) -> list[str]:
     rows = []
     for algorithm in ("kmeans", "dbscan", "gmm", "spectral"):
         request = defaults_from(config).with_values({"clustering_method": algorithm, "clustering_runs": runs})
-        settings = search_settings(request, config)
+        settings = search_settings(request)
         library = PreparedLibrary(data, settings)
         started = time.perf_counter()
         outcome = run_batch(library, settings, batch_seed=1, n_runs=runs, first_run=0, elites=[])

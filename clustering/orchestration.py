@@ -21,54 +21,52 @@ from clustering.naming import unique_names
 from clustering.params import Mutation, SearchSpace
 from clustering.request import ClusteringRequest
 from clustering.search import RunResult, SearchSettings
-from config import Config
+from config import parse_mean_std
 
 
-def search_settings(request: ClusteringRequest, config: Config) -> SearchSettings:
-    """Everything a batch needs besides the library: the request's ranges and weights, the rest from `config`."""
-    embeddings = request.enable_clustering_embeddings
+def search_settings(request: ClusteringRequest) -> SearchSettings:
+    """Everything a batch needs besides the library, from the request (whose defaults are the configuration's)."""
+    r = request
+    embeddings = r.enable_clustering_embeddings
     space = SearchSpace(
-        algorithm=request.clustering_method, clusters=(request.num_clusters_min, request.num_clusters_max),
-        eps=(request.dbscan_eps_min, request.dbscan_eps_max),
-        min_samples=(request.dbscan_min_samples_min, request.dbscan_min_samples_max),
-        gmm_components=(request.gmm_n_components_min, request.gmm_n_components_max),
-        covariance_type=request.gmm_covariance_type,
-        spectral_clusters=(request.spectral_n_clusters_min, request.spectral_n_clusters_max),
-        spectral_neighbors=request.spectral_n_neighbors,
-        pca_components=(request.pca_components_min, request.pca_components_max))
+        algorithm=r.clustering_method, clusters=(r.num_clusters_min, r.num_clusters_max),
+        eps=(r.dbscan_eps_min, r.dbscan_eps_max), min_samples=(r.dbscan_min_samples_min, r.dbscan_min_samples_max),
+        gmm_components=(r.gmm_n_components_min, r.gmm_n_components_max), covariance_type=r.gmm_covariance_type,
+        spectral_clusters=(r.spectral_n_clusters_min, r.spectral_n_clusters_max),
+        spectral_neighbors=r.spectral_n_neighbors, pca_components=(r.pca_components_min, r.pca_components_max))
     weights = FitnessWeights(
-        diversity=request.score_weight_diversity, purity=request.score_weight_purity,
-        other_feature_diversity=request.score_weight_other_feature_diversity,
-        other_feature_purity=request.score_weight_other_feature_purity,
-        silhouette=request.score_weight_silhouette, davies_bouldin=request.score_weight_davies_bouldin,
-        calinski_harabasz=request.score_weight_calinski_harabasz)
+        diversity=r.score_weight_diversity, purity=r.score_weight_purity,
+        other_feature_diversity=r.score_weight_other_feature_diversity,
+        other_feature_purity=r.score_weight_other_feature_purity, silhouette=r.score_weight_silhouette,
+        davies_bouldin=r.score_weight_davies_bouldin, calinski_harabasz=r.score_weight_calinski_harabasz)
     stats = NormalisationStats(
-        mood_diversity=config.normalisation_stats(
-            "LN_MOOD_DIVERSITY_EMBEDING_STATS" if embeddings else "LN_MOOD_DIVERSITY_STATS"),
-        mood_purity=config.normalisation_stats(
-            "LN_MOOD_PURITY_EMBEDING_STATS" if embeddings else "LN_MOOD_PURITY_STATS"),
-        other_diversity=config.normalisation_stats("LN_OTHER_FEATURES_DIVERSITY_STATS"),
-        other_purity=config.normalisation_stats("LN_OTHER_FEATURES_PURITY_STATS"))
+        mood_diversity=parse_mean_std("ln_mood_diversity_stats", r.ln_mood_diversity_embeding_stats if embeddings
+                                      else r.ln_mood_diversity_stats),
+        mood_purity=parse_mean_std("ln_mood_purity_stats", r.ln_mood_purity_embeding_stats if embeddings
+                                   else r.ln_mood_purity_stats),
+        other_diversity=parse_mean_std("ln_other_features_diversity_stats", r.ln_other_features_diversity_stats),
+        other_purity=parse_mean_std("ln_other_features_purity_stats", r.ln_other_features_purity_stats))
     return SearchSettings(
-        space=space, weights=weights, stats=stats, use_embeddings=embeddings, total_runs=request.clustering_runs,
-        exploitation_start_fraction=config.EXPLOITATION_START_FRACTION,
-        exploitation_probability=config.EXPLOITATION_PROBABILITY_CONFIG,
-        mutation=Mutation(int_delta=config.MUTATION_INT_ABS_DELTA, float_delta=config.MUTATION_FLOAT_ABS_DELTA,
-                          coord_fraction=config.MUTATION_KMEANS_COORD_FRACTION),
-        genres=tuple(config.stratified_genres), genre_minimum=config.MIN_SONGS_PER_GENRE_FOR_STRATIFICATION,
-        genre_percentile=config.STRATIFIED_SAMPLING_TARGET_PERCENTILE,
-        sample_change_fraction=config.SAMPLING_PERCENTAGE_CHANGE_PER_RUN,
-        top_k_moods=config.TOP_K_MOODS_FOR_PURITY_CALCULATION,
-        other_feature_threshold=config.OTHER_FEATURE_PREDOMINANCE_THRESHOLD_FOR_PURITY)
+        space=space, weights=weights, stats=stats, use_embeddings=embeddings, total_runs=r.clustering_runs,
+        exploitation_start_fraction=r.exploitation_start_fraction,
+        exploitation_probability=r.exploitation_probability_config,
+        mutation=Mutation(int_delta=r.mutation_int_abs_delta, float_delta=r.mutation_float_abs_delta,
+                          coord_fraction=r.mutation_kmeans_coord_fraction),
+        genres=tuple(g.strip() for g in r.stratified_genres.split(",") if g.strip()),
+        genre_minimum=r.min_songs_per_genre_for_stratification,
+        genre_percentile=r.stratified_sampling_target_percentile,
+        sample_change_fraction=r.sampling_percentage_change_per_run,
+        top_k_moods=r.top_k_moods_for_purity_calculation,
+        other_feature_threshold=r.other_feature_predominance_threshold_for_purity)
 
 
-def assembly_settings(request: ClusteringRequest, settings: SearchSettings, config: Config) -> AssemblySettings:
-    """How the best run becomes playlists: sizes, caps and duplicates from the request and `config`."""
+def assembly_settings(request: ClusteringRequest, settings: SearchSettings) -> AssemblySettings:
+    """How the best run becomes playlists: sizes, caps and duplicates."""
     return AssemblySettings(
         max_distance=request.max_distance, max_songs=request.max_songs_per_cluster,
         max_per_artist=request.max_songs_per_artist, min_size=request.min_playlist_size,
-        top_n=request.top_n_playlists, duplicate_cosine=config.DUPLICATE_DISTANCE_THRESHOLD_COSINE,
-        duplicate_lookback=config.DUPLICATE_DISTANCE_CHECK_LOOKBACK, genres=settings.genres)
+        top_n=request.top_n_playlists, duplicate_cosine=request.duplicate_distance_threshold_cosine,
+        duplicate_lookback=request.duplicate_distance_check_lookback, genres=settings.genres)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from clustering.errors import ClusteringError
-from config import Config, parse_bool, setting_choices, setting_default, setting_range
+from config import Config, parse_bool, parse_mean_std, setting_choices, setting_default, setting_range
 
 MIN_TRACKS = 4  # fewer analyzed tracks cannot make two clusters of two
 IGNORED = frozenset({"preset"})  # read by the route, not a parameter of the run
@@ -51,7 +51,37 @@ SETTING_OF = {
     "score_weight_calinski_harabasz": "SCORE_WEIGHT_CALINSKI_HARABASZ",
     "ai_model_provider": "AI_MODEL_PROVIDER",
     "seed": "CLUSTERING_SEED",  # 0: a fresh seed is drawn and recorded
+    # the search, sampling, fitness and assembly settings, per run under their lowercase names
+    "iterations_per_batch_job": "ITERATIONS_PER_BATCH_JOB",
+    "max_concurrent_batch_jobs": "MAX_CONCURRENT_BATCH_JOBS",
+    "clustering_batch_timeout_minutes": "CLUSTERING_BATCH_TIMEOUT_MINUTES",
+    "clustering_max_failed_batches": "CLUSTERING_MAX_FAILED_BATCHES",
+    "top_n_elites": "TOP_N_ELITES",
+    "exploitation_start_fraction": "EXPLOITATION_START_FRACTION",
+    "exploitation_probability_config": "EXPLOITATION_PROBABILITY_CONFIG",
+    "mutation_int_abs_delta": "MUTATION_INT_ABS_DELTA",
+    "mutation_float_abs_delta": "MUTATION_FLOAT_ABS_DELTA",
+    "mutation_kmeans_coord_fraction": "MUTATION_KMEANS_COORD_FRACTION",
+    "ln_mood_diversity_stats": "LN_MOOD_DIVERSITY_STATS",
+    "ln_mood_purity_stats": "LN_MOOD_PURITY_STATS",
+    "ln_mood_diversity_embeding_stats": "LN_MOOD_DIVERSITY_EMBEDING_STATS",
+    "ln_mood_purity_embeding_stats": "LN_MOOD_PURITY_EMBEDING_STATS",
+    "ln_other_features_diversity_stats": "LN_OTHER_FEATURES_DIVERSITY_STATS",
+    "ln_other_features_purity_stats": "LN_OTHER_FEATURES_PURITY_STATS",
+    "top_k_moods_for_purity_calculation": "TOP_K_MOODS_FOR_PURITY_CALCULATION",
+    "other_feature_predominance_threshold_for_purity": "OTHER_FEATURE_PREDOMINANCE_THRESHOLD_FOR_PURITY",
+    "stratified_genres": "STRATIFIED_GENRES",
+    "min_songs_per_genre_for_stratification": "MIN_SONGS_PER_GENRE_FOR_STRATIFICATION",
+    "stratified_sampling_target_percentile": "STRATIFIED_SAMPLING_TARGET_PERCENTILE",
+    "sampling_percentage_change_per_run": "SAMPLING_PERCENTAGE_CHANGE_PER_RUN",
+    "duplicate_distance_threshold_cosine": "DUPLICATE_DISTANCE_THRESHOLD_COSINE",
+    "duplicate_distance_check_lookback": "DUPLICATE_DISTANCE_CHECK_LOOKBACK",
 }
+# Lowercase setting names whose parameter has a name of its own (both are accepted).
+ALIASES = {"cluster_algorithm": "clustering_method", "min_playlist_size_for_top_n": "min_playlist_size",
+           "clustering_seed": "seed"}
+# Parameters whose value is "mean,std" (the LN_*_STATS normalisation statistics).
+MEAN_STD = frozenset(n for n in SETTING_OF if n.startswith("ln_") and n.endswith("_stats"))
 # (low, high) parameter pairs that describe one range
 RANGES = (("num_clusters_min", "num_clusters_max"), ("dbscan_min_samples_min", "dbscan_min_samples_max"),
           ("gmm_n_components_min", "gmm_n_components_max"), ("spectral_n_clusters_min", "spectral_n_clusters_max"),
@@ -105,6 +135,30 @@ class ClusteringRequest:
     score_weight_calinski_harabasz: float = _default("score_weight_calinski_harabasz")
     ai_model_provider: str = _default("ai_model_provider")
     seed: int = _default("seed")
+    iterations_per_batch_job: int = _default("iterations_per_batch_job")
+    max_concurrent_batch_jobs: int = _default("max_concurrent_batch_jobs")
+    clustering_batch_timeout_minutes: float = _default("clustering_batch_timeout_minutes")
+    clustering_max_failed_batches: int = _default("clustering_max_failed_batches")
+    top_n_elites: int = _default("top_n_elites")
+    exploitation_start_fraction: float = _default("exploitation_start_fraction")
+    exploitation_probability_config: float = _default("exploitation_probability_config")
+    mutation_int_abs_delta: int = _default("mutation_int_abs_delta")
+    mutation_float_abs_delta: float = _default("mutation_float_abs_delta")
+    mutation_kmeans_coord_fraction: float = _default("mutation_kmeans_coord_fraction")
+    ln_mood_diversity_stats: str = _default("ln_mood_diversity_stats")
+    ln_mood_purity_stats: str = _default("ln_mood_purity_stats")
+    ln_mood_diversity_embeding_stats: str = _default("ln_mood_diversity_embeding_stats")
+    ln_mood_purity_embeding_stats: str = _default("ln_mood_purity_embeding_stats")
+    ln_other_features_diversity_stats: str = _default("ln_other_features_diversity_stats")
+    ln_other_features_purity_stats: str = _default("ln_other_features_purity_stats")
+    top_k_moods_for_purity_calculation: int = _default("top_k_moods_for_purity_calculation")
+    other_feature_predominance_threshold_for_purity: float = _default("other_feature_predominance_threshold_for_purity")
+    stratified_genres: str = _default("stratified_genres")
+    min_songs_per_genre_for_stratification: int = _default("min_songs_per_genre_for_stratification")
+    stratified_sampling_target_percentile: float = _default("stratified_sampling_target_percentile")
+    sampling_percentage_change_per_run: float = _default("sampling_percentage_change_per_run")
+    duplicate_distance_threshold_cosine: float = _default("duplicate_distance_threshold_cosine")
+    duplicate_distance_check_lookback: int = _default("duplicate_distance_check_lookback")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +167,7 @@ class ClusteringRequest:
         """These defaults overridden by the user's `raw` values (strings from a form or JSON values); an unknown
         name or a bad value raises RequestError naming the parameter."""
         known = {f.name for f in fields(self)}
+        raw = {ALIASES.get(name, name): value for name, value in raw.items()}
         unknown = sorted(set(raw) - known - IGNORED)
         if unknown:
             raise RequestError(unknown[0], raw[unknown[0]], "a clustering parameter (see the README for the list)")
@@ -131,6 +186,11 @@ class ClusteringRequest:
             if choices := setting_choices(setting):
                 if value not in choices:
                     raise RequestError(f.name, value, "one of " + ", ".join(choices))
+            elif f.name in MEAN_STD:
+                try:
+                    parse_mean_std(setting, value)
+                except ValueError:
+                    raise RequestError(f.name, value, "'mean,std': two numbers, the std above 0") from None
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 least, most = setting_range(setting)
                 if not math.isfinite(value) or (least is not None and value < least) or (
@@ -163,7 +223,8 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
         return value
     if not isinstance(raw, str):
         raise RequestError(name, raw, "a string")
-    return raw.strip().lower()
+    # choices are lower case (kmeans, diag, ollama); free text such as the genre list keeps its case
+    return raw.strip().lower() if setting_choices(SETTING_OF[name]) else raw.strip()
 
 
 def defaults_from(config: Config) -> ClusteringRequest:

@@ -90,12 +90,27 @@ def _range(low_name: str, high_name: str) -> tuple[float | None, float | None] |
     return (low, high) if low is not None or high is not None else None
 
 
+def _seed_by_name(rt: Runtime, lookup: Lookup) -> TrackInfo:
+    """The seed named by `item_id`, or (as the reference's clients send it) by `title` and/or `artist`: the best
+    match of the track search (case- and accent-insensitive, titles that start with the text first)."""
+    item_id = str_param("item_id", max_length=ITEM_ID_MAX)
+    title, artist = str_param("title", max_length=200), str_param("artist", max_length=200)
+    if item_id or not (title or artist):
+        return _track(lookup, item_id, "item_id")
+    for row in track_store.search_tracks(rt.db, title=title, artist=artist, limit=20):
+        found = lookup([row["item_id"]]).get(row["item_id"])
+        if found is not None:
+            return found
+    named = " by ".join(f"'{part}'" for part in (title, artist) if part)
+    raise ApiError(404, f"no analyzed track matches {named}", parameter="title" if title else "artist")
+
+
 @bp.get("/api/similar_tracks")
 def similar_tracks() -> Response:
     rt = runtime()
     library = _library(rt)
     neighbours, lookup = library.neighbours, library.lookup
-    seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
+    seed = _seed_by_name(rt, lookup)
     n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     moods = {name[5:]: value for name in request.args if name.startswith("mood_")
              if (value := float_param(name, None, minimum=0, maximum=1)) is not None}

@@ -16,6 +16,18 @@ from tasks.queues import cancel_task
 bp = Blueprint("tasks_api", __name__)
 
 
+# Result fields the reference's clients read at the top of `details` (e.g. a clustering's best score).
+DETAIL_FIELDS = ("best_score", "num_playlists_created", "tracks_analyzed", "albums_total", "index_size")
+
+
+def _details(row: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = {"log": row["log"], "status_message": row["message"], "result": row["result"]}
+    result = row["result"]
+    if isinstance(result, dict):
+        details.update({name: result[name] for name in DETAIL_FIELDS if name in result})
+    return details
+
+
 def task_json(row: dict[str, Any], *, with_children: bool = True) -> dict[str, Any]:
     """One shape for a task everywhere in the API (the reference field names `state`, `status_message`,
     `details` and `running_time_seconds` are kept beside ours)."""
@@ -36,7 +48,7 @@ def task_json(row: dict[str, Any], *, with_children: bool = True) -> dict[str, A
         "log": row["log"],
         "result": row["result"],
         "error": row["error"],
-        "details": {"log": row["log"], "status_message": row["message"], "result": row["result"]},
+        "details": _details(row),
         "running_time_seconds": max(0.0, (ended - started).total_seconds()),
         "created_at": row["created_at"].isoformat(),
         "started_at": row["started_at"].isoformat() if row["started_at"] else None,

@@ -104,10 +104,11 @@ def run_clustering_batch_task(ctx: TaskContext, clustering_task_id: str, batch_i
 class _Batches:
     """The main task's batch jobs: launching them (elites through Redis), polling their rows, stopping them."""
 
-    def __init__(self, ctx: TaskContext, book: SearchBook, settings: SearchSettings, seed: int) -> None:
+    def __init__(self, ctx: TaskContext, book: SearchBook, settings: SearchSettings, seed: int, *,
+                 timeout_minutes: float) -> None:
         self.ctx, self.book, self.settings, self.seed = ctx, book, settings, seed
         self.plan = book.plan
-        self.timeout = ctx.config.CLUSTERING_BATCH_TIMEOUT_MINUTES * 60
+        self.timeout = timeout_minutes * 60
         self.redis = ctx.redis
         self.in_flight: dict[str, int] = {}  # child task id → batch index
 
@@ -187,10 +188,9 @@ def _stop_worker(row: dict[str, Any]) -> None:
 
 @task(MAIN_TASK_TYPE)
 def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
-    config = ctx.config
     request = ClusteringRequest().with_values(params)
     seed = request.seed or secrets.randbelow(2**31 - 2) + 1
-    settings = search_settings(request, config)
+    settings = search_settings(request)
     ctx.report("Loading the analyzed library", phase="loading", progress=0)
     data = load_library(ctx.db)
     if len(data) < MIN_TRACKS:
@@ -199,10 +199,10 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     redis = ctx.redis
     snapshot = data.to_bytes()
     redis.set(snapshot_key(ctx.task_id), snapshot, ex=SNAPSHOT_TTL_SECONDS)
-    book = SearchBook(BatchPlan(request.clustering_runs, config.ITERATIONS_PER_BATCH_JOB,
-                                config.MAX_CONCURRENT_BATCH_JOBS),
-                      top_n_elites=config.TOP_N_ELITES, max_failed_batches=config.CLUSTERING_MAX_FAILED_BATCHES)
-    batches = _Batches(ctx, book, settings, seed)
+    book = SearchBook(BatchPlan(request.clustering_runs, request.iterations_per_batch_job,
+                                request.max_concurrent_batch_jobs),
+                      top_n_elites=request.top_n_elites, max_failed_batches=request.clustering_max_failed_batches)
+    batches = _Batches(ctx, book, settings, seed, timeout_minutes=request.clustering_batch_timeout_minutes)
     try:
         ctx.report(f"{len(data)} tracks; {request.clustering_runs} runs of {request.clustering_method} in "
                    f"{book.plan.n_batches} batches (seed {seed})", phase="search")
@@ -218,7 +218,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                               f"({book.invalid_runs} invalid); widen the parameter ranges or pick another algorithm")
     ctx.report(f"Best score {best.score:.3f} ({best.params.describe()}); building playlists", phase="playlists",
                progress=92)
-    drafts = assemble_playlists(PreparedLibrary(data, settings), best, assembly_settings(request, settings, config),
+    drafts = assemble_playlists(PreparedLibrary(data, settings), best, assembly_settings(request, settings),
                                 seed=seed)
     if not drafts:
         raise ClusteringError(
@@ -228,6 +228,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     published = _store_and_publish(ctx, drafts)
     summary = {"seed": seed, "runs": request.clustering_runs, "batches": book.plan.n_batches,
                "failed_batches": book.failed, "batch_failures": book.failures[:20],
+               "num_playlists_created": published["created"],
                "invalid_runs": book.invalid_runs, "best_score": round(best.score, 4),
                "best_params": best.params.as_dict(), "best_description": best.params.describe(),
                "best_metrics": best.metrics, "best_history": book.best_history,
@@ -235,7 +236,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                # everything besides the request that the result depends on, so a run can be repeated
                "search_settings": {**settings.as_dict(), "iterations_per_batch_job": book.plan.per_batch,
                                    "max_concurrent_batch_jobs": book.plan.concurrency,
-                                   "top_n_elites": config.TOP_N_ELITES},
+                                   "top_n_elites": request.top_n_elites},
                "playlists": [{"name": d.name + AUTOMATIC_SUFFIX, "size": len(d.item_ids),
                               "top_tags": d.top_tags} for d in drafts], "published": published}
     ctx.report(f"{len(drafts)} playlists created; best score {best.score:.3f} ({best.params.describe()})",

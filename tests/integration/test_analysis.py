@@ -49,6 +49,9 @@ def test_analysis_end_to_end(analysis_env, db, worker_processes):
     result = task["result"]
     assert (result["albums_total"], result["tracks_analyzed"], result["tracks_failed"]) == (3, 9, 0)
     assert result["index_size"] == 9
+    for answer in (client.get("/api/last_task").get_json(), client.get(f"/api/status/{task['task_id']}").get_json()):
+        assert answer["task_type"] == "main_analysis" and answer["status"] == "SUCCESS"
+        assert answer["details"]["tracks_analyzed"] == 9
 
     rows = db.fetch_all("SELECT * FROM tracks ORDER BY item_id")
     assert len(rows) == 9

@@ -84,6 +84,11 @@ def test_preset_run_publishes_coherent_named_playlists(clustering_site, db, work
         assert playlist["mediaserver_playlist"]
     dominant = [Counter(style_of(t["title"]) for t in p["tracks"]).most_common(1)[0][0] for p in playlists]
     assert len(set(dominant)) == len(dominant)  # different playlists, different styles
+    # what the reference's clients read of a finished clustering, through both task routes
+    for answer in (client.get("/api/last_task").get_json(), client.get(f"/api/status/{task['task_id']}").get_json()):
+        assert answer["task_type"] == "main_clustering" and answer["status"] == "SUCCESS"
+        assert answer["details"]["best_score"] == result["best_score"]
+        assert answer["details"]["num_playlists_created"] == len(playlists)
 
 
 def test_rerun_replaces_the_automatic_playlists_and_keeps_others(clustering_site, db, worker_processes, tmp_path):
@@ -232,6 +237,28 @@ def test_start_refuses_bad_parameters_an_empty_library_and_a_second_run(make_con
     assert second.status_code == 409 and second.get_json()["task_id"] == first.get_json()["task_id"]
     preset = client.get("/api/clustering/preset").get_json()
     assert preset["library_size"] == 8 and preset["params"]["clustering_method"] == "kmeans"
+    app.extensions["audiomuse"].stop_background.set()
+
+
+def test_start_takes_the_clustering_settings_under_their_lowercase_names(make_config, db, tmp_path):
+    """Scripts written for the reference send the Settings table's names in lower case: accepted per run, with
+    the environment variable's range."""
+    app = serve(make_config(**settings_env(tmp_path)))
+    client = app.test_client()
+    seed_style_library(db, tmp_path / "music", per_style=3)
+    settings = {"stratified_sampling_target_percentile": 60, "min_songs_per_genre_for_stratification": 5,
+                "sampling_percentage_change_per_run": 0.3, "top_n_elites": 3, "exploitation_start_fraction": 0.4,
+                "iterations_per_batch_job": 4, "max_concurrent_batch_jobs": 1, "mutation_int_abs_delta": 2,
+                "mutation_float_abs_delta": 0.02, "mutation_kmeans_coord_fraction": 0.1,
+                "exploitation_probability_config": 0.5, "cluster_algorithm": "kmeans", "clustering_runs": 8}
+    started = client.post("/api/clustering/start", json=settings)
+    assert started.status_code == 202, started.get_json()
+    params = started.get_json()["params"]
+    assert all(params[k] == v for k, v in settings.items() if k != "cluster_algorithm")
+    assert params["clustering_method"] == "kmeans"
+    client.post(f"/api/cancel/{started.get_json()['task_id']}")
+    too_big = client.post("/api/clustering/start", json={"top_n_elites": 0})
+    assert too_big.status_code == 400 and too_big.get_json()["parameter"] == "top_n_elites"
     app.extensions["audiomuse"].stop_background.set()
 
 

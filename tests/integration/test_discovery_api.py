@@ -158,3 +158,21 @@ def test_similar_tracks_come_from_the_in_memory_catalogue(library, db):
     assert set(body[0]) == {"item_id", "title", "author", "album", "duration_seconds", "tempo_bpm", "camelot",
                             "energy", "distance"}
     assert body[0]["tempo_bpm"] == 100 + 2 * next(i for i, t in enumerate(tracks) if t.item_id == body[0]["item_id"])
+
+
+def test_similar_tracks_by_title_and_artist_as_the_reference_clients_ask(library, db):
+    """No item_id: the seed is found by title and/or artist (case- and accent-insensitive, best match)."""
+    client, tracks, _ = library
+    seed = tracks[0]
+    db.execute("UPDATE tracks SET title = 'Déjà Vu' WHERE item_id = %s", (seed.item_id,))
+    by_id = client.get(f"/api/similar_tracks?item_id={seed.item_id}&n=3").get_json()
+    both = client.get(f"/api/similar_tracks?title=deja vu&artist={seed.artist.upper()}&n=3")
+    assert both.status_code == 200 and both.get_json() == by_id
+    assert client.get("/api/similar_tracks?title=DEJA VU&n=3").get_json() == by_id
+    artist_only = client.get(f"/api/similar_tracks?artist={tracks[5].artist}&n=2")
+    assert artist_only.status_code == 200 and len(artist_only.get_json()) == 2
+    missing = client.get("/api/similar_tracks?title=No such song&artist=Nobody&n=3")
+    assert missing.status_code == 404 and missing.get_json()["parameter"] == "title"
+    assert "'No such song' by 'Nobody'" in missing.get_json()["error"]
+    nothing = client.get("/api/similar_tracks?n=3")
+    assert nothing.status_code == 400 and nothing.get_json()["parameter"] == "item_id"

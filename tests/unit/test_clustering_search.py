@@ -192,3 +192,41 @@ def test_request_validation_names_the_parameter_and_preset_scales_with_the_libra
     large.validate()
     tiny = preset(6, 3, defaults)
     assert tiny.num_clusters_max * (tiny.min_playlist_size + 1) <= 6 or tiny.num_clusters_max == 2
+
+
+def _clustering_settings() -> list[str]:
+    """The clustering section of the Settings table (CLUSTER_ALGORITHM … CLUSTERING_SEED) and the AI provider."""
+    import dataclasses
+
+    from config import Config
+
+    names = [f.name for f in dataclasses.fields(Config)]
+    section = names[names.index("CLUSTER_ALGORITHM"):names.index("CLUSTERING_SEED") + 1]
+    # how often the main task looks at its batches is the worker's business, not a run's
+    return [n for n in section if n != "CLUSTERING_BATCH_CHECK_INTERVAL_SECONDS"] + ["AI_MODEL_PROVIDER"]
+
+
+def test_every_clustering_setting_is_a_request_parameter_under_its_lowercase_name():
+    from config import setting_default, setting_range
+
+    defaults = ClusteringRequest()
+    for setting in _clustering_settings():
+        name, default = setting.lower(), setting_default(setting)
+        value = default if isinstance(default, (bool, str)) else type(default)(default)
+        request = defaults.with_values({name: value})
+        assert request.as_dict() == defaults.as_dict(), setting  # accepted, and the default is the setting's
+        low, high = setting_range(setting)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and high is not None:
+            with pytest.raises(RequestError) as refused:
+                defaults.with_values({name: high + 1})
+            assert refused.value.expected == f"between {low} and {high}", setting
+    changed = defaults.with_values({"stratified_sampling_target_percentile": "75", "top_n_elites": 4,
+                                    "mutation_int_abs_delta": 1, "sampling_percentage_change_per_run": 0.5,
+                                    "cluster_algorithm": "GMM", "stratified_genres": "rock,Hip-Hop"})
+    assert (changed.stratified_sampling_target_percentile, changed.top_n_elites, changed.clustering_method,
+            changed.stratified_genres) == (75.0, 4, "gmm", "rock,Hip-Hop")
+    with pytest.raises(RequestError) as bad_stats:
+        defaults.with_values({"ln_mood_purity_stats": "0.4"})
+    assert bad_stats.value.parameter == "ln_mood_purity_stats"
+    with pytest.raises(RequestError):
+        defaults.with_values({"exploitation_start_fraction": 1.5})
