@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clustering.naming import feature_name, unique_names
+from clustering.naming import distinct_names, feature_name, profile_words
 from clustering.postprocess import (
     cap_per_artist,
     fisher_yates,
@@ -118,6 +118,7 @@ def assemble_playlists(library: PreparedLibrary, best: RunResult, settings: Asse
     chosen = select_most_different(profiles, [len(idx) for _, idx in candidates], settings.top_n)
     rng = np.random.default_rng(seed)
     drafts = []
+    words: list[list[str]] = []  # each draft's profile words, to tell apart playlists of the same name
     genre_set = set(settings.genres) or set(data.tag_names)
     for position in chosen:
         cluster, idx = candidates[position]
@@ -129,12 +130,14 @@ def assemble_playlists(library: PreparedLibrary, best: RunResult, settings: Asse
         name = feature_name(tag_profile=tag_profile, tag_names=data.tag_names, tempo_bpm=median_tempo,
                             mood_profile=mood_profile, mood_names=data.mood_names, genre_tags=genre_set)
         ordered_ids = [data.item_ids[i] for i in fisher_yates(list(idx), rng)]
+        words.append(profile_words(tag_profile=tag_profile, tag_names=data.tag_names, mood_profile=mood_profile,
+                                   mood_names=data.mood_names))
         drafts.append(PlaylistDraft(
             cluster=cluster, name=name, feature_name=name, item_ids=ordered_ids,
             top_tags=[data.tag_names[i] for i in np.argsort(-tag_profile, kind="stable")[:5]],
             top_moods=[data.mood_names[i] for i in np.argsort(-mood_profile, kind="stable")[:3]],
             tempo_range=(round(float(tempos.min()), 1), round(float(tempos.max()), 1)) if tempos.size else (0.0, 0.0),
             sample_songs=[(data.titles[i], data.artists[i]) for i in idx[:8]]))
-    for draft, unique in zip(drafts, unique_names([d.name for d in drafts]), strict=True):
+    for draft, unique in zip(drafts, distinct_names([d.name for d in drafts], words), strict=True):
         draft.name = draft.feature_name = unique
     return drafts

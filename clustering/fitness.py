@@ -43,7 +43,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 from clustering.errors import ClusteringError
 
 __all__ = ["Fitness", "FitnessWeights", "NormalisationStats", "calibration_stats", "diversity_raw", "evaluate",
-           "normalise", "purity_raw"]
+           "normalise", "purity_raw", "quality"]
 
 _MIN_STD = 1e-6
 
@@ -232,3 +232,41 @@ def evaluate(
         silhouette=silhouette, davies_bouldin=davies_bouldin, davies_bouldin_term=db_term,
         calinski_harabasz=calinski_harabasz, calinski_harabasz_term=ch_term,
     )
+
+
+# Fitness field → weight field, and how the field maps onto a 0..1 "share of random real-music clusterings beaten".
+_QUALITY_PARTS = (("mood_purity", "purity", "z"), ("mood_diversity", "diversity", "z"),
+                  ("other_purity", "other_feature_purity", "z"), ("other_diversity", "other_feature_diversity", "z"),
+                  ("silhouette", "silhouette", "silhouette"), ("davies_bouldin_term", "davies_bouldin", "unit"),
+                  ("calinski_harabasz_term", "calinski_harabasz", "unit"))
+
+
+def quality(metrics: dict[str, Any], weights: FitnessWeights) -> dict[str, Any]:
+    """A clustering's fitness on a scale a person can read: 0-100.
+
+    Each weighted part becomes a share in 0..1: a normalised label metric z (units of the calibration spread of
+    random clusterings of real music) becomes Φ(z), the share of such random clusterings it beats; silhouette
+    (−1..1) becomes (s + 1) / 2; the bounded Davies-Bouldin and Calinski-Harabasz terms are shares already. A part
+    with a negative weight counts as 1 − share. The quality is the weighted mean share × 100, so 50 is "like a random
+    grouping", 100 "better than every random grouping". Returns {"quality", "parts": {field: {value, weight,
+    share}}}; `metrics` is Fitness.as_dict()."""
+    parts: dict[str, dict[str, float]] = {}
+    total = weighted = 0.0
+    for metric, weight_name, kind in _QUALITY_PARTS:
+        weight = float(getattr(weights, weight_name))
+        value = metrics.get(metric)
+        if weight == 0 or value is None:
+            continue
+        if kind == "z":
+            share = 0.5 * (1.0 + math.erf(float(value) / math.sqrt(2.0)))
+        elif kind == "silhouette":
+            share = (float(value) + 1.0) / 2.0
+        else:
+            share = float(value)
+        share = min(max(share, 0.0), 1.0)
+        if weight < 0:
+            share = 1.0 - share
+        parts[metric] = {"value": round(float(value), 4), "weight": weight, "share": round(share, 4)}
+        weighted += abs(weight) * share
+        total += abs(weight)
+    return {"quality": round(100.0 * weighted / total, 1) if total else None, "parts": parts}

@@ -10,7 +10,7 @@ import numpy as np
 
 from clustering.errors import ClusteringError
 
-__all__ = ["feature_name", "unique_names"]
+__all__ = ["distinct_names", "feature_name", "profile_words", "unique_names"]
 
 SLOW_BELOW_BPM = 90.0
 FAST_FROM_BPM = 125.0
@@ -84,3 +84,41 @@ def unique_names(names: Sequence[str]) -> list[str]:
         used.add(unique.casefold())
         out.append(unique)
     return out
+
+
+def profile_words(*, tag_profile: np.ndarray, tag_names: Sequence[str], mood_profile: np.ndarray,
+                  mood_names: Sequence[str], limit: int = 12) -> list[str]:
+    """Name words for a playlist's profile, strongest first: its tags, then its moods (positive scores only)."""
+    words: list[str] = []
+    for profile, names, is_mood in ((tag_profile, tag_names, False), (mood_profile, mood_names, True)):
+        values = np.nan_to_num(np.asarray(profile, dtype=np.float64), nan=0.0)
+        for i in np.argsort(-values, kind="stable"):
+            if values[i] <= 0:
+                break
+            word = MOOD_WORDS.get(names[i].casefold(), _camel(names[i])) if is_mood else _camel(names[i])
+            if word and word not in words:
+                words.append(word)
+    return words[:limit]
+
+
+def distinct_names(names: Sequence[str], words: Sequence[Sequence[str]]) -> list[str]:
+    """Names that tell playlists apart by what differs between them: playlists that share a name each get one more
+    word from their own `words` (profile words, strongest first), preferring a word none of the others in the group
+    has, then any word not yet in a name; numbers ("_2") only when nothing else separates them."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.casefold(), []).append(i)
+    out = list(names)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        for i in members:
+            own = [w for w in words[i] if w.casefold() not in names[i].casefold().split("_")]
+            others = {w.casefold() for j in members if j != i for w in words[j]}
+            taken = {out[j].casefold() for j in members if j != i}
+            pick = next((w for w in own if w.casefold() not in others), None)
+            if pick is None or f"{names[i]}_{pick}".casefold() in taken:
+                pick = next((w for w in own if f"{names[i]}_{w}".casefold() not in taken), None)
+            if pick is not None:
+                out[i] = f"{names[i]}_{pick}"
+    return unique_names(out)

@@ -102,6 +102,7 @@ class SearchBook:
     live_runs: dict[int, int] = field(default_factory=dict)  # running batch → runs it has done so far
     failed: int = 0
     invalid_runs: int = 0
+    valid_scores: list[float] = field(default_factory=list)  # every valid run's score, for the median
     failures: list[str] = field(default_factory=list)
     best_history: list[dict[str, Any]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)  # lines for the task log, taken by the task
@@ -126,6 +127,7 @@ class SearchBook:
         """Batch `index` ended with `result` (its best run and how many runs were invalid)."""
         self._end(index)
         self.invalid_runs += int(result.get("invalid_runs", 0))
+        self.valid_scores.extend(float(s) for s in result.get("scores", []) if s is not None)
         if not result.get("best"):
             return
         run = RunResult.from_dict(result["best"])

@@ -201,6 +201,29 @@ class ClusteringRequest:
                 raise RequestError(high, getattr(self, high), f"at least {low}={getattr(self, low)}")
 
 
+# (low, high) ranges of a number of clusters, by the algorithm that uses them
+CLUSTER_COUNT_RANGES = {"kmeans": ("num_clusters_min", "num_clusters_max"),
+                        "gmm": ("gmm_n_components_min", "gmm_n_components_max"),
+                        "spectral": ("spectral_n_clusters_min", "spectral_n_clusters_max")}
+
+
+def fit_to_library(request: ClusteringRequest, library_size: int) -> tuple[ClusteringRequest, list[str]]:
+    """The request with cluster counts no library of `library_size` songs can fill lowered, and a line for each
+    change to the chosen algorithm's range: n songs make at most n / min_playlist_size playlists of that size."""
+    most = max(2, library_size // max(request.min_playlist_size, 1))
+    changes: dict[str, Any] = {}
+    notes = []
+    for algorithm, (low, high) in CLUSTER_COUNT_RANGES.items():
+        if getattr(request, high) <= most:
+            continue
+        changes[high] = most
+        changes[low] = min(getattr(request, low), most)
+        if algorithm == request.clustering_method:
+            notes.append(f"{high} lowered from {getattr(request, high)} to {most} (and {low} to {changes[low]}): "
+                         f"{library_size} songs fill at most {most} playlists of {request.min_playlist_size}")
+    return replace(request, **changes), notes
+
+
 def _coerce(name: str, kind: type, raw: Any) -> Any:
     if kind is bool:
         if (flag := parse_bool(raw)) is None:

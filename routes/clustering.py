@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
-from clustering.request import MIN_TRACKS, ClusteringRequest, RequestError, defaults_from, preset
+from clustering.request import MIN_TRACKS, ClusteringRequest, RequestError, defaults_from, fit_to_library, preset
 from db import playlists as playlist_store
 from db import task_status as task_store
 from db import tracks as track_store
@@ -61,6 +61,8 @@ def start() -> tuple[Response, int]:
     if size < MIN_TRACKS:
         raise ApiError(409, f"only {size} analyzed tracks: run an analysis first (clustering needs at least "
                             f"{MIN_TRACKS})")
+    # The task fits the request to the library it loads (and records that); say now what that will change.
+    fitted, adjustments = fit_to_library(request, size)
     try:
         task_id = start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), db=rt.db, connection=rt.redis,
                                   config=rt.config)
@@ -68,7 +70,7 @@ def start() -> tuple[Response, int]:
         raise ApiError(409, "a clustering task is already running", task_id=exc.active_task_id,
                        task_type=MAIN_CLUSTERING.task_type) from None
     return jsonify({"task_id": task_id, "task_type": MAIN_CLUSTERING.task_type, "status": task_store.PENDING,
-                    "params": request.as_dict()}), 202
+                    "params": fitted.as_dict(), "adjustments": adjustments}), 202
 
 
 @bp.get("/api/clustering/last")

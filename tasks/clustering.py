@@ -24,8 +24,9 @@ from audio.moods import MOODS
 from audio.musicnn import MODEL_NAME, MSD_TAGS
 from clustering.assemble import PlaylistDraft, assemble_playlists
 from clustering.data import ClusteringError, LibraryData, library_from_rows
+from clustering.fitness import quality
 from clustering.orchestration import BatchPlan, SearchBook, assembly_settings, name_drafts, search_settings
-from clustering.request import MIN_TRACKS, ClusteringRequest
+from clustering.request import MIN_TRACKS, ClusteringRequest, fit_to_library
 from clustering.search import PreparedLibrary, SearchSettings, run_batch, run_seed
 from db import playlists as playlist_store
 from db import task_status as task_store
@@ -190,12 +191,15 @@ def _stop_worker(row: dict[str, Any]) -> None:
 def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     request = ClusteringRequest().with_values(params)
     seed = request.seed or secrets.randbelow(2**31 - 2) + 1
-    settings = search_settings(request)
     ctx.report("Loading the analyzed library", phase="loading", progress=0)
     data = load_library(ctx.db)
     if len(data) < MIN_TRACKS:
         raise ClusteringError(f"only {len(data)} analyzed tracks: run an analysis first (clustering needs at "
                               f"least {MIN_TRACKS})")
+    request, adjustments = fit_to_library(request, len(data))  # the route did this too, for a smaller library
+    settings = search_settings(request)
+    for note in adjustments:
+        ctx.append_log(note)
     redis = ctx.redis
     snapshot = data.to_bytes()
     redis.set(snapshot_key(ctx.task_id), snapshot, ex=SNAPSHOT_TTL_SECONDS)
@@ -226,7 +230,14 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
             "min_playlist_size or the number of clusters, or raise max_songs_per_artist")
     _name_with_ai(ctx, request, drafts)
     published = _store_and_publish(ctx, drafts)
+    covered = len({item_id for d in drafts for item_id in d.item_ids})
+    rated = quality(best.metrics, settings.weights)
+    valid = sorted(book.valid_scores)
+    median = valid[len(valid) // 2] if valid else None
     summary = {"seed": seed, "runs": request.clustering_runs, "batches": book.plan.n_batches,
+               "quality": rated["quality"], "quality_parts": rated["parts"],
+               "median_run_score": round(median, 4) if median is not None else None,
+               "songs_covered": covered, "library_size": len(data), "adjustments": adjustments,
                "failed_batches": book.failed, "batch_failures": book.failures[:20],
                "num_playlists_created": published["created"],
                "invalid_runs": book.invalid_runs, "best_score": round(best.score, 4),
@@ -239,8 +250,9 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                                    "top_n_elites": request.top_n_elites},
                "playlists": [{"name": d.name + AUTOMATIC_SUFFIX, "size": len(d.item_ids),
                               "top_tags": d.top_tags} for d in drafts], "published": published}
-    ctx.report(f"{len(drafts)} playlists created; best score {best.score:.3f} ({best.params.describe()})",
-               progress=100)
+    ctx.report(f"{len(drafts)} playlists of {covered} of {len(data)} songs created; quality {rated['quality']}/100 "
+               f"(best score {best.score:.3f}, median run {summary['median_run_score']}; "
+               f"{best.params.describe()})", progress=100)
     return summary
 
 

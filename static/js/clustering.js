@@ -104,8 +104,9 @@
     setBusy();
     try {
       const started = await request("/api/clustering/start", { method: "POST", body });
+      const adjusted = (started.adjustments || []).length ? ` Adjusted to the library: ${started.adjustments.join("; ")}.` : "";
       say(`Clustering started (task ${started.task_id}): ${ALGORITHMS[started.params.clustering_method]}, ` +
-          `${started.params.clustering_runs} runs.`);
+          `${started.params.clustering_runs} runs.${adjusted}`);
       watching = started.task_id;
       running = true;
     } catch (err) {
@@ -138,9 +139,14 @@
       const published = r.published ? ` Published to the ${r.published.server} server: ${r.published.created} ` +
         `created, ${r.published.deleted} old removed.` : "";
       const failed = r.failed_batches ? ` ${r.failed_batches} batches failed.` : "";
+      const covered = r.library_size ? ` The playlists cover ${r.songs_covered} of ${r.library_size} songs ` +
+        `(${Math.round(100 * r.songs_covered / r.library_size)} %).` : "";
+      const rated = r.quality != null ? `quality ${r.quality}/100 (50 = like a random grouping), ` : "";
+      const adjusted = (r.adjustments || []).length ? ` Adjusted to the library: ${r.adjustments.join("; ")}.` : "";
       status.textContent = `Finished ${new Date(run.finished_at).toLocaleString()}: ${(r.playlists || []).length} ` +
-        `playlists, best score ${Number(r.best_score).toFixed(3)} (${describeParams(r.best_params)}) after ` +
-        `${r.runs} runs in ${formatSeconds(r.elapsed_seconds || 0)}, seed ${r.seed}.${published}${failed}`;
+        `playlists, ${rated}best score ${Number(r.best_score).toFixed(3)} (${describeParams(r.best_params)}) after ` +
+        `${r.runs} runs in ${formatSeconds(r.elapsed_seconds || 0)}, seed ${r.seed}.${covered}${adjusted}` +
+        `${published}${failed}`;
     } else {
       const verb = run.status === "REVOKED" ? "was cancelled" : "failed";
       status.textContent = `The last run ${verb} (${new Date(run.finished_at).toLocaleString()}): ${run.message || ""}`;

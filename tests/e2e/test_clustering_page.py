@@ -109,6 +109,8 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
     assert all(name.endswith("_automatic") for name in names), names
     expect(page.locator("#run-status")).to_contain_text("Finished")
     expect(page.locator("#run-status")).to_contain_text("best score")
+    expect(page.locator("#run-status")).to_contain_text(re.compile(r"quality \d+(\.\d)?/100"))
+    expect(page.locator("#run-status")).to_contain_text(re.compile(r"The playlists cover \d+ of 48 songs"))
     expect(page.locator("#run-status")).to_contain_text(f"{preset['clustering_runs']} runs")
     expect(page.locator("#run-preset")).to_be_enabled()
     expect(page.locator("#playlist-count")).to_have_text(f"({len(names)})")

@@ -323,3 +323,28 @@ def test_preset_on_a_tiny_library_still_makes_playlists(make_config, db, worker_
     playlists = app.test_client().get("/api/playlists?source=clustering").get_json()["playlists"]
     assert sorted(len(p["tracks"]) for p in playlists) == [3, 3]
     assert all(len({style_of(t["title"]) for t in p["tracks"]}) == 1 for p in playlists)
+
+
+def test_ranges_a_small_library_cannot_fill_are_fitted_and_the_result_reads_plainly(clustering_site, db,
+                                                                                    worker_processes):
+    """The default ranges (20-60 clusters, playlists of 8) on 48 songs: the start says what it lowers, the run does
+    it, and the result tells the quality on a 0-100 scale and how many songs the playlists cover."""
+    client, env, _ = clustering_site
+    start_workers(worker_processes, env, album_workers=1)
+    started = client.post("/api/clustering/start", json={"clustering_runs": 10, "seed": 3,
+                                                         "enable_clustering_embeddings": True})
+    assert started.status_code == 202
+    body = started.get_json()
+    assert body["params"]["num_clusters_max"] == 6 and body["params"]["num_clusters_min"] == 6
+    assert body["adjustments"] and "48 songs fill at most 6 playlists of 8" in body["adjustments"][0]
+    task = wait_for(lambda: (row := store.get_task(db, body["task_id"])) and row["finished_at"] and row,
+                    timeout=180, what="the clustering task to end")
+    assert task["status"] == "SUCCESS", task
+    result = task["result"]
+    assert len(result["playlists"]) >= 2 and result["adjustments"] == body["adjustments"]
+    assert 0 <= result["quality"] <= 100 and result["quality_parts"]
+    assert set(result["quality_parts"]) == {"mood_purity", "mood_diversity"}  # the weighted parts
+    assert result["library_size"] == 48
+    assert result["songs_covered"] == len({t for p in client.get("/api/playlists?source=clustering").get_json()[
+        "playlists"] for t in (x["item_id"] for x in p["tracks"])})
+    assert f"of {result['songs_covered']} of 48 songs" in task["message"]

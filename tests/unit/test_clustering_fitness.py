@@ -228,3 +228,18 @@ def test_as_dict_rounds_and_is_json_safe() -> None:
     assert out["n_clusters"] == 3 and isinstance(out["n_clusters"], int)
     assert all(v == round(v, 6) for v in out.values())
     json.dumps(out, allow_nan=False)
+
+
+def test_quality_reads_as_a_share_of_random_groupings_beaten() -> None:
+    from clustering.fitness import quality
+
+    weights = FitnessWeights(diversity=2.0, purity=1.0, silhouette=0.5, davies_bouldin=-1.0)
+    chance = {"mood_diversity": 0.0, "mood_purity": 0.0, "silhouette": 0.0, "davies_bouldin_term": 0.5}
+    assert quality(chance, weights)["quality"] == 50.0
+    strong = {"mood_diversity": 3.0, "mood_purity": 3.0, "silhouette": 0.9, "davies_bouldin_term": 0.05}
+    rated = quality(strong, weights)
+    assert 95 < rated["quality"] <= 100 and rated["parts"]["davies_bouldin_term"]["share"] == 0.95
+    weak = quality({"mood_diversity": -2.0, "mood_purity": -2.0, "silhouette": -0.8, "davies_bouldin_term": 0.9},
+                   weights)
+    assert weak["quality"] < 10
+    assert quality(chance, FitnessWeights())["quality"] is None  # nothing weighted, nothing to say

@@ -147,3 +147,22 @@ def test_unique_names() -> None:
     assert unique_names(["X", "X", "X_2"]) == ["X", "X_2", "X_2_2"]
     assert unique_names(["X_2", "X", "X"]) == ["X_2", "X", "X_3"]
     assert unique_names([]) == []
+
+
+def test_playlists_of_the_same_name_are_told_apart_by_what_differs() -> None:
+    from clustering.naming import distinct_names, profile_words
+
+    tags = ["electronic", "dance", "ambient", "House", "chillout"]
+    moods = ["danceable", "relaxed"]
+    dancefloor = profile_words(tag_profile=np.array([0.9, 0.6, 0.0, 0.5, 0.1]), tag_names=tags,
+                               mood_profile=np.array([0.8, 0.1]), mood_names=moods)
+    lounge = profile_words(tag_profile=np.array([0.9, 0.5, 0.4, 0.0, 0.3]), tag_names=tags,
+                           mood_profile=np.array([0.7, 0.6]), mood_names=moods)
+    assert dancefloor[:3] == ["Electronic", "Dance", "House"] and "Relaxed" in lounge
+    names = distinct_names(["Electronic_Medium_Danceable", "Electronic_Medium_Danceable", "Rock_Fast"],
+                           [dancefloor, lounge, ["Rock"]])
+    # "Dance" is shared by both, so each gets the first word only it has
+    assert names == ["Electronic_Medium_Danceable_House", "Electronic_Medium_Danceable_Ambient", "Rock_Fast"]
+    assert not any(name[-1].isdigit() for name in names)
+    # nothing tells them apart: numbers, as a last resort
+    assert distinct_names(["Mixed", "Mixed"], [[], []]) == ["Mixed", "Mixed_2"]
