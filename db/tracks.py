@@ -207,7 +207,8 @@ def search_tracks(db: Database, *, title: str = "", artist: str = "", text: str 
                        "OR audiomuse_fold(t.artist) LIKE audiomuse_fold(%(text)s))")
     params["prefix"] = _escape_like(text or title or artist) + "%"
     return db.fetch_all(
-        f"""SELECT t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.camelot
+        f"""SELECT t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.camelot, t.year,
+                   t.file_path
               FROM tracks t WHERE {' AND '.join(clauses)}
              ORDER BY (audiomuse_fold(t.title) LIKE audiomuse_fold(%(prefix)s)) DESC, length(t.title), t.artist,
                       t.title

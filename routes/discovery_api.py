@@ -7,6 +7,7 @@ neighbours, and tracks by id from its catalogue, no database trip), call one dom
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -78,8 +79,15 @@ def search_tracks() -> Response:
         raise ApiError(400, "give 'q', 'title' or 'artist'", parameter="q")
     limit = int_param("limit", 20, minimum=1, maximum=100)
     rows = track_store.search_tracks(runtime().db, title=title, artist=artist, text=text, limit=limit)
-    return jsonify([{"item_id": r["item_id"], "title": r["title"], "author": r["artist"], "album": r["album"]}
-                    for r in rows])
+    return jsonify([{"item_id": r["item_id"], "title": r["title"], "author": r["artist"], "album": r["album"],
+                     "duration_seconds": r["duration_seconds"], "year": r["year"],
+                     "format": _file_format(r["file_path"])} for r in rows])
+
+
+def _file_format(path: str | None) -> str | None:
+    """'FLAC' for '/music/a.flac': what tells two copies of one song apart in the pickers."""
+    suffix = PurePosixPath(path).suffix if path else ""
+    return suffix[1:].upper() if 1 < len(suffix) <= 6 else None
 
 
 # --- similar songs and mixable tracks -----------------------------------------------------------------------------

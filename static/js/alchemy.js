@@ -9,12 +9,12 @@
   const box = document.querySelector(".playlist-box");
   const items = [];
   let ids = [];
-  playlistBox(box, () => ids, { source: "alchemy" });
+  const suggestName = playlistBox(box, () => ids, { source: "alchemy" });
   const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
 
   function addItem(op) {
     if (!songId()) { say("Pick a song from the list first.", true); return; }
-    items.push({ id: songId(), op, label: input.value });
+    items.push({ id: songId(), op, label: input.value, title: input.dataset.title || input.value });
     const li = document.createElement("li");
     li.textContent = `${op === "ADD" ? "+" : "−"} ${input.value}`;
     li.dataset.op = op;
@@ -39,6 +39,9 @@
       document.getElementById("alchemy-results").hidden = false;
       ids = [...items.filter((i) => i.op === "ADD").map((i) => i.id), ...body.results.map((t) => t.item_id)];
       box.hidden = body.results.length === 0;
+      const added = items.filter((i) => i.op === "ADD").map((i) => i.title);
+      const taken = items.filter((i) => i.op === "SUBTRACT").map((i) => i.title);
+      suggestName(added.join(" + ") + (taken.length ? ` − ${taken.join(" − ")}` : ""));
       const kinds = ["kept", "removed", "add", "subtract", "add centroid", "subtract centroid"];
       const traces = kinds.map((kind) => {
         const points = body.projection.filter((p) => p.kind === kind);

@@ -16,41 +16,115 @@ window.AudioMuse = (() => {
     return data;
   }
 
-  // A text input that searches /api/search_tracks as you type and remembers the chosen track's id.
+  const duration = (seconds) => {
+    if (seconds == null) return "";
+    const whole = Math.round(seconds);
+    return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+  };
+  // What tells two tracks of one title apart: album, length, file format and year.
+  const trackDetail = (t) => [t.album, duration(t.duration_seconds), t.format, t.year].filter(Boolean).join(" · ");
+  let pickers = 0;
+
+  // A combobox (WAI-ARIA pattern): typing searches /api/search_tracks, ArrowDown/ArrowUp move through the
+  // suggestions, Enter picks, Escape closes; the chosen track's id is kept on the input.
   function picker(input, { onPick } = {}) {
+    const number = ++pickers;
+    const wrap = document.createElement("span");
+    wrap.className = "combo";
+    input.replaceWith(wrap);
+    wrap.append(input);
     const list = document.createElement("ul");
     list.className = "picker-list";
+    list.id = `picker-list-${number}`;
     list.setAttribute("role", "listbox");
-    input.after(list);
-    input.setAttribute("autocomplete", "off");
+    list.hidden = true;
+    wrap.append(list);
+    Object.entries({ role: "combobox", autocomplete: "off", "aria-autocomplete": "list", "aria-expanded": "false",
+      "aria-controls": list.id }).forEach(([name, value]) => input.setAttribute(name, value));
+    let found = [];
+    let active = -1;
     let timer;
+    let asked = 0;
+
+    function close() {
+      list.hidden = true;
+      list.replaceChildren();
+      found = [];
+      active = -1;
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+    }
+    function highlight(index) {
+      active = index;
+      [...list.children].forEach((li, i) => li.setAttribute("aria-selected", String(i === index)));
+      if (index >= 0) {
+        const li = list.children[index];
+        input.setAttribute("aria-activedescendant", li.id);
+        li.scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    }
+    function choose(index) {
+      const t = found[index];
+      if (!t) return;
+      input.value = `${t.title} — ${t.author}`;
+      input.dataset.itemId = t.item_id;
+      input.dataset.title = t.title;
+      close();
+      if (onPick) onPick(t);
+    }
+    function show(tracks) {
+      found = tracks;
+      list.replaceChildren(...tracks.map((t, i) => {
+        const li = document.createElement("li");
+        li.id = `${list.id}-option-${i}`;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        const name = document.createElement("span");
+        name.textContent = `${t.title} — ${t.author}`;
+        const detail = document.createElement("small");
+        detail.className = "muted";
+        detail.textContent = trackDetail(t);
+        li.append(name, detail);
+        li.addEventListener("mousedown", (event) => { event.preventDefault(); choose(i); });
+        return li;
+      }));
+      list.hidden = tracks.length === 0;
+      input.setAttribute("aria-expanded", String(tracks.length > 0));
+      active = -1;
+    }
+
     input.addEventListener("input", () => {
       input.dataset.itemId = "";
       clearTimeout(timer);
       const text = input.value.trim();
-      if (text.length < 2) { list.replaceChildren(); return; }
+      if (text.length < 2) { close(); return; }
       timer = setTimeout(async () => {
+        const mine = ++asked;
         try {
-          const found = await api(`/api/search_tracks?q=${encodeURIComponent(text)}&limit=10`);
-          list.replaceChildren(...found.map((t) => {
-            const li = document.createElement("li");
-            li.setAttribute("role", "option");
-            li.textContent = `${t.title} — ${t.author}`;
-            li.addEventListener("mousedown", (event) => {
-              event.preventDefault();
-              input.value = `${t.title} — ${t.author}`;
-              input.dataset.itemId = t.item_id;
-              list.replaceChildren();
-              if (onPick) onPick(t);
-            });
-            return li;
-          }));
+          const tracks = await api(`/api/search_tracks?q=${encodeURIComponent(text)}&limit=10`);
+          if (mine === asked) show(tracks);  // an older, slower answer must not replace a newer one
         } catch (err) {
-          list.replaceChildren();
+          close();
         }
       }, 200);
     });
-    input.addEventListener("blur", () => setTimeout(() => list.replaceChildren(), 150));
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        if (!found.length) return;
+        event.preventDefault();
+        const step = event.key === "ArrowDown" ? 1 : -1;
+        highlight((active + step + found.length) % found.length);
+      } else if (event.key === "Enter" && !list.hidden && active >= 0) {
+        event.preventDefault();  // picks; it does not submit the form
+        choose(active);
+      } else if (event.key === "Escape" && !list.hidden) {
+        event.preventDefault();
+        close();
+      }
+    });
+    input.addEventListener("blur", () => setTimeout(close, 150));
     return () => input.dataset.itemId || "";
   }
 
@@ -69,9 +143,12 @@ window.AudioMuse = (() => {
     }));
   }
 
-  // The playlist box under results: name, "Create playlist", "Download .m3u8".
+  // The playlist box under results: name, "Create playlist", "Download .m3u8". The returned function suggests a
+  // name for the current results (e.g. "Similar to <seed>"); a name the user typed is kept.
   function playlistBox(box, getIds, { source, credentials } = {}) {
     const name = box.querySelector("input[name=playlist_name]");
+    let typed = false;
+    name.addEventListener("input", () => { typed = name.value.trim() !== ""; });
     const status = box.querySelector(".playlist-status");
     const say = (text, bad) => { status.textContent = text; status.classList.toggle("error", Boolean(bad)); };
     box.querySelector(".create-playlist").addEventListener("click", async () => {
@@ -99,7 +176,8 @@ window.AudioMuse = (() => {
         URL.revokeObjectURL(url);
       } catch (err) { say(`Not downloaded: ${err.message}`, true); }
     });
+    return (suggested) => { if (!typed) name.value = suggested.slice(0, 200); };
   }
 
-  return { api, picker, fillTracks, playlistBox, fmt };
+  return { api, picker, fillTracks, playlistBox, fmt, trackDetail };
 })();

@@ -7,7 +7,7 @@
   const endId = picker(document.getElementById("end"));
   const box = document.querySelector(".playlist-box");
   let ids = [];
-  playlistBox(box, () => ids, { source: "path" });
+  const suggestName = playlistBox(box, () => ids, { source: "path" });
   const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
 
   form.addEventListener("submit", async (event) => {
@@ -26,6 +26,7 @@
       document.getElementById("path-results").hidden = false;
       ids = body.path.map((t) => t.item_id);
       box.hidden = false;
+      suggestName(`${body.path[0].title} → ${body.path[body.path.length - 1].title}`);
       const labels = body.path.map((t, i) => `${i + 1}. ${t.title}`);
       Plotly.newPlot("path-chart", [
         { x: labels.slice(1), y: body.hop_distances, name: "distance from the previous song", type: "scatter",

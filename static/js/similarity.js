@@ -6,7 +6,8 @@
   const seedId = picker(document.getElementById("seed"));
   const box = document.querySelector(".playlist-box");
   let ids = [];
-  playlistBox(box, () => ids, { source: "similar" });
+  const suggestName = playlistBox(box, () => ids, { source: "similar" });
+  const seedTitle = () => document.getElementById("seed").dataset.title || "the seed";
 
   const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
 
@@ -16,6 +17,7 @@
     document.getElementById("similar-results").hidden = false;
     ids = [seed, ...tracks.map((t) => t.item_id)];
     box.hidden = tracks.length === 0;
+    suggestName(`${title === "Similar songs" ? "Similar to" : "Mixable with"} ${seedTitle()}`);
     say(`${tracks.length} songs.`);
   }
 

@@ -154,3 +154,80 @@ def test_sonic_fingerprint_page_with_a_play_history(jellyfin_site, page):
     expect(page.locator(".playlist-status")).to_contain_text('"Alice mix_instant" created with 5 songs')
     assert [p.owner_id for p in fake.playlists.values() if p.name == "Alice mix_instant"] == [fake.users["Alice"]]
     shot(page, "fingerprint-page.png")
+
+
+def test_song_picker_is_a_keyboard_combobox_that_tells_copies_apart(site, page, db):
+    """ArrowDown/ArrowUp move through the suggestions, Enter picks, Escape closes; the list sits below its input;
+    two copies of one title show their album, length and format; the playlist name follows the results."""
+    base, tracks, _ = site
+    copy = tracks[0]
+    db.execute("UPDATE tracks SET title = %s, album = 'Live at Home', duration_seconds = 321, year = 2019 "
+               "WHERE item_id = %s", (tracks[1].title, copy.item_id))  # two "Song 0-1": different album, length
+    page.goto(base + "/similarity")
+    seed = page.locator("#seed")
+    expect(seed).to_have_attribute("role", "combobox")
+    seed.fill(tracks[1].title)
+    options = page.locator("#" + seed.get_attribute("aria-controls") + " [role=option]")
+    expect(options).to_have_count(2)
+    expect(seed).to_have_attribute("aria-expanded", "true")
+    details = sorted(options.locator("small").all_inner_texts())
+    assert details[0].startswith("Album · 3:20 · ") and details[1] == "Live at Home · 5:21 · FLAC · 2019", details
+    box, listed = seed.bounding_box(), page.locator(".picker-list").bounding_box()
+    assert listed["y"] >= box["y"] + box["height"] - 1  # below the input, not over it
+
+    seed.press("ArrowDown")
+    first_id = options.nth(0).get_attribute("id")
+    expect(seed).to_have_attribute("aria-activedescendant", first_id)
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    seed.press("ArrowDown")
+    expect(seed).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id"))
+    seed.press("ArrowDown")  # wraps round
+    expect(seed).to_have_attribute("aria-activedescendant", first_id)
+    chosen = options.nth(0).locator("span").inner_text()
+    seed.press("Enter")
+    expect(seed).to_have_value(chosen)
+    expect(seed).to_have_attribute("aria-expanded", "false")
+    assert seed.get_attribute("data-item-id") in (copy.item_id, tracks[1].item_id)
+    expect(page.locator("#similar-results")).to_be_hidden()  # Enter picked; it did not submit the form
+
+    seed.fill(tracks[2].title)
+    expect(options).to_have_count(1)
+    seed.press("Escape")
+    expect(page.locator(".picker-list")).to_be_hidden()
+    expect(seed).to_have_attribute("aria-expanded", "false")
+
+    seed.fill(tracks[3].title)
+    expect(options).to_have_count(1)
+    seed.press("ArrowDown")
+    seed.press("Enter")
+    page.fill("input[name=n]", "3")
+    page.click("#find-similar")
+    expect(page.locator("#similar-rows tr")).to_have_count(3)
+    expect(page.locator("input[name=playlist_name]")).to_have_value(f"Similar to {tracks[3].title}")
+    page.fill("input[name=playlist_name]", "Mine")  # a name the user typed is kept
+    page.click("#find-mixable")
+    expect(page.locator("#results-title")).to_contain_text("Mixable")
+    expect(page.locator("input[name=playlist_name]")).to_have_value("Mine")
+    # the checkboxes sit on the line of their labels
+    check = page.locator("label.check", has_text="Radius walk ordering")
+    tick, text_box = check.locator("input").bounding_box(), check.bounding_box()
+    assert abs((tick["y"] + tick["height"] / 2) - (text_box["y"] + text_box["height"] / 2)) < 4
+    shot(page, "similar-picker.png")
+
+
+def test_path_and_alchemy_suggest_names_from_their_songs(site, page):
+    base, tracks, _ = site
+    page.goto(base + "/path")
+    pick(page, "#start", tracks[0].title, tracks[0].title)
+    pick(page, "#end", tracks[-1].title, tracks[-1].title)
+    page.fill("input[name=max_steps]", "4")
+    page.click("#find-path")
+    expect(page.locator("input[name=playlist_name]")).to_have_value(f"{tracks[0].title} → {tracks[-1].title}")
+    page.goto(base + "/alchemy")
+    pick(page, "#alchemy-song", tracks[0].title, tracks[0].title)
+    page.click("#add-song")
+    pick(page, "#alchemy-song", tracks[5].title, tracks[5].title)
+    page.click("#add-song")
+    page.fill("input[name=n]", "3")
+    page.click("#run-alchemy")
+    expect(page.locator("input[name=playlist_name]")).to_have_value(f"{tracks[0].title} + {tracks[5].title}")
