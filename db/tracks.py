@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -171,19 +172,95 @@ def all_embeddings(db: Database, model: str) -> tuple[list[str], np.ndarray]:
     return [r["item_id"] for r in rows], matrix
 
 
-def search_library(db: Database, *, query: str, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-    """Analyzed tracks whose title, artist or album contains `query` (case-insensitive); (total, page)."""
-    pattern = "%" + _escape_like(query) + "%"
-    where = "analyzed_at IS NOT NULL AND (title ILIKE %(p)s OR artist ILIKE %(p)s OR album ILIKE %(p)s)"
-    total = db.fetch_one(f"SELECT count(*) AS n FROM tracks WHERE {where}", {"p": pattern})
+@dataclass(frozen=True)
+class LibraryFilter:
+    """What the library table shows: text in title/artist/album, and the plot a user clicked through from (a tempo,
+    energy or loudness range, inclusive low and exclusive high; a Camelot key; a tag among a track's top three; its
+    top mood)."""
+
+    query: str = ""
+    min_bpm: float | None = None
+    max_bpm: float | None = None
+    min_energy: float | None = None
+    max_energy: float | None = None
+    min_loudness: float | None = None
+    max_loudness: float | None = None
+    camelot: str = ""
+    tag: str = ""
+    mood: str = ""
+
+
+# Top 3 tags and the top mood of a track, by value (ties by name so the answer is stable).
+_TOP_TAGS = "(SELECT k FROM jsonb_each_text(t.tags) AS e(k, v) ORDER BY v::float8 DESC, k LIMIT 3)"
+_TOP_MOOD = "(SELECT k FROM jsonb_each_text(t.moods) AS e(k, v) ORDER BY v::float8 DESC, k LIMIT 1)"
+
+
+def _where(f: LibraryFilter) -> tuple[str, dict[str, Any]]:
+    clauses = ["t.analyzed_at IS NOT NULL"]
+    params: dict[str, Any] = {}
+    if f.query:
+        params["p"] = "%" + _escape_like(f.query) + "%"
+        clauses.append("(t.title ILIKE %(p)s OR t.artist ILIKE %(p)s OR t.album ILIKE %(p)s)")
+    for column, low, high in (("tempo_bpm", f.min_bpm, f.max_bpm), ("energy", f.min_energy, f.max_energy),
+                              ("loudness_lufs", f.min_loudness, f.max_loudness)):
+        if low is not None:
+            params[f"{column}_low"] = low
+            clauses.append(f"t.{column} >= %({column}_low)s")
+        if high is not None:
+            params[f"{column}_high"] = high
+            clauses.append(f"t.{column} < %({column}_high)s")
+    if f.camelot:
+        params["camelot"] = f.camelot
+        clauses.append("t.camelot = %(camelot)s")
+    if f.tag:
+        params["tag"] = f.tag
+        clauses.append(f"%(tag)s IN {_TOP_TAGS}")
+    if f.mood:
+        params["mood"] = f.mood
+        clauses.append(f"{_TOP_MOOD} = %(mood)s")
+    return " AND ".join(clauses), params
+
+
+def search_library(db: Database, *, query: str = "", limit: int, offset: int,
+                   where: LibraryFilter | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Analyzed tracks matching `where` (or whose title, artist or album contains `query`, case-insensitive);
+    (total, page)."""
+    clause, params = _where(where or LibraryFilter(query=query))
+    total = db.fetch_one(f"SELECT count(*) AS n FROM tracks t WHERE {clause}", params)
     rows = db.fetch_all(
-        f"""SELECT item_id, title, artist, album, duration_seconds, tempo_bpm, tempo_confidence, musical_key, scale,
-                   camelot, energy, loudness_lufs, tags, moods, analyzed_at
-              FROM tracks WHERE {where}
-             ORDER BY artist, album, track_number NULLS LAST, title LIMIT %(limit)s OFFSET %(offset)s""",
-        {"p": pattern, "limit": limit, "offset": offset},
+        f"""SELECT t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.tempo_confidence,
+                   t.musical_key, t.scale, t.camelot, t.energy, t.loudness_lufs, t.tags, t.moods, t.analyzed_at
+              FROM tracks t WHERE {clause}
+             ORDER BY t.artist, t.album, t.track_number NULLS LAST, t.title LIMIT %(limit)s OFFSET %(offset)s""",
+        {**params, "limit": limit, "offset": offset},
     )
     return int(total["n"]) if total else 0, rows
+
+
+def library_stats(db: Database, *, bpm_bin: float, energy_bin: float, loudness_bin: float,
+                  top: int) -> dict[str, Any]:
+    """The analyzed library at a glance: tempo, energy and loudness histograms ({low: count}, bins of the given
+    widths), tracks per Camelot key, how often each tag is among a track's top three, tracks per top mood (the
+    `top` most frequent tags and all moods)."""
+
+    def histogram(column: str, width: float) -> list[dict[str, Any]]:
+        rows = db.fetch_all(
+            f"""SELECT floor({column} / %(w)s) * %(w)s AS low, count(*) AS n FROM tracks
+                 WHERE analyzed_at IS NOT NULL AND {column} IS NOT NULL GROUP BY 1 ORDER BY 1""", {"w": width})
+        return [{"low": float(r["low"]), "high": float(r["low"]) + width, "count": int(r["n"])} for r in rows]
+
+    camelot = db.fetch_all("""SELECT camelot AS key, count(*) AS n FROM tracks
+                               WHERE analyzed_at IS NOT NULL AND camelot IS NOT NULL GROUP BY 1 ORDER BY 1""")
+    tags = db.fetch_all(f"""SELECT top.k AS tag, count(*) AS n FROM tracks t CROSS JOIN LATERAL {_TOP_TAGS} AS top
+                             WHERE t.analyzed_at IS NOT NULL GROUP BY top.k ORDER BY n DESC, tag LIMIT %s""", (top,))
+    moods = db.fetch_all(f"""SELECT {_TOP_MOOD} AS mood, count(*) AS n FROM tracks t
+                              WHERE t.analyzed_at IS NOT NULL AND t.moods <> '{{}}'::jsonb
+                              GROUP BY 1 ORDER BY n DESC, mood""")
+    return {"tracks": count_analyzed(db), "tempo": histogram("tempo_bpm", bpm_bin),
+            "energy": histogram("energy", energy_bin), "loudness": histogram("loudness_lufs", loudness_bin),
+            "camelot": [{"key": r["key"], "count": int(r["n"])} for r in camelot],
+            "tags": [{"name": r["tag"], "count": int(r["n"])} for r in tags],
+            "moods": [{"name": r["mood"], "count": int(r["n"])} for r in moods if r["mood"]]}
 
 
 def count_analyzed(db: Database) -> int:

@@ -11,7 +11,7 @@ from db import task_status as task_store
 from db import tracks as track_store
 from routes.context import runtime
 from routes.errors import ApiError
-from routes.params import int_param, str_param
+from routes.params import float_param, int_param, str_param
 from tasks.queues import MAIN_ANALYSIS, start_main_task
 
 bp = Blueprint("analysis_api", __name__)
@@ -57,11 +57,27 @@ def _track_json(row: dict[str, Any], top_n: int) -> dict[str, Any]:
 
 @bp.get("/api/tracks")
 def tracks() -> Response:
-    """Analyzed tracks matching `q` in title, artist or album; paged with `limit` and `offset`."""
+    """Analyzed tracks matching `q` in title, artist or album and the plot filters (`min_bpm`/`max_bpm`,
+    `min_energy`/`max_energy`, `min_loudness`/`max_loudness`, `camelot`, `tag`, `mood`); paged with `limit` and
+    `offset`."""
     rt = runtime()
-    query = str_param("q", max_length=200)
+    where = track_store.LibraryFilter(
+        query=str_param("q", max_length=200),
+        min_bpm=float_param("min_bpm", None), max_bpm=float_param("max_bpm", None),
+        min_energy=float_param("min_energy", None), max_energy=float_param("max_energy", None),
+        min_loudness=float_param("min_loudness", None), max_loudness=float_param("max_loudness", None),
+        camelot=str_param("camelot", max_length=3), tag=str_param("tag", max_length=100),
+        mood=str_param("mood", max_length=100))
     limit = int_param("limit", 50, minimum=1, maximum=500)
     offset = int_param("offset", 0, minimum=0)
     top_n = int_param("top_n", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
-    total, rows = track_store.search_library(rt.db, query=query, limit=limit, offset=offset)
+    total, rows = track_store.search_library(rt.db, limit=limit, offset=offset, where=where)
     return jsonify({"total": total, "limit": limit, "offset": offset, "tracks": [_track_json(r, top_n) for r in rows]})
+
+
+@bp.get("/api/analysis/library_stats")
+def library_stats() -> Response:
+    """The analyzed library at a glance, for the Analysis page's plots: histograms of tempo (5 BPM), energy (0.05)
+    and loudness (1 LU), tracks per Camelot key, the most frequent top tags and the top moods."""
+    return jsonify(track_store.library_stats(runtime().db, bpm_bin=5.0, energy_bin=0.05, loudness_bin=1.0,
+                                             top=int_param("top", 15, minimum=1, maximum=50)))

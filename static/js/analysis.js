@@ -9,6 +9,7 @@
   const more = document.getElementById("library-more");
   const PAGE = 50;
   let offset = 0;
+  let filter = null;  // {label, params} from a click on a plot
   let lastRunId = null;
   let lastRunStatus = null;
 
@@ -55,6 +56,7 @@
       if (run.task_id !== lastRunId || run.status !== lastRunStatus) {
         lastRunId = run.task_id; lastRunStatus = run.status;
         loadLibrary(true);
+        loadGlance().catch(() => {});
       }
     }
     const analyzing = body.analyzing_now || [];
@@ -73,7 +75,8 @@
 
   async function loadLibrary(reset) {
     if (reset) offset = 0;
-    const params = new URLSearchParams({ q: search.value, limit: String(PAGE), offset: String(offset) });
+    const params = new URLSearchParams({ q: search.value, limit: String(PAGE), offset: String(offset),
+      ...(filter ? filter.params : {}) });
     const body = await getJson(`/api/tracks?${params}`);
     const fresh = body.tracks.map((t) => {
       const tr = document.createElement("tr");
@@ -92,10 +95,100 @@
     more.hidden = offset >= body.total;
   }
 
+  // --- the library at a glance: plots that filter the table ---------------------------------------------------
+  const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  const LAYOUT = { margin: { t: 10, r: 10, b: 40, l: 45 }, height: 260, bargap: 0.05 };
+  const round = (value, digits) => Number(value.toFixed(digits));
+
+  function showFilter(label, params) {
+    filter = { label, params };
+    document.getElementById("library-filter").hidden = false;
+    document.getElementById("library-filter-text").textContent = `Showing ${label}.`;
+    loadLibrary(true).then(() => rows.closest("section").scrollIntoView({ behavior: "smooth", block: "start" }));
+  }
+  document.getElementById("library-filter-clear").addEventListener("click", () => {
+    filter = null;
+    document.getElementById("library-filter").hidden = true;
+    loadLibrary(true);
+  });
+
+  function histogram(id, bins, { digits, unit, low, high, color }) {
+    const node = document.getElementById(id);
+    Plotly.react(node, [{ type: "bar", x: bins.map((b) => (b.low + b.high) / 2), y: bins.map((b) => b.count),
+      width: bins.map((b) => b.high - b.low), marker: { color },
+      customdata: bins.map((b) => [b.low, b.high]),
+      hovertemplate: `%{customdata[0]:.${digits}f}–%{customdata[1]:.${digits}f}${unit}: %{y} tracks<extra></extra>` }],
+    { ...LAYOUT, xaxis: { title: { text: unit.trim() || "" } }, yaxis: { title: { text: "tracks" } } }, CONFIG);
+    node.removeAllListeners?.("plotly_click");
+    node.on("plotly_click", (event) => {
+      const [from, to] = event.points[0].customdata;
+      showFilter(`tracks with ${id.split("-")[0]} ${round(from, digits)}–${round(to, digits)}${unit}`,
+        { [low]: String(from), [high]: String(to) });
+    });
+  }
+
+  function bars(id, items, param, what, color) {
+    const node = document.getElementById(id);
+    const shown = [...items].reverse();  // most frequent on top
+    Plotly.react(node, [{ type: "bar", orientation: "h", y: shown.map((i) => i.name), x: shown.map((i) => i.count),
+      marker: { color }, hovertemplate: "%{y}: %{x} tracks<extra></extra>" }],
+    { ...LAYOUT, margin: { ...LAYOUT.margin, l: 110 }, xaxis: { title: { text: "tracks" } } }, CONFIG);
+    node.removeAllListeners?.("plotly_click");
+    node.on("plotly_click", (event) => {
+      const name = event.points[0].y;
+      showFilter(`tracks whose ${what} is ${name}`, { [param]: name });
+    });
+  }
+
+  function camelotWheel(keys) {
+    const counts = Object.fromEntries(keys.map((k) => [k.key, k.count]));
+    const node = document.getElementById("camelot-chart");
+    const numbers = Array.from({ length: 12 }, (_, i) => i + 1);
+    // The wheel as DJs know it: twelve positions, minor keys (A) on the inner ring, major (B) on the outer one;
+    // a wedge grows outward from its ring with the number of tracks in that key.
+    const largest = Math.max(1, ...keys.map((k) => k.count));
+    const ring = (letter, base, color) => ({ type: "barpolar", name: letter === "A" ? "minor (A)" : "major (B)",
+      theta: numbers.map((n) => (n - 1) * 30), width: numbers.map(() => 28), base,
+      r: numbers.map((n) => counts[`${n}${letter}`] || 0), customdata: numbers.map((n) => `${n}${letter}`),
+      marker: { color, line: { color: "#fff", width: 1 } },
+      hovertemplate: "%{customdata}: %{r} tracks<extra></extra>" });
+    Plotly.react(node, [ring("A", largest * 0.25, "#7c9cf5"), ring("B", largest * 1.45, "#f59f7c")],
+      { ...LAYOUT, margin: { t: 20, r: 20, b: 20, l: 20 }, showlegend: true, legend: { orientation: "h" },
+        polar: { angularaxis: { direction: "clockwise", rotation: 90, tickvals: numbers.map((n) => (n - 1) * 30),
+          ticktext: numbers.map(String) }, radialaxis: { visible: false, range: [0, largest * 2.5] } } }, CONFIG);
+    node.removeAllListeners?.("plotly_click");
+    node.on("plotly_click", (event) => pickKey(event.points[0].customdata));
+    const buttons = document.getElementById("camelot-keys");
+    buttons.replaceChildren(...keys.map((k) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `${k.key} (${k.count})`;
+      button.addEventListener("click", () => pickKey(k.key));
+      return button;
+    }));
+  }
+  const pickKey = (key) => showFilter(`tracks in ${key}`, { camelot: key });
+
+  async function loadGlance() {
+    const stats = await getJson("/api/analysis/library_stats");
+    document.getElementById("at-a-glance").hidden = stats.tracks === 0;
+    if (stats.tracks === 0) return;
+    histogram("tempo-chart", stats.tempo, { digits: 0, unit: " BPM", low: "min_bpm", high: "max_bpm",
+      color: "#3b5bdb" });
+    camelotWheel(stats.camelot);
+    histogram("energy-chart", stats.energy, { digits: 2, unit: "", low: "min_energy", high: "max_energy",
+      color: "#2b8a3e" });
+    histogram("loudness-chart", stats.loudness, { digits: 0, unit: " LUFS", low: "min_loudness",
+      high: "max_loudness", color: "#862e9c" });
+    bars("tags-chart", stats.tags, "tag", "top three tags include", "#e8590c");
+    bars("moods-chart", stats.moods, "mood", "strongest mood", "#1098ad");
+  }
+
   let typing;
   search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => loadLibrary(true), 250); });
   more.addEventListener("click", () => loadLibrary(false));
   loadSummary().catch(() => {});
   loadLibrary(true).catch(() => {});
+  loadGlance().catch(() => {});
   setInterval(() => loadSummary().catch(() => {}), 2000);
 })();

@@ -136,6 +136,49 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     page.fill("#library-search", "Song 1-2")
     expect(page.locator("#library-rows tr")).to_have_count(1)
     expect(page.locator("#library-rows tr td").first).to_have_text("Song 1-2")
+    page.fill("#library-search", "")
+    expect(page.locator("#library-rows tr")).to_have_count(6)
+
+    # The library at a glance: plots, each clickable through to the tracks behind it.
+    expect(page.locator("#at-a-glance")).to_be_visible()
+    for chart in ("tempo", "camelot", "energy", "loudness", "tags", "moods"):
+        expect(page.locator(f"#{chart}-chart .main-svg").first).to_be_visible()
+    camelots = [c.strip() for c in page.locator("#library-rows tr td:nth-child(6)").all_inner_texts()]
+    key = max(set(camelots), key=camelots.count)
+    # a real mouse click inside the wedge of `key`: the mean of points along its outline lies inside it
+    point = page.evaluate("""(key) => {
+        const node = document.getElementById('camelot-chart');
+        const trace = node.data.findIndex((t) => t.customdata.includes(key));
+        const index = node.data[trace].customdata.indexOf(key);
+        const path = node.querySelectorAll('.barlayer .trace')[trace].querySelectorAll('path')[index];
+        const length = path.getTotalLength(), m = path.getScreenCTM();
+        let x = 0, y = 0;
+        for (let i = 0; i < 40; i++) { const p = path.getPointAtLength(length * i / 40); x += p.x; y += p.y; }
+        const svg = path.ownerSVGElement.createSVGPoint(); svg.x = x / 40; svg.y = y / 40;
+        const screen = svg.matrixTransform(m);
+        return { x: screen.x, y: screen.y };
+    }""", key)
+    page.mouse.click(point["x"], point["y"])
+    expect(page.locator("#library-filter-text")).to_have_text(f"Showing tracks in {key}.")
+    expect(page.locator("#library-rows tr")).to_have_count(camelots.count(key))
+    for text in page.locator("#library-rows tr td:nth-child(6)").all_inner_texts():
+        assert text.strip() == key
+    page.click("#library-filter-clear")
+    expect(page.locator("#library-rows tr")).to_have_count(6)
+    # the same from the keyboard: the key buttons under the wheel
+    page.locator("#camelot-keys button", has_text=f"{key} (").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#library-rows tr")).to_have_count(camelots.count(key))
+    page.click("#library-filter-clear")
+    # a tempo bar: its tracks, and only those
+    box = page.locator("#tempo-chart .barlayer .point path").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # Plotly's drag layer takes it
+    expect(page.locator("#library-filter-text")).to_contain_text("tracks with tempo")
+    label = page.locator("#library-filter-text").inner_text()
+    low, high = (float(v) for v in re.search(r"tempo (\d+)–(\d+)", label).groups())
+    for text in page.locator("#library-rows tr td:nth-child(4)").all_inner_texts():
+        assert low - 0.05 <= float(text) <= high + 0.05  # the table rounds to 0.1 BPM
+    page.click("#library-filter-clear")
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT_DIR / "analysis-page.png"), full_page=True)
 

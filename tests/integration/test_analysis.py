@@ -221,3 +221,44 @@ def test_an_attempt_is_a_failure_only_once_its_task_has_ended(db, client):
     assert "worker stopped" in body["failures"][0]["reason"]
     track_store.record_failure(db, track=track, reason="not audio", version=1, task_id="album-task", retryable=False)
     assert [f["reason"] for f in client.get("/api/analysis/summary").get_json()["failures"]] == ["not audio"]
+
+
+def test_library_stats_and_the_filters_behind_each_plot(db, client):
+    """Every bar and key of the at-a-glance plots lists exactly the tracks it counts."""
+    import json
+
+    rng = np.random.default_rng(4)
+    tag_names = ["rock", "pop", "jazz", "ambient", "electronic"]
+    for i in range(40):
+        tags = {name: float(rng.random()) for name in tag_names}
+        moods = {"happy": float(rng.random()), "sad": float(rng.random()), "relaxed": float(rng.random())}
+        db.execute(
+            """INSERT INTO tracks (item_id, title, artist, tempo_bpm, camelot, energy, loudness_lufs, tags, moods,
+                                   analysis_model, analysis_version, analyzed_at)
+               VALUES (%s, %s, 'A', %s, %s, %s, %s, %s, %s, 'm', 1, now())""",
+            (f"t{i}", f"T{i}", float(rng.uniform(70, 170)), ["8A", "9B", "3A"][i % 3], float(rng.random()),
+             float(rng.uniform(-20, -6)), json.dumps(tags), json.dumps(moods)))
+    db.execute("INSERT INTO tracks (item_id, title, artist) VALUES ('pending', 'Not analyzed', 'B')")
+    stats = client.get("/api/analysis/library_stats").get_json()
+    assert stats["tracks"] == 40
+    assert sum(b["count"] for b in stats["tempo"]) == 40 and all(b["high"] - b["low"] == 5 for b in stats["tempo"])
+    assert {k["key"]: k["count"] for k in stats["camelot"]} == {"8A": 14, "9B": 13, "3A": 13}
+    assert sum(t["count"] for t in stats["tags"]) == 3 * 40 and sum(m["count"] for m in stats["moods"]) == 40
+
+    def listed(**params) -> int:
+        return client.get("/api/tracks", query_string={**params, "limit": 500}).get_json()["total"]
+
+    for column, low, high in (("tempo", "min_bpm", "max_bpm"), ("energy", "min_energy", "max_energy"),
+                              ("loudness", "min_loudness", "max_loudness")):
+        for bin_ in stats[column]:
+            assert listed(**{low: bin_["low"], high: bin_["high"]}) == bin_["count"], (column, bin_)
+    for key in stats["camelot"]:
+        assert listed(camelot=key["key"]) == key["count"]
+    for tag in stats["tags"]:
+        assert listed(tag=tag["name"]) == tag["count"]
+    for mood in stats["moods"]:
+        assert listed(mood=mood["name"]) == mood["count"]
+    assert listed(camelot="8A", min_bpm=0, max_bpm=1000, q="T1") == len(
+        [i for i in range(40) if i % 3 == 0 and "T1" in f"T{i}"])
+    bad = client.get("/api/tracks?min_bpm=fast")
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "min_bpm"
