@@ -252,6 +252,9 @@ class Config:
         minimum=0)
     DUPLICATE_DISTANCE_CHECK_LOOKBACK: int = _setting(
         0, "Compare each song with only this many songs kept before it (0: all)", minimum=0)
+    CLUSTERING_CALIBRATION_RUNS: int = _setting(
+        40, "Random runs on the library itself that set the normalisation of purity and diversity before the search "
+            "(0: use the LN_*_STATS settings)", minimum=0, maximum=1000)
     CLUSTERING_SEED: int = _setting(0, "Seed of the search when a request gives none (0: a new seed each run)",
                                     minimum=0, maximum=2**31 - 1)
 

@@ -40,14 +40,15 @@ from psycopg2.extras import Json  # noqa: E402
 from audio.moods import MOODS, mood_scores  # noqa: E402
 from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
 from bench.stack import config_for, embedded_services, run_main_task, task_workers  # noqa: E402
-from clustering.data import LibraryData  # noqa: E402
+from clustering.data import LibraryData, library_from_rows  # noqa: E402
 from clustering.fitness import diversity_raw, purity_raw  # noqa: E402
 from clustering.models import fit_run  # noqa: E402
 from clustering.orchestration import search_settings  # noqa: E402
 from clustering.params import random_params  # noqa: E402
-from clustering.request import ClusteringRequest, defaults_from, preset  # noqa: E402
+from clustering.request import ClusteringRequest, defaults_from, fit_to_library, preset  # noqa: E402
 from clustering.search import PreparedLibrary, run_batch  # noqa: E402
 from config import Config  # noqa: E402
+from db import tracks as track_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from mediaservers.local import item_id_for  # noqa: E402
 from tasks.queues import MAIN_CLUSTERING  # noqa: E402
@@ -96,12 +97,14 @@ def machine() -> str:
 
 
 def calibrate(data: LibraryData, runs: int) -> None:
-    """log1p statistics of raw purity/diversity over random runs with the default search ranges."""
+    """log1p statistics of raw purity/diversity over random runs with the default search ranges, fitted to the
+    library's size as a real run fits them (clustering.request.fit_to_library)."""
     config = Config.from_env({})
     rng = np.random.default_rng(3)
     for use_embeddings in (False, True):
-        settings = search_settings(defaults_from(config).with_values(
-            {"enable_clustering_embeddings": use_embeddings}))
+        request, _ = fit_to_library(defaults_from(config).with_values(
+            {"enable_clustering_embeddings": use_embeddings}), len(data))
+        settings = search_settings(request)
         library = PreparedLibrary(data, settings)
         values: dict[str, list[float]] = {"purity": [], "diversity": [], "other_purity": [], "other_diversity": []}
         sample = library.sampler.initial(rng)
@@ -213,8 +216,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--speed-runs", type=int, default=10, help="runs per algorithm in the in-process table")
     parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--library-database", metavar="URL",
+                        help="with --calibrate: the analyzed library of this PostgreSQL database instead of the "
+                             "synthetic one (real music, e.g. the dev corpus)")
     parser.add_argument("--skip-end-to-end", action="store_true")
     args = parser.parse_args()
+    if args.calibrate and args.library_database:
+        rows, embeddings = track_store.clustering_rows(Database(args.library_database), MODEL_NAME)
+        real = library_from_rows(rows, embeddings, tag_names=MSD_TAGS, mood_names=MOODS)
+        print(machine() + f". Analyzed library of {len(real)} tracks.\n")
+        calibrate(real, args.runs)
+        return 0
     data = synthetic_library(args.tracks)
     print(machine() + f". Synthetic library of {args.tracks} tracks.\n")
     if args.calibrate:

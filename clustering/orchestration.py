@@ -14,13 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from clustering.assemble import AssemblySettings, PlaylistDraft
 from clustering.errors import ClusteringError
-from clustering.fitness import FitnessWeights, NormalisationStats
+from clustering.fitness import FitnessWeights, NormalisationStats, calibration_stats, diversity_raw, purity_raw
+from clustering.models import fit_run
 from clustering.naming import unique_names
-from clustering.params import Mutation, SearchSpace
+from clustering.params import Mutation, SearchSpace, random_params
 from clustering.request import ClusteringRequest
-from clustering.search import RunResult, SearchSettings
+from clustering.search import PreparedLibrary, RunResult, SearchSettings
 from config import parse_mean_std
 
 
@@ -67,6 +70,46 @@ def assembly_settings(request: ClusteringRequest, settings: SearchSettings) -> A
         max_per_artist=request.max_songs_per_artist, min_size=request.min_playlist_size,
         top_n=request.top_n_playlists, duplicate_cosine=request.duplicate_distance_threshold_cosine,
         duplicate_lookback=request.duplicate_distance_check_lookback, genres=settings.genres)
+
+
+CALIBRATION_STD_FLOOR = 0.05  # a metric random runs barely move (real-music purity: std 0.001) must not dominate
+
+
+def calibrate_stats(library: PreparedLibrary, settings: SearchSettings, *, runs: int, seed: int,
+                    fallback: NormalisationStats) -> tuple[NormalisationStats, int]:
+    """The normalisation statistics of this library: mean and std of log1p of each label metric over `runs` random
+    runs drawn from the request's ranges (seeded), std floored at CALIBRATION_STD_FLOOR. A normalised 0 is then a
+    typical random grouping of *this* library, whatever its size (the spread of tag diversity, say, depends on how
+    many playlists a library can make). Returns (stats, valid runs); `fallback` when fewer than 5 runs were valid."""
+    rng = np.random.default_rng([seed, 0xCA1])
+    data = library.data
+    values: dict[str, list[float]] = {"mood_purity": [], "mood_diversity": [], "other_purity": [],
+                                      "other_diversity": []}
+    sample = library.sampler.initial(rng)
+    for _ in range(runs):
+        sample = library.sampler.perturb(sample, rng, fraction=settings.sample_change_fraction)
+        try:
+            fitted = fit_run(random_params(settings.space, rng), library.features[sample],
+                             seed=int(rng.integers(1 << 30)))
+        except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError):
+            continue  # the same runs the search counts as invalid
+        labels = fitted.labels
+        if not 2 <= np.unique(labels[labels >= 0]).size < int((labels >= 0).sum()):
+            continue
+        tags, moods = data.tags[sample], data.moods[sample]
+        values["mood_purity"].append(purity_raw(labels, tags, top_k=settings.top_k_moods))
+        values["mood_diversity"].append(diversity_raw(labels, tags))
+        values["other_purity"].append(purity_raw(labels, moods, top_k=settings.top_k_moods,
+                                                 threshold=settings.other_feature_threshold))
+        values["other_diversity"].append(diversity_raw(labels, moods))
+    valid = len(values["mood_purity"])
+    if valid < 5:
+        return fallback, valid
+    stats = {}
+    for name, raw in values.items():
+        mean, std = calibration_stats(raw)
+        stats[name] = (round(mean, 4), round(max(std, CALIBRATION_STD_FLOOR), 4))
+    return NormalisationStats(**stats), valid
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ SETTING_OF = {
     "sampling_percentage_change_per_run": "SAMPLING_PERCENTAGE_CHANGE_PER_RUN",
     "duplicate_distance_threshold_cosine": "DUPLICATE_DISTANCE_THRESHOLD_COSINE",
     "duplicate_distance_check_lookback": "DUPLICATE_DISTANCE_CHECK_LOOKBACK",
+    "clustering_calibration_runs": "CLUSTERING_CALIBRATION_RUNS",
 }
 # Lowercase setting names whose parameter has a name of its own (both are accepted).
 ALIASES = {"cluster_algorithm": "clustering_method", "min_playlist_size_for_top_n": "min_playlist_size",
@@ -159,6 +160,7 @@ class ClusteringRequest:
     sampling_percentage_change_per_run: float = _default("sampling_percentage_change_per_run")
     duplicate_distance_threshold_cosine: float = _default("duplicate_distance_threshold_cosine")
     duplicate_distance_check_lookback: int = _default("duplicate_distance_check_lookback")
+    clustering_calibration_runs: int = _default("clustering_calibration_runs")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

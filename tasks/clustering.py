@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import time
+from dataclasses import replace
 from typing import Any
 
 from audio.moods import MOODS
@@ -25,7 +26,14 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS
 from clustering.assemble import PlaylistDraft, assemble_playlists
 from clustering.data import ClusteringError, LibraryData, library_from_rows
 from clustering.fitness import quality
-from clustering.orchestration import BatchPlan, SearchBook, assembly_settings, name_drafts, search_settings
+from clustering.orchestration import (
+    BatchPlan,
+    SearchBook,
+    assembly_settings,
+    calibrate_stats,
+    name_drafts,
+    search_settings,
+)
 from clustering.request import MIN_TRACKS, ClusteringRequest, fit_to_library
 from clustering.search import PreparedLibrary, SearchSettings, run_batch, run_seed
 from db import playlists as playlist_store
@@ -200,6 +208,18 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     settings = search_settings(request)
     for note in adjustments:
         ctx.append_log(note)
+    prepared = PreparedLibrary(data, settings)
+    if request.clustering_calibration_runs:
+        ctx.report(f"Calibrating on {request.clustering_calibration_runs} random runs of this library",
+                   phase="calibrating")
+        stats, calibrated = calibrate_stats(prepared, settings, runs=request.clustering_calibration_runs,
+                                            seed=seed, fallback=settings.stats)
+        settings = replace(settings, stats=stats)
+        shown = ", ".join(f"{name.replace('_', ' ')} {mean:.3f} ± {std:.3f}"
+                          for name, (mean, std) in vars(stats).items())
+        ctx.append_log(f"Scores normalised by {calibrated} random runs of this library (log1p mean ± std: {shown})"
+                       if calibrated >= 5 else f"only {calibrated} random runs were valid: the LN_*_STATS "
+                       "settings normalise the scores")
     redis = ctx.redis
     snapshot = data.to_bytes()
     redis.set(snapshot_key(ctx.task_id), snapshot, ex=SNAPSHOT_TTL_SECONDS)
@@ -222,7 +242,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                               f"({book.invalid_runs} invalid); widen the parameter ranges or pick another algorithm")
     ctx.report(f"Best score {best.score:.3f} ({best.params.describe()}); building playlists", phase="playlists",
                progress=92)
-    drafts = assemble_playlists(PreparedLibrary(data, settings), best, assembly_settings(request, settings),
+    drafts = assemble_playlists(prepared, best, assembly_settings(request, settings),
                                 seed=seed)
     if not drafts:
         raise ClusteringError(
@@ -232,8 +252,8 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     published = _store_and_publish(ctx, drafts)
     covered = len({item_id for d in drafts for item_id in d.item_ids})
     rated = quality(best.metrics, settings.weights)
-    valid = sorted(book.valid_scores)
-    median = valid[len(valid) // 2] if valid else None
+    scores = sorted(book.valid_scores)
+    median = scores[len(scores) // 2] if scores else None
     summary = {"seed": seed, "runs": request.clustering_runs, "batches": book.plan.n_batches,
                "quality": rated["quality"], "quality_parts": rated["parts"],
                "median_run_score": round(median, 4) if median is not None else None,
@@ -243,6 +263,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                "invalid_runs": book.invalid_runs, "best_score": round(best.score, 4),
                "best_params": best.params.as_dict(), "best_description": best.params.describe(),
                "best_metrics": best.metrics, "best_history": book.best_history,
+               "normalisation": vars(settings.stats),
                "elapsed_seconds": round(time.monotonic() - book.started, 1),
                # everything besides the request that the result depends on, so a run can be repeated
                "search_settings": {**settings.as_dict(), "iterations_per_batch_job": book.plan.per_batch,

@@ -54,9 +54,10 @@
         : `${run.status}: ${run.message}`;
       box.dataset.status = run.status;
       if (run.task_id !== lastRunId || run.status !== lastRunStatus) {
+        const first = lastRunId === null;  // the page's own first load draws the plots already
         lastRunId = run.task_id; lastRunStatus = run.status;
         loadLibrary(true);
-        loadGlance().catch(() => {});
+        if (!first) loadGlance().catch(() => {});
       }
     }
     const analyzing = body.analyzing_now || [];
@@ -159,7 +160,8 @@
     node.removeAllListeners?.("plotly_click");
     node.on("plotly_click", (event) => pickKey(event.points[0].customdata));
     const buttons = document.getElementById("camelot-keys");
-    buttons.replaceChildren(...keys.map((k) => {
+    const order = (key) => parseInt(key, 10) * 2 + (key.endsWith("B") ? 1 : 0);
+    buttons.replaceChildren(...[...keys].sort((a, b) => order(a.key) - order(b.key)).map((k) => {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = `${k.key} (${k.count})`;

@@ -118,6 +118,15 @@ def analysis_server(make_config, worker_processes, tmp_path) -> Iterator[str]:
     app.extensions["audiomuse"].stop_background.set()
 
 
+def settle_at(page, selector: str) -> None:
+    """Scroll `selector` into view and wait until the page stops moving (a filter scrolls smoothly to the table),
+    so coordinates read now are where a mouse click lands."""
+    page.locator(selector).scroll_into_view_if_needed()
+    page.wait_for_function("""() => new Promise((done) => {
+        const y = window.scrollY; setTimeout(() => done(window.scrollY === y), 250); })""")
+    page.locator(selector).scroll_into_view_if_needed()
+
+
 def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, page):
     page.goto(analysis_server + "/")
     expect(page.locator("#library-total")).to_have_text("(0 tracks)")
@@ -146,6 +155,8 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     camelots = [c.strip() for c in page.locator("#library-rows tr td:nth-child(6)").all_inner_texts()]
     key = max(set(camelots), key=camelots.count)
     # a real mouse click inside the wedge of `key`: the mean of points along its outline lies inside it
+    expect(page.locator("#camelot-keys button")).to_have_count(len(set(camelots)))
+    settle_at(page, "#camelot-chart")
     point = page.evaluate("""(key) => {
         const node = document.getElementById('camelot-chart');
         const trace = node.data.findIndex((t) => t.customdata.includes(key));
@@ -171,6 +182,7 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     expect(page.locator("#library-rows tr")).to_have_count(camelots.count(key))
     page.click("#library-filter-clear")
     # a tempo bar: its tracks, and only those
+    settle_at(page, "#tempo-chart")
     box = page.locator("#tempo-chart .barlayer .point path").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # Plotly's drag layer takes it
     expect(page.locator("#library-filter-text")).to_contain_text("tracks with tempo")

@@ -184,9 +184,10 @@ def test_hung_batch_is_timed_out_and_the_task_still_finishes(make_config, db, wo
 
 def test_cancel_stops_the_task_and_its_running_batches(clustering_site, db, worker_processes):
     client, env, _ = clustering_site
-    env = dict(env, ITERATIONS_PER_BATCH_JOB="2000")  # batches that run for a long time
     start_workers(worker_processes, env)
-    response = client.post("/api/clustering/start", json=dict(CUSTOM, clustering_runs=20_000))
+    # batches that run for a long time (a run's settings come with its request)
+    response = client.post("/api/clustering/start", json=dict(CUSTOM, clustering_runs=20_000,
+                                                               iterations_per_batch_job=2000))
     task_id = response.get_json()["task_id"]
     running = wait_for(lambda: db.fetch_one(
         "SELECT task_id FROM task_status WHERE parent_task_id = %s AND current_item > 0", (task_id,)),
