@@ -230,3 +230,26 @@ def test_every_clustering_setting_is_a_request_parameter_under_its_lowercase_nam
     assert bad_stats.value.parameter == "ln_mood_purity_stats"
     with pytest.raises(RequestError):
         defaults.with_values({"exploitation_start_fraction": 1.5})
+
+
+def test_calibration_on_the_library_makes_a_random_grouping_score_zero():
+    """Statistics measured on another library (the synthetic defaults) put every run of a small real-size library
+    far below zero; measured on the library itself, random runs centre on 0 and the search's best is above."""
+    from dataclasses import replace
+
+    from clustering.orchestration import calibrate_stats
+
+    far_off = NormalisationStats(mood_diversity=(2.624, 0.257), mood_purity=(0.475, 0.049),
+                                 other_diversity=(1.468, 0.078), other_purity=(0.418, 0.05))
+    base = settings(stats=far_off, weights=FitnessWeights(diversity=2.0, purity=1.0))
+    library = PreparedLibrary(blob_library(n_per_style=12), base)
+    stats, valid = calibrate_stats(library, base, runs=40, seed=5, fallback=far_off)
+    assert valid >= 30 and stats != far_off and min(std for _, std in vars(stats).values()) >= 0.05
+    assert calibrate_stats(library, base, runs=40, seed=5, fallback=far_off)[0] == stats  # seeded
+    random_runs = run_batch(library, replace(base, exploitation_probability=0.0), batch_seed=2, n_runs=20,
+                            first_run=0, elites=[])
+    assert max(s for s in random_runs.scores if np.isfinite(s)) < -3  # before: hopeless on any library this size
+    calibrated = replace(base, stats=stats, exploitation_probability=0.0)
+    scores = [s for s in run_batch(library, calibrated, batch_seed=2, n_runs=20, first_run=0, elites=[]).scores
+              if np.isfinite(s)]
+    assert abs(float(np.median(scores))) < 1.5 and max(scores) > 0.5
