@@ -1,21 +1,45 @@
-"""A psycopg2 connection pool that is safe across fork().
+"""A psycopg2 connection pool that is safe across fork() and survives a PostgreSQL restart.
 
 RQ's default worker forks a work-horse for every job; a connection inherited from the parent must never be
 used by the child (both would talk on one socket). `get_database()` therefore keys its pools by process id.
+
+A pooled connection whose server went away (a restart, `pg_terminate_backend`) looks fine until it is used. An
+idle connection has nothing to read, so one whose socket is readable holds the server's goodbye (or EOF): it is
+replaced at check-out, before any statement is sent. A single statement run through `fetch_one`/`fetch_all`/
+`execute` that still meets a dead connection is sent once more on a fresh one, when nothing can have been applied
+(the connection broke before the commit); multi-statement transactions fail and the caller decides.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 from psycopg2.extensions import connection as Connection  # noqa: N812
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def _gone(conn: Connection) -> bool:
+    """Whether an idle pooled connection is dead: closed, or its socket has something to read (the server's
+    termination notice or EOF; an idle connection of ours never has anything else to read)."""
+    if conn.closed:
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg2.Error):
+        return True
+    return bool(readable)
 
 
 class Database:
@@ -31,9 +55,19 @@ class Database:
         )
         self._pid = os.getpid()
 
+    def _checkout(self) -> Connection:
+        """A live connection from the pool; dead ones met on the way are closed and replaced."""
+        for _ in range(self._pool.maxconn + 1):
+            conn = self._pool.getconn()
+            if not _gone(conn):
+                return conn
+            log.info("replacing a PostgreSQL connection the server closed")
+            self._pool.putconn(conn, close=True)
+        raise psycopg2.OperationalError("no live PostgreSQL connection could be opened")
+
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        conn = self._pool.getconn()
+        conn = self._checkout()
         broken = False
         try:
             yield conn
@@ -54,22 +88,58 @@ class Database:
         with self.connection() as conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             yield cur
 
+    def _one_statement(self, run: Callable[[Any], T]) -> T:
+        """Run `run(cursor)` in its own transaction; if the connection breaks before the commit, once more on a
+        fresh one (nothing was applied: the transaction never committed)."""
+        for attempt in (1, 2):
+            conn = self._checkout()
+            try:
+                with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                    result = run(cur)
+            except BaseException as exc:
+                broken = bool(conn.closed)
+                if not broken:
+                    try:
+                        conn.rollback()
+                    except psycopg2.Error:
+                        broken = True
+                self._pool.putconn(conn, close=broken)
+                if attempt == 1 and broken and isinstance(exc, CONNECTION_ERRORS):
+                    log.info("PostgreSQL connection lost before the commit; sending the statement once more")
+                    continue
+                raise
+            try:
+                conn.commit()
+            except BaseException:
+                # A commit that failed may or may not have been applied: never sent again.
+                self._pool.putconn(conn, close=True)
+                raise
+            self._pool.putconn(conn)
+            return result
+        raise AssertionError("unreachable")
+
     def fetch_one(self, sql: str, params: Any = None) -> dict[str, Any] | None:
-        with self.transaction() as cur:
+        def run(cur: Any) -> dict[str, Any] | None:
             cur.execute(sql, params)
             row = cur.fetchone()
             return dict(row) if row is not None else None
 
+        return self._one_statement(run)
+
     def fetch_all(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        with self.transaction() as cur:
+        def run(cur: Any) -> list[dict[str, Any]]:
             cur.execute(sql, params)
             return [dict(r) for r in cur.fetchall()]
 
+        return self._one_statement(run)
+
     def execute(self, sql: str, params: Any = None) -> int:
         """Run one statement; return the number of rows it touched."""
-        with self.transaction() as cur:
+        def run(cur: Any) -> int:
             cur.execute(sql, params)
-            return cur.rowcount
+            return int(cur.rowcount)
+
+        return self._one_statement(run)
 
     def close(self) -> None:
         if os.getpid() == self._pid and not self._pool.closed:

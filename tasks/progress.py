@@ -17,11 +17,12 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
+import psycopg2
 from redis import Redis
 from rq import get_current_job
 from rq.job import Job
@@ -37,6 +38,25 @@ from tasks.types import TaskFunction
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 4000
+
+
+# The framework's own status writes ride out a PostgreSQL restart: tried again with backoff (0.5 s … 8 s, ~30 s in
+# all) before the error counts. The pool already replaces dead connections; this covers a server still starting.
+STATUS_WRITE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+T = TypeVar("T")
+
+
+def durable(write: Callable[[], T], what: str, *, delays: Sequence[float] = STATUS_WRITE_DELAYS) -> T:
+    """Run a status write, again after each of `delays` while PostgreSQL is unreachable; the last error counts."""
+    for delay in (*delays, None):
+        try:
+            return write()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if delay is None:
+                raise
+            log.warning("%s failed (%s); trying again in %g s", what, str(exc).strip().splitlines()[0], delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 class TaskCancelled(Exception):
@@ -85,10 +105,10 @@ class TaskContext:
             self._message = message
             if log:
                 self.append_log(message)
-        store.update_progress(
+        durable(lambda: store.update_progress(
             self.db, self.task_id, progress=self._progress, phase=self._phase, current=self._current,
             total=self._total, message=self._message, log_lines=list(self._log),
-        )
+        ), f"progress of task {self.task_id}")
         self._save_meta()
 
     def log(self, message: str) -> None:
@@ -117,7 +137,7 @@ class TaskContext:
 
     # --- cancellation -----------------------------------------------------------------------------------
     def is_cancelled(self) -> bool:
-        return store.is_revoked(self.db, self.task_id)
+        return durable(lambda: store.is_revoked(self.db, self.task_id), f"cancel check of task {self.task_id}")
 
     def check_cancelled(self, *, force: bool = False) -> None:
         """Raise TaskCancelled if this task or an ancestor was revoked (the DB is asked at most once a second)."""
@@ -159,7 +179,7 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
     if job is None:
         raise RuntimeError(f"{fn.__name__} must run inside an RQ job (enqueue it with tasks.queues)")
     try:
-        row = store.get_task(db, job.id)
+        row = durable(lambda: store.get_task(db, job.id), f"start of task {job.id}")
         if row is None:
             # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
             store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
@@ -167,17 +187,19 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
                           parent_task_id=row["parent_task_id"] if row else None, db=db, redis=get_redis(cfg),
                           job=job, config=cfg)
         pid = os.getpid()
-        store.heartbeat(db, job.id)
-        status = store.mark_started(db, job.id, worker_name=job.worker_name or "", worker_host=host_identity(),
-                                    worker_pid=pid, worker_proc_started=psutil.Process(pid).create_time())
+        durable(lambda: store.heartbeat(db, job.id), f"start of task {job.id}")
+        status = durable(lambda: store.mark_started(
+            db, job.id, worker_name=job.worker_name or "", worker_host=host_identity(), worker_pid=pid,
+            worker_proc_started=psutil.Process(pid).create_time()), f"start of task {job.id}")
     except Exception as exc:
         # Without this the row would stay PENDING and block new tasks of its type.
+        reason = f"could not start: {type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):
-            store.fail_task(db, job.id, f"could not start: {type(exc).__name__}: {exc}")
+            durable(lambda: store.fail_task(db, job.id, reason), f"failure of task {job.id}")
         raise
     if status != store.STARTED or ctx.is_cancelled():
-        store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled before it started",
-                          log_lines=ctx.log_lines)
+        durable(lambda: store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled before it started",
+                                          log_lines=ctx.log_lines), f"end of task {job.id}")
         return {"status": status}
     beating = threading.Event()
     beat = threading.Thread(target=_heartbeat_loop, args=(db, job.id, beating, cfg.TASK_HEARTBEAT_SECONDS),
@@ -205,17 +227,18 @@ def _run_body(fn: Callable[..., Any], ctx: TaskContext, kwargs: dict[str, Any]) 
         result = fn(ctx, **kwargs)
     except TaskCancelled:
         ctx.append_log("Cancelled")
-        store.finish_task(db, task_id, status=store.REVOKED, message="Cancelled", log_lines=ctx.log_lines)
+        durable(lambda: store.finish_task(db, task_id, status=store.REVOKED, message="Cancelled",
+                                          log_lines=ctx.log_lines), f"end of task {task_id}")
         return {"status": store.REVOKED}
     except Exception as exc:
         summary = "".join(traceback.format_exception(exc))[-MAX_ERROR_CHARS:]
         message = f"{type(exc).__name__}: {exc}"[:500]
         ctx.append_log(f"Failed: {message}")
-        store.finish_task(db, task_id, status=store.FAILURE, message=message, log_lines=ctx.log_lines,
-                          error=summary)
+        durable(lambda: store.finish_task(db, task_id, status=store.FAILURE, message=message,
+                                          log_lines=ctx.log_lines, error=summary), f"end of task {task_id}")
         log.exception("task %s (%s) failed", task_id, task_type)
         raise
     # the task's last status line ("12 playlists created …") says more than a bare "Done"
-    store.finish_task(db, task_id, status=store.SUCCESS, message=ctx.message or "Done", log_lines=ctx.log_lines,
-                      result=result)
+    durable(lambda: store.finish_task(db, task_id, status=store.SUCCESS, message=ctx.message or "Done",
+                                      log_lines=ctx.log_lines, result=result), f"end of task {task_id}")
     return result

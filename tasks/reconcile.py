@@ -38,7 +38,7 @@ def reconcile_dead_workers(db: Database, connection: Redis, *, dead_after_second
     live_workers = {w.name for w in Worker.all(connection=connection)}
     failed = []
     for row in store.running_tasks(db):
-        reason = _death_reason(row, live_workers, host, dead_after_seconds)
+        reason = _death_reason(row, live_workers, host, dead_after_seconds) or _ended_job_reason(connection, row)
         if reason is None:
             continue
         if row["status"] == store.REVOKED:
@@ -57,6 +57,24 @@ def reconcile_dead_workers(db: Database, connection: Redis, *, dead_after_second
             log.warning("task %s (%s): %s", row["task_id"], row["task_type"], reason)
             failed.append(row["task_id"])
     return failed
+
+
+# A job that ended keeps trying to write its end for about 30 s (tasks.progress.durable); after this, a row still
+# "running" is one whose end was lost (PostgreSQL was away), and its worker may be alive and serving other jobs.
+ENDED_JOB_GRACE_SECONDS = 60.0
+
+
+def _ended_job_reason(connection: Redis, row: dict[str, Any]) -> str | None:
+    """Why a row that looks alive is not: RQ says its job ended long enough ago (its worker lives on)."""
+    if row["silent_seconds"] is None or row["silent_seconds"] < ENDED_JOB_GRACE_SECONDS:
+        return None
+    try:
+        status = Job.fetch(row["task_id"], connection=connection).get_status()
+    except NoSuchJobError:
+        return None  # Redis lost it (restart): the other checks decide
+    if status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return f"its job ended ({status.value}) but its end was never recorded (was PostgreSQL unreachable?)"
+    return None
 
 
 def _lost_job_reason(connection: Redis, job_id: str) -> str | None:
