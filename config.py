@@ -54,6 +54,8 @@ class Config:
     DB_POOL_MAX: int = _setting(10, "Most connections one process opens to PostgreSQL", minimum=1)
     REDIS_URL: str = _setting(
         "", "Redis URL for queues and pub/sub; when empty a private embedded redis-server is started", secret=True)
+    REDIS_TIMEOUT_SECONDS: float = _setting(
+        5.0, "Longest wait for Redis to connect or answer one command (RQ workers wait longer while idle)", minimum=0.5)
     DATA_DIR: str = _setting(str(PROJECT_ROOT / "var"), "Folder for embedded database/redis data and logs")
     TEMP_DIR: str = _setting("/tmp/audiomuse", "Folder for temporary audio files during analysis")
 

@@ -170,6 +170,18 @@ def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str,
     return len(item_ids)
 
 
+def _payload(data: object) -> str | None:
+    """A reload message as text (index and cache names are ASCII); None for anything else."""
+    if isinstance(data, str):
+        return data
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
 def _release_freed_memory() -> None:
     """Give the transient buffers of a load (index bytes, rows) back to the OS; glibc keeps them otherwise,
     which would leave the web process hundreds of MB larger than the index it holds."""
@@ -281,25 +293,40 @@ class IndexHolder:
             self.reload_cache(payload[len(self.name) + 1:])
 
     def listen(self, connection: redis.Redis, channel: str, stop: threading.Event) -> None:
-        """Reload whenever `channel` announces our index; run in a daemon thread until `stop` is set."""
+        """Reload whenever `channel` announces our index; run in a daemon thread until `stop` is set.
+
+        It never gives up: whatever goes wrong (Redis gone or hung, a message it cannot read, a bug), it logs,
+        waits (1 s, doubling up to 30 s), subscribes again and reloads, since a message may have been missed."""
         first = True
+        delay = 1.0
         while not stop.is_set():
-            pubsub = connection.pubsub(ignore_subscribe_messages=True)
+            pubsub = None
             try:
+                pubsub = connection.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(channel)
                 if not first:
-                    self.reload()  # a message may have been missed while Redis was away
+                    self.reload()
                 first = False
+                delay = 1.0
                 while not stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":
-                        payload = message["data"].decode() if isinstance(message["data"], bytes) else message["data"]
-                        self.handle_message(payload)
-            except redis.RedisError as exc:
-                log.warning("index reload listener lost Redis (%s); retrying", exc)
-                stop.wait(2.0)
+                        payload = _payload(message.get("data"))
+                        if payload is None:
+                            log.warning("ignored a reload message that is not text: %r", message.get("data"))
+                        else:
+                            self.handle_message(payload)
+            except Exception as exc:
+                log.warning("index reload listener: %s: %s; subscribing again in %g s", type(exc).__name__, exc,
+                            delay, exc_info=not isinstance(exc, redis.RedisError))
+                stop.wait(delay)
+                delay = min(2 * delay, 30.0)
             finally:
-                pubsub.close()
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:  # the connection is gone already
+                        pass
 
     def listen_in_background(self, connection: redis.Redis, channel: str, stop: threading.Event) -> threading.Thread:
         """Run `listen` in a daemon thread until `stop` is set."""

@@ -28,6 +28,10 @@ def get_redis(config: Config) -> redis.Redis:
     with _lock:
         client = _redis_clients.get(key)
         if client is None:
-            client = redis.Redis.from_url(config.REDIS_URL, socket_connect_timeout=5, health_check_interval=30)
+            # A hung Redis must not hold a web thread for ever: every command times out (RQ's worker raises its own
+            # connection's timeout above its blocking dequeue).
+            client = redis.Redis.from_url(config.REDIS_URL, socket_connect_timeout=config.REDIS_TIMEOUT_SECONDS,
+                                          socket_timeout=config.REDIS_TIMEOUT_SECONDS, health_check_interval=30,
+                                          retry_on_timeout=False)
             _redis_clients[key] = client
         return client

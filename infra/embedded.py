@@ -126,7 +126,7 @@ class EmbeddedRedis:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.process.poll() is None:
                 try:
-                    redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+                    redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
                     return url
                 except redis.ConnectionError:
                     time.sleep(0.05)

@@ -5,6 +5,7 @@ the reload channel, and index reloads under load."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import psycopg2
@@ -107,3 +108,70 @@ def test_a_live_job_is_left_alone_by_the_ended_job_check(config, db, redis, work
     db.execute("UPDATE task_status SET heartbeat_at = now() - interval '10 minutes' WHERE task_id = %s", (task_id,))
     assert reconcile_dead_workers(db, redis, dead_after_seconds=3600) == []
     assert store.get_task(db, task_id)["status"] == "PROGRESS"
+
+
+def _publish_until(redis, channel: str, payload: str, done, what: str) -> None:
+    """Publish until `done()`: the listener may be between two subscriptions when a message goes out."""
+    for _ in range(40):
+        redis.publish(channel, payload)
+        try:
+            wait_for(done, timeout=1, what=what)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _store_index(db, config, n: int) -> None:
+    import numpy as np
+
+    from voyager_manager import build_index, store_index
+
+    item_ids = [f"t{i}" for i in range(n)]
+    store_index(db, config.INDEX_NAME, build_index(item_ids, np.eye(n, dtype=np.float32)), item_ids, model="test")
+
+
+def test_the_reload_listener_survives_garbage_and_lost_redis_connections(config, db, redis, app):
+    holder = app.extensions["audiomuse"].index
+    _store_index(db, config, 3)
+    _publish_until(redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME, lambda: holder.size == 3, "a first reload")
+    redis.publish(config.INDEX_RELOAD_CHANNEL, b"\xff\xfe not text")  # killed the listener thread before
+    redis.publish(config.INDEX_RELOAD_CHANNEL, "music_library:no-such-cache")
+    _store_index(db, config, 4)
+    _publish_until(redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME, lambda: holder.size == 4,
+                   "a reload after garbage")
+    assert any(t.name == "index-reload" for t in threading.enumerate())
+    # Redis drops every client connection (as a restart does); the listener comes back and catches up
+    _store_index(db, config, 5)
+    redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    wait_for(lambda: holder.size == 5, timeout=20, what="the reload the listener does when it subscribes again")
+    _store_index(db, config, 6)
+    _publish_until(redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME, lambda: holder.size == 6,
+                   "a reload after the listener came back")
+
+
+def test_a_hung_redis_does_not_hold_a_web_thread(make_config):
+    """A Redis that accepts connections and never answers: /api/health answers 503 within the timeout."""
+    import socket
+
+    from app import create_app
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(silent.accept() for _ in range(8)), daemon=True).start()
+    app = create_app(make_config(REDIS_URL=f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                                 REDIS_TIMEOUT_SECONDS=1))
+    answers = []
+    request = threading.Thread(target=lambda: answers.append(app.test_client().get("/api/health")), daemon=True)
+    started = time.monotonic()
+    request.start()
+    request.join(20)
+    try:
+        assert not request.is_alive(), "the request is still waiting for Redis"
+        assert time.monotonic() - started < 10
+        body = answers[0].get_json()
+        assert answers[0].status_code == 503 and body["redis"]["ok"] is False and body["database"]["ok"] is True
+    finally:
+        silent.close()
