@@ -138,6 +138,9 @@ class Config:
         minimum=30)
     MAX_TRACK_SECONDS: float = _setting(
         7200.0, "Longer files are recorded as failures instead of being decoded (memory)", minimum=60)
+    DECODER_MEMORY_LIMIT_MB: int = _setting(
+        2048, "Address space the decoder helper (and its ffmpeg) may use; a file needing more is a recorded failure "
+              "(0: no limit; a 2-hour file needs about 1.3 GB)", minimum=0)
     LONG_TRACK_PATCHES: int = _setting(
         200, "Number of 3-second patches analyzed for a track longer than MAX_FULL_ANALYSIS_SECONDS", minimum=1)
     MODEL_PATH: str = _setting(str(PROJECT_ROOT / "models" / "msd_musicnn.onnx"), "The musicnn ONNX model file")

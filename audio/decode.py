@@ -1,7 +1,8 @@
 """Decode an audio file of any common format to a mono float32 signal at 16 kHz.
 
 libsndfile (through soundfile) reads WAV, FLAC, Ogg Vorbis/Opus and MP3 directly and is tried first; anything it
-cannot open (m4a/AAC, WMA, APE, ...) goes through ffmpeg via pydub. Resampling is soxr's HQ mode, the same as
+cannot open (m4a/AAC, WMA, APE, ...) goes through ffmpeg, which decodes straight to mono 16 kHz and stops at the
+length limit. Resampling is soxr's HQ mode (ffmpeg's soxr resampler where its build has one), the same as
 librosa's default, because musicnn was trained on librosa-resampled audio.
 
 `IsolatedDecoder` runs the decode in a separate process so that a hung or pathological decode can be killed
@@ -14,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import subprocess
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -58,7 +60,7 @@ def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg"
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError) as first_error:
         try:
-            samples = _decode_ffmpeg(path, sr, ffmpeg)
+            samples = _decode_ffmpeg(path, sr, ffmpeg, max_seconds)
             if max_seconds is not None and len(samples) > max_seconds * sr:
                 raise TrackTooLong(f"{path.name}: longer than {max_seconds / 3600:g} h; not analyzed")
         except DecodeError:
@@ -108,22 +110,30 @@ def _decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> 
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str) -> np.ndarray:
-    from pydub import AudioSegment  # imported lazily: only files libsndfile cannot read need it
-
-    AudioSegment.converter = ffmpeg
+def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str, max_seconds: float | None = None) -> np.ndarray:
+    """ffmpeg decodes the first audio stream straight to mono float32 at `sr` and stops after `max_seconds` (plus
+    one, to tell a file that is too long): a long or crafted file never exists at its source rate in memory."""
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn"]
+    if max_seconds is not None:
+        command += ["-t", f"{max_seconds + 1:g}"]
+    # The mean of the channels, as downmix() takes it (ffmpeg's own stereo-to-mono mix is 3 dB louder); more
+    # channels are first mixed to stereo by ffmpeg's standard matrix.
+    mono = "aformat=channel_layouts=stereo,pan=mono|c0=0.5*c0+0.5*c1"
+    output = ["-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1"]
     try:
-        segment = AudioSegment.from_file(str(path))
-    except Exception as exc:
-        raise DecodeError(f"{path.name}: ffmpeg could not decode it ({_short(exc)})") from exc
-    raw = np.array(segment.get_array_of_samples())
-    if raw.size == 0:
+        done = subprocess.run([*command, "-af", f"{mono},aresample={sr}:resampler=soxr:precision=28", *output],
+                              capture_output=True, check=False)
+        if done.returncode != 0 and b"soxr" in done.stderr:  # a build without libsoxr: its own resampler
+            done = subprocess.run([*command, "-af", mono, *output], capture_output=True, check=False)
+    except OSError as exc:
+        raise DecodeError(f"{path.name}: ffmpeg could not be run ({exc.strerror or exc})") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise DecodeError(f"{path.name}: ffmpeg could not decode it ({(message[-1] if message else '')[:200]})")
+    samples = np.frombuffer(done.stdout, dtype="<f4", count=len(done.stdout) // 4)
+    if samples.size == 0:
         raise DecodeError(f"{path.name}: the file holds no audio samples")
-    scale = float(1 << (8 * segment.sample_width - 1))
-    samples = downmix(raw.astype(np.float32).reshape(-1, segment.channels)) / scale
-    if segment.frame_rate != sr:
-        samples = soxr.resample(samples, segment.frame_rate, sr, quality="HQ")
-    return samples.astype(np.float32, copy=False)
+    return samples.astype(np.float32, copy=True)
 
 
 # --- isolation ------------------------------------------------------------------------------------------------
@@ -140,10 +150,25 @@ def _die_with_parent() -> None:
         pass  # not Linux: the helper still exits when its pipe closes
 
 
-def _serve(conn: Connection, sr: int, ffmpeg: str, max_seconds: float | None) -> None:
+def _limit_memory(megabytes: int | None) -> None:
+    """Cap this process's address space (and so an ffmpeg it starts): a file that would need more fails with
+    MemoryError — recorded as that track's failure — instead of taking the machine's memory."""
+    if not megabytes:
+        return
+    try:
+        import resource
+
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError) as exc:  # not on this platform: the length limits still apply
+        log.warning("decoder memory limit not applied: %s", exc)
+
+
+def _serve(conn: Connection, sr: int, ffmpeg: str, max_seconds: float | None, memory_mb: int | None) -> None:
     """Decoder process main loop: receive (request id, path), answer with samples or an error message."""
     os.setsid()  # its own process group, so killing it also kills an ffmpeg it started
     _die_with_parent()
+    _limit_memory(memory_mb)
     while True:
         try:
             request_id, path = conn.recv()
@@ -153,6 +178,9 @@ def _serve(conn: Connection, sr: int, ffmpeg: str, max_seconds: float | None) ->
             samples = decode_file(path, sr=sr, ffmpeg=ffmpeg, max_seconds=max_seconds)
         except AudioError as exc:
             conn.send((request_id, "error", str(exc)))
+        except MemoryError:
+            conn.send((request_id, "error", f"{Path(path).name}: decoding needs more memory than the decoder may "
+                                            "use (DECODER_MEMORY_LIMIT_MB)"))
         except Exception as exc:  # a decoder bug must come back as a failure, not kill the loop
             conn.send((request_id, "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"))
         else:
@@ -164,11 +192,12 @@ class IsolatedDecoder:
     """Decodes in a long-lived helper process; one that exceeds `timeout` is killed and replaced."""
 
     def __init__(self, *, timeout: float, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg",
-                 max_seconds: float | None = None) -> None:
+                 max_seconds: float | None = None, memory_limit_mb: int | None = None) -> None:
         self.timeout = timeout
         self.sr = sr
         self.ffmpeg = ffmpeg
         self.max_seconds = max_seconds
+        self.memory_limit_mb = memory_limit_mb
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._request = 0
@@ -178,8 +207,8 @@ class IsolatedDecoder:
             self.close()
             ctx = multiprocessing.get_context("spawn")  # never fork a process that holds ONNX Runtime threads
             parent, child = ctx.Pipe()
-            self._process = ctx.Process(target=_serve, args=(child, self.sr, self.ffmpeg, self.max_seconds),
-                                        daemon=True, name="audiomuse-decoder")
+            self._process = ctx.Process(target=_serve, daemon=True, name="audiomuse-decoder",
+                                        args=(child, self.sr, self.ffmpeg, self.max_seconds, self.memory_limit_mb))
             self._process.start()
             child.close()
             self._conn = parent

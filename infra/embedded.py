@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -42,7 +43,13 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (as in containers); /tmp is fine for its lock file.
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-            import pgserver  # imported here: only a machine without DATABASE_URL needs it
+            try:
+                import pgserver  # imported here: only a machine without DATABASE_URL needs it
+            except ImportError:
+                raise EmbeddedServiceError(
+                    "no embedded PostgreSQL on this Python (the pgserver package has no build for Python "
+                    f"{sys.version_info.major}.{sys.version_info.minor}): set DATABASE_URL to a PostgreSQL "
+                    "server, or use Python 3.11 or 3.12") from None
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 extra="${1:-}"
 
 PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' 2>/dev/null; then
-  echo "AudioMuse needs Python 3.11 or 3.12 (found: $("$PYTHON" --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11" >&2
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else 1)' 2>/dev/null; then
+  echo "AudioMuse needs Python 3.11, 3.12 or 3.13 (found: $("$PYTHON" --version 2>&1 || echo none)); set PYTHON=/path/to/python3.12" >&2
   exit 1
 fi
 if [ ! -x .venv/bin/python ]; then

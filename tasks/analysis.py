@@ -52,7 +52,8 @@ def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
         if _decoder is not None:
             _decoder.close()
         _decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY,
-                                   max_seconds=config.MAX_TRACK_SECONDS)
+                                   max_seconds=config.MAX_TRACK_SECONDS,
+                                   memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None)
     return _model, _decoder
 
 

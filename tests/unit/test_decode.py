@@ -112,3 +112,38 @@ def test_hung_decoder_is_killed_and_replaced(tmp_path: Path, wav: Path) -> None:
         assert decoder.decode(wav).size > 0  # a fresh helper process took over
     leftover = subprocess.run(["pgrep", "-f", str(fake)], capture_output=True, text=True).stdout
     assert leftover == ""
+
+
+def test_ffmpeg_stops_at_the_length_limit_and_decodes_at_the_model_rate(tmp_path):
+    """A file libsndfile cannot read and that is far longer than allowed: ffmpeg is asked for mono 16 kHz and at
+    most the limit plus a second, so the whole file never exists at its source rate in memory."""
+    ffmpeg = shutil.which("ffmpeg")
+    long_file = tmp_path / "long.mka"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=f=440:r=48000:d=300", "-ac", "2",
+                    "-c:a", "libopus", "-b:a", "24k", str(long_file)], check=True)
+    calls = tmp_path / "calls.txt"
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {ffmpeg} "$@"\n')
+    wrapper.chmod(0o755)
+    from audio.decode import TrackTooLong
+
+    with pytest.raises(TrackTooLong):
+        decode_file(long_file, ffmpeg=str(wrapper), max_seconds=60)
+    args = calls.read_text().split()
+    assert args[args.index("-t") + 1] == "61" and args[args.index("-ac") + 1] == "1"
+    assert args[args.index("-ar") + 1] == str(TARGET_SR) and "f32le" in args
+    short = decode_file(long_file, ffmpeg=str(wrapper), max_seconds=400)
+    assert abs(len(short) / TARGET_SR - 300) < 0.2 and abs(dominant_hz(short[:TARGET_SR * 10]) - 440) < 3
+
+
+def test_the_decoder_helper_has_a_capped_address_space(tmp_path):
+    path = tmp_path / "tone.flac"
+    sf.write(path, tone(2.0), SR)
+    with IsolatedDecoder(timeout=30, memory_limit_mb=1536) as decoder:
+        assert len(decoder.decode(path)) == 2 * TARGET_SR  # works under the cap
+        limits = Path(f"/proc/{decoder._process.pid}/limits").read_text()
+    line = next(row for row in limits.splitlines() if row.startswith("Max address space"))
+    assert line.split()[3] == str(1536 * 1024 * 1024)
+    with IsolatedDecoder(timeout=30, memory_limit_mb=64) as starved:  # cannot even start numpy: a failure
+        with pytest.raises(DecodeError):
+            starved.decode(path)
