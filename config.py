@@ -105,6 +105,10 @@ class Config:
         30.0, "Timeout of one media-server request (HTTP, or an MPD connection or command)", minimum=1)
     HTTP_RETRIES: int = _setting(3, "Retries (with backoff) of a media-server request that failed transiently",
                                  minimum=0)
+    DOWNLOAD_MAX_MB: int = _setting(
+        2048, "Most a track's download may take (less for a short track: its length at 16 Mbit/s plus 16 MB)",
+        minimum=1)
+    DOWNLOAD_TIMEOUT_SECONDS: float = _setting(900.0, "Longest one track's download may take", minimum=5)
     JELLYFIN_URL: str = _setting("", "Jellyfin server URL, e.g. http://jellyfin:8096")
     JELLYFIN_USER_ID: str = _setting("", "Jellyfin user id (or user name) whose library is read")
     JELLYFIN_TOKEN: str = _setting("", "Jellyfin API key", secret=True)

@@ -3,6 +3,8 @@ and every failure turned into a MediaServerError with a one-line cause the user 
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +16,41 @@ from urllib3.util.retry import Retry
 from mediaservers.base import MediaServerError
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Bounds of one audio download: a byte cap from the track's length at a generous bitrate (16 Mbit/s, above
+    24-bit/192 kHz stereo FLAC) plus slack, never above `max_bytes`; and a wall-clock deadline, so a server that
+    trickles or never ends the body can neither keep a worker nor fill TEMP_DIR."""
+
+    max_bytes: int = 2048 * MB
+    seconds: float = 900.0
+    bytes_per_audio_second: int = 2_000_000
+    slack_bytes: int = 16 * MB
+
+    @classmethod
+    def from_config(cls, config: Any) -> DownloadLimits:
+        return cls(max_bytes=int(config.DOWNLOAD_MAX_MB) * MB, seconds=float(config.DOWNLOAD_TIMEOUT_SECONDS))
+
+    def cap(self, duration_seconds: float | None) -> int:
+        if not duration_seconds or duration_seconds <= 0:
+            return self.max_bytes
+        return min(self.max_bytes, int(duration_seconds * self.bytes_per_audio_second) + self.slack_bytes)
 
 
 class HttpClient:
     def __init__(self, server: str, base_url: str, *, timeout: float, retries: int,
-                 headers: dict[str, str] | None = None, backoff: float = 0.5) -> None:
+                 headers: dict[str, str] | None = None, backoff: float = 0.5,
+                 download_limits: DownloadLimits | None = None) -> None:
         if not base_url:
             raise MediaServerError(f"no {server} URL configured")
         self.server = server
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
+        self.download_limits = download_limits or DownloadLimits()
         # Connection failures are retried for every request (nothing reached the server); read errors and 5xx
         # answers only for idempotent ones, so a POST that created a playlist is never sent twice.
         self.session = self._session(Retry(
@@ -94,14 +120,33 @@ class HttpClient:
         except ValueError:
             return None
 
-    def download(self, path: str, target: Path, **kwargs: Any) -> Path:
-        """Stream a response body to `target` (written to a temporary name first, so no half file remains)."""
+    def download(self, path: str, target: Path, *, expected_seconds: float | None = None, **kwargs: Any) -> Path:
+        """Stream a response body to `target` (written to a temporary name first, so no half file remains), within
+        the download limits for a track of `expected_seconds`."""
         partial = target.with_name(target.name + ".part")
+        cap = self.download_limits.cap(expected_seconds)
+        deadline = time.monotonic() + self.download_limits.seconds
+        written = 0
         try:
             with self.request("GET", path, stream=True, **kwargs) as response, partial.open("wb") as out:
-                for chunk in response.iter_content(chunk_size=1 << 16):
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > cap:
+                    raise MediaServerError(f"{self.server} offers {int(declared) / MB:.0f} MB for one track; more "
+                                           f"than the {cap / MB:.0f} MB a track of this length may take")
+                while True:
+                    # read1: whatever one socket read brings, so a trickling server still meets the deadline
+                    chunk = response.raw.read1(1 << 16, decode_content=True)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    if written > cap:
+                        raise MediaServerError(f"download from {self.server} stopped at {cap / MB:.0f} MB: more "
+                                               "than a track of this length can be (DOWNLOAD_MAX_MB)")
+                    if time.monotonic() > deadline:
+                        raise MediaServerError(f"download from {self.server} stopped after "
+                                               f"{self.download_limits.seconds:g} s (DOWNLOAD_TIMEOUT_SECONDS)")
                     out.write(chunk)
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             partial.unlink(missing_ok=True)
             raise MediaServerError(f"download from {self.server} broke off: {_reason(exc)}") from None
         except BaseException:

@@ -31,7 +31,7 @@ from mediaservers.base import (
     UserCredentials,
     library_ids_for,
 )
-from mediaservers.http import HttpClient
+from mediaservers.http import DownloadLimits, HttpClient
 from mediaservers.values import epoch_seconds, int_or_none
 
 DEFAULT_PAGE_SIZE = 500
@@ -70,7 +70,8 @@ class Jellyfin:
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
                  timeout: float = 30.0, retries: int = 3, page_size: int = DEFAULT_PAGE_SIZE,
-                 playlist_batch_size: int = DEFAULT_PLAYLIST_BATCH) -> None:
+                 playlist_batch_size: int = DEFAULT_PLAYLIST_BATCH,
+                 download_limits: DownloadLimits | None = None) -> None:
         if page_size < 1 or playlist_batch_size < 1:
             raise ValueError(f"page_size={page_size} and playlist_batch_size={playlist_batch_size} must be ≥ 1")
         base = url.rstrip("/")
@@ -86,8 +87,10 @@ class Jellyfin:
         self.retries = retries
         self.page_size = page_size
         self.playlist_batch_size = playlist_batch_size
+        self.download_limits = download_limits or DownloadLimits()
         self.http = HttpClient(self.display_name, base, timeout=timeout, retries=retries,
-                               headers={"X-Emby-Token": token} if token else None)
+                               headers={"X-Emby-Token": token} if token else None,
+                               download_limits=self.download_limits)
         self._user_id: str | None = None
 
     @classmethod
@@ -101,14 +104,16 @@ class Jellyfin:
                    user=user.user if user else getattr(config, user_key),
                    music_libraries=config.music_libraries, path_mapping=config.path_mapping,
                    temp_dir=Path(config.TEMP_DIR), timeout=config.HTTP_TIMEOUT_SECONDS,
-                   retries=config.HTTP_RETRIES, page_size=page_size, playlist_batch_size=playlist_batch_size)
+                   retries=config.HTTP_RETRIES, page_size=page_size, playlist_batch_size=playlist_batch_size,
+                   download_limits=DownloadLimits.from_config(config))
 
     def as_user(self, credentials: UserCredentials) -> Self:
         """The same server read as another user, with that user's token."""
         return type(self)(self.url, token=credentials.secret, user=credentials.user,
                           music_libraries=self.music_libraries, path_mapping=self.path_mapping,
                           temp_dir=self.temp_dir, timeout=self.timeout, retries=self.retries,
-                          page_size=self.page_size, playlist_batch_size=self.playlist_batch_size)
+                          page_size=self.page_size, playlist_batch_size=self.playlist_batch_size,
+                          download_limits=self.download_limits)
 
     # --- plumbing -------------------------------------------------------------------------------------------
     def _path(self, path: str) -> str:
@@ -235,7 +240,8 @@ class Jellyfin:
         """The file in place when readable here (after PATH_MAPPING), else downloaded to TEMP_DIR meanwhile."""
         return local_or_downloaded(
             track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
-            download=lambda target: self.http.download(self._path(f"/Items/{track.item_id}/Download"), target))
+            download=lambda target: self.http.download(self._path(f"/Items/{track.item_id}/Download"), target,
+                                                       expected_seconds=track.duration_seconds))
 
     # --- playlists ------------------------------------------------------------------------------------------
     def list_playlists(self) -> list[Playlist]:

@@ -52,7 +52,7 @@ from mediaservers.base import (
     UserCredentials,
     library_ids_for,
 )
-from mediaservers.http import HttpClient
+from mediaservers.http import DownloadLimits, HttpClient
 from mediaservers.values import numbered_stem
 
 PAGE_SIZE = 500
@@ -85,12 +85,14 @@ def file_path(url: Any) -> str | None:
     return path or None
 
 
-def _client(base_url: str, username: str, password: str, *, timeout: float, retries: int) -> HttpClient:
+def _client(base_url: str, username: str, password: str, *, timeout: float, retries: int,
+            download_limits: DownloadLimits | None = None) -> HttpClient:
     headers = {}
     if username or password:
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         headers["Authorization"] = f"Basic {token}"
-    return HttpClient("Lyrion", base_url, timeout=timeout, retries=retries, headers=headers)
+    return HttpClient("Lyrion", base_url, timeout=timeout, retries=retries, headers=headers,
+                      download_limits=download_limits)
 
 
 class Lyrion:
@@ -121,14 +123,15 @@ class Lyrion:
         password = config.LYRION_PASSWORD or unquote(parts.password or "")
         if user is not None:
             username, password = user.user, user.secret
-        http = _client(base_url, username, password, timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES)
+        http = _client(base_url, username, password, timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES,
+                       download_limits=DownloadLimits.from_config(config))
         return cls(http, path_mapping=config.path_mapping, temp_dir=Path(config.TEMP_DIR),
                    libraries=config.music_libraries)
 
     def as_user(self, credentials: UserCredentials) -> Lyrion:
         """The same server with other credentials (LMS has no users: the password protection's login)."""
         http = _client(self.http.base_url, credentials.user, credentials.secret, timeout=self.http.timeout,
-                       retries=self.http.retries)
+                       retries=self.http.retries, download_limits=self.http.download_limits)
         return Lyrion(http, path_mapping=self.path_mapping, temp_dir=self.temp_dir, libraries=self.libraries,
                       page_size=self.page_size)
 
@@ -226,7 +229,8 @@ class Lyrion:
         suffix = PurePosixPath(track.path).suffix if track.path else ""
         download_path = f"music/{quote(track.item_id, safe='')}/download"
         return local_or_downloaded(track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
-                                   download=lambda target: self.http.download(download_path, target), suffix=suffix)
+                                   download=lambda target: self.http.download(
+                                       download_path, target, expected_seconds=track.duration_seconds), suffix=suffix)
 
     # --- playlists ------------------------------------------------------------------------------------------
     def _playlist_entries(self) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ from mediaservers.base import (
     UserCredentials,
     library_ids_for,
 )
-from mediaservers.http import HttpClient
+from mediaservers.http import DownloadLimits, HttpClient
 from mediaservers.values import epoch_seconds, int_or_none
 
 API_VERSION = "1.16.1"
@@ -111,7 +111,8 @@ class Navidrome:
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
-                 page_size: int = MAX_PAGE_SIZE, playlist_batch: int = DEFAULT_PLAYLIST_BATCH) -> None:
+                 page_size: int = MAX_PAGE_SIZE, playlist_batch: int = DEFAULT_PLAYLIST_BATCH,
+                 download_limits: DownloadLimits | None = None) -> None:
         """Connect lazily: nothing is sent until the first call, which pings once to pick the auth method.
 
         `page_size` (1-500) is the getAlbumList2 page; `playlist_batch` the song ids sent per playlist call.
@@ -125,8 +126,9 @@ class Navidrome:
         self._options: dict[str, Any] = {
             "timeout": timeout, "retries": retries, "backoff": backoff, "music_libraries": tuple(music_libraries),
             "path_mapping": tuple(path_mapping), "temp_dir": temp_dir, "page_size": page_size,
-            "playlist_batch": playlist_batch}
-        self._http = HttpClient(SERVER_LABEL, base_url, timeout=timeout, retries=retries, backoff=backoff)
+            "playlist_batch": playlist_batch, "download_limits": download_limits}
+        self._http = HttpClient(SERVER_LABEL, base_url, timeout=timeout, retries=retries, backoff=backoff,
+                                download_limits=download_limits)
         self.base_url = self._http.base_url
         self.user = user
         self._password = password
@@ -150,7 +152,7 @@ class Navidrome:
                    password=user.secret if user else config.NAVIDROME_PASSWORD,
                    timeout=config.HTTP_TIMEOUT_SECONDS, retries=config.HTTP_RETRIES,
                    music_libraries=config.music_libraries, path_mapping=config.path_mapping,
-                   temp_dir=Path(config.TEMP_DIR), **options)
+                   temp_dir=Path(config.TEMP_DIR), download_limits=DownloadLimits.from_config(config), **options)
 
     def as_user(self, credentials: UserCredentials) -> Navidrome:
         """The same server read as another user."""
@@ -321,9 +323,9 @@ class Navidrome:
                 return server_path, self.path_mapping
         return None, []
 
-    def _download(self, item_id: str, target: Path) -> Path:
+    def _download(self, item_id: str, target: Path, expected_seconds: float | None = None) -> Path:
         params = dict(self._auth_params(), id=item_id)
-        self._http.download("rest/download", target, params=params)
+        self._http.download("rest/download", target, params=params, expected_seconds=expected_seconds)
         # Subsonic reports a failed download as an HTTP 200 error document instead of audio.
         with target.open("rb") as f:
             head = f.read(64).lstrip()
@@ -343,7 +345,8 @@ class Navidrome:
         candidate, mapping = self._local_candidate(track.path)
         suffix = PurePosixPath(track.path).suffix if track.path else ""
         with local_or_downloaded(candidate, mapping=mapping, temp_dir=self.temp_dir, suffix=suffix,
-                                 download=lambda target: self._download(track.item_id, target)) as audio:
+                                 download=lambda target: self._download(track.item_id, target,
+                                                                        track.duration_seconds)) as audio:
             yield audio
 
     # --- playlists ------------------------------------------------------------------------------------------
