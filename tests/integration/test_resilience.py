@@ -175,3 +175,77 @@ def test_a_hung_redis_does_not_hold_a_web_thread(make_config):
         assert answers[0].status_code == 503 and body["redis"]["ok"] is False and body["database"]["ok"] is True
     finally:
         silent.close()
+
+
+def test_similar_songs_under_load_while_the_index_is_rebuilt_and_reloaded_twice(make_config, db, redis, tmp_path):
+    """8 clients ask for similar songs over real HTTP while the index is replaced and reloaded twice: no error,
+    and every answer is the old index's or the new one's."""
+    import numpy as np
+    from werkzeug.serving import make_server
+
+    from audio.musicnn import MODEL_NAME
+    from tests.seeded_library import seed_arc_library
+    from voyager_manager import rebuild_from_embeddings
+
+    cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
+    tracks = seed_arc_library(db, redis, cfg, tmp_path / "music")
+    app = serve(cfg)
+    holder = app.extensions["audiomuse"].index
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_port}/api/similar_tracks?item_id={tracks[0].item_id}&n=4"
+    import requests
+
+    def answer() -> tuple[str, ...]:
+        response = requests.get(url, timeout=10)
+        response.raise_for_status()
+        return tuple(t["item_id"] for t in response.json())
+
+    def layout(order) -> None:
+        """Place the tracks on the arc in `order` and rebuild the index (without announcing it)."""
+        for position, track in enumerate(order):
+            angle = position * np.pi / 2 / (len(order) - 1)
+            vector = np.zeros(16, dtype="<f4")
+            vector[0], vector[1] = np.cos(angle), np.sin(angle)
+            db.execute("UPDATE embeddings SET vector = %s WHERE item_id = %s", (vector.tobytes(), track.item_id))
+        rebuild_from_embeddings(db, redis, name=cfg.INDEX_NAME, model=MODEL_NAME, channel="unused-channel", m=16,
+                                ef_construction=100)
+
+    shuffled = [tracks[0], *reversed(tracks[1:])]
+    try:
+        old = answer()
+        layout(shuffled)
+        assert holder.reload()
+        new = answer()
+        assert old != new
+        layout(tracks)
+        assert holder.reload() and answer() == old
+
+        answers: list[tuple[str, ...]] = []
+        errors: list[str] = []
+        stop = threading.Event()
+
+        def client_loop() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append(answer())
+                except Exception as exc:  # every failure counts
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+        clients = [threading.Thread(target=client_loop) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        for order, expected in ((shuffled, new), (tracks, old), (shuffled, new), (tracks, old)):
+            time.sleep(0.3)
+            layout(order)
+            redis.publish(cfg.INDEX_RELOAD_CHANNEL, cfg.INDEX_NAME)
+            wait_for(lambda e=expected: answer() == e, timeout=20, what="the reload to take effect")
+        time.sleep(0.3)
+        stop.set()
+        for thread in clients:
+            thread.join(20)
+        assert errors == []
+        assert len(answers) > 50 and set(answers) <= {old, new}, set(answers)
+    finally:
+        http.shutdown()
+        app.extensions["audiomuse"].stop_background.set()
