@@ -21,6 +21,7 @@ import config as config_module
 from config import Config
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
+from infra.logs import configure_logging
 from routes import analysis, auth, clustering, discovery_api, health, pages, settings_api, tasks_api
 from routes.context import Runtime
 from routes.errors import register_error_handlers
@@ -43,7 +44,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` may be a Config, a mapping of setting names (tests), or None (environment)."""
     cfg = _config_from(config)
     config_module.install(cfg)
-    logging.basicConfig(level=cfg.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(cfg.LOG_LEVEL)
     db = get_db(cfg)
     runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME))
 

@@ -24,6 +24,7 @@ import config as config_module
 from config import PROJECT_ROOT, Config, redact_url
 from db.migrate import apply_migrations
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServiceError
+from infra.logs import configure_logging
 
 log = logging.getLogger("audiomuse.launcher")
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start AudioMuse (web server + workers)")
     parser.parse_args(argv)
     config = config_module.load_or_exit()
-    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.LOG_LEVEL)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir = Path(config.DATA_DIR)
     data_dir.mkdir(parents=True, exist_ok=True)

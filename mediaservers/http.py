@@ -13,6 +13,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from infra.logs import redact
 from mediaservers.base import MediaServerError
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
@@ -162,7 +163,7 @@ def _reason(exc: Exception) -> str:
                    "Temporary failure in name resolution", "too many 5", "Max retries exceeded"):
         if marker in text:
             return marker.lower() if marker != "Max retries exceeded" else "too many failed attempts"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return redact(text.splitlines()[0])[:200] if text else type(exc).__name__
 
 
 def _body_message(response: requests.Response) -> str:

@@ -6,7 +6,6 @@ Applies migrations, reconciles tasks left behind by dead workers, then serves th
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import uuid
@@ -21,6 +20,7 @@ from rq import SimpleWorker  # noqa: E402
 import config as config_module  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
 from infra.connections import get_db, get_redis  # noqa: E402
+from infra.logs import configure_logging  # noqa: E402
 from tasks.queues import QUEUE_NAMES, get_queues  # noqa: E402
 from tasks.reconcile import reconcile_dead_workers  # noqa: E402
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = config_module.load_or_exit()
     config_module.install(config)
-    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.LOG_LEVEL)
     apply_migrations(config.database_url)
     connection = get_redis(config)
     reconcile_dead_workers(get_db(config), connection, dead_after_seconds=config.TASK_DEAD_AFTER_SECONDS)

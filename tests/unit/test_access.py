@@ -44,3 +44,16 @@ def test_an_error_inside_the_block_is_not_swallowed(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="boom"), local_or_downloaded(
             str(local), mapping=[], temp_dir=tmp_path / "t", download=lambda t: t):
         raise OSError("boom")
+
+
+def test_redaction_covers_query_strings_headers_and_user_info() -> None:
+    from infra.logs import redact
+
+    assert redact("GET /rest/ping?u=alice&t=abc123&s=salt9&p=enc:736563726574&v=1.16") == \
+        "GET /rest/ping?u=alice&t=***&s=***&p=***&v=1.16"
+    assert redact("{'X-Emby-Token': 'tok-1', 'Authorization': 'Bearer xyz'}") == \
+        "{'X-Emby-Token': '***', 'Authorization': '***'}"
+    assert redact("x-goog-api-key: AIza123") == "x-goog-api-key: ***"
+    assert redact("redis://:pa55@127.0.0.1:6379/0 ?api_key=k") == "redis://:***@127.0.0.1:6379/0 ?api_key=***"
+    assert redact("nothing secret here: /Items/123/Download?UserId=42") == \
+        "nothing secret here: /Items/123/Download?UserId=42"

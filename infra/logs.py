@@ -1,0 +1,59 @@
+"""Logging for every entry point: one format, and credentials never written.
+
+Libraries log what they see: urllib3 logs the full URL of every retried request, and a Subsonic URL carries the
+user's token and salt (`t=`, `s=`) or, for old servers, the password itself (`p=enc:…`). Every log record is
+therefore redacted when it is made (a record factory, so no handler, pytest's included, ever sees the secret).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Query parameters and headers that carry credentials.
+_SECRET_PARAMS = re.compile(r"(?i)([?&;](?:t|s|p|token|api_?key|key|access_token|password|secret|auth)=)[^&\s'\"#]*")
+_SECRET_HEADERS = re.compile(
+    r"(?i)((?:x-emby-token|x-mediabrowser-token|x-goog-api-key|authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)"
+    r"(?:(?:bearer|basic)\s+)?[^'\"\s,}]+")
+_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/:@\s]*:)[^@/\s]+@")
+
+
+def redact(text: str) -> str:
+    """`text` with credentials in URLs, query strings and header dumps replaced by '***'."""
+    text = _SECRET_PARAMS.sub(r"\1***", text)
+    text = _SECRET_HEADERS.sub(r"\1***", text)
+    return _USERINFO.sub(r"\1***@", text)
+
+
+_installed = False
+
+
+def install_redaction() -> None:
+    """Redact every log record of this process from now on (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: leave it to logging's own error report
+            return record
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return record
+
+    logging.setLogRecordFactory(redacted_record)
+    _installed = True
+
+
+def configure_logging(level: str) -> None:
+    """The process's logging: level, format, and redaction."""
+    install_redaction()
+    logging.basicConfig(level=level, format=FORMAT)
