@@ -23,6 +23,7 @@ from urllib.parse import quote
 import requests
 
 from config import AI_PROVIDERS, Config, redact_url
+from infra.safe_http import CredentialSafeSession
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def _post(provider: str, url: str, shown: str, body: dict[str, Any], *, headers:
           key: str) -> Any:
     """The decoded JSON answer of one POST; `shown` is the URL as it may appear in messages."""
     try:
-        response = requests.post(url, json=body, headers=headers, timeout=timeout)
+        with CredentialSafeSession() as session:
+            response = session.post(url, json=body, headers=headers, timeout=timeout)
     except requests.Timeout:
         raise AIError(f"{provider}: no answer from {shown} within {timeout:g} s", unreachable=True) from None
     except requests.ConnectionError as exc:

@@ -14,6 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from infra.logs import redact
+from infra.safe_http import CredentialSafeSession
 from mediaservers.base import MediaServerError
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
@@ -67,7 +68,7 @@ class HttpClient:
 
     @staticmethod
     def _session(retry: Retry) -> requests.Session:
-        session = requests.Session()
+        session = CredentialSafeSession()
         adapter = HTTPAdapter(max_retries=retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
