@@ -50,9 +50,12 @@ class Database:
 
     def __init__(self, dsn: str, *, min_connections: int = 1, max_connections: int = 10) -> None:
         self.dsn = dsn
+        # Nothing is opened yet: a process starts (and says what is wrong) while PostgreSQL is down; up to
+        # `min_connections` are kept open once made.
         self._pool = psycopg2.pool.ThreadedConnectionPool(
-            min_connections, max_connections, dsn, connect_timeout=10, application_name="audiomuse"
+            0, max_connections, dsn, connect_timeout=10, application_name="audiomuse"
         )
+        self._pool.minconn = min_connections
         self._pid = os.getpid()
 
     def _checkout(self) -> Connection:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,26 +15,41 @@ from mediaservers.base import AudioFile
 def map_path(server_path: str | None, mapping: list[tuple[str, str]]) -> Path | None:
     """The local path for a server path after PATH_MAPPING (longest prefix first), or None when there is none.
 
-    An empty server prefix ("=/srv/music") joins library-relative paths (as Subsonic servers report them) onto the
-    local folder. A relative path that no entry maps is never looked up in the current directory.
+    Only what a mapping entry covers is read in place, and only inside that entry's local folder: a path the
+    server reports outside every mapped prefix, or one whose `..` would climb out of it, is downloaded instead
+    (a server must not make AudioMuse open /etc/shadow). To read the server's own paths unchanged, map a prefix to
+    itself (`/music=/music`). An empty server prefix ("=/srv/music") joins library-relative paths (as Subsonic
+    servers report them) onto the local folder.
     """
-    if not server_path:
+    if not server_path or "\x00" in server_path:
         return None
     for server_prefix, local_prefix in mapping:
         if not server_prefix:
             if not server_path.startswith("/"):
-                return Path(local_prefix) / server_path
+                return _inside(local_prefix, server_path)
             continue
         server_prefix, local_prefix = server_prefix.rstrip("/"), local_prefix.rstrip("/")
         if server_path == server_prefix or server_path.startswith(server_prefix + "/"):
-            return Path(local_prefix + server_path[len(server_prefix):])
-    return Path(server_path) if Path(server_path).is_absolute() else None
+            return _inside(local_prefix, server_path[len(server_prefix):].lstrip("/"))
+    return None
+
+
+def _inside(local_prefix: str, relative: str) -> Path | None:
+    """local_prefix/relative, unless `..` takes it out of local_prefix."""
+    base = os.path.normpath(local_prefix or "/")
+    joined = os.path.normpath(os.path.join(base, relative))
+    if joined != base and not joined.startswith(base.rstrip("/") + "/"):
+        return None
+    return Path(joined)
 
 
 def _readable(path: Path) -> bool:
+    """A regular file we may open: never a FIFO or device (opening a FIFO would block the worker)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with path.open("rb"):
-            return path.is_file()
+            return True
     except OSError:
         return False  # missing, or listed but unreadable (permissions): download instead
 

@@ -27,7 +27,7 @@ from mediaserver import Capability, MediaServerError, UserCredentials, get_media
 from mediaservers.m3u import M3uEntry, render_m3u8
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import bool_param, float_param, has_control_characters, int_param, json_body, raw_param, str_param
+from routes.params import bool_param, float_param, has_control_characters, int_param, json_body, str_param
 from voyager_manager import IndexQueries
 
 bp = Blueprint("discovery_api", __name__)
@@ -35,6 +35,9 @@ bp = Blueprint("discovery_api", __name__)
 INSTANT_SUFFIX = "_instant"
 ITEM_ID_MAX = 4096  # MPD's ids are file paths
 MAX_ALCHEMY_ITEMS = 50
+MAX_NAME_BYTES = 200  # UTF-8 bytes of a playlist name (+ "_instant" + ".m3u8" stays under 255)
+# What made a playlist: the pages that create them (and the API's default, "instant").
+PLAYLIST_SOURCES = ("instant", "similar", "mixable", "path", "alchemy", "fingerprint", "map", "text_search", "chat")
 
 
 # --- wiring -----------------------------------------------------------------------------------------------------
@@ -270,8 +273,10 @@ def _playlist_request() -> tuple[str, list[str]]:
         raise ApiError(400, "missing 'playlist_name'", parameter="playlist_name")
     if has_control_characters(name):
         raise bad_parameter("playlist_name", name[:40], "a name without line breaks or control characters")
-    if len(name) > 200:
-        raise bad_parameter("playlist_name", name[:40] + "…", "at most 200 characters")
+    if len(name) > 200 or len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        # the local folder writes the name as a file name: at most 255 bytes on common file systems
+        raise bad_parameter("playlist_name", name[:40] + "…", f"at most 200 characters and {MAX_NAME_BYTES} bytes "
+                                                              "in UTF-8")
     ids = body.get("track_ids")
     if not isinstance(ids, list) or not ids or not all(
             isinstance(i, str) and i and len(i) <= ITEM_ID_MAX and "\x00" not in i for i in ids):
@@ -286,6 +291,9 @@ def create_playlist() -> tuple[Response, int]:
     """Create the playlist on the media server (as the user whose credentials are passed, if any)."""
     rt = runtime()
     name, ids = _playlist_request()
+    source = str_param("source", "instant", max_length=40) or "instant"
+    if source not in PLAYLIST_SOURCES:
+        raise bad_parameter("source", source, "one of " + ", ".join(PLAYLIST_SOURCES))
     rows = track_store.track_rows(rt.db, ids)
     missing = [i for i in ids if i not in rows]
     if missing:
@@ -296,8 +304,7 @@ def create_playlist() -> tuple[Response, int]:
         playlist_id = server.create_playlist(full_name, ids)
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
-    save_playlist(rt.db, name=full_name, source=str(raw_param("source") or "instant"),
-                              item_ids=ids, mediaserver_playlist=playlist_id)
+    save_playlist(rt.db, name=full_name, source=source, item_ids=ids, mediaserver_playlist=playlist_id)
     return jsonify({"playlist_id": playlist_id, "name": full_name, "track_count": len(ids)}), 201
 
 

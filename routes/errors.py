@@ -45,6 +45,13 @@ def register_error_handlers(app: Flask) -> None:
             return error_response(exc.code or 500, exc.description or exc.name)
         return exc
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Any:
+        # json.loads recurses once per nesting level: a body nested 100,000 deep is a bad request, not a crash
+        if wants_json():
+            return error_response(400, "the request body is nested too deeply", parameter="body")
+        return "Bad request: nested too deeply", 400
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)

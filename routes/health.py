@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,17 @@ from db.migrate import schema_version
 from routes.context import runtime
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+
+def _cause(exc: Exception) -> str:
+    """A short cause for an open endpoint: no host names, ports, paths or server messages (they are logged)."""
+    text = str(exc).lower()
+    if isinstance(exc, TimeoutError) or "timed out" in text or "timeout" in type(exc).__name__.lower():
+        return "timed out"
+    if "does not exist" in text or "undefinedtable" in type(exc).__name__.lower():
+        return "not migrated yet"
+    return "unreachable"
 
 
 @bp.get("/api/health")
@@ -23,7 +35,8 @@ def health() -> tuple[Response, int]:
     try:
         database = {"ok": True, "schema_version": schema_version(rt.db)}
     except Exception as exc:
-        database["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        log.warning("health check: PostgreSQL: %s", exc)
+        database["error"] = _cause(exc)
 
     redis_state: dict[str, Any] = {"ok": False}
     workers: dict[str, Any] = {"ok": False, "count": 0}
@@ -33,14 +46,15 @@ def health() -> tuple[Response, int]:
         count = len(Worker.all(connection=rt.redis))
         workers = {"ok": count > 0, "count": count}
     except Exception as exc:
-        redis_state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        log.warning("health check: Redis: %s", exc)
+        redis_state["error"] = _cause(exc)
 
     current = rt.index.current
     built_at = current.built_at if current is not None else None
     index = {"name": rt.index.name, "loaded": current is not None, "size": rt.index.size,
              "built_at": built_at.isoformat() if built_at else None,
              "age_seconds": round((datetime.now(UTC) - built_at).total_seconds()) if built_at else None,
-             "error": rt.index.last_error}
+             "error": "the stored index could not be loaded (see the server log)" if rt.index.last_error else None}
     ok = database["ok"] and redis_state["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "version": VERSION, "database": database, "redis": redis_state,
             "workers": workers, "index": index}

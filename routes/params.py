@@ -21,7 +21,12 @@ def raw_param(name: str) -> Any:
     return request.args.get(name)
 
 
-def int_param(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+# The largest integer a parameter may be unless the route says otherwise: PostgreSQL's integer, so a huge value is
+# a 400 naming the parameter, not an out-of-range error from the database.
+MAX_INT = 2**31 - 1
+
+
+def int_param(name: str, default: int, *, minimum: int | None = None, maximum: int | None = MAX_INT) -> int:
     raw = raw_param(name)
     if raw is None or raw == "":
         return default

@@ -47,7 +47,8 @@ def task_json(row: dict[str, Any], *, with_children: bool = True) -> dict[str, A
         "status_message": row["message"],
         "log": row["log"],
         "result": row["result"],
-        "error": row["error"],
+        # the traceback stays in the database and the worker's log; clients get the one-line cause
+        "error": row["message"] if row["error"] else None,
         "details": _details(row),
         "running_time_seconds": max(0.0, (ended - started).total_seconds()),
         "created_at": row["created_at"].isoformat(),

@@ -37,13 +37,15 @@ def test_enqueue_progress_success(config, db, redis, run_worker_burst, client):
     assert client.get("/api/last_task").get_json()["task_id"] == task_id
 
 
-def test_failure_is_recorded_with_traceback_summary(config, redis, run_worker_burst, client):
+def test_failure_is_recorded_with_traceback_summary(config, db, redis, run_worker_burst, client):
     task_id = jobs.start(jobs.explode, {"value": 42}, config=config)
     run_worker_burst()
     body = client.get(f"/api/status/{task_id}").get_json()
     assert body["status"] == "FAILURE"
     assert body["status_message"] == "ValueError: bad input 42"
-    assert "Traceback" in body["error"] and "raise ValueError" in body["error"]
+    recorded = store.get_task(db, task_id)["error"]  # the traceback is kept, for the logs and the database
+    assert "Traceback" in recorded and "raise ValueError" in recorded
+    assert body["error"] == "ValueError: bad input 42"  # clients get the cause
     assert body["log"][-1]["message"] == "Failed: ValueError: bad input 42"
     assert task_id in FailedJobRegistry("high", connection=redis).get_job_ids()
 
