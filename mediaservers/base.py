@@ -20,7 +20,18 @@ AUTOMATIC_SUFFIX = "_automatic"
 
 
 class MediaServerError(RuntimeError):
-    """A media server call failed; the message is the one-line cause to show the user."""
+    """A media server call failed; the message is the one-line cause to show the user.
+
+    `cause`, when set, is the same without anything the server sent (its error text, a banner, a page): what an
+    answer may repeat to whoever asked, e.g. the Settings page's connection test, which can be pointed anywhere."""
+
+    def __init__(self, message: str, *, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    @property
+    def public_cause(self) -> str:
+        return self.cause or str(self)
 
 
 @dataclass(frozen=True)

@@ -85,25 +85,33 @@ class HttpClient:
         try:
             response = session.request(method, url, timeout=self.timeout, stream=stream, **kwargs)
         except requests.exceptions.RetryError as exc:
-            raise MediaServerError(f"{self.server} at {self.base_url} kept failing: {_reason(exc)}") from None
+            raise MediaServerError(f"{self.server} at {self.base_url} kept failing: {_reason(exc)}",
+                                   cause="the server kept failing (HTTP 5xx)") from None
         except requests.exceptions.Timeout:
-            raise MediaServerError(f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s") \
-                from None
+            raise MediaServerError(f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s",
+                                   cause="timed out") from None
         except requests.exceptions.ConnectionError as exc:
             # urllib3's retries report a stalled answer as a connection error; say what really happened.
             cause = getattr(exc.args[0], "reason", None) if exc.args else None
             if isinstance(cause, urllib3.exceptions.ReadTimeoutError):
                 raise MediaServerError(
-                    f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s") from None
-            raise MediaServerError(f"cannot reach {self.server} at {self.base_url}: {_reason(exc)}") from None
+                    f"{self.server} at {self.base_url} did not answer within {self.timeout:g} s",
+                    cause="timed out") from None
+            reason = _reason(exc)
+            raise MediaServerError(f"cannot reach {self.server} at {self.base_url}: {reason}",
+                                   cause=reason if reason in _KNOWN_REASONS else "cannot connect") from None
         except requests.exceptions.RequestException as exc:
-            raise MediaServerError(f"{self.server} request failed: {_reason(exc)}") from None
+            raise MediaServerError(f"{self.server} request failed: {_reason(exc)}",
+                                   cause="the request failed") from None
         if response.status_code in (401, 403):
-            raise MediaServerError(f"{self.server} refused the credentials (HTTP {response.status_code})")
+            raise MediaServerError(f"{self.server} refused the credentials (HTTP {response.status_code})",
+                                   cause=f"HTTP {response.status_code}: credentials refused")
         if response.status_code == 404:
-            raise MediaServerError(f"{self.server} has no {path.split('?')[0]} (HTTP 404)")
+            raise MediaServerError(f"{self.server} has no {path.split('?')[0]} (HTTP 404)",
+                                   cause=f"HTTP 404: not a {self.server} server, or not its URL")
         if response.status_code >= 400:
-            raise MediaServerError(f"{self.server} answered HTTP {response.status_code}: {_body_message(response)}")
+            raise MediaServerError(f"{self.server} answered HTTP {response.status_code}: {_body_message(response)}",
+                                   cause=f"HTTP {response.status_code}")
         return response
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
@@ -111,7 +119,8 @@ class HttpClient:
         try:
             return response.json()
         except ValueError:
-            raise MediaServerError(f"{self.server} sent something that is not JSON for {path}") from None
+            raise MediaServerError(f"{self.server} sent something that is not JSON for {path}",
+                                   cause=f"not a {self.server} server (its answer is not JSON)") from None
 
     def post_json(self, path: str, *, idempotent: bool = False, **kwargs: Any) -> Any:
         response = self.request("POST", path, idempotent=idempotent, **kwargs)
@@ -156,6 +165,10 @@ class HttpClient:
             raise
         partial.replace(target)
         return target
+
+
+_KNOWN_REASONS = {"connection refused", "name or service not known", "timed out", "no route to host",
+                  "temporary failure in name resolution", "too many failed attempts"}
 
 
 def _reason(exc: Exception) -> str:

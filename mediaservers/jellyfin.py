@@ -160,7 +160,8 @@ class Jellyfin:
             if str(user.get("Name", "")).casefold() == wanted or str(user.get("Id", "")).casefold() == wanted:
                 return str(user["Id"])
         known = ", ".join(sorted(str(u.get("Name")) for u in users)) or "none visible with this token"
-        raise MediaServerError(f"{self.display_name} has no user {name!r} (users: {known})")
+        raise MediaServerError(f"{self.display_name} has no user {name!r} (users: {known})",
+                               cause=f"no such user on this {self.display_name} server")
 
     # --- libraries and albums -------------------------------------------------------------------------------
     def list_libraries(self) -> list[Library]:

@@ -145,7 +145,8 @@ class Lyrion:
         if not isinstance(answer, dict):
             raise MediaServerError(f"Lyrion sent no JSON-RPC answer to '{name}'")
         if answer.get("error"):
-            raise MediaServerError(f"Lyrion refused '{name}': {str(answer['error'])[:200]}")
+            raise MediaServerError(f"Lyrion refused '{name}': {str(answer['error'])[:200]}",
+                                   cause="Lyrion refused the command")
         result = answer.get("result", {})
         if not isinstance(result, dict):
             raise MediaServerError(f"Lyrion sent an unexpected result for '{name}'")

@@ -141,24 +141,34 @@ class Mpd:
                 client.password(self.password)
             yield client
         except mpd.CommandError as exc:
-            raise MediaServerError(self._command_message(exc)) from None
+            raise MediaServerError(self._command_message(exc), cause=self._command_cause(exc)) from None
         except TimeoutError:
-            raise MediaServerError(f"MPD at {self.address} did not answer within {self.timeout:g} s") from None
+            raise MediaServerError(f"MPD at {self.address} did not answer within {self.timeout:g} s",
+                                   cause="timed out") from None
         except ConnectionRefusedError:
-            raise MediaServerError(f"cannot reach MPD at {self.address}: connection refused") from None
+            raise MediaServerError(f"cannot reach MPD at {self.address}: connection refused",
+                                   cause="connection refused") from None
         except socket.gaierror:
-            raise MediaServerError(f"cannot reach MPD at {self.address}: unknown host") from None
+            raise MediaServerError(f"cannot reach MPD at {self.address}: unknown host", cause="unknown host") from None
         except OSError as exc:
-            raise MediaServerError(f"cannot reach MPD at {self.address}: {exc.strerror or exc}") from None
+            raise MediaServerError(f"cannot reach MPD at {self.address}: {exc.strerror or exc}",
+                                   cause="cannot connect") from None
         except mpd.ConnectionError as exc:
-            raise MediaServerError(f"MPD at {self.address} closed the connection ({exc})") from None
+            raise MediaServerError(f"MPD at {self.address} closed the connection ({exc})",
+                                   cause="the server closed the connection (not an MPD server?)") from None
         except mpd.MPDError as exc:  # ProtocolError: something that is not MPD answered
-            raise MediaServerError(f"{self.address} does not answer like MPD ({exc})") from None
+            raise MediaServerError(f"{self.address} does not answer like MPD ({exc})",
+                                   cause="not an MPD server") from None
         finally:
             try:
                 client.disconnect()
             except Exception:  # the socket may already be gone; nothing is left to clean up
                 pass
+
+    def _command_cause(self, exc: mpd.CommandError) -> str:
+        code = _ack(exc)[0]
+        return {ACK_PASSWORD: "password refused", ACK_PERMISSION: "permission denied (a password is needed)"}.get(
+            code, f"MPD refused a command (error {code})")
 
     def _command_message(self, exc: mpd.CommandError) -> str:
         code, _, command, message = _ack(exc)

@@ -64,7 +64,9 @@ class SubsonicError(MediaServerError):
     """The server answered `status: failed`; `code` is the Subsonic error code."""
 
     def __init__(self, message: str, *, code: int | None) -> None:
-        super().__init__(message)
+        meaning = {WRONG_CREDENTIALS: "wrong user or password", NOT_AUTHORIZED: "not allowed for this user",
+                   NOT_FOUND: "not found"}.get(code or -1, "the server refused")
+        super().__init__(message, cause=f"Subsonic error {code}: {meaning}")
         self.code = code
 
 

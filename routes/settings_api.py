@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,11 @@ from mediaserver import ADAPTERS, MediaServerError, get_media_server
 from routes.context import runtime
 from routes.errors import ApiError
 from routes.params import json_body
+from routes.ratelimit import over_limit
 
 bp = Blueprint("settings_api", __name__)
+log = logging.getLogger(__name__)
+CONNECTION_TESTS_PER_MINUTE = 10
 
 def _fields(kind: str) -> dict[str, str]:
     """The form's fields for a server type, as the settings they stand for (declared by the adapter)."""
@@ -120,13 +124,19 @@ def save() -> Response:
 def test_connection() -> Response:
     """Connect with the submitted settings (without saving them): libraries and album count, or the cause."""
     rt = runtime()
+    wait = over_limit(rt.redis, "connection-test", limit=CONNECTION_TESTS_PER_MINUTE, window_seconds=60)
+    if wait is not None:
+        raise ApiError(429, f"too many connection tests; try again in {wait} s", retry_after=wait)
     candidate, _ = _candidate(rt.config, app_settings.media_settings(rt.db), json_body())
     try:
         server = get_media_server(candidate)
         libraries = [lib.name for lib in server.list_libraries()]
         albums = len(server.list_albums(limit=None))
     except MediaServerError as exc:
-        return jsonify({"ok": False, "error": str(exc)})
+        # The test can be pointed at any address: answer with the cause, never with what the other end sent.
+        log.info("connection test to %s failed: %s", candidate.MEDIASERVER_TYPE, exc)
+        return jsonify({"ok": False, "error": exc.public_cause})
     except Exception as exc:  # an answer the adapter did not expect: say so in one line, not a stack trace
+        log.info("connection test to %s: unexpected answer", candidate.MEDIASERVER_TYPE, exc_info=True)
         return jsonify({"ok": False, "error": f"unexpected answer from the server ({type(exc).__name__})"})
     return jsonify({"ok": True, "type": candidate.MEDIASERVER_TYPE, "libraries": libraries, "album_count": albums})

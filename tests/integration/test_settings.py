@@ -62,3 +62,61 @@ def test_a_saved_secret_is_never_sent_to_another_address(client, config):
     assert same.JELLYFIN_TOKEN == "tok-1"
     moved, _ = _candidate(config, saved, {"type": "jellyfin", "url": "http://attacker.example", "secret": ""})
     assert moved.JELLYFIN_TOKEN == ""
+
+
+def test_the_connection_test_reports_causes_not_what_the_other_end_sent(client):
+    """Pointed at an SSH server or an internal web page, the test says what kind of failure it was and repeats
+    nothing the other end sent."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.fakes.server import BackgroundServer
+
+    banner = socket.socket()
+    banner.bind(("127.0.0.1", 0))
+    banner.listen(4)
+
+    def greet() -> None:
+        for _ in range(4):
+            try:
+                conn, _ = banner.accept()
+            except OSError:
+                return
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 internal-host-secret\r\n")
+            conn.close()
+
+    threading.Thread(target=greet, daemon=True).start()
+
+    class Internal(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = b'{"message": "internal-page-secret: db password is hunter2"}'
+            self.send_response(500 if "Library" in self.path else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    try:
+        ssh = client.post("/api/settings/mediaserver/test",
+                          json={"type": "mpd", "host": "127.0.0.1", "port": str(banner.getsockname()[1])}).get_json()
+        assert ssh["ok"] is False and "secret" not in ssh["error"] and "SSH" not in ssh["error"]
+        assert ssh["error"] in ("not an MPD server", "the server closed the connection (not an MPD server?)")
+        with BackgroundServer(Internal, name="internal-page") as page:
+            web = client.post("/api/settings/mediaserver/test", json={
+                "type": "jellyfin", "url": page.url, "user": "0123456789abcdef0123456789abcdef", "secret": "t",
+                "music_libraries": ""}).get_json()
+        assert web == {"ok": False, "error": "HTTP 500"} or web["error"].startswith("the server kept failing")
+        assert "hunter2" not in str(web)
+    finally:
+        banner.close()
+
+
+def test_the_connection_test_is_rate_limited(client):
+    answers = [client.post("/api/settings/mediaserver/test", json={"type": "local", "music_dir": "/nowhere"})
+               for _ in range(11)]
+    assert [a.status_code for a in answers[:10]] == [200] * 10
+    assert answers[10].status_code == 429 and int(answers[10].headers["Retry-After"]) > 0
