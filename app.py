@@ -25,7 +25,7 @@ from infra.logs import configure_logging
 from routes import analysis, auth, clustering, discovery_api, health, pages, settings_api, tasks_api
 from routes.context import Runtime
 from routes.errors import register_error_handlers
-from routes.security import LazyKeySessionInterface, install_security
+from routes.security import LazyKeySessionInterface, install_security, setup_code
 from tasks.reconcile import reconcile_dead_workers
 from voyager_manager import IndexHolder
 
@@ -62,7 +62,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["audiomuse"] = runtime
-    install_security(app, lambda: runtime.auth)
+    install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
                       discovery_api.bp, clustering.bp):
@@ -76,6 +76,11 @@ def start_web_process(app: Flask) -> None:
     runtime: Runtime = app.extensions["audiomuse"]
     cfg = runtime.config
     apply_migrations(cfg.database_url)
+    if cfg.exposed and not runtime.auth.enabled:
+        code = setup_code(runtime.db)
+        runtime.forget_auth()  # read again with the code
+        log.warning("AudioMuse listens on %s with no admin password: until one is set, it answers only /setup, "
+                    "which asks for the setup code %s (or set ADMIN_PASSWORD)", cfg.HOST, code)
     runtime.index.reload()
     runtime.index.listen_in_background(runtime.redis, cfg.INDEX_RELOAD_CHANNEL, runtime.stop_background)
     threading.Thread(target=_reconcile_periodically, args=(runtime,), name="task-reconciler", daemon=True).start()

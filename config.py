@@ -387,6 +387,11 @@ class Config:
         return sorted(((a.strip(), b.strip()) for a, b in pairs), key=lambda ab: -len(ab[0]))
 
     @property
+    def exposed(self) -> bool:
+        """Whether the web server listens beyond this machine (then it fails closed until a password exists)."""
+        return self.HOST not in ("127.0.0.1", "localhost", "::1")
+
+    @property
     def trusted_hosts(self) -> list[str] | None:
         """Host names to accept, or None for any (a server on 0.0.0.0 with TRUSTED_HOSTS unset)."""
         if self.TRUSTED_HOSTS:

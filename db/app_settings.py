@@ -22,6 +22,34 @@ def set_setting(db: Database, key: str, value: str) -> None:
     )
 
 
+def get_settings(db: Database, keys: list[str]) -> dict[str, str]:
+    """The stored values of `keys` (absent keys are left out), in one query."""
+    rows = db.fetch_all("SELECT key, value FROM app_settings WHERE key = ANY(%s)", (keys,))
+    return {r["key"]: r["value"] for r in rows}
+
+
+def insert_setting_if_absent(db: Database, key: str, value: str) -> bool:
+    """Store `value` under `key` only if no value is there (one statement, so two processes cannot both win);
+    True when this call stored it."""
+    row = db.fetch_one("INSERT INTO app_settings (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING "
+                       "RETURNING key", (key, value))
+    return row is not None
+
+
+def increment_setting(db: Database, key: str) -> int:
+    """Add one to the integer under `key` (0 when absent) and return the new value, atomically."""
+    row = db.fetch_one(
+        """INSERT INTO app_settings (key, value) VALUES (%s, '1')
+           ON CONFLICT (key) DO UPDATE SET value = (app_settings.value::bigint + 1)::text, updated_at = now()
+           RETURNING value""", (key,))
+    assert row is not None
+    return int(row["value"])
+
+
+def delete_setting(db: Database, key: str) -> None:
+    db.execute("DELETE FROM app_settings WHERE key = %s", (key,))
+
+
 def get_or_create_setting(db: Database, key: str, value: str) -> str:
     """Store `value` under `key` unless a value is there already; return the stored one (race-safe)."""
     db.execute("INSERT INTO app_settings (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value))

@@ -1,17 +1,21 @@
-"""Login, logout and the first-run setup page."""
+"""Login, logout (here or everywhere), password change and the first-run setup page."""
 
 from __future__ import annotations
 
-import time
+import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from routes.context import runtime
-from routes.security import MIN_PASSWORD_LENGTH, csrf_token
+from routes.ratelimit import clear, over_limit, uses
+from routes.security import MIN_PASSWORD_LENGTH, change_password, csrf_token, end_all_sessions, set_up
 
 bp = Blueprint("auth", __name__)
+
+LOGIN_FAILURES_ALLOWED = 5  # per client address and window; then the form refuses until the window ends
+LOGIN_WINDOW_SECONDS = 15 * 60
 
 
 def _safe_next(target: str | None) -> str:
@@ -28,18 +32,22 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response | tuple[str, int]:
-    auth = runtime().auth
+    rt = runtime()
+    auth = rt.auth
     if not auth.enabled:
         return redirect(url_for("pages.analysis"))
     if request.method == "POST":
+        failures, wait = uses(rt.redis, "login-failures")
+        if failures >= LOGIN_FAILURES_ALLOWED:
+            minutes = max(1, round(wait / 60))
+            return render_template("login.html", error=f"Too many wrong passwords from your address: try again in "
+                                   f"{minutes} min.", next=request.form.get("next", "")), 429
         if auth.check_password(request.form.get("password", "")):
-            session.clear()
-            session.permanent = True
-            session["user"] = "admin"
-            session["pw"] = auth.password_fingerprint
+            clear(rt.redis, "login-failures")
+            auth.sign_in(session)
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
-        time.sleep(0.5)  # slows password guessing a little without locking the admin out
+        over_limit(rt.redis, "login-failures", limit=LOGIN_FAILURES_ALLOWED, window_seconds=LOGIN_WINDOW_SECONDS)
         return render_template("login.html", error="Wrong password.", next=request.form.get("next", "")), 401
     return render_template("login.html", error=None, next=request.args.get("next", ""))
 
@@ -50,22 +58,68 @@ def logout() -> Response:
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/logout/everywhere", methods=["POST"])
+def logout_everywhere() -> Response:
+    """End every login session, this one included (a lost laptop, a shared browser)."""
+    rt = runtime()
+    end_all_sessions(rt.db)
+    rt.forget_auth()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/settings/password", methods=["POST"])
+def password() -> str | Response | tuple[str, int]:
+    rt = runtime()
+    auth = rt.auth
+
+    def refuse(message: str, status: int) -> tuple[str, int]:
+        return render_template("password_result.html", error=message), status
+
+    if auth.password_from_env:
+        return refuse("The password comes from ADMIN_PASSWORD: change it there and restart.", 409)
+    if not auth.check_password(request.form.get("current", "")):
+        return refuse("The current password is wrong.", 403)
+    new = request.form.get("password", "")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        return refuse(f"The new password needs at least {MIN_PASSWORD_LENGTH} characters.", 400)
+    if new != request.form.get("confirm", ""):
+        return refuse("The two new passwords differ.", 400)
+    change_password(rt.db, new)
+    rt.forget_auth()
+    rt.auth.sign_in(session)  # this browser stays in; every other session has ended
+    csrf_token()
+    return render_template("password_result.html", error=None)
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup() -> str | Response | tuple[str, int]:
     rt = runtime()
-    if rt.auth.enabled:
+    auth = rt.auth
+    if auth.enabled:
         return redirect(url_for("pages.settings"))
+    needs_code = rt.config.exposed
+
+    def again(message: str, status: int) -> tuple[str, int]:
+        return render_template("setup.html", error=message, token=None, needs_code=needs_code), status
+
     if request.method == "POST":
+        if needs_code:
+            sent = request.form.get("setup_code", "").strip().upper()
+            if not auth.setup_code or not hmac.compare_digest(sent.encode(), auth.setup_code.encode()):
+                return again("Wrong setup code: it is printed in the server's log at start-up.", 403)
         password = request.form.get("password", "")
         if len(password) < MIN_PASSWORD_LENGTH:
-            return render_template("setup.html", error=f"The password needs at least {MIN_PASSWORD_LENGTH} "
-                                   "characters.", token=None), 400
+            return again(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", 400)
         if password != request.form.get("confirm", ""):
-            return render_template("setup.html", error="The two passwords differ.", token=None), 400
-        token = rt.auth.set_up(rt.db, password)
-        session.clear()
-        session["user"] = "admin"
-        session["pw"] = rt.auth.password_fingerprint
+            return again("The two passwords differ.", 400)
+        try:
+            token = set_up(rt.db, password)
+        except PermissionError:
+            rt.forget_auth()
+            return redirect(url_for("auth.login"))  # set meanwhile (another browser or replica)
+        rt.forget_auth()
+        rt.auth.sign_in(session)
         csrf_token()
-        return render_template("setup.html", error=None, token=token)
-    return render_template("setup.html", error=None, token=None)
+        return render_template("setup.html", error=None, token=token, needs_code=False)
+    return render_template("setup.html", error=None, token=None, needs_code=needs_code)

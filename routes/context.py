@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import redis
@@ -12,6 +13,8 @@ from config import Config
 from db.pool import Database
 from routes.security import AuthState, session_secret
 from voyager_manager import IndexHolder
+
+AUTH_CACHE_SECONDS = 2.0
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Runtime:
     stop_background: threading.Event = field(default_factory=threading.Event)  # ends the background threads
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)
+    _auth_read_at: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -35,12 +39,20 @@ class Runtime:
 
     @property
     def auth(self) -> AuthState:
-        """The credentials in force, read from the database on first use."""
+        """The credentials in force, read from the database at most AUTH_CACHE_SECONDS ago: a password set or
+        changed through another web replica counts here within that time."""
         key = self.session_key
         with self._lock:
-            if self._auth is None:
+            now = time.monotonic()
+            if self._auth is None or now - self._auth_read_at > AUTH_CACHE_SECONDS:
                 self._auth = AuthState.load(self.config, self.db, session_key=key)
+                self._auth_read_at = now
             return self._auth
+
+    def forget_auth(self) -> None:
+        """Read the credentials again on the next request (this process just changed them)."""
+        with self._lock:
+            self._auth = None
 
 
 def runtime() -> Runtime:

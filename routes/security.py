@@ -16,9 +16,9 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import argon2
@@ -35,6 +35,8 @@ from db.pool import Database
 PASSWORD_HASH_KEY = "admin_password_hash"
 API_TOKEN_HASH_KEY = "api_token_sha256"
 SESSION_KEY_KEY = "session_secret_key"
+SESSION_EPOCH_KEY = "session_epoch"
+SETUP_CODE_KEY = "setup_code"
 MIN_PASSWORD_LENGTH = 8
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 OPEN_PATHS = {"/api/health", "/login", "/favicon.ico"}
@@ -47,69 +49,96 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuthState:
-    """The credentials in force. The env password wins over one set on the setup page."""
+    """The credentials in force, as read at one moment (the web process reads them again every few seconds, so
+    a password set or changed through another replica takes effect everywhere). ADMIN_PASSWORD wins over a
+    password set on the setup page."""
 
     password_hash: str | None = None
-    password_from_env: bool = False
     api_token_sha256: str | None = None
+    session_epoch: str = "0"  # bumped by "log out everywhere" and by a password change
+    setup_code: str | None = None  # required by /setup while an exposed server has no password
     _env_password: str = field(default="", repr=False)
     _pepper: str = field(default="", repr=False)  # the session key: the cookie must not carry a plain hash
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, config: Config, db: Database, *, session_key: str) -> AuthState:
-        state = cls(_pepper=session_key)
-        if config.ADMIN_PASSWORD:
-            state.password_hash = _hasher.hash(config.ADMIN_PASSWORD)
-            state.password_from_env = True
-            state._env_password = config.ADMIN_PASSWORD
-        else:
-            state.password_hash = app_settings.get_setting(db, PASSWORD_HASH_KEY)
-        state.api_token_sha256 = (_sha256(config.API_TOKEN) if config.API_TOKEN
-                                  else app_settings.get_setting(db, API_TOKEN_HASH_KEY))
-        return state
+        stored = app_settings.get_settings(db, [PASSWORD_HASH_KEY, API_TOKEN_HASH_KEY, SESSION_EPOCH_KEY,
+                                                SETUP_CODE_KEY])
+        return cls(password_hash=None if config.ADMIN_PASSWORD else stored.get(PASSWORD_HASH_KEY),
+                   api_token_sha256=_sha256(config.API_TOKEN) if config.API_TOKEN
+                   else stored.get(API_TOKEN_HASH_KEY),
+                   session_epoch=stored.get(SESSION_EPOCH_KEY, "0"), setup_code=stored.get(SETUP_CODE_KEY),
+                   _env_password=config.ADMIN_PASSWORD, _pepper=session_key)
 
     @property
     def enabled(self) -> bool:
-        return self.password_hash is not None
+        return bool(self._env_password) or self.password_hash is not None
+
+    @property
+    def password_from_env(self) -> bool:
+        return bool(self._env_password)
 
     def check_password(self, password: str) -> bool:
+        if self._env_password:
+            return hmac.compare_digest(password.encode(), self._env_password.encode())
         if self.password_hash is None:
             return False
         try:
             return _hasher.verify(self.password_hash, password)
-        except argon2.exceptions.VerificationError:
-            return False
-        except argon2.exceptions.InvalidHashError:
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return False
 
     @property
     def password_fingerprint(self) -> str:
-        """Changes whenever the password does, so older login sessions stop working (stable across restarts:
-        the env password is hashed with a fresh salt at every start, so its fingerprint comes from the text)."""
+        """Changes whenever the password does, so older login sessions stop working (stable across restarts)."""
         source = self._env_password or self.password_hash or ""
         return hmac.new(self._pepper.encode(), source.encode(), hashlib.sha256).hexdigest()[:16]
 
     def session_valid(self, current: object) -> bool:
-        return (getattr(current, "get", lambda _k: None)("user") == "admin"
-                and current.get("pw") == self.password_fingerprint)  # type: ignore[attr-defined]
+        get = getattr(current, "get", lambda _key, _default=None: None)
+        return (get("user") == "admin" and get("pw") == self.password_fingerprint
+                and str(get("epoch", "0")) == self.session_epoch)
+
+    def sign_in(self, current: Any) -> None:
+        """Make `current` (the Flask session) a login session of this state."""
+        current.clear()
+        current.permanent = True
+        current["user"] = "admin"
+        current["pw"] = self.password_fingerprint
+        current["epoch"] = self.session_epoch
 
     def check_token(self, token: str) -> bool:
         return self.api_token_sha256 is not None and hmac.compare_digest(_sha256(token), self.api_token_sha256)
 
-    def set_up(self, db: Database, password: str) -> str:
-        """First-run setup: store the password hash and a new API token; return the token (shown once)."""
-        with self._lock:
-            if self.enabled:
-                raise PermissionError("an admin password is already configured")
-            token = secrets.token_urlsafe(32)
-            app_settings.set_setting(db, PASSWORD_HASH_KEY, _hasher.hash(password))
-            app_settings.set_setting(db, API_TOKEN_HASH_KEY, _sha256(token))
-            self.password_hash = app_settings.get_setting(db, PASSWORD_HASH_KEY)
-            self.api_token_sha256 = _sha256(token)
-            return token
+
+def set_up(db: Database, password: str) -> str:
+    """First-run setup: store the password hash — only if no password exists, in one statement, so two replicas
+    (or two browsers) cannot both set one — then a new API token; return the token (shown once)."""
+    if not app_settings.insert_setting_if_absent(db, PASSWORD_HASH_KEY, _hasher.hash(password)):
+        raise PermissionError("an admin password is already configured")
+    token = secrets.token_urlsafe(32)
+    app_settings.set_setting(db, API_TOKEN_HASH_KEY, _sha256(token))
+    app_settings.delete_setting(db, SETUP_CODE_KEY)
+    return token
+
+
+def change_password(db: Database, password: str) -> None:
+    """A new password (stored hash) and a new session epoch: every older login session ends."""
+    app_settings.set_setting(db, PASSWORD_HASH_KEY, _hasher.hash(password))
+    app_settings.increment_setting(db, SESSION_EPOCH_KEY)
+
+
+def end_all_sessions(db: Database) -> None:
+    """Log out everywhere: sessions made before this no longer count."""
+    app_settings.increment_setting(db, SESSION_EPOCH_KEY)
+
+
+def setup_code(db: Database) -> str:
+    """The one-time code /setup asks for on an exposed server without a password (made once, kept until setup)."""
+    return app_settings.get_or_create_setting(db, SETUP_CODE_KEY, "-".join(
+        secrets.token_hex(2).upper() for _ in range(3)))
 
 
 def session_secret(config: Config, db: Database) -> str:
@@ -157,7 +186,9 @@ def _same_origin() -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
-def install_security(app: Flask, get_auth: Callable[[], AuthState]) -> None:
+def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: bool) -> None:
+    """The request guard. `exposed`: the server listens beyond loopback, where it fails closed until a password
+    exists: only /setup (with the setup code from the log), /login, /api/health and static files answer."""
     @app.before_request
     def _guard() -> ResponseReturnValue | None:
         path = request.path
@@ -176,6 +207,12 @@ def install_security(app: Flask, get_auth: Callable[[], AuthState]) -> None:
 
         if path in OPEN_PATHS or path.startswith("/static/") or (path == "/setup" and not auth.enabled):
             pass
+        elif exposed and not auth.enabled and bearer is None:
+            message = ("set an admin password first: open /setup and enter the setup code printed in the server's "
+                       "log (or set ADMIN_PASSWORD)")
+            if _is_api(path):
+                return jsonify({"error": message, "status": 403, "parameter": None}), 403
+            return redirect(url_for("auth.setup"))
         elif auth.enabled and bearer is None and not auth.session_valid(session):
             if _is_api(path):
                 return _unauthorized("login required: sign in or send 'Authorization: Bearer <API_TOKEN>'")

@@ -184,3 +184,98 @@ def test_sessions_survive_a_restart_with_the_same_password(make_config):
 def test_unknown_host_names_are_refused_on_a_loopback_server(client):
     assert client.get("/api/health", headers={"Host": "localhost:8000"}).status_code in (200, 503)
     assert client.get("/api/health", headers={"Host": "rebound.evil.example"}).status_code == 400
+
+
+def test_an_exposed_server_without_a_password_fails_closed_until_setup_with_the_logged_code(make_config, caplog):
+    caplog.set_level(logging.WARNING)
+    app = serve(make_config(HOST="0.0.0.0"))
+    try:
+        code = re.search(r"setup code ([0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4})", caplog.text).group(1)
+        client = app.test_client()
+        assert client.get("/api/active_tasks").status_code == 403
+        assert client.get("/api/analysis/summary").get_json()["error"].startswith("set an admin password first")
+        assert client.get("/").headers["Location"].endswith("/setup")
+        assert client.get("/api/health").status_code in (200, 503)  # monitors still see it
+        page = client.get("/setup")
+        assert b'name="setup_code"' in page.data
+        token = csrf_from(page.data)
+        form = {"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}
+        assert client.post("/setup", data=form).status_code == 403  # no code
+        assert client.post("/setup", data=dict(form, setup_code="0000-0000-0000")).status_code == 403
+        assert client.get("/api/active_tasks").status_code == 403  # still closed
+        done = client.post("/setup", data=dict(form, setup_code=code.lower()))
+        assert done.status_code == 200 and b"api-token" in done.data, done.data[-600:]
+        assert client.get("/api/active_tasks").status_code == 200  # this browser is signed in
+        stranger = app.test_client()
+        assert stranger.get("/api/active_tasks").status_code == 401  # everyone else needs the password now
+        assert app.extensions["audiomuse"].db.fetch_one(
+            "SELECT count(*) AS n FROM app_settings WHERE key = 'setup_code'")["n"] == 0  # used up
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_a_second_replica_sees_the_password_and_cannot_overwrite_it(make_config):
+    import time
+
+    first, second = serve(make_config()), serve(make_config())
+    try:
+        one, two = first.test_client(), second.test_client()
+        assert two.get("/api/active_tasks").status_code == 200  # open, and it has read that
+        token = csrf_from(one.get("/setup").data)
+        assert one.post("/setup", data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}).status_code \
+            == 200
+        stored = first.extensions["audiomuse"].db.fetch_one(
+            "SELECT value FROM app_settings WHERE key = 'admin_password_hash'")["value"]
+        time.sleep(2.2)  # the replica reads the credentials again at most this long after
+        assert two.get("/api/active_tasks").status_code == 401
+        # a setup form loaded on the second replica before the password existed cannot overwrite it
+        other = "another password 123"
+        late = second.extensions["audiomuse"]
+        from routes.security import set_up
+
+        with pytest.raises(PermissionError):
+            set_up(late.db, other)
+        assert late.db.fetch_one("SELECT value FROM app_settings WHERE key = 'admin_password_hash'")["value"] == stored
+        assert two.get("/setup").status_code == 302
+    finally:
+        for app in (first, second):
+            app.extensions["audiomuse"].stop_background.set()
+
+
+def test_password_guessing_is_stopped_after_five_failures(locked_app):
+    client = locked_app.test_client()
+    for _ in range(5):
+        assert login(client, "wrong guess").status_code == 401
+    refused = login(client)  # even the right password, while the address is locked
+    assert refused.status_code == 429 and b"Too many wrong passwords" in refused.data
+    locked_app.extensions["audiomuse"].redis.delete("audiomuse:ratelimit:login-failures:127.0.0.1")
+    assert login(client).status_code == 302
+
+
+def test_log_out_everywhere_and_a_password_change_end_other_sessions(make_config):
+    app = serve(make_config())
+    try:
+        browser = app.test_client()
+        token = csrf_from(browser.get("/setup").data)
+        browser.post("/setup", data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token})
+        laptop = app.test_client()
+        login(laptop)
+        assert laptop.get("/api/active_tasks").status_code == 200
+        page = browser.get("/settings")
+        assert b"Log out everywhere" in page.data and b"Change password" in page.data
+        changed = browser.post("/settings/password", data={"current": PASSWORD, "password": "new password 456",
+                                                           "confirm": "new password 456",
+                                                           "csrf_token": csrf_from(page.data)})
+        assert changed.status_code == 200 and b"Every other login session has ended" in changed.data
+        assert laptop.get("/api/active_tasks").status_code == 401  # ended
+        assert browser.get("/api/active_tasks").status_code == 200  # the one that changed it goes on
+        wrong = browser.post("/settings/password", data={"current": "nope", "password": "x" * 9, "confirm": "x" * 9,
+                                                         "csrf_token": csrf_from(browser.get("/settings").data)})
+        assert wrong.status_code == 403
+        login(laptop, "new password 456")
+        assert laptop.get("/api/active_tasks").status_code == 200
+        browser.post("/logout/everywhere", data={"csrf_token": csrf_from(browser.get("/settings").data)})
+        assert laptop.get("/api/active_tasks").status_code == 401 and browser.get("/api/active_tasks").status_code \
+            == 401
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
