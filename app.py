@@ -19,6 +19,7 @@ from flask import Flask
 
 import config as config_module
 from config import Config
+from db.app_settings import seal_plaintext
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
 from infra.logs import configure_logging
@@ -76,6 +77,8 @@ def start_web_process(app: Flask) -> None:
     runtime: Runtime = app.extensions["audiomuse"]
     cfg = runtime.config
     apply_migrations(cfg.database_url)
+    for key in seal_plaintext(runtime.db, cfg):
+        log.info("stored setting %s is sealed now (it was kept in plain text before)", key)
     if cfg.exposed and not runtime.auth.enabled:
         code = setup_code(runtime.db)
         runtime.forget_auth()  # read again with the code

@@ -86,7 +86,11 @@ class Config:
         secret=True)
     API_TOKEN: str = _setting("", "Token for scripts: send 'Authorization: Bearer <token>'", secret=True)
     SECRET_KEY: str = _setting(
-        "", "Signs session cookies; generated and stored in the database when empty", secret=True)
+        "", "Signs session cookies; generated and stored (sealed) in the database when empty", secret=True)
+    SETTINGS_KEY: str = _setting(
+        "", "Seals the credentials AudioMuse stores in its database (media-server secrets, the session key); empty: "
+            "a key file DATA_DIR/settings.key is made. Set the same value on every host when workers run elsewhere",
+        secret=True)
     SESSION_COOKIE_SECURE: bool = _setting(False, "Send the session cookie over HTTPS only (set behind TLS)")
     TRUSTED_HOSTS: str = _setting(
         "", "Comma-separated host names the server answers to (stops DNS rebinding); empty: localhost names when "

@@ -7,6 +7,7 @@ from typing import Any
 
 from config import Config
 from db.pool import Database
+from db.sealed import is_sealed, seal, unseal
 
 
 def get_setting(db: Database, key: str) -> str | None:
@@ -59,19 +60,46 @@ def get_or_create_setting(db: Database, key: str, value: str) -> str:
 
 
 MEDIA_SETTINGS_KEY = "mediaserver_settings"
+SESSION_KEY_KEY = "session_secret_key"
+SEALED_KEYS = (MEDIA_SETTINGS_KEY, SESSION_KEY_KEY)  # the values that hold credentials
 
 
-def media_settings(db: Database) -> dict[str, Any]:
+def media_settings(db: Database, config: Config) -> dict[str, Any]:
     """Media-server settings saved on the Settings page (setting name → value); they override the environment."""
     raw = get_setting(db, MEDIA_SETTINGS_KEY)
-    return json.loads(raw) if raw else {}
+    return json.loads(unseal(config, raw)) if raw else {}
 
 
-def save_media_settings(db: Database, values: dict[str, Any]) -> None:
-    set_setting(db, MEDIA_SETTINGS_KEY, json.dumps(values, sort_keys=True))
+def save_media_settings(db: Database, config: Config, values: dict[str, Any]) -> None:
+    set_setting(db, MEDIA_SETTINGS_KEY, seal(config, json.dumps(values, sort_keys=True)))
 
 
 def effective_config(config: Config, db: Database) -> Config:
     """The configuration with the saved media-server settings applied."""
-    saved = media_settings(db)
+    saved = media_settings(db, config)
     return config.with_overrides(**saved) if saved else config
+
+
+def session_key(db: Database, config: Config, new_key: str) -> str:
+    """The key that signs session cookies: stored sealed, made from `new_key` the first time (race-safe)."""
+    stored = get_setting(db, SESSION_KEY_KEY)
+    if stored is None:
+        insert_setting_if_absent(db, SESSION_KEY_KEY, seal(config, new_key))
+        stored = get_setting(db, SESSION_KEY_KEY)
+        assert stored is not None
+    return unseal(config, stored)
+
+
+def seal_plaintext(db: Database, config: Config) -> list[str]:
+    """Seal the credential values stored before sealing existed; return the keys sealed now (idempotent)."""
+    sealed = []
+    for key in SEALED_KEYS:
+        with db.transaction() as cur:
+            cur.execute("SELECT value FROM app_settings WHERE key = %s FOR UPDATE", (key,))
+            row = cur.fetchone()
+            if row is None or is_sealed(row["value"]):
+                continue
+            cur.execute("UPDATE app_settings SET value = %s, updated_at = now() WHERE key = %s",
+                        (seal(config, row["value"]), key))
+            sealed.append(key)
+    return sealed

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from db.sealed import SealError
+
 
 class ApiError(Exception):
     """Raise from a view to answer with the API error shape."""
@@ -47,6 +49,13 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return error_response(exc.code or 500, exc.description or exc.name)
         return exc
+
+    @app.errorhandler(SealError)
+    def _sealed(exc: SealError) -> Any:
+        app.logger.error("%s", exc)
+        if wants_json():
+            return error_response(503, str(exc))
+        return f"Service unavailable: {exc}", 503
 
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError) -> Any:

@@ -31,10 +31,10 @@ from itsdangerous import URLSafeTimedSerializer
 from config import Config
 from db import app_settings
 from db.pool import Database
+from db.sealed import SealError
 
 PASSWORD_HASH_KEY = "admin_password_hash"
 API_TOKEN_HASH_KEY = "api_token_sha256"
-SESSION_KEY_KEY = "session_secret_key"
 SESSION_EPOCH_KEY = "session_epoch"
 SETUP_CODE_KEY = "setup_code"
 MIN_PASSWORD_LENGTH = 8
@@ -143,7 +143,7 @@ def setup_code(db: Database) -> str:
 
 def session_secret(config: Config, db: Database) -> str:
     """SECRET_KEY, or a random key generated once and kept in the database so sessions survive restarts."""
-    return config.SECRET_KEY or app_settings.get_or_create_setting(db, SESSION_KEY_KEY, secrets.token_hex(32))
+    return config.SECRET_KEY or app_settings.session_key(db, config, secrets.token_hex(32))
 
 
 class LazyKeySessionInterface(SecureCookieSessionInterface):
@@ -157,10 +157,11 @@ class LazyKeySessionInterface(SecureCookieSessionInterface):
         if not app.secret_key:
             try:
                 app.secret_key = self._key()
-            except psycopg2.Error:
-                # The database is unreachable (or not migrated yet): this request gets no session, the next one
-                # tries again; pages that need the session fail on their own, /api/health still answers.
-                log.warning("session key not available yet (database unreachable)", exc_info=True)
+            except (psycopg2.Error, SealError) as exc:
+                # The database is unreachable (or not migrated yet), or the stored key is sealed with another key:
+                # this request gets no session, the next one tries again; pages that need the session fail on
+                # their own, /api/health still answers.
+                log.warning("session key not available: %s", exc)
                 return None
         return super().get_signing_serializer(app)
 

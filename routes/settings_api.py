@@ -107,16 +107,16 @@ def read() -> Response:
     rt = runtime()
     config = app_settings.effective_config(rt.config, rt.db)
     body = _describe(config)
-    body["saved"] = bool(app_settings.media_settings(rt.db))
+    body["saved"] = bool(app_settings.media_settings(rt.db, rt.config))
     return jsonify(body)
 
 
 @bp.post("/api/settings/mediaserver")
 def save() -> Response:
     rt = runtime()
-    saved = app_settings.media_settings(rt.db)
+    saved = app_settings.media_settings(rt.db, rt.config)
     candidate, values = _candidate(rt.config, saved, json_body())
-    app_settings.save_media_settings(rt.db, values)
+    app_settings.save_media_settings(rt.db, rt.config, values)
     return jsonify(_describe(candidate) | {"saved": True})
 
 
@@ -127,7 +127,7 @@ def test_connection() -> Response:
     wait = over_limit(rt.redis, "connection-test", limit=CONNECTION_TESTS_PER_MINUTE, window_seconds=60)
     if wait is not None:
         raise ApiError(429, f"too many connection tests; try again in {wait} s", retry_after=wait)
-    candidate, _ = _candidate(rt.config, app_settings.media_settings(rt.db), json_body())
+    candidate, _ = _candidate(rt.config, app_settings.media_settings(rt.db, rt.config), json_body())
     try:
         server = get_media_server(candidate)
         libraries = [lib.name for lib in server.list_libraries()]

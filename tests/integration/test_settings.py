@@ -120,3 +120,46 @@ def test_the_connection_test_is_rate_limited(client):
                for _ in range(11)]
     assert [a.status_code for a in answers[:10]] == [200] * 10
     assert answers[10].status_code == 429 and int(answers[10].headers["Retry-After"]) > 0
+
+
+def test_saved_secrets_are_sealed_with_a_key_outside_the_database(client, config, db, make_config):
+    import stat
+    from pathlib import Path
+
+    from app import create_app
+    from db.app_settings import MEDIA_SETTINGS_KEY
+
+    body = {"type": "navidrome", "url": "http://127.0.0.1:9/", "user": "alice", "secret": "correct-horse-42"}
+    assert client.post("/api/settings/mediaserver", json=body).status_code == 200
+    stored = db.fetch_one("SELECT value FROM app_settings WHERE key = %s", (MEDIA_SETTINGS_KEY,))["value"]
+    assert stored.startswith("sealed:v1:") and "correct-horse" not in stored and "alice" not in stored
+    assert effective_config(config, db).NAVIDROME_PASSWORD == "correct-horse-42"
+    key_file = Path(config.DATA_DIR) / "settings.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    session_row = db.fetch_one("SELECT value FROM app_settings WHERE key = 'session_secret_key'")
+    assert session_row is None or session_row["value"].startswith("sealed:v1:")
+    # another key (a host without the key file or SETTINGS_KEY) cannot read them, and says why
+    other = create_app(make_config(SETTINGS_KEY="a different key for another host")).test_client()
+    refused = other.get("/api/settings/mediaserver")
+    assert refused.status_code == 503 and "SETTINGS_KEY" in refused.get_json()["error"]
+
+
+def test_plaintext_settings_from_before_are_sealed_at_start(make_config, db):
+    import json
+
+    from app import serve
+    from db.app_settings import media_settings
+
+    db.execute("INSERT INTO app_settings (key, value) VALUES ('mediaserver_settings', %s), "
+               "('session_secret_key', 'a' || repeat('b', 63))",
+               (json.dumps({"MEDIASERVER_TYPE": "jellyfin", "JELLYFIN_TOKEN": "tok-legacy"}),))
+    cfg = make_config(SETTINGS_KEY="shared key of every host")
+    app = serve(cfg)
+    try:
+        rows = {r["key"]: r["value"] for r in db.fetch_all("SELECT key, value FROM app_settings")}
+        assert all(rows[k].startswith("sealed:v1:") for k in ("mediaserver_settings", "session_secret_key"))
+        assert "tok-legacy" not in str(rows)
+        assert media_settings(db, cfg)["JELLYFIN_TOKEN"] == "tok-legacy"
+        assert app.extensions["audiomuse"].session_key == "a" + "b" * 63  # sessions made before go on working
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
