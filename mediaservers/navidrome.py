@@ -312,19 +312,6 @@ class Navidrome:
         return tracks
 
     # --- audio ----------------------------------------------------------------------------------------------
-    def _local_candidate(self, server_path: str | None) -> tuple[str | None, list[tuple[str, str]]]:
-        """(path, mapping) for local_or_downloaded: relative paths only through an explicit PATH_MAPPING."""
-        if not server_path:
-            return None, []
-        if PurePosixPath(server_path).is_absolute():
-            return server_path, self.path_mapping
-        for prefix, local in self.path_mapping:  # longest prefix first, the empty prefix last
-            if not prefix:
-                return str(Path(local) / server_path), []
-            if server_path == prefix or server_path.startswith(prefix.rstrip("/") + "/"):
-                return server_path, self.path_mapping
-        return None, []
-
     def _download(self, item_id: str, target: Path, expected_seconds: float | None = None) -> Path:
         params = dict(self._auth_params(), id=item_id)
         self._http.download("rest/download", target, params=params, expected_seconds=expected_seconds)
@@ -344,9 +331,9 @@ class Navidrome:
     @contextmanager
     def open_audio(self, track: Track) -> Iterator[AudioFile]:
         """The file in place when its (mapped) path is readable here, else the original downloaded to TEMP_DIR."""
-        candidate, mapping = self._local_candidate(track.path)
+        # PATH_MAPPING decides, relative paths included (mediaservers.access.map_path): an unmapped one is downloaded
         suffix = PurePosixPath(track.path).suffix if track.path else ""
-        with local_or_downloaded(candidate, mapping=mapping, temp_dir=self.temp_dir, suffix=suffix,
+        with local_or_downloaded(track.path, mapping=self.path_mapping, temp_dir=self.temp_dir, suffix=suffix,
                                  download=lambda target: self._download(track.item_id, target,
                                                                         track.duration_seconds)) as audio:
             yield audio
