@@ -23,7 +23,9 @@ from db.app_settings import seal_plaintext
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
 from infra.logs import configure_logging
-from routes import analysis, auth, clustering, discovery_api, health, pages, settings_api, tasks_api
+from map_manager import CACHE_NAME as MAP_CACHE
+from map_manager import map_cache_builder
+from routes import analysis, auth, clustering, discovery_api, health, map_api, pages, settings_api, tasks_api
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
@@ -48,6 +50,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     configure_logging(cfg.LOG_LEVEL)
     db = get_db(cfg)
     runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME))
+    runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
 
     app = Flask(__name__)
     app.session_interface = LazyKeySessionInterface(lambda: runtime.session_key)
@@ -66,7 +69,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp, clustering.bp):
+                      discovery_api.bp, clustering.bp, map_api.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -84,7 +87,9 @@ def start_web_process(app: Flask) -> None:
         runtime.forget_auth()  # read again with the code
         log.warning("AudioMuse listens on %s with no admin password: until one is set, it answers only /setup, "
                     "which asks for the setup code %s (or set ADMIN_PASSWORD)", cfg.HOST, code)
-    runtime.index.reload()
+    # The index first (discovery answers at once); the caches on it (the map) are built meanwhile.
+    if runtime.index.reload(build_caches=False):
+        runtime.index.rebuild_caches_in_background()
     runtime.index.listen_in_background(runtime.redis, cfg.INDEX_RELOAD_CHANNEL, runtime.stop_background)
     threading.Thread(target=_reconcile_periodically, args=(runtime,), name="task-reconciler", daemon=True).start()
 

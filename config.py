@@ -295,6 +295,24 @@ class Config:
     VOYAGER_QUERY_EF: int = _setting(
         400, "Voyager query ef (search width); high enough for recall >= 0.98 at k=100", minimum=10)
 
+    # --- music map ---
+    MAP_UMAP_NEIGHBORS: int = _setting(
+        15, "UMAP n_neighbors of the music map (larger: more global structure, fewer small islands)", minimum=2,
+        maximum=200)
+    MAP_UMAP_MIN_DIST: float = _setting(0.1, "UMAP min_dist of the music map (how tightly similar songs pack)",
+                                        minimum=0.0, maximum=1.0)
+    MAP_UMAP_FIT_SAMPLE: int = _setting(
+        20000, "Tracks UMAP is fitted on (a seeded sample); the rest are placed with the fitted model's transform",
+        minimum=100)
+    MAP_SEED: int = _setting(42, "Random seed of the music map: the same library gives the same map")
+    MAP_FULL_REBUILD_SHARE: float = _setting(
+        0.25, "After an analysis run, new tracks are placed on the existing map until they exceed this share of "
+        "the mapped tracks; then the map is built again from scratch", minimum=0.0, maximum=10.0)
+    MAP_SELECTION_MAX: int = _setting(500, "Most songs the music map's selection holds (clicks, lassos, paths)",
+                                      minimum=1, maximum=5000)
+    MAP_TASK_TIMEOUT_SECONDS: int = _setting(3600, "Longest a map_projection job may run before it is stopped",
+                                             minimum=60)
+
     # ----------------------------------------------------------------------------------------------------
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

@@ -243,9 +243,10 @@ class IndexHolder:
         """The cache `name` as last built, or None before its first successful build."""
         return self.state.caches.get(name)
 
-    def reload(self) -> bool:
+    def reload(self, *, build_caches: bool = True) -> bool:
         """Load the stored index and rebuild every cache against it, then swap them in together; keep the old index
-        (and record why) if loading fails. A cache whose build fails keeps its previous value."""
+        (and record why) if loading fails. A cache whose build fails keeps its previous value. Without
+        `build_caches` the caches are left empty (start-up builds them afterwards with `rebuild_caches`)."""
         with self._reload_lock:
             try:
                 loaded = load_index(self._db, self.name)
@@ -253,7 +254,7 @@ class IndexHolder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("could not load index %s; keeping the previous one", self.name)
                 return False
-            caches = {name: self._build(name, loaded) for name in self._builders}
+            caches = {name: self._build(name, loaded) for name in self._builders} if build_caches else {}
             self.state = LibraryState(index=loaded, caches=MappingProxyType(caches))
             self.last_error = None
             _release_freed_memory()
@@ -262,6 +263,16 @@ class IndexHolder:
             else:
                 log.info("index %s loaded: %d items", self.name, self.size)
             return True
+
+    def rebuild_caches(self) -> None:
+        """Build every registered cache against the index already loaded."""
+        for name in list(self._builders):
+            self.reload_cache(name)
+
+    def rebuild_caches_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.rebuild_caches, name="cache-build", daemon=True)
+        thread.start()
+        return thread
 
     def reload_cache(self, name: str) -> bool:
         """Rebuild one cache against the index already loaded; False for an unknown name."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg2
@@ -127,10 +128,11 @@ def active_main_tasks(db: Database) -> list[dict[str, Any]]:
     )
 
 
-def last_main_task(db: Database) -> dict[str, Any] | None:
+def last_main_task(db: Database, *, excluding: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The most recent main task, not counting those of the `excluding` types."""
     return db.fetch_one(
-        f"""SELECT {_TASK_COLUMNS} FROM task_status WHERE parent_task_id IS NULL
-             ORDER BY created_at DESC LIMIT 1"""
+        f"""SELECT {_TASK_COLUMNS} FROM task_status WHERE parent_task_id IS NULL AND NOT task_type = ANY(%s)
+             ORDER BY created_at DESC LIMIT 1""", (list(excluding),)
     )
 
 

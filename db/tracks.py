@@ -330,6 +330,38 @@ def catalog_rows(cur: Any, item_ids: Sequence[str], *, batch: int = 5000) -> Ite
         yield from stream
 
 
+def top_tags(db: Database, item_ids: Sequence[str], *, top: int = 3,
+             batch: int = 20_000) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The `top` highest-scoring tags of each of `item_ids` (ties by name): (tag names, int16 codes (n, top) into
+    those names with -1 for none, float32 scores (n, top) with NaN for none). Streamed through a server-side
+    cursor into the arrays, so 100k tracks never sit in memory as rows."""
+    names: list[str] = []
+    code_of: dict[str, int] = {}
+    codes = np.full((len(item_ids), top), -1, dtype=np.int16)
+    scores = np.full((len(item_ids), top), np.nan, dtype=np.float32)
+    filled = np.zeros(len(item_ids), dtype=np.int8)
+    with db.transaction() as cur, cur.connection.cursor(name="top_tags") as stream:
+        stream.itersize = batch
+        stream.execute(
+            """SELECT u.position - 1, best.k, best.v
+                 FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
+                 JOIN tracks t ON t.item_id = u.item_id
+                 CROSS JOIN LATERAL (SELECT k, v::float8 AS v FROM jsonb_each_text(t.tags) AS e(k, v)
+                                      ORDER BY v::float8 DESC, k LIMIT %s) AS best
+                ORDER BY u.position, best.v DESC, best.k""",
+            (list(item_ids), top))
+        for position, name, score in stream:
+            code = code_of.get(name)
+            if code is None:
+                code = code_of[name] = len(names)
+                names.append(name)
+            slot = filled[position]
+            codes[position, slot] = code
+            scores[position, slot] = score
+            filled[position] = slot + 1
+    return names, codes, scores
+
+
 def clustering_rows(db: Database, model: str) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Every analyzed track with its tags, moods, tempo, energy (rows in item-id order) and its `model` embedding
     as a float32 (n, d) array."""

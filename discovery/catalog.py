@@ -180,6 +180,12 @@ class Catalog:
             return order[i]
         return None
 
+    def names(self, position: int) -> tuple[str, str, str] | None:
+        """(title, artist, album) of the track at `position`; None when it has no metadata row."""
+        if not self._present[position]:
+            return None
+        return self._titles[position], self._artists.values[self._artists.code(position)], self._albums[position] or ""
+
     def track(self, position: int, vector: np.ndarray) -> TrackInfo | None:
         """The track at `position` with its `vector` (d,) from the index; None when it has no metadata row."""
         if not self._present[position]:

@@ -13,13 +13,13 @@ import numpy as np
 
 from discovery.types import DiscoveryError
 
-__all__ = ["project_2d"]
+__all__ = ["pca_2d", "project_2d"]
 
 # UMAP's spectral initialisation needs a few more points than neighbours; below this PCA is used instead.
 _UMAP_MIN_POINTS = 5
 
 
-def _pca_2d(x: np.ndarray) -> np.ndarray:
+def pca_2d(x: np.ndarray) -> np.ndarray:
     """First two principal coordinates of rows of `x` (n, d); missing components (rank < 2) are zeros."""
     n = x.shape[0]
     out = np.zeros((n, 2), dtype=np.float64)
@@ -53,7 +53,7 @@ def project_2d(vectors: np.ndarray, *, method: Literal["pca", "umap"] = "pca", s
     if not np.all(np.isfinite(x)):
         raise DiscoveryError("vectors", "vectors hold NaN or infinite values")
     if method == "pca" or x.shape[0] < _UMAP_MIN_POINTS:
-        return _pca_2d(x)
+        return pca_2d(x)
 
     import umap  # lazy: numba compilation makes the import slow
 

@@ -26,7 +26,7 @@ from db import tracks as track_store
 from db.app_settings import effective_config
 from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
-from tasks.queues import MAIN_ANALYSIS
+from tasks.queues import MAIN_ANALYSIS, start_map_projection
 from voyager_manager import rebuild_from_embeddings
 
 log = logging.getLogger(__name__)
@@ -232,6 +232,8 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
             time.sleep(0.5)
     if analyzed_since_rebuild or totals["index_size"] is None:
         _rebuild_index(ctx, totals)
+    if totals["index_size"]:
+        totals["map_task_id"] = _start_map(ctx)
     totals["elapsed_seconds"] = round(time.monotonic() - started, 1)
     ctx.report(_summary_line(totals, pace, {}), progress=100)
     return totals
@@ -298,6 +300,19 @@ def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
     totals["index_size"] = rebuild_from_embeddings(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
+
+
+def _start_map(ctx: TaskContext) -> str | None:
+    """Start the music map's update (new tracks placed, removed ones dropped); None when one is running already
+    (the web process places tracks the map does not hold yet by their index neighbours meanwhile)."""
+    try:
+        task_id = start_map_projection(full=False, reason="analysis", db=ctx.db, connection=ctx.redis,
+                                       config=ctx.config)
+    except task_store.TaskAlreadyRunning:
+        ctx.log("The music map is being updated by a job already running")
+        return None
+    ctx.log(f"Started the music map update (task {task_id})")
+    return task_id
 
 
 def _duration(seconds: float) -> str:

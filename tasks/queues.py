@@ -21,8 +21,8 @@ from db import task_status as store
 from db.pool import Database
 from tasks.types import TaskFunction, TaskRef
 
-__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLUSTERING", "QUEUE_NAMES", "TaskFunction", "TaskRef",
-           "cancel_task", "enqueue_task", "get_queues", "start_main_task"]
+__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLUSTERING", "MAIN_MAP", "QUEUE_NAMES", "TaskFunction",
+           "TaskRef", "cancel_task", "enqueue_task", "get_queues", "start_main_task", "start_map_projection"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ QUEUE_NAMES = (HIGH_QUEUE, DEFAULT_QUEUE)
 
 MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
 MAIN_CLUSTERING = TaskRef("tasks.clustering.run_clustering_task", "main_clustering")
+MAIN_MAP = TaskRef("tasks.map.run_map_projection_task", "map_projection")
 
 
 def get_queues(connection: Redis) -> list[Queue]:
@@ -40,9 +41,17 @@ def get_queues(connection: Redis) -> list[Queue]:
 
 
 def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], db: Database, connection: Redis,
-                    config: Config) -> str:
+                    config: Config, job_timeout: float | None = None) -> str:
     """Record and enqueue a main task; raise TaskAlreadyRunning if one of its type is active."""
-    return enqueue_task(func, kwargs=kwargs, parent_task_id=None, db=db, connection=connection, config=config)
+    return enqueue_task(func, kwargs=kwargs, parent_task_id=None, db=db, connection=connection, config=config,
+                        job_timeout=job_timeout)
+
+
+def start_map_projection(*, full: bool, reason: str, db: Database, connection: Redis, config: Config) -> str:
+    """Start the music map's projection job (a full build, or placing what changed); raise TaskAlreadyRunning if
+    one is active. `reason` says in the task's parameters what asked for it (analysis, cleaning, user)."""
+    return start_main_task(MAIN_MAP, kwargs={"full": full, "reason": reason}, db=db, connection=connection,
+                           config=config, job_timeout=config.MAP_TASK_TIMEOUT_SECONDS)
 
 
 def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent_task_id: str | None,

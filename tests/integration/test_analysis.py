@@ -71,6 +71,17 @@ def test_analysis_end_to_end(analysis_env, db, worker_processes):
     assert 1 <= len(neighbours) <= 5 and some not in [n["item_id"] for n in neighbours]
     assert neighbours == sorted(neighbours, key=lambda n: n["distance"])
 
+    # Then the map job places every track, and the web process serves the new map when it hears of it.
+    assert result["map_task_id"]
+    mapped = wait_for(lambda: (doc := client.get("/api/map?percent=100").get_json()) and doc.get("total") == 9
+                      and "too few" in (doc.get("fallback_reason") or "") and doc, timeout=120,
+                      what="the map of the analyzed library")
+    assert mapped["projection"] == "pca" and "9 tracks are too few for UMAP" in mapped["fallback_reason"]
+    assert {i["item_id"] for i in mapped["items"]} == {r["item_id"] for r in rows}
+    assert all(i["top_mood"] == max(r["tags"], key=r["tags"].get) for i in mapped["items"]
+               for r in rows if r["item_id"] == i["item_id"])
+    assert store.get_task(db, result["map_task_id"])["status"] == "SUCCESS"
+
     library_page = client.get("/api/tracks?q=Song%201-&top_n=3").get_json()
     assert library_page["total"] == 3 and len(library_page["tracks"][0]["top_tags"]) == 3
 

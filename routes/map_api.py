@@ -1,0 +1,112 @@
+"""The music map API: the map in 25/50/75/100 % samples (from the web process's cache), where songs are on it,
+the state of its projection job, and starting a full rebuild."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.wrappers import Response
+
+from db import task_status as task_store
+from discovery.map_cache import PERCENTS, MapCache
+from map_manager import CACHE_NAME
+from routes.context import runtime
+from routes.errors import ApiError, bad_parameter
+from routes.params import json_body, raw_param
+from tasks.queues import MAIN_MAP, start_map_projection
+
+bp = Blueprint("map_api", __name__)
+
+MAX_POINTS = 1000
+
+
+def _percent() -> int:
+    raw = raw_param("percent")
+    if raw is None or raw == "":
+        return 25
+    text = str(raw).strip().rstrip("%")
+    if text.isdigit() and int(text) in PERCENTS:
+        return int(text)
+    raise bad_parameter("percent", raw, "one of 25, 50, 75, 100")
+
+
+def _cache() -> MapCache:
+    holder = runtime().index
+    cache = holder.cache(CACHE_NAME)
+    if cache is None:
+        error = holder.cache_errors.get(CACHE_NAME)
+        if error:
+            raise ApiError(503, f"the map could not be built: {error}", retry_after=10)
+        raise ApiError(503, "the map is being prepared; try again in a moment", retry_after=2)
+    return cache
+
+
+@bp.get("/api/map")
+def map_view() -> Response:
+    """The `percent` sample of the map (25 by default): items with title, artist, album, embedding_2d, top_mood and
+    mood_vector; gzip-compressed when the client accepts it; never cached by browsers or proxies."""
+    percent = _percent()
+    cache = _cache()
+    if "gzip" in request.accept_encodings:
+        response = Response(cache.gzip_bytes(percent), mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(cache.json_chunks(percent), mimetype="application/json")
+        response.headers["Content-Length"] = str(cache.json_length(percent))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+@bp.post("/api/map/points")
+def points() -> Response:
+    """Where songs are on the map: {"points": {item_id: [x, y]}} for those of `item_ids` on it (at most 1000),
+    with the ones that are not under "missing"."""
+    item_ids = json_body().get("item_ids")
+    if not isinstance(item_ids, list) or not all(isinstance(i, str) for i in item_ids):
+        raise bad_parameter("item_ids", item_ids, "a list of item ids")
+    if len(item_ids) > MAX_POINTS:
+        raise bad_parameter("item_ids", f"{len(item_ids)} ids", f"at most {MAX_POINTS}")
+    state = runtime().index.state  # the index and the cache built against it, read together
+    cache, loaded = state.caches.get(CACHE_NAME), state.index
+    if cache is None:
+        raise ApiError(503, "the map is being prepared; try again in a moment", retry_after=2)
+    found: dict[str, list[float]] = {}
+    missing = []
+    for item_id in item_ids:
+        position = loaded.position(item_id) if loaded is not None else None
+        point = cache.point(position) if position is not None and position < len(cache.points) else None
+        if point is None:
+            missing.append(item_id)
+        else:
+            found[item_id] = list(point)
+    return jsonify({"points": found, "missing": missing})
+
+
+@bp.get("/api/map/status")
+def status() -> Response:
+    """How the map being served was made, and the last projection job (status, message, error)."""
+    rt = runtime()
+    cache = rt.index.cache(CACHE_NAME)
+    last = task_store.last_main_task_of_type(rt.db, MAIN_MAP.task_type)
+    served: dict[str, Any] | None = None
+    if cache is not None:
+        served = {"projection": cache.projection, "total": cache.total, **cache.meta}
+    return jsonify({"served": served, "cache_error": rt.index.cache_errors.get(CACHE_NAME),
+                    "last_job": None if last is None else {
+                        "task_id": last["task_id"], "status": last["status"], "message": last["message"],
+                        "created_at": last["created_at"].isoformat(timespec="seconds"),
+                        "finished_at": last["finished_at"] and last["finished_at"].isoformat(timespec="seconds")}})
+
+
+@bp.post("/api/map/rebuild")
+def rebuild() -> tuple[Response, int]:
+    """Start a full build of the map (UMAP of every analyzed track) in a worker."""
+    rt = runtime()
+    try:
+        task_id = start_map_projection(full=True, reason="user", db=rt.db, connection=rt.redis, config=rt.config)
+    except task_store.TaskAlreadyRunning as exc:
+        raise ApiError(409, "the map is being built already", task_id=exc.active_task_id,
+                       task_type=MAIN_MAP.task_type) from None
+    return jsonify({"task_id": task_id, "task_type": MAIN_MAP.task_type, "status": task_store.PENDING}), 202

@@ -1,0 +1,164 @@
+"""The music map's domain code: the projection (UMAP, PCA fallback), placing new tracks, the sampling order and
+the serialized cache."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from discovery.map_cache import PERCENTS, build_map_cache, sample_size
+from discovery.map_projection import map_order, place_new_tracks, project_library
+from discovery.types import DiscoveryError
+
+
+def clusters(n_per: int, *, centres: int = 3, dims: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    middle = rng.normal(size=(centres, dims))
+    return np.concatenate([middle[i] + 0.05 * rng.normal(size=(n_per, dims)) for i in range(centres)]).astype("f4")
+
+
+def ids(n: int) -> list[str]:
+    return [f"track-{i:05d}" for i in range(n)]
+
+
+# --- sampling ----------------------------------------------------------------------------------------------
+def test_samples_are_the_same_songs_whatever_order_the_library_comes_in_and_nest() -> None:
+    library = ids(1000)
+    shuffled = list(np.random.default_rng(3).permutation(library))
+    first = [library[i] for i in map_order(library)]
+    second = [shuffled[i] for i in map_order(shuffled)]
+    assert first == second
+    samples = {p: set(first[:sample_size(1000, p)]) for p in PERCENTS}
+    assert [len(samples[p]) for p in PERCENTS] == [250, 500, 750, 1000]
+    assert samples[25] < samples[50] < samples[75] < samples[100]
+    # a pseudo-random order, not the library's: the 25 % sample is spread over the whole id range
+    positions = sorted(library.index(i) for i in samples[25])
+    assert positions[0] < 100 and positions[-1] > 900
+
+
+def test_adding_tracks_keeps_the_old_ones_in_their_order() -> None:
+    before = [ids(500)[i] for i in map_order(ids(500))]
+    grown = ids(600)
+    after = [grown[i] for i in map_order(grown)]
+    assert [i for i in after if i in set(before)] == before
+
+
+def test_sample_sizes_round_up_and_keep_one_song_of_a_tiny_library() -> None:
+    assert sample_size(0, 25) == 0
+    assert sample_size(1, 25) == 1
+    assert sample_size(3, 25) == 1 and sample_size(3, 50) == 2 and sample_size(3, 100) == 3
+
+
+# --- the cache ---------------------------------------------------------------------------------------------
+def make_cache(n: int, **meta: object):  # type: ignore[no-untyped-def]
+    library = ids(n)
+    rng = np.random.default_rng(1)
+    codes = np.tile(np.array([[0, 1, -1]], dtype=np.int16), (n, 1))
+    codes[::2, 0] = 2
+    scores = np.tile(np.array([[0.7, 0.4, np.nan]], dtype=np.float32), (n, 1))
+    return build_map_cache(positions=list(range(n)), item_ids=library,
+                           names=[(f"Song {i} ünïcode \"quoted\"", f"Artist {i % 7}", "Album") for i in range(n)],
+                           coords=rng.normal(size=(n, 2)), tag_names=["rock", "pop", "ambient"], tag_codes=codes,
+                           tag_scores=scores, index_size=n + 5, projection="umap", meta=dict(meta))
+
+
+@pytest.mark.parametrize("percent", PERCENTS)
+def test_json_and_gzip_documents_agree_for_every_sample(percent: int) -> None:
+    cache = make_cache(401, built_at="2026-12-02T10:00:00+00:00")
+    raw = cache.json_bytes(percent)
+    assert gzip.decompress(cache.gzip_bytes(percent)) == raw
+    assert b"".join(cache.json_chunks(percent)) == raw and cache.json_length(percent) == len(raw)
+    doc = json.loads(raw)
+    assert doc["count"] == len(doc["items"]) == sample_size(401, percent)
+    assert doc["total"] == 401 and doc["projection"] == "umap" and doc["percent"] == percent
+    assert doc["built_at"] == "2026-12-02T10:00:00+00:00"
+    item = doc["items"][0]
+    assert set(item) == {"item_id", "title", "artist", "album", "embedding_2d", "top_mood", "mood_vector"}
+    assert item["top_mood"] in ("rock", "ambient") and len(item["embedding_2d"]) == 2
+    assert list(item["mood_vector"]) == [item["top_mood"], "pop"] and item["mood_vector"]["pop"] == 0.4
+
+
+def test_the_samples_are_prefixes_of_the_full_map_in_map_order() -> None:
+    cache = make_cache(200)
+    full = [i["item_id"] for i in json.loads(cache.json_bytes(100))["items"]]
+    assert full == [ids(200)[i] for i in map_order(ids(200))]
+    for p in (25, 50, 75):
+        assert [i["item_id"] for i in json.loads(cache.json_bytes(p))["items"]] == full[:sample_size(200, p)]
+
+
+def test_points_are_by_index_position_and_none_off_the_map() -> None:
+    cache = make_cache(10)
+    doc = json.loads(cache.json_bytes(100))
+    by_id = {i["item_id"]: i["embedding_2d"] for i in doc["items"]}
+    assert list(cache.point(3)) == by_id["track-00003"]
+    assert cache.point(12) is None  # the index holds 15 positions, 10 of them mapped
+
+
+def test_an_empty_library_is_an_empty_map_with_a_message() -> None:
+    cache = build_map_cache(positions=[], item_ids=[], names=[], coords=np.zeros((0, 2)), tag_names=[],
+                            tag_codes=np.zeros((0, 3), np.int16), tag_scores=np.zeros((0, 3), np.float32),
+                            index_size=0, projection="none")
+    for p in PERCENTS:
+        doc = json.loads(gzip.decompress(cache.gzip_bytes(p)))
+        assert doc["items"] == [] and doc["count"] == doc["total"] == 0
+        assert "analysis" in doc["message"]
+
+
+# --- projection --------------------------------------------------------------------------------------------
+def test_too_few_tracks_for_umap_are_mapped_with_pca_and_say_why() -> None:
+    x = clusters(5)  # 15 tracks: UMAP needs more than n_neighbors + 1 = 16
+    projection = project_library(ids(15), x, n_neighbors=15)
+    assert projection.method == "pca" and "15 tracks are too few" in (projection.fallback_reason or "")
+    assert projection.coords.shape == (15, 2) and np.isfinite(projection.coords).all()
+
+
+def test_a_single_track_still_gets_a_place() -> None:
+    projection = project_library(ids(1), clusters(1, centres=1))
+    assert projection.method == "pca" and projection.coords.shape == (1, 2)
+
+
+def test_umap_is_seeded_and_keeps_clusters_apart_fitting_on_a_sample() -> None:
+    x = clusters(40)  # 120 tracks in 3 tight groups
+    steps: list[float] = []
+    first = project_library(ids(120), x, seed=7, fit_sample=60, chunk=25,
+                            progress=lambda message, share: steps.append(share))
+    again = project_library(ids(120), x, seed=7, fit_sample=60, chunk=25)
+    assert first.method == "umap" and first.fallback_reason is None
+    assert first.params["fit_sample"] == 60 and first.params["metric"] == "cosine"
+    np.testing.assert_array_equal(first.coords, again.coords)
+    assert steps[0] == 0.0 and steps[-1] == 1.0 and steps == sorted(steps) and len(steps) >= 4
+    centres = np.stack([first.coords[i * 40:(i + 1) * 40].mean(axis=0) for i in range(3)])
+    spread = max(float(np.linalg.norm(first.coords[i * 40:(i + 1) * 40] - centres[i], axis=1).mean())
+                 for i in range(3))
+    gaps = [float(np.linalg.norm(centres[a] - centres[b])) for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert min(gaps) > 3 * spread  # the groups did not mix, including the transformed half
+
+
+def test_when_umap_fails_the_map_is_pca_with_the_reason() -> None:
+    # UMAP refuses a min_dist larger than its spread (1.0): a real failure of the library, not a stand-in
+    projection = project_library(ids(60), clusters(20), min_dist=1.5)
+    assert projection.method == "pca"
+    assert (projection.fallback_reason or "").startswith("UMAP failed (ValueError")
+
+
+def test_bad_vectors_are_refused_naming_them() -> None:
+    x = clusters(10)
+    x[3, 0] = np.nan
+    with pytest.raises(DiscoveryError, match="NaN"):
+        project_library(ids(30), x)
+    with pytest.raises(DiscoveryError, match="do not match"):
+        project_library(ids(29), clusters(10))
+
+
+def test_new_tracks_land_among_the_songs_they_sound_like() -> None:
+    x = clusters(20)
+    coords = np.repeat(np.array([[-10.0, 0.0], [0.0, 10.0], [10.0, 0.0]]), 20, axis=0)
+    coords += np.random.default_rng(2).normal(scale=0.1, size=coords.shape)
+    new = clusters(2, seed=0)[[0, 2, 4]] + 0.01  # one new song near each group
+    placed = place_new_tracks(x, coords, new, k=5)
+    np.testing.assert_allclose(placed, [[-10, 0], [0, 10], [10, 0]], atol=0.5)
+    with pytest.raises(DiscoveryError, match="no mapped track"):
+        place_new_tracks(np.zeros((0, 32)), np.zeros((0, 2)), new)
