@@ -50,7 +50,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
     return view
 
 
-BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "sonic_fingerprint"}
+BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -91,6 +91,14 @@ def alchemy() -> str:
     cfg = runtime().config
     return render_template("alchemy.html", page=PAGES_BY_ENDPOINT["alchemy"], default_n=cfg.ALCHEMY_DEFAULT_N_RESULTS,
                            temperature=cfg.ALCHEMY_TEMPERATURE, subtract_distance=cfg.ALCHEMY_SUBTRACT_DISTANCE)
+
+
+@bp.route("/map", endpoint="map")
+def music_map() -> str:
+    from discovery.map_cache import PERCENTS
+
+    return render_template("map.html", page=PAGES_BY_ENDPOINT["map"], percents=PERCENTS,
+                           max_selection=runtime().config.MAP_SELECTION_MAX)
 
 
 @bp.route("/sonic_fingerprint")

@@ -1,0 +1,288 @@
+"""The music map page in headless Chromium: samples, the legend, click and lasso selection, search and highlight,
+song paths drawn on the map, playlists from the selection, refresh and rebuild, and the error paths."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from werkzeug.serving import make_server
+
+from app import serve
+from audio.musicnn import MODEL_NAME
+from db import task_status as store
+from mediaservers.local import LocalFolder
+from tasks.queues import start_map_projection
+from tests.conftest import OUTPUT_DIR
+from tests.library import make_library
+from tests.seeded_library import insert_track
+from voyager_manager import rebuild_from_embeddings
+
+pytestmark = pytest.mark.browser
+
+TAGS = ("rock", "electronic", "jazz")
+TRACKS = 24
+
+
+def seed_groups(db: Any, redis: Any, config: Any, music: Path) -> list[Any]:
+    """24 real files in three sound groups (close vectors, one top tag each), indexed."""
+    make_library(music, albums=4, tracks_per_album=6, seconds=1)
+    folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
+    tracks = [t for album in folder.list_albums() for t in folder.album_tracks(album.album_id)]
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, 24))
+    for i, t in enumerate(tracks):
+        insert_track(db, item_id=t.item_id, title=t.title, artist=f"Artist {i % 6}", path=t.path or "",
+                     vector=centres[i % 3] + 0.3 * rng.normal(size=24))
+        db.execute("UPDATE tracks SET tags = %s WHERE item_id = %s",
+                   (json.dumps({TAGS[i % 3]: 0.9, "ambient": 0.2}), t.item_id))
+    rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME,
+                            channel=config.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
+    return tracks
+
+
+@pytest.fixture
+def start_site(make_config, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    stops: list[Callable[[], None]] = []
+
+    def start(**overrides: Any) -> str:
+        cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"), **overrides)
+        app = serve(cfg)
+        http = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        stops.extend([http.shutdown, app.extensions["audiomuse"].stop_background.set])
+        return f"http://127.0.0.1:{http.server_port}"
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def mapped(config, db, redis, run_worker_burst, tmp_path: Path) -> list[Any]:
+    """The library, mapped by a real projection job (UMAP: 24 tracks)."""
+    tracks = seed_groups(db, redis, config, tmp_path / "music")
+    task_id = start_map_projection(full=True, reason="test", db=db, connection=redis, config=config)
+    run_worker_burst()
+    assert store.get_task(db, task_id)["status"] == "SUCCESS"
+    return tracks
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def shown(page: Page) -> int:
+    return int(page.locator("#map-plot").get_attribute("data-points") or -1)
+
+
+def wait_for_points(page: Page, n: int) -> None:
+    expect(page.locator("#map-plot")).to_have_attribute("data-points", str(n), timeout=20_000)
+
+
+def screen_xy(page: Page, item_id: str) -> tuple[float, float]:
+    """Where the song's point is on the screen, from Plotly's own axis mapping."""
+    return tuple(page.evaluate("""(id) => {
+        const gd = document.getElementById("map-plot");
+        const trace = gd.data[0];
+        const i = trace.customdata.indexOf(id);
+        const box = gd.getBoundingClientRect(), size = gd._fullLayout._size;
+        return [box.left + size.l + gd._fullLayout.xaxis.l2p(trace.x[i]),
+                box.top + size.t + gd._fullLayout.yaxis.l2p(trace.y[i])];
+    }""", item_id))
+
+
+def lasso_around(page: Page, item_ids: list[str]) -> None:
+    """Drag a lasso (a rectangle traced with the mouse) around the points of `item_ids`."""
+    points = np.array([screen_xy(page, i) for i in item_ids])
+    (left, top), (right, bottom) = points.min(axis=0) - 6, points.max(axis=0) + 6
+    page.mouse.move(left, top)
+    page.mouse.down()
+    for x, y in ((right, top), (right, bottom), (left, bottom), (left, top + 1)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def trace_names(page: Page) -> list[str]:
+    return page.evaluate("""() => document.getElementById("map-plot").data
+        .filter((t) => t.visible !== false && t.name !== "selected").map((t) => t.name)""")
+
+
+def selection(page: Page) -> list[str]:
+    return page.locator("#selection-list li").evaluate_all("(lis) => lis.map((li) => li.dataset.itemId)")
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / name), full_page=True)
+
+
+def test_samples_legend_and_selection(start_site, mapped, page):
+    base = start_site(MAP_SELECTION_MAX="5")
+    page.goto(base + "/map")
+    wait_for_points(page, 6)  # 25 % of 24
+    expect(page.locator(".percent[data-percent='25']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#map-projection")).to_contain_text("Projection: UMAP")
+    expect(page.locator("#map-message")).to_have_text("6 of 24 songs shown (25 %).")
+    page.click(".percent[data-percent='100']")
+    wait_for_points(page, 24)
+    expect(page.locator("#map-legend button")).to_have_count(3)
+
+    # The legend hides and shows a tag; the state survives loading another sample.
+    rock = page.locator("#map-legend button[data-tag='rock']")
+    rock.click()
+    expect(rock).to_have_attribute("aria-pressed", "false")
+    wait_for_points(page, 16)
+    page.click(".percent[data-percent='50']")
+    expect(page.locator("#map-message")).to_contain_text("12 of 24")
+    expect(page.locator("#map-legend button[data-tag='rock']")).to_have_attribute("aria-pressed", "false")
+    page.click(".percent[data-percent='100']")
+    wait_for_points(page, 16)
+    page.click("#legend-hide-all")
+    wait_for_points(page, 0)
+    page.click("#legend-show-all")
+    wait_for_points(page, 24)
+    page.locator("#map-legend button[data-tag='jazz']").focus()  # the legend works from the keyboard
+    page.keyboard.press("Enter")
+    wait_for_points(page, 16)
+    page.keyboard.press("Space")
+    wait_for_points(page, 24)
+
+    # A click selects one song; a lasso selects a group, up to the cap.
+    rock_ids = [t.item_id for i, t in enumerate(mapped) if i % 3 == 0]
+    page.mouse.click(*screen_xy(page, rock_ids[0]))
+    expect(page.locator("#selection-list li")).to_have_count(1)
+    assert selection(page) == [rock_ids[0]]
+    electronic = [t.item_id for i, t in enumerate(mapped) if i % 3 == 1]
+    lasso_around(page, electronic)
+    expect(page.locator("#selection-message")).to_have_text("The selection holds at most 5 songs: 4 not added.")
+    expect(page.locator("#selection-list li")).to_have_count(5)
+    assert set(selection(page)[1:]) <= set(electronic)
+    expect(page.locator("#selection-count")).to_have_text("(5)")
+    expect(page.locator("#map-song-path")).to_be_enabled()
+    page.locator("#selection-list li").first.locator("button.remove").click()
+    expect(page.locator("#selection-list li")).to_have_count(4)
+    assert rock_ids[0] not in selection(page)
+    ringed = page.evaluate("""() => document.getElementById("map-plot").data
+        .find((t) => t.name === "selected").customdata""")
+    assert ringed == selection(page)  # the selection is marked on the map
+    shot(page, "map-page.png")
+    page.click("#selection-clear")
+    expect(page.locator("#selection-list li")).to_have_count(0)
+    expect(page.locator("#map-song-path")).to_be_disabled()
+    expect(page.locator(".playlist-box")).to_be_hidden()
+
+
+def test_search_highlight_song_path_and_playlist(start_site, mapped, page, tmp_path):
+    base = start_site()
+    page.goto(base + "/map")
+    wait_for_points(page, 6)
+    first, last = mapped[0], mapped[-1]
+    # Search from the keyboard: type, arrow to the suggestion, Enter picks it, then Search.
+    page.fill("#map-search", first.title)
+    expect(page.locator(".picker-list li").first).to_be_visible()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.click("#map-search-go")
+    expect(page.locator("#map-message")).to_contain_text(f'Found "{first.title}"')
+    assert "found" in trace_names(page)
+    point = page.evaluate("""() => { const t = document.getElementById("map-plot").data
+        .find((d) => d.name === "found"); return [t.x[0], t.y[0]]; }""")
+    ranges = page.evaluate("""() => { const l = document.getElementById("map-plot")._fullLayout;
+        return [l.xaxis.range, l.yaxis.range]; }""")
+    for value, (low, high) in zip(point, ranges, strict=True):  # the view is centred on it
+        assert abs((low + high) / 2 - value) < 1e-6 * max(1.0, abs(value)) + 1e-6
+    assert selection(page) == [first.item_id]
+    page.click("#map-highlight-toggle")
+    expect(page.locator("#map-highlight-toggle")).to_have_text("Show highlight")
+    assert "found" not in trace_names(page)
+    page.click("#map-highlight-toggle")
+    assert "found" in trace_names(page)
+
+    # A second song by typed text alone (the first match), then a song path between the two.
+    page.fill("#map-search", last.title)
+    page.click("#map-search-go")
+    expect(page.locator("#selection-list li")).to_have_count(2)
+    page.click("#map-song-path")
+    expect(page.locator("#path-list li")).to_have_count(1)
+    expect(page.locator("#selection-message")).to_contain_text("1 paths drawn")
+    assert {"path 1 line", "path 1 songs"} <= set(trace_names(page))
+    assert len(selection(page)) > 2 and selection(page)[:2] == [first.item_id, last.item_id]
+    page.locator("#path-list input[data-toggle='line']").uncheck()
+    assert "path 1 line" not in trace_names(page) and "path 1 songs" in trace_names(page)
+    page.locator("#path-list input[data-toggle='points']").uncheck()
+    assert "path 1 songs" not in trace_names(page)
+    page.locator("#path-list input[data-toggle='line']").check()
+    assert "path 1 line" in trace_names(page)
+
+    # A playlist of the selection, on the media source and as a download.
+    count = len(selection(page))
+    page.fill("input[name=playlist_name]", "Map walk")
+    page.click(".create-playlist")
+    expect(page.locator(".playlist-status")).to_contain_text(f'Playlist "Map walk_instant" created with {count}')
+    saved = (tmp_path / "playlists" / "Map walk_instant.m3u8").read_text()
+    assert first.path in saved and last.path in saved
+    with page.expect_download() as download:
+        page.click(".download-m3u")
+    download.value.save_as(tmp_path / "download.m3u8")
+    assert (tmp_path / "download.m3u8").read_text().startswith("#EXTM3U")
+
+    # The media source fails (its playlist folder is gone and a file is in its place): a clear message.
+    shutil.rmtree(tmp_path / "playlists")
+    (tmp_path / "playlists").write_text("not a folder")
+    page.click(".create-playlist")
+    expect(page.locator(".playlist-status")).to_contain_text("Not created:")
+
+    # Refresh clears the selection and the overlays and loads the map again.
+    page.click("#map-refresh")
+    expect(page.locator("#selection-list li")).to_have_count(0)
+    expect(page.locator("#path-list li")).to_have_count(0)
+    wait_for_points(page, 6)
+    assert trace_names(page) == ["songs"]
+
+
+def test_rebuild_button_runs_the_job_and_shows_its_progress(start_site, config, db, redis, run_worker_burst, page,
+                                                            tmp_path):
+    seed_groups(db, redis, config, tmp_path / "music")
+    base = start_site()
+    page.goto(base + "/map")
+    wait_for_points(page, 6)
+    expect(page.locator("#map-projection")).to_contain_text("PCA because no map projection has been computed yet")
+    page.click("#map-rebuild")
+    expect(page.locator("#map-message")).to_contain_text("Rebuilding the map")
+    run_worker_burst()
+    expect(page.locator("#map-projection")).to_contain_text("Projection: UMAP", timeout=20_000)
+    expect(page.locator("#map-message")).to_contain_text("6 of 24 songs shown")
+
+
+def test_nothing_analyzed_links_to_analysis(start_site, page):
+    base = start_site()
+    page.goto(base + "/map")
+    expect(page.locator("#map-message")).to_contain_text("Nothing has been analyzed yet")
+    page.locator("#map-message a", has_text="Go to Analysis").click()
+    expect(page).to_have_url(base + "/")
+
+
+def test_a_failed_projection_job_is_shown_with_the_pca_map(start_site, config, db, redis, run_worker_burst, page,
+                                                           tmp_path):
+    seed_groups(db, redis, config, tmp_path / "music")
+    insert_track(db, item_id="odd", title="Odd", artist="Nobody", vector=np.ones(3))  # another embedding size
+    task_id = start_map_projection(full=True, reason="test", db=db, connection=redis, config=config)
+    run_worker_burst()
+    assert store.get_task(db, task_id)["status"] == "FAILURE"
+    base = start_site()
+    page.goto(base + "/map")
+    wait_for_points(page, 6)
+    expect(page.locator("#map-projection")).to_contain_text("The last map build failed")
+    expect(page.locator("#map-projection")).to_contain_text("Showing the PCA map meanwhile")
+    expect(page.locator("#map-projection")).to_have_class("muted error")
