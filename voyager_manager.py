@@ -284,6 +284,8 @@ class IndexHolder:
             caches = dict(state.caches)
             caches[name] = self._build(name, state.index)
             self.state = LibraryState(index=state.index, caches=MappingProxyType(caches))
+            del state, caches
+            _release_freed_memory()
             return True
 
     def _build(self, name: str, loaded: LoadedIndex | None) -> Any:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -46,8 +47,9 @@ from db.pool import Database  # noqa: E402
 from voyager_manager import build_index, load_index, store_index  # noqa: E402
 
 
-def load_library(db: Database, vectors: np.ndarray, rng: random.Random) -> list[str]:
-    """Insert tracks and embeddings with COPY; return the item ids."""
+def load_library(db: Database, vectors: np.ndarray, rng: random.Random, *,
+                 tags: Callable[[int], str] = lambda i: "{}") -> list[str]:
+    """Insert tracks and embeddings with COPY (`tags(i)`: track i's tags as JSON); return the item ids."""
     ids = [f"t{i:06d}" for i in range(len(vectors))]
     tracks, embeddings = io.StringIO(), io.StringIO()
     keys = [f"{n}{s}" for n in range(1, 13) for s in "AB"]
@@ -57,7 +59,7 @@ def load_library(db: Database, vectors: np.ndarray, rng: random.Random) -> list[
         moods = json.dumps({mood: round(rng.random(), 4) for mood in MOODS})
         tracks.write("\t".join([item_id, f"Song {i}", artist, f"Album {i // 10}", f"/music/{i}.flac",
                                 f"{rng.uniform(120, 400):.1f}", f"{rng.uniform(70, 170):.1f}", rng.choice(keys),
-                                f"{rng.random():.3f}", moods, "{}", MODEL_NAME, "1", "2026-01-01"]) + "\n")
+                                f"{rng.random():.3f}", moods, tags(i), MODEL_NAME, "1", "2026-01-01"]) + "\n")
         vector_hex = vectors[i].astype("<f4").tobytes().hex()
         embeddings.write(f"{item_id}\t{MODEL_NAME}\t{vectors.shape[1]}\t\\\\x{vector_hex}\n")
     tracks.seek(0)

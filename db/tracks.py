@@ -159,17 +159,26 @@ def analyzing_now(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:
     )
 
 
-def all_embeddings(db: Database, model: str) -> tuple[list[str], np.ndarray]:
-    """Every stored embedding of `model`: (item ids, float32 array of shape (n, d)) in item-id order."""
-    rows = db.fetch_all("SELECT item_id, dimensions, vector FROM embeddings WHERE model = %s ORDER BY item_id",
-                        (model,))
-    if not rows:
+def all_embeddings(db: Database, model: str, *, batch: int = 10_000) -> tuple[list[str], np.ndarray]:
+    """Every stored embedding of `model`: (item ids, float32 array of shape (n, d)) in item-id order. Streamed as
+    tuples through a server-side cursor (100k rows as dicts cost seconds and hundreds of MB). Raises ValueError
+    when the embeddings differ in size."""
+    item_ids: list[str] = []
+    blobs: list[bytes] = []
+    with db.transaction() as cur, cur.connection.cursor(name="all_embeddings") as stream:
+        stream.itersize = batch
+        stream.execute("SELECT item_id, vector FROM embeddings WHERE model = %s ORDER BY item_id", (model,))
+        for item_id, vector in stream:
+            blob = bytes(vector)
+            if blobs and len(blob) != len(blobs[0]):
+                raise ValueError(f"the {model} embedding of {item_id!r} has {len(blob) // 4} dimensions, not "
+                                 f"{len(blobs[0]) // 4} like the others")
+            item_ids.append(item_id)
+            blobs.append(blob)
+    if not item_ids:
         return [], np.zeros((0, 0), dtype=np.float32)
-    dims = rows[0]["dimensions"]
-    matrix = np.empty((len(rows), dims), dtype=np.float32)
-    for i, row in enumerate(rows):
-        matrix[i] = np.frombuffer(bytes(row["vector"]), dtype="<f4")
-    return [r["item_id"] for r in rows], matrix
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(item_ids), -1).astype(np.float32)
+    return item_ids, matrix
 
 
 @dataclass(frozen=True)

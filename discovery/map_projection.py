@@ -2,11 +2,12 @@
 the placement of tracks analyzed after the last full build.
 
 A full build fits UMAP on a seeded sample of at most `fit_sample` tracks and places the rest with the fitted
-model's `transform`, in chunks (so a caller can report progress): at 100k tracks fitting on all of them would
-hold a worker for many minutes (bench/RESULTS.md). Tracks added later are placed at the similarity-weighted mean
-of the map positions of their `k` nearest mapped neighbours (cosine, in the 200-d space) — the first step of
-UMAP's own transform — so a new track lands among the songs it sounds like without the minutes a fresh process
-needs to prepare UMAP's search index; the next full build recomputes everything.
+model's `transform`, in chunks (so a caller can report progress): the fit is the costly part (at 100k tracks
+the fit on 20k of them is 83 s of a 141 s build, the transform of the other 80k 48 s: bench/RESULTS.md).
+Tracks added later are placed at the similarity-weighted mean of the map positions of their `k` nearest
+mapped neighbours (cosine, in the 200-d space) — the first step of UMAP's own transform — which needs only the
+stored coordinates, not the fitted model (a pickle tied to the umap-learn and numba versions that made it); the
+next full build recomputes everything.
 """
 
 from __future__ import annotations

@@ -27,7 +27,10 @@
   // --- loading ---------------------------------------------------------------------------------------------
   async function fetchMap(percent) {
     for (let attempt = 0; ; attempt += 1) {
-      const response = await fetch(`/api/map?percent=${percent}`, { credentials: "same-origin" });
+      const early = window.MAP_PREFETCH;
+      window.MAP_PREFETCH = null;
+      const response = attempt === 0 && early && early.percent === percent ? await early.response
+        : await fetch(`/api/map?percent=${percent}`, { credentials: "same-origin" });
       const body = await response.json().catch(() => ({}));
       if (response.ok) return body;
       if (response.status === 503 && attempt < 60) {
@@ -419,5 +422,5 @@
   });
 
   renderSelection();
-  load(25);
+  load(window.MAP_PREFETCH ? window.MAP_PREFETCH.percent : 25);
 })();
