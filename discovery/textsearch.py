@@ -1,0 +1,209 @@
+"""Text search without CLAP: a query in words is mapped onto what the analysis measures, and tracks are ranked by it.
+
+The analysis gives every track 50 musicnn tag scores, six mood scores, a tempo, an energy and a scale. Each of these
+*concepts* has a short description ("mellow music", "fast tempo, uptempo music", ...), embedded once with the
+sentence encoder. A query is embedded the same way; its cosine similarity to each description picks the few concepts
+it means, weighted by a softmax; a track's score is the weighted mean of its percentiles in those concepts among the
+library (percentiles, because the tag scores of real music are small and unevenly calibrated: a "jazz" of 0.2 can be
+the library's jazziest track). So "calm piano" becomes mostly *mellow*, *instrumental*, *acoustic* and *calm*, and
+the tracks highest in those come first.
+
+Limits (stated in the README): it knows only those ~65 concepts — an instrument, an artist or a word the tags do not
+cover ("piano", "saxophone", "Christmas") is matched to the nearest concepts, not recognised; negation ("not sad")
+and exact tempos are not understood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from discovery.types import DiscoveryError
+
+__all__ = ["Concept", "ConceptScores", "SemanticHit", "TextSearchEngine", "build_concepts", "concept_scores"]
+
+Encoder = Callable[[Sequence[str]], np.ndarray]  # texts → (n, d) L2-normalised float32
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One thing the analysis measures: `source` is tag, mood, tempo, energy or scale; `key` the tag/mood name or
+    the direction ("slow"/"fast", "calm"/"energetic", "major"/"minor")."""
+
+    name: str
+    source: str
+    key: str
+    description: str
+    also: tuple[str, ...] = ()  # more ways to say it: a query may match any of them
+
+
+_TAG_WORDS = {
+    "00s": "music from the 2000s", "60s": "music from the 1960s, sixties", "70s": "music from the 1970s, seventies",
+    "80s": "music from the 1980s, eighties", "90s": "music from the 1990s, nineties",
+    "female vocalists": "songs sung by a female singer, woman's voice", "female vocalist": "female vocals",
+    "male vocalists": "songs sung by a male singer, man's voice", "Mellow": "mellow, soft, gentle music",
+    "beautiful": "beautiful, lovely music", "instrumental": "instrumental music without vocals",
+    "easy listening": "easy listening music", "sexy": "sexy, sensual music", "catchy": "catchy music with a hook",
+    "guitar": "guitar music", "acoustic": "acoustic music, unplugged",
+    "experimental": "experimental, avant-garde music",
+    "oldies": "oldies, old songs", "party": "party music", "happy": "happy music", "sad": "sad music",
+    "chill": "chill music", "chillout": "chillout, downtempo music", "Hip-Hop": "hip-hop, rap music",
+    "rnb": "r&b, rhythm and blues music", "House": "house music, electronic dance", "electro": "electro music",
+}
+_MOOD_WORDS = {
+    "danceable": "danceable music with a groove", "aggressive": "aggressive, angry, intense music",
+    "happy": "happy, cheerful, joyful music", "party": "party music for dancing",
+    "relaxed": "relaxed, calm, peaceful music", "sad": "sad, melancholic, sorrowful music",
+}
+_SIGNAL_CONCEPTS = (
+    Concept("slow", "tempo", "slow", "slow tempo music, slow songs"),
+    Concept("fast", "tempo", "fast", "fast tempo, uptempo music"),
+    Concept("calm", "energy", "calm", "calm, quiet, soft, low-energy music"),
+    Concept("energetic", "energy", "energetic", "energetic, loud, powerful music"),
+    Concept("major key", "scale", "major", "music in a major key, bright"),
+    Concept("minor key", "scale", "minor", "music in a minor key, dark and moody"),
+)
+
+
+# Words people search with that no tag names, and the tags that carry them (musicnn's 50 have no "piano",
+# "orchestral" or "chiptune").
+_ALSO = {
+    "instrumental": ("orchestral music", "classical music, symphony", "film score, movie soundtrack"),
+    "acoustic": ("piano music", "acoustic guitar"),
+    "electronic": ("synthesizer music", "chiptune, 8-bit video game music", "techno"),
+    "ambient": ("atmospheric soundscape, drone", "meditation music"),
+    "beautiful": ("romantic music",),
+    "experimental": ("avant-garde, strange sounds",),
+    "easy listening": ("lounge music", "background music"),
+    "folk": ("celtic music", "traditional folk songs"),
+}
+
+
+def build_concepts(tags: Sequence[str], moods: Sequence[str]) -> tuple[Concept, ...]:
+    tag_concepts = [Concept(t.lower(), "tag", t, _TAG_WORDS.get(t, f"{t.lower()} music"), _ALSO.get(t, ()))
+                    for t in tags]
+    mood_concepts = [Concept(m, "mood", m, _MOOD_WORDS.get(m, f"{m} music")) for m in moods]
+    return (*tag_concepts, *mood_concepts, *_SIGNAL_CONCEPTS)
+
+
+def _percentiles(values: np.ndarray) -> np.ndarray:
+    """Rank of each value among the finite ones, 0..1 (ties share their mean rank); NaN stays 0."""
+    out = np.zeros(len(values), dtype=np.float64)
+    finite = np.flatnonzero(np.isfinite(values))
+    if len(finite) == 0:
+        return out
+    if len(finite) == 1:
+        out[finite] = 1.0
+        return out
+    order = np.argsort(values[finite], kind="stable")
+    ranks = np.empty(len(finite), dtype=np.float64)
+    ranks[order] = np.arange(len(finite), dtype=np.float64)
+    # ties: the mean rank of their group
+    sorted_values = values[finite][order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(sorted_values)]
+    for s, e in zip(starts, ends, strict=True):
+        if e - s > 1:
+            ranks[order[s:e]] = (s + e - 1) / 2
+    out[finite] = ranks / (len(finite) - 1)
+    return out
+
+
+@dataclass(frozen=True)
+class ConceptScores:
+    """Each track's percentile (0..255) in each concept among the library: uint8 (n, len(concepts))."""
+
+    concepts: tuple[Concept, ...]
+    matrix: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.matrix.nbytes)
+
+
+def concept_scores(concepts: Sequence[Concept], *, tags: Sequence[Mapping[str, float] | None],
+                   moods: Sequence[Mapping[str, float] | None], tempo: Sequence[float | None],
+                   energy: Sequence[float | None], scale: Sequence[str | None]) -> ConceptScores:
+    """The percentile matrix of n tracks from their analysis values (None: not measured, ranked lowest)."""
+    n = len(tags)
+    if not (len(moods) == len(tempo) == len(energy) == len(scale) == n):
+        raise DiscoveryError(None, "the track columns differ in length")
+    columns = []
+    for c in concepts:
+        if c.source in ("tag", "mood"):
+            rows = tags if c.source == "tag" else moods
+            raw = np.array([float(r[c.key]) if r and c.key in r else np.nan for r in rows], dtype=np.float64)
+        elif c.source == "tempo":
+            raw = np.array([np.nan if v is None else float(v) for v in tempo], dtype=np.float64)
+            raw = -raw if c.key == "slow" else raw
+        elif c.source == "energy":
+            raw = np.array([np.nan if v is None else float(v) for v in energy], dtype=np.float64)
+            raw = -raw if c.key == "calm" else raw
+        elif c.source == "scale":
+            raw = np.array([np.nan if v is None else float(v == c.key) for v in scale], dtype=np.float64)
+        else:
+            raise DiscoveryError(None, f"unknown concept source {c.source!r}")
+        columns.append(np.round(_percentiles(raw) * 255).astype(np.uint8))
+    matrix = np.stack(columns, axis=1) if columns else np.zeros((n, 0), dtype=np.uint8)
+    return ConceptScores(tuple(concepts), np.ascontiguousarray(matrix))
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    position: int  # row of the scores matrix
+    similarity: float  # 0..1
+    because: list[tuple[str, float]] = field(default_factory=list)  # (concept, the track's percentile 0..1)
+
+
+class TextSearchEngine:
+    """Ranks the rows of a ConceptScores by a query. `encode` embeds texts; the concepts are embedded once."""
+
+    def __init__(self, encode: Encoder, concepts: Sequence[Concept], *, top_concepts: int = 6,
+                 temperature: float = 0.08, spread: float = 0.15) -> None:
+        self.encode = encode
+        self.concepts = tuple(concepts)
+        self.top_concepts = top_concepts
+        self.temperature = temperature
+        self.spread = spread
+        texts = [(i, text) for i, c in enumerate(self.concepts) for text in (c.description, *c.also)]
+        self._text_concept = np.array([i for i, _ in texts], dtype=np.int64)
+        self.text_vectors = encode([text for _, text in texts])
+
+    def weights(self, query_vector: np.ndarray) -> dict[int, float]:
+        """{concept index: weight} for a query embedding (d,): a softmax over the `top_concepts` most similar
+        concepts that are within `spread` of the best, summing to 1."""
+        by_text = self.text_vectors @ np.asarray(query_vector, dtype=np.float32)
+        similarity = np.full(len(self.concepts), -1.0, dtype=np.float32)
+        np.maximum.at(similarity, self._text_concept, by_text)  # a concept is as near as its nearest wording
+        best = np.argsort(-similarity, kind="stable")[:self.top_concepts]
+        kept = [int(i) for i in best if similarity[i] >= similarity[best[0]] - self.spread]
+        logits = np.array([similarity[i] for i in kept], dtype=np.float64) / self.temperature
+        soft = np.exp(logits - logits.max())
+        soft /= soft.sum()
+        return {i: float(w) for i, w in zip(kept, soft, strict=True)}
+
+    def search(self, query_vector: np.ndarray, scores: ConceptScores, *, limit: int,
+               allowed: np.ndarray | None = None) -> tuple[list[SemanticHit], dict[str, float]]:
+        """The `limit` best rows for a query embedding, best first, and the concept weights used. `allowed`
+        (bool per row) leaves rows out."""
+        if scores.concepts != self.concepts:
+            raise DiscoveryError(None, "the scores were computed for other concepts")
+        weights = self.weights(query_vector)
+        columns = list(weights)
+        w = np.array([weights[c] for c in columns], dtype=np.float32) / 255.0
+        total = scores.matrix[:, columns].astype(np.float32) @ w if len(scores.matrix) else np.zeros(0)
+        if allowed is not None:
+            total = np.where(allowed, total, -1.0)
+        count = min(limit, int((total >= 0).sum()))
+        if count <= 0:
+            return [], {self.concepts[c].name: round(weights[c], 4) for c in columns}
+        top = np.argpartition(-total, count - 1)[:count]
+        top = top[np.lexsort((top, -total[top]))]  # best first; ties by row, so stable
+        hits = []
+        for row in top.tolist():
+            parts = sorted(((weights[c] * scores.matrix[row, c], c) for c in columns), reverse=True)[:3]
+            because = [(self.concepts[c].name, round(float(scores.matrix[row, c]) / 255.0, 3)) for _, c in parts]
+            hits.append(SemanticHit(row, round(float(total[row]), 4), because))
+        return hits, {self.concepts[c].name: round(weights[c], 4) for c in columns}

@@ -1,0 +1,87 @@
+"""Text search without CLAP: the numpy sentence encoder against transformers' output, and the concept ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio.moods import MOODS
+from audio.musicnn import MSD_TAGS
+from discovery.sentence_encoder import SentenceEncoder
+from discovery.textsearch import TextSearchEngine, build_concepts, concept_scores
+from discovery.types import DiscoveryError
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder(MODELS / "minilm")  # unpacked by scripts/install.sh (models/fetch_text_model.py)
+
+
+@pytest.fixture(scope="module")
+def engine(encoder: SentenceEncoder) -> TextSearchEngine:
+    return TextSearchEngine(encoder.encode, build_concepts(MSD_TAGS, MOODS))
+
+
+def test_the_numpy_encoder_matches_transformers(encoder):
+    reference = np.load(MODELS / "minilm_reference.npz")
+    mine = encoder.encode(list(reference["sentences"]))
+    assert mine.shape == (12, 384) and mine.dtype == np.float32
+    np.testing.assert_allclose(mine, reference["embeddings"], atol=1e-5)
+    alone = np.stack([encoder.encode([s])[0] for s in reference["sentences"]])  # padding changes nothing
+    np.testing.assert_allclose(alone, mine, atol=1e-5)
+
+
+def test_a_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(DiscoveryError, match="fetch_text_model.py"):
+        SentenceEncoder(tmp_path)
+
+
+@pytest.mark.parametrize(("query", "meant"), [
+    ("dark ambient", "ambient"), ("sad songs", "sad"), ("orchestral", "instrumental"), ("chiptune", "electronic"),
+    ("heavy metal", "heavy metal"), ("jazz", "jazz"), ("calm piano", "acoustic"),
+    ("upbeat electronic dance", "house"),
+])
+def test_queries_mean_the_concepts_a_listener_would_expect(engine, encoder, query, meant):
+    weights = engine.weights(encoder.encode([query])[0])
+    named = {engine.concepts[i].name: w for i, w in weights.items()}
+    assert max(named, key=named.get) == meant
+    assert abs(sum(named.values()) - 1) < 1e-6 and len(named) <= 6
+
+
+def test_percentiles_rank_tracks_within_the_library_and_unknowns_lowest():
+    concepts = build_concepts(["jazz"], ["sad"])
+    scores = concept_scores(concepts, tags=[{"jazz": 0.1}, {"jazz": 0.3}, {"jazz": 0.2}, None],
+                            moods=[{"sad": 0.5}] * 4, tempo=[60, 180, 120, None], energy=[0.1, 0.9, 0.5, 0.5],
+                            scale=["major", "minor", "minor", None])
+    names = [c.name for c in concepts]
+    col = {n: scores.matrix[:, i].tolist() for i, n in enumerate(names)}
+    assert col["jazz"] == [0, 255, 128, 0]  # 0.1 < 0.2 < 0.3; the track without tags is not ranked
+    assert col["sad"] == [128, 128, 128, 128]  # ties share their rank
+    assert col["slow"] == [255, 0, 128, 0] and col["fast"] == [0, 255, 128, 0]
+    assert col["calm"][0] == 255 and col["energetic"][1] == 255
+    assert col["minor key"][1] == col["minor key"][2] > col["minor key"][0]
+
+
+def test_search_ranks_by_the_meant_concepts_and_says_why(engine, encoder):
+    concepts = engine.concepts
+    n = 30
+    rng = np.random.default_rng(0)
+    tags = [{t: float(rng.random() * 0.2) for t in MSD_TAGS} for _ in range(n)]
+    tags[7]["ambient"] = 0.9
+    tags[3]["ambient"] = 0.7
+    scores = concept_scores(concepts, tags=tags, moods=[{}] * n, tempo=[120] * n, energy=[0.5] * n,
+                            scale=["major"] * n)
+    hits, weights = engine.search(encoder.encode(["dark ambient"])[0], scores, limit=5)
+    assert [h.position for h in hits[:2]] == [7, 3] and len(hits) == 5
+    assert hits[0].similarity >= hits[1].similarity >= hits[-1].similarity
+    assert hits[0].because[0] == ("ambient", 1.0) and "ambient" in weights
+    allowed = np.ones(n, dtype=bool)
+    allowed[7] = False
+    again, _ = engine.search(encoder.encode(["dark ambient"])[0], scores, limit=5, allowed=allowed)
+    assert again[0].position == 3
+    empty = concept_scores(concepts, tags=[], moods=[], tempo=[], energy=[], scale=[])
+    assert engine.search(encoder.encode(["jazz"])[0], empty, limit=5)[0] == []
