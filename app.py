@@ -25,11 +25,24 @@ from infra.connections import get_db, get_redis
 from infra.logs import configure_logging
 from map_manager import CACHE_NAME as MAP_CACHE
 from map_manager import map_cache_builder
-from routes import analysis, auth, clustering, discovery_api, health, map_api, pages, settings_api, tasks_api
+from routes import (
+    analysis,
+    auth,
+    clustering,
+    discovery_api,
+    health,
+    map_api,
+    pages,
+    settings_api,
+    tasks_api,
+    textsearch_api,
+)
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
 from tasks.reconcile import reconcile_dead_workers
+from textsearch_manager import CACHE_NAME as TEXT_SEARCH_CACHE
+from textsearch_manager import build_searchable_library, text_model_for
 from voyager_manager import IndexHolder
 
 log = logging.getLogger(__name__)
@@ -49,8 +62,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     config_module.install(cfg)
     configure_logging(cfg.LOG_LEVEL)
     db = get_db(cfg)
-    runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME))
+    runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME),
+                      text_model=text_model_for(cfg))
     runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
+    runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)
 
     app = Flask(__name__)
     app.session_interface = LazyKeySessionInterface(lambda: runtime.session_key)
@@ -69,7 +84,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp, clustering.bp, map_api.bp):
+                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -91,6 +106,7 @@ def start_web_process(app: Flask) -> None:
     if runtime.index.reload(build_caches=False):
         runtime.index.rebuild_caches_in_background()
     runtime.index.listen_in_background(runtime.redis, cfg.INDEX_RELOAD_CHANNEL, runtime.stop_background)
+    runtime.text_model.unload_when_idle(runtime.stop_background)
     threading.Thread(target=_reconcile_periodically, args=(runtime,), name="task-reconciler", daemon=True).start()
 
 

@@ -295,6 +295,16 @@ class Config:
     VOYAGER_QUERY_EF: int = _setting(
         400, "Voyager query ef (search width); high enough for recall >= 0.98 at k=100", minimum=10)
 
+    # --- text search ---
+    TEXT_MODEL_DIR: str = _setting(
+        str(PROJECT_ROOT / "models" / "minilm"),
+        "Folder of the sentence-embedding model of text search (unpacked by models/fetch_text_model.py)")
+    CLAP_TEXT_SEARCH_WARMUP_DURATION: int = _setting(
+        300, "Seconds the text model stays loaded in the web process after its last use (a search or a warm-up)",
+        minimum=10)
+    TEXT_SEARCH_QUERY_CACHE: int = _setting(512, "Query embeddings kept, so a repeated query costs no inference",
+                                            minimum=0)
+
     # --- music map ---
     MAP_UMAP_NEIGHBORS: int = _setting(
         15, "UMAP n_neighbors of the music map (larger: more global structure, fewer small islands)", minimum=2,

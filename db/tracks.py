@@ -371,6 +371,21 @@ def top_tags(db: Database, item_ids: Sequence[str], *, top: int = 3,
     return names, codes, scores
 
 
+def text_search_rows(db: Database, item_ids: Sequence[str], *,
+                     batch: int = 10_000) -> Iterator[tuple[Any, ...]]:
+    """(tags, moods, tempo_bpm, energy, scale) of each of `item_ids`, in that order (all None for an item the
+    tracks table does not hold), streamed through a server-side cursor."""
+    with db.transaction() as cur, cur.connection.cursor(name="text_search_rows") as stream:
+        stream.itersize = batch
+        stream.execute(
+            """SELECT t.tags, t.moods, t.tempo_bpm, t.energy, t.scale
+                 FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
+                 LEFT JOIN tracks t ON t.item_id = u.item_id
+                ORDER BY u.position""",
+            (list(item_ids),))
+        yield from stream
+
+
 def clustering_rows(db: Database, model: str) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Every analyzed track with its tags, moods, tempo, energy (rows in item-id order) and its `model` embedding
     as a float32 (n, d) array."""

@@ -12,6 +12,7 @@ from flask import current_app
 from config import Config
 from db.pool import Database
 from routes.security import AuthState, session_secret
+from textsearch_manager import TextModel
 from voyager_manager import IndexHolder
 
 AUTH_CACHE_SECONDS = 2.0
@@ -23,6 +24,7 @@ class Runtime:
     db: Database
     redis: redis.Redis
     index: IndexHolder
+    text_model: TextModel
     stop_background: threading.Event = field(default_factory=threading.Event)  # ends the background threads
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)

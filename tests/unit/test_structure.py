@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
-TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "map_manager.py", "mediaserver.py", "voyager_manager.py")
+TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "map_manager.py", "mediaserver.py", "textsearch_manager.py",
+             "voyager_manager.py")
 PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "tasks")
 DOMAIN = ("audio", "clustering", "discovery")
 # Statements sent to PostgreSQL: a cursor's execute or the pool's helpers, or SQL keywords in a string.

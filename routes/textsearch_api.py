@@ -1,0 +1,134 @@
+"""Text search API: the reference's CLAP routes, answered by the default engine (the query mapped onto what the
+analysis measures, textsearch_manager), and the semantic-search route of the search seeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
+
+from discovery.types import DiscoveryError
+from routes.context import Runtime, runtime
+from routes.errors import ApiError, bad_parameter
+from routes.params import json_body, raw_param
+from textsearch_manager import CACHE_NAME, ENGINE_NAME, MODEL_NAME, SearchableLibrary, search
+
+bp = Blueprint("textsearch_api", __name__)
+
+MIN_QUERY, MAX_QUERY = 3, 200
+MAX_LIMIT = 500
+
+
+def _query(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not MIN_QUERY <= len(value.strip()) <= MAX_QUERY:
+        raise bad_parameter(name, value, f"text of {MIN_QUERY} to {MAX_QUERY} characters")
+    return value.strip()
+
+
+def _limit(value: Any, name: str) -> int:
+    if value is None or value == "":
+        return 100
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise bad_parameter(name, value, f"a whole number from 1 to {MAX_LIMIT}") from None
+    if isinstance(value, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise bad_parameter(name, value, f"a whole number from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _library(rt: Runtime) -> SearchableLibrary:
+    library = rt.index.cache(CACHE_NAME)
+    if library is None:
+        raise ApiError(503, "text search is being prepared; try again in a moment", retry_after=2)
+    return library
+
+
+def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
+    state = rt.index.state  # the index and the cache built against it, read together
+    library: SearchableLibrary | None = state.caches.get(CACHE_NAME)
+    if library is None:
+        raise ApiError(503, "text search is being prepared; try again in a moment", retry_after=2)
+    if len(library) == 0 or state.index is None:
+        return {"query": query, "results": [], "count": 0, "engine": ENGINE_NAME,
+                "message": "Nothing has been analyzed yet: run an analysis first."}
+    try:
+        hits, weights = search(rt.text_model, library, query, limit=limit)
+    except DiscoveryError as exc:
+        raise ApiError(503, f"the text model is not available: {exc}", engine=ENGINE_NAME) from None
+    catalog = state.index.catalog
+    results = []
+    for position, similarity, because in hits:
+        names = catalog.names(position)
+        if names is None:
+            continue
+        title, artist, album = names
+        results.append({"item_id": catalog.item_id(position), "title": title, "author": artist, "album": album,
+                        "similarity": similarity, "matched": [{"concept": c, "percentile": p} for c, p in because]})
+    return {"query": query, "results": results, "count": len(results), "engine": ENGINE_NAME,
+            "model": MODEL_NAME, "concepts": weights}
+
+
+@bp.post("/api/clap/search")
+def clap_search() -> Response:
+    """{query, limit} → {query, results: [{item_id, title, author, album, similarity, matched}], count, engine}."""
+    body = json_body()
+    return jsonify(_results(runtime(), _query(body.get("query"), "query"), _limit(body.get("limit"), "limit")))
+
+
+@bp.get("/search/semantic")
+def semantic() -> Response:
+    """`q`, `limit` → {results, query, available}: available is false only when no engine can answer."""
+    rt = runtime()
+    query, limit = _query(raw_param("q"), "q"), _limit(raw_param("limit"), "limit")
+    try:
+        answer = _results(rt, query, limit)
+    except ApiError as exc:
+        if exc.status != 503:
+            raise
+        return jsonify({"results": [], "query": query, "available": False, "reason": exc.message})
+    return jsonify({"results": answer["results"], "query": query, "available": True, "engine": ENGINE_NAME,
+                    **({"message": answer["message"]} if "message" in answer else {})})
+
+
+def _warmup_state(rt: Runtime) -> dict[str, Any]:
+    remaining = rt.text_model.seconds_remaining()
+    return {"active": rt.text_model.loaded and remaining > 0, "seconds_remaining": remaining,
+            "engine": ENGINE_NAME, "model": MODEL_NAME, "error": rt.text_model.load_error}
+
+
+@bp.post("/api/clap/warmup")
+def warmup() -> Response:
+    """Load the text model now (and keep it for CLAP_TEXT_SEARCH_WARMUP_DURATION seconds after the last use)."""
+    rt = runtime()
+    try:
+        rt.text_model.warm_up()
+    except DiscoveryError as exc:
+        raise ApiError(503, f"the text model is not available: {exc}", engine=ENGINE_NAME) from None
+    return jsonify(_warmup_state(rt))
+
+
+@bp.get("/api/clap/warmup/status")
+def warmup_status() -> Response:
+    return jsonify(_warmup_state(runtime()))
+
+
+@bp.get("/api/clap/stats")
+def stats() -> Response:
+    """Songs searchable, memory of the scores, the engine and its model."""
+    rt = runtime()
+    library = rt.index.cache(CACHE_NAME)
+    return jsonify({"songs": len(library) if library is not None else 0,
+                    "memory_bytes": library.nbytes if library is not None else 0,
+                    "engine": ENGINE_NAME, "model": MODEL_NAME, "model_loaded": rt.text_model.loaded,
+                    "cache_error": rt.index.cache_errors.get(CACHE_NAME)})
+
+
+@bp.post("/api/clap/cache/refresh")
+def refresh() -> Response:
+    """Rebuild the text-search scores from the database now (they are also rebuilt with every index)."""
+    rt = runtime()
+    rt.index.reload_cache(CACHE_NAME)
+    library = _library(rt)
+    return jsonify({"songs": len(library), "cache_error": rt.index.cache_errors.get(CACHE_NAME)})
