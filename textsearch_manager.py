@@ -38,23 +38,35 @@ class SearchableLibrary:
 
     positions: np.ndarray  # int64
     scores: ConceptScores
+    top: np.ndarray  # int16 (n, 4): concept indices of each track's 3 highest tags and its strongest mood; -1 none
 
     def __len__(self) -> int:
         return len(self.positions)
 
     @property
     def nbytes(self) -> int:
-        return int(self.positions.nbytes) + self.scores.nbytes
+        return int(self.positions.nbytes) + self.scores.nbytes + int(self.top.nbytes)
+
+
+_CONCEPT_OF = {(c.source, c.key): i for i, c in enumerate(CONCEPTS)}
+
+
+def _top_concepts(tags: dict[str, float] | None, moods: dict[str, float] | None) -> list[int]:
+    """Concept indices of the 3 highest tags (ties by name) and the strongest mood, -1 where there is none."""
+    best_tags = sorted((tags or {}).items(), key=lambda kv: (-float(kv[1]), kv[0]))[:3]
+    codes = [_CONCEPT_OF.get(("tag", name), -1) for name, _ in best_tags] + [-1] * (3 - len(best_tags))
+    best_mood = min((moods or {}).items(), key=lambda kv: (-float(kv[1]), kv[0]), default=None)
+    return codes + [_CONCEPT_OF.get(("mood", best_mood[0]), -1) if best_mood else -1]
 
 
 def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> SearchableLibrary:
     """The text-search cache for the tracks `loaded` holds (an IndexHolder cache builder)."""
     if loaded is None or len(loaded) == 0:
         return SearchableLibrary(np.zeros(0, dtype=np.int64), concept_scores(
-            CONCEPTS, tags=[], moods=[], tempo=[], energy=[], scale=[]))
+            CONCEPTS, tags=[], moods=[], tempo=[], energy=[], scale=[]), np.zeros((0, 4), dtype=np.int16))
     catalog = loaded.catalog
     item_ids = [catalog.item_id(p) for p in range(len(loaded))]
-    positions, tags, moods, tempo, energy, scale = [], [], [], [], [], []
+    positions, tags, moods, tempo, energy, scale, top = [], [], [], [], [], [], []
     for position, (row_tags, row_moods, row_tempo, row_energy, row_scale) in enumerate(
             text_search_rows(db, item_ids)):
         if row_tags is None:
@@ -65,9 +77,11 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
         tempo.append(row_tempo)
         energy.append(row_energy)
         scale.append(row_scale)
+        top.append(_top_concepts(row_tags, row_moods))
     return SearchableLibrary(np.asarray(positions, dtype=np.int64),
                              concept_scores(CONCEPTS, tags=tags, moods=moods, tempo=tempo, energy=energy,
-                                            scale=scale))
+                                            scale=scale),
+                             np.asarray(top, dtype=np.int16).reshape(-1, 4))
 
 
 class TextModel:
@@ -148,6 +162,49 @@ class TextModel:
         thread = threading.Thread(target=run, name="text-model-idle", daemon=True)
         thread.start()
         return thread
+
+
+def tag_matches(library: SearchableLibrary, text: str, *, limit: int) -> list[tuple[int, str, float]]:
+    """(index position, tag, percentile) of the tracks that have a tag the text names ("jazz", "heavy metal")
+    among their three highest, or a mood it names as their strongest; highest in it first. For keyword search."""
+    words = " ".join(text.lower().split())
+    named = [i for i, c in enumerate(CONCEPTS) if c.source in ("tag", "mood") and len(c.name) >= 3
+             and (c.name in words or (len(words) >= 3 and words in c.name))]
+    found: dict[int, tuple[str, float]] = {}
+    for i in named:
+        column = library.scores.matrix[:, i]
+        slots = library.top[:, :3] if CONCEPTS[i].source == "tag" else library.top[:, 3:]
+        for row in np.flatnonzero((slots == i).any(axis=1)).tolist():
+            score = float(column[row]) / 255
+            if row not in found or found[row][1] < score:
+                found[row] = (CONCEPTS[i].name, score)
+    ranked = sorted(found.items(), key=lambda item: (-item[1][1], item[0]))[:limit]
+    return [(int(library.positions[row]), name, round(score, 3)) for row, (name, score) in ranked]
+
+
+SUGGESTIONS = (
+    "calm piano", "dark ambient", "energetic rock guitar", "upbeat electronic dance", "sad songs", "happy pop",
+    "relaxing acoustic guitar", "heavy metal", "smooth jazz", "orchestral film score", "chill lounge",
+    "80s synthpop", "fast and loud", "slow and quiet", "blues", "folk songs", "party music", "hip-hop",
+    "experimental sounds", "video game music", "female vocals", "country", "funk groove", "romantic music",
+)
+
+
+def suggested_queries(model: TextModel, library: SearchableLibrary, *, count: int = 8, top: int = 10,
+                      overlap: float = 0.5) -> list[str]:
+    """Queries from SUGGESTIONS whose results on this library differ: each kept one shares at most `overlap` of
+    its `top` results with every query kept before it (in the fixed order above, so the answer is stable)."""
+    kept: list[tuple[str, set[int]]] = []
+    if len(library) == 0:
+        return []
+    for query in SUGGESTIONS:
+        hits, _ = search(model, library, query, limit=top)
+        found = {position for position, similarity, _ in hits if similarity > 0}
+        if found and all(len(found & other) <= overlap * top for _, other in kept):
+            kept.append((query, found))
+        if len(kept) == count:
+            break
+    return [query for query, _ in kept]
 
 
 def text_model_for(config: Config) -> TextModel:

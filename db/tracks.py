@@ -303,6 +303,26 @@ def search_tracks(db: Database, *, title: str = "", artist: str = "", text: str 
     )
 
 
+def keyword_search(db: Database, text: str, *, limit: int) -> list[dict[str, Any]]:
+    """Analyzed tracks whose title, artist or album contains `text` (case and accents ignored), with `matched`
+    naming the first field that does; title matches first, then artist, then album, shorter titles first."""
+    pattern = "%" + _escape_like(text) + "%"
+    return db.fetch_all(
+        """SELECT item_id, title, artist, album, matched FROM (
+               SELECT t.item_id, t.title, t.artist, t.album,
+                      CASE WHEN audiomuse_fold(t.title) LIKE audiomuse_fold(%(p)s) THEN 'title'
+                           WHEN audiomuse_fold(t.artist) LIKE audiomuse_fold(%(p)s) THEN 'artist'
+                           ELSE 'album' END AS matched
+                 FROM tracks t
+                WHERE t.analyzed_at IS NOT NULL
+                  AND (audiomuse_fold(t.title) LIKE audiomuse_fold(%(p)s)
+                       OR audiomuse_fold(t.artist) LIKE audiomuse_fold(%(p)s)
+                       OR audiomuse_fold(coalesce(t.album, '')) LIKE audiomuse_fold(%(p)s))) AS found
+            ORDER BY array_position(ARRAY['title', 'artist', 'album'], matched), length(title), artist, title
+            LIMIT %(limit)s""",
+        {"p": pattern, "limit": limit})
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

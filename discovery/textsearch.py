@@ -89,25 +89,15 @@ def build_concepts(tags: Sequence[str], moods: Sequence[str]) -> tuple[Concept, 
 
 
 def _percentiles(values: np.ndarray) -> np.ndarray:
-    """Rank of each value among the finite ones, 0..1 (ties share their mean rank); NaN stays 0."""
+    """The share of the other finite values below each value, 0..1 (equal values share the lowest rank, so a
+    library where most tracks lack a tag puts all of those at 0); NaN stays 0."""
     out = np.zeros(len(values), dtype=np.float64)
     finite = np.flatnonzero(np.isfinite(values))
-    if len(finite) == 0:
-        return out
-    if len(finite) == 1:
+    if len(finite) <= 1:
         out[finite] = 1.0
         return out
-    order = np.argsort(values[finite], kind="stable")
-    ranks = np.empty(len(finite), dtype=np.float64)
-    ranks[order] = np.arange(len(finite), dtype=np.float64)
-    # ties: the mean rank of their group
-    sorted_values = values[finite][order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(sorted_values)]
-    for s, e in zip(starts, ends, strict=True):
-        if e - s > 1:
-            ranks[order[s:e]] = (s + e - 1) / 2
-    out[finite] = ranks / (len(finite) - 1)
+    ordered = np.sort(values[finite])
+    out[finite] = np.searchsorted(ordered, values[finite], side="left") / (len(finite) - 1)
     return out
 
 
@@ -134,7 +124,8 @@ def concept_scores(concepts: Sequence[Concept], *, tags: Sequence[Mapping[str, f
     for c in concepts:
         if c.source in ("tag", "mood"):
             rows = tags if c.source == "tag" else moods
-            raw = np.array([float(r[c.key]) if r and c.key in r else np.nan for r in rows], dtype=np.float64)
+            # an analyzed track without a score for it has none of it (0); an unanalyzed one is unranked (NaN)
+            raw = np.array([float(r.get(c.key, 0.0)) if r is not None else np.nan for r in rows], dtype=np.float64)
         elif c.source == "tempo":
             raw = np.array([np.nan if v is None else float(v) for v in tempo], dtype=np.float64)
             raw = -raw if c.key == "slow" else raw
@@ -195,8 +186,8 @@ class TextSearchEngine:
         w = np.array([weights[c] for c in columns], dtype=np.float32) / 255.0
         total = scores.matrix[:, columns].astype(np.float32) @ w if len(scores.matrix) else np.zeros(0)
         if allowed is not None:
-            total = np.where(allowed, total, -1.0)
-        count = min(limit, int((total >= 0).sum()))
+            total = np.where(allowed, total, 0.0)
+        count = min(limit, int((total > 0).sum()))  # a track with none of what the query means is no match
         if count <= 0:
             return [], {self.concepts[c].name: round(weights[c], 4) for c in columns}
         top = np.argpartition(-total, count - 1)[:count]

@@ -50,7 +50,8 @@ def _not_built_view(page: Page) -> Callable[[], str]:
     return view
 
 
-BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint"}
+BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
+         "text_search"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -99,6 +100,11 @@ def music_map() -> str:
 
     return render_template("map.html", page=PAGES_BY_ENDPOINT["map"], percents=PERCENTS,
                            max_selection=runtime().config.MAP_SELECTION_MAX)
+
+
+@bp.route("/text_search", endpoint="text_search")
+def text_search() -> str:
+    return render_template("text_search.html", page=PAGES_BY_ENDPOINT["text_search"])
 
 
 @bp.route("/sonic_fingerprint")

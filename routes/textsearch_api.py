@@ -8,11 +8,20 @@ from typing import Any
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
+from db import tracks as track_store
 from discovery.types import DiscoveryError
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import json_body, raw_param
-from textsearch_manager import CACHE_NAME, ENGINE_NAME, MODEL_NAME, SearchableLibrary, search
+from textsearch_manager import (
+    CACHE_NAME,
+    ENGINE_NAME,
+    MODEL_NAME,
+    SearchableLibrary,
+    search,
+    suggested_queries,
+    tag_matches,
+)
 
 bp = Blueprint("textsearch_api", __name__)
 
@@ -70,6 +79,33 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
             "model": MODEL_NAME, "concepts": weights}
 
 
+@bp.get("/api/search/keyword")
+def keyword() -> Response:
+    """`q` (2-200 characters), `limit` → {query, results: [{item_id, title, author, album, matched}], count}: title,
+    artist and album containing the text, then tracks high in a tag or mood the text names (matched "tag: jazz")."""
+    rt = runtime()
+    raw = raw_param("q")
+    if not isinstance(raw, str) or not 2 <= len(raw.strip()) <= MAX_QUERY:
+        raise bad_parameter("q", raw, f"text of 2 to {MAX_QUERY} characters")
+    query, limit = raw.strip(), _limit(raw_param("limit"), "limit")
+    results = [{"item_id": r["item_id"], "title": r["title"], "author": r["artist"], "album": r["album"],
+                "matched": r["matched"]} for r in track_store.keyword_search(rt.db, query, limit=limit)]
+    state = rt.index.state
+    library = state.caches.get(CACHE_NAME)
+    if library is not None and state.index is not None and len(results) < limit:
+        seen = {r["item_id"] for r in results}
+        for position, tag, percentile in tag_matches(library, query, limit=limit):
+            names = state.index.catalog.names(position)
+            item_id = state.index.catalog.item_id(position)
+            if names is None or item_id in seen:
+                continue
+            results.append({"item_id": item_id, "title": names[0], "author": names[1], "album": names[2],
+                            "matched": f"tag: {tag}", "percentile": percentile})
+            if len(results) >= limit:
+                break
+    return jsonify({"query": query, "results": results, "count": len(results)})
+
+
 @bp.post("/api/clap/search")
 def clap_search() -> Response:
     """{query, limit} → {query, results: [{item_id, title, author, album, similarity, matched}], count, engine}."""
@@ -123,6 +159,23 @@ def stats() -> Response:
                     "memory_bytes": library.nbytes if library is not None else 0,
                     "engine": ENGINE_NAME, "model": MODEL_NAME, "model_loaded": rt.text_model.loaded,
                     "cache_error": rt.index.cache_errors.get(CACHE_NAME)})
+
+
+_suggested: dict[str, Any] = {}  # the cache the suggestions were computed on, and them
+
+
+@bp.get("/api/clap/top_queries")
+def top_queries() -> Response:
+    """Suggested queries: ones that give distinct, non-empty results on this library (computed once per cache)."""
+    rt = runtime()
+    library = _library(rt)
+    if _suggested.get("library") is not library:
+        try:
+            queries = suggested_queries(rt.text_model, library)
+        except DiscoveryError as exc:
+            raise ApiError(503, f"the text model is not available: {exc}", engine=ENGINE_NAME) from None
+        _suggested.update(library=library, queries=queries)
+    return jsonify({"queries": _suggested["queries"], "engine": ENGINE_NAME})
 
 
 @bp.post("/api/clap/cache/refresh")

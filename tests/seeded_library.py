@@ -3,6 +3,7 @@ vectors instead of an analysis, so discovery results can be checked exactly."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,4 +49,24 @@ def seed_arc_library(db: Any, redis: Any, config: Any, music: Path) -> list[Trac
     folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
     tracks = [t for album in reversed(folder.list_albums()) for t in folder.album_tracks(album.album_id)]
     seed_arc(db, redis, config, [(t.item_id, t.title, t.path or "") for t in tracks])
+    return tracks
+
+
+GROUP_TAGS = ("rock", "electronic", "jazz")
+
+
+def seed_groups(db: Any, redis: Any, config: Any, music: Path) -> list[Track]:
+    """24 real files in three sound groups (close vectors; top tag rock, electronic or jazz by i % 3), indexed."""
+    make_library(music, albums=4, tracks_per_album=6, seconds=1)
+    folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
+    tracks = [t for album in folder.list_albums() for t in folder.album_tracks(album.album_id)]
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, 24))
+    for i, t in enumerate(tracks):
+        insert_track(db, item_id=t.item_id, title=t.title, artist=f"Artist {i % 6}", path=t.path or "",
+                     vector=centres[i % 3] + 0.3 * rng.normal(size=24))
+        db.execute("UPDATE tracks SET tags = %s WHERE item_id = %s",
+                   (json.dumps({GROUP_TAGS[i % 3]: 0.9, "ambient": 0.2}), t.item_id))
+    rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME,
+                            channel=config.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
     return tracks

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from werkzeug.serving import make_server
+
+from app import serve
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts from this closed network.
@@ -19,3 +25,21 @@ def browser() -> Iterator[Browser]:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def start_site(make_config, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """start(**settings) → the URL of a real web process (threaded WSGI server) on a local music folder."""
+    stops: list[Callable[[], None]] = []
+
+    def start(**overrides: Any) -> str:
+        cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"), **overrides)
+        app = serve(cfg)
+        http = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        stops.extend([http.shutdown, app.extensions["audiomuse"].stop_background.set])
+        return f"http://127.0.0.1:{http.server_port}"
+
+    yield start
+    for stop in stops:
+        stop()

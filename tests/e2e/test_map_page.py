@@ -3,67 +3,21 @@ song paths drawn on the map, playlists from the selection, refresh and rebuild, 
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from werkzeug.serving import make_server
 
-from app import serve
-from audio.musicnn import MODEL_NAME
 from db import task_status as store
-from mediaservers.local import LocalFolder
 from tasks.queues import start_map_projection
 from tests.conftest import OUTPUT_DIR
-from tests.library import make_library
-from tests.seeded_library import insert_track
-from voyager_manager import rebuild_from_embeddings
+from tests.seeded_library import insert_track, seed_groups
 
 pytestmark = pytest.mark.browser
-
-TAGS = ("rock", "electronic", "jazz")
-TRACKS = 24
-
-
-def seed_groups(db: Any, redis: Any, config: Any, music: Path) -> list[Any]:
-    """24 real files in three sound groups (close vectors, one top tag each), indexed."""
-    make_library(music, albums=4, tracks_per_album=6, seconds=1)
-    folder = LocalFolder(music, playlist_dir=music.parent / "playlists")
-    tracks = [t for album in folder.list_albums() for t in folder.album_tracks(album.album_id)]
-    rng = np.random.default_rng(5)
-    centres = rng.normal(size=(3, 24))
-    for i, t in enumerate(tracks):
-        insert_track(db, item_id=t.item_id, title=t.title, artist=f"Artist {i % 6}", path=t.path or "",
-                     vector=centres[i % 3] + 0.3 * rng.normal(size=24))
-        db.execute("UPDATE tracks SET tags = %s WHERE item_id = %s",
-                   (json.dumps({TAGS[i % 3]: 0.9, "ambient": 0.2}), t.item_id))
-    rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME,
-                            channel=config.INDEX_RELOAD_CHANNEL, m=16, ef_construction=100)
-    return tracks
-
-
-@pytest.fixture
-def start_site(make_config, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    stops: list[Callable[[], None]] = []
-
-    def start(**overrides: Any) -> str:
-        cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"), **overrides)
-        app = serve(cfg)
-        http = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=http.serve_forever, daemon=True).start()
-        stops.extend([http.shutdown, app.extensions["audiomuse"].stop_background.set])
-        return f"http://127.0.0.1:{http.server_port}"
-
-    yield start
-    for stop in stops:
-        stop()
-
 
 @pytest.fixture
 def mapped(config, db, redis, run_worker_burst, tmp_path: Path) -> list[Any]:

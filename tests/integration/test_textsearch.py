@@ -127,3 +127,16 @@ def test_the_model_is_unloaded_after_it_is_idle_and_repeated_queries_are_not_emb
     assert model.unload_if_idle() is False and model.seconds_remaining() == 1
     now[0] += 1
     assert model.unload_if_idle() is True and not model.loaded and model.seconds_remaining() == 0
+
+
+def test_keyword_search_matches_titles_artists_albums_then_named_tags(app, client, config, db, redis):
+    seed(db, redis, config, library())
+    db.execute("UPDATE tracks SET album = 'Jazz Nights' WHERE item_id = 'plain3'")
+    titles = client.get("/api/search/keyword?q=SWÏNG").get_json()  # case and accents ignored
+    assert [(r["item_id"], r["matched"]) for r in titles["results"]] == [("swing", "title")]
+    wait_for(lambda: client.get("/api/clap/stats").get_json()["songs"] == 16, what="the text-search cache")
+    jazz = client.get("/api/search/keyword?q=jazz").get_json()
+    assert [(r["item_id"], r["matched"]) for r in jazz["results"]][:2] == [("plain3", "album"), ("swing", "tag: jazz")]
+    assert client.get("/api/search/keyword?q=Artist%201&limit=1").get_json()["count"] == 1
+    bad = client.get("/api/search/keyword?q=j")
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "q"

@@ -60,10 +60,13 @@ def test_percentiles_rank_tracks_within_the_library_and_unknowns_lowest():
     names = [c.name for c in concepts]
     col = {n: scores.matrix[:, i].tolist() for i, n in enumerate(names)}
     assert col["jazz"] == [0, 255, 128, 0]  # 0.1 < 0.2 < 0.3; the track without tags is not ranked
-    assert col["sad"] == [128, 128, 128, 128]  # ties share their rank
+    assert col["sad"] == [0, 0, 0, 0]  # all alike: nobody is sadder than the rest
     assert col["slow"] == [255, 0, 128, 0] and col["fast"] == [0, 255, 128, 0]
     assert col["calm"][0] == 255 and col["energetic"][1] == 255
     assert col["minor key"][1] == col["minor key"][2] > col["minor key"][0]
+    lacking = concept_scores(concepts, tags=[{"jazz": 0.9}, {}, {}, {"jazz": 0.9}], moods=[{}] * 4,
+                             tempo=[None] * 4, energy=[None] * 4, scale=[None] * 4)
+    assert lacking.matrix[:, 0].tolist() == [170, 0, 0, 170]  # a missing tag score is none of it
 
 
 def test_search_ranks_by_the_meant_concepts_and_says_why(engine, encoder):
@@ -77,6 +80,7 @@ def test_search_ranks_by_the_meant_concepts_and_says_why(engine, encoder):
                             scale=["major"] * n)
     hits, weights = engine.search(encoder.encode(["dark ambient"])[0], scores, limit=5)
     assert [h.position for h in hits[:2]] == [7, 3] and len(hits) == 5
+    assert all(h.similarity > 0 for h in hits)
     assert hits[0].similarity >= hits[1].similarity >= hits[-1].similarity
     assert hits[0].because[0] == ("ambient", 1.0) and "ambient" in weights
     allowed = np.ones(n, dtype=bool)
