@@ -27,6 +27,7 @@ from map_manager import CACHE_NAME as MAP_CACHE
 from map_manager import map_cache_builder
 from routes import (
     analysis,
+    audio_api,
     auth,
     clustering,
     discovery_api,
@@ -84,7 +85,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp):
+                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp):
         app.register_blueprint(blueprint)
     return app
 

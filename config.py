@@ -491,8 +491,8 @@ def settings_table_markdown() -> str:
             default = "./var"
         elif f.name == "MUSIC_DIR":
             default = "~/Music"
-        elif f.name == "MODEL_PATH":
-            default = "./models/msd_musicnn.onnx"
+        elif isinstance(default, str) and default.startswith(str(PROJECT_ROOT) + "/"):
+            default = "./" + default[len(str(PROJECT_ROOT)) + 1:]  # the checkout's folder, wherever it is
         shown = "" if default == "" else f"`{default}`"
         choices = f.metadata["choices"]
         doc = f.metadata["doc"] + (f" ({' / '.join(choices)})" if choices else "")

@@ -69,3 +69,30 @@ def local_or_downloaded(server_path: str | None, *, mapping: list[tuple[str, str
         yield AudioFile(path=download(target), access="downloaded")
     finally:
         target.unlink(missing_ok=True)
+
+
+def file_in_library(server_path: str | None, *, local_folder: str | None,
+                    mapping: list[tuple[str, str]]) -> Path | None:
+    """The track's file when it can be read here *and* lies inside the library, for sending it to a browser:
+    with a local music folder, `server_path` is a path inside `local_folder`; otherwise it goes through
+    PATH_MAPPING (map_path). Symbolic links are followed and the real file must still be inside the folder (or the
+    mapped local folder): a link in the library pointing at /etc is not served. None when no such file exists."""
+    if not server_path or "\x00" in server_path:
+        return None
+    if local_folder:
+        candidate: Path | None = _inside(local_folder, server_path) if not os.path.isabs(server_path) else Path(
+            os.path.normpath(server_path))
+        roots = [local_folder]
+    else:
+        candidate = map_path(server_path, mapping)
+        roots = [local for _, local in mapping]
+    if candidate is None:
+        return None
+    real = os.path.realpath(candidate)
+    for root in roots:
+        base = os.path.realpath(root or "/")
+        if real == base or not real.startswith(base.rstrip("/") + "/"):
+            continue
+        if _readable(Path(real)):
+            return Path(real)
+    return None

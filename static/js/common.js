@@ -128,6 +128,67 @@ window.AudioMuse = (() => {
     return () => input.dataset.itemId || "";
   }
 
+  // One shared player for the 30-second previews of every result table: a ▶ button per row plays the track from
+  // /api/tracks/<id>/audio (Range requests, so the browser can seek); a second click stops it.
+  const PREVIEW_SECONDS = 30;
+  let player = null;
+  let playing = null;  // the button of the track playing
+  function previewBar() {
+    if (player) return player;
+    const bar = document.createElement("div");
+    bar.className = "preview-bar";
+    bar.hidden = true;
+    const label = document.createElement("span");
+    label.className = "preview-title";
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.preload = "none";
+    const status = document.createElement("span");
+    status.className = "preview-status";
+    status.setAttribute("role", "status");
+    bar.append(label, audio, status);
+    document.body.append(bar);
+    audio.addEventListener("timeupdate", () => {
+      if (audio.currentTime - (audio.dataset.start || 0) >= PREVIEW_SECONDS) audio.pause();
+    });
+    audio.addEventListener("pause", () => { if (playing) { playing.textContent = "▶"; playing.setAttribute("aria-pressed", "false"); } });
+    player = { bar, label, audio, status };
+    return player;
+  }
+  async function preview(button, itemId, title) {
+    const p = previewBar();
+    if (playing === button && !p.audio.paused) { p.audio.pause(); return; }
+    if (playing) { playing.textContent = "▶"; playing.setAttribute("aria-pressed", "false"); }
+    playing = button;
+    p.bar.hidden = false;
+    p.label.textContent = title;
+    p.status.textContent = "";
+    p.status.classList.remove("error");
+    const url = `/api/tracks/${encodeURIComponent(itemId)}/audio`;
+    const probe = await fetch(url, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
+    if (!probe.ok) {
+      const body = await probe.json().catch(() => ({}));
+      p.status.textContent = `Cannot play: ${body.error || probe.statusText}`;
+      p.status.classList.add("error");
+      return;
+    }
+    p.audio.src = url;
+    p.audio.dataset.start = "0";
+    button.textContent = "■";
+    button.setAttribute("aria-pressed", "true");
+    p.audio.play().catch((err) => { p.status.textContent = `Cannot play: ${err.message}`; p.status.classList.add("error"); });
+  }
+  function playButton(itemId, title) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "play";
+    button.textContent = "▶";
+    button.setAttribute("aria-pressed", "false");
+    button.setAttribute("aria-label", `Play a preview of ${title}`);
+    button.addEventListener("click", () => preview(button, itemId, title));
+    return button;
+  }
+
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
   const fmt = (value, digits = 3) => (value == null ? "–" : Number(value).toFixed(digits));
 
@@ -136,7 +197,9 @@ window.AudioMuse = (() => {
     tbody.replaceChildren(...tracks.map((t, i) => {
       const tr = document.createElement("tr");
       tr.dataset.itemId = t.item_id;
-      tr.append(cell(String(i + 1)), cell(t.title), cell(t.author), cell(t.album),
+      const number = cell(String(i + 1));
+      number.append(" ", playButton(t.item_id, `${t.title} — ${t.author}`));
+      tr.append(number, cell(t.title), cell(t.author), cell(t.album),
         cell(t.tempo_bpm == null ? "–" : Number(t.tempo_bpm).toFixed(1)), cell(t.camelot || "–"),
         ...extra(t).map(cell));
       return tr;
@@ -179,5 +242,5 @@ window.AudioMuse = (() => {
     return (suggested) => { if (!typed) name.value = suggested.slice(0, 200); };
   }
 
-  return { api, picker, fillTracks, playlistBox, fmt, trackDetail };
+  return { api, picker, fillTracks, playlistBox, fmt, trackDetail, playButton };
 })();

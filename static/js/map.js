@@ -3,7 +3,7 @@
 // playlist box for the selection.
 (() => {
   "use strict";
-  const { api, picker, playlistBox } = window.AudioMuse;
+  const { api, picker, playlistBox, playButton } = window.AudioMuse;
   const settings = window.MAP_SETTINGS;
   const $ = (id) => document.getElementById(id);
   const plot = $("map-plot");
@@ -246,7 +246,7 @@
         state.selection = state.selection.filter((other) => other !== id);
         renderSelection();
       });
-      li.append(name, remove);
+      li.append(playButton(id, describeSong(id)), name, remove);
       return li;
     }));
     const n = state.selection.length;

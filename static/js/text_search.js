@@ -2,7 +2,7 @@
 // words (the semantic engine), appended without duplicates; suggestions, the engine's status, a playlist box.
 (() => {
   "use strict";
-  const { api, playlistBox } = window.AudioMuse;
+  const { api, playlistBox, playButton } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const input = $("query");
   const rows = $("search-rows");
@@ -30,8 +30,9 @@
       const tr = document.createElement("tr");
       tr.dataset.itemId = r.item_id;
       tr.dataset.source = r.source;
-      tr.append(cell(String(i + 1)), cell(r.title), cell(r.author), cell(r.album), cell(r.match),
-        cell(r.why, "why"));
+      const number = cell(String(i + 1));
+      number.append(" ", playButton(r.item_id, `${r.title} — ${r.author}`));
+      tr.append(number, cell(r.title), cell(r.author), cell(r.album), cell(r.match), cell(r.why, "why"));
       return tr;
     }));
     $("search-results").hidden = shown.length === 0;

@@ -53,6 +53,15 @@ def test_typing_shows_keyword_then_semantic_results_and_makes_a_playlist(start_s
     semantic_row = page.locator("#search-rows tr[data-source='semantic']").first
     expect(semantic_row.locator("td").nth(4)).to_contain_text("sounds like it")
     expect(semantic_row.locator("td").nth(5)).to_contain_text("guitar")
+    # ▶ plays a preview of the song in the page (the browser fetches the file with Range requests)
+    first_row = page.locator("#search-rows tr").first
+    first_row.locator("button.play").click()
+    expect(first_row.locator("button.play")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function("() => { const a = document.querySelector('.preview-bar audio'); "
+                           "return a && a.currentTime > 0.2; }", timeout=15_000)
+    expect(page.locator(".preview-title")).to_contain_text(first_row.locator("td").nth(1).inner_text())
+    first_row.locator("button.play").click()  # a second click stops it
+    expect(first_row.locator("button.play")).to_have_attribute("aria-pressed", "false")
     expect(page.locator("input[name=playlist_name]")).to_have_value("jazz guitar")
     page.click(".create-playlist")
     expect(page.locator(".playlist-status")).to_contain_text('Playlist "jazz guitar_instant" created with 16')
@@ -81,7 +90,7 @@ def test_typing_shows_keyword_then_semantic_results_and_makes_a_playlist(start_s
 
 
 def test_without_the_model_keyword_results_still_show(start_site, config, db, redis, page, tmp_path: Path):
-    seed_groups(db, redis, config, tmp_path / "music")
+    tracks = seed_groups(db, redis, config, tmp_path / "music")
     base = start_site(TEXT_MODEL_DIR=str(tmp_path / "no-model"))
     page.goto(base + "/text_search")
     expect(page.locator("#engine-status")).to_contain_text("not available")
@@ -90,6 +99,12 @@ def test_without_the_model_keyword_results_still_show(start_site, config, db, re
     expect(page.locator("#search-rows tr[data-source='keyword']")).to_have_count(8)
     expect(page.locator("#search-message")).to_contain_text("Only title, artist, album and tag matches are shown")
     expect(page.locator("#search-message")).to_contain_text("fetch_text_model.py")
+    # a song whose file is gone cannot be previewed, and the page says why
+    first = page.locator("#search-rows tr").first
+    gone = next(t for t in tracks if t.item_id == first.get_attribute("data-item-id"))
+    Path(gone.path).unlink()
+    first.locator("button.play").click()
+    expect(page.locator(".preview-status")).to_contain_text("Cannot play: the audio of this track cannot be read here")
 
 
 def test_nothing_analyzed_says_so(start_site, page):
