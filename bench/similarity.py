@@ -182,7 +182,7 @@ def main() -> int:
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING", PORT=str(port))
             web = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-                 "--no-control-socket", "app:create_app()"], cwd=ROOT, env=env, start_new_session=True,
+                 "--no-control-socket", "app:serve()"], cwd=ROOT, env=env, start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             base = f"http://127.0.0.1:{port}"
             started = time.perf_counter()
