@@ -165,9 +165,10 @@ def build_web_map(db: Database, loaded: LoadedIndex | None, *, name: str, neighb
         coords = (coords - coords.mean(axis=0)) / spread
         meta["fallback_reason"] = "no map projection has been computed yet"
         del vectors
-    positions = [p for p in range(size) if catalog.names(p) is not None]
+    named = [(p, found) for p in range(size) if (found := catalog.names(p)) is not None]
+    positions = [p for p, _ in named]
+    names = [found for _, found in named]
     item_ids = [catalog.item_id(p) for p in positions]
-    names = [catalog.names(p) or ("", "", "") for p in positions]
     tag_names, tag_codes, tag_scores = top_tags(db, item_ids)
     return build_map_cache(positions=positions, item_ids=item_ids, names=names, coords=coords[positions],
                            tag_names=tag_names, tag_codes=tag_codes, tag_scores=tag_scores, index_size=size,

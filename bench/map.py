@@ -23,8 +23,6 @@ import json
 import os
 import platform
 import random
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,7 +40,7 @@ import requests  # noqa: E402
 from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
 from bench.index_recall import clustered_vectors  # noqa: E402
 from bench.similarity import free_port, load_library, measure  # noqa: E402
-from bench.stack import config_for, embedded_services, task_workers  # noqa: E402
+from bench.stack import config_for, embedded_services, start_web_server, stop_web_server, task_workers  # noqa: E402
 from db import task_status as store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from infra.connections import get_db, get_redis  # noqa: E402
@@ -153,10 +151,7 @@ def main() -> int:
             port = free_port()
             web_env = dict(env, PORT=str(port))
             started = time.perf_counter()
-            web = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-                 "--no-control-socket", "app:serve()"], cwd=ROOT, env=web_env, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            web = start_web_server(web_env, port)
             base = f"http://127.0.0.1:{port}"
             index_at = None
             while True:
@@ -242,9 +237,7 @@ def main() -> int:
                       f"**{frame[0]:.2f} s** (page load event at {frame[1]:.2f} s)")
             return 0
         finally:
-            if web is not None and web.poll() is None:
-                os.killpg(web.pid, signal.SIGTERM)
-                web.wait(30)
+            stop_web_server(web)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ import json
 import os
 import platform
 import random
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -42,7 +40,7 @@ import requests  # noqa: E402
 from audio.moods import MOODS  # noqa: E402
 from audio.musicnn import MODEL_NAME  # noqa: E402
 from bench.index_recall import clustered_vectors  # noqa: E402
-from bench.stack import embedded_services  # noqa: E402
+from bench.stack import embedded_services, start_web_server, stop_web_server  # noqa: E402
 from db.pool import Database  # noqa: E402
 from voyager_manager import build_index, load_index, store_index  # noqa: E402
 
@@ -180,10 +178,7 @@ def main() -> int:
 
             port = free_port()
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING", PORT=str(port))
-            web = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-                 "--no-control-socket", "app:serve()"], cwd=ROOT, env=env, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            web = start_web_server(env, port)
             base = f"http://127.0.0.1:{port}"
             started = time.perf_counter()
             while True:
@@ -244,9 +239,7 @@ def main() -> int:
             print(f"- loading {args.tracks} rows with COPY: {load_seconds:.1f} s")
             return 0
         finally:
-            if web is not None and web.poll() is None:
-                os.killpg(web.pid, signal.SIGTERM)
-                web.wait(30)
+            stop_web_server(web)
 
 
 if __name__ == "__main__":

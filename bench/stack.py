@@ -61,6 +61,20 @@ def task_workers(env: Mapping[str, str], *, child_workers: int) -> Iterator[None
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def start_web_server(env: Mapping[str, str], port: int) -> subprocess.Popen[bytes]:
+    """The real web server as supervisord runs it (gunicorn, one process, 8 threads, `app:serve()`) on `port`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
+         "--no-control-socket", "app:serve()"], cwd=ROOT, env=dict(env), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_web_server(web: subprocess.Popen[bytes] | None) -> None:
+    if web is not None and web.poll() is None:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(30)
+
+
 def config_for(env: Mapping[str, str]) -> Config:
     return Config.from_mapping({k: v for k, v in env.items() if k in Config.__dataclass_fields__})
 

@@ -106,13 +106,9 @@ def build_map_cache(*, positions: Sequence[int], item_ids: Sequence[str], names:
                 "top_mood": tag_names[tag_codes[i, 0]] if tag_codes.shape[1] and tag_codes[i, 0] >= 0 else None,
                 "mood_vector": mood_vector}
         pieces.append(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode())
-    ends = dict.fromkeys(PERCENTS, 0)
-    length = 0
-    for count, piece in enumerate(pieces, start=1):
-        length += len(piece) + (1 if count > 1 else 0)
-        for p in PERCENTS:
-            if sample_size(n, p) == count:
-                ends[p] = length
+    # the end of the first k items in the comma-joined body: their lengths plus k - 1 commas
+    lengths = np.cumsum([len(piece) + 1 for piece in pieces]) - 1
+    ends = {p: int(lengths[sample_size(n, p) - 1]) if n else 0 for p in PERCENTS}
     body = b",".join(pieces)
     del pieces
     cache = MapCache(projection=projection, total=n, meta=meta, points=points, _body=body, _ends=ends, _gzip={})
