@@ -19,6 +19,7 @@ from audio.musicnn import MSD_TAGS
 from config import Config
 from db.pool import Database
 from db.tracks import text_search_rows
+from discovery.keyword_index import KeywordIndex
 from discovery.sentence_encoder import SentenceEncoder
 from discovery.textsearch import Concept, ConceptScores, TextSearchEngine, build_concepts, concept_scores
 from voyager_manager import LoadedIndex
@@ -33,25 +34,26 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 
 @dataclass(frozen=True)
 class SearchableLibrary:
-    """The concept scores of the index's tracks that have analysis values; `positions[i]` is row i's index
-    position."""
+    """The concept scores of the index's tracks that have analysis values (`positions[i]` is row i's index
+    position), and the keyword index of every indexed track's names (its rows are index positions)."""
 
     positions: np.ndarray  # int64
     scores: ConceptScores
     top: np.ndarray  # int16 (n, 4): concept indices of each track's 3 highest tags and its strongest mood; -1 none
+    keywords: KeywordIndex
 
     def __len__(self) -> int:
         return len(self.positions)
 
     @property
     def nbytes(self) -> int:
-        return int(self.positions.nbytes) + self.scores.nbytes + int(self.top.nbytes)
+        return int(self.positions.nbytes) + self.scores.nbytes + int(self.top.nbytes) + self.keywords.nbytes
 
 
 _CONCEPT_OF = {(c.source, c.key): i for i, c in enumerate(CONCEPTS)}
 
 
-def _top_concepts(tags: dict[str, float] | None, moods: dict[str, float] | None) -> list[int]:
+def top_concepts(tags: dict[str, float] | None, moods: dict[str, float] | None) -> list[int]:
     """Concept indices of the 3 highest tags (ties by name) and the strongest mood, -1 where there is none."""
     best_tags = sorted((tags or {}).items(), key=lambda kv: (-float(kv[1]), kv[0]))[:3]
     codes = [_CONCEPT_OF.get(("tag", name), -1) for name, _ in best_tags] + [-1] * (3 - len(best_tags))
@@ -63,7 +65,8 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
     """The text-search cache for the tracks `loaded` holds (an IndexHolder cache builder)."""
     if loaded is None or len(loaded) == 0:
         return SearchableLibrary(np.zeros(0, dtype=np.int64), concept_scores(
-            CONCEPTS, tags=[], moods=[], tempo=[], energy=[], scale=[]), np.zeros((0, 4), dtype=np.int16))
+            CONCEPTS, tags=[], moods=[], tempo=[], energy=[], scale=[]), np.zeros((0, 4), dtype=np.int16),
+            KeywordIndex.build([]))
     catalog = loaded.catalog
     item_ids = [catalog.item_id(p) for p in range(len(loaded))]
     positions, tags, moods, tempo, energy, scale, top = [], [], [], [], [], [], []
@@ -77,11 +80,12 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
         tempo.append(row_tempo)
         energy.append(row_energy)
         scale.append(row_scale)
-        top.append(_top_concepts(row_tags, row_moods))
+        top.append(top_concepts(row_tags, row_moods))
     return SearchableLibrary(np.asarray(positions, dtype=np.int64),
                              concept_scores(CONCEPTS, tags=tags, moods=moods, tempo=tempo, energy=energy,
                                             scale=scale),
-                             np.asarray(top, dtype=np.int16).reshape(-1, 4))
+                             np.asarray(top, dtype=np.int16).reshape(-1, 4),
+                             KeywordIndex.build([catalog.names(p) for p in range(len(loaded))]))
 
 
 class TextModel:
@@ -170,16 +174,17 @@ def tag_matches(library: SearchableLibrary, text: str, *, limit: int) -> list[tu
     words = " ".join(text.lower().split())
     named = [i for i, c in enumerate(CONCEPTS) if c.source in ("tag", "mood") and len(c.name) >= 3
              and (c.name in words or (len(words) >= 3 and words in c.name))]
-    found: dict[int, tuple[str, float]] = {}
+    best = np.full(len(library), -1, dtype=np.int16)  # each track's best named percentile (0-255), -1 none
+    best_concept = np.full(len(library), -1, dtype=np.int16)
     for i in named:
-        column = library.scores.matrix[:, i]
         slots = library.top[:, :3] if CONCEPTS[i].source == "tag" else library.top[:, 3:]
-        for row in np.flatnonzero((slots == i).any(axis=1)).tolist():
-            score = float(column[row]) / 255
-            if row not in found or found[row][1] < score:
-                found[row] = (CONCEPTS[i].name, score)
-    ranked = sorted(found.items(), key=lambda item: (-item[1][1], item[0]))[:limit]
-    return [(int(library.positions[row]), name, round(score, 3)) for row, (name, score) in ranked]
+        column = np.where((slots == i).any(axis=1), library.scores.matrix[:, i].astype(np.int16), -1)
+        better = column > best
+        best[better], best_concept[better] = column[better], i
+    rows = np.flatnonzero(best >= 0)
+    rows = rows[np.lexsort((rows, -best[rows]))][:limit]  # highest first, ties by row
+    return [(int(library.positions[r]), CONCEPTS[int(best_concept[r])].name, round(float(best[r]) / 255, 3))
+            for r in rows.tolist()]
 
 
 SUGGESTIONS = (

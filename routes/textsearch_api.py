@@ -82,21 +82,31 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
 @bp.get("/api/search/keyword")
 def keyword() -> Response:
     """`q` (2-200 characters), `limit` → {query, results: [{item_id, title, author, album, matched}], count}: title,
-    artist and album containing the text, then tracks high in a tag or mood the text names (matched "tag: jazz")."""
+    artist and album containing the text (case and accents ignored; title matches first), then tracks high in a tag
+    or mood the text names (matched "tag: jazz"). Searched in memory; in PostgreSQL while the cache is prepared."""
     rt = runtime()
     raw = raw_param("q")
     if not isinstance(raw, str) or not 2 <= len(raw.strip()) <= MAX_QUERY:
         raise bad_parameter("q", raw, f"text of 2 to {MAX_QUERY} characters")
     query, limit = raw.strip(), _limit(raw_param("limit"), "limit")
-    results = [{"item_id": r["item_id"], "title": r["title"], "author": r["artist"], "album": r["album"],
-                "matched": r["matched"]} for r in track_store.keyword_search(rt.db, query, limit=limit)]
     state = rt.index.state
-    library = state.caches.get(CACHE_NAME)
-    if library is not None and state.index is not None and len(results) < limit:
+    library: SearchableLibrary | None = state.caches.get(CACHE_NAME)
+    if library is None or state.index is None:
+        results = [{"item_id": r["item_id"], "title": r["title"], "author": r["artist"], "album": r["album"],
+                    "matched": r["matched"]} for r in track_store.keyword_search(rt.db, query, limit=limit)]
+        return jsonify({"query": query, "results": results, "count": len(results)})
+    catalog = state.index.catalog
+    results = []
+    for position, field in library.keywords.search(query, limit=limit):
+        names = catalog.names(position)
+        if names is not None:
+            results.append({"item_id": catalog.item_id(position), "title": names[0], "author": names[1],
+                            "album": names[2], "matched": field})
+    if len(results) < limit:
         seen = {r["item_id"] for r in results}
         for position, tag, percentile in tag_matches(library, query, limit=limit):
-            names = state.index.catalog.names(position)
-            item_id = state.index.catalog.item_id(position)
+            names = catalog.names(position)
+            item_id = catalog.item_id(position)
             if names is None or item_id in seen:
                 continue
             results.append({"item_id": item_id, "title": names[0], "author": names[1], "album": names[2],

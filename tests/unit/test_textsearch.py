@@ -89,3 +89,20 @@ def test_search_ranks_by_the_meant_concepts_and_says_why(engine, encoder):
     assert again[0].position == 3
     empty = concept_scores(concepts, tags=[], moods=[], tempo=[], energy=[], scale=[])
     assert engine.search(encoder.encode(["jazz"])[0], empty, limit=5)[0] == []
+
+
+def test_keyword_index_finds_fields_in_rank_order_once_each():
+    from discovery.keyword_index import KeywordIndex, fold
+
+    names = [("Swing Low", "Ella", "Jazz Nights"), None, ("Jazz", "Ann", "Blue"), ("Blue Jazz Hour", "Zed", "Jazz"),
+             ("Night", "Jazzmin", "X"), ("Œuvre Ĳ", "Björk", "Ça")]
+    index = KeywordIndex.build(names)
+    assert len(index) == 5 and fold("SWÏNG Œuvre ß") == "swing oeuvre ss"
+    # title matches (shorter titles first), then artists, then albums; the Jazz-titled track once despite its album
+    assert index.search("JAZZ", limit=10) == [(2, "title"), (3, "title"), (4, "artist"), (0, "album")]
+    assert index.search("jazz", limit=2) == [(2, "title"), (3, "title")]
+    assert index.search("bjork", limit=5) == [(5, "artist")] and index.search("oeuvre", limit=5) == [(5, "title")]
+    assert index.search("ca", limit=5) == [(5, "album")]
+    assert index.search("zzz", limit=5) == [] and index.search("  ", limit=5) == []
+    # no match spans two tracks' fields
+    assert index.search("lowjazz", limit=5) == [] and index.search("hour\x1fnight", limit=5) == []
