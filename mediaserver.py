@@ -13,6 +13,8 @@ from mediaservers.base import (
     AUTOMATIC_SUFFIX,
     Album,
     AudioFile,
+    AudioStream,
+    AudioStreamer,
     Capability,
     Library,
     MediaServer,
@@ -34,7 +36,8 @@ from mediaservers.lyrion import Lyrion
 from mediaservers.mpd import Mpd
 from mediaservers.navidrome import Navidrome
 
-__all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "Album", "AudioFile", "Capability", "Library", "MediaServer",
+__all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "Album", "AudioFile", "AudioStream",
+           "AudioStreamer", "Capability", "Library", "MediaServer",
            "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "UserCredentials",
            "adapter_class", "delete_automatic_playlists", "get_media_server", "iter_all_tracks", "library_ids_for"]
 

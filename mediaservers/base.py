@@ -6,7 +6,7 @@ Adapters import this module, never `mediaserver.py` (which imports every adapter
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -98,6 +98,7 @@ class Capability(StrEnum):
     PLAY_HISTORY = "play_history"  # top_played() reports real play counts
     STICKERS = "stickers"  # write_stickers()/read_stickers() store values on the server's songs (MPD)
     SENDS_AUDIO = "sends_audio"  # open_audio() can download a file that is not readable here
+    STREAMS_AUDIO = "streams_audio"  # stream_audio() relays the server's stream of a track (audio preview)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,26 @@ class MediaServer(Protocol):
 
     def resolve_user(self, name: str) -> str:
         """The server's user id for a user name (servers without users return the name)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    """A track's audio as the server streams it: `status` 200 or 206 (a Range was served), the headers worth
+    passing on (Content-Type, Content-Length, Content-Range, Accept-Ranges), the body in chunks; call `close`
+    when done (also when the body was not read to the end)."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
+
+
+class AudioStreamer(Protocol):
+    """A server with Capability.STREAMS_AUDIO."""
+
+    def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
+        """The track's original audio, from `byte_range` ("bytes=100-") when given; MediaServerError otherwise."""
         ...
 
 

@@ -4,6 +4,7 @@ and every failure turned into a MediaServerError with a one-line cause the user 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from urllib3.util.retry import Retry
 
 from infra.logs import redact
 from infra.safe_http import CredentialSafeSession
-from mediaservers.base import MediaServerError
+from mediaservers.base import AudioStream, MediaServerError
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 MB = 1024 * 1024
@@ -165,6 +166,34 @@ class HttpClient:
             raise
         partial.replace(target)
         return target
+
+
+    def open_stream(self, path: str, *, byte_range: str | None = None, params: dict[str, Any] | None = None,
+                    chunk_bytes: int = 1 << 16) -> AudioStream:
+        """A streamed GET of audio for relaying to a browser: the Range is passed on, an answer that is a document
+        (JSON, XML, HTML: a server's way of saying no with HTTP 200) is a MediaServerError."""
+        headers = {"Accept": "*/*", **({"Range": byte_range} if byte_range else {})}
+        response = self.request("GET", path, stream=True, params=params, headers=headers)
+        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind in ("application/json", "text/xml", "application/xml", "text/html", "text/plain"):
+            text = response.raw.read(2000, decode_content=True).decode("utf-8", "replace")
+            response.close()
+            raise MediaServerError(f"{self.server} sent a {kind} document instead of audio: "
+                                   f"{redact(text.strip().splitlines()[0][:200]) if text.strip() else 'empty'}",
+                                   cause="the server sent no audio")
+        passed = {name: response.headers[name] for name in ("Content-Type", "Content-Length", "Content-Range",
+                                                            "Accept-Ranges") if name in response.headers}
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while chunk := response.raw.read(chunk_bytes, decode_content=False):
+                    yield chunk
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+                return  # the server broke off: the browser sees a short body and may ask again with a Range
+            finally:
+                response.close()
+
+        return AudioStream(status=response.status_code, headers=passed, chunks=chunks(), close=response.close)
 
 
 _KNOWN_REASONS = {"connection refused", "name or service not known", "timed out", "no route to host",

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 from config import Config
 from mediaservers.access import local_or_downloaded
@@ -21,6 +22,7 @@ from mediaservers.base import (
     PATH_MAPPING_FIELD,
     Album,
     AudioFile,
+    AudioStream,
     Capability,
     Library,
     MediaServerError,
@@ -65,7 +67,7 @@ class Jellyfin:
     settings = (SettingField("url", "JELLYFIN_URL", "URL", "http://jellyfin:8096"),
                 SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
                 SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
-    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO})
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
@@ -243,6 +245,11 @@ class Jellyfin:
             track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
             download=lambda target: self.http.download(self._path(f"/Items/{track.item_id}/Download"), target,
                                                        expected_seconds=track.duration_seconds))
+
+    def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
+        """`/Audio/{id}/stream?static=true`: the original file, no transcoding, Range honoured."""
+        return self.http.open_stream(self._path(f"/Audio/{quote(item_id, safe='')}/stream"), byte_range=byte_range,
+                                     params={"static": "true"})
 
     # --- playlists ------------------------------------------------------------------------------------------
     def list_playlists(self) -> list[Playlist]:

@@ -42,6 +42,7 @@ from mediaservers.base import (
     PATH_MAPPING_FIELD,
     Album,
     AudioFile,
+    AudioStream,
     Capability,
     Library,
     MediaServerError,
@@ -101,7 +102,7 @@ class Lyrion:
     settings = (SettingField("url", "LYRION_URL", "URL", "http://lms:9000"),
                 SettingField("user", "LYRION_USER", "User"), SettingField("secret", "LYRION_PASSWORD", "Password"),
                 MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
-    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO})
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO})
 
     def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
                  temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
@@ -232,6 +233,10 @@ class Lyrion:
         return local_or_downloaded(track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
                                    download=lambda target: self.http.download(
                                        download_path, target, expected_seconds=track.duration_seconds), suffix=suffix)
+
+    def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
+        """`/music/<id>/download`: the original file (LMS serves Range on it)."""
+        return self.http.open_stream(f"music/{quote(item_id, safe='')}/download", byte_range=byte_range)
 
     # --- playlists ------------------------------------------------------------------------------------------
     def _playlist_entries(self) -> list[dict[str, Any]]:

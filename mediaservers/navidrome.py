@@ -30,6 +30,7 @@ from mediaservers.base import (
     PATH_MAPPING_FIELD,
     Album,
     AudioFile,
+    AudioStream,
     Capability,
     Library,
     MediaServerError,
@@ -108,7 +109,7 @@ class Navidrome:
     settings = (SettingField("url", "NAVIDROME_URL", "URL", "http://navidrome:4533"),
                 SettingField("user", "NAVIDROME_USER", "User"),
                 SettingField("secret", "NAVIDROME_PASSWORD", "Password"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
-    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO})
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO})
 
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
@@ -327,6 +328,11 @@ class Navidrome:
         elif head.startswith(b"<") and b"subsonic-response" in head:
             raise MediaServerError(f"{SERVER_LABEL} sent an error document instead of the audio of {item_id}")
         return target
+
+    def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
+        """`stream` with format=raw (the original, not transcoded); an error document instead of audio raises."""
+        return self._http.open_stream("rest/stream", byte_range=byte_range,
+                                      params=dict(self._auth_params(), id=item_id, format="raw"))
 
     @contextmanager
     def open_audio(self, track: Track) -> Iterator[AudioFile]:

@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import mutagen
 
+from tests.fakes.server import ranged
+
 AUDIO_SUFFIXES = {".flac", ".ogg", ".mp3", ".wav", ".m4a", ".opus"}
 CONTENT_TYPES = {".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg", ".wav": "audio/wav"}
 FIRST_ADDED = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
@@ -217,6 +219,13 @@ class FakeJellyfin:
         if token not in self.tokens:
             return _text(401, "Unauthorized")
         token_user = self.tokens[token]
+        segments = [s for s in path.split("/") if s]
+        if method == "GET" and len(segments) == 3 and segments[0] == "Audio" and segments[2] == "stream":
+            file = self.files.get(segments[1])
+            if file is None:
+                return _text(404, "Item not found")
+            return ranged(file.read_bytes(), headers.get("Range"),
+                          CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream"))
         with self._lock:
             return self._route(method, path, query, body, token_user)
 

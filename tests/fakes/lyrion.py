@@ -22,6 +22,8 @@ from urllib.parse import quote
 
 import mutagen
 
+from tests.fakes.server import ranged
+
 AUDIO_SUFFIXES = {".flac", ".ogg", ".mp3", ".wav", ".m4a", ".opus"}
 
 
@@ -224,7 +226,8 @@ class FakeLyrion:
         with self._lock:
             self.downloads.append(track.id)
         content_type = mimetypes.guess_type(track.file.name)[0] or "application/octet-stream"
-        self._send(handler, 200, track.file.read_bytes(), content_type)
+        status, headers, body = ranged(track.file.read_bytes(), handler.headers.get("Range"), content_type)
+        self._send(handler, status, body, headers.pop("Content-Type", content_type), headers)
 
     def _jsonrpc(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         request = json.loads(body)

@@ -31,3 +31,20 @@ class BackgroundServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(5)
+
+
+def ranged(data: bytes, range_header: str | None, content_type: str) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) for a file served the way media servers do: the whole of it, or one Range
+    ("bytes=a-b", "bytes=a-", "bytes=-n") with 206 and Content-Range, or 416 for a range past the end."""
+    headers = {"Content-Type": content_type, "Accept-Ranges": "bytes"}
+    if not range_header or not range_header.startswith("bytes="):
+        return 200, headers, data
+    first, _, last = range_header[len("bytes="):].partition("-")
+    size = len(data)
+    if not first:
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        return 416, {"Content-Range": f"bytes */{size}"}, b""
+    return 206, {**headers, "Content-Range": f"bytes {start}-{end}/{size}"}, data[start:end + 1]

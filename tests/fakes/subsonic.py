@@ -143,11 +143,11 @@ class FakeSubsonic(BackgroundServer):
         if self.force_status:
             return self.force_status, b"Unauthorized\n", "text/plain"
         handler = getattr(self, f"_api_{method}", None)
-        if not path.startswith("/rest/") or (handler is None and method != "download"):
+        if not path.startswith("/rest/") or (handler is None and method not in ("download", "stream")):
             return 404, b"404 page not found\n", "text/plain"
         try:
             self._check_auth(params)
-            if method == "download":
+            if method in ("download", "stream"):
                 song = self._song(self._one(params, "id"))
                 return 200, song.data, f"audio/{song.suffix}"
             assert handler is not None

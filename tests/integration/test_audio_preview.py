@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import serve
 from mediaservers.access import file_in_library
-from tests.seeded_library import seed_arc_library
+from tests.fakes.jellyfin import API_KEY, FakeJellyfin
+from tests.library import make_library
+from tests.seeded_library import insert_track, seed_arc_library
 
 
 @pytest.fixture
@@ -88,3 +91,29 @@ def test_mapped_server_paths_are_confined_to_the_mapped_folder(tmp_path):
         assert file_in_library(server_path, local_folder=None, mapping=mapping) is None, server_path
     assert file_in_library("a.flac", local_folder=str(music), mapping=[]) == music / "a.flac"  # MPD's relative
     assert file_in_library("../other.flac", local_folder=str(music), mapping=[]) is None
+
+
+def test_a_media_servers_track_is_relayed_from_its_stream(make_config, db, redis, tmp_path):
+    media = tmp_path / "media"
+    make_library(media / "Music", albums=1, tracks_per_album=1, seconds=2)
+    with FakeJellyfin(media, libraries={"Music": "music"}) as fake:
+        item_id, file = next(iter(fake.files.items()))
+        data = file.read_bytes()
+        cfg = make_config(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Alice",
+                          JELLYFIN_TOKEN=API_KEY, HTTP_RETRIES=0, HTTP_TIMEOUT_SECONDS=5)
+        insert_track(db, item_id=item_id, title="Relayed", artist="A", vector=np.ones(16),
+                     path=fake.server_path(item_id))  # the server's path, not readable here: streamed
+        app = serve(cfg)
+        try:
+            client = app.test_client()
+            whole = client.get(f"/api/tracks/{item_id}/audio")
+            assert whole.status_code == 200 and whole.data == data and "no-store" in whole.headers["Cache-Control"]
+            part = client.get(f"/api/tracks/{item_id}/audio", headers={"Range": "bytes=100-199"})
+            assert part.status_code == 206 and part.data == data[100:200]
+            assert part.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+            assert fake.calls_to("/stream")[-1].path == f"/Audio/{item_id}/stream"
+            fake.fault(path_contains="/stream", status=500)
+            down = client.get(f"/api/tracks/{item_id}/audio")
+            assert down.status_code == 502 and "Jellyfin" in down.get_json()["error"]
+        finally:
+            app.extensions["audiomuse"].stop_background.set()

@@ -147,6 +147,22 @@ def test_open_audio_downloads_without_a_mapping(fake: FakeJellyfin, tmp_path: Pa
     assert not list((tmp_path / "temp").iterdir())  # no half file left behind
 
 
+def test_stream_audio_relays_the_original_with_ranges(fake: FakeJellyfin, tmp_path: Path) -> None:
+    server = make_adapter(fake, tmp_path)
+    track = server.album_tracks(fake.albums_newest_first("Music")[0]["Id"])[0]
+    data = fake.files[track.item_id].read_bytes()
+    stream = server.stream_audio(track.item_id, byte_range="bytes=5-")
+    try:
+        assert stream.status == 206 and b"".join(stream.chunks) == data[5:]
+        assert stream.headers["Content-Range"] == f"bytes 5-{len(data) - 1}/{len(data)}"
+    finally:
+        stream.close()
+    assert fake.calls_to("/stream")[-1].query == {"static": "true"}
+    with pytest.raises(MediaServerError) as excinfo:
+        server.stream_audio("no-such-item")
+    assert "HTTP 404" in one_line_error(excinfo)
+
+
 def test_open_audio_reads_in_place_through_path_mapping(fake: FakeJellyfin, tmp_path: Path,
                                                         media_root: Path) -> None:
     server = make_adapter(fake, tmp_path, PATH_MAPPING=f"{fake.server_root}={media_root}")

@@ -97,6 +97,13 @@ def test_audio_in_place_with_path_mapping_else_downloaded(lms: FakeLyrion, music
         assert audio.path.suffix == ".mp3"
         assert audio.path.read_bytes() == (music / "Artist 2/Album 2/01 Song 2-0.mp3").read_bytes()
     assert not audio.path.exists() and lms.downloads == [int(track.item_id)]
+    stream = remote.stream_audio(track.item_id, byte_range="bytes=-100")  # the preview's relay, Range kept
+    try:
+        data = (music / "Artist 2/Album 2/01 Song 2-0.mp3").read_bytes()
+        assert stream.status == 206 and b"".join(stream.chunks) == data[-100:]
+        assert stream.headers["Content-Type"] == "audio/mpeg"
+    finally:
+        stream.close()
 
 
 def test_playlists_are_edited_without_a_player(lms: FakeLyrion, tmp_path: Path) -> None:

@@ -479,3 +479,34 @@ def test_credentials_never_reach_the_logs_during_retries(fake, tmp_path, caplog)
     leaked = sorted(s for s in secrets | {FAKE_PASSWORD} if s in text)
     assert leaked == [], leaked
     assert not re.search(r"[?&](t|s|p)=(?!\*\*\*)", text)
+
+
+def read_stream(server: Navidrome, item_id: str, byte_range: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    stream = server.stream_audio(item_id, byte_range=byte_range)
+    try:
+        return stream.status, stream.headers, b"".join(stream.chunks)
+    finally:
+        stream.close()
+
+
+def test_supysonic_streams_the_original_with_ranges(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path))
+    track = server.album_tracks(album_named(server, "Album 0"))[0]
+    original = (supysonic.music / str(track.path)).read_bytes()
+    status, headers, body = read_stream(server, track.item_id)
+    assert status == 200 and body == original  # format=raw: not transcoded
+    status, headers, body = read_stream(server, track.item_id, "bytes=10-109")
+    assert status == 206 and body == original[10:110]
+    assert headers["Content-Range"] == f"bytes 10-109/{len(original)}"
+    with pytest.raises(MediaServerError) as error:  # an error document with HTTP 200 is no audio
+        read_stream(server, "00000000-0000-0000-0000-000000000000")
+    assert "instead of audio" in assert_one_line(error)
+
+
+def test_fake_subsonic_stream_error_document_is_refused(fake, tmp_path):
+    server = Navidrome.from_config(fake_settings(fake, tmp_path))
+    assert read_stream(server, "so-1-0")[2] == fake.albums[1].songs[0].data
+    with pytest.raises(MediaServerError) as error:
+        read_stream(server, "nope")
+    assert "Song not found" in assert_one_line(error)
+    assert fake.calls("stream")[-1]["format"] == ["raw"]
