@@ -47,11 +47,12 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                                    year, track_number, source_signature, content_fingerprint, tempo_bpm,
                                    tempo_confidence, musical_key, scale, camelot, key_confidence, energy,
                                    loudness_lufs, tags, moods, analysis_model, analysis_version, analyzed_at,
-                                   patches_analyzed, audio_access, updated_at)
+                                   patches_analyzed, audio_access, genres, updated_at)
                VALUES (%(item_id)s, %(title)s, %(artist)s, %(album)s, %(album_artist)s, %(album_id)s, %(path)s,
                        %(duration)s, %(year)s, %(track_number)s, %(signature)s, %(fingerprint)s, %(tempo)s,
                        %(tempo_conf)s, %(key)s, %(scale)s, %(camelot)s, %(key_conf)s, %(energy)s, %(loudness)s,
-                       %(tags)s, %(moods)s, %(model)s, %(version)s, now(), %(patches)s, %(access)s, now())
+                       %(tags)s, %(moods)s, %(model)s, %(version)s, now(), %(patches)s, %(access)s, %(genres)s,
+                       now())
                ON CONFLICT (item_id) DO UPDATE SET
                    title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
                    album_artist = EXCLUDED.album_artist, album_id = EXCLUDED.album_id,
@@ -64,7 +65,7 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                    loudness_lufs = EXCLUDED.loudness_lufs, tags = EXCLUDED.tags, moods = EXCLUDED.moods,
                    analysis_model = EXCLUDED.analysis_model, analysis_version = EXCLUDED.analysis_version,
                    analyzed_at = now(), patches_analyzed = EXCLUDED.patches_analyzed,
-                   audio_access = EXCLUDED.audio_access, updated_at = now()""",
+                   audio_access = EXCLUDED.audio_access, genres = EXCLUDED.genres, updated_at = now()""",
             {
                 "item_id": track.item_id, "title": track.title, "artist": track.artist, "album": track.album,
                 "album_artist": track.album_artist, "album_id": track.album_id, "path": track.path,
@@ -74,7 +75,7 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                 "camelot": analysis.camelot, "key_conf": analysis.key_confidence, "energy": analysis.energy,
                 "loudness": analysis.loudness_lufs, "tags": Json(analysis.tags), "moods": Json(analysis.moods),
                 "model": analysis.model, "version": analysis.version, "patches": analysis.patches_analyzed,
-                "access": access,
+                "access": access, "genres": list(getattr(track, "genres", ())),
             },
         )
         vector = np.asarray(analysis.embedding, dtype="<f4")
@@ -321,6 +322,26 @@ def keyword_search(db: Database, text: str, *, limit: int) -> list[dict[str, Any
             ORDER BY array_position(ARRAY['title', 'artist', 'album'], matched), length(title), artist, title
             LIMIT %(limit)s""",
         {"p": pattern, "limit": limit})
+
+
+def save_genres(db: Database, genres: dict[str, Sequence[str]]) -> int:
+    """Set the media server's genres of already stored tracks (item id → names); rows whose genres are already
+    these are not touched. Returns how many rows changed."""
+    if not genres:
+        return 0
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE tracks t SET genres = g.names, updated_at = now()
+                 FROM (SELECT key AS item_id, ARRAY(SELECT jsonb_array_elements_text(value)) AS names
+                         FROM jsonb_each(%s::jsonb)) AS g
+                WHERE t.item_id = g.item_id AND t.genres IS DISTINCT FROM g.names""",
+            (Json({k: list(v) for k, v in genres.items()}),))
+        return int(cur.rowcount)
+
+
+def recommendation_row(db: Database, item_id: str) -> dict[str, Any] | None:
+    """The tag scores and the media server's genres of one track (None when it is not stored)."""
+    return db.fetch_one("SELECT item_id, tags, genres, analyzed_at FROM tracks WHERE item_id = %s", (item_id,))
 
 
 def _escape_like(text: str) -> str:

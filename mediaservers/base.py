@@ -56,6 +56,7 @@ class Track:
     year: int | None = None
     track_number: int | None = None
     signature: str | None = None  # cheap change marker (size:mtime, etag, modified date)
+    genres: tuple[str, ...] = ()  # the genres the server's metadata gives (recommended tags leave these out)
 
 
 @dataclass(frozen=True)

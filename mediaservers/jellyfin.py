@@ -34,12 +34,12 @@ from mediaservers.base import (
     library_ids_for,
 )
 from mediaservers.http import DownloadLimits, HttpClient
-from mediaservers.values import epoch_seconds, int_or_none
+from mediaservers.values import epoch_seconds, genre_names, int_or_none
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_PLAYLIST_BATCH = 100  # item ids per request: keeps query strings well under common URL limits
 TICKS_PER_SECOND = 10_000_000  # RunTimeTicks are 100-nanosecond units
-TRACK_FIELDS = "Path,DateCreated,MediaSources,Etag"
+TRACK_FIELDS = "Path,DateCreated,MediaSources,Etag,Genres"
 
 # Jellyfin and Emby user ids are GUIDs, written with or without dashes; anything else is taken as a user name.
 _ID_PATTERN = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -236,6 +236,7 @@ class Jellyfin:
             year=int_or_none(item.get("ProductionYear")),
             track_number=int_or_none(item.get("IndexNumber")),
             signature=":".join(parts) or None,
+            genres=genre_names(item.get("Genres")),
         )
 
     # --- audio ----------------------------------------------------------------------------------------------

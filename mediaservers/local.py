@@ -27,7 +27,7 @@ from mediaservers.base import (
     UserCredentials,
 )
 from mediaservers.m3u import M3uEntry, render_m3u8
-from mediaservers.values import leading_int, numbered_stem
+from mediaservers.values import genre_names, leading_int, numbered_stem
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".mp4", ".wma",
                               ".aiff", ".aif", ".ape", ".wv", ".mpc"})
@@ -63,6 +63,13 @@ def _first(tags: object, key: str) -> str:
     except (KeyError, TypeError, ValueError):
         return ""
     return str(values[0]).strip() if values else ""
+
+
+def _all(tags: object, key: str) -> list[str]:
+    try:
+        return [str(v) for v in tags[key]]  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return []
 
 
 class LocalFolder:
@@ -190,6 +197,7 @@ class LocalFolder:
             track_number=leading_int(_first(tags, "tracknumber")) or number,
             # ctime too: tag editors that keep the mtime (and the size, with padded tags) still change it
             signature=f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}",
+            genres=genre_names(_all(tags, "genre")),
         )
 
     @contextmanager

@@ -54,11 +54,12 @@ from mediaservers.base import (
     library_ids_for,
 )
 from mediaservers.http import DownloadLimits, HttpClient
-from mediaservers.values import numbered_stem
+from mediaservers.values import genre_names, numbered_stem
 
 PAGE_SIZE = 500
 ALBUM_TAGS = "laytS"  # album, artist (album artist), year, raw title, artist_id
-TRACK_TAGS = "adefilntuy"  # artist, duration, album_id, filesize, disc, album, modificationTime, tracknum, url, year
+# artist, duration, album_id, filesize, disc, genre, album, modificationTime, tracknum, url, year
+TRACK_TAGS = "adefgilntuy"
 WHOLE_LIBRARY = "Lyrion library"  # the one library listed when LMS has no virtual libraries
 
 
@@ -225,6 +226,7 @@ class Lyrion:
             # "03 Title.wav" without tags: the file name's number is the track number.
             track_number=_int(item.get("tracknum")) or (numbered_stem(PurePosixPath(path).stem)[0] if path else None),
             signature=f"{size}:{modified}" if size is not None or modified is not None else None,
+            genres=genre_names(item.get("genre")),
         )
 
     def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:

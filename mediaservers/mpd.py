@@ -49,7 +49,7 @@ from mediaservers.base import (
     Track,
     UserCredentials,
 )
-from mediaservers.values import leading_int, numbered_stem
+from mediaservers.values import genre_names, leading_int, numbered_stem
 
 SONG_PAGE = 2000  # songs per `find … window` request: keeps each answer far below MPD's output buffer
 COMMAND_BATCH = 500  # commands per command list when filling a playlist or writing stickers
@@ -262,6 +262,7 @@ class Mpd:
             year=leading_int(_tag(song, "date")),
             track_number=leading_int(_tag(song, "track")) or number,
             signature=_tag(song, "last-modified") or None,
+            genres=genre_names(song.get("genre")),
         )
 
     @contextmanager

@@ -42,7 +42,7 @@ from mediaservers.base import (
     library_ids_for,
 )
 from mediaservers.http import DownloadLimits, HttpClient
-from mediaservers.values import epoch_seconds, int_or_none
+from mediaservers.values import epoch_seconds, genre_names, int_or_none
 
 API_VERSION = "1.16.1"
 LEGACY_API_VERSION = "1.12.0"  # sent with p=enc: when the server does not say which version it speaks
@@ -309,6 +309,7 @@ class Navidrome:
                 year=int_or_none(song.get("year")) or None,
                 track_number=int_or_none(song.get("track")),
                 signature=":".join(marker) if any(marker) else None,
+                genres=genre_names(song.get("genres"), song.get("genre")),
             ))
         return tracks
 

@@ -33,6 +33,21 @@ def int_or_none(value: object) -> int | None:
     return None
 
 
+def genre_names(*values: object) -> tuple[str, ...]:
+    """Distinct genre names, in order, from tag values that may be lists or "Rock; Pop" / "Rock, Pop" strings."""
+    names: dict[str, str] = {}
+    for value in values:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, dict):
+                item = item.get("name") or item.get("Name")  # OpenSubsonic's [{name}], Jellyfin's GenreItems
+            if not isinstance(item, str):
+                continue
+            for name in re.split(r"\s*[;,/]\s*|\x00", item):
+                if name.strip() and name.strip().casefold() not in names:
+                    names[name.strip().casefold()] = name.strip()
+    return tuple(names.values())
+
+
 _NUMBERED_STEM = re.compile(r"\s*(\d{1,3})[\s._-]+(.+)")
 
 

@@ -9,10 +9,11 @@ from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from db import tracks as track_store
+from discovery.recommended_tags import recommended_tags
 from discovery.types import DiscoveryError
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import json_body, raw_param
+from routes.params import has_control_characters, json_body, raw_param
 from textsearch_manager import (
     CACHE_NAME,
     ENGINE_NAME,
@@ -195,3 +196,27 @@ def refresh() -> Response:
     rt.index.reload_cache(CACHE_NAME)
     library = _library(rt)
     return jsonify({"songs": len(library), "cache_error": rt.index.cache_errors.get(CACHE_NAME)})
+
+
+@bp.get("/api/tracks/<path:item_id>/recommended-tags")
+def track_recommended_tags(item_id: str) -> Response:
+    """`limit` (1-50, default 5) → {track_id, tags: [{name, score}], available, genres}: the tags the analysis
+    predicts for the track that its media-server genres do not already name; available is false (and tags empty)
+    while the track has no analysis."""
+    rt = runtime()
+    if len(item_id) > 4096 or has_control_characters(item_id):
+        raise ApiError(400, "invalid item id", parameter="item_id")
+    raw = raw_param("limit")
+    try:
+        limit = 5 if raw in (None, "") else int(raw)
+    except (TypeError, ValueError):
+        limit = 0
+    if isinstance(raw, bool) or not 1 <= limit <= 50:
+        raise bad_parameter("limit", raw, "a whole number from 1 to 50")
+    row = track_store.recommendation_row(rt.db, item_id)
+    if row is None:
+        raise ApiError(404, f"track '{item_id}' is not in the library", parameter="item_id")
+    available = row["analyzed_at"] is not None and bool(row["tags"])
+    tags = recommended_tags(row["tags"] or {}, row["genres"] or [], limit=limit) if available else []
+    return jsonify({"track_id": item_id, "tags": [{"name": n, "score": s} for n, s in tags],
+                    "available": available, "genres": list(row["genres"] or [])})

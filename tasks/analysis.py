@@ -97,6 +97,7 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") ->
         else:
             outcome = _analyze_track(ctx, server, track, state.get(track.item_id), summary)
         ctx.report(f"{label}: {number}/{len(tracks)} {track.title} — {outcome}", current=number, total=len(tracks))
+    track_store.save_genres(ctx.db, {t.item_id: t.genres for t in tracks})  # unchanged tracks' genres may have moved
     return summary
 
 

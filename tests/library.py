@@ -30,7 +30,7 @@ def rhythmic_piece(*, bpm: float, seconds: float, root_hz: float, seed: int, sr:
 
 
 def write_track(path: Path, samples: np.ndarray, *, title: str, artist: str, album: str, track_number: int,
-                sr: int = SR) -> Path:
+                sr: int = SR, genre: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".mp3":
@@ -49,12 +49,18 @@ def write_track(path: Path, samples: np.ndarray, *, title: str, artist: str, alb
             tags.add_tags()
         tags["title"], tags["artist"], tags["album"] = title, artist, album
         tags["albumartist"], tags["tracknumber"] = artist, str(track_number)
+        if genre:
+            tags["genre"] = genre
         tags.save()
     return path
 
 
+GENRES = ("Rock", "Jazz; Blues", "Electronic")
+
+
 def make_library(root: Path, *, albums: int = 3, tracks_per_album: int = 3, seconds: float = 12.0) -> list[Path]:
-    """`albums` folders of `tracks_per_album` tracks in mixed formats; returns the file paths."""
+    """`albums` folders of `tracks_per_album` tracks in mixed formats, album a's genre GENRES[a % 3] (WAV files
+    carry no tags); returns the file paths."""
     formats = [".flac", ".ogg", ".mp3", ".wav"]
     paths = []
     base_time = time.time() - 86400
@@ -64,7 +70,7 @@ def make_library(root: Path, *, albums: int = 3, tracks_per_album: int = 3, seco
             suffix = formats[(a + t) % len(formats)]
             path = root / f"Artist {a}" / f"Album {a}" / f"{t + 1:02d} Song {a}-{t}{suffix}"
             paths.append(write_track(path, samples, title=f"Song {a}-{t}", artist=f"Artist {a}",
-                                     album=f"Album {a}", track_number=t + 1))
+                                     album=f"Album {a}", track_number=t + 1, genre=GENRES[a % len(GENRES)]))
             # Later albums are newer by whole minutes, whatever the file system's timestamp resolution.
             os.utime(path, (base_time + 60 * a, base_time + 60 * a))
     return paths

@@ -138,6 +138,7 @@ class FakeJellyfin:
                 "ParentId": album_id, "_added": added + timedelta(seconds=number),
                 "_ancestors": {library_id, album_id},
                 "_path": f"{self.server_root}/{path.relative_to(self.root).as_posix()}",
+                "_genres": list(tags.get("genre", [])),
                 "_size": stat.st_size, "_etag": hashlib.md5(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest(),
             })
 
@@ -350,6 +351,8 @@ class FakeJellyfin:
             shown["DateCreated"] = dotnet_date(item["_added"])
         if "ChildCount" in fields and "_count" in item:
             shown["ChildCount"] = item["_count"]
+        if "_genres" in item and "Genres" in fields:  # Jellyfin sends Genres only when Fields asks for them
+            shown["Genres"] = item["_genres"]
         if "_path" in item:
             if "Path" in fields:
                 shown["Path"] = item["_path"]

@@ -41,6 +41,7 @@ class FakeTrack:
     duration: float | None
     top_folder: str
     playcount: int = 0
+    genre: str | None = None
 
 
 @dataclass
@@ -112,7 +113,7 @@ class FakeLyrion:
                 title=_first(tags, "title") or path.stem, artist=artist, album=album_name, album_artist=album_artist,
                 album_id=album.id, tracknum=int(_first(tags, "tracknumber").split("/")[0] or 0) or None,
                 duration=float(info.length) if info is not None and getattr(info, "length", None) else None,
-                top_folder=relative.parts[0])
+                top_folder=relative.parts[0], genre=_first(tags, "genre") or None)
             album.tracks.append(track)
             self.tracks[track.id] = track
         self.albums = list(albums.values())
@@ -314,7 +315,7 @@ class FakeLyrion:
             stat = track.file.stat()
             values = {"a": ("artist", track.artist), "d": ("duration", track.duration),
                       "e": ("album_id", track.album_id), "f": ("filesize", stat.st_size), "i": ("disc", 1),
-                      "l": ("album", track.album),
+                      "g": ("genre", track.genre), "l": ("album", track.album),
                       "n": ("modificationTime", time.strftime("%A, %B %d, %Y, %I:%M:%S %p",
                                                               time.localtime(stat.st_mtime))),
                       "t": ("tracknum", str(track.tracknum) if track.tracknum else None), "u": ("url", track.url),

@@ -62,6 +62,17 @@ def test_analysis_end_to_end(analysis_env, db, worker_processes):
         assert 60 <= row["tempo_bpm"] <= 200 and row["camelot"]
         assert row["audio_access"] == "direct" and row["content_fingerprint"]
     assert db.fetch_one("SELECT count(*) AS n FROM embeddings WHERE model = %s", (MODEL_NAME,))["n"] == 9
+    # the folder's genre tags are kept, and the recommended tags are the predicted ones they do not say
+    assert {r["title"]: r["genres"] for r in rows if r["title"].startswith("Song 1-")} == {
+        "Song 1-0": ["Jazz", "Blues"], "Song 1-1": ["Jazz", "Blues"], "Song 1-2": []}  # 1-2 is an untagged WAV
+    jazzy = next(r for r in rows if r["title"] == "Song 1-0")
+    recommended = client.get(f"/api/tracks/{jazzy['item_id']}/recommended-tags?limit=3").get_json()
+    assert recommended["track_id"] == jazzy["item_id"] and recommended["available"] is True
+    expected = [t for t in sorted(jazzy["tags"], key=lambda t: (-jazzy["tags"][t], t))
+                if jazzy["tags"][t] >= 0.1 and t not in ("jazz", "blues")][:3]
+    assert [t["name"] for t in recommended["tags"]] == expected
+    assert client.get(f"/api/tracks/{jazzy['item_id']}/recommended-tags?limit=0").status_code == 400
+    assert client.get("/api/tracks/nope/recommended-tags").status_code == 404
 
     # The web process hears the reload message and answers nearest-neighbour queries.
     wait_for(lambda: client.get("/api/health").get_json()["index"]["size"] == 9, what="the index reload")

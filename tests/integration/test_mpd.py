@@ -148,6 +148,7 @@ def test_albums_newest_first_and_their_tracks(adapter: Mpd) -> None:
     assert all(t.path == t.item_id and t.album_id == TAGGED["A0"] for t in tracks)
     assert all(5.5 < (t.duration_seconds or 0) < 6.5 for t in tracks)
     assert tracks[0].signature == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BASE_MTIME))
+    assert [t.genres for t in tracks] == [("Rock",)] * 3  # MPD's Genre tag
 
     (wav,) = adapter.album_tracks(FOLDER["A1"])
     assert (wav.item_id, wav.title, wav.track_number, wav.artist, wav.album) == (

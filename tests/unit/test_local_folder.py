@@ -28,6 +28,8 @@ def test_albums_and_tracks_come_from_folders_and_tags(folder: LocalFolder) -> No
     assert [t.track_number for t in tracks] == [1, 2, 3]
     assert all(t.artist == "Artist 0" and t.duration_seconds and t.signature for t in tracks)
     assert tracks[0].item_id == item_id_for("Artist 0/Album 0/01 Song 0-0.flac")
+    assert [t.genres for t in tracks] == [("Rock",)] * 3
+    assert {t.genres for t in folder.album_tracks("Artist 1/Album 1")} == {("Jazz", "Blues"), ()}  # WAV: no tags
 
 
 def test_ids_are_stable_when_the_folder_moves(tmp_path: Path, folder: LocalFolder) -> None:

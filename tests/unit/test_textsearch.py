@@ -106,3 +106,21 @@ def test_keyword_index_finds_fields_in_rank_order_once_each():
     assert index.search("zzz", limit=5) == [] and index.search("  ", limit=5) == []
     # no match spans two tracks' fields
     assert index.search("lowjazz", limit=5) == [] and index.search("hour\x1fnight", limit=5) == []
+
+
+def test_genre_names_split_and_dedupe():
+    from mediaservers.values import genre_names
+
+    assert genre_names("Rock; Pop", ["pop", "Jazz/Blues"], [{"name": "Soul"}], None, 3) == (
+        "Rock", "Pop", "Jazz", "Blues", "Soul")
+    assert genre_names(None) == () and genre_names("") == ()
+
+
+def test_recommended_tags_leave_out_what_the_genres_say():
+    from discovery.recommended_tags import recommended_tags
+
+    tags = {"rock": 0.6, "alternative rock": 0.5, "Hip-Hop": 0.4, "jazz": 0.3, "guitar": 0.3, "80s": 0.05}
+    assert recommended_tags(tags, [], limit=10) == [("rock", 0.6), ("alternative rock", 0.5), ("Hip-Hop", 0.4),
+                                                    ("guitar", 0.3), ("jazz", 0.3)]  # 80s is below the floor
+    assert recommended_tags(tags, ["Alternative Rock", "hip hop"], limit=2) == [("guitar", 0.3), ("jazz", 0.3)]
+    assert recommended_tags(tags, ["Rock"], limit=1) == [("alternative rock", 0.5)]  # not all its words said
