@@ -195,7 +195,8 @@
         const songs = document.createElement("ol");
         songs.append(...p.tracks.map((t) => {
           const li = document.createElement("li");
-          li.textContent = `${t.title || t.item_id} — ${t.artist || "unknown artist"}`;
+          const label = `${t.title || t.item_id} — ${t.artist || "unknown artist"}`;
+          li.append(window.AudioMuse.playButton(t.item_id, label), ` ${label}`);
           return li;
         }));
         box.append(summary, songs);

@@ -123,6 +123,9 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
     count = int(re.search(r"\d+", first.locator(".playlist-size").inner_text()).group())
     expect(songs).to_have_count(count)
     assert count >= 3
+    # each song has a preview button (the shared player; playing itself is tested on the text-search page)
+    expect(songs.first.get_by_role("button", name=re.compile("Play a preview of "))).to_be_visible()
+    expect(first.locator("ol li button.play")).to_have_count(count)
 
     # The local media source publishes each playlist as an .m3u8 file in PLAYLIST_DIR.
     files = sorted(site.playlist_dir.glob("*.m3u8"))
@@ -175,7 +178,7 @@ def test_custom_run_from_the_basic_view(make_site, page):
     # The four styles are far apart: each playlist (collapsed, but listed) holds songs of one style only.
     for i in range(len(names)):
         songs = page.locator(".generated-playlist").nth(i).locator("ol li").all_text_contents()
-        assert songs and len({song.split()[0] for song in songs}) == 1, (names[i], songs)
+        assert songs and len({song.replace("▶", "").split()[0] for song in songs}) == 1, (names[i], songs)
     shot(page, "clustering-custom.png")
 
 
