@@ -1,6 +1,7 @@
 """The web process: `create_app(config)` builds the Flask app, `start_web_process(app)` starts its work.
 
-`create_app` has no side effects beyond opening the connection pools: no migrations, no index load, no threads, no
+`create_app` has no side effects beyond opening the connection pools (and, with CLAP_ENABLED, reading the CLAP text
+model once to refuse a wrong one with ClapModelError): no migrations, no index load, no threads, no
 database writes (the session key and auth state are read on first use), so tests and scripts can build an app as
 they like. `start_web_process` applies migrations, loads the Voyager index and starts the index-reload listener and
 the task reconciler. `serve()` does both and is what gunicorn runs (`gunicorn 'app:serve()'`, one process with
@@ -43,7 +44,13 @@ from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
 from tasks.reconcile import reconcile_dead_workers
 from textsearch_manager import CACHE_NAME as TEXT_SEARCH_CACHE
-from textsearch_manager import build_searchable_library, text_model_for
+from textsearch_manager import (
+    CLAP_CACHE_NAME,
+    build_searchable_library,
+    clap_library_builder,
+    clap_model_for,
+    text_model_for,
+)
 from voyager_manager import IndexHolder
 
 log = logging.getLogger(__name__)
@@ -64,9 +71,11 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     configure_logging(cfg.LOG_LEVEL)
     db = get_db(cfg)
     runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME),
-                      text_model=text_model_for(cfg))
+                      text_model=text_model_for(cfg), clap_model=clap_model_for(cfg))
     runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
     runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)
+    if runtime.clap_model is not None:
+        runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION))
 
     app = Flask(__name__)
     app.session_interface = LazyKeySessionInterface(lambda: runtime.session_key)
@@ -108,6 +117,8 @@ def start_web_process(app: Flask) -> None:
         runtime.index.rebuild_caches_in_background()
     runtime.index.listen_in_background(runtime.redis, cfg.INDEX_RELOAD_CHANNEL, runtime.stop_background)
     runtime.text_model.unload_when_idle(runtime.stop_background)
+    if runtime.clap_model is not None:
+        runtime.clap_model.unload_when_idle(runtime.stop_background)
     threading.Thread(target=_reconcile_periodically, args=(runtime,), name="task-reconciler", daemon=True).start()
 
 

@@ -304,6 +304,17 @@ class Config:
         minimum=10)
     TEXT_SEARCH_QUERY_CACHE: int = _setting(512, "Query embeddings kept, so a repeated query costs no inference",
                                             minimum=0)
+    CLAP_ENABLED: bool = _setting(
+        False, "Text search with CLAP: the workers embed each track with CLAP_AUDIO_MODEL_PATH during analysis, the "
+        "web process answers queries with CLAP_TEXT_MODEL_PATH (both LAION-CLAP-style split ONNX models, not shipped)")
+    CLAP_AUDIO_MODEL_PATH: str = _setting("", "CLAP audio encoder (ONNX), loaded by the workers when CLAP_ENABLED")
+    CLAP_TEXT_MODEL_PATH: str = _setting("", "CLAP text encoder (ONNX), loaded by the web process when CLAP_ENABLED")
+    CLAP_TOKENIZER_PATH: str = _setting("", "tokenizer.json of the CLAP text encoder")
+    CLAP_EMBEDDING_DIMENSION: int = _setting(512, "Width of the CLAP embeddings both encoders give", minimum=8,
+                                             maximum=4096)
+    CLAP_MAX_SEGMENTS: int = _setting(
+        60, "At most this many 10-s windows of a track go through the CLAP audio model (spread over the track)",
+        minimum=1)
 
     # --- music map ---
     MAP_UMAP_NEIGHBORS: int = _setting(

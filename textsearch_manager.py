@@ -1,6 +1,8 @@
 """Text search in the web process: the per-library concept scores (a cache on the IndexHolder, rebuilt with the
 index) and the text model, loaded on first use and unloaded CLAP_TEXT_SEARCH_WARMUP_DURATION seconds after its
-last use, with the embeddings of recent queries kept so a repeated query costs no inference."""
+last use, with the embeddings of recent queries kept so a repeated query costs no inference. With CLAP_ENABLED also
+the CLAP embeddings (a second cache: one float32 matrix, searched by a matrix-vector product) and the CLAP text
+encoder, kept the same way."""
 
 from __future__ import annotations
 
@@ -8,17 +10,20 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from audio.moods import MOODS
 from audio.musicnn import MSD_TAGS
 from config import Config
+from db import clap_embeddings as clap_store
 from db.pool import Database
 from db.tracks import text_search_rows
+from discovery.clap_text import ClapTextEncoder
 from discovery.keyword_index import KeywordIndex
 from discovery.sentence_encoder import SentenceEncoder
 from discovery.textsearch import Concept, ConceptScores, TextSearchEngine, build_concepts, concept_scores
@@ -27,6 +32,8 @@ from voyager_manager import LoadedIndex
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "text_search"
+CLAP_CACHE_NAME = "clap"
+CLAP_ENGINE_NAME = "clap"
 CONCEPTS: tuple[Concept, ...] = build_concepts(MSD_TAGS, MOODS)
 ENGINE_NAME = "concepts"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -88,34 +95,39 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
                              KeywordIndex.build([catalog.names(p) for p in range(len(loaded))]))
 
 
-class TextModel:
-    """The sentence encoder and the engine on it, loaded lazily and unloaded after `idle_seconds` without use."""
+class QueryEncoder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def __init__(self, model_dir: Path, *, idle_seconds: float, query_cache: int,
+
+class TextModel:
+    """A text model (what `load` gives: the concept engine on the sentence encoder, or the CLAP text encoder),
+    loaded lazily and unloaded after `idle_seconds` without use."""
+
+    def __init__(self, load: Callable[[], QueryEncoder], *, name: str, idle_seconds: float, query_cache: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.model_dir = model_dir
+        self._load = load
+        self.name = name
         self.idle_seconds = idle_seconds
         self.query_cache = query_cache
         self._clock = clock
         self._lock = threading.Lock()
-        self._engine: TextSearchEngine | None = None
+        self._engine: QueryEncoder | None = None
         self._last_use = 0.0
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.load_error: str | None = None
 
-    def _touch(self) -> TextSearchEngine:
-        """The engine (loading it if needed) with the idle timer reset. Raises DiscoveryError when the model
-        cannot be loaded."""
+    def _touch(self) -> QueryEncoder:
+        """The model (loading it if needed) with the idle timer reset. Raises what `load` raises (DiscoveryError,
+        ClapModelError) when the model cannot be loaded."""
         if self._engine is None:
             started = self._clock()
             try:
-                encoder = SentenceEncoder(self.model_dir)
-                self._engine = TextSearchEngine(encoder.encode, CONCEPTS)
+                self._engine = self._load()
             except Exception as exc:
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 raise
             self.load_error = None
-            log.info("text model %s loaded in %.2f s", MODEL_NAME, self._clock() - started)
+            log.info("text model %s loaded in %.2f s", self.name, self._clock() - started)
         self._last_use = self._clock()
         return self._engine
 
@@ -123,7 +135,7 @@ class TextModel:
         with self._lock:
             self._touch()
 
-    def embed(self, query: str) -> tuple[TextSearchEngine, np.ndarray]:
+    def embed(self, query: str) -> tuple[Any, np.ndarray]:
         """The engine and the query's embedding (from the cache when it was asked recently)."""
         key = " ".join(query.lower().split())
         with self._lock:
@@ -154,7 +166,7 @@ class TextModel:
         with self._lock:
             if self._engine is not None and self._clock() - self._last_use >= self.idle_seconds:
                 self._engine = None
-                log.info("text model %s unloaded after %g s without use", MODEL_NAME, self.idle_seconds)
+                log.info("text model %s unloaded after %g s without use", self.name, self.idle_seconds)
                 return True
             return False
 
@@ -195,16 +207,14 @@ SUGGESTIONS = (
 )
 
 
-def suggested_queries(model: TextModel, library: SearchableLibrary, *, count: int = 8, top: int = 10,
+def suggested_queries(find: Callable[[str, int], set[int]], *, count: int = 8, top: int = 10,
                       overlap: float = 0.5) -> list[str]:
     """Queries from SUGGESTIONS whose results on this library differ: each kept one shares at most `overlap` of
-    its `top` results with every query kept before it (in the fixed order above, so the answer is stable)."""
+    its `top` results (`find(query, top)`: the positions an engine matched) with every query kept before it (in
+    the fixed order above, so the answer is stable)."""
     kept: list[tuple[str, set[int]]] = []
-    if len(library) == 0:
-        return []
     for query in SUGGESTIONS:
-        hits, _ = search(model, library, query, limit=top)
-        found = {position for position, similarity, _ in hits if similarity > 0}
+        found = find(query, top)
         if found and all(len(found & other) <= overlap * top for _, other in kept):
             kept.append((query, found))
         if len(kept) == count:
@@ -212,9 +222,78 @@ def suggested_queries(model: TextModel, library: SearchableLibrary, *, count: in
     return [query for query, _ in kept]
 
 
+def concept_engine_loader(model_dir: Path) -> Callable[[], TextSearchEngine]:
+    return lambda: TextSearchEngine(SentenceEncoder(model_dir).encode, CONCEPTS)
+
+
 def text_model_for(config: Config) -> TextModel:
-    return TextModel(Path(config.TEXT_MODEL_DIR), idle_seconds=config.CLAP_TEXT_SEARCH_WARMUP_DURATION,
-                     query_cache=config.TEXT_SEARCH_QUERY_CACHE)
+    """The default engine's text model (the sentence encoder under the concept engine)."""
+    return TextModel(concept_engine_loader(Path(config.TEXT_MODEL_DIR)), name=MODEL_NAME,
+                     idle_seconds=config.CLAP_TEXT_SEARCH_WARMUP_DURATION, query_cache=config.TEXT_SEARCH_QUERY_CACHE)
+
+
+def clap_text_encoder(config: Config) -> ClapTextEncoder:
+    """The CLAP text encoder of the settings; raises ClapModelError naming the setting that is wrong."""
+    return ClapTextEncoder(config.CLAP_TEXT_MODEL_PATH, config.CLAP_TOKENIZER_PATH,
+                           dimension=config.CLAP_EMBEDDING_DIMENSION)
+
+
+def clap_model_for(config: Config) -> TextModel | None:
+    """With CLAP_ENABLED, the CLAP text model (checked now, loaded on first use), else None. Raises
+    ClapModelError when the files are missing or not a CLAP text encoder and tokenizer."""
+    if not config.CLAP_ENABLED:
+        return None
+    name = clap_text_encoder(config).name  # refuses a wrong model at start-up; the session is dropped again
+    return TextModel(lambda: clap_text_encoder(config), name=name,
+                     idle_seconds=config.CLAP_TEXT_SEARCH_WARMUP_DURATION, query_cache=config.TEXT_SEARCH_QUERY_CACHE)
+
+
+@dataclass(frozen=True)
+class ClapLibrary:
+    """The CLAP embeddings of the index's tracks made by one audio model (the one that made most of them):
+    `positions[i]` is the index position of `matrix` row i."""
+
+    positions: np.ndarray  # int64
+    matrix: np.ndarray  # float32 (n, dimension), unit rows
+    audio_model: str | None
+    other_models: dict[str, int]  # embeddings left out: made by another model (a re-analysis is due)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.positions.nbytes + self.matrix.nbytes)
+
+
+def clap_library_builder(dimension: int) -> Callable[[Database, LoadedIndex | None], ClapLibrary]:
+    """The IndexHolder cache builder of the CLAP embeddings."""
+    def build(db: Database, loaded: LoadedIndex | None) -> ClapLibrary:
+        counts = clap_store.counts_by_model(db)
+        if loaded is None or len(loaded) == 0 or not counts:
+            return ClapLibrary(np.zeros(0, dtype=np.int64), np.zeros((0, dimension), dtype=np.float32), None, counts)
+        model = next(iter(counts))
+        item_ids, matrix = clap_store.load(db, model, dimension)
+        catalog = loaded.catalog
+        found = (catalog.position(i) for i in item_ids)
+        positions = np.asarray([-1 if p is None else p for p in found], dtype=np.int64)
+        keep = positions >= 0  # embedded tracks the index does not hold (no musicnn analysis) are left out
+        others = {m: n for m, n in counts.items() if m != model}
+        return ClapLibrary(positions[keep], np.ascontiguousarray(matrix[keep]), model, others)
+
+    return build
+
+
+def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: int) -> list[tuple[int, float]]:
+    """[(index position, cosine similarity)] of the `limit` tracks whose CLAP embedding is closest to the query's."""
+    _, vector = model.embed(query)
+    if len(library) == 0:
+        return []
+    similarities = library.matrix @ vector.astype(np.float32)
+    k = min(limit, len(similarities))
+    best = np.argpartition(-similarities, k - 1)[:k]
+    best = best[np.lexsort((library.positions[best], -similarities[best]))]
+    return [(int(library.positions[i]), round(float(similarities[i]), 4)) for i in best.tolist()]
 
 
 def search(model: TextModel, library: SearchableLibrary, query: str, *,

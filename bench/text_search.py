@@ -1,6 +1,6 @@
-"""Benchmark text search without CLAP and print the figures (markdown).
+"""Benchmark text search (the default engine, keyword search, and CLAP's ranking) and print the figures (markdown).
 
-    .venv/bin/python bench/text_search.py --corpus-data /tmp/am-dev [--tracks 100000] [--seconds 5]
+    .venv/bin/python bench/text_search.py --corpus-data /tmp/am-dev [--tracks 100000] [--seconds 5] [--latency-only]
 
 1. Quality on the real dev corpus (../shared/data/build-dev-corpus.sh, analyzed by a local AudioMuse whose
    DATA_DIR is `--corpus-data`: its embedded PostgreSQL is opened read-only in spirit — nothing is written).
@@ -44,7 +44,15 @@ from discovery.keyword_index import KeywordIndex  # noqa: E402
 from discovery.sentence_encoder import SentenceEncoder  # noqa: E402
 from discovery.textsearch import TextSearchEngine, concept_scores  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
-from textsearch_manager import CONCEPTS, SearchableLibrary, tag_matches, top_concepts  # noqa: E402
+from textsearch_manager import (  # noqa: E402
+    CONCEPTS,
+    ClapLibrary,
+    SearchableLibrary,
+    TextModel,
+    search_clap,
+    tag_matches,
+    top_concepts,
+)
 
 PACKAGES = {"orchestral": "wesnoth", "electronic": "extremetuxracer", "jazz": "openmsx"}
 QUERIES = [  # (query, the package whose tracks are relevant)
@@ -166,22 +174,49 @@ def latency(n: int, seconds: float) -> list[str]:
         i += 1
     lines.append(f"| keyword search in memory (title/artist/album, then tags named; limit 100) | "
                  f"{statistics.median(in_memory):.2f} | {np.percentile(in_memory, 90):.2f} |")
+    dimension = 512
+    clap = ClapLibrary(np.arange(n, dtype=np.int64), unit_rows(draw.normal(size=(n, dimension))), "bench", {})
+    query = unit_rows(draw.normal(size=(1, dimension)))[0]
+    clap_model = TextModel(lambda: _FixedQuery(query), name="fixed", idle_seconds=600, query_cache=0)
+    clap_rank = timed(lambda q: search_clap(clap_model, clap, q, limit=100), 200)
+    lines.append(f"| CLAP: rank {n} embeddings (512-d float32 matrix · query, top 100; the CLAP text encoder's own "
+                 f"time not included: no CLAP model here) | {statistics.median(clap_rank):.1f} | "
+                 f"{np.percentile(clap_rank, 90):.1f} |")
     lines.append(f"\nMemory: the model adds {model_mb:.0f} MB to a process (layer weights copied, the word table "
                  f"mapped from the file); the per-library scores of {n} tracks take {scores.nbytes / 2**20:.1f} MB "
                  f"(built in {build_seconds:.1f} s); the keyword index {keywords.nbytes / 2**20:.1f} MB (built in "
-                 f"{keyword_build:.1f} s).")
+                 f"{keyword_build:.1f} s); with CLAP, the embedding matrix {clap.nbytes / 2**20:.0f} MB.")
     return lines
+
+
+class _FixedQuery:
+    """Stands in for the CLAP text encoder (none can be had here) so that only the ranking is timed."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.vector for _ in texts])
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    matrix = matrix.astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus-data", type=Path, required=True)
+    parser.add_argument("--corpus-data", type=Path, help="the analyzed dev corpus's DATA_DIR (quality part)")
+    parser.add_argument("--latency-only", action="store_true", help="skip the quality part (no corpus needed)")
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}. Engine: concepts over all-MiniLM-L6-v2 (numpy), {len(CONCEPTS)} concepts.\n")
-    print("\n".join(quality(args.corpus_data)))
+    if not args.latency_only:
+        if args.corpus_data is None:
+            parser.error("--corpus-data is needed unless --latency-only")
+        print("\n".join(quality(args.corpus_data)))
     print("\n".join(latency(args.tracks, args.seconds)))
     return 0
 

@@ -25,6 +25,7 @@ class Runtime:
     redis: redis.Redis
     index: IndexHolder
     text_model: TextModel
+    clap_model: TextModel | None = None  # the CLAP text encoder, with CLAP_ENABLED
     stop_background: threading.Event = field(default_factory=threading.Event)  # ends the background threads
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)

@@ -1,5 +1,6 @@
-"""Text search API: the reference's CLAP routes, answered by the default engine (the query mapped onto what the
-analysis measures, textsearch_manager), and the semantic-search route of the search seeds."""
+"""Text search API: the reference's CLAP routes and the semantic-search route of the search seeds. They are answered
+by CLAP when CLAP_ENABLED and tracks have CLAP embeddings, otherwise by the default engine (the query mapped onto
+what the analysis measures, textsearch_manager)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
+from audio.clap import ClapModelError
 from db import tracks as track_store
 from discovery.recommended_tags import recommended_tags
 from discovery.types import DiscoveryError
@@ -16,13 +18,18 @@ from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body, raw_param
 from textsearch_manager import (
     CACHE_NAME,
+    CLAP_CACHE_NAME,
+    CLAP_ENGINE_NAME,
     ENGINE_NAME,
-    MODEL_NAME,
+    ClapLibrary,
     SearchableLibrary,
+    TextModel,
     search,
+    search_clap,
     suggested_queries,
     tag_matches,
 )
+from voyager_manager import LibraryState
 
 bp = Blueprint("textsearch_api", __name__)
 
@@ -55,20 +62,52 @@ def _library(rt: Runtime) -> SearchableLibrary:
     return library
 
 
+def _clap_library(rt: Runtime, state: LibraryState) -> ClapLibrary | None:
+    """The CLAP embeddings when CLAP answers: enabled, and some of the index's tracks embedded."""
+    if rt.clap_model is None:
+        return None
+    library: ClapLibrary | None = state.caches.get(CLAP_CACHE_NAME)
+    return library if library is not None and len(library) > 0 else None
+
+
+def _active(rt: Runtime) -> tuple[str, TextModel]:
+    """The engine that answers now and its text model."""
+    if rt.clap_model is not None and _clap_library(rt, rt.index.state) is not None:
+        return CLAP_ENGINE_NAME, rt.clap_model
+    return ENGINE_NAME, rt.text_model
+
+
+def _unavailable(engine: str, exc: Exception) -> ApiError:
+    return ApiError(503, f"the text model is not available: {exc}", engine=engine)
+
+
 def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
-    state = rt.index.state  # the index and the cache built against it, read together
+    state = rt.index.state  # the index and the caches built against it, read together
     library: SearchableLibrary | None = state.caches.get(CACHE_NAME)
     if library is None:
         raise ApiError(503, "text search is being prepared; try again in a moment", retry_after=2)
     if len(library) == 0 or state.index is None:
         return {"query": query, "results": [], "count": 0, "engine": ENGINE_NAME,
                 "message": "Nothing has been analyzed yet: run an analysis first."}
+    catalog = state.index.catalog
+    clap = _clap_library(rt, state)
+    results = []
+    if clap is not None and rt.clap_model is not None:
+        try:
+            clap_hits = search_clap(rt.clap_model, clap, query, limit=limit)
+        except (DiscoveryError, ClapModelError) as exc:
+            raise _unavailable(CLAP_ENGINE_NAME, exc) from None
+        for position, similarity in clap_hits:
+            names = catalog.names(position)
+            if names is not None:
+                results.append({"item_id": catalog.item_id(position), "title": names[0], "author": names[1],
+                                "album": names[2], "similarity": similarity, "matched": []})
+        return {"query": query, "results": results, "count": len(results), "engine": CLAP_ENGINE_NAME,
+                "model": rt.clap_model.name, "audio_model": clap.audio_model}
     try:
         hits, weights = search(rt.text_model, library, query, limit=limit)
     except DiscoveryError as exc:
-        raise ApiError(503, f"the text model is not available: {exc}", engine=ENGINE_NAME) from None
-    catalog = state.index.catalog
-    results = []
+        raise _unavailable(ENGINE_NAME, exc) from None
     for position, similarity, because in hits:
         names = catalog.names(position)
         if names is None:
@@ -77,7 +116,7 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
         results.append({"item_id": catalog.item_id(position), "title": title, "author": artist, "album": album,
                         "similarity": similarity, "matched": [{"concept": c, "percentile": p} for c, p in because]})
     return {"query": query, "results": results, "count": len(results), "engine": ENGINE_NAME,
-            "model": MODEL_NAME, "concepts": weights}
+            "model": rt.text_model.name, "concepts": weights}
 
 
 @bp.get("/api/search/keyword")
@@ -135,24 +174,27 @@ def semantic() -> Response:
         if exc.status != 503:
             raise
         return jsonify({"results": [], "query": query, "available": False, "reason": exc.message})
-    return jsonify({"results": answer["results"], "query": query, "available": True, "engine": ENGINE_NAME,
+    return jsonify({"results": answer["results"], "query": query, "available": True, "engine": answer["engine"],
                     **({"message": answer["message"]} if "message" in answer else {})})
 
 
 def _warmup_state(rt: Runtime) -> dict[str, Any]:
-    remaining = rt.text_model.seconds_remaining()
-    return {"active": rt.text_model.loaded and remaining > 0, "seconds_remaining": remaining,
-            "engine": ENGINE_NAME, "model": MODEL_NAME, "error": rt.text_model.load_error}
+    engine, model = _active(rt)
+    remaining = model.seconds_remaining()
+    return {"active": model.loaded and remaining > 0, "seconds_remaining": remaining,
+            "engine": engine, "model": model.name, "error": model.load_error}
 
 
 @bp.post("/api/clap/warmup")
 def warmup() -> Response:
-    """Load the text model now (and keep it for CLAP_TEXT_SEARCH_WARMUP_DURATION seconds after the last use)."""
+    """Load the active engine's text model now (and keep it for CLAP_TEXT_SEARCH_WARMUP_DURATION seconds after the
+    last use)."""
     rt = runtime()
+    engine, model = _active(rt)
     try:
-        rt.text_model.warm_up()
-    except DiscoveryError as exc:
-        raise ApiError(503, f"the text model is not available: {exc}", engine=ENGINE_NAME) from None
+        model.warm_up()
+    except (DiscoveryError, ClapModelError) as exc:
+        raise _unavailable(engine, exc) from None
     return jsonify(_warmup_state(rt))
 
 
@@ -163,13 +205,27 @@ def warmup_status() -> Response:
 
 @bp.get("/api/clap/stats")
 def stats() -> Response:
-    """Songs searchable, memory of the scores, the engine and its model."""
+    """Songs searchable, memory of the scores, the engine answering and its model; with CLAP_ENABLED, the CLAP
+    embeddings too (songs, memory, audio model, text model, embeddings by other models left out)."""
     rt = runtime()
     library = rt.index.cache(CACHE_NAME)
-    return jsonify({"songs": len(library) if library is not None else 0,
-                    "memory_bytes": library.nbytes if library is not None else 0,
-                    "engine": ENGINE_NAME, "model": MODEL_NAME, "model_loaded": rt.text_model.loaded,
-                    "cache_error": rt.index.cache_errors.get(CACHE_NAME)})
+    engine, model = _active(rt)
+    answer: dict[str, Any] = {
+        "songs": len(library) if library is not None else 0,
+        "memory_bytes": library.nbytes if library is not None else 0,
+        "engine": engine, "model": model.name, "model_loaded": model.loaded,
+        "cache_error": rt.index.cache_errors.get(CACHE_NAME)}
+    if rt.clap_model is not None:
+        clap: ClapLibrary | None = rt.index.cache(CLAP_CACHE_NAME)
+        answer["clap"] = {"enabled": True, "songs": len(clap) if clap is not None else 0,
+                          "memory_bytes": clap.nbytes if clap is not None else 0,
+                          "audio_model": clap.audio_model if clap is not None else None,
+                          "text_model": rt.clap_model.name, "model_loaded": rt.clap_model.loaded,
+                          "other_models": clap.other_models if clap is not None else {},
+                          "cache_error": rt.index.cache_errors.get(CLAP_CACHE_NAME)}
+    else:
+        answer["clap"] = {"enabled": False}
+    return jsonify(answer)
 
 
 _suggested: dict[str, Any] = {}  # the cache the suggestions were computed on, and them
@@ -180,22 +236,39 @@ def top_queries() -> Response:
     """Suggested queries: ones that give distinct, non-empty results on this library (computed once per cache)."""
     rt = runtime()
     library = _library(rt)
-    if _suggested.get("library") is not library:
+    clap = _clap_library(rt, rt.index.state)
+    engine = CLAP_ENGINE_NAME if clap is not None else ENGINE_NAME
+    key = (library, clap)
+    if _suggested.get("key") != key:
         try:
-            queries = suggested_queries(rt.text_model, library)
-        except DiscoveryError as exc:
-            raise ApiError(503, f"the text model is not available: {exc}", engine=ENGINE_NAME) from None
-        _suggested.update(library=library, queries=queries)
-    return jsonify({"queries": _suggested["queries"], "engine": ENGINE_NAME})
+            if clap is not None and rt.clap_model is not None:
+                clap_model = rt.clap_model
+                queries = suggested_queries(
+                    lambda q, top: {p for p, _ in search_clap(clap_model, clap, q, limit=top)})
+            elif len(library) == 0:
+                queries = []
+            else:
+                queries = suggested_queries(
+                    lambda q, top: {p for p, s, _ in search(rt.text_model, library, q, limit=top)[0] if s > 0})
+        except (DiscoveryError, ClapModelError) as exc:
+            raise _unavailable(engine, exc) from None
+        _suggested.update(key=key, queries=queries)
+    return jsonify({"queries": _suggested["queries"], "engine": engine})
 
 
 @bp.post("/api/clap/cache/refresh")
 def refresh() -> Response:
-    """Rebuild the text-search scores from the database now (they are also rebuilt with every index)."""
+    """Rebuild the text-search scores (and the CLAP embeddings) from the database now (they are also rebuilt with
+    every index)."""
     rt = runtime()
     rt.index.reload_cache(CACHE_NAME)
+    answer: dict[str, Any] = {}
+    if rt.clap_model is not None:
+        rt.index.reload_cache(CLAP_CACHE_NAME)
+        clap: ClapLibrary | None = rt.index.cache(CLAP_CACHE_NAME)
+        answer["clap_songs"] = len(clap) if clap is not None else 0
     library = _library(rt)
-    return jsonify({"songs": len(library), "cache_error": rt.index.cache_errors.get(CACHE_NAME)})
+    return jsonify({"songs": len(library), "cache_error": rt.index.cache_errors.get(CACHE_NAME), **answer})
 
 
 @bp.get("/api/tracks/<path:item_id>/recommended-tags")

@@ -3,7 +3,9 @@
 The main task (`main_analysis`, queue high) launches album jobs (`album_analysis`, queue default), keeps at most
 MAX_QUEUED_ANALYSIS_JOBS in flight, sums their results, rebuilds the index every REBUILD_INDEX_BATCH_SIZE finished
 albums and at the end. An album job analyzes each new or changed track and writes it in one transaction; a track
-that fails is recorded with its reason and the job goes on.
+that fails is recorded with its reason and the job goes on. With CLAP_ENABLED the job also stores each track's CLAP
+audio embedding (text search), for unchanged tracks too when theirs was made by another model; a CLAP failure is
+counted and reported but does not fail the track.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import psycopg2
 from rq.timeouts import BaseTimeoutException
 
 from audio.analyze import ANALYSIS_VERSION, TrackAnalysis, analyze_samples
+from audio.clap import CLAP_SR, ClapAudioModel
 from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
 from audio.musicnn import MODEL_NAME, MusicnnModel
 from config import Config
+from db import clap_embeddings as clap_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
@@ -42,6 +46,8 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DecodeTimeout, MediaServerError
 
 _model: MusicnnModel | None = None
 _decoder: IsolatedDecoder | None = None
+_clap: ClapAudioModel | None = None
+_clap_decoder: IsolatedDecoder | None = None
 
 
 def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
@@ -55,6 +61,30 @@ def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
                                    max_seconds=config.MAX_TRACK_SECONDS,
                                    memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None)
     return _model, _decoder
+
+
+def clap_model(config: Config) -> ClapAudioModel | None:
+    """The worker's CLAP audio model when CLAP_ENABLED (loaded once; raises ClapModelError for a missing file or
+    one that is not a CLAP audio encoder), else None."""
+    global _clap
+    if not config.CLAP_ENABLED:
+        return None
+    if _clap is None or str(_clap.path) != config.CLAP_AUDIO_MODEL_PATH:
+        _clap = ClapAudioModel(config.CLAP_AUDIO_MODEL_PATH, setting="CLAP_AUDIO_MODEL_PATH",
+                               dimension=config.CLAP_EMBEDDING_DIMENSION, max_windows=config.CLAP_MAX_SEGMENTS,
+                               intra_op_threads=config.ONNX_INTRA_OP_THREADS)
+    return _clap
+
+
+def _clap_decoder_for(config: Config) -> IsolatedDecoder:
+    global _clap_decoder
+    if _clap_decoder is None or _clap_decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
+        if _clap_decoder is not None:
+            _clap_decoder.close()
+        _clap_decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, sr=CLAP_SR, ffmpeg=config.FFMPEG_BINARY,
+                                        max_seconds=config.MAX_TRACK_SECONDS,
+                                        memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None)
+    return _clap_decoder
 
 
 def file_fingerprint(path: Path) -> str:
@@ -87,23 +117,70 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") ->
     summary: dict[str, Any] = {"album_id": album_id, "album": label, "tracks": len(tracks), "analyzed": 0,
                                "skipped": 0, "failed": 0, "failures": [], "audio_seconds": 0.0,
                                "timings": {"decode": 0.0, "mel": 0.0, "inference": 0.0, "features": 0.0, "db": 0.0},
-                               "access": {}}
+                               "access": {}, "clap_embedded": 0, "clap_failed": 0, "clap_failures": []}
+    clap = clap_model(ctx.config)
+    clap_models = clap_store.models_of(ctx.db, [t.item_id for t in tracks]) if clap else {}
     ctx.report(f"{label}: {len(tracks)} tracks", phase="tracks", current=0, total=len(tracks))
     for number, track in enumerate(tracks, start=1):
         ctx.check_cancelled()
-        if _up_to_date(state.get(track.item_id), track):
+        track_state = state.get(track.item_id)
+        if _up_to_date(track_state, track):
             summary["skipped"] += 1
             outcome = "unchanged"
+            if clap and track_state and track_state["has_embedding"] and clap_models.get(track.item_id) != clap.name:
+                outcome += _embed_clap_of(ctx, server, track, clap, summary)
         else:
-            outcome = _analyze_track(ctx, server, track, state.get(track.item_id), summary)
+            outcome = _analyze_track(ctx, server, track, track_state, summary, clap=clap,
+                                     clap_stale=clap is not None and clap_models.get(track.item_id) != clap.name)
         ctx.report(f"{label}: {number}/{len(tracks)} {track.title} — {outcome}", current=number, total=len(tracks))
     track_store.save_genres(ctx.db, {t.item_id: t.genres for t in tracks})  # unchanged tracks' genres may have moved
     return summary
 
 
-def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any] | None,
+def _embed_clap_of(ctx: TaskContext, server: MediaServer, track: Track, clap: ClapAudioModel,
                    summary: dict[str, Any]) -> str:
+    """Fetch an unchanged track's audio only to embed it with CLAP; the outcome's suffix."""
+    try:
+        with server.open_audio(track) as audio:
+            return _embed_clap(ctx, clap, track, audio.path, summary)
+    except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
+        raise
+    except Exception as exc:
+        return _clap_failed(track, exc, summary)
+
+
+def _embed_clap(ctx: TaskContext, clap: ClapAudioModel, track: Track, path: Path, summary: dict[str, Any]) -> str:
+    """Store the track's CLAP embedding; a failure is counted and reported, the track's analysis stands. The
+    outcome's suffix."""
+    try:
+        started = time.perf_counter()
+        vector = clap.embed(_clap_decoder_for(ctx.config).decode(path))
+        clap_store.save(ctx.db, track.item_id, model=clap.name, vector=vector)
+        summary["timings"]["clap"] = summary["timings"].get("clap", 0.0) + time.perf_counter() - started
+    except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
+        raise
+    except Exception as exc:
+        return _clap_failed(track, exc, summary)
+    summary["clap_embedded"] += 1
+    return ", CLAP embedded"
+
+
+def _clap_failed(track: Track, exc: Exception, summary: dict[str, Any]) -> str:
+    reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
+    summary["clap_failed"] += 1
+    if len(summary["clap_failures"]) < MAX_REPORTED_FAILURES:
+        summary["clap_failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
+                                         "path": track.path, "reason": f"CLAP: {reason}"})
+    log.info("CLAP embedding of %s failed: %s", track.path, reason)
+    return f", CLAP failed ({reason})"
+
+
+def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any] | None,
+                   summary: dict[str, Any], *, clap: ClapAudioModel | None = None, clap_stale: bool = False) -> str:
+    """Analyze the track (and embed it with `clap`, when given); a file whose content did not change is not analyzed
+    again, and embedded only when its CLAP embedding is `clap_stale` (missing or from another model)."""
     config = ctx.config  # engine settings (model, timeouts) come from the environment only
+    clap_outcome = ""
     try:
         with server.open_audio(track) as audio:
             fingerprint = file_fingerprint(audio.path)
@@ -111,7 +188,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                     and state["analysis_version"] == ANALYSIS_VERSION):
                 track_store.mark_unchanged(ctx.db, track.item_id, track.signature)
                 summary["skipped"] += 1
-                return "unchanged"
+                return "unchanged" + (_embed_clap(ctx, clap, track, audio.path, summary) if clap and clap_stale else "")
             model, decoder = _engine(config)
             track_store.mark_attempt(ctx.db, track=track, version=ANALYSIS_VERSION, task_id=ctx.task_id)
             started = time.perf_counter()
@@ -123,6 +200,8 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
             track_store.save_analysis(ctx.db, track=track, analysis=analysis, fingerprint=fingerprint,
                                       access=audio.access)
             summary["timings"]["db"] += time.perf_counter() - started
+            if clap:
+                clap_outcome = _embed_clap(ctx, clap, track, audio.path, summary)
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise  # cancellation, a database outage and the job's own timeout end the album job
     except Exception as exc:  # anything else is this track's problem: record it and go on
@@ -143,7 +222,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
     summary["audio_seconds"] += analysis.duration_seconds
     summary["access"][audio.access] = summary["access"].get(audio.access, 0) + 1
     summary["analyzed"] += 1
-    return "analyzed"
+    return "analyzed" + clap_outcome
 
 
 def _write_stickers(config: Config, server: MediaServer, track: Track, analysis: TrackAnalysis) -> None:
@@ -172,7 +251,8 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     totals: dict[str, Any] = {"albums_total": len(albums), "albums_launched": 0, "albums_done": 0,
                               "albums_unchanged": 0, "albums_failed": 0, "tracks_analyzed": 0, "tracks_skipped": 0,
                               "tracks_failed": 0, "failures": [], "album_errors": [], "audio_seconds": 0.0,
-                              "index_size": None, "top_n_moods": top_n_moods}
+                              "index_size": None, "top_n_moods": top_n_moods, "clap_enabled": config.CLAP_ENABLED,
+                              "clap_embedded": 0, "clap_failed": 0, "clap_failures": []}
     ctx.report(f"Found {len(albums)} albums", phase="tracks", current=0, total=0, progress=0)
     in_flight: dict[str, str] = {}  # child task id → album name
     live: dict[str, tuple[int, int]] = {}  # running child → (tracks done, tracks in its album)
@@ -210,6 +290,10 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
                 totals["albums_unchanged"] += 1
             room = MAX_REPORTED_FAILURES - len(totals["failures"])
             totals["failures"].extend(result.get("failures", [])[:max(room, 0)])
+            totals["clap_embedded"] += result.get("clap_embedded", 0)
+            totals["clap_failed"] += result.get("clap_failed", 0)
+            room = MAX_REPORTED_FAILURES - len(totals["clap_failures"])
+            totals["clap_failures"].extend(result.get("clap_failures", [])[:max(room, 0)])
         if finished_any and albums_since_rebuild >= config.REBUILD_INDEX_BATCH_SIZE and analyzed_since_rebuild:
             _rebuild_index(ctx, totals)
             analyzed_since_rebuild = albums_since_rebuild = 0
@@ -282,7 +366,9 @@ def _summary_line(totals: dict[str, Any], pace: _Pace, live: dict[str, tuple[int
     return (f"Tracks {done}/{known} done so far ({round(estimate)} expected); albums {totals['albums_done']}/"
             f"{totals['albums_total']} done ({totals['albums_launched']} launched, {totals['albums_unchanged']} "
             f"unchanged, {totals['albums_failed']} failed); tracks {totals['tracks_analyzed']} analyzed, "
-            f"{totals['tracks_skipped']} skipped, {totals['tracks_failed']} failed; {rate:.1f} tracks/min{eta}")
+            f"{totals['tracks_skipped']} skipped, {totals['tracks_failed']} failed; {rate:.1f} tracks/min{eta}"
+            + (f"; CLAP {totals['clap_embedded']} embedded, {totals['clap_failed']} failed"
+               if totals.get("clap_enabled") else ""))
 
 
 def _report_main(ctx: TaskContext, totals: dict[str, Any], pace: _Pace, live: dict[str, tuple[int, int]], *,

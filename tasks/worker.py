@@ -1,6 +1,8 @@
 """Worker entry point: `python -m tasks.worker [--burst] [--queues high,default]`.
 
-Applies migrations, reconciles tasks left behind by dead workers, then serves the `high` and `default` queues.
+Applies migrations, reconciles tasks left behind by dead workers, loads the CLAP audio model when CLAP_ENABLED
+(exits with status 2 and the reason when it is not a CLAP audio encoder), then serves the `high` and `default`
+queues.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sys
 import uuid
 
 # One worker process per core: numeric libraries must not start a thread per core each as well (cores² threads
@@ -47,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(QUEUE_NAMES))
     if unknown:
         parser.error(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
+    if config.CLAP_ENABLED:  # refuse a wrong CLAP model now rather than fail every album job on it
+        from audio.clap import ClapModelError
+        from tasks.analysis import clap_model
+
+        try:
+            model = clap_model(config)
+        except ClapModelError as exc:
+            print(f"audiomuse worker: {exc}", file=sys.stderr)
+            return 2
+        print(f"audiomuse worker: CLAP audio model {model.name if model else '-'} loaded", file=sys.stderr)
     queues = [q for q in get_queues(connection) if q.name in names]
     worker = SimpleWorker(queues, connection=connection, name=worker_name())
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)

@@ -77,8 +77,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
             cleanup()
 
 
-TABLES = ["playlist_tracks", "playlists", "embeddings", "voyager_index_chunks", "voyager_indexes", "tracks",
-          "analysis_failures", "task_status", "cron_schedules", "app_settings", "map_projections"]
+TABLES = ["playlist_tracks", "playlists", "clap_embeddings", "embeddings", "voyager_index_chunks", "voyager_indexes",
+          "tracks", "analysis_failures", "task_status", "cron_schedules", "app_settings", "map_projections"]
 
 
 @pytest.fixture

@@ -50,8 +50,17 @@
       const r = run.result || {};
       box.textContent = run.result
         ? `${run.status}: ${r.tracks_analyzed} analyzed, ${r.tracks_skipped} unchanged, ${r.tracks_failed} failed ` +
-          `in ${r.albums_total} albums; ${body.analyzed_tracks} tracks in the library, index ${r.index_size ?? 0}.`
+          `in ${r.albums_total} albums; ${body.analyzed_tracks} tracks in the library, index ${r.index_size ?? 0}.` +
+          (r.clap_enabled ? ` CLAP: ${r.clap_embedded} embedded, ${r.clap_failed} failed.` : "")
         : `${run.status}: ${run.message}`;
+      const clapFailures = r.clap_failures || [];
+      document.getElementById("clap-failures-box").hidden = clapFailures.length === 0;
+      document.getElementById("clap-failure-count").textContent = String(r.clap_failed || 0);
+      document.getElementById("clap-failure-rows").replaceChildren(...clapFailures.map((f) => {
+        const tr = document.createElement("tr");
+        tr.append(cell(`${f.artist} — ${f.title}`), cell(f.path || ""), cell(f.reason));
+        return tr;
+      }));
       box.dataset.status = run.status;
       if (run.task_id !== lastRunId || run.status !== lastRunStatus) {
         const first = lastRunId === null;  // the page's own first load draws the plots already

@@ -66,8 +66,9 @@
       if (mine !== asked) return;
       add(body.results.map((r) => ({ item_id: r.item_id, title: r.title, author: r.author, album: r.album,
         match: `sounds like it: ${Math.round(r.similarity * 100)} %`,
-        why: r.matched.map((m) => `${m.concept} (top ${Math.max(1, Math.round((1 - m.percentile) * 100))} %)`)
-          .join(", ") })), "semantic");
+        why: body.engine === "clap" ? "CLAP: the track's audio embedding is close to the words'"
+          : r.matched.map((m) => `${m.concept} (top ${Math.max(1, Math.round((1 - m.percentile) * 100))} %)`)
+            .join(", ") })), "semantic");
       say(message, body.message || `${shown.length} songs for "${query}".`);
       refreshStatus();
     } catch (err) {

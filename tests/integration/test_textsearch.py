@@ -13,7 +13,7 @@ from app import serve
 from audio.musicnn import MODEL_NAME, MSD_TAGS
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
-from textsearch_manager import TextModel
+from textsearch_manager import TextModel, concept_engine_loader
 from voyager_manager import rebuild_from_embeddings
 
 LOW = {t: 0.05 for t in MSD_TAGS}
@@ -121,8 +121,8 @@ def test_warmup_keeps_the_model_for_the_configured_time(client, config):
 
 def test_the_model_is_unloaded_after_it_is_idle_and_repeated_queries_are_not_embedded_again(config):
     now = [1000.0]
-    model = TextModel(Path(config.TEXT_MODEL_DIR), idle_seconds=60, query_cache=2,
-                      clock=lambda: now[0])
+    model = TextModel(concept_engine_loader(Path(config.TEXT_MODEL_DIR)), name="all-MiniLM-L6-v2", idle_seconds=60,
+                      query_cache=2, clock=lambda: now[0])
     engine, first = model.embed("Calm  Piano")
     assert model.loaded and model.seconds_remaining() == 60
     engine.encode = None  # type: ignore[assignment]  # any new embedding would fail now

@@ -1,0 +1,177 @@
+"""CLAP audio embeddings (LAION-CLAP-style split ONNX audio encoder), computed in the workers during analysis.
+
+The track (48 kHz mono) is cut into 10-s windows with 50 % overlap (a shorter track is one window, repeated to
+fill it); each window goes to the model as a log-mel spectrogram (1024-point FFT, hop 480, 64 mel bands from
+50 Hz to 14 kHz, 1001 frames — HTSAT's front end) or, for a model that takes the waveform, as samples; the window
+embeddings are averaged and L2-normalised. No CLAP weights ship with AudioMuse: the user points
+CLAP_AUDIO_MODEL_PATH at them, and a model whose inputs or outputs are not of this shape is refused with a
+message saying what it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audio.errors import AudioError
+
+__all__ = ["CLAP_SR", "ClapAudioModel", "ClapModelError", "clap_mel", "model_identity", "output_problem",
+           "require_file", "window_starts"]
+
+CLAP_SR = 48_000
+WINDOW_SECONDS = 10.0
+HOP_SECONDS = 5.0
+N_FFT, HOP, N_MELS, FMIN, FMAX = 1024, 480, 64, 50.0, 14_000.0
+WINDOW = int(CLAP_SR * WINDOW_SECONDS)
+FRAMES = WINDOW // HOP + 1
+
+
+class ClapModelError(AudioError):
+    """A CLAP model file that is missing or not of the expected shape; the message says which and why."""
+
+
+def require_file(setting: str, path: str | Path) -> None:
+    """Raise ClapModelError unless the setting names an existing file."""
+    if not str(path):
+        raise ClapModelError(f"CLAP_ENABLED is true but {setting} is not set")
+    if not Path(path).is_file():
+        raise ClapModelError(f"{setting} {path} is not a file")
+
+
+def model_identity(path: str | Path) -> str:
+    """The name recorded with every embedding: file name and the start of its sha256, so a changed model (even
+    under the same name) makes the tracks be embedded again."""
+    path = Path(path)
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return f"{path.name}:{digest[:12]}"
+
+
+def window_starts(n_samples: int, *, max_windows: int) -> list[int]:
+    """Start sample of each 10-s window (hop 5 s), the last one ending at the track's end; at most `max_windows`,
+    evenly spread over the track."""
+    if n_samples <= WINDOW:
+        return [0]
+    hop = int(CLAP_SR * HOP_SECONDS)
+    starts = list(range(0, n_samples - WINDOW + 1, hop))
+    if starts[-1] + WINDOW < n_samples:
+        starts.append(n_samples - WINDOW)
+    if len(starts) > max_windows:
+        picks = np.linspace(0, len(starts) - 1, max_windows).round().astype(int)
+        starts = [starts[i] for i in picks]
+    return starts
+
+
+def _window(samples: np.ndarray, start: int) -> np.ndarray:
+    piece = samples[start:start + WINDOW]
+    if len(piece) == 0:
+        return np.zeros(WINDOW, dtype=np.float32)
+    if len(piece) < WINDOW:  # a short track is repeated to fill the window, as CLAP was trained
+        piece = np.tile(piece, WINDOW // len(piece) + 1)[:WINDOW]
+    return np.asarray(piece, dtype=np.float32)
+
+
+def clap_mel(window: np.ndarray) -> np.ndarray:
+    """(FRAMES, 64) log-mel power spectrogram in dB of one 10-s window at 48 kHz."""
+    import librosa  # here, not at the top: the web process imports this module (for the text side) without it
+    power = librosa.feature.melspectrogram(y=window, sr=CLAP_SR, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT,
+                                           window="hann", center=True, pad_mode="reflect", power=2.0,
+                                           n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
+    return (10.0 * np.log10(np.maximum(power, 1e-10))).T.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _Signature:
+    input_name: str
+    kind: str  # "mel4" (batch, 1, frames, 64), "mel3" (batch, frames, 64) or "wave" (batch, samples)
+    output_name: str
+
+
+def _describe(args: list[object]) -> str:
+    return ", ".join(f"{a.name} {a.type} {list(a.shape)}" for a in args)  # type: ignore[attr-defined]
+
+
+def output_problem(outputs: list[object], dimension: int) -> str | None:
+    """Why the first output is not (batch, dimension) embeddings, or None when it may be (a symbolic width is
+    checked on the first answer)."""
+    shape = list(outputs[0].shape) if outputs else []  # type: ignore[attr-defined]
+    width = shape[-1] if shape else None
+    if len(shape) != 2 or (isinstance(width, int) and width != dimension):
+        return f"its first output should be (batch, {dimension}) embeddings (CLAP_EMBEDDING_DIMENSION)"
+    return None
+
+
+def _audio_signature(session: object, dimension: int, path: Path, setting: str) -> _Signature:
+    inputs, outputs = session.get_inputs(), session.get_outputs()  # type: ignore[attr-defined]
+    problem = None
+    kind = ""
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+        problem = "it should take one float input"
+    else:
+        shape = list(inputs[0].shape)
+        if len(shape) == 4 and shape[1] in (1, None, "") and shape[3] == N_MELS:
+            kind = "mel4"
+        elif len(shape) == 3 and shape[2] == N_MELS:
+            kind = "mel3"
+        elif len(shape) == 2:
+            kind = "wave"
+        else:
+            problem = f"its input should be a {N_MELS}-band mel spectrogram (batch, 1, frames, {N_MELS}) or a waveform"
+    if problem is None:
+        problem = output_problem(outputs, dimension)
+    if problem:
+        raise ClapModelError(f"{setting} {path} is not a CLAP audio encoder: {problem}; it has inputs "
+                             f"[{_describe(inputs)}] and outputs [{_describe(outputs)}]")
+    return _Signature(inputs[0].name, kind, outputs[0].name)
+
+
+class ClapAudioModel:
+    """The audio half of CLAP in an onnxruntime session: `embed(samples_48k)` → L2-normalised (dimension,)."""
+
+    def __init__(self, path: str | Path, *, setting: str = "CLAP_AUDIO_MODEL_PATH", dimension: int = 512,
+                 max_windows: int = 60, batch: int = 4, intra_op_threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        require_file(setting, path)
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        try:
+            self._session = ort.InferenceSession(os.fspath(self.path), sess_options=options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for a file that is not a model
+            raise ClapModelError(f"{setting} {self.path} cannot be loaded: "
+                                 f"{str(exc).splitlines()[0][:300]}") from None
+        self.dimension = dimension
+        self.max_windows = max_windows
+        self.batch = batch
+        self._signature = _audio_signature(self._session, dimension, self.path, setting)
+        self.name = model_identity(self.path)
+
+    def _inputs(self, windows: list[np.ndarray]) -> np.ndarray:
+        if self._signature.kind == "wave":
+            return np.stack(windows)
+        mels = np.stack([clap_mel(w) for w in windows])
+        return mels[:, None] if self._signature.kind == "mel4" else mels
+
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        """The track's embedding from its 48 kHz mono samples (float32, unit length)."""
+        starts = window_starts(len(samples), max_windows=self.max_windows)
+        total = np.zeros(self.dimension, dtype=np.float64)
+        for i in range(0, len(starts), self.batch):
+            windows = [_window(samples, s) for s in starts[i:i + self.batch]]
+            out = self._session.run([self._signature.output_name], {self._signature.input_name: self._inputs(windows)})
+            vectors = np.asarray(out[0], dtype=np.float64)
+            if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+                raise ClapModelError(f"the CLAP audio model gave embeddings of shape {vectors.shape}, not "
+                                     f"(n, {self.dimension}) (CLAP_EMBEDDING_DIMENSION)")
+            total += vectors.sum(axis=0)
+        norm = float(np.linalg.norm(total))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise ClapModelError("the CLAP audio model gave an empty or non-finite embedding")
+        return (total / norm).astype(np.float32)
