@@ -287,6 +287,14 @@ class Config:
     MISTRAL_MODEL_NAME: str = _setting("mistral-small-latest", "Mistral model")
     MISTRAL_API_KEY: str = _setting("", "Mistral API key", secret=True)
 
+    AI_CHAT_DB_USER_NAME: str = _setting(
+        "audiomuse_chat", "PostgreSQL role the chat's queries run as: it may read only the chat_tracks view")
+    AI_CHAT_DB_USER_PASSWORD: str = _setting(
+        "", "Password of that role (empty: a role that cannot log in; the web process switches to it per query)",
+        secret=True)
+    CHAT_STATEMENT_TIMEOUT_MS: int = _setting(3000, "Longest a chat query may run before PostgreSQL stops it",
+                                              minimum=10)
+
     # --- index ------------------------------------------------------------------------------------------
     INDEX_NAME: str = _setting("music_library", "Name of the Voyager index row in the database")
     INDEX_RELOAD_CHANNEL: str = _setting("index-updates", "Redis pub/sub channel that announces a new index")
