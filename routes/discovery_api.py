@@ -266,7 +266,8 @@ def _user_credentials() -> UserCredentials | None:
 
 
 # --- playlists --------------------------------------------------------------------------------------------------
-def _playlist_request() -> tuple[str, list[str]]:
+def playlist_request(ids_field: str = "track_ids") -> tuple[str, list[str]]:
+    """The playlist name and item ids of a request (400 naming the field that is wrong)."""
     body = json_body()
     name = str(body.get("playlist_name") or "").strip()
     if not name:
@@ -277,27 +278,24 @@ def _playlist_request() -> tuple[str, list[str]]:
         # the local folder writes the name as a file name: at most 255 bytes on common file systems
         raise bad_parameter("playlist_name", name[:40] + "…", f"at most 200 characters and {MAX_NAME_BYTES} bytes "
                                                               "in UTF-8")
-    ids = body.get("track_ids")
+    ids = body.get(ids_field)
     if not isinstance(ids, list) or not ids or not all(
             isinstance(i, str) and i and len(i) <= ITEM_ID_MAX and "\x00" not in i for i in ids):
-        raise ApiError(400, "'track_ids' must be a non-empty list of item ids", parameter="track_ids")
+        raise ApiError(400, f"'{ids_field}' must be a non-empty list of item ids", parameter=ids_field)
     if len(ids) > 5000:
-        raise bad_parameter("track_ids", f"{len(ids)} ids", "at most 5000")
+        raise bad_parameter(ids_field, f"{len(ids)} ids", "at most 5000")
     return name, ids
 
 
-@bp.post("/api/create_playlist")
-def create_playlist() -> tuple[Response, int]:
-    """Create the playlist on the media server (as the user whose credentials are passed, if any)."""
-    rt = runtime()
-    name, ids = _playlist_request()
-    source = str_param("source", "instant", max_length=40) or "instant"
-    if source not in PLAYLIST_SOURCES:
-        raise bad_parameter("source", source, "one of " + ", ".join(PLAYLIST_SOURCES))
+def publish_playlist(rt: Runtime, name: str, ids: list[str], *, source: str,
+                     ids_field: str = "track_ids") -> tuple[str, str | None]:
+    """Create the playlist (name + "_instant") on the media server, as the user whose credentials the request
+    passes if any, and record it here: (full name, the server's playlist id). 404 for an unknown track, 502 when
+    the server fails."""
     rows = track_store.track_rows(rt.db, ids)
     missing = [i for i in ids if i not in rows]
     if missing:
-        raise ApiError(404, f"track '{missing[0]}' is not in the analyzed library", parameter="track_ids")
+        raise ApiError(404, f"track '{missing[0]}' is not in the analyzed library", parameter=ids_field)
     full_name = name if name.endswith(INSTANT_SUFFIX) else name + INSTANT_SUFFIX
     try:
         server = get_media_server(effective_config(rt.config, rt.db), user=_user_credentials())
@@ -305,6 +303,18 @@ def create_playlist() -> tuple[Response, int]:
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
     save_playlist(rt.db, name=full_name, source=source, item_ids=ids, mediaserver_playlist=playlist_id)
+    return full_name, playlist_id
+
+
+@bp.post("/api/create_playlist")
+def create_playlist() -> tuple[Response, int]:
+    """Create the playlist on the media server (as the user whose credentials are passed, if any)."""
+    rt = runtime()
+    name, ids = playlist_request()
+    source = str_param("source", "instant", max_length=40) or "instant"
+    if source not in PLAYLIST_SOURCES:
+        raise bad_parameter("source", source, "one of " + ", ".join(PLAYLIST_SOURCES))
+    full_name, playlist_id = publish_playlist(rt, name, ids, source=source)
     return jsonify({"playlist_id": playlist_id, "name": full_name, "track_count": len(ids)}), 201
 
 
@@ -312,7 +322,7 @@ def create_playlist() -> tuple[Response, int]:
 def export_m3u() -> Response:
     """The tracks as an .m3u8 download, with file paths as the media server reports them."""
     rt = runtime()
-    name, ids = _playlist_request()
+    name, ids = playlist_request()
     rows = track_store.track_rows(rt.db, ids)
     entries = [M3uEntry(path=row["file_path"], artist=row["artist"], title=row["title"],
                         duration_seconds=row["duration_seconds"])
