@@ -21,6 +21,7 @@ from flask import Flask
 import config as config_module
 from config import Config
 from db.app_settings import seal_plaintext
+from db.chat_queries import ensure_chat_role
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
 from infra.logs import configure_logging
@@ -30,6 +31,7 @@ from routes import (
     analysis,
     audio_api,
     auth,
+    chat,
     clustering,
     discovery_api,
     health,
@@ -94,7 +96,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp):
+                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -105,6 +107,10 @@ def start_web_process(app: Flask) -> None:
     runtime: Runtime = app.extensions["audiomuse"]
     cfg = runtime.config
     apply_migrations(cfg.database_url)
+    runtime.chat_role = ensure_chat_role(runtime.db, cfg.AI_CHAT_DB_USER_NAME, cfg.AI_CHAT_DB_USER_PASSWORD)
+    if not runtime.chat_role.ready:
+        log.warning("the chat's database role %s is not set up (%s); run as a superuser:\n%s", runtime.chat_role.name,
+                    runtime.chat_role.problem, runtime.chat_role.operator_sql)
     for key in seal_plaintext(runtime.db, cfg):
         log.info("stored setting %s is sealed now (it was kept in plain text before)", key)
     if cfg.exposed and not runtime.auth.enabled:

@@ -294,6 +294,13 @@ class Config:
         secret=True)
     CHAT_STATEMENT_TIMEOUT_MS: int = _setting(3000, "Longest a chat query may run before PostgreSQL stops it",
                                               minimum=10)
+    CHAT_DEFAULT_N_RESULTS: int = _setting(25, "Songs in an instant playlist when the request does not say",
+                                           minimum=1)
+    CHAT_MAX_REQUESTS_PER_MINUTE: int = _setting(20, "Instant-playlist requests one client may make per minute",
+                                                 minimum=1)
+    GEMINI_API_CALL_DELAY_SECONDS: float = _setting(
+        0.0, "Least time between two Gemini calls (their free tier limits requests per minute)", minimum=0)
+    MISTRAL_API_CALL_DELAY_SECONDS: float = _setting(0.0, "Least time between two Mistral calls", minimum=0)
 
     # --- index ------------------------------------------------------------------------------------------
     INDEX_NAME: str = _setting("music_library", "Name of the Voyager index row in the database")

@@ -101,3 +101,85 @@ def run_chat_query(db: Database, query: ValidatedQuery, *, role: str | None,
         raise ChatQueryFailed(f"the query ran longer than {timeout_ms} ms and was stopped") from None
     except (psycopg2.ProgrammingError, psycopg2.DataError, psycopg2.InternalError) as exc:
         raise ChatQueryFailed(str(exc).splitlines()[0]) from None
+
+
+RESULT_COLUMNS = "item_id, title, artist, album, tempo_bpm, camelot, energy, musical_key, scale"
+
+
+def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = None,
+                   strict: bool = True) -> tuple[str, list[Any]]:
+    """The chat's own query for an intent (discovery.chat_intent.Intent): named artists, albums, genres, tempo and
+    key as filters when `strict`, tags, moods and energy as the score it is ordered by; parameters for every value.
+    It goes through the same check and execution as an LLM's query."""
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    where: list[str] = []
+    if similar_ids:
+        where.append(f"item_id IN ({', '.join(param(i) for i in similar_ids)})")
+    if intent.artists:
+        where.append(f"lower(artist) IN ({', '.join(param(a.lower()) for a in intent.artists)})")
+    if intent.exclude_artists:
+        where.append(f"lower(artist) NOT IN ({', '.join(param(a.lower()) for a in intent.exclude_artists)})")
+    if strict:
+        if intent.albums:
+            where.append(f"lower(album) IN ({', '.join(param(a.lower()) for a in intent.albums)})")
+        if intent.genres:
+            where.append("(" + " OR ".join(f"{param(g)} = ANY(genres)" for g in intent.genres) + ")")
+        if intent.min_bpm is not None:
+            where.append(f"tempo_bpm >= {param(float(intent.min_bpm))}")
+        if intent.max_bpm is not None:
+            where.append(f"tempo_bpm <= {param(float(intent.max_bpm))}")
+        if intent.camelot:
+            where.append(f"camelot IN ({', '.join(param(c) for c in intent.camelot)})")
+        if intent.key:
+            where.append(f"musical_key = {param(intent.key)}")
+        if intent.scale:
+            where.append(f"scale = {param(intent.scale)}")
+    score = [f"coalesce((tags->>{param(t)})::float, 0)" for t in intent.tags]
+    score += [f"coalesce({m}, 0)" for m in intent.moods if m in _MOOD_COLUMNS]
+    if intent.energy == "high":
+        score.append("coalesce(energy, 0)")
+    elif intent.energy == "low":
+        score.append("(1 - coalesce(energy, 1))")
+    if not strict and intent.min_bpm is not None:
+        score.append(f"(CASE WHEN tempo_bpm >= {param(float(intent.min_bpm))} THEN 1 ELSE 0 END)")
+    if not strict and intent.max_bpm is not None:
+        score.append(f"(CASE WHEN tempo_bpm <= {param(float(intent.max_bpm))} THEN 1 ELSE 0 END)")
+    order = " + ".join(score) + " DESC, title" if score else "random()"
+    text = f"SELECT {RESULT_COLUMNS} FROM {CHAT_VIEW}"
+    if where:
+        text += " WHERE " + " AND ".join(where)
+    return f"{text} ORDER BY {order} LIMIT {int(limit)}", params
+
+
+_MOOD_COLUMNS = frozenset({"danceable", "aggressive", "happy", "party", "relaxed", "sad"})
+
+
+def library_names(db: Database, *, max_names: int = 50_000) -> dict[str, list[str]]:
+    """The distinct artists, albums, titles and genres of the analyzed library (what the fallback can recognise in
+    a request), each at most `max_names`."""
+    names: dict[str, list[str]] = {}
+    for key, expression in (("artists", "artist"), ("albums", "album"), ("titles", "title"),
+                            ("genres", "unnest(genres)")):
+        rows = db.fetch_all(f"SELECT DISTINCT {expression} AS name FROM {CHAT_VIEW} LIMIT %s", (max_names,))
+        names[key] = [r["name"] for r in rows if r["name"]]
+    return names
+
+
+def item_id_by_title(db: Database, title: str) -> str | None:
+    """An analyzed track with this title (case ignored), the most recently analyzed first."""
+    row = db.fetch_one(f"SELECT item_id FROM {CHAT_VIEW} WHERE lower(title) = lower(%s) ORDER BY item_id LIMIT 1",
+                       (title,))
+    return str(row["item_id"]) if row else None
+
+
+def result_rows(db: Database, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """item_id → the fields a chat result shows, for those of `item_ids` that are analyzed."""
+    if not item_ids:
+        return {}
+    rows = db.fetch_all(f"SELECT {RESULT_COLUMNS} FROM {CHAT_VIEW} WHERE item_id = ANY(%s)", (list(item_ids),))
+    return {r["item_id"]: dict(r) for r in rows}

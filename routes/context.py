@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 import redis
 from flask import current_app
 
+from chat_manager import AiCallLog, ProviderPacer
 from config import Config
+from db.chat_queries import ChatRole
 from db.pool import Database
 from routes.security import AuthState, session_secret
 from textsearch_manager import TextModel
@@ -26,6 +28,9 @@ class Runtime:
     index: IndexHolder
     text_model: TextModel
     clap_model: TextModel | None = None  # the CLAP text encoder, with CLAP_ENABLED
+    chat_role: ChatRole | None = None  # set up at start-up (start_web_process)
+    chat_calls: AiCallLog = field(default_factory=AiCallLog)
+    chat_pacer: ProviderPacer = field(default_factory=ProviderPacer)
     stop_background: threading.Event = field(default_factory=threading.Event)  # ends the background threads
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)

@@ -51,7 +51,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
 
 
 BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search"}
+         "text_search", "chat"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -105,6 +105,11 @@ def music_map() -> str:
 @bp.route("/text_search", endpoint="text_search")
 def text_search() -> str:
     return render_template("text_search.html", page=PAGES_BY_ENDPOINT["text_search"])
+
+
+@bp.route("/chat", endpoint="chat")
+def chat() -> str:
+    return render_template("chat.html", page=PAGES_BY_ENDPOINT["chat"])
 
 
 @bp.route("/sonic_fingerprint")

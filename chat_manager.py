@@ -1,0 +1,214 @@
+"""The instant-playlist chat in the web process: ask the LLM for a query, check it (db.chat_sql), run it as the chat
+role (db.chat_queries), and when there is no LLM, the LLM fails, or its answer is refused or finds nothing, build the
+playlist from the request itself (discovery.chat_intent) — the same check and execution, and the page says why."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ai
+from audio.musicnn import MSD_TAGS
+from config import Config
+from db import chat_queries
+from db.chat_queries import ChatQueryFailed, ChatRole
+from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query
+from db.pool import Database
+from discovery.chat_intent import Intent, extract_intent
+from discovery.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
+from discovery.chat_results import playlist_rows
+
+log = logging.getLogger(__name__)
+
+KEYED_PROVIDERS = ("gemini", "mistral")  # hosted only: no key, no answer
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    user_input: str
+    provider: str | None = None  # lower case; None: AI_MODEL_PROVIDER
+    model: str | None = None
+    ollama_server_url: str | None = None
+
+
+class AiCallLog:
+    """The last AI calls (time, provider, model, seconds, outcome), for the page; never prompts or keys."""
+
+    def __init__(self, size: int = 50) -> None:
+        self._calls: deque[dict[str, Any]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def record(self, *, provider: str, model: str, seconds: float, outcome: str) -> None:
+        with self._lock:
+            self._calls.appendleft({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "provider": provider,
+                                    "model": model, "seconds": round(seconds, 2), "outcome": outcome[:300]})
+
+    def recent(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._calls)
+
+
+class ProviderPacer:
+    """Keeps GEMINI_API_CALL_DELAY_SECONDS / MISTRAL_API_CALL_DELAY_SECONDS between two calls to a provider."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+
+    def wait(self, provider: str, delay: float) -> None:
+        if delay <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._last.get(provider, -delay) + delay)
+            self._last[provider] = start
+        if start > now:
+            self._sleep(start - now)
+
+
+@dataclass
+class ChatContext:
+    config: Config
+    db: Database
+    role: ChatRole | None
+    calls: AiCallLog
+    pacer: ProviderPacer
+    similar: Callable[[str, int], list[str]] | None = None  # item id, n → the most similar item ids
+
+
+def _model_of(config: Config, provider: str, model: str | None) -> str:
+    return model or str(getattr(config, f"{provider.upper()}_MODEL_NAME", ""))
+
+
+def _missing_key(config: Config, provider: str) -> bool:
+    if provider in KEYED_PROVIDERS:
+        return not getattr(config, f"{provider.upper()}_API_KEY")
+    if provider == "openai":  # OpenAI itself needs a key; a local OpenAI-compatible server does not
+        return not config.OPENAI_API_KEY and "api.openai.com" in config.OPENAI_SERVER_URL
+    return False
+
+
+def _run(ctx: ChatContext, query: ValidatedQuery) -> list[dict[str, Any]]:
+    role = ctx.role.name if ctx.role and ctx.role.ready else None
+    return chat_queries.run_chat_query(ctx.db, query, role=role, timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
+
+
+def _tracks(ctx: ChatContext, rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The playlist's songs (every field the page shows, whatever the query selected), versions and extra songs
+    of one artist left out."""
+    ids = [str(r["item_id"]) for r in rows if r.get("item_id")]
+    details = chat_queries.result_rows(ctx.db, ids)
+    ordered = [details[i] for i in dict.fromkeys(ids) if i in details]
+    return playlist_rows(ordered, max_per_artist=ctx.config.MAX_SONGS_PER_ARTIST, limit=limit)
+
+
+def _ask_llm(ctx: ChatContext, request: ChatRequest, provider: str, model: str, limit: int,
+             cap: int) -> tuple[dict[str, Any] | None, str]:
+    """(the LLM path's answer, "") or (None, why the fallback answers instead)."""
+    config = ctx.config
+    if provider == "ollama" and request.ollama_server_url:
+        config = dataclasses.replace(config, OLLAMA_SERVER_URL=request.ollama_server_url)
+    ctx.pacer.wait(provider, float(getattr(config, f"{provider.upper()}_API_CALL_DELAY_SECONDS", 0.0)))
+    prompt = chat_prompt(request.user_input, tags=MSD_TAGS, max_limit=cap, default_limit=limit)
+    started = time.monotonic()
+    try:
+        text = ai.complete(config, prompt, provider=provider, model=model, temperature=0.2)
+    except ai.AIError as exc:
+        ctx.calls.record(provider=provider, model=model, seconds=time.monotonic() - started, outcome=f"failed: {exc}")
+        return None, f"the LLM could not be asked: {exc}"
+    seconds = time.monotonic() - started
+    try:
+        plan = parse_llm_answer(text)
+        query = validate_chat_query(plan.query, plan.params, max_limit=cap)
+    except (ChatAnswerInvalid, ChatQueryRejected) as exc:
+        ctx.calls.record(provider=provider, model=model, seconds=seconds, outcome=f"answer refused: {exc}")
+        log.info("chat: the %s answer was refused (%s): %.500s", provider, exc, text)
+        return None, f"the LLM's answer was refused: {exc}"
+    try:
+        results = _tracks(ctx, _run(ctx, query), cap)
+    except ChatQueryFailed as exc:
+        ctx.calls.record(provider=provider, model=model, seconds=seconds, outcome=f"query failed: {exc}")
+        return None, f"the LLM's query failed: {exc}"
+    if not results:
+        ctx.calls.record(provider=provider, model=model, seconds=seconds, outcome="query found no songs")
+        return None, "the LLM's query found no songs"
+    ctx.calls.record(provider=provider, model=model, seconds=seconds, outcome=f"{len(results)} songs")
+    return {"message": plan.message or f"{len(results)} songs for your request.", "executed_query": query.sql,
+            "query_params": list(query.params), "query_results": results, "path": "llm"}, ""
+
+
+def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
+              warnings: list[str]) -> dict[str, Any]:
+    names = chat_queries.library_names(ctx.db)
+    intent: Intent = extract_intent(request.user_input, tags=MSD_TAGS, genres=names["genres"],
+                                    artists=names["artists"], albums=names["albums"], titles=names["titles"])
+    size = min(intent.count or limit, cap)
+    similar_ids = None
+    if intent.like_title and ctx.similar is not None:
+        seed = chat_queries.item_id_by_title(ctx.db, intent.like_title)
+        similar_ids = ctx.similar(seed, min(size + 1, cap)) if seed else None
+        if not similar_ids:
+            warnings.append(f"no similar songs could be found for {intent.like_title}")
+    query, rows = None, []
+    for strict in (True, False):
+        sql, params = chat_queries.fallback_query(intent, limit=min(size * 3, cap), similar_ids=similar_ids,
+                                                  strict=strict)
+        query = validate_chat_query(sql, params, max_limit=cap)  # our own template passes the same check
+        rows = _run(ctx, query)
+        if rows or not strict:
+            break
+        warnings.append("nothing matched every filter (artist, album, genre, tempo, key); they were relaxed to a "
+                        "ranking")
+    if similar_ids and rows:
+        order = {item_id: i for i, item_id in enumerate(similar_ids)}
+        rows.sort(key=lambda r: order.get(str(r["item_id"]), len(order)))
+    results = _tracks(ctx, rows, size)
+    understood = intent.describe()
+    if intent.empty:
+        message = "Nothing in the request matched what the library knows, so here is a random mix."
+    else:
+        message = f"{len(results)} songs for: {', '.join(understood)}."
+    assert query is not None
+    return {"message": message if results else "No songs in the library match the request.",
+            "executed_query": query.sql, "query_params": list(query.params), "query_results": results,
+            "path": "fallback", "understood": understood}
+
+
+def chat_playlist(ctx: ChatContext, request: ChatRequest) -> dict[str, Any]:
+    """The answer to one request, in the reference's shape (`{"response": {...}}`)."""
+    config = ctx.config
+    cap = config.ALCHEMY_MAX_N_RESULTS
+    limit = min(config.CHAT_DEFAULT_N_RESULTS, cap)
+    provider = (request.provider or config.AI_MODEL_PROVIDER).strip().lower()
+    model = _model_of(config, provider, request.model) if provider != "none" else ""
+    warnings: list[str] = []
+    if ctx.role is not None and not ctx.role.ready:
+        warnings.append(f"the chat's database role is not set up ({ctx.role.problem or 'not ready'}): queries run "
+                        "read-only with a timeout, but without the role's second line of defence")
+    answer: dict[str, Any] | None = None
+    if provider == "none":
+        reason = "no LLM is configured (AI_MODEL_PROVIDER=none)"
+    elif _missing_key(config, provider):
+        reason = f"{provider} has no API key configured ({provider.upper()}_API_KEY)"
+        warnings.append(reason)
+    else:
+        answer, reason = _ask_llm(ctx, request, provider, model, limit, cap)
+    if answer is None:
+        warnings.append(f"The playlist was made without the LLM: {reason}.")
+        try:
+            answer = _fallback(ctx, request, limit, cap, warnings)
+        except (ChatQueryFailed, ChatQueryRejected) as exc:  # our own query failed: say so, never a 500
+            log.warning("chat fallback failed: %s", exc)
+            answer = {"message": f"No playlist could be made: {exc}", "executed_query": "", "query_params": [],
+                      "query_results": [], "path": "fallback"}
+    return {"response": {"original_request": request.user_input,
+                         "ai_provider_used": provider.upper() if answer["path"] == "llm" else "NONE",
+                         "ai_model_selected": model if answer["path"] == "llm" else "",
+                         "warnings": warnings, **answer}}

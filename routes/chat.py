@@ -1,0 +1,95 @@
+"""Instant playlist (chat): the reference's routes, answered by chat_manager."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
+
+from ai import PROVIDERS
+from chat_manager import ChatContext, ChatRequest, chat_playlist
+from routes.context import Runtime, runtime
+from routes.discovery_api import playlist_request, publish_playlist
+from routes.errors import ApiError, bad_parameter
+from routes.params import has_control_characters, json_body
+from routes.ratelimit import over_limit
+
+bp = Blueprint("chat", __name__)
+
+MAX_INPUT = 1000
+
+
+def _similar(rt: Runtime) -> Any:
+    def similar(item_id: str, n: int) -> list[str]:
+        loaded = rt.index.state.index
+        position = loaded.position(item_id) if loaded is not None else None
+        if loaded is None or position is None:
+            return []
+        vector = loaded.index.get_vector(position)
+        hits = loaded.query(vector, n + 1, query_ef=rt.config.VOYAGER_QUERY_EF)
+        return [item_id] + [i for i, _ in hits if i != item_id][:max(n - 1, 0)]
+
+    return similar
+
+
+def _optional_text(body: dict[str, Any], name: str, max_length: int) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_length or has_control_characters(value):
+        raise bad_parameter(name, value, f"text of at most {max_length} characters")
+    return value.strip() or None
+
+
+@bp.post("/chat/api/chatPlaylist")
+def chat_playlist_route() -> Response:
+    """{userInput, ai_provider?, ai_model?, ollama_server_url?} → {"response": {message, original_request,
+    ai_provider_used, ai_model_selected, executed_query, query_params, query_results, path, warnings}}."""
+    rt = runtime()
+    body = json_body()
+    text = body.get("userInput")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_INPUT:
+        raise bad_parameter("userInput", text, f"a request of 1 to {MAX_INPUT} characters")
+    provider = _optional_text(body, "ai_provider", 40)
+    if provider is not None and provider.lower() not in (*PROVIDERS, "none"):
+        raise bad_parameter("ai_provider", provider, "one of " + ", ".join(("none", *PROVIDERS)))
+    model = _optional_text(body, "ai_model", 200)
+    url = _optional_text(body, "ollama_server_url", 500)
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+            raise bad_parameter("ollama_server_url", url, "an http:// or https:// URL without user or password")
+    wait = over_limit(rt.redis, "chat", limit=rt.config.CHAT_MAX_REQUESTS_PER_MINUTE, window_seconds=60)
+    if wait is not None:
+        raise ApiError(429, f"too many playlist requests; try again in {wait} s", retry_after=wait)
+    ctx = ChatContext(config=rt.config, db=rt.db, role=rt.chat_role, calls=rt.chat_calls, pacer=rt.chat_pacer,
+                      similar=_similar(rt))
+    return jsonify(chat_playlist(ctx, ChatRequest(text.strip(), provider.lower() if provider else None, model, url)))
+
+
+@bp.post("/chat/api/create_playlist")
+def create_playlist() -> Response:
+    """{playlist_name, item_ids} → {message: "Successfully created playlist '<name>_instant' with N songs",
+    playlist_id}; 502 when the media server fails."""
+    rt = runtime()
+    name, ids = playlist_request("item_ids")
+    full_name, playlist_id = publish_playlist(rt, name, ids, source="chat", ids_field="item_ids")
+    return jsonify({"message": f"Successfully created playlist '{full_name}' with {len(ids)} songs",
+                    "playlist_id": playlist_id, "name": full_name})
+
+
+@bp.get("/chat/api/status")
+def status() -> Response:
+    """What the page shows beside the form: the provider in force, its models, the role, the recent AI calls."""
+    rt = runtime()
+    cfg = rt.config
+    role = rt.chat_role
+    return jsonify({
+        "default_provider": cfg.AI_MODEL_PROVIDER.lower(), "providers": ["none", *PROVIDERS],
+        "models": {p: getattr(cfg, f"{p.upper()}_MODEL_NAME", "") for p in PROVIDERS},
+        "ollama_server_url": cfg.OLLAMA_SERVER_URL,
+        "role": {"name": role.name, "ready": role.ready, "problem": role.problem,
+                 "operator_sql": None if role.ready else role.operator_sql} if role else None,
+        "max_results": cfg.ALCHEMY_MAX_N_RESULTS, "calls": rt.chat_calls.recent()})
