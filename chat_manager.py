@@ -20,7 +20,7 @@ from db import chat_queries
 from db.chat_queries import ChatQueryFailed, ChatRole
 from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query
 from db.pool import Database
-from discovery.chat_intent import Intent, extract_intent
+from discovery.chat_intent import Intent, NameIndex, extract_intent, like_phrase
 from discovery.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from discovery.chat_results import playlist_rows
 
@@ -73,6 +73,35 @@ class ProviderPacer:
             self._sleep(start - now)
 
 
+@dataclass(frozen=True)
+class LibraryNames:
+    artists: NameIndex
+    albums: NameIndex
+    genres: NameIndex
+
+
+class NameCache:
+    """The library's names as NameIndex, read from PostgreSQL again when the library changes (`key`: the loaded
+    index's hash) or after `max_age` seconds."""
+
+    def __init__(self, max_age: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entry: tuple[object, float, LibraryNames] | None = None
+
+    def get(self, db: Database, key: object) -> LibraryNames:
+        with self._lock:
+            entry = self._entry
+            if entry is not None and entry[0] == key and self._clock() - entry[1] < self.max_age:
+                return entry[2]
+            names = chat_queries.library_names(db)
+            built = LibraryNames(NameIndex(names["artists"]), NameIndex(names["albums"], min_length=4),
+                                 NameIndex(names["genres"]))
+            self._entry = (key, self._clock(), built)
+            return built
+
+
 @dataclass
 class ChatContext:
     config: Config
@@ -81,6 +110,8 @@ class ChatContext:
     calls: AiCallLog
     pacer: ProviderPacer
     similar: Callable[[str, int], list[str]] | None = None  # item id, n → the most similar item ids
+    names: NameCache = dataclasses.field(default_factory=NameCache)
+    library_key: object = None  # what changes when the library does (the loaded index's hash)
 
 
 def _model_of(config: Config, provider: str, model: str | None) -> str:
@@ -144,11 +175,23 @@ def _ask_llm(ctx: ChatContext, request: ChatRequest, provider: str, model: str, 
             "query_params": list(query.params), "query_results": results, "path": "llm"}, ""
 
 
+def _well_matched(rows: list[dict[str, Any]], *, share: float = 0.5, keep: int = 5) -> list[dict[str, Any]]:
+    """The rows scoring at least `share` of the best one (at least `keep` rows): a library with four blues songs
+    answers "blues" with those, not with 21 others after them."""
+    best = max((float(r.get("score") or 0) for r in rows), default=0.0)
+    if best <= 0:
+        return rows
+    good = [r for r in rows if float(r.get("score") or 0) >= share * best]
+    return good if len(good) >= keep else rows[:keep]
+
+
 def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
               warnings: list[str]) -> dict[str, Any]:
-    names = chat_queries.library_names(ctx.db)
-    intent: Intent = extract_intent(request.user_input, tags=MSD_TAGS, genres=names["genres"],
-                                    artists=names["artists"], albums=names["albums"], titles=names["titles"])
+    names = ctx.names.get(ctx.db, ctx.library_key)
+    phrase = like_phrase(request.user_input)
+    titles = chat_queries.titles_starting(ctx.db, phrase) if phrase else []
+    intent: Intent = extract_intent(request.user_input, tags=MSD_TAGS, genres=names.genres, artists=names.artists,
+                                    albums=names.albums, titles=titles)
     size = min(intent.count or limit, cap)
     similar_ids = None
     if intent.like_title and ctx.similar is not None:
@@ -166,6 +209,7 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
             break
         warnings.append("nothing matched every filter (artist, album, genre, tempo, key); they were relaxed to a "
                         "ranking")
+    rows = _well_matched(rows) if not similar_ids else rows
     if similar_ids and rows:
         order = {item_id: i for i, item_id in enumerate(similar_ids)}
         rows.sort(key=lambda r: order.get(str(r["item_id"]), len(order)))

@@ -208,6 +208,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus-data", type=Path, help="the analyzed dev corpus's DATA_DIR (quality part)")
     parser.add_argument("--latency-only", action="store_true", help="skip the quality part (no corpus needed)")
+    parser.add_argument("--quality-only", action="store_true", help="skip the latency part")
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
@@ -217,7 +218,8 @@ def main() -> int:
         if args.corpus_data is None:
             parser.error("--corpus-data is needed unless --latency-only")
         print("\n".join(quality(args.corpus_data)))
-    print("\n".join(latency(args.tracks, args.seconds)))
+    if not args.quality_only:
+        print("\n".join(latency(args.tracks, args.seconds)))
     return 0
 
 

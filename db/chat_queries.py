@@ -139,18 +139,20 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
             where.append(f"musical_key = {param(intent.key)}")
         if intent.scale:
             where.append(f"scale = {param(intent.scale)}")
-    score = [f"coalesce((tags->>{param(t)})::float, 0)" for t in intent.tags]
+    # Tag probabilities are small (a clear jazz track ~0.3-0.6) next to moods and energy (0-1): the genre a request
+    # names counts double, energy half, so "relaxing jazz" is jazz first.
+    score = [f"2 * coalesce((tags->>{param(t)})::float, 0)" for t in intent.tags]
     score += [f"coalesce({m}, 0)" for m in intent.moods if m in _MOOD_COLUMNS]
     if intent.energy == "high":
-        score.append("coalesce(energy, 0)")
+        score.append("0.5 * coalesce(energy, 0)")
     elif intent.energy == "low":
-        score.append("(1 - coalesce(energy, 1))")
+        score.append("0.5 * (1 - coalesce(energy, 1))")
     if not strict and intent.min_bpm is not None:
         score.append(f"(CASE WHEN tempo_bpm >= {param(float(intent.min_bpm))} THEN 1 ELSE 0 END)")
     if not strict and intent.max_bpm is not None:
         score.append(f"(CASE WHEN tempo_bpm <= {param(float(intent.max_bpm))} THEN 1 ELSE 0 END)")
-    order = " + ".join(score) + " DESC, title" if score else "random()"
-    text = f"SELECT {RESULT_COLUMNS} FROM {CHAT_VIEW}"
+    order = "score DESC, title" if score else "random()"
+    text = f"SELECT {RESULT_COLUMNS}, {' + '.join(score) if score else '0'} AS score FROM {CHAT_VIEW}"
     if where:
         text += " WHERE " + " AND ".join(where)
     return f"{text} ORDER BY {order} LIMIT {int(limit)}", params
@@ -160,11 +162,10 @@ _MOOD_COLUMNS = frozenset({"danceable", "aggressive", "happy", "party", "relaxed
 
 
 def library_names(db: Database, *, max_names: int = 50_000) -> dict[str, list[str]]:
-    """The distinct artists, albums, titles and genres of the analyzed library (what the fallback can recognise in
+    """The distinct artists, albums and genres of the analyzed library (what the fallback can recognise in
     a request), each at most `max_names`."""
     names: dict[str, list[str]] = {}
-    for key, expression in (("artists", "artist"), ("albums", "album"), ("titles", "title"),
-                            ("genres", "unnest(genres)")):
+    for key, expression in (("artists", "artist"), ("albums", "album"), ("genres", "unnest(genres)")):
         rows = db.fetch_all(f"SELECT DISTINCT {expression} AS name FROM {CHAT_VIEW} LIMIT %s", (max_names,))
         names[key] = [r["name"] for r in rows if r["name"]]
     return names
@@ -183,3 +184,12 @@ def result_rows(db: Database, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {}
     rows = db.fetch_all(f"SELECT {RESULT_COLUMNS} FROM {CHAT_VIEW} WHERE item_id = ANY(%s)", (list(item_ids),))
     return {r["item_id"]: dict(r) for r in rows}
+
+
+def titles_starting(db: Database, phrase: str, *, max_titles: int = 50) -> list[str]:
+    """Titles of analyzed tracks that `phrase` starts with (case ignored; "yesterday and today" finds
+    "Yesterday"), longest first."""
+    rows = db.fetch_all(f"""SELECT DISTINCT title FROM {CHAT_VIEW}
+                             WHERE title <> '' AND position(lower(title) IN lower(%s)) = 1
+                             ORDER BY title LIMIT %s""", (phrase, max_titles))
+    return sorted((r["title"] for r in rows), key=len, reverse=True)

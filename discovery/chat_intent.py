@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Intent", "extract_intent", "fold"]
+__all__ = ["Intent", "NameIndex", "extract_intent", "fold", "like_phrase"]
 
 # Words people use for the musicnn tags and the moods the analysis measures.
 TAG_WORDS: dict[str, tuple[str, ...]] = {
@@ -90,44 +90,82 @@ class Intent:
         return parts
 
 
-def _named(text: str, names: Iterable[str], *, min_length: int = 3) -> list[tuple[int, str]]:
-    """(position, name) of the library names the text contains as whole words, longest first when they overlap."""
-    found: list[tuple[int, int, str]] = []
-    for name in names:
-        folded = fold(name)
-        if len(folded) < min_length:
-            continue
-        match = re.search(rf"(?<![\w]){re.escape(folded)}(?![\w])", text)
-        if match:
-            found.append((match.start(), match.end(), name))
-    found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
-    taken: list[tuple[int, int]] = []
-    kept = []
-    for start, end, name in found:
-        if all(end <= s or start >= e for s, e in taken):
-            taken.append((start, end))
-            kept.append((start, name))
-    return sorted(kept)
+class NameIndex:
+    """Library names (artists, albums, genres, titles) by their folded words, so a request is matched by looking up
+    its word runs (a few hundred lookups) instead of searching it for every name the library has."""
+
+    def __init__(self, names: Iterable[str], *, min_length: int = 3, max_words: int = 8) -> None:
+        self._names: dict[str, str] = {}
+        self.max_words = 1
+        for name in names:
+            folded = fold(name)
+            words = folded.count(" ") + 1
+            if len(folded) >= min_length and words <= max_words:
+                self._names.setdefault(folded, name)
+                self.max_words = max(self.max_words, words)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def find(self, text: str) -> list[tuple[int, str]]:
+        """(character position in `text`, name) of the names `text` (folded) holds as whole words; where they
+        overlap the longest wins."""
+        words = text.split()
+        starts, offset = [], 0
+        for word in words:
+            offset = text.index(word, offset)
+            starts.append(offset)
+            offset += len(word)
+        found = []
+        i = 0
+        while i < len(words):
+            for size in range(min(self.max_words, len(words) - i), 0, -1):
+                name = self._names.get(" ".join(words[i:i + size]))
+                if name is not None:
+                    found.append((starts[i], name))
+                    i += size
+                    break
+            else:
+                i += 1
+        return found
 
 
-def extract_intent(text: str, *, tags: Sequence[str], genres: Sequence[str] = (), artists: Sequence[str] = (),
-                   albums: Sequence[str] = (), titles: Sequence[str] = ()) -> Intent:
-    """The intent of `text`; `tags` is the analysis's tag vocabulary, the rest the library's names."""
+def _index(names: Sequence[str] | NameIndex, *, min_length: int = 3) -> NameIndex:
+    return names if isinstance(names, NameIndex) else NameIndex(names, min_length=min_length)
+
+
+_LIKE = re.compile(r"\b(?:songs?|tracks?|music|something)\s+(?:like|similar to)\s+(.+)$")
+
+
+def like_phrase(text: str) -> str | None:
+    """What follows "songs like" / "music similar to" (folded), where a title may be: the library's titles need
+    only be read when there is one."""
+    match = _LIKE.search(fold(text))
+    return match.group(1) if match else None
+
+
+Names = Sequence[str] | NameIndex
+
+
+def extract_intent(text: str, *, tags: Sequence[str], genres: Names = (), artists: Names = (), albums: Names = (),
+                   titles: Names = ()) -> Intent:
+    """The intent of `text`; `tags` is the analysis's tag vocabulary, the rest the library's names (lists, or
+    NameIndex built once for many requests)."""
     words = fold(text)
     intent = Intent()
-    like = re.search(r"\b(?:songs?|tracks?|music|something)\s+(?:like|similar to)\s+(.+)$", words)
+    like = _LIKE.search(words)
     if like:
-        found = _named(like.group(1), titles, min_length=2)
+        found = _index(titles, min_length=2).find(like.group(1))
         if found and found[0][0] == 0:
             intent.like_title = found[0][1]
             words = words[:like.start()]
-    for position, artist in _named(words, artists):
+    for position, artist in _index(artists).find(words):
         (intent.exclude_artists if _EXCLUDE.search(words[:position]) else intent.artists).append(artist)
-    intent.albums = [a for _, a in _named(words, albums, min_length=4) if a not in intent.artists]
-    intent.genres = [g for _, g in _named(words, genres)]
+    intent.albums = [a for _, a in _index(albums, min_length=4).find(words) if a not in intent.artists]
+    intent.genres = [g for _, g in _index(genres).find(words)]
     for tag in sorted(tags, key=len, reverse=True):
         phrases = TAG_WORDS.get(tag, ()) + (fold(tag),)
-        if any(_has(words, p) for p in phrases) and not any(fold(tag) in fold(t) for t in intent.tags):
+        if any(_has(words, p) for p in phrases):  # "heavy metal" is also "metal", "classic rock" also "rock"
             intent.tags.append(tag)
     for mood, phrases in MOOD_WORDS.items():
         if any(_has(words, p) for p in phrases):

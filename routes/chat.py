@@ -64,8 +64,9 @@ def chat_playlist_route() -> Response:
     wait = over_limit(rt.redis, "chat", limit=rt.config.CHAT_MAX_REQUESTS_PER_MINUTE, window_seconds=60)
     if wait is not None:
         raise ApiError(429, f"too many playlist requests; try again in {wait} s", retry_after=wait)
+    loaded = rt.index.state.index
     ctx = ChatContext(config=rt.config, db=rt.db, role=rt.chat_role, calls=rt.chat_calls, pacer=rt.chat_pacer,
-                      similar=_similar(rt))
+                      similar=_similar(rt), names=rt.chat_names, library_key=loaded.sha256 if loaded else None)
     return jsonify(chat_playlist(ctx, ChatRequest(text.strip(), provider.lower() if provider else None, model, url)))
 
 

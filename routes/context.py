@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import current_app
 
-from chat_manager import AiCallLog, ProviderPacer
+from chat_manager import AiCallLog, NameCache, ProviderPacer
 from config import Config
 from db.chat_queries import ChatRole
 from db.pool import Database
@@ -31,6 +31,7 @@ class Runtime:
     chat_role: ChatRole | None = None  # set up at start-up (start_web_process)
     chat_calls: AiCallLog = field(default_factory=AiCallLog)
     chat_pacer: ProviderPacer = field(default_factory=ProviderPacer)
+    chat_names: NameCache = field(default_factory=NameCache)
     stop_background: threading.Event = field(default_factory=threading.Event)  # ends the background threads
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)

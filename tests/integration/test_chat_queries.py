@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
 
 from db.chat_queries import ChatQueryFailed, ensure_chat_role, run_chat_query
 from db.chat_sql import ValidatedQuery, validate_chat_query
+from db.pool import Database
 from tests.seeded_library import insert_track
 
 ROLE = "audiomuse_chat_test"
@@ -89,3 +91,28 @@ def test_a_slow_query_is_stopped_by_the_statement_timeout(library):
     assert fingerprint(library) == before
     # the connection is usable afterwards (the prepared statement left behind is dropped by the next query)
     assert len(run(library, "SELECT item_id FROM chat_tracks LIMIT 2")) == 2
+
+
+def test_where_this_user_may_not_create_roles_the_operator_gets_the_sql(db, services):
+    """An external server where AudioMuse's user is no superuser: the role is reported missing with the SQL."""
+    plain = "audiomuse_plain_test"
+    if db.fetch_one("SELECT 1 AS x FROM pg_roles WHERE rolname = %s", (plain,)) is None:
+        db.execute(f'CREATE ROLE "{plain}" LOGIN NOSUPERUSER NOCREATEROLE')
+    db.execute(f'GRANT SELECT ON chat_tracks TO "{plain}"')
+    url = services["database_url"]
+    parts = urlsplit(url)
+    user_url = urlunsplit(parts._replace(netloc=f"{plain}@{parts.netloc.rpartition('@')[2]}"))  # host kept
+    other = Database(user_url, max_connections=1)
+    try:
+        role = ensure_chat_role(other, "audiomuse_chat_elsewhere")
+        assert role.ready is False and "may not set up the role audiomuse_chat_elsewhere" in role.problem
+        assert 'GRANT SELECT ON chat_tracks TO "audiomuse_chat_elsewhere"' in role.operator_sql
+        assert f'GRANT "audiomuse_chat_elsewhere" TO "{plain}"' in role.operator_sql
+        # without the role the query still runs read-only (as this user, who may read the view)
+        rows = run_chat_query(other, ValidatedQuery("SELECT count(*) AS n FROM chat_tracks LIMIT 1", (), 1),
+                              role=None, timeout_ms=1000)
+        assert rows == [{"n": 0}]
+        with pytest.raises(ChatQueryFailed, match="read-only transaction"):
+            run_chat_query(other, ValidatedQuery("SELECT lo_create(0)", (), 1), role=None, timeout_ms=1000)
+    finally:
+        other.close()

