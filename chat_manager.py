@@ -111,6 +111,8 @@ class ChatContext:
     pacer: ProviderPacer
     similar: Callable[[str, int], list[str]] | None = None  # item id, n → the most similar item ids
     names: NameCache = dataclasses.field(default_factory=NameCache)
+    # text → [(source, key, weight)]: the text-search engine's reading (tag/mood/energy/tempo concepts)
+    concepts: Callable[[str], list[tuple[str, str, float]]] | None = None
     library_key: object = None  # what changes when the library does (the loaded index's hash)
 
 
@@ -185,6 +187,32 @@ def _well_matched(rows: list[dict[str, Any]], *, share: float = 0.5, keep: int =
     return good if len(good) >= keep else rows[:keep]
 
 
+MIN_CONCEPT_WEIGHT = 0.15
+
+
+def _understand_with_concepts(ctx: ChatContext, text: str, intent: Intent, warnings: list[str]) -> None:
+    """Tags, moods, energy and tempo for a request that names none the vocabulary knows, as the text-search engine
+    reads it ("a rainy sunday afternoon" → mellow, relaxed)."""
+    assert ctx.concepts is not None
+    try:
+        concepts = ctx.concepts(text)
+    except Exception as exc:  # the model may be missing: the request is still answered
+        warnings.append(f"the text-search model could not read the request: {exc}")
+        return
+    for source, key, weight in concepts:
+        if weight < MIN_CONCEPT_WEIGHT:
+            continue
+        if source == "tag" and key not in intent.tags:
+            intent.tags.append(key)
+        elif source == "mood" and key not in intent.moods:
+            intent.moods.append(key)
+        elif source == "energy" and intent.energy is None:
+            intent.energy = "high" if key == "energetic" else "low"
+        elif source == "tempo" and intent.min_bpm is None and intent.max_bpm is None:
+            intent.min_bpm, intent.max_bpm = (125.0, None) if key == "fast" else (None, 95.0)
+    intent.read_by_model = bool(intent.tags or intent.moods or intent.energy or intent.min_bpm or intent.max_bpm)
+
+
 def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
               warnings: list[str]) -> dict[str, Any]:
     names = ctx.names.get(ctx.db, ctx.library_key)
@@ -192,6 +220,8 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
     titles = chat_queries.titles_starting(ctx.db, phrase) if phrase else []
     intent: Intent = extract_intent(request.user_input, tags=MSD_TAGS, genres=names.genres, artists=names.artists,
                                     albums=names.albums, titles=titles)
+    if not (intent.tags or intent.moods) and ctx.concepts is not None:
+        _understand_with_concepts(ctx, request.user_input, intent, warnings)
     size = min(intent.count or limit, cap)
     similar_ids = None
     if intent.like_title and ctx.similar is not None:
@@ -218,7 +248,8 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
     if intent.empty:
         message = "Nothing in the request matched what the library knows, so here is a random mix."
     else:
-        message = f"{len(results)} songs for: {', '.join(understood)}."
+        how = " (as the text-search model reads the request)" if intent.read_by_model else ""
+        message = f"{len(results)} songs for: {', '.join(understood)}{how}."
     assert query is not None
     return {"message": message if results else "No songs in the library match the request.",
             "executed_query": query.sql, "query_params": list(query.params), "query_results": results,

@@ -296,6 +296,13 @@ def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: in
     return [(int(library.positions[i]), round(float(similarities[i]), 4)) for i in best.tolist()]
 
 
+def query_concepts(model: TextModel, query: str) -> list[tuple[Concept, float]]:
+    """The concepts the default engine reads in `query`, with their weights, heaviest first (the chat's fallback
+    uses them when a request names no tag or mood it knows)."""
+    engine, vector = model.embed(query)
+    return [(CONCEPTS[i], w) for i, w in sorted(engine.weights(vector).items(), key=lambda kv: -kv[1])]
+
+
 def search(model: TextModel, library: SearchableLibrary, query: str, *,
            limit: int) -> tuple[list[tuple[int, float, list[tuple[str, float]]]], dict[str, float]]:
     """[(index position, similarity, because)] of the best `limit` tracks for `query`, and the concept weights."""

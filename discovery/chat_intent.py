@@ -66,6 +66,7 @@ class Intent:
     albums: list[str] = field(default_factory=list)
     like_title: str | None = None
     count: int | None = None
+    read_by_model: bool = False  # tags and moods came from the text-search engine, not the vocabulary
 
     @property
     def empty(self) -> bool:

@@ -15,6 +15,7 @@ from routes.discovery_api import playlist_request, publish_playlist
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
 from routes.ratelimit import over_limit
+from textsearch_manager import query_concepts
 
 bp = Blueprint("chat", __name__)
 
@@ -66,7 +67,8 @@ def chat_playlist_route() -> Response:
         raise ApiError(429, f"too many playlist requests; try again in {wait} s", retry_after=wait)
     loaded = rt.index.state.index
     ctx = ChatContext(config=rt.config, db=rt.db, role=rt.chat_role, calls=rt.chat_calls, pacer=rt.chat_pacer,
-                      similar=_similar(rt), names=rt.chat_names, library_key=loaded.sha256 if loaded else None)
+                      similar=_similar(rt), names=rt.chat_names, library_key=loaded.sha256 if loaded else None,
+                      concepts=lambda q: [(c.source, c.key, w) for c, w in query_concepts(rt.text_model, q)])
     return jsonify(chat_playlist(ctx, ChatRequest(text.strip(), provider.lower() if provider else None, model, url)))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from app import serve
 from audio.musicnn import MODEL_NAME
+from chat_manager import ProviderPacer
 from mediaservers.local import LocalFolder
 from tests.conftest import wait_for
 from tests.fakes.llm import FakeLLM
@@ -201,3 +202,30 @@ def test_requests_beyond_the_rate_limit_are_429s(make_config, db, redis):
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def test_a_request_the_vocabulary_misses_is_read_by_the_text_search_model(chat, make_config, db, redis, tmp_path):
+    answer = ask(chat, "tranquil lullabies for a rainy afternoon", ai_provider="none")
+    assert answer["message"].endswith("(as the text-search model reads the request).") and answer["understood"]
+    assert answer["query_results"] and "random" not in answer["executed_query"]
+    app = serve(make_config(TEXT_MODEL_DIR=str(tmp_path / "no-model")))
+    try:
+        blind = app.test_client().post("/chat/api/chatPlaylist", json={"userInput": "tranquil lullabies"})
+        body = blind.get_json()["response"]
+        assert blind.status_code == 200 and body["understood"] == [] and "random mix" in body["message"]
+        assert any("text-search model could not read the request" in w for w in body["warnings"])
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_calls_to_a_provider_keep_the_configured_delay_between_them():
+    now, slept = [100.0], []
+    pacer = ProviderPacer(clock=lambda: now[0], sleep=lambda s: slept.append(round(s, 3)))
+    pacer.wait("gemini", 2.0)  # the first call goes at once
+    now[0] += 0.5
+    pacer.wait("gemini", 2.0)  # 1.5 s more to wait
+    pacer.wait("mistral", 2.0)  # another provider is not held up
+    now[0] += 10
+    pacer.wait("gemini", 2.0)
+    pacer.wait("ollama", 0.0)
+    assert slept == [1.5]
