@@ -17,11 +17,11 @@ import ai
 from audio.musicnn import MSD_TAGS
 from config import Config
 from db import chat_queries
+from db.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from db.chat_queries import ChatQueryFailed, ChatRole
 from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query
 from db.pool import Database
 from discovery.chat_intent import Intent, NameIndex, extract_intent, like_phrase
-from discovery.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from discovery.chat_results import playlist_rows
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,8 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
     titles = chat_queries.titles_starting(ctx.db, phrase) if phrase else []
     intent: Intent = extract_intent(request.user_input, tags=MSD_TAGS, genres=names.genres, artists=names.artists,
                                     albums=names.albums, titles=titles)
-    if not (intent.tags or intent.moods) and ctx.concepts is not None:
+    specific = intent.tags or intent.moods or intent.like_title or intent.artists or intent.albums or intent.genres
+    if not specific and ctx.concepts is not None:
         _understand_with_concepts(ctx, request.user_input, intent, warnings)
     size = min(intent.count or limit, cap)
     similar_ids = None

@@ -104,7 +104,8 @@ class TextModel:
     loaded lazily and unloaded after `idle_seconds` without use."""
 
     def __init__(self, load: Callable[[], QueryEncoder], *, name: str, idle_seconds: float, query_cache: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, lowercase: bool = True) -> None:
+        self.lowercase = lowercase  # the sentence encoder is uncased; a CLAP tokenizer may not be
         self._load = load
         self.name = name
         self.idle_seconds = idle_seconds
@@ -137,7 +138,7 @@ class TextModel:
 
     def embed(self, query: str) -> tuple[Any, np.ndarray]:
         """The engine and the query's embedding (from the cache when it was asked recently)."""
-        key = " ".join(query.lower().split())
+        key = " ".join((query.lower() if self.lowercase else query).split())
         with self._lock:
             engine = self._touch()
             vector = self._queries.get(key)
@@ -244,7 +245,7 @@ def clap_model_for(config: Config) -> TextModel | None:
     if not config.CLAP_ENABLED:
         return None
     name = clap_text_encoder(config).name  # refuses a wrong model at start-up; the session is dropped again
-    return TextModel(lambda: clap_text_encoder(config), name=name,
+    return TextModel(lambda: clap_text_encoder(config), name=name, lowercase=False,
                      idle_seconds=config.CLAP_TEXT_SEARCH_WARMUP_DURATION, query_cache=config.TEXT_SEARCH_QUERY_CACHE)
 
 
@@ -287,7 +288,7 @@ def clap_library_builder(dimension: int) -> Callable[[Database, LoadedIndex | No
 def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: int) -> list[tuple[int, float]]:
     """[(index position, cosine similarity)] of the `limit` tracks whose CLAP embedding is closest to the query's."""
     _, vector = model.embed(query)
-    if len(library) == 0:
+    if len(library) == 0 or not np.any(vector):  # words the text encoder has no meaning for: no match
         return []
     similarities = library.matrix @ vector.astype(np.float32)
     k = min(limit, len(similarities))

@@ -83,9 +83,11 @@ def run_chat_query(db: Database, query: ValidatedQuery, *, role: str | None,
     """The rows of a validated query, run read-only within `timeout_ms` as `role` (None: as this user, when the
     role could not be set up — the first line of defence is then the only one)."""
     try:
-        with db.transaction() as cur:
+        with db.rolled_back() as cur:  # even a set_config(…, false) the query makes is undone
             cur.execute("SET TRANSACTION READ ONLY")
             cur.execute("SET LOCAL statement_timeout = %s", (int(timeout_ms),))
+            # the parser read string literals this way: a server set otherwise must not read them differently
+            cur.execute("SET LOCAL standard_conforming_strings = on")
             if role:
                 cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
             cur.execute("DEALLOCATE ALL")  # one left behind by a query that failed on this connection
@@ -94,13 +96,13 @@ def run_chat_query(db: Database, query: ValidatedQuery, *, role: str | None,
                 cur.execute(f"EXECUTE {_STATEMENT} ({', '.join(['%s'] * len(query.params))})", query.params)
             else:
                 cur.execute(f"EXECUTE {_STATEMENT}")
-            rows = [dict(r) for r in cur.fetchall()]
+            rows = [dict(r) for r in cur.fetchmany(query.limit)]
             cur.execute(f"DEALLOCATE {_STATEMENT}")
             return rows
     except psycopg2.errors.QueryCanceled:
         raise ChatQueryFailed(f"the query ran longer than {timeout_ms} ms and was stopped") from None
-    except (psycopg2.ProgrammingError, psycopg2.DataError, psycopg2.InternalError) as exc:
-        raise ChatQueryFailed(str(exc).splitlines()[0]) from None
+    except psycopg2.Error as exc:  # whatever PostgreSQL refused (permissions, types, limits): the query's problem
+        raise ChatQueryFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
 RESULT_COLUMNS = "item_id, title, artist, album, tempo_bpm, camelot, energy, musical_key, scale"

@@ -17,6 +17,13 @@ from pglast.parser import ParseError
 __all__ = ["CHAT_VIEW", "ChatQueryRejected", "ValidatedQuery", "validate_chat_query"]
 
 CHAT_VIEW = "chat_tracks"
+# The view's columns (db/migrations/0010_chat_view.sql; a test compares them): a name that is none of these nor an
+# output column of the query is refused, so `alias.json_agg` (PostgreSQL's attribute notation for json_agg(alias))
+# cannot call a function past the allow-list.
+CHAT_COLUMNS = frozenset({
+    "item_id", "title", "artist", "album", "album_artist", "year", "duration_seconds", "genres", "tempo_bpm",
+    "musical_key", "scale", "camelot", "energy", "loudness", "danceable", "aggressive", "happy", "party", "relaxed",
+    "sad", "tags"})
 
 # What a query for songs needs: comparisons, arithmetic, text matching, JSON access into the tag object.
 ALLOWED_OPERATORS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "~~", "!~~", "~~*",
@@ -78,7 +85,12 @@ def _names(items: Sequence[Any] | None) -> list[str]:
     return [(i.sval or "").lower() for i in items or () if isinstance(i, ast.String)]
 
 
-def _check(node: ast.Node, params: set[int]) -> None:
+def _operator(names: list[str], where: str) -> None:
+    if len(names) != 1 or names[0] not in ALLOWED_OPERATORS:
+        raise ChatQueryRejected(f"it uses the operator {'.'.join(names)} {where}, which chat queries may not")
+
+
+def _check(node: ast.Node, params: set[int], outputs: set[str]) -> None:
     kind = type(node).__name__
     if kind not in _NODES:
         raise ChatQueryRejected(f"it uses {_NAMED.get(kind, kind)}, which chat queries may not")
@@ -91,6 +103,9 @@ def _check(node: ast.Node, params: set[int]) -> None:
             raise ChatQueryRejected("it uses WITH (common table expressions), which chat queries may not")
         if node.valuesLists:
             raise ChatQueryRejected("it uses VALUES, which chat queries may not")
+        option = getattr(node.limitOption, "name", str(node.limitOption))
+        if option == "LIMIT_OPTION_WITH_TIES":
+            raise ChatQueryRejected("it uses FETCH … WITH TIES, which is no limit")
     elif isinstance(node, ast.RangeVar):
         if node.schemaname or node.catalogname or (node.relname or "").lower() != CHAT_VIEW:
             shown = ".".join(p for p in (node.catalogname, node.schemaname, node.relname) if p)
@@ -115,6 +130,24 @@ def _check(node: ast.Node, params: set[int]) -> None:
     elif isinstance(node, ast.SubLink):
         if node.subselect is not None and not isinstance(node.subselect, ast.SelectStmt):
             raise ChatQueryRejected("its subquery is not a SELECT")
+        if node.operName:
+            _operator(_names(node.operName), "before a subquery")
+    elif isinstance(node, ast.SortBy):
+        if node.useOp:
+            raise ChatQueryRejected("it sorts with ORDER BY … USING, which chat queries may not")
+    elif isinstance(node, ast.ColumnRef):
+        fields = node.fields or ()
+        if isinstance(fields[-1], ast.A_Star):
+            if len(fields) > 2:
+                raise ChatQueryRejected("it names a column in a way chat queries may not")
+        else:
+            names = _names(fields)
+            if len(names) != len(fields) or len(names) > 2 or (
+                    names[-1] not in CHAT_COLUMNS and (len(names) == 2 or names[-1] not in outputs)):
+                raise ChatQueryRejected(f"it names {'.'.join(names)}, which is not a column of {CHAT_VIEW}")
+    elif isinstance(node, ast.A_Const):
+        if isinstance(node.val, ast.String) and "\\" in (node.val.sval or ""):
+            raise ChatQueryRejected("it has a backslash in a text value")
     elif isinstance(node, ast.ParamRef):
         params.add(int(node.number or 0))
 
@@ -155,8 +188,12 @@ def validate_chat_query(sql: object, params: object = None, *, max_limit: int) -
         kind = type(stmt).__name__
         raise ChatQueryRejected(f"it is {_NAMED.get(kind, kind)}, not a SELECT")
     used: set[int] = set()
-    for node in _walk(stmt):
-        _check(node, used)
+    outputs = {n.name.lower() for n in _walk(stmt) if isinstance(n, ast.ResTarget) and n.name}
+    nodes = list(_walk(stmt))
+    # the clearest reasons first: the statement's own clauses (INTO, WITH, ...), then the tables it reads
+    for node in sorted(nodes, key=lambda n: 0 if isinstance(n, ast.SelectStmt) else 1 if isinstance(n, ast.RangeVar)
+                       else 2):
+        _check(node, used, outputs)
     limit = _limit(stmt, max_limit)
     if used != set(range(1, len(used) + 1)) or len(used) != len(params):
         raise ChatQueryRejected(f"it uses the parameters {sorted(used) or 'none'} but {len(params)} were given")

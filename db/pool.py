@@ -87,6 +87,22 @@ class Database:
             self._pool.putconn(conn, close=broken)
 
     @contextmanager
+    def rolled_back(self) -> Iterator[psycopg2.extras.RealDictCursor]:
+        """A transaction that always ends in a rollback: nothing it changed, session settings included, outlives
+        it on the pooled connection."""
+        conn = self._checkout()
+        broken = False
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                yield cur
+        finally:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                broken = True
+            self._pool.putconn(conn, close=broken or bool(conn.closed))
+
+    @contextmanager
     def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
         with self.connection() as conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             yield cur

@@ -238,13 +238,12 @@ def top_queries() -> Response:
     library = _library(rt)
     clap = _clap_library(rt, rt.index.state)
     engine = CLAP_ENGINE_NAME if clap is not None else ENGINE_NAME
-    key = (library, clap)
-    if _suggested.get("key") != key:
+    if _suggested.get("library") is not library or _suggested.get("clap") is not clap:
         try:
             if clap is not None and rt.clap_model is not None:
                 clap_model = rt.clap_model
                 queries = suggested_queries(
-                    lambda q, top: {p for p, _ in search_clap(clap_model, clap, q, limit=top)})
+                    lambda q, top: {p for p, s in search_clap(clap_model, clap, q, limit=top) if s > 0})
             elif len(library) == 0:
                 queries = []
             else:
@@ -252,7 +251,7 @@ def top_queries() -> Response:
                     lambda q, top: {p for p, s, _ in search(rt.text_model, library, q, limit=top)[0] if s > 0})
         except (DiscoveryError, ClapModelError) as exc:
             raise _unavailable(engine, exc) from None
-        _suggested.update(key=key, queries=queries)
+        _suggested.update(library=library, clap=clap, queries=queries)
     return jsonify({"queries": _suggested["queries"], "engine": engine})
 
 

@@ -47,6 +47,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DecodeTimeout, MediaServerError
 _model: MusicnnModel | None = None
 _decoder: IsolatedDecoder | None = None
 _clap: ClapAudioModel | None = None
+_clap_setting = ""  # the CLAP_AUDIO_MODEL_PATH _clap was loaded from (as written, not normalised)
 _clap_decoder: IsolatedDecoder | None = None
 
 
@@ -66,13 +67,14 @@ def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
 def clap_model(config: Config) -> ClapAudioModel | None:
     """The worker's CLAP audio model when CLAP_ENABLED (loaded once; raises ClapModelError for a missing file or
     one that is not a CLAP audio encoder), else None."""
-    global _clap
+    global _clap, _clap_setting
     if not config.CLAP_ENABLED:
         return None
-    if _clap is None or str(_clap.path) != config.CLAP_AUDIO_MODEL_PATH:
+    if _clap is None or _clap_setting != config.CLAP_AUDIO_MODEL_PATH:
         _clap = ClapAudioModel(config.CLAP_AUDIO_MODEL_PATH, setting="CLAP_AUDIO_MODEL_PATH",
                                dimension=config.CLAP_EMBEDDING_DIMENSION, max_windows=config.CLAP_MAX_SEGMENTS,
                                intra_op_threads=config.ONNX_INTRA_OP_THREADS)
+        _clap_setting = config.CLAP_AUDIO_MODEL_PATH
     return _clap
 
 

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pytest
 
+from db.chat_prompt import COLUMNS
 from db.chat_queries import ChatQueryFailed, ensure_chat_role, run_chat_query
-from db.chat_sql import ValidatedQuery, validate_chat_query
+from db.chat_sql import CHAT_COLUMNS, CHAT_VIEW, ValidatedQuery, validate_chat_query
 from db.pool import Database
 from tests.seeded_library import insert_track
 
@@ -74,9 +75,29 @@ def test_without_the_parser_check_the_role_and_the_read_only_transaction_still_r
         rows = run(library, sql)
     except ChatQueryFailed as exc:
         assert re.search(error, str(exc)), exc
-    else:  # set_config on a role may succeed, but then only inside the rolled-back transaction
+    else:  # set_config may succeed, inside a transaction that is rolled back (tested below)
         assert "set_config" in sql, rows
     assert fingerprint(library) == before
+
+
+def test_the_validator_knows_the_chat_view_s_columns(db):
+    rows = db.fetch_all("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (CHAT_VIEW,))
+    assert {r["column_name"] for r in rows} == CHAT_COLUMNS == {name for name, _, _ in COLUMNS}  # and the prompt
+
+
+def test_session_settings_a_query_makes_are_undone_and_any_refusal_is_a_chat_failure(library, services):
+    single = Database(services["database_url"], max_connections=1)  # the next query gets the same connection
+    try:
+        ensure_chat_role(single, ROLE)
+        run_chat_query(single, ValidatedQuery("SELECT set_config('statement_timeout', '1', false) AS s", (), 1),
+                       role=ROLE, timeout_ms=2000)
+        assert single.fetch_one("SHOW statement_timeout")["statement_timeout"] != "1ms"
+        many = ", ".join(["'a'"] * 101)  # more arguments than a function may take: an OperationalError
+        with pytest.raises(ChatQueryFailed, match="more than 100 arguments"):
+            run_chat_query(single, ValidatedQuery(f"SELECT concat({many}) AS item_id FROM chat_tracks LIMIT 1", (),
+                                                  1), role=ROLE, timeout_ms=2000)
+    finally:
+        single.close()
 
 
 def test_a_slow_query_is_stopped_by_the_statement_timeout(library):

@@ -14,6 +14,7 @@ import pytest
 
 from app import create_app, serve
 from audio.clap import ClapModelError, model_identity
+from db import task_status as store
 from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.clap_models import tone, write_audio_model, write_clap_models, write_text_model
 from tests.conftest import REPO_ROOT, wait_for
@@ -33,6 +34,18 @@ def music(tmp_path: Path) -> Path:
         write_track(root / album / f"{number + 1:02d} {title}.flac", tone(hertz, seconds=12, sr=SR, seed=number),
                     title=title, artist="Tones", album=album, track_number=number + 1, sr=SR)
     return root
+
+
+def _stop(workers, db, *runs) -> None:  # type: ignore[no-untyped-def]
+    """Stop the workers once the map jobs that followed the runs are done (a worker ends its job first)."""
+    for run in runs:
+        map_id = run["result"].get("map_task_id")
+        if map_id:
+            wait_for(lambda m=map_id: (row := store.get_task(db, m)) and row["finished_at"], timeout=120,
+                     what="the map job after the run")
+    for worker in workers:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
 
 
 def _search(client, query: str) -> dict:
@@ -75,15 +88,16 @@ def test_clap_embeds_during_analysis_answers_queries_and_a_new_model_embeds_agai
         assert {r["title"] for r in semantic["results"]} == {"Glass", "Bells"}
         warm = client.post("/api/clap/warmup").get_json()
         assert warm["engine"] == "clap" and warm["active"] is True and warm["model"] == stats["model"]
-        assert client.get("/api/clap/top_queries").get_json()["engine"] == "clap"
+        # (503 while the default engine's cache is still built in the background)
+        top = wait_for(lambda: (r := client.get("/api/clap/top_queries")).status_code == 200 and r.get_json(),
+                       what="the suggested queries")
+        assert top["engine"] == "clap"
 
         again = run_analysis(client, db)  # nothing changed: nothing embedded again
         assert (again["result"]["tracks_skipped"], again["result"]["clap_embedded"]) == (4, 0)
 
         # Another audio model: the workers (restarted on it) embed the unchanged tracks again.
-        for worker in (orchestrator, album_worker):
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+        _stop((orchestrator, album_worker), db, task, again)
         new_model = write_audio_model(tmp_path / "clap" / "audio-v2.onnx", scale=2.0)
         env["CLAP_AUDIO_MODEL_PATH"] = str(new_model)
         workers = start_analysis_workers(worker_processes, env)
@@ -96,9 +110,7 @@ def test_clap_embeds_during_analysis_answers_queries_and_a_new_model_embeds_agai
         assert {r["title"] for r in _search(client, "bright")["results"][:2]} == {"Glass", "Bells"}
 
         # A model that gives no usable embedding: counted and reported, the tracks' analysis and embeddings stand.
-        for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+        _stop(workers, db, third)
         env["CLAP_AUDIO_MODEL_PATH"] = str(write_audio_model(tmp_path / "clap" / "nan.onnx", broken=True))
         start_analysis_workers(worker_processes, env)
         fourth = run_analysis(client, db)

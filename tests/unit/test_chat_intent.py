@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from audio.musicnn import MSD_TAGS
+from db.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from discovery.chat_intent import extract_intent
-from discovery.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from discovery.chat_results import playlist_rows, song_key
 
 ARTISTS = ["Miles Davis", "ABBA", "Queen", "Sigur Rós", "Air"]

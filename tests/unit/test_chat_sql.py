@@ -23,6 +23,9 @@ def check(sql: object, params: object = None):  # type: ignore[no-untyped-def]
     "SELECT item_id FROM chat_tracks WHERE item_id IN (SELECT item_id FROM chat_tracks WHERE happy > 0.5 LIMIT 5) "
     "LIMIT 5",
     "SELECT item_id, CASE WHEN energy > 0.5 THEN 'loud' ELSE 'soft' END AS feel FROM chat_tracks LIMIT 1",
+    "SELECT t.item_id, (t.tags->>'jazz')::float AS jazz FROM chat_tracks t WHERE 'Jazz' = ANY(t.genres) "
+    "ORDER BY jazz DESC LIMIT 5",
+    "SELECT item_id FROM chat_tracks ORDER BY title FETCH FIRST 10 ROWS ONLY",
 ])
 def test_plain_selects_over_the_chat_view_pass(sql):
     params = [100] if "$1" in sql else []
@@ -63,6 +66,17 @@ def test_plain_selects_over_the_chat_view_pass(sql):
     ("SELECT 1 FROM chat_tracks UNION SELECT usename::text FROM pg_user LIMIT 5", "reads pg_user"),
     ("VALUES (1) LIMIT 1", "VALUES"),
     ("SHOW ALL", "not a SELECT"),
+    ("SELECT * FROM chat_tracks ORDER BY true FETCH FIRST 1 ROWS WITH TIES", "WITH TIES"),
+    ("SELECT item_id FROM chat_tracks WHERE title ~ ANY (SELECT title FROM chat_tracks) LIMIT 5",
+     "operator ~ before a subquery"),
+    ("SELECT item_id FROM chat_tracks WHERE title OPERATOR(public.===) ANY (SELECT title FROM chat_tracks) LIMIT 5",
+     "operator public.==="),
+    ("SELECT item_id FROM chat_tracks ORDER BY title USING ~<~ LIMIT 5", "USING"),
+    ("SELECT c.json_agg AS j FROM chat_tracks c LIMIT 1", "names c.json_agg"),
+    ("SELECT c.pg_typeof FROM chat_tracks c LIMIT 1", "names c.pg_typeof"),
+    ("SELECT s.p.pg_read_file FROM chat_tracks LIMIT 1", "names s.p.pg_read_file"),
+    ("SELECT item_id FROM chat_tracks WHERE title = 'x\\' /* ' ; COMMIT; DELETE FROM tracks; -- */ LIMIT 5",
+     "backslash"),
     ("SELECT item_id FROM chat_tracks WHERE", "not valid SQL"),
     ("I would suggest some jazz!", "not valid SQL"),
     ("", "there is no query"),

@@ -1,6 +1,6 @@
-"""The instant-playlist chat's conversation with an LLM: the prompt (the chat view's columns, the tag and mood
-vocabulary, the rules a query must follow) and the reading of its answer (`{message, query, params}` as JSON, also
-inside a code fence or after some words)."""
+"""The instant-playlist chat's conversation with an LLM (here in db/: it describes the chat view): the prompt (the
+view's columns, the tag and mood vocabulary, the rules a query must follow) and the reading of its answer
+(`{message, query, params}` as JSON, also inside a code fence or after some words)."""
 
 from __future__ import annotations
 
