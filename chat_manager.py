@@ -137,7 +137,10 @@ def _tracks(ctx: ChatContext, rows: list[dict[str, Any]], limit: int) -> list[di
     """The playlist's songs (every field the page shows, whatever the query selected), versions and extra songs
     of one artist left out."""
     ids = [str(r["item_id"]) for r in rows if r.get("item_id")]
-    details = chat_queries.result_rows(ctx.db, ids)
+    if rows and all(f in rows[0] for f in chat_queries.RESULT_FIELDS):  # the fallback's own rows: no second read
+        details = {str(r["item_id"]): {f: r[f] for f in chat_queries.RESULT_FIELDS} for r in rows}
+    else:
+        details = chat_queries.result_rows(ctx.db, ids)
     ordered = [details[i] for i in dict.fromkeys(ids) if i in details]
     return playlist_rows(ordered, max_per_artist=ctx.config.MAX_SONGS_PER_ARTIST, limit=limit)
 

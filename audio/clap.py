@@ -14,13 +14,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from audio.errors import AudioError
 
 __all__ = ["CLAP_SR", "ClapAudioModel", "ClapModelError", "clap_mel", "model_identity", "output_problem",
-           "require_file", "window_starts"]
+           "open_session", "require_file", "window_starts"]
 
 CLAP_SR = 48_000
 WINDOW_SECONDS = 10.0
@@ -40,6 +41,21 @@ def require_file(setting: str, path: str | Path) -> None:
         raise ClapModelError(f"CLAP_ENABLED is true but {setting} is not set")
     if not Path(path).is_file():
         raise ClapModelError(f"{setting} {path} is not a file")
+
+
+def open_session(setting: str, path: str | Path, *, intra_op_threads: int = 0) -> Any:
+    """An onnxruntime CPU session of the file `setting` names (checked to exist); ClapModelError saying why when
+    it is no model onnxruntime can load."""
+    import onnxruntime as ort
+
+    require_file(setting, path)
+    options = ort.SessionOptions()
+    if intra_op_threads:
+        options.intra_op_num_threads = intra_op_threads
+    try:
+        return ort.InferenceSession(os.fspath(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for a file that is not a model
+        raise ClapModelError(f"{setting} {path} cannot be loaded: {str(exc).splitlines()[0][:300]}") from None
 
 
 def model_identity(path: str | Path) -> str:
@@ -134,19 +150,8 @@ class ClapAudioModel:
 
     def __init__(self, path: str | Path, *, setting: str = "CLAP_AUDIO_MODEL_PATH", dimension: int = 512,
                  max_windows: int = 60, batch: int = 4, intra_op_threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        require_file(setting, path)
+        self._session = open_session(setting, path, intra_op_threads=intra_op_threads)
         self.path = Path(path)
-        options = ort.SessionOptions()
-        if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
-        try:
-            self._session = ort.InferenceSession(os.fspath(self.path), sess_options=options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for a file that is not a model
-            raise ClapModelError(f"{setting} {self.path} cannot be loaded: "
-                                 f"{str(exc).splitlines()[0][:300]}") from None
         self.dimension = dimension
         self.max_windows = max_windows
         self.batch = batch

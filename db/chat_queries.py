@@ -106,6 +106,7 @@ def run_chat_query(db: Database, query: ValidatedQuery, *, role: str | None,
 
 
 RESULT_COLUMNS = "item_id, title, artist, album, tempo_bpm, camelot, energy, musical_key, scale"
+RESULT_FIELDS = tuple(RESULT_COLUMNS.split(", "))
 
 
 def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = None,

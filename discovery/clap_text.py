@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.clap import ClapModelError, model_identity, output_problem, require_file
+from audio.clap import ClapModelError, model_identity, open_session, output_problem, require_file
 
 __all__ = ["ClapTextEncoder", "MAX_TOKENS"]
 
@@ -23,7 +23,6 @@ class ClapTextEncoder:
 
     def __init__(self, model_path: str | Path, tokenizer_path: str | Path, *, dimension: int = 512,
                  intra_op_threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         require_file("CLAP_TEXT_MODEL_PATH", model_path)
@@ -36,15 +35,7 @@ class ClapTextEncoder:
                                  f"{str(exc).splitlines()[0][:300]}") from None
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        options = ort.SessionOptions()
-        if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
-        try:
-            self._session = ort.InferenceSession(os.fspath(self.model_path), sess_options=options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ClapModelError(f"CLAP_TEXT_MODEL_PATH {self.model_path} cannot be loaded: "
-                                 f"{str(exc).splitlines()[0][:300]}") from None
+        self._session = open_session("CLAP_TEXT_MODEL_PATH", model_path, intra_op_threads=intra_op_threads)
         self.dimension = dimension
         inputs = {i.name: i for i in self._session.get_inputs()}
         outputs = self._session.get_outputs()
