@@ -32,6 +32,7 @@ from routes import (
     audio_api,
     auth,
     chat,
+    cleaning,
     clustering,
     discovery_api,
     health,
@@ -96,7 +97,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp):
+                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp,
+                      cleaning.bp):
         app.register_blueprint(blueprint)
     return app
 

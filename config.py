@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +350,27 @@ class Config:
     MAP_TASK_TIMEOUT_SECONDS: int = _setting(3600, "Longest a map_projection job may run before it is stopped",
                                              minimum=60)
 
+    # --- database cleaning ---
+    CLEANING_SAFETY_LIMIT: int = _setting(
+        100, "Most orphaned tracks (analyzed, but no longer on the media server) one cleaning run deletes; the "
+        "rest wait for the next run", minimum=1)
+    CLEANING_MIN_REMAINING_FRACTION: float = _setting(
+        0.5, "Cleaning deletes nothing when the media server lists fewer than this share of the analyzed tracks "
+        "(a server that is down or an unmounted disk must never empty the library)", minimum=0.0, maximum=1.0)
+    CLEANING_DELETE_BATCH_SIZE: int = _setting(
+        200, "Tracks deleted per transaction by a cleaning run (cancel is checked between batches)", minimum=1)
+
+    # --- scheduled tasks ---
+    CRON_ENABLED: bool = _setting(True, "Run the schedules of the Schedules page (the scheduler runs in every "
+                                  "worker process; each due run is started once)")
+    CRON_POLL_SECONDS: float = _setting(20.0, "How often a scheduler looks for due runs", minimum=1.0,
+                                        maximum=60.0)
+    CRON_CATCH_UP: bool = _setting(
+        True, "After downtime, start one catch-up run for a schedule that missed its runs (never one per missed "
+        "time); false: missed runs are recorded as missed")
+    CRON_DEFAULT_TIMEZONE: str = _setting("UTC", "Time zone of a new schedule when it names none (an IANA name, "
+                                          "e.g. Europe/Rome)")
+
     # ----------------------------------------------------------------------------------------------------
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -410,6 +432,11 @@ class Config:
             url = getattr(self, name)
             if url and urlsplit(url).scheme not in ("http", "https"):
                 raise ConfigError(f"{name}={redact_url(url)!r} is not an http:// or https:// URL")
+        try:
+            zoneinfo.ZoneInfo(self.CRON_DEFAULT_TIMEZONE)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"CRON_DEFAULT_TIMEZONE={self.CRON_DEFAULT_TIMEZONE!r} is not a known time zone "
+                              "(an IANA name such as UTC or Europe/Rome)") from None
         if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"REDIS_URL={redact_url(self.REDIS_URL)!r} is not a redis:// URL")
 

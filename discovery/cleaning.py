@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["AnalyzedTrack", "CleaningPlan", "Listing", "orphan_digest", "plan_cleaning"]
+__all__ = ["AnalyzedTrack", "CleaningPlan", "Listing", "orphan_digest", "plan_cleaning", "previewed_ids"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class CleaningPlan:
 def orphan_digest(item_ids: Iterable[str]) -> str:
     """A short fingerprint of a set of item ids: the confirmed run deletes only what the preview showed."""
     return hashlib.sha256("\n".join(sorted(item_ids)).encode()).hexdigest()[:16]
+
+
+def previewed_ids(task_row: dict[str, Any] | None, *, task_type: str) -> list[str] | None:
+    """The item ids a cleaning dry run (its task_status row) would delete; None when the row is not a dry run of
+    `task_type` that finished."""
+    result = task_row.get("result") if task_row else None
+    if not task_row or task_row.get("task_type") != task_type or task_row.get("status") != "SUCCESS" \
+            or not isinstance(result, dict) or not result.get("dry_run"):
+        return None
+    return [str(i) for i in result.get("to_delete") or []]
 
 
 def plan_cleaning(listing: Listing, analyzed: Sequence[AnalyzedTrack], *, safety_limit: int,

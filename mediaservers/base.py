@@ -138,7 +138,9 @@ class MediaServer(Protocol):
         ...
 
     def list_albums(self, *, limit: int | None = None) -> list[Album]:
-        """Albums, most recently added first; `limit` None or ≤ 0 means all."""
+        """Albums, most recently added first; `limit` None or ≤ 0 means all. An adapter whose listing can skip part
+        of the library without failing (a folder walk meeting an unreadable folder) also keeps a list of str
+        `listing_problems` saying what the last listing missed: cleaning deletes nothing while it is not empty."""
         ...
 
     def album_tracks(self, album_id: str) -> list[Track]: ...

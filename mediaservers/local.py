@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,8 @@ from mediaservers.base import (
 )
 from mediaservers.m3u import M3uEntry, render_m3u8
 from mediaservers.values import genre_names, leading_int, numbered_stem
+
+log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".mp4", ".wma",
                               ".aiff", ".aif", ".ape", ".wv", ".mpc"})
@@ -80,6 +83,8 @@ class LocalFolder:
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()
+        # Folders the last album listing could not read: their tracks are missing from it (cleaning checks).
+        self.listing_problems: list[str] = []
         self.playlist_dir = playlist_dir
         self._paths_by_id: dict[str, Path] | None = None
 
@@ -114,7 +119,13 @@ class LocalFolder:
 
     def _walk_album_dirs(self) -> Iterator[tuple[Path, list[Path]]]:
         self._check_root()
-        for current, dirs, files in os.walk(self.root):
+        self.listing_problems = []
+
+        def unreadable(exc: OSError) -> None:
+            self.listing_problems.append(f"{exc.filename}: {exc.strerror}")
+            log.warning("cannot read %s: %s", exc.filename, exc.strerror)
+
+        for current, dirs, files in os.walk(self.root, onerror=unreadable):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             # is_file() also drops dangling symlinks, which would otherwise fail every stat() below
             audio = sorted(p for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS

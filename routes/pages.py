@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, render_template
 
+from db import tracks as track_store
 from db.app_settings import effective_config
 from mediaserver import ADAPTERS
 from routes.context import runtime
@@ -51,7 +52,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
 
 
 BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search", "chat"}
+         "text_search", "chat", "cleaning"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -110,6 +111,14 @@ def text_search() -> str:
 @bp.route("/chat", endpoint="chat")
 def chat() -> str:
     return render_template("chat.html", page=PAGES_BY_ENDPOINT["chat"])
+
+
+@bp.route("/cleaning", endpoint="cleaning")
+def cleaning() -> str:
+    cfg = runtime().config
+    return render_template("cleaning.html", page=PAGES_BY_ENDPOINT["cleaning"], safety_limit=cfg.CLEANING_SAFETY_LIMIT,
+                           min_remaining=cfg.CLEANING_MIN_REMAINING_FRACTION,
+                           analyzed=track_store.count_analyzed(runtime().db))
 
 
 @bp.route("/sonic_fingerprint")

@@ -38,12 +38,14 @@ def dotnet_date(moment: datetime) -> str:
 
 @dataclass
 class Fault:
-    """Answer requests whose path contains `path_contains` with `status` after `delay` s, `times` times."""
+    """Answer requests whose path contains `path_contains` (and whose query string contains `query_contains`) with
+    `status` after `delay` s, `times` times."""
 
     path_contains: str = ""
     status: int | None = None
     delay: float = 0.0
     times: int | None = None  # None: every time
+    query_contains: str = ""
 
 
 @dataclass
@@ -155,8 +157,8 @@ class FakeJellyfin:
 
     # --- switches and state for tests -----------------------------------------------------------------------
     def fault(self, *, path_contains: str = "", status: int | None = None, delay: float = 0.0,
-              times: int | None = None) -> None:
-        self.faults.append(Fault(path_contains, status, delay, times))
+              times: int | None = None, query_contains: str = "") -> None:
+        self.faults.append(Fault(path_contains, status, delay, times, query_contains))
 
     def set_played(self, user: str, item_id: str, count: int, last_played: datetime | None = None) -> None:
         data: dict[str, Any] = {"PlayCount": count, "Played": count > 0, "IsFavorite": False}
@@ -211,7 +213,7 @@ class FakeJellyfin:
             return _text(404, "not found")
         with self._lock:
             self.calls.append(Call(method, path, query, token))
-            fault = self._take_fault(path)
+            fault = self._take_fault(path, unquote(parts.query))
         if fault is not None:
             if fault.delay:
                 self._stopping.wait(fault.delay)
@@ -230,9 +232,10 @@ class FakeJellyfin:
         with self._lock:
             return self._route(method, path, query, body, token_user)
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, query: str = "") -> Fault | None:
         for fault in self.faults:
-            if fault.path_contains in path and (fault.times is None or fault.times > 0):
+            if fault.path_contains in path and fault.query_contains in query \
+                    and (fault.times is None or fault.times > 0):
                 if fault.times is not None:
                     fault.times -= 1
                 return fault

@@ -17,9 +17,11 @@ import mpd
 import pytest
 
 from config import Config
+from db import task_status as store
 from mediaserver import MediaServerError, Track, delete_automatic_playlists, get_media_server
 from mediaservers.mpd import Mpd
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.cleaning_runs import CleaningSite
 from tests.conftest import wait_for
 from tests.library import make_library
 
@@ -299,3 +301,48 @@ def test_analysis_end_to_end_through_mpd(server: MpdProcess, music: Path, make_c
         assert again["result"]["albums_unchanged"] == 5
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def test_cleaning_after_a_file_is_removed_from_mpd(make_config: Callable[..., Config], db: Any,
+                                                    worker_processes: Callable[..., Any], tmp_path: Path) -> None:
+    """Analyze through a real MPD, remove a file and rescan: the preview shows it, the confirmed run deletes it,
+    the index loses it, and a second run finds nothing."""
+    from app import serve
+
+    music = tmp_path / "music"
+    paths = make_library(music, albums=2, tracks_per_album=2, seconds=3)
+    process = start_mpd(tmp_path / "mpd", music, songs=4)
+    env = {"MEDIASERVER_TYPE": "mpd", "MPD_HOST": "127.0.0.1", "MPD_PORT": str(process.port),
+           "MPD_MUSIC_DIRECTORY": str(music), "TEMP_DIR": str(tmp_path / "temp"), "AUDIO_LOAD_TIMEOUT": "30"}
+    app = serve(make_config(**env))
+    try:
+        start_analysis_workers(worker_processes, env)
+        client = app.test_client()
+        analysis = run_analysis(client, db)
+        assert analysis["status"] == "SUCCESS" and analysis["result"]["tracks_analyzed"] == 4, analysis
+        removed = paths[1].relative_to(music).as_posix()  # MPD's item id is the file's URI
+        paths[1].unlink()
+        mpd_client = process.client()
+        mpd_client.update()
+        wait_for(lambda: "updating_db" not in mpd_client.status() and int(mpd_client.stats()["songs"]) == 3,
+                 what="MPD's rescan")
+        mpd_client.disconnect()
+
+        def finished(task_id: str) -> dict[str, Any]:
+            row: dict[str, Any] = wait_for(lambda: (r := store.get_task(db, task_id)) and r["finished_at"] and r,
+                                           timeout=60, what="the cleaning run")
+            assert row["status"] == "SUCCESS", row
+            return row
+
+        site = CleaningSite(app, db)
+        preview = finished(site.start(dry_run=True))
+        assert preview["result"]["to_delete"] == [removed] and preview["result"]["tracks_listed"] == 3
+        result = finished(site.start(preview_task_id=preview["task_id"]))["result"]
+        assert (result["deleted_count"], result["index_size"]) == (1, 3)
+        assert [r["item_id"] for r in db.fetch_all("SELECT item_id FROM tracks WHERE item_id = %s", (removed,))] == []
+        runtime = app.extensions["audiomuse"]
+        wait_for(lambda: runtime.index.size == 3, what="the web process to load the cleaned index")
+        assert finished(site.start())["result"]["orphan_count"] == 0
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+        process.stop()

@@ -24,6 +24,7 @@ from config import Config
 from mediaserver import MediaServerError, Track, UserCredentials, delete_automatic_playlists, get_media_server
 from mediaservers.navidrome import Navidrome
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.cleaning_runs import CleaningSite, seed_tracks
 from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.subsonic import FakeSubsonic
 from tests.library import make_library, rhythmic_piece, write_track
@@ -323,6 +324,35 @@ def test_analysis_end_to_end_from_supysonic(supysonic, make_config, db, worker_p
         assert again["status"] == "SUCCESS"
         assert (again["result"]["tracks_analyzed"], again["result"]["tracks_skipped"]) == (0, 6)
         assert again["result"]["albums_unchanged"] == 4
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_cleaning_keeps_what_supysonic_lists_and_removes_what_it_no_longer_does(supysonic, make_config, db, redis,
+                                                                                 run_worker_burst, tmp_path):
+    """Every track supysonic lists is analyzed, plus two it no longer has (deleted files): the cleaning run removes
+    those two and nothing else; with supysonic down nothing is removed."""
+    settings_env = {"MEDIASERVER_TYPE": "navidrome", "NAVIDROME_URL": supysonic.url, "NAVIDROME_USER": USER,
+                    "NAVIDROME_PASSWORD": PASSWORD, "HTTP_TIMEOUT_SECONDS": 10, "HTTP_RETRIES": 0,
+                    "TEMP_DIR": str(tmp_path / "temp")}
+    app = serve(make_config(**settings_env))
+    try:
+        server = get_media_server(app.extensions["audiomuse"].config)
+        tracks = [t for album in server.list_albums() for t in server.album_tracks(album.album_id)]
+        gone = [Track(item_id=f"deleted-{i}", title=f"Gone {i}", artist="Old", album="Old", album_artist="Old",
+                      album_id="old-album") for i in range(2)]
+        seed_tracks(db, redis, app.extensions["audiomuse"].config, [*tracks, *gone])
+        site = CleaningSite(app, db, run_worker_burst)
+        result = site.run()["result"]
+        assert (result["tracks_listed"], result["refused"]) == (len(tracks), None)
+        assert sorted(result["to_delete"]) == ["deleted-0", "deleted-1"] and result["deleted_count"] == 2
+        assert site.count("tracks") == len(tracks) == 7
+        down = serve(make_config(**{**settings_env, "NAVIDROME_URL": f"http://127.0.0.1:{_free_port()}"}))
+        try:
+            refused = CleaningSite(down, db, run_worker_burst).run()["result"]
+        finally:
+            down.extensions["audiomuse"].stop_background.set()
+        assert "album list failed" in refused["refused"] and site.count("tracks") == 7
     finally:
         app.extensions["audiomuse"].stop_background.set()
 
