@@ -34,6 +34,7 @@ from routes import (
     chat,
     cleaning,
     clustering,
+    cron,
     discovery_api,
     health,
     map_api,
@@ -98,7 +99,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
                       discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp,
-                      cleaning.bp):
+                      cleaning.bp, cron.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -15,13 +15,6 @@ import numpy as np
 from db.pool import Database
 
 
-def database_now(db: Database) -> datetime:
-    """The database server's clock (what `updated_at` is written with), so worker clocks never matter."""
-    row = db.fetch_one("SELECT now() AS now")
-    assert row is not None
-    return row["now"]
-
-
 def analyzed_tracks(db: Database) -> list[dict[str, Any]]:
     """Every track with an embedding: item id, title, artist, album, album id."""
     return db.fetch_all(

@@ -37,7 +37,7 @@ PAGES = (
     Page("text_search", "/text_search", "Text search", "Search the library by describing the music in words."),
     Page("chat", "/chat", "Instant playlist", "Ask for a playlist in plain language."),
     Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
-    Page("cron", "/cron", "Schedules", "Run analysis and clustering on a schedule."),
+    Page("cron", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
 )
 PAGES_BY_ENDPOINT = {p.endpoint: p for p in PAGES}
@@ -52,7 +52,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
 
 
 BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search", "chat", "cleaning"}
+         "text_search", "chat", "cleaning", "cron"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -119,6 +119,16 @@ def cleaning() -> str:
     return render_template("cleaning.html", page=PAGES_BY_ENDPOINT["cleaning"], safety_limit=cfg.CLEANING_SAFETY_LIMIT,
                            min_remaining=cfg.CLEANING_MIN_REMAINING_FRACTION,
                            analyzed=track_store.count_analyzed(runtime().db))
+
+
+@bp.route("/cron", endpoint="cron")
+def cron() -> str:
+    from scheduling.params import TASK_TYPES
+
+    cfg = runtime().config
+    return render_template("cron.html", page=PAGES_BY_ENDPOINT["cron"], task_types=TASK_TYPES,
+                           default_timezone=cfg.CRON_DEFAULT_TIMEZONE, catch_up=cfg.CRON_CATCH_UP,
+                           enabled=cfg.CRON_ENABLED, poll_seconds=cfg.CRON_POLL_SECONDS)
 
 
 @bp.route("/sonic_fingerprint")

@@ -19,6 +19,7 @@ from audio.musicnn import MODEL_NAME
 from db import cleaning as cleaning_store
 from db import task_status as task_store
 from db.app_settings import effective_config
+from db.clock import database_now
 from discovery.cleaning import AnalyzedTrack, CleaningPlan, Listing, orphan_digest, plan_cleaning, previewed_ids
 from mediaserver import MediaServer, MediaServerError, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
@@ -67,7 +68,7 @@ def run_cleaning_task(ctx: TaskContext, dry_run: bool = False, preview_task_id: 
     config = effective_config(ctx.config, ctx.db)
     preview = _previewed_ids(ctx, preview_task_id) if preview_task_id else None
     ctx.report("Listing the media server's library", phase="listing", progress=0)
-    listed_at = cleaning_store.database_now(ctx.db)
+    listed_at = database_now(ctx.db)
     rows = cleaning_store.analyzed_tracks(ctx.db)
     analyzed = [AnalyzedTrack(r["item_id"], r["title"], r["artist"], r["album"]) for r in rows]
     analyzed_albums = {r["album_id"] for r in rows if r.get("album_id")}

@@ -21,9 +21,9 @@ from db import task_status as store
 from db.pool import Database
 from tasks.types import TaskFunction, TaskRef
 
-__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLEANING", "MAIN_CLUSTERING", "MAIN_MAP",
-           "QUEUE_NAMES", "TaskFunction", "TaskRef", "cancel_task", "enqueue_task", "get_queues", "start_main_task",
-           "start_map_projection"]
+__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLEANING", "MAIN_CLUSTERING", "MAIN_FINGERPRINT",
+           "MAIN_MAP", "QUEUE_NAMES", "TaskFunction", "TaskRef", "cancel_task", "enqueue_task", "get_queues",
+           "start_main_task", "start_map_projection"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
 MAIN_CLUSTERING = TaskRef("tasks.clustering.run_clustering_task", "main_clustering")
 MAIN_MAP = TaskRef("tasks.map.run_map_projection_task", "map_projection")
 MAIN_CLEANING = TaskRef("tasks.cleaning.run_cleaning_task", "cleaning")
+MAIN_FINGERPRINT = TaskRef("tasks.fingerprint.run_fingerprint_playlist_task", "sonic_fingerprint_playlist")
 
 
 def get_queues(connection: Redis) -> list[Queue]:

@@ -1,8 +1,8 @@
 """Worker entry point: `python -m tasks.worker [--burst] [--queues high,default]`.
 
 Applies migrations, reconciles tasks left behind by dead workers, loads the CLAP audio model when CLAP_ENABLED
-(exits with status 2 and the reason when it is not a CLAP audio encoder), then serves the `high` and `default`
-queues.
+(exits with status 2 and the reason when it is not a CLAP audio encoder), starts the scheduler thread (CRON_ENABLED,
+not with --burst; tasks/scheduler.py), then serves the `high` and `default` queues.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import os
 import socket
 import sys
+import threading
 import uuid
 
 # One worker process per core: numeric libraries must not start a thread per core each as well (cores² threads
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"audiomuse worker: {exc}", file=sys.stderr)
             return 2
         print(f"audiomuse worker: CLAP audio model {model.name if model else '-'} loaded", file=sys.stderr)
+    if config.CRON_ENABLED and not args.burst:
+        from tasks.scheduler import start_scheduler_thread
+
+        start_scheduler_thread(get_db(config), connection, config, threading.Event())
     queues = [q for q in get_queues(connection) if q.name in names]
     worker = SimpleWorker(queues, connection=connection, name=worker_name())
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import OUTPUT_DIR
 from mediaservers.local import LocalFolder
 from tests.cleaning_runs import seed_tracks
+from tests.conftest import OUTPUT_DIR
 from tests.library import make_library
 
 pytestmark = pytest.mark.browser

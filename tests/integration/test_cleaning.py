@@ -18,7 +18,8 @@ from app import serve
 from db import map_projections
 from db import playlists as playlist_store
 from db import task_status as store
-from db.cleaning import database_now, delete_orphans
+from db.cleaning import delete_orphans
+from db.clock import database_now
 from mediaserver import Track, get_media_server
 from tasks.queues import start_map_projection
 from tests.cleaning_runs import CleaningSite, seed_tracks

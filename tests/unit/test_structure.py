@@ -11,8 +11,8 @@ from tests.conftest import REPO_ROOT
 
 TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "map_manager.py", "mediaserver.py", "textsearch_manager.py",
              "voyager_manager.py")
-PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "tasks")
-DOMAIN = ("audio", "clustering", "discovery")
+PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "scheduling", "tasks")
+DOMAIN = ("audio", "clustering", "discovery", "scheduling")
 # Statements sent to PostgreSQL: a cursor's execute or the pool's helpers, or SQL keywords in a string.
 SQL_CALL = re.compile(r"\.(execute|executemany|fetch_one|fetch_all)\(")
 SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")

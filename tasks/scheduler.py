@@ -1,0 +1,191 @@
+"""The scheduler: starts the schedules' runs when they are due. It runs as a thread in every worker process
+(`python -m tasks.worker`), so no extra process is needed, and however many workers and hosts run it, each due run
+starts once: a run time is claimed by inserting its schedule_runs row (schedule id + run time is the primary key;
+the first insert wins), and only the claimer starts the task.
+
+A due run whose task type is already running is skipped and recorded as skipped. After downtime, the missed run
+times are not replayed: with CRON_CATCH_UP one catch-up run starts (recorded with how many times it stands for),
+without it the latest is recorded as missed.
+
+`python -m tasks.scheduler --once [--now ISO-TIME]` runs one pass and prints what it did (operations, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+
+from clustering.request import MIN_TRACKS, defaults_from, preset
+from config import Config
+from db import schedules as schedule_store
+from db import task_status as task_store
+from db import tracks as track_store
+from db.app_settings import effective_config
+from db.clock import database_now
+from db.pool import Database
+from scheduling.cron import CronError, due_run
+from tasks.queues import (
+    MAIN_ANALYSIS,
+    MAIN_CLEANING,
+    MAIN_CLUSTERING,
+    MAIN_FINGERPRINT,
+    start_main_task,
+    start_map_projection,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ScheduleNotStartable(Exception):
+    """The schedule's task cannot start now for a reason that is not "already running" (e.g. too few tracks)."""
+
+
+def grace_period(config: Config) -> timedelta:
+    """How late a run time may be seen and still count as on time (a scheduler polls every CRON_POLL_SECONDS)."""
+    return timedelta(seconds=3 * config.CRON_POLL_SECONDS + 60)
+
+
+def start_schedule_task(schedule: dict[str, Any], *, db: Database, redis: Redis, config: Config) -> str:
+    """Start the task of `schedule` with its parameters; its task id. TaskAlreadyRunning when one of its type is
+    active, ScheduleNotStartable when it cannot start for another reason."""
+    task_type, params = schedule["task_type"], dict(schedule["params"] or {})
+    if task_type == "analysis":
+        return start_main_task(MAIN_ANALYSIS, kwargs=params, db=db, connection=redis, config=config)
+    if task_type == "cleaning":
+        return start_main_task(MAIN_CLEANING, kwargs={"dry_run": bool(params.get("dry_run", False)),
+                                                      "preview_task_id": None},
+                               db=db, connection=redis, config=config)
+    if task_type == "map_projection":
+        return start_map_projection(full=bool(params.get("full", False)), reason="schedule", db=db, connection=redis,
+                                    config=config)
+    if task_type == "sonic_fingerprint":
+        return start_main_task(MAIN_FINGERPRINT, kwargs=params, db=db, connection=redis, config=config)
+    if task_type == "clustering":
+        size, artists = track_store.library_counts(db)
+        if size < MIN_TRACKS:
+            raise ScheduleNotStartable(f"only {size} analyzed tracks (clustering needs at least {MIN_TRACKS})")
+        defaults = defaults_from(effective_config(config, db))
+        if params.pop("preset", False):
+            request = preset(size, artists, defaults).with_values(params)
+        else:
+            request = defaults.with_values(params)
+        return start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), db=db, connection=redis, config=config)
+    raise ScheduleNotStartable(f"unknown task type {task_type!r}")
+
+
+def run_now(schedule: dict[str, Any], *, db: Database, redis: Redis, config: Config, claimed_by: str
+            ) -> dict[str, Any]:
+    """Start a schedule's task at once ("run now"), recorded as a manual run; the run's outcome."""
+    moment = database_now(db)
+    schedule_store.claim_run(db, schedule["schedule_id"], due_at=moment, kind="manual", missed=0,
+                             claimed_by=claimed_by)
+    return _start(schedule, moment, db=db, redis=redis, config=config)
+
+
+def _start(schedule: dict[str, Any], due_at: datetime, *, db: Database, redis: Redis, config: Config
+           ) -> dict[str, Any]:
+    task_id: str | None = None
+    try:
+        task_id = start_schedule_task(schedule, db=db, redis=redis, config=config)
+        outcome, message = "started", None
+    except task_store.TaskAlreadyRunning as exc:
+        outcome, message = "skipped", f"a {exc.task_type} task is already running ({exc.active_task_id})"
+        task_id = exc.active_task_id
+    except ScheduleNotStartable as exc:
+        outcome, message = "failed", str(exc)
+    except Exception as exc:  # Redis down, a bad stored parameter: recorded, and the other schedules go on
+        log.exception("schedule %r could not start its task", schedule["name"])
+        outcome, message = "failed", f"{type(exc).__name__}: {exc}"[:500]
+    schedule_store.finish_run(db, schedule["schedule_id"], due_at=due_at, outcome=outcome, task_id=task_id,
+                              message=message)
+    return {"schedule": schedule["name"], "due_at": due_at.isoformat(), "outcome": outcome, "task_id": task_id,
+            "message": message}
+
+
+def run_due(db: Database, redis: Redis, config: Config, *, now: datetime | None = None,
+            claimed_by: str = "") -> list[dict[str, Any]]:
+    """One pass over the enabled schedules: claim and start each run that is due at `now` (the database's clock by
+    default); what was done, one entry per run this scheduler claimed."""
+    now = now or database_now(db)
+    done = []
+    for schedule in schedule_store.list_schedules(db, enabled_only=True):
+        since = max(t for t in (schedule["last_due_at"], schedule["updated_at"]) if t is not None)
+        try:
+            due = due_run(schedule["cron_expr"], schedule["timezone"], since=since, now=now,
+                          grace=grace_period(config))
+        except CronError as exc:
+            log.warning("schedule %r: %s", schedule["name"], exc)
+            continue
+        if due is None:
+            continue
+        kind = "catch_up" if due.catch_up else "scheduled"
+        if due.catch_up and not config.CRON_CATCH_UP:
+            message = (f"missed {due.missed + 1} run time(s) while no scheduler was running; CRON_CATCH_UP is off, "
+                       "so none is run now")
+            if schedule_store.claim_run(db, schedule["schedule_id"], due_at=due.due_at, kind=kind,
+                                        missed=due.missed, claimed_by=claimed_by, outcome="missed", message=message):
+                done.append({"schedule": schedule["name"], "due_at": due.due_at.isoformat(), "outcome": "missed",
+                             "task_id": None, "message": message})
+            continue
+        if not schedule_store.claim_run(db, schedule["schedule_id"], due_at=due.due_at, kind=kind,
+                                        missed=due.missed, claimed_by=claimed_by):
+            continue  # another scheduler has it
+        result = _start(schedule, due.due_at, db=db, redis=redis, config=config)
+        result["kind"] = kind
+        result["missed"] = due.missed
+        done.append(result)
+    return done
+
+
+def scheduler_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def start_scheduler_thread(db: Database, redis: Redis, config: Config, stop: threading.Event) -> threading.Thread:
+    """The scheduler loop as a daemon thread: one pass every CRON_POLL_SECONDS until `stop` is set."""
+
+    def loop() -> None:
+        me = scheduler_identity()
+        while not stop.is_set():
+            try:
+                for run in run_due(db, redis, config, claimed_by=me):
+                    log.info("schedule %s: %s %s", run["schedule"], run["outcome"], run.get("task_id") or "")
+            except Exception:  # the database restarting, say: the next pass tries again
+                log.warning("scheduler pass failed", exc_info=True)
+            stop.wait(config.CRON_POLL_SECONDS)
+
+    thread = threading.Thread(target=loop, name="scheduler", daemon=True)
+    thread.start()
+    return thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    import config as config_module
+    from infra.connections import get_db, get_redis
+
+    parser = argparse.ArgumentParser(description="Run one pass of the AudioMuse scheduler")
+    parser.add_argument("--once", action="store_true", required=True)
+    parser.add_argument("--now", help="the moment to act as (ISO 8601 with offset); default: the database's clock")
+    parser.add_argument("--start-at", type=float, help="wait until this epoch time first (tests start racers)")
+    args = parser.parse_args(argv)
+    config = config_module.load_or_exit()
+    config_module.install(config)
+    db, redis = get_db(config), get_redis(config)
+    now = datetime.fromisoformat(args.now) if args.now else None
+    if args.start_at:
+        time.sleep(max(0.0, args.start_at - time.time()))
+    print(json.dumps(run_due(db, redis, config, now=now, claimed_by=scheduler_identity())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
