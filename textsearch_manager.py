@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -310,3 +310,39 @@ def search(model: TextModel, library: SearchableLibrary, query: str, *,
     engine, vector = model.embed(query)
     hits, weights = engine.search(vector, library.scores, limit=limit)
     return [(int(library.positions[h.position]), h.similarity, h.because) for h in hits], weights
+
+
+@dataclass(frozen=True)
+class SemanticAnswer:
+    """Which engine answered a query and its hits: (index position, similarity 0..1 or cosine, because)."""
+
+    engine: str
+    model: str
+    hits: list[tuple[int, float, list[tuple[str, float]]]]
+    concepts: dict[str, float] | None = None  # the default engine's concept weights
+    audio_model: str | None = None  # CLAP's audio model
+
+
+def active_clap_library(clap_model: TextModel | None, caches: Mapping[str, Any]) -> ClapLibrary | None:
+    """The CLAP embeddings when CLAP answers: enabled, and some of the index's tracks embedded."""
+    if clap_model is None:
+        return None
+    library: ClapLibrary | None = caches.get(CLAP_CACHE_NAME)
+    return library if library is not None and len(library) > 0 else None
+
+
+def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any], query: str, *,
+                    limit: int) -> SemanticAnswer:
+    """The query answered by CLAP when it is active, else by the default engine (`caches`: the index's caches,
+    read together with the index). Raises DiscoveryError or ClapModelError when the model cannot answer, LookupError
+    while the text-search cache is not built yet."""
+    clap = active_clap_library(clap_model, caches)
+    if clap is not None and clap_model is not None:
+        hits = search_clap(clap_model, clap, query, limit=limit)
+        return SemanticAnswer(CLAP_ENGINE_NAME, clap_model.name, [(p, s, []) for p, s in hits],
+                              audio_model=clap.audio_model)
+    library: SearchableLibrary | None = caches.get(CACHE_NAME)
+    if library is None:
+        raise LookupError("text search is being prepared")
+    found, weights = search(text_model, library, query, limit=limit)
+    return SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights)

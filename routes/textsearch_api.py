@@ -24,8 +24,10 @@ from textsearch_manager import (
     ClapLibrary,
     SearchableLibrary,
     TextModel,
+    active_clap_library,
     search,
     search_clap,
+    semantic_search,
     suggested_queries,
     tag_matches,
 )
@@ -64,10 +66,7 @@ def _library(rt: Runtime) -> SearchableLibrary:
 
 def _clap_library(rt: Runtime, state: LibraryState) -> ClapLibrary | None:
     """The CLAP embeddings when CLAP answers: enabled, and some of the index's tracks embedded."""
-    if rt.clap_model is None:
-        return None
-    library: ClapLibrary | None = state.caches.get(CLAP_CACHE_NAME)
-    return library if library is not None and len(library) > 0 else None
+    return active_clap_library(rt.clap_model, state.caches)
 
 
 def _active(rt: Runtime) -> tuple[str, TextModel]:
@@ -90,33 +89,26 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
         return {"query": query, "results": [], "count": 0, "engine": ENGINE_NAME,
                 "message": "Nothing has been analyzed yet: run an analysis first."}
     catalog = state.index.catalog
-    clap = _clap_library(rt, state)
-    results = []
-    if clap is not None and rt.clap_model is not None:
-        try:
-            clap_hits = search_clap(rt.clap_model, clap, query, limit=limit)
-        except (DiscoveryError, ClapModelError) as exc:
-            raise _unavailable(CLAP_ENGINE_NAME, exc) from None
-        for position, similarity in clap_hits:
-            names = catalog.names(position)
-            if names is not None:
-                results.append({"item_id": catalog.item_id(position), "title": names[0], "author": names[1],
-                                "album": names[2], "similarity": similarity, "matched": []})
-        return {"query": query, "results": results, "count": len(results), "engine": CLAP_ENGINE_NAME,
-                "model": rt.clap_model.name, "audio_model": clap.audio_model}
+    engine = CLAP_ENGINE_NAME if active_clap_library(rt.clap_model, state.caches) is not None else ENGINE_NAME
     try:
-        hits, weights = search(rt.text_model, library, query, limit=limit)
-    except DiscoveryError as exc:
-        raise _unavailable(ENGINE_NAME, exc) from None
-    for position, similarity, because in hits:
+        answer = semantic_search(rt.text_model, rt.clap_model, state.caches, query, limit=limit)
+    except (DiscoveryError, ClapModelError) as exc:
+        raise _unavailable(engine, exc) from None
+    results = []
+    for position, similarity, because in answer.hits:
         names = catalog.names(position)
         if names is None:
             continue
         title, artist, album = names
         results.append({"item_id": catalog.item_id(position), "title": title, "author": artist, "album": album,
                         "similarity": similarity, "matched": [{"concept": c, "percentile": p} for c, p in because]})
-    return {"query": query, "results": results, "count": len(results), "engine": ENGINE_NAME,
-            "model": rt.text_model.name, "concepts": weights}
+    body: dict[str, Any] = {"query": query, "results": results, "count": len(results), "engine": answer.engine,
+                            "model": answer.model}
+    if answer.audio_model is not None or answer.engine == CLAP_ENGINE_NAME:
+        body["audio_model"] = answer.audio_model
+    if answer.concepts is not None:
+        body["concepts"] = answer.concepts
+    return body
 
 
 @bp.get("/api/search/keyword")
