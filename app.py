@@ -39,6 +39,7 @@ from routes import (
     health,
     map_api,
     pages,
+    search_api,
     settings_api,
     tasks_api,
     textsearch_api,
@@ -46,6 +47,8 @@ from routes import (
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
+from search_manager import CACHE_NAME as SEARCH_FACETS_CACHE
+from search_manager import build_search_facets
 from tasks.reconcile import reconcile_dead_workers
 from textsearch_manager import CACHE_NAME as TEXT_SEARCH_CACHE
 from textsearch_manager import (
@@ -78,6 +81,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       text_model=text_model_for(cfg), clap_model=clap_model_for(cfg))
     runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
     runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)
+    runtime.index.add_cache(SEARCH_FACETS_CACHE, build_search_facets)
     if runtime.clap_model is not None:
         runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION))
 
@@ -99,7 +103,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
                       discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp,
-                      cleaning.bp, cron.bp):
+                      cleaning.bp, cron.bp, search_api.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -36,6 +36,7 @@ PAGES = (
          "A playlist from what you actually listen to."),
     Page("text_search", "/text_search", "Text search", "Search the library by describing the music in words."),
     Page("chat", "/chat", "Instant playlist", "Ask for a playlist in plain language."),
+    Page("search", "/search", "Library search", "Find songs by words and sound, filtered by tempo, key and energy."),
     Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
     Page("cron", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
@@ -52,7 +53,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
 
 
 BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search", "chat", "cleaning", "cron"}
+         "text_search", "chat", "cleaning", "cron", "search"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -119,6 +120,13 @@ def cleaning() -> str:
     return render_template("cleaning.html", page=PAGES_BY_ENDPOINT["cleaning"], safety_limit=cfg.CLEANING_SAFETY_LIMIT,
                            min_remaining=cfg.CLEANING_MIN_REMAINING_FRACTION,
                            analyzed=track_store.count_analyzed(runtime().db))
+
+
+@bp.route("/search", endpoint="search")
+def search() -> str:
+    from routes.search_api import trigram_in_force
+
+    return render_template("search.html", page=PAGES_BY_ENDPOINT["search"], trigram=trigram_in_force(runtime()))
 
 
 @bp.route("/cron", endpoint="cron")

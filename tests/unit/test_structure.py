@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "map_manager.py", "mediaserver.py", "textsearch_manager.py",
+             "search_manager.py",
              "voyager_manager.py")
 PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "scheduling", "tasks")
 DOMAIN = ("audio", "clustering", "discovery", "scheduling")

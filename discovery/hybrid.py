@@ -1,0 +1,265 @@
+"""Library search for DJs and curators: keyword and semantic rankings fused into one (weighted scores or reciprocal
+rank fusion), filters on tempo, key, energy, tags, year and duration, and facet counts — over a table of per-track
+values held in memory beside the index (rows are index positions).
+
+Energy level (a facet and a filter) is what a DJ means by it, from loudness and tempo together:
+`level = energy + (bpm − 120) / 500` (energy alone when the tempo is unknown); **high** ≥ 0.80, **low** < 0.66,
+**medium** between. Mastered pop and rock at 120 BPM (energy 0.67–0.87) thus spans medium to high; quiet or slow
+music is low; a loud track at 140 BPM is high.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from discovery.types import DiscoveryError
+
+__all__ = ["BPM_RANGES", "ENERGY_LEVELS", "FacetTable", "Filters", "Fused", "apply_filters", "decode_cursor",
+           "encode_cursor", "energy_levels", "facet_counts", "fuse", "parse_camelot"]
+
+BPM_RANGES = (("60-90", 60.0, 90.0), ("90-120", 90.0, 120.0), ("120-150", 120.0, 150.0), ("150+", 150.0, 1e9))
+ENERGY_LEVELS = ("high", "medium", "low")
+HIGH_LEVEL, LOW_LEVEL = 0.80, 0.66
+RRF_K = 60
+CAMELOT_CODES = tuple(f"{n}{letter}" for letter in "AB" for n in range(1, 13))
+
+
+def parse_camelot(code: str) -> int | None:
+    """0..23 for "1A".."12A", "1B".."12B" (any case); None otherwise."""
+    text = code.strip().upper()
+    if len(text) < 2 or text[-1] not in "AB" or not text[:-1].isdigit():
+        return None
+    number = int(text[:-1])
+    if not 1 <= number <= 12:
+        return None
+    return (number - 1) + (12 if text[-1] == "B" else 0)
+
+
+def _compatible_codes(code: int) -> list[int]:
+    """Same key, one step around the wheel (same letter), and the relative key (same number, other letter)."""
+    number, letter = code % 12, code // 12
+    return [code, (number + 1) % 12 + 12 * letter, (number - 1) % 12 + 12 * letter, number + 12 * (1 - letter)]
+
+
+@dataclass(frozen=True)
+class FacetTable:
+    """Per-track values by index position: NaN / -1 / 0 where unknown."""
+
+    bpm: np.ndarray  # float32
+    energy: np.ndarray  # float32
+    camelot: np.ndarray  # int8, 0..23 or -1
+    year: np.ndarray  # int16, 0 unknown
+    duration: np.ndarray  # float32 seconds
+    top_tags: np.ndarray  # int16 (n, 3) indices into `tag_names`, -1 none
+    tag_names: tuple[str, ...]
+    present: np.ndarray  # bool: the track has analysis values
+
+    @classmethod
+    def build(cls, n: int, rows: Iterable[tuple[int, Any, Any, Any, Any, Any, Sequence[str]]]) -> FacetTable:
+        """From (position, bpm, camelot, energy, year, duration, top tags) rows; positions not given are absent."""
+        bpm = np.full(n, np.nan, dtype=np.float32)
+        energy = np.full(n, np.nan, dtype=np.float32)
+        camelot = np.full(n, -1, dtype=np.int8)
+        year = np.zeros(n, dtype=np.int16)
+        duration = np.full(n, np.nan, dtype=np.float32)
+        top = np.full((n, 3), -1, dtype=np.int16)
+        present = np.zeros(n, dtype=bool)
+        names: dict[str, int] = {}
+        for position, row_bpm, row_camelot, row_energy, row_year, row_duration, row_tags in rows:
+            present[position] = True
+            if row_bpm is not None:
+                bpm[position] = row_bpm
+            if row_energy is not None:
+                energy[position] = row_energy
+            parsed = parse_camelot(row_camelot) if row_camelot else None
+            if parsed is not None:
+                camelot[position] = parsed
+            if row_year and 0 < int(row_year) < 32768:
+                year[position] = int(row_year)
+            if row_duration is not None:
+                duration[position] = row_duration
+            for slot, tag in enumerate(list(row_tags)[:3]):
+                top[position, slot] = names.setdefault(tag, len(names))
+        return cls(bpm, energy, camelot, year, duration, top, tuple(names), present)
+
+    def __len__(self) -> int:
+        return len(self.bpm)
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in (self.bpm, self.energy, self.camelot, self.year, self.duration,
+                                          self.top_tags, self.present)))
+
+    def tag_code(self, name: str) -> int | None:
+        lowered = name.strip().lower()
+        return next((i for i, t in enumerate(self.tag_names) if t.lower() == lowered), None)
+
+
+def energy_levels(table: FacetTable) -> np.ndarray:
+    """0 high, 1 medium, 2 low, -1 unknown, per row (see the module docstring)."""
+    level = table.energy + np.where(np.isnan(table.bpm), 0.0, (table.bpm - 120.0) / 500.0)
+    out = np.where(level >= HIGH_LEVEL, 0, np.where(level < LOW_LEVEL, 2, 1)).astype(np.int8)
+    return np.where(np.isnan(table.energy), -1, out).astype(np.int8)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """AND-combined; None / empty means no constraint."""
+
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    camelot: tuple[int, ...] = ()
+    mixable_with: int | None = None  # index position of the track to mix with
+    energy: str | None = None
+    tag: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    duration_min: float | None = None
+    duration_max: float | None = None
+    bpm_tolerance: float = 3.0  # mixableWith: ± BPM on its scale, also at half or double time (as mixable.py)
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as the query-string parameters that state them (shareable URLs, cursors)."""
+        values = {"bpmMin": self.bpm_min, "bpmMax": self.bpm_max, "energy": self.energy, "tag": self.tag,
+                  "yearMin": self.year_min, "yearMax": self.year_max, "durationMin": self.duration_min,
+                  "durationMax": self.duration_max}
+        out = {k: str(v) for k, v in values.items() if v is not None}
+        if self.camelot:
+            out["keyCamelot"] = ",".join(CAMELOT_CODES[c] for c in self.camelot)
+        if self.mixable_with is not None:
+            out["mixableWith"] = str(self.mixable_with)
+        return out
+
+
+def apply_filters(table: FacetTable, filters: Filters, *, levels: np.ndarray | None = None) -> np.ndarray:
+    """The rows (bool mask) that pass every filter; only rows with analysis values pass."""
+    mask = table.present.copy()
+    if filters.bpm_min is not None:
+        mask &= table.bpm >= filters.bpm_min
+    if filters.bpm_max is not None:
+        mask &= table.bpm <= filters.bpm_max
+    if filters.camelot:
+        mask &= np.isin(table.camelot, np.asarray(filters.camelot, dtype=np.int8))
+    if filters.mixable_with is not None:
+        mask &= _mixable_mask(table, filters.mixable_with, filters.bpm_tolerance)
+    if filters.energy is not None:
+        mask &= (levels if levels is not None else energy_levels(table)) == ENERGY_LEVELS.index(filters.energy)
+    if filters.tag is not None:
+        code = table.tag_code(filters.tag)
+        mask &= (table.top_tags == code).any(axis=1) if code is not None else False
+    if filters.year_min is not None:
+        mask &= (table.year >= filters.year_min) & (table.year > 0)
+    if filters.year_max is not None:
+        mask &= (table.year <= filters.year_max) & (table.year > 0)
+    if filters.duration_min is not None:
+        mask &= table.duration >= filters.duration_min
+    if filters.duration_max is not None:
+        mask &= table.duration <= filters.duration_max
+    return mask
+
+
+def _mixable_mask(table: FacetTable, position: int, tolerance: float) -> np.ndarray:
+    seed_key, seed_bpm = int(table.camelot[position]), float(table.bpm[position])
+    if seed_key < 0 or not np.isfinite(seed_bpm) or seed_bpm <= 0:
+        raise DiscoveryError("mixableWith", "that track has no key or tempo to mix by")
+    keys = np.isin(table.camelot, np.asarray(_compatible_codes(seed_key), dtype=np.int8))
+    # on the seed's scale, as discovery.mixable.tempo_match: same tempo, half time (2·bpm), double time (bpm/2)
+    tempo = np.zeros(len(table), dtype=bool)
+    for factor in (1.0, 2.0, 0.5):
+        tempo |= np.abs(table.bpm * factor - seed_bpm) <= tolerance
+    mask = keys & tempo
+    mask[position] = False
+    return mask
+
+
+def facet_counts(table: FacetTable, rows: np.ndarray, *, levels: np.ndarray | None = None,
+                 top_tags: int = 10) -> dict[str, Any]:
+    """Counts over `rows` (index positions): BPM ranges, the 24 Camelot keys, energy levels, the top tags."""
+    rows = np.asarray(rows, dtype=np.int64)
+    bpm = table.bpm[rows]
+    ranges = [{"range": name, "min": low, "max": None if high > 1e8 else high,
+               "count": int(((bpm >= low) & (bpm < high)).sum())} for name, low, high in BPM_RANGES]
+    keys = np.bincount(table.camelot[rows][table.camelot[rows] >= 0].astype(np.int64), minlength=24)
+    level = (levels if levels is not None else energy_levels(table))[rows]
+    tags = table.top_tags[rows].ravel()
+    tag_counts = np.bincount(tags[tags >= 0].astype(np.int64), minlength=len(table.tag_names))
+    order = sorted(range(len(tag_counts)), key=lambda i: (-int(tag_counts[i]), table.tag_names[i]))[:top_tags]
+    return {
+        "bpm": ranges,
+        "camelot": [{"key": CAMELOT_CODES[i], "count": int(keys[i])} for i in range(24)],
+        "energy": [{"level": name, "count": int((level == i).sum())} for i, name in enumerate(ENERGY_LEVELS)],
+        "tags": [{"tag": table.tag_names[i], "count": int(tag_counts[i])} for i in order if tag_counts[i] > 0],
+    }
+
+
+Fusion = Literal["weighted", "rrf"]
+
+
+@dataclass(frozen=True)
+class Fused:
+    position: int
+    score: float
+    keyword_score: float  # 0..1, normalised by the best keyword match; 0 when the keyword side did not find it
+    semantic_score: float  # 0..1, normalised likewise
+    match_reasons: list[str] = field(default_factory=list)
+
+
+def fuse(keyword: Mapping[int, float], semantic: Mapping[int, float], *, semantic_weight: float,
+         fusion: Fusion = "weighted", order_key: Mapping[int, str] | None = None) -> list[Fused]:
+    """One ranking of the positions either side found, best first (ties by `order_key` then position, so the same
+    query always gives the same order). Weighted: each side's scores divided by its best, mixed by the weights.
+    RRF: Σ 1 / (60 + rank) over the sides that weigh anything."""
+    if not 0.0 <= semantic_weight <= 1.0:
+        raise DiscoveryError("semanticWeight", "the weights must each be between 0 and 1 and sum to 1")
+    keyword_weight = 1.0 - semantic_weight
+    best_kw = max(keyword.values(), default=0.0) or 1.0
+    best_sem = max(semantic.values(), default=0.0) or 1.0
+    kw = {p: s / best_kw for p, s in keyword.items()}
+    sem = {p: s / best_sem for p, s in semantic.items()}
+    if fusion == "rrf":
+        kw_rank = {p: r for r, p in enumerate(sorted(keyword, key=lambda p: (-keyword[p], p)), start=1)}
+        sem_rank = {p: r for r, p in enumerate(sorted(semantic, key=lambda p: (-semantic[p], p)), start=1)}
+    scored = []
+    for position in set(kw) | set(sem):
+        if fusion == "rrf":
+            score = (keyword_weight * (1.0 / (RRF_K + kw_rank[position]) if position in kw_rank else 0.0)
+                     + semantic_weight * (1.0 / (RRF_K + sem_rank[position]) if position in sem_rank else 0.0))
+        else:
+            score = keyword_weight * kw.get(position, 0.0) + semantic_weight * sem.get(position, 0.0)
+        if score <= 0.0:
+            continue
+        reasons = [name for name, side, weight in (("keyword", kw, keyword_weight), ("semantic", sem, semantic_weight))
+                   if position in side and weight > 0]
+        scored.append(Fused(position, round(score, 9), round(kw.get(position, 0.0), 4),
+                            round(sem.get(position, 0.0), 4), reasons))
+    keys = order_key or {}
+    scored.sort(key=lambda f: (-f.score, keys.get(f.position, ""), f.position))
+    return scored
+
+
+def query_digest(parts: Mapping[str, Any]) -> str:
+    """A short fingerprint of a query's parameters: a cursor is only valid for the query that made it."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def encode_cursor(offset: int, digest: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "q": digest}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, digest: str) -> int:
+    """The offset a cursor stands for; DiscoveryError naming `cursor` when it is malformed or from another query."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset, made_for = int(raw["o"]), str(raw["q"])
+    except (ValueError, KeyError, TypeError):
+        raise DiscoveryError("cursor", "not a cursor this search returned") from None
+    if made_for != digest or offset < 0:
+        raise DiscoveryError("cursor", "this cursor belongs to another query: start again without it")
+    return offset

@@ -1,0 +1,159 @@
+"""Hybrid library search in the web process: the facet table cache (built beside the index like the text-search
+caches), and one search = keyword hits from PostgreSQL + semantic hits from the text-search engine, fused, filtered,
+counted into facets and paged by cursor."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from audio.clap import ClapModelError
+from db import search as search_store
+from db.pool import Database
+from discovery.hybrid import (
+    CAMELOT_CODES,
+    ENERGY_LEVELS,
+    FacetTable,
+    Filters,
+    Fused,
+    Fusion,
+    apply_filters,
+    decode_cursor,
+    encode_cursor,
+    energy_levels,
+    facet_counts,
+    fuse,
+    query_digest,
+)
+from discovery.types import DiscoveryError
+from textsearch_manager import TextModel, semantic_search
+from voyager_manager import LibraryState, LoadedIndex
+
+log = logging.getLogger(__name__)
+
+CACHE_NAME = "search_facets"
+KEYWORD_CANDIDATES = 1000
+SEMANTIC_CANDIDATES = 500
+Mode = Literal["hybrid", "semantic", "keyword"]
+
+
+@dataclass(frozen=True)
+class SearchFacets:
+    table: FacetTable
+    levels: np.ndarray  # energy level per row (discovery.hybrid.energy_levels)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes + int(self.levels.nbytes)
+
+
+def build_search_facets(db: Database, loaded: LoadedIndex | None) -> SearchFacets:
+    """The facet table of the tracks `loaded` holds (an IndexHolder cache builder)."""
+    if loaded is None or len(loaded) == 0:
+        table = FacetTable.build(0, [])
+        return SearchFacets(table, energy_levels(table))
+    catalog = loaded.catalog
+    item_ids = [catalog.item_id(p) for p in range(len(loaded))]
+    rows = ((catalog.position(r[0]), *r[1:]) for r in search_store.facet_rows(db, item_ids))
+    table = FacetTable.build(len(loaded), ((p, *rest) for p, *rest in rows if p is not None))
+    return SearchFacets(table, energy_levels(table))
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    mode: Mode = "hybrid"
+    semantic_weight: float = 0.3
+    fusion: Fusion = "weighted"
+    filters: Filters = Filters()
+    limit: int = 25
+    cursor: str | None = None
+
+    def digest(self) -> str:
+        return query_digest({"q": self.query, "m": self.mode, "w": self.semantic_weight, "f": self.fusion,
+                             "filters": self.filters.as_query()})
+
+
+@dataclass
+class SearchAnswer:
+    results: list[dict[str, Any]]
+    total: int
+    facets: dict[str, Any]
+    next_cursor: str | None
+    semantic_available: bool
+    semantic_engine: str | None
+    semantic_reason: str | None
+    trigram: bool
+
+
+def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_model: TextModel | None,
+               request: SearchRequest, *, trigram: bool) -> SearchAnswer:
+    """One page of results for `request` against the index `state` holds. LookupError while the facet cache is not
+    built yet; DiscoveryError for a bad cursor or filter."""
+    facets: SearchFacets | None = state.caches.get(CACHE_NAME)
+    if facets is None or state.index is None:
+        raise LookupError("search is being prepared")
+    table, catalog = facets.table, state.index.catalog
+    allowed = apply_filters(table, request.filters, levels=facets.levels)
+    keyword: dict[int, float] = {}
+    semantic: dict[int, float] = {}
+    semantic_available, engine, reason = True, None, None
+    query = request.query.strip()
+    if query and request.mode in ("hybrid", "keyword"):
+        for hit in search_store.keyword_hits(db, query, limit=KEYWORD_CANDIDATES, trigram=trigram):
+            position = catalog.position(hit.item_id)
+            if position is not None and allowed[position]:
+                keyword[position] = hit.score
+    if query and request.mode in ("hybrid", "semantic"):
+        try:
+            answer = semantic_search(text_model, clap_model, state.caches, query, limit=SEMANTIC_CANDIDATES)
+            engine = answer.engine
+            semantic = {p: s for p, s, _ in answer.hits if 0 <= p < len(allowed) and allowed[p] and s > 0}
+        except (DiscoveryError, ClapModelError, LookupError, OSError) as exc:
+            semantic_available, reason = False, f"{type(exc).__name__}: {exc}"
+            log.warning("semantic side of a search failed: %s", reason)
+    if query:
+        weight = request.semantic_weight if request.mode == "hybrid" else (1.0 if request.mode == "semantic" else 0.0)
+        if not semantic_available and request.mode == "hybrid":
+            weight = 0.0  # keyword results, ranked as keyword results
+        ranked = fuse(keyword, semantic, semantic_weight=weight, fusion=request.fusion,
+                      order_key={p: catalog.item_id(p) for p in set(keyword) | set(semantic)})
+        positions = np.asarray([f.position for f in ranked], dtype=np.int64)
+    else:  # browsing by filters: every track that passes, in a stable order
+        positions = np.flatnonzero(allowed)  # index order: the same for the same library
+        ranked = [Fused(int(p), 0.0, 0.0, 0.0, ["filter"]) for p in positions]
+    digest = request.digest()
+    offset = decode_cursor(request.cursor, digest) if request.cursor else 0
+    page = ranked[offset:offset + request.limit]
+    following = offset + request.limit
+    return SearchAnswer(
+        results=[_result(f, catalog, facets) for f in page if catalog.names(f.position) is not None],
+        total=len(ranked), facets=facet_counts(table, positions, levels=facets.levels),
+        next_cursor=encode_cursor(following, digest) if following < len(ranked) else None,
+        semantic_available=semantic_available if request.mode != "keyword" else False,
+        semantic_engine=engine, semantic_reason=reason if not semantic_available else
+        ("mode is keyword" if request.mode == "keyword" else None), trigram=trigram)
+
+
+def _result(fused: Fused, catalog: Any, facets: SearchFacets) -> dict[str, Any]:
+    table, p = facets.table, fused.position
+    title, artist, album = catalog.names(p)
+    bpm, energy = float(table.bpm[p]), float(table.energy[p])
+    return {
+        "track": {"item_id": catalog.item_id(p), "title": title, "artist": artist, "album": album,
+                  "bpm": round(bpm, 1) if np.isfinite(bpm) else None,
+                  "camelot": CAMELOT_CODES[table.camelot[p]] if table.camelot[p] >= 0 else None,
+                  "energy": round(energy, 3) if np.isfinite(energy) else None,
+                  "energy_level": ENERGY_LEVELS[facets.levels[p]] if facets.levels[p] >= 0 else None,
+                  "year": int(table.year[p]) or None,
+                  "duration_seconds": round(float(table.duration[p]), 1) if np.isfinite(table.duration[p]) else None,
+                  "top_tags": [table.tag_names[c] for c in table.top_tags[p] if c >= 0]},
+        "score": fused.score, "keyword_score": fused.keyword_score, "semantic_score": fused.semantic_score,
+        "match_reasons": fused.match_reasons,
+    }

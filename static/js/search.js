@@ -1,0 +1,192 @@
+// Library search: words and sound, facets that filter and count, results paged by cursor; the page's query string
+// is the whole state (shareable), and the same names are the API's parameters.
+(() => {
+  "use strict";
+  const { api, playButton, playlistBox } = window.AudioMuse;
+  const $ = (id) => document.getElementById(id);
+  const form = $("search-form");
+  const rows = $("search-rows");
+  const message = $("search-message");
+  const more = $("search-more");
+  const FILTERS = ["bpmMin", "bpmMax", "keyCamelot", "energy", "tag"];
+  let state = new URLSearchParams(window.location.search);
+  let nextCursor = null;
+  let shown = [];
+  const suggestName = playlistBox(document.querySelector(".playlist-box"), () => shown.map((r) => r.track.item_id),
+    { source: "text_search" });
+
+  function apiQuery(cursor) {
+    const query = new URLSearchParams();
+    query.set("q", state.get("q") || "");
+    const mode = state.get("mode") || "hybrid";
+    if (mode === "keyword") query.set("semantic", "false");
+    else query.set("semantic_weight", mode === "semantic" ? "1" : (state.get("w") || "0.3"));
+    if (state.get("fusion")) query.set("fusion", state.get("fusion"));
+    for (const name of FILTERS) if (state.get(name)) query.set(name, state.get(name));
+    query.set("limit", state.get("limit") || "25");
+    if (cursor) query.set("cursor", cursor);
+    return query;
+  }
+
+  function writeForm() {
+    $("search-q").value = state.get("q") || "";
+    $("search-mode").value = state.get("mode") || "hybrid";
+    $("search-weight").value = state.get("w") || "0.3";
+    $("search-fusion").value = state.get("fusion") || "weighted";
+    $("search-weight").disabled = $("search-mode").value !== "hybrid";
+  }
+
+  function readForm() {
+    const next = new URLSearchParams();
+    const q = $("search-q").value.trim();
+    if (q) next.set("q", q);
+    if ($("search-mode").value !== "hybrid") next.set("mode", $("search-mode").value);
+    if ($("search-weight").value && $("search-weight").value !== "0.3") next.set("w", $("search-weight").value);
+    if ($("search-fusion").value !== "weighted") next.set("fusion", $("search-fusion").value);
+    for (const name of [...FILTERS, "limit"]) if (state.get(name)) next.set(name, state.get(name));
+    return next;
+  }
+
+  function option(container, { type, name, value, label, count, checked, onChange }) {
+    const wrap = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = type;
+    input.name = name;
+    input.value = value;
+    input.checked = checked;
+    input.addEventListener("change", () => onChange(input));
+    const text = document.createElement("span");
+    text.textContent = label;
+    const number = document.createElement("span");
+    number.className = "count";
+    number.textContent = count == null ? "" : String(count);
+    wrap.append(input, text, number);
+    container.append(wrap);
+  }
+
+  function setFilter(changes) {
+    for (const [k, v] of Object.entries(changes)) {
+      if (v == null || v === "") state.delete(k);
+      else state.set(k, v);
+    }
+    run(true);
+  }
+
+  function renderFacets(facets) {
+    const bpm = $("facet-bpm");
+    bpm.replaceChildren();
+    const current = `${state.get("bpmMin") || ""}-${state.get("bpmMax") || ""}`;
+    option(bpm, { type: "radio", name: "bpm", value: "", label: "Any", checked: current === "-",
+      onChange: () => setFilter({ bpmMin: null, bpmMax: null }) });
+    for (const b of facets.bpm) {
+      const value = `${b.min}-${b.max ?? ""}`;
+      option(bpm, { type: "radio", name: "bpm", value, label: b.range, count: b.count, checked: current === value,
+        onChange: () => setFilter({ bpmMin: b.min, bpmMax: b.max }) });
+    }
+    const energy = $("facet-energy");
+    energy.replaceChildren();
+    option(energy, { type: "radio", name: "energy", value: "", label: "Any", checked: !state.get("energy"),
+      onChange: () => setFilter({ energy: null }) });
+    for (const e of facets.energy) {
+      option(energy, { type: "radio", name: "energy", value: e.level, label: e.level, count: e.count,
+        checked: state.get("energy") === e.level, onChange: () => setFilter({ energy: e.level }) });
+    }
+    const keys = $("facet-camelot");
+    keys.replaceChildren();
+    const chosen = new Set((state.get("keyCamelot") || "").split(",").filter(Boolean));
+    for (const k of facets.camelot) {
+      option(keys, { type: "checkbox", name: "keyCamelot", value: k.key, label: k.key, count: k.count,
+        checked: chosen.has(k.key), onChange: (input) => {
+          if (input.checked) chosen.add(k.key); else chosen.delete(k.key);
+          setFilter({ keyCamelot: [...chosen].join(",") });
+        } });
+    }
+    const tags = $("facet-tags");
+    tags.replaceChildren();
+    option(tags, { type: "radio", name: "tag", value: "", label: "Any", checked: !state.get("tag"),
+      onChange: () => setFilter({ tag: null }) });
+    const listed = facets.tags.map((t) => t.tag);
+    if (state.get("tag") && !listed.includes(state.get("tag"))) facets.tags.unshift({ tag: state.get("tag"), count: 0 });
+    for (const t of facets.tags) {
+      option(tags, { type: "radio", name: "tag", value: t.tag, label: t.tag, count: t.count,
+        checked: state.get("tag") === t.tag, onChange: () => setFilter({ tag: t.tag }) });
+    }
+  }
+
+  const cell = (text, className) => {
+    const td = document.createElement("td");
+    td.textContent = text ?? "–";
+    if (className) td.className = className;
+    return td;
+  };
+
+  function appendRows(results) {
+    for (const r of results) {
+      const t = r.track;
+      const tr = document.createElement("tr");
+      tr.dataset.itemId = t.item_id;
+      const number = cell(String(shown.length + 1));
+      number.append(" ", playButton(t.item_id, `${t.title} — ${t.artist}`));
+      const why = r.match_reasons.join(" + ") + (r.match_reasons.includes("filter") ? "" :
+        ` (${r.keyword_score.toFixed(2)} / ${r.semantic_score.toFixed(2)})`);
+      tr.append(number, cell(t.title), cell(t.artist), cell(t.album), cell(t.bpm == null ? null : t.bpm.toFixed(0)),
+        cell(t.camelot), cell(t.energy_level), cell(why, "why"));
+      rows.append(tr);
+      shown.push(r);
+    }
+  }
+
+  async function run(push) {
+    if (push) history.pushState(null, "", `?${state}`);
+    writeForm();
+    if (!state.get("q") && !FILTERS.some((f) => state.get(f))) {
+      message.textContent = "Type words, or pick a filter to browse.";
+      return;
+    }
+    message.textContent = "Searching…";
+    try {
+      const body = await api(`/api/v1/search?${apiQuery()}`);
+      rows.replaceChildren();
+      shown = [];
+      appendRows(body.results);
+      renderFacets(body.facets);
+      nextCursor = body.nextCursor;
+      more.hidden = !nextCursor;
+      $("search-count").textContent = `(${body.totalMatches})`;
+      const notes = [];
+      if (body.mode !== "keyword" && !body.semantic_available) notes.push("sound search is unavailable, word matches only");
+      message.textContent = body.totalMatches ? `${body.totalMatches} song${body.totalMatches === 1 ? "" : "s"}` +
+        (notes.length ? ` — ${notes.join("; ")}` : "") : "No songs match." + (notes.length ? ` (${notes[0]})` : "");
+      document.querySelector(".playlist-box").hidden = !body.results.length;
+      suggestName(`Search ${state.get("q") || "filters"}`);
+    } catch (err) {
+      message.textContent = `Search failed: ${err.message}`;
+    }
+  }
+
+  more.addEventListener("click", async () => {
+    try {
+      const body = await api(`/api/v1/search?${apiQuery(nextCursor)}`);
+      appendRows(body.results);
+      nextCursor = body.nextCursor;
+      more.hidden = !nextCursor;
+    } catch (err) {
+      message.textContent = `Could not load more: ${err.message}`;
+    }
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    state = readForm();
+    run(true);
+  });
+  $("search-mode").addEventListener("change", () => { $("search-weight").disabled = $("search-mode").value !== "hybrid"; });
+  $("search-clear").addEventListener("click", () => {
+    for (const name of FILTERS) state.delete(name);
+    run(true);
+  });
+  window.addEventListener("popstate", () => {
+    state = new URLSearchParams(window.location.search);
+    run(false);
+  });
+  run(false);
+})();
