@@ -41,6 +41,7 @@ from routes import (
     pages,
     search_api,
     settings_api,
+    smart_playlists,
     tasks_api,
     textsearch_api,
 )
@@ -103,7 +104,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
                       discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp,
-                      cleaning.bp, cron.bp, search_api.bp):
+                      cleaning.bp, cron.bp, search_api.bp,
+                      smart_playlists.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -37,6 +37,8 @@ PAGES = (
     Page("text_search", "/text_search", "Text search", "Search the library by describing the music in words."),
     Page("chat", "/chat", "Instant playlist", "Ask for a playlist in plain language."),
     Page("search", "/search", "Library search", "Find songs by words and sound, filtered by tempo, key and energy."),
+    Page("smart_playlists", "/smart_playlists", "Smart playlists",
+         "Playlists defined by a rule that keep themselves up to date."),
     Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
     Page("cron", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
@@ -53,7 +55,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
 
 
 BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search", "chat", "cleaning", "cron", "search"}
+         "text_search", "chat", "cleaning", "cron", "search", "smart_playlists"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -127,6 +129,13 @@ def search() -> str:
     from routes.search_api import trigram_in_force
 
     return render_template("search.html", page=PAGES_BY_ENDPOINT["search"], trigram=trigram_in_force(runtime()))
+
+
+@bp.route("/smart_playlists", endpoint="smart_playlists")
+def smart_playlists() -> str:
+    from discovery.smart_rules import FIELDS
+
+    return render_template("smart_playlists.html", page=PAGES_BY_ENDPOINT["smart_playlists"], fields=FIELDS)
 
 
 @bp.route("/cron", endpoint="cron")

@@ -31,6 +31,7 @@ from db.app_settings import effective_config
 from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.queues import MAIN_ANALYSIS, start_map_projection
+from tasks.smart_playlists import start_after as start_smart_refresh_after
 from voyager_manager import rebuild_from_embeddings
 
 log = logging.getLogger(__name__)
@@ -321,6 +322,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         _rebuild_index(ctx, totals)
     if totals["index_size"]:
         totals["map_task_id"] = _start_map(ctx)
+        totals["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "analysis")
     totals["elapsed_seconds"] = round(time.monotonic() - started, 1)
     ctx.report(_summary_line(totals, pace, {}), progress=100)
     return totals

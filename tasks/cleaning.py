@@ -24,6 +24,7 @@ from discovery.cleaning import AnalyzedTrack, CleaningPlan, Listing, orphan_dige
 from mediaserver import MediaServer, MediaServerError, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.queues import MAIN_CLEANING, start_map_projection
+from tasks.smart_playlists import start_after as start_smart_refresh_after
 from voyager_manager import rebuild_from_embeddings
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ def _refresh(ctx: TaskContext, config: Any, summary: dict[str, Any]) -> None:
     except task_store.TaskAlreadyRunning:
         summary["map_task_id"] = None
         ctx.append_log("The music map is being updated by a job already running")
+    summary["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "cleaning")
 
 
 assert MAIN_CLEANING.path == f"{__name__}.{run_cleaning_task.__name__}", "tasks.queues.MAIN_CLEANING is stale"

@@ -22,8 +22,8 @@ from db.pool import Database
 from tasks.types import TaskFunction, TaskRef
 
 __all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLEANING", "MAIN_CLUSTERING", "MAIN_FINGERPRINT",
-           "MAIN_MAP", "QUEUE_NAMES", "TaskFunction", "TaskRef", "cancel_task", "enqueue_task", "get_queues",
-           "start_main_task", "start_map_projection"]
+           "MAIN_MAP", "MAIN_SMART_PLAYLISTS", "QUEUE_NAMES", "TaskFunction", "TaskRef", "cancel_task", "enqueue_task",
+           "get_queues", "start_main_task", "start_map_projection", "start_smart_playlists_refresh"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
 MAIN_CLUSTERING = TaskRef("tasks.clustering.run_clustering_task", "main_clustering")
 MAIN_MAP = TaskRef("tasks.map.run_map_projection_task", "map_projection")
 MAIN_CLEANING = TaskRef("tasks.cleaning.run_cleaning_task", "cleaning")
+MAIN_SMART_PLAYLISTS = TaskRef("tasks.smart_playlists.run_smart_playlists_task", "smart_playlists_refresh")
 MAIN_FINGERPRINT = TaskRef("tasks.fingerprint.run_fingerprint_playlist_task", "sonic_fingerprint_playlist")
 
 
@@ -55,6 +56,13 @@ def start_map_projection(*, full: bool, reason: str, db: Database, connection: R
     one is active. `reason` says in the task's parameters what asked for it (analysis, cleaning, user)."""
     return start_main_task(MAIN_MAP, kwargs={"full": full, "reason": reason}, db=db, connection=connection,
                            config=config, job_timeout=config.MAP_TASK_TIMEOUT_SECONDS)
+
+
+def start_smart_playlists_refresh(*, reason: str, db: Database, connection: Redis, config: Config,
+                                  smart_playlist_id: int | None = None) -> str:
+    """Refresh the smart playlists (all, or one); raise TaskAlreadyRunning if a refresh is active."""
+    return start_main_task(MAIN_SMART_PLAYLISTS, kwargs={"smart_playlist_id": smart_playlist_id, "reason": reason},
+                           db=db, connection=connection, config=config)
 
 
 def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent_task_id: str | None,

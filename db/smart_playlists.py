@@ -1,0 +1,158 @@
+"""Queries of smart playlists: a rule's conditions as SQL (bound parameters only: no value of a rule is ever part of
+the statement's text), the tracks it matches in the playlist's order, and the smart_playlists rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from psycopg2.extras import Json
+
+from db.pool import Database
+from discovery.hybrid import HIGH_LEVEL, LOW_LEVEL
+from discovery.smart_rules import Condition
+
+COLUMNS = """smart_playlist_id, name, rule, order_by, seed, size_cap, last_refreshed_at, last_matches, last_count,
+             last_added, last_removed, last_error, mediaserver_playlist, created_at, updated_at"""
+SOURCE = "smart"
+SUFFIX = "_smart"
+MIN_TAG_PROBABILITY = 0.1
+
+_COLUMN = {"bpm": "t.tempo_bpm", "year": "t.year", "duration": "t.duration_seconds"}
+_COMPARE = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}  # the only operators that reach SQL
+_ENERGY_LEVEL = """CASE WHEN t.energy IS NULL THEN NULL
+    WHEN t.energy + (coalesce(t.tempo_bpm, 120) - 120) / 500.0 >= %(high_level)s THEN 'high'
+    WHEN t.energy + (coalesce(t.tempo_bpm, 120) - 120) / 500.0 < %(low_level)s THEN 'low' ELSE 'medium' END"""
+_TOP_TAGS = """(SELECT k FROM jsonb_each_text(coalesce(t.tags, '{}'::jsonb)) AS e(k, v)
+                 WHERE v::float8 >= %(min_tag)s ORDER BY v::float8 DESC, k LIMIT 3)"""
+_TOP_MOOD = """(SELECT k FROM jsonb_each_text(coalesce(t.moods, '{}'::jsonb)) AS e(k, v)
+                 ORDER BY v::float8 DESC, k LIMIT 1)"""
+
+
+def rule_sql(conditions: Sequence[Condition]) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause of `conditions` (AND-ed; NOT keeps tracks whose value is unknown) and its parameters."""
+    clauses = ["t.analyzed_at IS NOT NULL", "EXISTS (SELECT 1 FROM embeddings em WHERE em.item_id = t.item_id)"]
+    params: dict[str, Any] = {"high_level": HIGH_LEVEL, "low_level": LOW_LEVEL, "min_tag": MIN_TAG_PROBABILITY}
+    for number, c in enumerate(conditions):
+        name = f"p{number}"
+        if c.field in _COLUMN:
+            column = _COLUMN[c.field]
+            if c.op == "range":
+                sql = f"{column} BETWEEN %({name}_low)s AND %({name}_high)s"
+                params[f"{name}_low"], params[f"{name}_high"] = c.values
+            else:
+                sql = f"{column} {_COMPARE[c.op]} %({name})s"
+                params[name] = c.values[0]
+        elif c.field == "energy":
+            sql = f"({_ENERGY_LEVEL}) = %({name})s"
+            params[name] = c.values[0]
+        elif c.field == "key":
+            sql = f"t.camelot = ANY(%({name})s)"
+            params[name] = list(c.values)
+        elif c.field == "tag":
+            sql = f"EXISTS (SELECT 1 FROM {_TOP_TAGS} AS top(k) WHERE lower(top.k) = lower(%({name})s))"
+            params[name] = c.values[0]
+        elif c.field == "mood":
+            sql = f"lower({_TOP_MOOD}) = lower(%({name})s)"
+            params[name] = c.values[0]
+        elif c.field == "genre":
+            sql = f"EXISTS (SELECT 1 FROM unnest(t.genres) AS g WHERE lower(g) = lower(%({name})s))"
+            params[name] = c.values[0]
+        elif c.field in ("artist", "album"):
+            sql = f"lower(t.{c.field}) = lower(%({name})s)"
+            params[name] = c.values[0]
+        else:
+            raise ValueError(f"no SQL for the field {c.field!r}")
+        clauses.append(f"NOT coalesce(({sql}), false)" if c.negated else f"({sql})")
+    return " AND ".join(clauses), params
+
+
+_ORDER = {"bpm": "t.tempo_bpm NULLS LAST, t.item_id", "energy": "t.energy DESC NULLS LAST, t.item_id",
+          "random": "md5(t.item_id || ':' || %(seed)s::text), t.item_id", "similarity": "t.item_id"}
+
+
+@dataclass(frozen=True)
+class Matches:
+    count: int
+    item_ids: list[str]  # in the playlist's order, at most the cap
+
+
+def matching(db: Database, conditions: Sequence[Condition], *, order_by: str, seed: int, limit: int,
+             model: str) -> Matches:
+    """The tracks `conditions` match, ordered by `order_by` (similarity: to the mean embedding of every match,
+    nearest first), the first `limit` of them, and how many match in all."""
+    where, params = rule_sql(conditions)
+    params = {**params, "seed": seed, "limit": limit, "model": model}
+    count_row = db.fetch_one(f"SELECT count(*) AS n FROM tracks t WHERE {where}", params)
+    count = int(count_row["n"]) if count_row else 0
+    if order_by != "similarity":
+        rows = db.fetch_all(f"SELECT t.item_id FROM tracks t WHERE {where} ORDER BY {_ORDER[order_by]} "
+                            "LIMIT %(limit)s", params)
+        return Matches(count, [r["item_id"] for r in rows])
+    rows = db.fetch_all(f"""SELECT t.item_id, em.vector FROM tracks t JOIN embeddings em
+                              ON em.item_id = t.item_id AND em.model = %(model)s
+                             WHERE {where} ORDER BY t.item_id""", params)
+    if not rows:
+        return Matches(count, [])
+    ids = [r["item_id"] for r in rows]
+    vectors = np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows]).astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    centroid = vectors.mean(axis=0)
+    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    similarity = vectors @ centroid
+    order = np.lexsort((np.arange(len(ids)), -similarity))[:limit]
+    return Matches(count, [ids[i] for i in order])
+
+
+def list_smart_playlists(db: Database) -> list[dict[str, Any]]:
+    return db.fetch_all(f"SELECT {COLUMNS} FROM smart_playlists ORDER BY name")
+
+
+def get_smart_playlist(db: Database, smart_playlist_id: int) -> dict[str, Any] | None:
+    return db.fetch_one(f"SELECT {COLUMNS} FROM smart_playlists WHERE smart_playlist_id = %s", (smart_playlist_id,))
+
+
+def save_smart_playlist(db: Database, *, smart_playlist_id: int | None, name: str, rule: str, order_by: str,
+                        seed: int, size_cap: int) -> dict[str, Any] | None:
+    """Create (id None) or update; the row, or None for an unknown id. A name another playlist has raises
+    psycopg2's UniqueViolation."""
+    values = (name, rule, order_by, seed, size_cap)
+    if smart_playlist_id is None:
+        return db.fetch_one(f"""INSERT INTO smart_playlists (name, rule, order_by, seed, size_cap)
+                                VALUES (%s, %s, %s, %s, %s) RETURNING {COLUMNS}""", values)
+    return db.fetch_one(f"""UPDATE smart_playlists SET name = %s, rule = %s, order_by = %s, seed = %s, size_cap = %s,
+                                   updated_at = now() WHERE smart_playlist_id = %s RETURNING {COLUMNS}""",
+                        (*values, smart_playlist_id))
+
+
+def delete_smart_playlist(db: Database, smart_playlist_id: int) -> dict[str, Any] | None:
+    """Delete the smart playlist and AudioMuse's record of its tracks; its row (None when unknown)."""
+    with db.transaction() as cur:
+        cur.execute(f"DELETE FROM smart_playlists WHERE smart_playlist_id = %s RETURNING {COLUMNS}",
+                    (smart_playlist_id,))
+        row = cur.fetchone()
+        if row is not None:
+            cur.execute("DELETE FROM playlists WHERE name = %s AND source = %s", (row["name"] + SUFFIX, SOURCE))
+        return dict(row) if row else None
+
+
+def published(db: Database, smart_playlist_id: int) -> list[str]:
+    """The tracks the media server was last given for this smart playlist, in order."""
+    row = db.fetch_one("SELECT published_ids FROM smart_playlists WHERE smart_playlist_id = %s",
+                       (smart_playlist_id,))
+    return [str(i) for i in row["published_ids"]] if row else []
+
+
+def record_refresh(db: Database, smart_playlist_id: int, *, matches: int | None, count: int | None,
+                   added: int | None, removed: int | None, error: str | None, mediaserver_playlist: str | None,
+                   published_ids: Sequence[str] | None = None, clear_playlist: bool = False) -> None:
+    db.execute(
+        """UPDATE smart_playlists SET last_refreshed_at = now(), last_matches = coalesce(%s, last_matches),
+                  last_count = coalesce(%s, last_count), last_added = %s, last_removed = %s, last_error = %s,
+                  mediaserver_playlist = CASE WHEN %s THEN NULL ELSE coalesce(%s, mediaserver_playlist) END,
+                  published_ids = coalesce(%s, published_ids)
+            WHERE smart_playlist_id = %s""",
+        (matches, count, added, removed, error, clear_playlist, mediaserver_playlist,
+         Json(list(published_ids)) if published_ids is not None else None, smart_playlist_id))

@@ -1,0 +1,232 @@
+// Smart playlists: a rule builder (one row per condition) and the rule's text, kept in step through the server's
+// parser; a live preview with the count; save, refresh, edit and delete.
+(() => {
+  "use strict";
+  const { api } = window.AudioMuse;
+  const $ = (id) => document.getElementById(id);
+  const FIELDS = JSON.parse($("smart-fields").textContent);
+  const NUMERIC = new Set(["bpm", "year", "duration"]);
+  const LABELS = { bpm: "tempo (BPM)", year: "year", duration: "length (s)", energy: "energy", key: "key (Camelot)",
+    tag: "tag", mood: "mood", genre: "genre", artist: "artist", album: "album" };
+  const list = $("smart-conditions");
+  const ruleBox = $("smart-rule");
+  const ruleStatus = $("smart-rule-status");
+  const message = $("smart-message");
+  let timer = null;
+  let playlists = [];
+
+  function element(tag, attrs = {}, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function select(options, value, label) {
+    const node = element("select", { "aria-label": label });
+    for (const [v, text] of options) node.append(element("option", { value: v }, text));
+    if (value !== undefined) node.value = value;
+    return node;
+  }
+
+  // One condition row: NOT, field, operator, value(s), remove.
+  function addRow(condition = { field: "bpm", op: "range", values: [120, 130], negated: false }) {
+    const row = element("div", { class: "inline smart-row", role: "listitem" });
+    const not = element("input", { type: "checkbox", "aria-label": "NOT" });
+    not.checked = Boolean(condition.negated);
+    const notLabel = element("label", { class: "check" });
+    notLabel.append(not, " not");
+    const field = select(FIELDS.map((f) => [f, LABELS[f] || f]), condition.field, "Field");
+    const op = element("select", { "aria-label": "Operator" });
+    const values = element("span", { class: "smart-values" });
+    const remove = element("button", { type: "button", "aria-label": "Remove this condition" }, "✕");
+    function fillOperator(selected) {
+      const options = NUMERIC.has(field.value) ?
+        [["range", "between"], ["=", "="], ["<", "<"], ["<=", "≤"], [">", ">"], [">=", "≥"]] : [["=", "is"]];
+      op.replaceChildren(...options.map(([v, t]) => element("option", { value: v }, t)));
+      op.value = options.some(([v]) => v === selected) ? selected : options[0][0];
+    }
+    function fillValues(given) {
+      values.replaceChildren();
+      if (field.value === "energy") {
+        values.append(select([["high", "high"], ["medium", "medium"], ["low", "low"]], given[0] || "high", "Value"));
+      } else if (NUMERIC.has(field.value) && op.value === "range") {
+        values.append(element("input", { type: "number", step: "any", "aria-label": "From", value: given[0] ?? "" }),
+          " and ", element("input", { type: "number", step: "any", "aria-label": "To", value: given[1] ?? "" }));
+      } else {
+        values.append(element("input", { "aria-label": "Value", value: field.value === "key" ? given.join(",") :
+          (given[0] ?? ""), placeholder: field.value === "key" ? "7A,8A" : "" }));
+      }
+    }
+    fillOperator(condition.op);
+    fillValues(condition.values || []);
+    field.addEventListener("change", () => { fillOperator(op.value); fillValues([]); changed(); });
+    op.addEventListener("change", () => { fillValues([]); changed(); });
+    values.addEventListener("input", changed);
+    values.addEventListener("change", changed);
+    not.addEventListener("change", changed);
+    remove.addEventListener("click", () => { row.remove(); changed(); });
+    row.append(notLabel, field, op, values, remove);
+    row.read = () => {
+      const inputs = [...values.querySelectorAll("input, select")].map((i) => i.value.trim());
+      let vals = inputs;
+      if (field.value === "key") vals = inputs[0].split(",").map((v) => v.trim()).filter(Boolean);
+      return { field: field.value, op: op.value, values: vals, negated: not.checked };
+    };
+    list.append(row);
+    return row;
+  }
+
+  const conditions = () => [...list.children].map((row) => row.read());
+
+  function settings() {
+    return { order_by: $("smart-order").value, seed: Number($("smart-seed").value || 1),
+      size_cap: Number($("smart-cap").value || 100) };
+  }
+
+  function showPreview(p) {
+    $("smart-preview").textContent = `${p.count} songs match; the playlist holds ${p.playlist_size}.`;
+    $("smart-preview-tracks").replaceChildren(...p.tracks.slice(0, 10).map((t) =>
+      element("li", {}, `${t.title} — ${t.artist}` + (t.tempo_bpm ? ` (${Math.round(t.tempo_bpm)} BPM)` : ""))));
+  }
+
+  async function previewFrom(body, { fromText }) {
+    try {
+      const p = await api("/api/smart_playlists/preview", { method: "POST", body: { ...body, ...settings() } });
+      ruleBox.removeAttribute("aria-invalid");
+      ruleStatus.textContent = "";
+      ruleStatus.classList.remove("error");
+      if (fromText) {
+        list.replaceChildren();
+        for (const c of p.conditions) addRow(c);
+      } else if (document.activeElement !== ruleBox) {
+        ruleBox.value = p.rule;
+      }
+      showPreview(p);
+      return p;
+    } catch (err) {
+      ruleStatus.textContent = err.message;
+      ruleStatus.classList.add("error");
+      if (fromText) ruleBox.setAttribute("aria-invalid", "true");
+      $("smart-preview").textContent = "";
+      $("smart-preview-tracks").replaceChildren();
+      return null;
+    }
+  }
+
+  function changed() {
+    clearTimeout(timer);
+    timer = setTimeout(() => previewFrom({ conditions: conditions() }, { fromText: false }), 300);
+  }
+
+  ruleBox.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => previewFrom({ rule: ruleBox.value }, { fromText: true }), 400);
+  });
+  for (const id of ["smart-order", "smart-seed", "smart-cap"]) $(id).addEventListener("change", changed);
+  $("smart-add").addEventListener("click", () => {
+    const row = addRow({ field: "tag", op: "=", values: [""], negated: false });
+    row.querySelector("select").focus();
+  });
+
+  function say(text, bad) {
+    message.textContent = text;
+    message.classList.toggle("error", Boolean(bad));
+  }
+
+  function resetForm() {
+    $("smart-id").value = "";
+    $("smart-name").value = "";
+    $("smart-form-title").textContent = "New smart playlist";
+    $("smart-cancel-edit").hidden = true;
+    list.replaceChildren();
+    ruleBox.value = "";
+    $("smart-preview").textContent = "";
+    $("smart-preview-tracks").replaceChildren();
+    addRow();
+    changed();
+  }
+
+  $("smart-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const id = $("smart-id").value;
+    const body = { name: $("smart-name").value.trim(), conditions: conditions(), ...settings() };
+    try {
+      const saved = await api(id ? `/api/smart_playlists/${id}` : "/api/smart_playlists",
+        { method: id ? "PUT" : "POST", body });
+      say(`Saved ${saved.name}: publishing ${saved.playlist_name}.`);
+      resetForm();
+      await load();
+    } catch (err) {
+      say(`Not saved: ${err.message}`, true);
+    }
+  });
+  $("smart-cancel-edit").addEventListener("click", resetForm);
+
+  function edit(p) {
+    $("smart-id").value = p.smart_playlist_id;
+    $("smart-name").value = p.name;
+    $("smart-order").value = p.order_by;
+    $("smart-seed").value = p.seed;
+    $("smart-cap").value = p.size_cap;
+    list.replaceChildren();
+    for (const c of p.conditions) addRow(c);
+    ruleBox.value = p.rule;
+    $("smart-form-title").textContent = `Edit “${p.name}”`;
+    $("smart-cancel-edit").hidden = false;
+    changed();
+    $("smart-name").focus();
+  }
+
+  async function load() {
+    try {
+      playlists = (await api("/api/smart_playlists")).smart_playlists;
+    } catch (err) {
+      say(`Could not load the smart playlists: ${err.message}`, true);
+      return;
+    }
+    $("smart-empty").hidden = playlists.length > 0;
+    $("smart-table").hidden = playlists.length === 0;
+    $("smart-table").querySelector("tbody").replaceChildren(...playlists.map((p) => {
+      const tr = element("tr", { "data-name": p.name });
+      const refreshed = p.last_refreshed_at ? new Date(p.last_refreshed_at).toLocaleString() : "not yet";
+      const change = p.last_added != null ? ` (+${p.last_added} −${p.last_removed})` : "";
+      tr.append(element("td", {}, p.playlist_name), element("td", {}, p.rule),
+        element("td", { class: "smart-count" }, p.last_count == null ? "–" : `${p.last_count} of ${p.last_matches}`),
+        element("td", { class: p.last_error ? "error" : "" }, p.last_error ? `${refreshed}: ${p.last_error}` :
+          refreshed + change));
+      const actions = element("td");
+      const editButton = element("button", { type: "button" }, "Edit");
+      editButton.addEventListener("click", () => edit(p));
+      const refreshButton = element("button", { type: "button" }, "Refresh");
+      refreshButton.addEventListener("click", () => refresh(p.smart_playlist_id, p.name));
+      const deleteButton = element("button", { type: "button" }, "Delete");
+      deleteButton.addEventListener("click", async () => {
+        if (!window.confirm(`Delete ${p.playlist_name} here and on the media server?`)) return;
+        try {
+          const done = await api(`/api/smart_playlists/${p.smart_playlist_id}`, { method: "DELETE" });
+          say(`Deleted ${p.name}.` + (done.warning ? ` ${done.warning}` : ""));
+        } catch (err) { say(`Not deleted: ${err.message}`, true); }
+        load();
+      });
+      actions.append(editButton, " ", refreshButton, " ", deleteButton);
+      tr.append(actions);
+      return tr;
+    }));
+  }
+
+  async function refresh(id, name) {
+    try {
+      const started = await api("/api/smart_playlists/refresh", { method: "POST",
+        body: id ? { smart_playlist_id: id } : {} });
+      say(`Refreshing ${name || "every smart playlist"} (task ${started.task_id}).`);
+    } catch (err) {
+      say(`Not refreshed: ${err.message}`, true);
+    }
+  }
+  $("smart-refresh-all").addEventListener("click", () => refresh(null));
+
+  resetForm();
+  load();
+  setInterval(load, 5000);  // refreshes finish in the background
+})();

@@ -1,0 +1,96 @@
+"""The smart playlists' refresh job: each playlist's rule run again, its `<name>_smart` playlist replaced on the media
+server when its tracks changed (new matches added, tracks that no longer match or were cleaned removed), and the
+outcome recorded. Started after every analysis and cleaning run, and from the page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from audio.musicnn import MODEL_NAME
+from db import smart_playlists as smart_store
+from db import task_status as task_store
+from db.app_settings import effective_config
+from db.playlists import save_playlist
+from discovery.smart_rules import RuleError, parse_rule
+from mediaserver import MediaServer, MediaServerError, get_media_server
+from tasks.progress import TaskContext, task
+from tasks.queues import MAIN_SMART_PLAYLISTS, start_smart_playlists_refresh
+
+log = logging.getLogger(__name__)
+
+
+def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any]) -> dict[str, Any]:
+    """Refresh one smart playlist; what changed (or the error, recorded on the playlist)."""
+    name = row["name"] + smart_store.SUFFIX
+    try:
+        matches = smart_store.matching(ctx.db, parse_rule(row["rule"]), order_by=row["order_by"], seed=row["seed"],
+                                       limit=row["size_cap"], model=MODEL_NAME)
+    except RuleError as exc:
+        smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=None, count=None, added=None,
+                                   removed=None, error=f"the rule no longer parses: {exc}", mediaserver_playlist=None)
+        return {"name": name, "error": str(exc)}
+    current = smart_store.published(ctx.db, row["smart_playlist_id"])
+    added = len(set(matches.item_ids) - set(current))
+    removed = len(set(current) - set(matches.item_ids))
+    playlist_id = row["mediaserver_playlist"]
+    changed = matches.item_ids != current or (playlist_id is None and bool(matches.item_ids))
+    try:
+        if changed and matches.item_ids:
+            playlist_id = server.create_playlist(name, matches.item_ids)
+        elif changed and playlist_id:
+            server.delete_playlist(playlist_id)  # nothing matches any more: no empty playlist left behind
+            playlist_id = None
+    except MediaServerError as exc:
+        smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=matches.count, count=None, added=None,
+                                   removed=None, error=f"the media server refused the playlist: {exc}",
+                                   mediaserver_playlist=None)
+        return {"name": name, "error": str(exc)}
+    if changed:
+        save_playlist(ctx.db, name=name, source=smart_store.SOURCE, item_ids=matches.item_ids,
+                      mediaserver_playlist=playlist_id)
+    smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=matches.count,
+                               count=len(matches.item_ids), added=added, removed=removed, error=None,
+                               mediaserver_playlist=playlist_id, published_ids=matches.item_ids,
+                               clear_playlist=playlist_id is None)
+    return {"name": name, "matches": matches.count, "tracks": len(matches.item_ids), "added": added,
+            "removed": removed, "changed": bool(changed)}
+
+
+def start_after(ctx: TaskContext, reason: str) -> str | None:
+    """Start the refresh after a run that changed the library (analysis, cleaning); None when there is no smart
+    playlist, or a refresh is running already (it reads the library as it is when it gets there)."""
+    if not smart_store.list_smart_playlists(ctx.db):
+        return None
+    try:
+        task_id = start_smart_playlists_refresh(reason=reason, db=ctx.db, connection=ctx.redis, config=ctx.config)
+    except task_store.TaskAlreadyRunning:
+        ctx.log("The smart playlists are being refreshed by a job already running")
+        return None
+    ctx.log(f"Started the smart playlists' refresh (task {task_id})")
+    return task_id
+
+
+@task(MAIN_SMART_PLAYLISTS.task_type)
+def run_smart_playlists_task(ctx: TaskContext, smart_playlist_id: int | None = None, reason: str = ""
+                             ) -> dict[str, Any]:
+    rows = smart_store.list_smart_playlists(ctx.db) if smart_playlist_id is None else \
+        [r for r in [smart_store.get_smart_playlist(ctx.db, smart_playlist_id)] if r is not None]
+    ctx.report(f"Refreshing {len(rows)} smart playlists", phase="playlists", current=0, total=len(rows))
+    server = get_media_server(effective_config(ctx.config, ctx.db))
+    outcomes = []
+    for number, row in enumerate(rows, start=1):
+        ctx.check_cancelled()
+        outcome = refresh_one(ctx, server, row)
+        outcomes.append(outcome)
+        line = f"{outcome['name']}: " + (f"failed: {outcome['error']}" if "error" in outcome else
+                                         f"{outcome['tracks']} tracks (+{outcome['added']} −{outcome['removed']})")
+        ctx.report(line, current=number, total=len(rows))
+    failed = sum(1 for o in outcomes if "error" in o)
+    ctx.report(f"Refreshed {len(rows) - failed} smart playlists" + (f", {failed} failed" if failed else ""),
+               progress=100)
+    return {"playlists": outcomes, "failed": failed, "reason": reason}
+
+
+assert MAIN_SMART_PLAYLISTS.path == f"{__name__}.{run_smart_playlists_task.__name__}", \
+    "tasks.queues.MAIN_SMART_PLAYLISTS is stale"
