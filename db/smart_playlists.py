@@ -85,17 +85,17 @@ def matching(db: Database, conditions: Sequence[Condition], *, order_by: str, se
     nearest first), the first `limit` of them, and how many match in all."""
     where, params = rule_sql(conditions)
     params = {**params, "seed": seed, "limit": limit, "model": model}
-    count_row = db.fetch_one(f"SELECT count(*) AS n FROM tracks t WHERE {where}", params)
-    count = int(count_row["n"]) if count_row else 0
     if order_by != "similarity":
-        rows = db.fetch_all(f"SELECT t.item_id FROM tracks t WHERE {where} ORDER BY {_ORDER[order_by]} "
-                            "LIMIT %(limit)s", params)
-        return Matches(count, [r["item_id"] for r in rows])
+        # one pass: the window count is taken over every match before the LIMIT
+        rows = db.fetch_all(f"SELECT t.item_id, count(*) OVER () AS n FROM tracks t WHERE {where} "
+                            f"ORDER BY {_ORDER[order_by]} LIMIT %(limit)s", params)
+        return Matches(int(rows[0]["n"]) if rows else 0, [r["item_id"] for r in rows])
     rows = db.fetch_all(f"""SELECT t.item_id, em.vector FROM tracks t JOIN embeddings em
                               ON em.item_id = t.item_id AND em.model = %(model)s
                              WHERE {where} ORDER BY t.item_id""", params)
+    count = len(rows)
     if not rows:
-        return Matches(count, [])
+        return Matches(0, [])
     ids = [r["item_id"] for r in rows]
     vectors = np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows]).astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,255 @@
+"""Benchmark library search and smart playlists and print the figures (markdown).
+
+    .venv/bin/python bench/search.py [--tracks 100000] [--corpus-data /tmp/am-dev] [--rounds 3]
+
+1. Latency at `--tracks` synthetic tracks (clustered 200-d vectors, 50 tag scores, tempo, key, energy; loaded with
+   COPY so the search document trigger runs): the server time of one hybrid search with facets — PostgreSQL's
+   keyword ranking, the concepts engine, fusion, filters and facet counts, in-process as the web process runs it —
+   for a set of queries with and without filters, and the facet counting alone.
+2. Smart playlists: 20 rules refreshed after 1,000 new tracks are added to that library (the refresh job's
+   per-playlist work: the rule's query, ordering, the change against what was published). The media server's
+   create-playlist call is left out (it is the server's time, not ours): a recording stand-in takes the tracks.
+3. With `--corpus-data` (an analyzed dev corpus, see bench/text_search.py): weighted fusion against reciprocal rank
+   fusion, and each side alone, by Precision@10 on the text-search issue's queries (relevance: the corpus's source
+   packages), the hybrid side asked as the route does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from audio.musicnn import MODEL_NAME  # noqa: E402
+from bench.index_recall import clustered_vectors  # noqa: E402
+from bench.map import tag_json  # noqa: E402
+from bench.similarity import load_library  # noqa: E402
+from bench.stack import embedded_services  # noqa: E402
+from bench.text_search import PACKAGES, QUERIES  # noqa: E402
+from config import Config  # noqa: E402
+from db import search as search_store  # noqa: E402
+from db import smart_playlists as smart_store  # noqa: E402
+from db.pool import Database  # noqa: E402
+from discovery.hybrid import Filters, facet_counts, parse_camelot  # noqa: E402
+from infra.embedded import EmbeddedPostgres  # noqa: E402
+from search_manager import CACHE_NAME, SearchRequest, build_search_facets, run_search  # noqa: E402
+from textsearch_manager import CACHE_NAME as TEXT_CACHE  # noqa: E402
+from textsearch_manager import build_searchable_library, text_model_for  # noqa: E402
+from voyager_manager import IndexHolder, build_index, store_index  # noqa: E402
+
+SEARCHES = [("jazz", Filters()), ("upbeat electronic dance", Filters()), ("Song 4711", Filters()),
+            ("calm piano", Filters(bpm_min=60, bpm_max=90)), ("rock", Filters(energy="high")),
+            ("electronic", Filters(camelot=(parse_camelot("8A") or 0, parse_camelot("9A") or 0))),
+            ("Artist 77", Filters()), ("ambient chillout", Filters(tag="ambient")),
+            ("", Filters(bpm_min=120, bpm_max=130, energy="high"))]
+RULES = ["bpm 120-130 AND energy = high", "tag = jazz", "tag = rock AND NOT energy = low", "key = 8A,9A,8B",
+         "bpm >= 150", "energy = low AND bpm < 90", "tag = electronic AND bpm 118-132", "year 1990-1999",
+         "tag = pop AND key = 1A,2A,3A", "bpm 90-110 AND tag = Hip-Hop", "NOT tag = rock AND bpm 100-120",
+         "tag = ambient", "tag = dance AND energy = high", "key = 12B,1B,2B AND bpm 120-128",
+         "tag = indie AND NOT bpm > 140", "duration 180-240 AND tag = soul", "energy = medium AND key = 5A",
+         "tag = metal", "tag = folk AND bpm < 100", "tag = funk AND energy = high"]
+
+
+def holder_for(db: Database, config: Config, item_ids: list[str], vectors: np.ndarray) -> IndexHolder:
+    index = build_index(item_ids, vectors, m=16, ef_construction=100)
+    store_index(db, config.INDEX_NAME, index, item_ids, model=MODEL_NAME)
+    holder = IndexHolder(db, config.INDEX_NAME)
+    holder.add_cache(TEXT_CACHE, build_searchable_library)
+    holder.add_cache(CACHE_NAME, build_search_facets)
+    holder.reload()
+    return holder
+
+
+def latency(n: int, rounds: int) -> list[str]:
+    rng = random.Random(3)
+    labels = np.random.default_rng(1).integers(0, 400, size=n)
+    with embedded_services() as (_, database_url, _redis_url):
+        db = Database(database_url, max_connections=2)
+        vectors = clustered_vectors(n, 200, clusters=400, seed=1, latent=32)
+        started = time.perf_counter()
+        ids = load_library(db, vectors, rng, tags=lambda i: tag_json(int(labels[i]), rng))
+        load_seconds = time.perf_counter() - started
+        db.execute("ANALYZE tracks")
+        config = Config.from_mapping({"DATABASE_URL": database_url})
+        holder = holder_for(db, config, ids, vectors)
+        model = text_model_for(config)
+        model.warm_up()
+        trigram = search_store.trigram_available(db)
+        facets = holder.state.caches[CACHE_NAME]
+        timings: dict[str, list[float]] = {"hybrid": [], "keyword": [], "filtered": []}
+        totals = []
+        for _ in range(rounds):
+            for query, filters in SEARCHES:
+                for mode in ("hybrid", "keyword"):
+                    request = SearchRequest(query=query, mode=mode, filters=filters)  # type: ignore[arg-type]
+                    t = time.perf_counter()
+                    answer = run_search(db, holder.state, model, None, request, trigram=trigram)
+                    ms = (time.perf_counter() - t) * 1000
+                    timings["filtered" if filters != Filters() else mode].append(ms)
+                    totals.append(answer.total)
+        facet_all = []
+        for _ in range(20):
+            t = time.perf_counter()
+            facet_counts(facets.table, np.arange(len(facets.table)), levels=facets.levels)
+            facet_all.append((time.perf_counter() - t) * 1000)
+        refresh = smart_refresh(db, n, vectors.shape[1], rng)
+    lines = [f"\nAt {n} synthetic tracks (loaded in {load_seconds:.0f} s with the search-document trigger; "
+             f"pg_trgm {'installed' if trigram else 'not installed (embedded PostgreSQL)'}; facet table "
+             f"{facets.nbytes / 2**20:.1f} MB):\n",
+             "| search (server time, in-process, facets included) | p50 | p90 |", "| --- | --- | --- |"]
+    for name, label in (("hybrid", "hybrid, no filter"), ("keyword", "keyword only, no filter"),
+                        ("filtered", "with filters (hybrid and keyword)")):
+        values = timings[name]
+        lines.append(f"| {label} ({len(values)} searches) | {statistics.median(values):.0f} ms | "
+                     f"{np.percentile(values, 90):.0f} ms |")
+    lines.append(f"| facet counts over the whole library | {statistics.median(facet_all):.1f} ms | "
+                 f"{np.percentile(facet_all, 90):.1f} ms |")
+    lines.append(f"\nMatches per search: median {statistics.median(totals):.0f}, max {max(totals)}.")
+    lines += refresh
+    return lines
+
+
+class RecordingServer:
+    """Takes the playlists instead of a media server (its time is not AudioMuse's)."""
+
+    def __init__(self) -> None:
+        self.created: dict[str, int] = {}
+
+    def create_playlist(self, name: str, item_ids: list[str]) -> str:
+        self.created[name] = len(item_ids)
+        return name
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        self.created.pop(playlist_id, None)
+
+
+def smart_refresh(db: Database, n: int, dimensions: int, rng: random.Random) -> list[str]:
+    from tasks.smart_playlists import refresh_one
+
+    for number, rule in enumerate(RULES):
+        smart_store.save_smart_playlist(db, smart_playlist_id=None, name=f"Rule {number}", rule=rule,
+                                        order_by=("bpm", "energy", "random", "similarity")[number % 4], seed=number,
+                                        size_cap=200)
+    ctx = SimpleNamespace(db=db)
+    server = RecordingServer()
+    for row in smart_store.list_smart_playlists(db):
+        refresh_one(ctx, server, row)  # type: ignore[arg-type]  # the first publication
+    # an analysis of 1,000 new tracks
+    new = clustered_vectors(1000, dimensions, clusters=400, seed=9, latent=32)
+    labels = np.random.default_rng(9).integers(0, 400, size=1000)
+    load_library_more(db, new, rng, start=n, tags=lambda i: tag_json(int(labels[i]), rng))
+    started = time.perf_counter()
+    outcomes = [refresh_one(ctx, server, row) for row in smart_store.list_smart_playlists(db)]  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    changed = sum(1 for o in outcomes if o.get("changed"))
+    added = sum(int(o.get("added", 0)) for o in outcomes)
+    return [f"\nSmart playlists: {len(RULES)} rules (size cap 200, all four orders) refreshed after 1,000 new tracks: "
+            f"**{seconds:.2f} s** in all ({changed} changed, {added} tracks added; target 10 s). The media "
+            "server's own create-playlist time is not included."]
+
+
+def load_library_more(db: Database, vectors: np.ndarray, rng: random.Random, *, start: int, tags: Any) -> None:
+    """Append tracks t<start>… (the same shape as load_library, which numbers from 0)."""
+    import io
+    import json
+
+    from audio.moods import MOODS
+
+    keys = [f"{k}{s}" for k in range(1, 13) for s in "AB"]
+    tracks, embeddings = io.StringIO(), io.StringIO()
+    for offset, vector in enumerate(vectors):
+        i = start + offset
+        item_id = f"t{i:06d}"
+        moods = json.dumps({mood: round(rng.random(), 4) for mood in MOODS})
+        tracks.write("\t".join([item_id, f"Song {i}", f"Artist {rng.randrange(1000)}", f"Album {i // 10}",
+                                f"/music/{i}.flac", f"{rng.uniform(120, 400):.1f}", f"{rng.uniform(70, 170):.1f}",
+                                rng.choice(keys), f"{rng.random():.3f}", moods, tags(offset), MODEL_NAME, "1",
+                                "2026-01-01"]) + "\n")
+        embeddings.write(f"{item_id}\t{MODEL_NAME}\t{len(vector)}\t\\\\x{np.asarray(vector, '<f4').tobytes().hex()}\n")
+    tracks.seek(0)
+    embeddings.seek(0)
+    with db.transaction() as cur:
+        cur.copy_from(tracks, "tracks", columns=("item_id", "title", "artist", "album", "file_path",
+                                                 "duration_seconds", "tempo_bpm", "camelot", "energy", "moods",
+                                                 "tags", "analysis_model", "analysis_version", "analyzed_at"))
+        cur.copy_from(embeddings, "embeddings", columns=("item_id", "model", "dimensions", "vector"))
+
+
+def quality(corpus_data: Path) -> list[str]:
+    """Precision@10 of keyword only, semantic only, weighted fusion and RRF on the dev corpus."""
+    server = EmbeddedPostgres(corpus_data)
+    url = server.start()
+    try:
+        db = Database(url, max_connections=2)
+        from db.migrate import apply_migrations
+
+        apply_migrations(url)  # the corpus instance may predate the search document
+        config = Config.from_mapping({"DATABASE_URL": url})
+        holder = IndexHolder(db, config.INDEX_NAME)
+        holder.add_cache(TEXT_CACHE, build_searchable_library)
+        holder.add_cache(CACHE_NAME, build_search_facets)
+        holder.reload()
+        model = text_model_for(config)
+        rows = db.fetch_all("SELECT item_id, file_path FROM tracks WHERE analyzed_at IS NOT NULL")
+        package = {r["item_id"]: next((g for g, folder in PACKAGES.items() if f"/{folder}/" in (r["file_path"] or "")),
+                                      None) for r in rows}
+        trigram = search_store.trigram_available(db)
+        variants = {"keyword only": ("keyword", 0.0, "weighted"), "semantic only": ("semantic", 1.0, "weighted"),
+                    "hybrid, weighted (0.7/0.3)": ("hybrid", 0.3, "weighted"),
+                    "hybrid, weighted (0.5/0.5)": ("hybrid", 0.5, "weighted"),
+                    "hybrid, RRF (0.7/0.3)": ("hybrid", 0.3, "rrf"), "hybrid, RRF (0.5/0.5)": ("hybrid", 0.5, "rrf")}
+        table = {}
+        for name, (mode, weight, fusion) in variants.items():
+            precisions = []
+            for query, genre in QUERIES:
+                request = SearchRequest(query=query, mode=mode, semantic_weight=weight,  # type: ignore[arg-type]
+                                        fusion=fusion, limit=10)  # type: ignore[arg-type]
+                answer = run_search(db, holder.state, model, None, request, trigram=trigram)
+                top = [r["track"]["item_id"] for r in answer.results[:10]]
+                precisions.append(sum(1 for i in top if package.get(i) == genre) / 10)
+            table[name] = statistics.mean(precisions)
+        counts = {g: sum(1 for p in package.values() if p == g) for g in PACKAGES}
+        random_p = statistics.mean(counts[g] / len(package) for _, g in QUERIES)
+    finally:
+        server.stop()
+    lines = [f"\nDev corpus ({len(package)} tracks; {len(QUERIES)} queries of bench/text_search.py; relevance: "
+             "the source package), mean Precision@10:\n", "| ranking | P@10 |", "| --- | --- |"]
+    lines += [f"| {name} | {p:.2f} |" for name, p in table.items()]
+    lines.append(f"| random ranking (expected) | {random_p:.2f} |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--corpus-data", type=Path, help="DATA_DIR of an analyzed dev corpus")
+    parser.add_argument("--quality-only", action="store_true")
+    args = parser.parse_args()
+    print(f"## Library search and smart playlists ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+          f"{os.cpu_count()} cores)")
+    lines: list[str] = []
+    if args.corpus_data:
+        lines += quality(args.corpus_data)
+    if not args.quality_only:
+        lines += latency(args.tracks, args.rounds)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
