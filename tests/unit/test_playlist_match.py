@@ -1,0 +1,103 @@
+"""Playlist matching on hand-made data: profiles and their hash, each ranker, the two fusions, PPMI with its
+support threshold, and the evaluation harness's metrics on a small fixed library (exact values)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from discovery.playlist_match import (
+    Library,
+    build_profile,
+    cooccurrence,
+    fuse_rrf,
+    fuse_weighted,
+    membership_hash,
+    rank_all,
+)
+from discovery.ranking_eval import Split, evaluate, metrics_of, split_playlists
+
+
+def library() -> Library:
+    """Six songs: 0-2 point along x (rows 0 and 1 nearly the same), 3-5 along y; tags and tempo follow."""
+    vectors = np.array([[1, 0, 0], [0.99, 0.1, 0], [0.8, 0.6, 0], [0, 1, 0], [0.1, 0.99, 0], [0.1, 0.9, 0.42]])
+    tags = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7]])
+    moods = np.zeros((6, 1))
+    return Library.build(vectors, tags, moods, bpm=[120, 122, None, 80, 82, 84], energy=[0.8, 0.8, 0.7, 0.4, 0.5, None])
+
+
+def test_profile_and_its_hash():
+    lib = library()
+    profile = build_profile(lib, [1, 0])
+    assert profile.members.tolist() == [0, 1]
+    assert np.linalg.norm(profile.centroid) == pytest.approx(1.0)
+    assert profile.bpm_centre == 121.0 and profile.bpm_spread == 6.0  # the spread's floor
+    assert membership_hash(["b", "a", "a"]) == membership_hash(["a", "b"]) != membership_hash(["a"])
+    with pytest.raises(ValueError):
+        build_profile(lib, [])
+
+
+def test_each_ranker_prefers_what_it_should():
+    lib = library()
+    scores = rank_all(lib, build_profile(lib, [0, 1]))
+    assert int(np.argmax(np.where([0, 0, 1, 1, 1, 1], scores["centroid"], -9))) == 2
+    assert scores["nearest_member"][2] > scores["nearest_member"][5]
+    assert scores["tags"][2] > scores["tags"][3]
+    # tempo 80 is far from 121; a song without tempo is neutral (0.5), without energy too
+    assert scores["tempo_energy"][3] < 0.01 and scores["tempo_energy"][2] == pytest.approx(0.5 * math.exp(-0.5 * (
+        (0.7 - 0.8) / 0.04) ** 2), rel=1e-5)
+    two_styles = rank_all(lib, build_profile(lib, [0, 3]))
+    # the nearest member keeps both styles: 1 and 4 score alike, the centroid prefers the middle song 2
+    assert two_styles["nearest_member"][1] == pytest.approx(two_styles["nearest_member"][4], abs=0.02)
+    assert two_styles["centroid"][2] > two_styles["centroid"][1]
+
+
+def test_fusions():
+    scores = {"a": np.array([3.0, 2.0, 1.0, 0.0]), "b": np.array([0.0, 1.0, 3.0, 2.0])}
+    candidates = np.array([True, True, True, False])
+    weighted = fuse_weighted(scores, {"a": 1.0, "b": 1.0}, candidates)
+    assert weighted[3] == -np.inf and np.argmax(weighted) in (0, 1, 2)
+    assert weighted[1] == pytest.approx(0.0 + (1.0 - 4 / 3) / np.std([0.0, 1.0, 3.0]), abs=1e-9)
+    rrf = fuse_rrf(scores, {"a": 1.0, "b": 0.5}, candidates)
+    assert rrf[0] == pytest.approx(1 / 61 + 0.5 / 63) and rrf[2] == pytest.approx(1 / 63 + 0.5 / 61)
+    assert rrf[3] == -np.inf
+
+
+def test_ppmi_counts_only_pairs_with_enough_support():
+    playlists = [[0, 1, 2], [0, 1], [2, 3], [0, 1, 3]]
+    ppmi = cooccurrence(playlists, 5, min_support=2)
+    assert ppmi[0, 1] == pytest.approx(math.log((3 / 4) / ((3 / 4) * (3 / 4))))  # together in 3 of 4
+    assert ppmi[2, 3] == 0.0  # once together: below the support
+    assert ppmi[0, 0] == 0.0 and ppmi[4].sum() == 0.0
+    assert cooccurrence(playlists, 5, min_support=1)[2, 3] == pytest.approx(math.log((1 / 4) / ((2 / 4) * (2 / 4))))
+
+
+def test_metrics_exact():
+    m = metrics_of([5, 2, 7, 1, 9], [2, 1])
+    assert m.recall == 1.0 and m.mrr == 0.5 and m.r_precision == 0.5
+    assert m.ndcg == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)))
+    assert metrics_of([1, 2], [3]).as_dict() == {"ndcg@10": 0.0, "recall@10": 0.0, "r_precision": 0.0, "mrr": 0.0}
+
+
+def test_splits_are_seeded_and_keep_enough():
+    playlists = {"b": [1, 2, 3, 4, 5, 6], "a": [7, 8, 9], "tiny": [10, 11]}
+    first = split_playlists(playlists, seed=3)
+    assert first == split_playlists(playlists, seed=3) and [s.name for s in first] == ["a", "b"]
+    assert len(first[0].held_out) == 1 and len(first[1].held_out) == 3
+    assert split_playlists(playlists, seed=4) != first
+
+
+def test_the_harness_on_a_fixed_library():
+    lib = library()
+    splits = [Split("x", (0, 1), (2,)), Split("y", (3, 4), (5,))]
+    result = evaluate(lib, splits, weights={"centroid": 1.0, "tags": 1.0}, seed=1)
+    # both held-out songs are the closest non-member by the centroid and by tags: rank 1 of 4 every time
+    for name in ("centroid", "tags", "weighted", "rrf"):
+        assert result[name].as_dict() == {"ndcg@10": 1.0, "recall@10": 1.0, "r_precision": 1.0, "mrr": 1.0}, name
+    # tempo: song 2 has no tempo (0.5) against songs 3-5 far off (≈0): still first for x; for y, 5 (84) is first
+    assert result["tempo_energy"].mrr == 1.0
+    assert evaluate(lib, splits, weights={"centroid": 1.0}, seed=1)["random"] == result["random"]
+    assert set(result) >= {"centroid", "nearest_member", "tags", "tempo_energy", "weighted", "rrf", "random",
+                           "nearest_neighbour"}
