@@ -12,7 +12,6 @@ from db.pool import Database
 
 # rank/(rank+1) (normalization 32) keeps ts_rank_cd in 0..1; a fuzzy name match adds at most half of that.
 TRIGRAM_WEIGHT = 0.5
-MIN_TAG_PROBABILITY = 0.1  # the search document's tags and the tag facet: weaker tags are not what a track is
 TRIGRAM_THRESHOLD = 0.45  # word_similarity below this is not a match (pg_trgm's own default is 0.6)
 
 
@@ -35,50 +34,46 @@ def keyword_hits(db: Database, text: str, *, limit: int, trigram: bool) -> list[
     query = " ".join(text.split())[:200]
     if not query:
         return []
+    # The OR-query is built once and sent as a constant: the planner then uses the GIN index, and no row casts it.
+    row = db.fetch_one("SELECT replace(plainto_tsquery('english', %s)::text, '&', '|') AS words", (query,))
+    words = str(row["words"]) if row else ""
+    params = {"words": words, "raw": query.lower(), "limit": limit}
     if trigram:
-        sql = """
-            WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|') AS words,
-                              lower(%(q)s) AS raw)
-            SELECT t.item_id,
-                   CASE WHEN q.words <> '' THEN ts_rank_cd(t.search_document, q.words::tsquery, 32) ELSE 0 END
-                       AS fulltext,
-                   word_similarity(q.raw, lower(t.title || ' ' || t.artist)) AS trigram
-              FROM tracks t, q
-             WHERE t.analyzed_at IS NOT NULL
-               AND ((q.words <> '' AND t.search_document @@ q.words::tsquery)
-                    OR q.raw <%% lower(t.title || ' ' || t.artist))"""
-        rows = _ranked(db, sql, query, limit, threshold=TRIGRAM_THRESHOLD)
+        fulltext = ("ts_rank_cd(t.search_document, %(words)s::tsquery, 32)" if words else "0.0")
+        match = ("t.search_document @@ %(words)s::tsquery OR " if words else "") + \
+            "%(raw)s <%% lower(t.title || ' ' || t.artist)"
+        sql = f"""SELECT t.item_id, {fulltext} AS fulltext,
+                         word_similarity(%(raw)s, lower(t.title || ' ' || t.artist)) AS trigram
+                    FROM tracks t WHERE t.analyzed_at IS NOT NULL AND ({match})"""
+        rows = _ranked(db, sql, params, threshold=TRIGRAM_THRESHOLD)
     else:
-        sql = """
-            WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|') AS words)
-            SELECT t.item_id, ts_rank_cd(t.search_document, q.words::tsquery, 32) AS fulltext, 0.0 AS trigram
-              FROM tracks t, q
-             WHERE t.analyzed_at IS NOT NULL AND q.words <> '' AND t.search_document @@ q.words::tsquery"""
-        rows = _ranked(db, sql, query, limit, threshold=None)
+        if not words:
+            return []
+        sql = """SELECT t.item_id, ts_rank_cd(t.search_document, %(words)s::tsquery, 32) AS fulltext, 0.0 AS trigram
+                   FROM tracks t WHERE t.analyzed_at IS NOT NULL AND t.search_document @@ %(words)s::tsquery"""
+        rows = _ranked(db, sql, params, threshold=None)
     return [KeywordHit(r["item_id"], round(float(r["fulltext"]) + TRIGRAM_WEIGHT * float(r["trigram"]), 6),
                        float(r["fulltext"]), float(r["trigram"])) for r in rows]
 
 
-def _ranked(db: Database, inner: str, query: str, limit: int, *, threshold: float | None) -> list[dict[str, Any]]:
+def _ranked(db: Database, inner: str, params: dict[str, Any], *, threshold: float | None) -> list[dict[str, Any]]:
     with db.transaction() as cur:
         if threshold is not None:
             cur.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", (threshold,))
         cur.execute(f"""SELECT item_id, fulltext, trigram FROM ({inner}) AS m
-                         ORDER BY fulltext + {TRIGRAM_WEIGHT} * trigram DESC, item_id LIMIT %(limit)s""",
-                    {"q": query, "limit": limit})
+                         ORDER BY fulltext + {TRIGRAM_WEIGHT} * trigram DESC, item_id LIMIT %(limit)s""", params)
         return [dict(r) for r in cur.fetchall()]
 
 
 def facet_rows(db: Database, item_ids: list[str], *, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
     """(item_id, tempo_bpm, camelot, energy, year, duration_seconds, top three tags) of analyzed tracks among
-    `item_ids`, in batches; a tag counts from MIN_TAG_PROBABILITY (as in the search document)."""
+    `item_ids`, in batches; a tag counts from probability 0.1, lower-case (the column of migration 0015)."""
     for start in range(0, len(item_ids), batch):
         rows = db.fetch_all(
             """SELECT t.item_id, t.tempo_bpm, t.camelot, t.energy, t.year, t.duration_seconds,
-                      ARRAY(SELECT k FROM jsonb_each_text(coalesce(t.tags, '{}'::jsonb)) AS e(k, v)
-                             WHERE v::float8 >= %s ORDER BY v::float8 DESC, k LIMIT 3) AS top_tags
+                      t.top_tags
                  FROM tracks t WHERE t.item_id = ANY(%s) AND t.analyzed_at IS NOT NULL""",
-            (MIN_TAG_PROBABILITY, item_ids[start:start + batch]))
+            (item_ids[start:start + batch],))
         for r in rows:
             yield (r["item_id"], r["tempo_bpm"], r["camelot"], r["energy"], r["year"], r["duration_seconds"],
                    list(r["top_tags"] or []))

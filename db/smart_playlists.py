@@ -18,23 +18,18 @@ COLUMNS = """smart_playlist_id, name, rule, order_by, seed, size_cap, last_refre
              last_added, last_removed, last_error, mediaserver_playlist, created_at, updated_at"""
 SOURCE = "smart"
 SUFFIX = "_smart"
-MIN_TAG_PROBABILITY = 0.1
 
 _COLUMN = {"bpm": "t.tempo_bpm", "year": "t.year", "duration": "t.duration_seconds"}
 _COMPARE = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}  # the only operators that reach SQL
 _ENERGY_LEVEL = """CASE WHEN t.energy IS NULL THEN NULL
     WHEN t.energy + (coalesce(t.tempo_bpm, 120) - 120) / 500.0 >= %(high_level)s THEN 'high'
     WHEN t.energy + (coalesce(t.tempo_bpm, 120) - 120) / 500.0 < %(low_level)s THEN 'low' ELSE 'medium' END"""
-_TOP_TAGS = """(SELECT k FROM jsonb_each_text(coalesce(t.tags, '{}'::jsonb)) AS e(k, v)
-                 WHERE v::float8 >= %(min_tag)s ORDER BY v::float8 DESC, k LIMIT 3)"""
-_TOP_MOOD = """(SELECT k FROM jsonb_each_text(coalesce(t.moods, '{}'::jsonb)) AS e(k, v)
-                 ORDER BY v::float8 DESC, k LIMIT 1)"""
 
 
 def rule_sql(conditions: Sequence[Condition]) -> tuple[str, dict[str, Any]]:
     """The WHERE clause of `conditions` (AND-ed; NOT keeps tracks whose value is unknown) and its parameters."""
     clauses = ["t.analyzed_at IS NOT NULL", "EXISTS (SELECT 1 FROM embeddings em WHERE em.item_id = t.item_id)"]
-    params: dict[str, Any] = {"high_level": HIGH_LEVEL, "low_level": LOW_LEVEL, "min_tag": MIN_TAG_PROBABILITY}
+    params: dict[str, Any] = {"high_level": HIGH_LEVEL, "low_level": LOW_LEVEL}
     for number, c in enumerate(conditions):
         name = f"p{number}"
         if c.field in _COLUMN:
@@ -51,11 +46,11 @@ def rule_sql(conditions: Sequence[Condition]) -> tuple[str, dict[str, Any]]:
         elif c.field == "key":
             sql = f"t.camelot = ANY(%({name})s)"
             params[name] = list(c.values)
-        elif c.field == "tag":
-            sql = f"EXISTS (SELECT 1 FROM {_TOP_TAGS} AS top(k) WHERE lower(top.k) = lower(%({name})s))"
+        elif c.field == "tag":  # top_tags: the three strongest, lower-case (migration 0015)
+            sql = f"t.top_tags @> ARRAY[lower(%({name})s)]"
             params[name] = c.values[0]
         elif c.field == "mood":
-            sql = f"lower({_TOP_MOOD}) = lower(%({name})s)"
+            sql = f"t.top_mood = lower(%({name})s)"
             params[name] = c.values[0]
         elif c.field == "genre":
             sql = f"EXISTS (SELECT 1 FROM unnest(t.genres) AS g WHERE lower(g) = lower(%({name})s))"
