@@ -39,6 +39,7 @@ from routes import (
     health,
     map_api,
     pages,
+    playlist_match,
     search_api,
     settings_api,
     smart_playlists,
@@ -105,7 +106,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
                       discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp,
                       cleaning.bp, cron.bp, search_api.bp,
-                      smart_playlists.bp):
+                      smart_playlists.bp, playlist_match.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -360,6 +360,10 @@ class Config:
     CLEANING_DELETE_BATCH_SIZE: int = _setting(
         200, "Tracks deleted per transaction by a cleaning run (cancel is checked between batches)", minimum=1)
 
+    # --- playlist matching ---
+    PLAYLIST_MATCHING_AFTER_ANALYSIS: bool = _setting(
+        True, "After each analysis run, suggest for the new songs which of your own playlists they fit")
+
     # --- scheduled tasks ---
     CRON_ENABLED: bool = _setting(True, "Run the schedules of the Schedules page (the scheduler runs in every "
                                   "worker process; each due run is started once)")

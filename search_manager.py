@@ -35,7 +35,7 @@ from voyager_manager import LibraryState, LoadedIndex
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "search_facets"
-KEYWORD_CANDIDATES = 1000
+KEYWORD_CANDIDATES = 500
 SEMANTIC_CANDIDATES = 500
 Mode = Literal["hybrid", "semantic", "keyword"]
 

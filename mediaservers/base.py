@@ -151,8 +151,16 @@ class MediaServer(Protocol):
 
     def list_playlists(self) -> list[Playlist]: ...
 
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        """The item ids of a playlist's songs, in order (songs the server cannot name as tracks are left out)."""
+        ...
+
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         """Create (or replace) a playlist; return its id."""
+        ...
+
+    def add_to_playlist(self, playlist_id: str, item_ids: Sequence[str]) -> None:
+        """Append songs to an existing playlist (the user's own; nothing else of it changes)."""
         ...
 
     def delete_playlist(self, playlist_id: str) -> None: ...

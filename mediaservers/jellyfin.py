@@ -260,6 +260,20 @@ class Jellyfin:
                          track_count=int_or_none(item.get("ChildCount")) or 0)
                 for item in self._user_items(params)]
 
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        """The playlist's audio items, page by page, in the playlist's order (/Playlists/{id}/Items)."""
+        ids: list[str] = []
+        start = 0
+        while True:
+            body = self._get(f"/Playlists/{playlist_id}/Items", {"UserId": self.user_id, "StartIndex": start,
+                                                                 "Limit": self.page_size})
+            page = _items(body)
+            ids += [str(i["Id"]) for i in page if i.get("Id") and i.get("Type", "Audio") == "Audio"]
+            start += len(page)
+            total = body.get("TotalRecordCount") if isinstance(body, dict) else None
+            if not page or (start >= total if isinstance(total, int) else len(page) < self.page_size):
+                return ids
+
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         """Create the playlist (in batches of ids), then remove older playlists of the same name; return its id."""
         ids = [str(i) for i in item_ids]
@@ -279,6 +293,13 @@ class Jellyfin:
             if old_id != playlist_id:
                 self.delete_playlist(old_id)
         return playlist_id
+
+    def add_to_playlist(self, playlist_id: str, item_ids: Sequence[str]) -> None:
+        ids = [str(i) for i in item_ids]
+        for start in range(0, len(ids), self.playlist_batch_size):
+            self.http.post_json(self._path(f"/Playlists/{playlist_id}/Items"),
+                                params={"Ids": ",".join(ids[start:start + self.playlist_batch_size]),
+                                        "UserId": self.user_id})
 
     def _post_new_playlist(self, name: str, ids: list[str]) -> Any:
         return self.http.post_json(self._path("/Playlists"),

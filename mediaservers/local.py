@@ -32,6 +32,9 @@ from mediaservers.values import genre_names, leading_int, numbered_stem
 
 log = logging.getLogger(__name__)
 
+PLAYLIST_SUFFIXES = frozenset({".m3u8", ".m3u"})
+MUSIC_PLAYLIST_PREFIX = "music/"
+
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".mp4", ".wma",
                               ".aiff", ".aif", ".ape", ".wv", ".mpc"})
 
@@ -39,6 +42,16 @@ AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", 
 def item_id_for(relative_path: str) -> str:
     """Stable id of a file: a hash of its path relative to the music folder (survives moving the folder)."""
     return hashlib.sha1(os.fsencode(relative_path)).hexdigest()[:20]
+
+
+def _m3u_lines(path: Path) -> list[str]:
+    """The entries of an .m3u/.m3u8 file (comments and blank lines left out); .m3u may be Latin-1."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def _shown(text: str) -> str:
@@ -239,14 +252,62 @@ class LocalFolder:
         return cleaned + ".m3u8"
 
     def list_playlists(self) -> list[Playlist]:
-        if not self.playlist_dir.is_dir():
-            return []
+        """The .m3u8/.m3u files of PLAYLIST_DIR (ids: their file names), then those inside the music folder (ids:
+        `music/` + their path there; AudioMuse reads them but never changes them)."""
         playlists = []
-        for path in sorted(self.playlist_dir.glob("*.m3u8")):
-            entries = [line for line in path.read_text(encoding="utf-8").splitlines()
-                       if line and not line.startswith("#")]
-            playlists.append(Playlist(playlist_id=path.name, name=path.stem, track_count=len(entries)))
+        files = sorted(p for p in self.playlist_dir.glob("*") if p.suffix.lower() in PLAYLIST_SUFFIXES) \
+            if self.playlist_dir.is_dir() else []
+        for path in files:
+            playlists.append(Playlist(playlist_id=path.name, name=path.stem, track_count=len(_m3u_lines(path))))
+        own = self.playlist_dir.resolve()
+        if self.root.is_dir():
+            for path in sorted(p for p in self.root.rglob("*") if p.suffix.lower() in PLAYLIST_SUFFIXES
+                               and not p.resolve().is_relative_to(own)):
+                playlists.append(Playlist(playlist_id=MUSIC_PLAYLIST_PREFIX + self._relative(path), name=path.stem,
+                                          track_count=len(_m3u_lines(path))))
         return playlists
+
+    def _playlist_file(self, playlist_id: str) -> Path:
+        if playlist_id.startswith(MUSIC_PLAYLIST_PREFIX):
+            path = (self.root / playlist_id[len(MUSIC_PLAYLIST_PREFIX):]).resolve()
+            inside = path.is_relative_to(self.root)
+        else:
+            path = self.playlist_dir / Path(playlist_id).name
+            inside = True
+        if not inside or not path.is_file() or path.suffix.lower() not in PLAYLIST_SUFFIXES:
+            raise MediaServerError(f"playlist {playlist_id!r} not found")
+        return path
+
+    def add_to_playlist(self, playlist_id: str, item_ids: Sequence[str]) -> None:
+        """Append entries (absolute paths) to a playlist of PLAYLIST_DIR; the music folder's are read-only."""
+        if playlist_id.startswith(MUSIC_PLAYLIST_PREFIX):
+            raise MediaServerError(f"{playlist_id!r} is a playlist of the music folder: AudioMuse does not change it")
+        path = self._playlist_file(playlist_id)
+        lines = []
+        for item_id in item_ids:
+            file = self._path_of(item_id)
+            track = self._track(file, _album_id(self._relative(file.parent) or "."))
+            entry = render_m3u8("", [M3uEntry(path=_shown(str(file)), artist=track.artist, title=track.title,
+                                               duration_seconds=track.duration_seconds)])
+            lines.append("\n".join(line for line in entry.splitlines() if not line.startswith(("#EXTM3U",
+                                                                                               "#PLAYLIST"))))
+        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("a", encoding="utf-8") as out:
+            out.write(("" if text.endswith("\n") or not text else "\n") + "\n".join(lines) + "\n")
+
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        """The playlist's entries that are audio files of the music folder (absolute paths, or paths relative to
+        the playlist file), as item ids; URLs and files outside the folder are left out."""
+        path = self._playlist_file(playlist_id)
+        ids = []
+        for line in _m3u_lines(path):
+            if "://" in line:
+                continue
+            entry = Path(line)
+            target = (entry if entry.is_absolute() else path.parent / entry).resolve()
+            if target.is_relative_to(self.root) and target.is_file() and target.suffix.lower() in AUDIO_EXTENSIONS:
+                ids.append(item_id_for(self._relative(target)))
+        return ids
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         self.playlist_dir.mkdir(parents=True, exist_ok=True)
@@ -263,6 +324,8 @@ class LocalFolder:
         return target.name
 
     def delete_playlist(self, playlist_id: str) -> None:
+        if playlist_id.startswith(MUSIC_PLAYLIST_PREFIX):
+            raise MediaServerError(f"{playlist_id!r} is a playlist of the music folder: AudioMuse does not delete it")
         target = self.playlist_dir / Path(playlist_id).name
         if not target.is_file():
             raise MediaServerError(f"playlist {playlist_id!r} not found")

@@ -252,6 +252,23 @@ class Lyrion:
                                       track_count=_int(count) or 0))
         return playlists
 
+    def add_to_playlist(self, playlist_id: str, item_ids: Sequence[str]) -> None:
+        if not any(str(item["id"]) == playlist_id for item in self._playlist_entries()):
+            raise MediaServerError(f"playlist {playlist_id!r} not found")
+        for url in [self._track_url(i) for i in item_ids]:  # every id is checked before the playlist changes
+            self._query("playlists", "edit", "cmd:add", f"playlist_id:{playlist_id}", f"url:{url}")
+
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        ids: list[str] = []
+        start = 0
+        while True:
+            answer = self._query("playlists", "tracks", start, self.page_size, f"playlist_id:{playlist_id}", "tags:u")
+            page = [t for t in answer.get("playlisttracks_loop") or [] if isinstance(t, dict)]
+            ids += [str(t["id"]) for t in page if t.get("id") is not None]
+            start += len(page)
+            if not page or start >= (_int(answer.get("count")) or 0):
+                return ids
+
     def _track_url(self, item_id: str) -> str:
         if item_id in self._urls:
             return self._urls[item_id]

@@ -292,6 +292,27 @@ class Mpd:
             return [Playlist(playlist_id=name, name=name, track_count=len(client.listplaylist(name)))
                     for name in names]
 
+    def add_to_playlist(self, playlist_id: str, item_ids: Sequence[str]) -> None:
+        with self._connect() as client:
+            if playlist_id not in {entry["playlist"] for entry in client.listplaylists()}:
+                raise MediaServerError(f"playlist {playlist_id!r} not found")
+            for uri in item_ids:
+                try:
+                    client.playlistadd(playlist_id, uri)
+                except mpd.CommandError as exc:
+                    if _ack(exc)[0] == ACK_NO_EXIST:
+                        raise MediaServerError(f"no song {uri!r} in MPD's database") from None
+                    raise
+
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        with self._connect() as client:
+            try:
+                return [str(uri) for uri in client.listplaylist(playlist_id) if "://" not in str(uri)]
+            except mpd.CommandError as exc:
+                if _ack(exc)[0] == ACK_NO_EXIST:
+                    raise MediaServerError(f"playlist {playlist_id!r} not found") from None
+                raise
+
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         if not name.strip() or any(c in name for c in "/\n\r"):
             raise MediaServerError(f"playlist name {name!r} is not allowed by MPD (empty, '/' or a line break)")

@@ -354,6 +354,16 @@ class Navidrome:
                          track_count=int_or_none(p.get("songCount")) or 0)
                 for p in entries if isinstance(p, dict) and str(p.get("owner") or self.user).casefold() == me]
 
+    def add_to_playlist(self, playlist_id: str, item_ids: Sequence[str]) -> None:
+        ids = [str(i) for i in item_ids]
+        for start in range(0, len(ids), self.playlist_batch):
+            self._call("updatePlaylist", {"playlistId": playlist_id,
+                                          "songIdToAdd": ids[start:start + self.playlist_batch]})
+
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        entries = _as_list(self._call("getPlaylist", {"id": playlist_id}).get("playlist", {}).get("entry"))
+        return [str(e["id"]) for e in entries if isinstance(e, dict) and e.get("id") is not None]
+
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         """Create the playlist, then delete older ones of the same name, so a failure leaves the old one intact."""
         ids = [str(i) for i in item_ids]

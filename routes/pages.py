@@ -39,6 +39,8 @@ PAGES = (
     Page("search", "/search", "Library search", "Find songs by words and sound, filtered by tempo, key and energy."),
     Page("smart_playlists", "/smart_playlists", "Smart playlists",
          "Playlists defined by a rule that keep themselves up to date."),
+    Page("playlist_match", "/playlists/match", "Playlist matching",
+         "Sort new songs into your own playlists, and extend a playlist with songs that fit."),
     Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
     Page("cron", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
@@ -55,7 +57,7 @@ def _not_built_view(page: Page) -> Callable[[], str]:
 
 
 BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search", "chat", "cleaning", "cron", "search", "smart_playlists"}
+         "text_search", "chat", "cleaning", "cron", "search", "smart_playlists", "playlist_match"}
 for _page in PAGES:
     if _page.endpoint not in BUILT:
         bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
@@ -136,6 +138,11 @@ def smart_playlists() -> str:
     from discovery.smart_rules import FIELDS
 
     return render_template("smart_playlists.html", page=PAGES_BY_ENDPOINT["smart_playlists"], fields=FIELDS)
+
+
+@bp.route("/playlists/match", endpoint="playlist_match")
+def playlist_match() -> str:
+    return render_template("playlist_match.html", page=PAGES_BY_ENDPOINT["playlist_match"])
 
 
 @bp.route("/cron", endpoint="cron")

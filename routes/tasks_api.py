@@ -11,9 +11,11 @@ from werkzeug.wrappers import Response
 from db import task_status as store
 from routes.context import runtime
 from routes.errors import ApiError
-from tasks.queues import MAIN_MAP, cancel_task
+from tasks.queues import MAIN_MAP, MAIN_PLAYLIST_MATCHING, MAIN_SMART_PLAYLISTS, cancel_task
 
 bp = Blueprint("tasks_api", __name__)
+
+FOLLOW_UPS = (MAIN_MAP.task_type, MAIN_SMART_PLAYLISTS.task_type, MAIN_PLAYLIST_MATCHING.task_type)
 
 
 # Result fields the reference's clients read at the top of `details` (e.g. a clustering's best score).
@@ -75,9 +77,10 @@ def active_tasks() -> Response:
 
 @bp.get("/api/last_task")
 def last_task() -> Response:
-    # The map job follows every analysis run: a client of the reference that starts an analysis and polls this
-    # route expects the analysis here, as the reference (which maps inside its analysis task) answers.
-    row = store.last_main_task(runtime().db, excluding=(MAIN_MAP.task_type,))
+    # The map, smart playlist and playlist matching jobs follow an analysis run: a client of the reference that
+    # starts an analysis and polls this route expects the analysis here, as the reference (which does its follow-up
+    # work inside its analysis task) answers.
+    row = store.last_main_task(runtime().db, excluding=FOLLOW_UPS)
     return jsonify(task_json(row) if row else {"task_id": None, "status": "NO_PREVIOUS_MAIN_TASK"})
 
 

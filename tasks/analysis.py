@@ -28,9 +28,10 @@ from db import clap_embeddings as clap_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
+from db.clock import database_now
 from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
 from tasks.progress import TaskCancelled, TaskContext, task
-from tasks.queues import MAIN_ANALYSIS, start_map_projection
+from tasks.queues import MAIN_ANALYSIS, MAIN_PLAYLIST_MATCHING, start_main_task, start_map_projection
 from tasks.smart_playlists import start_after as start_smart_refresh_after
 from voyager_manager import rebuild_from_embeddings
 
@@ -248,6 +249,7 @@ def _write_stickers(config: Config, server: MediaServer, track: Track, analysis:
 def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5) -> dict[str, Any]:
     config = ctx.config
     started = time.monotonic()
+    started_at = database_now(ctx.db)
     ctx.report("Listing albums from the media server", phase="listing", progress=0)
     server = get_media_server(effective_config(config, ctx.db))
     albums = server.list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
@@ -323,6 +325,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     if totals["index_size"]:
         totals["map_task_id"] = _start_map(ctx)
         totals["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "analysis")
+        totals["playlist_matching_task_id"] = _start_matching(ctx, started_at)
     totals["elapsed_seconds"] = round(time.monotonic() - started, 1)
     ctx.report(_summary_line(totals, pace, {}), progress=100)
     return totals
@@ -403,6 +406,20 @@ def _start_map(ctx: TaskContext) -> str | None:
         ctx.log("The music map is being updated by a job already running")
         return None
     ctx.log(f"Started the music map update (task {task_id})")
+    return task_id
+
+
+def _start_matching(ctx: TaskContext, since: Any) -> str | None:
+    """Suggest playlists for the songs this run analyzed; None when off or a matching job runs already."""
+    if not ctx.config.PLAYLIST_MATCHING_AFTER_ANALYSIS:
+        return None
+    try:
+        task_id = start_main_task(MAIN_PLAYLIST_MATCHING, kwargs={"since": since.isoformat(), "full": False},
+                                  db=ctx.db, connection=ctx.redis, config=ctx.config)
+    except task_store.TaskAlreadyRunning:
+        ctx.log("Playlist matching is running already")
+        return None
+    ctx.log(f"Started matching the new songs to your playlists (task {task_id})")
     return task_id
 
 

@@ -22,8 +22,9 @@ from db.pool import Database
 from tasks.types import TaskFunction, TaskRef
 
 __all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLEANING", "MAIN_CLUSTERING", "MAIN_FINGERPRINT",
-           "MAIN_MAP", "MAIN_SMART_PLAYLISTS", "QUEUE_NAMES", "TaskFunction", "TaskRef", "cancel_task", "enqueue_task",
-           "get_queues", "start_main_task", "start_map_projection", "start_smart_playlists_refresh"]
+           "MAIN_MAP", "MAIN_PLAYLIST_MATCHING", "MAIN_SMART_PLAYLISTS", "QUEUE_NAMES", "TaskFunction", "TaskRef",
+           "cancel_task", "enqueue_task", "get_queues", "start_main_task", "start_map_projection",
+           "start_smart_playlists_refresh"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
 MAIN_CLUSTERING = TaskRef("tasks.clustering.run_clustering_task", "main_clustering")
 MAIN_MAP = TaskRef("tasks.map.run_map_projection_task", "map_projection")
 MAIN_CLEANING = TaskRef("tasks.cleaning.run_cleaning_task", "cleaning")
+MAIN_PLAYLIST_MATCHING = TaskRef("tasks.playlist_matching.run_playlist_matching_task", "playlist_matching")
 MAIN_SMART_PLAYLISTS = TaskRef("tasks.smart_playlists.run_smart_playlists_task", "smart_playlists_refresh")
 MAIN_FINGERPRINT = TaskRef("tasks.fingerprint.run_fingerprint_playlist_task", "sonic_fingerprint_playlist")
 

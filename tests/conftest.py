@@ -79,7 +79,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 TABLES = ["playlist_tracks", "playlists", "clap_embeddings", "embeddings", "voyager_index_chunks", "voyager_indexes",
           "tracks", "analysis_failures", "task_status", "schedule_runs", "schedules", "smart_playlists",
-          "app_settings", "map_projections"]
+          "playlist_suggestions", "playlist_profiles", "user_playlists", "app_settings", "map_projections"]
 
 
 @pytest.fixture

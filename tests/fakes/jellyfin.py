@@ -265,6 +265,18 @@ class FakeJellyfin:
                          "Content-Disposition": f'attachment; filename="{file.name}"'}, file.read_bytes()
         if method == "POST" and segments == ["Playlists"]:
             return self._create_playlist(query if emby else _json_body(body), token_user, emby=emby)
+        if method == "GET" and len(segments) == 3 and segments[0] == "Playlists" and segments[2] == "Items":
+            # the documented playlist items query: the playlist's entries in order, paged like /Items
+            playlist = self.playlists.get(segments[1])
+            if playlist is None:
+                return _text(404, "Playlist not found")
+            by_id = {t["Id"]: t for t in self.tracks}
+            entries = [by_id[i] for i in playlist.item_ids if i in by_id]
+            start = int(query.get("StartIndex") or 0)
+            limit = int(query["Limit"]) if query.get("Limit") else len(entries)
+            user = query.get("UserId") or token_user or ""
+            return _json({"Items": [self._render(i, user, set()) for i in entries[start:start + limit]],
+                          "TotalRecordCount": len(entries), "StartIndex": start})
         if method == "POST" and len(segments) == 3 and segments[0] == "Playlists" and segments[2] == "Items":
             playlist = self.playlists.get(segments[1])
             if playlist is None:

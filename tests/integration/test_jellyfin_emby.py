@@ -197,6 +197,14 @@ def test_playlists_create_replace_list_delete(fake: FakeJellyfin, tmp_path: Path
     assert "404" in one_line_error(excinfo)
 
 
+def test_a_users_playlist_is_read_in_order_page_by_page(fake: FakeJellyfin, tmp_path: Path) -> None:
+    server = make_adapter(fake, tmp_path, page_size=2)
+    wanted = [fake.tracks[4]["Id"], fake.tracks[0]["Id"], fake.tracks[2]["Id"]]
+    playlist_id = fake.add_playlist("By hand", wanted)
+    assert server.playlist_tracks(playlist_id) == wanted
+    assert len(fake.calls_to(f"/Playlists/{playlist_id}/Items", "GET")) == 2
+
+
 def test_delete_automatic_playlists_deletes_nothing_else(fake: FakeJellyfin, tmp_path: Path) -> None:
     server = make_adapter(fake, tmp_path)
     ids = [t["Id"] for t in fake.tracks]

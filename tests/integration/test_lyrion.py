@@ -220,3 +220,12 @@ def test_analysis_end_to_end_through_lyrion(music: Path, make_config: Callable[.
             assert len(lms.downloads) == downloads  # unchanged tracks are not fetched again
         finally:
             app.extensions["audiomuse"].stop_background.set()
+
+
+def test_a_playlists_tracks_are_read_in_order(lms: FakeLyrion, tmp_path: Path) -> None:
+    server = lyrion(lms.url, tmp_path)
+    server.page_size = 2
+    tracks = [t for a in server.list_albums() for t in server.album_tracks(a.album_id)][:5]
+    wanted = [tracks[3].item_id, tracks[0].item_id, tracks[4].item_id]
+    playlist = lms.add_playlist("Mine", [int(i) for i in wanted])
+    assert server.playlist_tracks(str(playlist)) == wanted  # paged two at a time

@@ -346,3 +346,25 @@ def test_cleaning_after_a_file_is_removed_from_mpd(make_config: Callable[..., Co
     finally:
         app.extensions["audiomuse"].stop_background.set()
         process.stop()
+
+
+def test_a_stored_playlists_songs_are_read(adapter: Mpd, server: MpdProcess) -> None:
+    client = server.client()
+    songs = sorted(s["file"] for s in client.listall() if "file" in s)[:3]
+    for uri in (songs[2], songs[0]):
+        client.playlistadd("By hand", uri)
+    client.disconnect()
+    assert adapter.playlist_tracks("By hand") == [songs[2], songs[0]]
+    with pytest.raises(MediaServerError, match="not found"):
+        adapter.playlist_tracks("Nope")
+
+
+def test_songs_are_added_to_a_stored_playlist(adapter: Mpd, server: MpdProcess) -> None:
+    client = server.client()
+    songs = sorted(s["file"] for s in client.listall() if "file" in s)[:2]
+    client.playlistadd("Grow", songs[0])
+    client.disconnect()
+    adapter.add_to_playlist("Grow", [songs[1]])
+    assert adapter.playlist_tracks("Grow") == songs
+    with pytest.raises(MediaServerError, match="not found"):
+        adapter.add_to_playlist("Nope", [songs[0]])

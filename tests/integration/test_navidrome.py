@@ -259,6 +259,7 @@ def test_supysonic_playlists_are_created_in_batches_replaced_and_deleted(supyson
     assert second != first and playlists["Mix_automatic"]["id"] == second
     assert playlists["Mix_automatic"]["songCount"] == 3 and len(playlists) == 2
 
+    assert server.playlist_tracks(second) == ids[2:5]  # read back in order (getPlaylist)
     assert delete_automatic_playlists(server) == ["Mix_automatic"]
     assert list(supysonic.playlists()) == ["Keep me"]
     server.delete_playlist(keep)

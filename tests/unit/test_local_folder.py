@@ -81,3 +81,23 @@ def test_odd_names_and_dangling_links_do_not_break_listing(tmp_path: Path) -> No
     with folder.open_audio(tracks[0]) as audio:
         assert audio.path.read_bytes() == source.read_bytes()
     assert len(folder.album_tracks("Artist 0/Album 0")) == 2  # the dangling link is not a track
+
+
+def test_playlists_of_the_playlist_folder_and_the_music_folder_are_read(folder: LocalFolder, tmp_path: Path) -> None:
+    tracks = [t for a in folder.list_albums() for t in folder.album_tracks(a.album_id)]
+    music = tmp_path / "music"
+    first, second = music / (tracks[0].path or ""), music / (tracks[1].path or "")
+    (tmp_path / "playlists").mkdir(exist_ok=True)
+    # absolute paths, a URL and a file outside the library (both left out), a comment
+    (tmp_path / "playlists" / "Mine.m3u").write_bytes(
+        f"#EXTM3U\n{second}\nhttp://radio.example/stream\n/etc/hosts\n{first}\n".encode("latin-1"))
+    # inside the music folder: paths relative to the playlist file
+    (music / "Road.m3u8").write_text(f"# road\n{first.relative_to(music)}\n", encoding="utf-8")
+    listed = {p.playlist_id: p for p in folder.list_playlists()}
+    assert set(listed) == {"Mine.m3u", "music/Road.m3u8"} and listed["Mine.m3u"].track_count == 4
+    assert folder.playlist_tracks("Mine.m3u") == [tracks[1].item_id, tracks[0].item_id]
+    assert folder.playlist_tracks("music/Road.m3u8") == [tracks[0].item_id]
+    with pytest.raises(MediaServerError, match="does not delete it"):
+        folder.delete_playlist("music/Road.m3u8")
+    with pytest.raises(MediaServerError, match="not found"):
+        folder.playlist_tracks("music/../../etc/passwd.m3u")

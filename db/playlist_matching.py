@@ -1,0 +1,142 @@
+"""Queries of playlist matching: the user's playlists as read from the media server, their stored profiles, the
+suggestions and their accept/reject state, and the analyzed songs' matching features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from psycopg2.extras import Json
+
+from db.pool import Database
+
+
+def save_user_playlist(db: Database, *, playlist_id: str, name: str, item_ids: Sequence[str], content_hash: str,
+                       generated: bool) -> bool:
+    """Store a playlist as the server lists it now; True when its membership changed (or it is new)."""
+    row = db.fetch_one(
+        """INSERT INTO user_playlists (playlist_id, name, item_ids, content_hash, generated, fetched_at)
+           VALUES (%s, %s, %s, %s, %s, now())
+           ON CONFLICT (playlist_id) DO UPDATE SET name = EXCLUDED.name, item_ids = EXCLUDED.item_ids,
+               content_hash = EXCLUDED.content_hash, generated = EXCLUDED.generated, fetched_at = now()
+           RETURNING (xmax = 0) AS created,
+                     (SELECT content_hash FROM user_playlists WHERE playlist_id = %s) AS previous""",
+        (playlist_id, name, Json(list(item_ids)), content_hash, generated, playlist_id))
+    return bool(row and (row["created"] or row["previous"] != content_hash))
+
+
+def forget_playlists_except(db: Database, playlist_ids: Sequence[str]) -> int:
+    """Drop the playlists the server no longer lists (their profiles and suggestions go with them)."""
+    return db.execute("DELETE FROM user_playlists WHERE NOT (playlist_id = ANY(%s))", (list(playlist_ids),))
+
+
+def user_playlists(db: Database, *, include_generated: bool = False) -> list[dict[str, Any]]:
+    where = "" if include_generated else "WHERE NOT generated"
+    return db.fetch_all(f"""SELECT playlist_id, name, item_ids, content_hash, generated, fetched_at
+                              FROM user_playlists {where} ORDER BY name, playlist_id""")
+
+
+def get_user_playlist(db: Database, playlist_id: str) -> dict[str, Any] | None:
+    return db.fetch_one("""SELECT playlist_id, name, item_ids, content_hash, generated, fetched_at
+                             FROM user_playlists WHERE playlist_id = %s""", (playlist_id,))
+
+
+@dataclass(frozen=True)
+class ProfileKey:
+    profile_kind: str
+    model: str
+    analysis_version: int
+    code_version: int
+    content_hash: str
+
+
+def stored_profile_keys(db: Database) -> dict[str, ProfileKey]:
+    rows = db.fetch_all("""SELECT playlist_id, profile_kind, model, analysis_version, code_version, content_hash
+                             FROM playlist_profiles""")
+    return {r["playlist_id"]: ProfileKey(r["profile_kind"], r["model"], r["analysis_version"], r["code_version"],
+                                         r["content_hash"]) for r in rows}
+
+
+def save_profile(db: Database, playlist_id: str, key: ProfileKey, *, members: int, profile: dict[str, Any],
+                 centroid: np.ndarray, tag_profile: np.ndarray) -> None:
+    db.execute(
+        """INSERT INTO playlist_profiles (playlist_id, profile_kind, model, analysis_version, code_version,
+                                          content_hash, members, profile, centroid, tag_profile, computed_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+           ON CONFLICT (playlist_id) DO UPDATE SET profile_kind = EXCLUDED.profile_kind, model = EXCLUDED.model,
+               analysis_version = EXCLUDED.analysis_version, code_version = EXCLUDED.code_version,
+               content_hash = EXCLUDED.content_hash, members = EXCLUDED.members, profile = EXCLUDED.profile,
+               centroid = EXCLUDED.centroid, tag_profile = EXCLUDED.tag_profile, computed_at = now()""",
+        (playlist_id, key.profile_kind, key.model, key.analysis_version, key.code_version, key.content_hash, members,
+         Json(profile), np.ascontiguousarray(centroid, "<f4").tobytes(),
+         np.ascontiguousarray(tag_profile, "<f4").tobytes()))
+
+
+def features(db: Database, model: str) -> list[dict[str, Any]]:
+    """Every analyzed song with an embedding of `model`: item id, title, artist, vector, tags, moods, bpm, energy,
+    analysis version and when it was analyzed."""
+    return db.fetch_all(
+        """SELECT t.item_id, t.title, t.artist, t.album, t.tags, t.moods, t.tempo_bpm, t.energy, t.analysis_version,
+                  t.analyzed_at, e.vector
+             FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
+            WHERE t.analyzed_at IS NOT NULL ORDER BY t.item_id""", (model,))
+
+
+def decided(db: Database) -> set[tuple[str, str]]:
+    """(item, playlist) pairs the user accepted or rejected: never suggested again."""
+    rows = db.fetch_all("SELECT item_id, playlist_id FROM playlist_suggestions WHERE status <> 'open'")
+    return {(r["item_id"], r["playlist_id"]) for r in rows}
+
+
+def save_suggestions(db: Database, suggestions: Sequence[tuple[str, str, float, list[str]]]) -> int:
+    """Upsert open suggestions (item, playlist, score, reasons); decided ones are left as they are."""
+    if not suggestions:
+        return 0
+    with db.transaction() as cur:
+        cur.executemany(
+            """INSERT INTO playlist_suggestions (item_id, playlist_id, score, reasons)
+               VALUES (%s, %s, %s, %s)
+               ON CONFLICT (item_id, playlist_id) DO UPDATE SET score = EXCLUDED.score, reasons = EXCLUDED.reasons
+               WHERE playlist_suggestions.status = 'open'""",
+            [(i, p, s, Json(r)) for i, p, s, r in suggestions])
+    return len(suggestions)
+
+
+def drop_member_suggestions(db: Database) -> int:
+    """Open suggestions of songs that are in the playlist by now (added on the server or from the page)."""
+    return db.execute(
+        """DELETE FROM playlist_suggestions s USING user_playlists p
+            WHERE s.playlist_id = p.playlist_id AND s.status = 'open' AND p.item_ids ? s.item_id""")
+
+
+def list_suggestions(db: Database, *, since: datetime | None, status: str | None = "open",
+                     limit: int = 500) -> list[dict[str, Any]]:
+    return db.fetch_all(
+        """SELECT s.item_id, t.title, t.artist, t.album, s.playlist_id, p.name AS playlist_name, s.score, s.reasons,
+                  s.status, s.created_at, s.decided_at
+             FROM playlist_suggestions s JOIN tracks t ON t.item_id = s.item_id
+             JOIN user_playlists p ON p.playlist_id = s.playlist_id
+            WHERE (%(status)s::text IS NULL OR s.status = %(status)s)
+              AND (%(since)s::timestamptz IS NULL OR t.analyzed_at >= %(since)s)
+            ORDER BY t.analyzed_at DESC, s.item_id, s.score DESC LIMIT %(limit)s""",
+        {"status": status, "since": since, "limit": limit})
+
+
+def decide(db: Database, item_id: str, playlist_id: str, status: str) -> bool:
+    """Mark a suggestion accepted or rejected (a pair never suggested is recorded too); False for unknown ids."""
+    row = db.fetch_one(
+        """INSERT INTO playlist_suggestions (item_id, playlist_id, score, status, decided_at)
+           SELECT %s, %s, 0, %s, now()
+            WHERE EXISTS (SELECT 1 FROM tracks WHERE item_id = %s)
+              AND EXISTS (SELECT 1 FROM user_playlists WHERE playlist_id = %s)
+           ON CONFLICT (item_id, playlist_id) DO UPDATE SET status = EXCLUDED.status, decided_at = now()
+           RETURNING item_id""", (item_id, playlist_id, status, item_id, playlist_id))
+    return row is not None
+
+
+def rejected_pairs(db: Database) -> list[tuple[str, str]]:
+    rows = db.fetch_all("SELECT item_id, playlist_id FROM playlist_suggestions WHERE status = 'rejected'")
+    return [(r["item_id"], r["playlist_id"]) for r in rows]

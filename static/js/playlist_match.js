@@ -1,0 +1,122 @@
+// Playlist matching: suggestions to accept or reject, a playlist to extend with songs that fit, the matching job.
+(() => {
+  "use strict";
+  const { api, playButton } = window.AudioMuse;
+  const $ = (id) => document.getElementById(id);
+  let watching = null;
+
+  function element(tag, attrs = {}, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  async function decide(s, verdict, row) {
+    try {
+      const done = await api(`/api/playlists/suggestions/${verdict}`, { method: "POST",
+        body: { item_id: s.item_id, playlist_id: s.playlist_id } });
+      $("match-status").textContent = verdict === "accept" ?
+        `Added “${s.title}” to ${s.playlist_name}.` + (done.added === false ? " (It was there already.)" : "") :
+        `“${s.title}” will not be suggested for ${s.playlist_name} again.`;
+      row.remove();
+      await Promise.all([loadSuggestions(), loadPlaylists()]);
+    } catch (err) {
+      $("match-status").textContent = `Not done: ${err.message}`;
+    }
+  }
+
+  async function loadSuggestions({ showLast = false } = {}) {
+    const body = await api("/api/playlists/suggestions");
+    const list = body.suggestions;
+    $("suggestions").hidden = !list.length;
+    $("suggestions-empty").hidden = list.length > 0;
+    $("suggestions-count").textContent = list.length ? `(${list.length})` : "";
+    $("suggestions").querySelector("tbody").replaceChildren(...list.map((s) => {
+      const tr = element("tr", { "data-item-id": s.item_id, "data-playlist-id": s.playlist_id });
+      const song = element("td");
+      song.append(playButton(s.item_id, `${s.title} — ${s.artist}`), ` ${s.title} — ${s.artist}`);
+      const why = element("td", { class: "why" }, s.reasons.join("; "));
+      const actions = element("td");
+      const yes = element("button", { type: "button", class: "accept" }, "Accept");
+      const no = element("button", { type: "button", class: "reject" }, "Reject");
+      yes.addEventListener("click", () => decide(s, "accept", tr));
+      no.addEventListener("click", () => decide(s, "reject", tr));
+      actions.append(yes, " ", no);
+      tr.append(song, element("td", {}, s.playlist_name), why, actions);
+      return tr;
+    }));
+    if (showLast && body.last_run && !watching) {
+      $("match-status").textContent = `Last matching: ${body.last_run.status}` +
+        (body.last_run.message ? ` — ${body.last_run.message}` : "");
+    }
+  }
+
+  async function loadPlaylists() {
+    const { playlists } = await api("/api/playlists/mine");
+    const mine = playlists.filter((p) => !p.generated);
+    $("continue-playlist").replaceChildren(...mine.map((p) =>
+      element("option", { value: p.playlist_id }, `${p.name} (${p.songs} songs)`)));
+    $("continue-go").disabled = !mine.length;
+    if (!mine.length) $("continue-message").textContent = "No playlist of yours is known yet: run the matching.";
+  }
+
+  $("continue-go").addEventListener("click", async () => {
+    const id = $("continue-playlist").value;
+    try {
+      const body = await api(`/api/playlists/${encodeURIComponent(id)}/continue?n=${$("continue-n").value}`);
+      $("continue-message").textContent = `${body.results.length} songs fit ${body.name}:`;
+      $("continue-results").replaceChildren(...body.results.map((r) => {
+        const li = element("li");
+        const box = element("input", { type: "checkbox", value: r.item_id, "aria-label": `Select ${r.title}` });
+        box.checked = true;
+        li.append(box, " ", playButton(r.item_id, `${r.title} — ${r.artist}`), ` ${r.title} — ${r.artist} `,
+          element("span", { class: "why" }, r.reasons.join("; ")));
+        return li;
+      }));
+      $("continue-add").hidden = !body.results.length;
+    } catch (err) {
+      $("continue-message").textContent = `Could not extend it: ${err.message}`;
+    }
+  });
+  $("continue-add").addEventListener("click", async () => {
+    const id = $("continue-playlist").value;
+    const ids = [...$("continue-results").querySelectorAll("input:checked")].map((b) => b.value);
+    try {
+      const done = await api(`/api/playlists/${encodeURIComponent(id)}/add`, { method: "POST", body: { item_ids: ids } });
+      $("continue-message").textContent = `Added ${done.added} songs to ${done.playlist}.`;
+      $("continue-results").replaceChildren();
+      $("continue-add").hidden = true;
+      await Promise.all([loadPlaylists(), loadSuggestions()]);
+    } catch (err) {
+      $("continue-message").textContent = `Not added: ${err.message}`;
+    }
+  });
+
+  async function follow(taskId) {
+    watching = taskId;
+    while (watching) {
+      const task = await api(`/api/status/${encodeURIComponent(taskId)}`);
+      $("match-status").textContent = `${task.status} — ${task.status_message || ""}`;
+      if (task.finished_at) {
+        watching = null;
+        await Promise.all([loadSuggestions(), loadPlaylists()]);
+        $("match-status").textContent = `${task.status} — ${task.status_message || ""}`;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  $("match-run").addEventListener("click", async () => {
+    try {
+      const started = await api("/api/playlists/match", { method: "POST", body: { full: true } });
+      follow(started.task_id);
+    } catch (err) {
+      $("match-status").textContent = `Could not start: ${err.message}`;
+    }
+  });
+  Promise.all([loadSuggestions({ showLast: true }), loadPlaylists()]).catch((err) => {
+    $("match-status").textContent = `Could not load: ${err.message}`;
+  });
+})();

@@ -1,0 +1,146 @@
+"""The playlist matching job: read the user's playlists from the media server, (re)compute the profiles whose
+membership, analysis version, model or code changed, and suggest for new songs the playlists they fit. Every step
+is an upsert keyed by what it depends on, so a run that was killed is simply run again (the panel's task, or the
+next analysis) and redoes only what is missing.
+
+Suggestion score (the default chosen by bench/quality.py's figures: weighted fusion of the embedding rankers): for
+each playlist, the song's cosine to the profile's centroid and to its nearest member, each as a z-score over the
+whole library, averaged. A playlist is suggested when that is at least SUGGEST_Z (the song is closer than ~84 % of
+the library) — at most MAX_SUGGESTIONS per song, best first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from audio.analyze import ANALYSIS_VERSION
+from audio.moods import MOODS
+from audio.musicnn import MODEL_NAME, MSD_TAGS
+from db import playlist_matching as match_store
+from db.app_settings import effective_config
+from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, membership_hash
+from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, get_media_server
+from tasks.progress import TaskContext, task
+from tasks.queues import MAIN_PLAYLIST_MATCHING
+
+log = logging.getLogger(__name__)
+
+PROFILE_KIND = "musicnn-embedding+tags+tempo-energy"
+GENERATED_SUFFIXES = (AUTOMATIC_SUFFIX, "_instant", "_smart")
+SUGGEST_Z = 1.0
+MAX_SUGGESTIONS = 3
+MIN_MEMBERS = 2
+
+
+@task(MAIN_PLAYLIST_MATCHING.task_type)
+def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full: bool = False) -> dict[str, Any]:
+    config = effective_config(ctx.config, ctx.db)
+    server = get_media_server(config)
+    ctx.report("Reading your playlists from the media server", phase="playlists", progress=0)
+    rows = match_store.features(ctx.db, MODEL_NAME)
+    row_of = {r["item_id"]: i for i, r in enumerate(rows)}
+    summary: dict[str, Any] = {"playlists": 0, "generated_skipped": 0, "read_failures": [], "profiles_computed": 0,
+                               "profiles_kept": 0, "songs_scored": 0, "suggestions": 0}
+    listed = server.list_playlists()
+    kept_ids = []
+    for number, listed_playlist in enumerate(listed, start=1):
+        ctx.check_cancelled()
+        generated = listed_playlist.name.endswith(GENERATED_SUFFIXES)
+        kept_ids.append(listed_playlist.playlist_id)
+        if generated:
+            summary["generated_skipped"] += 1
+        try:
+            members = [i for i in server.playlist_tracks(listed_playlist.playlist_id) if i in row_of]
+        except MediaServerError as exc:
+            summary["read_failures"].append({"playlist": listed_playlist.name, "reason": str(exc)})
+            continue  # what was stored of it stays until it can be read
+        match_store.save_user_playlist(ctx.db, playlist_id=listed_playlist.playlist_id, name=listed_playlist.name,
+                                       item_ids=list(dict.fromkeys(members)),
+                                       content_hash=membership_hash(members), generated=generated)
+        ctx.report(f"Read {number}/{len(listed)} playlists", progress=30.0 * number / max(len(listed), 1), log=False)
+    if not summary["read_failures"]:
+        match_store.forget_playlists_except(ctx.db, kept_ids)
+    match_store.drop_member_suggestions(ctx.db)
+    if not rows:
+        ctx.report("Nothing is analyzed yet: no profile to build", progress=100)
+        return summary
+    library = Library.build(
+        np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows]),
+        np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in MSD_TAGS] for r in rows], dtype=np.float32),
+        np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in MOODS] for r in rows], dtype=np.float32),
+        bpm=[r["tempo_bpm"] for r in rows], energy=[r["energy"] for r in rows])
+    stored = match_store.stored_profile_keys(ctx.db)
+    playlists = [p for p in match_store.user_playlists(ctx.db) if len(p["item_ids"]) >= MIN_MEMBERS]
+    summary["playlists"] = len(playlists)
+    profiles = []
+    for number, playlist in enumerate(playlists, start=1):
+        ctx.check_cancelled()
+        member_rows = [row_of[i] for i in playlist["item_ids"] if i in row_of]
+        profile = build_profile(library, member_rows)
+        key = match_store.ProfileKey(PROFILE_KIND, MODEL_NAME, ANALYSIS_VERSION, PROFILE_CODE_VERSION,
+                                     playlist["content_hash"])
+        if stored.get(playlist["playlist_id"]) != key:
+            match_store.save_profile(ctx.db, playlist["playlist_id"], key, members=len(member_rows), profile={
+                "spread": round(profile.spread, 5), "bpm": [profile.bpm_centre, profile.bpm_spread],
+                "energy": [profile.energy_centre, profile.energy_spread]}, centroid=profile.centroid,
+                tag_profile=profile.tag_profile)
+            summary["profiles_computed"] += 1
+        else:
+            summary["profiles_kept"] += 1
+        profiles.append((playlist, profile))
+        ctx.report(f"Profiled {number}/{len(playlists)} playlists", progress=30 + 30.0 * number / len(playlists),
+                   log=False)
+    cutoff = datetime.fromisoformat(since) if since and not full else None
+    songs = [i for i, r in enumerate(rows) if cutoff is None or (r["analyzed_at"] and r["analyzed_at"] >= cutoff)]
+    summary["songs_scored"] = len(songs)
+    decided = match_store.decided(ctx.db)
+    candidates: dict[int, list[tuple[float, str, list[str]]]] = {}
+    song_rows = np.asarray(songs, dtype=np.int64)
+    for number, (playlist, profile) in enumerate(profiles, start=1):
+        ctx.check_cancelled()
+        if not len(song_rows):
+            break
+        z = fused_z(library, profile)
+        member_set = set(playlist["item_ids"])
+        nearest = (library.vectors[song_rows] @ library.vectors[profile.members].T).argmax(axis=1)
+        for row, near in zip(song_rows.tolist(), nearest.tolist(), strict=True):
+            item_id = rows[row]["item_id"]
+            if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
+                continue
+            twin = rows[int(profile.members[near])]
+            reasons = [f"sounds like the playlist (closer than {percentile(z[row]):.0%} of your library)",
+                       f"close to {twin['title']} — {twin['artist']}"]
+            candidates.setdefault(row, []).append((float(z[row]), playlist["playlist_id"], reasons))
+        ctx.report(f"Matched new songs against {number}/{len(profiles)} playlists",
+                   progress=60 + 38.0 * number / len(profiles), log=False)
+    suggestions = [(rows[row]["item_id"], playlist_id, round(score, 4), reasons)
+                   for row, found in candidates.items()
+                   for score, playlist_id, reasons in sorted(found, reverse=True)[:MAX_SUGGESTIONS]]
+    summary["suggestions"] = match_store.save_suggestions(ctx.db, suggestions)
+    ctx.report(f"{summary['suggestions']} suggestions for {len(candidates)} of {len(songs)} songs; "
+               f"{summary['profiles_computed']} profiles computed, {summary['profiles_kept']} up to date"
+               + (f"; {len(summary['read_failures'])} playlists could not be read" if summary["read_failures"] else ""),
+               progress=100)
+    return summary
+
+
+def fused_z(library: Library, profile: Any) -> np.ndarray:
+    """The mean of the centroid and nearest-member cosines, each as a z-score over the library."""
+    centroid = library.vectors @ profile.centroid
+    nearest = (library.vectors @ library.vectors[profile.members].T).max(axis=1)
+    return ((centroid - centroid.mean()) / (centroid.std() or 1.0)
+            + (nearest - nearest.mean()) / (nearest.std() or 1.0)) / 2.0
+
+
+def percentile(z: float) -> float:
+    """The share of a normal distribution below z (how a z-score reads to a person)."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+assert MAIN_PLAYLIST_MATCHING.path == f"{__name__}.{run_playlist_matching_task.__name__}", \
+    "tasks.queues.MAIN_PLAYLIST_MATCHING is stale"

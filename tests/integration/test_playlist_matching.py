@@ -1,0 +1,91 @@
+"""Playlist matching with real PostgreSQL, Redis and an RQ worker on the local folder: the user's .m3u8 playlists
+are read, profiled (and re-profiled only when they change), new songs are suggested for the playlist whose sound
+they share, accepting adds the song to the playlist file, a rejection is never suggested again, and a playlist
+can be extended with songs that fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import serve
+from db import task_status as store
+from tests.seeded_library import seed_groups
+
+
+@pytest.fixture
+def site(make_config, db, redis, run_worker_burst, tmp_path: Path) -> Any:
+    music, playlists = tmp_path / "music", tmp_path / "playlists"
+    config = make_config(MUSIC_DIR=str(music), PLAYLIST_DIR=str(playlists))
+    tracks = seed_groups(db, redis, config, music)  # 24 files in three sound groups (i % 3)
+    playlists.mkdir()
+    group0 = [t for i, t in enumerate(tracks) if i % 3 == 0]
+    (playlists / "Rock night.m3u8").write_text(
+        "#EXTM3U\n" + "".join(f"{music / (t.path or '')}\n" for t in group0[:3]), encoding="utf-8")
+    (playlists / "Old_automatic.m3u8").write_text(f"{music / (tracks[1].path or '')}\n", encoding="utf-8")
+    app = serve(config)
+    client = app.test_client()
+    yield client, tracks, group0, playlists, run_worker_burst
+    app.extensions["audiomuse"].stop_background.set()
+
+
+def match(client: Any, db: Any, run: Any) -> dict[str, Any]:
+    started = client.post("/api/playlists/match", json={"full": True})
+    assert started.status_code == 202 and started.get_json()["task_type"] == "playlist_matching"
+    run()
+    row = store.get_task(db, started.get_json()["task_id"])
+    assert row["status"] == "SUCCESS", row
+    return row["result"]
+
+
+def test_suggest_accept_reject_and_extend(site, db):
+    client, tracks, group0, playlists, run = site
+    first = match(client, db, run)
+    assert (first["playlists"], first["generated_skipped"], first["profiles_computed"]) == (1, 1, 1)
+    mine = client.get("/api/playlists/mine").get_json()["playlists"]
+    assert {(p["name"], p["generated"]) for p in mine} == {("Rock night", False), ("Old_automatic", True)}
+    suggestions = client.get("/api/playlists/suggestions").get_json()["suggestions"]
+    suggested = {s["item_id"] for s in suggestions if s["playlist_name"] == "Rock night"}
+    members = {t.item_id for t in group0[:3]}
+    others = {t.item_id for t in group0[3:]}
+    assert suggested and suggested <= others, (suggested, others)  # only songs of the same sound, not members
+    assert all("sounds like the playlist" in s["reasons"][0] for s in suggestions)
+
+    take, refuse = sorted(suggested)[:2]
+    accepted = client.post("/api/playlists/suggestions/accept",
+                           json={"item_id": take, "playlist_id": "Rock night.m3u8"})
+    assert accepted.status_code == 200 and accepted.get_json()["added"] is True
+    path_of = {t.item_id: t.path for t in tracks}
+    assert str(path_of[take]) in (playlists / "Rock night.m3u8").read_text(encoding="utf-8")
+    assert client.post("/api/playlists/suggestions/reject",
+                       json={"item_id": refuse, "playlist_id": "Rock night.m3u8"}).get_json() == {"rejected": True}
+
+    second = match(client, db, run)  # the playlist changed (one song more): its profile is computed again
+    assert (second["profiles_computed"], second["profiles_kept"]) == (1, 0)
+    again = {s["item_id"] for s in client.get("/api/playlists/suggestions").get_json()["suggestions"]}
+    assert refuse not in again and take not in again  # rejected: never again; accepted: a member now
+    third = match(client, db, run)  # nothing changed: nothing recomputed
+    assert (third["profiles_computed"], third["profiles_kept"]) == (0, 1)
+    decided = client.get("/api/playlists/suggestions?status=all").get_json()["suggestions"]
+    assert {(s["item_id"], s["status"]) for s in decided} >= {(take, "accepted"), (refuse, "rejected")}
+
+    extend = client.get("/api/playlists/Rock night.m3u8/continue?n=4").get_json()
+    ids = [r["item_id"] for r in extend["results"]]
+    assert len(ids) == 4 and set(ids) <= others - {take} and not set(ids) & members
+    assert extend["results"][0]["reasons"][1].startswith("close to ")
+    added = client.post("/api/playlists/Rock night.m3u8/add", json={"item_ids": ids[:2]}).get_json()
+    assert added["added"] == 2
+    text = (playlists / "Rock night.m3u8").read_text(encoding="utf-8")
+    assert all(str(path_of[i]) in text for i in ids[:2])
+
+
+def test_errors_name_the_field(site):
+    client, *_ = site
+    assert client.get("/api/playlists/suggestions?since=yesterday").get_json()["parameter"] == "since"
+    assert client.post("/api/playlists/suggestions/accept", json={"item_id": "x"}).get_json()["parameter"] == \
+        "playlist_id"
+    unknown = client.post("/api/playlists/suggestions/reject", json={"item_id": "x", "playlist_id": "nope"})
+    assert unknown.status_code == 404 and unknown.get_json()["parameter"] == "playlist_id"
+    assert client.get("/api/playlists/nope/continue").status_code == 404
