@@ -5,6 +5,7 @@ counted into facets and paged by cursor."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from voyager_manager import LibraryState, LoadedIndex
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "search_facets"
+_KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
 KEYWORD_CANDIDATES = 500
 SEMANTIC_CANDIDATES = 500
 Mode = Literal["hybrid", "semantic", "keyword"]
@@ -105,11 +107,9 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
     semantic: dict[int, float] = {}
     semantic_available, engine, reason = True, None, None
     query = request.query.strip()
-    if query and request.mode in ("hybrid", "keyword"):
-        for hit in search_store.keyword_hits(db, query, limit=KEYWORD_CANDIDATES, trigram=trigram):
-            position = catalog.position(hit.item_id)
-            if position is not None and allowed[position]:
-                keyword[position] = hit.score
+    # The keyword side waits on PostgreSQL while the semantic side computes: run them side by side.
+    pending = _KEYWORD_POOL.submit(search_store.keyword_hits, db, query, limit=KEYWORD_CANDIDATES, trigram=trigram) \
+        if query and request.mode in ("hybrid", "keyword") else None
     if query and request.mode in ("hybrid", "semantic"):
         try:
             answer = semantic_search(text_model, clap_model, state.caches, query, limit=SEMANTIC_CANDIDATES)
@@ -118,6 +118,11 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
         except (DiscoveryError, ClapModelError, LookupError, OSError) as exc:
             semantic_available, reason = False, f"{type(exc).__name__}: {exc}"
             log.warning("semantic side of a search failed: %s", reason)
+    if pending is not None:
+        for hit in pending.result():
+            position = catalog.position(hit.item_id)
+            if position is not None and allowed[position]:
+                keyword[position] = hit.score
     if query:
         weight = request.semantic_weight if request.mode == "hybrid" else (1.0 if request.mode == "semantic" else 0.0)
         if not semantic_available and request.mode == "hybrid":

@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PROFILE_CODE_VERSION", "RANKERS", "Library", "PlaylistProfile", "build_profile", "cooccurrence",
-           "fuse_rrf", "fuse_weighted", "membership_hash", "rank_all"]
+__all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "PROFILE_CODE_VERSION", "RANKERS", "Library", "PlaylistProfile",
+           "SongCooccurrence", "build_profile", "cooccurrence", "fuse_rrf", "fuse_weighted", "membership_hash",
+           "rank_all", "song_cooccurrence"]
 
 PROFILE_CODE_VERSION = 1  # bump when a profile's definition changes: stored profiles are recomputed
 RANKERS = ("centroid", "nearest_member", "tags", "tempo_energy")
 RRF_K = 60
+# Co-occurrence is used from this many playlists (bench/quality.py --cooccurrence: with fewer it added nothing to the
+# fused ranking of playlists that follow the sound, and it needs pairs seen together in two playlists at least).
+COOCCURRENCE_MIN_PLAYLISTS = 16
+COOCCURRENCE_MAX_SONGS = 4000  # the PPMI matrix is dense over the songs the playlists hold
 MIN_BPM_SPREAD = 6.0  # BPM: a playlist of one tempo still accepts a few BPM either side
 MIN_ENERGY_SPREAD = 0.04
 
@@ -175,6 +180,34 @@ def cooccurrence(playlists: Sequence[Sequence[int]], n: int, *, min_support: int
     pmi[~np.isfinite(pmi)] = 0.0
     pmi[counts < min_support] = 0.0
     return np.maximum(pmi, 0.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SongCooccurrence:
+    """PPMI over the songs a user's playlists hold (by item id)."""
+
+    index: dict[str, int]
+    ppmi: np.ndarray
+
+    def scores(self, item_ids: Sequence[str], members: Sequence[str]) -> np.ndarray:
+        """Each song's mean PPMI with `members` (0 for a song no playlist holds)."""
+        rows = [self.index[m] for m in members if m in self.index]
+        if not rows:
+            return np.zeros(len(item_ids), dtype=np.float32)
+        mean = self.ppmi[:, rows].mean(axis=1)
+        return np.array([mean[self.index[i]] if i in self.index else 0.0 for i in item_ids], dtype=np.float32)
+
+
+def song_cooccurrence(playlists: Sequence[Sequence[str]], *, min_support: int = 2) -> SongCooccurrence | None:
+    """The co-occurrence ranker's data, or None when there are fewer than COOCCURRENCE_MIN_PLAYLISTS playlists (it
+    must be off then) or they hold more than COOCCURRENCE_MAX_SONGS songs."""
+    if len(playlists) < COOCCURRENCE_MIN_PLAYLISTS:
+        return None
+    index = {song: i for i, song in enumerate(dict.fromkeys(s for p in playlists for s in p))}
+    if len(index) > COOCCURRENCE_MAX_SONGS:
+        return None
+    rows = [[index[s] for s in p] for p in playlists]
+    return SongCooccurrence(index, cooccurrence(rows, len(index), min_support=min_support))
 
 
 def cooccurrence_scores(ppmi: np.ndarray, members: Sequence[int]) -> np.ndarray:

@@ -87,18 +87,32 @@ def _order(scores: np.ndarray, candidates: np.ndarray) -> list[int]:
     return rows[np.lexsort((rows, -scores[rows]))].tolist()
 
 
+def negatives_in_top(ranking: Sequence[int], negatives: set[int], k: int = K) -> float:
+    """The share of the top `k` that are songs the user rejected for this playlist (lower is better)."""
+    top = ranking[:k]
+    return sum(1 for row in top if row in negatives) / len(top) if top else 0.0
+
+
 def evaluate(library: Library, splits: Sequence[Split], *, weights: Mapping[str, float], seed: int,
              use_cooccurrence: bool = False, min_support: int = 2,
-             extra: Mapping[str, Callable[[np.ndarray, Split], np.ndarray]] | None = None) -> dict[str, Metrics]:
+             extra: Mapping[str, Callable[[np.ndarray, Split], np.ndarray]] | None = None,
+             negatives: Mapping[str, set[int]] | None = None,
+             negative_share: dict[str, float] | None = None) -> dict[str, Metrics]:
     """Mean metrics over `splits` of each ranker, `weighted` and `rrf` fusions (by `weights`), `random` and
-    `nearest_neighbour`. With `use_cooccurrence`, PPMI over the *kept* songs of every playlist is a ranker too."""
+    `nearest_neighbour`. With `use_cooccurrence`, PPMI over the *kept* songs of every playlist is a ranker too.
+    With `negatives` (the songs the user rejected, by playlist name), `negative_share` is filled with each
+    ranking's mean share of rejected songs in its top 10."""
     rng = np.random.default_rng(seed)
     n = len(library)
     ppmi = cooccurrence([s.kept for s in splits], n, min_support=min_support) if use_cooccurrence else None
     results: dict[str, list[Metrics]] = {}
 
+    shares: dict[str, list[float]] = {}
+
     def add(name: str, ranking: list[int], split: Split) -> None:
         results.setdefault(name, []).append(metrics_of(ranking, split.held_out))
+        if negatives and split.name in negatives:
+            shares.setdefault(name, []).append(negatives_in_top(ranking, negatives[split.name]))
 
     for split in splits:
         candidates = np.ones(n, dtype=bool)
@@ -116,4 +130,6 @@ def evaluate(library: Library, splits: Sequence[Split], *, weights: Mapping[str,
         add("nearest_neighbour", _order(library.vectors @ library.vectors[seed_song], candidates), split)
         for name, ranker in (extra or {}).items():
             add(name, _order(ranker(candidates, split), candidates), split)
+    if negative_share is not None:
+        negative_share.update({name: float(np.mean(values)) for name, values in shares.items()})
     return {name: _mean(items) for name, items in results.items()}

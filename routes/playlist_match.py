@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from db import playlist_matching as match_store
 from db import task_status as task_store
 from db.app_settings import effective_config
+from discovery.playlist_match import song_cooccurrence
 from mediaserver import MediaServerError, get_media_server
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
@@ -126,20 +127,38 @@ def continue_playlist(playlist_id: str) -> Response:
     pool = queries.neighbours(centroid, min(len(members) + 10 * n, 2000))
     found = queries.lookup([item for item, _ in pool if item not in members])
     titles = list(members.values())
-    scored = []
-    for item_id, track in found.items():
-        v = track.vector / max(float(np.linalg.norm(track.vector)), 1e-12)
-        to_centroid = float(v @ centroid)
-        near = vectors @ v
-        best = int(np.argmax(near))
-        scored.append(((to_centroid + float(near[best])) / 2, item_id, track, to_centroid, titles[best]))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    results = [{"item_id": item_id, "title": track.title, "artist": track.artist, "album": track.album,
-                "score": round(score, 4),
-                "reasons": [f"close to the playlist's sound (cosine {to_c:.2f})",
-                            f"close to {twin.title} — {twin.artist}"]}
-               for score, item_id, track, to_c, twin in scored[:n]]
-    return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": results})
+    ids = list(found)
+    if not ids:
+        return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": [], "cooccurrence": False})
+    pool_vectors = np.stack([found[i].vector for i in ids]).astype(np.float32)
+    pool_vectors /= np.maximum(np.linalg.norm(pool_vectors, axis=1, keepdims=True), 1e-12)
+    to_centroid = pool_vectors @ centroid
+    near = pool_vectors @ vectors.T
+    nearest = near.max(axis=1)
+    parts = [_z(to_centroid), _z(nearest)]
+    others = [p["item_ids"] for p in match_store.user_playlists(rt.db)]
+    together = song_cooccurrence(others)  # None below COOCCURRENCE_MIN_PLAYLISTS: the ranker is off
+    ppmi = together.scores(ids, playlist["item_ids"]) if together is not None else None
+    if ppmi is not None and ppmi.any():
+        parts.append(_z(ppmi))
+    score = np.mean(parts, axis=0)
+    order = sorted(range(len(ids)), key=lambda i: (-score[i], ids[i]))[:n]
+    results = []
+    for i in order:
+        track, twin = found[ids[i]], titles[int(near[i].argmax())]
+        reasons = [f"close to the playlist's sound (cosine {to_centroid[i]:.2f})",
+                   f"close to {twin.title} — {twin.artist}"]
+        if ppmi is not None and ppmi[i] > 0:
+            reasons.append("often in your playlists together with its songs")
+        results.append({"item_id": ids[i], "title": track.title, "artist": track.artist, "album": track.album,
+                        "score": round(float(score[i]), 4), "reasons": reasons})
+    return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": results,
+                    "cooccurrence": together is not None})
+
+
+def _z(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std()) or 1.0
+    return (values - float(values.mean())) / spread
 
 
 @bp.post("/api/playlists/<path:playlist_id>/add")

@@ -238,7 +238,7 @@ def jellyfin(tmp_path: Path) -> Iterator[FakeJellyfin]:
 def jellyfin_site(make_site: Callable[..., CleaningSite], fake: FakeJellyfin, tmp_path: Path,
                   **extra: Any) -> CleaningSite:
     return make_site(MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL=fake.url, JELLYFIN_USER_ID="Alice",
-                     JELLYFIN_TOKEN=API_KEY, HTTP_RETRIES=0, HTTP_TIMEOUT_SECONDS=5, TEMP_DIR=str(tmp_path / "tmp"),
+                     JELLYFIN_TOKEN=API_KEY, HTTP_RETRIES=0, HTTP_TIMEOUT_SECONDS=1, TEMP_DIR=str(tmp_path / "tmp"),
                      **extra)
 
 
@@ -265,6 +265,11 @@ def test_jellyfin_partial_answers_and_a_server_that_is_down_delete_nothing(make_
 
     result = site.run()["result"]  # a whole answer: the one removed track goes
     assert (result["refused"], result["deleted_count"], result["to_delete"]) == (None, 1, [removed.item_id])
+
+    jellyfin.fault(path_contains="/Items", query_contains=f"ParentId={tracks[3].album_id}", delay=3.0)
+    timed_out = site.run()["result"]  # one album's answer takes longer than HTTP_TIMEOUT_SECONDS
+    assert "incomplete" in timed_out["refused"] and "did not answer within 1 s" in timed_out["refused"], timed_out
+    jellyfin.faults.clear()
 
     jellyfin.stop()  # the server is down
     result = site.run()["result"]

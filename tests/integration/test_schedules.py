@@ -201,3 +201,41 @@ def test_a_worker_process_runs_the_scheduler_and_the_task(client, db, worker_pro
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
+
+
+def test_the_scheduled_sonic_fingerprint_playlist_is_made_from_the_play_history(make_config, db, redis,
+                                                                               run_worker_burst, tmp_path):
+    """The schedule's task type without an API route of its own: the play history of the configured account (a
+    documented-shape Jellyfin server), the fingerprint mix on the stored index, the playlist on the server."""
+    from app import serve
+    from mediaserver import get_media_server
+    from tests.cleaning_runs import seed_tracks
+    from tests.fakes.jellyfin import API_KEY, FakeJellyfin
+    from tests.library import make_library
+
+    make_library(tmp_path / "media" / "Music", albums=3, tracks_per_album=3, seconds=1)
+    with FakeJellyfin(tmp_path / "media") as fake:
+        settings = {"MEDIASERVER_TYPE": "jellyfin", "JELLYFIN_URL": fake.url, "JELLYFIN_USER_ID": "Alice",
+                    "JELLYFIN_TOKEN": API_KEY, "HTTP_RETRIES": 0, "TEMP_DIR": str(tmp_path / "tmp")}
+        app = serve(make_config(**settings))
+        try:
+            config = app.extensions["audiomuse"].config
+            server = get_media_server(config)
+            tracks = [t for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+            seed_tracks(db, redis, config, tracks)
+            for t in tracks[:2]:
+                fake.set_played("Alice", t.item_id, 5)
+            client = app.test_client()
+            schedule = make(client, name="Fingerprint", task_type="sonic_fingerprint", cron_expr="0 6 * * *",
+                            params={"n": 5, "playlist_name": "Morning"})
+            started = client.post(f"/api/cron/{schedule['schedule_id']}/run").get_json()
+            assert started["task_type"] == "sonic_fingerprint_playlist"
+            run_worker_burst()
+            row = store.get_task(db, started["task_id"])
+            assert row["status"] == "SUCCESS", row
+            assert row["result"]["playlist_name"] == "Morning_instant" and row["result"]["seeds"] == 2
+            made = [p for p in fake.playlists.values() if p.name == "Morning_instant"]
+            assert len(made) == 1 and len(made[0].item_ids) == row["result"]["tracks"] == 5
+            assert {tracks[0].item_id, tracks[1].item_id} <= set(made[0].item_ids)
+        finally:
+            app.extensions["audiomuse"].stop_background.set()

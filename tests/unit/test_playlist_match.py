@@ -101,3 +101,28 @@ def test_the_harness_on_a_fixed_library():
     assert evaluate(lib, splits, weights={"centroid": 1.0}, seed=1)["random"] == result["random"]
     assert set(result) >= {"centroid", "nearest_member", "tags", "tempo_energy", "weighted", "rrf", "random",
                            "nearest_neighbour"}
+
+
+def test_cooccurrence_is_off_below_the_measured_number_of_playlists():
+    from discovery.playlist_match import COOCCURRENCE_MIN_PLAYLISTS, song_cooccurrence
+
+    few = [["a", "b"], ["a", "b", "c"]] * (COOCCURRENCE_MIN_PLAYLISTS // 2 - 1)
+    assert len(few) < COOCCURRENCE_MIN_PLAYLISTS and song_cooccurrence(few) is None
+    enough = few + [["a", "b"], ["c", "d"]]
+    together = song_cooccurrence(enough)
+    assert together is not None
+    scores = together.scores(["b", "c", "d", "unknown"], ["a"])
+    # b is with a more than chance; c less than chance (PPMI clips it); d never shares two playlists with a
+    assert scores[0] > 0 and scores[1] == 0 and scores[2] == 0 and scores[3] == 0
+
+
+def test_rejected_songs_count_against_a_ranking():
+    from discovery.ranking_eval import negatives_in_top
+
+    assert negatives_in_top([4, 5, 2, 3], {5, 3}) == 0.5
+    lib = library()
+    shares: dict[str, float] = {}
+    evaluate(lib, [Split("x", (0, 1), (2,))], weights={"centroid": 1.0}, seed=1, negatives={"x": {2, 3}},
+             negative_share=shares)
+    # four candidates (2-5) in the top 10 of every ranking: the two rejected ones are half of them
+    assert shares["centroid"] == 0.5 and shares["random"] == 0.5
