@@ -137,6 +137,11 @@ def decide(db: Database, item_id: str, playlist_id: str, status: str) -> bool:
     return row is not None
 
 
+def is_analyzed(db: Database, item_id: str) -> bool:
+    return db.fetch_one("SELECT 1 AS yes FROM tracks WHERE item_id = %s AND analyzed_at IS NOT NULL",
+                        (item_id,)) is not None
+
+
 def rejected_pairs(db: Database) -> list[tuple[str, str]]:
     rows = db.fetch_all("SELECT item_id, playlist_id FROM playlist_suggestions WHERE status = 'rejected'")
     return [(r["item_id"], r["playlist_id"]) for r in rows]

@@ -98,6 +98,15 @@ def _record(cur: Any, schedule_id: int, outcome: str, task_id: str | None, messa
                     WHERE schedule_id = %s""", (outcome, task_id, message, schedule_id))
 
 
+def fail_stale_claims(db: Database, *, older_than_seconds: float) -> int:
+    """Runs claimed by a scheduler that stopped before starting the task: recorded as failed (never retried: the
+    next run time comes as usual)."""
+    return db.execute(
+        """UPDATE schedule_runs SET outcome = 'failed',
+                  message = 'the scheduler stopped between claiming the run and starting its task'
+            WHERE outcome = 'claimed' AND claimed_at < now() - make_interval(secs => %s)""", (older_than_seconds,))
+
+
 def recent_runs(db: Database, schedule_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
     return db.fetch_all(
         """SELECT due_at, kind, missed, outcome, task_id, message, claimed_by, claimed_at FROM schedule_runs

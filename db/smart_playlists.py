@@ -117,9 +117,19 @@ def save_smart_playlist(db: Database, *, smart_playlist_id: int | None, name: st
     if smart_playlist_id is None:
         return db.fetch_one(f"""INSERT INTO smart_playlists (name, rule, order_by, seed, size_cap)
                                 VALUES (%s, %s, %s, %s, %s) RETURNING {COLUMNS}""", values)
-    return db.fetch_one(f"""UPDATE smart_playlists SET name = %s, rule = %s, order_by = %s, seed = %s, size_cap = %s,
-                                   updated_at = now() WHERE smart_playlist_id = %s RETURNING {COLUMNS}""",
-                        (*values, smart_playlist_id))
+    with db.transaction() as cur:
+        # a new name is a new playlist on the media server: forget what the old name published
+        cur.execute("""WITH old AS (SELECT name FROM smart_playlists WHERE smart_playlist_id = %s)
+                        DELETE FROM playlists WHERE source = %s AND name = (SELECT name FROM old) || %s
+                          AND (SELECT name FROM old) <> %s""", (smart_playlist_id, SOURCE, SUFFIX, name))
+        cur.execute(f"""UPDATE smart_playlists SET
+                            published_ids = CASE WHEN name = %s THEN published_ids ELSE '[]'::jsonb END,
+                            mediaserver_playlist = CASE WHEN name = %s THEN mediaserver_playlist END,
+                            name = %s, rule = %s, order_by = %s, seed = %s, size_cap = %s, updated_at = now()
+                        WHERE smart_playlist_id = %s RETURNING {COLUMNS}""",
+                    (name, name, *values, smart_playlist_id))
+        row = cur.fetchone()
+        return dict(row) if row else None
 
 
 def delete_smart_playlist(db: Database, smart_playlist_id: int) -> dict[str, Any] | None:

@@ -296,13 +296,11 @@ class Mpd:
         with self._connect() as client:
             if playlist_id not in {entry["playlist"] for entry in client.listplaylists()}:
                 raise MediaServerError(f"playlist {playlist_id!r} not found")
+            for uri in item_ids:  # every song is checked before the playlist changes
+                if not client.find("file", uri):
+                    raise MediaServerError(f"no song {uri!r} in MPD's database")
             for uri in item_ids:
-                try:
-                    client.playlistadd(playlist_id, uri)
-                except mpd.CommandError as exc:
-                    if _ack(exc)[0] == ACK_NO_EXIST:
-                        raise MediaServerError(f"no song {uri!r} in MPD's database") from None
-                    raise
+                client.playlistadd(playlist_id, uri)
 
     def playlist_tracks(self, playlist_id: str) -> list[str]:
         with self._connect() as client:

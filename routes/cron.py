@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import psycopg2
 from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
@@ -60,6 +61,9 @@ def _values(rt: Runtime, body: Mapping[str, Any], *, base: Mapping[str, Any] | N
     """The schedule a request describes (missing fields from `base` when updating); a 400 naming the field, with
     the expression's next run times when it is valid."""
     merged = {**(base or {}), **body}
+    if base is not None and "task_type" in body and body["task_type"] != base.get("task_type") \
+            and "params" not in body:
+        merged["params"] = {}  # another task type: the old type's parameters do not apply
     now = database_now(rt.db)
     zone = str(merged.get("timezone") or rt.config.CRON_DEFAULT_TIMEZONE)
     expression = str(merged.get("cron_expr") or "")
@@ -156,7 +160,10 @@ def update(schedule_id: int) -> Response:
     other = schedule_store.get_by_name(rt.db, values.name)
     if other is not None and other["schedule_id"] != schedule_id:
         raise ApiError(409, f"another schedule is named {values.name!r}", parameter="name")
-    row = schedule_store.update_schedule(rt.db, schedule_id, values)
+    try:
+        row = schedule_store.update_schedule(rt.db, schedule_id, values)
+    except psycopg2.errors.UniqueViolation:
+        raise ApiError(409, f"another schedule is named {values.name!r}", parameter="name") from None
     if row is None:
         raise ApiError(404, f"no schedule with id {schedule_id}", parameter="schedule_id")
     return jsonify(schedule_json(row, database_now(rt.db)))
@@ -178,6 +185,8 @@ def run(schedule_id: int) -> tuple[Response, int]:
                       claimed_by=f"web {scheduler_identity()}")
     if outcome["outcome"] == "skipped":
         raise ApiError(409, outcome["message"], task_id=outcome["task_id"])
+    if outcome["outcome"] != "started" and outcome.get("unavailable"):
+        raise ApiError(503, outcome["message"], retry_after=5)
     if outcome["outcome"] != "started":
         raise ApiError(422, outcome["message"] or "the task could not start")
     row = task_store.get_task(rt.db, outcome["task_id"])

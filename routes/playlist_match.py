@@ -73,6 +73,8 @@ def accept() -> Response:
     body = json_body()
     item_id, playlist_id = _pair(body)
     playlist = _playlist(rt, playlist_id)
+    if not match_store.is_analyzed(rt.db, item_id):
+        raise ApiError(404, f"track '{item_id}' is not analyzed here", parameter="item_id")
     if item_id in playlist["item_ids"]:
         match_store.decide(rt.db, item_id, playlist_id, "accepted")
         return jsonify({"added": False, "message": "already in the playlist"})
@@ -190,8 +192,14 @@ def start_matching() -> tuple[Response, int]:
     full = body.get("full", True)
     if not isinstance(full, bool):
         raise bad_parameter("full", full, "true or false")
+    since = body.get("since")
+    if since is not None:
+        try:
+            datetime.fromisoformat(str(since))
+        except ValueError:
+            raise bad_parameter("since", since, "an ISO 8601 time, e.g. 2026-12-01T00:00:00+00:00") from None
     try:
-        task_id = start_main_task(MAIN_PLAYLIST_MATCHING, kwargs={"full": full, "since": body.get("since")},
+        task_id = start_main_task(MAIN_PLAYLIST_MATCHING, kwargs={"full": full, "since": since},
                                   db=rt.db, connection=rt.redis, config=rt.config)
     except task_store.TaskAlreadyRunning as exc:
         raise ApiError(409, "playlist matching is already running", task_id=exc.active_task_id,

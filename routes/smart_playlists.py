@@ -142,6 +142,12 @@ def update(smart_playlist_id: int) -> Response:
         raise ApiError(404, f"no smart playlist with id {smart_playlist_id}", parameter="smart_playlist_id")
     row = _save(rt, json_body(), smart_playlist_id, base)
     body = _json(rt, row)
+    body["warning"] = None
+    if row["name"] != base["name"] and base["mediaserver_playlist"]:
+        try:  # renamed: the playlist of the old name goes; the refresh publishes the new one
+            get_media_server(effective_config(rt.config, rt.db)).delete_playlist(base["mediaserver_playlist"])
+        except MediaServerError as exc:
+            body["warning"] = f"the media server kept {base['name'] + smart_store.SUFFIX}: {exc}"
     body["refresh_task_id"] = _refresh(rt, smart_playlist_id)
     return jsonify(body)
 

@@ -109,7 +109,7 @@ def next_runs(expression: str, zone_name: str, *, after: datetime, count: int = 
 @dataclass(frozen=True)
 class DueRun:
     due_at: datetime  # the run time being claimed (the latest one not after now), UTC
-    missed: int  # earlier run times in the window that did not run (downtime)
+    missed: int  # earlier run times that did not run and are past the grace period (downtime)
     late: bool  # due_at is further back than the grace period: the scheduler was not running then
 
     @property
@@ -127,7 +127,8 @@ def due_run(expression: str, zone_name: str, *, since: datetime, now: datetime, 
     for moment in _times(expression, zone, since):
         if moment > now:
             break
-        if latest is not None:
+        # an earlier run time still inside the grace period was not missed: a pass came a little late
+        if latest is not None and now - latest > grace:
             missed += 1
             if missed >= max_counted:  # a long downtime of a frequent schedule: the count is a lower bound
                 latest = _last_before(expression, zone, now)

@@ -63,8 +63,11 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
                                        item_ids=list(dict.fromkeys(members)),
                                        content_hash=membership_hash(members), generated=generated)
         ctx.report(f"Read {number}/{len(listed)} playlists", progress=30.0 * number / max(len(listed), 1), log=False)
-    if not summary["read_failures"]:
+    if not summary["read_failures"] and (listed or not match_store.user_playlists(ctx.db, include_generated=True)):
         match_store.forget_playlists_except(ctx.db, kept_ids)
+    elif not listed:  # an empty answer (an unmounted folder, a restarting server) must not wipe the decisions
+        ctx.append_log("The media server listed no playlists: keeping the ones read before")
+        summary["kept_unlisted"] = True
     match_store.drop_member_suggestions(ctx.db)
     if not rows:
         ctx.report("Nothing is analyzed yet: no profile to build", progress=100)
@@ -81,6 +84,8 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
     for number, playlist in enumerate(playlists, start=1):
         ctx.check_cancelled()
         member_rows = [row_of[i] for i in playlist["item_ids"] if i in row_of]
+        if len(member_rows) < MIN_MEMBERS:
+            continue  # its songs were cleaned since it was read
         profile = build_profile(library, member_rows)
         key = match_store.ProfileKey(PROFILE_KIND, MODEL_NAME, ANALYSIS_VERSION, PROFILE_CODE_VERSION,
                                      playlist["content_hash"])

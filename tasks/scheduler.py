@@ -22,7 +22,9 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg2
 from redis import Redis
+from redis.exceptions import RedisError
 
 from clustering.request import MIN_TRACKS, defaults_from, preset
 from config import Config
@@ -43,6 +45,9 @@ from tasks.queues import (
 )
 
 log = logging.getLogger(__name__)
+
+
+STALE_CLAIM_SECONDS = 600  # starting a task takes milliseconds; a claim this old lost its scheduler
 
 
 class ScheduleNotStartable(Exception):
@@ -86,14 +91,17 @@ def run_now(schedule: dict[str, Any], *, db: Database, redis: Redis, config: Con
             ) -> dict[str, Any]:
     """Start a schedule's task at once ("run now"), recorded as a manual run; the run's outcome."""
     moment = database_now(db)
-    schedule_store.claim_run(db, schedule["schedule_id"], due_at=moment, kind="manual", missed=0,
-                             claimed_by=claimed_by)
+    if not schedule_store.claim_run(db, schedule["schedule_id"], due_at=moment, kind="manual", missed=0,
+                                    claimed_by=claimed_by):
+        return {"schedule": schedule["name"], "due_at": moment.isoformat(), "outcome": "skipped", "task_id": None,
+                "message": "another run of this schedule was started at the same moment"}
     return _start(schedule, moment, db=db, redis=redis, config=config)
 
 
 def _start(schedule: dict[str, Any], due_at: datetime, *, db: Database, redis: Redis, config: Config
            ) -> dict[str, Any]:
     task_id: str | None = None
+    unavailable = False
     try:
         task_id = start_schedule_task(schedule, db=db, redis=redis, config=config)
         outcome, message = "started", None
@@ -102,13 +110,15 @@ def _start(schedule: dict[str, Any], due_at: datetime, *, db: Database, redis: R
         task_id = exc.active_task_id
     except ScheduleNotStartable as exc:
         outcome, message = "failed", str(exc)
-    except Exception as exc:  # Redis down, a bad stored parameter: recorded, and the other schedules go on
+    except (RedisError, psycopg2.OperationalError) as exc:  # the infrastructure, not the schedule
+        outcome, message, unavailable = "failed", f"{type(exc).__name__}: {exc}"[:500], True
+    except Exception as exc:  # a bad stored parameter: recorded, and the other schedules go on
         log.exception("schedule %r could not start its task", schedule["name"])
         outcome, message = "failed", f"{type(exc).__name__}: {exc}"[:500]
     schedule_store.finish_run(db, schedule["schedule_id"], due_at=due_at, outcome=outcome, task_id=task_id,
                               message=message)
     return {"schedule": schedule["name"], "due_at": due_at.isoformat(), "outcome": outcome, "task_id": task_id,
-            "message": message}
+            "message": message, "unavailable": unavailable}
 
 
 def run_due(db: Database, redis: Redis, config: Config, *, now: datetime | None = None,
@@ -116,6 +126,7 @@ def run_due(db: Database, redis: Redis, config: Config, *, now: datetime | None 
     """One pass over the enabled schedules: claim and start each run that is due at `now` (the database's clock by
     default); what was done, one entry per run this scheduler claimed."""
     now = now or database_now(db)
+    schedule_store.fail_stale_claims(db, older_than_seconds=STALE_CLAIM_SECONDS)
     done = []
     for schedule in schedule_store.list_schedules(db, enabled_only=True):
         since = max(t for t in (schedule["last_due_at"], schedule["updated_at"]) if t is not None)

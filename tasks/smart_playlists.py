@@ -39,8 +39,12 @@ def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any]) -> d
         if changed and matches.item_ids:
             playlist_id = server.create_playlist(name, matches.item_ids)
         elif changed and playlist_id:
-            server.delete_playlist(playlist_id)  # nothing matches any more: no empty playlist left behind
-            playlist_id = None
+            try:
+                server.delete_playlist(playlist_id)  # nothing matches any more: no empty playlist left behind
+            except MediaServerError as exc:
+                if "not found" not in str(exc).lower() and "404" not in str(exc):
+                    raise
+            playlist_id = None  # deleted, or deleted on the server already
     except MediaServerError as exc:
         smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=matches.count, count=None, added=None,
                                    removed=None, error=f"the media server refused the playlist: {exc}",

@@ -5,23 +5,15 @@ its reason are shown."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from tests.conftest import OUTPUT_DIR
 from tests.fakes.llm import FakeLLM
 from tests.seeded_library import seed_groups
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
 
 
 def test_ask_see_the_query_and_create_the_playlist(start_site, config, db, redis, page, tmp_path):

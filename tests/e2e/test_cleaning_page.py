@@ -4,11 +4,10 @@ refusal with nothing deleted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from mediaservers.local import LocalFolder
 from tests.cleaning_runs import seed_tracks
@@ -16,13 +15,6 @@ from tests.conftest import OUTPUT_DIR
 from tests.library import make_library
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
 
 
 def seed_library(db, redis, config, music: Path) -> int:  # type: ignore[no-untyped-def]

@@ -4,23 +4,15 @@ fit; before any matching the page says no playlist is known, and a refused addit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from tests.conftest import OUTPUT_DIR
 from tests.seeded_library import seed_groups
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
 
 
 def test_match_accept_reject_and_extend(start_site, worker_processes, config, db, redis, page, tmp_path: Path):

@@ -4,23 +4,15 @@ a bad value in a shared link is shown as the server's error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from tests.conftest import OUTPUT_DIR
 from tests.integration.test_search_api import seed_library
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
 
 
 def test_search_narrow_by_facets_share_and_page(start_site, config, db, redis, page):

@@ -1,25 +1,16 @@
 """The smart playlists page in headless Chromium: build a rule with the rows (its text follows, the count is
-previewed live), edit the text (the rows follow), save it (published and listed), and a bad rule shown where it is
-wrong."""
+previewed live), edit the text (the rows follow), save it (stored, listed, and its publication started), and a bad
+rule shown where it is wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from tests.conftest import OUTPUT_DIR
 from tests.integration.test_search_api import seed_library
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
 
 
 def test_build_a_rule_edit_its_text_and_save(start_site, config, db, redis, page):

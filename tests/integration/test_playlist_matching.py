@@ -81,8 +81,27 @@ def test_suggest_accept_reject_and_extend(site, db):
     assert all(str(path_of[i]) in text for i in ids[:2])
 
 
+def test_an_empty_listing_keeps_the_decisions_and_a_bad_accept_changes_nothing(site, db):
+    client, tracks, group0, playlists, run = site
+    match(client, db, run)
+    song = sorted(s["item_id"] for s in client.get("/api/playlists/suggestions").get_json()["suggestions"])[0]
+    client.post("/api/playlists/suggestions/reject", json={"item_id": song, "playlist_id": "Rock night.m3u8"})
+    before = (playlists / "Rock night.m3u8").read_text(encoding="utf-8")
+    unknown = client.post("/api/playlists/suggestions/accept",
+                          json={"item_id": "nope", "playlist_id": "Rock night.m3u8"})
+    assert unknown.status_code == 404 and (playlists / "Rock night.m3u8").read_text(encoding="utf-8") == before
+    hidden = playlists.parent / "hidden"
+    playlists.rename(hidden)  # the playlist folder is not there (unmounted): the server lists no playlist
+    result = match(client, db, run)
+    assert result.get("kept_unlisted") is True
+    decided = client.get("/api/playlists/suggestions?status=rejected").get_json()["suggestions"]
+    assert [(s["item_id"], s["status"]) for s in decided] == [(song, "rejected")]
+    hidden.rename(playlists)
+
+
 def test_errors_name_the_field(site):
     client, *_ = site
+    assert client.post("/api/playlists/match", json={"since": "x"}).get_json()["parameter"] == "since"
     assert client.get("/api/playlists/suggestions?since=yesterday").get_json()["parameter"] == "since"
     assert client.post("/api/playlists/suggestions/accept", json={"item_id": "x"}).get_json()["parameter"] == \
         "playlist_id"

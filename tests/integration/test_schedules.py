@@ -72,6 +72,9 @@ def test_crud_and_errors_that_name_the_field(client, db):
     changed = client.put(f"/api/cron/{sid}", json={"enabled": False, "params": {"dry_run": True}})
     assert changed.status_code == 200
     assert (changed.get_json()["enabled"], changed.get_json()["params"]) == (False, {"dry_run": True})
+    retyped = client.put(f"/api/cron/{sid}", json={"task_type": "map_projection"})  # the old params do not apply
+    assert retyped.status_code == 200 and retyped.get_json()["params"] == {"full": False}
+    client.put(f"/api/cron/{sid}", json={"task_type": "cleaning", "params": {"dry_run": True}})
     clash = client.put(f"/api/cron/{sid}", json={"name": "Nightly analysis"})
     assert clash.status_code == 409 and clash.get_json()["parameter"] == "name"
     assert client.put("/api/cron/999999", json={"enabled": True}).status_code == 404
@@ -185,12 +188,12 @@ def test_a_worker_process_runs_the_scheduler_and_the_task(client, db, worker_pro
     music.mkdir()
     schedule = make(client, name="Preview cleaning", task_type="cleaning", cron_expr="* * * * *", timezone="UTC",
                     params={"dry_run": True})
-    # saved 61 s ago: a run time has passed since, within the grace period
-    db.execute("UPDATE schedules SET updated_at = now() - interval '61 seconds' WHERE schedule_id = %s",
+    # saved 50 s ago: one minute mark has passed since or comes within seconds, never two
+    db.execute("UPDATE schedules SET updated_at = now() - interval '50 seconds' WHERE schedule_id = %s",
                (schedule["schedule_id"],))
     worker_processes("--queues", "high", env={"CRON_POLL_SECONDS": "1", "MUSIC_DIR": str(music)})
     run = wait_for(lambda: next((r for r in runs_of(db, schedule["schedule_id"]) if r["task_id"]), None),
-                   timeout=60, what="the worker's scheduler to start the run")
+                   timeout=90, what="the worker's scheduler to start the run")
     assert run["outcome"] == "started" and run["kind"] == "scheduled" and run["claimed_by"]
     task = wait_for(lambda: (t := store.get_task(db, run["task_id"])) and t["finished_at"] and t, timeout=60,
                     what="the scheduled cleaning to finish")

@@ -115,3 +115,11 @@ def test_parameters_are_validated_like_the_matching_api():
         with pytest.raises(ParamsError) as caught:
             check(task_type, params)
         assert caught.value.field == field, (task_type, params)
+
+
+def test_a_pass_a_little_late_misses_nothing():
+    # every minute; the last claim at 10:00, the next pass at 10:02:01: 10:01 is still within the grace period
+    since = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    due = due_run("* * * * *", "UTC", since=since, now=datetime(2026, 12, 3, 10, 2, 1, tzinfo=UTC), grace=GRACE)
+    assert due is not None and due.due_at == datetime(2026, 12, 3, 10, 2, tzinfo=UTC)
+    assert (due.missed, due.late, due.catch_up) == (0, False, False)

@@ -58,7 +58,9 @@ def test_fusions():
     scores = {"a": np.array([3.0, 2.0, 1.0, 0.0]), "b": np.array([0.0, 1.0, 3.0, 2.0])}
     candidates = np.array([True, True, True, False])
     weighted = fuse_weighted(scores, {"a": 1.0, "b": 1.0}, candidates)
-    assert weighted[3] == -np.inf and np.argmax(weighted) in (0, 1, 2)
+    # z(a) over the candidates = [1.2247, 0, -1.2247], z(b) = [-1.0690, -0.2673, 1.3363]
+    assert weighted[3] == -np.inf and int(np.argmax(weighted)) == 0
+    assert weighted[0] == pytest.approx(1.2247449 - 1.0690450, abs=1e-6)
     assert weighted[1] == pytest.approx(0.0 + (1.0 - 4 / 3) / np.std([0.0, 1.0, 3.0]), abs=1e-9)
     rrf = fuse_rrf(scores, {"a": 1.0, "b": 0.5}, candidates)
     assert rrf[0] == pytest.approx(1 / 61 + 0.5 / 63) and rrf[2] == pytest.approx(1 / 63 + 0.5 / 61)
