@@ -42,3 +42,12 @@ def load(db: Database, model: str, dimension: int) -> tuple[list[str], np.ndarra
     for i, row in enumerate(rows):
         matrix[i] = np.frombuffer(bytes(row["vector"]), dtype="<f4")
     return [r["item_id"] for r in rows], matrix
+
+
+def vectors_of(db: Database, item_ids: Sequence[str], model: str) -> dict[str, np.ndarray]:
+    """item_id → its `model` embedding, for those of `item_ids` that have one."""
+    if not item_ids:
+        return {}
+    rows = db.fetch_all("SELECT item_id, vector FROM clap_embeddings WHERE model = %s AND item_id = ANY(%s)",
+                        (model, list(item_ids)))
+    return {r["item_id"]: np.frombuffer(bytes(r["vector"]), dtype="<f4").astype(np.float32) for r in rows}

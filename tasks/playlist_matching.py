@@ -21,6 +21,7 @@ import numpy as np
 from audio.analyze import ANALYSIS_VERSION
 from audio.moods import MOODS
 from audio.musicnn import MODEL_NAME, MSD_TAGS
+from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
 from db.app_settings import effective_config
 from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, membership_hash
@@ -78,6 +79,8 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in MOODS] for r in rows], dtype=np.float32),
         bpm=[r["tempo_bpm"] for r in rows], energy=[r["energy"] for r in rows])
     stored = match_store.stored_profile_keys(ctx.db)
+    clap_counts = clap_store.counts_by_model(ctx.db)
+    clap_model = next(iter(clap_counts), None)  # the model that made most CLAP embeddings, as text search uses
     playlists = [p for p in match_store.user_playlists(ctx.db) if len(p["item_ids"]) >= MIN_MEMBERS]
     summary["playlists"] = len(playlists)
     profiles = []
@@ -87,13 +90,17 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         if len(member_rows) < MIN_MEMBERS:
             continue  # its songs were cleaned since it was read
         profile = build_profile(library, member_rows)
-        key = match_store.ProfileKey(PROFILE_KIND, MODEL_NAME, ANALYSIS_VERSION, PROFILE_CODE_VERSION,
+        kind = PROFILE_KIND + (f"+clap:{clap_model}" if clap_model else "")
+        key = match_store.ProfileKey(kind, MODEL_NAME, ANALYSIS_VERSION, PROFILE_CODE_VERSION,
                                      playlist["content_hash"])
         if stored.get(playlist["playlist_id"]) != key:
-            match_store.save_profile(ctx.db, playlist["playlist_id"], key, members=len(member_rows), profile={
-                "spread": round(profile.spread, 5), "bpm": [profile.bpm_centre, profile.bpm_spread],
-                "energy": [profile.energy_centre, profile.energy_spread]}, centroid=profile.centroid,
-                tag_profile=profile.tag_profile)
+            stats: dict[str, Any] = {"spread": round(profile.spread, 5),
+                                     "bpm": [profile.bpm_centre, profile.bpm_spread],
+                                     "energy": [profile.energy_centre, profile.energy_spread]}
+            if clap_model:
+                stats.update(clap_centroid(ctx.db, playlist["item_ids"], clap_model))
+            match_store.save_profile(ctx.db, playlist["playlist_id"], key, members=len(member_rows), profile=stats,
+                                     centroid=profile.centroid, tag_profile=profile.tag_profile)
             summary["profiles_computed"] += 1
         else:
             summary["profiles_kept"] += 1
@@ -132,6 +139,18 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
                + (f"; {len(summary['read_failures'])} playlists could not be read" if summary["read_failures"] else ""),
                progress=100)
     return summary
+
+
+def clap_centroid(db: Any, item_ids: list[str], model: str) -> dict[str, Any]:
+    """The unit mean of the members' CLAP embeddings (text search's space), when some members have one."""
+    vectors = clap_store.vectors_of(db, item_ids, model)
+    if not vectors:
+        return {}
+    matrix = np.stack(list(vectors.values()))
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    centre = matrix.mean(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    return {"clap_model": model, "clap_members": len(vectors), "clap_centroid": [round(float(x), 6) for x in centre]}
 
 
 def fused_z(library: Library, profile: Any) -> np.ndarray:

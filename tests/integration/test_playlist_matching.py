@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app import serve
@@ -97,6 +98,21 @@ def test_an_empty_listing_keeps_the_decisions_and_a_bad_accept_changes_nothing(s
     decided = client.get("/api/playlists/suggestions?status=rejected").get_json()["suggestions"]
     assert [(s["item_id"], s["status"]) for s in decided] == [(song, "rejected")]
     hidden.rename(playlists)
+
+
+def test_the_profile_holds_the_clap_centroid_when_tracks_have_clap_embeddings(site, db):
+    client, tracks, group0, playlists, run = site
+    match(client, db, run)
+    assert "clap_centroid" not in db.fetch_one("SELECT profile FROM playlist_profiles")["profile"]
+    for n, t in enumerate(tracks):  # as CLAP_ENABLED analysis stores them: one 4-d embedding per track
+        vector = np.array([1.0, float(n % 3), 0.0, 0.0], dtype="<f4")
+        db.execute("INSERT INTO clap_embeddings (item_id, model, dimensions, vector) VALUES (%s, 'clap-test', 4, %s)",
+                   (t.item_id, vector.tobytes()))
+    result = match(client, db, run)
+    assert result["profiles_computed"] == 1  # a CLAP model now: the profile's kind changed, so it is recomputed
+    row = db.fetch_one("SELECT profile_kind, profile FROM playlist_profiles")
+    assert row["profile_kind"].endswith("+clap:clap-test") and row["profile"]["clap_members"] == 3
+    assert row["profile"]["clap_centroid"] == pytest.approx([1.0, 0.0, 0.0, 0.0])  # group 0: n % 3 == 0
 
 
 def test_errors_name_the_field(site):
