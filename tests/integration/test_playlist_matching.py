@@ -124,3 +124,51 @@ def test_errors_name_the_field(site):
     unknown = client.post("/api/playlists/suggestions/reject", json={"item_id": "x", "playlist_id": "nope"})
     assert unknown.status_code == 404 and unknown.get_json()["parameter"] == "playlist_id"
     assert client.get("/api/playlists/nope/continue").status_code == 404
+
+
+def test_a_killed_matching_worker_is_failed_and_the_next_run_completes(make_config, db, redis, worker_processes,
+                                                                     tmp_path):
+    """The job's writes are upserts keyed by what they depend on: the playlists read before a SIGKILL stay, the dead
+    worker's task is failed when a worker starts, and the next run finishes the work (nothing is lost or doubled)."""
+    import os
+    import signal
+
+    from mediaserver import get_media_server
+    from tests.cleaning_runs import seed_tracks
+    from tests.conftest import wait_for
+    from tests.fakes.jellyfin import API_KEY, FakeJellyfin
+    from tests.library import make_library
+
+    make_library(tmp_path / "media" / "Music", albums=4, tracks_per_album=3, seconds=1)
+    with FakeJellyfin(tmp_path / "media") as fake:
+        env = {"MEDIASERVER_TYPE": "jellyfin", "JELLYFIN_URL": fake.url, "JELLYFIN_USER_ID": "Alice",
+               "JELLYFIN_TOKEN": API_KEY, "HTTP_RETRIES": "0", "HTTP_TIMEOUT_SECONDS": "10",
+               "TEMP_DIR": str(tmp_path / "tmp"), "TASK_DEAD_AFTER_SECONDS": "2"}
+        app = serve(make_config(**env))
+        try:
+            config = app.extensions["audiomuse"].config
+            server = get_media_server(config)
+            tracks = [t for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+            seed_tracks(db, redis, config, tracks)
+            for n in range(4):
+                fake.add_playlist(f"Mix {n}", [t.item_id for t in tracks[3 * n:3 * n + 3]])
+            fake.fault(path_contains="/Playlists/", delay=1.5, times=2)  # the first two reads are slow
+            worker = worker_processes("--queues", "high", env=env)
+            client = app.test_client()
+            task_id = client.post("/api/playlists/match", json={"full": True}).get_json()["task_id"]
+            wait_for(lambda: db.fetch_one("SELECT count(*) AS n FROM user_playlists")["n"] >= 1, timeout=60,
+                     what="the first playlist to be stored")
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            assert db.fetch_one("SELECT count(*) AS n FROM playlist_profiles")["n"] == 0  # killed before profiling
+            worker_processes("--queues", "high", env=env)  # a new worker fails the dead one's task
+            dead = wait_for(lambda: (r := store.get_task(db, task_id)) and r["finished_at"] and r, timeout=60,
+                            what="the killed run to be failed")
+            assert dead["status"] == "FAILURE"
+            again = client.post("/api/playlists/match", json={"full": True}).get_json()["task_id"]
+            done = wait_for(lambda: (r := store.get_task(db, again)) and r["finished_at"] and r, timeout=60,
+                            what="the next run")
+            assert done["status"] == "SUCCESS" and done["result"]["profiles_computed"] == 4, done["result"]
+            assert db.fetch_one("SELECT count(*) AS n FROM user_playlists")["n"] == 4
+        finally:
+            app.extensions["audiomuse"].stop_background.set()
