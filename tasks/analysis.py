@@ -397,30 +397,21 @@ def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
 
 
 def _start_map(ctx: TaskContext) -> str | None:
-    """Start the music map's update (new tracks placed, removed ones dropped); None when one is running already
-    (the web process places tracks the map does not hold yet by their index neighbours meanwhile)."""
-    try:
-        task_id = start_map_projection(full=False, reason="analysis", db=ctx.db, connection=ctx.redis,
-                                       config=ctx.config)
-    except task_store.TaskAlreadyRunning:
-        ctx.log("The music map is being updated by a job already running")
-        return None
-    ctx.log(f"Started the music map update (task {task_id})")
-    return task_id
+    """Start the music map's update (new tracks placed, removed ones dropped); when one runs already the web process
+    places tracks the map does not hold yet by their index neighbours meanwhile."""
+    return ctx.start_follow_up(lambda: start_map_projection(full=False, reason="analysis", db=ctx.db,
+                                                            connection=ctx.redis, config=ctx.config),
+                               what="the music map update")
 
 
 def _start_matching(ctx: TaskContext, since: Any) -> str | None:
-    """Suggest playlists for the songs this run analyzed; None when off or a matching job runs already."""
+    """Suggest playlists for the songs this run analyzed (unless PLAYLIST_MATCHING_AFTER_ANALYSIS is off)."""
     if not ctx.config.PLAYLIST_MATCHING_AFTER_ANALYSIS:
         return None
-    try:
-        task_id = start_main_task(MAIN_PLAYLIST_MATCHING, kwargs={"since": since.isoformat(), "full": False},
-                                  db=ctx.db, connection=ctx.redis, config=ctx.config)
-    except task_store.TaskAlreadyRunning:
-        ctx.log("Playlist matching is running already")
-        return None
-    ctx.log(f"Started matching the new songs to your playlists (task {task_id})")
-    return task_id
+    return ctx.start_follow_up(lambda: start_main_task(MAIN_PLAYLIST_MATCHING,
+                                                       kwargs={"since": since.isoformat(), "full": False},
+                                                       db=ctx.db, connection=ctx.redis, config=ctx.config),
+                               what="matching the new songs to your playlists")
 
 
 def _duration(seconds: float) -> str:

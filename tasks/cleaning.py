@@ -201,13 +201,9 @@ def _refresh(ctx: TaskContext, config: Any, summary: dict[str, Any]) -> None:
     summary["index_size"] = rebuild_from_embeddings(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
-    try:
-        summary["map_task_id"] = start_map_projection(full=False, reason="cleaning", db=ctx.db, connection=ctx.redis,
-                                                      config=ctx.config)
-        ctx.append_log(f"Started the music map update (task {summary['map_task_id']})")
-    except task_store.TaskAlreadyRunning:
-        summary["map_task_id"] = None
-        ctx.append_log("The music map is being updated by a job already running")
+    summary["map_task_id"] = ctx.start_follow_up(
+        lambda: start_map_projection(full=False, reason="cleaning", db=ctx.db, connection=ctx.redis,
+                                     config=ctx.config), what="the music map update")
     summary["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "cleaning")
 
 

@@ -157,6 +157,17 @@ class TaskContext:
     def child_counts(self) -> dict[str, int]:
         return store.child_counts(self.db, self.task_id)
 
+    def start_follow_up(self, start: Callable[[], str], *, what: str) -> str | None:
+        """Start a main task that follows this one (the map update after an analysis, say) and log it; None when one
+        of its type is running already (it then reads the library as it is when it gets there)."""
+        try:
+            task_id = start()
+        except store.TaskAlreadyRunning:
+            self.log(f"{what[:1].upper()}{what[1:]}: a job of that kind is running already")
+            return None
+        self.log(f"Started {what} (task {task_id})")
+        return task_id
+
 
 def task(task_type: str) -> Callable[[Callable[..., Any]], TaskFunction]:
     """Turn `fn(ctx, **kwargs)` into an RQ job function that keeps task_status up to date."""

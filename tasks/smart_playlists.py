@@ -9,7 +9,6 @@ from typing import Any
 
 from audio.musicnn import MODEL_NAME
 from db import smart_playlists as smart_store
-from db import task_status as task_store
 from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.smart_rules import RuleError, parse_rule
@@ -66,13 +65,9 @@ def start_after(ctx: TaskContext, reason: str) -> str | None:
     playlist, or a refresh is running already (it reads the library as it is when it gets there)."""
     if not smart_store.list_smart_playlists(ctx.db):
         return None
-    try:
-        task_id = start_smart_playlists_refresh(reason=reason, db=ctx.db, connection=ctx.redis, config=ctx.config)
-    except task_store.TaskAlreadyRunning:
-        ctx.log("The smart playlists are being refreshed by a job already running")
-        return None
-    ctx.log(f"Started the smart playlists' refresh (task {task_id})")
-    return task_id
+    return ctx.start_follow_up(lambda: start_smart_playlists_refresh(reason=reason, db=ctx.db, connection=ctx.redis,
+                                                                     config=ctx.config),
+                               what="the smart playlists' refresh")
 
 
 @task(MAIN_SMART_PLAYLISTS.task_type)
