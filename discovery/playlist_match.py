@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "PROFILE_CODE_VERSION", "RANKERS", "Library", "PlaylistProfile",
-           "SongCooccurrence", "build_profile", "cooccurrence", "fuse_rrf", "fuse_weighted", "membership_hash",
-           "rank_all", "song_cooccurrence"]
+           "EmbeddingFit", "SongCooccurrence", "build_profile", "cooccurrence", "embedding_fit", "fuse_rrf",
+           "fuse_weighted", "membership_hash", "rank_all", "song_cooccurrence", "zscores"]
 
 PROFILE_CODE_VERSION = 1  # bump when a profile's definition changes: stored profiles are recomputed
 RANKERS = ("centroid", "nearest_member", "tags", "tempo_energy")
@@ -124,6 +124,40 @@ def rank_all(library: Library, profile: PlaylistProfile, *,
     if cooccurrence_scores is not None:
         scores["cooccurrence"] = cooccurrence_scores
     return {name: np.asarray(s, dtype=np.float32) for name, s in scores.items()}
+
+
+def zscores(values: np.ndarray) -> np.ndarray:
+    """Values as z-scores over themselves (0 spread: all 0)."""
+    spread = float(values.std()) or 1.0
+    return (values - float(values.mean())) / spread
+
+
+@dataclass(frozen=True)
+class EmbeddingFit:
+    """How candidate songs fit a playlist by the two embedding rankers, the default the harness chose."""
+
+    to_centroid: np.ndarray  # cosine to the members' mean
+    nearest_cosine: np.ndarray  # cosine to the closest member
+    nearest: np.ndarray  # index (into the members) of that member
+
+    @property
+    def parts(self) -> list[np.ndarray]:
+        """The two rankers as z-scores over the candidates."""
+        return [zscores(self.to_centroid), zscores(self.nearest_cosine)]
+
+    @property
+    def score(self) -> np.ndarray:
+        """Their mean: what suggestions and *extend a playlist* rank by."""
+        return np.mean(self.parts, axis=0)
+
+
+def embedding_fit(candidates: np.ndarray, members: np.ndarray) -> EmbeddingFit:
+    """The fit of `candidates` (m, d) to the playlist whose songs are `members` (k, d); rows are unit vectors."""
+    centroid = members.mean(axis=0)
+    centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
+    to_centroid = candidates @ centroid
+    similarity = candidates @ members.T
+    return EmbeddingFit(to_centroid, similarity.max(axis=1), similarity.argmax(axis=1))
 
 
 def _tags(library: Library) -> np.ndarray:

@@ -41,14 +41,15 @@ PLAYLIST_SOURCES = ("instant", "similar", "mixable", "path", "alchemy", "fingerp
 
 
 # --- wiring -----------------------------------------------------------------------------------------------------
-def _library(rt: Runtime) -> IndexQueries:
+def index_queries(rt: Runtime) -> IndexQueries:
+    """The index's lookups for this request; 503 while no index is loaded."""
     queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
     if queries is None:
         raise ApiError(503, "the similarity index is not built yet: run an analysis first")
     return queries
 
 
-def _track(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
+def track_or_404(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
     if not item_id:
         raise ApiError(400, f"missing '{parameter}'", parameter=parameter)
     found = lookup([item_id]).get(item_id)
@@ -65,7 +66,7 @@ def track_json(track: TrackInfo, **extra: Any) -> dict[str, Any]:
     return body
 
 
-def _discovery_errors(call: Any) -> Any:
+def discovery_errors(call: Any) -> Any:
     try:
         return call()
     except DiscoveryError as exc:
@@ -107,7 +108,7 @@ def _seed_by_name(rt: Runtime, lookup: Lookup) -> TrackInfo:
     item_id = str_param("item_id", max_length=ITEM_ID_MAX)
     title, artist = str_param("title", max_length=200), str_param("artist", max_length=200)
     if item_id or not (title or artist):
-        return _track(lookup, item_id, "item_id")
+        return track_or_404(lookup, item_id, "item_id")
     for row in track_store.search_tracks(rt.db, title=title, artist=artist, limit=20):
         found = lookup([row["item_id"]]).get(row["item_id"])
         if found is not None:
@@ -119,14 +120,14 @@ def _seed_by_name(rt: Runtime, lookup: Lookup) -> TrackInfo:
 @bp.get("/api/similar_tracks")
 def similar_tracks() -> Response:
     rt = runtime()
-    library = _library(rt)
+    library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
     seed = _seed_by_name(rt, lookup)
     n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     moods = {name[5:]: value for name in request.args if name.startswith("mood_")
              if (value := float_param(name, None, minimum=0, maximum=1)) is not None}
     excluded = [a.strip() for a in str_param("exclude_artists", max_length=2000).split(",") if a.strip()]
-    results = _discovery_errors(lambda: similar_songs(
+    results = discovery_errors(lambda: similar_songs(
         seed, n=n, neighbours=neighbours, lookup=lookup,
         max_per_artist=int_param("max_per_artist", rt.config.MAX_SONGS_PER_ARTIST, minimum=1, maximum=1000),
         duplicate_distance=rt.config.DUPLICATE_DISTANCE,
@@ -142,13 +143,13 @@ def similar_tracks() -> Response:
 @bp.get("/api/mixable_tracks")
 def mixable() -> Response:
     rt = runtime()
-    library = _library(rt)
+    library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
-    seed = _track(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
+    seed = track_or_404(lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
     tolerance = float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
-    results = _discovery_errors(lambda: mixable_tracks(
+    results = discovery_errors(lambda: mixable_tracks(
         seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=cast(Mode, mode)))
     return jsonify({"seed": track_json(seed), "mode": mode,
                     "results": [track_json(r.track, distance=r.distance, reasons=r.reasons, detail=r.detail,
@@ -159,14 +160,14 @@ def mixable() -> Response:
 @bp.get("/api/find_path")
 def find_path() -> Response:
     rt = runtime()
-    library = _library(rt)
+    library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
-    start = _track(lookup, str_param("start_song_id", max_length=ITEM_ID_MAX), "start_song_id")
-    end = _track(lookup, str_param("end_song_id", max_length=ITEM_ID_MAX), "end_song_id")
+    start = track_or_404(lookup, str_param("start_song_id", max_length=ITEM_ID_MAX), "start_song_id")
+    end = track_or_404(lookup, str_param("end_song_id", max_length=ITEM_ID_MAX), "end_song_id")
     if start.item_id == end.item_id:
         raise ApiError(400, "start_song_id and end_song_id must differ", parameter="end_song_id")
     steps = int_param("max_steps", rt.config.PATH_DEFAULT_LENGTH, minimum=2, maximum=rt.config.PATH_MAX_LENGTH)
-    result = _discovery_errors(lambda: song_path(
+    result = discovery_errors(lambda: song_path(
         start, end, steps=steps, neighbours=neighbours, lookup=lookup,
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE,
         exact_length=bool_param("path_fix_size", False)))
@@ -183,7 +184,7 @@ def find_path() -> Response:
 @bp.post("/api/alchemy")
 def alchemy() -> Response:
     rt = runtime()
-    library = _library(rt)
+    library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
     body = json_body()
     items = body.get("items")
@@ -197,16 +198,16 @@ def alchemy() -> Response:
         op = str(item.get("op", "")).upper() if isinstance(item, dict) else ""
         if op not in ("ADD", "SUBTRACT"):
             raise ApiError(400, f"items[{number}].op must be ADD or SUBTRACT", parameter="items")
-        (add if op == "ADD" else subtract).append(_track(lookup, str(item.get("id", "")), "items"))
+        (add if op == "ADD" else subtract).append(track_or_404(lookup, str(item.get("id", "")), "items"))
     n = int_param("n", rt.config.ALCHEMY_DEFAULT_N_RESULTS, minimum=1, maximum=rt.config.ALCHEMY_MAX_N_RESULTS)
     temperature = float_param("temperature", rt.config.ALCHEMY_TEMPERATURE, minimum=0, maximum=100)
     threshold = float_param("subtract_distance", rt.config.ALCHEMY_SUBTRACT_DISTANCE, minimum=0.0001, maximum=2)
     seed = int_param("seed", int(time.time()) % 1_000_000, minimum=0)
-    result = _discovery_errors(lambda: song_alchemy(
+    result = discovery_errors(lambda: song_alchemy(
         add, subtract, n=n, neighbours=neighbours, lookup=lookup, temperature=temperature,
         subtract_distance=threshold, seed=seed, max_per_artist=rt.config.MAX_SONGS_PER_ARTIST,
         duplicate_distance=rt.config.DUPLICATE_DISTANCE, pool=max(300, 4 * n)))
-    projection = _discovery_errors(lambda: _projection(add, subtract, result))
+    projection = discovery_errors(lambda: _projection(add, subtract, result))
     return jsonify({
         "results": [track_json(t, score=score) for t, score in result.kept],
         "filtered_out": [track_json(t) for t in result.removed],
@@ -234,7 +235,7 @@ def _projection(add: list[TrackInfo], subtract: list[TrackInfo], result: Alchemy
 @bp.route("/api/sonic_fingerprint/generate", methods=["GET", "POST"])
 def generate_fingerprint() -> Response:
     rt = runtime()
-    library = _library(rt)
+    library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
     n = int_param("n", rt.config.SONIC_FINGERPRINT_NEIGHBORS, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     user = _user_credentials()
@@ -249,7 +250,7 @@ def generate_fingerprint() -> Response:
         why = "" if Capability.PLAY_HISTORY in server.capabilities else \
             f" ({server.display_name} keeps no play history)"
         raise ApiError(404, f"the media server reports no played songs that are analyzed here{why}")
-    result = _discovery_errors(lambda: sonic_fingerprint(
+    result = discovery_errors(lambda: sonic_fingerprint(
         history, n=n, neighbours=neighbours, lookup=lookup, now=time.time(),
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
     return jsonify([track_json(t, role=role) for t, role in result.tracks])

@@ -13,9 +13,10 @@ from werkzeug.wrappers import Response
 from db import playlist_matching as match_store
 from db import task_status as task_store
 from db.app_settings import effective_config
-from discovery.playlist_match import song_cooccurrence
+from discovery.playlist_match import embedding_fit, song_cooccurrence, zscores
 from mediaserver import MediaServerError, get_media_server
 from routes.context import Runtime, runtime
+from routes.discovery_api import index_queries
 from routes.errors import ApiError, bad_parameter
 from routes.params import int_param, json_body, raw_param, str_param
 from tasks.queues import MAIN_PLAYLIST_MATCHING, start_main_task
@@ -116,39 +117,32 @@ def continue_playlist(playlist_id: str) -> Response:
     rt = runtime()
     playlist = _playlist(rt, playlist_id)
     n = int_param("n", 20, minimum=1, maximum=200)
-    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
-    if queries is None:
-        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
+    queries = index_queries(rt)
     members = queries.lookup(playlist["item_ids"])
     if not members:
         raise ApiError(409, "none of the playlist's songs is analyzed yet", parameter="playlist_id")
-    vectors = np.stack([m.vector for m in members.values()]).astype(np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    vectors = _unit_rows([m.vector for m in members.values()])
     centroid = vectors.mean(axis=0)
-    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-    pool = queries.neighbours(centroid, min(len(members) + 10 * n, 2000))
+    pool = queries.neighbours(centroid / max(float(np.linalg.norm(centroid)), 1e-12),
+                              min(len(members) + 10 * n, 2000))
     found = queries.lookup([item for item, _ in pool if item not in members])
     titles = list(members.values())
     ids = list(found)
     if not ids:
         return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": [], "cooccurrence": False})
-    pool_vectors = np.stack([found[i].vector for i in ids]).astype(np.float32)
-    pool_vectors /= np.maximum(np.linalg.norm(pool_vectors, axis=1, keepdims=True), 1e-12)
-    to_centroid = pool_vectors @ centroid
-    near = pool_vectors @ vectors.T
-    nearest = near.max(axis=1)
-    parts = [_z(to_centroid), _z(nearest)]
+    fit = embedding_fit(_unit_rows([found[i].vector for i in ids]), vectors)
+    parts = fit.parts
     others = [p["item_ids"] for p in match_store.user_playlists(rt.db)]
     together = song_cooccurrence(others)  # None below COOCCURRENCE_MIN_PLAYLISTS: the ranker is off
     ppmi = together.scores(ids, playlist["item_ids"]) if together is not None else None
     if ppmi is not None and ppmi.any():
-        parts.append(_z(ppmi))
+        parts.append(zscores(ppmi))
     score = np.mean(parts, axis=0)
     order = sorted(range(len(ids)), key=lambda i: (-score[i], ids[i]))[:n]
     results = []
     for i in order:
-        track, twin = found[ids[i]], titles[int(near[i].argmax())]
-        reasons = [f"close to the playlist's sound (cosine {to_centroid[i]:.2f})",
+        track, twin = found[ids[i]], titles[int(fit.nearest[i])]
+        reasons = [f"close to the playlist's sound (cosine {fit.to_centroid[i]:.2f})",
                    f"close to {twin.title} — {twin.artist}"]
         if ppmi is not None and ppmi[i] > 0:
             reasons.append("often in your playlists together with its songs")
@@ -158,9 +152,9 @@ def continue_playlist(playlist_id: str) -> Response:
                     "cooccurrence": together is not None})
 
 
-def _z(values: np.ndarray) -> np.ndarray:
-    spread = float(values.std()) or 1.0
-    return (values - float(values.mean())) / spread
+def _unit_rows(vectors: list[np.ndarray]) -> np.ndarray:
+    matrix = np.stack(vectors).astype(np.float32)
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
 @bp.post("/api/playlists/<path:playlist_id>/add")

@@ -18,7 +18,7 @@ from discovery.mixable import Mode, camelot_compatible, mixable_tracks
 from discovery.similar import similar_songs
 from discovery.types import DiscoveryError, TrackInfo
 from routes.context import Runtime, runtime
-from routes.discovery_api import ITEM_ID_MAX, track_json
+from routes.discovery_api import ITEM_ID_MAX, discovery_errors, index_queries, track_json, track_or_404
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, int_param, json_body, str_param
 from search_manager import SearchAnswer, SearchRequest, run_search
@@ -199,15 +199,10 @@ def search_post() -> Response:
 
 # --- track-centred routes in the seed's shape -------------------------------------------------------------------
 def _seed_track(rt: Runtime, item_id: str) -> tuple[TrackInfo, Any]:
-    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
-    if queries is None:
-        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
+    queries = index_queries(rt)
     if len(item_id) > ITEM_ID_MAX:
         raise bad_parameter("id", item_id[:40], "a track id")
-    seed = queries.lookup([item_id]).get(item_id)
-    if seed is None:
-        raise ApiError(404, f"track '{item_id}' is not in the analyzed library", parameter="id")
-    return seed, queries
+    return track_or_404(queries.lookup, item_id, "id"), queries
 
 
 def _similar_json(seed: TrackInfo, track: TrackInfo, distance: float, reasons: list[str]) -> dict[str, Any]:
@@ -226,13 +221,10 @@ def similar(item_id: str) -> Response:
     scope = str_param("scope", "library", max_length=20) or "library"
     if scope not in ("library", "other_artists"):
         raise bad_parameter("scope", scope, "library or other_artists")
-    try:
-        results = similar_songs(seed, n=n, neighbours=queries.neighbours, lookup=queries.lookup,
-                                max_per_artist=rt.config.MAX_SONGS_PER_ARTIST,
-                                duplicate_distance=rt.config.DUPLICATE_DISTANCE,
-                                exclude_artists=[seed.artist] if scope == "other_artists" else ())
-    except DiscoveryError as exc:
-        raise ApiError(400, str(exc), parameter=exc.parameter) from None
+    results = discovery_errors(lambda: similar_songs(
+        seed, n=n, neighbours=queries.neighbours, lookup=queries.lookup, max_per_artist=rt.config.MAX_SONGS_PER_ARTIST,
+        duplicate_distance=rt.config.DUPLICATE_DISTANCE,
+        exclude_artists=[seed.artist] if scope == "other_artists" else ()))
     similar_tracks = []
     for r in results:
         reasons = ["semantic"]
@@ -252,10 +244,7 @@ def mixable(item_id: str) -> Response:
     seed, queries = _seed_track(rt, item_id)
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
-    try:
-        results = mixable_tracks(seed, n=n, neighbours=queries.neighbours, lookup=queries.lookup,
-                                 mode=cast(Mode, mode))
-    except DiscoveryError as exc:
-        raise ApiError(400, str(exc), parameter=exc.parameter) from None
+    results = discovery_errors(lambda: mixable_tracks(seed, n=n, neighbours=queries.neighbours,
+                                                      lookup=queries.lookup, mode=cast(Mode, mode)))
     tracks = [_similar_json(seed, r.track, r.distance, list(r.reasons)) for r in results]
     return jsonify({"sourceTrack": track_json(seed), "mode": mode, "similar": tracks, "totalMatches": len(tracks)})

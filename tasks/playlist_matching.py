@@ -24,7 +24,7 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
 from db.app_settings import effective_config
-from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, membership_hash
+from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, embedding_fit, membership_hash
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, get_media_server
 from tasks.progress import TaskContext, task
 from tasks.queues import MAIN_PLAYLIST_MATCHING
@@ -117,10 +117,10 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         ctx.check_cancelled()
         if not len(song_rows):
             break
-        z = fused_z(library, profile)
+        fit = embedding_fit(library.vectors, library.vectors[profile.members])  # z-scores over the whole library
+        z = fit.score
         member_set = set(playlist["item_ids"])
-        nearest = (library.vectors[song_rows] @ library.vectors[profile.members].T).argmax(axis=1)
-        for row, near in zip(song_rows.tolist(), nearest.tolist(), strict=True):
+        for row, near in zip(song_rows.tolist(), fit.nearest[song_rows].tolist(), strict=True):
             item_id = rows[row]["item_id"]
             if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
                 continue
@@ -151,14 +151,6 @@ def clap_centroid(db: Any, item_ids: list[str], model: str) -> dict[str, Any]:
     centre = matrix.mean(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-12)
     return {"clap_model": model, "clap_members": len(vectors), "clap_centroid": [round(float(x), 6) for x in centre]}
-
-
-def fused_z(library: Library, profile: Any) -> np.ndarray:
-    """The mean of the centroid and nearest-member cosines, each as a z-score over the library."""
-    centroid = library.vectors @ profile.centroid
-    nearest = (library.vectors @ library.vectors[profile.members].T).max(axis=1)
-    return ((centroid - centroid.mean()) / (centroid.std() or 1.0)
-            + (nearest - nearest.mean()) / (nearest.std() or 1.0)) / 2.0
 
 
 def percentile(z: float) -> float:

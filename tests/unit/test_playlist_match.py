@@ -128,3 +128,16 @@ def test_rejected_songs_count_against_a_ranking():
              negative_share=shares)
     # four candidates (2-5) in the top 10 of every ranking: the two rejected ones are half of them
     assert shares["centroid"] == 0.5 and shares["random"] == 0.5
+
+
+def test_embedding_fit_names_the_closest_member_and_averages_the_two_z_scores():
+    from discovery.playlist_match import embedding_fit, zscores
+
+    members = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    candidates = np.array([[0.9, 0.1], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)
+    candidates /= np.linalg.norm(candidates, axis=1, keepdims=True)
+    fit = embedding_fit(candidates, members)
+    assert fit.nearest.tolist() == [0, 1, 1]  # the last one: cosine -1 to the first member, 0 to the second
+    np.testing.assert_allclose(fit.score, (zscores(fit.to_centroid) + zscores(fit.nearest_cosine)) / 2, rtol=1e-6)
+    # the first is nearly a member (0.99 to it) and leads though the second is closer to the centroid
+    np.testing.assert_allclose(fit.score, [0.7423048, 0.6553085, -1.3976132], rtol=1e-5)
