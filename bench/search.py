@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
@@ -161,7 +160,7 @@ def smart_refresh(db: Database, n: int, dimensions: int, rng: random.Random) -> 
     # an analysis of 1,000 new tracks
     new = clustered_vectors(1000, dimensions, clusters=400, seed=9, latent=32)
     labels = np.random.default_rng(9).integers(0, 400, size=1000)
-    load_library_more(db, new, rng, start=n, tags=lambda i: tag_json(int(labels[i]), rng))
+    load_library(db, new, rng, start=n, tags=lambda i: tag_json(int(labels[i]), rng))
     started = time.perf_counter()
     outcomes = [refresh_one(ctx, server, row) for row in smart_store.list_smart_playlists(db)]  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
@@ -170,33 +169,6 @@ def smart_refresh(db: Database, n: int, dimensions: int, rng: random.Random) -> 
     return [f"\nSmart playlists: {len(RULES)} rules (size cap 200, all four orders) refreshed after 1,000 new tracks: "
             f"**{seconds:.2f} s** in all ({changed} changed, {added} tracks added; target 10 s). The media "
             "server's own create-playlist time is not included."]
-
-
-def load_library_more(db: Database, vectors: np.ndarray, rng: random.Random, *, start: int, tags: Any) -> None:
-    """Append tracks t<start>… (the same shape as load_library, which numbers from 0)."""
-    import io
-    import json
-
-    from audio.moods import MOODS
-
-    keys = [f"{k}{s}" for k in range(1, 13) for s in "AB"]
-    tracks, embeddings = io.StringIO(), io.StringIO()
-    for offset, vector in enumerate(vectors):
-        i = start + offset
-        item_id = f"t{i:06d}"
-        moods = json.dumps({mood: round(rng.random(), 4) for mood in MOODS})
-        tracks.write("\t".join([item_id, f"Song {i}", f"Artist {rng.randrange(1000)}", f"Album {i // 10}",
-                                f"/music/{i}.flac", f"{rng.uniform(120, 400):.1f}", f"{rng.uniform(70, 170):.1f}",
-                                rng.choice(keys), f"{rng.random():.3f}", moods, tags(offset), MODEL_NAME, "1",
-                                "2026-01-01"]) + "\n")
-        embeddings.write(f"{item_id}\t{MODEL_NAME}\t{len(vector)}\t\\\\x{np.asarray(vector, '<f4').tobytes().hex()}\n")
-    tracks.seek(0)
-    embeddings.seek(0)
-    with db.transaction() as cur:
-        cur.copy_from(tracks, "tracks", columns=("item_id", "title", "artist", "album", "file_path",
-                                                 "duration_seconds", "tempo_bpm", "camelot", "energy", "moods",
-                                                 "tags", "analysis_model", "analysis_version", "analyzed_at"))
-        cur.copy_from(embeddings, "embeddings", columns=("item_id", "model", "dimensions", "vector"))
 
 
 def quality(corpus_data: Path) -> list[str]:

@@ -46,16 +46,18 @@ from voyager_manager import build_index, load_index, store_index  # noqa: E402
 
 
 def load_library(db: Database, vectors: np.ndarray, rng: random.Random, *,
-                 tags: Callable[[int], str] = lambda i: "{}") -> list[str]:
-    """Insert tracks and embeddings with COPY (`tags(i)`: track i's tags as JSON); return the item ids."""
-    ids = [f"t{i:06d}" for i in range(len(vectors))]
+                 tags: Callable[[int], str] = lambda i: "{}", start: int = 0) -> list[str]:
+    """Insert tracks and embeddings with COPY (`tags(i)`: track i's tags as JSON); return the item ids. `start`
+    numbers them from there (a library that grows: t<start>, …)."""
+    ids = [f"t{start + i:06d}" for i in range(len(vectors))]
     tracks, embeddings = io.StringIO(), io.StringIO()
     keys = [f"{n}{s}" for n in range(1, 13) for s in "AB"]
     for i, item_id in enumerate(ids):
-        artist = f"Artist {rng.randrange(len(ids) // 8)}"
+        artist = f"Artist {rng.randrange(max(len(ids) // 8, 1))}"
         # Six mood scores per track, as the analysis stores them: the catalogue holds them for the mood filter.
         moods = json.dumps({mood: round(rng.random(), 4) for mood in MOODS})
-        tracks.write("\t".join([item_id, f"Song {i}", artist, f"Album {i // 10}", f"/music/{i}.flac",
+        number = start + i
+        tracks.write("\t".join([item_id, f"Song {number}", artist, f"Album {number // 10}", f"/music/{number}.flac",
                                 f"{rng.uniform(120, 400):.1f}", f"{rng.uniform(70, 170):.1f}", rng.choice(keys),
                                 f"{rng.random():.3f}", moods, tags(i), MODEL_NAME, "1", "2026-01-01"]) + "\n")
         vector_hex = vectors[i].astype("<f4").tobytes().hex()
