@@ -39,7 +39,7 @@ from bench.stack import config_for, embedded_services, run_main_task, task_worke
 from config import PROJECT_ROOT  # noqa: E402
 from db.pool import Database  # noqa: E402
 from mediaservers.local import AUDIO_EXTENSIONS  # noqa: E402
-from tasks.queues import MAIN_ANALYSIS  # noqa: E402
+from tasks.catalog import ANALYSIS  # noqa: E402
 
 MODEL = PROJECT_ROOT / "models" / "msd_musicnn.onnx"
 
@@ -93,7 +93,7 @@ def end_to_end(files: list[Path], *, workers: list[int], album_size: int) -> lis
 
 def _one_run(db: Database, env: dict[str, str], workers: int) -> str:
     with task_workers(env, child_workers=workers):
-        row, wall = run_main_task(db, MAIN_ANALYSIS, {"num_recent_albums": 0}, config_for(env))
+        row, wall = run_main_task(db, ANALYSIS, {"num_recent_albums": 0}, config_for(env))
     task_id = row["task_id"]
     jobs = db.fetch_all("""SELECT result, EXTRACT(EPOCH FROM finished_at - started_at) AS busy FROM task_status
                             WHERE parent_task_id = %s AND status = 'SUCCESS'""", (task_id,))

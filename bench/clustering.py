@@ -51,7 +51,7 @@ from config import Config  # noqa: E402
 from db import tracks as track_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from mediaservers.local import item_id_for  # noqa: E402
-from tasks.queues import MAIN_CLUSTERING  # noqa: E402
+from tasks.catalog import CLUSTERING  # noqa: E402
 
 GENRES = ["rock", "pop", "alternative", "indie", "electronic", "dance", "jazz", "metal", "soul", "folk", "Hip-Hop",
           "classic rock", "blues", "country", "punk", "ambient", "hard rock", "rnb", "electro", "House", "funk"]
@@ -179,7 +179,7 @@ def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
         with task_workers(env, child_workers=workers):
             request = ClusteringRequest().with_values(dict(defaults_from(config).as_dict(), clustering_runs=runs,
                                                            seed=7, top_n_playlists=20))
-            row, wall = run_main_task(db, MAIN_CLUSTERING, request.as_dict(), config)
+            row, wall = run_main_task(db, CLUSTERING, request.as_dict(), config)
             result = row["result"]
             busy = db.fetch_all(
                 """SELECT worker_pid, sum(EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds,
@@ -201,7 +201,7 @@ def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
             print(f"- failed batches: {result['failed_batches']}")
 
             quick = preset(len(data), len(set(data.artists)), defaults_from(config)).with_values({"seed": 7})
-            row, wall = run_main_task(db, MAIN_CLUSTERING, quick.as_dict(), config)
+            row, wall = run_main_task(db, CLUSTERING, quick.as_dict(), config)
             sizes = [p["size"] for p in row["result"]["playlists"]]
             print(f"\nPreset for this library ({quick.clustering_runs} K-Means runs, {quick.num_clusters_min}-"
                   f"{quick.num_clusters_max} clusters, PCA {quick.pca_components_min}-{quick.pca_components_max}): "

@@ -44,7 +44,8 @@ from bench.stack import config_for, embedded_services, start_web_server, stop_we
 from db import task_status as store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from infra.connections import get_db, get_redis  # noqa: E402
-from tasks.queues import MAIN_MAP, start_main_task  # noqa: E402
+from tasks.catalog import MAP  # noqa: E402
+from tasks.queues import start_main_task  # noqa: E402
 from voyager_manager import build_index, store_index  # noqa: E402
 
 CLUSTERS = 400
@@ -62,7 +63,7 @@ def run_watched(db: Database, config: Any, kwargs: dict[str, Any]) -> tuple[dict
     """Run the map job as the page does: (its status row, wall seconds, [(seconds, status message)] as each new
     message appeared, polled every 0.2 s — the task's own log keeps only its last lines)."""
     started = time.perf_counter()
-    task_id = start_main_task(MAIN_MAP, kwargs=kwargs, db=get_db(config), connection=get_redis(config),
+    task_id = start_main_task(MAP, kwargs=kwargs, db=get_db(config), connection=get_redis(config),
                               config=config, job_timeout=config.MAP_TASK_TIMEOUT_SECONDS)
     seen: list[tuple[float, str]] = []
     while (row := store.get_task(db, task_id)) is None or row["finished_at"] is None:

@@ -10,26 +10,17 @@ from werkzeug.wrappers import Response
 from db import task_status as task_store
 from db import tracks as track_store
 from routes.context import runtime
-from routes.errors import ApiError
 from routes.params import float_param, int_param, str_param
-from tasks.queues import MAIN_ANALYSIS, start_main_task
+from routes.task_start import start_response
+from tasks.catalog import ANALYSIS
 
 bp = Blueprint("analysis_api", __name__)
 
 
 @bp.post("/api/analysis/start")
 def start() -> tuple[Response, int]:
-    rt = runtime()
-    num_recent_albums = int_param("num_recent_albums", rt.config.NUM_RECENT_ALBUMS)
-    top_n_moods = int_param("top_n_moods", rt.config.TOP_N_MOODS, minimum=1, maximum=50)
-    try:
-        task_id = start_main_task(MAIN_ANALYSIS, kwargs={"num_recent_albums": num_recent_albums,
-                                                              "top_n_moods": top_n_moods},
-                                   db=rt.db, connection=rt.redis, config=rt.config)
-    except task_store.TaskAlreadyRunning as exc:
-        raise ApiError(409, "an analysis is already running", task_id=exc.active_task_id,
-                       task_type=MAIN_ANALYSIS.task_type) from None
-    return jsonify({"task_id": task_id, "task_type": MAIN_ANALYSIS.task_type, "status": task_store.PENDING}), 202
+    """Start an analysis run (`num_recent_albums`: 0 for the whole library; `top_n_moods`)."""
+    return start_response(ANALYSIS)
 
 
 @bp.get("/api/analysis/summary")
@@ -37,7 +28,7 @@ def summary() -> Response:
     """The most recent analysis run (status and totals), the tracks that failed analysis, and those being analyzed
     now (listed apart: a track in the middle of its analysis has not failed)."""
     rt = runtime()
-    last = task_store.last_main_task_of_type(rt.db, MAIN_ANALYSIS.task_type)
+    last = task_store.last_main_task_of_type(rt.db, ANALYSIS.task_type)
     failures = track_store.list_failures(rt.db)
     analyzing = track_store.analyzing_now(rt.db)
     return jsonify({

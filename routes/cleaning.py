@@ -10,7 +10,8 @@ from discovery.cleaning import previewed_ids
 from routes.context import runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import bool_param, raw_param
-from tasks.queues import MAIN_CLEANING, start_main_task
+from routes.task_start import start_response
+from tasks.catalog import CLEANING
 
 bp = Blueprint("cleaning_api", __name__)
 
@@ -27,23 +28,17 @@ def start() -> tuple[Response, int]:
         raise bad_parameter("preview_task_id", preview, "the task id of a cleaning dry run")
     if preview and dry_run:
         raise bad_parameter("preview_task_id", preview, "only with dry_run false: it confirms a dry run")
-    if preview and previewed_ids(task_store.get_task(rt.db, preview), task_type=MAIN_CLEANING.task_type) is None:
+    if preview and previewed_ids(task_store.get_task(rt.db, preview), task_type=CLEANING.task_type) is None:
         raise ApiError(409, f"task '{preview}' is not a finished cleaning dry run: preview again",
                        parameter="preview_task_id")
-    try:
-        task_id = start_main_task(MAIN_CLEANING, kwargs={"dry_run": dry_run, "preview_task_id": preview or None},
-                                  db=rt.db, connection=rt.redis, config=rt.config)
-    except task_store.TaskAlreadyRunning as exc:
-        raise ApiError(409, "a cleaning task is already running", task_id=exc.active_task_id,
-                       task_type=MAIN_CLEANING.task_type) from None
-    return jsonify({"task_id": task_id, "task_type": MAIN_CLEANING.task_type, "status": task_store.PENDING,
-                    "dry_run": dry_run, "preview_task_id": preview or None}), 202
+    return start_response(CLEANING, {"dry_run": dry_run}, extra={"preview_task_id": preview or None},
+                          dry_run=dry_run, preview_task_id=preview or None)
 
 
 @bp.get("/api/cleaning/last")
 def last_run() -> Response:
     """The most recent cleaning task: status, message and summary (its result)."""
     rt = runtime()
-    return jsonify({"last_run": task_store.last_main_task_of_type(rt.db, MAIN_CLEANING.task_type),
+    return jsonify({"last_run": task_store.last_main_task_of_type(rt.db, CLEANING.task_type),
                     "safety_limit": rt.config.CLEANING_SAFETY_LIMIT,
                     "min_remaining_fraction": rt.config.CLEANING_MIN_REMAINING_FRACTION})

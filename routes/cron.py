@@ -11,7 +11,6 @@ import psycopg2
 from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
-from clustering.request import defaults_from
 from db import schedules as schedule_store
 from db import task_status as task_store
 from db.app_settings import effective_config
@@ -20,8 +19,8 @@ from routes.context import Runtime, runtime
 from routes.errors import ApiError
 from routes.params import has_control_characters, str_param
 from scheduling.cron import CronError, describe, next_runs, normalize, time_zone
-from scheduling.params import TASK_TYPES, ParamsError, validate_params
-from tasks.scheduler import run_now, scheduler_identity
+from tasks.catalog import schedulable
+from tasks.scheduler import ScheduleParamsError, run_now, schedule_params, scheduler_identity
 
 bp = Blueprint("cron_api", __name__)
 
@@ -37,7 +36,8 @@ def schedule_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     body = {key: row[key] for key in ("schedule_id", "name", "task_type", "cron_expr", "timezone", "enabled",
                                       "params", "last_outcome", "last_task_id", "last_message")}
     body["id"] = row["schedule_id"]
-    body["task_label"] = TASK_TYPES.get(row["task_type"], row["task_type"])
+    kind = schedulable().get(row["task_type"])
+    body["task_label"] = kind.title if kind else row["task_type"]
     body["description"] = describe(row["cron_expr"])
     try:
         body["next_runs"] = [_iso(t) for t in next_runs(row["cron_expr"], row["timezone"], after=now)]
@@ -80,8 +80,8 @@ def _values(rt: Runtime, body: Mapping[str, Any], *, base: Mapping[str, Any] | N
     if not name or len(name) > MAX_NAME or has_control_characters(name):
         raise bad("name", f"name must be 1-{MAX_NAME} characters without line breaks")
     task_type = str(merged.get("task_type") or "")
-    if task_type not in TASK_TYPES:
-        raise bad("task_type", f"task_type must be one of {', '.join(TASK_TYPES)}, not {task_type!r}")
+    if task_type not in schedulable():
+        raise bad("task_type", f"task_type must be one of {', '.join(schedulable())}, not {task_type!r}")
     try:
         expression = normalize(expression)
         time_zone(zone)
@@ -90,12 +90,9 @@ def _values(rt: Runtime, body: Mapping[str, Any], *, base: Mapping[str, Any] | N
     enabled = merged.get("enabled", True)
     if not isinstance(enabled, bool):
         raise bad("enabled", f"enabled must be true or false, not {enabled!r}")
-    config = effective_config(rt.config, rt.db)
     try:
-        params = validate_params(task_type, merged.get("params"), clustering_defaults=defaults_from(config),
-                                 top_n_moods=config.TOP_N_MOODS, fingerprint_n=config.SONIC_FINGERPRINT_NEIGHBORS,
-                                 max_n=config.SIMILAR_MAX_N)
-    except ParamsError as exc:
+        params = schedule_params(task_type, merged.get("params"), effective_config(rt.config, rt.db))
+    except ScheduleParamsError as exc:
         raise bad(exc.field, str(exc)) from None
     return schedule_store.ScheduleValues(name=name, task_type=task_type, cron_expr=expression, timezone=zone,
                                          enabled=enabled, params=params)

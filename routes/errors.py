@@ -8,6 +8,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from db.sealed import SealError
+from db.task_status import TaskAlreadyRunning
+from tasks.catalog import NotStartable, ParamError, by_task_type
 
 
 class ApiError(Exception):
@@ -43,6 +45,21 @@ def register_error_handlers(app: Flask) -> None:
         if "retry_after" in exc.extra:
             response.headers["Retry-After"] = str(exc.extra["retry_after"])
         return response, status
+
+    @app.errorhandler(TaskAlreadyRunning)
+    def _busy(exc: TaskAlreadyRunning) -> tuple[Response, int]:
+        kind = by_task_type(exc.task_type)
+        message = kind.busy if kind else f"a {exc.task_type} task is already running"
+        return error_response(409, message, task_id=exc.active_task_id, task_type=exc.task_type)
+
+    @app.errorhandler(ParamError)
+    def _bad_task_parameter(exc: ParamError) -> tuple[Response, int]:
+        error = bad_parameter(exc.name, exc.value, exc.expected)
+        return error_response(400, error.message, parameter=error.parameter)
+
+    @app.errorhandler(NotStartable)
+    def _not_startable(exc: NotStartable) -> tuple[Response, int]:
+        return error_response(409, str(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

@@ -14,7 +14,8 @@ from map_manager import CACHE_NAME
 from routes.context import runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import json_body, raw_param
-from tasks.queues import MAIN_MAP, start_map_projection
+from routes.task_start import start_response
+from tasks.catalog import MAP
 
 bp = Blueprint("map_api", __name__)
 
@@ -89,7 +90,7 @@ def status() -> Response:
     """How the map being served was made, and the last projection job (status, message, error)."""
     rt = runtime()
     cache = rt.index.cache(CACHE_NAME)
-    last = task_store.last_main_task_of_type(rt.db, MAIN_MAP.task_type)
+    last = task_store.last_main_task_of_type(rt.db, MAP.task_type)
     served: dict[str, Any] | None = None
     if cache is not None:
         served = {"projection": cache.projection, "total": cache.total, **cache.meta}
@@ -103,10 +104,4 @@ def status() -> Response:
 @bp.post("/api/map/rebuild")
 def rebuild() -> tuple[Response, int]:
     """Start a full build of the map (UMAP of every analyzed track) in a worker."""
-    rt = runtime()
-    try:
-        task_id = start_map_projection(full=True, reason="user", db=rt.db, connection=rt.redis, config=rt.config)
-    except task_store.TaskAlreadyRunning as exc:
-        raise ApiError(409, "the map is being built already", task_id=exc.active_task_id,
-                       task_type=MAIN_MAP.task_type) from None
-    return jsonify({"task_id": task_id, "task_type": MAIN_MAP.task_type, "status": task_store.PENDING}), 202
+    return start_response(MAP, {"full": True})

@@ -147,10 +147,13 @@ def playlist_match() -> str:
 
 @bp.route("/cron", endpoint="cron")
 def cron() -> str:
-    from scheduling.params import TASK_TYPES
+    from tasks.catalog import schedulable
 
     cfg = runtime().config
-    return render_template("cron.html", page=PAGES_BY_ENDPOINT["cron"], task_types=TASK_TYPES,
+    kinds = schedulable()
+    return render_template("cron.html", page=PAGES_BY_ENDPOINT["cron"],
+                           task_types={name: kind.title for name, kind in kinds.items()},
+                           param_hints={name: kind.hint for name, kind in kinds.items()},
                            default_timezone=cfg.CRON_DEFAULT_TIMEZONE, catch_up=cfg.CRON_CATCH_UP,
                            enabled=cfg.CRON_ENABLED, poll_seconds=cfg.CRON_POLL_SECONDS)
 

@@ -19,7 +19,8 @@ from routes.context import Runtime, runtime
 from routes.discovery_api import index_queries
 from routes.errors import ApiError, bad_parameter
 from routes.params import int_param, json_body, raw_param, str_param
-from tasks.queues import MAIN_PLAYLIST_MATCHING, start_main_task
+from routes.task_start import start_response
+from tasks.catalog import PLAYLIST_MATCHING
 
 bp = Blueprint("playlist_match_api", __name__)
 
@@ -46,7 +47,7 @@ def suggestions() -> Response:
                                         limit=int_param("limit", 500, minimum=1, maximum=5000))
     return jsonify({"suggestions": [dict(r, created_at=_iso(r["created_at"]), decided_at=_iso(r["decided_at"]))
                                     for r in rows],
-                    "last_run": task_store.last_main_task_of_type(rt.db, MAIN_PLAYLIST_MATCHING.task_type)})
+                    "last_run": task_store.last_main_task_of_type(rt.db, PLAYLIST_MATCHING.task_type)})
 
 
 def _pair(body: dict[str, Any]) -> tuple[str, str]:
@@ -181,22 +182,4 @@ def add_selected(playlist_id: str) -> Response:
 @bp.post("/api/playlists/match")
 def start_matching() -> tuple[Response, int]:
     """Start the matching job: `{full: true}` scores every song (a backfill), else those analyzed `since`."""
-    rt = runtime()
-    body = json_body()
-    full = body.get("full", True)
-    if not isinstance(full, bool):
-        raise bad_parameter("full", full, "true or false")
-    since = body.get("since")
-    if since is not None:
-        try:
-            datetime.fromisoformat(str(since))
-        except ValueError:
-            raise bad_parameter("since", since, "an ISO 8601 time, e.g. 2026-12-01T00:00:00+00:00") from None
-    try:
-        task_id = start_main_task(MAIN_PLAYLIST_MATCHING, kwargs={"full": full, "since": since},
-                                  db=rt.db, connection=rt.redis, config=rt.config)
-    except task_store.TaskAlreadyRunning as exc:
-        raise ApiError(409, "playlist matching is already running", task_id=exc.active_task_id,
-                       task_type=MAIN_PLAYLIST_MATCHING.task_type) from None
-    return jsonify({"task_id": task_id, "task_type": MAIN_PLAYLIST_MATCHING.task_type,
-                    "status": task_store.PENDING}), 202
+    return start_response(PLAYLIST_MATCHING, json_body())

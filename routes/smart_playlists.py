@@ -18,7 +18,8 @@ from mediaserver import MediaServerError, get_media_server
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
-from tasks.queues import MAIN_SMART_PLAYLISTS, start_smart_playlists_refresh
+from routes.task_start import start_response
+from tasks.catalog import SMART_PLAYLISTS, start_task
 
 bp = Blueprint("smart_playlists_api", __name__)
 
@@ -117,8 +118,8 @@ def _save(rt: Runtime, body: dict[str, Any], smart_playlist_id: int | None,
 
 def _refresh(rt: Runtime, smart_playlist_id: int | None) -> str | None:
     try:
-        return start_smart_playlists_refresh(reason="user", smart_playlist_id=smart_playlist_id, db=rt.db,
-                                             connection=rt.redis, config=rt.config)
+        return start_task(SMART_PLAYLISTS, {"smart_playlist_id": smart_playlist_id}, db=rt.db, redis=rt.redis,
+                          config=rt.config).task_id
     except task_store.TaskAlreadyRunning:
         return None
 
@@ -171,15 +172,4 @@ def delete(smart_playlist_id: int) -> Response:
 @bp.post("/api/smart_playlists/refresh")
 def refresh() -> tuple[Response, int]:
     """Refresh every smart playlist (or `smart_playlist_id`) now: 202 with the task; 409 while one runs."""
-    rt = runtime()
-    body = json_body()
-    one = body.get("smart_playlist_id")
-    if one is not None and (isinstance(one, bool) or not isinstance(one, int)):
-        raise bad_parameter("smart_playlist_id", one, "a smart playlist id")
-    try:
-        task_id = start_smart_playlists_refresh(reason="user", smart_playlist_id=one, db=rt.db, connection=rt.redis,
-                                                config=rt.config)
-    except task_store.TaskAlreadyRunning as exc:
-        raise ApiError(409, "the smart playlists are being refreshed", task_id=exc.active_task_id) from None
-    return jsonify({"task_id": task_id, "task_type": MAIN_SMART_PLAYLISTS.task_type,
-                    "status": task_store.PENDING}), 202
+    return start_response(SMART_PLAYLISTS, json_body())

@@ -11,11 +11,12 @@ from werkzeug.wrappers import Response
 from db import task_status as store
 from routes.context import runtime
 from routes.errors import ApiError
-from tasks.queues import MAIN_MAP, MAIN_PLAYLIST_MATCHING, MAIN_SMART_PLAYLISTS, cancel_task
+from tasks.catalog import CATALOG
+from tasks.queues import cancel_task
 
 bp = Blueprint("tasks_api", __name__)
 
-FOLLOW_UPS = (MAIN_MAP.task_type, MAIN_SMART_PLAYLISTS.task_type, MAIN_PLAYLIST_MATCHING.task_type)
+FOLLOW_UPS = tuple(kind.task_type for kind in CATALOG if kind.follows_analysis)
 
 
 # Result fields the reference's clients read at the top of `details` (e.g. a clustering's best score).

@@ -30,14 +30,14 @@ from db import tracks as track_store
 from db.app_settings import effective_config
 from db.clock import database_now
 from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
+from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
-from tasks.queues import MAIN_ANALYSIS, MAIN_PLAYLIST_MATCHING, start_main_task, start_map_projection
 from tasks.smart_playlists import start_after as start_smart_refresh_after
 from voyager_manager import rebuild_from_embeddings
 
 log = logging.getLogger(__name__)
 
-MAIN_TASK_TYPE = MAIN_ANALYSIS.task_type  # the web process enqueues it by name, see tasks.queues.MAIN_ANALYSIS
+MAIN_TASK_TYPE = ANALYSIS.task_type  # the web process enqueues it by name, see tasks.catalog.ANALYSIS
 ALBUM_TASK_TYPE = "album_analysis"
 MAX_REPORTED_FAILURES = 100
 MAX_ATTEMPTS = 3  # of a track whose failures were transient (timeouts, network, a worker that died)
@@ -399,18 +399,14 @@ def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
 def _start_map(ctx: TaskContext) -> str | None:
     """Start the music map's update (new tracks placed, removed ones dropped); when one runs already the web process
     places tracks the map does not hold yet by their index neighbours meanwhile."""
-    return ctx.start_follow_up(lambda: start_map_projection(full=False, reason="analysis", db=ctx.db,
-                                                            connection=ctx.redis, config=ctx.config),
-                               what="the music map update")
+    return ctx.start_follow_up(MAP, {"full": False}, reason="analysis", what="the music map update")
 
 
 def _start_matching(ctx: TaskContext, since: Any) -> str | None:
     """Suggest playlists for the songs this run analyzed (unless PLAYLIST_MATCHING_AFTER_ANALYSIS is off)."""
     if not ctx.config.PLAYLIST_MATCHING_AFTER_ANALYSIS:
         return None
-    return ctx.start_follow_up(lambda: start_main_task(MAIN_PLAYLIST_MATCHING,
-                                                       kwargs={"since": since.isoformat(), "full": False},
-                                                       db=ctx.db, connection=ctx.redis, config=ctx.config),
+    return ctx.start_follow_up(PLAYLIST_MATCHING, {"since": since.isoformat(), "full": False}, reason="analysis",
                                what="matching the new songs to your playlists")
 
 
@@ -419,5 +415,3 @@ def _duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
 
-
-assert MAIN_ANALYSIS.path == f"{__name__}.{run_analysis_task.__name__}", "tasks.queues.MAIN_ANALYSIS is stale"

@@ -22,8 +22,8 @@ from db.app_settings import effective_config
 from db.clock import database_now
 from discovery.cleaning import AnalyzedTrack, CleaningPlan, Listing, orphan_digest, plan_cleaning, previewed_ids
 from mediaserver import MediaServer, MediaServerError, get_media_server
+from tasks.catalog import CLEANING, MAP
 from tasks.progress import TaskCancelled, TaskContext, task
-from tasks.queues import MAIN_CLEANING, start_map_projection
 from tasks.smart_playlists import start_after as start_smart_refresh_after
 from voyager_manager import rebuild_from_embeddings
 
@@ -64,7 +64,7 @@ def list_library(ctx: TaskContext, server: MediaServer, analyzed_albums: set[str
     return Listing(frozenset(item_ids), len(albums), tuple(problems))
 
 
-@task(MAIN_CLEANING.task_type)
+@task(CLEANING.task_type)
 def run_cleaning_task(ctx: TaskContext, dry_run: bool = False, preview_task_id: str | None = None) -> dict[str, Any]:
     config = effective_config(ctx.config, ctx.db)
     preview = _previewed_ids(ctx, preview_task_id) if preview_task_id else None
@@ -98,7 +98,7 @@ def run_cleaning_task(ctx: TaskContext, dry_run: bool = False, preview_task_id: 
 
 
 def _previewed_ids(ctx: TaskContext, preview_task_id: str) -> list[str]:
-    ids = previewed_ids(task_store.get_task(ctx.db, preview_task_id), task_type=MAIN_CLEANING.task_type)
+    ids = previewed_ids(task_store.get_task(ctx.db, preview_task_id), task_type=CLEANING.task_type)
     if ids is None:
         raise ValueError(f"task {preview_task_id} is not a finished cleaning dry run")
     return ids
@@ -201,10 +201,7 @@ def _refresh(ctx: TaskContext, config: Any, summary: dict[str, Any]) -> None:
     summary["index_size"] = rebuild_from_embeddings(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
-    summary["map_task_id"] = ctx.start_follow_up(
-        lambda: start_map_projection(full=False, reason="cleaning", db=ctx.db, connection=ctx.redis,
-                                     config=ctx.config), what="the music map update")
+    summary["map_task_id"] = ctx.start_follow_up(MAP, {"full": False}, reason="cleaning",
+                                                 what="the music map update")
     summary["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "cleaning")
 
-
-assert MAIN_CLEANING.path == f"{__name__}.{run_cleaning_task.__name__}", "tasks.queues.MAIN_CLEANING is stale"

@@ -41,14 +41,15 @@ from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_playlists, get_media_server
+from tasks.catalog import CLUSTERING
 from tasks.hostid import host_identity
 from tasks.progress import TaskContext, task
-from tasks.queues import MAIN_CLUSTERING, cancel_task
+from tasks.queues import cancel_task
 from tasks.reconcile import process_alive
 
 log = logging.getLogger(__name__)
 
-MAIN_TASK_TYPE = MAIN_CLUSTERING.task_type
+MAIN_TASK_TYPE = CLUSTERING.task_type
 BATCH_TASK_TYPE = "clustering_batch"
 PLAYLIST_SOURCE = "clustering"
 SNAPSHOT_TTL_SECONDS = 3600  # refreshed while the task runs, so a crashed task leaves nothing for long
@@ -331,5 +332,3 @@ def _store_and_publish(ctx: TaskContext, drafts: list[PlaylistDraft]) -> dict[st
                                f"{config.MEDIASERVER_TYPE} server ({created} of {len(drafts)} created): {exc}") from exc
     return {"server": server.kind, "deleted": len(deleted), "created": created}
 
-
-assert MAIN_CLUSTERING.path == f"{__name__}.{run_clustering_task.__name__}", "tasks.queues.MAIN_CLUSTERING is stale"

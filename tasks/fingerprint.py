@@ -11,8 +11,8 @@ from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.fingerprint import sonic_fingerprint
 from mediaserver import Capability, get_media_server
+from tasks.catalog import FINGERPRINT
 from tasks.progress import TaskContext, task
-from tasks.queues import MAIN_FINGERPRINT
 from voyager_manager import load_index
 
 SUFFIX = "_instant"
@@ -22,7 +22,7 @@ class FingerprintUnavailable(RuntimeError):
     """No index, or no played song that is analyzed: nothing to build a fingerprint from."""
 
 
-@task(MAIN_FINGERPRINT.task_type)
+@task(FINGERPRINT.task_type)
 def run_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_name: str = "Sonic Fingerprint"
                                   ) -> dict[str, Any]:
     config = effective_config(ctx.config, ctx.db)
@@ -54,6 +54,3 @@ def run_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_name: 
     return {"playlist_name": name, "playlist_id": playlist_id, "tracks": len(ids), "seeds": seeds,
             "played_known": len(history)}
 
-
-assert MAIN_FINGERPRINT.path == f"{__name__}.{run_fingerprint_playlist_task.__name__}", \
-    "tasks.queues.MAIN_FINGERPRINT is stale"

@@ -6,11 +6,11 @@ from typing import Any
 
 from audio.musicnn import MODEL_NAME
 from map_manager import refresh_projection
+from tasks.catalog import MAP
 from tasks.progress import TaskContext, task
-from tasks.queues import MAIN_MAP
 
 
-@task(MAIN_MAP.task_type)
+@task(MAP.task_type)
 def run_map_projection_task(ctx: TaskContext, full: bool = False, reason: str = "") -> dict[str, Any]:
     ctx.report("Full build of the music map" if full else "Updating the music map", phase="map", progress=0)
 
@@ -32,5 +32,3 @@ def run_map_projection_task(ctx: TaskContext, full: bool = False, reason: str = 
     ctx.report(summary, progress=100)
     return {**result, "reason": reason}
 
-
-assert MAIN_MAP.path == f"{__name__}.{run_map_projection_task.__name__}", "tasks.queues.MAIN_MAP is stale"

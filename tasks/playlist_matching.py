@@ -26,8 +26,8 @@ from db import playlist_matching as match_store
 from db.app_settings import effective_config
 from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, embedding_fit, membership_hash
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, get_media_server
+from tasks.catalog import PLAYLIST_MATCHING
 from tasks.progress import TaskContext, task
-from tasks.queues import MAIN_PLAYLIST_MATCHING
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ MAX_SUGGESTIONS = 3
 MIN_MEMBERS = 2
 
 
-@task(MAIN_PLAYLIST_MATCHING.task_type)
+@task(PLAYLIST_MATCHING.task_type)
 def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full: bool = False) -> dict[str, Any]:
     config = effective_config(ctx.config, ctx.db)
     server = get_media_server(config)
@@ -157,6 +157,3 @@ def percentile(z: float) -> float:
     """The share of a normal distribution below z (how a z-score reads to a person)."""
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
-
-assert MAIN_PLAYLIST_MATCHING.path == f"{__name__}.{run_playlist_matching_task.__name__}", \
-    "tasks.queues.MAIN_PLAYLIST_MATCHING is stale"

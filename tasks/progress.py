@@ -31,6 +31,7 @@ import config as config_module
 from db import task_status as store
 from db.pool import Database
 from infra.connections import get_db, get_redis
+from tasks.catalog import TaskKind, start_task
 from tasks.hostid import host_identity
 from tasks.queues import enqueue_task
 from tasks.types import TaskFunction
@@ -157,11 +158,12 @@ class TaskContext:
     def child_counts(self) -> dict[str, int]:
         return store.child_counts(self.db, self.task_id)
 
-    def start_follow_up(self, start: Callable[[], str], *, what: str) -> str | None:
+    def start_follow_up(self, kind: TaskKind, params: dict[str, Any] | None = None, *, reason: str, what: str
+                        ) -> str | None:
         """Start a main task that follows this one (the map update after an analysis, say) and log it; None when one
         of its type is running already (it then reads the library as it is when it gets there)."""
         try:
-            task_id = start()
+            task_id = start_task(kind, params, db=self.db, redis=self.redis, config=self.config, reason=reason).task_id
         except store.TaskAlreadyRunning:
             self.log(f"{what[:1].upper()}{what[1:]}: a job of that kind is running already")
             return None

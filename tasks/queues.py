@@ -1,4 +1,5 @@
-"""Starting and cancelling tasks: the only code that enqueues RQ jobs.
+"""Starting and cancelling tasks: the only code that enqueues RQ jobs (tasks.catalog says which main tasks exist
+and parses their parameters; it starts them through here).
 
 Orchestrators (main tasks) go to the `high` queue so a worker always picks them before album/batch children on
 `default`. A task's status row is written *before* the job is enqueued, so the UI sees it at once and the
@@ -21,25 +22,14 @@ from db import task_status as store
 from db.pool import Database
 from tasks.types import TaskFunction, TaskRef
 
-__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "MAIN_ANALYSIS", "MAIN_CLEANING", "MAIN_CLUSTERING", "MAIN_FINGERPRINT",
-           "MAIN_MAP", "MAIN_PLAYLIST_MATCHING", "MAIN_SMART_PLAYLISTS", "QUEUE_NAMES", "TaskFunction", "TaskRef",
-           "cancel_task", "enqueue_task", "get_queues", "start_main_task", "start_map_projection",
-           "start_smart_playlists_refresh"]
+__all__ = ["DEFAULT_QUEUE", "HIGH_QUEUE", "QUEUE_NAMES", "TaskFunction", "TaskRef", "cancel_task", "enqueue_task",
+           "get_queues", "start_main_task"]
 
 log = logging.getLogger(__name__)
 
 HIGH_QUEUE = "high"
 DEFAULT_QUEUE = "default"
 QUEUE_NAMES = (HIGH_QUEUE, DEFAULT_QUEUE)
-
-
-MAIN_ANALYSIS = TaskRef("tasks.analysis.run_analysis_task", "main_analysis")
-MAIN_CLUSTERING = TaskRef("tasks.clustering.run_clustering_task", "main_clustering")
-MAIN_MAP = TaskRef("tasks.map.run_map_projection_task", "map_projection")
-MAIN_CLEANING = TaskRef("tasks.cleaning.run_cleaning_task", "cleaning")
-MAIN_PLAYLIST_MATCHING = TaskRef("tasks.playlist_matching.run_playlist_matching_task", "playlist_matching")
-MAIN_SMART_PLAYLISTS = TaskRef("tasks.smart_playlists.run_smart_playlists_task", "smart_playlists_refresh")
-MAIN_FINGERPRINT = TaskRef("tasks.fingerprint.run_fingerprint_playlist_task", "sonic_fingerprint_playlist")
 
 
 def get_queues(connection: Redis) -> list[Queue]:
@@ -51,20 +41,6 @@ def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], db:
     """Record and enqueue a main task; raise TaskAlreadyRunning if one of its type is active."""
     return enqueue_task(func, kwargs=kwargs, parent_task_id=None, db=db, connection=connection, config=config,
                         job_timeout=job_timeout)
-
-
-def start_map_projection(*, full: bool, reason: str, db: Database, connection: Redis, config: Config) -> str:
-    """Start the music map's projection job (a full build, or placing what changed); raise TaskAlreadyRunning if
-    one is active. `reason` says in the task's parameters what asked for it (analysis, cleaning, user)."""
-    return start_main_task(MAIN_MAP, kwargs={"full": full, "reason": reason}, db=db, connection=connection,
-                           config=config, job_timeout=config.MAP_TASK_TIMEOUT_SECONDS)
-
-
-def start_smart_playlists_refresh(*, reason: str, db: Database, connection: Redis, config: Config,
-                                  smart_playlist_id: int | None = None) -> str:
-    """Refresh the smart playlists (all, or one); raise TaskAlreadyRunning if a refresh is active."""
-    return start_main_task(MAIN_SMART_PLAYLISTS, kwargs={"smart_playlist_id": smart_playlist_id, "reason": reason},
-                           db=db, connection=connection, config=config)
 
 
 def enqueue_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], parent_task_id: str | None,

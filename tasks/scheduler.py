@@ -26,23 +26,13 @@ import psycopg2
 from redis import Redis
 from redis.exceptions import RedisError
 
-from clustering.request import MIN_TRACKS, defaults_from, preset
 from config import Config
 from db import schedules as schedule_store
 from db import task_status as task_store
-from db import tracks as track_store
-from db.app_settings import effective_config
 from db.clock import database_now
 from db.pool import Database
 from scheduling.cron import CronError, due_run
-from tasks.queues import (
-    MAIN_ANALYSIS,
-    MAIN_CLEANING,
-    MAIN_CLUSTERING,
-    MAIN_FINGERPRINT,
-    start_main_task,
-    start_map_projection,
-)
+from tasks.catalog import NotStartable, ParamError, parse_params, schedulable, start_task
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +44,26 @@ class ScheduleNotStartable(Exception):
     """The schedule's task cannot start now for a reason that is not "already running" (e.g. too few tracks)."""
 
 
+class ScheduleParamsError(ValueError):
+    """A schedule's parameter that cannot be used; `field` is its name as the API reports it (`params.<name>`)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = f"params.{name}" if name else "params"
+
+
+def schedule_params(task_type: str, params: Any, config: Config) -> dict[str, Any]:
+    """The parameters a schedule of `task_type` stores, defaults filled in: parsed by the task's own parser (the
+    one its start route uses), refusing names it does not know."""
+    kind = schedulable().get(task_type)
+    if kind is None:
+        raise ScheduleParamsError("", f"unknown task type {task_type!r}")
+    try:
+        return parse_params(kind, params, config, strict=True)
+    except ParamError as exc:
+        raise ScheduleParamsError(exc.name, str(exc)) from None
+
+
 def grace_period(config: Config) -> timedelta:
     """How late a run time may be seen and still count as on time (a scheduler polls every CRON_POLL_SECONDS)."""
     return timedelta(seconds=3 * config.CRON_POLL_SECONDS + 60)
@@ -62,29 +72,14 @@ def grace_period(config: Config) -> timedelta:
 def start_schedule_task(schedule: dict[str, Any], *, db: Database, redis: Redis, config: Config) -> str:
     """Start the task of `schedule` with its parameters; its task id. TaskAlreadyRunning when one of its type is
     active, ScheduleNotStartable when it cannot start for another reason."""
-    task_type, params = schedule["task_type"], dict(schedule["params"] or {})
-    if task_type == "analysis":
-        return start_main_task(MAIN_ANALYSIS, kwargs=params, db=db, connection=redis, config=config)
-    if task_type == "cleaning":
-        return start_main_task(MAIN_CLEANING, kwargs={"dry_run": bool(params.get("dry_run", False)),
-                                                      "preview_task_id": None},
-                               db=db, connection=redis, config=config)
-    if task_type == "map_projection":
-        return start_map_projection(full=bool(params.get("full", False)), reason="schedule", db=db, connection=redis,
-                                    config=config)
-    if task_type == "sonic_fingerprint":
-        return start_main_task(MAIN_FINGERPRINT, kwargs=params, db=db, connection=redis, config=config)
-    if task_type == "clustering":
-        size, artists = track_store.library_counts(db)
-        if size < MIN_TRACKS:
-            raise ScheduleNotStartable(f"only {size} analyzed tracks (clustering needs at least {MIN_TRACKS})")
-        defaults = defaults_from(effective_config(config, db))
-        if params.pop("preset", False):
-            request = preset(size, artists, defaults).with_values(params)
-        else:
-            request = defaults.with_values(params)
-        return start_main_task(MAIN_CLUSTERING, kwargs=request.as_dict(), db=db, connection=redis, config=config)
-    raise ScheduleNotStartable(f"unknown task type {task_type!r}")
+    kind = schedulable().get(schedule["task_type"])
+    if kind is None:
+        raise ScheduleNotStartable(f"unknown task type {schedule['task_type']!r}")
+    try:
+        return start_task(kind, schedule["params"], db=db, redis=redis, config=config, strict=True,
+                          reason="schedule").task_id
+    except (ParamError, NotStartable) as exc:
+        raise ScheduleNotStartable(str(exc)) from None
 
 
 def run_now(schedule: dict[str, Any], *, db: Database, redis: Redis, config: Config, claimed_by: str

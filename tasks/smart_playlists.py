@@ -13,8 +13,8 @@ from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.smart_rules import RuleError, parse_rule
 from mediaserver import MediaServer, MediaServerError, get_media_server
+from tasks.catalog import SMART_PLAYLISTS
 from tasks.progress import TaskContext, task
-from tasks.queues import MAIN_SMART_PLAYLISTS, start_smart_playlists_refresh
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,10 @@ def start_after(ctx: TaskContext, reason: str) -> str | None:
     playlist, or a refresh is running already (it reads the library as it is when it gets there)."""
     if not smart_store.list_smart_playlists(ctx.db):
         return None
-    return ctx.start_follow_up(lambda: start_smart_playlists_refresh(reason=reason, db=ctx.db, connection=ctx.redis,
-                                                                     config=ctx.config),
-                               what="the smart playlists' refresh")
+    return ctx.start_follow_up(SMART_PLAYLISTS, reason=reason, what="the smart playlists' refresh")
 
 
-@task(MAIN_SMART_PLAYLISTS.task_type)
+@task(SMART_PLAYLISTS.task_type)
 def run_smart_playlists_task(ctx: TaskContext, smart_playlist_id: int | None = None, reason: str = ""
                              ) -> dict[str, Any]:
     rows = smart_store.list_smart_playlists(ctx.db) if smart_playlist_id is None else \
@@ -90,6 +88,3 @@ def run_smart_playlists_task(ctx: TaskContext, smart_playlist_id: int | None = N
                progress=100)
     return {"playlists": outcomes, "failed": failed, "reason": reason}
 
-
-assert MAIN_SMART_PLAYLISTS.path == f"{__name__}.{run_smart_playlists_task.__name__}", \
-    "tasks.queues.MAIN_SMART_PLAYLISTS is stale"

@@ -5,13 +5,6 @@
   const { api } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const TASKS = JSON.parse($("cron-task-types").textContent);
-  const PARAM_HINTS = {
-    analysis: 'e.g. {"num_recent_albums": 0} (0: the whole library), "top_n_moods"',
-    clustering: 'e.g. {"preset": true}, or clustering parameters such as {"clustering_method": "kmeans"}',
-    cleaning: 'e.g. {"dry_run": true} to only preview; without it the run deletes (within the safety checks)',
-    map_projection: 'e.g. {"full": true} for a full rebuild of the map',
-    sonic_fingerprint: 'e.g. {"n": 50, "playlist_name": "Sonic Fingerprint"}',
-  };
   const form = $("cron-form");
   const message = $("cron-message");
   const expr = $("cron-expr");
@@ -205,7 +198,7 @@
   };
 
   function showHint() {
-    $("cron-params-hint").textContent = PARAM_HINTS[task.value] || "";
+    $("cron-params-hint").textContent = task.selectedOptions[0]?.dataset.hint || "";
   }
 
   form.addEventListener("submit", async (event) => {

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from db import task_status as store
-from tasks.queues import start_map_projection
+from tasks.catalog import MAP, start_task
 from tests.conftest import OUTPUT_DIR
 from tests.seeded_library import insert_track, seed_groups
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 def mapped(config, db, redis, run_worker_burst, tmp_path: Path) -> list[Any]:
     """The library, mapped by a real projection job (UMAP: 24 tracks)."""
     tracks = seed_groups(db, redis, config, tmp_path / "music")
-    task_id = start_map_projection(full=True, reason="test", db=db, connection=redis, config=config)
+    task_id = start_task(MAP, {"full": True}, reason="test", db=db, redis=redis, config=config).task_id
     run_worker_burst()
     assert store.get_task(db, task_id)["status"] == "SUCCESS"
     return tracks
@@ -231,7 +231,7 @@ def test_a_failed_projection_job_is_shown_with_the_pca_map(start_site, config, d
                                                            tmp_path):
     seed_groups(db, redis, config, tmp_path / "music")
     insert_track(db, item_id="odd", title="Odd", artist="Nobody", vector=np.ones(3))  # another embedding size
-    task_id = start_map_projection(full=True, reason="test", db=db, connection=redis, config=config)
+    task_id = start_task(MAP, {"full": True}, reason="test", db=db, redis=redis, config=config).task_id
     run_worker_burst()
     assert store.get_task(db, task_id)["status"] == "FAILURE"
     base = start_site()

@@ -21,7 +21,7 @@ from db import task_status as store
 from db.cleaning import delete_orphans
 from db.clock import database_now
 from mediaserver import Track, get_media_server
-from tasks.queues import start_map_projection
+from tasks.catalog import MAP, start_task
 from tests.cleaning_runs import CleaningSite, seed_tracks
 from tests.conftest import wait_for
 from tests.fakes.jellyfin import API_KEY, FakeJellyfin
@@ -71,7 +71,7 @@ def test_removed_files_are_previewed_then_exactly_those_deleted_everywhere(folde
     files = by_file(tracks, music)
     # Before: the map holds every track, an AudioMuse playlist and a CLAP row hang on tracks about to vanish, and
     # a file that failed analysis is about to vanish too.
-    start_map_projection(full=True, reason="test", db=db, connection=redis, config=site.config)
+    start_task(MAP, {"full": True}, reason="test", db=db, redis=redis, config=site.config)
     site.run_worker()
     assert len(map_projections.load_projection(db, site.config.INDEX_NAME).item_ids) == 12
     gone_album = sorted(p for p in files if "Album 3" in str(p))

@@ -13,7 +13,7 @@ from audio.musicnn import MODEL_NAME
 from db import map_projections
 from db import task_status as store
 from discovery.map_cache import sample_size
-from tasks.queues import start_map_projection
+from tasks.catalog import MAP, start_task
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
 from voyager_manager import rebuild_from_embeddings
@@ -47,7 +47,7 @@ def served(client: Any, percent: int = 100) -> dict[str, Any]:
 
 
 def run_map_job(config: Any, db: Any, redis: Any, run_worker_burst: Any, *, full: bool) -> dict[str, Any]:
-    task_id = start_map_projection(full=full, reason="test", db=db, connection=redis, config=config)
+    task_id = start_task(MAP, {"full": full}, reason="test", db=db, redis=redis, config=config).task_id
     run_worker_burst()
     row = store.get_task(db, task_id)
     assert row["status"] == "SUCCESS", row
@@ -185,7 +185,7 @@ def test_a_failed_projection_job_is_reported_and_the_map_still_served(
     wait_for(lambda: served(client).get("total") == 20, what="the PCA map")
     # An embedding of another size among the stored ones: the job cannot stack them and fails with the reason.
     insert_track(db, item_id="odd", title="Odd", artist="Nobody", vector=np.ones(3))
-    task_id = start_map_projection(full=True, reason="test", db=db, connection=redis, config=config)
+    task_id = start_task(MAP, {"full": True}, reason="test", db=db, redis=redis, config=config).task_id
     run_worker_burst()
     assert store.get_task(db, task_id)["status"] == "FAILURE"
     status = client.get("/api/map/status").get_json()

@@ -17,7 +17,8 @@ import pytest
 
 from db import schedules as schedule_store
 from db import task_status as store
-from tasks.queues import MAIN_ANALYSIS, start_main_task
+from tasks.catalog import ANALYSIS
+from tasks.queues import start_main_task
 from tasks.scheduler import run_due
 from tests.conftest import REPO_ROOT, wait_for
 
@@ -120,7 +121,7 @@ def test_racing_scheduler_processes_start_a_due_run_once(client, db, services, t
 def test_a_run_due_while_its_task_type_runs_is_skipped(client, db, redis, config):
     schedule = make(client, cron_expr="0 * * * *", timezone="UTC")
     backdate(db, schedule["schedule_id"], datetime(2026, 12, 3, 9, 30, tzinfo=UTC))
-    running = start_main_task(MAIN_ANALYSIS, kwargs={}, db=db, connection=redis, config=config)
+    running = start_main_task(ANALYSIS, kwargs={}, db=db, connection=redis, config=config)
     done = run_due(db, redis, config, now=datetime(2026, 12, 3, 10, 0, 30, tzinfo=UTC))
     assert [(r["outcome"], r["task_id"]) for r in done] == [("skipped", running)]
     assert "already running" in done[0]["message"]
@@ -242,3 +243,55 @@ def test_the_scheduled_sonic_fingerprint_playlist_is_made_from_the_play_history(
             assert {tracks[0].item_id, tracks[1].item_id} <= set(made[0].item_ids)
         finally:
             app.extensions["audiomuse"].stop_background.set()
+
+
+def test_every_schedulable_task_type_is_saved_and_started_from_the_catalogue(make_config, db, tmp_path):
+    """Each catalogued kind marked schedulable: saved with no parameters (its defaults filled in by the parser its
+    start route uses) and started by "run now" as a task of the type the task panel shows."""
+    from app import serve
+    from tasks.catalog import CATALOG, schedulable
+    from tests.style_library import seed_style_library
+
+    app = serve(make_config(MUSIC_DIR=str(tmp_path / "music")))
+    client = app.test_client()
+    seed_style_library(db, tmp_path / "music", per_style=2)  # clustering needs analyzed tracks to start
+    try:
+        assert [k.name for k in CATALOG if k.schedulable] == list(schedulable())
+        for kind in schedulable().values():
+            schedule = make(client, name=f"every {kind.name}", task_type=kind.name, params={})
+            assert schedule["task_label"] == kind.title
+            started = client.post(f"/api/cron/{schedule['schedule_id']}/run")
+            assert started.status_code == 202, (kind.name, started.get_json())
+            assert started.get_json()["task_type"] == kind.task_type
+            assert store.get_task(db, started.get_json()["task_id"])["task_type"] == kind.task_type
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_smart_playlist_refresh_and_playlist_matching_run_on_a_schedule(client, db, run_worker_burst):
+    """The two task types that became schedulable by a catalogue entry: saved with their parameters checked, started
+    by the scheduler when due, and run to the end by a real worker."""
+    bad = client.post("/api/cron", json={**NIGHTLY, "name": "Refresh", "task_type": "smart_playlists_refresh",
+                                         "params": {"smart_playlist_id": "three"}})
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "params.smart_playlist_id"
+    bad = client.post("/api/cron", json={**NIGHTLY, "name": "Match", "task_type": "playlist_matching",
+                                         "params": {"since": "yesterday"}})
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "params.since"
+    refresh = make(client, name="Refresh", task_type="smart_playlists_refresh", cron_expr="0 4 * * *",
+                   timezone="UTC", params={})
+    matching = make(client, name="Match", task_type="playlist_matching", cron_expr="0 4 * * *", timezone="UTC",
+                    params={"full": True})
+    assert refresh["params"] == {"smart_playlist_id": None}
+    assert matching["params"] == {"full": True, "since": None}
+    for schedule in (refresh, matching):
+        backdate(db, schedule["schedule_id"], datetime(2026, 12, 1, 12, tzinfo=UTC))
+    done = run_due(db, client.application.extensions["audiomuse"].redis,
+                   client.application.extensions["audiomuse"].config, now=datetime(2026, 12, 2, 4, 0, 30, tzinfo=UTC))
+    assert sorted((r["schedule"], r["outcome"]) for r in done) == [("Match", "started"), ("Refresh", "started")]
+    run_worker_burst()
+    for run in done:
+        task = store.get_task(db, run["task_id"])
+        assert task["status"] == "SUCCESS", task
+        assert task["params"].get("reason", "schedule") == "schedule"
+    types = {store.get_task(db, r["task_id"])["task_type"] for r in done}
+    assert types == {"smart_playlists_refresh", "playlist_matching"}

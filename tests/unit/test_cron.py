@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from clustering.request import defaults_from
 from config import Config
 from scheduling.cron import CronError, describe, due_run, next_runs, normalize
-from scheduling.params import ParamsError, validate_params
+from tasks.scheduler import ScheduleParamsError as ParamsError
+from tasks.scheduler import schedule_params
 
 ROME = ZoneInfo("Europe/Rome")
 GRACE = timedelta(seconds=120)
@@ -93,9 +93,8 @@ def test_descriptions():
 
 
 def check(task_type, params):
-    config = Config.from_mapping({})
-    return validate_params(task_type, params, clustering_defaults=defaults_from(config), top_n_moods=5,
-                           fingerprint_n=50, max_n=500)
+    config = Config.from_mapping({"TOP_N_MOODS": 5, "SONIC_FINGERPRINT_NEIGHBORS": 50, "SIMILAR_MAX_N": 500})
+    return schedule_params(task_type, params, config)
 
 
 def test_parameters_are_validated_like_the_matching_api():

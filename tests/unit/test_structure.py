@@ -124,3 +124,23 @@ def test_every_media_server_is_in_the_one_registry_with_settings_that_exist() ->
             assert callable(getattr(adapter, method, None)), (kind, method)
         if Capability.STICKERS in adapter.capabilities:
             assert callable(getattr(adapter, "write_stickers", None)), kind
+
+
+def test_every_catalogued_task_is_a_job_function_of_its_type_with_parameters_that_parse() -> None:
+    """The catalogue is the one list of main tasks: each entry names a job function decorated with its task type,
+    parses empty parameters into its defaults, and is offered to schedules exactly when marked schedulable."""
+    import importlib
+
+    from config import Config
+    from tasks.catalog import CATALOG, by_name, by_task_type, parse_params, schedulable
+
+    config = Config.from_mapping({})
+    assert len({k.name for k in CATALOG}) == len({k.task_type for k in CATALOG}) == len(CATALOG)
+    for kind in CATALOG:
+        module, _, function = kind.path.rpartition(".")
+        job = getattr(importlib.import_module(module), function)
+        assert job.task_type == kind.task_type, kind.name
+        assert isinstance(parse_params(kind, {}, config, strict=True), dict), kind.name
+        assert (kind.name in schedulable()) is kind.schedulable, kind.name
+        assert by_name(kind.name) is by_task_type(kind.task_type) is kind
+        assert kind.title and kind.busy and (kind.hint or not kind.schedulable), kind.name
