@@ -30,6 +30,7 @@ from db import tracks as track_store
 from db.app_settings import effective_config
 from db.clock import database_now
 from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
+from tasks.analysis_summary import MAX_REPORTED_FAILURES, AnalysisSummary
 from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 MAIN_TASK_TYPE = ANALYSIS.task_type  # the web process enqueues it by name, see tasks.catalog.ANALYSIS
 ALBUM_TASK_TYPE = "album_analysis"
-MAX_REPORTED_FAILURES = 100
 MAX_ATTEMPTS = 3  # of a track whose failures were transient (timeouts, network, a worker that died)
 
 # Loaded once per worker process (workers run jobs in-process) and reused for every album.
@@ -253,11 +253,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     ctx.report("Listing albums from the media server", phase="listing", progress=0)
     server = get_media_server(effective_config(config, ctx.db))
     albums = server.list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
-    totals: dict[str, Any] = {"albums_total": len(albums), "albums_launched": 0, "albums_done": 0,
-                              "albums_unchanged": 0, "albums_failed": 0, "tracks_analyzed": 0, "tracks_skipped": 0,
-                              "tracks_failed": 0, "failures": [], "album_errors": [], "audio_seconds": 0.0,
-                              "index_size": None, "top_n_moods": top_n_moods, "clap_enabled": config.CLAP_ENABLED,
-                              "clap_embedded": 0, "clap_failed": 0, "clap_failures": []}
+    totals = AnalysisSummary(albums_total=len(albums), top_n_moods=top_n_moods, clap_enabled=config.CLAP_ENABLED)
     ctx.report(f"Found {len(albums)} albums", phase="tracks", current=0, total=0, progress=0)
     in_flight: dict[str, str] = {}  # child task id → album name
     live: dict[str, tuple[int, int]] = {}  # running child → (tracks done, tracks in its album)
@@ -278,27 +274,13 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
             finished_any = True
             album = in_flight.pop(row["task_id"])
             live.pop(row["task_id"], None)
-            totals["albums_done"] += 1
             albums_since_rebuild += 1
             result = row["result"] or {}
             if row["status"] != task_store.SUCCESS:
-                totals["albums_failed"] += 1
-                totals["album_errors"].append({"album": album, "status": row["status"], "reason": row["message"]})
+                totals.add_album_error(album, row["status"], row["message"])
                 continue
             pace.album_done(int(result.get("tracks", 0)))
-            totals["tracks_analyzed"] += result.get("analyzed", 0)
-            totals["tracks_skipped"] += result.get("skipped", 0)
-            totals["tracks_failed"] += result.get("failed", 0)
-            totals["audio_seconds"] += result.get("audio_seconds", 0.0)
-            analyzed_since_rebuild += result.get("analyzed", 0)
-            if result.get("analyzed", 0) == 0 and result.get("failed", 0) == 0:
-                totals["albums_unchanged"] += 1
-            room = MAX_REPORTED_FAILURES - len(totals["failures"])
-            totals["failures"].extend(result.get("failures", [])[:max(room, 0)])
-            totals["clap_embedded"] += result.get("clap_embedded", 0)
-            totals["clap_failed"] += result.get("clap_failed", 0)
-            room = MAX_REPORTED_FAILURES - len(totals["clap_failures"])
-            totals["clap_failures"].extend(result.get("clap_failures", [])[:max(room, 0)])
+            analyzed_since_rebuild += totals.add_album(result)
         if finished_any and albums_since_rebuild >= config.REBUILD_INDEX_BATCH_SIZE and analyzed_since_rebuild:
             _rebuild_index(ctx, totals)
             analyzed_since_rebuild = albums_since_rebuild = 0
@@ -314,21 +296,21 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         ctx.check_cancelled()
         child = ctx.spawn_child(analyze_album_task, album_id=album.album_id, album_name=album.name)
         in_flight[child] = album.name
-        totals["albums_launched"] += 1
+        totals.albums_launched += 1
     while in_flight:
         ctx.check_cancelled(force=True)
         collect()
         if in_flight:
             time.sleep(0.5)
-    if analyzed_since_rebuild or totals["index_size"] is None:
+    if analyzed_since_rebuild or totals.index_size is None:
         _rebuild_index(ctx, totals)
-    if totals["index_size"]:
-        totals["map_task_id"] = _start_map(ctx)
-        totals["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "analysis")
-        totals["playlist_matching_task_id"] = _start_matching(ctx, started_at)
-    totals["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    if totals.index_size:
+        totals.follow_ups = {"map_task_id": _start_map(ctx),
+                             "smart_playlists_task_id": start_smart_refresh_after(ctx, "analysis"),
+                             "playlist_matching_task_id": _start_matching(ctx, started_at)}
+    totals.elapsed_seconds = round(time.monotonic() - started, 1)
     ctx.report(_summary_line(totals, pace, {}), progress=100)
-    return totals
+    return totals.as_result()
 
 
 class _Pace:
@@ -354,44 +336,44 @@ class _Pace:
         self._last_report = now
         return True
 
-    def counts(self, totals: dict[str, Any], live: dict[str, tuple[int, int]]) -> tuple[int, int, float]:
+    def counts(self, totals: AnalysisSummary, live: dict[str, tuple[int, int]]) -> tuple[int, int, float]:
         """(tracks done, tracks known, estimated tracks in the whole run)."""
         done = self.finished_tracks + sum(d for d, _ in live.values())
         known = self.finished_tracks + sum(t for _, t in live.values())
         albums_seen = self.finished_albums + len(live)
-        unseen = max(totals["albums_total"] - totals["albums_failed"] - albums_seen, 0)
+        unseen = max(totals.albums_total - totals.albums_failed - albums_seen, 0)
         per_album = known / albums_seen if albums_seen else 0.0
         return done, known, known + per_album * unseen
 
 
-def _summary_line(totals: dict[str, Any], pace: _Pace, live: dict[str, tuple[int, int]]) -> str:
+def _summary_line(totals: AnalysisSummary, pace: _Pace, live: dict[str, tuple[int, int]]) -> str:
     elapsed = time.monotonic() - pace.started
     done, known, estimate = pace.counts(totals, live)
     rate = done / elapsed * 60 if elapsed > 0 else 0.0
     remaining = estimate - done
     eta = f", ETA {_duration(remaining / rate * 60)}" if rate > 0 and remaining >= 1 else ""
-    return (f"Tracks {done}/{known} done so far ({round(estimate)} expected); albums {totals['albums_done']}/"
-            f"{totals['albums_total']} done ({totals['albums_launched']} launched, {totals['albums_unchanged']} "
-            f"unchanged, {totals['albums_failed']} failed); tracks {totals['tracks_analyzed']} analyzed, "
-            f"{totals['tracks_skipped']} skipped, {totals['tracks_failed']} failed; {rate:.1f} tracks/min{eta}"
-            + (f"; CLAP {totals['clap_embedded']} embedded, {totals['clap_failed']} failed"
-               if totals.get("clap_enabled") else ""))
+    return (f"Tracks {done}/{known} done so far ({round(estimate)} expected); albums {totals.albums_done}/"
+            f"{totals.albums_total} done ({totals.albums_launched} launched, {totals.albums_unchanged} "
+            f"unchanged, {totals.albums_failed} failed); tracks {totals.tracks_analyzed} analyzed, "
+            f"{totals.tracks_skipped} skipped, {totals.tracks_failed} failed; {rate:.1f} tracks/min{eta}"
+            + (f"; CLAP {totals.clap_embedded} embedded, {totals.clap_failed} failed"
+               if totals.clap_enabled else ""))
 
 
-def _report_main(ctx: TaskContext, totals: dict[str, Any], pace: _Pace, live: dict[str, tuple[int, int]], *,
+def _report_main(ctx: TaskContext, totals: AnalysisSummary, pace: _Pace, live: dict[str, tuple[int, int]], *,
                  log: bool) -> None:
     done, known, estimate = pace.counts(totals, live)
-    albums = totals["albums_total"] or 1
+    albums = totals.albums_total or 1
     # Before any album job has said how many tracks it has, the albums themselves are the measure.
-    share = done / estimate if estimate > 0 else totals["albums_done"] / albums
+    share = done / estimate if estimate > 0 else totals.albums_done / albums
     ctx.report(_summary_line(totals, pace, live), phase="tracks", current=done, total=known,
                progress=95.0 * min(share, 1.0), log=log)
 
 
-def _rebuild_index(ctx: TaskContext, totals: dict[str, Any]) -> None:
+def _rebuild_index(ctx: TaskContext, totals: AnalysisSummary) -> None:
     config = ctx.config
     ctx.report("Rebuilding the similarity index", phase="index")
-    totals["index_size"] = rebuild_from_embeddings(
+    totals.index_size = rebuild_from_embeddings(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
 
