@@ -1,8 +1,7 @@
-"""The navigation and the pages. Features arrive issue by issue; until then a page says so plainly."""
+"""The navigation and the pages: one view per page, rendering its template with what the page starts from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, render_template
@@ -46,21 +45,6 @@ PAGES = (
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
 )
 PAGES_BY_ENDPOINT = {p.endpoint: p for p in PAGES}
-
-
-def _not_built_view(page: Page) -> Callable[[], str]:
-    def view() -> str:
-        return render_template("not_built.html", page=page, pages=PAGES)
-
-    view.__name__ = page.endpoint
-    return view
-
-
-BUILT = {"settings", "analysis", "clustering", "similarity", "path", "alchemy", "map", "sonic_fingerprint",
-         "text_search", "chat", "cleaning", "cron", "search", "smart_playlists", "playlist_match"}
-for _page in PAGES:
-    if _page.endpoint not in BUILT:
-        bp.add_url_rule(_page.path, endpoint=_page.endpoint, view_func=_not_built_view(_page))
 
 
 @bp.route("/")
