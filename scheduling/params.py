@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clustering.request import ClusteringRequest, RequestError
-from config import parse_bool
+from config import NumberError, parse_bool, parse_int
 
 __all__ = ["TASK_TYPES", "ParamsError", "validate_params"]
 
@@ -33,10 +33,10 @@ class ParamsError(ValueError):
 
 def _int(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
     value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, str) and value.strip()
-                                                                      .lstrip("-").isdigit()):
-        raise ParamsError(name, f"{name} must be a whole number from {low} to {high}, not {value!r}")
-    number = int(value)
+    try:
+        number = parse_int(value)
+    except NumberError:
+        raise ParamsError(name, f"{name} must be a whole number from {low} to {high}, not {value!r}") from None
     if not low <= number <= high:
         raise ParamsError(name, f"{name} must be from {low} to {high}, not {number}")
     return number
