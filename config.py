@@ -594,6 +594,49 @@ def parse_bool(raw: object) -> bool | None:
     return True if text in _TRUE else False if text in _FALSE else None
 
 
+class NumberError(ValueError):
+    """A setting or request value that is not the number asked for; `expected` says what was asked ("an integer",
+    "at least 1", …), for the caller's own message naming the value."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def parse_int(raw: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer from a setting or request value: an int, a float without a fraction, or text that int() reads
+    (blanks around it allowed). NumberError expecting "an integer" for anything else (True and False included),
+    "at least `minimum`" or "at most `maximum`" when out of bounds."""
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        raise NumberError("an integer")
+    try:
+        value = int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        raise NumberError("an integer") from None
+    if minimum is not None and value < minimum:
+        raise NumberError(f"at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise NumberError(f"at most {maximum}")
+    return value
+
+
+def parse_number(raw: object, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A finite number from a setting or request value: an int or float, or text that float() reads. NumberError
+    expecting "a number" for anything else (True and False included), "a finite number" for NaN and infinities,
+    "between `minimum` and `maximum`" when out of bounds."""
+    if isinstance(raw, bool):
+        raise NumberError("a number")
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise NumberError("a number") from None
+    if not math.isfinite(value):
+        raise NumberError("a finite number")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise NumberError(f"between {minimum} and {maximum}")
+    return value
+
+
 def _parse(f: dataclasses.Field[Any], kind: Any, raw: Any) -> Any:
     name = f.name
     shown = "<hidden>" if f.metadata["secret"] else repr(raw)
@@ -606,17 +649,15 @@ def _parse(f: dataclasses.Field[Any], kind: Any, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ConfigError(f"{name}={shown} is not a number")
         try:
-            value = kind(raw) if not isinstance(raw, str) else kind(raw.strip())
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={shown} is not {'an integer' if kind is int else 'a number'}") from None
+            number = parse_int(raw) if kind is int else parse_number(raw)
+        except NumberError as exc:
+            raise ConfigError(f"{name}={shown} is not {exc.expected}") from None
         minimum, maximum = f.metadata["minimum"], f.metadata["maximum"]
-        if minimum is not None and value < minimum:
+        if minimum is not None and number < minimum:
             raise ConfigError(f"{name}={shown} is below the minimum {minimum}")
-        if maximum is not None and value > maximum:
+        if maximum is not None and number > maximum:
             raise ConfigError(f"{name}={shown} is above the maximum {maximum}")
-        if kind is float and not math.isfinite(value):
-            raise ConfigError(f"{name}={shown} is not a finite number")
-        return value
+        return number
     if not isinstance(raw, str):
         raise ConfigError(f"{name}={shown} is not a string")
     value = raw.strip()

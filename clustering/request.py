@@ -12,7 +12,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from clustering.errors import ClusteringError
-from config import Config, parse_bool, parse_mean_std, setting_choices, setting_default, setting_range
+from config import (
+    Config,
+    NumberError,
+    parse_bool,
+    parse_int,
+    parse_mean_std,
+    parse_number,
+    setting_choices,
+    setting_default,
+    setting_range,
+)
 
 MIN_TRACKS = 4  # fewer analyzed tracks cannot make two clusters of two
 IGNORED = frozenset({"preset"})  # read by the route, not a parameter of the run
@@ -231,21 +241,11 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
         if (flag := parse_bool(raw)) is None:
             raise RequestError(name, raw, "true or false")
         return flag
-    if kind is int:
-        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-            raise RequestError(name, raw, "an integer")
+    if kind in (int, float):
         try:
-            return int(raw)
-        except (TypeError, ValueError, OverflowError):
-            raise RequestError(name, raw, "an integer") from None
-    if kind is float:
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise RequestError(name, raw, "a number") from None
-        if not math.isfinite(value) or isinstance(raw, bool):
-            raise RequestError(name, raw, "a finite number")
-        return value
+            return parse_int(raw) if kind is int else parse_number(raw)
+        except NumberError as exc:
+            raise RequestError(name, raw, exc.expected) from None
     if not isinstance(raw, str):
         raise RequestError(name, raw, "a string")
     # choices are lower case (kmeans, diag, ollama); free text such as the genre list keeps its case

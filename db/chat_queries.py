@@ -11,7 +11,9 @@ import psycopg2
 from psycopg2 import sql
 
 from db.chat_sql import CHAT_VIEW, ValidatedQuery
+from db.criteria_sql import energy_value_sql
 from db.pool import Database
+from discovery.criteria import ENERGY_RULE
 
 _STATEMENT = "audiomuse_chat_query"
 
@@ -146,10 +148,13 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
     # names counts double, energy half, so "relaxing jazz" is jazz first.
     score = [f"2 * coalesce((tags->>{param(t)})::float, 0)" for t in intent.tags]
     score += [f"coalesce({m}, 0)" for m in intent.moods if m in _MOOD_COLUMNS]
-    if intent.energy == "high":
-        score.append("0.5 * coalesce(energy, 0)")
-    elif intent.energy == "low":
-        score.append("0.5 * (1 - coalesce(energy, 1))")
+    if intent.energy in ("high", "low"):
+        # the energy level's own value (discovery.criteria.ENERGY_RULE): loud and fast first for high, the reverse
+        # for low; a track of unknown energy scores as if it were neither
+        pivot = param(ENERGY_RULE.pivot_bpm)
+        level = energy_value_sql(energy="energy", bpm="tempo_bpm", pivot=pivot, scale=param(ENERGY_RULE.bpm_per_unit))
+        score.append(f"0.5 * coalesce({level}, 0)" if intent.energy == "high" else
+                     f"0.5 * (1 - coalesce({level}, 1))")
     if not strict and intent.min_bpm is not None:
         score.append(f"(CASE WHEN tempo_bpm >= {param(float(intent.min_bpm))} THEN 1 ELSE 0 END)")
     if not strict and intent.max_bpm is not None:

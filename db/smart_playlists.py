@@ -10,58 +10,22 @@ from typing import Any
 import numpy as np
 from psycopg2.extras import Json
 
+from db.criteria_sql import criteria_sql
 from db.pool import Database
-from discovery.hybrid import HIGH_LEVEL, LOW_LEVEL
-from discovery.smart_rules import Condition
+from discovery.criteria import Criterion
 
 COLUMNS = """smart_playlist_id, name, rule, order_by, seed, size_cap, last_refreshed_at, last_matches, last_count,
              last_added, last_removed, last_error, mediaserver_playlist, created_at, updated_at"""
 SOURCE = "smart"
 SUFFIX = "_smart"
 
-_COLUMN = {"bpm": "t.tempo_bpm", "year": "t.year", "duration": "t.duration_seconds"}
-_COMPARE = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}  # the only operators that reach SQL
-_ENERGY_LEVEL = """CASE WHEN t.energy IS NULL THEN NULL
-    WHEN t.energy + (coalesce(t.tempo_bpm, 120) - 120) / 500.0 >= %(high_level)s THEN 'high'
-    WHEN t.energy + (coalesce(t.tempo_bpm, 120) - 120) / 500.0 < %(low_level)s THEN 'low' ELSE 'medium' END"""
 
-
-def rule_sql(conditions: Sequence[Condition]) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause of `conditions` (AND-ed; NOT keeps tracks whose value is unknown) and its parameters."""
-    clauses = ["t.analyzed_at IS NOT NULL", "EXISTS (SELECT 1 FROM embeddings em WHERE em.item_id = t.item_id)"]
-    params: dict[str, Any] = {"high_level": HIGH_LEVEL, "low_level": LOW_LEVEL}
-    for number, c in enumerate(conditions):
-        name = f"p{number}"
-        if c.field in _COLUMN:
-            column = _COLUMN[c.field]
-            if c.op == "range":
-                sql = f"{column} BETWEEN %({name}_low)s AND %({name}_high)s"
-                params[f"{name}_low"], params[f"{name}_high"] = c.values
-            else:
-                sql = f"{column} {_COMPARE[c.op]} %({name})s"
-                params[name] = c.values[0]
-        elif c.field == "energy":
-            sql = f"({_ENERGY_LEVEL}) = %({name})s"
-            params[name] = c.values[0]
-        elif c.field == "key":
-            sql = f"t.camelot = ANY(%({name})s)"
-            params[name] = list(c.values)
-        elif c.field == "tag":  # top_tags: the three strongest, lower-case (migration 0015)
-            sql = f"t.top_tags @> ARRAY[lower(%({name})s)]"
-            params[name] = c.values[0]
-        elif c.field == "mood":
-            sql = f"t.top_mood = lower(%({name})s)"
-            params[name] = c.values[0]
-        elif c.field == "genre":
-            sql = f"EXISTS (SELECT 1 FROM unnest(t.genres) AS g WHERE lower(g) = lower(%({name})s))"
-            params[name] = c.values[0]
-        elif c.field in ("artist", "album"):
-            sql = f"lower(t.{c.field}) = lower(%({name})s)"
-            params[name] = c.values[0]
-        else:
-            raise ValueError(f"no SQL for the field {c.field!r}")
-        clauses.append(f"NOT coalesce(({sql}), false)" if c.negated else f"({sql})")
-    return " AND ".join(clauses), params
+def rule_sql(conditions: Sequence[Criterion]) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause of `conditions` (AND-ed; NOT keeps tracks whose value is unknown) and its parameters: the
+    tracks a smart playlist may hold are analyzed and have an embedding."""
+    clauses, params = criteria_sql(conditions)
+    base = ["t.analyzed_at IS NOT NULL", "EXISTS (SELECT 1 FROM embeddings em WHERE em.item_id = t.item_id)"]
+    return " AND ".join(base + clauses), params
 
 
 _ORDER = {"bpm": "t.tempo_bpm NULLS LAST, t.item_id", "energy": "t.energy DESC NULLS LAST, t.item_id",
@@ -74,7 +38,7 @@ class Matches:
     item_ids: list[str]  # in the playlist's order, at most the cap
 
 
-def matching(db: Database, conditions: Sequence[Condition], *, order_by: str, seed: int, limit: int,
+def matching(db: Database, conditions: Sequence[Criterion], *, order_by: str, seed: int, limit: int,
              model: str) -> Matches:
     """The tracks `conditions` match, ordered by `order_by` (similarity: to the mean embedding of every match,
     nearest first), the first `limit` of them, and how many match in all."""

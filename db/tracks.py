@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from psycopg2.extras import Json
 
+from db.criteria_sql import criteria_sql, escape_like
 from db.pool import Database
+from discovery.criteria import Criterion
 
 
 def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -182,60 +183,12 @@ def all_embeddings(db: Database, model: str, *, batch: int = 10_000) -> tuple[li
     return item_ids, matrix
 
 
-@dataclass(frozen=True)
-class LibraryFilter:
-    """What the library table shows: text in title/artist/album, and the plot a user clicked through from (a tempo,
-    energy or loudness range, inclusive low and exclusive high; a Camelot key; a tag among a track's top three; its
-    top mood)."""
-
-    query: str = ""
-    min_bpm: float | None = None
-    max_bpm: float | None = None
-    min_energy: float | None = None
-    max_energy: float | None = None
-    min_loudness: float | None = None
-    max_loudness: float | None = None
-    camelot: str = ""
-    tag: str = ""
-    mood: str = ""
-
-
-# Top 3 tags and the top mood of a track, by value (ties by name so the answer is stable).
-_TOP_TAGS = "(SELECT k FROM jsonb_each_text(t.tags) AS e(k, v) ORDER BY v::float8 DESC, k LIMIT 3)"
-_TOP_MOOD = "(SELECT k FROM jsonb_each_text(t.moods) AS e(k, v) ORDER BY v::float8 DESC, k LIMIT 1)"
-
-
-def _where(f: LibraryFilter) -> tuple[str, dict[str, Any]]:
-    clauses = ["t.analyzed_at IS NOT NULL"]
-    params: dict[str, Any] = {}
-    if f.query:
-        params["p"] = "%" + _escape_like(f.query) + "%"
-        clauses.append("(t.title ILIKE %(p)s OR t.artist ILIKE %(p)s OR t.album ILIKE %(p)s)")
-    for column, low, high in (("tempo_bpm", f.min_bpm, f.max_bpm), ("energy", f.min_energy, f.max_energy),
-                              ("loudness_lufs", f.min_loudness, f.max_loudness)):
-        if low is not None:
-            params[f"{column}_low"] = low
-            clauses.append(f"t.{column} >= %({column}_low)s")
-        if high is not None:
-            params[f"{column}_high"] = high
-            clauses.append(f"t.{column} < %({column}_high)s")
-    if f.camelot:
-        params["camelot"] = f.camelot
-        clauses.append("t.camelot = %(camelot)s")
-    if f.tag:
-        params["tag"] = f.tag
-        clauses.append(f"%(tag)s IN {_TOP_TAGS}")
-    if f.mood:
-        params["mood"] = f.mood
-        clauses.append(f"{_TOP_MOOD} = %(mood)s")
-    return " AND ".join(clauses), params
-
-
-def search_library(db: Database, *, query: str = "", limit: int, offset: int,
-                   where: LibraryFilter | None = None) -> tuple[int, list[dict[str, Any]]]:
-    """Analyzed tracks matching `where` (or whose title, artist or album contains `query`, case-insensitive);
+def search_library(db: Database, *, limit: int, offset: int,
+                   where: Sequence[Criterion] = ()) -> tuple[int, list[dict[str, Any]]]:
+    """Analyzed tracks meeting the criteria `where` (discovery.criteria), in artist, album and track order;
     (total, page)."""
-    clause, params = _where(where or LibraryFilter(query=query))
+    clauses, params = criteria_sql(where)
+    clause = " AND ".join(["t.analyzed_at IS NOT NULL", *clauses])
     total = db.fetch_one(f"SELECT count(*) AS n FROM tracks t WHERE {clause}", params)
     rows = db.fetch_all(
         f"""SELECT t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.tempo_confidence,
@@ -261,11 +214,13 @@ def library_stats(db: Database, *, bpm_bin: float, energy_bin: float, loudness_b
 
     camelot = db.fetch_all("""SELECT camelot AS key, count(*) AS n FROM tracks
                                WHERE analyzed_at IS NOT NULL AND camelot IS NOT NULL GROUP BY 1 ORDER BY 1""")
-    tags = db.fetch_all(f"""SELECT top.k AS tag, count(*) AS n FROM tracks t CROSS JOIN LATERAL {_TOP_TAGS} AS top
-                             WHERE t.analyzed_at IS NOT NULL GROUP BY top.k ORDER BY n DESC, tag LIMIT %s""", (top,))
-    moods = db.fetch_all(f"""SELECT {_TOP_MOOD} AS mood, count(*) AS n FROM tracks t
-                              WHERE t.analyzed_at IS NOT NULL AND t.moods <> '{{}}'::jsonb
-                              GROUP BY 1 ORDER BY n DESC, mood""")
+    # the stored top tags and mood (migration 0015), which the library filter's tag and mood criteria compare
+    tags = db.fetch_all("""SELECT top.tag, count(*) AS n FROM tracks t CROSS JOIN LATERAL unnest(t.top_tags) AS top(tag)
+                            WHERE t.analyzed_at IS NOT NULL GROUP BY top.tag ORDER BY n DESC, top.tag LIMIT %s""",
+                        (top,))
+    moods = db.fetch_all("""SELECT t.top_mood AS mood, count(*) AS n FROM tracks t
+                             WHERE t.analyzed_at IS NOT NULL AND t.top_mood IS NOT NULL
+                             GROUP BY 1 ORDER BY n DESC, mood""")
     return {"tracks": count_analyzed(db), "tempo": histogram("tempo_bpm", bpm_bin),
             "energy": histogram("energy", energy_bin), "loudness": histogram("loudness_lufs", loudness_bin),
             "camelot": [{"key": r["key"], "count": int(r["n"])} for r in camelot],
@@ -286,13 +241,13 @@ def search_tracks(db: Database, *, title: str = "", artist: str = "", text: str 
     params: dict[str, Any] = {"limit": limit}
     for name, value in (("title", title), ("artist", artist)):
         if value:
-            params[name] = "%" + _escape_like(value) + "%"
+            params[name] = "%" + escape_like(value) + "%"
             clauses.append(f"audiomuse_fold(t.{name}) LIKE audiomuse_fold(%({name})s)")
     if text:
-        params["text"] = "%" + _escape_like(text) + "%"
+        params["text"] = "%" + escape_like(text) + "%"
         clauses.append("(audiomuse_fold(t.title) LIKE audiomuse_fold(%(text)s) "
                        "OR audiomuse_fold(t.artist) LIKE audiomuse_fold(%(text)s))")
-    params["prefix"] = _escape_like(text or title or artist) + "%"
+    params["prefix"] = escape_like(text or title or artist) + "%"
     return db.fetch_all(
         f"""SELECT t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.camelot, t.year,
                    t.file_path
@@ -307,7 +262,7 @@ def search_tracks(db: Database, *, title: str = "", artist: str = "", text: str 
 def keyword_search(db: Database, text: str, *, limit: int) -> list[dict[str, Any]]:
     """Analyzed tracks whose title, artist or album contains `text` (case and accents ignored), with `matched`
     naming the first field that does; title matches first, then artist, then album, shorter titles first."""
-    pattern = "%" + _escape_like(text) + "%"
+    pattern = "%" + escape_like(text) + "%"
     return db.fetch_all(
         """SELECT item_id, title, artist, album, matched FROM (
                SELECT t.item_id, t.title, t.artist, t.album,
@@ -342,10 +297,6 @@ def save_genres(db: Database, genres: dict[str, Sequence[str]]) -> int:
 def recommendation_row(db: Database, item_id: str) -> dict[str, Any] | None:
     """The tag scores and the media server's genres of one track (None when it is not stored)."""
     return db.fetch_one("SELECT item_id, tags, genres, analyzed_at FROM tracks WHERE item_id = %s", (item_id,))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -6,9 +6,10 @@ library's artists and albums it names, artists it excludes ("no ABBA", "without 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from discovery.textfold import fold_words as fold
 
 __all__ = ["Intent", "NameIndex", "extract_intent", "fold", "like_phrase"]
 
@@ -37,13 +38,6 @@ LOW_ENERGY = ("low energy", "quiet", "soft", "gentle", "calm", "sleep")
 _NOTE = {"c": "C", "c#": "C#", "db": "C#", "d": "D", "d#": "D#", "eb": "D#", "e": "E", "f": "F", "f#": "F#",
          "gb": "F#", "g": "G", "g#": "G#", "ab": "G#", "a": "A", "a#": "A#", "bb": "A#", "b": "B"}
 _EXCLUDE = re.compile(r"\b(?:no|not|without|except|minus|exclude|excluding)\s+(?:any\s+|songs by\s+)?$")
-
-
-def fold(text: str) -> str:
-    """Lower case, accents and punctuation (but & + # -) removed, spaces squeezed."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w&+#\-]+", " ", kept).split())
 
 
 def _has(text: str, phrase: str) -> bool:

@@ -1,26 +1,15 @@
-"""The chat's rows made into a playlist: versions of one song (same artist, same title once "(Live)", "- 2011
-Remaster" and the like are set aside) kept once, at most `max_per_artist` songs per artist, at most `limit`."""
+"""The chat's rows made into a playlist: versions of one song (the library's one `song_key`: same artist, same title
+once "(Live)", "- 2011 Remaster" and the like are set aside; a remix stays its own song) kept once, at most
+`max_per_artist` songs per artist, at most `limit`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from discovery.chat_intent import fold
+from discovery.dedup import song_key
 
-_VERSION = re.compile(r"\s*(\([^)]*\)|\[[^\]]*\]|\s-\s.*(remaster|live|version|edit|mix|mono|stereo).*)\s*$",
-                      re.IGNORECASE)
-
-
-def song_key(title: str, artist: str) -> tuple[str, str]:
-    base = title or ""
-    while True:
-        stripped = _VERSION.sub("", base)
-        if stripped == base or not stripped:
-            break
-        base = stripped
-    return fold(base), fold(artist or "")
+__all__ = ["playlist_rows", "song_key"]
 
 
 def playlist_rows(rows: Sequence[dict[str, Any]], *, max_per_artist: int, limit: int) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
+
+from discovery.textfold import fold as _fold
 
 __all__ = ["normalise_artist", "normalise_title", "song_key"]
 
@@ -27,14 +28,6 @@ _FEAT = re.compile(r"\s*(?:\bfeat\b\.?|\bft\b\.?|\bfeaturing\b).*$")
 _BARE_REMASTER = re.compile(r"\b(?:remaster(?:ed)?\s+\d{4}|\d{4}\s+remaster(?:ed)?|remaster(?:ed)?)\s*$")
 _NON_WORD = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
-
-
-def _fold(text: str) -> str:
-    """Lower-case, accent-free, NFKD-normalised text (so "Beyoncé" and "BEYONCE" fold alike)."""
-    if text.isascii():
-        return text.casefold()  # NFKD leaves ASCII as it is and it has no combining marks: the common case, 3× faster
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _tidy(text: str) -> str:

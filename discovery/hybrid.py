@@ -2,10 +2,8 @@
 rank fusion), filters on tempo, key, energy, tags, year and duration, and facet counts — over a table of per-track
 values held in memory beside the index (rows are index positions).
 
-Energy level (a facet and a filter) is what a DJ means by it, from loudness and tempo together:
-`level = energy + (bpm − 120) / 500` (energy alone when the tempo is unknown); **high** ≥ 0.80, **low** < 0.66,
-**medium** between. Mastered pop and rock at 120 BPM (energy 0.67–0.87) thus spans medium to high; quiet or slow
-music is low; a loud track at 140 BPM is high.
+The filters are criteria of the library's one vocabulary (discovery.criteria), energy levels included, evaluated on
+the facet table.
 """
 
 from __future__ import annotations
@@ -19,27 +17,22 @@ from typing import Any, Literal
 
 import numpy as np
 
+from discovery.criteria import (
+    CAMELOT_CODES,
+    ENERGY_LEVELS,
+    ENERGY_RULE,
+    Criterion,
+    bounds,
+    facet_mask,
+    parse_camelot,
+)
 from discovery.types import DiscoveryError
 
 __all__ = ["BPM_RANGES", "ENERGY_LEVELS", "FacetTable", "Filters", "Fused", "apply_filters", "decode_cursor",
            "encode_cursor", "energy_levels", "facet_counts", "fuse", "parse_camelot"]
 
 BPM_RANGES = (("60-90", 60.0, 90.0), ("90-120", 90.0, 120.0), ("120-150", 120.0, 150.0), ("150+", 150.0, 1e9))
-ENERGY_LEVELS = ("high", "medium", "low")
-HIGH_LEVEL, LOW_LEVEL = 0.80, 0.66
 RRF_K = 60
-CAMELOT_CODES = tuple(f"{n}{letter}" for letter in "AB" for n in range(1, 13))
-
-
-def parse_camelot(code: str) -> int | None:
-    """0..23 for "1A".."12A", "1B".."12B" (any case); None otherwise."""
-    text = code.strip().upper()
-    if len(text) < 2 or text[-1] not in "AB" or not text[:-1].isdigit():
-        return None
-    number = int(text[:-1])
-    if not 1 <= number <= 12:
-        return None
-    return (number - 1) + (12 if text[-1] == "B" else 0)
 
 
 def _compatible_codes(code: int) -> list[int]:
@@ -103,10 +96,8 @@ class FacetTable:
 
 
 def energy_levels(table: FacetTable) -> np.ndarray:
-    """0 high, 1 medium, 2 low, -1 unknown, per row (see the module docstring)."""
-    level = table.energy + np.where(np.isnan(table.bpm), 0.0, (table.bpm - 120.0) / 500.0)
-    out = np.where(level >= HIGH_LEVEL, 0, np.where(level < LOW_LEVEL, 2, 1)).astype(np.int8)
-    return np.where(np.isnan(table.energy), -1, out).astype(np.int8)
+    """0 high, 1 medium, 2 low, -1 unknown, per row (discovery.criteria.ENERGY_RULE)."""
+    return ENERGY_RULE.levels(table.energy, table.bpm)
 
 
 @dataclass(frozen=True)
@@ -137,31 +128,24 @@ class Filters:
             out["mixableWith"] = str(self.mixable_with)
         return out
 
+    def criteria(self) -> tuple[Criterion, ...]:
+        """The filters but `mixable_with` as criteria of the library's vocabulary (bounds inclusive)."""
+        out = [*bounds("bpm", self.bpm_min, self.bpm_max), *bounds("year", self.year_min, self.year_max),
+               *bounds("duration", self.duration_min, self.duration_max)]
+        if self.camelot:
+            out.append(Criterion("key", "=", tuple(CAMELOT_CODES[c] for c in self.camelot)))
+        if self.energy is not None:
+            out.append(Criterion("energy", "=", (self.energy,)))
+        if self.tag is not None:
+            out.append(Criterion("tag", "=", (self.tag,)))
+        return tuple(out)
+
 
 def apply_filters(table: FacetTable, filters: Filters, *, levels: np.ndarray | None = None) -> np.ndarray:
     """The rows (bool mask) that pass every filter; only rows with analysis values pass."""
-    mask = table.present.copy()
-    if filters.bpm_min is not None:
-        mask &= table.bpm >= filters.bpm_min
-    if filters.bpm_max is not None:
-        mask &= table.bpm <= filters.bpm_max
-    if filters.camelot:
-        mask &= np.isin(table.camelot, np.asarray(filters.camelot, dtype=np.int8))
+    mask = table.present & facet_mask(table, filters.criteria(), levels=levels)
     if filters.mixable_with is not None:
         mask &= _mixable_mask(table, filters.mixable_with, filters.bpm_tolerance)
-    if filters.energy is not None:
-        mask &= (levels if levels is not None else energy_levels(table)) == ENERGY_LEVELS.index(filters.energy)
-    if filters.tag is not None:
-        code = table.tag_code(filters.tag)
-        mask &= (table.top_tags == code).any(axis=1) if code is not None else False
-    if filters.year_min is not None:
-        mask &= (table.year >= filters.year_min) & (table.year > 0)
-    if filters.year_max is not None:
-        mask &= (table.year <= filters.year_max) & (table.year > 0)
-    if filters.duration_min is not None:
-        mask &= table.duration >= filters.duration_min
-    if filters.duration_max is not None:
-        mask &= table.duration <= filters.duration_max
     return mask
 
 

@@ -9,21 +9,15 @@ already the best ranked, and a query that matches nothing costs three scans of a
 from __future__ import annotations
 
 import bisect
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from discovery.textfold import fold
 
 __all__ = ["FIELDS", "KeywordIndex", "fold"]
 
 FIELDS = ("title", "artist", "album")
 _SEPARATOR = "\x1f"  # cannot occur in folded text (control characters are dropped), so no match spans two tracks
-_EXTRA = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ı": "i"})
-
-
-def fold(text: str) -> str:
-    """Lower case without accents or control characters: 'SWÏNG' → 'swing', 'Œuvre' → 'oeuvre'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_EXTRA))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch >= " ")
 
 
 @dataclass(frozen=True)

@@ -5,24 +5,26 @@ round-trip.
 A rule is one or more conditions joined by AND; each may be preceded by NOT. A condition is `field op value`:
 
 - `bpm`, `year`, `duration` (seconds): a range `a-b` (inclusive), or `=`, `<`, `<=`, `>`, `>=` a number;
-- `energy`: `=` high, medium or low (the library search's energy level);
+- `energy`: `=` high, medium or low (the energy level of discovery.criteria);
 - `key`: `=` a Camelot key or a list `7A,8A,9A`;
 - `tag` (among a track's three strongest), `mood` (its strongest), `genre` (the media server's), `artist`,
   `album`: `=` a name (case-insensitive); names with spaces or symbols in double quotes.
+
+The conditions are criteria of the library's one vocabulary (discovery.criteria); db/criteria_sql.py makes them SQL.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from discovery.criteria import ENERGY_LEVELS, NAMED, Criterion
 
 __all__ = ["FIELDS", "Condition", "RuleError", "format_rule", "parse_rule", "rule_from_json"]
 
 NUMERIC = {"bpm": (1.0, 400.0), "year": (1000.0, 3000.0), "duration": (0.0, 36000.0)}
-NAMED = ("tag", "mood", "genre", "artist", "album")
 FIELDS = (*NUMERIC, "energy", "key", *NAMED)
-ENERGY = ("high", "medium", "low")
+ENERGY = ENERGY_LEVELS
 OPERATORS = ("<=", ">=", "=", "<", ">")
 MAX_CONDITIONS = 20
 _CAMELOT = re.compile(r"^(1[0-2]|[1-9])[AB]$")
@@ -37,15 +39,8 @@ class RuleError(ValueError):
         self.position = position
 
 
-@dataclass(frozen=True)
-class Condition:
-    field: str
-    op: str  # "range", "=", "<", "<=", ">", ">="
-    values: tuple[Any, ...]  # range: (low, high); key: Camelot codes; otherwise one value
-    negated: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        return {"field": self.field, "op": self.op, "values": list(self.values), "negated": self.negated}
+# A rule's condition is a criterion; the rule language names fields as the vocabulary does.
+Condition = Criterion
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from db import task_status as task_store
 from db import tracks as track_store
+from discovery.criteria import Criterion, bounds
 from routes.context import runtime
 from routes.params import float_param, int_param, str_param
 from routes.task_start import start_response
@@ -52,13 +53,15 @@ def tracks() -> Response:
     `min_energy`/`max_energy`, `min_loudness`/`max_loudness`, `camelot`, `tag`, `mood`); paged with `limit` and
     `offset`."""
     rt = runtime()
-    where = track_store.LibraryFilter(
-        query=str_param("q", max_length=200),
-        min_bpm=float_param("min_bpm", None), max_bpm=float_param("max_bpm", None),
-        min_energy=float_param("min_energy", None), max_energy=float_param("max_energy", None),
-        min_loudness=float_param("min_loudness", None), max_loudness=float_param("max_loudness", None),
-        camelot=str_param("camelot", max_length=3), tag=str_param("tag", max_length=100),
-        mood=str_param("mood", max_length=100))
+    query = str_param("q", max_length=200)
+    where = [Criterion("text", "contains", (query,))] if query else []
+    for field, low, high in (("bpm", "min_bpm", "max_bpm"), ("energy_value", "min_energy", "max_energy"),
+                             ("loudness", "min_loudness", "max_loudness")):
+        # a plot's bin: inclusive low, exclusive high
+        where += bounds(field, float_param(low, None), float_param(high, None), high_inclusive=False)
+    for field, name, length in (("key", "camelot", 3), ("tag", "tag", 100), ("mood", "mood", 100)):
+        if value := str_param(name, max_length=length):
+            where.append(Criterion(field, "=", (value,)))
     limit = int_param("limit", 50, minimum=1, maximum=500)
     offset = int_param("offset", 0, minimum=0)
     top_n = int_param("top_n", rt.config.TOP_N_MOODS, minimum=1, maximum=50)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any, overload
 
 from flask import request
 
-from config import parse_bool
+from config import NumberError, parse_bool, parse_int, parse_number
 from routes.errors import ApiError, bad_parameter
 
 
@@ -26,21 +26,21 @@ def raw_param(name: str) -> Any:
 MAX_INT = 2**31 - 1
 
 
-def int_param(name: str, default: int, *, minimum: int | None = None, maximum: int | None = MAX_INT) -> int:
+def _number_param(name: str, parse: Callable[[object], Any]) -> Any:
+    """The parameter as `parse` reads it (config.parse_int or parse_number, bounds bound), None when absent; a 400
+    naming it and what was expected otherwise."""
     raw = raw_param(name)
     if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-        raise bad_parameter(name, raw, "an integer")
+        return None
     try:
-        value = int(raw)
-    except (TypeError, ValueError, OverflowError):
-        raise bad_parameter(name, raw, "an integer") from None
-    if minimum is not None and value < minimum:
-        raise bad_parameter(name, raw, f"at least {minimum}")
-    if maximum is not None and value > maximum:
-        raise bad_parameter(name, raw, f"at most {maximum}")
-    return value
+        return parse(raw)
+    except NumberError as exc:
+        raise bad_parameter(name, raw, exc.expected) from None
+
+
+def int_param(name: str, default: int, *, minimum: int | None = None, maximum: int | None = MAX_INT) -> int:
+    value = _number_param(name, lambda raw: parse_int(raw, minimum=minimum, maximum=maximum))
+    return default if value is None else int(value)
 
 
 def str_param(name: str, default: str = "", *, max_length: int = 500) -> str:
@@ -81,18 +81,8 @@ def float_param(name: str, default: None, *, minimum: float | None = None,
 
 def float_param(name: str, default: float | None, *, minimum: float | None = None,
                 maximum: float | None = None) -> float | None:
-    raw = raw_param(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise bad_parameter(name, raw, "a number") from None
-    if not math.isfinite(value):
-        raise bad_parameter(name, raw, "a finite number")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise bad_parameter(name, raw, f"between {minimum} and {maximum}")
-    return value
+    value = _number_param(name, lambda raw: parse_number(raw, minimum=minimum, maximum=maximum))
+    return default if value is None else float(value)
 
 
 def bool_param(name: str, default: bool) -> bool:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from typing import Any, cast
@@ -12,6 +11,7 @@ from typing import Any, cast
 from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
+from config import NumberError, parse_number
 from db import search as search_store
 from discovery.hybrid import ENERGY_LEVELS, Filters, parse_camelot
 from discovery.mixable import Mode, camelot_compatible, mixable_tracks
@@ -44,12 +44,9 @@ def _number(values: Mapping[str, Any], name: str, low: float, high: float) -> fl
     if raw is None or raw == "":
         return None
     try:
-        number = float(raw)
-    except (TypeError, ValueError):
+        return parse_number(raw, minimum=low, maximum=high)
+    except NumberError:
         raise bad_parameter(name, raw, f"a number from {low:g} to {high:g}") from None
-    if isinstance(raw, bool) or not math.isfinite(number) or not low <= number <= high:
-        raise bad_parameter(name, raw, f"a number from {low:g} to {high:g}")
-    return number
 
 
 def _filters(rt: Runtime, values: Mapping[str, Any]) -> Filters:

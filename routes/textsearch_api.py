@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from audio.clap import ClapModelError
+from config import NumberError, parse_int
 from db import tracks as track_store
 from discovery.recommended_tags import recommended_tags
 from discovery.types import DiscoveryError
@@ -49,12 +50,9 @@ def _limit(value: Any, name: str) -> int:
     if value is None or value == "":
         return 100
     try:
-        limit = int(value)
-    except (TypeError, ValueError):
+        return parse_int(value, minimum=1, maximum=MAX_LIMIT)
+    except NumberError:
         raise bad_parameter(name, value, f"a whole number from 1 to {MAX_LIMIT}") from None
-    if isinstance(value, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise bad_parameter(name, value, f"a whole number from 1 to {MAX_LIMIT}")
-    return limit
 
 
 def _library(rt: Runtime) -> SearchableLibrary:
@@ -272,11 +270,9 @@ def track_recommended_tags(item_id: str) -> Response:
         raise ApiError(400, "invalid item id", parameter="item_id")
     raw = raw_param("limit")
     try:
-        limit = 5 if raw in (None, "") else int(raw)
-    except (TypeError, ValueError):
-        limit = 0
-    if isinstance(raw, bool) or not 1 <= limit <= 50:
-        raise bad_parameter("limit", raw, "a whole number from 1 to 50")
+        limit = 5 if raw in (None, "") else parse_int(raw, minimum=1, maximum=50)
+    except NumberError:
+        raise bad_parameter("limit", raw, "a whole number from 1 to 50") from None
     row = track_store.recommendation_row(rt.db, item_id)
     if row is None:
         raise ApiError(404, f"track '{item_id}' is not in the library", parameter="item_id")

@@ -21,7 +21,7 @@ from typing import Any
 from redis import Redis
 
 from clustering.request import MIN_TRACKS, RequestError, defaults_from, fit_to_library, preset
-from config import Config, parse_bool
+from config import Config, NumberError, parse_bool, parse_int
 from db import tracks as track_store
 from db.app_settings import effective_config
 from db.pool import Database
@@ -90,15 +90,10 @@ def _whole(params: Mapping[str, Any], name: str, default: int, low: int, high: i
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-        raise ParamError(name, raw, f"a whole number from {low} to {high}")
     try:
-        value = int(raw)
-    except (TypeError, ValueError, OverflowError):
+        return parse_int(raw, minimum=low, maximum=high)
+    except NumberError:
         raise ParamError(name, raw, f"a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise ParamError(name, raw, f"from {low} to {high}")
-    return value
 
 
 def _flag(params: Mapping[str, Any], name: str, default: bool) -> bool:
