@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from db import tracks as track_store
 from db.app_settings import effective_config
-from mediaserver import AudioStreamer, Capability, MediaServerError, get_media_server
+from mediaserver import AudioStreamer, Capability, MediaServerError
 from mediaservers.access import file_in_library
 from routes.context import runtime
 from routes.errors import ApiError
@@ -51,7 +51,7 @@ def audio(item_id: str) -> Response:
             "application/octet-stream"
         return _private(send_file(path, mimetype=kind, conditional=True, max_age=0))
     try:
-        server = get_media_server(cfg)
+        server = rt.media_server()
     except MediaServerError as exc:
         raise ApiError(502, f"the media server cannot be used: {exc}") from None
     if Capability.STREAMS_AUDIO not in server.capabilities:

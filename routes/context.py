@@ -11,8 +11,10 @@ from flask import current_app
 
 from chat_manager import AiCallLog, NameCache, ProviderPacer
 from config import Config
+from db.app_settings import effective_config
 from db.chat_queries import ChatRole
 from db.pool import Database
+from mediaserver import MediaServer, UserCredentials, get_media_server
 from routes.security import AuthState, session_secret
 from textsearch_manager import TextModel
 from voyager_manager import IndexHolder
@@ -57,6 +59,11 @@ class Runtime:
                 self._auth = AuthState.load(self.config, self.db, session_key=key)
                 self._auth_read_at = now
             return self._auth
+
+    def media_server(self, *, user: UserCredentials | None = None) -> MediaServer:
+        """The media server in force (the Settings page's saved values over the environment's), as `user` when
+        a request passes a media-server user's credentials."""
+        return get_media_server(effective_config(self.config, self.db), user=user)
 
     def forget_auth(self) -> None:
         """Read the credentials again on the next request (this process just changed them)."""

@@ -15,7 +15,6 @@ from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from db import tracks as track_store
-from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.alchemy import AlchemyResult, project_alchemy, song_alchemy
 from discovery.fingerprint import sonic_fingerprint
@@ -23,7 +22,7 @@ from discovery.mixable import Mode, mixable_tracks
 from discovery.path import song_path
 from discovery.similar import similar_songs
 from discovery.types import DiscoveryError, Lookup, TrackInfo
-from mediaserver import Capability, MediaServerError, UserCredentials, get_media_server
+from mediaserver import Capability, MediaServerError, UserCredentials
 from mediaservers.m3u import M3uEntry, render_m3u8
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
@@ -240,7 +239,7 @@ def generate_fingerprint() -> Response:
     n = int_param("n", rt.config.SONIC_FINGERPRINT_NEIGHBORS, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     user = _user_credentials()
     try:
-        server = get_media_server(effective_config(rt.config, rt.db), user=user)
+        server = rt.media_server(user=user)
         played = server.top_played(limit=rt.config.SONIC_FINGERPRINT_TOP_N_SONGS, user=user)
     except MediaServerError as exc:
         raise ApiError(502, f"could not read the play history: {exc}") from None
@@ -299,7 +298,7 @@ def publish_playlist(rt: Runtime, name: str, ids: list[str], *, source: str,
         raise ApiError(404, f"track '{missing[0]}' is not in the analyzed library", parameter=ids_field)
     full_name = name if name.endswith(INSTANT_SUFFIX) else name + INSTANT_SUFFIX
     try:
-        server = get_media_server(effective_config(rt.config, rt.db), user=_user_credentials())
+        server = rt.media_server(user=_user_credentials())
         playlist_id = server.create_playlist(full_name, ids)
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not create the playlist: {exc}") from None

@@ -12,9 +12,8 @@ from audio.musicnn import MODEL_NAME
 from db import smart_playlists as smart_store
 from db import task_status as task_store
 from db import tracks as track_store
-from db.app_settings import effective_config
 from discovery.smart_rules import Condition, RuleError, format_rule, parse_rule, rule_from_json
-from mediaserver import MediaServerError, get_media_server
+from mediaserver import MediaServerError
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
@@ -146,7 +145,7 @@ def update(smart_playlist_id: int) -> Response:
     body["warning"] = None
     if row["name"] != base["name"] and base["mediaserver_playlist"]:
         try:  # renamed: the playlist of the old name goes; the refresh publishes the new one
-            get_media_server(effective_config(rt.config, rt.db)).delete_playlist(base["mediaserver_playlist"])
+            rt.media_server().delete_playlist(base["mediaserver_playlist"])
         except MediaServerError as exc:
             body["warning"] = f"the media server kept {base['name'] + smart_store.SUFFIX}: {exc}"
     body["refresh_task_id"] = _refresh(rt, smart_playlist_id)
@@ -163,7 +162,7 @@ def delete(smart_playlist_id: int) -> Response:
     warning = None
     if row["mediaserver_playlist"]:
         try:
-            get_media_server(effective_config(rt.config, rt.db)).delete_playlist(row["mediaserver_playlist"])
+            rt.media_server().delete_playlist(row["mediaserver_playlist"])
         except MediaServerError as exc:
             warning = f"the media server kept the playlist: {exc}"
     return jsonify({"deleted": smart_playlist_id, "warning": warning})

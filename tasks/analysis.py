@@ -27,9 +27,8 @@ from config import Config
 from db import clap_embeddings as clap_store
 from db import task_status as task_store
 from db import tracks as track_store
-from db.app_settings import effective_config
 from db.clock import database_now
-from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track, get_media_server
+from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track
 from tasks.analysis_summary import MAX_REPORTED_FAILURES, AnalysisSummary
 from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
@@ -113,8 +112,7 @@ def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
 
 @task(ALBUM_TASK_TYPE)
 def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") -> dict[str, Any]:
-    config = effective_config(ctx.config, ctx.db)
-    server = get_media_server(config)
+    server = ctx.media_server()
     tracks = server.album_tracks(album_id)
     label = album_name or album_id
     state = track_store.analysis_state(ctx.db, [t.item_id for t in tracks])
@@ -251,7 +249,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     started = time.monotonic()
     started_at = database_now(ctx.db)
     ctx.report("Listing albums from the media server", phase="listing", progress=0)
-    server = get_media_server(effective_config(config, ctx.db))
+    server = ctx.media_server()
     albums = server.list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
     totals = AnalysisSummary(albums_total=len(albums), top_n_moods=top_n_moods, clap_enabled=config.CLAP_ENABLED)
     ctx.report(f"Found {len(albums)} albums", phase="tracks", current=0, total=0, progress=0)

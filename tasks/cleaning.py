@@ -21,7 +21,7 @@ from db import task_status as task_store
 from db.app_settings import effective_config
 from db.clock import database_now
 from discovery.cleaning import AnalyzedTrack, CleaningPlan, Listing, orphan_digest, plan_cleaning, previewed_ids
-from mediaserver import MediaServer, MediaServerError, get_media_server
+from mediaserver import MediaServer, MediaServerError
 from tasks.catalog import CLEANING, MAP
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
@@ -73,7 +73,7 @@ def run_cleaning_task(ctx: TaskContext, dry_run: bool = False, preview_task_id: 
     rows = cleaning_store.analyzed_tracks(ctx.db)
     analyzed = [AnalyzedTrack(r["item_id"], r["title"], r["artist"], r["album"]) for r in rows]
     analyzed_albums = {r["album_id"] for r in rows if r.get("album_id")}
-    listing = list_library(ctx, get_media_server(config), analyzed_albums)
+    listing = list_library(ctx, ctx.media_server(), analyzed_albums)
     for problem in listing.problems[:MAX_LISTED_PROBLEMS]:
         ctx.append_log(f"Listing problem: {problem}")
     plan = plan_cleaning(listing, analyzed, safety_limit=config.CLEANING_SAFETY_LIMIT,

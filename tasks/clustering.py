@@ -40,7 +40,7 @@ from db import playlists as playlist_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
-from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_playlists, get_media_server
+from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_playlists
 from tasks.catalog import CLUSTERING
 from tasks.hostid import host_identity
 from tasks.progress import TaskContext, task
@@ -321,7 +321,7 @@ def _store_and_publish(ctx: TaskContext, drafts: list[PlaylistDraft]) -> dict[st
     config = effective_config(ctx.config, ctx.db)
     created = 0
     try:
-        server = get_media_server(config)
+        server = ctx.media_server()
         deleted = delete_automatic_playlists(server)
         for name, draft in zip(names, drafts, strict=True):
             playlist_id = server.create_playlist(name, draft.item_ids)

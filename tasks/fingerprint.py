@@ -10,7 +10,7 @@ from typing import Any
 from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.fingerprint import sonic_fingerprint
-from mediaserver import Capability, get_media_server
+from mediaserver import Capability
 from tasks.catalog import FINGERPRINT
 from tasks.progress import TaskContext, task
 from voyager_manager import load_index
@@ -32,7 +32,7 @@ def run_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_name: 
         raise FingerprintUnavailable("the similarity index is not built yet: run an analysis first")
     queries = loaded.queries(query_ef=config.VOYAGER_QUERY_EF)
     ctx.report("Reading the play history", phase="history", progress=30)
-    server = get_media_server(config)
+    server = ctx.media_server()
     played = server.top_played(limit=config.SONIC_FINGERPRINT_TOP_N_SONGS)
     known = queries.lookup([p.item_id for p in played])
     history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known]

@@ -29,8 +29,10 @@ from rq.job import Job
 
 import config as config_module
 from db import task_status as store
+from db.app_settings import effective_config
 from db.pool import Database
 from infra.connections import get_db, get_redis
+from mediaserver import MediaServer, get_media_server
 from tasks.catalog import TaskKind, start_task
 from tasks.hostid import host_identity
 from tasks.queues import enqueue_task
@@ -83,6 +85,10 @@ class TaskContext:
         self._total: int | None = None
         self._message = ""
         self._last_cancel_check = 0.0
+
+    def media_server(self) -> MediaServer:
+        """The media server in force (the Settings page's saved values over the environment's)."""
+        return get_media_server(effective_config(self.config, self.db))
 
     # --- reporting --------------------------------------------------------------------------------------
     def report(self, message: str | None = None, *, progress: float | None = None, phase: str | None = None,

@@ -9,10 +9,9 @@ from typing import Any
 
 from audio.musicnn import MODEL_NAME
 from db import smart_playlists as smart_store
-from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.smart_rules import RuleError, parse_rule
-from mediaserver import MediaServer, MediaServerError, get_media_server
+from mediaserver import MediaServer, MediaServerError
 from tasks.catalog import SMART_PLAYLISTS
 from tasks.progress import TaskContext, task
 
@@ -74,7 +73,7 @@ def run_smart_playlists_task(ctx: TaskContext, smart_playlist_id: int | None = N
     rows = smart_store.list_smart_playlists(ctx.db) if smart_playlist_id is None else \
         [r for r in [smart_store.get_smart_playlist(ctx.db, smart_playlist_id)] if r is not None]
     ctx.report(f"Refreshing {len(rows)} smart playlists", phase="playlists", current=0, total=len(rows))
-    server = get_media_server(effective_config(ctx.config, ctx.db))
+    server = ctx.media_server()
     outcomes = []
     for number, row in enumerate(rows, start=1):
         ctx.check_cancelled()
