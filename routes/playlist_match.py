@@ -13,7 +13,8 @@ from werkzeug.wrappers import Response
 from db import playlist_matching as match_store
 from db import task_status as task_store
 from db.app_settings import effective_config
-from discovery.playlist_match import embedding_fit, song_cooccurrence, zscores
+from discovery.playlist_match import song_cooccurrence
+from discovery.ranking import embedding_fit, unit_mean, unit_rows, zscores
 from mediaserver import MediaServerError, get_media_server
 from routes.context import Runtime, runtime
 from routes.discovery_api import index_queries
@@ -121,16 +122,14 @@ def continue_playlist(playlist_id: str) -> Response:
     members = queries.lookup(playlist["item_ids"])
     if not members:
         raise ApiError(409, "none of the playlist's songs is analyzed yet", parameter="playlist_id")
-    vectors = _unit_rows([m.vector for m in members.values()])
-    centroid = vectors.mean(axis=0)
-    pool = queries.neighbours(centroid / max(float(np.linalg.norm(centroid)), 1e-12),
-                              min(len(members) + 10 * n, 2000))
+    vectors = unit_rows([m.vector for m in members.values()])
+    pool = queries.neighbours(unit_mean(vectors), min(len(members) + 10 * n, 2000))
     found = queries.lookup([item for item, _ in pool if item not in members])
     titles = list(members.values())
     ids = list(found)
     if not ids:
         return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": [], "cooccurrence": False})
-    fit = embedding_fit(_unit_rows([found[i].vector for i in ids]), vectors)
+    fit = embedding_fit(unit_rows([found[i].vector for i in ids]), vectors)
     parts = fit.parts
     others = [p["item_ids"] for p in match_store.user_playlists(rt.db)]
     together = song_cooccurrence(others)  # None below COOCCURRENCE_MIN_PLAYLISTS: the ranker is off
@@ -150,11 +149,6 @@ def continue_playlist(playlist_id: str) -> Response:
                         "score": round(float(score[i]), 4), "reasons": reasons})
     return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": results,
                     "cooccurrence": together is not None})
-
-
-def _unit_rows(vectors: list[np.ndarray]) -> np.ndarray:
-    matrix = np.stack(vectors).astype(np.float32)
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
 @bp.post("/api/playlists/<path:playlist_id>/add")

@@ -24,7 +24,8 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
 from db.app_settings import effective_config
-from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, embedding_fit, membership_hash
+from discovery.playlist_match import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash
+from discovery.ranking import embedding_fit, unit_mean, unit_rows
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, get_media_server
 from tasks.progress import TaskContext, task
 from tasks.queues import MAIN_PLAYLIST_MATCHING
@@ -73,11 +74,7 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
     if not rows:
         ctx.report("Nothing is analyzed yet: no profile to build", progress=100)
         return summary
-    library = Library.build(
-        np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows]),
-        np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in MSD_TAGS] for r in rows], dtype=np.float32),
-        np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in MOODS] for r in rows], dtype=np.float32),
-        bpm=[r["tempo_bpm"] for r in rows], energy=[r["energy"] for r in rows])
+    library = library_of(rows, tag_names=MSD_TAGS, mood_names=MOODS)
     stored = match_store.stored_profile_keys(ctx.db)
     clap_counts = clap_store.counts_by_model(ctx.db)
     clap_model = next(iter(clap_counts), None)  # the model that made most CLAP embeddings, as text search uses
@@ -146,10 +143,7 @@ def clap_centroid(db: Any, item_ids: list[str], model: str) -> dict[str, Any]:
     vectors = clap_store.vectors_of(db, item_ids, model)
     if not vectors:
         return {}
-    matrix = np.stack(list(vectors.values()))
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    centre = matrix.mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    centre = unit_mean(unit_rows(list(vectors.values())))
     return {"clap_model": model, "clap_members": len(vectors), "clap_centroid": [round(float(x), 6) for x in centre]}
 
 

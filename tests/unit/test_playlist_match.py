@@ -8,15 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from discovery.playlist_match import (
-    Library,
-    build_profile,
-    cooccurrence,
-    fuse_rrf,
-    fuse_weighted,
-    membership_hash,
-    rank_all,
-)
+from discovery.playlist_match import build_profile, cooccurrence, membership_hash
+from discovery.ranking import Library, fuse_rrf, fuse_weighted, rank_all
 from discovery.ranking_eval import Split, evaluate, metrics_of, split_playlists
 
 
@@ -131,7 +124,7 @@ def test_rejected_songs_count_against_a_ranking():
 
 
 def test_embedding_fit_names_the_closest_member_and_averages_the_two_z_scores():
-    from discovery.playlist_match import embedding_fit, zscores
+    from discovery.ranking import embedding_fit, zscores
 
     members = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     candidates = np.array([[0.9, 0.1], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)
@@ -141,3 +134,4 @@ def test_embedding_fit_names_the_closest_member_and_averages_the_two_z_scores():
     np.testing.assert_allclose(fit.score, (zscores(fit.to_centroid) + zscores(fit.nearest_cosine)) / 2, rtol=1e-6)
     # the first is nearly a member (0.99 to it) and leads though the second is closer to the centroid
     np.testing.assert_allclose(fit.score, [0.7423048, 0.6553085, -1.3976132], rtol=1e-5)
+
