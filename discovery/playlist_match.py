@@ -1,6 +1,12 @@
 """Which of a user's playlists a song fits, and which songs fit a playlist: playlist profiles built from their
-songs' analysis and scored by the rankers of discovery/ranking.py (which also fuses them). Co-occurrence (PPMI over
-the user's playlists) is one more ranker, used only when there are enough playlists for it to mean something.
+songs' analysis, scored by the rankers of discovery/ranking.py, and the two use cases built on them — the matching
+job's suggestions for new songs and *continue a playlist*. Co-occurrence (PPMI over the user's playlists) is one
+more ranker, used only when there are enough playlists for it to mean something.
+
+Suggestion score (the default chosen by bench/quality.py's figures: weighted fusion of the embedding rankers): for
+each playlist, the song's cosine to the profile's centroid and to its nearest member, each as a z-score over the
+whole library, averaged. A playlist is suggested when that is at least SUGGEST_Z (the song is closer than ~84 % of
+the library) — at most MAX_SUGGESTIONS per song, best first.
 
 Pure: arrays and records in, scores out. Rows of `Library` are the candidate songs; a playlist is a set of rows.
 """
@@ -8,16 +14,20 @@ Pure: arrays and records in, scores out. Rows of `Library` are the candidate son
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from discovery.ranking import Library, PlaylistProfile, unit_mean
+from discovery.ranking import Library, PlaylistProfile, embedding_fit, unit_mean, unit_rows, zscores
+from discovery.types import Lookup, Neighbours, TrackInfo
 
-__all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "PROFILE_CODE_VERSION", "SongCooccurrence", "build_profile", "cooccurrence",
-           "cooccurrence_scores", "library_of", "membership_hash", "song_cooccurrence"]
+__all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "MAX_SUGGESTIONS", "PROFILE_CODE_VERSION", "SUGGEST_Z", "Continued",
+           "SongCooccurrence", "Suggestions", "build_profile", "continue_playlist", "cooccurrence",
+           "cooccurrence_scores", "library_of", "membership_hash", "percentile", "song_cooccurrence", "suggest"]
 
 PROFILE_CODE_VERSION = 1  # bump when a profile's definition changes: stored profiles are recomputed
 # Co-occurrence is used from this many playlists (bench/quality.py --cooccurrence: with fewer it added nothing to the
@@ -26,6 +36,8 @@ COOCCURRENCE_MIN_PLAYLISTS = 16
 COOCCURRENCE_MAX_SONGS = 4000  # the PPMI matrix is dense over the songs the playlists hold
 MIN_BPM_SPREAD = 6.0  # BPM: a playlist of one tempo still accepts a few BPM either side
 MIN_ENERGY_SPREAD = 0.04
+SUGGEST_Z = 1.0
+MAX_SUGGESTIONS = 3
 
 
 def library_of(records: Sequence[Mapping[str, Any]], *, tag_names: Sequence[str],
@@ -119,4 +131,98 @@ def cooccurrence_scores(ppmi: np.ndarray, members: Sequence[int]) -> np.ndarray:
     """A song's mean PPMI with the playlist's members."""
     rows = np.asarray(list(members), dtype=np.int64)
     return ppmi[:, rows].mean(axis=1) if len(rows) else np.zeros(len(ppmi), dtype=np.float32)
+
+
+def percentile(z: float) -> float:
+    """The share of a normal distribution below z (how a z-score reads to a person)."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """The matching job's suggestions: (item id, playlist id, score, reasons), the best MAX_SUGGESTIONS playlists of
+    each song, and how many songs were scored."""
+
+    suggestions: list[tuple[str, str, float, list[str]]]
+    songs_scored: int
+
+    @property
+    def songs_suggested(self) -> int:
+        return len({item_id for item_id, _, _, _ in self.suggestions})
+
+
+def suggest(library: Library, records: Sequence[Mapping[str, Any]],
+            playlists: Sequence[tuple[Mapping[str, Any], PlaylistProfile]], *, decided: Collection[tuple[str, str]],
+            since: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> Suggestions:
+    """The playlists each song analysed `since` (all when None) fits. `records[i]` (item_id, title, artist,
+    analyzed_at) describes library row i; `playlists` are (playlist_id and item_ids, its profile); `decided` are the
+    (item, playlist) pairs the user accepted or rejected, never suggested again. `progress(done, total)` is called
+    after each playlist (the job reports and checks for cancellation there)."""
+    songs = [i for i, r in enumerate(records) if since is None or (r["analyzed_at"] and r["analyzed_at"] >= since)]
+    song_rows = np.asarray(songs, dtype=np.int64)
+    candidates: dict[int, list[tuple[float, str, list[str]]]] = {}
+    for number, (playlist, profile) in enumerate(playlists if songs else (), start=1):
+        fit = embedding_fit(library.vectors, library.vectors[profile.members])  # z-scores over the whole library
+        z = fit.score
+        member_set = set(playlist["item_ids"])
+        for row, near in zip(song_rows.tolist(), fit.nearest[song_rows].tolist(), strict=True):
+            item_id = records[row]["item_id"]
+            if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
+                continue
+            twin = records[int(profile.members[near])]
+            reasons = [f"sounds like the playlist (closer than {percentile(z[row]):.0%} of your library)",
+                       f"close to {twin['title']} — {twin['artist']}"]
+            candidates.setdefault(row, []).append((float(z[row]), playlist["playlist_id"], reasons))
+        if progress is not None:
+            progress(number, len(playlists))
+    return Suggestions([(records[row]["item_id"], playlist_id, round(score, 4), reasons)
+                        for row, found in candidates.items()
+                        for score, playlist_id, reasons in sorted(found, reverse=True)[:MAX_SUGGESTIONS]],
+                       len(songs))
+
+
+@dataclass(frozen=True)
+class Continued:
+    """A song that would continue a playlist: its fused score (z-score units) and why."""
+
+    track: TrackInfo
+    score: float
+    reasons: list[str]
+
+
+def continue_playlist(item_ids: Sequence[str], *, n: int, lookup: Lookup, neighbours: Neighbours,
+                      other_playlists: Sequence[Sequence[str]]) -> tuple[list[Continued], bool] | None:
+    """`n` songs that fit the playlist of `item_ids` and are not in it, best first, and whether co-occurrence over
+    `other_playlists` (the user's playlists, by item ids) was on; None when none of its songs is analysed.
+
+    The candidates are the index's neighbours of the playlist's centroid; they are ranked by the mean z-score of the
+    centroid and nearest-member rankers as the matching job ranks (plus PPMI with the members when co-occurrence is
+    on and some candidate has any)."""
+    members = lookup(item_ids)
+    if not members:
+        return None
+    vectors = unit_rows([m.vector for m in members.values()])
+    pool = neighbours(unit_mean(vectors), min(len(members) + 10 * n, 2000))
+    found = lookup([item for item, _ in pool if item not in members])
+    titles = list(members.values())
+    ids = list(found)
+    if not ids:
+        return [], False
+    fit = embedding_fit(unit_rows([found[i].vector for i in ids]), vectors)
+    parts = fit.parts
+    together = song_cooccurrence(other_playlists)  # None below COOCCURRENCE_MIN_PLAYLISTS: the ranker is off
+    ppmi = together.scores(ids, item_ids) if together is not None else None
+    if ppmi is not None and ppmi.any():
+        parts.append(zscores(ppmi))
+    score = np.mean(parts, axis=0)
+    order = sorted(range(len(ids)), key=lambda i: (-score[i], ids[i]))[:n]
+    results = []
+    for i in order:
+        twin = titles[int(fit.nearest[i])]
+        reasons = [f"close to the playlist's sound (cosine {fit.to_centroid[i]:.2f})",
+                   f"close to {twin.title} — {twin.artist}"]
+        if ppmi is not None and ppmi[i] > 0:
+            reasons.append("often in your playlists together with its songs")
+        results.append(Continued(found[ids[i]], float(score[i]), reasons))
+    return results, together is not None
 
