@@ -25,6 +25,7 @@ from db.pool import Database
 from db.tracks import text_search_rows
 from discovery.clap_text import ClapTextEncoder
 from discovery.keyword_index import KeywordIndex
+from discovery.ranking import ordered, top_cosine
 from discovery.sentence_encoder import SentenceEncoder
 from discovery.textsearch import Concept, ConceptScores, TextSearchEngine, build_concepts, concept_scores
 from voyager_manager import LoadedIndex
@@ -195,7 +196,7 @@ def tag_matches(library: SearchableLibrary, text: str, *, limit: int) -> list[tu
         better = column > best
         best[better], best_concept[better] = column[better], i
     rows = np.flatnonzero(best >= 0)
-    rows = rows[np.lexsort((rows, -best[rows]))][:limit]  # highest first, ties by row
+    rows = rows[ordered(best[rows])[:limit]]  # highest first, ties by row
     return [(int(library.positions[r]), CONCEPTS[int(best_concept[r])].name, round(float(best[r]) / 255, 3))
             for r in rows.tolist()]
 
@@ -290,10 +291,7 @@ def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: in
     _, vector = model.embed(query)
     if len(library) == 0 or not np.any(vector):  # words the text encoder has no meaning for: no match
         return []
-    similarities = library.matrix @ vector.astype(np.float32)
-    k = min(limit, len(similarities))
-    best = np.argpartition(-similarities, k - 1)[:k]
-    best = best[np.lexsort((library.positions[best], -similarities[best]))]
+    best, similarities = top_cosine(library.matrix, vector, k=limit, tie_key=library.positions)
     return [(int(library.positions[i]), round(float(similarities[i]), 4)) for i in best.tolist()]
 
 

@@ -34,7 +34,8 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
 from bench.text_search import PACKAGES  # noqa: E402
 from db.pool import Database  # noqa: E402
 from discovery.analysis_eval import tempo_hits, weighted_key_score  # noqa: E402
-from discovery.playlist_match import RANKERS, Library  # noqa: E402
+from discovery.playlist_match import library_of  # noqa: E402
+from discovery.ranking import RANKERS, Library  # noqa: E402
 from discovery.ranking_eval import Metrics, Split, evaluate, split_playlists  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
 
@@ -72,11 +73,7 @@ def read_library(corpus_data: Path) -> tuple[Library, list[dict[str, object]], d
                 ORDER BY t.item_id""", (MODEL_NAME,))
     finally:
         server.stop()
-    vectors = np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows])
-    tags = np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in MSD_TAGS] for r in rows])
-    moods = np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in MOODS] for r in rows])
-    library = Library.build(vectors, tags, moods, bpm=[r["tempo_bpm"] for r in rows],
-                            energy=[r["energy"] for r in rows])
+    library = library_of(rows, tag_names=MSD_TAGS, mood_names=MOODS)
     return library, rows, own, rejected
 
 

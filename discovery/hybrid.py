@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from discovery import ranking
 from discovery.criteria import (
     CAMELOT_CODES,
     ENERGY_LEVELS,
@@ -32,7 +33,6 @@ __all__ = ["BPM_RANGES", "ENERGY_LEVELS", "FacetTable", "Filters", "Fused", "app
            "encode_cursor", "energy_levels", "facet_counts", "fuse", "parse_camelot"]
 
 BPM_RANGES = (("60-90", 60.0, 90.0), ("90-120", 90.0, 120.0), ("120-150", 120.0, 150.0), ("150+", 150.0, 1e9))
-RRF_K = 60
 
 
 def _compatible_codes(code: int) -> list[int]:
@@ -199,30 +199,27 @@ def fuse(keyword: Mapping[int, float], semantic: Mapping[int, float], *, semanti
          fusion: Fusion = "weighted", order_key: Mapping[int, str] | None = None) -> list[Fused]:
     """One ranking of the positions either side found, best first (ties by `order_key` then position, so the same
     query always gives the same order). Weighted: each side's scores divided by its best, mixed by the weights.
-    RRF: Σ 1 / (60 + rank) over the sides that weigh anything."""
+    RRF: Σ weight / (RRF_K + rank) over the sides that weigh anything (discovery.ranking fuses both)."""
     if not 0.0 <= semantic_weight <= 1.0:
         raise DiscoveryError("semanticWeight", "the weights must each be between 0 and 1 and sum to 1")
     keyword_weight = 1.0 - semantic_weight
-    best_kw = max(keyword.values(), default=0.0) or 1.0
-    best_sem = max(semantic.values(), default=0.0) or 1.0
-    kw = {p: s / best_kw for p, s in keyword.items()}
-    sem = {p: s / best_sem for p, s in semantic.items()}
-    if fusion == "rrf":
-        kw_rank = {p: r for r, p in enumerate(sorted(keyword, key=lambda p: (-keyword[p], p)), start=1)}
-        sem_rank = {p: r for r, p in enumerate(sorted(semantic, key=lambda p: (-semantic[p], p)), start=1)}
+    positions = sorted(set(keyword) | set(semantic))  # rows in position order: rank ties go by position
+    sides = {"keyword": keyword, "semantic": semantic}
+    found = {name: np.array([p in side for p in positions], dtype=bool) for name, side in sides.items()}
+    values = {name: np.array([side.get(p, 0.0) for p in positions], dtype=np.float64) for name, side in sides.items()}
+    normalised = {name: values[name] / (max(side.values(), default=0.0) or 1.0) for name, side in sides.items()}
+    parts = normalised if fusion != "rrf" else \
+        {name: ranking.reciprocal_ranks(values[name], found[name]) for name in sides}
+    weights = {"keyword": keyword_weight, "semantic": semantic_weight}
+    total = ranking.fuse(parts, weights, len(positions))
     scored = []
-    for position in set(kw) | set(sem):
-        if fusion == "rrf":
-            score = (keyword_weight * (1.0 / (RRF_K + kw_rank[position]) if position in kw_rank else 0.0)
-                     + semantic_weight * (1.0 / (RRF_K + sem_rank[position]) if position in sem_rank else 0.0))
-        else:
-            score = keyword_weight * kw.get(position, 0.0) + semantic_weight * sem.get(position, 0.0)
+    for row, position in enumerate(positions):
+        score = float(total[row])
         if score <= 0.0:
             continue
-        reasons = [name for name, side, weight in (("keyword", kw, keyword_weight), ("semantic", sem, semantic_weight))
-                   if position in side and weight > 0]
-        scored.append(Fused(position, round(score, 9), round(kw.get(position, 0.0), 4),
-                            round(sem.get(position, 0.0), 4), reasons))
+        reasons = [name for name in sides if found[name][row] and weights[name] > 0]
+        scored.append(Fused(position, round(score, 9), round(float(normalised["keyword"][row]), 4),
+                            round(float(normalised["semantic"][row]), 4), reasons))
     keys = order_key or {}
     scored.sort(key=lambda f: (-f.score, keys.get(f.position, ""), f.position))
     return scored

@@ -1,69 +1,54 @@
 """Which of a user's playlists a song fits, and which songs fit a playlist: playlist profiles built from their
-songs' analysis, several rankers scoring every candidate song against a profile, and two ways of fusing them
-(weighted z-scores, reciprocal rank fusion). Co-occurrence (PPMI over the user's playlists) is one more ranker,
-used only when there are enough playlists for it to mean something.
+songs' analysis, scored by the rankers of discovery/ranking.py, and the two use cases built on them — the matching
+job's suggestions for new songs and *continue a playlist*. Co-occurrence (PPMI over the user's playlists) is one
+more ranker, used only when there are enough playlists for it to mean something.
 
-Pure: arrays in, scores out. Rows of `Library` are the candidate songs; a playlist is a set of rows.
+Suggestion score (the default chosen by bench/quality.py's figures: weighted fusion of the embedding rankers): for
+each playlist, the song's cosine to the profile's centroid and to its nearest member, each as a z-score over the
+whole library, averaged. A playlist is suggested when that is at least SUGGEST_Z (the song is closer than ~84 % of
+the library) — at most MAX_SUGGESTIONS per song, best first.
+
+Pure: arrays and records in, scores out. Rows of `Library` are the candidate songs; a playlist is a set of rows.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
-__all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "PROFILE_CODE_VERSION", "RANKERS", "Library", "PlaylistProfile",
-           "EmbeddingFit", "SongCooccurrence", "build_profile", "cooccurrence", "embedding_fit", "fuse_rrf",
-           "fuse_weighted", "membership_hash", "rank_all", "song_cooccurrence", "zscores"]
+from discovery.ranking import Library, PlaylistProfile, embedding_fit, unit_mean, unit_rows, zscores
+from discovery.types import Lookup, Neighbours, TrackInfo
+
+__all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "MAX_SUGGESTIONS", "PROFILE_CODE_VERSION", "SUGGEST_Z", "Continued",
+           "SongCooccurrence", "Suggestions", "build_profile", "continue_playlist", "cooccurrence",
+           "cooccurrence_scores", "library_of", "membership_hash", "percentile", "song_cooccurrence", "suggest"]
 
 PROFILE_CODE_VERSION = 1  # bump when a profile's definition changes: stored profiles are recomputed
-RANKERS = ("centroid", "nearest_member", "tags", "tempo_energy")
-RRF_K = 60
 # Co-occurrence is used from this many playlists (bench/quality.py --cooccurrence: with fewer it added nothing to the
 # fused ranking of playlists that follow the sound, and it needs pairs seen together in two playlists at least).
 COOCCURRENCE_MIN_PLAYLISTS = 16
 COOCCURRENCE_MAX_SONGS = 4000  # the PPMI matrix is dense over the songs the playlists hold
 MIN_BPM_SPREAD = 6.0  # BPM: a playlist of one tempo still accepts a few BPM either side
 MIN_ENERGY_SPREAD = 0.04
+SUGGEST_Z = 1.0
+MAX_SUGGESTIONS = 3
 
 
-@dataclass(frozen=True)
-class Library:
-    """The candidate songs: unit embedding rows, tag and mood probabilities, tempo and energy (NaN unknown)."""
-
-    vectors: np.ndarray  # (n, d) float32, unit rows
-    tags: np.ndarray  # (n, T) float32
-    moods: np.ndarray  # (n, M) float32
-    bpm: np.ndarray  # (n,) float32
-    energy: np.ndarray  # (n,) float32
-
-    def __len__(self) -> int:
-        return len(self.vectors)
-
-    @classmethod
-    def build(cls, vectors: np.ndarray, tags: np.ndarray, moods: np.ndarray, bpm: Sequence[float | None],
-              energy: Sequence[float | None]) -> Library:
-        v = np.asarray(vectors, dtype=np.float32)
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        as_array = np.vectorize(lambda x: np.nan if x is None else float(x), otypes=[np.float32])
-        return cls(v, np.asarray(tags, dtype=np.float32), np.asarray(moods, dtype=np.float32),
-                   as_array(np.asarray(bpm, dtype=object)) if len(bpm) else np.zeros(0, np.float32),
-                   as_array(np.asarray(energy, dtype=object)) if len(energy) else np.zeros(0, np.float32))
-
-
-@dataclass(frozen=True)
-class PlaylistProfile:
-    members: np.ndarray  # int64 rows of the library
-    centroid: np.ndarray  # (d,) unit
-    spread: float  # mean cosine distance of the members to the centroid
-    tag_profile: np.ndarray  # (T + M,) mean tag and mood probabilities, unit length
-    bpm_centre: float  # median (NaN when no member has a tempo)
-    bpm_spread: float  # 1.4826 × median absolute deviation, at least MIN_BPM_SPREAD
-    energy_centre: float
-    energy_spread: float
-    reasons: dict[str, str] = field(default_factory=dict)
+def library_of(records: Sequence[Mapping[str, Any]], *, tag_names: Sequence[str],
+               mood_names: Sequence[str]) -> Library:
+    """The Library of analysed songs as the database gives them (`vector`: little-endian float32 bytes; `tags`,
+    `moods`: name → probability or None; `tempo_bpm`, `energy`: a number or None), in their order."""
+    return Library.build(
+        np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in records]),
+        np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in tag_names] for r in records], dtype=np.float32),
+        np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in mood_names] for r in records], dtype=np.float32),
+        bpm=[r["tempo_bpm"] for r in records], energy=[r["energy"] for r in records])
 
 
 def membership_hash(item_ids: Sequence[str]) -> str:
@@ -85,8 +70,7 @@ def build_profile(library: Library, members: Sequence[int]) -> PlaylistProfile:
     if not len(rows):
         raise ValueError("a playlist profile needs at least one song")
     vectors = library.vectors[rows]
-    centroid = vectors.mean(axis=0)
-    centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
+    centroid = unit_mean(vectors)
     spread = float(np.mean(1.0 - vectors @ centroid))
     tag_profile = np.concatenate([library.tags[rows].mean(axis=0), library.moods[rows].mean(axis=0)])
     tag_profile = tag_profile / max(float(np.linalg.norm(tag_profile)), 1e-12)
@@ -94,107 +78,6 @@ def build_profile(library: Library, members: Sequence[int]) -> PlaylistProfile:
     energy_centre, energy_spread = _robust(library.energy[rows], MIN_ENERGY_SPREAD)
     return PlaylistProfile(rows, centroid.astype(np.float32), spread, tag_profile.astype(np.float32), bpm_centre,
                            bpm_spread, energy_centre, energy_spread)
-
-
-def _fit(values: np.ndarray, centre: float, spread: float) -> np.ndarray:
-    """exp(−½·z²) of each value against the playlist's centre; 0.5 (no evidence either way) when unknown."""
-    if not np.isfinite(centre):
-        return np.full(len(values), 0.5, dtype=np.float32)
-    z = (values - centre) / spread
-    return np.where(np.isfinite(values), np.exp(-0.5 * z * z), 0.5).astype(np.float32)
-
-
-def rank_all(library: Library, profile: PlaylistProfile, *,
-             cooccurrence_scores: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Each ranker's score (n,) for every row, higher is better:
-
-    - centroid: cosine to the members' mean embedding;
-    - nearest_member: cosine to the closest member (a playlist of two styles keeps both);
-    - tags: cosine of the song's tags and moods to the playlist's mean tags and moods;
-    - tempo_energy: how well its tempo and energy sit in the playlist's range (robust centre and spread);
-    - cooccurrence (when given): PPMI with the members over the user's other playlists."""
-    members = library.vectors[profile.members]
-    scores = {
-        "centroid": library.vectors @ profile.centroid,
-        "nearest_member": (library.vectors @ members.T).max(axis=1),
-        "tags": _tags(library) @ profile.tag_profile,
-        "tempo_energy": _fit(library.bpm, profile.bpm_centre, profile.bpm_spread)
-        * _fit(library.energy, profile.energy_centre, profile.energy_spread),
-    }
-    if cooccurrence_scores is not None:
-        scores["cooccurrence"] = cooccurrence_scores
-    return {name: np.asarray(s, dtype=np.float32) for name, s in scores.items()}
-
-
-def zscores(values: np.ndarray) -> np.ndarray:
-    """Values as z-scores over themselves (0 spread: all 0)."""
-    spread = float(values.std()) or 1.0
-    return (values - float(values.mean())) / spread
-
-
-@dataclass(frozen=True)
-class EmbeddingFit:
-    """How candidate songs fit a playlist by the two embedding rankers, the default the harness chose."""
-
-    to_centroid: np.ndarray  # cosine to the members' mean
-    nearest_cosine: np.ndarray  # cosine to the closest member
-    nearest: np.ndarray  # index (into the members) of that member
-
-    @property
-    def parts(self) -> list[np.ndarray]:
-        """The two rankers as z-scores over the candidates."""
-        return [zscores(self.to_centroid), zscores(self.nearest_cosine)]
-
-    @property
-    def score(self) -> np.ndarray:
-        """Their mean: what suggestions and *extend a playlist* rank by."""
-        return np.mean(self.parts, axis=0)
-
-
-def embedding_fit(candidates: np.ndarray, members: np.ndarray) -> EmbeddingFit:
-    """The fit of `candidates` (m, d) to the playlist whose songs are `members` (k, d); rows are unit vectors."""
-    centroid = members.mean(axis=0)
-    centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
-    to_centroid = candidates @ centroid
-    similarity = candidates @ members.T
-    return EmbeddingFit(to_centroid, similarity.max(axis=1), similarity.argmax(axis=1))
-
-
-def _tags(library: Library) -> np.ndarray:
-    both = np.concatenate([library.tags, library.moods], axis=1)
-    return both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
-
-
-def fuse_weighted(scores: Mapping[str, np.ndarray], weights: Mapping[str, float],
-                  candidates: np.ndarray) -> np.ndarray:
-    """Σ weight × z-score (over `candidates`, a bool mask) of each ranker; -inf outside the candidates."""
-    total = np.zeros(len(candidates), dtype=np.float64)
-    for name, weight in weights.items():
-        if weight == 0 or name not in scores:
-            continue
-        values = scores[name].astype(np.float64)
-        pool = values[candidates]
-        spread = float(pool.std()) or 1.0
-        total += weight * (values - float(pool.mean())) / spread
-    return np.where(candidates, total, -np.inf)
-
-
-def _ranks(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """1-based rank of each candidate (ties by row), inf outside."""
-    order = np.lexsort((np.arange(len(values)), -np.where(candidates, values, -np.inf)))
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.arange(1, len(values) + 1)
-    return np.where(candidates, ranks, np.inf)
-
-
-def fuse_rrf(scores: Mapping[str, np.ndarray], weights: Mapping[str, float], candidates: np.ndarray) -> np.ndarray:
-    """Σ weight / (60 + rank) over the rankers with weight (ranks only: no calibration of scores needed)."""
-    total = np.zeros(len(candidates), dtype=np.float64)
-    for name, weight in weights.items():
-        if weight == 0 or name not in scores:
-            continue
-        total += weight / (RRF_K + _ranks(scores[name], candidates))
-    return np.where(candidates, total, -np.inf)
 
 
 def cooccurrence(playlists: Sequence[Sequence[int]], n: int, *, min_support: int = 2) -> np.ndarray:
@@ -248,3 +131,98 @@ def cooccurrence_scores(ppmi: np.ndarray, members: Sequence[int]) -> np.ndarray:
     """A song's mean PPMI with the playlist's members."""
     rows = np.asarray(list(members), dtype=np.int64)
     return ppmi[:, rows].mean(axis=1) if len(rows) else np.zeros(len(ppmi), dtype=np.float32)
+
+
+def percentile(z: float) -> float:
+    """The share of a normal distribution below z (how a z-score reads to a person)."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """The matching job's suggestions: (item id, playlist id, score, reasons), the best MAX_SUGGESTIONS playlists of
+    each song, and how many songs were scored."""
+
+    suggestions: list[tuple[str, str, float, list[str]]]
+    songs_scored: int
+
+    @property
+    def songs_suggested(self) -> int:
+        return len({item_id for item_id, _, _, _ in self.suggestions})
+
+
+def suggest(library: Library, records: Sequence[Mapping[str, Any]],
+            playlists: Sequence[tuple[Mapping[str, Any], PlaylistProfile]], *, decided: Collection[tuple[str, str]],
+            since: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> Suggestions:
+    """The playlists each song analysed `since` (all when None) fits. `records[i]` (item_id, title, artist,
+    analyzed_at) describes library row i; `playlists` are (playlist_id and item_ids, its profile); `decided` are the
+    (item, playlist) pairs the user accepted or rejected, never suggested again. `progress(done, total)` is called
+    after each playlist (the job reports and checks for cancellation there)."""
+    songs = [i for i, r in enumerate(records) if since is None or (r["analyzed_at"] and r["analyzed_at"] >= since)]
+    song_rows = np.asarray(songs, dtype=np.int64)
+    candidates: dict[int, list[tuple[float, str, list[str]]]] = {}
+    for number, (playlist, profile) in enumerate(playlists if songs else (), start=1):
+        fit = embedding_fit(library.vectors, library.vectors[profile.members])  # z-scores over the whole library
+        z = fit.score
+        member_set = set(playlist["item_ids"])
+        for row, near in zip(song_rows.tolist(), fit.nearest[song_rows].tolist(), strict=True):
+            item_id = records[row]["item_id"]
+            if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
+                continue
+            twin = records[int(profile.members[near])]
+            reasons = [f"sounds like the playlist (closer than {percentile(z[row]):.0%} of your library)",
+                       f"close to {twin['title']} — {twin['artist']}"]
+            candidates.setdefault(row, []).append((float(z[row]), playlist["playlist_id"], reasons))
+        if progress is not None:
+            progress(number, len(playlists))
+    return Suggestions([(records[row]["item_id"], playlist_id, round(score, 4), reasons)
+                        for row, found in candidates.items()
+                        for score, playlist_id, reasons in sorted(found, reverse=True)[:MAX_SUGGESTIONS]],
+                       len(songs))
+
+
+@dataclass(frozen=True)
+class Continued:
+    """A song that would continue a playlist: its fused score (z-score units) and why."""
+
+    track: TrackInfo
+    score: float
+    reasons: list[str]
+
+
+def continue_playlist(item_ids: Sequence[str], *, n: int, lookup: Lookup, neighbours: Neighbours,
+                      other_playlists: Sequence[Sequence[str]]) -> tuple[list[Continued], bool] | None:
+    """`n` songs that fit the playlist of `item_ids` and are not in it, best first, and whether co-occurrence over
+    `other_playlists` (the user's playlists, by item ids) was on; None when none of its songs is analysed.
+
+    The candidates are the index's neighbours of the playlist's centroid; they are ranked by the mean z-score of the
+    centroid and nearest-member rankers as the matching job ranks (plus PPMI with the members when co-occurrence is
+    on and some candidate has any)."""
+    members = lookup(item_ids)
+    if not members:
+        return None
+    vectors = unit_rows([m.vector for m in members.values()])
+    pool = neighbours(unit_mean(vectors), min(len(members) + 10 * n, 2000))
+    found = lookup([item for item, _ in pool if item not in members])
+    titles = list(members.values())
+    ids = list(found)
+    if not ids:
+        return [], False
+    fit = embedding_fit(unit_rows([found[i].vector for i in ids]), vectors)
+    parts = fit.parts
+    together = song_cooccurrence(other_playlists)  # None below COOCCURRENCE_MIN_PLAYLISTS: the ranker is off
+    ppmi = together.scores(ids, item_ids) if together is not None else None
+    if ppmi is not None and ppmi.any():
+        parts.append(zscores(ppmi))
+    score = np.mean(parts, axis=0)
+    order = sorted(range(len(ids)), key=lambda i: (-score[i], ids[i]))[:n]
+    results = []
+    for i in order:
+        twin = titles[int(fit.nearest[i])]
+        reasons = [f"close to the playlist's sound (cosine {fit.to_centroid[i]:.2f})",
+                   f"close to {twin.title} — {twin.artist}"]
+        if ppmi is not None and ppmi[i] > 0:
+            reasons.append("often in your playlists together with its songs")
+        results.append(Continued(found[ids[i]], float(score[i]), reasons))
+    return results, together is not None
+

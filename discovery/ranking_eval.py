@@ -13,15 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from discovery.playlist_match import (
-    Library,
-    build_profile,
-    cooccurrence,
-    cooccurrence_scores,
-    fuse_rrf,
-    fuse_weighted,
-    rank_all,
-)
+from discovery.playlist_match import build_profile, cooccurrence, cooccurrence_scores
+from discovery.ranking import Library, fuse_rrf, fuse_weighted, ordered, rank_all
 
 __all__ = ["Metrics", "Split", "evaluate", "metrics_of", "split_playlists"]
 
@@ -84,7 +77,7 @@ def _mean(items: Sequence[Metrics]) -> Metrics:
 
 def _order(scores: np.ndarray, candidates: np.ndarray) -> list[int]:
     rows = np.flatnonzero(candidates)
-    return rows[np.lexsort((rows, -scores[rows]))].tolist()
+    return rows[ordered(scores[rows])].tolist()
 
 
 def negatives_in_top(ranking: Sequence[int], negatives: set[int], k: int = K) -> float:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from discovery.ranking import top_k
 from discovery.types import DiscoveryError
 
 __all__ = ["Concept", "ConceptScores", "SemanticHit", "TextSearchEngine", "build_concepts", "concept_scores"]
@@ -190,8 +191,7 @@ class TextSearchEngine:
         count = min(limit, int((total > 0).sum()))  # a track with none of what the query means is no match
         if count <= 0:
             return [], {self.concepts[c].name: round(weights[c], 4) for c in columns}
-        top = np.argpartition(-total, count - 1)[:count]
-        top = top[np.lexsort((top, -total[top]))]  # best first; ties by row, so stable
+        top = top_k(total, count)  # best first; ties by row, so stable
         hits = []
         for row in top.tolist():
             parts = sorted(((weights[c] * scores.matrix[row, c], c) for c in columns), reverse=True)[:3]

@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from db import playlist_matching as match_store
 from db import task_status as task_store
-from db.app_settings import effective_config
-from discovery.playlist_match import embedding_fit, song_cooccurrence, zscores
-from mediaserver import MediaServerError, get_media_server
+from discovery.playlist_match import continue_playlist as playlist_continuation
+from mediaserver import MediaServerError
 from routes.context import Runtime, runtime
 from routes.discovery_api import index_queries
 from routes.errors import ApiError, bad_parameter
@@ -81,7 +79,7 @@ def accept() -> Response:
         match_store.decide(rt.db, item_id, playlist_id, "accepted")
         return jsonify({"added": False, "message": "already in the playlist"})
     try:
-        get_media_server(effective_config(rt.config, rt.db)).add_to_playlist(playlist_id, [item_id])
+        rt.media_server().add_to_playlist(playlist_id, [item_id])
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not add the song: {exc}") from None
     if not match_store.decide(rt.db, item_id, playlist_id, "accepted"):
@@ -113,49 +111,22 @@ def mine() -> Response:
 
 @bp.get("/api/playlists/<path:playlist_id>/continue")
 def continue_playlist(playlist_id: str) -> Response:
-    """`n` songs that fit the playlist and are not in it, best first, with the reasons (the index's neighbours of
-    the playlist's centroid, ranked by the centroid and the nearest member as the matching job does)."""
+    """`n` songs that fit the playlist and are not in it, best first, with the reasons (see
+    discovery.playlist_match.continue_playlist)."""
     rt = runtime()
     playlist = _playlist(rt, playlist_id)
     n = int_param("n", 20, minimum=1, maximum=200)
     queries = index_queries(rt)
-    members = queries.lookup(playlist["item_ids"])
-    if not members:
+    continued = playlist_continuation(playlist["item_ids"], n=n, lookup=queries.lookup,
+                                      neighbours=queries.neighbours,
+                                      other_playlists=[p["item_ids"] for p in match_store.user_playlists(rt.db)])
+    if continued is None:
         raise ApiError(409, "none of the playlist's songs is analyzed yet", parameter="playlist_id")
-    vectors = _unit_rows([m.vector for m in members.values()])
-    centroid = vectors.mean(axis=0)
-    pool = queries.neighbours(centroid / max(float(np.linalg.norm(centroid)), 1e-12),
-                              min(len(members) + 10 * n, 2000))
-    found = queries.lookup([item for item, _ in pool if item not in members])
-    titles = list(members.values())
-    ids = list(found)
-    if not ids:
-        return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": [], "cooccurrence": False})
-    fit = embedding_fit(_unit_rows([found[i].vector for i in ids]), vectors)
-    parts = fit.parts
-    others = [p["item_ids"] for p in match_store.user_playlists(rt.db)]
-    together = song_cooccurrence(others)  # None below COOCCURRENCE_MIN_PLAYLISTS: the ranker is off
-    ppmi = together.scores(ids, playlist["item_ids"]) if together is not None else None
-    if ppmi is not None and ppmi.any():
-        parts.append(zscores(ppmi))
-    score = np.mean(parts, axis=0)
-    order = sorted(range(len(ids)), key=lambda i: (-score[i], ids[i]))[:n]
-    results = []
-    for i in order:
-        track, twin = found[ids[i]], titles[int(fit.nearest[i])]
-        reasons = [f"close to the playlist's sound (cosine {fit.to_centroid[i]:.2f})",
-                   f"close to {twin.title} — {twin.artist}"]
-        if ppmi is not None and ppmi[i] > 0:
-            reasons.append("often in your playlists together with its songs")
-        results.append({"item_id": ids[i], "title": track.title, "artist": track.artist, "album": track.album,
-                        "score": round(float(score[i]), 4), "reasons": reasons})
-    return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "results": results,
-                    "cooccurrence": together is not None})
-
-
-def _unit_rows(vectors: list[np.ndarray]) -> np.ndarray:
-    matrix = np.stack(vectors).astype(np.float32)
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    results, cooccurrence = continued
+    return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "cooccurrence": cooccurrence,
+                    "results": [{"item_id": c.track.item_id, "title": c.track.title, "artist": c.track.artist,
+                                 "album": c.track.album, "score": round(c.score, 4), "reasons": c.reasons}
+                                for c in results]})
 
 
 @bp.post("/api/playlists/<path:playlist_id>/add")
@@ -169,7 +140,7 @@ def add_selected(playlist_id: str) -> Response:
     new = [i for i in dict.fromkeys(ids) if i not in playlist["item_ids"]]
     try:
         if new:
-            get_media_server(effective_config(rt.config, rt.db)).add_to_playlist(playlist_id, new)
+            rt.media_server().add_to_playlist(playlist_id, new)
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not add the songs: {exc}") from None
     match_store.save_user_playlist(rt.db, playlist_id=playlist_id, name=playlist["name"],

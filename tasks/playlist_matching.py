@@ -1,22 +1,15 @@
 """The playlist matching job: read the user's playlists from the media server, (re)compute the profiles whose
 membership, analysis version, model or code changed, and suggest for new songs the playlists they fit. Every step
 is an upsert keyed by what it depends on, so a run that was killed is simply run again (the panel's task, or the
-next analysis) and redoes only what is missing.
-
-Suggestion score (the default chosen by bench/quality.py's figures: weighted fusion of the embedding rankers): for
-each playlist, the song's cosine to the profile's centroid and to its nearest member, each as a z-score over the
-whole library, averaged. A playlist is suggested when that is at least SUGGEST_Z (the song is closer than ~84 % of
-the library) — at most MAX_SUGGESTIONS per song, best first.
+next analysis) and redoes only what is missing. How a song is scored against a playlist is
+discovery.playlist_match.suggest's.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
 from typing import Any
-
-import numpy as np
 
 from audio.analyze import ANALYSIS_VERSION
 from audio.moods import MOODS
@@ -24,8 +17,9 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
 from db.app_settings import effective_config
-from discovery.playlist_match import PROFILE_CODE_VERSION, Library, build_profile, embedding_fit, membership_hash
-from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, get_media_server
+from discovery.playlist_match import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash, suggest
+from discovery.ranking import unit_mean, unit_rows
+from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
 from tasks.catalog import PLAYLIST_MATCHING
 from tasks.progress import TaskContext, task
 
@@ -33,15 +27,13 @@ log = logging.getLogger(__name__)
 
 PROFILE_KIND = "musicnn-embedding+tags+tempo-energy"
 GENERATED_SUFFIXES = (AUTOMATIC_SUFFIX, "_instant", "_smart")
-SUGGEST_Z = 1.0
-MAX_SUGGESTIONS = 3
 MIN_MEMBERS = 2
 
 
 @task(PLAYLIST_MATCHING.task_type)
 def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full: bool = False) -> dict[str, Any]:
     config = effective_config(ctx.config, ctx.db)
-    server = get_media_server(config)
+    server = ctx.media_server()
     ctx.report("Reading your playlists from the media server", phase="playlists", progress=0)
     rows = match_store.features(ctx.db, MODEL_NAME)
     row_of = {r["item_id"]: i for i, r in enumerate(rows)}
@@ -73,11 +65,7 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
     if not rows:
         ctx.report("Nothing is analyzed yet: no profile to build", progress=100)
         return summary
-    library = Library.build(
-        np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows]),
-        np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in MSD_TAGS] for r in rows], dtype=np.float32),
-        np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in MOODS] for r in rows], dtype=np.float32),
-        bpm=[r["tempo_bpm"] for r in rows], energy=[r["energy"] for r in rows])
+    library = library_of(rows, tag_names=MSD_TAGS, mood_names=MOODS)
     stored = match_store.stored_profile_keys(ctx.db)
     clap_counts = clap_store.counts_by_model(ctx.db)
     clap_model = next(iter(clap_counts), None)  # the model that made most CLAP embeddings, as text search uses
@@ -108,33 +96,17 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         ctx.report(f"Profiled {number}/{len(playlists)} playlists", progress=30 + 30.0 * number / len(playlists),
                    log=False)
     cutoff = datetime.fromisoformat(since) if since and not full else None
-    songs = [i for i, r in enumerate(rows) if cutoff is None or (r["analyzed_at"] and r["analyzed_at"] >= cutoff)]
-    summary["songs_scored"] = len(songs)
-    decided = match_store.decided(ctx.db)
-    candidates: dict[int, list[tuple[float, str, list[str]]]] = {}
-    song_rows = np.asarray(songs, dtype=np.int64)
-    for number, (playlist, profile) in enumerate(profiles, start=1):
+
+    def matched(number: int, total: int) -> None:
+        ctx.report(f"Matched new songs against {number}/{total} playlists", progress=60 + 38.0 * number / total,
+                   log=False)
         ctx.check_cancelled()
-        if not len(song_rows):
-            break
-        fit = embedding_fit(library.vectors, library.vectors[profile.members])  # z-scores over the whole library
-        z = fit.score
-        member_set = set(playlist["item_ids"])
-        for row, near in zip(song_rows.tolist(), fit.nearest[song_rows].tolist(), strict=True):
-            item_id = rows[row]["item_id"]
-            if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
-                continue
-            twin = rows[int(profile.members[near])]
-            reasons = [f"sounds like the playlist (closer than {percentile(z[row]):.0%} of your library)",
-                       f"close to {twin['title']} — {twin['artist']}"]
-            candidates.setdefault(row, []).append((float(z[row]), playlist["playlist_id"], reasons))
-        ctx.report(f"Matched new songs against {number}/{len(profiles)} playlists",
-                   progress=60 + 38.0 * number / len(profiles), log=False)
-    suggestions = [(rows[row]["item_id"], playlist_id, round(score, 4), reasons)
-                   for row, found in candidates.items()
-                   for score, playlist_id, reasons in sorted(found, reverse=True)[:MAX_SUGGESTIONS]]
-    summary["suggestions"] = match_store.save_suggestions(ctx.db, suggestions)
-    ctx.report(f"{summary['suggestions']} suggestions for {len(candidates)} of {len(songs)} songs; "
+
+    ctx.check_cancelled()
+    found = suggest(library, rows, profiles, decided=match_store.decided(ctx.db), since=cutoff, progress=matched)
+    summary["songs_scored"] = found.songs_scored
+    summary["suggestions"] = match_store.save_suggestions(ctx.db, found.suggestions)
+    ctx.report(f"{summary['suggestions']} suggestions for {found.songs_suggested} of {found.songs_scored} songs; "
                f"{summary['profiles_computed']} profiles computed, {summary['profiles_kept']} up to date"
                + (f"; {len(summary['read_failures'])} playlists could not be read" if summary["read_failures"] else ""),
                progress=100)
@@ -146,14 +118,6 @@ def clap_centroid(db: Any, item_ids: list[str], model: str) -> dict[str, Any]:
     vectors = clap_store.vectors_of(db, item_ids, model)
     if not vectors:
         return {}
-    matrix = np.stack(list(vectors.values()))
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    centre = matrix.mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    centre = unit_mean(unit_rows(list(vectors.values())))
     return {"clap_model": model, "clap_members": len(vectors), "clap_centroid": [round(float(x), 6) for x in centre]}
-
-
-def percentile(z: float) -> float:
-    """The share of a normal distribution below z (how a z-score reads to a person)."""
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 

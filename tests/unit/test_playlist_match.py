@@ -8,15 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from discovery.playlist_match import (
-    Library,
-    build_profile,
-    cooccurrence,
-    fuse_rrf,
-    fuse_weighted,
-    membership_hash,
-    rank_all,
-)
+from discovery.playlist_match import build_profile, cooccurrence, membership_hash
+from discovery.ranking import Library, fuse_rrf, fuse_weighted, rank_all
 from discovery.ranking_eval import Split, evaluate, metrics_of, split_playlists
 
 
@@ -131,7 +124,7 @@ def test_rejected_songs_count_against_a_ranking():
 
 
 def test_embedding_fit_names_the_closest_member_and_averages_the_two_z_scores():
-    from discovery.playlist_match import embedding_fit, zscores
+    from discovery.ranking import embedding_fit, zscores
 
     members = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     candidates = np.array([[0.9, 0.1], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)
@@ -141,3 +134,62 @@ def test_embedding_fit_names_the_closest_member_and_averages_the_two_z_scores():
     np.testing.assert_allclose(fit.score, (zscores(fit.to_centroid) + zscores(fit.nearest_cosine)) / 2, rtol=1e-6)
     # the first is nearly a member (0.99 to it) and leads though the second is closer to the centroid
     np.testing.assert_allclose(fit.score, [0.7423048, 0.6553085, -1.3976132], rtol=1e-5)
+
+
+def records(n: int) -> list[dict]:
+    from datetime import datetime
+
+    return [{"item_id": f"s{i}", "title": f"Song {i}", "artist": "Band", "analyzed_at": datetime(2026, 1, 1 + i)}
+            for i in range(n)]
+
+
+def test_suggestions_skip_members_decided_pairs_and_songs_analysed_before_since():
+    from datetime import datetime
+
+    from discovery.playlist_match import SUGGEST_Z, suggest
+    from discovery.ranking import embedding_fit
+
+    lib, songs = library(), records(6)
+    profile = build_profile(lib, [0, 2])
+    playlist = {"playlist_id": "x", "item_ids": ["s0", "s2"]}
+    z = embedding_fit(lib.vectors, lib.vectors[profile.members]).score
+    # the members score high too (0.983 both) but are not suggested; song 1 is the one non-member above SUGGEST_Z
+    assert [i for i in range(6) if z[i] >= SUGGEST_Z] == [1]
+    calls: list[tuple[int, int]] = []
+    found = suggest(lib, songs, [(playlist, profile)], decided=set(),
+                    progress=lambda done, total: calls.append((done, total)))
+    assert found.suggestions == [("s1", "x", 1.0148, ["sounds like the playlist (closer than 84% of your library)",
+                                                     "close to Song 0 — Band"])]
+    assert found.songs_scored == 6 and found.songs_suggested == 1 and calls == [(1, 1)]
+    assert suggest(lib, songs, [(playlist, profile)], decided={("s1", "x")}).suggestions == []
+    later = suggest(lib, songs, [(playlist, profile)], decided=set(), since=datetime(2026, 1, 3),
+                    progress=lambda done, total: calls.append((done, total)))
+    assert later.songs_scored == 4 and later.suggestions == [] and calls == [(1, 1), (1, 1)]
+    assert suggest(lib, songs, [(playlist, profile)], decided=set(), since=datetime(2027, 1, 1),
+                   progress=lambda done, total: calls.append((done, total))).songs_scored == 0
+    assert calls == [(1, 1), (1, 1)]  # no song to score: no playlist is matched
+
+
+def test_continue_a_playlist_ranks_the_neighbours_that_are_not_members():
+    from discovery.playlist_match import continue_playlist
+    from discovery.types import TrackInfo
+
+    lib = library()
+    tracks = {f"s{i}": TrackInfo(f"s{i}", f"Song {i}", "Band", lib.vectors[i]) for i in range(6)}
+
+    def lookup(ids):
+        return {i: tracks[i] for i in ids if i in tracks}
+
+    def neighbours(vector, k):
+        order = np.argsort(-(lib.vectors @ vector), kind="stable")[:k]
+        return [(f"s{i}", 0.0) for i in order.tolist()]
+
+    assert continue_playlist(["gone"], n=3, lookup=lookup, neighbours=neighbours, other_playlists=[]) is None
+    results, cooccurrence = continue_playlist(["s0", "s1"], n=2, lookup=lookup, neighbours=neighbours,
+                                              other_playlists=[])
+    # song 2 lies between the members' x and the y-songs; of the y-songs, 4 leans most towards x, 3 least
+    assert [c.track.item_id for c in results] == ["s2", "s4"] and cooccurrence is False
+    assert [round(c.score, 4) for c in results] == [1.7178, -0.4562]
+    assert results[0].reasons == ["close to the playlist's sound (cosine 0.83)", "close to Song 1 — Band"]
+    everything, _ = continue_playlist(["s0", "s1"], n=10, lookup=lookup, neighbours=neighbours, other_playlists=[])
+    assert [c.track.item_id for c in everything] == ["s2", "s4", "s5", "s3"]
