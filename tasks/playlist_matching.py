@@ -16,7 +16,6 @@ from audio.moods import MOODS
 from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
-from db.app_settings import effective_config
 from discovery.playlist_match import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash, suggest
 from discovery.ranking import unit_mean, unit_rows
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
@@ -32,7 +31,6 @@ MIN_MEMBERS = 2
 
 @task(PLAYLIST_MATCHING.task_type)
 def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full: bool = False) -> dict[str, Any]:
-    config = effective_config(ctx.config, ctx.db)
     server = ctx.media_server()
     ctx.report("Reading your playlists from the media server", phase="playlists", progress=0)
     rows = match_store.features(ctx.db, MODEL_NAME)
