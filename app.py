@@ -25,8 +25,6 @@ from db.chat_queries import ensure_chat_role
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
 from infra.logs import configure_logging
-from map_manager import CACHE_NAME as MAP_CACHE
-from map_manager import map_cache_builder
 from routes import (
     analysis,
     audio_api,
@@ -49,17 +47,19 @@ from routes import (
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
-from search_manager import CACHE_NAME as SEARCH_FACETS_CACHE
-from search_manager import build_search_facets
-from tasks.reconcile import reconcile_dead_workers
-from textsearch_manager import CACHE_NAME as TEXT_SEARCH_CACHE
-from textsearch_manager import (
+from services.map import CACHE_NAME as MAP_CACHE
+from services.map import map_cache_builder
+from services.search import CACHE_NAME as SEARCH_FACETS_CACHE
+from services.search import build_search_facets
+from services.text_search import CACHE_NAME as TEXT_SEARCH_CACHE
+from services.text_search import (
     CLAP_CACHE_NAME,
     build_searchable_library,
     clap_library_builder,
     clap_model_for,
     text_model_for,
 )
+from tasks.reconcile import reconcile_dead_workers
 from voyager_manager import IndexHolder
 
 log = logging.getLogger(__name__)

@@ -34,12 +34,12 @@ from bench.index_recall import clustered_vectors  # noqa: E402
 from bench.map import tag_json  # noqa: E402
 from bench.similarity import load_library  # noqa: E402
 from bench.stack import embedded_services  # noqa: E402
-from chat_manager import AiCallLog, ChatContext, ChatRequest, ProviderPacer, chat_playlist  # noqa: E402
 from config import Config  # noqa: E402
 from db.chat_queries import ensure_chat_role  # noqa: E402
 from db.chat_sql import validate_chat_query  # noqa: E402
 from db.pool import Database  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
+from services.chat import AiCallLog, ChatContext, ChatRequest, ProviderPacer, chat_playlist  # noqa: E402
 
 PROMPTS = json.loads((ROOT / "bench" / "chat_prompts.json").read_text())
 LLM_STYLE = ("SELECT item_id, title, artist, album, tempo_bpm, camelot, energy FROM chat_tracks "

@@ -45,9 +45,9 @@ from db import smart_playlists as smart_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from discovery.hybrid import Filters, facet_counts, parse_camelot  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
-from search_manager import CACHE_NAME, SearchRequest, build_search_facets, run_search  # noqa: E402
-from textsearch_manager import CACHE_NAME as TEXT_CACHE  # noqa: E402
-from textsearch_manager import build_searchable_library, text_model_for  # noqa: E402
+from services.search import CACHE_NAME, SearchRequest, build_search_facets, run_search  # noqa: E402
+from services.text_search import CACHE_NAME as TEXT_CACHE  # noqa: E402
+from services.text_search import build_searchable_library, text_model_for  # noqa: E402
 from voyager_manager import IndexHolder, build_index, store_index  # noqa: E402
 
 # Typical searches: a tag or genre word, a description, a title's number (the synthetic titles are "Song <n>", so

@@ -44,7 +44,7 @@ from discovery.keyword_index import KeywordIndex  # noqa: E402
 from discovery.sentence_encoder import SentenceEncoder  # noqa: E402
 from discovery.textsearch import TextSearchEngine, concept_scores  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
-from textsearch_manager import (  # noqa: E402
+from services.text_search import (  # noqa: E402
     CONCEPTS,
     ClapLibrary,
     SearchableLibrary,

@@ -17,13 +17,24 @@ from pglast.parser import ParseError
 __all__ = ["CHAT_VIEW", "ChatQueryRejected", "ValidatedQuery", "validate_chat_query"]
 
 CHAT_VIEW = "chat_tracks"
-# The view's columns (db/migrations/0010_chat_view.sql; a test compares them): a name that is none of these nor an
-# output column of the query is refused, so `alias.json_agg` (PostgreSQL's attribute notation for json_agg(alias))
-# cannot call a function past the allow-list.
-CHAT_COLUMNS = frozenset({
-    "item_id", "title", "artist", "album", "album_artist", "year", "duration_seconds", "genres", "tempo_bpm",
-    "musical_key", "scale", "camelot", "energy", "loudness", "danceable", "aggressive", "happy", "party", "relaxed",
-    "sad", "tags"})
+# The view's columns (db/migrations/0010_chat_view.sql; a test compares them) with their types and what the LLM is
+# told of them: a name that is none of these nor an output column of the query is refused, so `alias.json_agg`
+# (PostgreSQL's attribute notation for json_agg(alias)) cannot call a function past the allow-list.
+CHAT_VIEW_COLUMNS = (
+    ("item_id", "text", "the track's id (always select it)"),
+    ("title", "text", ""), ("artist", "text", ""), ("album", "text", ""), ("album_artist", "text", ""),
+    ("year", "integer", "release year, may be NULL"), ("duration_seconds", "double precision", ""),
+    ("genres", "text[]", "the media server's genres, e.g. '{Rock,Jazz}'; test with 'Jazz' = ANY(genres)"),
+    ("tempo_bpm", "real", "beats per minute, NULL when no steady beat"),
+    ("musical_key", "text", "C, C#, D, ... B"), ("scale", "text", "'major' or 'minor'"),
+    ("camelot", "text", "Camelot key code, e.g. '8A'"), ("energy", "real", "0 (calm) to 1 (intense)"),
+    ("loudness", "real", "integrated loudness in LUFS, e.g. -14"),
+    ("danceable", "real", "mood 0-1"), ("aggressive", "real", "mood 0-1"), ("happy", "real", "mood 0-1"),
+    ("party", "real", "mood 0-1"), ("relaxed", "real", "mood 0-1"), ("sad", "real", "mood 0-1"),
+    ("tags", "jsonb", "tag probabilities 0-1, read one with (tags->>'rock')::float"),
+)
+
+CHAT_COLUMNS = frozenset(name for name, _, _ in CHAT_VIEW_COLUMNS)
 
 # What a query for songs needs: comparisons, arithmetic, text matching, JSON access into the tag object.
 ALLOWED_OPERATORS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "~~", "!~~", "~~*",

@@ -9,13 +9,13 @@ from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from ai import PROVIDERS
-from chat_manager import ChatContext, ChatRequest, chat_playlist
 from routes.context import Runtime, runtime
 from routes.discovery_api import playlist_request, publish_playlist
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
 from routes.ratelimit import over_limit
-from textsearch_manager import query_concepts
+from services.chat import ChatContext, ChatRequest, chat_playlist
+from services.text_search import query_concepts
 
 bp = Blueprint("chat", __name__)
 

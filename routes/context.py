@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 import redis
 from flask import current_app
 
-from chat_manager import AiCallLog, NameCache, ProviderPacer
 from config import Config
 from db.app_settings import effective_config
 from db.chat_queries import ChatRole
 from db.pool import Database
 from mediaserver import MediaServer, UserCredentials, get_media_server
 from routes.security import AuthState, session_secret
-from textsearch_manager import TextModel
+from services.chat import AiCallLog, NameCache, ProviderPacer
+from services.text_search import TextModel
 from voyager_manager import IndexHolder
 
 AUTH_CACHE_SECONDS = 2.0

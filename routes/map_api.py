@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 
 from db import task_status as task_store
 from discovery.map_cache import PERCENTS, MapCache
-from map_manager import CACHE_NAME
 from routes.context import runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import json_body, raw_param
 from routes.task_start import start_response
+from services.map import CACHE_NAME
 from tasks.catalog import MAP
 
 bp = Blueprint("map_api", __name__)

@@ -21,7 +21,7 @@ from routes.context import Runtime, runtime
 from routes.discovery_api import ITEM_ID_MAX, discovery_errors, index_queries, track_json, track_or_404
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, int_param, json_body, str_param
-from search_manager import SearchAnswer, SearchRequest, run_search
+from services.search import SearchAnswer, SearchRequest, run_search
 
 bp = Blueprint("search_api", __name__)
 

@@ -17,7 +17,7 @@ from discovery.types import DiscoveryError
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body, raw_param
-from textsearch_manager import (
+from services.text_search import (
     CACHE_NAME,
     CLAP_CACHE_NAME,
     CLAP_ENGINE_NAME,

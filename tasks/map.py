@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audio.musicnn import MODEL_NAME
-from map_manager import refresh_projection
+from services.map import refresh_projection
 from tasks.catalog import MAP
 from tasks.progress import TaskContext, task
 

@@ -12,8 +12,8 @@ import pytest
 
 from app import serve
 from audio.musicnn import MODEL_NAME
-from chat_manager import ProviderPacer
 from mediaservers.local import LocalFolder
+from services.chat import ProviderPacer
 from tests.conftest import wait_for
 from tests.fakes.llm import FakeLLM
 from tests.integration.test_chat_queries import fingerprint

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pytest
 
-from db.chat_prompt import COLUMNS
 from db.chat_queries import ChatQueryFailed, ensure_chat_role, run_chat_query
-from db.chat_sql import CHAT_COLUMNS, CHAT_VIEW, ValidatedQuery, validate_chat_query
+from db.chat_sql import CHAT_COLUMNS, CHAT_VIEW, CHAT_VIEW_COLUMNS, ValidatedQuery, validate_chat_query
 from db.pool import Database
 from tests.seeded_library import insert_track
 
@@ -82,7 +81,8 @@ def test_without_the_parser_check_the_role_and_the_read_only_transaction_still_r
 
 def test_the_validator_knows_the_chat_view_s_columns(db):
     rows = db.fetch_all("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (CHAT_VIEW,))
-    assert {r["column_name"] for r in rows} == CHAT_COLUMNS == {name for name, _, _ in COLUMNS}  # and the prompt
+    # the validator's names and the prompt's column list are one table in db/chat_sql
+    assert {r["column_name"] for r in rows} == CHAT_COLUMNS == {name for name, _, _ in CHAT_VIEW_COLUMNS}
 
 
 def test_session_settings_a_query_makes_are_undone_and_any_refusal_is_a_chat_failure(library, services):

@@ -11,9 +11,9 @@ import pytest
 
 from app import serve
 from audio.musicnn import MODEL_NAME, MSD_TAGS
+from services.text_search import TextModel, concept_engine_loader
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
-from textsearch_manager import TextModel, concept_engine_loader
 from voyager_manager import rebuild_from_embeddings
 
 LOW = {t: 0.05 for t in MSD_TAGS}

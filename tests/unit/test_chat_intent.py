@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from audio.musicnn import MSD_TAGS
-from db.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from discovery.chat_intent import extract_intent
 from discovery.chat_results import playlist_rows, song_key
+from services.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 
 ARTISTS = ["Miles Davis", "ABBA", "Queen", "Sigur Rós", "Air"]
 ALBUMS = ["Kind of Blue", "Arrival"]

@@ -9,14 +9,15 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
-TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "map_manager.py", "mediaserver.py", "textsearch_manager.py",
-             "search_manager.py",
-             "voyager_manager.py")
-PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "scheduling", "tasks")
+TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "mediaserver.py", "voyager_manager.py")
+PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "scheduling", "services",
+            "tasks")
 DOMAIN = ("audio", "clustering", "discovery", "scheduling")
 # Statements sent to PostgreSQL: a cursor's execute or the pool's helpers, or SQL keywords in a string.
 SQL_CALL = re.compile(r"\.(execute|executemany|fetch_one|fetch_all)\(")
 SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
+# The LLM prompt describes the query the chat wants in words and one example: text for a model, never run here.
+PROMPT_TEXT = ("services/chat_prompt.py",)
 
 
 def source_files() -> list[Path]:
@@ -48,7 +49,7 @@ def imported_modules(path: Path) -> set[str]:
 def test_sql_lives_in_db_only() -> None:
     offenders = []
     for path in source_files():
-        if path.relative_to(REPO_ROOT).parts[0] == "db":
+        if path.relative_to(REPO_ROOT).parts[0] == "db" or str(path.relative_to(REPO_ROOT)) in PROMPT_TEXT:
             continue
         text = path.read_text()
         for number, line in enumerate(text.splitlines(), start=1):

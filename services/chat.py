@@ -17,12 +17,12 @@ import ai
 from audio.musicnn import MSD_TAGS
 from config import Config
 from db import chat_queries
-from db.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 from db.chat_queries import ChatQueryFailed, ChatRole
 from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query
 from db.pool import Database
 from discovery.chat_intent import Intent, NameIndex, extract_intent, like_phrase
 from discovery.chat_results import playlist_rows
+from services.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answer
 
 log = logging.getLogger(__name__)
 

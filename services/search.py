@@ -30,7 +30,7 @@ from discovery.hybrid import (
     query_digest,
 )
 from discovery.types import DiscoveryError
-from textsearch_manager import TextModel, semantic_search
+from services.text_search import TextModel, semantic_search
 from voyager_manager import LibraryState, LoadedIndex
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
-"""The instant-playlist chat's conversation with an LLM (here in db/: it describes the chat view): the prompt (the
-view's columns, the tag and mood vocabulary, the rules a query must follow) and the reading of its answer
-(`{message, query, params}` as JSON, also inside a code fence or after some words)."""
+"""The instant-playlist chat's conversation with an LLM: the prompt (the chat view's columns as db/chat_sql describes
+them, the tag and mood vocabulary, the rules a query must follow) and the reading of its answer (`{message, query,
+params}` as JSON, also inside a code fence or after some words)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChatAnswerInvalid", "LlmPlan", "chat_prompt", "parse_llm_answer"]
+from db.chat_sql import CHAT_VIEW_COLUMNS
 
-COLUMNS = (
-    ("item_id", "text", "the track's id (always select it)"),
-    ("title", "text", ""), ("artist", "text", ""), ("album", "text", ""), ("album_artist", "text", ""),
-    ("year", "integer", "release year, may be NULL"), ("duration_seconds", "double precision", ""),
-    ("genres", "text[]", "the media server's genres, e.g. '{Rock,Jazz}'; test with 'Jazz' = ANY(genres)"),
-    ("tempo_bpm", "real", "beats per minute, NULL when no steady beat"),
-    ("musical_key", "text", "C, C#, D, ... B"), ("scale", "text", "'major' or 'minor'"),
-    ("camelot", "text", "Camelot key code, e.g. '8A'"), ("energy", "real", "0 (calm) to 1 (intense)"),
-    ("loudness", "real", "integrated loudness in LUFS, e.g. -14"),
-    ("danceable", "real", "mood 0-1"), ("aggressive", "real", "mood 0-1"), ("happy", "real", "mood 0-1"),
-    ("party", "real", "mood 0-1"), ("relaxed", "real", "mood 0-1"), ("sad", "real", "mood 0-1"),
-    ("tags", "jsonb", "tag probabilities 0-1, read one with (tags->>'rock')::float"),
-)
+__all__ = ["ChatAnswerInvalid", "LlmPlan", "chat_prompt", "parse_llm_answer"]
 
 
 class ChatAnswerInvalid(ValueError):
@@ -40,7 +28,7 @@ class LlmPlan:
 
 def chat_prompt(user_input: str, *, tags: Sequence[str], max_limit: int, default_limit: int) -> str:
     """The whole prompt for one request."""
-    columns = "\n".join(f"- {name} {kind}" + (f": {note}" if note else "") for name, kind, note in COLUMNS)
+    columns = "\n".join(f"- {name} {kind}" + (f": {note}" if note else "") for name, kind, note in CHAT_VIEW_COLUMNS)
     return f"""You build music playlists from a user's request by writing one PostgreSQL query.
 
 The only table you may read is the view chat_tracks, one row per song in the user's library:
