@@ -23,16 +23,14 @@ from services.text_search import (
     CLAP_ENGINE_NAME,
     ENGINE_NAME,
     ClapLibrary,
+    Engine,
     SearchableLibrary,
-    TextModel,
-    active_clap_library,
-    search,
-    search_clap,
+    active_engine,
+    hit_positions,
     semantic_search,
     suggested_queries,
     tag_matches,
 )
-from voyager_manager import LibraryState
 
 bp = Blueprint("textsearch_api", __name__)
 
@@ -62,16 +60,8 @@ def _library(rt: Runtime) -> SearchableLibrary:
     return library
 
 
-def _clap_library(rt: Runtime, state: LibraryState) -> ClapLibrary | None:
-    """The CLAP embeddings when CLAP answers: enabled, and some of the index's tracks embedded."""
-    return active_clap_library(rt.clap_model, state.caches)
-
-
-def _active(rt: Runtime) -> tuple[str, TextModel]:
-    """The engine that answers now and its text model."""
-    if rt.clap_model is not None and _clap_library(rt, rt.index.state) is not None:
-        return CLAP_ENGINE_NAME, rt.clap_model
-    return ENGINE_NAME, rt.text_model
+def _active(rt: Runtime) -> Engine:
+    return active_engine(rt.text_model, rt.clap_model, rt.index.state.caches)
 
 
 def _unavailable(engine: str, exc: Exception) -> ApiError:
@@ -87,7 +77,7 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
         return {"query": query, "results": [], "count": 0, "engine": ENGINE_NAME,
                 "message": "Nothing has been analyzed yet: run an analysis first."}
     catalog = state.index.catalog
-    engine = CLAP_ENGINE_NAME if active_clap_library(rt.clap_model, state.caches) is not None else ENGINE_NAME
+    engine = active_engine(rt.text_model, rt.clap_model, state.caches).name
     try:
         answer = semantic_search(rt.text_model, rt.clap_model, state.caches, query, limit=limit)
     except (DiscoveryError, ClapModelError) as exc:
@@ -169,7 +159,8 @@ def semantic() -> Response:
 
 
 def _warmup_state(rt: Runtime) -> dict[str, Any]:
-    engine, model = _active(rt)
+    active = _active(rt)
+    engine, model = active.name, active.model
     remaining = model.seconds_remaining()
     return {"active": model.loaded and remaining > 0, "seconds_remaining": remaining,
             "engine": engine, "model": model.name, "error": model.load_error}
@@ -180,7 +171,8 @@ def warmup() -> Response:
     """Load the active engine's text model now (and keep it for CLAP_TEXT_SEARCH_WARMUP_DURATION seconds after the
     last use)."""
     rt = runtime()
-    engine, model = _active(rt)
+    active = _active(rt)
+    engine, model = active.name, active.model
     try:
         model.warm_up()
     except (DiscoveryError, ClapModelError) as exc:
@@ -199,7 +191,8 @@ def stats() -> Response:
     embeddings too (songs, memory, audio model, text model, embeddings by other models left out)."""
     rt = runtime()
     library = rt.index.cache(CACHE_NAME)
-    engine, model = _active(rt)
+    active = _active(rt)
+    engine, model = active.name, active.model
     answer: dict[str, Any] = {
         "songs": len(library) if library is not None else 0,
         "memory_bytes": library.nbytes if library is not None else 0,
@@ -226,23 +219,15 @@ def top_queries() -> Response:
     """Suggested queries: ones that give distinct, non-empty results on this library (computed once per cache)."""
     rt = runtime()
     library = _library(rt)
-    clap = _clap_library(rt, rt.index.state)
-    engine = CLAP_ENGINE_NAME if clap is not None else ENGINE_NAME
-    if _suggested.get("library") is not library or _suggested.get("clap") is not clap:
+    engine = _active(rt)
+    if _suggested.get("library") is not library or _suggested.get("clap") is not engine.clap:
         try:
-            if clap is not None and rt.clap_model is not None:
-                clap_model = rt.clap_model
-                queries = suggested_queries(
-                    lambda q, top: {p for p, s in search_clap(clap_model, clap, q, limit=top) if s > 0})
-            elif len(library) == 0:
-                queries = []
-            else:
-                queries = suggested_queries(
-                    lambda q, top: {p for p, s, _ in search(rt.text_model, library, q, limit=top)[0] if s > 0})
+            queries = [] if engine.clap is None and len(library) == 0 else suggested_queries(
+                lambda q, top: hit_positions(engine, library, q, top=top))
         except (DiscoveryError, ClapModelError) as exc:
-            raise _unavailable(engine, exc) from None
-        _suggested.update(library=library, clap=clap, queries=queries)
-    return jsonify({"queries": _suggested["queries"], "engine": engine})
+            raise _unavailable(engine.name, exc) from None
+        _suggested.update(library=library, clap=engine.clap, queries=queries)
+    return jsonify({"queries": _suggested["queries"], "engine": engine.name})
 
 
 @bp.post("/api/clap/cache/refresh")

@@ -329,16 +329,40 @@ def active_clap_library(clap_model: TextModel | None, caches: Mapping[str, Any])
     return library if library is not None and len(library) > 0 else None
 
 
-def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any], query: str, *,
-                    limit: int) -> SemanticAnswer:
-    """The query answered by CLAP when it is active, else by the default engine (`caches`: the index's caches,
-    read together with the index). Raises DiscoveryError or ClapModelError when the model cannot answer, LookupError
-    while the text-search cache is not built yet."""
+@dataclass(frozen=True)
+class Engine:
+    """The engine that answers text queries now: CLAP (its text model and the CLAP embeddings) when it is active,
+    else the default engine (the concept model)."""
+
+    name: str
+    model: TextModel
+    clap: ClapLibrary | None = None
+
+
+def active_engine(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any]) -> Engine:
+    """The one choice of engine (`caches`: the index's caches, read together with the index)."""
     clap = active_clap_library(clap_model, caches)
     if clap is not None and clap_model is not None:
-        hits = search_clap(clap_model, clap, query, limit=limit)
-        return SemanticAnswer(CLAP_ENGINE_NAME, clap_model.name, [(p, s, []) for p, s in hits],
-                              audio_model=clap.audio_model)
+        return Engine(CLAP_ENGINE_NAME, clap_model, clap)
+    return Engine(ENGINE_NAME, text_model)
+
+
+def hit_positions(engine: Engine, library: SearchableLibrary, query: str, *, top: int) -> set[int]:
+    """The positions among the engine's `top` for `query` that score above 0 (what the suggestions test)."""
+    if engine.clap is not None:
+        return {p for p, s in search_clap(engine.model, engine.clap, query, limit=top) if s > 0}
+    return {p for p, s, _ in search(engine.model, library, query, limit=top)[0] if s > 0}
+
+
+def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any], query: str, *,
+                    limit: int) -> SemanticAnswer:
+    """The query answered by the active engine (see active_engine). Raises DiscoveryError or ClapModelError when the
+    model cannot answer, LookupError while the text-search cache is not built yet."""
+    engine = active_engine(text_model, clap_model, caches)
+    if engine.clap is not None:
+        hits = search_clap(engine.model, engine.clap, query, limit=limit)
+        return SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, [(p, s, []) for p, s in hits],
+                              audio_model=engine.clap.audio_model)
     library: SearchableLibrary | None = caches.get(CACHE_NAME)
     if library is None:
         raise LookupError("text search is being prepared")
