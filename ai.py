@@ -45,6 +45,28 @@ class AIError(RuntimeError):
         self.unreachable = unreachable
 
 
+KEYED_PROVIDERS = ("gemini", "mistral")  # hosted only: no key, no answer
+
+
+def default_model(config: Config, provider: str) -> str:
+    """The model a provider uses unless a request names one (its *_MODEL_NAME setting)."""
+    return str(getattr(config, f"{provider.upper()}_MODEL_NAME", ""))
+
+
+def missing_key(config: Config, provider: str) -> bool:
+    """Whether `provider` cannot answer for want of an API key (a local OpenAI-compatible server needs none)."""
+    if provider in KEYED_PROVIDERS:
+        return not getattr(config, f"{provider.upper()}_API_KEY")
+    if provider == "openai":
+        return not config.OPENAI_API_KEY and "api.openai.com" in config.OPENAI_SERVER_URL
+    return False
+
+
+def call_delay(config: Config, provider: str) -> float:
+    """The least time between two calls to `provider` (its *_API_CALL_DELAY_SECONDS; 0 where it has none)."""
+    return float(getattr(config, f"{provider.upper()}_API_CALL_DELAY_SECONDS", 0.0))
+
+
 def ai_enabled(config: Config) -> bool:
     """Whether an AI provider is configured (AI_MODEL_PROVIDER is not "none")."""
     return config.AI_MODEL_PROVIDER.strip().lower() != "none"
@@ -68,7 +90,7 @@ def complete(config: Config, prompt: str, *, provider: str | None = None, model:
     # Older AudioMuse settings held the full endpoint; accept that as well as the documented base URL.
     base: str = getattr(config, f"{prefix}_SERVER_URL").rstrip("/").removesuffix("/api/generate") \
         .removesuffix("/chat/completions")
-    model_name: str = model or getattr(config, f"{prefix}_MODEL_NAME")
+    model_name: str = model or default_model(config, name)
     key: str = getattr(config, f"{prefix}_API_KEY", "")
     headers: dict[str, str] = {}
     body: dict[str, Any]

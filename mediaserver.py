@@ -8,6 +8,8 @@ adding its class to ADAPTERS.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from config import Config
 from mediaservers.base import (
     AUTOMATIC_SUFFIX,
@@ -36,7 +38,7 @@ from mediaservers.lyrion import Lyrion
 from mediaservers.mpd import Mpd
 from mediaservers.navidrome import Navidrome
 
-__all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "Album", "AudioFile", "AudioStream",
+__all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "FormField", "form_fields", "Album", "AudioFile", "AudioStream",
            "AudioStreamer", "Capability", "Library", "MediaServer",
            "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "UserCredentials",
            "adapter_class", "delete_automatic_playlists", "get_media_server", "iter_all_tracks", "library_ids_for"]
@@ -59,3 +61,27 @@ def adapter_class(kind: str) -> type[MediaServer]:
 def get_media_server(config: Config, *, user: UserCredentials | None = None) -> MediaServer:
     """The adapter selected by MEDIASERVER_TYPE, acting as `user` when given (else the configured account)."""
     return adapter_class(config.MEDIASERVER_TYPE).from_config(config, user=user)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the Settings form: which server types show it, and its label and placeholder for each."""
+
+    field: str
+    kinds: tuple[str, ...]
+    labels: dict[str, str]
+    placeholder: str
+
+
+def form_fields() -> list[FormField]:
+    """The Settings form's inputs, in first-declared order, from the adapters' declared settings."""
+    found: dict[str, FormField] = {}
+    for kind, adapter in ADAPTERS.items():
+        for setting in adapter.settings:
+            known = found.get(setting.field)
+            if known is None:
+                found[setting.field] = FormField(setting.field, (kind,), {kind: setting.label}, setting.placeholder)
+            else:
+                found[setting.field] = FormField(setting.field, (*known.kinds, kind), {**known.labels,
+                                                 kind: setting.label}, known.placeholder or setting.placeholder)
+    return list(found.values())

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
-from ai import PROVIDERS
+from ai import PROVIDERS, default_model
+from routes.common import playlist_request, publish
 from routes.context import Runtime, runtime
-from routes.discovery_api import playlist_request, publish_playlist
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
 from routes.ratelimit import over_limit
@@ -23,13 +23,14 @@ MAX_INPUT = 1000
 
 
 def _similar(rt: Runtime) -> Any:
+    """"Songs like <title>": the song and its nearest neighbours in the index (nothing while no index is loaded)."""
+
     def similar(item_id: str, n: int) -> list[str]:
-        loaded = rt.index.state.index
-        position = loaded.position(item_id) if loaded is not None else None
-        if loaded is None or position is None:
+        queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
+        seed = queries.lookup([item_id]).get(item_id) if queries is not None else None
+        if queries is None or seed is None:
             return []
-        vector = loaded.index.get_vector(position)
-        hits = loaded.query(vector, n + 1, query_ef=rt.config.VOYAGER_QUERY_EF)
+        hits = queries.neighbours(seed.vector, n + 1)
         return [item_id] + [i for i, _ in hits if i != item_id][:max(n - 1, 0)]
 
     return similar
@@ -78,7 +79,7 @@ def create_playlist() -> Response:
     playlist_id}; 502 when the media server fails."""
     rt = runtime()
     name, ids = playlist_request("item_ids")
-    full_name, playlist_id = publish_playlist(rt, name, ids, source="chat", ids_field="item_ids")
+    full_name, playlist_id = publish(rt, name, ids, source="chat", ids_field="item_ids")
     return jsonify({"message": f"Successfully created playlist '{full_name}' with {len(ids)} songs",
                     "playlist_id": playlist_id, "name": full_name})
 
@@ -91,7 +92,7 @@ def status() -> Response:
     role = rt.chat_role
     return jsonify({
         "default_provider": cfg.AI_MODEL_PROVIDER.lower(), "providers": ["none", *PROVIDERS],
-        "models": {p: getattr(cfg, f"{p.upper()}_MODEL_NAME", "") for p in PROVIDERS},
+        "models": {p: default_model(cfg, p) for p in PROVIDERS},
         "ollama_server_url": cfg.OLLAMA_SERVER_URL,
         "role": {"name": role.name, "ready": role.ready, "problem": role.problem,
                  "operator_sql": None if role.ready else role.operator_sql} if role else None,

@@ -7,11 +7,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
-from clustering.request import ClusteringRequest, defaults_from, preset
 from db import playlists as playlist_store
 from db import task_status as task_store
-from db import tracks as track_store
-from db.app_settings import effective_config
+from routes.common import clustering_defaults, preset_request
 from routes.context import runtime
 from routes.errors import bad_parameter
 from routes.params import json_body, raw_param
@@ -19,16 +17,6 @@ from routes.task_start import start_response
 from tasks.catalog import CLUSTERING
 
 bp = Blueprint("clustering_api", __name__)
-
-
-def clustering_defaults() -> ClusteringRequest:
-    rt = runtime()
-    return defaults_from(effective_config(rt.config, rt.db))
-
-
-def preset_request() -> tuple[ClusteringRequest, int]:
-    size, artists = track_store.library_counts(runtime().db)
-    return preset(size, artists, clustering_defaults()), size
 
 
 @bp.get("/api/clustering/preset")

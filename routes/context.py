@@ -10,6 +10,7 @@ import redis
 from flask import current_app
 
 from config import Config
+from db import search as search_store
 from db.app_settings import effective_config
 from db.chat_queries import ChatRole
 from db.pool import Database
@@ -38,6 +39,7 @@ class Runtime:
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)
     _auth_read_at: float = field(default=0.0, repr=False)
+    _trigram: bool | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -64,6 +66,14 @@ class Runtime:
         """The media server in force (the Settings page's saved values over the environment's), as `user` when
         a request passes a media-server user's credentials."""
         return get_media_server(effective_config(self.config, self.db), user=user)
+
+    @property
+    def trigram(self) -> bool:
+        """Whether pg_trgm is installed (asked once per process: installing it needs a restart to be used)."""
+        with self._lock:
+            if self._trigram is None:
+                self._trigram = search_store.trigram_available(self.db)
+            return self._trigram
 
     def forget_auth(self) -> None:
         """Read the credentials again on the next request (this process just changed them)."""

@@ -15,61 +15,33 @@ from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from db import tracks as track_store
-from db.playlists import save_playlist
 from discovery.alchemy import AlchemyResult, project_alchemy, song_alchemy
 from discovery.fingerprint import sonic_fingerprint
 from discovery.mixable import Mode, mixable_tracks
 from discovery.path import song_path
 from discovery.similar import similar_songs
-from discovery.types import DiscoveryError, Lookup, TrackInfo
-from mediaserver import Capability, MediaServerError, UserCredentials
+from discovery.types import Lookup, TrackInfo
+from mediaserver import Capability, MediaServerError
 from mediaservers.m3u import M3uEntry, render_m3u8
+from routes.common import (
+    ITEM_ID_MAX,
+    discovery_errors,
+    index_queries,
+    playlist_request,
+    publish,
+    track_json,
+    track_or_404,
+    user_credentials,
+)
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import bool_param, float_param, has_control_characters, int_param, json_body, str_param
-from voyager_manager import IndexQueries
+from routes.params import bool_param, float_param, int_param, json_body, str_param
 
 bp = Blueprint("discovery_api", __name__)
 
-INSTANT_SUFFIX = "_instant"
-ITEM_ID_MAX = 4096  # MPD's ids are file paths
 MAX_ALCHEMY_ITEMS = 50
-MAX_NAME_BYTES = 200  # UTF-8 bytes of a playlist name (+ "_instant" + ".m3u8" stays under 255)
 # What made a playlist: the pages that create them (and the API's default, "instant").
 PLAYLIST_SOURCES = ("instant", "similar", "mixable", "path", "alchemy", "fingerprint", "map", "text_search", "chat")
-
-
-# --- wiring -----------------------------------------------------------------------------------------------------
-def index_queries(rt: Runtime) -> IndexQueries:
-    """The index's lookups for this request; 503 while no index is loaded."""
-    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
-    if queries is None:
-        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
-    return queries
-
-
-def track_or_404(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
-    if not item_id:
-        raise ApiError(400, f"missing '{parameter}'", parameter=parameter)
-    found = lookup([item_id]).get(item_id)
-    if found is None:
-        raise ApiError(404, f"track '{item_id}' is not in the analyzed library", parameter=parameter)
-    return found
-
-
-def track_json(track: TrackInfo, **extra: Any) -> dict[str, Any]:
-    body = {"item_id": track.item_id, "title": track.title, "author": track.artist, "album": track.album,
-            "duration_seconds": track.duration_seconds, "tempo_bpm": track.tempo_bpm, "camelot": track.camelot,
-            "energy": track.energy}
-    body.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in extra.items()})
-    return body
-
-
-def discovery_errors(call: Any) -> Any:
-    try:
-        return call()
-    except DiscoveryError as exc:
-        raise ApiError(400, str(exc), parameter=exc.parameter) from None
 
 
 # --- search -----------------------------------------------------------------------------------------------------
@@ -237,7 +209,7 @@ def generate_fingerprint() -> Response:
     library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
     n = int_param("n", rt.config.SONIC_FINGERPRINT_NEIGHBORS, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
-    user = _user_credentials()
+    user = user_credentials()
     try:
         server = rt.media_server(user=user)
         played = server.top_played(limit=rt.config.SONIC_FINGERPRINT_TOP_N_SONGS, user=user)
@@ -255,57 +227,7 @@ def generate_fingerprint() -> Response:
     return jsonify([track_json(t, role=role) for t, role in result.tracks])
 
 
-def _user_credentials() -> UserCredentials | None:
-    """Per-user credentials from the request body only: in a query string they would end up in access logs."""
-    body = json_body() if request.is_json else request.form
-    values = {k: str(body.get(k) or "").strip() for k in ("user", "jellyfin_user_identifier", "navidrome_user",
-                                                          "secret", "jellyfin_token", "navidrome_password")}
-    user = values["user"] or values["jellyfin_user_identifier"] or values["navidrome_user"]
-    secret = values["secret"] or values["jellyfin_token"] or values["navidrome_password"]
-    return UserCredentials(user=user, secret=secret) if user and secret else None
-
-
 # --- playlists --------------------------------------------------------------------------------------------------
-def playlist_request(ids_field: str = "track_ids") -> tuple[str, list[str]]:
-    """The playlist name and item ids of a request (400 naming the field that is wrong)."""
-    body = json_body()
-    name = str(body.get("playlist_name") or "").strip()
-    if not name:
-        raise ApiError(400, "missing 'playlist_name'", parameter="playlist_name")
-    if has_control_characters(name):
-        raise bad_parameter("playlist_name", name[:40], "a name without line breaks or control characters")
-    if len(name) > 200 or len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        # the local folder writes the name as a file name: at most 255 bytes on common file systems
-        raise bad_parameter("playlist_name", name[:40] + "…", f"at most 200 characters and {MAX_NAME_BYTES} bytes "
-                                                              "in UTF-8")
-    ids = body.get(ids_field)
-    if not isinstance(ids, list) or not ids or not all(
-            isinstance(i, str) and i and len(i) <= ITEM_ID_MAX and "\x00" not in i for i in ids):
-        raise ApiError(400, f"'{ids_field}' must be a non-empty list of item ids", parameter=ids_field)
-    if len(ids) > 5000:
-        raise bad_parameter(ids_field, f"{len(ids)} ids", "at most 5000")
-    return name, ids
-
-
-def publish_playlist(rt: Runtime, name: str, ids: list[str], *, source: str,
-                     ids_field: str = "track_ids") -> tuple[str, str | None]:
-    """Create the playlist (name + "_instant") on the media server, as the user whose credentials the request
-    passes if any, and record it here: (full name, the server's playlist id). 404 for an unknown track, 502 when
-    the server fails."""
-    rows = track_store.track_rows(rt.db, ids)
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise ApiError(404, f"track '{missing[0]}' is not in the analyzed library", parameter=ids_field)
-    full_name = name if name.endswith(INSTANT_SUFFIX) else name + INSTANT_SUFFIX
-    try:
-        server = rt.media_server(user=_user_credentials())
-        playlist_id = server.create_playlist(full_name, ids)
-    except MediaServerError as exc:
-        raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
-    save_playlist(rt.db, name=full_name, source=source, item_ids=ids, mediaserver_playlist=playlist_id)
-    return full_name, playlist_id
-
-
 @bp.post("/api/create_playlist")
 def create_playlist() -> tuple[Response, int]:
     """Create the playlist on the media server (as the user whose credentials are passed, if any)."""
@@ -314,7 +236,7 @@ def create_playlist() -> tuple[Response, int]:
     source = str_param("source", "instant", max_length=40) or "instant"
     if source not in PLAYLIST_SOURCES:
         raise bad_parameter("source", source, "one of " + ", ".join(PLAYLIST_SOURCES))
-    full_name, playlist_id = publish_playlist(rt, name, ids, source=source)
+    full_name, playlist_id = publish(rt, name, ids, source=source)
     return jsonify({"playlist_id": playlist_id, "name": full_name, "track_count": len(ids)}), 201
 
 

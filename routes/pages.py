@@ -8,9 +8,9 @@ from flask import Blueprint, render_template
 
 from db import tracks as track_store
 from db.app_settings import effective_config
-from mediaserver import ADAPTERS
+from mediaserver import ADAPTERS, form_fields
+from routes.common import clustering_defaults, preset_request
 from routes.context import runtime
-from routes.settings_api import form_fields
 
 bp = Blueprint("pages", __name__)
 
@@ -58,7 +58,6 @@ def analysis() -> str:
 
 @bp.route("/clustering")
 def clustering() -> str:
-    from routes.clustering import clustering_defaults, preset_request
 
     preset, size = preset_request()
     return render_template("clustering.html", page=PAGES_BY_ENDPOINT["clustering"],
@@ -112,9 +111,8 @@ def cleaning() -> str:
 
 @bp.route("/search", endpoint="search")
 def search() -> str:
-    from routes.search_api import trigram_in_force
 
-    return render_template("search.html", page=PAGES_BY_ENDPOINT["search"], trigram=trigram_in_force(runtime()))
+    return render_template("search.html", page=PAGES_BY_ENDPOINT["search"], trigram=runtime().trigram)
 
 
 @bp.route("/smart_playlists", endpoint="smart_playlists")

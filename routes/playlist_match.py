@@ -13,8 +13,8 @@ from db import playlist_matching as match_store
 from db import task_status as task_store
 from discovery.playlist_match import continue_playlist as playlist_continuation
 from mediaserver import MediaServerError
+from routes.common import index_queries
 from routes.context import Runtime, runtime
-from routes.discovery_api import index_queries
 from routes.errors import ApiError, bad_parameter
 from routes.params import int_param, json_body, raw_param, str_param
 from routes.task_start import start_response

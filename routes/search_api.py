@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -12,13 +11,12 @@ from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from config import NumberError, parse_number
-from db import search as search_store
 from discovery.hybrid import ENERGY_LEVELS, Filters, parse_camelot
 from discovery.mixable import Mode, camelot_compatible, mixable_tracks
 from discovery.similar import similar_songs
 from discovery.types import DiscoveryError, TrackInfo
+from routes.common import ITEM_ID_MAX, discovery_errors, index_queries, track_json, track_or_404
 from routes.context import Runtime, runtime
-from routes.discovery_api import ITEM_ID_MAX, discovery_errors, index_queries, track_json, track_or_404
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, int_param, json_body, str_param
 from services.search import SearchAnswer, SearchRequest, run_search
@@ -26,19 +24,6 @@ from services.search import SearchAnswer, SearchRequest, run_search
 bp = Blueprint("search_api", __name__)
 
 MAX_LIMIT = 200
-_trigram: dict[int, bool] = {}
-_trigram_lock = threading.Lock()
-
-
-def trigram_in_force(rt: Runtime) -> bool:
-    """Whether pg_trgm is installed (asked once per process: installing it needs a restart to be used)."""
-    with _trigram_lock:
-        key = id(rt.db)
-        if key not in _trigram:
-            _trigram[key] = search_store.trigram_available(rt.db)
-        return _trigram[key]
-
-
 def _number(values: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
     raw = values.get(name)
     if raw is None or raw == "":
@@ -108,7 +93,7 @@ def _weights(values: Mapping[str, Any], *, semantic_name: str, keyword_name: str
 def _answer(rt: Runtime, search: SearchRequest) -> Response:
     try:
         answer: SearchAnswer = run_search(rt.db, rt.index.state, rt.text_model, rt.clap_model, search,
-                                          trigram=trigram_in_force(rt))
+                                          trigram=rt.trigram)
     except LookupError:
         raise ApiError(503, "search is being prepared; try again in a moment", retry_after=2) from None
     except DiscoveryError as exc:

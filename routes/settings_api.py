@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -24,30 +23,6 @@ CONNECTION_TESTS_PER_MINUTE = 10
 def _fields(kind: str) -> dict[str, str]:
     """The form's fields for a server type, as the settings they stand for (declared by the adapter)."""
     return {f.field: f.setting for f in ADAPTERS[kind].settings}
-
-
-@dataclass(frozen=True)
-class FormField:
-    """One input of the Settings form: which server types show it, and its label and placeholder for each."""
-
-    field: str
-    kinds: tuple[str, ...]
-    labels: dict[str, str]
-    placeholder: str
-
-
-def form_fields() -> list[FormField]:
-    """The Settings form's inputs, in first-declared order, from the adapters' declared settings."""
-    found: dict[str, FormField] = {}
-    for kind, adapter in ADAPTERS.items():
-        for setting in adapter.settings:
-            known = found.get(setting.field)
-            if known is None:
-                found[setting.field] = FormField(setting.field, (kind,), {kind: setting.label}, setting.placeholder)
-            else:
-                found[setting.field] = FormField(setting.field, (*known.kinds, kind), {**known.labels,
-                                                 kind: setting.label}, known.placeholder or setting.placeholder)
-    return list(found.values())
 
 
 def _mask(secret: str) -> str:

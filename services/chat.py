@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ai
+from ai import call_delay, default_model, missing_key
 from audio.musicnn import MSD_TAGS
 from config import Config
 from db import chat_queries
@@ -26,7 +27,6 @@ from services.chat_prompt import ChatAnswerInvalid, chat_prompt, parse_llm_answe
 
 log = logging.getLogger(__name__)
 
-KEYED_PROVIDERS = ("gemini", "mistral")  # hosted only: no key, no answer
 
 
 @dataclass(frozen=True)
@@ -116,18 +116,6 @@ class ChatContext:
     library_key: object = None  # what changes when the library does (the loaded index's hash)
 
 
-def _model_of(config: Config, provider: str, model: str | None) -> str:
-    return model or str(getattr(config, f"{provider.upper()}_MODEL_NAME", ""))
-
-
-def _missing_key(config: Config, provider: str) -> bool:
-    if provider in KEYED_PROVIDERS:
-        return not getattr(config, f"{provider.upper()}_API_KEY")
-    if provider == "openai":  # OpenAI itself needs a key; a local OpenAI-compatible server does not
-        return not config.OPENAI_API_KEY and "api.openai.com" in config.OPENAI_SERVER_URL
-    return False
-
-
 def _run(ctx: ChatContext, query: ValidatedQuery) -> list[dict[str, Any]]:
     role = ctx.role.name if ctx.role and ctx.role.ready else None
     return chat_queries.run_chat_query(ctx.db, query, role=role, timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
@@ -151,7 +139,7 @@ def _ask_llm(ctx: ChatContext, request: ChatRequest, provider: str, model: str, 
     config = ctx.config
     if provider == "ollama" and request.ollama_server_url:
         config = dataclasses.replace(config, OLLAMA_SERVER_URL=request.ollama_server_url)
-    ctx.pacer.wait(provider, float(getattr(config, f"{provider.upper()}_API_CALL_DELAY_SECONDS", 0.0)))
+    ctx.pacer.wait(provider, call_delay(config, provider))
     prompt = chat_prompt(request.user_input, tags=MSD_TAGS, max_limit=cap, default_limit=limit)
     started = time.monotonic()
     try:
@@ -266,7 +254,7 @@ def chat_playlist(ctx: ChatContext, request: ChatRequest) -> dict[str, Any]:
     cap = config.ALCHEMY_MAX_N_RESULTS
     limit = min(config.CHAT_DEFAULT_N_RESULTS, cap)
     provider = (request.provider or config.AI_MODEL_PROVIDER).strip().lower()
-    model = _model_of(config, provider, request.model) if provider != "none" else ""
+    model = request.model or default_model(config, provider) if provider != "none" else ""
     warnings: list[str] = []
     if ctx.role is not None and not ctx.role.ready:
         warnings.append(f"the chat's database role is not set up ({ctx.role.problem or 'not ready'}): queries run "
@@ -274,7 +262,7 @@ def chat_playlist(ctx: ChatContext, request: ChatRequest) -> dict[str, Any]:
     answer: dict[str, Any] | None = None
     if provider == "none":
         reason = "no LLM is configured (AI_MODEL_PROVIDER=none)"
-    elif _missing_key(config, provider):
+    elif missing_key(config, provider):
         reason = f"{provider} has no API key configured ({provider.upper()}_API_KEY)"
         warnings.append(reason)
     else:

@@ -145,3 +145,24 @@ def test_every_catalogued_task_is_a_job_function_of_its_type_with_parameters_tha
         assert (kind.name in schedulable()) is kind.schedulable, kind.name
         assert by_name(kind.name) is by_task_type(kind.task_type) is kind
         assert kind.title and kind.busy and (kind.hint or not kind.schedulable), kind.name
+
+
+def _blueprint_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted((REPO_ROOT / "routes").glob("*.py")) if "Blueprint(" in p.read_text()}
+
+
+def test_no_blueprint_imports_another_blueprint() -> None:
+    """What several blueprints need lives in a routes module that is no blueprint (routes/common.py), so each page's
+    routes can change without reaching into another's."""
+    blueprints = _blueprint_modules()
+    assert len(blueprints) > 10  # the check reads the real tree
+    offenders = [f"{name} imports {dep}" for name, path in blueprints.items()
+                 for dep in _our_modules(imported_modules(path), blueprints) if dep != name]
+    assert offenders == []
+
+
+def test_the_web_process_use_cases_import_no_web_or_queue_framework() -> None:
+    services = sorted((REPO_ROOT / "services").rglob("*.py"))
+    offenders = [f"{path.relative_to(REPO_ROOT)} imports {name}" for path in services
+                 for name in imported_modules(path) if name.split(".")[0] in ("flask", "werkzeug", "rq", "routes")]
+    assert offenders == []

@@ -1,0 +1,109 @@
+"""What several blueprints share (no blueprint imports another): the index's lookups for a request, a track's JSON,
+discovery errors as 400s, a playlist request and its publication, the clustering settings the page and the API
+start from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from clustering.request import ClusteringRequest, defaults_from, preset
+from db import tracks as track_store
+from db.app_settings import effective_config
+from discovery.types import DiscoveryError, Lookup, TrackInfo
+from mediaserver import MediaServerError, UserCredentials
+from routes.context import Runtime, runtime
+from routes.errors import ApiError, bad_parameter
+from routes.params import has_control_characters, json_body
+from services.playlists import UnknownTrack, publish_playlist
+from voyager_manager import IndexQueries
+
+ITEM_ID_MAX = 4096  # MPD's ids are file paths
+MAX_NAME_BYTES = 200  # UTF-8 bytes of a playlist name (+ "_instant" + ".m3u8" stays under 255)
+
+
+def index_queries(rt: Runtime) -> IndexQueries:
+    """The index's lookups for this request; 503 while no index is loaded."""
+    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
+    if queries is None:
+        raise ApiError(503, "the similarity index is not built yet: run an analysis first")
+    return queries
+
+
+def track_or_404(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
+    if not item_id:
+        raise ApiError(400, f"missing '{parameter}'", parameter=parameter)
+    found = lookup([item_id]).get(item_id)
+    if found is None:
+        raise ApiError(404, f"track '{item_id}' is not in the analyzed library", parameter=parameter)
+    return found
+
+
+def track_json(track: TrackInfo, **extra: Any) -> dict[str, Any]:
+    body = {"item_id": track.item_id, "title": track.title, "author": track.artist, "album": track.album,
+            "duration_seconds": track.duration_seconds, "tempo_bpm": track.tempo_bpm, "camelot": track.camelot,
+            "energy": track.energy}
+    body.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in extra.items()})
+    return body
+
+
+def discovery_errors(call: Any) -> Any:
+    try:
+        return call()
+    except DiscoveryError as exc:
+        raise ApiError(400, str(exc), parameter=exc.parameter) from None
+
+
+def user_credentials() -> UserCredentials | None:
+    """Per-user credentials from the request body only: in a query string they would end up in access logs."""
+    body = json_body() if request.is_json else request.form
+    values = {k: str(body.get(k) or "").strip() for k in ("user", "jellyfin_user_identifier", "navidrome_user",
+                                                          "secret", "jellyfin_token", "navidrome_password")}
+    user = values["user"] or values["jellyfin_user_identifier"] or values["navidrome_user"]
+    secret = values["secret"] or values["jellyfin_token"] or values["navidrome_password"]
+    return UserCredentials(user=user, secret=secret) if user and secret else None
+
+
+def playlist_request(ids_field: str = "track_ids") -> tuple[str, list[str]]:
+    """The playlist name and item ids of a request (400 naming the field that is wrong)."""
+    body = json_body()
+    name = str(body.get("playlist_name") or "").strip()
+    if not name:
+        raise ApiError(400, "missing 'playlist_name'", parameter="playlist_name")
+    if has_control_characters(name):
+        raise bad_parameter("playlist_name", name[:40], "a name without line breaks or control characters")
+    if len(name) > 200 or len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        # the local folder writes the name as a file name: at most 255 bytes on common file systems
+        raise bad_parameter("playlist_name", name[:40] + "…", f"at most 200 characters and {MAX_NAME_BYTES} bytes "
+                                                              "in UTF-8")
+    ids = body.get(ids_field)
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, str) and i and len(i) <= ITEM_ID_MAX and "\x00" not in i for i in ids):
+        raise ApiError(400, f"'{ids_field}' must be a non-empty list of item ids", parameter=ids_field)
+    if len(ids) > 5000:
+        raise bad_parameter(ids_field, f"{len(ids)} ids", "at most 5000")
+    return name, ids
+
+
+def publish(rt: Runtime, name: str, ids: list[str], *, source: str, ids_field: str = "track_ids"
+            ) -> tuple[str, str | None]:
+    """Publish the playlist as the user whose credentials the request passes, if any: (full name, the server's
+    playlist id). 404 naming `ids_field` for an unknown track, 502 when the server fails."""
+    try:
+        published = publish_playlist(rt.db, rt.media_server(user=user_credentials()), name, ids, source=source)
+    except UnknownTrack as exc:
+        raise ApiError(404, str(exc), parameter=ids_field) from None
+    except MediaServerError as exc:
+        raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
+    return published.name, published.playlist_id
+
+
+def clustering_defaults() -> ClusteringRequest:
+    rt = runtime()
+    return defaults_from(effective_config(rt.config, rt.db))
+
+
+def preset_request() -> tuple[ClusteringRequest, int]:
+    size, artists = track_store.library_counts(runtime().db)
+    return preset(size, artists, clustering_defaults()), size
