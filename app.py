@@ -19,31 +19,29 @@ from typing import Any
 from flask import Flask
 
 import config as config_module
+import routes.analysis
+import routes.audio
+import routes.auth
+import routes.chat
+import routes.cleaning
+import routes.clustering
+import routes.discovery
+import routes.health
+import routes.map
+import routes.pages
+import routes.playlist_matching
+import routes.schedules
+import routes.search
+import routes.settings
+import routes.smart_playlists
+import routes.tasks
+import routes.text_search
 from config import Config
 from db.app_settings import seal_plaintext
 from db.chat_queries import ensure_chat_role
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
 from infra.logs import configure_logging
-from routes import (
-    analysis,
-    audio_api,
-    auth,
-    chat,
-    cleaning,
-    clustering,
-    cron,
-    discovery_api,
-    health,
-    map_api,
-    pages,
-    playlist_match,
-    search_api,
-    settings_api,
-    smart_playlists,
-    tasks_api,
-    textsearch_api,
-)
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
@@ -103,10 +101,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["audiomuse"] = runtime
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
-    for blueprint in (auth.bp, pages.bp, tasks_api.bp, health.bp, analysis.bp, settings_api.bp,
-                      discovery_api.bp, clustering.bp, map_api.bp, textsearch_api.bp, audio_api.bp, chat.bp,
-                      cleaning.bp, cron.bp, search_api.bp,
-                      smart_playlists.bp, playlist_match.bp):
+    for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.analysis.bp,
+                      routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
+                      routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
+                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -34,7 +34,7 @@ from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
 from bench.text_search import PACKAGES  # noqa: E402
 from db.pool import Database  # noqa: E402
 from discovery.analysis_eval import tempo_hits, weighted_key_score  # noqa: E402
-from discovery.playlist_match import library_of  # noqa: E402
+from discovery.playlist_matching import library_of  # noqa: E402
 from discovery.ranking import RANKERS, Library  # noqa: E402
 from discovery.ranking_eval import Metrics, Split, evaluate, split_playlists  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402

@@ -42,7 +42,7 @@ from db import tracks as track_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from discovery.keyword_index import KeywordIndex  # noqa: E402
 from discovery.sentence_encoder import SentenceEncoder  # noqa: E402
-from discovery.textsearch import TextSearchEngine, concept_scores  # noqa: E402
+from discovery.text_search import TextSearchEngine, concept_scores  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
 from services.text_search import (  # noqa: E402
     CONCEPTS,

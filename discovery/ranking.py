@@ -137,7 +137,7 @@ class Library:
 
 @dataclass(frozen=True)
 class PlaylistProfile:
-    """What the rankers know of a playlist (discovery.playlist_match.build_profile makes it)."""
+    """What the rankers know of a playlist (discovery.playlist_matching.build_profile makes it)."""
 
     members: np.ndarray  # int64 rows of the library
     centroid: np.ndarray  # (d,) unit

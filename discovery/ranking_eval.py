@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from discovery.playlist_match import build_profile, cooccurrence, cooccurrence_scores
+from discovery.playlist_matching import build_profile, cooccurrence, cooccurrence_scores
 from discovery.ranking import Library, fuse_rrf, fuse_weighted, ordered, rank_all
 
 __all__ = ["Metrics", "Split", "evaluate", "metrics_of", "split_playlists"]

@@ -27,7 +27,7 @@ from discovery.clap_text import ClapTextEncoder
 from discovery.keyword_index import KeywordIndex
 from discovery.ranking import ordered, top_cosine
 from discovery.sentence_encoder import SentenceEncoder
-from discovery.textsearch import Concept, ConceptScores, TextSearchEngine, build_concepts, concept_scores
+from discovery.text_search import Concept, ConceptScores, TextSearchEngine, build_concepts, concept_scores
 from voyager_manager import LoadedIndex
 
 log = logging.getLogger(__name__)

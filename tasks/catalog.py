@@ -28,7 +28,7 @@ from db.pool import Database
 from tasks.queues import start_main_task
 from tasks.types import TaskRef
 
-__all__ = ["ANALYSIS", "CATALOG", "CLEANING", "CLUSTERING", "FINGERPRINT", "MAP", "PLAYLIST_MATCHING",
+__all__ = ["ANALYSIS", "CATALOG", "CLEANING", "CLUSTERING", "SONIC_FINGERPRINT", "MAP", "PLAYLIST_MATCHING",
            "SMART_PLAYLISTS", "NotStartable", "ParamError", "Started", "TaskKind", "by_name", "by_task_type",
            "parse_params", "schedulable", "start_task"]
 
@@ -216,8 +216,8 @@ MAP = TaskKind(
     busy="the map is being built already", parse=_map, param_names=("full",), follows_analysis=True,
     records_reason=True,
     timeout_setting="MAP_TASK_TIMEOUT_SECONDS", hint='e.g. {"full": true} for a full rebuild of the map')
-FINGERPRINT = TaskKind(
-    path="tasks.fingerprint.run_fingerprint_playlist_task", task_type="sonic_fingerprint_playlist",
+SONIC_FINGERPRINT = TaskKind(
+    path="tasks.sonic_fingerprint.run_sonic_fingerprint_playlist_task", task_type="sonic_fingerprint_playlist",
     name="sonic_fingerprint", title="Sonic fingerprint playlist", busy="a sonic fingerprint playlist is being made",
     parse=_fingerprint, param_names=("n", "playlist_name"),
     hint='e.g. {"n": 50, "playlist_name": "Sonic Fingerprint"}')
@@ -232,7 +232,7 @@ PLAYLIST_MATCHING = TaskKind(
     parse=_matching, param_names=("full", "since"), follows_analysis=True,
     hint='{} scores every song for your playlists; e.g. {"full": false, "since": "2026-12-01T00:00:00+00:00"}')
 
-CATALOG: tuple[TaskKind, ...] = (ANALYSIS, CLUSTERING, CLEANING, MAP, FINGERPRINT, SMART_PLAYLISTS,
+CATALOG: tuple[TaskKind, ...] = (ANALYSIS, CLUSTERING, CLEANING, MAP, SONIC_FINGERPRINT, SMART_PLAYLISTS,
                                  PLAYLIST_MATCHING)
 _BY_NAME = {kind.name: kind for kind in CATALOG}
 _BY_TASK_TYPE = {kind.task_type: kind for kind in CATALOG}

@@ -2,7 +2,7 @@
 membership, analysis version, model or code changed, and suggest for new songs the playlists they fit. Every step
 is an upsert keyed by what it depends on, so a run that was killed is simply run again (the panel's task, or the
 next analysis) and redoes only what is missing. How a song is scored against a playlist is
-discovery.playlist_match.suggest's.
+discovery.playlist_matching.suggest's.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from audio.moods import MOODS
 from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
-from discovery.playlist_match import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash, suggest
+from discovery.playlist_matching import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash, suggest
 from discovery.ranking import unit_mean, unit_rows
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
 from tasks.catalog import PLAYLIST_MATCHING

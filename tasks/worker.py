@@ -2,7 +2,7 @@
 
 Applies migrations, reconciles tasks left behind by dead workers, loads the CLAP audio model when CLAP_ENABLED
 (exits with status 2 and the reason when it is not a CLAP audio encoder), starts the scheduler thread (CRON_ENABLED,
-not with --burst; tasks/scheduler.py), then serves the `high` and `default` queues.
+not with --burst; tasks/schedules.py), then serves the `high` and `default` queues.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"audiomuse worker: CLAP audio model {model.name if model else '-'} loaded", file=sys.stderr)
     if config.CRON_ENABLED and not args.burst:
-        from tasks.scheduler import start_scheduler_thread
+        from tasks.schedules import start_scheduler_thread
 
         start_scheduler_thread(get_db(config), connection, config, threading.Event())
     queues = [q for q in get_queues(connection) if q.name in names]

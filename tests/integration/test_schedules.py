@@ -19,7 +19,7 @@ from db import schedules as schedule_store
 from db import task_status as store
 from tasks.catalog import ANALYSIS
 from tasks.queues import start_main_task
-from tasks.scheduler import run_due
+from tasks.schedules import run_due
 from tests.conftest import REPO_ROOT, wait_for
 
 NIGHTLY = {"name": "Nightly analysis", "task_type": "analysis", "cron_expr": "0 3 * * *", "timezone": "Europe/Rome",
@@ -97,7 +97,7 @@ def test_racing_scheduler_processes_start_a_due_run_once(client, db, services, t
     env = {**os.environ, "DATABASE_URL": services["database_url"], "REDIS_URL": services["redis_url"],
            "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "WARNING"}
     start_at = time.time() + 3  # every racer is up and connected before the moment
-    racers = [subprocess.Popen([sys.executable, "-m", "tasks.scheduler", "--once", "--now", now,
+    racers = [subprocess.Popen([sys.executable, "-m", "tasks.schedules", "--once", "--now", now,
                                 "--start-at", str(start_at)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE) for _ in range(4)]
     outputs = []

@@ -55,7 +55,7 @@ def test_unreachable_server_gives_a_one_line_cause(client, app):
 
 
 def test_a_saved_secret_is_never_sent_to_another_address(client, config):
-    from routes.settings_api import _candidate
+    from routes.settings import _candidate
 
     saved = {"MEDIASERVER_TYPE": "jellyfin", "JELLYFIN_URL": "http://jellyfin.lan:8096", "JELLYFIN_TOKEN": "tok-1"}
     same, _ = _candidate(config, saved, {"type": "jellyfin", "url": "http://jellyfin.lan:8096", "secret": ""})

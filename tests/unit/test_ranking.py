@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from discovery import ranking
-from discovery.playlist_match import build_profile
+from discovery.playlist_matching import build_profile
 from discovery.ranking import (
     RANKERS,
     RRF_K,

@@ -10,9 +10,9 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 TOP_LEVEL = ("app.py", "ai.py", "config.py", "launcher.py", "mediaserver.py", "voyager_manager.py")
-PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "scheduling", "services",
+PACKAGES = ("audio", "clustering", "db", "discovery", "infra", "mediaservers", "routes", "schedules", "services",
             "tasks")
-DOMAIN = ("audio", "clustering", "discovery", "scheduling")
+DOMAIN = ("audio", "clustering", "discovery", "schedules")
 # Statements sent to PostgreSQL: a cursor's execute or the pool's helpers, or SQL keywords in a string.
 SQL_CALL = re.compile(r"\.(execute|executemany|fetch_one|fetch_all)\(")
 SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")

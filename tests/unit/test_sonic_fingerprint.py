@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from discovery.fingerprint import fingerprint_weights, sonic_fingerprint
+from discovery.sonic_fingerprint import fingerprint_weights, sonic_fingerprint
 from discovery.types import DiscoveryError, TrackInfo, cosine_distance
 from tests.brute_force import brute_force
 

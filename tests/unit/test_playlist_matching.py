@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from discovery.playlist_match import build_profile, cooccurrence, membership_hash
+from discovery.playlist_matching import build_profile, cooccurrence, membership_hash
 from discovery.ranking import Library, fuse_rrf, fuse_weighted, rank_all
 from discovery.ranking_eval import Split, evaluate, metrics_of, split_playlists
 
@@ -99,7 +99,7 @@ def test_the_harness_on_a_fixed_library():
 
 
 def test_cooccurrence_is_off_below_the_measured_number_of_playlists():
-    from discovery.playlist_match import COOCCURRENCE_MIN_PLAYLISTS, song_cooccurrence
+    from discovery.playlist_matching import COOCCURRENCE_MIN_PLAYLISTS, song_cooccurrence
 
     few = [["a", "b"], ["a", "b", "c"]] * (COOCCURRENCE_MIN_PLAYLISTS // 2 - 1)
     assert len(few) < COOCCURRENCE_MIN_PLAYLISTS and song_cooccurrence(few) is None
@@ -146,7 +146,7 @@ def records(n: int) -> list[dict]:
 def test_suggestions_skip_members_decided_pairs_and_songs_analysed_before_since():
     from datetime import datetime
 
-    from discovery.playlist_match import SUGGEST_Z, suggest
+    from discovery.playlist_matching import SUGGEST_Z, suggest
     from discovery.ranking import embedding_fit
 
     lib, songs = library(), records(6)
@@ -171,7 +171,7 @@ def test_suggestions_skip_members_decided_pairs_and_songs_analysed_before_since(
 
 
 def test_continue_a_playlist_ranks_the_neighbours_that_are_not_members():
-    from discovery.playlist_match import continue_playlist
+    from discovery.playlist_matching import continue_playlist
     from discovery.types import TrackInfo
 
     lib = library()

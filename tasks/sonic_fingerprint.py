@@ -1,5 +1,5 @@
 """The sonic fingerprint playlist as a job (what a schedule starts): the configured account's play history, the
-fingerprint mix of discovery/fingerprint.py on the stored index, and the playlist `<name>_instant` created (or
+fingerprint mix of discovery/sonic_fingerprint.py on the stored index, and the playlist `<name>_instant` created (or
 replaced) on the media server and recorded here."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 from db.app_settings import effective_config
 from db.playlists import save_playlist
-from discovery.fingerprint import sonic_fingerprint
+from discovery.sonic_fingerprint import sonic_fingerprint
 from mediaserver import Capability
-from tasks.catalog import FINGERPRINT
+from tasks.catalog import SONIC_FINGERPRINT
 from tasks.progress import TaskContext, task
 from voyager_manager import load_index
 
@@ -22,8 +22,8 @@ class FingerprintUnavailable(RuntimeError):
     """No index, or no played song that is analyzed: nothing to build a fingerprint from."""
 
 
-@task(FINGERPRINT.task_type)
-def run_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_name: str = "Sonic Fingerprint"
+@task(SONIC_FINGERPRINT.task_type)
+def run_sonic_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_name: str = "Sonic Fingerprint"
                                   ) -> dict[str, Any]:
     config = effective_config(ctx.config, ctx.db)
     ctx.report("Loading the similarity index", phase="index", progress=5)

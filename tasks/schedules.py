@@ -7,7 +7,7 @@ A due run whose task type is already running is skipped and recorded as skipped.
 times are not replayed: with CRON_CATCH_UP one catch-up run starts (recorded with how many times it stands for),
 without it the latest is recorded as missed.
 
-`python -m tasks.scheduler --once [--now ISO-TIME]` runs one pass and prints what it did (operations, tests).
+`python -m tasks.schedules --once [--now ISO-TIME]` runs one pass and prints what it did (operations, tests).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from db import schedules as schedule_store
 from db import task_status as task_store
 from db.clock import database_now
 from db.pool import Database
-from scheduling.cron import CronError, due_run
+from schedules.cron import CronError, due_run
 from tasks.catalog import NotStartable, ParamError, parse_params, schedulable, start_task
 
 log = logging.getLogger(__name__)

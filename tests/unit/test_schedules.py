@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config import Config
-from scheduling.cron import CronError, describe, due_run, next_runs, normalize
-from tasks.scheduler import ScheduleParamsError as ParamsError
-from tasks.scheduler import schedule_params
+from schedules.cron import CronError, describe, due_run, next_runs, normalize
+from tasks.schedules import ScheduleParamsError as ParamsError
+from tasks.schedules import schedule_params
 
 ROME = ZoneInfo("Europe/Rome")
 GRACE = timedelta(seconds=120)

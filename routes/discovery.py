@@ -16,10 +16,10 @@ from werkzeug.wrappers import Response
 
 from db import tracks as track_store
 from discovery.alchemy import AlchemyResult, project_alchemy, song_alchemy
-from discovery.fingerprint import sonic_fingerprint
 from discovery.mixable import Mode, mixable_tracks
 from discovery.path import song_path
 from discovery.similar import similar_songs
+from discovery.sonic_fingerprint import sonic_fingerprint
 from discovery.types import Lookup, TrackInfo
 from mediaserver import Capability, MediaServerError
 from mediaservers.m3u import M3uEntry, render_m3u8

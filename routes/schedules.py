@@ -18,9 +18,9 @@ from db.clock import database_now
 from routes.context import Runtime, runtime
 from routes.errors import ApiError
 from routes.params import has_control_characters, str_param
-from scheduling.cron import CronError, describe, next_runs, normalize, time_zone
+from schedules.cron import CronError, describe, next_runs, normalize, time_zone
 from tasks.catalog import schedulable
-from tasks.scheduler import ScheduleParamsError, run_now, schedule_params, scheduler_identity
+from tasks.schedules import ScheduleParamsError, run_now, schedule_params, scheduler_identity
 
 bp = Blueprint("cron_api", __name__)
 

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from db import playlist_matching as match_store
 from db import task_status as task_store
-from discovery.playlist_match import continue_playlist as playlist_continuation
+from discovery.playlist_matching import continue_playlist as playlist_continuation
 from mediaserver import MediaServerError
 from routes.common import index_queries
 from routes.context import Runtime, runtime
@@ -112,7 +112,7 @@ def mine() -> Response:
 @bp.get("/api/playlists/<path:playlist_id>/continue")
 def continue_playlist(playlist_id: str) -> Response:
     """`n` songs that fit the playlist and are not in it, best first, with the reasons (see
-    discovery.playlist_match.continue_playlist)."""
+    discovery.playlist_matching.continue_playlist)."""
     rt = runtime()
     playlist = _playlist(rt, playlist_id)
     n = int_param("n", 20, minimum=1, maximum=200)

@@ -10,7 +10,7 @@ import pytest
 from audio.moods import MOODS
 from audio.musicnn import MSD_TAGS
 from discovery.sentence_encoder import SentenceEncoder
-from discovery.textsearch import TextSearchEngine, build_concepts, concept_scores
+from discovery.text_search import TextSearchEngine, build_concepts, concept_scores
 from discovery.types import DiscoveryError
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
