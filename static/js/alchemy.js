@@ -1,6 +1,6 @@
 (() => {
   "use strict";
-  const { api, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
+  const { api, say: sayIn, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
   const form = document.getElementById("alchemy-form");
   const message = document.getElementById("alchemy-message");
   const input = document.getElementById("alchemy-song");
@@ -10,7 +10,7 @@
   const items = [];
   let ids = [];
   const suggestName = playlistBox(box, () => ids, { source: "alchemy" });
-  const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
+  const say = (text, bad) => sayIn(message, text, bad);
 
   function addItem(op) {
     if (!songId()) { say("Pick a song from the list first.", true); return; }

@@ -1,7 +1,7 @@
 // The analysis page: start a run, show the last run's summary and failures, browse the analyzed library.
 (() => {
   "use strict";
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const { api, row, fillRows, fmt } = window.AudioMuse;
   const form = document.getElementById("analysis-form");
   const message = document.getElementById("analysis-message");
   const search = document.getElementById("library-search");
@@ -13,28 +13,16 @@
   let lastRunId = null;
   let lastRunStatus = null;
 
-  const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
-
-  async function getJson(url, options) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-    return body;
-  }
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(form);
     message.classList.remove("error");
     try {
-      const body = await getJson("/api/analysis/start", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-        body: JSON.stringify({
-          num_recent_albums: Number(data.get("num_recent_albums")),
-          top_n_moods: Number(data.get("top_n_moods")),
-        }),
-      });
+      const body = await api("/api/analysis/start", { method: "POST", body: {
+        num_recent_albums: Number(data.get("num_recent_albums")),
+        top_n_moods: Number(data.get("top_n_moods")),
+      } });
       message.textContent = `Analysis started (task ${body.task_id}).`;
     } catch (err) {
       message.textContent = `Could not start: ${err.message}`;
@@ -43,7 +31,7 @@
   });
 
   async function loadSummary() {
-    const body = await getJson("/api/analysis/summary");
+    const body = await api("/api/analysis/summary");
     const run = body.last_run;
     const box = document.getElementById("last-run-summary");
     if (run) {
@@ -56,11 +44,8 @@
       const clapFailures = r.clap_failures || [];
       document.getElementById("clap-failures-box").hidden = clapFailures.length === 0;
       document.getElementById("clap-failure-count").textContent = String(r.clap_failed || 0);
-      document.getElementById("clap-failure-rows").replaceChildren(...clapFailures.map((f) => {
-        const tr = document.createElement("tr");
-        tr.append(cell(`${f.artist} — ${f.title}`), cell(f.path || ""), cell(f.reason));
-        return tr;
-      }));
+      fillRows(document.getElementById("clap-failure-rows"), clapFailures,
+        (f) => [`${f.artist} — ${f.title}`, f.path || "", f.reason]);
       box.dataset.status = run.status;
       if (run.task_id !== lastRunId || run.status !== lastRunStatus) {
         const first = lastRunId === null;  // the page's own first load draws the plots already
@@ -76,29 +61,20 @@
     const failures = body.failures || [];
     document.getElementById("failures-box").hidden = failures.length === 0;
     document.getElementById("failure-count").textContent = String(failures.length);
-    document.getElementById("failure-rows").replaceChildren(...failures.map((f) => {
-      const tr = document.createElement("tr");
-      tr.append(cell(`${f.artist} — ${f.title}`), cell(f.file_path), cell(f.reason));
-      return tr;
-    }));
+    fillRows(document.getElementById("failure-rows"), failures,
+      (f) => [`${f.artist} — ${f.title}`, f.file_path, f.reason]);
   }
 
   async function loadLibrary(reset) {
     if (reset) offset = 0;
     const params = new URLSearchParams({ q: search.value, limit: String(PAGE), offset: String(offset),
       ...(filter ? filter.params : {}) });
-    const body = await getJson(`/api/tracks?${params}`);
-    const fresh = body.tracks.map((t) => {
-      const tr = document.createElement("tr");
-      tr.dataset.itemId = t.item_id;
-      tr.append(cell(t.title), cell(t.artist), cell(t.album),
-        cell(t.tempo_bpm == null ? "–" : t.tempo_bpm.toFixed(1)),
-        cell(t.musical_key ? `${t.musical_key} ${t.scale}` : "–"), cell(t.camelot || "–"),
-        cell(t.energy == null ? "" : t.energy.toFixed(2)),
-        cell(t.loudness_lufs == null ? "–" : `${t.loudness_lufs.toFixed(1)} LUFS`),
-        cell(t.top_tags.map(([name, p]) => `${name} ${p.toFixed(2)}`).join(", ")));
-      return tr;
-    });
+    const body = await api(`/api/tracks?${params}`);
+    const fresh = body.tracks.map((t) => row([t.title, t.artist, t.album, fmt(t.tempo_bpm, 1),
+      t.musical_key ? `${t.musical_key} ${t.scale}` : "–", t.camelot || "–",
+      t.energy == null ? "" : t.energy.toFixed(2),
+      t.loudness_lufs == null ? "–" : `${t.loudness_lufs.toFixed(1)} LUFS`,
+      t.top_tags.map(([name, p]) => `${name} ${p.toFixed(2)}`).join(", ")], { itemId: t.item_id }));
     if (reset) rows.replaceChildren(...fresh); else rows.append(...fresh);
     offset += body.tracks.length;
     document.getElementById("library-total").textContent = `(${body.total} ${body.total === 1 ? "track" : "tracks"})`;
@@ -181,7 +157,7 @@
   const pickKey = (key) => showFilter(`tracks in ${key}`, { camelot: key });
 
   async function loadGlance() {
-    const stats = await getJson("/api/analysis/library_stats");
+    const stats = await api("/api/analysis/library_stats");
     document.getElementById("at-a-glance").hidden = stats.tracks === 0;
     if (stats.tracks === 0) return;
     histogram("tempo-chart", stats.tempo, { digits: 0, unit: " BPM", low: "min_bpm", high: "max_bpm",

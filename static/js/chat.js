@@ -2,21 +2,15 @@
 // create the playlist on the media server.
 (() => {
   "use strict";
-  const { api, playButton } = window.AudioMuse;
+  const { api, say, element, fillRows, trackRow, fmt } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const form = $("chat-form"), input = $("chat-input"), provider = $("chat-provider"), model = $("chat-model");
   const ollamaUrl = $("chat-ollama-url"), message = $("chat-message"), go = $("chat-go");
   let status = null;
   let ids = [];
-  const say = (el, text, bad) => { el.textContent = text; el.classList.toggle("error", Boolean(bad)); };
-  const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
 
   function showCalls(calls) {
-    $("ai-log").replaceChildren(...calls.map((c) => {
-      const tr = document.createElement("tr");
-      tr.append(cell(c.at), cell(c.provider), cell(c.model), cell(String(c.seconds)), cell(c.outcome));
-      return tr;
-    }));
+    fillRows($("ai-log"), calls, (c) => [c.at, c.provider, c.model, String(c.seconds), c.outcome]);
   }
 
   function syncProvider() {
@@ -56,9 +50,7 @@
       if (provider.value === "ollama" && ollamaUrl.value.trim()) body.ollama_server_url = ollamaUrl.value.trim();
       const { response } = await api("/chat/api/chatPlaylist", { method: "POST", body });
       say(message, response.message);
-      $("chat-warnings").replaceChildren(...response.warnings.map((w) => {
-        const li = document.createElement("li"); li.textContent = w; return li;
-      }));
+      $("chat-warnings").replaceChildren(...response.warnings.map((w) => element("li", {}, w)));
       $("chat-path").textContent = response.path === "llm"
         ? `Written by ${response.ai_provider_used} (${response.ai_model_selected}).`
         : `Made without the LLM${response.understood ? `; understood: ${response.understood.join(", ") || "nothing"}` : ""}.`;
@@ -66,15 +58,8 @@
       $("chat-params").textContent = JSON.stringify(response.query_params);
       ids = response.query_results.map((r) => r.item_id);
       $("chat-count").textContent = `(${ids.length} songs)`;
-      $("chat-rows").replaceChildren(...response.query_results.map((r, i) => {
-        const tr = document.createElement("tr");
-        tr.dataset.itemId = r.item_id;
-        const number = cell(String(i + 1));
-        number.append(" ", playButton(r.item_id, `${r.title} — ${r.artist}`));
-        tr.append(number, cell(r.title), cell(r.artist), cell(r.album),
-          cell(r.tempo_bpm == null ? "–" : Number(r.tempo_bpm).toFixed(0)), cell(r.camelot || "–"));
-        return tr;
-      }));
+      $("chat-rows").replaceChildren(...response.query_results.map((r, i) => trackRow(i + 1, r.item_id,
+        `${r.title} — ${r.artist}`, [r.title, r.artist, r.album, fmt(r.tempo_bpm, 0), r.camelot || "–"])));
       $("chat-results").hidden = false;
       $("chat-create").disabled = ids.length === 0;
       $("chat-playlist-name").value = text.slice(0, 60);

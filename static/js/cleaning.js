@@ -2,7 +2,7 @@
 (() => {
   "use strict";
   const POLL_MS = 1000;
-  const { api } = window.AudioMuse;
+  const { api, followTask, say: sayIn, element, fillRows } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const previewButton = $("clean-preview");
   const progressBox = $("clean-progress-box");
@@ -16,24 +16,8 @@
   let watching = null;  // the task followed while it runs
   let preview = null;   // the finished dry run the delete button confirms
 
-  const say = (text, bad) => {
-    message.textContent = text;
-    message.classList.toggle("error", Boolean(bad));
-  };
-
-  function cell(text) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    return td;
-  }
-
-  function fill(table, rows) {
-    table.querySelector("tbody").replaceChildren(...rows.map((values) => {
-      const tr = document.createElement("tr");
-      tr.append(...values.map((v) => cell(String(v))));
-      return tr;
-    }));
-  }
+  const say = (text, bad) => sayIn(message, text, bad);
+  const fill = (table, items, cellsOf) => fillRows(table.querySelector("tbody"), items, (i) => cellsOf(i).map(String));
 
   function showSummary(task) {
     const r = task.result || {};
@@ -52,26 +36,18 @@
       (r.deleted_count ? ` The similarity index now holds ${r.index_size} tracks; the music map is being updated.` : "");
     $("clean-summary").textContent = text;
     $("clean-summary").classList.toggle("error", Boolean(r.refused));
-    $("clean-warnings").replaceChildren(...(r.warnings || []).map((w) => {
-      const li = document.createElement("li");
-      li.textContent = w;
-      return li;
-    }));
+    $("clean-warnings").replaceChildren(...(r.warnings || []).map((w) => element("li", {}, w)));
     const albums = r.orphaned_albums || [];
     $("clean-albums-title").hidden = $("clean-albums").hidden = !albums.length;
     $("clean-albums-title").textContent = dry || r.refused ? "Orphaned, by artist and album" :
       "Found orphaned, by artist and album";
-    fill($("clean-albums"), albums.map((a) => [a.artist, a.album, a.tracks]));
+    fill($("clean-albums"), albums, (a) => [a.artist, a.album, a.tracks]);
     const tracks = r.orphans || [];
     $("clean-tracks-box").hidden = !tracks.length;
-    fill($("clean-tracks"), tracks.map((t) => [t.title, t.artist, t.album]));
+    fill($("clean-tracks"), tracks, (t) => [t.title, t.artist, t.album]);
     const problems = r.listing_problems || [];
     $("clean-problems-box").hidden = !problems.length;
-    $("clean-problems").replaceChildren(...problems.map((p) => {
-      const li = document.createElement("li");
-      li.textContent = p;
-      return li;
-    }));
+    $("clean-problems").replaceChildren(...problems.map((p) => element("li", {}, p)));
     if (problems.length) $("clean-problems-box").open = true;
     preview = dry && !r.refused && (r.to_delete || []).length ? task : null;
     confirmBox.hidden = !preview;
@@ -95,32 +71,20 @@
   async function follow(taskId) {
     watching = taskId;
     busy(true);
-    while (watching === taskId) {
-      let task;
-      try {
-        task = await api(`/api/status/${encodeURIComponent(taskId)}`);
-      } catch (err) {
-        say(`Could not read the task's progress: ${err.message}`, true);
-        await new Promise((r) => setTimeout(r, POLL_MS * 3));
-        continue;
-      }
-      showProgress(task);
-      if (task.finished_at) {
-        watching = null;
-        busy(false);
-        if (task.status === "SUCCESS") {
-          say("");
-          showSummary(task);
-          if (!task.result.dry_run) $("analyzed-count").textContent = String(task.result.analyzed_tracks -
-            task.result.deleted_count);
-        } else if (task.status === "REVOKED") {
-          say("Cancelled. " + lastLog(task));
-        } else {
-          say(`Cleaning failed: ${task.status_message}`, true);
-        }
-        return;
-      }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+    const task = await followTask(taskId, showProgress, { every: POLL_MS, wanted: () => watching === taskId,
+      onError: (err) => say(`Could not read the task's progress: ${err.message}`, true) });
+    if (!task) return;  // a newer run is followed
+    watching = null;
+    busy(false);
+    if (task.status === "SUCCESS") {
+      say("");
+      showSummary(task);
+      if (!task.result.dry_run) $("analyzed-count").textContent = String(task.result.analyzed_tracks -
+        task.result.deleted_count);
+    } else if (task.status === "REVOKED") {
+      say("Cancelled. " + lastLog(task));
+    } else {
+      say(`Cleaning failed: ${task.status_message}`, true);
     }
   }
 

@@ -2,42 +2,19 @@
 (() => {
   "use strict";
   const POLL_MS = 2000;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const { api, serverNow, followTask, say: sayIn, element, playButton } = window.AudioMuse;
   const form = document.getElementById("clustering-form");
   const method = document.getElementById("f-clustering_method");
   const message = document.getElementById("clustering-message");
   const status = document.getElementById("run-status");
   const buttons = [document.getElementById("run-preset"), document.getElementById("start-clustering")];
   const ALGORITHMS = { kmeans: "K-Means", dbscan: "DBSCAN", gmm: "GMM", spectral: "Spectral" };
-  let clockOffsetMs = 0;
   let watching = null;  // the task id followed while it runs; its end reloads the playlists
-  let timer = null;
   let posting = false;
   let running = false;
 
-  // Like the other pages' getJson, but the error keeps the server's status and the parameter it names.
-  async function request(url, { method: verb = "GET", body } = {}) {
-    const options = { method: verb, credentials: "same-origin", headers: { "X-CSRFToken": csrf } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, options);
-    const served = Date.parse(response.headers.get("Date") || "");
-    if (!Number.isNaN(served)) clockOffsetMs = served - Date.now();
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const err = new Error(data.error || `${response.status} ${response.statusText}`);
-      err.parameter = data.parameter;
-      err.taskId = data.task_id;  // a 409 names the clustering task already running
-      throw err;
-    }
-    return data;
-  }
-
   const say = (text, bad) => {
-    message.textContent = text;
-    message.classList.toggle("error", Boolean(bad));
+    sayIn(message, text, bad);
     if (text) message.scrollIntoView({ block: "nearest" });
   };
 
@@ -103,7 +80,7 @@
     posting = true;
     setBusy();
     try {
-      const started = await request("/api/clustering/start", { method: "POST", body });
+      const started = await api("/api/clustering/start", { method: "POST", body });
       const adjusted = (started.adjustments || []).length ? ` Adjusted to the library: ${started.adjustments.join("; ")}.` : "";
       say(`Clustering started (task ${started.task_id}): ${ALGORITHMS[started.params.clustering_method]}, ` +
           `${started.params.clustering_runs} runs.${adjusted}`);
@@ -112,12 +89,13 @@
     } catch (err) {
       say(`Could not start: ${err.message}`, true);
       markInvalid(err.parameter);
-      if (err.taskId) watching = err.taskId;  // follow the run that is already going
+      // a 409 names the clustering task already running: follow that one
+      if (err.body && err.body.task_id) watching = err.body.task_id;
     } finally {
       posting = false;
       setBusy();
     }
-    if (watching) refreshStatus();
+    if (watching) follow(watching);
   }
 
   function describeParams(p) {
@@ -133,7 +111,7 @@
     if (!run) { status.textContent = "No clustering has run yet."; return; }
     const r = run.result || {};
     if (!run.finished_at) {
-      const since = (Date.now() + clockOffsetMs - Date.parse(run.created_at)) / 1000;
+      const since = (serverNow() - Date.parse(run.created_at)) / 1000;
       status.textContent = `Running (${run.status}) for ${formatSeconds(since)}: ${run.message || "waiting for a worker"}`;
     } else if (run.status === "SUCCESS") {
       const published = r.published ? ` Published to the ${r.published.server} server: ${r.published.created} ` +
@@ -153,50 +131,56 @@
     }
   }
 
-  async function refreshStatus() {
-    clearTimeout(timer);
-    let active = running;
+  // The status line follows the last run (/api/clustering/last) while it runs; its end reloads the playlists.
+  let follows = 0;  // a newer follow (a run just started) replaces an older one
+  async function follow(taskId) {
+    const mine = ++follows;
+    running = true;
+    setBusy();
     try {
-      const { last_run: run } = await request("/api/clustering/last");
-      showStatus(run);
-      active = Boolean(run && !run.finished_at);
-      if (active) {
-        watching = run.task_id;
-      } else if (watching) {
+      await followTask(taskId, (run) => {
+        showStatus(run);
+        if (run && !run.finished_at) watching = run.task_id;
+      }, { url: "/api/clustering/last", read: (answer) => answer.last_run, every: POLL_MS, retryEvery: POLL_MS,
+        wanted: () => mine === follows,
+        onError: (err) => { status.textContent = `Run status unavailable: ${err.message}`; } });
+    } finally {
+      if (mine === follows) {
+        running = false;
+        setBusy();
         watching = null;
         if (!message.classList.contains("error")) say("");  // the status line now tells how the run ended
         loadPlaylists();
       }
+    }
+  }
+
+  // On load: the last run's status; a run in progress is followed.
+  async function showLastRun() {
+    try {
+      const { last_run: run } = await api("/api/clustering/last");
+      showStatus(run);
+      if (run && !run.finished_at) follow(run.task_id);
     } catch (err) {
       status.textContent = `Run status unavailable: ${err.message}`;
     }
-    running = active;
-    setBusy();
-    if (running) timer = setTimeout(refreshStatus, POLL_MS);
   }
 
   async function loadPlaylists() {
     const list = document.getElementById("playlist-list");
     const empty = document.getElementById("playlists-empty");
     try {
-      const { playlists } = await request("/api/playlists?source=clustering");
+      const { playlists } = await api("/api/playlists?source=clustering");
       list.replaceChildren(...playlists.map((p) => {
-        const box = document.createElement("details");
-        box.className = "generated-playlist";
-        box.dataset.name = p.name;
-        const summary = document.createElement("summary");
-        const name = document.createElement("strong");
-        name.className = "playlist-name";
-        name.textContent = p.name;
-        const count = document.createElement("span");
-        count.className = "playlist-size muted";
-        count.textContent = ` ${p.tracks.length} ${p.tracks.length === 1 ? "song" : "songs"}`;
-        summary.append(name, count);
-        const songs = document.createElement("ol");
+        const box = element("details", { class: "generated-playlist", "data-name": p.name });
+        const summary = element("summary");
+        summary.append(element("strong", { class: "playlist-name" }, p.name), element("span",
+          { class: "playlist-size muted" }, ` ${p.tracks.length} ${p.tracks.length === 1 ? "song" : "songs"}`));
+        const songs = element("ol");
         songs.append(...p.tracks.map((t) => {
-          const li = document.createElement("li");
+          const li = element("li");
           const label = `${t.title || t.item_id} — ${t.artist || "unknown artist"}`;
-          li.append(window.AudioMuse.playButton(t.item_id, label), ` ${label}`);
+          li.append(playButton(t.item_id, label), ` ${label}`);
           return li;
         }));
         box.append(summary, songs);
@@ -253,6 +237,6 @@
   });
 
   showAlgorithm();
-  refreshStatus();
+  showLastRun();
   loadPlaylists();
 })();

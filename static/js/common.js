@@ -1,19 +1,110 @@
-// Shared by the discovery pages: JSON calls with the CSRF token, the song picker (autocomplete), result tables,
-// and the playlist box (create on the media server, download as .m3u8).
+// Loaded once by base.html, before every page script: JSON calls with the CSRF token (api), following a task until it
+// finishes (followTask), the table-cell helpers, the song picker (autocomplete), the 30-second previews, and the
+// playlist box (create on the media server, download as .m3u8).
 window.AudioMuse = (() => {
   "use strict";
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  let clockOffsetMs = 0;  // the server's clock minus the browser's, from the Date of the last answer
 
-  async function api(url, { method = "GET", body } = {}) {
-    const options = { method, credentials: "same-origin", headers: { "X-CSRFToken": csrf } };
+  // An answer other than 2xx: the message is the server's `error`; the status and the parsed body (null when it
+  // was not JSON) stay on the error, so a page can mark the field it names or follow the task a 409 names.
+  class ApiError extends Error {
+    constructor(response, body) {
+      super((body && body.error) || `${response.status} ${response.statusText}`);
+      this.name = "ApiError";
+      this.status = response.status;
+      this.statusText = response.statusText;
+      this.body = body;
+    }
+
+    get parameter() { return this.body ? this.body.parameter : undefined; }
+  }
+
+  // One call to the server: `body` is sent as JSON; the answer is parsed as JSON (`as: "blob"` for a file).
+  async function api(path, { method = "GET", body, headers = {}, as = "json" } = {}) {
+    const options = { method, credentials: "same-origin", headers: { "X-CSRFToken": csrf, ...headers } };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
-    const response = await fetch(url, options);
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
-    return data;
+    const response = await fetch(path, options);
+    const served = Date.parse(response.headers.get("Date") || "");
+    if (!Number.isNaN(served)) clockOffsetMs = served - Date.now();
+    if (!response.ok) throw new ApiError(response, await response.json().catch(() => null));
+    if (as === "blob") return response.blob();
+    return response.json().catch(() => ({}));
+  }
+
+  // Milliseconds since the epoch by the server's clock (elapsed times of tasks the server started).
+  const serverNow = () => Date.now() + clockOffsetMs;
+
+  const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+  const FINISHED = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
+  const finished = (task) => !task || Boolean(task.finished_at) || FINISHED.has(task.status);
+
+  // Follows one task until it finishes: asks `url` (the task's /api/status/<id> unless a page has its own view of
+  // its task, like the clustering's last run; `read` picks the task out of that answer) every `every` ms, gives each
+  // answer to onUpdate and resolves with the finished task. A failed poll goes to onError and is tried again after
+  // `retryEvery` ms (onError rethrowing ends the follow with that error; without onError the first failure does).
+  // While `wanted()` is false the follow stops and resolves with null: a page that starts another follow drops
+  // the older one.
+  async function followTask(taskId, onUpdate, { every = 1000, retryEvery = every * 3,
+    url = `/api/status/${encodeURIComponent(taskId)}`, read = (answer) => answer, onError, wanted = () => true } = {}) {
+    while (wanted()) {
+      let task;
+      try {
+        task = read(await api(url));
+      } catch (err) {
+        if (!onError) throw err;
+        onError(err);
+        await sleep(retryEvery);
+        continue;
+      }
+      if (!wanted()) return null;
+      onUpdate(task);
+      if (finished(task)) return task;
+      await sleep(every);
+    }
+    return null;
+  }
+
+  // A status line: the text, and the "error" class when it is bad news.
+  function say(node, text, bad) {
+    node.textContent = text;
+    node.classList.toggle("error", Boolean(bad));
+  }
+
+  // --- building tables and lists ------------------------------------------------------------------------------
+  // An element with attributes and, when given, a text.
+  function element(tag, attrs = {}, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  // A <td>: a node is put in as it is, anything else as text (null as nothing).
+  function cell(content, className) {
+    const td = document.createElement("td");
+    if (content instanceof Node) td.append(content); else td.textContent = content ?? "";
+    if (className) td.className = className;
+    return td;
+  }
+  // A <tr> of cells; strings (and numbers) become cells, <td>s stay as they are.
+  function row(cells, dataset = {}) {
+    const tr = document.createElement("tr");
+    Object.assign(tr.dataset, dataset);
+    tr.append(...cells.map((c) => (c instanceof HTMLTableCellElement ? c : cell(c))));
+    return tr;
+  }
+  // Fill a <tbody> with one row per item; `cellsOf(item, index)` gives the row's cells.
+  function fillRows(tbody, items, cellsOf) {
+    tbody.replaceChildren(...items.map((item, i) => row(cellsOf(item, i))));
+  }
+  // A result row: its number and a ▶ preview button, then the cells; tr.dataset.itemId names the track.
+  function trackRow(number, itemId, label, cells) {
+    const first = cell(String(number));
+    first.append(" ", playButton(itemId, label));
+    return row([first, ...cells], { itemId });
   }
 
   const duration = (seconds) => {
@@ -162,48 +253,33 @@ window.AudioMuse = (() => {
     playing = button;
     p.bar.hidden = false;
     p.label.textContent = title;
-    p.status.textContent = "";
-    p.status.classList.remove("error");
+    say(p.status, "");
     const url = `/api/tracks/${encodeURIComponent(itemId)}/audio`;
-    const probe = await fetch(url, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
-    if (!probe.ok) {
-      const body = await probe.json().catch(() => ({}));
-      p.status.textContent = `Cannot play: ${body.error || probe.statusText}`;
-      p.status.classList.add("error");
+    try {
+      await api(url, { headers: { Range: "bytes=0-0" }, as: "blob" });
+    } catch (err) {
+      say(p.status, `Cannot play: ${(err.body && err.body.error) || err.statusText || err.message}`, true);
       return;
     }
     p.audio.src = url;
     p.audio.dataset.start = "0";
     button.textContent = "■";
     button.setAttribute("aria-pressed", "true");
-    p.audio.play().catch((err) => { p.status.textContent = `Cannot play: ${err.message}`; p.status.classList.add("error"); });
+    p.audio.play().catch((err) => say(p.status, `Cannot play: ${err.message}`, true));
   }
   function playButton(itemId, title) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "play";
-    button.textContent = "▶";
-    button.setAttribute("aria-pressed", "false");
-    button.setAttribute("aria-label", `Play a preview of ${title}`);
+    const button = element("button", { type: "button", class: "play", "aria-pressed": "false",
+      "aria-label": `Play a preview of ${title}` }, "▶");
     button.addEventListener("click", () => preview(button, itemId, title));
     return button;
   }
 
-  const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
   const fmt = (value, digits = 3) => (value == null ? "–" : Number(value).toFixed(digits));
 
   // Fill a <tbody> with tracks; `extra` adds columns.
   function fillTracks(tbody, tracks, extra = () => []) {
-    tbody.replaceChildren(...tracks.map((t, i) => {
-      const tr = document.createElement("tr");
-      tr.dataset.itemId = t.item_id;
-      const number = cell(String(i + 1));
-      number.append(" ", playButton(t.item_id, `${t.title} — ${t.author}`));
-      tr.append(number, cell(t.title), cell(t.author), cell(t.album),
-        cell(t.tempo_bpm == null ? "–" : Number(t.tempo_bpm).toFixed(1)), cell(t.camelot || "–"),
-        ...extra(t).map(cell));
-      return tr;
-    }));
+    tbody.replaceChildren(...tracks.map((t, i) => trackRow(i + 1, t.item_id, `${t.title} — ${t.author}`,
+      [t.title, t.author, t.album, fmt(t.tempo_bpm, 1), t.camelot || "–", ...extra(t)])));
   }
 
   // The playlist box under results: name, "Create playlist", "Download .m3u8". The returned function suggests a
@@ -213,23 +289,19 @@ window.AudioMuse = (() => {
     let typed = false;
     name.addEventListener("input", () => { typed = name.value.trim() !== ""; });
     const status = box.querySelector(".playlist-status");
-    const say = (text, bad) => { status.textContent = text; status.classList.toggle("error", Boolean(bad)); };
+    const tell = (text, bad) => say(status, text, bad);
     box.querySelector(".create-playlist").addEventListener("click", async () => {
       try {
         const body = { playlist_name: name.value, track_ids: getIds(), source, ...(credentials ? credentials() : {}) };
         const made = await api("/api/create_playlist", { method: "POST", body });
-        say(`Playlist "${made.name}" created with ${made.track_count} songs.`);
-      } catch (err) { say(`Not created: ${err.message}`, true); }
+        tell(`Playlist "${made.name}" created with ${made.track_count} songs.`);
+      } catch (err) { tell(`Not created: ${err.message}`, true); }
     });
     box.querySelector(".download-m3u").addEventListener("click", async () => {
       try {
-        const response = await fetch("/api/playlist.m3u8", {
-          method: "POST", credentials: "same-origin",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-          body: JSON.stringify({ playlist_name: name.value, track_ids: getIds() }),
-        });
-        if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || response.statusText);
-        const url = URL.createObjectURL(await response.blob());
+        const file = await api("/api/playlist.m3u8", { method: "POST", as: "blob",
+          body: { playlist_name: name.value, track_ids: getIds() } });
+        const url = URL.createObjectURL(file);
         const link = document.createElement("a");
         link.href = url;
         link.download = `${name.value || "playlist"}.m3u8`;
@@ -237,10 +309,11 @@ window.AudioMuse = (() => {
         link.click();
         link.remove();
         URL.revokeObjectURL(url);
-      } catch (err) { say(`Not downloaded: ${err.message}`, true); }
+      } catch (err) { tell(`Not downloaded: ${(err.body && err.body.error) || err.statusText || err.message}`, true); }
     });
     return (suggested) => { if (!typed) name.value = suggested.slice(0, 200); };
   }
 
-  return { api, picker, fillTracks, playlistBox, fmt, trackDetail, playButton };
+  return { api, ApiError, serverNow, followTask, sleep, say, element, cell, row, fillRows, trackRow, picker,
+    fillTracks, playlistBox, fmt, trackDetail, playButton };
 })();

@@ -2,7 +2,7 @@
 // the expression's meaning and next run times shown as it is typed.
 (() => {
   "use strict";
-  const { api } = window.AudioMuse;
+  const { api, say: sayIn, element, cell, row } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const TASKS = JSON.parse($("cron-task-types").textContent);
   const form = $("cron-form");
@@ -14,29 +14,7 @@
   let schedules = [];
   let previewTimer = null;
 
-  // The server's errors carry the field they are about and, when the expression is valid, its next runs.
-  async function request(url, options = {}) {
-    const init = { method: options.method || "GET", credentials: "same-origin",
-      headers: { "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content } };
-    if (options.body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(options.body);
-    }
-    const response = await fetch(url, init);
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const err = new Error(data.error || `${response.status} ${response.statusText}`);
-      err.parameter = data.parameter;
-      err.nextRuns = data.next_runs;
-      throw err;
-    }
-    return data;
-  }
-
-  const say = (text, bad) => {
-    message.textContent = text;
-    message.classList.toggle("error", Boolean(bad));
-  };
+  const say = (text, bad) => sayIn(message, text, bad);
 
   const when = (iso, timeZone) => {
     if (!iso) return "—";
@@ -48,26 +26,15 @@
     }
   };
 
-  function element(tag, text, attrs = {}) {
-    const node = document.createElement(tag);
-    if (text !== undefined) node.textContent = text;
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    return node;
-  }
-
   function lastRunCell(s) {
-    const td = element("td");
-    if (!s.last_run) {
-      td.textContent = "never";
-      return td;
-    }
-    const badge = element("span", s.last_outcome, { class: `badge outcome-${s.last_outcome}` });
-    td.append(badge, " ", when(s.last_run, s.timezone));
+    if (!s.last_run) return cell("never");
+    const td = cell(element("span", { class: `badge outcome-${s.last_outcome}` }, s.last_outcome));
+    td.append(" ", when(s.last_run, s.timezone));
     if (s.last_task_id) {
-      td.append(" · ", element("a", `task ${s.last_task_id.slice(0, 8)}`,
-        { href: `/api/status/${encodeURIComponent(s.last_task_id)}`, class: "task-link" }));
+      td.append(" · ", element("a", { href: `/api/status/${encodeURIComponent(s.last_task_id)}`,
+        class: "task-link" }, `task ${s.last_task_id.slice(0, 8)}`));
     }
-    if (s.last_message) td.append(element("div", s.last_message, { class: "muted" }));
+    if (s.last_message) td.append(element("div", { class: "muted" }, s.last_message));
     return td;
   }
 
@@ -76,35 +43,29 @@
     $("cron-empty").hidden = schedules.length > 0;
     $("cron-table").hidden = schedules.length === 0;
     tbody.replaceChildren(...schedules.map((s) => {
-      const tr = element("tr", undefined, { "data-name": s.name });
-      tr.append(element("td", s.name), element("td", TASKS[s.task_type] || s.task_type));
-      const whenCell = element("td");
-      whenCell.append(element("code", s.cron_expr), element("div", `${s.description} (${s.timezone})`,
-        { class: "muted" }));
-      tr.append(whenCell, element("td", s.enabled ? when(s.next_runs[0], s.timezone) : "disabled",
-        { class: "next-run" }), lastRunCell(s));
-      const toggleCell = element("td");
-      const toggle = element("input", undefined, { type: "checkbox", "aria-label": `Enable ${s.name}` });
+      const whenCell = cell(element("code", {}, s.cron_expr));
+      whenCell.append(element("div", { class: "muted" }, `${s.description} (${s.timezone})`));
+      const toggle = element("input", { type: "checkbox", "aria-label": `Enable ${s.name}` });
       toggle.checked = s.enabled;
       toggle.addEventListener("change", () => save(s.schedule_id, { enabled: toggle.checked },
         `${s.name} ${toggle.checked ? "enabled" : "disabled"}.`));
-      toggleCell.append(toggle);
-      const actions = element("td");
-      const edit = element("button", "Edit", { type: "button" });
+      const edit = element("button", { type: "button" }, "Edit");
       edit.addEventListener("click", () => startEdit(s));
-      const run = element("button", "Run now", { type: "button" });
+      const run = element("button", { type: "button" }, "Run now");
       run.addEventListener("click", () => runNow(s));
-      const remove = element("button", "Delete", { type: "button" });
+      const remove = element("button", { type: "button" }, "Delete");
       remove.addEventListener("click", () => removeSchedule(s));
-      actions.append(edit, " ", run, " ", remove);
-      tr.append(toggleCell, actions);
-      return tr;
+      const actions = cell(edit);
+      actions.append(" ", run, " ", remove);
+      return row([s.name, TASKS[s.task_type] || s.task_type, whenCell,
+        cell(s.enabled ? when(s.next_runs[0], s.timezone) : "disabled", "next-run"), lastRunCell(s), cell(toggle),
+        actions], { name: s.name });
     }));
   }
 
   async function load() {
     try {
-      schedules = await request("/api/cron");
+      schedules = await api("/api/cron");
       render();
     } catch (err) {
       say(`Could not load the schedules: ${err.message}`, true);
@@ -113,14 +74,16 @@
 
   async function save(id, body, done) {
     try {
-      if (id) await request(`/api/cron/${id}`, { method: "PUT", body });
-      else await request("/api/cron", { method: "POST", body });
+      if (id) await api(`/api/cron/${id}`, { method: "PUT", body });
+      else await api("/api/cron", { method: "POST", body });
       say(done);
       await load();
       return true;
     } catch (err) {
-      say(`Not saved: ${err.message}` + (err.nextRuns && err.nextRuns.length ?
-        ` (the expression is fine: next runs ${err.nextRuns.map((t) => when(t, zone.value)).join(", ")})` : ""), true);
+      // a refused schedule whose expression is valid comes back with its next runs
+      const nextRuns = (err.body && err.body.next_runs) || [];
+      say(`Not saved: ${err.message}` + (nextRuns.length ?
+        ` (the expression is fine: next runs ${nextRuns.map((t) => when(t, zone.value)).join(", ")})` : ""), true);
       const field = { cron_expr: expr, timezone: zone, name: $("cron-name"), task_type: task }[err.parameter] ||
         (String(err.parameter || "").startsWith("params") ? $("cron-params") : null);
       if (field) {
@@ -160,7 +123,7 @@
 
   async function runNow(s) {
     try {
-      const started = await request(`/api/cron/${s.schedule_id}/run`, { method: "POST" });
+      const started = await api(`/api/cron/${s.schedule_id}/run`, { method: "POST" });
       say(`${s.name}: started ${started.task_type} (task ${started.task_id}).`);
     } catch (err) {
       say(`${s.name} did not start: ${err.message}`, true);
@@ -171,7 +134,7 @@
   async function removeSchedule(s) {
     if (!window.confirm(`Delete the schedule “${s.name}”? Tasks it started are kept.`)) return;
     try {
-      await request(`/api/cron/${s.schedule_id}`, { method: "DELETE" });
+      await api(`/api/cron/${s.schedule_id}`, { method: "DELETE" });
       say(`Deleted ${s.name}.`);
     } catch (err) {
       say(`Could not delete: ${err.message}`, true);
@@ -183,7 +146,7 @@
     expr.removeAttribute("aria-invalid");
     const query = new URLSearchParams({ cron_expr: expr.value, timezone: zone.value });
     try {
-      const p = await request(`/api/cron/preview?${query}`);
+      const p = await api(`/api/cron/preview?${query}`);
       preview.classList.remove("error");
       preview.textContent = `${p.description}. Next: ${p.next_runs.map((t) => when(t, p.timezone)).join(" · ")}`;
     } catch (err) {
@@ -234,7 +197,7 @@
   const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
   $("cron-zones").replaceChildren(...[...new Set([local, "UTC", ...zones])].filter(Boolean)
-    .map((z) => element("option", undefined, { value: z })));
+    .map((z) => element("option", { value: z })));
   showHint();
   updatePreview();
   load();

@@ -1,6 +1,6 @@
 (() => {
   "use strict";
-  const { api, fillTracks, playlistBox } = window.AudioMuse;
+  const { api, say: sayIn, fillTracks, playlistBox } = window.AudioMuse;
   const form = document.getElementById("fingerprint-form");
   const message = document.getElementById("fingerprint-message");
   const box = document.querySelector(".playlist-box");
@@ -10,7 +10,7 @@
     return data.get("user") && data.get("secret") ? { user: data.get("user"), secret: data.get("secret") } : {};
   };
   playlistBox(box, () => ids, { source: "fingerprint", credentials });
-  const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
+  const say = (text, bad) => sayIn(message, text, bad);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -3,7 +3,7 @@
 // playlist box for the selection.
 (() => {
   "use strict";
-  const { api, picker, playlistBox, playButton } = window.AudioMuse;
+  const { api, followTask, sleep, say, element, picker, playlistBox, playButton } = window.AudioMuse;
   const settings = window.MAP_SETTINGS;
   const $ = (id) => document.getElementById(id);
   const plot = $("map-plot");
@@ -19,26 +19,23 @@
     selection: [], highlight: null, highlightOn: true, paths: [], loading: 0, rendered: false,
   };
 
-  const say = (el, text, bad) => { el.textContent = text; el.classList.toggle("error", Boolean(bad)); };
   const tagOf = (item) => item.top_mood || UNTAGGED;
   const colourOf = (tag, i) => PALETTE[i] || `hsl(${Math.round((i * 137.508) % 360)}, 55%, 45%)`;
-  const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
   // --- loading ---------------------------------------------------------------------------------------------
+  // The map (body of /api/map); a 503 means it is being prepared: say so and ask again.
   async function fetchMap(percent) {
     for (let attempt = 0; ; attempt += 1) {
       const early = window.MAP_PREFETCH;
       window.MAP_PREFETCH = null;
-      const response = attempt === 0 && early && early.percent === percent ? await early.response
-        : await fetch(`/api/map?percent=${percent}`, { credentials: "same-origin" });
-      const body = await response.json().catch(() => ({}));
-      if (response.ok) return body;
-      if (response.status === 503 && attempt < 60) {
-        say(message, body.error || "The map is being prepared…");
+      try {
+        return await (attempt === 0 && early && early.percent === percent ? early.map
+          : api(`/api/map?percent=${percent}`));
+      } catch (err) {
+        if (err.status !== 503 || attempt >= 60) throw err;
+        say(message, (err.body && err.body.error) || "The map is being prepared…");
         await sleep(2000);
-        continue;
       }
-      throw new Error(body.error || `${response.status} ${response.statusText}`);
     }
   }
 
@@ -66,11 +63,8 @@
     render();
     describe(body);
     if (!body.items.length) {
-      message.replaceChildren(document.createTextNode(body.message || "Nothing has been analyzed yet."), " ");
-      const link = document.createElement("a");
-      link.href = "/";
-      link.textContent = "Go to Analysis";
-      message.append(link);
+      message.replaceChildren(body.message || "Nothing has been analyzed yet.", " ",
+        element("a", { href: "/" }, "Go to Analysis"));
     } else {
       say(message, `${body.count} of ${body.total} songs shown (${percent} %).`);
     }
@@ -171,20 +165,12 @@
   // --- legend ----------------------------------------------------------------------------------------------
   function renderLegend() {
     $("map-legend").replaceChildren(...state.tags.map(([tag, count]) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.tag = tag;
-      button.setAttribute("aria-pressed", String(!state.hidden.has(tag)));
-      const swatch = document.createElement("span");
-      swatch.className = "swatch";
+      const li = element("li");
+      const button = element("button", { type: "button", "data-tag": tag,
+        "aria-pressed": String(!state.hidden.has(tag)) });
+      const swatch = element("span", { class: "swatch" });
       swatch.style.background = state.colours.get(tag);
-      const name = document.createElement("span");
-      name.textContent = tag;
-      const number = document.createElement("span");
-      number.className = "count";
-      number.textContent = String(count);
-      button.append(swatch, name, number);
+      button.append(swatch, element("span", {}, tag), element("span", { class: "count" }, String(count)));
       button.addEventListener("click", () => {
         if (state.hidden.has(tag)) state.hidden.delete(tag); else state.hidden.add(tag);
         button.setAttribute("aria-pressed", String(!state.hidden.has(tag)));
@@ -233,15 +219,10 @@
   function renderSelection() {
     const list = $("selection-list");
     list.replaceChildren(...state.selection.map((id) => {
-      const li = document.createElement("li");
-      li.dataset.itemId = id;
-      const name = document.createElement("span");
-      name.textContent = describeSong(id);
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "remove";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove ${describeSong(id)}`);
+      const li = element("li", { "data-item-id": id });
+      const name = element("span", {}, describeSong(id));
+      const remove = element("button", { type: "button", class: "remove", "aria-label": `Remove ${describeSong(id)}` },
+        "Remove");
       remove.addEventListener("click", () => {
         state.selection = state.selection.filter((other) => other !== id);
         renderSelection();
@@ -402,13 +383,9 @@
     try {
       const before = (await api("/api/map/status")).served;
       const started = await api("/api/map/rebuild", { method: "POST" });
-      for (;;) {
-        const task = await api(`/api/status/${started.task_id}`);
-        say(message, `Rebuilding the map: ${task.progress} % — ${task.status_message || task.status}`);
-        if (task.status === "SUCCESS") break;
-        if (["FAILURE", "REVOKED"].includes(task.status)) throw new Error(task.error || task.status);
-        await sleep(1500);
-      }
+      const task = await followTask(started.task_id, (t) => say(message,
+        `Rebuilding the map: ${t.progress} % — ${t.status_message || t.status}`), { every: 1500 });
+      if (task.status !== "SUCCESS") throw new Error(task.error || task.status);
       // the web process rebuilds its cache when the job announces the new map: wait until it serves it
       for (let i = 0; i < 40; i += 1) {
         const served = (await api("/api/map/status")).served;

@@ -1,6 +1,6 @@
 (() => {
   "use strict";
-  const { api, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
+  const { api, say: sayIn, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
   const form = document.getElementById("path-form");
   const message = document.getElementById("path-message");
   const startId = picker(document.getElementById("start"));
@@ -8,7 +8,7 @@
   const box = document.querySelector(".playlist-box");
   let ids = [];
   const suggestName = playlistBox(box, () => ids, { source: "path" });
-  const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
+  const say = (text, bad) => sayIn(message, text, bad);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

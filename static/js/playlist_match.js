@@ -1,25 +1,18 @@
 // Playlist matching: suggestions to accept or reject, a playlist to extend with songs that fit, the matching job.
 (() => {
   "use strict";
-  const { api, playButton } = window.AudioMuse;
+  const { api, followTask, element, cell, row, playButton } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   let watching = null;
 
-  function element(tag, attrs = {}, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
-  async function decide(s, verdict, row) {
+  async function decide(s, verdict, tr) {
     try {
       const done = await api(`/api/playlists/suggestions/${verdict}`, { method: "POST",
         body: { item_id: s.item_id, playlist_id: s.playlist_id } });
       $("match-status").textContent = verdict === "accept" ?
         `Added “${s.title}” to ${s.playlist_name}.` + (done.added === false ? " (It was there already.)" : "") :
         `“${s.title}” will not be suggested for ${s.playlist_name} again.`;
-      row.remove();
+      tr.remove();
       await Promise.all([loadSuggestions(), loadPlaylists()]);
     } catch (err) {
       $("match-status").textContent = `Not done: ${err.message}`;
@@ -33,17 +26,16 @@
     $("suggestions-empty").hidden = list.length > 0;
     $("suggestions-count").textContent = list.length ? `(${list.length})` : "";
     $("suggestions").querySelector("tbody").replaceChildren(...list.map((s) => {
-      const tr = element("tr", { "data-item-id": s.item_id, "data-playlist-id": s.playlist_id });
-      const song = element("td");
-      song.append(playButton(s.item_id, `${s.title} — ${s.artist}`), ` ${s.title} — ${s.artist}`);
-      const why = element("td", { class: "why" }, s.reasons.join("; "));
-      const actions = element("td");
+      const song = cell(playButton(s.item_id, `${s.title} — ${s.artist}`));
+      song.append(` ${s.title} — ${s.artist}`);
       const yes = element("button", { type: "button", class: "accept" }, "Accept");
       const no = element("button", { type: "button", class: "reject" }, "Reject");
+      const actions = cell(yes);
+      actions.append(" ", no);
+      const tr = row([song, s.playlist_name, cell(s.reasons.join("; "), "why"), actions],
+        { itemId: s.item_id, playlistId: s.playlist_id });
       yes.addEventListener("click", () => decide(s, "accept", tr));
       no.addEventListener("click", () => decide(s, "reject", tr));
-      actions.append(yes, " ", no);
-      tr.append(song, element("td", {}, s.playlist_name), why, actions);
       return tr;
     }));
     if (showLast && body.last_run && !watching) {
@@ -95,17 +87,11 @@
 
   async function follow(taskId) {
     watching = taskId;
-    while (watching) {
-      const task = await api(`/api/status/${encodeURIComponent(taskId)}`);
-      $("match-status").textContent = `${task.status} — ${task.status_message || ""}`;
-      if (task.finished_at) {
-        watching = null;
-        await Promise.all([loadSuggestions(), loadPlaylists()]);
-        $("match-status").textContent = `${task.status} — ${task.status_message || ""}`;
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    const show = (task) => { $("match-status").textContent = `${task.status} — ${task.status_message || ""}`; };
+    const task = await followTask(taskId, show);
+    watching = null;
+    await Promise.all([loadSuggestions(), loadPlaylists()]);
+    show(task);
   }
 
   $("match-run").addEventListener("click", async () => {

@@ -2,7 +2,7 @@
 // is the whole state (shareable), and the same names are the API's parameters.
 (() => {
   "use strict";
-  const { api, playButton, playlistBox } = window.AudioMuse;
+  const { api, cell, trackRow, playlistBox } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const form = $("search-form");
   const rows = $("search-rows");
@@ -113,25 +113,15 @@
     }
   }
 
-  const cell = (text, className) => {
-    const td = document.createElement("td");
-    td.textContent = text ?? "–";
-    if (className) td.className = className;
-    return td;
-  };
-
   function appendRows(results) {
     for (const r of results) {
       const t = r.track;
-      const tr = document.createElement("tr");
-      tr.dataset.itemId = t.item_id;
-      const number = cell(String(shown.length + 1));
-      number.append(" ", playButton(t.item_id, `${t.title} — ${t.artist}`));
       const why = r.match_reasons.join(" + ") + (r.match_reasons.includes("filter") ? "" :
         ` (${r.keyword_score.toFixed(2)} / ${r.semantic_score.toFixed(2)})`);
-      tr.append(number, cell(t.title), cell(t.artist), cell(t.album), cell(t.bpm == null ? null : t.bpm.toFixed(0)),
-        cell(t.camelot), cell(t.energy_level), cell(why, "why"));
-      rows.append(tr);
+      // an unknown value shows as "–"
+      rows.append(trackRow(shown.length + 1, t.item_id, `${t.title} — ${t.artist}`, [t.title ?? "–",
+        t.artist ?? "–", t.album ?? "–", t.bpm == null ? "–" : t.bpm.toFixed(0), t.camelot ?? "–",
+        t.energy_level ?? "–", cell(why, "why")]));
       shown.push(r);
     }
   }

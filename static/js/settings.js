@@ -3,7 +3,7 @@
   "use strict";
   const form = document.getElementById("mediaserver-form");
   if (!form) return;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const { api, say: sayIn } = window.AudioMuse;
   const result = document.getElementById("ms-result");
   const typeSelect = document.getElementById("ms-type");
   const FIELDS = [...form.querySelectorAll("label[data-for] input")].map((input) => input.name)
@@ -37,21 +37,8 @@
     return data;
   }
 
-  async function post(url) {
-    const response = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify(payload()),
-    });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-    return body;
-  }
-
-  function say(text, isError) {
-    result.textContent = text;
-    result.classList.toggle("error", Boolean(isError));
-  }
+  const post = (url) => api(url, { method: "POST", body: payload() });
+  const say = (text, isError) => sayIn(result, text, isError);
 
   typeSelect.addEventListener("change", () => showFieldsFor(typeSelect.value));
   document.getElementById("ms-test").addEventListener("click", async () => {
@@ -73,6 +60,5 @@
       say(`Not saved: ${err.message}`, true);
     }
   });
-  fetch("/api/settings/mediaserver", { credentials: "same-origin" })
-    .then((r) => r.json()).then(fill).catch((err) => say(err.message, true));
+  api("/api/settings/mediaserver").then(fill).catch((err) => say(err.message, true));
 })();

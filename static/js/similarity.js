@@ -1,6 +1,6 @@
 (() => {
   "use strict";
-  const { api, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
+  const { api, say: sayIn, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
   const form = document.getElementById("similar-form");
   const message = document.getElementById("similar-message");
   const seedId = picker(document.getElementById("seed"));
@@ -9,7 +9,7 @@
   const suggestName = playlistBox(box, () => ids, { source: "similar" });
   const seedTitle = () => document.getElementById("seed").dataset.title || "the seed";
 
-  const say = (text, bad) => { message.textContent = text; message.classList.toggle("error", Boolean(bad)); };
+  const say = (text, bad) => sayIn(message, text, bad);
 
   function show(title, seed, tracks, why) {
     document.getElementById("results-title").textContent = title;

@@ -2,7 +2,7 @@
 // parser; a live preview with the count; save, refresh, edit and delete.
 (() => {
   "use strict";
-  const { api } = window.AudioMuse;
+  const { api, element, cell, row, say: sayIn } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const FIELDS = JSON.parse($("smart-fields").textContent);
   const NUMERIC = new Set(["bpm", "year", "duration"]);
@@ -14,13 +14,6 @@
   const message = $("smart-message");
   let timer = null;
   let playlists = [];
-
-  function element(tag, attrs = {}, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   function select(options, value, label) {
     const node = element("select", { "aria-label": label });
@@ -129,10 +122,7 @@
     row.querySelector("select").focus();
   });
 
-  function say(text, bad) {
-    message.textContent = text;
-    message.classList.toggle("error", Boolean(bad));
-  }
+  const say = (text, bad) => sayIn(message, text, bad);
 
   function resetForm() {
     $("smart-id").value = "";
@@ -188,14 +178,13 @@
     $("smart-empty").hidden = playlists.length > 0;
     $("smart-table").hidden = playlists.length === 0;
     $("smart-table").querySelector("tbody").replaceChildren(...playlists.map((p) => {
-      const tr = element("tr", { "data-name": p.name });
       const refreshed = p.last_refreshed_at ? new Date(p.last_refreshed_at).toLocaleString() : "not yet";
       const change = p.last_added != null ? ` (+${p.last_added} −${p.last_removed})` : "";
-      tr.append(element("td", {}, p.playlist_name), element("td", {}, p.rule),
-        element("td", { class: "smart-count" }, p.last_count == null ? "–" : `${p.last_count} of ${p.last_matches}`),
-        element("td", { class: p.last_error ? "error" : "" }, p.last_error ? `${refreshed}: ${p.last_error}` :
-          refreshed + change));
-      const actions = element("td");
+      const actions = cell();
+      const tr = row([p.playlist_name, p.rule,
+        cell(p.last_count == null ? "–" : `${p.last_count} of ${p.last_matches}`, "smart-count"),
+        p.last_error ? cell(`${refreshed}: ${p.last_error}`, "error") : cell(refreshed + change), actions],
+      { name: p.name });
       const editButton = element("button", { type: "button" }, "Edit");
       editButton.addEventListener("click", () => edit(p));
       const refreshButton = element("button", { type: "button" }, "Refresh");
@@ -210,7 +199,6 @@
         load();
       });
       actions.append(editButton, " ", refreshButton, " ", deleteButton);
-      tr.append(actions);
       return tr;
     }));
   }

@@ -9,7 +9,7 @@
   const errorBox = document.getElementById("task-panel-error");
   const lastBox = document.getElementById("task-last");
   const template = document.getElementById("task-template");
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const { api, element } = window.AudioMuse;
   let clockOffsetMs = 0;
 
   const formatElapsed = (seconds) => {
@@ -17,13 +17,6 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
     return (h ? `${h}h ` : "") + `${m}m ${String(s % 60).padStart(2, "0")}s`;
   };
-
-  async function getJson(url, options) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-    return body;
-  }
 
   function render(task) {
     let node = list.querySelector(`[data-task-id="${task.task_id}"]`);
@@ -44,11 +37,7 @@
     node.querySelector(".progress-bar").style.width = `${task.progress}%`;
     node.querySelector(".task-message").textContent = task.status_message || "";
     const log = node.querySelector(".task-log");
-    log.replaceChildren(...(task.log || []).map((entry) => {
-      const li = document.createElement("li");
-      li.textContent = entry.message;
-      return li;
-    }));
+    log.replaceChildren(...(task.log || []).map((entry) => element("li", {}, entry.message)));
   }
 
   function tickClocks() {
@@ -66,7 +55,7 @@
     const button = node.querySelector(".task-cancel");
     button.disabled = true;
     try {
-      await getJson(`/api/cancel/${encodeURIComponent(taskId)}`, { method: "POST", headers: { "X-CSRFToken": csrf } });
+      await api(`/api/cancel/${encodeURIComponent(taskId)}`, { method: "POST" });
       errorBox.hidden = true;
     } catch (err) {
       errorBox.textContent = `Could not cancel: ${err.message}`;
@@ -78,13 +67,13 @@
 
   async function poll() {
     try {
-      const active = await getJson("/api/active_tasks");
+      const active = await api("/api/active_tasks");
       let tasks = active.all_active || [];
       if (active.server_time) clockOffsetMs = Date.parse(active.server_time) - Date.now();
       empty.hidden = tasks.length > 0;
       if (!tasks.length) {
         // Nothing running: keep the last task on show in its final state (progress, status, log).
-        const last = await getJson("/api/last_task");
+        const last = await api("/api/last_task");
         lastBox.textContent = last.task_id
           ? `Last task: ${last.task_type} — ${last.status}${last.status_message ? ` (${last.status_message})` : ""}`
           : "";

@@ -2,14 +2,13 @@
 // words (the semantic engine), appended without duplicates; suggestions, the engine's status, a playlist box.
 (() => {
   "use strict";
-  const { api, playlistBox, playButton } = window.AudioMuse;
+  const { api, say, element, cell, playlistBox, trackRow } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const input = $("query");
   const rows = $("search-rows");
   const message = $("search-message");
   const status = $("engine-status");
   const box = document.querySelector(".playlist-box");
-  const say = (el, text, bad) => { el.textContent = text; el.classList.toggle("error", Boolean(bad)); };
   const limit = () => Math.max(1, Math.min(500, Number(document.querySelector("input[name=limit]").value) || 100));
 
   let shown = [];  // [{item_id, title, author, album, match, why}]
@@ -18,21 +17,11 @@
   let semanticTimer;
   const suggestName = playlistBox(box, () => shown.map((r) => r.item_id), { source: "text_search" });
 
-  function cell(text, className) {
-    const td = document.createElement("td");
-    td.textContent = text ?? "";
-    if (className) td.className = className;
-    return td;
-  }
-
   function render() {
     rows.replaceChildren(...shown.map((r, i) => {
-      const tr = document.createElement("tr");
-      tr.dataset.itemId = r.item_id;
+      const tr = trackRow(i + 1, r.item_id, `${r.title} — ${r.author}`,
+        [r.title, r.author, r.album, r.match, cell(r.why, "why")]);
       tr.dataset.source = r.source;
-      const number = cell(String(i + 1));
-      number.append(" ", playButton(r.item_id, `${r.title} — ${r.author}`));
-      tr.append(number, cell(r.title), cell(r.author), cell(r.album), cell(r.match), cell(r.why, "why"));
       return tr;
     }));
     $("search-results").hidden = shown.length === 0;
@@ -114,9 +103,7 @@
     try {
       const body = await api("/api/clap/top_queries");
       $("suggestions").replaceChildren(...body.queries.map((q) => {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = q;
+        const b = element("button", { type: "button" }, q);
         b.addEventListener("click", () => { input.value = q; start(q, { now: true }); });
         return b;
       }));
