@@ -1,4 +1,4 @@
-"""Instant playlist (chat): the reference's routes, answered by chat_manager."""
+"""Instant playlist (chat): the reference's routes, answered by services.chat."""
 
 from __future__ import annotations
 

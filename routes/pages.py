@@ -38,10 +38,10 @@ PAGES = (
     Page("search", "/search", "Library search", "Find songs by words and sound, filtered by tempo, key and energy."),
     Page("smart_playlists", "/smart_playlists", "Smart playlists",
          "Playlists defined by a rule that keep themselves up to date."),
-    Page("playlist_match", "/playlists/match", "Playlist matching",
+    Page("playlist_matching", "/playlists/match", "Playlist matching",
          "Sort new songs into your own playlists, and extend a playlist with songs that fit."),
     Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
-    Page("cron", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
+    Page("schedules", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
 )
 PAGES_BY_ENDPOINT = {p.endpoint: p for p in PAGES}
@@ -122,18 +122,18 @@ def smart_playlists() -> str:
     return render_template("smart_playlists.html", page=PAGES_BY_ENDPOINT["smart_playlists"], fields=FIELDS)
 
 
-@bp.route("/playlists/match", endpoint="playlist_match")
-def playlist_match() -> str:
-    return render_template("playlist_match.html", page=PAGES_BY_ENDPOINT["playlist_match"])
+@bp.route("/playlists/match")
+def playlist_matching() -> str:
+    return render_template("playlist_matching.html", page=PAGES_BY_ENDPOINT["playlist_matching"])
 
 
-@bp.route("/cron", endpoint="cron")
-def cron() -> str:
+@bp.route("/cron")
+def schedules() -> str:
     from tasks.catalog import schedulable
 
     cfg = runtime().config
     kinds = schedulable()
-    return render_template("cron.html", page=PAGES_BY_ENDPOINT["cron"],
+    return render_template("schedules.html", page=PAGES_BY_ENDPOINT["schedules"],
                            task_types={name: kind.title for name, kind in kinds.items()},
                            param_hints={name: kind.hint for name, kind in kinds.items()},
                            default_timezone=cfg.CRON_DEFAULT_TIMEZONE, catch_up=cfg.CRON_CATCH_UP,

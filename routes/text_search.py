@@ -1,6 +1,6 @@
 """Text search API: the reference's CLAP routes and the semantic-search route of the search seeds. They are answered
 by CLAP when CLAP_ENABLED and tracks have CLAP embeddings, otherwise by the default engine (the query mapped onto
-what the analysis measures, textsearch_manager)."""
+what the analysis measures, services.text_search)."""
 
 from __future__ import annotations
 

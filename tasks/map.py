@@ -1,4 +1,4 @@
-"""The music map's projection job: map_manager.refresh_projection with progress and cancellation."""
+"""The music map's projection job: services.map.refresh_projection with progress and cancellation."""
 
 from __future__ import annotations
 
