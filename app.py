@@ -28,6 +28,7 @@ import routes.clustering
 import routes.discovery
 import routes.health
 import routes.map
+import routes.mix
 import routes.pages
 import routes.playlist_matching
 import routes.schedules
@@ -104,7 +105,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.analysis.bp,
                       routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
-                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp):
+                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -375,6 +375,18 @@ class Config:
     CRON_DEFAULT_TIMEZONE: str = _setting("UTC", "Time zone of a new schedule when it names none (an IANA name, "
                                           "e.g. Europe/Rome)")
 
+    # --- queue-aware mix and MPD's queue mode ---
+    MIX_MAX_COUNT: int = _setting(200, "Most songs one /api/mix request may ask for", minimum=1, maximum=1000)
+    MPD_QUEUE_MODE: bool = _setting(
+        False, "Keep MPD's queue going: a worker appends mixed songs when few remain (switchable on the Mix page, "
+               "which overrides this)")
+    MPD_QUEUE_MIN_AHEAD: int = _setting(5, "Queue mode: add songs when fewer than this remain after the current one",
+                                        minimum=1, maximum=100)
+    MPD_QUEUE_ADD: int = _setting(10, "Queue mode: songs appended each time", minimum=1, maximum=100)
+    MPD_QUEUE_RECONNECT_MAX_SECONDS: float = _setting(
+        60.0, "Queue mode: longest wait between two attempts to reach MPD (the wait doubles from 0.5 s)",
+        minimum=0.5, maximum=3600)
+
     # ----------------------------------------------------------------------------------------------------
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

@@ -28,6 +28,7 @@ PAGES = (
     Page("clustering", "/clustering", "Clustering",
          "Group the library into playlists with an evolutionary search over clustering algorithms."),
     Page("similarity", "/similarity", "Similar songs", "Find songs that sound like a chosen song."),
+    Page("mix", "/mix", "Mix", "The next songs after a queue, each with why it was chosen; keep MPD's queue going."),
     Page("path", "/path", "Song path", "Build a smooth path of songs from one song to another."),
     Page("alchemy", "/alchemy", "Song alchemy", "Blend several songs (and subtract others) into one playlist."),
     Page("map", "/map", "Music map", "See the whole library on a 2-D map of sound."),
@@ -68,6 +69,12 @@ def clustering() -> str:
 def similarity() -> str:
     return render_template("similarity.html", page=PAGES_BY_ENDPOINT["similarity"],
                            max_per_artist=runtime().config.MAX_SONGS_PER_ARTIST)
+
+
+@bp.route("/mix")
+def mix() -> str:
+    cfg = runtime().config
+    return render_template("mix.html", page=PAGES_BY_ENDPOINT["mix"], max_count=cfg.MIX_MAX_COUNT)
 
 
 @bp.route("/path")

@@ -2,7 +2,8 @@
 
 Applies migrations, reconciles tasks left behind by dead workers, loads the CLAP audio model when CLAP_ENABLED
 (exits with status 2 and the reason when it is not a CLAP audio encoder), starts the scheduler thread (CRON_ENABLED,
-not with --burst; tasks/schedules.py), then serves the `high` and `default` queues.
+not with --burst; tasks/schedules.py) and MPD's queue-mode thread (not with --burst; tasks/mpd_queue.py), then
+serves the `high` and `default` queues.
 """
 
 from __future__ import annotations
@@ -65,9 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         from tasks.schedules import start_scheduler_thread
 
         start_scheduler_thread(get_db(config), connection, config, threading.Event())
+    queue_mode_stop = threading.Event()
+    queue_mode = None
+    if not args.burst:  # MPD's queue mode: one worker across hosts drives MPD while the Mix page's switch is on
+        from tasks.mpd_queue import start_mpd_queue_thread
+
+        queue_mode = start_mpd_queue_thread(get_db(config), connection, config, queue_mode_stop)
     queues = [q for q in get_queues(connection) if q.name in names]
     worker = SimpleWorker(queues, connection=connection, name=worker_name())
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)
+    queue_mode_stop.set()
+    if queue_mode is not None:
+        queue_mode.join(5)  # lets a driver release MPD's lock now rather than when it expires
     return 0
 
 
