@@ -18,7 +18,7 @@ from db import task_status as store
 from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.clap_models import tone, write_audio_model, write_clap_models, write_text_model
 from tests.conftest import REPO_ROOT, wait_for
-from tests.integration.test_textsearch import library, seed
+from tests.integration.test_text_search import library, seed
 from tests.library import write_track
 
 SR = 44_100
