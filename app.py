@@ -20,6 +20,7 @@ from flask import Flask
 
 import config as config_module
 import routes.analysis
+import routes.artists
 import routes.audio
 import routes.auth
 import routes.chat
@@ -46,6 +47,8 @@ from infra.logs import configure_logging
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
+from services.artists import CACHE_NAME as ARTIST_CACHE
+from services.artists import build_artist_model
 from services.map import CACHE_NAME as MAP_CACHE
 from services.map import map_cache_builder
 from services.search import CACHE_NAME as SEARCH_FACETS_CACHE
@@ -83,6 +86,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
     runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)
     runtime.index.add_cache(SEARCH_FACETS_CACHE, build_search_facets)
+    runtime.index.add_cache(ARTIST_CACHE, build_artist_model)
     if runtime.clap_model is not None:
         runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION))
 
@@ -105,7 +109,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.analysis.bp,
                       routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
-                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp):
+                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp,
+                      routes.artists.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -2,9 +2,10 @@
 
 Workers build the index and store it (in chunks, db/voyager_indexes.py), then publish the index name on the reload
 channel. The web process holds one `IndexHolder`; its listener thread loads the new index, rebuilds the in-memory
-caches that hang on it (registered with `add_cache`: the music map, the text-search caches), and swaps the whole
-`LibraryState` in at once, so a request never sees a half-loaded index or an index with another one's caches, and
-needs no restart. A message `<index name>:<cache name>` rebuilds that one cache against the current index.
+caches that hang on it (registered with `add_cache`: the music map, the text-search caches, the artist model stored
+beside the index), and swaps the whole `LibraryState` in at once, so a request never sees a half-loaded index or an
+index with another one's caches, and needs no restart. A message `<index name>:<cache name>` rebuilds that one cache
+against the current index.
 
 A request asks the index through `IndexQueries` (`holder.queries(...)`): the two lookups discovery code works
 through, neighbours and tracks by id, with no database trip.
@@ -27,9 +28,11 @@ import numpy as np
 import redis
 import voyager
 
+from db import artists as artist_store
 from db import voyager_indexes as index_store
 from db.pool import Database
 from db.tracks import all_embeddings
+from discovery.artist_similarity import fit_artists
 from discovery.catalog import Catalog
 from discovery.types import TrackInfo
 
@@ -160,14 +163,30 @@ def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
 
 def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str,
                             m: int, ef_construction: int) -> int:
-    """Build the index from every stored embedding of `model`, store it, announce it; return its size."""
+    """Build the index from every stored embedding of `model`, store it and the artist model of the same songs
+    (`store_artist_model`), announce both with one reload message; return the index's size."""
     item_ids, vectors = all_embeddings(db, model)
     if not item_ids:
         return 0
     index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction)
     store_index(db, name, index, item_ids, model=model)
+    store_artist_model(db, name=name, model=model, item_ids=item_ids, vectors=vectors)
     publish_reload(connection, channel, name)
     return len(item_ids)
+
+
+def store_artist_model(db: Database, *, name: str, model: str, item_ids: Sequence[str], vectors: np.ndarray) -> int:
+    """Fit every artist of the indexed songs (discovery.artist_similarity) and store the model under the index's
+    `name`, for the web process to load with the index; return the number of artists."""
+    songs = artist_store.track_artists(db, item_ids)
+    position = {item_id: i for i, item_id in enumerate(item_ids)}
+    rows = [position[item_id] for item_id in songs.item_ids]
+    fitted = fit_artists(songs.item_ids, songs.titles, songs.artists, songs.artist_ids,
+                         vectors[rows] if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+    artist_store.replace_model(db, name=name, model=model, num_artists=len(fitted),
+                               num_components=len(fitted.weights), data=fitted.to_bytes(),
+                               index_data=fitted.index_bytes())
+    return len(fitted)
 
 
 def _payload(data: object) -> str | None:

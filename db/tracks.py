@@ -48,12 +48,12 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                                    year, track_number, source_signature, content_fingerprint, tempo_bpm,
                                    tempo_confidence, musical_key, scale, camelot, key_confidence, energy,
                                    loudness_lufs, tags, moods, analysis_model, analysis_version, analyzed_at,
-                                   patches_analyzed, audio_access, genres, updated_at)
+                                   patches_analyzed, audio_access, genres, artist_id, updated_at)
                VALUES (%(item_id)s, %(title)s, %(artist)s, %(album)s, %(album_artist)s, %(album_id)s, %(path)s,
                        %(duration)s, %(year)s, %(track_number)s, %(signature)s, %(fingerprint)s, %(tempo)s,
                        %(tempo_conf)s, %(key)s, %(scale)s, %(camelot)s, %(key_conf)s, %(energy)s, %(loudness)s,
                        %(tags)s, %(moods)s, %(model)s, %(version)s, now(), %(patches)s, %(access)s, %(genres)s,
-                       now())
+                       %(artist_id)s, now())
                ON CONFLICT (item_id) DO UPDATE SET
                    title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
                    album_artist = EXCLUDED.album_artist, album_id = EXCLUDED.album_id,
@@ -66,7 +66,8 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                    loudness_lufs = EXCLUDED.loudness_lufs, tags = EXCLUDED.tags, moods = EXCLUDED.moods,
                    analysis_model = EXCLUDED.analysis_model, analysis_version = EXCLUDED.analysis_version,
                    analyzed_at = now(), patches_analyzed = EXCLUDED.patches_analyzed,
-                   audio_access = EXCLUDED.audio_access, genres = EXCLUDED.genres, updated_at = now()""",
+                   audio_access = EXCLUDED.audio_access, genres = EXCLUDED.genres, artist_id = EXCLUDED.artist_id,
+                   updated_at = now()""",
             {
                 "item_id": track.item_id, "title": track.title, "artist": track.artist, "album": track.album,
                 "album_artist": track.album_artist, "album_id": track.album_id, "path": track.path,
@@ -77,6 +78,7 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                 "loudness": analysis.loudness_lufs, "tags": Json(analysis.tags), "moods": Json(analysis.moods),
                 "model": analysis.model, "version": analysis.version, "patches": analysis.patches_analyzed,
                 "access": access, "genres": list(getattr(track, "genres", ())),
+                "artist_id": getattr(track, "artist_id", None),
             },
         )
         vector = np.asarray(analysis.embedding, dtype="<f4")

@@ -57,6 +57,7 @@ class Track:
     track_number: int | None = None
     signature: str | None = None  # cheap change marker (size:mtime, etag, modified date)
     genres: tuple[str, ...] = ()  # the genres the server's metadata gives (recommended tags leave these out)
+    artist_id: str | None = None  # the server's id of the song's (first) artist; None when it has no artist ids
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,14 @@ def _items(body: Any) -> list[dict[str, Any]]:
     return [item for item in body if isinstance(item, dict)]
 
 
+def _first_id(entries: Any) -> str | None:
+    """The Id of the first {Name, Id} entry (ArtistItems, AlbumArtists), as the server writes it."""
+    for entry in entries or []:
+        if isinstance(entry, dict) and entry.get("Id"):
+            return str(entry["Id"])
+    return None
+
+
 class Jellyfin:
     """A Jellyfin server read as one user.
 
@@ -237,6 +245,7 @@ class Jellyfin:
             track_number=int_or_none(item.get("IndexNumber")),
             signature=":".join(parts) or None,
             genres=genre_names(item.get("Genres")),
+            artist_id=_first_id(item.get("ArtistItems")) or _first_id(item.get("AlbumArtists")),
         )
 
     # --- audio ----------------------------------------------------------------------------------------------

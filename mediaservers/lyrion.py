@@ -58,8 +58,8 @@ from mediaservers.values import genre_names, numbered_stem
 
 PAGE_SIZE = 500
 ALBUM_TAGS = "laytS"  # album, artist (album artist), year, raw title, artist_id
-# artist, duration, album_id, filesize, disc, genre, album, modificationTime, tracknum, url, year
-TRACK_TAGS = "adefgilntuy"
+# artist, duration, album_id, filesize, disc, genre, album, modificationTime, artist_id, tracknum, url, year
+TRACK_TAGS = "adefgilnstuy"
 WHOLE_LIBRARY = "Lyrion library"  # the one library listed when LMS has no virtual libraries
 
 
@@ -227,6 +227,7 @@ class Lyrion:
             track_number=_int(item.get("tracknum")) or (numbered_stem(PurePosixPath(path).stem)[0] if path else None),
             signature=f"{size}:{modified}" if size is not None or modified is not None else None,
             genres=genre_names(item.get("genre")),
+            artist_id=str(item["artist_id"]) if item.get("artist_id") not in (None, "") else None,
         )
 
     def open_audio(self, track: Track) -> AbstractContextManager[AudioFile]:

@@ -310,6 +310,7 @@ class Navidrome:
                 track_number=int_or_none(song.get("track")),
                 signature=":".join(marker) if any(marker) else None,
                 genres=genre_names(song.get("genres"), song.get("genre")),
+                artist_id=str(song.get("artistId") or album.get("artistId") or "") or None,
             ))
         return tracks
 

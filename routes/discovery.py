@@ -41,7 +41,8 @@ bp = Blueprint("discovery_api", __name__)
 
 MAX_ALCHEMY_ITEMS = 50
 # What made a playlist: the pages that create them (and the API's default, "instant").
-PLAYLIST_SOURCES = ("instant", "similar", "mixable", "path", "alchemy", "fingerprint", "map", "text_search", "chat")
+PLAYLIST_SOURCES = ("instant", "similar", "mixable", "path", "alchemy", "fingerprint", "map", "text_search", "chat",
+                    "artist_radio")
 
 
 # --- search -----------------------------------------------------------------------------------------------------

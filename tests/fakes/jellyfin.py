@@ -135,6 +135,8 @@ class FakeJellyfin:
                 "Id": track_id, "Name": tags.get("title", [path.stem.split(" ", 1)[-1]])[0], "Type": "Audio",
                 "MediaType": "Audio", "Album": album_dir.name, "AlbumId": album_id, "AlbumArtist": artist,
                 "Artists": tags.get("artist", [artist]), "ProductionYear": year,
+                "ArtistItems": [{"Name": a, "Id": hashlib.md5(f"artist:{a}".encode()).hexdigest()}
+                                for a in tags.get("artist", [artist])],
                 "IndexNumber": int(tags.get("tracknumber", [number])[0]), "ParentIndexNumber": 1,
                 "RunTimeTicks": round(audio.info.length * 10_000_000) if audio is not None else None,
                 "ParentId": album_id, "_added": added + timedelta(seconds=number),

@@ -319,7 +319,7 @@ class FakeLyrion:
                       "n": ("modificationTime", time.strftime("%A, %B %d, %Y, %I:%M:%S %p",
                                                               time.localtime(stat.st_mtime))),
                       "t": ("tracknum", str(track.tracknum) if track.tracknum else None), "u": ("url", track.url),
-                      "y": ("year", 0), "O": ("playcount", track.playcount)}
+                      "y": ("year", 0), "O": ("playcount", track.playcount), "s": ("artist_id", 10 + track.album_id)}
             item: dict[str, Any] = {"id": track.id, "title": track.title}
             for letter in tags:
                 if letter in values and values[letter][1] is not None:

@@ -211,7 +211,7 @@ class FakeSubsonic(BackgroundServer):
             "contentType": f"audio/{song.suffix}", "suffix": song.suffix, "duration": song.duration,
             "bitRate": 320, "path": f"{album.artist}/{album.name}/{song.track:02d} - {song.title}.{song.suffix}",
             "playCount": song.play_count, "created": song.created, "albumId": album.id, "type": "music",
-            "isVideo": False}
+            "isVideo": False, "artistId": "ar-" + album.artist.lower().replace(" ", "-")}
         if song.played:
             child["played"] = song.played
         return child

@@ -4,6 +4,7 @@ real RQ workers, PostgreSQL and Redis with MEDIASERVER_TYPE=jellyfin / emby."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -124,6 +125,7 @@ def test_album_tracks_carry_the_metadata(fake: FakeJellyfin, tmp_path: Path) -> 
         assert track.path.startswith(f"{fake.server_root}/Music/Artist 2/Album 2/")
         assert track.duration_seconds == pytest.approx(5.0, abs=0.1)
         assert track.signature and str(fake.files[track.item_id].stat().st_size) in track.signature
+        assert track.artist_id == hashlib.md5(b"artist:Artist 2").hexdigest()  # ArtistItems[0].Id
     assert [t.genres for t in tracks] == [("Electronic",), ()]  # the WAV file has no tags
     assert server.album_tracks(album["Id"]) == tracks  # the signature is stable while nothing changes
     fields = {c.query.get("Fields") for c in fake.calls_to("/Items")}

@@ -77,6 +77,7 @@ def test_tracks_carry_path_signature_and_numbers(lms: FakeLyrion, tmp_path: Path
     assert tracks[0].item_id == str(lms.track_by_title("Song 0-0").id) and tracks[0].album_id == album.album_id
     assert all(5.5 < (t.duration_seconds or 0) < 6.5 and t.signature for t in tracks)
     assert [t.genres for t in tracks] == [("Rock",)] * 3  # tags:g
+    assert {t.artist_id for t in tracks} == {str(10 + lms.track_by_title("Song 0-0").album_id)}  # tags:s
     # The untagged WAV (no title tag) is still listed, under its file name.
     assert "03 Song 1-2" in [t.title for t in server.album_tracks(server.list_albums()[1].album_id)]
     with pytest.raises(MediaServerError, match="album 999 not found"):

@@ -201,6 +201,7 @@ def test_supysonic_album_tracks_carry_metadata(supysonic, tmp_path):
     assert [(t.title, t.track_number, t.artist, t.album, t.album_artist) for t in tracks] == [
         ("Song 0-0", 1, "Artist 0", "Album 0", "Artist 0"), ("Song 0-1", 2, "Artist 0", "Album 0", "Artist 0")]
     assert [t.path for t in tracks] == ["Artist 0/Album 0/01 Song 0-0.flac", "Artist 0/Album 0/02 Song 0-1.ogg"]
+    assert tracks[0].artist_id and {t.artist_id for t in tracks} == {tracks[0].artist_id}  # the song's artistId
     for track in tracks:
         assert track.album_id == album_id and track.duration_seconds and 5 <= track.duration_seconds <= 7
         size = (supysonic.music / str(track.path)).stat().st_size
