@@ -34,6 +34,7 @@ import routes.schedules
 import routes.search
 import routes.settings
 import routes.smart_playlists
+import routes.sync
 import routes.tasks
 import routes.text_search
 from config import Config
@@ -104,7 +105,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.analysis.bp,
                       routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
-                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp):
+                      routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.sync.bp):
         app.register_blueprint(blueprint)
     return app
 
