@@ -279,3 +279,21 @@ def test_log_out_everywhere_and_a_password_change_end_other_sessions(make_config
             == 401
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+# The routes the reference's clients call (and the export), each with a Bearer token only: never a login page or a
+# CSRF refusal. None of them needs data to get past auth: a 4xx/5xx from the view itself is fine here.
+BEARER_ROUTES = [("GET", "/api/max_distance?item_id=x"), ("GET", "/api/config"),
+                 ("POST", "/api/cancel_all/main_analysis"), ("GET", "/chat/api/config_defaults"),
+                 ("GET", "/api/similar_tracks?item_id=x&mood_similarity=true"), ("GET", "/api/find_path"),
+                 ("POST", "/api/alchemy"), ("POST", "/api/create_playlist"), ("POST", "/api/cancel/x"),
+                 ("GET", "/api/status/x"), ("GET", "/api/sonic_fingerprint/generate?jellyfin_user_identifier=a"),
+                 ("POST", "/api/clustering/start"), ("POST", "/api/analysis/start"), ("GET", "/api/sync?fields=index")]
+
+
+@pytest.mark.parametrize(("method", "path"), BEARER_ROUTES)
+def test_bearer_token_on_each_plugin_route(locked_app, method, path):
+    client = locked_app.test_client()
+    assert client.open(path, method=method).status_code == 401
+    answer = client.open(path, method=method, headers={"Authorization": f"Bearer {TOKEN}"}, json={})
+    assert answer.status_code not in (401, 403), answer.get_json()
