@@ -36,6 +36,7 @@ import routes.schedules
 import routes.search
 import routes.settings
 import routes.smart_playlists
+import routes.sync
 import routes.tasks
 import routes.text_search
 from config import Config
@@ -110,7 +111,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
                       routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp,
-                      routes.artists.bp):
+                      routes.artists.bp, routes.sync.bp):
         app.register_blueprint(blueprint)
     return app
 

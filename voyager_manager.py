@@ -117,6 +117,11 @@ class IndexQueries:
                 positions.append(position)
         return {track.item_id: track for track in self.loaded.tracks(positions)}
 
+    def artist_tracks(self, name: str) -> list[TrackInfo]:
+        """The indexed tracks by the artist `name` (case- and accent-insensitive, "feat. X" ignored), vectors
+        included; [] for an artist the catalogue does not know."""
+        return self.loaded.tracks(self.loaded.catalog.artist_positions(name))
+
 
 def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16,
                 ef_construction: int = 200) -> voyager.Index:

@@ -90,13 +90,20 @@ SETTING_OF = {
 }
 # Lowercase setting names whose parameter has a name of its own (both are accepted).
 ALIASES = {"cluster_algorithm": "clustering_method", "min_playlist_size_for_top_n": "min_playlist_size",
-           "clustering_seed": "seed"}
+           "clustering_seed": "seed",
+           # the reference's names for the playlist count (its current one and a legacy one)
+           "top_n_clustering_playlist": "top_n_playlists", "min_clustering_top": "top_n_playlists"}
 # Parameters whose value is "mean,std" (the LN_*_STATS normalisation statistics).
 MEAN_STD = frozenset(n for n in SETTING_OF if n.startswith("ln_") and n.endswith("_stats"))
 # (low, high) parameter pairs that describe one range
 RANGES = (("num_clusters_min", "num_clusters_max"), ("dbscan_min_samples_min", "dbscan_min_samples_max"),
           ("gmm_n_components_min", "gmm_n_components_max"), ("spectral_n_clusters_min", "spectral_n_clusters_max"),
           ("pca_components_min", "pca_components_max"), ("dbscan_eps_min", "dbscan_eps_max"))
+
+
+def is_parameter(name: str) -> bool:
+    """Whether `name` is a clustering parameter (or an alias of one)."""
+    return ALIASES.get(name, name) in SETTING_OF
 
 
 class RequestError(ClusteringError):

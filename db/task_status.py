@@ -120,6 +120,16 @@ def active_main_task_of_type(db: Database, task_type: str) -> dict[str, Any] | N
     )
 
 
+def active_main_tasks_of_type(db: Database, task_type: str) -> list[dict[str, Any]]:
+    """Every active main task of `task_type`, oldest first (one normally; a lost start race can leave two)."""
+    return db.fetch_all(
+        f"""SELECT {_TASK_COLUMNS} FROM task_status
+             WHERE parent_task_id IS NULL AND task_type = %s AND status IN ('PENDING', 'STARTED', 'PROGRESS')
+             ORDER BY created_at""",
+        (task_type,),
+    )
+
+
 def active_main_tasks(db: Database) -> list[dict[str, Any]]:
     return db.fetch_all(
         f"""SELECT {_TASK_COLUMNS} FROM task_status

@@ -23,7 +23,7 @@ from discovery.path import TrackFilter
 from discovery.projection import project_2d
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo, cosine_distance
 
-__all__ = ["AlchemyProjection", "AlchemyResult", "project_alchemy", "song_alchemy"]
+__all__ = ["AlchemyProjection", "AlchemyResult", "artist_centroid", "project_alchemy", "song_alchemy"]
 
 
 @dataclass
@@ -72,6 +72,18 @@ def _validate(
         raise DiscoveryError("pool", f"pool must be at least n ({n}), got {pool}")
     if max_per_artist < 1:
         raise DiscoveryError("max_per_artist", f"max_per_artist must be at least 1, got {max_per_artist}")
+
+
+def artist_centroid(name: str, tracks: Sequence[TrackInfo]) -> TrackInfo:
+    """One alchemy input standing for the artist `name`: the mean direction of `tracks` (the artist's analyzed
+    tracks; each unit-normalised first, so every track weighs the same) as a track with item id 'artist:<name>'.
+    Raises DiscoveryError when `tracks` is empty."""
+    if not tracks:
+        raise DiscoveryError("items", f"no analyzed tracks by the artist {name!r}")
+    vectors = np.stack([np.asarray(t.vector, dtype=np.float64) for t in tracks])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    mean = np.mean(vectors / np.where(norms > 0, norms, 1.0), axis=0)
+    return TrackInfo(item_id=f"artist:{name}", title=name, artist=name, vector=mean.astype(np.float32))
 
 
 def _centroid(tracks: Sequence[TrackInfo]) -> np.ndarray:

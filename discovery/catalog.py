@@ -81,6 +81,10 @@ class _Coded:
     def code(self, position: int) -> int:
         return self._codes[position]
 
+    @property
+    def codes(self) -> array[int]:
+        return self._codes
+
     def __getitem__(self, position: int) -> str | None:
         code = self._codes[position]
         return None if code < 0 else self.values[code]
@@ -179,6 +183,16 @@ class Catalog:
         if i < len(order) and self._item_ids[order[i]] == item_id:
             return order[i]
         return None
+
+    def artist_positions(self, name: str) -> list[int]:
+        """Positions of the tracks (with metadata) whose artist is `name`, compared as the artist cap compares
+        (case, accents and "feat. X" folded); [] for an unknown artist. One pass over the artist codes."""
+        wanted = normalise_artist(name)
+        codes = [code for code, key in enumerate(self._artist_keys) if key == wanted]
+        if not wanted or not codes:
+            return []
+        rows = np.flatnonzero(np.isin(np.frombuffer(self._artists.codes, dtype=np.int32), codes))
+        return [int(p) for p in rows if self._present[p]]
 
     def names(self, position: int) -> tuple[str, str, str] | None:
         """(title, artist, album) of the track at `position`; None when it has no metadata row."""

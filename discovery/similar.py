@@ -20,6 +20,11 @@ Choices (documented here, tested in tests/unit/test_similar.py):
 * Range filters are inclusive; either end may be None (open). A track whose duration or BPM is unknown is dropped
   when that range is set.
 * `exclude_artists` compares like the artist cap (case, accents, "feat. X" ignored).
+* `mood_weight` (0..1, 0 = off) ranks by (1 − w) × audio distance + w × mood distance instead of the audio distance
+  alone, where the mood distance is the mean |candidate − seed| over the seed's mood scores (a mood the candidate
+  has no score for counts as 0). The returned `distance` is that blend, so the order and the distances agree;
+  `audio_distance` keeps the cosine distance. A seed without mood scores is ranked by audio alone. The neighbour
+  pool is twice as deep then, so songs a little farther in sound but closer in mood can move up.
 * The neighbour query starts at n × query_factor and doubles (up to `max_query`) until n songs survive or the index
   has no more neighbours, so heavy filtering still yields n results when the library has them.
 """
@@ -30,26 +35,33 @@ import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from discovery.dedup import normalise_artist
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
 from discovery.vectors import NearDuplicates, cosine_distance
 
-__all__ = ["SimilarResult", "similar_songs"]
+__all__ = ["DEFAULT_MOOD_WEIGHT", "SimilarResult", "farthest", "mood_distance", "similar_songs"]
 
 # Radius walk: weight of the distance to the previous pick; the rest goes to the distance to the seed (anchor).
 PREVIOUS_WEIGHT = 0.7
 MAX_ARTIST_SUBPATHS = 2  # buckets one artist's songs may come from while other songs remain
 ANCHOR_WEIGHT = 1.0 - PREVIOUS_WEIGHT
+# The mood share of the ranking when a caller asks for mood similarity without a weight: enough to reorder songs a
+# few hundredths apart in sound by their moods, not enough to bring a far-off sound in for its moods alone.
+DEFAULT_MOOD_WEIGHT = 0.3
 
 Range = tuple[float | None, float | None]
 
 
 @dataclass(frozen=True)
 class SimilarResult:
-    """One similar song and its cosine distance to the seed (the index's metric, 0 = identical direction)."""
+    """One similar song and its cosine distance to the seed (the index's metric, 0 = identical direction); with a
+    mood weight, `distance` is the blend of the module docstring and `audio_distance` the cosine distance."""
 
     track: TrackInfo
     distance: float
+    audio_distance: float | None = None
 
 
 def similar_songs(
@@ -66,6 +78,7 @@ def similar_songs(
     duration_range: Range | None = None,
     bpm_range: Range | None = None,
     exclude_artists: Collection[str] = (),
+    mood_weight: float = 0.0,
     query_factor: int = 4,
     max_query: int = 10_000,
     walk_bucket_size: int = 8,
@@ -87,6 +100,7 @@ def similar_songs(
         duration_range: (min, max) seconds, inclusive, None = open end.
         bpm_range: (min, max) BPM, inclusive, None = open end.
         exclude_artists: artists never returned (case/accent-insensitive).
+        mood_weight: 0..1, the share of the mood distance in the ranking (0: audio only).
         query_factor: first neighbour query asks for n × query_factor songs (≥ 1).
         max_query: never ask the index for more than this many neighbours (≥ 1).
         walk_bucket_size: songs per distance bucket in the radius walk (≥ 1).
@@ -109,6 +123,11 @@ def similar_songs(
     _check_range("duration_range", duration_range)
     _check_range("bpm_range", bpm_range)
     seed_moods = _check_moods(seed, mood_filter)
+    if not 0.0 <= mood_weight <= 1.0:
+        raise DiscoveryError("mood_weight", f"mood_weight must be between 0 and 1, got {mood_weight!r}")
+    blend = mood_weight if seed.moods and mood_weight > 0 else 0.0
+    if blend:
+        query_factor *= 2
 
     accept = _static_filter(
         seed,
@@ -126,7 +145,9 @@ def similar_songs(
         hits = neighbours(seed.vector, k)
         # Stable sort: the index already returns nearest first; this only guards against a sloppy provider.
         ranked = sorted(_unique(hits), key=lambda pair: float(pair[1]))
-        candidates = _accepted(ranked, tracks, unknown, lookup, accept, batch=n + n // 2 + 8)
+        accepted = _accepted(ranked, tracks, unknown, lookup, accept, batch=n + n // 2 + 8)
+        candidates: Iterable[tuple[TrackInfo, float, float | None]] = (
+            _mood_ranked(seed, list(accepted), blend) if blend else ((t, d, None) for t, d in accepted))
         if radius_walk:
             pool = _deduplicate(seed, candidates, duplicate_distance=duplicate_distance, cap=None, limit=None)
             results = _radius_walk(
@@ -163,6 +184,32 @@ def _accepted(
             track = tracks.get(item_id)
             if track is not None and accept(track):
                 yield track, float(distance)
+
+
+def farthest(seed: TrackInfo, *, neighbours: Neighbours) -> tuple[str | None, float]:
+    """The library's track farthest from `seed` and its cosine distance to it (0..2): in cosine space that is the
+    nearest neighbour of −vector, whose distance d to −vector makes 2 − d to the seed. (None, 0.0) for a library
+    holding only the seed."""
+    hits = [(item_id, d) for item_id, d in neighbours(-np.asarray(seed.vector, dtype=np.float32), 2)
+            if item_id != seed.item_id]
+    if not hits:
+        return None, 0.0
+    item_id, distance = hits[0]
+    return item_id, min(2.0, max(0.0, 2.0 - float(distance)))
+
+
+def mood_distance(seed: TrackInfo, track: TrackInfo) -> float:
+    """Mean |track − seed| over the seed's mood scores (0..1); a mood the track has no score for counts as 0."""
+    if not seed.moods:
+        return 0.0
+    return sum(abs(float(track.moods.get(m, 0.0)) - float(v)) for m, v in seed.moods.items()) / len(seed.moods)
+
+
+def _mood_ranked(seed: TrackInfo, candidates: list[tuple[TrackInfo, float]], weight: float
+                 ) -> list[tuple[TrackInfo, float, float | None]]:
+    """The candidates with their blended distance (and their audio one), by the blend; stable for ties."""
+    blended = [(t, (1.0 - weight) * d + weight * mood_distance(seed, t), d) for t, d in candidates]
+    return sorted(blended, key=lambda c: c[1])
 
 
 def _check_int(name: str, value: int, minimum: int) -> None:
@@ -246,7 +293,7 @@ def _unique(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
 
 def _deduplicate(
     seed: TrackInfo,
-    candidates: Iterable[tuple[TrackInfo, float]],
+    candidates: Iterable[tuple[TrackInfo, float, float | None]],
     *,
     duplicate_distance: float,
     cap: int | None,
@@ -260,7 +307,7 @@ def _deduplicate(
     per_artist: dict[str, int] = {}
     if limit is not None and limit <= 0:
         return kept
-    for track, distance in candidates:
+    for track, distance, audio_distance in candidates:
         if near.is_near(track.vector):
             continue
         key = track.song
@@ -271,7 +318,7 @@ def _deduplicate(
             if per_artist.get(artist, 0) >= cap:
                 continue
             per_artist[artist] = per_artist.get(artist, 0) + 1
-        kept.append(SimilarResult(track=track, distance=distance))
+        kept.append(SimilarResult(track=track, distance=distance, audio_distance=audio_distance))
         if limit is not None and len(kept) >= limit:
             break  # before pulling another candidate: `candidates` may be a lazy lookup
         near.add(track.vector)

@@ -14,7 +14,9 @@ from typing import Any
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Query parameters and headers that carry credentials.
-_SECRET_PARAMS = re.compile(r"(?i)([?&;](?:t|s|p|token|api_?key|key|access_token|password|secret|auth)=)[^&\s'\"#]*")
+# (also with a prefix, as the reference's clients send `jellyfin_token` and `navidrome_password`)
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&;](?:t|s|p|(?:[a-z]+_)?(?:token|api_?key|key|access_token|password|secret|auth))=)[^&\s'\"#]*")
 _SECRET_HEADERS = re.compile(
     r"(?i)((?:x-emby-token|x-mediabrowser-token|x-goog-api-key|authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)"
     r"(?:(?:bearer|basic)\s+)?[^'\"\s,}]+")

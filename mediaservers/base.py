@@ -101,6 +101,7 @@ class Capability(StrEnum):
     STICKERS = "stickers"  # write_stickers()/read_stickers() store values on the server's songs (MPD)
     SENDS_AUDIO = "sends_audio"  # open_audio() can download a file that is not readable here
     STREAMS_AUDIO = "streams_audio"  # stream_audio() relays the server's stream of a track (audio preview)
+    KEY_READS_USERS = "key_reads_users"  # the configured secret is an API key that reads any user's data by name
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ class Jellyfin:
     settings = (SettingField("url", "JELLYFIN_URL", "URL", "http://jellyfin:8096"),
                 SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
                 SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
-    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO})
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
+                              Capability.KEY_READS_USERS})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),

@@ -15,6 +15,7 @@ from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
 from routes.ratelimit import over_limit
 from services.chat import ChatContext, ChatRequest, chat_playlist
+from services.config_snapshot import chat_defaults
 from services.text_search import query_concepts
 
 bp = Blueprint("chat", __name__)
@@ -82,6 +83,12 @@ def create_playlist() -> Response:
     full_name, playlist_id = publish(rt, name, ids, source="chat", ids_field="item_ids")
     return jsonify({"message": f"Successfully created playlist '{full_name}' with {len(ids)} songs",
                     "playlist_id": playlist_id, "name": full_name})
+
+
+@bp.get("/chat/api/config_defaults")
+def config_defaults() -> Response:
+    """The instant playlist's default provider, models and server URLs (never a key)."""
+    return jsonify(chat_defaults(runtime().config))
 
 
 @bp.get("/chat/api/status")

@@ -12,7 +12,7 @@ from clustering.request import ClusteringRequest, defaults_from, preset
 from db import tracks as track_store
 from db.app_settings import effective_config
 from discovery.types import DiscoveryError, Lookup, TrackInfo
-from mediaserver import MediaServerError, UserCredentials
+from mediaserver import Capability, MediaServerError, UserCredentials, adapter_class
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
@@ -63,6 +63,39 @@ def user_credentials() -> UserCredentials | None:
     user = values["user"] or values["jellyfin_user_identifier"] or values["navidrome_user"]
     secret = values["secret"] or values["jellyfin_token"] or values["navidrome_password"]
     return UserCredentials(user=user, secret=secret) if user and secret else None
+
+
+# Where the reference's clients name whose play history to read in a query string (the Jellyfin plugin's scheduled
+# fingerprint task: one call per Jellyfin user).
+QUERY_USER_NAMES = ("user", "jellyfin_user_identifier", "navidrome_user")
+
+
+def history_user(rt: Runtime) -> UserCredentials | None:
+    """Whose play history a request reads: the body's credentials (user_credentials); else the user a query string
+    names, read with the configured credentials (a secret the query string carries, `jellyfin_token` or
+    `navidrome_password`, is never used: query strings end up in access logs); else None, the configured account.
+    A user other than the configured one is readable so only where the configured secret is an API key that reads
+    any user (Jellyfin, Emby); elsewhere that is a 400 asking for the user's own credentials in the body."""
+    given = user_credentials()
+    if given is not None:
+        return given
+    parameter, name = next(((k, v.strip()) for k in QUERY_USER_NAMES if (v := request.args.get(k, "")).strip()),
+                           ("", ""))
+    if not name:
+        return None
+    if len(name) > 200 or has_control_characters(name):
+        raise bad_parameter(parameter, name[:40], "a user name of at most 200 characters")
+    cfg = effective_config(rt.config, rt.db)
+    adapter = adapter_class(cfg.MEDIASERVER_TYPE)
+    settings = {f.field: f.setting for f in adapter.settings}
+    if "user" not in settings or "secret" not in settings:
+        return None  # a server without user accounts keeps one history
+    if name.casefold() == str(getattr(cfg, settings["user"]) or "").strip().casefold():
+        return None
+    if Capability.KEY_READS_USERS in adapter.capabilities:
+        return UserCredentials(user=name, secret=str(getattr(cfg, settings["secret"]) or ""))
+    raise ApiError(400, f"{adapter.display_name} shows '{name}''s play history only with that user's password: send "
+                        "'user' and 'secret' in a JSON body (POST)", parameter=parameter)
 
 
 def playlist_request(ids_field: str = "track_ids") -> tuple[str, list[str]]:

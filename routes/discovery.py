@@ -15,23 +15,23 @@ from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from db import tracks as track_store
-from discovery.alchemy import AlchemyResult, project_alchemy, song_alchemy
+from discovery.alchemy import AlchemyResult, artist_centroid, project_alchemy, song_alchemy
 from discovery.mixable import Mode, mixable_tracks
 from discovery.path import song_path
-from discovery.similar import similar_songs
+from discovery.similar import DEFAULT_MOOD_WEIGHT, farthest, similar_songs
 from discovery.sonic_fingerprint import sonic_fingerprint
-from discovery.types import Lookup, TrackInfo
-from mediaserver import Capability, MediaServerError
+from discovery.types import Lookup, TrackInfo, cosine_distance
+from mediaserver import MediaServerError
 from mediaservers.m3u import M3uEntry, render_m3u8
 from routes.common import (
     ITEM_ID_MAX,
     discovery_errors,
+    history_user,
     index_queries,
     playlist_request,
     publish,
     track_json,
     track_or_404,
-    user_credentials,
 )
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
@@ -40,6 +40,9 @@ from routes.params import bool_param, float_param, int_param, json_body, str_par
 bp = Blueprint("discovery_api", __name__)
 
 MAX_ALCHEMY_ITEMS = 50
+ALCHEMY_ITEM_TYPES = ("song", "artist")
+# Parameters that start with "mood_" but are not a mood tolerance of the mood filter.
+MOOD_OPTIONS = ("mood_similarity", "mood_weight")
 # What made a playlist: the pages that create them (and the API's default, "instant").
 PLAYLIST_SOURCES = ("instant", "similar", "mixable", "path", "alchemy", "fingerprint", "map", "text_search", "chat",
                     "artist_radio")
@@ -91,13 +94,17 @@ def _seed_by_name(rt: Runtime, lookup: Lookup) -> TrackInfo:
 
 @bp.get("/api/similar_tracks")
 def similar_tracks() -> Response:
+    """The seed's nearest songs; `mood_similarity=true` (or `mood_weight`, 0..1) ranks by sound and mood together.
+    `server` is accepted and ignored: AudioMuse serves one media server."""
     rt = runtime()
     library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
     seed = _seed_by_name(rt, lookup)
     n = int_param("n", 10, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
-    moods = {name[5:]: value for name in request.args if name.startswith("mood_")
+    moods = {name[5:]: value for name in request.args if name.startswith("mood_") and name not in MOOD_OPTIONS
              if (value := float_param(name, None, minimum=0, maximum=1)) is not None}
+    mood_weight = float_param("mood_weight", DEFAULT_MOOD_WEIGHT if bool_param("mood_similarity", False) else 0.0,
+                              minimum=0, maximum=1)
     excluded = [a.strip() for a in str_param("exclude_artists", max_length=2000).split(",") if a.strip()]
     results = discovery_errors(lambda: similar_songs(
         seed, n=n, neighbours=neighbours, lookup=lookup,
@@ -106,10 +113,24 @@ def similar_tracks() -> Response:
         eliminate_duplicates=bool_param("eliminate_duplicates", True),
         radius_walk=bool_param("radius_similarity", False),
         mood_filter=moods or None,
+        mood_weight=mood_weight,
         duration_range=_range("min_duration", "max_duration"),
         bpm_range=_range("min_bpm", "max_bpm"),
         exclude_artists=excluded))
-    return jsonify([track_json(r.track, distance=r.distance) for r in results])
+    return jsonify([track_json(r.track, distance=r.distance,
+                               **({"audio_distance": r.audio_distance} if r.audio_distance is not None else {}))
+                    for r in results])
+
+
+@bp.get("/api/max_distance")
+def max_distance() -> Response:
+    """The cosine distance from `item_id` to the library's farthest track, and that track (clients scale similar
+    songs' distances by it into a 0-1 similarity)."""
+    rt = runtime()
+    library = index_queries(rt)
+    seed = track_or_404(library.lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
+    far_id, distance = farthest(seed, neighbours=library.neighbours)
+    return jsonify({"max_distance": round(distance, 6), "farthest_item_id": far_id, "item_id": seed.item_id})
 
 
 @bp.get("/api/mixable_tracks")
@@ -139,6 +160,9 @@ def find_path() -> Response:
     if start.item_id == end.item_id:
         raise ApiError(400, "start_song_id and end_song_id must differ", parameter="end_song_id")
     steps = int_param("max_steps", rt.config.PATH_DEFAULT_LENGTH, minimum=2, maximum=rt.config.PATH_MAX_LENGTH)
+    # Checked and ignored: `mood_pct` weighs a mood end of the path, and both ends are songs here; `count` and
+    # `server` are the Navidrome plugin's, which the reference ignores too.
+    int_param("mood_pct", 100, minimum=0, maximum=100)
     result = discovery_errors(lambda: song_path(
         start, end, steps=steps, neighbours=neighbours, lookup=lookup,
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE,
@@ -158,10 +182,7 @@ def alchemy() -> Response:
     rt = runtime()
     library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
-    body = json_body()
-    items = body.get("items")
-    if not isinstance(items, list) or not items:
-        raise ApiError(400, "'items' must be a list of {id, op} with at least one ADD", parameter="items")
+    items = _alchemy_items(json_body())
     if len(items) > MAX_ALCHEMY_ITEMS:
         raise bad_parameter("items", f"{len(items)} items", f"at most {MAX_ALCHEMY_ITEMS}")
     add: list[TrackInfo] = []
@@ -170,7 +191,18 @@ def alchemy() -> Response:
         op = str(item.get("op", "")).upper() if isinstance(item, dict) else ""
         if op not in ("ADD", "SUBTRACT"):
             raise ApiError(400, f"items[{number}].op must be ADD or SUBTRACT", parameter="items")
-        (add if op == "ADD" else subtract).append(track_or_404(lookup, str(item.get("id", "")), "items"))
+        kind = str(item.get("type") or "song").lower()
+        if kind not in ALCHEMY_ITEM_TYPES:
+            raise bad_parameter(f"items[{number}].type", item.get("type"), "one of " + ", ".join(ALCHEMY_ITEM_TYPES))
+        item_id = str(item.get("id", ""))
+        if kind == "artist":
+            tracks = library.artist_tracks(item_id)
+            if not tracks:
+                raise ApiError(404, f"no analyzed tracks by the artist '{item_id}'", parameter="items")
+            entry = artist_centroid(item_id, tracks)
+        else:
+            entry = track_or_404(lookup, item_id, "items")
+        (add if op == "ADD" else subtract).append(entry)
     n = int_param("n", rt.config.ALCHEMY_DEFAULT_N_RESULTS, minimum=1, maximum=rt.config.ALCHEMY_MAX_N_RESULTS)
     temperature = float_param("temperature", rt.config.ALCHEMY_TEMPERATURE, minimum=0, maximum=100)
     threshold = float_param("subtract_distance", rt.config.ALCHEMY_SUBTRACT_DISTANCE, minimum=0.0001, maximum=2)
@@ -181,11 +213,26 @@ def alchemy() -> Response:
         duplicate_distance=rt.config.DUPLICATE_DISTANCE, pool=max(300, 4 * n)))
     projection = discovery_errors(lambda: _projection(add, subtract, result))
     return jsonify({
-        "results": [track_json(t, score=score) for t, score in result.kept],
+        # distance: the cosine distance to the add centroid, the metric of /api/similar_tracks
+        "results": [track_json(t, score=score, distance=max(0.0, 1.0 - score)) for t, score in result.kept],
         "filtered_out": [track_json(t) for t in result.removed],
         "seed": seed,
         "projection": projection,
     })
+
+
+def _alchemy_items(body: dict[str, Any]) -> list[Any]:
+    """The request's items: `items` ([{id, op, type}]), or the older {"add": [ids], "sub"/"subtract": [ids]} some
+    players still send."""
+    items = body.get("items")
+    if items is None and isinstance(body.get("add"), list):
+        subtract = body.get("sub", body.get("subtract")) or []
+        if not isinstance(subtract, list):
+            raise ApiError(400, "'sub' must be a list of item ids", parameter="sub")
+        items = [{"id": i, "op": "ADD"} for i in body["add"]] + [{"id": i, "op": "SUBTRACT"} for i in subtract]
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "'items' must be a list of {id, op} with at least one ADD", parameter="items")
+    return items
 
 
 def _projection(add: list[TrackInfo], subtract: list[TrackInfo], result: AlchemyResult) -> list[dict[str, Any]]:
@@ -210,7 +257,7 @@ def generate_fingerprint() -> Response:
     library = index_queries(rt)
     neighbours, lookup = library.neighbours, library.lookup
     n = int_param("n", rt.config.SONIC_FINGERPRINT_NEIGHBORS, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
-    user = user_credentials()
+    user = history_user(rt)
     try:
         server = rt.media_server(user=user)
         played = server.top_played(limit=rt.config.SONIC_FINGERPRINT_TOP_N_SONGS, user=user)
@@ -219,13 +266,14 @@ def generate_fingerprint() -> Response:
     known = lookup([p.item_id for p in played])
     history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known]
     if not history:
-        why = "" if Capability.PLAY_HISTORY in server.capabilities else \
-            f" ({server.display_name} keeps no play history)"
-        raise ApiError(404, f"the media server reports no played songs that are analyzed here{why}")
+        # an empty list, as the reference answers: its clients take anything else for a failure
+        return jsonify([])
     result = discovery_errors(lambda: sonic_fingerprint(
         history, n=n, neighbours=neighbours, lookup=lookup, now=time.time(),
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
-    return jsonify([track_json(t, role=role) for t, role in result.tracks])
+    # distance: to the fingerprint (the weighted mean of the played songs), as the reference's clients need a number
+    return jsonify([track_json(t, role=role, distance=cosine_distance(result.vector, t.vector))
+                    for t, role in result.tracks])
 
 
 # --- playlists --------------------------------------------------------------------------------------------------
@@ -238,7 +286,8 @@ def create_playlist() -> tuple[Response, int]:
     if source not in PLAYLIST_SOURCES:
         raise bad_parameter("source", source, "one of " + ", ".join(PLAYLIST_SOURCES))
     full_name, playlist_id = publish(rt, name, ids, source=source)
-    return jsonify({"playlist_id": playlist_id, "name": full_name, "track_count": len(ids)}), 201
+    return jsonify({"message": f"Playlist '{full_name}' created successfully!", "playlist_id": playlist_id,
+                    "name": full_name, "track_count": len(ids)}), 201
 
 
 @bp.post("/api/playlist.m3u8")

@@ -1,4 +1,5 @@
-"""Media-server settings: read (secrets masked), save, and test a connection before saving."""
+"""Media-server settings: read (secrets masked), save, and test a connection before saving; the configuration
+snapshot clients read (/api/config)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from routes.context import runtime
 from routes.errors import ApiError
 from routes.params import json_body
 from routes.ratelimit import over_limit
+from services.config_snapshot import config_snapshot
 
 bp = Blueprint("settings_api", __name__)
 log = logging.getLogger(__name__)
@@ -75,6 +77,14 @@ def _field_of(message: str) -> str | None:
             if message.startswith(setting.setting):
                 return setting.field
     return None
+
+
+@bp.get("/api/config")
+def config_view() -> Response:
+    """The configuration in force that clients use (clustering ranges, AI provider and models, moods, alchemy
+    defaults), under the reference's key names; no key, password or token."""
+    rt = runtime()
+    return jsonify(config_snapshot(app_settings.effective_config(rt.config, rt.db)))
 
 
 @bp.get("/api/settings/mediaserver")

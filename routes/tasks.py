@@ -1,4 +1,5 @@
-"""Task status and control: /api/active_tasks, /api/status/<id>, /api/cancel/<id>, /api/last_task."""
+"""Task status and control: /api/active_tasks, /api/status/<id>, /api/cancel/<id>, /api/cancel_all/<type>,
+/api/last_task."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def task_json(row: dict[str, Any], *, with_children: bool = True) -> dict[str, A
     body = {
         "task_id": row["task_id"],
         "task_type": row["task_type"],
+        "task_type_from_db": row["task_type"],
         "parent_task_id": row["parent_task_id"],
         "status": row["status"],
         "state": row["status"],
@@ -89,19 +91,43 @@ def last_task() -> Response:
 def status(task_id: str) -> Response:
     row = store.get_task(runtime().db, task_id)
     if row is None:
-        raise ApiError(404, f"no task with id '{task_id}'", parameter="task_id")
+        # the reference's fields beside the error, so its clients read an unknown task as they read a known one
+        raise ApiError(404, f"no task with id '{task_id}'", parameter="task_id", task_id=task_id, state="UNKNOWN",
+                       status_message="Task ID not found.", progress=0, details={}, task_type_from_db=None,
+                       running_time_seconds=0)
     return jsonify(task_json(row))
 
 
 @bp.route("/api/cancel/<task_id>", methods=["POST"])
 def cancel(task_id: str) -> Response:
+    """Cancel a task and its unfinished children. As the reference answers, a task that has ended and an unknown id
+    are a 200 with `cancelled_jobs_count: 0` (and `status` saying which): there is nothing left to cancel."""
     rt = runtime()
     row = store.get_task(rt.db, task_id)
-    if row is None:
-        raise ApiError(404, f"no task with id '{task_id}'", parameter="task_id")
-    if row["status"] in store.FINISHED_STATES:
-        raise ApiError(409, f"task '{task_id}' already finished with status {row['status']}",
-                       parameter="task_id", task_status=row["status"])
+    if row is None or row["status"] in store.FINISHED_STATES:
+        status = row["status"] if row else "UNKNOWN"
+        message = (f"Task {task_id} already ended ({status}): nothing to cancel." if row
+                   else f"Task {task_id} is not known: nothing to cancel.")
+        return jsonify({"message": message, "task_id": task_id, "status": status, "cancelled_jobs_count": 0,
+                        "revoked_task_ids": []})
     revoked = cancel_task(task_id, db=rt.db, connection=rt.redis)
-    return jsonify({"task_id": task_id, "status": store.REVOKED, "revoked_task_ids": revoked,
-                    "message": f"cancelled {len(revoked)} task(s)"})
+    return jsonify({"message": f"Task {task_id} cancellation requested: {len(revoked)} task(s) cancelled.",
+                    "task_id": task_id, "status": store.REVOKED, "cancelled_jobs_count": len(revoked),
+                    "revoked_task_ids": revoked})
+
+
+@bp.route("/api/cancel_all/<task_type>", methods=["POST"])
+def cancel_all(task_type: str) -> Response | tuple[Response, int]:
+    """Cancel every active main task of `task_type` (exactly that type, as the task panel reports it) and their
+    children; 404 when none is active."""
+    rt = runtime()
+    rows = store.active_main_tasks_of_type(rt.db, task_type)
+    if not rows:
+        # the API's error shape, with the reference's `message` beside `error`
+        said = f"No active tasks of type '{task_type}' found to cancel."
+        return jsonify({"error": said, "status": 404, "parameter": "task_type", "message": said}), 404
+    revoked = [job for row in rows for job in cancel_task(row["task_id"], db=rt.db, connection=rt.redis)]
+    main_ids = [row["task_id"] for row in rows]
+    return jsonify({"message": f"Cancellation initiated for {len(main_ids)} main tasks of type '{task_type}' and "
+                               f"their children. Total jobs affected: {len(revoked)}.",
+                    "cancelled_main_tasks": main_ids, "cancelled_jobs_count": len(revoked)})

@@ -20,7 +20,7 @@ from typing import Any
 
 from redis import Redis
 
-from clustering.request import MIN_TRACKS, RequestError, defaults_from, fit_to_library, preset
+from clustering.request import MIN_TRACKS, RequestError, defaults_from, fit_to_library, is_parameter, preset
 from config import Config, NumberError, parse_bool, parse_int
 from db import tracks as track_store
 from db.app_settings import effective_config
@@ -114,7 +114,10 @@ def _analysis(params: Mapping[str, Any], config: Config, strict: bool) -> dict[s
 def _clustering(params: Mapping[str, Any], config: Config, strict: bool) -> dict[str, Any]:
     """Checked against the defaults; kept as given, since the preset and the defaults are resolved when the run
     starts (the library then decides the preset's settings). With `preset` only PRESET_TAKES count: other names
-    are refused in a schedule and ignored in a request."""
+    are refused in a schedule and ignored in a request. A request's names that are no clustering parameter are
+    dropped (the Jellyfin plugin sends its AI keys and model names); a schedule's are refused."""
+    if not strict:
+        params = {k: v for k, v in params.items() if k == "preset" or is_parameter(k)}
     if _flag(params, "preset", False):
         unknown = sorted(set(params) - {"preset", *PRESET_TAKES})
         if strict and unknown:

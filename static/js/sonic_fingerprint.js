@@ -24,7 +24,8 @@
       document.getElementById("fingerprint-results").hidden = false;
       ids = tracks.map((t) => t.item_id);
       box.hidden = tracks.length === 0;
-      say(`${tracks.length} songs.`);
+      say(tracks.length ? `${tracks.length} songs.`
+        : "The media server reports no played songs that are analyzed here.", tracks.length === 0);
     } catch (err) { say(err.message, true); }
   });
 })();

@@ -30,7 +30,10 @@ def test_health_with_a_worker_is_ok(client, worker_processes):
 def test_one_error_shape(client):
     missing = client.get("/api/status/nope")
     assert missing.status_code == 404
-    assert missing.get_json() == {"error": "no task with id 'nope'", "status": 404, "parameter": "task_id"}
+    body = missing.get_json()
+    assert {k: body[k] for k in ("error", "status", "parameter")} == {"error": "no task with id 'nope'", "status": 404,
+                                                                      "parameter": "task_id"}
+    assert body["state"] == "UNKNOWN" and body["task_type_from_db"] is None  # the reference's fields beside it
     unknown_route = client.get("/api/no_such_route")
     assert unknown_route.status_code == 404 and set(unknown_route.get_json()) == {"error", "status", "parameter"}
     wrong_method = client.get("/api/cancel/abc")

@@ -339,3 +339,30 @@ def test_similar_songs_agree_with_and_without_precomputed_song_keys() -> None:
         expected = [(r.track.item_id, r.distance) for r in run(plain, n=12, **options)]
         got = [(r.track.item_id, r.distance) for r in run(keyed, n=12, **options)]
         assert got == expected
+
+
+# --- mood weight and the farthest track ------------------------------------------------------------------------
+
+def test_mood_weight_moves_a_song_of_the_seeds_mood_ahead_of_a_closer_one() -> None:
+    seed = track("seed", arc(0), moods={"happy": 0.9, "sad": 0.1})
+    near_sad = track("sad", arc(5), moods={"happy": 0.1, "sad": 0.9})
+    farther_happy = track("happy", arc(12), moods={"happy": 0.9, "sad": 0.1})
+    assert ids(run([near_sad, farther_happy], seed=seed, n=2)) == ["sad", "happy"]
+    mixed = run([near_sad, farther_happy], seed=seed, n=2, mood_weight=0.3)
+    assert ids(mixed) == ["happy", "sad"]
+    assert mixed[0].audio_distance == pytest.approx(cosine_distance(seed.vector, farther_happy.vector), abs=1e-5)
+    assert mixed[0].distance == pytest.approx(0.7 * mixed[0].audio_distance, abs=1e-5)
+    # a seed without moods is ranked by sound alone
+    assert ids(run([near_sad, farther_happy], n=2, mood_weight=0.3)) == ["sad", "happy"]
+    with pytest.raises(DiscoveryError, match="mood_weight"):
+        run([near_sad], seed=seed, mood_weight=1.5)
+
+
+def test_farthest_is_the_opposite_end_of_the_library() -> None:
+    from discovery.similar import farthest
+
+    tracks = [track(str(d), arc(d)) for d in (10, 60, 120, 170)]
+    library = Library([SEED, *tracks])
+    far_id, distance = farthest(SEED, neighbours=library.neighbours)
+    assert far_id == "170" and distance == pytest.approx(1 - math.cos(math.radians(170)), abs=1e-5)
+    assert farthest(SEED, neighbours=Library([SEED]).neighbours) == (None, 0.0)
