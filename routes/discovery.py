@@ -36,6 +36,7 @@ from routes.common import (
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import bool_param, float_param, int_param, json_body, str_param
+from services.artists import artist_name
 
 bp = Blueprint("discovery_api", __name__)
 
@@ -196,7 +197,7 @@ def alchemy() -> Response:
             raise bad_parameter(f"items[{number}].type", item.get("type"), "one of " + ", ".join(ALCHEMY_ITEM_TYPES))
         item_id = str(item.get("id", ""))
         if kind == "artist":
-            tracks = library.artist_tracks(item_id)
+            tracks = library.artist_tracks(artist_name(rt.index, item_id))
             if not tracks:
                 raise ApiError(404, f"no analyzed tracks by the artist '{item_id}'", parameter="items")
             entry = artist_centroid(item_id, tracks)

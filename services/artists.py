@@ -1,14 +1,12 @@
 """The artist model in the web process: loaded from PostgreSQL with the track index (a cache registered on the
-IndexHolder, so each new analysis replaces it without a restart), and the lookup the artist routes and the alchemy
-use."""
+IndexHolder, so each new analysis replaces it without a restart), and the lookups the artist routes and the
+alchemy use."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from db import artists as artist_store
 from db.pool import Database
-from discovery.artist_similarity import ArtistModel, artist_vector
+from discovery.artist_similarity import ArtistModel
 from voyager_manager import IndexHolder, LoadedIndex
 
 CACHE_NAME = "artists"
@@ -28,8 +26,9 @@ def current_artists(holder: IndexHolder) -> ArtistModel | None:
     return model if isinstance(model, ArtistModel) else None
 
 
-def artist_centroid(holder: IndexHolder, artist: str) -> np.ndarray | None:
-    """An artist's centroid (discovery.artist_similarity.artist_vector) by name or media-server id; None while no
-    artist model is loaded. UnknownArtist (a DiscoveryError) for an artist the model does not hold."""
+def artist_name(holder: IndexHolder, value: str) -> str:
+    """The artist's name for a name or a media-server artist id (the Navidrome plugin sends ids); `value` itself
+    while no artist model is loaded or the model does not know it."""
     model = current_artists(holder)
-    return None if model is None else artist_vector(model, artist)
+    row = model.find(value) if model is not None else None
+    return value if model is None or row is None else model.names[row]

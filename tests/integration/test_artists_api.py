@@ -189,3 +189,19 @@ def test_an_analysis_builds_the_artist_model_and_a_new_one_reloads_it_without_a_
         assert client.get("/api/search_artists?query=artist 2").get_json()[0]["track_count"] == 2
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def test_an_alchemy_artist_item_may_name_the_artist_by_its_media_server_id(library):
+    """The reference's alchemy takes an artist's name or id; the id resolves through the artist model to the artist
+    whose analyzed songs make the item (the same answer as by name)."""
+    client, _ = library
+    by_id = client.post("/api/alchemy", json={"items": [{"id": ALPHA_ID, "op": "ADD", "type": "artist"}], "n": 5,
+                                              "temperature": 0})
+    by_name = client.post("/api/alchemy", json={"items": [{"id": "alpha", "op": "ADD", "type": "artist"}], "n": 5,
+                                                "temperature": 0})
+    assert by_id.status_code == 200 and by_name.status_code == 200, (by_id.get_json(), by_name.get_json())
+    assert [r["item_id"] for r in by_id.get_json()["results"]] == [r["item_id"] for r in by_name.get_json()["results"]]
+    assert by_id.get_json()["results"]
+    unknown = client.post("/api/alchemy", json={"items": [{"id": "ffffffffffffffffffffffffffffffff", "op": "ADD",
+                                                           "type": "artist"}]})
+    assert unknown.status_code == 404
