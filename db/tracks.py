@@ -296,6 +296,22 @@ def save_genres(db: Database, genres: dict[str, Sequence[str]]) -> int:
         return int(cur.rowcount)
 
 
+def save_artist_ids(db: Database, artist_ids: dict[str, str | None]) -> int:
+    """Set the media server's artist ids of already stored tracks (item id → id; None leaves a row alone): tracks
+    analyzed before the server's ids were kept get them on the next run without being analyzed again. Rows whose id
+    is already this one are not touched. Returns how many rows changed."""
+    known = {item_id: artist_id for item_id, artist_id in artist_ids.items() if artist_id}
+    if not known:
+        return 0
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE tracks t SET artist_id = a.value, updated_at = now()
+                 FROM jsonb_each_text(%s::jsonb) AS a
+                WHERE t.item_id = a.key AND t.artist_id IS DISTINCT FROM a.value""",
+            (Json(known),))
+        return int(cur.rowcount)
+
+
 def recommendation_row(db: Database, item_id: str) -> dict[str, Any] | None:
     """The tag scores and the media server's genres of one track (None when it is not stored)."""
     return db.fetch_one("SELECT item_id, tags, genres, analyzed_at FROM tracks WHERE item_id = %s", (item_id,))

@@ -135,7 +135,9 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") ->
             outcome = _analyze_track(ctx, server, track, track_state, summary, clap=clap,
                                      clap_stale=clap is not None and clap_models.get(track.item_id) != clap.name)
         ctx.report(f"{label}: {number}/{len(tracks)} {track.title} — {outcome}", current=number, total=len(tracks))
-    track_store.save_genres(ctx.db, {t.item_id: t.genres for t in tracks})  # unchanged tracks' genres may have moved
+    # unchanged tracks' genres may have moved, and tracks analyzed before artist ids were kept get them now
+    track_store.save_genres(ctx.db, {t.item_id: t.genres for t in tracks})
+    track_store.save_artist_ids(ctx.db, {t.item_id: t.artist_id for t in tracks})
     return summary
 
 

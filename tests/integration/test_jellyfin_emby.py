@@ -19,6 +19,7 @@ from mediaserver import MediaServerError, UserCredentials, delete_automatic_play
 from mediaservers.emby import Emby
 from mediaservers.jellyfin import Jellyfin
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.conftest import wait_for
 from tests.fakes.jellyfin import API_KEY, FakeJellyfin
 from tests.library import make_library, rhythmic_piece, write_track
 
@@ -331,11 +332,19 @@ def test_analysis_end_to_end(fake: FakeJellyfin, make_config: Any, worker_proces
         assert len(fake.calls_to("/Download")) == 6
         assert not list((tmp_path / "temp").iterdir())
 
+        db.execute("UPDATE tracks SET artist_id = NULL")  # as on an install analyzed before artist ids were kept
         again = run_analysis(client, db)
         assert again["status"] == "SUCCESS"
         assert (again["result"]["tracks_analyzed"], again["result"]["tracks_skipped"]) == (0, 6)
         assert again["result"]["albums_unchanged"] == 3
         assert len(fake.calls_to("/Download")) == 6  # unchanged tracks are not even downloaded
+        # the unchanged tracks got Jellyfin's artist ids, and the plugins' artist calls find the artists by them
+        stored = db.fetch_all("SELECT artist, artist_id FROM tracks")
+        assert all(r["artist_id"] == hashlib.md5(f"artist:{r['artist']}".encode()).hexdigest() for r in stored)
+        artist_id = stored[0]["artist_id"]
+        similar = wait_for(lambda: (r := client.get(f"/api/similar_artists?artist_id={artist_id}")).status_code
+                           == 200 and r, what="the artist model with Jellyfin's artist ids")
+        assert all(isinstance(row["artist_id"], str) for row in similar.get_json())
     finally:
         app.extensions["audiomuse"].stop_background.set()
 
