@@ -33,6 +33,7 @@ __all__ = ["ANALYSIS", "CATALOG", "CLEANING", "CLUSTERING", "SONIC_FINGERPRINT",
            "parse_params", "schedulable", "start_task"]
 
 MAX_PLAYLIST_NAME = 100
+MAX_INT = 2**31 - 1
 
 
 class ParamError(ValueError):
@@ -100,14 +101,15 @@ def _flag(params: Mapping[str, Any], name: str, default: bool) -> bool:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    flag = raw if isinstance(raw, bool) else parse_bool(raw) if isinstance(raw, str) else None
+    flag = parse_bool(raw)  # true/false, and 1/0, yes/no, on/off as JSON values or text
     if flag is None:
         raise ParamError(name, raw, "true or false")
     return flag
 
 
 def _analysis(params: Mapping[str, Any], config: Config, strict: bool) -> dict[str, Any]:
-    return {"num_recent_albums": _whole(params, "num_recent_albums", config.NUM_RECENT_ALBUMS, 0, 1_000_000),
+    # 0 or less: the whole library (as the setting says); the bounds are PostgreSQL's integer's
+    return {"num_recent_albums": _whole(params, "num_recent_albums", config.NUM_RECENT_ALBUMS, -MAX_INT, MAX_INT),
             "top_n_moods": _whole(params, "top_n_moods", config.TOP_N_MOODS, 1, 50)}
 
 

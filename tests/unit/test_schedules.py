@@ -122,3 +122,14 @@ def test_a_pass_a_little_late_misses_nothing():
     due = due_run("* * * * *", "UTC", since=since, now=datetime(2026, 12, 3, 10, 2, 1, tzinfo=UTC), grace=GRACE)
     assert due is not None and due.due_at == datetime(2026, 12, 3, 10, 2, tzinfo=UTC)
     assert (due.missed, due.late, due.catch_up) == (0, False, False)
+
+
+def test_the_start_parameters_read_as_the_routes_always_did():
+    """What the analysis and clustering routes accepted before the catalogue stays accepted: a negative album count
+    (0 or less: the whole library) and a preset flag given as 1 or 0."""
+    assert check("analysis", {"num_recent_albums": -1})["num_recent_albums"] == -1
+    assert check("clustering", {"preset": 1}) == {"preset": 1}
+    assert check("clustering", {"preset": "0"}) == {"preset": "0"}
+    with pytest.raises(ParamsError) as caught:
+        check("clustering", {"preset": 2})
+    assert caught.value.field == "params.preset"
