@@ -175,7 +175,10 @@ def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str,
         return 0
     index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction)
     store_index(db, name, index, item_ids, model=model)
-    store_artist_model(db, name=name, model=model, item_ids=item_ids, vectors=vectors)
+    try:
+        store_artist_model(db, name=name, model=model, item_ids=item_ids, vectors=vectors)
+    except Exception:  # the artist model is a by-product: the new track index is announced whatever befalls it
+        log.exception("the artist model of index %r could not be built; the previous one stays", name)
     publish_reload(connection, channel, name)
     return len(item_ids)
 

@@ -74,5 +74,12 @@ def load_projection(db: Database, name: str) -> StoredProjection | None:
                             built_at=row["built_at"], updated_at=row["updated_at"])
 
 
+def projection_version(db: Database, name: str) -> datetime | None:
+    """When the stored projection `name` last changed (None: none stored): tells a reader whether its copy is
+    current without reading the coordinates."""
+    row = db.fetch_one("SELECT updated_at FROM map_projections WHERE name = %s", (name,))
+    return row["updated_at"] if row else None
+
+
 def delete_projection(db: Database, name: str) -> None:
     db.execute("DELETE FROM map_projections WHERE name = %s", (name,))

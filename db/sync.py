@@ -35,10 +35,16 @@ def count_analyzed(db: Database) -> int:
     return int(row["n"]) if row else 0
 
 
+# The page's ids first, from the primary key's order alone: the fingerprints (an MD5 of each embedding) are computed
+# for the page's rows only, not for every row OFFSET skips.
+_PAGE = """AND t.item_id IN (SELECT item_id FROM tracks WHERE analyzed_at IS NOT NULL
+                              ORDER BY item_id LIMIT %(limit)s OFFSET %(offset)s)"""
+
+
 def index_page(db: Database, *, model: str, limit: int, offset: int) -> list[dict[str, Any]]:
     """{item_id, fp} of the analyzed tracks `offset`.. `offset + limit - 1` in item-id order."""
     return db.fetch_all(
-        f"SELECT t.item_id, {FP_SQL} AS fp {_FROM} ORDER BY t.item_id LIMIT %(limit)s OFFSET %(offset)s",
+        f"SELECT t.item_id, {FP_SQL} AS fp {_FROM} {_PAGE} ORDER BY t.item_id",
         {"model": model, "limit": limit, "offset": offset})
 
 
@@ -46,8 +52,8 @@ def payload_page(db: Database, *, model: str, limit: int, offset: int, embedding
     """The full rows (with `fp`, and the embedding's bytes as `vector` when `embeddings`) of one page."""
     vector = "e.vector" if embeddings else "NULL::bytea"
     return db.fetch_all(
-        f"""SELECT {_PAYLOAD_COLUMNS}, {FP_SQL} AS fp, {vector} AS vector {_FROM}
-             ORDER BY t.item_id LIMIT %(limit)s OFFSET %(offset)s""",
+        f"""SELECT {_PAYLOAD_COLUMNS}, {FP_SQL} AS fp, {vector} AS vector {_FROM} {_PAGE}
+             ORDER BY t.item_id""",
         {"model": model, "limit": limit, "offset": offset})
 
 

@@ -415,7 +415,11 @@ def similar_artists(model: ArtistModel, artist: int, *, n: int, query_ef: int = 
     components = model.components(artist)
     queries = model.means[components.start:components.stop]
     while True:
-        positions, _ = model.index.query(queries, k=k, query_ef=max(query_ef, k))
+        try:
+            positions, _ = model.index.query(queries, k=k, query_ef=max(query_ef, k))
+        except voyager.RecallError:  # asked for (nearly) every component: rank every artist exactly instead
+            candidates = [other for other in range(len(model)) if other != artist]
+            break
         owners = np.searchsorted(model.component_offsets, np.asarray(positions, dtype=np.int64).ravel(),
                                  side="right") - 1
         candidates = sorted(set(owners.tolist()) - {artist})

@@ -25,10 +25,12 @@ COMMAND_BATCH = 500  # adds per command list
 
 @dataclass(frozen=True)
 class QueueState:
-    """The queue's song URIs in play order and the position of the current song (None: no current song)."""
+    """The queue's song URIs in play order, the position of the current song (None: no current song) and MPD's
+    version of the queue (it grows with every change)."""
 
     uris: list[str]
     current: int | None
+    version: int = 0
 
     @property
     def remaining(self) -> int:
@@ -99,7 +101,8 @@ class MpdQueue:
         except (OSError, mpd.MPDError) as exc:
             raise self._fail(exc) from None
         current = int(status["song"]) if "song" in status else None
-        return QueueState(uris=[str(song["file"]) for song in songs], current=current)
+        return QueueState(uris=[str(song["file"]) for song in songs], current=current,
+                          version=int(status.get("playlist", 0)))
 
     def append(self, uris: Sequence[str]) -> None:
         client = self._connected()

@@ -10,7 +10,7 @@ from typing import Any
 from ai import PROVIDERS, default_model
 from audio.moods import MOODS
 from clustering.request import defaults_from
-from config import Config
+from config import Config, redact_url
 
 # Clustering parameters reported as they are (the request's names are the reference's here).
 CLUSTERING_KEYS = (
@@ -37,8 +37,8 @@ def config_snapshot(config: Config) -> dict[str, Any]:
         **{key: values[key] for key in CLUSTERING_KEYS},
         "top_n_clustering_playlist": clustering.top_n_playlists,
         "ai_model_provider": config.AI_MODEL_PROVIDER.upper(),
-        "ollama_server_url": config.OLLAMA_SERVER_URL,
-        "openai_server_url": config.OPENAI_SERVER_URL,
+        "ollama_server_url": redact_url(config.OLLAMA_SERVER_URL),
+        "openai_server_url": redact_url(config.OPENAI_SERVER_URL),
         **{f"{provider}_model_name": default_model(config, provider) for provider in PROVIDERS},
         "top_n_moods": config.TOP_N_MOODS,
         "mood_labels": list(MOODS),
@@ -62,8 +62,8 @@ def chat_defaults(config: Config) -> dict[str, Any]:
     return {
         "default_ai_provider": config.AI_MODEL_PROVIDER.upper(),
         **{f"default_{provider}_model_name": default_model(config, provider) for provider in PROVIDERS},
-        "ollama_server_url": config.OLLAMA_SERVER_URL,
-        "openai_server_url": config.OPENAI_SERVER_URL,
+        "ollama_server_url": redact_url(config.OLLAMA_SERVER_URL),
+        "openai_server_url": redact_url(config.OPENAI_SERVER_URL),
         "instant_playlist_default_n_results": config.CHAT_DEFAULT_N_RESULTS,
         "instant_playlist_max_n_results": config.ALCHEMY_MAX_N_RESULTS,
     }

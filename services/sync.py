@@ -5,6 +5,7 @@ music map's coordinates when the map has the track). `fp` is db.sync's fingerpri
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,11 +83,25 @@ def _payloads(db: Database, rows: list[dict[str, Any]], *, map_name: str, embedd
     return out
 
 
+_projections: dict[str, tuple[Any, dict[str, tuple[float, float]]]] = {}  # name -> (version, coordinates by id)
+_projections_lock = threading.Lock()
+
+
 def _map_coordinates(db: Database, name: str, item_ids: list[str]) -> dict[str, tuple[float, float]]:
-    """(x, y) on the music map of those of `item_ids` it places; {} while no map is built."""
-    stored = projection_store.load_projection(db, name)
-    if stored is None:
+    """(x, y) on the music map of those of `item_ids` it places; {} while no map is built. The stored map is read
+    once per version (a client paging through the export asks for it on every page)."""
+    version = projection_store.projection_version(db, name)
+    if version is None:
         return {}
-    wanted = set(item_ids)
-    return {item_id: (round(float(stored.coords[i, 0]), 6), round(float(stored.coords[i, 1]), 6))
-            for i, item_id in enumerate(stored.item_ids) if item_id in wanted}
+    with _projections_lock:
+        held = _projections.get(name)
+        if held is None or held[0] != version:
+            stored = projection_store.load_projection(db, name)
+            if stored is None:
+                return {}
+            held = (stored.updated_at, {item_id: (round(float(x), 6), round(float(y), 6))
+                                        for item_id, (x, y) in zip(stored.item_ids, stored.coords.tolist(),
+                                                                   strict=True)})
+            _projections[name] = held
+    coordinates = held[1]
+    return {item_id: coordinates[item_id] for item_id in item_ids if item_id in coordinates}

@@ -10,7 +10,8 @@ Where things live, and why:
   page. A user's choice must survive restarts and be seen by workers on every host; Redis may be an embedded,
   non-persistent one and is flushed without harm, the database is not.
 * The driver's lock and its state (running, last addition, last error) are Redis keys: they are ephemeral, and the
-  lock expires by itself (LOCK_SECONDS) when its holder dies; the driver renews it at least every POLL_SECONDS.
+  lock expires by itself (LOCK_SECONDS) when its holder dies; a thread of the driver renews it every third of that,
+  whatever the driver is waiting for (loading the index, a slow MPD), and the driver appends only while it holds it.
 * The driver loads the index itself (only that one worker pays for it) and reloads it on the web process's reload
   announcements (IndexHolder.listen).
 
@@ -79,44 +80,52 @@ def _note(redis: Redis, **fields: Any) -> None:
 
 def status(redis: Redis) -> dict[str, Any]:
     """{running, state, holder, last_added: {at, songs: [{item_id, title, author}]}, last_error: {at, message},
-    message}: what the driver last recorded; `running` is whether a driver holds the lock now."""
+    message, checked_version}: what the driver last recorded (`checked_version`: MPD's version of the queue it last
+    looked at); `running` is whether a driver holds the lock now."""
     raw = redis.hgetall(STATUS_KEY)
     fields = {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
     running = bool(redis.exists(LOCK_KEY))
     return {"running": running, "state": fields.get("state", "off") if running else "off",
             "holder": fields.get("holder") if running else None, "last_added": fields.get("last_added"),
-            "last_error": fields.get("last_error"), "message": fields.get("message")}
+            "last_error": fields.get("last_error"), "message": fields.get("message"),
+            "checked_version": fields.get("checked_version")}
 
 
 # --- the driver ----------------------------------------------------------------------------------------------------
-def top_up(queue: MpdQueue, index: IndexHolder, config: Config, redis: Redis) -> list[str]:
-    """Append the mix to MPD's queue when fewer than MPD_QUEUE_MIN_AHEAD songs remain after the current one;
-    the URIs appended."""
+def top_up(queue: MpdQueue, index: IndexHolder, config: Config, redis: Redis, *,
+           still_driving: Callable[[], bool] = lambda: True) -> list[str]:
+    """Append the mix to MPD's queue when fewer than MPD_QUEUE_MIN_AHEAD songs remain after the current one (and
+    `still_driving()` holds when it is time to append: another driver may have taken over); the URIs appended."""
     state = queue.state()
-    if state.remaining >= config.MPD_QUEUE_MIN_AHEAD:
-        return []
-    queries = index.queries(query_ef=config.VOYAGER_QUERY_EF)
-    if queries is None:
-        _note(redis, message="no similarity index yet: run an analysis first")
-        return []
-    known = queries.lookup(state.uris[-50:])
-    seeds = [known[uri] for uri in reversed(state.uris[-50:]) if uri in known][:SEEDS][::-1]
-    if not seeds:
-        _note(redis, message="none of the last songs of the queue is analyzed: nothing to continue from")
-        return []
-    picks = mix(seeds, count=config.MPD_QUEUE_ADD, neighbours=queries.neighbours, lookup=queries.lookup,
-                previous=state.uris, duplicate_distance=config.DUPLICATE_DISTANCE)
-    uris = [p.track.item_id for p in picks]
-    if not uris:
-        _note(redis, message="the mix found no song that is not queued already")
-        return []
-    queue.append(uris)
-    log.info("MPD queue mode: %d songs left after the current one; added %d: %s", state.remaining, len(uris),
-             "; ".join(f"{p.track.artist} - {p.track.title} ({p.reason})" for p in picks))
-    _note(redis, message=f"added {len(uris)} songs after {len(state.uris)} queued",
-          last_added={"at": time.time(), "songs": [{"item_id": p.track.item_id, "title": p.track.title,
-                                                    "author": p.track.artist, "reason": p.reason} for p in picks]})
-    return uris
+    try:
+        if state.remaining >= config.MPD_QUEUE_MIN_AHEAD:
+            return []
+        queries = index.queries(query_ef=config.VOYAGER_QUERY_EF)
+        if queries is None:
+            _note(redis, message="no similarity index yet: run an analysis first")
+            return []
+        known = queries.lookup(state.uris[-50:])
+        seeds = [known[uri] for uri in reversed(state.uris[-50:]) if uri in known][:SEEDS][::-1]
+        if not seeds:
+            _note(redis, message="none of the last songs of the queue is analyzed: nothing to continue from")
+            return []
+        picks = mix(seeds, count=config.MPD_QUEUE_ADD, neighbours=queries.neighbours, lookup=queries.lookup,
+                    previous=state.uris, duplicate_distance=config.DUPLICATE_DISTANCE)
+        uris = [p.track.item_id for p in picks]
+        if not uris:
+            _note(redis, message="the mix found no song that is not queued already")
+            return []
+        if not still_driving():
+            return []
+        queue.append(uris)
+        log.info("MPD queue mode: %d songs left after the current one; added %d: %s", state.remaining, len(uris),
+                 "; ".join(f"{p.track.artist} - {p.track.title} ({p.reason})" for p in picks))
+        _note(redis, message=f"added {len(uris)} songs after {len(state.uris)} queued",
+              last_added={"at": time.time(), "songs": [{"item_id": p.track.item_id, "title": p.track.title,
+                                                        "author": p.track.artist, "reason": p.reason} for p in picks]})
+        return uris
+    finally:  # after any append: what the driver has seen and done
+        _note(redis, checked_version=state.version)
 
 
 def keep_queue(db: Database, redis: Redis, config: Config, stop: threading.Event, *,
@@ -131,17 +140,29 @@ def keep_queue(db: Database, redis: Redis, config: Config, stop: threading.Event
         return "lock held elsewhere"
     me = identity()
     index = IndexHolder(db, config.INDEX_NAME)
-    done = threading.Event()  # ends the index listener with the driver
+    done = threading.Event()  # ends the index listener and the lock's renewal with the driver
+    lost = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(LOCK_SECONDS / 3):
+            try:
+                lock.reacquire()
+            except LockError:
+                lost.set()
+                return
+            except Exception as exc:  # Redis restarting: the next renewal tries again, before the lock expires
+                log.warning("MPD queue mode: could not renew the lock: %s", exc)
+
+    threading.Thread(target=renew, name="mpd-queue-lock", daemon=True).start()
 
     def why_stop() -> str | None:
         if stop.is_set():
             return "stopped"
+        if lost.is_set():
+            return "lock lost"
         try:
             if not mode_on(db, config):
                 return "off"
-            lock.reacquire()
-        except LockError:
-            return "lock lost"
         except Exception as exc:  # the database restarting: keep driving, ask again next round
             log.warning("MPD queue mode: could not read the switch: %s", exc)
         return None
@@ -163,7 +184,7 @@ def keep_queue(db: Database, redis: Redis, config: Config, stop: threading.Event
                 changed = True
                 while True:
                     if changed:
-                        added = top_up(queue, index, settings, redis)
+                        added = top_up(queue, index, settings, redis, still_driving=lambda: not lost.is_set())
                         if added and on_added is not None:
                             on_added(added)
                     changed = bool(queue.wait(EVENTS, POLL_SECONDS))

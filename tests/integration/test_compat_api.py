@@ -17,7 +17,8 @@ from tests.seeded_library import seed_arc_library
 def library(make_config, db, redis, tmp_path: Path):
     cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"),
                       GEMINI_API_KEY="gemini-secret-key", OPENAI_API_KEY="openai-secret-key",
-                      MISTRAL_API_KEY="mistral-secret-key", AI_MODEL_PROVIDER="ollama")
+                      MISTRAL_API_KEY="mistral-secret-key", AI_MODEL_PROVIDER="ollama",
+                      OLLAMA_SERVER_URL="http://llm:url-secret-key@ollama.lan:11434")
     tracks = seed_arc_library(db, redis, cfg, tmp_path / "music")
     ids = [t.item_id for t in tracks]
     # the seed likes happy; its nearest neighbour is sad, the second nearest as happy as the seed
@@ -75,6 +76,7 @@ def test_config_snapshots_name_models_but_never_keys(library):
     assert isinstance(defaults.get_json()["default_gemini_model_name"], str)
     for answer in (config, defaults):
         assert b"secret-key" not in answer.data and not any("api_key" in k for k in answer.get_json())
+        assert answer.get_json()["ollama_server_url"] == "http://llm:***@ollama.lan:11434"  # a password in the URL
 
 
 def test_clustering_start_ignores_other_clients_keys_and_checks_its_own(library):

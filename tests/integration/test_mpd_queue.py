@@ -93,6 +93,14 @@ def queue(server: MpdProcess) -> list[str]:
         client.disconnect()
 
 
+def playlist_version(server: MpdProcess) -> int:
+    client = server.client()
+    try:
+        return int(client.status()["playlist"])
+    finally:
+        client.disconnect()
+
+
 def fill(server: MpdProcess, uris: list[str], *, current: int | None = None) -> None:
     client = server.client()
     try:
@@ -120,9 +128,11 @@ def test_songs_are_appended_when_few_remain_and_none_once_the_mode_is_off(site, 
     assert state["last_added"]["songs"][0]["reason"].startswith(f"near {Path(u[2]).stem} (distance ")
     # one driver at a time: another worker finds the lock taken
     assert mpd_queue.keep_queue(db, redis, cfg, threading.Event()) == "lock held elsewhere"
-    # four remain after the current one: nothing more is added
+    # four remain after the current one: the driver looks at the changed queue and adds nothing
     fill(server, u[:6], current=1)
-    wait_for(lambda: mpd_queue.status(redis)["message"] == "added 3 songs after 3 queued", timeout=5, what="state")
+    version = playlist_version(server)
+    wait_for(lambda: (mpd_queue.status(redis)["checked_version"] or 0) >= version, timeout=5,
+             what="the driver to look at the changed queue")
     assert queue(server) == u[:6]
 
     mpd_queue.set_mode(db, False)
