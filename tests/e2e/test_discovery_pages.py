@@ -18,6 +18,11 @@ from tests.seeded_library import seed_arc, seed_arc_library
 pytestmark = pytest.mark.browser
 
 
+def similar_box(page):
+    """The similar songs' playlist box (the page has a second one, artist radio's)."""
+    return page.locator(".playlist-box").first
+
+
 
 
 @pytest.fixture
@@ -63,12 +68,12 @@ def test_similar_songs_page(site, page, tmp_path):
     page.click("#find-mixable")
     expect(page.locator("#results-title")).to_have_text("Mixable tracks (harmonic)")
     expect(page.locator("#similar-rows tr").first.locator("td").last).to_contain_text("key")
-    page.fill("input[name=playlist_name]", "Browser mix")
-    page.click(".create-playlist")
-    expect(page.locator(".playlist-status")).to_contain_text('Playlist "Browser mix_instant" created')
+    similar_box(page).locator("input[name=playlist_name]").fill("Browser mix")
+    similar_box(page).locator(".create-playlist").click()
+    expect(similar_box(page).locator(".playlist-status")).to_contain_text('Playlist "Browser mix_instant" created')
     assert (playlists / "Browser mix_instant.m3u8").is_file()
     with page.expect_download() as download:
-        page.click(".download-m3u")
+        similar_box(page).locator(".download-m3u").click()
     saved = tmp_path / "download.m3u8"
     download.value.save_as(saved)
     assert saved.read_text().startswith("#EXTM3U") and tracks[0].path in saved.read_text()
@@ -203,11 +208,11 @@ def test_song_picker_is_a_keyboard_combobox_that_tells_copies_apart(site, page, 
     page.fill("input[name=n]", "3")
     page.click("#find-similar")
     expect(page.locator("#similar-rows tr")).to_have_count(3)
-    expect(page.locator("input[name=playlist_name]")).to_have_value(f"Similar to {tracks[3].title}")
-    page.fill("input[name=playlist_name]", "Mine")  # a name the user typed is kept
+    expect(similar_box(page).locator("input[name=playlist_name]")).to_have_value(f"Similar to {tracks[3].title}")
+    similar_box(page).locator("input[name=playlist_name]").fill("Mine")  # a name the user typed is kept
     page.click("#find-mixable")
     expect(page.locator("#results-title")).to_contain_text("Mixable")
-    expect(page.locator("input[name=playlist_name]")).to_have_value("Mine")
+    expect(similar_box(page).locator("input[name=playlist_name]")).to_have_value("Mine")
     # the checkboxes sit on the line of their labels
     check = page.locator("label.check", has_text="Radius walk ordering")
     tick, text_box = check.locator("input").bounding_box(), check.bounding_box()
