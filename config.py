@@ -271,6 +271,12 @@ class Config:
             "(0: use the LN_*_STATS settings)", minimum=0, maximum=1000)
     CLUSTERING_SEED: int = _setting(0, "Seed of the search when a request gives none (0: a new seed each run)",
                                     minimum=0, maximum=2**31 - 1)
+    CLUSTERING_AUTO_PARAMETER_DISCOVERY: bool = _setting(
+        True, "Before the search, probe runs on the library check the cluster-count range (DBSCAN: eps from the "
+              "k-distance elbow, min_samples) and lower what would give no playlist of the requested size")
+    CLUSTERING_PLAYLISTS_WANTED: int = _setting(
+        0, "With parameter discovery: aim the cluster counts at about this many playlists (0: keep the ranges, "
+           "only lowered where probes find no playlist)", minimum=0, maximum=1000)
 
     # --- AI ---------------------------------------------------------------------------------------------
     AI_MODEL_PROVIDER: str = _setting("none", "LLM used to name playlists", choices=("none", *AI_PROVIDERS))

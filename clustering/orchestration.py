@@ -11,19 +11,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from clustering.assemble import AssemblySettings, PlaylistDraft
+from clustering.autoparams import discover
+from clustering.data import LibraryData
 from clustering.errors import ClusteringError
 from clustering.fitness import FitnessWeights, NormalisationStats, calibration_stats, diversity_raw, purity_raw
 from clustering.models import fit_run
 from clustering.naming import unique_names
 from clustering.params import Mutation, SearchSpace, random_params
-from clustering.request import ClusteringRequest
-from clustering.search import PreparedLibrary, RunResult, SearchSettings
+from clustering.relax import assemble_relaxed, stand_in_run
+from clustering.request import ClusteringRequest, fit_to_library
+from clustering.search import PreparedLibrary, RunResult, SearchSettings, run_batch, run_seed
 from config import parse_mean_std
 
 
@@ -232,3 +235,71 @@ def name_drafts(drafts: list[PlaylistDraft], namer: PlaylistNamer, *,
     for draft, unique in zip(drafts, unique_names([d.name for d in drafts]), strict=True):
         draft.name = unique  # an AI name may equal another playlist's feature name
     return named, unreachable
+
+
+def discover_parameters(request: ClusteringRequest, library: PreparedLibrary, *, seed: int
+                        ) -> tuple[ClusteringRequest, list[str], int]:
+    """The request with the ranges automatic parameter discovery finds for this library (clustering.autoparams),
+    the lines saying what changed, and the probe runs it took; the request unchanged when discovery is off."""
+    if not request.auto_parameter_discovery:
+        return request, [], 0
+    settings = search_settings(request)
+    found = discover(library, settings.space, assembly_settings(request, settings), wanted=request.playlists_wanted,
+                     seed=seed)
+    return replace(request, **found.changes), found.notes, found.probes
+
+
+def calibration_line(runs: int, valid: int) -> str:
+    """The log line of a calibration: how many of the random runs it drew were usable, and what normalises."""
+    if valid >= 5:
+        return f"Scores normalised by the {valid} of {runs} random runs of this library that found two or more clusters"
+    return (f"only {valid} of {runs} random runs found two or more clusters: the LN_*_STATS settings normalise the "
+            "scores")
+
+
+@dataclass
+class InProcessResult:
+    """What a clustering task would publish, computed in one process (the bench and the tests of the use case)."""
+
+    request: ClusteringRequest
+    drafts: list[PlaylistDraft]
+    relaxed: list[str]
+    discovery: list[str]
+    adjustments: list[str]
+    best: RunResult | None
+    calibration: tuple[int, int]  # (random runs drawn, valid)
+
+
+def run_in_process(data: LibraryData, request: ClusteringRequest, *, seed: int) -> InProcessResult:
+    """The whole clustering use case without workers: fit the ranges to the library, discover parameters, calibrate,
+    search in batches (sequentially, elites as the task passes them), assemble with relaxation. The task does the
+    same steps with batch jobs."""
+    request, adjustments = fit_to_library(request, len(data))
+    prepared = PreparedLibrary(data, search_settings(request))
+    request, discovery, _ = discover_parameters(request, prepared, seed=seed)
+    settings = search_settings(request)
+    stats, valid = settings.stats, 0
+    if request.clustering_calibration_runs:
+        stats, valid = calibrate_stats(prepared, settings, runs=request.clustering_calibration_runs, seed=seed,
+                                       fallback=settings.stats)
+    settings = replace(settings, stats=stats)
+    book = SearchBook(BatchPlan(request.clustering_runs, request.iterations_per_batch_job,
+                                request.max_concurrent_batch_jobs), top_n_elites=request.top_n_elites,
+                      max_failed_batches=request.clustering_max_failed_batches)
+    for index in range(book.plan.n_batches):
+        outcome = run_batch(prepared, settings, batch_seed=run_seed(seed, index), n_runs=book.plan.runs_in(index),
+                            first_run=book.plan.first_run(index), elites=book.elites_for(index))
+        book.succeeded(index, {"best": outcome.best.as_dict() if outcome.best else None,
+                               "invalid_runs": outcome.invalid_runs})
+    best = book.best_run
+    relaxed: list[str] = []
+    run = best
+    if run is None:
+        run = stand_in_run(prepared, prepared.sampler.initial(np.random.default_rng(seed)),
+                           min_size=request.min_playlist_size, pca_components=request.pca_components_min, seed=seed)
+        relaxed.append(f"no {request.clustering_method} run found two or more clusters: "
+                       f"{run.params.describe()} instead")
+    outcome_relaxed = assemble_relaxed(prepared, run, assembly_settings(request, settings), seed=seed)
+    return InProcessResult(request=request, drafts=outcome_relaxed.drafts, relaxed=relaxed + outcome_relaxed.relaxed,
+                           discovery=discovery, adjustments=adjustments, best=best,
+                           calibration=(request.clustering_calibration_runs, valid))

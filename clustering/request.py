@@ -87,6 +87,8 @@ SETTING_OF = {
     "duplicate_distance_threshold_cosine": "DUPLICATE_DISTANCE_THRESHOLD_COSINE",
     "duplicate_distance_check_lookback": "DUPLICATE_DISTANCE_CHECK_LOOKBACK",
     "clustering_calibration_runs": "CLUSTERING_CALIBRATION_RUNS",
+    "auto_parameter_discovery": "CLUSTERING_AUTO_PARAMETER_DISCOVERY",  # the reference's name
+    "playlists_wanted": "CLUSTERING_PLAYLISTS_WANTED",
 }
 # Lowercase setting names whose parameter has a name of its own (both are accepted).
 ALIASES = {"cluster_algorithm": "clustering_method", "min_playlist_size_for_top_n": "min_playlist_size",
@@ -178,6 +180,8 @@ class ClusteringRequest:
     duplicate_distance_threshold_cosine: float = _default("duplicate_distance_threshold_cosine")
     duplicate_distance_check_lookback: int = _default("duplicate_distance_check_lookback")
     clustering_calibration_runs: int = _default("clustering_calibration_runs")
+    auto_parameter_discovery: bool = _default("auto_parameter_discovery")
+    playlists_wanted: int = _default("playlists_wanted")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,9 +21,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from audio.moods import MOODS
 from audio.musicnn import MODEL_NAME, MSD_TAGS
-from clustering.assemble import PlaylistDraft, assemble_playlists
+from clustering.assemble import PlaylistDraft
 from clustering.data import ClusteringError, LibraryData, library_from_rows
 from clustering.fitness import quality
 from clustering.orchestration import (
@@ -31,9 +33,12 @@ from clustering.orchestration import (
     SearchBook,
     assembly_settings,
     calibrate_stats,
+    calibration_line,
+    discover_parameters,
     name_drafts,
     search_settings,
 )
+from clustering.relax import assemble_relaxed, stand_in_run
 from clustering.request import MIN_TRACKS, ClusteringRequest, fit_to_library
 from clustering.search import PreparedLibrary, SearchSettings, run_batch, run_seed
 from db import playlists as playlist_store
@@ -210,6 +215,12 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     for note in adjustments:
         ctx.append_log(note)
     prepared = PreparedLibrary(data, settings)
+    discovery: list[str] = []
+    if request.auto_parameter_discovery:
+        ctx.report("Discovering parameters for this library (probe runs)", phase="discovering")
+        request, discovery, probes = discover_parameters(request, prepared, seed=seed)
+        settings = search_settings(request)
+        ctx.append_log(f"Parameter discovery: {probes} probe runs; " + ("; ".join(discovery) or "ranges kept"))
     if request.clustering_calibration_runs:
         ctx.report(f"Calibrating on {request.clustering_calibration_runs} random runs of this library",
                    phase="calibrating")
@@ -218,9 +229,8 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
         settings = replace(settings, stats=stats)
         shown = ", ".join(f"{name.replace('_', ' ')} {mean:.3f} ± {std:.3f}"
                           for name, (mean, std) in vars(stats).items())
-        ctx.append_log(f"Scores normalised by {calibrated} random runs of this library (log1p mean ± std: {shown})"
-                       if calibrated >= 5 else f"only {calibrated} random runs were valid: the LN_*_STATS "
-                       "settings normalise the scores")
+        line = calibration_line(request.clustering_calibration_runs, calibrated)
+        ctx.append_log(f"{line} (log1p mean ± std: {shown})" if calibrated >= 5 else line)
     redis = ctx.redis
     snapshot = data.to_bytes()
     redis.set(snapshot_key(ctx.task_id), snapshot, ex=SNAPSHOT_TTL_SECONDS)
@@ -238,17 +248,20 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
         raise
     redis.delete(snapshot_key(ctx.task_id))
     best = book.best_run
+    relaxed: list[str] = []
     if best is None:
-        raise ClusteringError(f"none of the {request.clustering_runs} runs found two or more clusters "
-                              f"({book.invalid_runs} invalid); widen the parameter ranges or pick another algorithm")
+        # no run found two clusters (DBSCAN finding only noise): a K-Means run stands in rather than no answer
+        best = stand_in_run(prepared, prepared.sampler.initial(np.random.default_rng(seed)),
+                            min_size=request.min_playlist_size, pca_components=request.pca_components_min, seed=seed)
+        relaxed.append(f"none of the {request.clustering_runs} {request.clustering_method} runs found two or more "
+                       f"clusters ({book.invalid_runs} invalid): {best.params.describe()} instead")
     ctx.report(f"Best score {best.score:.3f} ({best.params.describe()}); building playlists", phase="playlists",
                progress=92)
-    drafts = assemble_playlists(prepared, best, assembly_settings(request, settings),
-                                seed=seed)
-    if not drafts:
-        raise ClusteringError(
-            f"the best clustering gave no playlist of at least {request.min_playlist_size} songs; lower "
-            "min_playlist_size or the number of clusters, or raise max_songs_per_artist")
+    assembled = assemble_relaxed(prepared, best, assembly_settings(request, settings), seed=seed)
+    drafts = assembled.drafts
+    relaxed += assembled.relaxed
+    if relaxed:
+        ctx.append_log("Relaxed to give an answer: " + "; ".join(relaxed))
     _name_with_ai(ctx, request, drafts)
     published = _store_and_publish(ctx, drafts)
     covered = len({item_id for d in drafts for item_id in d.item_ids})
@@ -259,6 +272,8 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                "quality": rated["quality"], "quality_parts": rated["parts"],
                "median_run_score": round(median, 4) if median is not None else None,
                "songs_covered": covered, "library_size": len(data), "adjustments": adjustments,
+               "relaxed": relaxed, "auto_parameter_discovery": request.auto_parameter_discovery,
+               "discovered": discovery, "calibration_runs": request.clustering_calibration_runs,
                "failed_batches": book.failed, "batch_failures": book.failures[:20],
                "num_playlists_created": published["created"],
                "invalid_runs": book.invalid_runs, "best_score": round(best.score, 4),
@@ -274,7 +289,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                               "top_tags": d.top_tags} for d in drafts], "published": published}
     ctx.report(f"{len(drafts)} playlists of {covered} of {len(data)} songs created; quality {rated['quality']}/100 "
                f"(best score {best.score:.3f}, median run {summary['median_run_score']}; "
-               f"{best.params.describe()})", progress=100)
+               f"{best.params.describe()})" + (f"; relaxed: {'; '.join(relaxed)}" if relaxed else ""), progress=100)
     return summary
 
 

@@ -350,3 +350,36 @@ def test_ranges_a_small_library_cannot_fill_are_fitted_and_the_result_reads_plai
     assert result["songs_covered"] == len({t for p in client.get("/api/playlists?source=clustering").get_json()[
         "playlists"] for t in (x["item_id"] for x in p["tracks"])})
     assert f"of {result['songs_covered']} of 48 songs" in task["message"]
+
+
+def test_reference_settings_that_used_to_fail_now_relax_and_say_so(clustering_site, db, worker_processes):
+    """The reference's client settings (DBSCAN, 20 runs, the default ranges) on a small library by few artists: no
+    run found two clusters (or the best one's playlists lost their songs to the per-artist cap) and the task ended
+    in FAILURE. Now it relaxes, publishes, and the result and message say what it relaxed."""
+    client, env, _ = clustering_site
+    start_workers(worker_processes, env, album_workers=1)
+    task = run_clustering(client, db, {"clustering_method": "dbscan", "clustering_runs": 20, "seed": 4,
+                                       "min_playlist_size": 10, "auto_parameter_discovery": False})
+    assert task["status"] == "SUCCESS", task
+    result = task["result"]
+    assert result["relaxed"] == ["none of the 20 dbscan runs found two or more clusters (20 invalid): kmeans, "
+                                 "2 clusters, no PCA instead"]
+    assert "relaxed: " in task["message"]
+    assert result["calibration_runs"] == 40 and result["discovered"] == []
+    playlists = client.get("/api/playlists?source=clustering").get_json()["playlists"]
+    assert len(playlists) >= 1 and all(len(p["tracks"]) >= 3 for p in playlists)
+
+
+def test_discovery_fits_spectral_to_the_library_on_by_default(clustering_site, db, worker_processes):
+    client, env, _ = clustering_site
+    start_workers(worker_processes, env, album_workers=1)
+    task = run_clustering(client, db, {"clustering_method": "spectral", "clustering_runs": 20, "seed": 4,
+                                       "playlists_wanted": 2})
+    assert task["status"] == "SUCCESS", task
+    result = task["result"]
+    assert result["auto_parameter_discovery"] is True
+    # 48 songs, playlists of 8: 2 wanted → 2..3 clusters (clusters of at least 16 songs on average)
+    assert result["discovered"] == ["spectral_n_clusters_min..spectral_n_clusters_max aimed at 2 playlists: 2..3"]
+    assert result["best_params"]["n_clusters"] in (2, 3)
+    assert result["relaxed"] == []
+    assert max(p["size"] for p in result["playlists"]) >= 8
