@@ -92,6 +92,8 @@ class SearchAnswer:
     semantic_engine: str | None
     semantic_reason: str | None
     trigram: bool
+    understood: bool | None = None  # the semantic side's reading of the words; None when it was not asked
+    message: str | None = None  # why the words found no song that sounds like them
 
 
 def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_model: TextModel | None,
@@ -109,6 +111,8 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
     unfiltered_keyword: dict[int, float] = {}
     unfiltered_semantic: dict[int, float] = {}
     semantic_available, engine, reason = True, None, None
+    understood: bool | None = None
+    message: str | None = None
     query = request.query.strip()
     # The keyword side waits on PostgreSQL while the semantic side computes: run them side by side.
     pending = _KEYWORD_POOL.submit(search_store.keyword_hits, db, query, limit=KEYWORD_CANDIDATES, trigram=trigram) \
@@ -117,6 +121,7 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
         try:
             answer = semantic_search(text_model, clap_model, state.caches, query, limit=SEMANTIC_CANDIDATES)
             engine = answer.engine
+            understood, message = answer.understood, answer.message
             unfiltered_semantic = {p: s for p, s, _ in answer.hits if 0 <= p < len(allowed) and s > 0}
             semantic = {p: s for p, s in unfiltered_semantic.items() if allowed[p]}
         except (DiscoveryError, ClapModelError, LookupError, OSError) as exc:
@@ -152,7 +157,8 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
         next_cursor=encode_cursor(following, digest) if following < len(ranked) else None,
         semantic_available=semantic_available if request.mode != "keyword" else False,
         semantic_engine=engine, semantic_reason=reason if not semantic_available else
-        ("mode is keyword" if request.mode == "keyword" else None), trigram=trigram)
+        ("mode is keyword" if request.mode == "keyword" else None), trigram=trigram,
+        understood=understood, message=message)
 
 
 def _result(fused: Fused, catalog: Any, facets: SearchFacets) -> dict[str, Any]:

@@ -212,3 +212,16 @@ def test_a_facet_groups_counts_leave_out_its_own_filter(site):
     browse = site.get("/api/v1/search?keyCamelot=8A").get_json()
     keys = {c["key"]: c["count"] for c in browse["facets"]["camelot"]}
     assert (browse["totalMatches"], keys["8A"], keys["9A"], keys["8B"]) == (3, 3, 2, 2)
+
+
+def test_words_the_engine_does_not_understand_find_no_song_that_sounds_like_them(site):
+    body = site.get("/api/v1/search?q=xqzvbnm%20flibbertigibbet").get_json()
+    assert body["totalMatches"] == 0 and body["results"] == [] and body["understood"] is False
+    assert "names nothing the analysis knows" in body["message"]
+    # the keyword side still answers: a title word beside the gibberish
+    mixed = site.get("/api/v1/search?q=thunder%20xqzvbnm&semantic_weight=0.5").get_json()
+    assert ids(mixed)[0] == "t06" and all(r["match_reasons"] == ["keyword"] for r in mixed["results"]), ids(mixed)
+    assert mixed["understood"] is False
+    heavy = site.get("/api/v1/search?q=heavy%20guitars&semantic_weight=1").get_json()
+    assert heavy["understood"] is True and "message" not in heavy
+    assert {"t06", "t12"} & set(ids(heavy)[:10]), ids(heavy)  # the rock songs
