@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -163,16 +163,38 @@ def _mixable_mask(table: FacetTable, position: int, tolerance: float) -> np.ndar
     return mask
 
 
-def facet_counts(table: FacetTable, rows: np.ndarray, *, levels: np.ndarray | None = None,
-                 top_tags: int = 10) -> dict[str, Any]:
-    """Counts over `rows` (index positions): BPM ranges, the 24 Camelot keys, energy levels, the top tags."""
+# the filters each facet group sets: its own counts leave them out
+FACET_GROUPS: dict[str, dict[str, Any]] = {
+    "bpm": {"bpm_min": None, "bpm_max": None},
+    "camelot": {"camelot": ()},
+    "energy": {"energy": None},
+    "tags": {"tag": None},
+}
+
+
+def facet_counts(table: FacetTable, rows: np.ndarray, *, filters: Filters | None = None,
+                 levels: np.ndarray | None = None, top_tags: int = 10) -> dict[str, Any]:
+    """Counts over `rows` (index positions): BPM ranges, the 24 Camelot keys, energy levels, the top tags.
+
+    With `filters`, `rows` are the candidates before filtering and each group is counted over the candidates that
+    pass every filter but the group's own (disjunctive faceting): a count says how many songs choosing that option
+    would give, so a picked key or tempo range leaves the group's other options counted, not zero."""
     rows = np.asarray(rows, dtype=np.int64)
-    bpm = table.bpm[rows]
+    level_of = levels if levels is not None else energy_levels(table)
+
+    def group_rows(group: str) -> np.ndarray:
+        if filters is None:
+            return rows
+        mask = apply_filters(table, replace(filters, **FACET_GROUPS[group]), levels=level_of)
+        return rows[mask[rows]]
+
+    bpm = table.bpm[group_rows("bpm")]
     ranges = [{"range": name, "min": low, "max": None if high > 1e8 else high,
                "count": int(((bpm >= low) & (bpm < high)).sum())} for name, low, high in BPM_RANGES]
-    keys = np.bincount(table.camelot[rows][table.camelot[rows] >= 0].astype(np.int64), minlength=24)
-    level = (levels if levels is not None else energy_levels(table))[rows]
-    tags = table.top_tags[rows].ravel()
+    camelot = table.camelot[group_rows("camelot")]
+    keys = np.bincount(camelot[camelot >= 0].astype(np.int64), minlength=24)
+    level = level_of[group_rows("energy")]
+    tags = table.top_tags[group_rows("tags")].ravel()
     tag_counts = np.bincount(tags[tags >= 0].astype(np.int64), minlength=len(table.tag_names))
     order = sorted(range(len(tag_counts)), key=lambda i: (-int(tag_counts[i]), table.tag_names[i]))[:top_tags]
     return {

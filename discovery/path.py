@@ -53,13 +53,19 @@ class TrackFilter:
 
     def admits(self, track: TrackInfo) -> bool:
         """True when `track` may be added without breaking any of the rules above."""
+        return self.refusal(track) is None
+
+    def refusal(self, track: TrackInfo) -> str | None:
+        """Why `track` may not be added ("used", "version", "artist", "duplicate"), None when it may."""
         song = track.song
-        if track.item_id in self.ids or song in self.keys:
-            return False
+        if track.item_id in self.ids:
+            return "used"
+        if song in self.keys:
+            return "version"
         if self.artist_counts[song[1]] >= self.max_per_artist:
-            return False
+            return "artist"
         assert self.near is not None
-        return not self.near.is_near(track.vector)
+        return "duplicate" if self.near.is_near(track.vector) else None
 
     def add(self, track: TrackInfo) -> None:
         """Mark `track` as used (whether or not it was admitted: endpoints and seeds are added unconditionally)."""
@@ -92,11 +98,42 @@ class PathResult:
     step_distances: list[float]
     hop_distances: list[float]
     targets_missed: int
+    # why the missed targets found nothing: refused candidates by `TrackFilter.refusal` reason ("none": no candidate)
+    missed_reasons: dict[str, int] = field(default_factory=dict)
+    max_per_artist: int = 0
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why the path is shorter than asked, in a listener's words; None when it is not."""
+        if not self.targets_missed:
+            return None
+        between = len(self.tracks) - 2 + self.targets_missed
+        reasons = sorted(self.missed_reasons, key=lambda r: (-self.missed_reasons[r], r))
+        words = [_REASON_WORDS[r].format(cap=self.max_per_artist, s="" if self.max_per_artist == 1 else "s")
+                 for r in reasons if r != "none"]
+        said = (f"found no song that was not {_either(words)}" if words else "found no song near enough")
+        if "none" in reasons and words:
+            said += " (or no song near enough)"
+        hint = "try fewer steps, a higher limit of songs per artist or a larger library" if "artist" in reasons \
+            else "try fewer steps or a larger library"
+        return f"{self.targets_missed} of the {between} steps between the two ends {said}; {hint}."
 
     @property
     def total_distance(self) -> float:
         """Sum of the hop distances: the length of the walk."""
         return float(sum(self.hop_distances))
+
+
+_REASON_WORDS = {
+    "used": "already in the path",
+    "version": "a version of a song in it",
+    "duplicate": "a near-copy of a song in it",
+    "artist": "by an artist who already has {cap} song{s} in it",
+}
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _point(a: np.ndarray, b: np.ndarray, t: float, method: Interpolation) -> np.ndarray:
@@ -204,15 +241,19 @@ def song_path(
         candidates = [details[item_id] for item_id, _ in found if item_id in details]
         picks: dict[int, TrackInfo] = {}
         for slot in range(first, last + 1):
-            allowed = [track for track in candidates if state.admits(track)]
+            refusals = [state.refusal(track) for track in candidates]
+            allowed = [track for track, why in zip(candidates, refusals, strict=True) if why is None]
             if not allowed:
+                missed[slot] = Counter(why or "none" for why in refusals) if refusals else Counter({"none": 1})
                 continue
+            missed.pop(slot, None)
             best = min(allowed, key=lambda track: cosine_distance(track.vector, targets[slot]))
             state.add(best)
             picks[slot] = best
         return picks
 
     chosen: dict[int, TrackInfo] = {}
+    missed: dict[int, Counter[str]] = {}  # the last failed try of each target: its candidates' refusals
     if not exact_length:
         for slot in range(1, steps - 1):
             chosen.update(fill(slot, slot, k_base, used))
@@ -247,4 +288,6 @@ def song_path(
         step_distances=step_distances,
         hop_distances=hop_distances,
         targets_missed=steps - len(tracks),
+        missed_reasons=dict(sum((missed[slot] for slot in missed if slot not in chosen), Counter())),
+        max_per_artist=max_per_artist,
     )

@@ -23,9 +23,19 @@ import numpy as np
 from discovery.ranking import top_k
 from discovery.types import DiscoveryError
 
-__all__ = ["Concept", "ConceptScores", "SemanticHit", "TextSearchEngine", "build_concepts", "concept_scores"]
+__all__ = ["MIN_SIMILARITY", "Concept", "ConceptScores", "SemanticHit", "TextSearchEngine", "build_concepts",
+           "concept_scores"]
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts → (n, d) L2-normalised float32
+
+
+# The least cosine similarity of a query to a concept's wording for the query to mean it. Measured with MiniLM:
+# gibberish and off-topic words stay under 0.33 ("xqzvbnm" 0.27, "asdkjh qwpoeiru" 0.25, "my tax return" 0.17,
+# "quantum physics" 0.24); loose requests reach it ("workout" 0.35, "tranquil lullabies for a rainy afternoon" 0.36)
+# and plain ones pass well above ("songs for a rainy day" 0.51, "80s" 0.63, "jazz" 0.89). A made-up word that
+# sounds like a genre is still read as it ("blorf" 0.41: blues). The tokenizer cannot tell made-up words from rare
+# real ones ("tranquil", "melancholic" split into pieces like gibberish), so the similarity alone decides.
+MIN_SIMILARITY = 0.33
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,10 @@ _ALSO = {
     "experimental": ("avant-garde, strange sounds",),
     "easy listening": ("lounge music", "background music"),
     "folk": ("celtic music", "traditional folk songs"),
+    # "guitar" alone leans acoustic ("acoustic guitar"): loud, distorted guitars are rock and metal
+    "rock": ("electric guitar rock", "guitar riffs"),
+    "hard rock": ("heavy guitars", "distorted electric guitar"),
+    "heavy metal": ("heavy distorted guitars", "metal riffs"),
 }
 
 
@@ -153,22 +167,35 @@ class TextSearchEngine:
     """Ranks the rows of a ConceptScores by a query. `encode` embeds texts; the concepts are embedded once."""
 
     def __init__(self, encode: Encoder, concepts: Sequence[Concept], *, top_concepts: int = 6,
-                 temperature: float = 0.08, spread: float = 0.15) -> None:
+                 temperature: float = 0.08, spread: float = 0.15, min_similarity: float = MIN_SIMILARITY) -> None:
         self.encode = encode
         self.concepts = tuple(concepts)
         self.top_concepts = top_concepts
+        self.min_similarity = min_similarity
         self.temperature = temperature
         self.spread = spread
         texts = [(i, text) for i, c in enumerate(self.concepts) for text in (c.description, *c.also)]
         self._text_concept = np.array([i for i, _ in texts], dtype=np.int64)
         self.text_vectors = encode([text for _, text in texts])
 
-    def weights(self, query_vector: np.ndarray) -> dict[int, float]:
-        """{concept index: weight} for a query embedding (d,): a softmax over the `top_concepts` most similar
-        concepts that are within `spread` of the best, summing to 1."""
+    def _similarity(self, query_vector: np.ndarray) -> np.ndarray:
         by_text = self.text_vectors @ np.asarray(query_vector, dtype=np.float32)
         similarity = np.full(len(self.concepts), -1.0, dtype=np.float32)
         np.maximum.at(similarity, self._text_concept, by_text)  # a concept is as near as its nearest wording
+        return similarity
+
+    def understands(self, query_vector: np.ndarray) -> bool:
+        """Whether some concept is at least `min_similarity` near the query: below it the query means nothing the
+        analysis measures (gibberish, "my tax return"), and the nearest concepts would be noise."""
+        return bool(len(self.concepts)) and float(self._similarity(query_vector).max()) >= self.min_similarity
+
+    def weights(self, query_vector: np.ndarray) -> dict[int, float]:
+        """{concept index: weight} for a query embedding (d,): a softmax over the `top_concepts` most similar
+        concepts that are within `spread` of the best, summing to 1; {} when the query is not understood (no
+        concept within `min_similarity`)."""
+        similarity = self._similarity(query_vector)
+        if not len(similarity) or float(similarity.max()) < self.min_similarity:
+            return {}
         best = np.argsort(-similarity, kind="stable")[:self.top_concepts]
         kept = [int(i) for i in best if similarity[i] >= similarity[best[0]] - self.spread]
         logits = np.array([similarity[i] for i in kept], dtype=np.float64) / self.temperature
@@ -183,6 +210,8 @@ class TextSearchEngine:
         if scores.concepts != self.concepts:
             raise DiscoveryError(None, "the scores were computed for other concepts")
         weights = self.weights(query_vector)
+        if not weights:  # not understood: no match, rather than the tracks nearest to noise
+            return [], {}
         columns = list(weights)
         w = np.array([weights[c] for c in columns], dtype=np.float32) / 255.0
         total = scores.matrix[:, columns].astype(np.float32) @ w if len(scores.matrix) else np.zeros(0)

@@ -174,6 +174,9 @@ def find_path() -> Response:
         "hop_distances": [round(d, 6) for d in result.hop_distances],
         "total_distance": round(sum(result.hop_distances), 6),
         "targets_missed": result.targets_missed,
+        # why the path is shorter than asked, in words, and the refused candidates behind it by reason
+        "shortfall": result.shortfall,
+        "missed_reasons": result.missed_reasons,
     })
 
 

@@ -108,6 +108,10 @@ def _answer(rt: Runtime, search: SearchRequest) -> Response:
     }
     if answer.semantic_reason:
         body["semantic_reason"] = answer.semantic_reason
+    if answer.understood is not None:
+        body["understood"] = answer.understood
+    if answer.message is not None:
+        body["message"] = answer.message
     return jsonify(body)
 
 

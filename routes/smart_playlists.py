@@ -27,17 +27,27 @@ PREVIEW_TRACKS = 25
 
 
 def _conditions(body: dict[str, Any]) -> tuple[Condition, ...]:
-    """The rule from `rule` (text) or `conditions` (the builder's JSON); 400 naming the field, with the position."""
+    """The rule from `rule` (text) or `conditions` (the builder's JSON); 400 naming the field, with the position.
+    Given both, both must parse and say the same rule: what is saved is never other than what the user saw."""
+    rule = body.get("rule")
+    given = body.get("conditions")
+    parameter = "conditions" if given is not None and rule is None else "rule"
     try:
-        if body.get("conditions") is not None:
-            return rule_from_json(body["conditions"])
-        rule = body.get("rule")
+        from_rows = rule_from_json(given) if given is not None else None
+    except RuleError as exc:
+        raise ApiError(400, f"rule: {exc}", parameter="conditions", position=exc.position) from None
+    try:
+        if from_rows is not None and rule is None:
+            return from_rows
         if not isinstance(rule, str):
             raise RuleError("give the rule as text (rule) or as conditions")
-        return parse_rule(rule)
+        from_text = parse_rule(rule)
     except RuleError as exc:
-        raise ApiError(400, f"rule: {exc}", parameter="conditions" if body.get("conditions") is not None else "rule",
-                       position=exc.position) from None
+        raise ApiError(400, f"rule: {exc}", parameter=parameter, position=exc.position) from None
+    if from_rows is not None and format_rule(from_rows) != format_rule(from_text):
+        raise ApiError(400, f"rule: the rule text ({format_rule(from_text)}) and the conditions "
+                            f"({format_rule(from_rows)}) differ", parameter="rule")
+    return from_text
 
 
 def _settings(body: dict[str, Any], base: dict[str, Any] | None = None) -> tuple[str, int, int]:

@@ -96,6 +96,9 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
         body["audio_model"] = answer.audio_model
     if answer.concepts is not None:
         body["concepts"] = answer.concepts
+    body["understood"] = answer.understood
+    if answer.message is not None:
+        body["message"] = answer.message
     return body
 
 

@@ -179,11 +179,14 @@ def _well_matched(rows: list[dict[str, Any]], *, share: float = 0.5, keep: int =
 
 
 MIN_CONCEPT_WEIGHT = 0.15
+NOT_RECOGNISED = ("Nothing in the request was recognised: no genre, mood, tag, artist, album, song title, tempo or "
+                  "energy the library knows, so no playlist was made. Try e.g. “calm jazz”, “upbeat songs like "
+                  "<a title>” or an artist's name.")
 
 
 def _understand_with_concepts(ctx: ChatContext, text: str, intent: Intent, warnings: list[str]) -> None:
     """Tags, moods, energy and tempo for a request that names none the vocabulary knows, as the text-search engine
-    reads it ("a rainy sunday afternoon" → mellow, relaxed)."""
+    reads it ("tranquil lullabies for a rainy afternoon" → mellow, relaxed); nothing when it reads nothing."""
     assert ctx.concepts is not None
     try:
         concepts = ctx.concepts(text)
@@ -214,6 +217,9 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
     specific = intent.tags or intent.moods or intent.like_title or intent.artists or intent.albums or intent.genres
     if not specific and ctx.concepts is not None:
         _understand_with_concepts(ctx, request.user_input, intent, warnings)
+    if intent.empty:  # no tag, mood or genre is invented for it: a random mix would answer another request
+        return {"message": NOT_RECOGNISED, "executed_query": "", "query_params": [], "query_results": [],
+                "path": "fallback", "understood": []}
     size = min(intent.count or limit, cap)
     similar_ids = None
     if intent.like_title and ctx.similar is not None:
@@ -237,11 +243,8 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
         rows.sort(key=lambda r: order.get(str(r["item_id"]), len(order)))
     results = _tracks(ctx, rows, size)
     understood = intent.describe()
-    if intent.empty:
-        message = "Nothing in the request matched what the library knows, so here is a random mix."
-    else:
-        how = " (as the text-search model reads the request)" if intent.read_by_model else ""
-        message = f"{len(results)} songs for: {', '.join(understood)}{how}."
+    how = " (as the text-search model reads the request)" if intent.read_by_model else ""
+    message = f"{len(results)} songs for: {', '.join(understood)}{how}."
     assert query is not None
     return {"message": message if results else "No songs in the library match the request.",
             "executed_query": query.sql, "query_params": list(query.params), "query_results": results,

@@ -92,6 +92,8 @@ class SearchAnswer:
     semantic_engine: str | None
     semantic_reason: str | None
     trigram: bool
+    understood: bool | None = None  # the semantic side's reading of the words; None when it was not asked
+    message: str | None = None  # why the words found no song that sounds like them
 
 
 def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_model: TextModel | None,
@@ -105,7 +107,12 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
     allowed = apply_filters(table, request.filters, levels=facets.levels)
     keyword: dict[int, float] = {}
     semantic: dict[int, float] = {}
+    # the hits before the filters: each facet group is counted under every filter but its own
+    unfiltered_keyword: dict[int, float] = {}
+    unfiltered_semantic: dict[int, float] = {}
     semantic_available, engine, reason = True, None, None
+    understood: bool | None = None
+    message: str | None = None
     query = request.query.strip()
     # The keyword side waits on PostgreSQL while the semantic side computes: run them side by side.
     pending = _KEYWORD_POOL.submit(search_store.keyword_hits, db, query, limit=KEYWORD_CANDIDATES, trigram=trigram) \
@@ -114,36 +121,44 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
         try:
             answer = semantic_search(text_model, clap_model, state.caches, query, limit=SEMANTIC_CANDIDATES)
             engine = answer.engine
-            semantic = {p: s for p, s, _ in answer.hits if 0 <= p < len(allowed) and allowed[p] and s > 0}
+            understood, message = answer.understood, answer.message
+            unfiltered_semantic = {p: s for p, s, _ in answer.hits if 0 <= p < len(allowed) and s > 0}
+            semantic = {p: s for p, s in unfiltered_semantic.items() if allowed[p]}
         except (DiscoveryError, ClapModelError, LookupError, OSError) as exc:
             semantic_available, reason = False, f"{type(exc).__name__}: {exc}"
             log.warning("semantic side of a search failed: %s", reason)
     if pending is not None:
         for hit in pending.result():
             position = catalog.position(hit.item_id)
-            if position is not None and allowed[position]:
-                keyword[position] = hit.score
+            if position is not None:
+                unfiltered_keyword[position] = hit.score
+        keyword = {p: s for p, s in unfiltered_keyword.items() if allowed[p]}
     if query:
         weight = request.semantic_weight if request.mode == "hybrid" else (1.0 if request.mode == "semantic" else 0.0)
         if not semantic_available and request.mode == "hybrid":
             weight = 0.0  # keyword results, ranked as keyword results
         ranked = fuse(keyword, semantic, semantic_weight=weight, fusion=request.fusion,
                       order_key={p: catalog.item_id(p) for p in set(keyword) | set(semantic)})
-        positions = np.asarray([f.position for f in ranked], dtype=np.int64)
+        candidates = np.asarray([f.position for f in fuse(unfiltered_keyword, unfiltered_semantic,
+                                                          semantic_weight=weight, fusion=request.fusion)],
+                                dtype=np.int64)
     else:  # browsing by filters: every track that passes, in a stable order
         positions = np.flatnonzero(allowed)  # index order: the same for the same library
         ranked = [Fused(int(p), 0.0, 0.0, 0.0, ["filter"]) for p in positions]
+        candidates = np.arange(len(table), dtype=np.int64)
     digest = request.digest()
     offset = decode_cursor(request.cursor, digest) if request.cursor else 0
     page = ranked[offset:offset + request.limit]
     following = offset + request.limit
     return SearchAnswer(
         results=[_result(f, catalog, facets) for f in page if catalog.names(f.position) is not None],
-        total=len(ranked), facets=facet_counts(table, positions, levels=facets.levels),
+        total=len(ranked), facets=facet_counts(table, candidates, filters=request.filters,
+                                                   levels=facets.levels),
         next_cursor=encode_cursor(following, digest) if following < len(ranked) else None,
         semantic_available=semantic_available if request.mode != "keyword" else False,
         semantic_engine=engine, semantic_reason=reason if not semantic_available else
-        ("mode is keyword" if request.mode == "keyword" else None), trigram=trigram)
+        ("mode is keyword" if request.mode == "keyword" else None), trigram=trigram,
+        understood=understood, message=message)
 
 
 def _result(fused: Fused, catalog: Any, facets: SearchFacets) -> dict[str, Any]:

@@ -319,6 +319,19 @@ class SemanticAnswer:
     hits: list[tuple[int, float, list[tuple[str, float]]]]
     concepts: dict[str, float] | None = None  # the default engine's concept weights
     audio_model: str | None = None  # CLAP's audio model
+    understood: bool = True  # False: the query means nothing the engine knows (no concept near it)
+    query: str = ""
+
+    @property
+    def message(self) -> str | None:
+        """What to tell the user when the query was not understood."""
+        return None if self.understood else not_understood(self.query)
+
+
+def not_understood(query: str) -> str:
+    """The answer to a query the concept engine does not understand, in a listener's words."""
+    return (f"No song matches “{query}”: it names nothing the analysis knows (a genre, mood, instrument, tempo or "
+            "energy), so no song sounds like it. Try words like “calm piano” or “upbeat electronic”.")
 
 
 def active_clap_library(clap_model: TextModel | None, caches: Mapping[str, Any]) -> ClapLibrary | None:
@@ -367,4 +380,5 @@ def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches:
     if library is None:
         raise LookupError("text search is being prepared")
     found, weights = search(text_model, library, query, limit=limit)
-    return SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights)
+    return SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights, understood=bool(weights),
+                          query=query)

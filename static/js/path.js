@@ -28,13 +28,17 @@
       box.hidden = false;
       suggestName(`${body.path[0].title} → ${body.path[body.path.length - 1].title}`);
       const labels = body.path.map((t, i) => `${i + 1}. ${t.title}`);
+      // the axis in path order: Plotly orders categories as the traces first name them, and the hop line starts at
+      // the second song, so without this the start song would be put last
       Plotly.newPlot("path-chart", [
         { x: labels.slice(1), y: body.hop_distances, name: "distance from the previous song", type: "scatter",
           mode: "lines+markers" },
         { x: labels, y: steps, name: "distance to the step's target", type: "scatter", mode: "lines+markers" },
-      ], { margin: { t: 20, b: 120 }, yaxis: { title: { text: "cosine distance" } }, legend: { orientation: "h" } },
+      ], { margin: { t: 20, b: 120 }, xaxis: { type: "category", categoryorder: "array", categoryarray: labels },
+        yaxis: { title: { text: "cosine distance" } }, legend: { orientation: "h" } },
       { displaylogo: false, responsive: true });
-      say(`${body.path.length} songs${body.targets_missed ? `, ${body.targets_missed} steps without a match` : ""}.`);
+      say(`${body.path.length} songs.` + (body.shortfall ? ` ${body.shortfall[0].toUpperCase()}${body.shortfall.slice(1)}` :
+        body.targets_missed ? ` ${body.targets_missed} steps without a match.` : ""));
     } catch (err) { say(err.message, true); }
   });
 })();

@@ -145,8 +145,10 @@
       $("search-count").textContent = `(${body.totalMatches})`;
       const notes = [];
       if (body.mode !== "keyword" && !body.semantic_available) notes.push("sound search is unavailable, word matches only");
+      if (body.understood === false) notes.push("the words name nothing the sound search knows, word matches only");
       message.textContent = body.totalMatches ? `${body.totalMatches} song${body.totalMatches === 1 ? "" : "s"}` +
-        (notes.length ? ` — ${notes.join("; ")}` : "") : "No songs match." + (notes.length ? ` (${notes[0]})` : "");
+        (notes.length ? ` — ${notes.join("; ")}` : "") :
+        body.message || "No songs match." + (notes.length ? ` (${notes[0]})` : "");
       document.querySelector(".playlist-box").hidden = !body.results.length;
       suggestName(`Search ${state.get("q") || "filters"}`);
     } catch (err) {

@@ -14,6 +14,8 @@
   const message = $("smart-message");
   let timer = null;
   let playlists = [];
+  let edited = "rows";  // which form of the rule the user changed last: the other one follows it
+  let previews = 0;  // only the latest preview's answer is shown
 
   function select(options, value, label) {
     const node = element("select", { "aria-label": label });
@@ -83,40 +85,52 @@
       element("li", {}, `${t.title} — ${t.artist}` + (t.tempo_bpm ? ` (${Math.round(t.tempo_bpm)} BPM)` : ""))));
   }
 
-  async function previewFrom(body, { fromText }) {
+  // The preview of the rule as the rows or the text state it; the answer, or { error } with the error shown.
+  async function previewFrom(body, { fromText, saving = false }) {
+    const mine = ++previews;
     try {
       const p = await api("/api/smart_playlists/preview", { method: "POST", body: { ...body, ...settings() } });
+      if (mine !== previews) return p;
       ruleBox.removeAttribute("aria-invalid");
       ruleStatus.textContent = "";
       ruleStatus.classList.remove("error");
       if (fromText) {
         list.replaceChildren();
         for (const c of p.conditions) addRow(c);
-      } else if (document.activeElement !== ruleBox) {
+      } else if (saving || document.activeElement !== ruleBox) {
         ruleBox.value = p.rule;
       }
       showPreview(p);
       return p;
     } catch (err) {
+      if (mine !== previews) return { error: err.message };
       ruleStatus.textContent = err.message;
       ruleStatus.classList.add("error");
       if (fromText) ruleBox.setAttribute("aria-invalid", "true");
       $("smart-preview").textContent = "";
       $("smart-preview-tracks").replaceChildren();
-      return null;
+      return { error: err.message };
     }
   }
 
+  const previewEdited = (options = {}) => edited === "text" ?
+    previewFrom({ rule: ruleBox.value }, { fromText: true, ...options }) :
+    previewFrom({ conditions: conditions() }, { fromText: false, ...options });
+
   function changed() {
+    edited = "rows";
     clearTimeout(timer);
-    timer = setTimeout(() => previewFrom({ conditions: conditions() }, { fromText: false }), 300);
+    timer = setTimeout(previewEdited, 300);
   }
 
   ruleBox.addEventListener("input", () => {
+    edited = "text";
     clearTimeout(timer);
-    timer = setTimeout(() => previewFrom({ rule: ruleBox.value }, { fromText: true }), 400);
+    timer = setTimeout(previewEdited, 400);
   });
-  for (const id of ["smart-order", "smart-seed", "smart-cap"]) $(id).addEventListener("change", changed);
+  for (const id of ["smart-order", "smart-seed", "smart-cap"]) {
+    $(id).addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(previewEdited, 300); });
+  }
   $("smart-add").addEventListener("click", () => {
     const row = addRow({ field: "tag", op: "=", values: [""], negated: false });
     row.querySelector("select").focus();
@@ -140,7 +154,16 @@
   $("smart-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const id = $("smart-id").value;
-    const body = { name: $("smart-name").value.trim(), conditions: conditions(), ...settings() };
+    // Never publish what the user did not see: bring the rows and the text in step first (the one edited last
+    // leads), refuse while it does not parse, and send both: the server checks they are the same rule.
+    clearTimeout(timer);
+    const checked = await previewEdited({ saving: true });
+    if (checked.error) {
+      say(`Not saved: the rule is not valid — ${checked.error}`, true);
+      if (edited === "text") ruleBox.focus();
+      return;
+    }
+    const body = { name: $("smart-name").value.trim(), rule: ruleBox.value, conditions: conditions(), ...settings() };
     try {
       const saved = await api(id ? `/api/smart_playlists/${id}` : "/api/smart_playlists",
         { method: id ? "PUT" : "POST", body });

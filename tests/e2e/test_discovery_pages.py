@@ -97,6 +97,31 @@ def test_song_path_page(site, page):
     shot(page, "path-page.png")
 
 
+def test_song_path_chart_runs_from_start_to_end_and_a_short_path_says_why(site, page):
+    base, tracks, _ = site
+    page.goto(base + "/path")
+    pick(page, "#start", tracks[0].title, tracks[0].title)
+    pick(page, "#end", tracks[-1].title, tracks[-1].title)
+    page.fill("input[name=max_steps]", "6")
+    page.click("#find-path")
+    expect(page.locator("#path-rows tr")).to_have_count(6)
+    expect(page.locator("#path-chart .main-svg").first).to_be_visible()
+    # each line's points left to right in path order: the first song is not drawn last
+    lines = page.locator("#path-chart .scatterlayer .trace").evaluate_all(
+        """(traces) => traces.map((t) => [...t.querySelectorAll('.point')].map((p) =>
+             parseFloat(p.getAttribute('transform').match(/translate\\(([-\\d.]+)/)[1])))""")
+    assert [len(x) for x in lines] == [5, 6]
+    assert all(x == sorted(x) and len(set(x)) == len(x) for x in lines), lines
+    assert lines[1][1:] == lines[0]  # a hop is drawn at the song it arrives at
+    ticks = page.locator("#path-chart .xtick text").evaluate_all("(texts) => texts.map((t) => t.textContent)")
+    assert ticks[0].startswith("1. ") and ticks[-1].startswith("6. ")
+    expect(page.locator("#path-message")).to_have_text("6 songs.")
+    page.fill("input[name=max_steps]", "25")  # the library has 12 songs
+    page.click("#find-path")
+    expect(page.locator("#path-message")).to_contain_text("steps between the two ends found no song that was not")
+    expect(page.locator("#path-message")).to_contain_text("try fewer steps")
+
+
 def test_song_alchemy_page(site, page):
     base, tracks, _ = site
     page.goto(base + "/alchemy")

@@ -67,3 +67,21 @@ def test_a_bad_value_in_a_shared_link_shows_the_error(start_site, config, db, re
     base = start_site()
     page.goto(base + "/search?q=jazz&energy=extreme")
     expect(page.locator("#search-message")).to_contain_text("Search failed: invalid value for 'energy'")
+
+
+def test_a_picked_facet_leaves_its_groups_other_options_counted(start_site, config, db, redis, page):
+    seed_library(db, redis, config)
+    base = start_site()
+    page.goto(base + "/search?q=electronic&mode=keyword&keyCamelot=8A")
+    expect(page.locator("#search-count")).to_have_text("(1)")
+    other = page.locator("#facet-camelot label", has_text="8B")
+    expect(other.locator(".count")).to_have_text("2")  # what choosing it adds, not 0
+    other.locator("input").check()
+    expect(page.locator("#search-count")).to_have_text("(3)")
+    slower = page.locator("#facet-bpm label", has_text="60-90")
+    expect(slower.locator(".count")).to_have_text("1")  # under both keys: Half Time Groove (8B, 64 BPM)
+    page.locator("#facet-bpm label", has_text="120-150").locator("input").check()
+    expect(page.locator("#search-count")).to_have_text("(2)")
+    expect(slower.locator(".count")).to_have_text("1")  # the tempo range picked, the other ranges still count
+    slower.locator("input").check()
+    expect(page.locator("#search-count")).to_have_text("(1)")

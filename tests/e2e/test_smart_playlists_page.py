@@ -57,3 +57,45 @@ def test_a_bad_rule_is_shown_where_it_is_wrong(start_site, config, db, redis, pa
     expect(page.locator("#smart-rule-status")).to_contain_text("goes downwards")
     expect(page.locator("#smart-rule")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#smart-preview")).to_have_text("")
+
+
+def test_saving_while_the_typed_rule_does_not_parse_is_refused(start_site, config, db, redis, page):
+    seed_library(db, redis, config)
+    base = start_site()
+    page.goto(base + "/smart_playlists")
+    expect(page.locator("#smart-preview")).to_contain_text("3 songs match")  # the rows' bpm 120-130
+    page.locator("#smart-name").fill("Rock")
+    page.locator("#smart-rule").fill("tag rock and energy high")
+    expect(page.locator("#smart-rule-status")).to_contain_text("tag takes = and a value")
+    page.locator("#smart-save").click()
+    expect(page.locator("#smart-message")).to_contain_text("Not saved")
+    expect(page.locator("#smart-message")).to_contain_text("tag takes = and a value")
+    expect(page.locator("#smart-rule-status")).to_contain_text("tag takes = and a value")
+    expect(page.locator("#smart-rule")).to_have_value("tag rock and energy high")  # the user's text kept
+    page.wait_for_timeout(500)
+    assert db.fetch_one("SELECT count(*) AS n FROM smart_playlists")["n"] == 0
+    # the same refusal when saved before the text was checked (no pause after typing)
+    page.locator("#smart-rule").fill("tag = rock and energy hgh")
+    page.locator("#smart-save").click()
+    expect(page.locator("#smart-message")).to_contain_text("Not saved")
+    page.wait_for_timeout(500)
+    assert db.fetch_one("SELECT count(*) AS n FROM smart_playlists")["n"] == 0
+
+
+def test_what_is_saved_is_the_rule_shown(start_site, config, db, redis, page):
+    seed_library(db, redis, config)
+    base = start_site()
+    page.goto(base + "/smart_playlists")
+    expect(page.locator("#smart-preview")).to_contain_text("3 songs match")
+    page.locator("#smart-name").fill("Rock")
+    page.locator("#smart-rule").fill("tag = rock AND energy = high")
+    page.locator("#smart-save").click()  # at once: the rows have not followed the text yet
+    expect(page.locator("#smart-message")).to_contain_text("Saved Rock")
+    assert db.fetch_one("SELECT rule FROM smart_playlists")["rule"] == "tag = rock AND energy = high"
+    # rows changed and saved at once: the text shown follows them and is what is stored
+    page.locator("#smart-name").fill("Slow")
+    page.locator("#smart-conditions .smart-row").first.get_by_label("To", exact=True).fill("125")
+    page.locator("#smart-save").click()
+    expect(page.locator("#smart-message")).to_contain_text("Saved Slow")
+    stored = db.fetch_one("SELECT rule FROM smart_playlists WHERE name = 'Slow'")["rule"]
+    assert stored == "bpm 120-125"

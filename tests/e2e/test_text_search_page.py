@@ -113,3 +113,17 @@ def test_nothing_analyzed_says_so(start_site, page):
     page.fill("#query", "calm piano")
     page.press("#query", "Enter")
     expect(page.locator("#search-message")).to_contain_text("Nothing has been analyzed yet")
+
+
+def test_words_the_engine_does_not_understand_say_so(start_site, config, db, redis, page, tmp_path):
+    seed_groups(db, redis, config, tmp_path / "music")
+    base = start_site()
+    page.goto(base + "/text_search")
+    expect(page.locator("#engine-status")).to_contain_text("ready", timeout=20_000)
+    page.locator("#query").fill("xqzvbnm flibbertigibbet")
+    page.locator("#query").press("Enter")
+    expect(page.locator("#search-message")).to_contain_text("names nothing the analysis knows", timeout=20_000)
+    expect(page.locator("#search-rows tr")).to_have_count(0)
+    page.goto(base + "/search?q=xqzvbnm+flibbertigibbet")  # library search: no song, and why
+    expect(page.locator("#search-message")).to_contain_text("names nothing the analysis knows", timeout=20_000)
+    expect(page.locator("#search-rows tr")).to_have_count(0)

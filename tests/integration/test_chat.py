@@ -212,10 +212,20 @@ def test_a_request_the_vocabulary_misses_is_read_by_the_text_search_model(chat, 
     try:
         blind = app.test_client().post("/chat/api/chatPlaylist", json={"userInput": "tranquil lullabies"})
         body = blind.get_json()["response"]
-        assert blind.status_code == 200 and body["understood"] == [] and "random mix" in body["message"]
+        assert blind.status_code == 200 and body["understood"] == [] and body["query_results"] == []
+        assert "recognised" in body["message"]
         assert any("text-search model could not read the request" in w for w in body["warnings"])
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def test_a_request_nothing_in_which_is_recognised_makes_no_playlist(chat):
+    for gibberish in ("xqzvbnm flibbertigibbet", "asdkjh qwpoeiru"):
+        answer = ask(chat, gibberish, ai_provider="none")
+        assert answer["understood"] == [] and answer["query_results"] == [], answer["understood"]  # no invented tags
+        assert answer["message"].startswith("Nothing in the request was recognised")
+        assert answer["path"] == "fallback" and answer["executed_query"] == ""
+    assert ask(chat, "some jazz", ai_provider="none")["query_results"]  # a known word still makes one
 
 
 def test_calls_to_a_provider_keep_the_configured_delay_between_them():

@@ -64,6 +64,20 @@ def test_path_walks_the_arc_in_order(library):
     assert same.status_code == 400
 
 
+def test_a_short_path_says_why(library):
+    client, tracks, _ = library
+    body = client.get(f"/api/find_path?start_song_id={tracks[0].item_id}&end_song_id={tracks[-1].item_id}"
+                      f"&max_steps=25").get_json()
+    missed = body["targets_missed"]
+    assert len(body["path"]) + missed == 25 and len(body["path"]) <= 12 and missed >= 13
+    assert body["shortfall"].startswith(f"{missed} of the 23 steps between the two ends found no song that was not ")
+    assert body["shortfall"].endswith("or a larger library.")
+    assert set(body["missed_reasons"]) <= {"used", "version", "duplicate", "artist", "none"}
+    full = client.get(f"/api/find_path?start_song_id={tracks[0].item_id}&end_song_id={tracks[-1].item_id}"
+                      f"&max_steps=5").get_json()
+    assert full["targets_missed"] == 0 and full["shortfall"] is None and full["missed_reasons"] == {}
+
+
 def test_alchemy_with_projection_and_validation(library):
     client, tracks, _ = library
     body = client.post("/api/alchemy", json={"items": [{"id": tracks[0].item_id, "op": "ADD"},

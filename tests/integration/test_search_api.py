@@ -189,3 +189,39 @@ def test_track_routes_in_the_seed_shape(site):
     assert any(s["keyCompatible"] for s in mix["similar"])
     assert site.get("/api/v1/tracks/nope/similar").status_code == 404
     assert site.get("/api/v1/tracks/t03/similar?scope=world").get_json()["parameter"] == "scope"
+
+
+def test_a_facet_groups_counts_leave_out_its_own_filter(site):
+    # a picked key leaves the other keys counted: choosing 8B as well adds exactly the 8B count
+    picked = site.get("/api/v1/search?q=electronic&semantic=false&keyCamelot=8A").get_json()
+    assert ids(picked) == ["t03"]
+    camelot = {c["key"]: c["count"] for c in picked["facets"]["camelot"]}
+    assert (camelot["8A"], camelot["8B"], camelot["7A"], camelot["9A"]) == (1, 2, 1, 1)
+    both = site.get("/api/v1/search?q=electronic&semantic=false&keyCamelot=8A,8B").get_json()
+    assert both["totalMatches"] == camelot["8A"] + camelot["8B"] == 3
+    # the other groups count under the key filter
+    assert {b["range"]: b["count"] for b in picked["facets"]["bpm"]} == {"60-90": 0, "90-120": 0, "120-150": 1,
+                                                                          "150+": 0}
+    # a picked tempo range: the other ranges still say what choosing them gives
+    tempo = site.get("/api/v1/search?q=electronic&semantic=false&bpmMin=120&bpmMax=150").get_json()
+    ranges = {b["range"]: b["count"] for b in tempo["facets"]["bpm"]}
+    assert ranges == {"60-90": 1, "90-120": 1, "120-150": 3, "150+": 0}
+    other = site.get("/api/v1/search?q=electronic&semantic=false&bpmMin=90&bpmMax=120").get_json()
+    assert other["totalMatches"] == ranges["90-120"]
+    # browsing by filters only: the whole library's keys under no other filter
+    browse = site.get("/api/v1/search?keyCamelot=8A").get_json()
+    keys = {c["key"]: c["count"] for c in browse["facets"]["camelot"]}
+    assert (browse["totalMatches"], keys["8A"], keys["9A"], keys["8B"]) == (3, 3, 2, 2)
+
+
+def test_words_the_engine_does_not_understand_find_no_song_that_sounds_like_them(site):
+    body = site.get("/api/v1/search?q=xqzvbnm%20flibbertigibbet").get_json()
+    assert body["totalMatches"] == 0 and body["results"] == [] and body["understood"] is False
+    assert "names nothing the analysis knows" in body["message"]
+    # the keyword side still answers: a title word beside the gibberish
+    mixed = site.get("/api/v1/search?q=thunder%20xqzvbnm&semantic_weight=0.5").get_json()
+    assert ids(mixed)[0] == "t06" and all(r["match_reasons"] == ["keyword"] for r in mixed["results"]), ids(mixed)
+    assert mixed["understood"] is False
+    heavy = site.get("/api/v1/search?q=heavy%20guitars&semantic_weight=1").get_json()
+    assert heavy["understood"] is True and "message" not in heavy
+    assert {"t06", "t12"} & set(ids(heavy)[:10]), ids(heavy)  # the rock songs

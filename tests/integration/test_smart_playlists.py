@@ -202,3 +202,17 @@ def test_a_refresh_that_the_media_server_refuses_is_recorded(api, db, run_worker
     assert row["status"] == "SUCCESS" and row["result"]["failed"] == 1, row
     shown = api.get("/api/smart_playlists").get_json()["smart_playlists"][0]
     assert "media server refused" in shown["last_error"] and shown["last_matches"] == 2
+
+
+def test_a_rule_text_and_conditions_that_differ_are_refused(api, db):
+    # a client that sends both must mean the same rule: never store one the user did not see
+    rows = [{"field": "bpm", "op": "range", "values": [120, 130]}]
+    differ = api.post("/api/smart_playlists", json={"name": "Rock", "rule": "tag = rock", "conditions": rows})
+    assert differ.status_code == 400 and differ.get_json()["parameter"] == "rule"
+    assert "differ" in differ.get_json()["error"]
+    broken = api.post("/api/smart_playlists", json={"name": "Rock", "rule": "tag rock", "conditions": rows})
+    assert broken.status_code == 400 and broken.get_json()["parameter"] == "rule"
+    assert broken.get_json()["position"] == 4
+    assert db.fetch_one("SELECT count(*) AS n FROM smart_playlists")["n"] == 0
+    same = api.post("/api/smart_playlists", json={"name": "Fast", "rule": "bpm 120-130", "conditions": rows})
+    assert same.status_code == 201 and same.get_json()["rule"] == "bpm 120-130"

@@ -147,3 +147,22 @@ def test_keyword_search_matches_titles_artists_albums_then_named_tags(app, clien
     assert client.get("/api/search/keyword?q=Artist%201&limit=1").get_json()["count"] == 1
     bad = client.get("/api/search/keyword?q=j")
     assert bad.status_code == 400 and bad.get_json()["parameter"] == "q"
+
+
+def test_a_query_the_engine_does_not_understand_says_so(app, client, config, db, redis):
+    tracks = library()
+    tracks.update({"riffs": {"rock": 0.8, "hard rock": 0.6}})
+    seed(db, redis, config, tracks)
+    wait_for(lambda: ask(client, "dark ambient").get_json().get("count"), what="text search over the library")
+    for gibberish in ("xqzvbnm flibbertigibbet", "asdkjh qwpoeiru"):
+        response = ask(client, gibberish, limit=100)
+        body = response.get_json()
+        assert response.status_code == 200 and body["results"] == [] and body["count"] == 0, body["count"]
+        assert body["understood"] is False and "names nothing the analysis knows" in body["message"]
+        assert body["engine"] == "concepts" and body["concepts"] == {}
+        semantic = client.get(f"/search/semantic?q={gibberish}").get_json()
+        assert semantic["results"] == [] and "names nothing" in semantic["message"]
+    understood = ask(client, "dark ambient").get_json()
+    assert understood["understood"] is True and "message" not in understood
+    top = [r["item_id"] for r in ask(client, "heavy guitars", limit=10).get_json()["results"]]
+    assert top[0] == "riffs", top  # the rock song first: heavy guitars are hard rock, not acoustic

@@ -107,3 +107,26 @@ def test_cursors_belong_to_their_query():
         with pytest.raises(DiscoveryError) as caught:
             decode_cursor(bad, digest)
         assert caught.value.parameter == "cursor"
+
+
+def test_facet_counts_leave_out_their_own_group_filter():
+    # disjunctive faceting: a group's counts say how many songs choosing that option would give
+    t = table()
+    candidates = np.arange(7)
+    picked = Filters(camelot=(parse_camelot("8A"),), bpm_min=60, bpm_max=90)
+    facets = facet_counts(t, candidates, filters=picked)
+    camelot = {c["key"]: c["count"] for c in facets["camelot"]}
+    # keys over the tempo filter only (1: 9A, 5: 8A): choosing 9A adds one song
+    assert (camelot["8A"], camelot["9A"], camelot["8B"]) == (1, 1, 0)
+    # tempo over the key filter only (0: 124, 5: 64)
+    assert [(b["range"], b["count"]) for b in facets["bpm"]] == [("60-90", 1), ("90-120", 0), ("120-150", 1),
+                                                                ("150+", 0)]
+    # the groups with no choice count under every filter: only 5 passes both
+    assert {e["level"]: e["count"] for e in facets["energy"]} == {"high": 0, "medium": 0, "low": 1}
+    assert facets["tags"] == [{"tag": "electronic", "count": 1}]
+    # a radio group: energy=high picked, the other levels still count what they would give
+    energy = facet_counts(t, candidates, filters=Filters(energy="high"))
+    assert {e["level"]: e["count"] for e in energy["energy"]} == {"high": 3, "medium": 0, "low": 3}
+    assert {c["key"]: c["count"] for c in energy["camelot"]}["9A"] == 0  # 1 (9A) is low: other groups filter
+    # the unanalyzed row never counts, and without filters the counts are those over the candidates
+    assert facet_counts(t, candidates, filters=Filters()) == facet_counts(t, np.arange(6))

@@ -243,3 +243,30 @@ def test_track_filter_near_duplicate_check_matches_cosine_distance() -> None:
             expected = not any(cosine_distance(vector, u) < threshold for u in used)
             candidate = TrackInfo(item_id=f"c{j}", title=f"C{j}", artist=f"B{j}", vector=vector)
             assert rules.admits(candidate) is expected, (threshold, j)
+
+
+def test_a_short_path_says_why_in_words() -> None:
+    library = clustered()
+    neighbours, lookup = brute_force(library)
+    result = song_path(library["start"], library["end"], steps=5, neighbours=neighbours, lookup=lookup,
+                       max_per_artist=1, k_base=1)
+    assert result.targets_missed == 2
+    # both missed targets only saw songs already on the path (c3, then the end song)
+    assert result.missed_reasons == {"used": 2}
+    assert result.shortfall == ("2 of the 3 steps between the two ends found no song that was not already in the "
+                                "path; try fewer steps or a larger library.")
+    full = song_path(library["start"], library["end"], steps=3, neighbours=neighbours, lookup=lookup,
+                     max_per_artist=1)
+    assert full.targets_missed == 0 and full.shortfall is None and full.missed_reasons == {}
+
+
+def test_a_path_short_for_the_artist_cap_names_it() -> None:
+    library = make_library([at_angle(f"s{i}", 5.0 * i, artist=("Alpha", "Beta")[i % 2]) for i in range(19)])
+    neighbours, lookup = brute_force(library)
+    result = song_path(library["s0"], library["s17"], steps=10, neighbours=neighbours, lookup=lookup,
+                       max_per_artist=2, k_base=3)
+    assert result.targets_missed == 6 and set(result.missed_reasons) >= {"artist"}
+    assert result.shortfall is not None
+    assert result.shortfall.startswith("6 of the 8 steps between the two ends found no song that was not ")
+    assert "by an artist who already has 2 songs in it" in result.shortfall
+    assert result.shortfall.endswith("try fewer steps, a higher limit of songs per artist or a larger library.")

@@ -124,3 +124,30 @@ def test_recommended_tags_leave_out_what_the_genres_say():
                                                     ("guitar", 0.3), ("jazz", 0.3)]  # 80s is below the floor
     assert recommended_tags(tags, ["Alternative Rock", "hip hop"], limit=2) == [("guitar", 0.3), ("jazz", 0.3)]
     assert recommended_tags(tags, ["Rock"], limit=1) == [("alternative rock", 0.5)]  # not all its words said
+
+
+@pytest.mark.parametrize("query", ["xqzvbnm", "asdkjh qwpoeiru", "flibbertigibbet wumpus", "dfgdfg",
+                                   "lorem ipsum dolor", "my tax return", "quantum physics"])
+def test_a_query_near_no_concept_is_not_understood(engine, encoder, query):
+    vector = encoder.encode([query])[0]
+    assert engine.weights(vector) == {} and not engine.understands(vector)
+    scores = concept_scores(engine.concepts, tags=[{"blues": 0.9}, {"jazz": 0.9}], moods=[{}, {}], tempo=[90, 120],
+                            energy=[0.5, 0.6], scale=["major", "minor"])
+    assert engine.search(vector, scores, limit=10) == ([], {})
+
+
+@pytest.mark.parametrize("query", ["jazz", "sad songs", "songs for a rainy day", "80s", "calm piano", "Daft Punk",
+                                   "workout", "tranquil lullabies for a rainy afternoon"])
+def test_a_query_a_concept_is_near_is_understood(engine, encoder, query):
+    vector = encoder.encode([query])[0]
+    assert engine.understands(vector) and engine.weights(vector)
+
+
+@pytest.mark.parametrize("query", ["heavy guitars", "distorted guitar", "crunchy distorted guitars", "heavy riffs"])
+def test_heavy_guitars_mean_rock_and_metal_not_acoustic(engine, encoder, query):
+    weights = engine.weights(encoder.encode([query])[0])
+    named = {engine.concepts[i].name: w for i, w in weights.items()}
+    heavy = sum(w for name, w in named.items() if name in ("rock", "hard rock", "metal", "heavy metal"))
+    assert heavy >= 0.5 and named.get("acoustic", 0.0) < 0.1, named
+    soft = {engine.concepts[i].name: w for i, w in engine.weights(encoder.encode(["acoustic guitar"])[0]).items()}
+    assert max(soft, key=soft.get) == "acoustic"  # an acoustic guitar stays acoustic
