@@ -30,7 +30,7 @@ import requests  # noqa: E402
 from audio.musicnn import MODEL_NAME  # noqa: E402
 from bench.index_recall import clustered_vectors  # noqa: E402
 from bench.similarity import drive, free_port, load_library, measure  # noqa: E402
-from bench.stack import embedded_services, start_web_server, stop_web_server  # noqa: E402
+from bench.stack import embedded_services, start_web_server, stop_web_server, wait_for_index  # noqa: E402
 from db.pool import Database  # noqa: E402
 from voyager_manager import build_index, store_index  # noqa: E402
 
@@ -54,16 +54,7 @@ def main() -> int:
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING", PORT=str(port))
             web = start_web_server(env, port)
             base = f"http://127.0.0.1:{port}"
-            started = time.perf_counter()
-            while True:
-                try:
-                    if requests.get(base + "/api/health", timeout=2).json()["index"]["size"] == args.tracks:
-                        break
-                except (requests.RequestException, ValueError, KeyError):
-                    pass
-                if time.perf_counter() - started > 300:
-                    raise RuntimeError("the web server did not come up with the index")
-                time.sleep(0.2)
+            wait_for_index(base, args.tracks)
 
             def next_songs(session: requests.Session, r: random.Random) -> requests.Response:
                 start = r.randrange(len(ids) - 53)

@@ -69,6 +69,22 @@ def start_web_server(env: Mapping[str, str], port: int) -> subprocess.Popen[byte
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def wait_for_index(base: str, size: int, *, timeout: float = 300.0) -> float:
+    """Wait until the web server at `base` serves an index of `size` tracks; the seconds it took."""
+    import requests
+
+    started = time.perf_counter()
+    while True:
+        try:
+            if requests.get(base + "/api/health", timeout=2).json()["index"]["size"] == size:
+                return time.perf_counter() - started
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError("the web server did not come up with the index")
+        time.sleep(0.2)
+
+
 def stop_web_server(web: subprocess.Popen[bytes] | None) -> None:
     if web is not None and web.poll() is None:
         os.killpg(web.pid, signal.SIGTERM)

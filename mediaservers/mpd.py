@@ -95,6 +95,14 @@ def _ack(exc: mpd.CommandError) -> tuple[int, int, str, str]:
     return int(match.group(1)), int(match.group(2)), match.group(3), match.group(4)
 
 
+def open_client(client: mpd.MPDClient, *, host: str, port: int, password: str, timeout: float) -> None:
+    """Connect `client` to MPD and log in with `password` when there is one (OSError or MPDError as they come)."""
+    client.timeout = timeout
+    client.connect(host, port)
+    if password:
+        client.password(password)
+
+
 class Mpd:
     kind = "mpd"
     display_name = "MPD"
@@ -134,11 +142,8 @@ class Mpd:
 
         Only MPD calls belong in the block: any OSError raised in it is reported as a connection problem."""
         client = mpd.MPDClient()
-        client.timeout = self.timeout
         try:
-            client.connect(self.host, self.port)
-            if self.password:
-                client.password(self.password)
+            open_client(client, host=self.host, port=self.port, password=self.password, timeout=self.timeout)
             yield client
         except mpd.CommandError as exc:
             raise MediaServerError(self._command_message(exc), cause=self._command_cause(exc)) from None

@@ -19,6 +19,7 @@ import mpd
 
 from config import Config
 from mediaservers.base import MediaServerError
+from mediaservers.mpd import open_client
 
 COMMAND_BATCH = 500  # adds per command list
 
@@ -67,11 +68,8 @@ class MpdQueue:
     def connect(self) -> None:
         self.close()
         client = mpd.MPDClient()
-        client.timeout = self.timeout
         try:
-            client.connect(self.host, self.port)
-            if self.password:
-                client.password(self.password)
+            open_client(client, host=self.host, port=self.port, password=self.password, timeout=self.timeout)
         except (OSError, mpd.MPDError) as exc:
             try:
                 client.disconnect()
