@@ -17,6 +17,13 @@ Modes (results are sorted by (score, distance); a lower score is better):
 * energy — BPM match required (seed needs a BPM). score = |Δbpm| / tolerance + |Δenergy| (energy in 0..1;
   an unknown energy on either side counts as the worst difference, 1).
 * vibe — a BPM match or a key match required (seed needs at least one of the two). score = embedding distance.
+
+The BPM tolerance is therefore a limit in energy mode only; in harmonic mode it is a preference (a compatible key
+further away in tempo ranks lower) and in vibe mode one of two ways to qualify (a key match alone also does).
+`TOLERANCE_MEANING` says so in words, for the API and the page.
+
+Every mode lists one version of a song (the first by rank of those with the same song key, or strictly closer than
+`duplicate_distance` to the seed or to a listed song) and at most `max_per_artist` songs per artist.
 """
 
 from __future__ import annotations
@@ -26,11 +33,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
+from discovery.vectors import NearDuplicates
 
-__all__ = ["MODES", "MixResult", "camelot_compatible", "mixable_tracks", "tempo_match"]
+__all__ = ["MODES", "TOLERANCE_MEANING", "MixResult", "camelot_compatible", "mixable_tracks", "tempo_match"]
 
 Mode = Literal["harmonic", "energy", "vibe"]
 MODES: tuple[str, ...] = ("harmonic", "energy", "vibe")
+# What the BPM tolerance does in each mode: ("limit" | "preference", a sentence).
+TOLERANCE_MEANING: dict[str, tuple[str, str]] = {
+    "harmonic": ("preference", "a preference: songs in a compatible key are listed whatever their tempo, those "
+                               "within the tolerance (or at half/double time) first"),
+    "energy": ("limit", "a limit: only songs within the tolerance (or at half/double time) are listed"),
+    "vibe": ("preference", "one way to qualify: a song within the tolerance qualifies, and so does one in a "
+                           "compatible key whatever its tempo"),
+}
 
 _CAMELOT = re.compile(r"^\s*(1[0-2]|[1-9])\s*([AaBb])\s*$")
 
@@ -124,6 +140,8 @@ def mixable_tracks(
     bpm_tolerance: float = 3.0,
     mode: Mode = "harmonic",
     pool: int = 500,
+    max_per_artist: int | None = None,
+    duplicate_distance: float = 0.0,
 ) -> list[MixResult]:
     """Up to `n` tracks that mix with `seed`, drawn from its `pool` nearest neighbours and ranked by `mode`.
 
@@ -135,6 +153,9 @@ def mixable_tracks(
         bpm_tolerance: ± BPM for a tempo match, including half/double time (> 0).
         mode: "harmonic", "energy" or "vibe" (see the module docstring).
         pool: size of the semantic neighbourhood searched (≥ 1).
+        max_per_artist: at most this many songs per artist (None: no cap).
+        duplicate_distance: a candidate strictly closer than this cosine distance to the seed or to a listed song is
+            a version of it and left out (0: off); one song key is listed once whatever this is.
 
     Returns:
         At most `n` MixResult sorted by (score, distance).
@@ -150,6 +171,11 @@ def mixable_tracks(
         raise DiscoveryError("bpm_tolerance", f"bpm_tolerance must be > 0 BPM, got {bpm_tolerance!r}")
     if mode not in MODES:
         raise DiscoveryError("mode", f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if max_per_artist is not None and (not isinstance(max_per_artist, int) or isinstance(max_per_artist, bool)
+                                       or max_per_artist < 1):
+        raise DiscoveryError("max_per_artist", f"max_per_artist must be an integer ≥ 1, got {max_per_artist!r}")
+    if not duplicate_distance >= 0.0:
+        raise DiscoveryError("duplicate_distance", f"duplicate_distance must be ≥ 0, got {duplicate_distance!r}")
 
     seed_key = _parse_camelot(seed.camelot) if seed.camelot else None
     seed_bpm = seed.tempo_bpm if seed.tempo_bpm is not None and seed.tempo_bpm > 0 else None
@@ -208,4 +234,30 @@ def mixable_tracks(
         results.append(MixResult(track=track, distance=distance, reasons=reasons, detail=detail, score=score))
 
     results.sort(key=lambda r: (r.score, r.distance))
-    return results[:n]
+    return _one_version_capped(seed, results, n=n, max_per_artist=max_per_artist,
+                               duplicate_distance=duplicate_distance)
+
+
+def _one_version_capped(seed: TrackInfo, ranked: list[MixResult], *, n: int, max_per_artist: int | None,
+                        duplicate_distance: float) -> list[MixResult]:
+    """The first `n` of `ranked` keeping one version per song and at most `max_per_artist` per artist."""
+    near = NearDuplicates(duplicate_distance)
+    if duplicate_distance > 0.0:
+        near.add(seed.vector)
+    kept: list[MixResult] = []
+    songs: set[tuple[str, str]] = set()
+    per_artist: dict[str, int] = {}
+    for result in ranked:
+        song = result.track.song
+        if song in songs or (duplicate_distance > 0.0 and near.is_near(result.track.vector)):
+            continue
+        if max_per_artist is not None and per_artist.get(song[1], 0) >= max_per_artist:
+            continue
+        kept.append(result)
+        if len(kept) >= n:
+            break
+        songs.add(song)
+        per_artist[song[1]] = per_artist.get(song[1], 0) + 1
+        if duplicate_distance > 0.0:
+            near.add(result.track.vector)
+    return kept

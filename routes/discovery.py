@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from db import tracks as track_store
 from discovery.alchemy import AlchemyResult, artist_centroid, project_alchemy, song_alchemy
-from discovery.mixable import Mode, mixable_tracks
+from discovery.mixable import TOLERANCE_MEANING, Mode, mixable_tracks
 from discovery.path import song_path
 from discovery.similar import DEFAULT_MOOD_WEIGHT, farthest, similar_songs
 from discovery.sonic_fingerprint import sonic_fingerprint
@@ -143,9 +143,13 @@ def mixable() -> Response:
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
     tolerance = float_param("bpm_tolerance", 3.0, minimum=0.1, maximum=40)
+    cap = int_param("max_per_artist", rt.config.MAX_SONGS_PER_ARTIST, minimum=1, maximum=1000)
     results = discovery_errors(lambda: mixable_tracks(
-        seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=cast(Mode, mode)))
-    return jsonify({"seed": track_json(seed), "mode": mode,
+        seed, n=n, neighbours=neighbours, lookup=lookup, bpm_tolerance=tolerance, mode=cast(Mode, mode),
+        max_per_artist=cap, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
+    kind, meaning = TOLERANCE_MEANING.get(mode, ("", ""))
+    return jsonify({"seed": track_json(seed), "mode": mode, "max_per_artist": cap,
+                    "bpm_tolerance": {"value": tolerance, "kind": kind, "meaning": meaning},
                     "results": [track_json(r.track, distance=r.distance, reasons=r.reasons, detail=r.detail,
                                            score=r.score) for r in results]})
 

@@ -230,7 +230,8 @@ def mixable(item_id: str) -> Response:
     seed, queries = _seed_track(rt, item_id)
     n = int_param("n", 20, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     mode = str_param("mode", "harmonic", max_length=20) or "harmonic"
-    results = discovery_errors(lambda: mixable_tracks(seed, n=n, neighbours=queries.neighbours,
-                                                      lookup=queries.lookup, mode=cast(Mode, mode)))
+    results = discovery_errors(lambda: mixable_tracks(
+        seed, n=n, neighbours=queries.neighbours, lookup=queries.lookup, mode=cast(Mode, mode),
+        max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
     tracks = [_similar_json(seed, r.track, r.distance, list(r.reasons)) for r in results]
     return jsonify({"sourceTrack": track_json(seed), "mode": mode, "similar": tracks, "totalMatches": len(tracks)})

@@ -42,10 +42,12 @@
     if (!seed) { say("Pick a seed song from the list first.", true); return; }
     const data = new FormData(form);
     const params = new URLSearchParams({ item_id: seed, n: data.get("n"), mode: data.get("mode"),
-      bpm_tolerance: data.get("bpm_tolerance") });
+      bpm_tolerance: data.get("bpm_tolerance"), max_per_artist: data.get("max_per_artist") });
     try {
       const body = await api(`/api/mixable_tracks?${params}`);
       show(`Mixable tracks (${body.mode})`, seed, body.results, (t) => t.reasons.join(", "));
+      document.getElementById("bpm-tolerance-meaning").textContent =
+        `In ${body.mode} mode the tolerance is ${body.bpm_tolerance.meaning}.`;
     } catch (err) { say(err.message, true); }
   });
 })();

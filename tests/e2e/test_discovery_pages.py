@@ -67,6 +67,7 @@ def test_similar_songs_page(site, page, tmp_path):
     expect(page.locator("#similar-rows tr").first.locator("td").nth(1)).to_have_text(tracks[1].title)
     page.click("#find-mixable")
     expect(page.locator("#results-title")).to_have_text("Mixable tracks (harmonic)")
+    expect(page.locator("#bpm-tolerance-meaning")).to_contain_text("In harmonic mode the tolerance is a preference")
     expect(page.locator("#similar-rows tr").first.locator("td").last).to_contain_text("key")
     similar_box(page).locator("input[name=playlist_name]").fill("Browser mix")
     similar_box(page).locator(".create-playlist").click()

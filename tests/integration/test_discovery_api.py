@@ -48,6 +48,11 @@ def test_mixable_tracks_say_why(library):
     client, tracks, _ = library
     body = client.get(f"/api/mixable_tracks?item_id={tracks[0].item_id}&n=5&mode=harmonic").get_json()
     assert body["results"] and all("key" in t["reasons"] for t in body["results"])
+    assert body["bpm_tolerance"]["kind"] == "preference" and "preference" in body["bpm_tolerance"]["meaning"]
+    capped = client.get(f"/api/mixable_tracks?item_id={tracks[0].item_id}&n=50&mode=vibe&max_per_artist=1").get_json()
+    assert capped["max_per_artist"] == 1
+    assert client.get(f"/api/mixable_tracks?item_id={tracks[0].item_id}&mode=energy").get_json()[
+        "bpm_tolerance"]["kind"] == "limit"
     wrong = client.get(f"/api/mixable_tracks?item_id={tracks[0].item_id}&mode=loud")
     assert wrong.status_code == 400 and wrong.get_json()["parameter"] == "mode"
 

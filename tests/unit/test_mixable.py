@@ -181,3 +181,44 @@ def test_invalid_parameters_name_the_value(options: dict[str, object], parameter
     with pytest.raises(DiscoveryError, match=shown) as info:
         run([], **({"n": 5} | options))  # type: ignore[arg-type]
     assert info.value.parameter == parameter
+
+
+# --- one version per song, the artist cap, what the tolerance means ---------------------------------------------
+
+def copies_and_one_artist() -> list[TrackInfo]:
+    """Three copies of one recording (FLAC, MP3, a re-encode a hair away), a live version, and four songs by one
+    artist; all in key 8A at 120 BPM, so every mode lists all of them unless versions or the cap are applied."""
+    def song(item_id: str, degrees: float, title: str, artist: str) -> TrackInfo:
+        return TrackInfo(item_id=item_id, title=title, artist=artist, vector=at(degrees), tempo_bpm=120.0,
+                         camelot="8A", energy=0.5)
+    # 0.01 of cosine distance is about 8.1°: distinct songs stand 10° apart, copies within half a degree
+    return [song("flac", 10.0, "Night Drive", "Band"), song("mp3", 10.2, "Night Drive", "Band"),
+            song("reencode", 10.4, "Night Drive (2019)", "Band"), song("live", 21.0, "Night Drive (Live)", "Band"),
+            song("a1", 32.0, "One", "Solo"), song("a2", 43.0, "Two", "Solo"), song("a3", 54.0, "Three", "Solo"),
+            song("a4", 65.0, "Four", "Solo")]
+
+
+@pytest.mark.parametrize("mode", ["harmonic", "energy", "vibe"])
+def test_every_mode_lists_one_version_of_a_song_and_caps_each_artist(mode: str) -> None:
+    results = run(copies_and_one_artist(), mode=mode, max_per_artist=3, duplicate_distance=0.01)
+    assert ids(results) == ["flac", "a1", "a2", "a3"]  # mp3, the re-encode and the live version are versions
+    assert ids(run(copies_and_one_artist(), mode=mode, max_per_artist=2, duplicate_distance=0.01)) == \
+        ["flac", "a1", "a2"]
+    # without the near-duplicate distance the song key still folds the MP3 and the live version into the FLAC's
+    # song; the re-encode whose title differs ("(2019)") is then told apart by sound only
+    assert ids(run(copies_and_one_artist(), mode=mode, n=3)) == ["flac", "reencode", "a1"]
+
+
+def test_the_tolerance_is_a_limit_in_energy_mode_and_a_preference_elsewhere() -> None:
+    from discovery.mixable import TOLERANCE_MEANING
+
+    far = [track("far_tempo_same_key", 2, bpm=135.0, key="8A", energy=0.5),
+           track("near_tempo_same_key", 4, bpm=121.0, key="8A", energy=0.5)]
+    assert ids(run(far, mode="energy", bpm_tolerance=3.0)) == ["near_tempo_same_key"]
+    assert ids(run(far, mode="harmonic", bpm_tolerance=3.0)) == ["near_tempo_same_key", "far_tempo_same_key"]
+    assert ids(run(far, mode="vibe", bpm_tolerance=3.0)) == ["far_tempo_same_key", "near_tempo_same_key"]
+    assert {mode: kind for mode, (kind, _) in TOLERANCE_MEANING.items()} == {
+        "harmonic": "preference", "energy": "limit", "vibe": "preference"}
+    with pytest.raises(DiscoveryError) as caught:
+        run(far, mode="vibe", max_per_artist=0)
+    assert caught.value.parameter == "max_per_artist"
