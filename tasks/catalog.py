@@ -192,7 +192,7 @@ def _start_clustering(kind: TaskKind, params: dict[str, Any], db: Database, redi
     """Resolve the preset or the defaults against the library, refuse a library too small to cluster, and start;
     the run fits the cluster counts to the library it loads, and `notes` say now what that will change."""
     library = track_store.library_counts(db)
-    request = _request(params, effective_config(config, db), library=library)
+    request = _request(params, config, library=library)
     if library[0] < MIN_TRACKS:
         raise NotStartable(f"only {library[0]} analyzed tracks: run an analysis first (clustering needs at least "
                            f"{MIN_TRACKS})")
@@ -280,7 +280,8 @@ def start_task(kind: TaskKind, params: Mapping[str, Any] | None = None, *, db: D
     """Parse `params` and start a run of `kind`; `reason` says what asked for it (kept by the kinds that record
     it), `extra` adds arguments the caller vouches for (the dry run a cleaning confirms). Raises ParamError,
     NotStartable, or TaskAlreadyRunning when one of its kind is active."""
-    parsed = parse_params(kind, params, effective_config(config, db), strict=strict)
+    config = effective_config(config, db)  # the Settings page's saved values: read once, for parsing and starting
+    parsed = parse_params(kind, params, config, strict=strict)
     if kind.records_reason:
         parsed["reason"] = reason
     parsed = {**kind.fixed, **parsed, **(extra or {})}

@@ -81,14 +81,19 @@ def test_similar_songs_page(site, page, tmp_path):
     shot(page, "similar-page.png")
 
 
-def test_song_path_page(site, page):
-    base, tracks, _ = site
+def find_path(page, base, tracks, *, steps):
+    """The path page with the arc's first and last songs as its ends and `steps` steps, found."""
     page.goto(base + "/path")
     pick(page, "#start", tracks[0].title, tracks[0].title)
     pick(page, "#end", tracks[-1].title, tracks[-1].title)
-    page.fill("input[name=max_steps]", "6")
+    page.fill("input[name=max_steps]", str(steps))
     page.click("#find-path")
-    expect(page.locator("#path-rows tr")).to_have_count(6)
+    expect(page.locator("#path-rows tr")).to_have_count(steps)
+
+
+def test_song_path_page(site, page):
+    base, tracks, _ = site
+    find_path(page, base, tracks, steps=6)
     expect(page.locator("#path-rows tr").first.locator("td").nth(1)).to_have_text(tracks[0].title)
     expect(page.locator("#path-rows tr").last.locator("td").nth(1)).to_have_text(tracks[-1].title)
     expect(page.locator("#path-chart .main-svg").first).to_be_visible()  # Plotly drew the progression
@@ -100,12 +105,7 @@ def test_song_path_page(site, page):
 
 def test_song_path_chart_runs_from_start_to_end_and_a_short_path_says_why(site, page):
     base, tracks, _ = site
-    page.goto(base + "/path")
-    pick(page, "#start", tracks[0].title, tracks[0].title)
-    pick(page, "#end", tracks[-1].title, tracks[-1].title)
-    page.fill("input[name=max_steps]", "6")
-    page.click("#find-path")
-    expect(page.locator("#path-rows tr")).to_have_count(6)
+    find_path(page, base, tracks, steps=6)
     expect(page.locator("#path-chart .main-svg").first).to_be_visible()
     # each line's points left to right in path order: the first song is not drawn last
     lines = page.locator("#path-chart .scatterlayer .trace").evaluate_all(
