@@ -39,6 +39,7 @@ import routes.smart_playlists
 import routes.sync
 import routes.tasks
 import routes.text_search
+import routes.versions
 from config import Config
 from db.app_settings import seal_plaintext
 from db.chat_queries import ensure_chat_role
@@ -111,7 +112,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
                       routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp,
-                      routes.artists.bp, routes.sync.bp):
+                      routes.artists.bp, routes.sync.bp, routes.versions.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -29,12 +29,15 @@ import redis
 import voyager
 
 from db import artists as artist_store
+from db import versions as version_store
 from db import voyager_indexes as index_store
 from db.pool import Database
 from db.tracks import all_embeddings
 from discovery.artist_similarity import fit_artists
 from discovery.catalog import Catalog
+from discovery.dedup import song_key
 from discovery.types import TrackInfo
+from discovery.versions import Copy, Grouping, group_versions
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +98,21 @@ class IndexQueries:
         self._returned: dict[str, int] = {}
 
     def neighbours(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(item_id, cosine distance) of the k nearest tracks to `vector` (d,), nearest first."""
+        """(item_id, cosine distance) of the k nearest tracks to `vector` (d,), nearest first, one file per
+        recording: a copy stands for its recording's kept copy (discovery.versions) at the distance of the nearest
+        copy, so fewer than k come back when copies were among the k."""
         positions, distances = self.loaded.query_positions(vector, k, query_ef=self.query_ef)
-        item_id = self.loaded.catalog.item_id
+        catalog = self.loaded.catalog
         returned = self._returned
         hits = []
+        listed: set[int] = set()
         for position, distance in zip(positions, distances, strict=True):
-            found = item_id(position)
-            returned[found] = position
+            shown = catalog.kept_copy(position)
+            if shown in listed:
+                continue
+            listed.add(shown)
+            found = catalog.item_id(shown)
+            returned[found] = shown
             hits.append((found, distance))
         return hits
 
@@ -116,6 +126,21 @@ class IndexQueries:
             if position is not None:
                 positions.append(position)
         return {track.item_id: track for track in self.loaded.tracks(positions)}
+
+    def lookup_shown(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
+        """`lookup`, each track given as its recording's kept copy (discovery.versions): for candidates read by id
+        rather than found by `neighbours` (a seed is looked up as it is, with `lookup`)."""
+        catalog = self.loaded.catalog
+        positions: dict[str, int] = {}
+        for item_id in item_ids:
+            position = self._returned.get(item_id)
+            if position is None:
+                position = self.loaded.position(item_id)
+            if position is not None:
+                positions[item_id] = catalog.kept_copy(position)
+        found = {t.item_id: t for t in self.loaded.tracks(sorted(set(positions.values())))}
+        shown = {item_id: found.get(catalog.item_id(p)) for item_id, p in positions.items()}
+        return {item_id: track for item_id, track in shown.items() if track is not None}
 
     def artist_tracks(self, name: str) -> list[TrackInfo]:
         """The indexed tracks by the artist `name` (case- and accent-insensitive, "feat. X" ignored), vectors
@@ -175,12 +200,33 @@ def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str,
         return 0
     index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction)
     store_index(db, name, index, item_ids, model=model)
+    store_version_groups(db, item_ids, vectors)
     try:
         store_artist_model(db, name=name, model=model, item_ids=item_ids, vectors=vectors)
     except Exception:  # the artist model is a by-product: the new track index is announced whatever befalls it
         log.exception("the artist model of index %r could not be built; the previous one stays", name)
     publish_reload(connection, channel, name)
     return len(item_ids)
+
+
+def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndarray) -> Grouping:
+    """Group the indexed tracks into recordings and songs (discovery.versions) and store the groups with the tracks,
+    before the index is announced, so the web process loads both together."""
+    # Only tracks whose song key another track shares can have versions: a first pass hashes every key (8 bytes a
+    # track), the second keeps just those rows, so a million tracks never sit in memory as objects.
+    keys = np.fromiter((hash(song_key(title or "", artist or "")) for _, title, artist, *_ in
+                        version_store.version_rows(db, item_ids)), dtype=np.int64)
+    values, counts = np.unique(keys, return_counts=True)
+    shared = set(values[counts > 1].tolist())
+    position = {item_id: i for i, item_id in enumerate(item_ids)}
+    copies, rows = [], []
+    for item_id, title, artist, duration, path, size in version_store.version_rows(db, item_ids):
+        if hash(song_key(title or "", artist or "")) in shared:
+            copies.append(Copy(item_id, title or "", artist or "", duration, path, size))
+            rows.append(position[item_id])
+    grouping = group_versions(copies, vectors[rows] if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+    version_store.store_groups(db, grouping.recording_of, grouping.song_of)
+    return grouping
 
 
 def store_artist_model(db: Database, *, name: str, model: str, item_ids: Sequence[str], vectors: np.ndarray) -> int:

@@ -75,8 +75,9 @@ def _clean_members(ordered: list[int], library: PreparedLibrary, settings: Assem
     comparing every pair of a 50,000-song cluster."""
     data = library.data
     prefix = max(4 * settings.max_songs, 200) if settings.max_songs else len(ordered)
+    song_titles = data.song_titles()
     while True:
-        kept = remove_duplicates(ordered[:prefix], embeddings=data.embeddings, titles=data.titles,
+        kept = remove_duplicates(ordered[:prefix], embeddings=data.embeddings, titles=song_titles,
                                  artists=data.artists, cosine_threshold=settings.duplicate_cosine,
                                  lookback=settings.duplicate_lookback)
         kept = limit_size(cap_per_artist(kept, data.artists, settings.max_per_artist), settings.max_songs)

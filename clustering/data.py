@@ -9,12 +9,13 @@ library that is 70 % rock still yields playlists for its jazz; successive runs s
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from clustering.errors import ClusteringError
+from discovery.versions import SONG_ID_PREFIX
 
 __all__ = ["ClusteringError", "LibraryData", "StratifiedSampler", "genre_target", "library_from_rows", "primary_genres"]
 
@@ -37,6 +38,8 @@ class LibraryData:
     tempo: np.ndarray
     energy: np.ndarray
     embeddings: np.ndarray
+    # the stored song id of each track that has one (discovery/versions.py), "" for the others
+    songs: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -61,7 +64,8 @@ class LibraryData:
         np.savez(buffer, item_ids=np.array(self.item_ids, dtype=object), titles=np.array(self.titles, dtype=object),
                  artists=np.array(self.artists, dtype=object), tag_names=np.array(self.tag_names, dtype=object),
                  mood_names=np.array(self.mood_names, dtype=object), tags=self.tags, moods=self.moods,
-                 tempo=self.tempo, energy=self.energy, embeddings=self.embeddings)
+                 tempo=self.tempo, energy=self.energy, embeddings=self.embeddings,
+                 songs=np.array(self.songs, dtype=object))
         return buffer.getvalue()
 
     @classmethod
@@ -69,7 +73,15 @@ class LibraryData:
         with np.load(io.BytesIO(blob), allow_pickle=True) as z:
             return cls(item_ids=list(z["item_ids"]), titles=list(z["titles"]), artists=list(z["artists"]),
                        tag_names=tuple(z["tag_names"]), tags=z["tags"], mood_names=tuple(z["mood_names"]),
-                       moods=z["moods"], tempo=z["tempo"], energy=z["energy"], embeddings=z["embeddings"])
+                       moods=z["moods"], tempo=z["tempo"], energy=z["energy"], embeddings=z["embeddings"],
+                       songs=list(z["songs"]) if "songs" in z else [])
+
+    def song_titles(self) -> list[str]:
+        """What tells songs apart for the duplicate rule: the title, or the stored song id where the title alone
+        would merge two songs or miss a version (discovery/versions.py)."""
+        if not self.songs:
+            return self.titles
+        return [SONG_ID_PREFIX + song if song else title for title, song in zip(self.titles, self.songs, strict=True)]
 
 
 def primary_genres(tags: np.ndarray, tag_names: tuple[str, ...], genres: list[str]) -> np.ndarray:
@@ -135,4 +147,5 @@ def library_from_rows(rows: list[dict[str, Any]], embeddings: np.ndarray, *, tag
         tags=tags.reshape(len(rows), len(tag_names)), mood_names=mood_names,
         moods=moods.reshape(len(rows), len(mood_names)),
         tempo=np.array([np.nan if r["tempo_bpm"] is None else r["tempo_bpm"] for r in rows], dtype=np.float32),
-        energy=np.array([r["energy"] or 0.0 for r in rows], dtype=np.float32), embeddings=embeddings)
+        energy=np.array([r["energy"] or 0.0 for r in rows], dtype=np.float32), embeddings=embeddings,
+        songs=[r.get("song_id") or "" for r in rows])

@@ -12,6 +12,7 @@ import numpy as np
 from psycopg2.extras import Json
 
 from db.pool import Database
+from db.versions import SHOWN_COPY, SONG
 
 
 def save_user_playlist(db: Database, *, playlist_id: str, name: str, item_ids: Sequence[str], content_hash: str,
@@ -77,10 +78,11 @@ def save_profile(db: Database, playlist_id: str, key: ProfileKey, *, members: in
 
 def features(db: Database, model: str) -> list[dict[str, Any]]:
     """Every analyzed song with an embedding of `model`: item id, title, artist, vector, tags, moods, bpm, energy,
-    analysis version and when it was analyzed."""
+    analysis version, when it was analyzed, the copy lists show for its recording (`shown`) and its song (`song`,
+    discovery/versions.py)."""
     return db.fetch_all(
-        """SELECT t.item_id, t.title, t.artist, t.album, t.tags, t.moods, t.tempo_bpm, t.energy, t.analysis_version,
-                  t.analyzed_at, e.vector
+        f"""SELECT t.item_id, t.title, t.artist, t.album, t.tags, t.moods, t.tempo_bpm, t.energy, t.analysis_version,
+                  t.analyzed_at, e.vector, {SHOWN_COPY} AS shown, {SONG} AS song
              FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
             WHERE t.analyzed_at IS NOT NULL ORDER BY t.item_id""", (model,))
 

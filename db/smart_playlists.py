@@ -12,6 +12,7 @@ from psycopg2.extras import Json
 
 from db.criteria_sql import criteria_sql
 from db.pool import Database
+from db.versions import SHOWN_COPY, SONG
 from discovery.criteria import Criterion
 
 COLUMNS = """smart_playlist_id, name, rule, order_by, seed, size_cap, last_refreshed_at, last_matches, last_count,
@@ -45,24 +46,34 @@ def matching(db: Database, conditions: Sequence[Criterion], *, order_by: str, se
     where, params = rule_sql(conditions)
     params = {**params, "seed": seed, "limit": limit, "model": model}
     if order_by != "similarity":
-        # one pass: the window count is taken over every match before the LIMIT
-        rows = db.fetch_all(f"SELECT t.item_id, count(*) OVER () AS n FROM tracks t WHERE {where} "
-                            f"ORDER BY {_ORDER[order_by]} LIMIT %(limit)s", params)
+        # One row per song (its first version in the order, shown by its recording's kept copy); the window count
+        # is taken over every song before the LIMIT.
+        order = _ORDER[order_by]
+        rows = db.fetch_all(
+            f"""SELECT t.shown AS item_id, count(*) OVER () AS n
+                  FROM (SELECT t.*, {SHOWN_COPY} AS shown,
+                               row_number() OVER (PARTITION BY {SONG} ORDER BY {order}) AS version_rank
+                          FROM tracks t WHERE {where}) t
+                 WHERE t.version_rank = 1 ORDER BY {order} LIMIT %(limit)s""", params)
         return Matches(int(rows[0]["n"]) if rows else 0, [r["item_id"] for r in rows])
-    rows = db.fetch_all(f"""SELECT t.item_id, em.vector FROM tracks t JOIN embeddings em
-                              ON em.item_id = t.item_id AND em.model = %(model)s
+    rows = db.fetch_all(f"""SELECT t.item_id, {SHOWN_COPY} AS shown, {SONG} AS song, em.vector FROM tracks t
+                              JOIN embeddings em ON em.item_id = t.item_id AND em.model = %(model)s
                              WHERE {where} ORDER BY t.item_id""", params)
-    count = len(rows)
     if not rows:
         return Matches(0, [])
-    ids = [r["item_id"] for r in rows]
+    song_rows: dict[str, dict[str, Any]] = {}
+    for row in rows:  # one row per song: its first version by item id, shown by its recording's kept copy
+        song_rows.setdefault(str(row["song"]), row)
+    rows = list(song_rows.values())
+    count = len(rows)
+    ids = [r["shown"] for r in rows]
     vectors = np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in rows]).astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     centroid = vectors.mean(axis=0)
     centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
     similarity = vectors @ centroid
-    order = np.lexsort((np.arange(len(ids)), -similarity))[:limit]
-    return Matches(count, [ids[i] for i in order])
+    ranking = np.lexsort((np.arange(len(ids)), -similarity))[:limit]
+    return Matches(count, [ids[int(i)] for i in ranking])
 
 
 def list_smart_playlists(db: Database) -> list[dict[str, Any]]:

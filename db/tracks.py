@@ -329,7 +329,8 @@ def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any
     return {r["item_id"]: r for r in rows}
 
 
-CATALOG_COLUMNS = ("title", "artist", "album", "duration_seconds", "tempo_bpm", "camelot", "energy", "moods")
+CATALOG_COLUMNS = ("title", "artist", "album", "duration_seconds", "tempo_bpm", "camelot", "energy", "moods",
+                   "file_path", "recording_id", "song_id")
 
 
 def catalog_rows(cur: Any, item_ids: Sequence[str], *, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
@@ -397,12 +398,16 @@ def text_search_rows(db: Database, item_ids: Sequence[str], *,
 
 
 def clustering_rows(db: Database, model: str) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Every analyzed track with its tags, moods, tempo, energy (rows in item-id order) and its `model` embedding
-    as a float32 (n, d) array."""
+    """Every analyzed track with its tags, moods, tempo, energy and song id (rows in item-id order) and its `model`
+    embedding as a float32 (n, d) array; of a recording held by several files only the copy lists show
+    (discovery/versions.py)."""
     rows = db.fetch_all(
-        """SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, e.dimensions, e.vector
+        """SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, t.song_id, e.dimensions,
+                  e.vector
              FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
-            WHERE t.tags IS NOT NULL AND t.moods IS NOT NULL ORDER BY t.item_id""",
+            WHERE t.tags IS NOT NULL AND t.moods IS NOT NULL
+              AND (t.recording_id IS NULL OR t.recording_id = t.item_id)
+            ORDER BY t.item_id""",
         (model,))
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from discovery.dedup import normalise_artist, normalise_title
 from discovery.types import DiscoveryError, TrackInfo
+from discovery.versions import SONG_ID_PREFIX, Copy, file_format, kept_because
 
 __all__ = ["Catalog"]
 
@@ -119,19 +120,33 @@ class Catalog:
         self._mood_names: list[str] = []
         self._moods = np.empty((0, 0))  # (n, len(mood_names)) float64, NaN where a track has no such score
         self._order = array("i")  # positions sorted by item id
+        self._formats = _Coded()  # "FLAC", "MP3"… from the file name
+        # Versions (discovery/versions.py), for the few tracks that have any: the file shown instead of a track (the
+        # kept copy of its song's first recording), the copies of each kept recording, and the song ids.
+        self._kept_of: dict[int, int] = {}
+        self._copies_of: dict[int, list[int]] = {}
+        self._song_of: dict[int, str] = {}
 
     @classmethod
     def build(cls, item_ids: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Catalog:
         """The catalogue of `item_ids` (index positions 0..n-1) from `rows`.
 
         `rows` are db.tracks.catalog_rows tuples, one per item id and in the same order: (item_id, found, title,
-        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods). Raises DiscoveryError if they do not match.
+        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods[, file_path, recording_id, song_id]).
+        Raises DiscoveryError if they do not match.
         """
         catalog = cls()
         mood_columns: dict[str, array[float]] = {}
+        recording_ids: dict[int, str] = {}
         count = 0
         for row in rows:
-            item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row
+            item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row[:10]
+            file_path, recording_id, song_id = (tuple(row[10:13]) + (None, None, None))[:3]
+            catalog._formats.append(file_format(file_path))
+            if recording_id is not None and found:
+                recording_ids[count] = recording_id
+            if song_id is not None and found:
+                catalog._song_of[count] = song_id
             if count >= len(item_ids) or item_id != item_ids[count]:
                 raise DiscoveryError(None, f"catalogue row {count} is for {item_id!r}, not for the index's item")
             catalog._item_ids.append(item_id)
@@ -158,7 +173,7 @@ class Catalog:
             raise DiscoveryError(None, f"catalogue has {count} rows for {len(item_ids)} indexed items")
         for packed in (catalog._item_ids, catalog._titles, catalog._title_keys):
             packed.freeze()
-        for coded in (catalog._artists, catalog._albums, catalog._camelots):
+        for coded in (catalog._artists, catalog._albums, catalog._camelots, catalog._formats):
             coded.freeze()
         # The artist part of song_key, once per distinct artist rather than once per track.
         catalog._artist_keys = [normalise_artist.__wrapped__(a) for a in catalog._artists.values]
@@ -168,7 +183,69 @@ class Catalog:
         else:
             catalog._moods = np.empty((count, 0))
         catalog._order = array("i", sorted(range(count), key=item_ids.__getitem__))
+        for position, recording_id in recording_ids.items():
+            kept = catalog.position(recording_id)
+            if kept is None:
+                continue  # the kept copy left the index since the groups were stored: this copy stands for itself
+            catalog._copies_of.setdefault(kept, []).append(position)
+            if kept != position:
+                catalog._kept_of[position] = kept
+        for position, song_id in catalog._song_of.items():
+            principal = catalog.position(song_id)
+            if principal is not None and principal != position:
+                catalog._kept_of[position] = principal  # a version is shown by its song's first recording
         return catalog
+
+    def kept_copy(self, position: int) -> int:
+        """The position of the file lists show for the track at `position`: its song's first recording's kept copy
+        (discovery/versions.py), itself for most tracks."""
+        return self._kept_of.get(position, position)
+
+    def copies(self, position: int) -> list[int]:
+        """Positions of every file of the recording whose kept copy is at `position` ([] for a single file)."""
+        return self._copies_of.get(position, [])
+
+    def song_of(self, position: int) -> tuple[str, str]:
+        """The song the track at `position` is a version of, as TrackInfo.song compares it."""
+        return self._song_title_key(position), self._artist_keys[self._artists.code(position)]
+
+    def one_per_song(self, positions: Iterable[int]) -> Iterator[tuple[int, int]]:
+        """(index in `positions`, position to show) for the first hit of each song in `positions`, shown by its
+        recording's kept copy: a ranked list with one row per song. Positions without metadata pass through."""
+        seen: set[tuple[str, str]] = set()
+        for i, position in enumerate(positions):
+            if not self._present[position]:
+                yield i, position
+                continue
+            song = self.song_of(position)
+            if song in seen:
+                continue
+            seen.add(song)
+            yield i, self.kept_copy(position)
+
+    def copy_fields(self, position: int) -> dict[str, Any]:
+        """What a result row says about the file shown: its format, and for a recording held by several files how
+        many and why this one ("lossless FLAC over MP3")."""
+        fields: dict[str, Any] = {"format": self._formats[position]}
+        copies = len(self.copies(position))
+        if copies > 1:
+            fields.update(copies=copies, copy_note=self._copy_note(position))
+        return fields
+
+    def file_format(self, position: int) -> str | None:
+        return self._formats[position]
+
+    def _copy_note(self, position: int) -> str:
+        """Why this copy is the one shown ("lossless FLAC over MP3"), for a recording held by several files."""
+        others = [p for p in self.copies(position) if p != position]
+        if not others:
+            return ""
+
+        def copy(p: int) -> Copy:
+            fmt = self._formats[p]
+            return Copy(self._item_ids[p], "", "", _optional(self._durations[p]), f"x.{fmt.lower()}" if fmt else None)
+
+        return kept_because(copy(position), [copy(p) for p in others])
 
     def __len__(self) -> int:
         return len(self._present)
@@ -221,5 +298,14 @@ class Catalog:
             camelot=self._camelots[position],
             energy=_optional(self._energies[position]),
             moods=moods,
-            song_key=(self._title_keys[position], self._artist_keys[artist_code]),
+            song_key=(self._song_title_key(position), self._artist_keys[artist_code]),
+            file_format=self._formats[position],
+            copies=len(self.copies(position)) or 1,
+            copy_note=self._copy_note(position),
         )
+
+    def _song_title_key(self, position: int) -> str:
+        """The title part of the track's song key: its song's id when versions of it are grouped (so two songs with
+        one title stay apart and a live version joins its song), else the folded title."""
+        song = self._song_of.get(position)
+        return self._title_keys[position] if song is None else SONG_ID_PREFIX + song

@@ -4,20 +4,25 @@ once "(Live)", "- 2011 Remaster" and the like are set aside; a remix stays its o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from discovery.dedup import song_key
+from discovery.versions import song_identity
 
 __all__ = ["playlist_rows", "song_key"]
 
 
-def playlist_rows(rows: Sequence[dict[str, Any]], *, max_per_artist: int, limit: int) -> list[dict[str, Any]]:
+def playlist_rows(rows: Sequence[dict[str, Any]], *, max_per_artist: int, limit: int,
+                  song_of: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """`song_of`: the stored song ids of the rows' tracks (discovery/versions.py), which tell two songs with one
+    title apart and join a version to its song; without them the title decides."""
     seen: set[tuple[str, str]] = set()
     per_artist: dict[str, int] = {}
     kept = []
     for row in rows:
-        key = song_key(str(row.get("title") or ""), str(row.get("artist") or ""))
+        key = song_identity(str(row.get("item_id") or ""), str(row.get("title") or ""),
+                            str(row.get("artist") or ""), song_of or {})
         if not row.get("item_id") or key in seen:
             continue
         if max_per_artist and per_artist.get(key[1], 0) >= max_per_artist:

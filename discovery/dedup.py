@@ -14,13 +14,13 @@ import re
 
 from discovery.textfold import fold as _fold
 
-__all__ = ["normalise_artist", "normalise_title", "song_key"]
+__all__ = ["has_version_note", "normalise_artist", "normalise_title", "song_key"]
 
 # Words that mark a bracketed note or a " - …" suffix as a version note rather than part of the title.
 _VERSION_WORDS = re.compile(
     r"\b(?:live|remaster(?:ed)?|re-?master(?:ed)?|edit|version|mono|stereo|explicit|clean|dirty|"
     r"feat|ft|featuring|demo|bonus\s+track|deluxe|anniversary|edition|unplugged|acoustic\s+version|"
-    r"instrumental\s+version|take\s+\d+|\d{4}\s+mix)\b"
+    r"instrumental\s+version|take\s+\d+|\d{4}\s+mix|excerpt|preview|snippet)\b"
 )
 _BRACKETS = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]")
 # "feat. X" outside brackets runs to the end of the string (or to the next bracket, already removed by then).
@@ -79,3 +79,8 @@ def song_key(title: str, artist: str) -> tuple[str, str]:
     notes, "feat. X" in the title or the artist, and bracketed or trailing " - …" version notes are stripped.
     """
     return normalise_title(title), normalise_artist(artist)
+
+
+def has_version_note(title: str) -> bool:
+    """Whether `title` carries a note the song key folds away ("Song (Live)", "Song - 2011 Remaster", "feat. X")."""
+    return normalise_title(title) != (_tidy(_fold(title)) or _fold(title).strip())

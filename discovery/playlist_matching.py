@@ -151,6 +151,10 @@ class Suggestions:
         return len({item_id for item_id, _, _, _ in self.suggestions})
 
 
+def _song(record: Mapping[str, Any]) -> str:
+    return str(record.get("song") or record["item_id"])
+
+
 def suggest(library: Library, records: Sequence[Mapping[str, Any]],
             playlists: Sequence[tuple[Mapping[str, Any], PlaylistProfile]], *, decided: Collection[tuple[str, str]],
             since: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> Suggestions:
@@ -165,10 +169,16 @@ def suggest(library: Library, records: Sequence[Mapping[str, Any]],
         fit = embedding_fit(library.vectors, library.vectors[profile.members])  # z-scores over the whole library
         z = fit.score
         member_set = set(playlist["item_ids"])
-        for row, near in zip(song_rows.tolist(), fit.nearest[song_rows].tolist(), strict=True):
+        # A song is suggested once, by the copy lists show, and not when a version of it is in the playlist.
+        songs_in = {_song(records[int(m)]) for m in profile.members}
+        by_fit = song_rows[np.argsort(-z[song_rows], kind="stable")]  # a song's best-fitting version first
+        for row, near in zip(by_fit.tolist(), fit.nearest[by_fit].tolist(), strict=True):
             item_id = records[row]["item_id"]
             if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
                 continue
+            if records[row].get("shown", item_id) != item_id or _song(records[row]) in songs_in:
+                continue
+            songs_in.add(_song(records[row]))
             twin = records[int(profile.members[near])]
             reasons = [f"sounds like the playlist (closer than {percentile(z[row]):.0%} of your library)",
                        f"close to {twin['title']} — {twin['artist']}"]
@@ -203,7 +213,9 @@ def continue_playlist(item_ids: Sequence[str], *, n: int, lookup: Lookup, neighb
         return None
     vectors = unit_rows([m.vector for m in members.values()])
     pool = neighbours(unit_mean(vectors), min(len(members) + 10 * n, 2000))
-    found = lookup([item for item, _ in pool if item not in members])
+    member_songs = {m.song for m in members.values()}
+    found = {item_id: track for item_id, track in lookup([item for item, _ in pool if item not in members]).items()
+             if track.song not in member_songs}  # a version of a song the playlist has is not a new song for it
     titles = list(members.values())
     ids = list(found)
     if not ids:

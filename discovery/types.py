@@ -37,6 +37,9 @@ class TrackInfo:
     # dedup.song_key(title, artist) when the caller has it already (the web process's catalogue computes it once per
     # track at load); None: `song` computes it (through dedup's cache) when asked.
     song_key: tuple[str, str] | None = field(default=None, compare=False, repr=False)
+    file_format: str | None = None  # "FLAC", "MP3"… from the file name
+    copies: int = 1  # files of this recording in the library (discovery/versions.py); lists show this one
+    copy_note: str = ""  # why this copy is the one shown, when there are several ("lossless FLAC over MP3")
 
     @property
     def song(self) -> tuple[str, str]:

@@ -125,6 +125,6 @@ def radio() -> Response:
         raise ApiError(404, f"Artist '{value}' not found in the analyzed library", parameter=parameter)
     n = int_param("n", 30, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     cap = int_param("max_per_artist", rt.config.MAX_SONGS_PER_ARTIST, minimum=1, maximum=1000)
-    picked = discovery_errors(lambda: artist_radio(model, row, n=n, lookup=library.lookup, max_per_artist=cap,
+    picked = discovery_errors(lambda: artist_radio(model, row, n=n, lookup=library.lookup_shown, max_per_artist=cap,
                                                    duplicate_distance=rt.config.DUPLICATE_DISTANCE))
     return jsonify([track_json(p.track, distance=p.distance, artist_id=model.artist_ids[p.artist]) for p in picked])

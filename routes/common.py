@@ -43,7 +43,9 @@ def track_or_404(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:
 def track_json(track: TrackInfo, **extra: Any) -> dict[str, Any]:
     body = {"item_id": track.item_id, "title": track.title, "author": track.artist, "album": track.album,
             "duration_seconds": track.duration_seconds, "tempo_bpm": track.tempo_bpm, "camelot": track.camelot,
-            "energy": track.energy}
+            "energy": track.energy, "format": track.file_format}
+    if track.copies > 1:
+        body.update(copies=track.copies, copy_note=track.copy_note)
     body.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in extra.items()})
     return body
 

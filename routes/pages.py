@@ -41,6 +41,8 @@ PAGES = (
          "Playlists defined by a rule that keep themselves up to date."),
     Page("playlist_matching", "/playlists/match", "Playlist matching",
          "Sort new songs into your own playlists, and extend a playlist with songs that fit."),
+    Page("versions", "/versions", "Versions",
+         "The songs your library holds as several files, and the copy every list shows."),
     Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
     Page("schedules", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
     Page("settings", "/settings", "Settings", "Configuration in force and access control."),
@@ -114,6 +116,11 @@ def cleaning() -> str:
     return render_template("cleaning.html", page=PAGES_BY_ENDPOINT["cleaning"], safety_limit=cfg.CLEANING_SAFETY_LIMIT,
                            min_remaining=cfg.CLEANING_MIN_REMAINING_FRACTION,
                            analyzed=track_store.count_analyzed(runtime().db))
+
+
+@bp.route("/versions", endpoint="versions")
+def versions() -> str:
+    return render_template("versions.html", page=PAGES_BY_ENDPOINT["versions"])
 
 
 @bp.route("/search", endpoint="search")

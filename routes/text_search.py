@@ -79,7 +79,7 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
     catalog = state.index.catalog
     engine = active_engine(rt.text_model, rt.clap_model, state.caches).name
     try:
-        answer = semantic_search(rt.text_model, rt.clap_model, state.caches, query, limit=limit)
+        answer = semantic_search(rt.text_model, rt.clap_model, state.caches, query, limit=limit, catalog=catalog)
     except (DiscoveryError, ClapModelError) as exc:
         raise _unavailable(engine, exc) from None
     results = []
@@ -89,7 +89,8 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
             continue
         title, artist, album = names
         results.append({"item_id": catalog.item_id(position), "title": title, "author": artist, "album": album,
-                        "similarity": similarity, "matched": [{"concept": c, "percentile": p} for c, p in because]})
+                        "similarity": similarity, "matched": [{"concept": c, "percentile": p} for c, p in because],
+                        **catalog.copy_fields(position)})
     body: dict[str, Any] = {"query": query, "results": results, "count": len(results), "engine": answer.engine,
                             "model": answer.model}
     if answer.audio_model is not None or answer.engine == CLAP_ENGINE_NAME:

@@ -18,6 +18,7 @@ from ai import call_delay, default_model, missing_key
 from audio.musicnn import MSD_TAGS
 from config import Config
 from db import chat_queries
+from db import versions as version_store
 from db.chat_queries import ChatQueryFailed, ChatRole
 from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query
 from db.pool import Database
@@ -129,8 +130,14 @@ def _tracks(ctx: ChatContext, rows: list[dict[str, Any]], limit: int) -> list[di
         details = {str(r["item_id"]): {f: r[f] for f in chat_queries.RESULT_FIELDS} for r in rows}
     else:
         details = chat_queries.result_rows(ctx.db, ids)
-    ordered = [details[i] for i in dict.fromkeys(ids) if i in details]
-    return playlist_rows(ordered, max_per_artist=ctx.config.MAX_SONGS_PER_ARTIST, limit=limit)
+    recording_of, song_of = version_store.group_ids(ctx.db, ids)
+    shown = [song_of.get(i) or recording_of.get(i, i) for i in dict.fromkeys(ids)]  # a song by its shown file
+    missing = [i for i in shown if i not in details]
+    if missing:
+        details.update(chat_queries.result_rows(ctx.db, missing))
+    ordered = [details[i] for i in dict.fromkeys(shown) if i in details]
+    return playlist_rows(ordered, max_per_artist=ctx.config.MAX_SONGS_PER_ARTIST, limit=limit,
+                         song_of={**song_of, **{recording_of[i]: song_of[i] for i in recording_of if i in song_of}})
 
 
 def _ask_llm(ctx: ChatContext, request: ChatRequest, provider: str, model: str, limit: int,

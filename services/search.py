@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from audio.clap import ClapModelError
 from db import search as search_store
 from db.pool import Database
+from discovery.catalog import Catalog
 from discovery.hybrid import (
     CAMELOT_CODES,
     ENERGY_LEVELS,
@@ -146,24 +147,58 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
         positions = np.flatnonzero(allowed)  # index order: the same for the same library
         ranked = [Fused(int(p), 0.0, 0.0, 0.0, ["filter"]) for p in positions]
         candidates = np.arange(len(table), dtype=np.int64)
+    songs = _one_row_per_song(ranked, catalog, allowed)
     digest = request.digest()
     offset = decode_cursor(request.cursor, digest) if request.cursor else 0
-    page = ranked[offset:offset + request.limit]
+    page = songs[offset:offset + request.limit]
     following = offset + request.limit
     return SearchAnswer(
-        results=[_result(f, catalog, facets) for f in page if catalog.names(f.position) is not None],
-        total=len(ranked), facets=facet_counts(table, candidates, filters=request.filters,
+        results=[_result(f, catalog, facets, versions) for f, versions in page
+                 if catalog.names(f.position) is not None],
+        total=len(songs), facets=facet_counts(table, candidates, filters=request.filters,
                                                    levels=facets.levels),
-        next_cursor=encode_cursor(following, digest) if following < len(ranked) else None,
+        next_cursor=encode_cursor(following, digest) if following < len(songs) else None,
         semantic_available=semantic_available if request.mode != "keyword" else False,
         semantic_engine=engine, semantic_reason=reason if not semantic_available else
         ("mode is keyword" if request.mode == "keyword" else None), trigram=trigram,
         understood=understood, message=message)
 
 
-def _result(fused: Fused, catalog: Any, facets: SearchFacets) -> dict[str, Any]:
+def _one_row_per_song(ranked: list[Fused], catalog: Catalog, allowed: np.ndarray) -> list[tuple[Fused, list[int]]]:
+    """One row per song (discovery/versions.py) in rank order: the song's best-ranked hit shown by its recording's
+    kept copy (when that copy passes the filters too), and the positions of its other versions and copies."""
+    rows: list[tuple[Fused, list[int]]] = []
+    row_of: dict[tuple[str, str], int] = {}
+    for fused in ranked:
+        p = fused.position
+        if catalog.names(p) is None:
+            rows.append((fused, []))
+            continue
+        song = catalog.song_of(p)
+        known = row_of.get(song)
+        if known is None:
+            kept = catalog.kept_copy(p)
+            shown = kept if allowed[kept] else p
+            row_of[song] = len(rows)
+            rows.append((replace(fused, position=shown), [q for q in catalog.copies(shown) if q != shown]))
+        else:
+            shown_row, versions = rows[known]
+            if p != shown_row.position and p not in versions:
+                versions.append(p)
+    return rows
+
+
+def _version_json(catalog: Catalog, facets: SearchFacets, p: int) -> dict[str, Any]:
+    title, artist, album = catalog.names(p) or ("", "", "")
+    duration = float(facets.table.duration[p])
+    return {"item_id": catalog.item_id(p), "title": title, "artist": artist, "album": album,
+            "format": catalog.file_format(p),
+            "duration_seconds": round(duration, 1) if np.isfinite(duration) else None}
+
+
+def _result(fused: Fused, catalog: Catalog, facets: SearchFacets, versions: list[int]) -> dict[str, Any]:
     table, p = facets.table, fused.position
-    title, artist, album = catalog.names(p)
+    title, artist, album = catalog.names(p)  # type: ignore[misc]  # rows without names are left out
     bpm, energy = float(table.bpm[p]), float(table.energy[p])
     return {
         "track": {"item_id": catalog.item_id(p), "title": title, "artist": artist, "album": album,
@@ -173,7 +208,11 @@ def _result(fused: Fused, catalog: Any, facets: SearchFacets) -> dict[str, Any]:
                   "energy_level": ENERGY_LEVELS[facets.levels[p]] if facets.levels[p] >= 0 else None,
                   "year": int(table.year[p]) or None,
                   "duration_seconds": round(float(table.duration[p]), 1) if np.isfinite(table.duration[p]) else None,
-                  "top_tags": [table.tag_names[c] for c in table.top_tags[p] if c >= 0]},
+                  "top_tags": [table.tag_names[c] for c in table.top_tags[p] if c >= 0],
+                  **catalog.copy_fields(p)},
         "score": fused.score, "keyword_score": fused.keyword_score, "semantic_score": fused.semantic_score,
         "match_reasons": fused.match_reasons,
+        # the other files of this song: copies of the recording shown and its other versions ("4 versions")
+        "version_count": 1 + len(versions),
+        "versions": [_version_json(catalog, facets, q) for q in versions],
     }

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from config import Config
 from db import clap_embeddings as clap_store
 from db.pool import Database
 from db.tracks import text_search_rows
+from discovery.catalog import Catalog
 from discovery.clap_text import ClapTextEncoder
 from discovery.keyword_index import KeywordIndex
 from discovery.ranking import ordered, top_cosine
@@ -368,17 +369,30 @@ def hit_positions(engine: Engine, library: SearchableLibrary, query: str, *, top
 
 
 def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any], query: str, *,
-                    limit: int) -> SemanticAnswer:
-    """The query answered by the active engine (see active_engine). Raises DiscoveryError or ClapModelError when the
-    model cannot answer, LookupError while the text-search cache is not built yet."""
+                    limit: int, catalog: Catalog | None = None) -> SemanticAnswer:
+    """The query answered by the active engine (see active_engine). With the index's `catalog`, one hit per song
+    (its best copy, `Catalog.one_per_song`), still `limit` of them when the library has that many songs. Raises
+    DiscoveryError or ClapModelError when the model cannot answer, LookupError while the text-search cache is not
+    built yet."""
     engine = active_engine(text_model, clap_model, caches)
-    if engine.clap is not None:
-        hits = search_clap(engine.model, engine.clap, query, limit=limit)
-        return SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, [(p, s, []) for p, s in hits],
-                              audio_model=engine.clap.audio_model)
-    library: SearchableLibrary | None = caches.get(CACHE_NAME)
-    if library is None:
-        raise LookupError("text search is being prepared")
-    found, weights = search(text_model, library, query, limit=limit)
-    return SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights, understood=bool(weights),
-                          query=query)
+    ask = limit if catalog is None else limit + limit // 2 + 10  # copies and versions take a few places
+    while True:
+        if engine.clap is not None:
+            clap_hits = search_clap(engine.model, engine.clap, query, limit=ask)
+            answer = SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, [(p, s, []) for p, s in clap_hits],
+                                    audio_model=engine.clap.audio_model)
+            available = len(engine.clap)
+        else:
+            library: SearchableLibrary | None = caches.get(CACHE_NAME)
+            if library is None:
+                raise LookupError("text search is being prepared")
+            found, weights = search(text_model, library, query, limit=ask)
+            answer = SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights,
+                                    understood=bool(weights), query=query)
+            available = len(library)
+        if catalog is None:
+            return answer
+        hits = [(shown, *answer.hits[i][1:]) for i, shown in catalog.one_per_song(p for p, _, _ in answer.hits)]
+        if len(hits) >= limit or len(answer.hits) < ask or ask >= available:
+            return replace(answer, hits=hits[:limit])
+        ask *= 2

@@ -279,7 +279,15 @@ window.AudioMuse = (() => {
   // Fill a <tbody> with tracks; `extra` adds columns.
   function fillTracks(tbody, tracks, extra = () => []) {
     tbody.replaceChildren(...tracks.map((t, i) => trackRow(i + 1, t.item_id, `${t.title} — ${t.author}`,
-      [t.title, t.author, t.album, fmt(t.tempo_bpm, 1), t.camelot || "–", ...extra(t)])));
+      [titleWithCopies(t), t.author, t.album, fmt(t.tempo_bpm, 1), t.camelot || "–", ...extra(t)])));
+  }
+  // A song the library holds as several files: which one is listed and why ("FLAC · 3 files").
+  function titleWithCopies(t) {
+    if (!(t.copies > 1)) return t.title;
+    const box = element("span", {}, t.title);
+    box.append(" ", element("span", { class: "badge", title: t.copy_note || "" },
+      `${t.format || "?"} · ${t.copies} files`));
+    return box;
   }
 
   // The playlist box under results: name, "Create playlist", "Download .m3u8". The returned function suggests a

@@ -2,7 +2,7 @@
 // is the whole state (shareable), and the same names are the API's parameters.
 (() => {
   "use strict";
-  const { api, cell, trackRow, playlistBox } = window.AudioMuse;
+  const { api, cell, element, trackRow, playlistBox, trackDetail } = window.AudioMuse;
   const $ = (id) => document.getElementById(id);
   const form = $("search-form");
   const rows = $("search-rows");
@@ -113,15 +113,50 @@
     }
   }
 
+  // The title, the shown file's format, and "N versions" that opens the song's other files under the row.
+  function titleCell(r) {
+    const t = r.track;
+    const box = element("span", {}, t.title ?? "–");
+    if (t.format) box.append(" ", element("span", { class: "badge", title: t.copy_note || "" }, t.format));
+    if (r.version_count > 1) {
+      const id = `versions-${t.item_id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+      const toggle = element("button", { type: "button", class: "link versions-toggle", "aria-expanded": "false",
+        "aria-controls": id }, `${r.version_count} versions`);
+      box.append(" ", toggle);
+    }
+    return cell(box);
+  }
+
+  function versionsRow(r, owner) {
+    const id = `versions-${r.track.item_id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+    const list = element("ul", { class: "version-files" });
+    for (const v of r.versions) {
+      list.append(element("li", { "data-item-id": v.item_id }, `${v.title} — ${trackDetail(v) || v.item_id}`));
+    }
+    const td = cell(list);
+    td.colSpan = 8;
+    const tr = element("tr", { id, class: "versions-row" });
+    tr.hidden = true;
+    tr.append(td);
+    const toggle = owner.querySelector(".versions-toggle");
+    toggle.addEventListener("click", () => {
+      tr.hidden = !tr.hidden;
+      toggle.setAttribute("aria-expanded", String(!tr.hidden));
+    });
+    return tr;
+  }
+
   function appendRows(results) {
     for (const r of results) {
       const t = r.track;
       const why = r.match_reasons.join(" + ") + (r.match_reasons.includes("filter") ? "" :
         ` (${r.keyword_score.toFixed(2)} / ${r.semantic_score.toFixed(2)})`);
       // an unknown value shows as "–"
-      rows.append(trackRow(shown.length + 1, t.item_id, `${t.title} — ${t.artist}`, [t.title ?? "–",
+      const row = trackRow(shown.length + 1, t.item_id, `${t.title} — ${t.artist}`, [titleCell(r),
         t.artist ?? "–", t.album ?? "–", t.bpm == null ? "–" : t.bpm.toFixed(0), t.camelot ?? "–",
-        t.energy_level ?? "–", cell(why, "why")]));
+        t.energy_level ?? "–", cell(why, "why")]);
+      rows.append(row);
+      if (r.version_count > 1) rows.append(versionsRow(r, row));
       shown.push(r);
     }
   }

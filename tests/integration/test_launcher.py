@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -43,6 +44,9 @@ def test_launcher_starts_everything_and_ctrl_c_stops_everything(tmp_path):
     env.update({"DATA_DIR": data_dir, "PORT": str(port), "NUM_WORKERS": "2", "LOG_LEVEL": "WARNING"})
     launcher = subprocess.Popen([sys.executable, "launcher.py"], cwd=REPO_ROOT, env=env, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []  # read as it comes: the test waits for the banner before it presses Ctrl-C
+    reader = threading.Thread(target=lambda: lines.extend(launcher.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
         def healthy() -> dict | None:
             try:
@@ -57,8 +61,12 @@ def test_launcher_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         assert health["database"]["ok"] and health["redis"]["ok"]
         assert len(_processes_using(data_dir)) >= 5  # postgres, redis, supervisord, gunicorn, workers
 
+        # the banner follows the launcher's own health check, which may come a poll after ours on a busy machine
+        wait_for(lambda: any("AudioMuse is running at" in line for line in lines), timeout=60, what="the banner")
         os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the foreground group
-        output, _ = launcher.communicate(timeout=120)
+        launcher.wait(timeout=120)
+        reader.join(timeout=10)
+        output = "".join(lines)
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)

@@ -1,0 +1,91 @@
+"""The version groups of the library (discovery/versions.py): what the rule reads, and its result stored with the
+tracks (`recording_id`, `song_id`) for every list to read."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from db.pool import Database
+
+# SQL over `tracks t`: the song a track is a version of, which is also the file a list shows for it (the kept copy
+# of the song's first recording); a track alone in its song has no id stored and stands for itself.
+SONG = "coalesce(t.song_id, t.item_id)"
+SHOWN_COPY = SONG
+
+# Every adapter that knows a file's size puts it first in the change signature ("size:mtime…", "size:created").
+_SIZE = re.compile(r"^(\d+):")
+
+
+def size_from_signature(signature: str | None) -> int | None:
+    match = _SIZE.match(signature or "")
+    return int(match.group(1)) if match else None
+
+
+def version_rows(db: Database, item_ids: Sequence[str], *, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """(item_id, title, artist, duration_seconds, file_path, size_bytes) of each of `item_ids` the tracks table
+    holds, in the order given; streamed."""
+    with db.transaction() as cur, cur.connection.cursor(name="version_rows") as stream:
+        stream.itersize = batch
+        stream.execute(
+            """SELECT t.item_id, t.title, t.artist, t.duration_seconds, t.file_path, t.source_signature
+                 FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
+                 JOIN tracks t ON t.item_id = u.item_id
+                ORDER BY u.position""",
+            (list(item_ids),))
+        for item_id, title, artist, duration, path, signature in stream:
+            yield item_id, title, artist, duration, path, size_from_signature(signature)
+
+
+def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping[str, str]) -> int:
+    """Store the groups in one transaction: the given tracks get their ids, every other track NULLs. Writes only
+    rows that change; returns how many did."""
+    ids = sorted(set(recording_of) | set(song_of))
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE tracks t SET recording_id = v.recording_id, song_id = v.song_id
+                 FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(item_id, recording_id, song_id)
+                WHERE t.item_id = v.item_id
+                  AND (t.recording_id IS DISTINCT FROM v.recording_id OR t.song_id IS DISTINCT FROM v.song_id)""",
+            (ids, [recording_of.get(i) for i in ids], [song_of.get(i) for i in ids]))
+        changed = cur.rowcount
+        cur.execute(
+            """UPDATE tracks SET recording_id = NULL, song_id = NULL
+                WHERE (recording_id IS NOT NULL OR song_id IS NOT NULL) AND NOT (item_id = ANY(%s::text[]))""",
+            (ids,))
+        return changed + cur.rowcount
+
+
+def group_ids(db: Database, item_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """({item_id: recording_id}, {item_id: song_id}) of those of `item_ids` that belong to a group."""
+    if not item_ids:
+        return {}, {}
+    rows = db.fetch_all(
+        """SELECT item_id, recording_id, song_id FROM tracks
+            WHERE item_id = ANY(%s::text[]) AND (recording_id IS NOT NULL OR song_id IS NOT NULL)""",
+        (list(item_ids),))
+    return ({r["item_id"]: r["recording_id"] for r in rows if r["recording_id"] is not None},
+            {r["item_id"]: r["song_id"] for r in rows if r["song_id"] is not None})
+
+
+def recordings(db: Database, *, limit: int, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """The recordings held by two or more files, largest first: (how many there are, one page of them, each with
+    its files as dicts of item_id, title, artist, album, duration_seconds, file_path, size_bytes)."""
+    counted = db.fetch_one("SELECT count(DISTINCT recording_id) AS n FROM tracks WHERE recording_id IS NOT NULL")
+    total = int(counted["n"]) if counted else 0
+    rows = db.fetch_all(
+        """WITH page AS (
+               SELECT recording_id, count(*) AS n FROM tracks WHERE recording_id IS NOT NULL
+                GROUP BY recording_id ORDER BY count(*) DESC, recording_id LIMIT %s OFFSET %s)
+           SELECT p.recording_id, t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.file_path,
+                  t.source_signature
+             FROM page p JOIN tracks t ON t.recording_id = p.recording_id
+            ORDER BY p.n DESC, p.recording_id, t.item_id <> p.recording_id, t.item_id""",
+        (limit, offset))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        files = groups.setdefault(row.pop("recording_id"), [])
+        size = size_from_signature(row.pop("source_signature"))
+        files.append({**row, "size_bytes": size})
+    return total, [{"recording_id": rid, "files": files} for rid, files in groups.items()]
