@@ -92,6 +92,7 @@ class FakeJellyfin:
         self.user_data: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self.send_entry_ids = True  # False: playlist items come without PlaylistItemId (a server that names none)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._scan(libraries if libraries is not None else
@@ -288,7 +289,8 @@ class FakeJellyfin:
             start = int(query.get("StartIndex") or 0)
             limit = int(query["Limit"]) if query.get("Limit") else len(entries)
             user = query.get("UserId") or token_user or ""
-            return _json({"Items": [{**self._render(i, user, set()), "PlaylistItemId": entry}
+            return _json({"Items": [{**self._render(i, user, set()),
+                                     **({"PlaylistItemId": entry} if self.send_entry_ids else {})}
                                     for i, entry in entries[start:start + limit]],
                           "TotalRecordCount": len(entries), "StartIndex": start})
         if method == "POST" and len(segments) == 3 and segments[0] == "Playlists" and segments[2] == "Items":

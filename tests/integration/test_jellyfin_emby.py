@@ -226,6 +226,20 @@ def test_replacing_a_playlists_songs_keeps_its_id(fake: FakeJellyfin, tmp_path: 
     assert "404" in one_line_error(excinfo)
 
 
+def test_without_entry_ids_a_replaced_playlist_is_made_anew(fake: FakeJellyfin, tmp_path: Path) -> None:
+    """A server that names no entries cannot have them removed: a new playlist of the same name takes the songs
+    (its id is returned), and the old one is gone."""
+    server = make_adapter(fake, tmp_path)
+    ids = [t["Id"] for t in fake.tracks]
+    playlist_id = server.create_playlist("Calm_automatic", ids[:3])
+    fake.send_entry_ids = False
+    new_id = server.replace_playlist_tracks(playlist_id, ids[3:5])
+    assert new_id != playlist_id
+    assert [(p.playlist_id, p.name, p.item_ids) for p in fake.playlists.values()] == [
+        (new_id, "Calm_automatic", ids[3:5])]
+    assert not fake.calls_to(f"/Playlists/{playlist_id}/Items", "DELETE")
+
+
 def test_a_users_playlist_is_read_in_order_page_by_page(fake: FakeJellyfin, tmp_path: Path) -> None:
     server = make_adapter(fake, tmp_path, page_size=2)
     wanted = [fake.tracks[4]["Id"], fake.tracks[0]["Id"], fake.tracks[2]["Id"]]
