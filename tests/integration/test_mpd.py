@@ -21,6 +21,7 @@ from db import task_status as store
 from mediaserver import Capability, MediaServerError, Track, delete_automatic_playlists, get_media_server
 from mediaservers.mpd import Mpd
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.automatic_publishing import check_in_place_publishing
 from tests.cleaning_runs import CleaningSite
 from tests.conftest import wait_for
 from tests.library import make_library
@@ -202,6 +203,21 @@ def test_a_stored_playlists_songs_are_replaced_under_the_same_name(adapter: Mpd,
         assert [p["playlist"] for p in client.listplaylists()] == ["Evening_automatic"]
     finally:
         client.disconnect()
+
+
+def test_clusterings_playlists_are_updated_in_place_on_mpd(db: Any, adapter: Mpd, server: MpdProcess) -> None:
+    songs = [t.item_id for a in adapter.list_albums() for t in adapter.album_tracks(a.album_id)]
+
+    def holds(name: str) -> list[str] | None:
+        client = server.client()
+        try:
+            if name not in {p["playlist"] for p in client.listplaylists()}:
+                return None
+            return [str(uri) for uri in client.listplaylist(name)]
+        finally:
+            client.disconnect()
+
+    check_in_place_publishing(db, adapter, songs, holds)
 
 
 def test_playlists_are_mpd_stored_playlists(adapter: Mpd, server: MpdProcess) -> None:

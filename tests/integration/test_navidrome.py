@@ -31,6 +31,7 @@ from mediaserver import (
 )
 from mediaservers.navidrome import Navidrome
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.automatic_publishing import check_in_place_publishing
 from tests.cleaning_runs import CleaningSite, seed_tracks
 from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.subsonic import FakeSubsonic
@@ -295,6 +296,22 @@ def test_supysonic_replaces_a_playlists_songs_under_the_same_id(supysonic, tmp_p
     finally:
         for playlist in (playlist_id, other):
             server.delete_playlist(playlist)
+
+
+def test_clusterings_playlists_are_updated_in_place_on_supysonic(supysonic, db, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path), playlist_batch=2)
+    songs = [t.item_id for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+
+    def holds(playlist_id: str) -> list[str] | None:
+        if playlist_id not in {p["id"] for p in supysonic.playlists().values()}:
+            return None
+        return [e["id"] for e in supysonic.api("getPlaylist", id=playlist_id)["playlist"].get("entry", [])]
+
+    try:
+        check_in_place_publishing(db, server, songs, holds)
+    finally:
+        for playlist in supysonic.playlists().values():
+            server.delete_playlist(playlist["id"])
 
 
 def test_supysonic_wrong_password_and_per_user_credentials(supysonic, tmp_path):
