@@ -10,7 +10,7 @@ import numpy as np
 
 from clustering.errors import ClusteringError
 
-__all__ = ["distinct_names", "feature_name", "profile_words", "unique_names"]
+__all__ = ["distinct_names", "feature_name", "names_clear_of", "profile_words", "unique_names"]
 
 SLOW_BELOW_BPM = 90.0
 FAST_FROM_BPM = 125.0
@@ -122,3 +122,22 @@ def distinct_names(names: Sequence[str], words: Sequence[Sequence[str]]) -> list
             if pick is not None:
                 out[i] = f"{names[i]}_{pick}"
     return unique_names(out)
+
+
+def names_clear_of(names: Sequence[str], taken: Sequence[str], *, suffix: str = "") -> list[str]:
+    """`names` (distinct, without `suffix`) with `suffix` added, none equal to a `taken` name ignoring case: a name
+    whose full form is taken (a pinned playlist) becomes "X_2", "X_3"… (the first free one, also clear of the other
+    names), the others stay as they are."""
+    used = {name.casefold() for name in taken}
+    clear = [(name + suffix).casefold() not in used for name in names]
+    used |= {(name + suffix).casefold() for name, ok in zip(names, clear, strict=True) if ok}
+    out = []
+    for name, ok in zip(names, clear, strict=True):
+        number = 2
+        full = name + suffix
+        while not ok and full.casefold() in used:
+            full = f"{name}_{number}{suffix}"
+            number += 1
+        used.add(full.casefold())
+        out.append(full)
+    return out

@@ -29,12 +29,16 @@ def save_playlist(db: Database, *, name: str, source: str, item_ids: Sequence[st
 
 
 def replace_playlists(db: Database, *, source: str, playlists: Sequence[tuple[str, Sequence[str], str | None]]) -> None:
-    """Make (name, item ids, media-server id) the only playlists of `source`, in one transaction."""
+    """Make (name, item ids, media-server id) the playlists of `source` besides its pinned ones, which stay as they
+    are, in one transaction. A name recorded before keeps its media-server id when None is given: the playlist on
+    the server is still that one until publishing says otherwise. The names must not be pinned ones."""
     with db.transaction() as cur:
-        cur.execute("DELETE FROM playlists WHERE source = %s", (source,))
+        cur.execute("DELETE FROM playlists WHERE source = %s AND pinned_at IS NULL "
+                    "RETURNING name, mediaserver_playlist", (source,))
+        recorded = {row["name"]: row["mediaserver_playlist"] for row in cur.fetchall()}
         for name, item_ids, mediaserver_playlist in playlists:
             cur.execute("INSERT INTO playlists (name, source, mediaserver_playlist) VALUES (%s, %s, %s) "
-                        "RETURNING playlist_id", (name, source, mediaserver_playlist))
+                        "RETURNING playlist_id", (name, source, mediaserver_playlist or recorded.get(name)))
             row = cur.fetchone()
             assert row is not None
             cur.executemany("INSERT INTO playlist_tracks (playlist_id, position, item_id) VALUES (%s, %s, %s)",
@@ -49,11 +53,11 @@ def set_mediaserver_ids(db: Database, *, source: str, ids: dict[str, str]) -> No
 
 
 def list_playlists(db: Database, *, source: str | None = None) -> list[dict[str, Any]]:
-    """Playlists (newest first) with their tracks in order: [{name, source, mediaserver_playlist, created_at,
+    """Playlists (newest first) with their tracks in order: [{name, source, mediaserver_playlist, created_at, pinned,
     tracks: [{item_id, title, artist}]}]."""
     rows = db.fetch_all(
-        """SELECT p.playlist_id, p.name, p.source, p.mediaserver_playlist, p.created_at, pt.item_id, t.title,
-                  t.artist
+        """SELECT p.playlist_id, p.name, p.source, p.mediaserver_playlist, p.created_at, p.pinned_at, pt.item_id,
+                  t.title, t.artist
              FROM playlists p LEFT JOIN playlist_tracks pt ON pt.playlist_id = p.playlist_id
              LEFT JOIN tracks t ON t.item_id = pt.item_id
             WHERE %(source)s::text IS NULL OR p.source = %(source)s
@@ -63,7 +67,36 @@ def list_playlists(db: Database, *, source: str | None = None) -> list[dict[str,
     for row in rows:
         entry = playlists.setdefault(row["playlist_id"], {
             "name": row["name"], "source": row["source"], "mediaserver_playlist": row["mediaserver_playlist"],
-            "created_at": row["created_at"].isoformat(), "tracks": []})
+            "created_at": row["created_at"].isoformat(), "pinned": row["pinned_at"] is not None, "tracks": []})
         if row["item_id"] is not None:
             entry["tracks"].append({"item_id": row["item_id"], "title": row["title"], "artist": row["artist"]})
     return list(playlists.values())
+
+
+_SUMMARY = """SELECT p.name, p.mediaserver_playlist, p.created_at, p.pinned_at,
+                     (SELECT count(*) FROM playlist_tracks pt WHERE pt.playlist_id = p.playlist_id) AS track_count
+                FROM playlists p"""
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {"name": row["name"], "pinned": row["pinned_at"] is not None,
+            "pinned_at": row["pinned_at"].isoformat() if row["pinned_at"] else None,
+            "track_count": int(row["track_count"]), "mediaserver_playlist": row["mediaserver_playlist"],
+            "created_at": row["created_at"].isoformat()}
+
+
+def playlist_summaries(db: Database, *, source: str) -> list[dict[str, Any]]:
+    """The playlists of `source` by name, without their tracks: [{name, pinned, pinned_at, track_count,
+    mediaserver_playlist, created_at}]."""
+    return [_summary(row) for row in db.fetch_all(_SUMMARY + " WHERE p.source = %s ORDER BY p.name", (source,))]
+
+
+def set_pinned(db: Database, *, source: str, name: str, pinned: bool) -> dict[str, Any] | None:
+    """Pin (or unpin) the playlist `name` of `source`; its summary afterwards, None when there is no such playlist.
+    Pinning a pinned playlist keeps the time it was first pinned."""
+    with db.transaction() as cur:
+        cur.execute("UPDATE playlists SET pinned_at = CASE WHEN %s THEN coalesce(pinned_at, now()) END "
+                    "WHERE source = %s AND name = %s", (pinned, source, name))
+        cur.execute(_SUMMARY + " WHERE p.source = %s AND p.name = %s", (source, name))
+        row = cur.fetchone()
+    return _summary(dict(row)) if row is not None else None

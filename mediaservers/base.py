@@ -102,6 +102,7 @@ class Capability(StrEnum):
     SENDS_AUDIO = "sends_audio"  # open_audio() can download a file that is not readable here
     STREAMS_AUDIO = "streams_audio"  # stream_audio() relays the server's stream of a track (audio preview)
     KEY_READS_USERS = "key_reads_users"  # the configured secret is an API key that reads any user's data by name
+    KEEPS_PLAYLIST_ID = "keeps_playlist_id"  # replace_playlist_tracks() changes the playlist in place: same id
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,13 @@ class MediaServer(Protocol):
         """Append songs to an existing playlist (the user's own; nothing else of it changes)."""
         ...
 
+    def replace_playlist_tracks(self, playlist_id: str, item_ids: Sequence[str]) -> str:
+        """Make `item_ids`, in order, the songs of the existing playlist `playlist_id` (its name stays); return its
+        id afterwards: the same one where the adapter declares Capability.KEEPS_PLAYLIST_ID, else possibly a new
+        one (`recreate_playlist`). Running it twice with the same songs gives the same playlist; an unknown
+        playlist or song is a MediaServerError."""
+        ...
+
     def delete_playlist(self, playlist_id: str) -> None: ...
 
     def list_libraries(self) -> list[Library]:
@@ -216,6 +224,18 @@ def delete_automatic_playlists(server: MediaServer) -> list[str]:
             server.delete_playlist(playlist.playlist_id)
             deleted.append(playlist.name)
     return deleted
+
+
+def recreate_playlist(server: MediaServer, playlist_id: str, item_ids: Sequence[str]) -> str:
+    """replace_playlist_tracks for a server that cannot change a playlist's songs in place: a new playlist of the
+    same name, then the old one deleted (create_playlist of most adapters does that already); the new id."""
+    name = next((p.name for p in server.list_playlists() if p.playlist_id == playlist_id), None)
+    if name is None:
+        raise MediaServerError(f"playlist {playlist_id!r} not found")
+    new_id = server.create_playlist(name, item_ids)
+    if new_id != playlist_id and any(p.playlist_id == playlist_id for p in server.list_playlists()):
+        server.delete_playlist(playlist_id)
+    return new_id
 
 
 def library_ids_for(names: Sequence[str], libraries: Sequence[Library], *, server: str) -> list[str]:

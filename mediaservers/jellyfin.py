@@ -32,6 +32,7 @@ from mediaservers.base import (
     Track,
     UserCredentials,
     library_ids_for,
+    recreate_playlist,
 )
 from mediaservers.http import DownloadLimits, HttpClient
 from mediaservers.values import epoch_seconds, genre_names, int_or_none
@@ -72,11 +73,12 @@ class Jellyfin:
     kind = "jellyfin"
     display_name = "Jellyfin"
     api_prefix = ""  # Emby serves the same API under /emby
-    settings = (SettingField("url", "JELLYFIN_URL", "URL", "http://jellyfin:8096"),
-                SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
-                SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
+    settings: tuple[SettingField, ...] = (
+        SettingField("url", "JELLYFIN_URL", "URL", "http://jellyfin:8096"),
+        SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
+        SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEY_READS_USERS})
+                              Capability.KEY_READS_USERS, Capability.KEEPS_PLAYLIST_ID})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
@@ -270,19 +272,25 @@ class Jellyfin:
                          track_count=int_or_none(item.get("ChildCount")) or 0)
                 for item in self._user_items(params)]
 
-    def playlist_tracks(self, playlist_id: str) -> list[str]:
-        """The playlist's audio items, page by page, in the playlist's order (/Playlists/{id}/Items)."""
-        ids: list[str] = []
+    def _playlist_entries(self, playlist_id: str) -> list[dict[str, Any]]:
+        """The playlist's entries, page by page, in the playlist's order (/Playlists/{id}/Items); each is the item
+        with the entry's own id in PlaylistItemId."""
+        entries: list[dict[str, Any]] = []
         start = 0
         while True:
             body = self._get(f"/Playlists/{playlist_id}/Items", {"UserId": self.user_id, "StartIndex": start,
                                                                  "Limit": self.page_size})
             page = _items(body)
-            ids += [str(i["Id"]) for i in page if i.get("Id") and i.get("Type", "Audio") == "Audio"]
+            entries += page
             start += len(page)
             total = body.get("TotalRecordCount") if isinstance(body, dict) else None
             if not page or (start >= total if isinstance(total, int) else len(page) < self.page_size):
-                return ids
+                return entries
+
+    def playlist_tracks(self, playlist_id: str) -> list[str]:
+        """The playlist's audio items, in the playlist's order."""
+        return [str(i["Id"]) for i in self._playlist_entries(playlist_id)
+                if i.get("Id") and i.get("Type", "Audio") == "Audio"]
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         """Create the playlist (in batches of ids), then remove older playlists of the same name; return its id."""
@@ -310,6 +318,20 @@ class Jellyfin:
             self.http.post_json(self._path(f"/Playlists/{playlist_id}/Items"),
                                 params={"Ids": ",".join(ids[start:start + self.playlist_batch_size]),
                                         "UserId": self.user_id})
+
+    def replace_playlist_tracks(self, playlist_id: str, item_ids: Sequence[str]) -> str:
+        """Remove every entry (`DELETE /Playlists/{id}/Items?EntryIds=…`, by the entries' PlaylistItemId), then add
+        the songs (`POST /Playlists/{id}/Items?Ids=…`), in batches: the playlist keeps its id, name and owner. A
+        server that names no entry ids gets a new playlist of the same name instead (its id is returned)."""
+        entry_ids = [str(e.get("PlaylistItemId") or "") for e in self._playlist_entries(playlist_id)]
+        if not all(entry_ids):
+            return recreate_playlist(self, playlist_id, item_ids)
+        size = self.playlist_batch_size
+        for start in range(0, len(entry_ids), size):
+            self.http.request("DELETE", self._path(f"/Playlists/{playlist_id}/Items"),
+                              params={"EntryIds": ",".join(entry_ids[start:start + size])})
+        self.add_to_playlist(playlist_id, item_ids)
+        return playlist_id
 
     def _post_new_playlist(self, name: str, ids: list[str]) -> Any:
         return self.http.post_json(self._path("/Playlists"),

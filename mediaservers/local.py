@@ -92,7 +92,7 @@ class LocalFolder:
     kind = "local"
     display_name = "Local music folder"
     settings = (SettingField("music_dir", "MUSIC_DIR", "Music folder"),)
-    capabilities: frozenset[Capability] = frozenset()
+    capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID})  # the id is the file name
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()
@@ -311,17 +311,31 @@ class LocalFolder:
 
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         self.playlist_dir.mkdir(parents=True, exist_ok=True)
+        target = self.playlist_dir / self._file_name(name)
+        self._write(target, name, item_ids)
+        return target.name
+
+    def replace_playlist_tracks(self, playlist_id: str, item_ids: Sequence[str]) -> str:
+        """Rewrite the playlist's file of PLAYLIST_DIR with these songs: same file, same name, same id."""
+        if playlist_id.startswith(MUSIC_PLAYLIST_PREFIX):
+            raise MediaServerError(f"{playlist_id!r} is a playlist of the music folder: AudioMuse does not change it")
+        path = self._playlist_file(playlist_id)
+        titled = next((line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                       if line.startswith("#PLAYLIST:")), "")
+        self._write(path, titled.removeprefix("#PLAYLIST:").strip() or path.stem, item_ids)
+        return path.name
+
+    def _write(self, target: Path, name: str, item_ids: Sequence[str]) -> None:
+        """The playlist file `target` with these songs; every id is looked up before the file changes."""
         entries = []
         for item_id in item_ids:
             path = self._path_of(item_id)
             track = self._track(path, _album_id(self._relative(path.parent) or "."))
             entries.append(M3uEntry(path=_shown(str(path)), artist=track.artist, title=track.title,
                                     duration_seconds=track.duration_seconds))
-        target = self.playlist_dir / self._file_name(name)
-        temporary = target.with_suffix(".m3u8.tmp")
+        temporary = target.with_name(target.name + ".tmp")
         temporary.write_text(render_m3u8(name, entries), encoding="utf-8")
         temporary.replace(target)  # atomic: a player never reads half a playlist
-        return target.name
 
     def delete_playlist(self, playlist_id: str) -> None:
         if playlist_id.startswith(MUSIC_PLAYLIST_PREFIX):

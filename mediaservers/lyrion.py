@@ -14,7 +14,8 @@ documentation (Help → Technical Information → Command Line Interface):
 - playlists: `playlists <start> <n> tags:u` (`playlists_loop`), `playlists tracks 0 1 playlist_id:<id>` (`count`),
   `playlists new name:<name>` (`playlist_id`, or `overwritten_playlist_id` when the name exists),
   `playlists edit cmd:add playlist_id:<id> url:<file url>` (LMS adds a track only once per playlist, so
-  repeated tracks appear once), `playlists delete playlist_id:<id>`.
+  repeated tracks appear once), `playlists edit cmd:delete playlist_id:<id> index:<i>` (replacing a playlist's
+  songs in place), `playlists delete playlist_id:<id>`.
 - libraries: `libraries` (LMS 7.9+ virtual libraries, `folder_loop` of id/name). MUSIC_LIBRARIES names are looked up
   there and albums are listed with `library_id:` (library after library, each most recent first).
 - play counts: tag O (`playcount`) of `titles`. LMS documents no sort by play count, so `top_played` reads the play
@@ -103,7 +104,8 @@ class Lyrion:
     settings = (SettingField("url", "LYRION_URL", "URL", "http://lms:9000"),
                 SettingField("user", "LYRION_USER", "User"), SettingField("secret", "LYRION_PASSWORD", "Password"),
                 MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
-    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO})
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
+                              Capability.KEEPS_PLAYLIST_ID})
 
     def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
                  temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
@@ -307,6 +309,20 @@ class Lyrion:
                 pass  # the first failure is the one to report
             raise
         return str(playlist_id)
+
+    def replace_playlist_tracks(self, playlist_id: str, item_ids: Sequence[str]) -> str:
+        """The playlist edited in place: `playlists edit cmd:delete index:<i>` for each of its tracks (from the
+        last, so the others keep their indexes), then `cmd:add` for each song; its id and name stay."""
+        if not any(str(item["id"]) == playlist_id for item in self._playlist_entries()):
+            raise MediaServerError(f"playlist {playlist_id!r} not found")
+        # An unknown id stops us before any change; LMS keeps a track only once per playlist, hence delete first.
+        urls = list(dict.fromkeys(self._track_url(item_id) for item_id in item_ids))
+        count = _int(self._query("playlists", "tracks", 0, 1, f"playlist_id:{playlist_id}").get("count")) or 0
+        for index in reversed(range(count)):
+            self._query("playlists", "edit", "cmd:delete", f"playlist_id:{playlist_id}", f"index:{index}")
+        for url in urls:
+            self._query("playlists", "edit", "cmd:add", f"playlist_id:{playlist_id}", f"url:{url}")
+        return playlist_id
 
     def delete_playlist(self, playlist_id: str) -> None:
         if not any(str(item["id"]) == playlist_id for item in self._playlist_entries()):

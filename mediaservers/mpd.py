@@ -110,7 +110,7 @@ class Mpd:
                 SettingField("secret", "MPD_PASSWORD", "Password"),
                 SettingField("music_dir", "MPD_MUSIC_DIRECTORY", "MPD music directory as seen from here"),
                 MUSIC_LIBRARIES_FIELD)
-    capabilities = frozenset({Capability.STICKERS})
+    capabilities = frozenset({Capability.STICKERS, Capability.KEEPS_PLAYLIST_ID})  # a stored playlist's id: its name
 
     def __init__(self, host: str = "127.0.0.1", port: int = 6600, *, password: str = "",
                  music_directory: str | Path | None = None, timeout: float = 30.0,
@@ -319,12 +319,21 @@ class Mpd:
     def create_playlist(self, name: str, item_ids: Sequence[str]) -> str:
         if not name.strip() or any(c in name for c in "/\n\r"):
             raise MediaServerError(f"playlist name {name!r} is not allowed by MPD (empty, '/' or a line break)")
+        return self._store(name, item_ids, existing_only=False)
+
+    def replace_playlist_tracks(self, playlist_id: str, item_ids: Sequence[str]) -> str:
+        """The stored playlist `playlist_id` (its name) holds these songs afterwards; the name, hence the id, stays."""
+        return self._store(playlist_id, item_ids, existing_only=True)
+
+    def _store(self, name: str, item_ids: Sequence[str], *, existing_only: bool) -> str:
         if not item_ids:
             raise MediaServerError(f"playlist {name!r} has no tracks; MPD does not store empty playlists")
         # Fill a temporary playlist, then swap it in: a client never sees half a playlist, and an unknown song
         # leaves the old playlist untouched.
         temporary = f"{name}.audiomuse-{uuid.uuid4().hex[:8]}"
         with self._connect() as client:
+            if existing_only and name not in {entry["playlist"] for entry in client.listplaylists()}:
+                raise MediaServerError(f"playlist {name!r} not found")
             try:
                 for start in range(0, len(item_ids), COMMAND_BATCH):
                     batch = item_ids[start:start + COMMAND_BATCH]

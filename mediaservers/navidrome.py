@@ -109,7 +109,8 @@ class Navidrome:
     settings = (SettingField("url", "NAVIDROME_URL", "URL", "http://navidrome:4533"),
                 SettingField("user", "NAVIDROME_USER", "User"),
                 SettingField("secret", "NAVIDROME_PASSWORD", "Password"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
-    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO})
+    capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
+                              Capability.KEEPS_PLAYLIST_ID})
 
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
@@ -387,6 +388,16 @@ class Navidrome:
         for playlist in self.list_playlists():
             if playlist.name == name and playlist.playlist_id != playlist_id:
                 self.delete_playlist(playlist.playlist_id)
+        return playlist_id
+
+    def replace_playlist_tracks(self, playlist_id: str, item_ids: Sequence[str]) -> str:
+        """`createPlaylist?playlistId=` with the first batch of songs (the API replaces a playlist's songs that way,
+        keeping its id and name), then `updatePlaylist` adds the other batches."""
+        ids = [str(i) for i in item_ids]
+        batch = self.playlist_batch
+        self._call("createPlaylist", {"playlistId": playlist_id, "songId": ids[:batch]})
+        for start in range(batch, len(ids), batch):
+            self._call("updatePlaylist", {"playlistId": playlist_id, "songIdToAdd": ids[start:start + batch]})
         return playlist_id
 
     def _delete_quietly(self, playlist_id: str) -> None:

@@ -1,4 +1,5 @@
-"""The clustering API: start a run (custom or preset), the preset for this library, the generated playlists."""
+"""The clustering API: start a run (custom or preset), the preset for this library, the generated playlists and
+their pins."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from db import playlists as playlist_store
 from db import task_status as task_store
 from routes.common import clustering_defaults, preset_request
 from routes.context import runtime
-from routes.errors import bad_parameter
+from routes.errors import ApiError, bad_parameter
 from routes.params import json_body, raw_param
 from routes.task_start import start_response
+from services import automatic_playlists as automatic
 from tasks.catalog import CLUSTERING
 
 bp = Blueprint("clustering_api", __name__)
@@ -54,3 +56,28 @@ def playlists() -> Response:
     if source is not None and not isinstance(source, str):
         raise bad_parameter("source", source, "a string")
     return jsonify({"playlists": playlist_store.list_playlists(runtime().db, source=source or None)})
+
+
+@bp.get("/api/clustering/playlists")
+def automatic_playlists() -> Response:
+    """The automatic playlists AudioMuse records, by name, with their track count and whether they are pinned."""
+    return jsonify({"playlists": automatic.listed(runtime().db)})
+
+
+@bp.post("/api/clustering/playlists/<path:name>/pin")
+def pin(name: str) -> Response:
+    """Pin an automatic playlist: later clustering runs neither update nor delete it, nor reuse its name."""
+    return _pinned(name, True)
+
+
+@bp.delete("/api/clustering/playlists/<path:name>/pin")
+def unpin(name: str) -> Response:
+    """Unpin it: the next clustering run updates it if it makes a playlist of that name, else deletes it."""
+    return _pinned(name, False)
+
+
+def _pinned(name: str, pinned: bool) -> Response:
+    try:
+        return jsonify({"playlist": automatic.set_pinned(runtime().db, name, pinned=pinned)})
+    except automatic.UnknownPlaylist as exc:
+        raise ApiError(404, str(exc), parameter="name") from None

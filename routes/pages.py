@@ -61,10 +61,12 @@ def analysis() -> str:
 
 @bp.route("/clustering")
 def clustering() -> str:
-
     preset, size = preset_request()
-    return render_template("clustering.html", page=PAGES_BY_ENDPOINT["clustering"],
-                           defaults=clustering_defaults().as_dict(), preset=preset.as_dict(), library_size=size)
+    defaults = clustering_defaults().as_dict()
+    # The page asks how many playlists up front: CLUSTERING_PLAYLISTS_WANTED when set, else the playlists kept
+    defaults["playlists_wanted"] = defaults["playlists_wanted"] or defaults["top_n_playlists"]
+    return render_template("clustering.html", page=PAGES_BY_ENDPOINT["clustering"], defaults=defaults,
+                           preset=preset.as_dict(), library_size=size)
 
 
 @bp.route("/similarity")

@@ -41,11 +41,11 @@ from clustering.orchestration import (
 from clustering.relax import assemble_relaxed, stand_in_run
 from clustering.request import MIN_TRACKS, ClusteringRequest, fit_to_library
 from clustering.search import PreparedLibrary, SearchSettings, run_batch, run_seed
-from db import playlists as playlist_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
-from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_playlists
+from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
+from services import automatic_playlists as automatic
 from tasks.catalog import CLUSTERING
 from tasks.hostid import host_identity
 from tasks.progress import TaskContext, task
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 MAIN_TASK_TYPE = CLUSTERING.task_type
 BATCH_TASK_TYPE = "clustering_batch"
-PLAYLIST_SOURCE = "clustering"
 SNAPSHOT_TTL_SECONDS = 3600  # refreshed while the task runs, so a crashed task leaves nothing for long
 
 
@@ -275,7 +274,7 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
                "relaxed": relaxed, "auto_parameter_discovery": request.auto_parameter_discovery,
                "discovered": discovery, "calibration_runs": request.clustering_calibration_runs,
                "failed_batches": book.failed, "batch_failures": book.failures[:20],
-               "num_playlists_created": published["created"],
+               "num_playlists_created": published["created"] + published["updated"],
                "invalid_runs": book.invalid_runs, "best_score": round(best.score, 4),
                "best_params": best.params.as_dict(), "best_description": best.params.describe(),
                "best_metrics": best.metrics, "best_history": book.best_history,
@@ -327,23 +326,28 @@ def _name_with_ai(ctx: TaskContext, request: ClusteringRequest, drafts: list[Pla
 
 
 def _store_and_publish(ctx: TaskContext, drafts: list[PlaylistDraft]) -> dict[str, Any]:
-    """Save the playlists in PostgreSQL first (nothing is lost if the media server fails), then replace the old
-    _automatic playlists on the media server, recording each one's id as it is created."""
-    names = [d.name + AUTOMATIC_SUFFIX for d in drafts]
-    playlist_store.replace_playlists(ctx.db, source=PLAYLIST_SOURCE,
-                                     playlists=[(n, d.item_ids, None) for n, d in zip(names, drafts, strict=True)])
+    """Save the playlists in PostgreSQL first (nothing is lost if the media server fails), then update the
+    _automatic playlists on the media server in place (services.automatic_playlists). A name a pinned playlist has
+    goes to the draft as "<name>_2". A playlist the server refuses is logged and the others go on; when the server
+    cannot be reached, or refuses every playlist, the task fails saying so."""
+    names = automatic.run_names(ctx.db, [d.name for d in drafts])
+    for draft, name in zip(drafts, names, strict=True):
+        draft.name = name.removesuffix(AUTOMATIC_SUFFIX)
+    playlists = [(name, d.item_ids) for name, d in zip(names, drafts, strict=True)]
+    automatic.save(ctx.db, playlists)
     ctx.report(f"Saved {len(drafts)} playlists; publishing to the media server", phase="publish", progress=95)
     config = effective_config(ctx.config, ctx.db)
-    created = 0
+    published = 0
     try:
         server = ctx.media_server()
-        deleted = delete_automatic_playlists(server)
-        for name, draft in zip(names, drafts, strict=True):
-            playlist_id = server.create_playlist(name, draft.item_ids)
-            playlist_store.set_mediaserver_ids(ctx.db, source=PLAYLIST_SOURCE, ids={name: playlist_id})
-            created += 1
+        outcome = automatic.publish(ctx.db, server, playlists, log=ctx.append_log)
+        published = outcome.published
+        if playlists and not published:
+            raise MediaServerError(outcome.failures[0]["reason"])
     except (MediaServerError, OSError) as exc:
         raise MediaServerError(f"the playlists are saved in AudioMuse but could not be published to the "
-                               f"{config.MEDIASERVER_TYPE} server ({created} of {len(drafts)} created): {exc}") from exc
-    return {"server": server.kind, "deleted": len(deleted), "created": created}
-
+                               f"{config.MEDIASERVER_TYPE} server ({published} of {len(drafts)} published): "
+                               f"{exc}") from exc
+    if outcome.failures:
+        ctx.report(f"{len(outcome.failures)} media-server changes failed (see the log); the rest is published")
+    return outcome.as_dict()

@@ -1,4 +1,5 @@
-// The clustering page: start a preset or custom run, follow the last run's status, list the generated playlists.
+// The clustering page: start a preset or custom run, follow the last run's status, list the generated playlists
+// and pin or unpin them.
 (() => {
   "use strict";
   const POLL_MS = 2000;
@@ -9,6 +10,10 @@
   const status = document.getElementById("run-status");
   const buttons = [document.getElementById("run-preset"), document.getElementById("start-clustering")];
   const ALGORITHMS = { kmeans: "K-Means", dbscan: "DBSCAN", gmm: "GMM", spectral: "Spectral" };
+  const wanted = document.getElementById("f-playlists_wanted");
+  const keep = document.getElementById("f-top_n_playlists");
+  const pinStatus = document.getElementById("pin-status");
+  let keepFollows = keep.value === wanted.value;  // "Keep at most" follows "Playlists wanted" until changed by hand
   let watching = null;  // the task id followed while it runs; its end reloads the playlists
   let posting = false;
   let running = false;
@@ -114,8 +119,12 @@
       const since = (serverNow() - Date.parse(run.created_at)) / 1000;
       status.textContent = `Running (${run.status}) for ${formatSeconds(since)}: ${run.message || "waiting for a worker"}`;
     } else if (run.status === "SUCCESS") {
-      const published = r.published ? ` Published to the ${r.published.server} server: ${r.published.created} ` +
-        `created, ${r.published.deleted} old removed.` : "";
+      const p = r.published;
+      const refused = p && (p.failures || []).length ? ` ${p.failures.length} refused by the server: ` +
+        `${p.failures.map((f) => `${f.name} (${f.action})`).join(", ")}.` : "";
+      const published = p ? ` Published to the ${p.server} server: ${p.updated || 0} updated in place, ` +
+        `${p.created} created, ${p.deleted} old removed` +
+        `${(p.pinned || []).length ? `, ${p.pinned.length} pinned left alone` : ""}.${refused}` : "";
       const failed = r.failed_batches ? ` ${r.failed_batches} batches failed.` : "";
       const covered = r.library_size ? ` The playlists cover ${r.songs_covered} of ${r.library_size} songs ` +
         `(${Math.round(100 * r.songs_covered / r.library_size)} %).` : "";
@@ -166,12 +175,44 @@
     }
   }
 
+  // A playlist's pin: a toggle button (Enter or Space) whose pressed state is whether it is pinned.
+  function pinButton(name, pinned) {
+    const button = element("button", { type: "button", class: "pin-toggle", "aria-pressed": String(pinned),
+      "aria-label": `Pin ${name}` }, "Pin");
+    button.title = "Pinned: later runs leave this playlist alone";
+    button.addEventListener("click", async () => {
+      // busy, not disabled: disabling the focused button would drop the keyboard focus
+      if (button.getAttribute("aria-busy") === "true") return;
+      const pin = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-busy", "true");
+      try {
+        const { playlist } = await api(`/api/clustering/playlists/${encodeURIComponent(name)}/pin`,
+          { method: pin ? "POST" : "DELETE" });
+        button.setAttribute("aria-pressed", String(playlist.pinned));
+        button.closest("li").classList.toggle("pinned", playlist.pinned);
+        pinStatus.textContent = playlist.pinned ? `${name} is pinned: later runs leave it alone.`
+          : `${name} is no longer pinned: the next run updates or removes it.`;
+        pinStatus.classList.remove("error");
+      } catch (err) {
+        pinStatus.textContent = `Could not ${pin ? "pin" : "unpin"} ${name}: ${err.message}`;
+        pinStatus.classList.add("error");
+      } finally {
+        button.removeAttribute("aria-busy");
+      }
+    });
+    return button;
+  }
+
   async function loadPlaylists() {
     const list = document.getElementById("playlist-list");
     const empty = document.getElementById("playlists-empty");
     try {
-      const { playlists } = await api("/api/playlists?source=clustering");
+      const [{ playlists }, { playlists: automatic }] = await Promise.all([
+        api("/api/playlists?source=clustering"), api("/api/clustering/playlists")]);
+      const pinned = new Map(automatic.map((p) => [p.name, p.pinned]));
       list.replaceChildren(...playlists.map((p) => {
+        const isPinned = pinned.get(p.name) ?? Boolean(p.pinned);
+        const item = element("li", { class: isPinned ? "automatic-playlist pinned" : "automatic-playlist" });
         const box = element("details", { class: "generated-playlist", "data-name": p.name });
         const summary = element("summary");
         summary.append(element("strong", { class: "playlist-name" }, p.name), element("span",
@@ -184,7 +225,8 @@
           return li;
         }));
         box.append(summary, songs);
-        return box;
+        item.append(pinButton(p.name, isPinned), box);
+        return item;
       }));
       empty.textContent = "No generated playlists yet.";
       empty.classList.remove("error");
@@ -205,10 +247,13 @@
       else input.value = String(values[input.name]);
       input.removeAttribute("aria-invalid");
     }
+    keepFollows = keep.value === wanted.value;
     showAlgorithm();
   }
 
   method.addEventListener("change", showAlgorithm);
+  wanted.addEventListener("input", () => { if (keepFollows) keep.value = wanted.value; });
+  keep.addEventListener("input", () => { keepFollows = keep.value === wanted.value; });
   document.getElementById("preset-to-form").addEventListener("click", () => {
     // The user's AI naming and seed stay: the preset button takes those from the form too.
     const { ai_model_provider: _ai, seed: _seed, ...preset } =

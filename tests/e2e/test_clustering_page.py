@@ -1,6 +1,6 @@
 """The clustering page in headless Chromium: run the preset and a custom run on a library of four clear styles with
-real RQ workers, see the generated playlists (and their .m3u8 files in the local media source), and the server's
-error for bad parameters or an empty library."""
+real RQ workers, see the generated playlists (and their .m3u8 files in the local media source), the server's error
+for bad parameters or an empty library, the Playlists-wanted control and the pin toggles."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from werkzeug.serving import make_server
 
 from app import serve
+from services import automatic_playlists as automatic
 from tests.conftest import OUTPUT_DIR
 from tests.style_library import seed_style_library
 
@@ -132,6 +133,8 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
 def test_custom_run_from_the_basic_view(make_site, page):
     site = make_site()
     page.goto(site.base + "/clustering")
+    expect(page.locator("#f-num_clusters_min")).to_be_hidden()  # the ranges are under Advanced
+    page.locator("#advanced summary").click()
     expect(page.locator("#f-num_clusters_min")).to_be_visible()  # K-Means is the default algorithm
     expect(page.locator("#f-dbscan_eps_min")).to_be_hidden()
     page.select_option("#f-clustering_method", "dbscan")
@@ -147,7 +150,6 @@ def test_custom_run_from_the_basic_view(make_site, page):
     page.fill("#f-num_clusters_min", "3")
     page.fill("#f-num_clusters_max", "6")
     page.fill("#f-top_n_playlists", "4")
-    page.locator("#advanced summary").click()
     page.fill("#f-min_playlist_size", "3")
     page.fill("#f-seed", "7")
     with page.expect_response("**/api/clustering/start") as answer:
@@ -157,6 +159,8 @@ def test_custom_run_from_the_basic_view(make_site, page):
     # Numbers and booleans of the right JSON types, and only the chosen algorithm's ranges.
     assert (body["clustering_runs"], body["num_clusters_min"], body["num_clusters_max"]) == (20, 3, 6)
     assert body["enable_clustering_embeddings"] is False and body["seed"] == 7
+    # the preset's values: its discovery (on) keeps the ranges given, as Playlists wanted is 0
+    assert body["auto_parameter_discovery"] is True and body["playlists_wanted"] == 0
     assert isinstance(body["score_weight_purity"], float | int) and body["clustering_method"] == "kmeans"
     assert not any(key.startswith(("dbscan_", "gmm_", "spectral_")) for key in body), body
     names = wait_for_playlists(page, site.base, 2)
@@ -188,16 +192,20 @@ def test_bad_values_show_the_servers_error_and_start_nothing(make_site, page, db
     expect(message).to_have_attribute("role", "alert")
     expect(page.locator("#f-clustering_runs")).to_have_attribute("aria-invalid", "true")
 
+    # A bad value in the closed Advanced section opens it and marks the field.
     page.fill("#f-clustering_runs", "20")
-    page.fill("#f-num_clusters_min", "6")
-    page.fill("#f-num_clusters_max", "3")
+    page.evaluate("document.getElementById('f-num_clusters_min').value = '6';"
+                  "document.getElementById('f-num_clusters_max').value = '3'")
+    expect(page.locator("#f-num_clusters_max")).to_be_hidden()
     page.click("#start-clustering")
     expect(message).to_have_text(
         "Could not start: invalid value for 'num_clusters_max': 3 (at least num_clusters_min=6)")
+    expect(page.locator("#f-num_clusters_max")).to_be_visible()
+    expect(page.locator("#f-num_clusters_max")).to_be_focused()
     expect(page.locator("#f-clustering_runs")).not_to_have_attribute("aria-invalid", "true")
 
-    # A bad value in the closed Advanced section opens it and marks the field.
     page.fill("#f-num_clusters_max", "8")
+    page.locator("#advanced summary").click()  # closed again
     expect(page.locator("#f-min_playlist_size")).to_be_hidden()
     page.evaluate("document.getElementById('f-min_playlist_size').value = '0'")
     page.click("#start-clustering")
@@ -225,3 +233,58 @@ def test_empty_library_asks_for_an_analysis(make_site, page, db):
     expect(page.locator("#clustering-message")).to_have_class(re.compile(r"\berror\b"))
     assert db.fetch_one("SELECT count(*) AS n FROM task_status")["n"] == 0
 
+
+
+def test_playlists_wanted_up_front_and_pins_toggled_by_keyboard(make_site, page, db):
+    """The number of playlists is asked up front (parameter discovery on, the ranges under Advanced); each generated
+    playlist has a pin toggle that works from the keyboard and is kept by the server."""
+    site = make_site(workers=False)
+    songs = [r["item_id"] for r in db.fetch_all("SELECT item_id FROM tracks ORDER BY item_id LIMIT 5")]
+    automatic.save(db, [("Calm_automatic", songs[:3]), ("Party_automatic", songs[3:5])])  # an earlier run's
+    page.goto(site.base + "/clustering")
+    wanted = page.locator("#f-playlists_wanted")
+    expect(wanted).to_be_visible()
+    expect(wanted).to_have_value("8")  # the playlists kept (TOP_N_PLAYLISTS) while CLUSTERING_PLAYLISTS_WANTED is 0
+    for advanced in ("#f-auto_parameter_discovery", "#f-top_n_playlists", "#f-num_clusters_min"):
+        expect(page.locator(advanced)).to_be_hidden()
+    wanted.fill("3")
+    page.locator("#advanced summary").click()
+    expect(page.locator("#f-auto_parameter_discovery")).to_be_checked()
+    expect(page.locator("#f-top_n_playlists")).to_have_value("3")  # follows Playlists wanted...
+    page.fill("#f-top_n_playlists", "5")
+    wanted.fill("4")
+    expect(page.locator("#f-top_n_playlists")).to_have_value("5")  # ...until changed by hand
+    with page.expect_response("**/api/clustering/start") as answer:
+        page.click("#start-clustering")
+    assert answer.value.status == 202, answer.value.json()
+    sent = answer.value.request.post_data_json
+    assert (sent["playlists_wanted"], sent["top_n_playlists"], sent["auto_parameter_discovery"]) == (4, 5, True)
+    assert answer.value.json()["params"]["playlists_wanted"] == 4
+
+    calm = page.get_by_role("button", name="Pin Calm_automatic")
+    party = page.get_by_role("button", name="Pin Party_automatic")
+    expect(calm).to_have_attribute("aria-pressed", "false")
+    calm.focus()
+    page.keyboard.press("Enter")
+    expect(calm).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#pin-status")).to_have_text("Calm_automatic is pinned: later runs leave it alone.")
+    expect(calm).to_be_focused()
+    pins = {p["name"]: p["pinned"] for p in page.request.get(site.base + "/api/clustering/playlists").json()[
+        "playlists"]}
+    assert pins == {"Calm_automatic": True, "Party_automatic": False}
+    page.reload()
+    expect(calm).to_have_attribute("aria-pressed", "true")  # kept by the server
+    expect(party).to_have_attribute("aria-pressed", "false")
+    calm.focus()
+    page.keyboard.press("Space")
+    expect(calm).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#pin-status")).to_contain_text("Calm_automatic is no longer pinned")
+    # a playlist gone meanwhile: the server's 404 is said, the toggle stays as it was
+    db.execute("DELETE FROM playlists WHERE name = 'Party_automatic'")
+    party.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#pin-status")).to_have_text(
+        "Could not pin Party_automatic: no automatic playlist named 'Party_automatic'")
+    expect(page.locator("#pin-status")).to_have_class(re.compile(r"\berror\b"))
+    expect(party).to_have_attribute("aria-pressed", "false")
+    shot(page, "clustering-pins.png")

@@ -62,6 +62,11 @@ class FakePlaylist:
     name: str
     owner_id: str
     item_ids: list[str] = field(default_factory=list)
+    entry_ids: list[str] = field(default_factory=list)  # PlaylistItemId of each entry, parallel to item_ids
+
+    def add(self, item_ids: list[str], new_entry_id: Any) -> None:
+        self.item_ids += item_ids
+        self.entry_ids += [new_entry_id() for _ in item_ids]
 
 
 class FakeJellyfin:
@@ -87,6 +92,7 @@ class FakeJellyfin:
         self.user_data: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self.send_entry_ids = True  # False: playlist items come without PlaylistItemId (a server that names none)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._scan(libraries if libraries is not None else
@@ -170,8 +176,13 @@ class FakeJellyfin:
 
     def add_playlist(self, name: str, item_ids: list[str], *, owner: str = "Alice") -> str:
         playlist_id = self._new_id(f"playlist:{name}:{len(self.playlists)}:{next(self._numbers)}")
-        self.playlists[playlist_id] = FakePlaylist(playlist_id, name, self.users[owner], list(item_ids))
+        self.playlists[playlist_id] = FakePlaylist(playlist_id, name, self.users[owner])
+        self.playlists[playlist_id].add(list(item_ids), self._entry_id)
         return playlist_id
+
+    def _entry_id(self) -> str:
+        """A new playlist entry id (PlaylistItemId): its own GUID, never an item's id."""
+        return hashlib.md5(f"entry:{next(self._numbers)}".encode()).hexdigest()
 
     def calls_to(self, fragment: str, method: str | None = None) -> list[Call]:
         return [c for c in self.calls if fragment in c.path and (method is None or c.method == method)]
@@ -273,11 +284,14 @@ class FakeJellyfin:
             if playlist is None:
                 return _text(404, "Playlist not found")
             by_id = {t["Id"]: t for t in self.tracks}
-            entries = [by_id[i] for i in playlist.item_ids if i in by_id]
+            entries = [(by_id[i], entry) for i, entry in zip(playlist.item_ids, playlist.entry_ids, strict=True)
+                       if i in by_id]
             start = int(query.get("StartIndex") or 0)
             limit = int(query["Limit"]) if query.get("Limit") else len(entries)
             user = query.get("UserId") or token_user or ""
-            return _json({"Items": [self._render(i, user, set()) for i in entries[start:start + limit]],
+            return _json({"Items": [{**self._render(i, user, set()),
+                                     **({"PlaylistItemId": entry} if self.send_entry_ids else {})}
+                                    for i, entry in entries[start:start + limit]],
                           "TotalRecordCount": len(entries), "StartIndex": start})
         if method == "POST" and len(segments) == 3 and segments[0] == "Playlists" and segments[2] == "Items":
             playlist = self.playlists.get(segments[1])
@@ -287,8 +301,19 @@ class FakeJellyfin:
             unknown = [i for i in ids if i not in self.files]
             if unknown or not query.get("UserId"):
                 return _text(400, f"bad request: unknown ids {unknown} or no UserId")
-            playlist.item_ids.extend(ids)
+            playlist.add(ids, self._entry_id)
             return _json({"ItemAddedCount": len(ids)}) if emby else (204, {}, b"")
+        if method == "DELETE" and len(segments) == 3 and segments[0] == "Playlists" and segments[2] == "Items":
+            # removes entries by their PlaylistItemId (documented for both: Jellyfin's entryIds, Emby's EntryIds)
+            playlist = self.playlists.get(segments[1])
+            if playlist is None:
+                return _text(404, "Playlist not found")
+            gone = {i for i in (query.get("EntryIds") or query.get("entryIds") or "").split(",") if i}
+            if not gone:
+                return _text(400, "EntryIds is required")
+            kept = [(i, e) for i, e in zip(playlist.item_ids, playlist.entry_ids, strict=True) if e not in gone]
+            playlist.item_ids, playlist.entry_ids = [i for i, _ in kept], [e for _, e in kept]
+            return 204, {}, b""
         if not emby and method == "DELETE" and len(segments) == 2 and segments[0] == "Items":
             if self.playlists.pop(segments[1], None) is None:
                 return _text(404, "Item not found")
@@ -313,7 +338,8 @@ class FakeJellyfin:
         if any(i not in self.files for i in ids):
             return _text(400, "unknown item id")
         playlist_id = self._new_id(f"playlist:{name}:{next(self._numbers)}")
-        self.playlists[playlist_id] = FakePlaylist(playlist_id, str(name), str(user_id), [str(i) for i in ids])
+        self.playlists[playlist_id] = FakePlaylist(playlist_id, str(name), str(user_id))
+        self.playlists[playlist_id].add([str(i) for i in ids], self._entry_id)
         return _json({"Id": playlist_id, "Name": name, "ItemAddedCount": len(ids)} if emby else {"Id": playlist_id})
 
     def _items(self, user_id: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

@@ -1,7 +1,7 @@
 """A small local Lyrion Music Server (LMS) for tests: the JSON-RPC commands AudioMuse uses, answered with the result
 shapes of LMS's CLI documentation, and `GET /music/<track id>/download` serving the real files of a music folder.
 
-It knows: `albums`, `titles`, `playlists` (list, `tracks`, `new`, `edit cmd:add`, `delete`) and `libraries`. Like
+It knows: `albums`, `titles`, `playlists` (list, `tracks`, `new`, `edit cmd:add|delete`, `delete`) and `libraries`. Like
 LMS, it closes the connection without an answer for a command it cannot run (unknown command, player command without
 a player, missing playlist). Faults on demand: HTTP Basic auth (401 on a wrong password), transient HTTP 500s and
 slow answers. Every request is recorded in `requests` as (player id, command list).
@@ -346,6 +346,9 @@ class FakeLyrion:
                 del self.playlists[int(params["playlist_id"])]
                 return {}
             if args and args[0] == "edit":
+                if playlist is not None and params.get("cmd") == "delete" and params.get("index", "").isdigit():
+                    del playlist["urls"][int(params["index"]):int(params["index"]) + 1]  # LMS's splice
+                    return {}
                 if playlist is None or params.get("cmd") != "add" or "url" not in params:
                     return None
                 if params["url"] not in playlist["urls"]:  # LMS adds a track only once per playlist

@@ -91,7 +91,11 @@ def test_preset_run_publishes_coherent_named_playlists(clustering_site, db, work
         assert answer["details"]["num_playlists_created"] == len(playlists)
 
 
-def test_rerun_replaces_the_automatic_playlists_and_keeps_others(clustering_site, db, worker_processes, tmp_path):
+def test_rerun_updates_the_automatic_playlists_in_place_and_leaves_pinned_ones(clustering_site, db, worker_processes,
+                                                                               tmp_path):
+    """Run 1 publishes four playlists (an older run's Stale_automatic is deleted); one is pinned. Run 2 repeats the
+    search: the three other names are the same files with the run's songs, the pinned playlist is untouched (file
+    and record), and the cluster that would take its name is named "<name>_2"."""
     client, env, _ = clustering_site
     start_workers(worker_processes, env, album_workers=1)
     playlist_dir = tmp_path / "playlists"
@@ -100,12 +104,37 @@ def test_rerun_replaces_the_automatic_playlists_and_keeps_others(clustering_site
     (playlist_dir / "My own list.m3u8").write_text("#EXTM3U\n")
     first = run_clustering(client, db, dict(CUSTOM, top_n_playlists=4))
     assert first["status"] == "SUCCESS", first
-    second = run_clustering(client, db, dict(CUSTOM, top_n_playlists=2, seed=12))
+    assert first["result"]["published"] == {"server": "local", "created": 4, "updated": 0, "deleted": 1,
+                                            "pinned": [], "failures": []}
+    before = {p["name"]: p for p in client.get("/api/clustering/playlists").get_json()["playlists"]}
+    assert len(before) == 4
+    pinned = sorted(before)[0]
+    pinned_file = playlist_dir / before[pinned]["mediaserver_playlist"]
+    pinned_text = pinned_file.read_text()
+    (playlist_dir / before[sorted(before)[1]]["mediaserver_playlist"]).write_text("#EXTM3U\n")  # emptied by hand
+    assert client.post(f"/api/clustering/playlists/{pinned}/pin").get_json()["playlist"]["pinned"] is True
+
+    second = run_clustering(client, db, dict(CUSTOM, top_n_playlists=4))
     assert second["status"] == "SUCCESS", second
+    renamed = pinned.removesuffix("_automatic") + "_2_automatic"
+    made = [p["name"] for p in second["result"]["playlists"]]
+    assert sorted(made) == sorted([*(set(before) - {pinned}), renamed])
+    assert second["result"]["published"] == {"server": "local", "created": 1, "updated": 3, "deleted": 0,
+                                             "pinned": [pinned], "failures": []}
+    assert second["result"]["num_playlists_created"] == 4
+    after = {p["name"]: p for p in client.get("/api/clustering/playlists").get_json()["playlists"]}
+    playlists = {p["name"]: p for p in client.get("/api/playlists?source=clustering").get_json()["playlists"]}
+    for name in made:
+        file = playlist_dir / after[name]["mediaserver_playlist"]
+        assert file.read_text().count("#EXTINF") == len(playlists[name]["tracks"]) == after[name]["track_count"] > 0
+        if name != renamed:
+            assert after[name]["mediaserver_playlist"] == before[name]["mediaserver_playlist"]  # the same file
+    assert pinned_file.read_text() == pinned_text and after[pinned] == before[pinned] | {
+        "pinned": True, "pinned_at": after[pinned]["pinned_at"]}
+    # the same search, the same songs: the new cluster of the pinned name holds the pinned playlist's songs
+    assert [t["item_id"] for t in playlists[renamed]["tracks"]] == [t["item_id"] for t in playlists[pinned]["tracks"]]
     files = sorted(p.name for p in playlist_dir.iterdir())
-    names = [p["name"] for p in client.get("/api/playlists?source=clustering").get_json()["playlists"]]
-    assert len(names) == 2 and second["result"]["published"]["created"] == 2
-    assert files == sorted([*(n + ".m3u8" for n in names), "My own list.m3u8"])
+    assert files == sorted([*(after[n]["mediaserver_playlist"] for n in after), "My own list.m3u8"])
 
 
 def test_same_seed_gives_the_same_playlists(clustering_site, db, worker_processes):

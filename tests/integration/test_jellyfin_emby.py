@@ -15,7 +15,7 @@ import pytest
 
 from app import serve
 from config import Config
-from mediaserver import MediaServerError, UserCredentials, delete_automatic_playlists, get_media_server
+from mediaserver import Capability, MediaServerError, UserCredentials, delete_automatic_playlists, get_media_server
 from mediaservers.emby import Emby
 from mediaservers.jellyfin import Jellyfin
 from tests.analysis_runs import run_analysis, start_analysis_workers
@@ -198,6 +198,46 @@ def test_playlists_create_replace_list_delete(fake: FakeJellyfin, tmp_path: Path
     with pytest.raises(MediaServerError) as excinfo:
         server.delete_playlist(replaced)
     assert "404" in one_line_error(excinfo)
+
+
+def test_replacing_a_playlists_songs_keeps_its_id(fake: FakeJellyfin, tmp_path: Path) -> None:
+    """The documented calls: the entries go by their PlaylistItemId (DELETE /Playlists/{id}/Items?EntryIds=…),
+    then the new songs are added (POST /Playlists/{id}/Items?Ids=…), both in batches; same id, name and owner."""
+    server = make_adapter(fake, tmp_path, playlist_batch_size=2, page_size=2)
+    assert Capability.KEEPS_PLAYLIST_ID in server.capabilities
+    ids = [t["Id"] for t in fake.tracks]
+    playlist_id = server.create_playlist("Calm_automatic", ids[:3])
+    other = server.create_playlist("Party_automatic", ids[3:5])
+    old_entries = list(fake.playlists[playlist_id].entry_ids)
+    fake.calls.clear()
+    assert server.replace_playlist_tracks(playlist_id, [ids[5], ids[1], ids[5]]) == playlist_id
+    stored = fake.playlists[playlist_id]
+    assert (stored.name, stored.item_ids, stored.owner_id) == ("Calm_automatic", [ids[5], ids[1], ids[5]],
+                                                               fake.users["Alice"])
+    assert server.playlist_tracks(playlist_id) == [ids[5], ids[1], ids[5]]
+    removals = fake.calls_to(f"/Playlists/{playlist_id}/Items", "DELETE")
+    assert [c.query["EntryIds"].split(",") for c in removals] == [old_entries[:2], old_entries[2:]]
+    assert len(fake.calls_to(f"/Playlists/{playlist_id}/Items", "POST")) == 2  # 3 songs in batches of 2
+    assert fake.playlists[other].item_ids == ids[3:5]  # the other playlist is untouched
+    assert server.replace_playlist_tracks(playlist_id, [ids[5], ids[1], ids[5]]) == playlist_id  # idempotent
+    assert fake.playlists[playlist_id].item_ids == [ids[5], ids[1], ids[5]] and len(fake.playlists) == 2
+    with pytest.raises(MediaServerError) as excinfo:
+        server.replace_playlist_tracks("0" * 32, ids[:1])
+    assert "404" in one_line_error(excinfo)
+
+
+def test_without_entry_ids_a_replaced_playlist_is_made_anew(fake: FakeJellyfin, tmp_path: Path) -> None:
+    """A server that names no entries cannot have them removed: a new playlist of the same name takes the songs
+    (its id is returned), and the old one is gone."""
+    server = make_adapter(fake, tmp_path)
+    ids = [t["Id"] for t in fake.tracks]
+    playlist_id = server.create_playlist("Calm_automatic", ids[:3])
+    fake.send_entry_ids = False
+    new_id = server.replace_playlist_tracks(playlist_id, ids[3:5])
+    assert new_id != playlist_id
+    assert [(p.playlist_id, p.name, p.item_ids) for p in fake.playlists.values()] == [
+        (new_id, "Calm_automatic", ids[3:5])]
+    assert not fake.calls_to(f"/Playlists/{playlist_id}/Items", "DELETE")
 
 
 def test_a_users_playlist_is_read_in_order_page_by_page(fake: FakeJellyfin, tmp_path: Path) -> None:

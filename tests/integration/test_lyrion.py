@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config import Config, ConfigError
-from mediaserver import MediaServerError, delete_automatic_playlists, get_media_server
+from mediaserver import Capability, MediaServerError, delete_automatic_playlists, get_media_server
 from mediaservers.lyrion import Lyrion, file_path
 from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.fakes.lyrion import FakeLyrion
@@ -106,6 +106,29 @@ def test_audio_in_place_with_path_mapping_else_downloaded(lms: FakeLyrion, music
         assert stream.headers["Content-Type"] == "audio/mpeg"
     finally:
         stream.close()
+
+
+def test_a_playlists_songs_are_replaced_in_place(lms: FakeLyrion, tmp_path: Path) -> None:
+    server = lyrion(lms.url, tmp_path)
+    assert Capability.KEEPS_PLAYLIST_ID in server.capabilities
+    tracks = [t for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+    playlist_id = server.create_playlist("Evening_automatic", [t.item_id for t in tracks[:3]])
+    kept = lms.add_playlist("Kept by hand", [int(tracks[0].item_id)])
+    # the new songs share one with the old ones: LMS adds a track once per playlist, so the old ones go first
+    wanted = [tracks[4].item_id, tracks[1].item_id]
+    assert server.replace_playlist_tracks(playlist_id, wanted) == playlist_id
+    assert lms.playlists[int(playlist_id)] == {"name": "Evening_automatic",
+                                               "urls": [lms.tracks[int(i)].url for i in wanted]}
+    assert server.playlist_tracks(playlist_id) == wanted
+    assert server.replace_playlist_tracks(playlist_id, wanted) == playlist_id  # idempotent
+    assert server.playlist_tracks(playlist_id) == wanted and len(lms.playlists) == 2
+    assert lms.playlists[kept]["urls"] == [lms.tracks[int(tracks[0].item_id)].url]
+    with pytest.raises(MediaServerError, match="no track with id 999999"):
+        server.replace_playlist_tracks(playlist_id, [tracks[0].item_id, "999999"])
+    assert server.playlist_tracks(playlist_id) == wanted  # an unknown song changes nothing
+    with pytest.raises(MediaServerError, match="not found"):
+        server.replace_playlist_tracks("424242", wanted)
+    assert all(player == "" for player, _ in lms.requests)
 
 
 def test_playlists_are_edited_without_a_player(lms: FakeLyrion, tmp_path: Path) -> None:

@@ -18,9 +18,10 @@ import pytest
 
 from config import Config
 from db import task_status as store
-from mediaserver import MediaServerError, Track, delete_automatic_playlists, get_media_server
+from mediaserver import Capability, MediaServerError, Track, delete_automatic_playlists, get_media_server
 from mediaservers.mpd import Mpd
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.automatic_publishing import check_in_place_publishing
 from tests.cleaning_runs import CleaningSite
 from tests.conftest import wait_for
 from tests.library import make_library
@@ -180,6 +181,43 @@ def test_audio_is_read_from_the_music_directory(adapter: Mpd, music: Path, tmp_p
     with pytest.raises(MediaServerError, match="not a file inside"), adapter.open_audio(
             Track(item_id="../../etc/passwd", title="", artist="", album="", album_artist="", album_id="")):
         pass
+
+
+def test_a_stored_playlists_songs_are_replaced_under_the_same_name(adapter: Mpd, server: MpdProcess) -> None:
+    assert Capability.KEEPS_PLAYLIST_ID in adapter.capabilities
+    tracks = adapter.album_tracks(TAGGED["A0"]) + adapter.album_tracks(TAGGED["A1"])
+    assert adapter.create_playlist("Evening_automatic", uris(tracks[:3])) == "Evening_automatic"
+    wanted = [tracks[4].item_id, tracks[0].item_id, tracks[4].item_id]  # MPD keeps repeats
+    assert adapter.replace_playlist_tracks("Evening_automatic", wanted) == "Evening_automatic"
+    client = server.client()
+    try:
+        assert client.listplaylist("Evening_automatic") == wanted
+        assert adapter.replace_playlist_tracks("Evening_automatic", wanted) == "Evening_automatic"
+        assert client.listplaylist("Evening_automatic") == wanted
+        assert [p["playlist"] for p in client.listplaylists()] == ["Evening_automatic"]  # no temporary one left
+        with pytest.raises(MediaServerError, match="no song 'Nope/missing.flac'"):
+            adapter.replace_playlist_tracks("Evening_automatic", [tracks[0].item_id, "Nope/missing.flac"])
+        assert client.listplaylist("Evening_automatic") == wanted
+        with pytest.raises(MediaServerError, match="not found"):
+            adapter.replace_playlist_tracks("Never made", wanted)
+        assert [p["playlist"] for p in client.listplaylists()] == ["Evening_automatic"]
+    finally:
+        client.disconnect()
+
+
+def test_clusterings_playlists_are_updated_in_place_on_mpd(db: Any, adapter: Mpd, server: MpdProcess) -> None:
+    songs = [t.item_id for a in adapter.list_albums() for t in adapter.album_tracks(a.album_id)]
+
+    def holds(name: str) -> list[str] | None:
+        client = server.client()
+        try:
+            if name not in {p["playlist"] for p in client.listplaylists()}:
+                return None
+            return [str(uri) for uri in client.listplaylist(name)]
+        finally:
+            client.disconnect()
+
+    check_in_place_publishing(db, adapter, songs, holds)
 
 
 def test_playlists_are_mpd_stored_playlists(adapter: Mpd, server: MpdProcess) -> None:

@@ -21,9 +21,17 @@ import requests
 
 from app import serve
 from config import Config
-from mediaserver import MediaServerError, Track, UserCredentials, delete_automatic_playlists, get_media_server
+from mediaserver import (
+    Capability,
+    MediaServerError,
+    Track,
+    UserCredentials,
+    delete_automatic_playlists,
+    get_media_server,
+)
 from mediaservers.navidrome import Navidrome
 from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.automatic_publishing import check_in_place_publishing
 from tests.cleaning_runs import CleaningSite, seed_tracks
 from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.subsonic import FakeSubsonic
@@ -265,6 +273,45 @@ def test_supysonic_playlists_are_created_in_batches_replaced_and_deleted(supyson
     assert list(supysonic.playlists()) == ["Keep me"]
     server.delete_playlist(keep)
     assert supysonic.playlists() == {}
+
+
+def test_supysonic_replaces_a_playlists_songs_under_the_same_id(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path), playlist_batch=2)
+    assert Capability.KEEPS_PLAYLIST_ID in server.capabilities
+    ids = [t.item_id for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+    playlist_id = server.create_playlist("Mix_automatic", ids[:2])
+    other = server.create_playlist("Keep me", ids[:1])
+    try:
+        wanted = [ids[6], ids[3], ids[0], ids[5], ids[6]]  # a createPlaylist with 2, then updatePlaylist 2 and 1
+        assert server.replace_playlist_tracks(playlist_id, wanted) == playlist_id
+        playlists = supysonic.playlists()
+        assert playlists["Mix_automatic"]["id"] == playlist_id and playlists["Mix_automatic"]["songCount"] == 5
+        assert [e["id"] for e in supysonic.api("getPlaylist", id=playlist_id)["playlist"]["entry"]] == wanted
+        assert server.replace_playlist_tracks(playlist_id, wanted) == playlist_id  # idempotent
+        assert [e["id"] for e in supysonic.api("getPlaylist", id=playlist_id)["playlist"]["entry"]] == wanted
+        assert [e["id"] for e in supysonic.api("getPlaylist", id=other)["playlist"]["entry"]] == ids[:1]
+        assert sorted(supysonic.playlists()) == ["Keep me", "Mix_automatic"]
+        with pytest.raises(MediaServerError):
+            server.replace_playlist_tracks("00000000-0000-0000-0000-000000000000", wanted)
+    finally:
+        for playlist in (playlist_id, other):
+            server.delete_playlist(playlist)
+
+
+def test_clusterings_playlists_are_updated_in_place_on_supysonic(supysonic, db, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path), playlist_batch=2)
+    songs = [t.item_id for a in server.list_albums() for t in server.album_tracks(a.album_id)]
+
+    def holds(playlist_id: str) -> list[str] | None:
+        if playlist_id not in {p["id"] for p in supysonic.playlists().values()}:
+            return None
+        return [e["id"] for e in supysonic.api("getPlaylist", id=playlist_id)["playlist"].get("entry", [])]
+
+    try:
+        check_in_place_publishing(db, server, songs, holds)
+    finally:
+        for playlist in supysonic.playlists().values():
+            server.delete_playlist(playlist["id"])
 
 
 def test_supysonic_wrong_password_and_per_user_credentials(supysonic, tmp_path):

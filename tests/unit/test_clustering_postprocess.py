@@ -149,6 +149,16 @@ def test_unique_names() -> None:
     assert unique_names([]) == []
 
 
+def test_names_clear_of_pinned_playlists() -> None:
+    from clustering.naming import names_clear_of
+
+    pinned = ["Rock_Fast_automatic", "jazz_automatic", "Pop_2_automatic"]
+    assert names_clear_of(["Rock_Fast", "Ambient", "Jazz", "Pop", "Rock_Fast_2"], pinned, suffix="_automatic") == [
+        "Rock_Fast_3_automatic", "Ambient_automatic", "Jazz_2_automatic", "Pop_automatic", "Rock_Fast_2_automatic"]
+    assert names_clear_of(["Pop"], ["Pop_automatic", "Pop_2_automatic"], suffix="_automatic") == ["Pop_3_automatic"]
+    assert names_clear_of(["A", "B"], []) == ["A", "B"]
+
+
 def test_playlists_of_the_same_name_are_told_apart_by_what_differs() -> None:
     from clustering.naming import distinct_names, profile_words
 

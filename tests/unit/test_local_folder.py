@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaserver import MediaServerError, delete_automatic_playlists
+from mediaserver import Capability, MediaServerError, delete_automatic_playlists
 from mediaservers.local import LocalFolder, item_id_for
 from tests.library import make_library
 
@@ -59,6 +59,28 @@ def test_playlists_as_m3u8(folder: LocalFolder) -> None:
     assert [p.name for p in folder.list_playlists()] == ["Kept by hand"]
     with pytest.raises(MediaServerError, match="no file with item id"):
         folder.create_playlist("x", ["unknown"])
+
+
+def test_replacing_a_playlists_songs_rewrites_its_file_in_place(folder: LocalFolder) -> None:
+    assert Capability.KEEPS_PLAYLIST_ID in folder.capabilities
+    tracks = folder.album_tracks("Artist 1/Album 1") + folder.album_tracks("Artist 0/Album 0")
+    playlist_id = folder.create_playlist("Evening: late_automatic", [t.item_id for t in tracks[:3]])
+    assert playlist_id == "Evening_ late_automatic.m3u8"
+    wanted = [tracks[4].item_id, tracks[0].item_id]
+    assert folder.replace_playlist_tracks(playlist_id, wanted) == playlist_id
+    text = (folder.playlist_dir / playlist_id).read_text()
+    assert text.splitlines()[:2] == ["#EXTM3U", "#PLAYLIST:Evening: late_automatic"]  # the name as given
+    assert folder.playlist_tracks(playlist_id) == wanted
+    assert folder.replace_playlist_tracks(playlist_id, wanted) == playlist_id
+    assert (folder.playlist_dir / playlist_id).read_text() == text  # idempotent
+    assert sorted(p.name for p in folder.playlist_dir.iterdir()) == [playlist_id]  # no temporary file left
+    with pytest.raises(MediaServerError, match="no file with item id"):
+        folder.replace_playlist_tracks(playlist_id, [tracks[0].item_id, "unknown"])
+    assert (folder.playlist_dir / playlist_id).read_text() == text
+    with pytest.raises(MediaServerError, match="not found"):
+        folder.replace_playlist_tracks("Nope.m3u8", wanted)
+    with pytest.raises(MediaServerError, match="does not change it"):
+        folder.replace_playlist_tracks("music/Artist 0/mine.m3u8", wanted)
 
 
 def test_odd_names_and_dangling_links_do_not_break_listing(tmp_path: Path) -> None:

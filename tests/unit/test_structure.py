@@ -121,7 +121,8 @@ def test_every_media_server_is_in_the_one_registry_with_settings_that_exist() ->
         assert len({s.field for s in adapter.settings}) == len(adapter.settings), kind
         assert all(isinstance(c, Capability) for c in adapter.capabilities), kind
         for method in ("from_config", "as_user", "list_albums", "album_tracks", "open_audio", "list_playlists",
-                       "create_playlist", "delete_playlist", "list_libraries", "top_played", "resolve_user"):
+                       "create_playlist", "replace_playlist_tracks", "delete_playlist", "list_libraries", "top_played",
+                       "resolve_user"):
             assert callable(getattr(adapter, method, None)), (kind, method)
         if Capability.STICKERS in adapter.capabilities:
             assert callable(getattr(adapter, "write_stickers", None)), kind
