@@ -34,6 +34,7 @@ from db.pool import Database
 from db.tracks import all_embeddings
 from discovery.artist_similarity import fit_artists
 from discovery.catalog import Catalog
+from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
 from discovery.types import TrackInfo
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class LoadedIndex:
     catalog: Catalog
     sha256: str
     built_at: datetime | None = None
+    # the allowed-track masks of recent blocklists and scopes (discovery.exclusions), built on first use
+    masks: MaskCache = field(default_factory=MaskCache, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.catalog)
@@ -78,24 +81,38 @@ class LoadedIndex:
         found = (self.catalog.track(p, vectors[i]) for i, p in enumerate(positions))
         return [t for t in found if t is not None]
 
-    def queries(self, *, query_ef: int) -> IndexQueries:
-        """The lookups one request makes (discovery.types.Neighbours and Lookup), sharing what its queries found."""
-        return IndexQueries(self, query_ef=query_ef)
+    def queries(self, *, query_ef: int, exclusions: Exclusions | None = None) -> IndexQueries:
+        """The lookups one request makes (discovery.types.Neighbours and Lookup), sharing what its queries found;
+        with `exclusions`, its neighbours are only the tracks they allow."""
+        return IndexQueries(self, query_ef=query_ef, exclusions=exclusions)
+
+    def exclusion_mask(self, exclusions: Exclusions) -> MaskResult:
+        """Which positions `exclusions` allow, from the catalogue (cached per exclusions value)."""
+        return self.masks.get(exclusions, lambda: allowed_mask(self.catalog.exclusion_columns(), exclusions))
 
 
 class IndexQueries:
     """discovery's `Neighbours` and `Lookup` over one loaded index, for one request.
 
     The item ids its queries return are remembered with their index positions, so looking up a hit (which discovery
-    code does for almost every hit) needs no search by id."""
+    code does for almost every hit) needs no search by id.
 
-    def __init__(self, loaded: LoadedIndex, *, query_ef: int) -> None:
+    With active `exclusions` (blocklists and scope, discovery.exclusions) `neighbours` returns only tracks they
+    allow — it asks the index for more and skips the others, so a caller still gets k when the library has them —
+    while `lookup` finds every track (a seed the user names is found even when it is blocked; it is then never
+    another seed's neighbour). `mask` is then the allowed positions, `excluded` how many are left out."""
+
+    def __init__(self, loaded: LoadedIndex, *, query_ef: int, exclusions: Exclusions | None = None) -> None:
         self.loaded = loaded
         self.query_ef = query_ef
         self._returned: dict[str, int] = {}
+        self.exclusions = exclusions if exclusions is not None and exclusions.active else None
+        self.mask = loaded.exclusion_mask(self.exclusions) if self.exclusions is not None else None
 
     def neighbours(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(item_id, cosine distance) of the k nearest tracks to `vector` (d,), nearest first."""
+        if self.mask is not None:
+            return self._allowed_neighbours(vector, k, self.mask.allowed)
         positions, distances = self.loaded.query_positions(vector, k, query_ef=self.query_ef)
         item_id = self.loaded.catalog.item_id
         returned = self._returned
@@ -105,6 +122,41 @@ class IndexQueries:
             returned[found] = position
             hits.append((found, distance))
         return hits
+
+    def _allowed_neighbours(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[str, float]]:
+        """The k nearest allowed tracks: the index asked for k over the allowed share (and more, doubling) until k
+        allowed ones are among the hits or the index has no more."""
+        size = len(self.loaded.catalog)
+        share = max(float(np.count_nonzero(allowed)) / max(size, 1), 1e-3)
+        ask = min(size, int(k / share) + 16)
+        item_id = self.loaded.catalog.item_id
+        while True:
+            positions, distances = self.loaded.query_positions(vector, ask, query_ef=self.query_ef)
+            hits = []
+            for position, distance in zip(positions, distances, strict=True):
+                if allowed[position]:
+                    found = item_id(position)
+                    self._returned[found] = position
+                    hits.append((found, distance))
+                    if len(hits) == k:
+                        return hits
+            if ask >= size or len(positions) < ask:
+                return hits
+            ask = min(size, ask * 2)
+
+    def allows(self, item_id: str) -> bool:
+        """Whether the exclusions allow the track (any track the index does not hold is allowed: it is never
+        suggested from here)."""
+        if self.mask is None:
+            return True
+        position = self._returned.get(item_id)
+        if position is None:
+            position = self.loaded.position(item_id)
+        return position is None or bool(self.mask.allowed[position])
+
+    def allowed_lookup(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
+        """`lookup`, without the tracks the exclusions leave out (for lists built from lookups, artist radio)."""
+        return {i: t for i, t in self.lookup(item_ids).items() if self.allows(i)}
 
     def lookup(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
         """{item_id: TrackInfo} for those of `item_ids` the index holds and the catalogue has metadata for."""
@@ -253,12 +305,13 @@ class IndexHolder:
         current = self.state.index
         return len(current) if current is not None else 0
 
-    def queries(self, *, query_ef: int) -> IndexQueries | None:
-        """A request's lookups on the current index; None while no index with tracks is loaded."""
+    def queries(self, *, query_ef: int, exclusions: Exclusions | None = None) -> IndexQueries | None:
+        """A request's lookups on the current index (with `exclusions`: neighbours they allow only); None while no
+        index with tracks is loaded."""
         current = self.state.index
         if current is None or len(current) == 0:
             return None
-        return current.queries(query_ef=query_ef)
+        return current.queries(query_ef=query_ef, exclusions=exclusions)
 
     def add_cache(self, name: str, build: CacheBuilder) -> None:
         """Register an in-memory cache, rebuilt at every reload (and alone on the message `<index>:<name>`)."""

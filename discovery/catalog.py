@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from discovery.dedup import normalise_artist, normalise_title
+from discovery.exclusions import ExclusionColumns, directory_of
 from discovery.types import DiscoveryError, TrackInfo
 
 __all__ = ["Catalog"]
@@ -119,19 +120,26 @@ class Catalog:
         self._mood_names: list[str] = []
         self._moods = np.empty((0, 0))  # (n, len(mood_names)) float64, NaN where a track has no such score
         self._order = array("i")  # positions sorted by item id
+        # What the blocklists and scope look at (discovery.exclusions): each track's genres as a run of codes, the
+        # folder of its file and its media-server library, coded like the artists.
+        self._genre_offsets = array("q", [0])
+        self._genres = _Coded()
+        self._directories = _Coded()
+        self._libraries = _Coded()
 
     @classmethod
     def build(cls, item_ids: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Catalog:
         """The catalogue of `item_ids` (index positions 0..n-1) from `rows`.
 
         `rows` are db.tracks.catalog_rows tuples, one per item id and in the same order: (item_id, found, title,
-        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods). Raises DiscoveryError if they do not match.
+        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods, genres, file_path, library); a row of
+        ten has no genres, folder or library. Raises DiscoveryError if they do not match.
         """
         catalog = cls()
         mood_columns: dict[str, array[float]] = {}
         count = 0
         for row in rows:
-            item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row
+            item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row[:10]
             if count >= len(item_ids) or item_id != item_ids[count]:
                 raise DiscoveryError(None, f"catalogue row {count} is for {item_id!r}, not for the index's item")
             catalog._item_ids.append(item_id)
@@ -150,6 +158,7 @@ class Catalog:
                 if column is None:
                     column = mood_columns[name] = array("d", [_NAN]) * count
                 column.append(_number(score))
+            catalog._append_exclusion_values(row)
             count += 1
             for column in mood_columns.values():
                 if len(column) < count:
@@ -158,7 +167,8 @@ class Catalog:
             raise DiscoveryError(None, f"catalogue has {count} rows for {len(item_ids)} indexed items")
         for packed in (catalog._item_ids, catalog._titles, catalog._title_keys):
             packed.freeze()
-        for coded in (catalog._artists, catalog._albums, catalog._camelots):
+        for coded in (catalog._artists, catalog._albums, catalog._camelots, catalog._genres, catalog._directories,
+                      catalog._libraries):
             coded.freeze()
         # The artist part of song_key, once per distinct artist rather than once per track.
         catalog._artist_keys = [normalise_artist.__wrapped__(a) for a in catalog._artists.values]
@@ -223,3 +233,34 @@ class Catalog:
             moods=moods,
             song_key=(self._title_keys[position], self._artist_keys[artist_code]),
         )
+
+    # --- blocklists and scope (discovery.exclusions) ------------------------------------------------------------
+    def _append_exclusion_values(self, row: tuple[Any, ...]) -> None:
+        """Genres, folder and library of one row: its columns 10-12 (genres, file_path, library), appended after the
+        first ten; a shorter row has none."""
+        genres, path, library = row[10:13] if len(row) >= 13 else (None, None, None)
+        for genre in genres if isinstance(genres, list | tuple) else ():
+            if genre:
+                self._genres.append(str(genre))
+        self._genre_offsets.append(len(self._genres.codes))
+        self._directories.append(directory_of(path) or None)
+        self._libraries.append(library or None)
+
+    def exclusion_columns(self) -> ExclusionColumns:
+        """The columns the exclusions test, as numpy views of the catalogue's own arrays (no copy)."""
+
+        def codes(coded: _Coded) -> np.ndarray:
+            return np.frombuffer(coded.codes, dtype=np.int32) if len(coded.codes) else np.zeros(0, dtype=np.int32)
+
+        return ExclusionColumns(
+            artist_codes=codes(self._artists), artists=self._artists.values,
+            album_codes=codes(self._albums), albums=self._albums.values,
+            genre_offsets=np.frombuffer(self._genre_offsets, dtype=np.int64), genre_codes=codes(self._genres),
+            genres=self._genres.values, directory_codes=codes(self._directories),
+            directories=self._directories.values, library_codes=codes(self._libraries),
+            libraries=self._libraries.values,
+            durations=np.frombuffer(self._durations, dtype=np.float64) if len(self._durations) else np.zeros(0))
+
+    def library(self, position: int) -> str | None:
+        """The media-server library of the track at `position` (None when unknown)."""
+        return self._libraries[position]
