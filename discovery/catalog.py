@@ -259,7 +259,8 @@ class Catalog:
             genres=self._genres.values, directory_codes=codes(self._directories),
             directories=self._directories.values, library_codes=codes(self._libraries),
             libraries=self._libraries.values,
-            durations=np.frombuffer(self._durations, dtype=np.float64) if len(self._durations) else np.zeros(0))
+            durations=np.frombuffer(self._durations, dtype=np.float64) if len(self._durations) else np.zeros(0),
+            artist_keys=self._artist_keys)
 
     def library(self, position: int) -> str | None:
         """The media-server library of the track at `position` (None when unknown)."""

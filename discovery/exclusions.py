@@ -191,6 +191,10 @@ class Exclusions:
     def blocks_artist(self, artist: str | None) -> bool:
         return bool(self.artists) and normalise_artist(artist or "") in self._artist_keys
 
+    def blocks_artist_key(self, key: str) -> bool:
+        """`blocks_artist` of an artist whose `normalise_artist` is `key`."""
+        return key in self._artist_keys
+
     def blocks_album(self, album: str | None) -> bool:
         return bool(self.albums) and _name_key(album or "") in self._album_keys
 
@@ -267,6 +271,8 @@ class ExclusionColumns:
     library_codes: np.ndarray
     libraries: Sequence[str]
     durations: np.ndarray  # float64 (n,)
+    # normalise_artist of each distinct artist, when the caller has them (the catalogue computes them at load)
+    artist_keys: Sequence[str] | None = None
 
     def __len__(self) -> int:
         return len(self.durations)
@@ -297,7 +303,9 @@ def allowed_mask(columns: ExclusionColumns, exclusions: Exclusions) -> MaskResul
         if bad:
             allowed[np.isin(codes, np.asarray(bad, dtype=np.int32))] = False
 
-    if exclusions.artists:
+    if exclusions.artists and columns.artist_keys is not None:
+        drop(columns.artist_codes, _codes_where(columns.artist_keys, exclusions.blocks_artist_key))
+    elif exclusions.artists:
         drop(columns.artist_codes, _codes_where(columns.artists, exclusions.blocks_artist))
     if exclusions.albums:
         drop(columns.album_codes, _codes_where(columns.albums, exclusions.blocks_album))
