@@ -11,8 +11,10 @@ import numpy as np
 from psycopg2.extras import Json
 
 from db.criteria_sql import criteria_sql
+from db.exclusions_sql import exclusion_sql
 from db.pool import Database
 from discovery.criteria import Criterion
+from discovery.exclusions import Exclusions
 
 COLUMNS = """smart_playlist_id, name, rule, order_by, seed, size_cap, last_refreshed_at, last_matches, last_count,
              last_added, last_removed, last_error, mediaserver_playlist, created_at, updated_at"""
@@ -39,11 +41,14 @@ class Matches:
 
 
 def matching(db: Database, conditions: Sequence[Criterion], *, order_by: str, seed: int, limit: int,
-             model: str) -> Matches:
+             model: str, exclusions: Exclusions | None = None) -> Matches:
     """The tracks `conditions` match, ordered by `order_by` (similarity: to the mean embedding of every match,
-    nearest first), the first `limit` of them, and how many match in all."""
+    nearest first), the first `limit` of them, and how many match in all; none that `exclusions` (blocklists,
+    scope) leave out."""
     where, params = rule_sql(conditions)
-    params = {**params, "seed": seed, "limit": limit, "model": model}
+    excluded, exclusion_params = exclusion_sql(db, exclusions)
+    where = " AND ".join([where, *excluded])
+    params = {**params, **exclusion_params, "seed": seed, "limit": limit, "model": model}
     if order_by != "similarity":
         # one pass: the window count is taken over every match before the LIMIT
         rows = db.fetch_all(f"SELECT t.item_id, count(*) OVER () AS n FROM tracks t WHERE {where} "

@@ -368,17 +368,33 @@ def hit_positions(engine: Engine, library: SearchableLibrary, query: str, *, top
 
 
 def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any], query: str, *,
-                    limit: int) -> SemanticAnswer:
-    """The query answered by the active engine (see active_engine). Raises DiscoveryError or ClapModelError when the
-    model cannot answer, LookupError while the text-search cache is not built yet."""
+                    limit: int, allowed: np.ndarray | None = None) -> SemanticAnswer:
+    """The query answered by the active engine (see active_engine); with `allowed` (bool per index position: what
+    the blocklists and scope allow) only allowed tracks, still `limit` of them when the library has them (the
+    engine is asked for more, doubling). Raises DiscoveryError or ClapModelError when the model cannot answer,
+    LookupError while the text-search cache is not built yet."""
     engine = active_engine(text_model, clap_model, caches)
-    if engine.clap is not None:
-        hits = search_clap(engine.model, engine.clap, query, limit=limit)
-        return SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, [(p, s, []) for p, s in hits],
-                              audio_model=engine.clap.audio_model)
     library: SearchableLibrary | None = caches.get(CACHE_NAME)
-    if library is None:
+    if engine.clap is None and library is None:
         raise LookupError("text search is being prepared")
-    found, weights = search(text_model, library, query, limit=limit)
-    return SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights, understood=bool(weights),
+    size = len(engine.clap) if engine.clap is not None else len(library) if library is not None else 0
+    ask = limit
+    while True:
+        if engine.clap is not None:
+            clap_hits = search_clap(engine.model, engine.clap, query, limit=ask)
+            hits: list[tuple[int, float, list[tuple[str, float]]]] = [(p, s, []) for p, s in clap_hits]
+            weights: dict[str, float] | None = None
+        else:
+            assert library is not None
+            hits, weights = search(text_model, library, query, limit=ask)
+        if allowed is None:
+            break
+        kept = [hit for hit in hits if 0 <= hit[0] < len(allowed) and allowed[hit[0]]]
+        if len(kept) >= limit or len(hits) < ask or ask >= size:
+            hits = kept[:limit]
+            break
+        ask = min(size, ask * 2)
+    if engine.clap is not None:
+        return SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, hits, audio_model=engine.clap.audio_model)
+    return SemanticAnswer(ENGINE_NAME, text_model.name, hits, concepts=weights, understood=bool(weights),
                           query=query)

@@ -45,6 +45,7 @@ from db import playlists as playlist_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
+from discovery.exclusions import Exclusions
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError, delete_automatic_playlists
 from tasks.catalog import CLUSTERING
 from tasks.hostid import host_identity
@@ -68,8 +69,10 @@ def snapshot_key(task_id: str) -> str:
     return f"audiomuse:clustering:library:{task_id}"
 
 
-def load_library(ctx_db: Any) -> LibraryData:
-    rows, embeddings = track_store.clustering_rows(ctx_db, MODEL_NAME)
+def load_library(ctx_db: Any, exclusions: Exclusions | None = None) -> LibraryData:
+    """The analyzed library the search clusters: every track but those `exclusions` (the saved blocklists and
+    scope) leave out, so no playlist can hold one."""
+    rows, embeddings = track_store.clustering_rows(ctx_db, MODEL_NAME, exclusions=exclusions)
     return library_from_rows(rows, embeddings, tag_names=MSD_TAGS, mood_names=MOODS)
 
 
@@ -206,7 +209,10 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     request = ClusteringRequest().with_values(params)
     seed = request.seed or secrets.randbelow(2**31 - 2) + 1
     ctx.report("Loading the analyzed library", phase="loading", progress=0)
-    data = load_library(ctx.db)
+    exclusions = Exclusions.from_settings(effective_config(ctx.config, ctx.db))
+    data = load_library(ctx.db, exclusions)
+    if exclusions.active:
+        ctx.append_log(f"Blocklists and scope in force: {len(data)} tracks may be clustered")
     if len(data) < MIN_TRACKS:
         raise ClusteringError(f"only {len(data)} analyzed tracks: run an analysis first (clustering needs at "
                               f"least {MIN_TRACKS})")
