@@ -79,6 +79,9 @@ def test_index_lists_leave_out_every_kind_of_exclusion_and_still_give_n(site):
     mixable = site.get(f"/api/mixable_tracks?item_id=t00&n=4&mode=vibe&bpm_tolerance=40&{QUERY}").get_json()
     assert ids(mixable["results"]) == allowed(order, 4) and len(mixable["results"]) == 4
     assert mixable["exclusions"]["excluded_tracks"] == 6 and mixable["exclusions"]["libraries"] == ["music"]
+    nowhere = site.get("/api/mixable_tracks?item_id=t00&n=2&libraries=Podcasts").get_json()
+    assert nowhere["results"] == [] and "no track is in the libraries Podcasts (known: Music, Spoken)" in nowhere[
+        "exclusions"]["warnings"][0]
 
     path = site.get(f"/api/find_path?start_song_id=t00&end_song_id=t23&max_steps=6&{QUERY}").get_json()
     assert ids(path["path"]) == ["t00", "t07", "t09", "t14", "t18", "t23"]
