@@ -32,6 +32,9 @@ class ConfigError(ValueError):
 CLUSTERING_ALGORITHMS = ("kmeans", "dbscan", "gmm", "spectral")
 GMM_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 AI_PROVIDERS = ("ollama", "openai", "gemini", "mistral")
+# The blocklists and scope every list applies (discovery.exclusions), as the Settings page saves them.
+EXCLUSION_SETTINGS = ("EXCLUDE_ARTISTS", "EXCLUDE_ALBUMS", "EXCLUDE_GENRES", "EXCLUDE_FOLDERS", "SCOPE_LIBRARIES",
+                      "SCOPE_FOLDERS", "MAX_SUGGESTED_TRACK_SECONDS")
 
 
 def _setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = (),
@@ -176,6 +179,26 @@ class Config:
     SONIC_FINGERPRINT_TOP_N_SONGS: int = _setting(20, "Most-played songs the sonic fingerprint is built from",
                                                   minimum=1)
     SONIC_FINGERPRINT_NEIGHBORS: int = _setting(100, "Songs in a sonic fingerprint result by default", minimum=1)
+
+    # --- blocklists and scope (every list: discovery.exclusions; editable on the Settings page) ---------------
+    EXCLUDE_ARTISTS: str = _setting(
+        "", "Artists never suggested in any list (comma-separated or one per line; case, accents and 'feat. X' "
+            "ignored)")
+    EXCLUDE_ALBUMS: str = _setting("", "Albums never suggested (comma-separated or one per line; case and accents "
+                                       "ignored)")
+    EXCLUDE_GENRES: str = _setting("", "Genres (the media server's) never suggested (comma-separated or one per "
+                                       "line; case and accents ignored)")
+    EXCLUDE_FOLDERS: str = _setting(
+        "", "Folders whose songs are never suggested (comma-separated or one per line; an absolute path is a prefix, "
+            "a relative one a folder at any depth)")
+    SCOPE_LIBRARIES: str = _setting(
+        "", "Suggest only songs of these media-server libraries (comma-separated names; a local folder's libraries "
+            "are its top-level folders; empty: all)")
+    SCOPE_FOLDERS: str = _setting("", "Suggest only songs in these folders (comma-separated or one per line; "
+                                      "empty: everywhere)")
+    MAX_SUGGESTED_TRACK_SECONDS: float = _setting(
+        0.0, "Songs longer than this are never suggested, e.g. 1800 leaves 2-hour DJ mixes out (0: off)", minimum=0,
+        maximum=1e6)
 
     # --- clustering -------------------------------------------------------------------------------------
     CLUSTER_ALGORITHM: str = _setting("kmeans", "Default clustering algorithm", choices=CLUSTERING_ALGORITHMS)

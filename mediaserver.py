@@ -19,6 +19,7 @@ from mediaservers.base import (
     AudioStreamer,
     Capability,
     Library,
+    LibraryTeller,
     MediaServer,
     MediaServerError,
     PlayedTrack,
@@ -39,7 +40,7 @@ from mediaservers.mpd import Mpd
 from mediaservers.navidrome import Navidrome
 
 __all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "FormField", "form_fields", "Album", "AudioFile", "AudioStream",
-           "AudioStreamer", "Capability", "Library", "MediaServer",
+           "AudioStreamer", "Capability", "Library", "LibraryTeller", "MediaServer",
            "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "UserCredentials",
            "adapter_class", "delete_automatic_playlists", "get_media_server", "iter_all_tracks", "library_ids_for"]
 

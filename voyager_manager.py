@@ -36,6 +36,7 @@ from db.tracks import all_embeddings
 from discovery.artist_similarity import fit_artists
 from discovery.catalog import Catalog
 from discovery.dedup import song_key
+from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
 from discovery.types import TrackInfo
 from discovery.versions import Copy, Grouping, group_versions
 
@@ -51,6 +52,8 @@ class LoadedIndex:
     catalog: Catalog
     sha256: str
     built_at: datetime | None = None
+    # the allowed-track masks of recent blocklists and scopes (discovery.exclusions), built on first use
+    masks: MaskCache = field(default_factory=MaskCache, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.catalog)
@@ -81,40 +84,82 @@ class LoadedIndex:
         found = (self.catalog.track(p, vectors[i]) for i, p in enumerate(positions))
         return [t for t in found if t is not None]
 
-    def queries(self, *, query_ef: int) -> IndexQueries:
-        """The lookups one request makes (discovery.types.Neighbours and Lookup), sharing what its queries found."""
-        return IndexQueries(self, query_ef=query_ef)
+    def queries(self, *, query_ef: int, exclusions: Exclusions | None = None) -> IndexQueries:
+        """The lookups one request makes (discovery.types.Neighbours and Lookup), sharing what its queries found;
+        with `exclusions`, its neighbours are only the tracks they allow."""
+        return IndexQueries(self, query_ef=query_ef, exclusions=exclusions)
+
+    def exclusion_mask(self, exclusions: Exclusions) -> MaskResult:
+        """Which positions `exclusions` allow, from the catalogue (cached per exclusions value)."""
+        return self.masks.get(exclusions, lambda: allowed_mask(self.catalog.exclusion_columns(), exclusions))
 
 
 class IndexQueries:
     """discovery's `Neighbours` and `Lookup` over one loaded index, for one request.
 
     The item ids its queries return are remembered with their index positions, so looking up a hit (which discovery
-    code does for almost every hit) needs no search by id."""
+    code does for almost every hit) needs no search by id.
 
-    def __init__(self, loaded: LoadedIndex, *, query_ef: int) -> None:
+    With active `exclusions` (blocklists and scope, discovery.exclusions) `neighbours` returns only tracks they
+    allow — it asks the index for more and skips the others, so a caller still gets k when the library has them —
+    while `lookup` finds every track (a seed the user names is found even when it is blocked; it is then never
+    another seed's neighbour). `mask` is then the allowed positions, `excluded` how many are left out."""
+
+    def __init__(self, loaded: LoadedIndex, *, query_ef: int, exclusions: Exclusions | None = None) -> None:
         self.loaded = loaded
         self.query_ef = query_ef
         self._returned: dict[str, int] = {}
+        self.exclusions = exclusions if exclusions is not None and exclusions.active else None
+        self.mask = loaded.exclusion_mask(self.exclusions) if self.exclusions is not None else None
 
     def neighbours(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(item_id, cosine distance) of the k nearest tracks to `vector` (d,), nearest first, one file per
-        recording: a copy stands for its recording's kept copy (discovery.versions) at the distance of the nearest
-        copy, so fewer than k come back when copies were among the k."""
-        positions, distances = self.loaded.query_positions(vector, k, query_ef=self.query_ef)
+        """(item_id, cosine distance) of the k nearest tracks to `vector` (d,), nearest first, one file per song: a
+        copy or a version stands for the file lists show for its song (discovery.versions; when the exclusions allow
+        it) at the distance of the nearest, so fewer than k may come back. With exclusions, only allowed tracks:
+        the index is asked for k over the allowed share (and more, doubling) until k are found or it has no more."""
+        allowed = self.mask.allowed if self.mask is not None else None
+        size = len(self.loaded.catalog)
+        if allowed is None:
+            ask = k
+        else:
+            share = max(float(np.count_nonzero(allowed)) / max(size, 1), 1e-3)
+            ask = min(size, int(k / share) + 16)
         catalog = self.loaded.catalog
-        returned = self._returned
-        hits = []
-        listed: set[int] = set()
-        for position, distance in zip(positions, distances, strict=True):
-            shown = catalog.kept_copy(position)
-            if shown in listed:
-                continue
-            listed.add(shown)
-            found = catalog.item_id(shown)
-            returned[found] = shown
-            hits.append((found, distance))
-        return hits
+        while True:
+            positions, distances = self.loaded.query_positions(vector, ask, query_ef=self.query_ef)
+            hits: list[tuple[str, float]] = []
+            listed: set[int] = set()
+            for position, distance in zip(positions, distances, strict=True):
+                if allowed is not None and not allowed[position]:
+                    continue
+                shown = catalog.kept_copy(position)
+                if allowed is not None and not allowed[shown]:
+                    shown = position  # the song's usual file is excluded (its folder, say): this one stands
+                if shown in listed:
+                    continue
+                listed.add(shown)
+                found = catalog.item_id(shown)
+                self._returned[found] = shown
+                hits.append((found, distance))
+                if allowed is not None and len(hits) == k:
+                    return hits
+            if allowed is None or ask >= size or len(positions) < ask:
+                return hits
+            ask = min(size, ask * 2)
+
+    def allows(self, item_id: str) -> bool:
+        """Whether the exclusions allow the track (any track the index does not hold is allowed: it is never
+        suggested from here)."""
+        if self.mask is None:
+            return True
+        position = self._returned.get(item_id)
+        if position is None:
+            position = self.loaded.position(item_id)
+        return position is None or bool(self.mask.allowed[position])
+
+    def allowed_lookup(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
+        """`lookup`, without the tracks the exclusions leave out (for lists built from lookups, artist radio)."""
+        return {i: t for i, t in self.lookup(item_ids).items() if self.allows(i)}
 
     def lookup(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
         """{item_id: TrackInfo} for those of `item_ids` the index holds and the catalogue has metadata for."""
@@ -128,16 +173,19 @@ class IndexQueries:
         return {track.item_id: track for track in self.loaded.tracks(positions)}
 
     def lookup_shown(self, item_ids: Sequence[str]) -> dict[str, TrackInfo]:
-        """`lookup`, each track given as its recording's kept copy (discovery.versions): for candidates read by id
-        rather than found by `neighbours` (a seed is looked up as it is, with `lookup`)."""
+        """`allowed_lookup`, each track given as the file lists show for its song (discovery.versions): for
+        candidates read by id rather than found by `neighbours` (a seed is looked up as it is, with `lookup`)."""
         catalog = self.loaded.catalog
+        allowed = self.mask.allowed if self.mask is not None else None
         positions: dict[str, int] = {}
         for item_id in item_ids:
             position = self._returned.get(item_id)
             if position is None:
                 position = self.loaded.position(item_id)
-            if position is not None:
-                positions[item_id] = catalog.kept_copy(position)
+            if position is None or (allowed is not None and not allowed[position]):
+                continue
+            kept = catalog.kept_copy(position)
+            positions[item_id] = position if allowed is not None and not allowed[kept] else kept
         found = {t.item_id: t for t in self.loaded.tracks(sorted(set(positions.values())))}
         shown = {item_id: found.get(catalog.item_id(p)) for item_id, p in positions.items()}
         return {item_id: track for item_id, track in shown.items() if track is not None}
@@ -299,12 +347,13 @@ class IndexHolder:
         current = self.state.index
         return len(current) if current is not None else 0
 
-    def queries(self, *, query_ef: int) -> IndexQueries | None:
-        """A request's lookups on the current index; None while no index with tracks is loaded."""
+    def queries(self, *, query_ef: int, exclusions: Exclusions | None = None) -> IndexQueries | None:
+        """A request's lookups on the current index (with `exclusions`: neighbours they allow only); None while no
+        index with tracks is loaded."""
         current = self.state.index
         if current is None or len(current) == 0:
             return None
-        return current.queries(query_ef=query_ef)
+        return current.queries(query_ef=query_ef, exclusions=exclusions)
 
     def add_cache(self, name: str, build: CacheBuilder) -> None:
         """Register an in-memory cache, rebuilt at every reload (and alone on the message `<index>:<name>`)."""

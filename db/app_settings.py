@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from config import Config
+from config import EXCLUSION_SETTINGS, Config
 from db.pool import Database
 from db.sealed import is_sealed, seal, unseal
 
@@ -74,9 +74,24 @@ def save_media_settings(db: Database, config: Config, values: dict[str, Any]) ->
     set_setting(db, MEDIA_SETTINGS_KEY, seal(config, json.dumps(values, sort_keys=True)))
 
 
+EXCLUSIONS_KEY = "exclusion_settings"
+
+
+def exclusion_settings(db: Database) -> dict[str, Any]:
+    """The blocklists and scope saved on the Settings page (setting name → value); they override the environment."""
+    raw = get_setting(db, EXCLUSIONS_KEY)
+    values = json.loads(raw) if raw else {}
+    return {name: values[name] for name in EXCLUSION_SETTINGS if name in values}
+
+
+def save_exclusion_settings(db: Database, values: dict[str, Any]) -> None:
+    set_setting(db, EXCLUSIONS_KEY, json.dumps({k: v for k, v in values.items() if k in EXCLUSION_SETTINGS},
+                                               sort_keys=True))
+
+
 def effective_config(config: Config, db: Database) -> Config:
-    """The configuration with the saved media-server settings applied."""
-    saved = media_settings(db, config)
+    """The configuration with the settings saved on the Settings page applied (media server, blocklists)."""
+    saved = {**media_settings(db, config), **exclusion_settings(db)}
     return config.with_overrides(**saved) if saved else config
 
 

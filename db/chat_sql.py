@@ -13,8 +13,9 @@ from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
+from pglast.stream import RawStream
 
-__all__ = ["CHAT_VIEW", "ChatQueryRejected", "ValidatedQuery", "validate_chat_query"]
+__all__ = ["CHAT_VIEW", "ChatQueryRejected", "ValidatedQuery", "validate_chat_query", "with_limit"]
 
 CHAT_VIEW = "chat_tracks"
 # The view's columns (db/migrations/0010_chat_view.sql; a test compares them) with their types and what the LLM is
@@ -209,3 +210,12 @@ def validate_chat_query(sql: object, params: object = None, *, max_limit: int) -
     if used != set(range(1, len(used) + 1)) or len(used) != len(params):
         raise ChatQueryRejected(f"it uses the parameters {sorted(used) or 'none'} but {len(params)} were given")
     return ValidatedQuery(sql=sql.strip().rstrip(";").rstrip(), params=tuple(params), limit=limit)
+
+
+def with_limit(query: ValidatedQuery, limit: int) -> ValidatedQuery:
+    """The validated query with LIMIT `limit` instead (the chat asks for more rows when the blocklists leave some
+    out): the checked tree with its limit replaced, printed by pglast and checked again like any query."""
+    stmt = parse_sql(query.sql)[0].stmt
+    assert isinstance(stmt, ast.SelectStmt)  # as validate_chat_query found it
+    stmt.limitCount = ast.A_Const(val=ast.Integer(ival=int(limit)))
+    return validate_chat_query(RawStream()(stmt), list(query.params), max_limit=int(limit))

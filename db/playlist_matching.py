@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 from psycopg2.extras import Json
 
+from db.exclusions_sql import exclusion_sql
 from db.pool import Database
 from db.versions import SHOWN_COPY, SONG
+from discovery.exclusions import Exclusions
 
 
 def save_user_playlist(db: Database, *, playlist_id: str, name: str, item_ids: Sequence[str], content_hash: str,
@@ -115,16 +117,20 @@ def drop_member_suggestions(db: Database) -> int:
 
 
 def list_suggestions(db: Database, *, since: datetime | None, status: str | None = "open",
-                     limit: int = 500) -> list[dict[str, Any]]:
+                     limit: int = 500, exclusions: Exclusions | None = None) -> list[dict[str, Any]]:
+    """Suggestions of songs analyzed since `since`, newest songs first; none of a song `exclusions` (blocklists,
+    scope) leave out."""
+    excluded, params = exclusion_sql(db, exclusions)
     return db.fetch_all(
-        """SELECT s.item_id, t.title, t.artist, t.album, s.playlist_id, p.name AS playlist_name, s.score, s.reasons,
-                  s.status, s.created_at, s.decided_at
-             FROM playlist_suggestions s JOIN tracks t ON t.item_id = s.item_id
-             JOIN user_playlists p ON p.playlist_id = s.playlist_id
-            WHERE (%(status)s::text IS NULL OR s.status = %(status)s)
-              AND (%(since)s::timestamptz IS NULL OR t.analyzed_at >= %(since)s)
-            ORDER BY t.analyzed_at DESC, s.item_id, s.score DESC LIMIT %(limit)s""",
-        {"status": status, "since": since, "limit": limit})
+        f"""SELECT s.item_id, t.title, t.artist, t.album, s.playlist_id, p.name AS playlist_name, s.score, s.reasons,
+                   s.status, s.created_at, s.decided_at
+              FROM playlist_suggestions s JOIN tracks t ON t.item_id = s.item_id
+              JOIN user_playlists p ON p.playlist_id = s.playlist_id
+             WHERE (%(status)s::text IS NULL OR s.status = %(status)s)
+               AND (%(since)s::timestamptz IS NULL OR t.analyzed_at >= %(since)s)
+               {"".join(" AND " + c for c in excluded)}
+             ORDER BY t.analyzed_at DESC, s.item_id, s.score DESC LIMIT %(limit)s""",
+        {**params, "status": status, "since": since, "limit": limit})
 
 
 def decide(db: Database, item_id: str, playlist_id: str, status: str) -> bool:

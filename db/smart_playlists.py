@@ -11,9 +11,11 @@ import numpy as np
 from psycopg2.extras import Json
 
 from db.criteria_sql import criteria_sql
+from db.exclusions_sql import exclusion_sql
 from db.pool import Database
 from db.versions import SHOWN_COPY, SONG
 from discovery.criteria import Criterion
+from discovery.exclusions import Exclusions
 
 COLUMNS = """smart_playlist_id, name, rule, order_by, seed, size_cap, last_refreshed_at, last_matches, last_count,
              last_added, last_removed, last_error, mediaserver_playlist, created_at, updated_at"""
@@ -40,11 +42,14 @@ class Matches:
 
 
 def matching(db: Database, conditions: Sequence[Criterion], *, order_by: str, seed: int, limit: int,
-             model: str) -> Matches:
+             model: str, exclusions: Exclusions | None = None) -> Matches:
     """The tracks `conditions` match, ordered by `order_by` (similarity: to the mean embedding of every match,
-    nearest first), the first `limit` of them, and how many match in all."""
+    nearest first), the first `limit` of them, and how many match in all; none that `exclusions` (blocklists,
+    scope) leave out."""
     where, params = rule_sql(conditions)
-    params = {**params, "seed": seed, "limit": limit, "model": model}
+    excluded, exclusion_params = exclusion_sql(db, exclusions)
+    where = " AND ".join([where, *excluded])
+    params = {**params, **exclusion_params, "seed": seed, "limit": limit, "model": model}
     if order_by != "similarity":
         # One row per song (its first version in the order, shown by its recording's kept copy); the window count
         # is taken over every song before the LIMIT.

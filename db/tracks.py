@@ -9,8 +9,10 @@ import numpy as np
 from psycopg2.extras import Json
 
 from db.criteria_sql import criteria_sql, escape_like
+from db.exclusions_sql import exclusion_sql
 from db.pool import Database
 from discovery.criteria import Criterion
+from discovery.exclusions import Exclusions
 
 
 def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -312,6 +314,22 @@ def save_artist_ids(db: Database, artist_ids: dict[str, str | None]) -> int:
         return int(cur.rowcount)
 
 
+def save_libraries(db: Database, libraries: dict[str, str | None]) -> int:
+    """Set the media-server library of already stored tracks (item id → library name; None leaves a row alone):
+    the analysis records it for every track of an album it lists, analyzed or unchanged. Rows that already hold
+    this library are not touched (idempotent). Returns how many rows changed."""
+    known = {item_id: library for item_id, library in libraries.items() if library}
+    if not known:
+        return 0
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE tracks t SET library = l.value, updated_at = now()
+                 FROM jsonb_each_text(%s::jsonb) AS l
+                WHERE t.item_id = l.key AND t.library IS DISTINCT FROM l.value""",
+            (Json(known),))
+        return int(cur.rowcount)
+
+
 def recommendation_row(db: Database, item_id: str) -> dict[str, Any] | None:
     """The tag scores and the media server's genres of one track (None when it is not stored)."""
     return db.fetch_one("SELECT item_id, tags, genres, analyzed_at FROM tracks WHERE item_id = %s", (item_id,))
@@ -330,7 +348,9 @@ def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any
 
 
 CATALOG_COLUMNS = ("title", "artist", "album", "duration_seconds", "tempo_bpm", "camelot", "energy", "moods",
-                   "file_path", "recording_id", "song_id")
+                   # what the blocklists and scope test (discovery.exclusions), then the version groups
+                   # (discovery.versions), appended after the others
+                   "genres", "file_path", "library", "recording_id", "song_id")
 
 
 def catalog_rows(cur: Any, item_ids: Sequence[str], *, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
@@ -397,18 +417,20 @@ def text_search_rows(db: Database, item_ids: Sequence[str], *,
         yield from stream
 
 
-def clustering_rows(db: Database, model: str) -> tuple[list[dict[str, Any]], np.ndarray]:
+def clustering_rows(db: Database, model: str, *,
+                    exclusions: Exclusions | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Every analyzed track with its tags, moods, tempo, energy and song id (rows in item-id order) and its `model`
-    embedding as a float32 (n, d) array; of a recording held by several files only the copy lists show
-    (discovery/versions.py)."""
+    embedding as a float32 (n, d) array; none that `exclusions` (blocklists, scope) leave out, and of a recording
+    held by several files only the copy lists show (discovery/versions.py)."""
+    excluded, params = exclusion_sql(db, exclusions)
+    where = ["t.tags IS NOT NULL", "t.moods IS NOT NULL", "(t.recording_id IS NULL OR t.recording_id = t.item_id)",
+             *excluded]
     rows = db.fetch_all(
-        """SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, t.song_id, e.dimensions,
-                  e.vector
-             FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
-            WHERE t.tags IS NOT NULL AND t.moods IS NOT NULL
-              AND (t.recording_id IS NULL OR t.recording_id = t.item_id)
-            ORDER BY t.item_id""",
-        (model,))
+        f"""SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, t.song_id, e.dimensions,
+                   e.vector
+              FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %(model)s
+             WHERE {" AND ".join(where)} ORDER BY t.item_id""",
+        {**params, "model": model})
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)
     matrix = np.empty((len(rows), rows[0]["dimensions"]), dtype=np.float32)

@@ -464,7 +464,9 @@ def artist_radio(model: ArtistModel, artist: int, *, n: int, lookup: Lookup, max
     Artists take turns, the seed first and then by divergence; each turn gives the artist's next song nearest the
     seed's centroid (cosine) that is not a version of a kept song (`song_key`) nor a near-duplicate of one (the
     rule of `vectors.NearDuplicates`, `duplicate_distance`), until `max_per_artist` songs of each artist or `n`
-    songs are kept. Songs `lookup` does not know (not in the track index) are left out."""
+    songs are kept. Songs `lookup` does not know (not in the track index, or left out by the blocklists and scope)
+    are left out; when that leaves fewer than `n`, twice as many nearest artists take turns, until `n` or every
+    artist."""
     for name, value in (("n", n), ("max_per_artist", max_per_artist)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise DiscoveryError(name, f"{name} must be an integer ≥ 1, got {value!r}")
@@ -472,15 +474,28 @@ def artist_radio(model: ArtistModel, artist: int, *, n: int, lookup: Lookup, max
         raise DiscoveryError("duplicate_distance", f"duplicate_distance must be ≥ 0, got {duplicate_distance!r}")
     centroid = _centroid(model, artist)
     wanted = math.ceil(n / max_per_artist)
-    neighbours = similar_artists(model, artist, n=min(max(2 * wanted + 2, 5), max(len(model) - 1, 1))) \
-        if len(model) > 1 else []
-    turns: list[tuple[int, list[tuple[TrackInfo, float]]]] = []
-    for row in [artist] + [m.artist for m in neighbours]:
-        ids = [model.track_item_ids[i] for i in model.songs(row)]
-        found = lookup(ids)
-        songs = sorted(((t, cosine_distance(centroid, t.vector)) for i in ids if (t := found.get(i)) is not None),
-                       key=lambda pair: (pair[1], pair[0].item_id))
-        turns.append((row, songs))
+    artists = min(max(2 * wanted + 2, 5), max(len(model) - 1, 1))
+    while True:
+        neighbours = similar_artists(model, artist, n=artists) if len(model) > 1 else []
+        turns: list[tuple[int, list[tuple[TrackInfo, float]]]] = []
+        unknown = False
+        for row in [artist] + [m.artist for m in neighbours]:
+            ids = [model.track_item_ids[i] for i in model.songs(row)]
+            found = lookup(ids)
+            unknown = unknown or len(found) < len(set(ids))
+            songs = sorted(((t, cosine_distance(centroid, t.vector)) for i in ids if (t := found.get(i)) is not None),
+                           key=lambda pair: (pair[1], pair[0].item_id))
+            turns.append((row, songs))
+        kept = _radio_turns(turns, n=n, max_per_artist=max_per_artist, duplicate_distance=duplicate_distance)
+        if len(kept) >= n or not unknown or len(model) <= 1 or artists >= len(model) - 1:
+            return kept
+        artists = min(2 * artists, len(model) - 1)
+
+
+def _radio_turns(turns: list[tuple[int, list[tuple[TrackInfo, float]]]], *, n: int, max_per_artist: int,
+                 duplicate_distance: float) -> list[RadioTrack]:
+    """Artists take turns over their songs (nearest the seed's centroid first), versions and near-duplicates of
+    kept songs left out, up to `max_per_artist` each and `n` in all."""
     kept: list[RadioTrack] = []
     near = NearDuplicates(duplicate_distance)
     keys: set[tuple[str, str]] = set()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from discovery.dedup import normalise_artist, normalise_title
+from discovery.exclusions import ExclusionColumns, directory_of
 from discovery.types import DiscoveryError, TrackInfo
 from discovery.versions import SONG_ID_PREFIX, Copy, file_format, kept_because
 
@@ -126,14 +127,21 @@ class Catalog:
         self._kept_of: dict[int, int] = {}
         self._copies_of: dict[int, list[int]] = {}
         self._song_of: dict[int, str] = {}
+        # What the blocklists and scope look at (discovery.exclusions): each track's genres as a run of codes, the
+        # folder of its file and its media-server library, coded like the artists.
+        self._genre_offsets = array("q", [0])
+        self._genres = _Coded()
+        self._directories = _Coded()
+        self._libraries = _Coded()
 
     @classmethod
     def build(cls, item_ids: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Catalog:
         """The catalogue of `item_ids` (index positions 0..n-1) from `rows`.
 
         `rows` are db.tracks.catalog_rows tuples, one per item id and in the same order: (item_id, found, title,
-        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods[, file_path, recording_id, song_id]).
-        Raises DiscoveryError if they do not match.
+        artist, album, duration_seconds, tempo_bpm, camelot, energy, moods, genres, file_path, library, recording_id,
+        song_id); a row of ten has no genres, folder, library or version groups. Raises DiscoveryError if they do not
+        match.
         """
         catalog = cls()
         mood_columns: dict[str, array[float]] = {}
@@ -141,7 +149,8 @@ class Catalog:
         count = 0
         for row in rows:
             item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row[:10]
-            file_path, recording_id, song_id = (tuple(row[10:13]) + (None, None, None))[:3]
+            file_path = row[11] if len(row) > 11 else None
+            recording_id, song_id = (tuple(row[13:15]) + (None, None))[:2]
             catalog._formats.append(file_format(file_path))
             if recording_id is not None and found:
                 recording_ids[count] = recording_id
@@ -165,6 +174,7 @@ class Catalog:
                 if column is None:
                     column = mood_columns[name] = array("d", [_NAN]) * count
                 column.append(_number(score))
+            catalog._append_exclusion_values(row)
             count += 1
             for column in mood_columns.values():
                 if len(column) < count:
@@ -173,7 +183,8 @@ class Catalog:
             raise DiscoveryError(None, f"catalogue has {count} rows for {len(item_ids)} indexed items")
         for packed in (catalog._item_ids, catalog._titles, catalog._title_keys):
             packed.freeze()
-        for coded in (catalog._artists, catalog._albums, catalog._camelots, catalog._formats):
+        for coded in (catalog._artists, catalog._albums, catalog._camelots, catalog._formats, catalog._genres,
+                      catalog._directories, catalog._libraries):
             coded.freeze()
         # The artist part of song_key, once per distinct artist rather than once per track.
         catalog._artist_keys = [normalise_artist.__wrapped__(a) for a in catalog._artists.values]
@@ -309,3 +320,35 @@ class Catalog:
         one title stay apart and a live version joins its song), else the folded title."""
         song = self._song_of.get(position)
         return self._title_keys[position] if song is None else SONG_ID_PREFIX + song
+
+    # --- blocklists and scope (discovery.exclusions) ------------------------------------------------------------
+    def _append_exclusion_values(self, row: tuple[Any, ...]) -> None:
+        """Genres, folder and library of one row: its columns 10-12 (genres, file_path, library), appended after the
+        first ten; a shorter row has none."""
+        genres, path, library = row[10:13] if len(row) >= 13 else (None, None, None)
+        for genre in genres if isinstance(genres, list | tuple) else ():
+            if genre:
+                self._genres.append(str(genre))
+        self._genre_offsets.append(len(self._genres.codes))
+        self._directories.append(directory_of(path) or None)
+        self._libraries.append(library or None)
+
+    def exclusion_columns(self) -> ExclusionColumns:
+        """The columns the exclusions test, as numpy views of the catalogue's own arrays (no copy)."""
+
+        def codes(coded: _Coded) -> np.ndarray:
+            return np.frombuffer(coded.codes, dtype=np.int32) if len(coded.codes) else np.zeros(0, dtype=np.int32)
+
+        return ExclusionColumns(
+            artist_codes=codes(self._artists), artists=self._artists.values,
+            album_codes=codes(self._albums), albums=self._albums.values,
+            genre_offsets=np.frombuffer(self._genre_offsets, dtype=np.int64), genre_codes=codes(self._genres),
+            genres=self._genres.values, directory_codes=codes(self._directories),
+            directories=self._directories.values, library_codes=codes(self._libraries),
+            libraries=self._libraries.values,
+            durations=np.frombuffer(self._durations, dtype=np.float64) if len(self._durations) else np.zeros(0),
+            artist_keys=self._artist_keys)
+
+    def library(self, position: int) -> str | None:
+        """The media-server library of the track at `position` (None when unknown)."""
+        return self._libraries[position]

@@ -103,6 +103,7 @@ class Capability(StrEnum):
     STREAMS_AUDIO = "streams_audio"  # stream_audio() relays the server's stream of a track (audio preview)
     KEY_READS_USERS = "key_reads_users"  # the configured secret is an API key that reads any user's data by name
     KEEPS_PLAYLIST_ID = "keeps_playlist_id"  # replace_playlist_tracks() changes the playlist in place: same id
+    ALBUM_LIBRARIES = "album_libraries"  # album_libraries() tells which library each album is in (LibraryTeller)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,33 @@ class StickerStore(Protocol):
     def write_stickers(self, item_id: str, values: dict[str, str]) -> None: ...
 
     def read_stickers(self, item_id: str) -> dict[str, str]: ...
+
+
+class LibraryTeller(Protocol):
+    """A server with Capability.ALBUM_LIBRARIES."""
+
+    def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
+        """album id → the name of the library `albums` (as list_albums gave them) are in; an album in several is in
+        the first the server lists. Requests can be scoped to libraries by it (discovery.exclusions)."""
+        ...
+
+
+def libraries_by_album(albums: Sequence[Album], libraries: Sequence[Library],
+                       album_ids_in: Callable[[Library], Iterator[str]], *, one_holds_all: bool) -> dict[str, str]:
+    """album id → library name, for the albums of `albums`: each library's albums as `album_ids_in` lists them (one
+    listing per library) — or, with `one_holds_all` (the server lists every album in some library), all of them in
+    the one library when there is one, without a request."""
+    if not libraries:
+        return {}
+    if len(libraries) == 1 and one_holds_all:
+        return {album.album_id: libraries[0].name for album in albums}
+    wanted = {album.album_id for album in albums}
+    found: dict[str, str] = {}
+    for library in libraries:
+        for album_id in album_ids_in(library):
+            if album_id in wanted:
+                found.setdefault(album_id, library.name)
+    return found
 
 
 def delete_automatic_playlists(server: MediaServer) -> list[str]:

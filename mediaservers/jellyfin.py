@@ -31,6 +31,7 @@ from mediaservers.base import (
     SettingField,
     Track,
     UserCredentials,
+    libraries_by_album,
     library_ids_for,
     recreate_playlist,
 )
@@ -78,7 +79,7 @@ class Jellyfin:
         SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
         SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEY_READS_USERS, Capability.KEEPS_PLAYLIST_ID})
+                              Capability.KEY_READS_USERS, Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
@@ -208,6 +209,17 @@ class Jellyfin:
         ordered = sorted(albums.values(), key=lambda a: -(a.added_at or 0.0)) if len(scopes) > 1 \
             else list(albums.values())
         return ordered[:limit] if limit else ordered
+
+    def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
+        """Which music library (of MUSIC_LIBRARIES, when set) each album is in: one listing of album ids per library
+        (an album may also sit in a library of mixed content, which is no music library)."""
+        libraries = self.list_libraries()
+        if self.music_libraries:
+            wanted = {name.casefold() for name in self.music_libraries}
+            libraries = [lib for lib in libraries if lib.name.casefold() in wanted]
+        params = {"IncludeItemTypes": "MusicAlbum", "Recursive": "true"}
+        return libraries_by_album(albums, libraries, lambda lib: (
+            str(item["Id"]) for item in self._user_items({**params, "ParentId": lib.library_id})), one_holds_all=False)
 
     @staticmethod
     def _album(item: dict[str, Any]) -> Album:

@@ -92,7 +92,8 @@ class LocalFolder:
     kind = "local"
     display_name = "Local music folder"
     settings = (SettingField("music_dir", "MUSIC_DIR", "Music folder"),)
-    capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID})  # the id is the file name
+    # the playlist id is the file name; libraries are the top-level folders
+    capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()
@@ -112,6 +113,16 @@ class LocalFolder:
     def list_libraries(self) -> list[Library]:
         self._check_root()
         return [Library(library_id=str(self.root), name=self.root.name)]
+
+    def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
+        """A music folder's libraries are its top-level folders: an album's is the first folder of its path (the
+        music folder's own name for files directly in it)."""
+        found = {}
+        for album in albums:
+            relative = _album_dir(album.album_id)
+            top = relative.split("/", 1)[0] if relative not in ("", ".") else ""
+            found[album.album_id] = _shown(top) if top else self.root.name
+        return found
 
     def top_played(self, *, limit: int, user: UserCredentials | None = None) -> list[PlayedTrack]:
         return []  # a folder keeps no play history

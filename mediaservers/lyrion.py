@@ -52,6 +52,7 @@ from mediaservers.base import (
     SettingField,
     Track,
     UserCredentials,
+    libraries_by_album,
     library_ids_for,
 )
 from mediaservers.http import DownloadLimits, HttpClient
@@ -105,7 +106,7 @@ class Lyrion:
                 SettingField("user", "LYRION_USER", "User"), SettingField("secret", "LYRION_PASSWORD", "Password"),
                 MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEEPS_PLAYLIST_ID})
+                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
 
     def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
                  temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
@@ -191,6 +192,17 @@ class Lyrion:
                 if wanted and len(albums) >= wanted:
                     return list(albums.values())
         return list(albums.values())
+
+    def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
+        """Which virtual library (of MUSIC_LIBRARIES, when set) each album is in ("Lyrion library" when LMS has
+        none): one album listing per virtual library (it may hold only part of the music)."""
+        libraries = self.list_libraries()
+        if self.libraries:
+            wanted = {name.casefold() for name in self.libraries}
+            libraries = [lib for lib in libraries if lib.name.casefold() in wanted]
+        return libraries_by_album(albums, libraries, lambda lib: (
+            str(item["id"]) for item in self._paged("albums", "albums_loop", f"library_id:{lib.library_id}")
+            if "id" in item), one_holds_all=libraries == [Library(library_id="", name=WHOLE_LIBRARY)])
 
     @staticmethod
     def _album(item: dict[str, Any]) -> Album:

@@ -39,6 +39,7 @@ from mediaservers.base import (
     SettingField,
     Track,
     UserCredentials,
+    libraries_by_album,
     library_ids_for,
 )
 from mediaservers.http import DownloadLimits, HttpClient
@@ -110,7 +111,7 @@ class Navidrome:
                 SettingField("user", "NAVIDROME_USER", "User"),
                 SettingField("secret", "NAVIDROME_PASSWORD", "Password"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEEPS_PLAYLIST_ID})
+                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
 
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
@@ -261,6 +262,17 @@ class Navidrome:
             if len(page) < size or not fresh:
                 return
             offset += len(page)
+
+    def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
+        """Which music folder (library; of MUSIC_LIBRARIES, when set) each album is in: one album listing per
+        folder when there are several, none when there is one."""
+        libraries = self.list_libraries()
+        if self.music_libraries:
+            wanted = {name.casefold() for name in self.music_libraries}
+            libraries = [lib for lib in libraries if lib.name.casefold() in wanted]
+        return libraries_by_album(albums, libraries, lambda lib: (
+            str(entry.get("id")) for entry in self._album_list("alphabeticalByName", limit=None,
+                                                               folder_id=lib.library_id)), one_holds_all=True)
 
     @staticmethod
     def _album(entry: Mapping[str, Any]) -> Album:

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from discovery.artist_similarity import ArtistModel, artist_radio, explain, similar_artists
-from routes.common import discovery_errors, index_queries, track_json
+from routes.common import discovery_errors, index_queries, queries_exclusions, track_json, with_exclusion_headers
 from routes.context import runtime
 from routes.errors import ApiError
 from routes.params import bool_param, int_param, str_param
@@ -125,6 +125,10 @@ def radio() -> Response:
         raise ApiError(404, f"Artist '{value}' not found in the analyzed library", parameter=parameter)
     n = int_param("n", 30, minimum=1, maximum=rt.config.SIMILAR_MAX_N)
     cap = int_param("max_per_artist", rt.config.MAX_SONGS_PER_ARTIST, minimum=1, maximum=1000)
+    # the seed artist's own songs are suggestions too: what the blocklists and scope leave out is not looked up,
+    # and each song comes as the file lists show for it
     picked = discovery_errors(lambda: artist_radio(model, row, n=n, lookup=library.lookup_shown, max_per_artist=cap,
                                                    duplicate_distance=rt.config.DUPLICATE_DISTANCE))
-    return jsonify([track_json(p.track, distance=p.distance, artist_id=model.artist_ids[p.artist]) for p in picked])
+    return with_exclusion_headers(jsonify([track_json(p.track, distance=p.distance,
+                                                      artist_id=model.artist_ids[p.artist]) for p in picked]),
+                                  queries_exclusions(library))

@@ -9,7 +9,8 @@ from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from ai import PROVIDERS, default_model
-from routes.common import playlist_request, publish
+from discovery.exclusions import Exclusions
+from routes.common import exclusions_json, playlist_request, publish, request_exclusions
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
@@ -23,11 +24,12 @@ bp = Blueprint("chat", __name__)
 MAX_INPUT = 1000
 
 
-def _similar(rt: Runtime) -> Any:
-    """"Songs like <title>": the song and its nearest neighbours in the index (nothing while no index is loaded)."""
+def _similar(rt: Runtime, exclusions: Exclusions) -> Any:
+    """"Songs like <title>": the song and its nearest neighbours in the index that `exclusions` allow (nothing while
+    no index is loaded)."""
 
     def similar(item_id: str, n: int) -> list[str]:
-        queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
+        queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF, exclusions=exclusions)
         seed = queries.lookup([item_id]).get(item_id) if queries is not None else None
         if queries is None or seed is None:
             return []
@@ -68,10 +70,17 @@ def chat_playlist_route() -> Response:
     if wait is not None:
         raise ApiError(429, f"too many playlist requests; try again in {wait} s", retry_after=wait)
     loaded = rt.index.state.index
+    exclusions = request_exclusions(rt)
+    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF, exclusions=exclusions)
     ctx = ChatContext(config=rt.config, db=rt.db, role=rt.chat_role, calls=rt.chat_calls, pacer=rt.chat_pacer,
-                      similar=_similar(rt), names=rt.chat_names, library_key=loaded.sha256 if loaded else None,
-                      concepts=lambda q: [(c.source, c.key, w) for c, w in query_concepts(rt.text_model, q)])
-    return jsonify(chat_playlist(ctx, ChatRequest(text.strip(), provider.lower() if provider else None, model, url)))
+                      similar=_similar(rt, exclusions), names=rt.chat_names,
+                      library_key=loaded.sha256 if loaded else None,
+                      concepts=lambda q: [(c.source, c.key, w) for c, w in query_concepts(rt.text_model, q)],
+                      allowed=queries.allows if queries is not None and queries.mask is not None else None)
+    answer = chat_playlist(ctx, ChatRequest(text.strip(), provider.lower() if provider else None, model, url))
+    if queries is not None:
+        answer["response"].update(exclusions_json(queries.exclusions, queries.mask))
+    return jsonify(answer)
 
 
 @bp.post("/chat/api/create_playlist")

@@ -4,18 +4,22 @@ start from."""
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
 from typing import Any
 
-from flask import request
+from flask import Response, request
 
 from clustering.request import ClusteringRequest, defaults_from, preset
+from config import EXCLUSION_SETTINGS
 from db import tracks as track_store
 from db.app_settings import effective_config
+from discovery.exclusions import Exclusions, MaskResult
 from discovery.types import DiscoveryError, Lookup, TrackInfo
 from mediaserver import Capability, MediaServerError, UserCredentials, adapter_class
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
-from routes.params import has_control_characters, json_body
+from routes.params import exclusion_params, has_control_characters, json_body
 from services.playlists import UnknownTrack, publish_playlist
 from voyager_manager import IndexQueries
 
@@ -23,12 +27,60 @@ ITEM_ID_MAX = 4096  # MPD's ids are file paths
 MAX_NAME_BYTES = 200  # UTF-8 bytes of a playlist name (+ "_instant" + ".m3u8" stays under 255)
 
 
-def index_queries(rt: Runtime) -> IndexQueries:
-    """The index's lookups for this request; 503 while no index is loaded."""
-    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF)
+def saved_exclusions(rt: Runtime) -> Exclusions:
+    """The blocklists and scope of the settings (the environment, overridden by what the Settings page saved, as
+    the runtime last read it)."""
+    values = {name: getattr(rt.config, name) for name in EXCLUSION_SETTINGS}
+    values.update(rt.saved_exclusions)
+    return Exclusions.from_settings(SimpleNamespace(**values))
+
+
+def request_exclusions(rt: Runtime) -> Exclusions:
+    """What this request may not suggest: the saved blocklists and scope merged with the request's own
+    (exclude_artists, exclude_albums, exclude_genres, exclude_folders, libraries, folders, max_duration)."""
+    saved = saved_exclusions(rt)
+    return discovery_errors(lambda: saved.merged(exclusion_params()))
+
+
+def index_queries(rt: Runtime, *, exclusions: Exclusions | None = None, apply_exclusions: bool = True
+                  ) -> IndexQueries:
+    """The index's lookups for this request, their neighbours limited to what the request's exclusions allow
+    (`request_exclusions`, or `exclusions` when given; none with `apply_exclusions` false); 503 while no index is
+    loaded."""
+    if apply_exclusions and exclusions is None:
+        exclusions = request_exclusions(rt)
+    queries = rt.index.queries(query_ef=rt.config.VOYAGER_QUERY_EF,
+                               exclusions=exclusions if apply_exclusions else None)
     if queries is None:
         raise ApiError(503, "the similarity index is not built yet: run an analysis first")
     return queries
+
+
+def exclusions_json(exclusions: Exclusions | None, mask: MaskResult | None = None) -> dict[str, Any]:
+    """`{"exclusions": {...the lists, excluded_tracks, warnings}}` for an answer that applied active exclusions; {}
+    otherwise (answers without exclusions keep their shape)."""
+    if exclusions is None or not exclusions.active:
+        return {}
+    body = exclusions.describe()
+    if mask is not None:
+        body["excluded_tracks"] = mask.excluded
+        body["warnings"] = list(mask.warnings)
+    return {"exclusions": body}
+
+
+def queries_exclusions(queries: IndexQueries) -> dict[str, Any]:
+    """exclusions_json of what an IndexQueries applied."""
+    return exclusions_json(queries.exclusions, queries.mask)
+
+
+def with_exclusion_headers(response: Response, body: dict[str, Any]) -> Response:
+    """A bare-array answer (whose shape clients depend on) says what it excluded in headers instead:
+    X-AudioMuse-Excluded (tracks left out) and X-AudioMuse-Exclusions (the `exclusions` object, ASCII JSON)."""
+    found = body.get("exclusions")
+    if found:
+        response.headers["X-AudioMuse-Excluded"] = str(found.get("excluded_tracks", ""))
+        response.headers["X-AudioMuse-Exclusions"] = json.dumps(found, ensure_ascii=True, separators=(",", ":"))
+    return response
 
 
 def track_or_404(lookup: Lookup, item_id: str, parameter: str) -> TrackInfo:

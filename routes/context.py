@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from flask import current_app
 
 from config import Config
 from db import search as search_store
-from db.app_settings import effective_config
+from db.app_settings import effective_config, exclusion_settings
 from db.chat_queries import ChatRole
 from db.pool import Database
 from mediaserver import MediaServer, UserCredentials, get_media_server
@@ -39,6 +40,7 @@ class Runtime:
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)
     _auth_read_at: float = field(default=0.0, repr=False)
+    _exclusions: dict[str, Any] = field(default_factory=dict, repr=False)  # read with the credentials
     _trigram: bool | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -59,8 +61,18 @@ class Runtime:
             now = time.monotonic()
             if self._auth is None or now - self._auth_read_at > AUTH_CACHE_SECONDS:
                 self._auth = AuthState.load(self.config, self.db, session_key=key)
+                self._exclusions = exclusion_settings(self.db)
                 self._auth_read_at = now
             return self._auth
+
+    @property
+    def saved_exclusions(self) -> dict[str, Any]:
+        """The blocklists and scope saved on the Settings page (setting name → value), read with the credentials
+        at most AUTH_CACHE_SECONDS ago: the lists need no database trip for them, and a change through another
+        web replica counts here within that time."""
+        self.auth  # noqa: B018 -- reads both again when they are older than that
+        with self._lock:
+            return self._exclusions
 
     def media_server(self, *, user: UserCredentials | None = None) -> MediaServer:
         """The media server in force (the Settings page's saved values over the environment's), as `user` when
@@ -76,7 +88,8 @@ class Runtime:
             return self._trigram
 
     def forget_auth(self) -> None:
-        """Read the credentials again on the next request (this process just changed them)."""
+        """Read the credentials (and the saved blocklists) again on the next request (this process just changed
+        them)."""
         with self._lock:
             self._auth = None
 

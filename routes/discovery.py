@@ -30,8 +30,10 @@ from routes.common import (
     index_queries,
     playlist_request,
     publish,
+    queries_exclusions,
     track_json,
     track_or_404,
+    with_exclusion_headers,
 )
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
@@ -118,9 +120,9 @@ def similar_tracks() -> Response:
         duration_range=_range("min_duration", "max_duration"),
         bpm_range=_range("min_bpm", "max_bpm"),
         exclude_artists=excluded))
-    return jsonify([track_json(r.track, distance=r.distance,
-                               **({"audio_distance": r.audio_distance} if r.audio_distance is not None else {}))
-                    for r in results])
+    return with_exclusion_headers(jsonify([track_json(
+        r.track, distance=r.distance, **({"audio_distance": r.audio_distance} if r.audio_distance is not None else {}))
+        for r in results]), queries_exclusions(library))
 
 
 @bp.get("/api/max_distance")
@@ -128,7 +130,7 @@ def max_distance() -> Response:
     """The cosine distance from `item_id` to the library's farthest track, and that track (clients scale similar
     songs' distances by it into a 0-1 similarity)."""
     rt = runtime()
-    library = index_queries(rt)
+    library = index_queries(rt, apply_exclusions=False)  # a measure of the library, not a list
     seed = track_or_404(library.lookup, str_param("item_id", max_length=ITEM_ID_MAX), "item_id")
     far_id, distance = farthest(seed, neighbours=library.neighbours)
     return jsonify({"max_distance": round(distance, 6), "farthest_item_id": far_id, "item_id": seed.item_id})
@@ -151,7 +153,7 @@ def mixable() -> Response:
     return jsonify({"seed": track_json(seed), "mode": mode, "max_per_artist": cap,
                     "bpm_tolerance": {"value": tolerance, "kind": kind, "meaning": meaning},
                     "results": [track_json(r.track, distance=r.distance, reasons=r.reasons, detail=r.detail,
-                                           score=r.score) for r in results]})
+                                           score=r.score) for r in results], **queries_exclusions(library)})
 
 
 # --- song path -----------------------------------------------------------------------------------------------------
@@ -181,6 +183,7 @@ def find_path() -> Response:
         # why the path is shorter than asked, in words, and the refused candidates behind it by reason
         "shortfall": result.shortfall,
         "missed_reasons": result.missed_reasons,
+        **queries_exclusions(library),
     })
 
 
@@ -226,6 +229,7 @@ def alchemy() -> Response:
         "filtered_out": [track_json(t) for t in result.removed],
         "seed": seed,
         "projection": projection,
+        **queries_exclusions(library),
     })
 
 
@@ -272,16 +276,17 @@ def generate_fingerprint() -> Response:
     except MediaServerError as exc:
         raise ApiError(502, f"could not read the play history: {exc}") from None
     known = lookup([p.item_id for p in played])
-    history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known]
+    # a blocked or out-of-scope song is neither listed nor shapes the fingerprint
+    history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known and library.allows(p.item_id)]
     if not history:
         # an empty list, as the reference answers: its clients take anything else for a failure
-        return jsonify([])
+        return with_exclusion_headers(jsonify([]), queries_exclusions(library))
     result = discovery_errors(lambda: sonic_fingerprint(
         history, n=n, neighbours=neighbours, lookup=lookup, now=time.time(),
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
     # distance: to the fingerprint (the weighted mean of the played songs), as the reference's clients need a number
-    return jsonify([track_json(t, role=role, distance=cosine_distance(result.vector, t.vector))
-                    for t, role in result.tracks])
+    return with_exclusion_headers(jsonify([track_json(t, role=role, distance=cosine_distance(result.vector, t.vector))
+                                           for t, role in result.tracks]), queries_exclusions(library))
 
 
 # --- playlists --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from db.app_settings import effective_config
 from discovery.mix import mix
-from routes.common import ITEM_ID_MAX, discovery_errors, index_queries, track_json
+from routes.common import ITEM_ID_MAX, discovery_errors, index_queries, queries_exclusions, track_json
 from routes.context import runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import bool_param, float_param, int_param, json_body, raw_param
@@ -84,6 +84,7 @@ def post_mix() -> Response:
         "tracks": [track_json(p.track, reason=p.reason, seed_item_id=p.seed_item_id, distance=p.distance)
                    for p in picks],
         "count": len(picks),
+        **queries_exclusions(library),
     }
     if shuffle:
         body["seed"] = seed

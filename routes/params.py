@@ -8,6 +8,7 @@ from typing import Any, overload
 from flask import request
 
 from config import NumberError, parse_bool, parse_int, parse_number
+from discovery.exclusions import MAX_NAME_LENGTH, MAX_NAMES, Exclusions, split_names
 from routes.errors import ApiError, bad_parameter
 
 
@@ -92,3 +93,50 @@ def bool_param(name: str, default: bool) -> bool:
     if (flag := parse_bool(raw)) is None:
         raise bad_parameter(name, raw, "true or false")
     return flag
+
+
+# The request parameters of the blocklists and scope (discovery.exclusions) → the field of Exclusions they fill.
+EXCLUSION_PARAMS = {"exclude_artists": "artists", "exclude_albums": "albums", "exclude_genres": "genres",
+                    "exclude_folders": "folders", "libraries": "libraries", "folders": "scope_folders"}
+MAX_DURATION_LIMIT = 1e6  # seconds (11 days): anything longer is no song length
+
+
+def names_param(name: str) -> list[str] | None:
+    """A list of names: a JSON list of strings (or one comma-separated string), or comma-separated text in the form
+    or query string (repeating the parameter adds to it; `\\,` is a comma inside a name); None when absent. A 400
+    naming the parameter for anything else."""
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict) and name in body:
+        raw: Any = body[name]
+        if raw is None:
+            return None
+        if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+            names = [v.strip() for v in raw if v.strip()]  # a list holds whole names: commas are theirs
+        elif isinstance(raw, str):
+            names = split_names(raw)
+        else:
+            raise bad_parameter(name, raw, "a list of names or comma-separated text")
+    elif name in request.form or name in request.args:
+        texts = request.form.getlist(name) if name in request.form else request.args.getlist(name)
+        names = [part for text in texts for part in split_names(text)]
+    else:
+        return None
+    if len(names) > MAX_NAMES:
+        raise bad_parameter(name, f"{len(names)} names", f"at most {MAX_NAMES}")
+    for value in names:
+        if len(value) > MAX_NAME_LENGTH or has_control_characters(value):
+            raise bad_parameter(name, value[:40], f"names of at most {MAX_NAME_LENGTH} characters without control "
+                                                  "characters")
+    return names
+
+
+def exclusion_params() -> Exclusions:
+    """The blocklists and scope a request adds (EXCLUSION_PARAMS and `max_duration` in seconds, 0: none); unknown
+    keys are not this function's business. A 400 naming the parameter that is wrong."""
+    values: dict[str, Any] = {}
+    for name, field in EXCLUSION_PARAMS.items():
+        names = names_param(name)
+        if names is not None and (names or field not in ("libraries", "scope_folders")):
+            values[field] = names
+    maximum = float_param("max_duration", None, minimum=0, maximum=MAX_DURATION_LIMIT)
+    return Exclusions.of(**values, max_duration=maximum or None)

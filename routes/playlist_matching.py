@@ -13,7 +13,7 @@ from db import playlist_matching as match_store
 from db import task_status as task_store
 from discovery.playlist_matching import continue_playlist as playlist_continuation
 from mediaserver import MediaServerError
-from routes.common import index_queries
+from routes.common import exclusions_json, index_queries, queries_exclusions, request_exclusions
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import int_param, json_body, raw_param, str_param
@@ -41,11 +41,13 @@ def suggestions() -> Response:
     status = str_param("status", "open", max_length=10) or "open"
     if status not in ("open", "accepted", "rejected", "all"):
         raise bad_parameter("status", status, "open, accepted, rejected or all")
+    exclusions = request_exclusions(rt)
     rows = match_store.list_suggestions(rt.db, since=since, status=None if status == "all" else status,
-                                        limit=int_param("limit", 500, minimum=1, maximum=5000))
+                                        limit=int_param("limit", 500, minimum=1, maximum=5000), exclusions=exclusions)
     return jsonify({"suggestions": [dict(r, created_at=_iso(r["created_at"]), decided_at=_iso(r["decided_at"]))
                                     for r in rows],
-                    "last_run": task_store.last_main_task_of_type(rt.db, PLAYLIST_MATCHING.task_type)})
+                    "last_run": task_store.last_main_task_of_type(rt.db, PLAYLIST_MATCHING.task_type),
+                    **exclusions_json(exclusions)})
 
 
 def _pair(body: dict[str, Any]) -> tuple[str, str]:
@@ -126,7 +128,7 @@ def continue_playlist(playlist_id: str) -> Response:
     return jsonify({"playlist_id": playlist_id, "name": playlist["name"], "cooccurrence": cooccurrence,
                     "results": [{"item_id": c.track.item_id, "title": c.track.title, "artist": c.track.artist,
                                  "album": c.track.album, "score": round(c.score, 4), "reasons": c.reasons}
-                                for c in results]})
+                                for c in results], **queries_exclusions(queries)})
 
 
 @bp.post("/api/playlists/<path:playlist_id>/add")

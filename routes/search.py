@@ -15,7 +15,16 @@ from discovery.hybrid import ENERGY_LEVELS, Filters, parse_camelot
 from discovery.mixable import Mode, camelot_compatible, mixable_tracks
 from discovery.similar import similar_songs
 from discovery.types import DiscoveryError, TrackInfo
-from routes.common import ITEM_ID_MAX, discovery_errors, index_queries, track_json, track_or_404
+from routes.common import (
+    ITEM_ID_MAX,
+    discovery_errors,
+    exclusions_json,
+    index_queries,
+    queries_exclusions,
+    request_exclusions,
+    track_json,
+    track_or_404,
+)
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, int_param, json_body, str_param
@@ -91,9 +100,11 @@ def _weights(values: Mapping[str, Any], *, semantic_name: str, keyword_name: str
 
 
 def _answer(rt: Runtime, search: SearchRequest) -> Response:
+    exclusions = request_exclusions(rt)
+    state = rt.index.state
     try:
-        answer: SearchAnswer = run_search(rt.db, rt.index.state, rt.text_model, rt.clap_model, search,
-                                          trigram=rt.trigram)
+        answer: SearchAnswer = run_search(rt.db, state, rt.text_model, rt.clap_model, search,
+                                          trigram=rt.trigram, exclusions=exclusions)
     except LookupError:
         raise ApiError(503, "search is being prepared; try again in a moment", retry_after=2) from None
     except DiscoveryError as exc:
@@ -105,6 +116,8 @@ def _answer(rt: Runtime, search: SearchRequest) -> Response:
         "semantic_engine": answer.semantic_engine,
         "keyword_engine": {"ranking": "PostgreSQL full text (ts_rank_cd)", "trigram": answer.trigram},
         "filters": search.filters.as_query(),
+        **exclusions_json(exclusions, state.index.exclusion_mask(exclusions)
+                          if state.index is not None and exclusions.active else None),
     }
     if answer.semantic_reason:
         body["semantic_reason"] = answer.semantic_reason
@@ -220,7 +233,8 @@ def similar(item_id: str) -> Response:
         if body["keyCompatible"]:
             reasons.append("key")
         similar_tracks.append(body)
-    return jsonify({"sourceTrack": track_json(seed), "similar": similar_tracks, "totalMatches": len(similar_tracks)})
+    return jsonify({"sourceTrack": track_json(seed), "similar": similar_tracks, "totalMatches": len(similar_tracks),
+                    **queries_exclusions(queries)})
 
 
 @bp.get("/api/v1/tracks/<path:item_id>/mixable")
@@ -234,4 +248,5 @@ def mixable(item_id: str) -> Response:
         seed, n=n, neighbours=queries.neighbours, lookup=queries.lookup, mode=cast(Mode, mode),
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE))
     tracks = [_similar_json(seed, r.track, r.distance, list(r.reasons)) for r in results]
-    return jsonify({"sourceTrack": track_json(seed), "mode": mode, "similar": tracks, "totalMatches": len(tracks)})
+    return jsonify({"sourceTrack": track_json(seed), "mode": mode, "similar": tracks, "totalMatches": len(tracks),
+                    **queries_exclusions(queries)})

@@ -1,5 +1,5 @@
-"""Media-server settings: read (secrets masked), save, and test a connection before saving; the configuration
-snapshot clients read (/api/config)."""
+"""Media-server settings: read (secrets masked), save, and test a connection before saving; the blocklists and
+scope every list applies (read, save); the configuration snapshot clients read (/api/config)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from werkzeug.wrappers import Response
 
 from config import Config, ConfigError
 from db import app_settings
+from discovery.exclusions import join_names, split_names
 from mediaserver import ADAPTERS, MediaServerError, get_media_server
 from routes.context import runtime
 from routes.errors import ApiError
-from routes.params import json_body
+from routes.params import MAX_DURATION_LIMIT, float_param, json_body, names_param
 from routes.ratelimit import over_limit
 from services.config_snapshot import config_snapshot
 
@@ -125,3 +126,50 @@ def test_connection() -> Response:
         log.info("connection test to %s: unexpected answer", candidate.MEDIASERVER_TYPE, exc_info=True)
         return jsonify({"ok": False, "error": f"unexpected answer from the server ({type(exc).__name__})"})
     return jsonify({"ok": True, "type": candidate.MEDIASERVER_TYPE, "libraries": libraries, "album_count": albums})
+
+
+# The blocklist form's fields → the settings they stand for (config.EXCLUSION_SETTINGS).
+EXCLUSION_FIELDS = {"artists": "EXCLUDE_ARTISTS", "albums": "EXCLUDE_ALBUMS", "genres": "EXCLUDE_GENRES",
+                    "folders": "EXCLUDE_FOLDERS", "libraries": "SCOPE_LIBRARIES", "scope_folders": "SCOPE_FOLDERS"}
+MAX_DURATION_SETTING = "MAX_SUGGESTED_TRACK_SECONDS"
+
+
+def _exclusions_body(config: Config) -> dict[str, Any]:
+    body: dict[str, Any] = {field: split_names(getattr(config, name)) for field, name in EXCLUSION_FIELDS.items()}
+    body["max_duration"] = getattr(config, MAX_DURATION_SETTING) or None
+    return body
+
+
+@bp.get("/api/settings/exclusions")
+def read_exclusions() -> Response:
+    """The blocklists and scope in force: {artists, albums, genres, folders, libraries, scope_folders (lists of
+    names), max_duration (seconds, null: none), saved (whether the Settings page saved them)}."""
+    rt = runtime()
+    body = _exclusions_body(app_settings.effective_config(rt.config, rt.db))
+    body["saved"] = bool(app_settings.exclusion_settings(rt.db))
+    return jsonify(body)
+
+
+@bp.post("/api/settings/exclusions")
+def save_exclusions() -> Response:
+    """Save the blocklists and scope (the fields of the GET; each a list of names or comma-separated text; a field
+    left out keeps its value); 400 naming the field that is wrong. Every list applies them from the next request."""
+    rt = runtime()
+    json_body()  # a body that is not a JSON object is a 400 naming it
+    saved = app_settings.exclusion_settings(rt.db)
+    values = dict(saved)
+    for field, name in EXCLUSION_FIELDS.items():
+        names = names_param(field)
+        if names is not None:
+            values[name] = join_names(names)
+    if "max_duration" in json_body():
+        values[MAX_DURATION_SETTING] = float_param("max_duration", None, minimum=0, maximum=MAX_DURATION_LIMIT) or 0.0
+    try:
+        candidate = rt.config.with_overrides(**{**app_settings.media_settings(rt.db, rt.config), **values})
+    except ConfigError as exc:
+        name = str(exc).split("=", 1)[0]
+        field = next((f for f, n in EXCLUSION_FIELDS.items() if n == name), "max_duration")
+        raise ApiError(400, str(exc), parameter=field) from None
+    app_settings.save_exclusion_settings(rt.db, values)
+    rt.forget_auth()  # this process reads them again on its next request
+    return jsonify(_exclusions_body(candidate) | {"saved": True})

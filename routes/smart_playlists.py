@@ -14,6 +14,7 @@ from db import task_status as task_store
 from db import tracks as track_store
 from discovery.smart_rules import Condition, RuleError, format_rule, parse_rule, rule_from_json
 from mediaserver import MediaServerError
+from routes.common import exclusions_json, request_exclusions
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
@@ -84,13 +85,16 @@ def preview() -> Response:
     body = json_body()
     conditions = _conditions(body)
     order_by, seed, size_cap = _settings(body)
-    matches = smart_store.matching(rt.db, conditions, order_by=order_by, seed=seed, limit=size_cap, model=MODEL_NAME)
+    exclusions = request_exclusions(rt)  # the saved ones (what a refresh publishes), and the request's own
+    matches = smart_store.matching(rt.db, conditions, order_by=order_by, seed=seed, limit=size_cap, model=MODEL_NAME,
+                                   exclusions=exclusions)
     rows = track_store.track_rows(rt.db, matches.item_ids[:PREVIEW_TRACKS])
     tracks = [{"item_id": i, "title": r["title"], "artist": r["artist"], "album": r["album"],
                "tempo_bpm": r.get("tempo_bpm"), "camelot": r.get("camelot"), "energy": r.get("energy")}
               for i in matches.item_ids[:PREVIEW_TRACKS] if (r := rows.get(i)) is not None]
     return jsonify({"rule": format_rule(conditions), "conditions": [c.as_json() for c in conditions],
-                    "count": matches.count, "playlist_size": len(matches.item_ids), "tracks": tracks})
+                    "count": matches.count, "playlist_size": len(matches.item_ids), "tracks": tracks,
+                    **exclusions_json(exclusions)})
 
 
 @bp.get("/api/smart_playlists")

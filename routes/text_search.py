@@ -14,6 +14,7 @@ from config import NumberError, parse_int
 from db import tracks as track_store
 from discovery.recommended_tags import recommended_tags
 from discovery.types import DiscoveryError
+from routes.common import exclusions_json, request_exclusions
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body, raw_param
@@ -78,8 +79,11 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
                 "message": "Nothing has been analyzed yet: run an analysis first."}
     catalog = state.index.catalog
     engine = active_engine(rt.text_model, rt.clap_model, state.caches).name
+    exclusions = request_exclusions(rt)
+    mask = state.index.exclusion_mask(exclusions) if exclusions.active else None
     try:
-        answer = semantic_search(rt.text_model, rt.clap_model, state.caches, query, limit=limit, catalog=catalog)
+        answer = semantic_search(rt.text_model, rt.clap_model, state.caches, query, limit=limit,
+                                 allowed=mask.allowed if mask is not None else None, catalog=catalog)
     except (DiscoveryError, ClapModelError) as exc:
         raise _unavailable(engine, exc) from None
     results = []
@@ -100,7 +104,22 @@ def _results(rt: Runtime, query: str, limit: int) -> dict[str, Any]:
     body["understood"] = answer.understood
     if answer.message is not None:
         body["message"] = answer.message
+    body.update(exclusions_json(exclusions, mask))
     return body
+
+
+def _allowed_first(find: Any, limit: int, allowed: Any) -> list[Any]:
+    """The first `limit` of `find(k)`'s hits (tuples starting with an index position) that `allowed` allows (None:
+    all), asking `find` for more (doubling) while allowed ones are missing and it has more."""
+    if allowed is None:
+        return list(find(limit))
+    ask = limit
+    while True:
+        hits = find(ask)
+        kept = [hit for hit in hits if allowed[hit[0]]]
+        if len(kept) >= limit or len(hits) < ask:
+            return kept[:limit]
+        ask *= 2
 
 
 @bp.get("/api/search/keyword")
@@ -113,6 +132,7 @@ def keyword() -> Response:
     if not isinstance(raw, str) or not 2 <= len(raw.strip()) <= MAX_QUERY:
         raise bad_parameter("q", raw, f"text of 2 to {MAX_QUERY} characters")
     query, limit = raw.strip(), _limit(raw_param("limit"), "limit")
+    exclusions = request_exclusions(rt)
     state = rt.index.state
     library: SearchableLibrary | None = state.caches.get(CACHE_NAME)
     if library is None or state.index is None:
@@ -120,15 +140,18 @@ def keyword() -> Response:
                     "matched": r["matched"]} for r in track_store.keyword_search(rt.db, query, limit=limit)]
         return jsonify({"query": query, "results": results, "count": len(results)})
     catalog = state.index.catalog
+    mask = state.index.exclusion_mask(exclusions) if exclusions.active else None
+    allowed = mask.allowed if mask is not None else None
     results = []
-    for position, field in library.keywords.search(query, limit=limit):
+    for position, field in _allowed_first(lambda k: library.keywords.search(query, limit=k), limit, allowed):
         names = catalog.names(position)
         if names is not None:
             results.append({"item_id": catalog.item_id(position), "title": names[0], "author": names[1],
                             "album": names[2], "matched": field})
     if len(results) < limit:
         seen = {r["item_id"] for r in results}
-        for position, tag, percentile in tag_matches(library, query, limit=limit):
+        for position, tag, percentile in _allowed_first(lambda k: tag_matches(library, query, limit=k), limit,
+                                                        allowed):
             names = catalog.names(position)
             item_id = catalog.item_id(position)
             if names is None or item_id in seen:
@@ -137,7 +160,7 @@ def keyword() -> Response:
                             "matched": f"tag: {tag}", "percentile": percentile})
             if len(results) >= limit:
                 break
-    return jsonify({"query": query, "results": results, "count": len(results)})
+    return jsonify({"query": query, "results": results, "count": len(results), **exclusions_json(exclusions, mask)})
 
 
 @bp.post("/api/clap/search")

@@ -20,7 +20,7 @@ from config import Config
 from db import chat_queries
 from db import versions as version_store
 from db.chat_queries import ChatQueryFailed, ChatRole
-from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query
+from db.chat_sql import ChatQueryRejected, ValidatedQuery, validate_chat_query, with_limit
 from db.pool import Database
 from discovery.chat_intent import Intent, NameIndex, extract_intent, like_phrase
 from discovery.chat_results import playlist_rows
@@ -115,11 +115,32 @@ class ChatContext:
     # text → [(source, key, weight)]: the text-search engine's reading (tag/mood/energy/tempo concepts)
     concepts: Callable[[str], list[tuple[str, str, float]]] | None = None
     library_key: object = None  # what changes when the library does (the loaded index's hash)
+    # item id → whether the blocklists and scope allow it; None: everything is allowed
+    allowed: Callable[[str], bool] | None = None
+
+
+# How far the chat raises a query's LIMIT to make up for the rows the blocklists leave out (a multiple of it).
+MAX_LIMIT_GROWTH = 64
 
 
 def _run(ctx: ChatContext, query: ValidatedQuery) -> list[dict[str, Any]]:
+    """The query's rows, without the ones the blocklists and scope leave out: the query runs again with a doubled
+    LIMIT while some were left out and it may have more, so a request for n songs still gets n."""
     role = ctx.role.name if ctx.role and ctx.role.ready else None
-    return chat_queries.run_chat_query(ctx.db, query, role=role, timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
+
+    def rows_of(q: ValidatedQuery) -> list[dict[str, Any]]:
+        return chat_queries.run_chat_query(ctx.db, q, role=role, timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
+
+    rows = rows_of(query)
+    if ctx.allowed is None:
+        return rows
+    allowed, limit = ctx.allowed, query.limit
+    while True:
+        kept = [r for r in rows if r.get("item_id") is None or allowed(str(r["item_id"]))]
+        if len(kept) >= query.limit or len(rows) < limit or limit >= query.limit * MAX_LIMIT_GROWTH:
+            return kept[:query.limit]
+        limit = min(limit * 2, query.limit * MAX_LIMIT_GROWTH)
+        rows = rows_of(with_limit(query, limit))
 
 
 def _tracks(ctx: ChatContext, rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

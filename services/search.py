@@ -15,6 +15,7 @@ from audio.clap import ClapModelError
 from db import search as search_store
 from db.pool import Database
 from discovery.catalog import Catalog
+from discovery.exclusions import Exclusions
 from discovery.hybrid import (
     CAMELOT_CODES,
     ENERGY_LEVELS,
@@ -98,14 +99,19 @@ class SearchAnswer:
 
 
 def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_model: TextModel | None,
-               request: SearchRequest, *, trigram: bool) -> SearchAnswer:
-    """One page of results for `request` against the index `state` holds. LookupError while the facet cache is not
-    built yet; DiscoveryError for a bad cursor or filter."""
+               request: SearchRequest, *, trigram: bool, exclusions: Exclusions | None = None) -> SearchAnswer:
+    """One page of results for `request` against the index `state` holds; tracks `exclusions` (blocklists, scope)
+    leave out are neither results nor counted in the facets. LookupError while the facet cache is not built yet;
+    DiscoveryError for a bad cursor or filter."""
     facets: SearchFacets | None = state.caches.get(CACHE_NAME)
     if facets is None or state.index is None:
         raise LookupError("search is being prepared")
     table, catalog = facets.table, state.index.catalog
     allowed = apply_filters(table, request.filters, levels=facets.levels)
+    permitted = state.index.exclusion_mask(exclusions).allowed if exclusions is not None and exclusions.active \
+        else None
+    if permitted is not None:
+        allowed = allowed & permitted
     keyword: dict[int, float] = {}
     semantic: dict[int, float] = {}
     # the hits before the filters: each facet group is counted under every filter but its own
@@ -120,10 +126,12 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
         if query and request.mode in ("hybrid", "keyword") else None
     if query and request.mode in ("hybrid", "semantic"):
         try:
-            answer = semantic_search(text_model, clap_model, state.caches, query, limit=SEMANTIC_CANDIDATES)
+            answer = semantic_search(text_model, clap_model, state.caches, query, limit=SEMANTIC_CANDIDATES,
+                                     allowed=permitted)
             engine = answer.engine
             understood, message = answer.understood, answer.message
-            unfiltered_semantic = {p: s for p, s, _ in answer.hits if 0 <= p < len(allowed) and s > 0}
+            unfiltered_semantic = {p: s for p, s, _ in answer.hits if 0 <= p < len(allowed) and s > 0
+                                   and (permitted is None or permitted[p])}
             semantic = {p: s for p, s in unfiltered_semantic.items() if allowed[p]}
         except (DiscoveryError, ClapModelError, LookupError, OSError) as exc:
             semantic_available, reason = False, f"{type(exc).__name__}: {exc}"
@@ -131,7 +139,7 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
     if pending is not None:
         for hit in pending.result():
             position = catalog.position(hit.item_id)
-            if position is not None:
+            if position is not None and (permitted is None or permitted[position]):
                 unfiltered_keyword[position] = hit.score
         keyword = {p: s for p, s in unfiltered_keyword.items() if allowed[p]}
     if query:
@@ -146,7 +154,7 @@ def run_search(db: Database, state: LibraryState, text_model: TextModel, clap_mo
     else:  # browsing by filters: every track that passes, in a stable order
         positions = np.flatnonzero(allowed)  # index order: the same for the same library
         ranked = [Fused(int(p), 0.0, 0.0, 0.0, ["filter"]) for p in positions]
-        candidates = np.arange(len(table), dtype=np.int64)
+        candidates = np.arange(len(table), dtype=np.int64) if permitted is None else np.flatnonzero(permitted)
     songs = _one_row_per_song(ranked, catalog, allowed)
     digest = request.digest()
     offset = decode_cursor(request.cursor, digest) if request.cursor else 0

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -369,30 +369,36 @@ def hit_positions(engine: Engine, library: SearchableLibrary, query: str, *, top
 
 
 def semantic_search(text_model: TextModel, clap_model: TextModel | None, caches: Mapping[str, Any], query: str, *,
-                    limit: int, catalog: Catalog | None = None) -> SemanticAnswer:
-    """The query answered by the active engine (see active_engine). With the index's `catalog`, one hit per song
-    (its best copy, `Catalog.one_per_song`), still `limit` of them when the library has that many songs. Raises
-    DiscoveryError or ClapModelError when the model cannot answer, LookupError while the text-search cache is not
-    built yet."""
+                    limit: int, allowed: np.ndarray | None = None, catalog: Catalog | None = None) -> SemanticAnswer:
+    """The query answered by the active engine (see active_engine). With `allowed` (bool per index position: what
+    the blocklists and scope allow) only allowed tracks; with the index's `catalog`, one hit per song (its best
+    copy, `Catalog.one_per_song`); either way still `limit` hits when the library has them (the engine is asked
+    for more, doubling). Raises DiscoveryError or ClapModelError when the model cannot answer, LookupError while
+    the text-search cache is not built yet."""
     engine = active_engine(text_model, clap_model, caches)
+    library: SearchableLibrary | None = caches.get(CACHE_NAME)
+    if engine.clap is None and library is None:
+        raise LookupError("text search is being prepared")
+    size = len(engine.clap) if engine.clap is not None else len(library) if library is not None else 0
     ask = limit if catalog is None else limit + limit // 2 + 10  # copies and versions take a few places
     while True:
         if engine.clap is not None:
             clap_hits = search_clap(engine.model, engine.clap, query, limit=ask)
-            answer = SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, [(p, s, []) for p, s in clap_hits],
-                                    audio_model=engine.clap.audio_model)
-            available = len(engine.clap)
+            hits: list[tuple[int, float, list[tuple[str, float]]]] = [(p, s, []) for p, s in clap_hits]
+            weights: dict[str, float] | None = None
         else:
-            library: SearchableLibrary | None = caches.get(CACHE_NAME)
-            if library is None:
-                raise LookupError("text search is being prepared")
-            found, weights = search(text_model, library, query, limit=ask)
-            answer = SemanticAnswer(ENGINE_NAME, text_model.name, found, concepts=weights,
-                                    understood=bool(weights), query=query)
-            available = len(library)
-        if catalog is None:
-            return answer
-        hits = [(shown, *answer.hits[i][1:]) for i, shown in catalog.one_per_song(p for p, _, _ in answer.hits)]
-        if len(hits) >= limit or len(answer.hits) < ask or ask >= available:
-            return replace(answer, hits=hits[:limit])
-        ask *= 2
+            assert library is not None
+            hits, weights = search(text_model, library, query, limit=ask)
+        found = len(hits)
+        if allowed is not None:
+            hits = [hit for hit in hits if 0 <= hit[0] < len(allowed) and allowed[hit[0]]]
+        if catalog is not None:
+            hits = [(shown, *hits[i][1:]) for i, shown in catalog.one_per_song(p for p, _, _ in hits)]
+        if (allowed is None and catalog is None) or len(hits) >= limit or found < ask or ask >= size:
+            hits = hits[:limit]
+            break
+        ask = min(size, ask * 2)
+    if engine.clap is not None:
+        return SemanticAnswer(CLAP_ENGINE_NAME, engine.model.name, hits, audio_model=engine.clap.audio_model)
+    return SemanticAnswer(ENGINE_NAME, text_model.name, hits, concepts=weights, understood=bool(weights),
+                          query=query)

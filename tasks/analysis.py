@@ -28,7 +28,7 @@ from db import clap_embeddings as clap_store
 from db import task_status as task_store
 from db import tracks as track_store
 from db.clock import database_now
-from mediaserver import Capability, MediaServer, MediaServerError, StickerStore, Track
+from mediaserver import Album, Capability, LibraryTeller, MediaServer, MediaServerError, StickerStore, Track
 from tasks.analysis_summary import MAX_REPORTED_FAILURES, AnalysisSummary
 from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
@@ -111,7 +111,8 @@ def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
 
 
 @task(ALBUM_TASK_TYPE)
-def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") -> dict[str, Any]:
+def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", library: str | None = None
+                       ) -> dict[str, Any]:
     server = ctx.media_server()
     tracks = server.album_tracks(album_id)
     label = album_name or album_id
@@ -138,6 +139,8 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "") ->
     # unchanged tracks' genres may have moved, and tracks analyzed before artist ids were kept get them now
     track_store.save_genres(ctx.db, {t.item_id: t.genres for t in tracks})
     track_store.save_artist_ids(ctx.db, {t.item_id: t.artist_id for t in tracks})
+    if library:  # the media-server library the album was listed in (requests can be scoped to it)
+        track_store.save_libraries(ctx.db, {t.item_id: library for t in tracks})
     return summary
 
 
@@ -253,6 +256,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     ctx.report("Listing albums from the media server", phase="listing", progress=0)
     server = ctx.media_server()
     albums = server.list_albums(limit=num_recent_albums if num_recent_albums > 0 else None)
+    libraries = _album_libraries(ctx, server, albums)
     totals = AnalysisSummary(albums_total=len(albums), top_n_moods=top_n_moods, clap_enabled=config.CLAP_ENABLED)
     ctx.report(f"Found {len(albums)} albums", phase="tracks", current=0, total=0, progress=0)
     in_flight: dict[str, str] = {}  # child task id → album name
@@ -294,7 +298,8 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
             if len(in_flight) >= config.MAX_QUEUED_ANALYSIS_JOBS:
                 time.sleep(0.5)
         ctx.check_cancelled()
-        child = ctx.spawn_child(analyze_album_task, album_id=album.album_id, album_name=album.name)
+        child = ctx.spawn_child(analyze_album_task, album_id=album.album_id, album_name=album.name,
+                                library=libraries.get(album.album_id))
         in_flight[child] = album.name
         totals.albums_launched += 1
     while in_flight:
@@ -311,6 +316,18 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     totals.elapsed_seconds = round(time.monotonic() - started, 1)
     ctx.report(_summary_line(totals, pace, {}), progress=100)
     return totals.as_result()
+
+
+def _album_libraries(ctx: TaskContext, server: MediaServer, albums: list[Album]) -> dict[str, str]:
+    """album id → library name where the server can tell (Capability.ALBUM_LIBRARIES); {} where it cannot or
+    fails to (the analysis goes on: only the library scope of requests needs it)."""
+    if Capability.ALBUM_LIBRARIES not in server.capabilities or not albums:
+        return {}
+    try:
+        return cast(LibraryTeller, server).album_libraries(albums)
+    except MediaServerError as exc:
+        ctx.append_log(f"Which library each album is in could not be read: {exc}")
+        return {}
 
 
 class _Pace:

@@ -44,6 +44,7 @@ from clustering.search import PreparedLibrary, SearchSettings, run_batch, run_se
 from db import task_status as task_store
 from db import tracks as track_store
 from db.app_settings import effective_config
+from discovery.exclusions import Exclusions
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
 from services import automatic_playlists as automatic
 from tasks.catalog import CLUSTERING
@@ -67,8 +68,10 @@ def snapshot_key(task_id: str) -> str:
     return f"audiomuse:clustering:library:{task_id}"
 
 
-def load_library(ctx_db: Any) -> LibraryData:
-    rows, embeddings = track_store.clustering_rows(ctx_db, MODEL_NAME)
+def load_library(ctx_db: Any, exclusions: Exclusions | None = None) -> LibraryData:
+    """The analyzed library the search clusters: every track but those `exclusions` (the saved blocklists and
+    scope) leave out, so no playlist can hold one."""
+    rows, embeddings = track_store.clustering_rows(ctx_db, MODEL_NAME, exclusions=exclusions)
     return library_from_rows(rows, embeddings, tag_names=MSD_TAGS, mood_names=MOODS)
 
 
@@ -205,7 +208,10 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
     request = ClusteringRequest().with_values(params)
     seed = request.seed or secrets.randbelow(2**31 - 2) + 1
     ctx.report("Loading the analyzed library", phase="loading", progress=0)
-    data = load_library(ctx.db)
+    exclusions = Exclusions.from_settings(effective_config(ctx.config, ctx.db))
+    data = load_library(ctx.db, exclusions)
+    if exclusions.active:
+        ctx.append_log(f"Blocklists and scope in force: {len(data)} tracks may be clustered")
     if len(data) < MIN_TRACKS:
         raise ClusteringError(f"only {len(data)} analyzed tracks: run an analysis first (clustering needs at "
                               f"least {MIN_TRACKS})")

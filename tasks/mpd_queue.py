@@ -36,6 +36,7 @@ from redis.exceptions import LockError, RedisError
 from config import Config, parse_bool
 from db.app_settings import effective_config, get_setting, set_setting
 from db.pool import Database
+from discovery.exclusions import Exclusions
 from discovery.mix import mix
 from mediaservers.base import MediaServerError
 from mediaservers.mpd_queue import MpdQueue
@@ -100,7 +101,8 @@ def top_up(queue: MpdQueue, index: IndexHolder, config: Config, redis: Redis, *,
     try:
         if state.remaining >= config.MPD_QUEUE_MIN_AHEAD:
             return []
-        queries = index.queries(query_ef=config.VOYAGER_QUERY_EF)
+        # the saved blocklists and scope (config is the effective one): nothing they leave out is queued
+        queries = index.queries(query_ef=config.VOYAGER_QUERY_EF, exclusions=Exclusions.from_settings(config))
         if queries is None:
             _note(redis, message="no similarity index yet: run an analysis first")
             return []

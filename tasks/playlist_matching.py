@@ -16,6 +16,9 @@ from audio.moods import MOODS
 from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import clap_embeddings as clap_store
 from db import playlist_matching as match_store
+from db.app_settings import effective_config
+from db.exclusions_sql import allowed_item_ids
+from discovery.exclusions import Exclusions
 from discovery.playlist_matching import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash, suggest
 from discovery.ranking import unit_mean, unit_rows
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
@@ -103,8 +106,12 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
     ctx.check_cancelled()
     found = suggest(library, rows, profiles, decided=match_store.decided(ctx.db), since=cutoff, progress=matched)
     summary["songs_scored"] = found.songs_scored
-    summary["suggestions"] = match_store.save_suggestions(ctx.db, found.suggestions)
-    ctx.report(f"{summary['suggestions']} suggestions for {found.songs_suggested} of {found.songs_scored} songs; "
+    # a song the saved blocklists and scope leave out is never suggested (it still shapes its playlists' profiles)
+    exclusions = Exclusions.from_settings(effective_config(ctx.config, ctx.db))
+    allowed = allowed_item_ids(ctx.db, exclusions, sorted({s[0] for s in found.suggestions}))
+    kept = [s for s in found.suggestions if s[0] in allowed]
+    summary["suggestions"] = match_store.save_suggestions(ctx.db, kept)
+    ctx.report(f"{summary['suggestions']} suggestions for {len({s[0] for s in kept})} of {found.songs_scored} songs; "
                f"{summary['profiles_computed']} profiles computed, {summary['profiles_kept']} up to date"
                + (f"; {len(summary['read_failures'])} playlists could not be read" if summary["read_failures"] else ""),
                progress=100)

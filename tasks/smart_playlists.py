@@ -9,7 +9,9 @@ from typing import Any
 
 from audio.musicnn import MODEL_NAME
 from db import smart_playlists as smart_store
+from db.app_settings import effective_config
 from db.playlists import save_playlist
+from discovery.exclusions import Exclusions
 from discovery.smart_rules import RuleError, parse_rule
 from mediaserver import MediaServer, MediaServerError
 from tasks.catalog import SMART_PLAYLISTS
@@ -18,12 +20,14 @@ from tasks.progress import TaskContext, task
 log = logging.getLogger(__name__)
 
 
-def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any]) -> dict[str, Any]:
-    """Refresh one smart playlist; what changed (or the error, recorded on the playlist)."""
+def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any],
+                exclusions: Exclusions | None = None) -> dict[str, Any]:
+    """Refresh one smart playlist, without what `exclusions` (the saved blocklists and scope) leave out; what
+    changed (or the error, recorded on the playlist)."""
     name = row["name"] + smart_store.SUFFIX
     try:
         matches = smart_store.matching(ctx.db, parse_rule(row["rule"]), order_by=row["order_by"], seed=row["seed"],
-                                       limit=row["size_cap"], model=MODEL_NAME)
+                                       limit=row["size_cap"], model=MODEL_NAME, exclusions=exclusions)
     except RuleError as exc:
         smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=None, count=None, added=None,
                                    removed=None, error=f"the rule no longer parses: {exc}", mediaserver_playlist=None)
@@ -74,10 +78,11 @@ def run_smart_playlists_task(ctx: TaskContext, smart_playlist_id: int | None = N
         [r for r in [smart_store.get_smart_playlist(ctx.db, smart_playlist_id)] if r is not None]
     ctx.report(f"Refreshing {len(rows)} smart playlists", phase="playlists", current=0, total=len(rows))
     server = ctx.media_server()
+    exclusions = Exclusions.from_settings(effective_config(ctx.config, ctx.db))
     outcomes = []
     for number, row in enumerate(rows, start=1):
         ctx.check_cancelled()
-        outcome = refresh_one(ctx, server, row)
+        outcome = refresh_one(ctx, server, row, exclusions)
         outcomes.append(outcome)
         line = f"{outcome['name']}: " + (f"failed: {outcome['error']}" if "error" in outcome else
                                          f"{outcome['tracks']} tracks (+{outcome['added']} −{outcome['removed']})")

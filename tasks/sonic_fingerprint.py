@@ -9,6 +9,7 @@ from typing import Any
 
 from db.app_settings import effective_config
 from db.playlists import save_playlist
+from discovery.exclusions import Exclusions
 from discovery.sonic_fingerprint import sonic_fingerprint
 from mediaserver import Capability
 from tasks.catalog import SONIC_FINGERPRINT
@@ -30,12 +31,13 @@ def run_sonic_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_
     loaded = load_index(ctx.db, config.INDEX_NAME)
     if loaded is None or len(loaded) == 0:
         raise FingerprintUnavailable("the similarity index is not built yet: run an analysis first")
-    queries = loaded.queries(query_ef=config.VOYAGER_QUERY_EF)
+    # the saved blocklists and scope: a left-out song is neither suggested nor shapes the fingerprint
+    queries = loaded.queries(query_ef=config.VOYAGER_QUERY_EF, exclusions=Exclusions.from_settings(config))
     ctx.report("Reading the play history", phase="history", progress=30)
     server = ctx.media_server()
     played = server.top_played(limit=config.SONIC_FINGERPRINT_TOP_N_SONGS)
     known = queries.lookup([p.item_id for p in played])
-    history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known]
+    history = [(known[p.item_id], p.last_played) for p in played if p.item_id in known and queries.allows(p.item_id)]
     if not history:
         why = "" if Capability.PLAY_HISTORY in server.capabilities else \
             f" ({server.display_name} keeps no play history)"

@@ -62,3 +62,42 @@
   });
   api("/api/settings/mediaserver").then(fill).catch((err) => say(err.message, true));
 })();
+
+// The blocklists and scope on the Settings page: one name per line; the longest song in minutes (the API: seconds).
+(() => {
+  "use strict";
+  const form = document.getElementById("exclusions-form");
+  if (!form) return;
+  const { api, say: sayIn } = window.AudioMuse;
+  const result = document.getElementById("exclusions-result");
+  const LISTS = ["artists", "albums", "genres", "folders", "libraries", "scope_folders"];
+  const say = (text, isError) => sayIn(result, text, isError);
+
+  function fill(body) {
+    for (const name of LISTS) form.elements[name].value = (body[name] || []).join("\n");
+    const seconds = body.max_duration;
+    form.elements.max_duration_minutes.value = seconds ? String(Math.round((seconds / 60) * 100) / 100) : "";
+  }
+
+  function payload() {
+    const data = {};
+    for (const name of LISTS) {
+      data[name] = form.elements[name].value.split("\n").map((line) => line.trim()).filter(Boolean);
+    }
+    const minutes = form.elements.max_duration_minutes.value.trim();
+    // a value that is no number goes to the server as typed, which names the field in its answer
+    data.max_duration = minutes === "" ? null : Number.isFinite(Number(minutes)) ? Number(minutes) * 60 : minutes;
+    return data;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      fill(await api("/api/settings/exclusions", { method: "POST", body: payload() }));
+      say("Saved. Every list leaves these out from now on.");
+    } catch (err) {
+      say(`Not saved: ${err.message}`, true);
+    }
+  });
+  api("/api/settings/exclusions").then(fill).catch((err) => say(err.message, true));
+})();

@@ -61,6 +61,7 @@ def test_analysis_end_to_end(analysis_env, db, worker_processes):
                                                                  "relaxed", "sad"}
         assert 60 <= row["tempo_bpm"] <= 200 and row["camelot"]
         assert row["audio_access"] == "direct" and row["content_fingerprint"]
+        assert row["library"] == row["artist"]  # a music folder's libraries are its top-level (artist) folders
     assert db.fetch_one("SELECT count(*) AS n FROM embeddings WHERE model = %s", (MODEL_NAME,))["n"] == 9
     # the folder's genre tags are kept, and the recommended tags are the predicted ones they do not say
     assert {r["title"]: r["genres"] for r in rows if r["title"].startswith("Song 1-")} == {

@@ -235,10 +235,14 @@ def test_cancel_stops_the_task_and_its_running_batches(clustering_site, db, work
 
 
 def test_media_server_down_keeps_the_playlists_and_says_so(make_config, db, worker_processes, tmp_path):
-    seed_style_library(db, tmp_path / "music", per_style=12)
+    by_style = seed_style_library(db, tmp_path / "music", per_style=12)
     env = settings_env(tmp_path, MEDIASERVER_TYPE="jellyfin", JELLYFIN_URL="http://127.0.0.1:9",
                        JELLYFIN_USER_ID="u", JELLYFIN_TOKEN="t", HTTP_RETRIES="0", HTTP_TIMEOUT_SECONDS="2")
     app = serve(make_config(**env))
+    # the blocklist saved on the Settings page: no playlist holds a song of the first artist of each style
+    blocked = [t for tracks in by_style.values() for t in tracks if t.artist.endswith(" Artist 0")]
+    saved = app.test_client().post("/api/settings/exclusions", json={"artists": sorted({t.artist for t in blocked})})
+    assert saved.status_code == 200
     start_workers(worker_processes, env, album_workers=1)
     task = run_clustering(app.test_client(), db, CUSTOM)
     app.extensions["audiomuse"].stop_background.set()
@@ -246,6 +250,7 @@ def test_media_server_down_keeps_the_playlists_and_says_so(make_config, db, work
     assert "saved in AudioMuse but could not be published" in task["message"]
     playlists = app.test_client().get("/api/playlists?source=clustering").get_json()["playlists"]
     assert len(playlists) >= 2 and all(p["mediaserver_playlist"] is None for p in playlists)
+    assert not {t.item_id for t in blocked} & {t["item_id"] for p in playlists for t in p["tracks"]}
 
 
 def test_start_refuses_bad_parameters_an_empty_library_and_a_second_run(make_config, db, tmp_path):

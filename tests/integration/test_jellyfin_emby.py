@@ -104,6 +104,11 @@ def test_music_libraries_filter_albums(fake: FakeJellyfin, tmp_path: Path) -> No
 
     both = make_adapter(fake, tmp_path, MUSIC_LIBRARIES="Spoken, Music")
     assert [a.album_id for a in both.list_albums()] == [a["Id"] for a in fake.albums_newest_first()]
+    # which library each album is in (the library scope of requests): one listing per library
+    every = make_adapter(fake, tmp_path)
+    assert every.album_libraries(every.list_albums()) == {
+        a["Id"]: name for name in ("Music", "Spoken") for a in fake.albums_newest_first(name)}
+    assert set(server.album_libraries(albums).values()) == {"Music"}
     assert [a.name for a in both.list_albums(limit=2)] == ["Stories 1", "Stories 0"]
 
     with pytest.raises(MediaServerError) as excinfo:

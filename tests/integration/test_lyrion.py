@@ -162,6 +162,9 @@ def test_libraries_and_play_counts(lms: FakeLyrion, tmp_path: Path) -> None:
     assert [lib.name for lib in server.list_libraries()] == ["Early"]
     early = lyrion(lms.url, tmp_path, MUSIC_LIBRARIES="Early")
     assert [a.name for a in early.list_albums()] == ["Album 1", "Album 0"]
+    every = server.list_albums()  # a virtual library may hold part of the music: Album 2 is in none
+    assert {a.name: server.album_libraries(every).get(a.album_id) for a in every} == {
+        "Album 0": "Early", "Album 1": "Early", "Album 2": None}
     with pytest.raises(MediaServerError, match="'Late' are not Lyrion libraries.*known: Early"):
         lyrion(lms.url, tmp_path, MUSIC_LIBRARIES="Late").list_albums()
 

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from db.app_settings import effective_config, save_exclusion_settings
 from mediaservers.mpd import Mpd
+from mediaservers.mpd_queue import MpdQueue
 from tasks import mpd_queue
 from tests.conftest import wait_for
 from tests.integration.test_mpd import MPD_BINARY, MpdProcess, start_mpd
 from tests.library import make_library
 from tests.seeded_library import seed_arc
+from voyager_manager import IndexHolder
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +181,19 @@ def test_the_supervisor_thread_drives_while_on_and_ends_with_the_worker(site, db
     stop.set()
     thread.join(5)
     assert not thread.is_alive() and mpd_queue.status(redis)["running"] is False
+
+
+def test_the_queue_mode_never_queues_what_the_blocklists_leave_out(site, db, redis):
+    server, _, u, cfg, _, _ = site
+    fill(server, u[:3], current=1)
+    save_exclusion_settings(db, {"EXCLUDE_ARTISTS": "artist 4"})  # u4 (seed_arc: u_i is by Artist i)
+    settings = effective_config(cfg, db)
+    index = IndexHolder(db, cfg.INDEX_NAME)
+    index.reload(build_caches=False)
+    connection = MpdQueue.from_config(settings)
+    connection.connect()
+    try:
+        assert mpd_queue.top_up(connection, index, settings, redis) == [u[3], u[5], u[6]]
+    finally:
+        connection.close()
+    assert queue(server) == [*u[:3], u[3], u[5], u[6]]

@@ -189,6 +189,10 @@ def test_supysonic_albums_are_paged_newest_first_and_filtered_by_library(supyson
     three = server.list_albums(limit=3)
     assert len(three) == 3 and {a.album_id for a in three} <= {a.album_id for a in albums}
 
+    libraries = server.album_libraries(albums)  # which music folder each album is in (the library scope)
+    assert {a.name: libraries[a.album_id] for a in albums} == {
+        "Album 0": "Music", "Album 1": "Music", "Album 2": "Music", "[non-album tracks]": "Music",
+        "Extra Album": "Extra"}
     music_only = Navidrome.from_config(settings(supysonic.url, tmp_path, MUSIC_LIBRARIES="music"), page_size=3)
     assert len(music_only.list_albums()) == 4 and "Extra Album" not in {a.name for a in music_only.list_albums()}
     extra_only = Navidrome.from_config(settings(supysonic.url, tmp_path, MUSIC_LIBRARIES="Extra"))

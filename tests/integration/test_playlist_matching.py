@@ -82,6 +82,23 @@ def test_suggest_accept_reject_and_extend(site, db):
     assert all(str(path_of[i]) in text for i in ids[:2])
 
 
+def test_blocked_songs_are_never_suggested_nor_continue_a_playlist(site, db):
+    client, tracks, _, _, run = site
+    album_1 = {t.item_id for t in tracks if "/Album 1/" in (t.path or "")}  # a relative folder: at any depth
+    assert client.post("/api/settings/exclusions", json={"folders": ["Album 1"]}).status_code == 200
+    match(client, db, run)
+    stored = {r["item_id"] for r in db.fetch_all("SELECT item_id FROM playlist_suggestions")}
+    assert stored and not stored & album_1  # the job never suggested them
+    listed = client.get("/api/playlists/suggestions").get_json()
+    assert {s["item_id"] for s in listed["suggestions"]} == stored and listed["exclusions"]["folders"] == ["Album 1"]
+
+    client.post("/api/settings/exclusions", json={"folders": []})
+    order = [r["item_id"] for r in client.get("/api/playlists/Rock night.m3u8/continue?n=30").get_json()["results"]]
+    assert set(order) & album_1
+    extend = client.get("/api/playlists/Rock night.m3u8/continue?n=4&exclude_folders=Album 1").get_json()
+    assert [r["item_id"] for r in extend["results"]] == [i for i in order if i not in album_1][:4]
+
+
 def test_an_empty_listing_keeps_the_decisions_and_a_bad_accept_changes_nothing(site, db):
     client, tracks, group0, playlists, run = site
     match(client, db, run)

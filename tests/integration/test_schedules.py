@@ -241,6 +241,15 @@ def test_the_scheduled_sonic_fingerprint_playlist_is_made_from_the_play_history(
             made = [p for p in fake.playlists.values() if p.name == "Morning_instant"]
             assert len(made) == 1 and len(made[0].item_ids) == row["result"]["tracks"] == 5
             assert {tracks[0].item_id, tracks[1].item_id} <= set(made[0].item_ids)
+            # the blocklist saved on the Settings page: no song of Artist 1 (suggested before), still 5 songs
+            artist_1 = {t.item_id for t in tracks if t.artist == "Artist 1"}
+            assert artist_1 & set(made[0].item_ids)
+            assert client.post("/api/settings/exclusions", json={"artists": ["artist 1"]}).status_code == 200
+            again = client.post(f"/api/cron/{schedule['schedule_id']}/run").get_json()
+            run_worker_burst()
+            assert store.get_task(db, again["task_id"])["status"] == "SUCCESS"
+            remade = next(p for p in fake.playlists.values() if p.name == "Morning_instant")
+            assert len(remade.item_ids) == 5 and not artist_1 & set(remade.item_ids)
         finally:
             app.extensions["audiomuse"].stop_background.set()
 

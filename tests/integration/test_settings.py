@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from db.app_settings import effective_config
+from discovery.exclusions import Exclusions
 from tests.library import make_library
 
 
@@ -163,3 +164,20 @@ def test_plaintext_settings_from_before_are_sealed_at_start(make_config, db):
         assert app.extensions["audiomuse"].session_key == "a" + "b" * 63  # sessions made before go on working
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def test_blocklists_round_trip_and_override_the_environment(client, config, db):
+    body = {"artists": ["Crosby, Stills & Nash", "ABBA"], "albums": [], "genres": ["Audiobook"],
+            "folders": ["/music/Podcasts"], "libraries": ["Music"], "scope_folders": [], "max_duration": 1800.0}
+    assert client.get("/api/settings/exclusions").get_json() == {
+        "artists": [], "albums": [], "genres": [], "folders": [], "libraries": [], "scope_folders": [],
+        "max_duration": None, "saved": False}
+    saved = client.post("/api/settings/exclusions", json=body).get_json()
+    assert saved == {**body, "saved": True}
+    assert client.get("/api/settings/exclusions").get_json() == saved
+    effective = effective_config(config, db)
+    assert Exclusions.from_settings(effective).artists == ("Crosby, Stills & Nash", "ABBA")  # the comma is kept
+    assert effective.MAX_SUGGESTED_TRACK_SECONDS == 1800
+    # a field left out keeps its value, an empty list clears one, 0 is no maximum
+    cleared = client.post("/api/settings/exclusions", json={"artists": [], "max_duration": 0}).get_json()
+    assert (cleared["artists"], cleared["genres"], cleared["max_duration"]) == ([], ["Audiobook"], None)

@@ -204,6 +204,15 @@ def test_a_refresh_that_the_media_server_refuses_is_recorded(api, db, run_worker
     assert "media server refused" in shown["last_error"] and shown["last_matches"] == 2
 
 
+def test_a_refresh_leaves_out_what_the_saved_blocklist_blocks(api, db, run_worker_burst):
+    db.execute("UPDATE tracks SET album = 'Live at Wembley' WHERE item_id = 't12'")  # one of the two rock songs
+    assert api.post("/api/settings/exclusions", json={"albums": ["LIVE AT WEMBLEY"]}).status_code == 200
+    api.post("/api/smart_playlists", json={"name": "Rock", "rule": "tag = rock"})
+    run_worker_burst()
+    shown = api.get("/api/smart_playlists").get_json()["smart_playlists"][0]
+    assert shown["last_matches"] == 1  # t06 only (publishing it fails: the seeded songs are no files here)
+
+
 def test_a_rule_text_and_conditions_that_differ_are_refused(api, db):
     # a client that sends both must mean the same rule: never store one the user did not see
     rows = [{"field": "bpm", "op": "range", "values": [120, 130]}]

@@ -49,6 +49,18 @@ def test_fingerprint_mixes_the_users_top_songs_and_discoveries(jellyfin_site):
     assert len(created) == 1 and created[0].owner_id == alice and created[0].item_ids == list(roles)
 
 
+def test_blocked_songs_neither_shape_the_fingerprint_nor_appear_in_it(jellyfin_site):
+    client, fake = jellyfin_site
+    ids = [t["Id"] for t in fake.tracks]
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    fake.set_played("Bob", ids[0], 9, yesterday)
+    fake.set_played("Bob", ids[1], 5, yesterday)
+    answer = client.post("/api/sonic_fingerprint/generate", json={"n": 4, "exclude_artists": ["Artist 1", "ARTIST 2"]})
+    # one seed (the played t0; t1 is blocked), then the nearest songs to t0 alone that are not blocked
+    assert [t["item_id"] for t in answer.get_json()] == [ids[0], ids[3], ids[4], ids[5]]
+    assert answer.headers["X-AudioMuse-Excluded"] == "2"
+
+
 def test_media_server_down_is_a_502_with_the_cause(jellyfin_site):
     client, fake = jellyfin_site
     fake.stop()
