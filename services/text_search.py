@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,14 @@ from discovery.clap_text import ClapTextEncoder
 from discovery.keyword_index import KeywordIndex
 from discovery.ranking import ordered, top_cosine
 from discovery.sentence_encoder import SentenceEncoder
-from discovery.text_search import Concept, ConceptScores, TextSearchEngine, build_concepts, concept_scores
+from discovery.text_search import (
+    Concept,
+    ConceptColumns,
+    ConceptScores,
+    TextSearchEngine,
+    build_concepts,
+    concept_scores,
+)
 from voyager_manager import LoadedIndex
 
 log = logging.getLogger(__name__)
@@ -78,22 +86,20 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
             KeywordIndex.build([]))
     catalog = loaded.catalog
     item_ids = [catalog.item_id(p) for p in range(len(loaded))]
-    positions, tags, moods, tempo, energy, scale, top = [], [], [], [], [], [], []
+    # Streamed into flat arrays: a tag dict per track would be gigabytes at a million tracks.
+    positions = array("q")
+    columns = ConceptColumns(CONCEPTS, len(item_ids))
+    top = np.full((len(item_ids), 4), -1, dtype=np.int16)
     for position, (row_tags, row_moods, row_tempo, row_energy, row_scale) in enumerate(
             text_search_rows(db, item_ids)):
         if row_tags is None:
             continue  # not analyzed (or gone from the tracks table since the index was built)
+        top[len(positions)] = top_concepts(row_tags, row_moods)
         positions.append(position)
-        tags.append(row_tags)
-        moods.append(row_moods)
-        tempo.append(row_tempo)
-        energy.append(row_energy)
-        scale.append(row_scale)
-        top.append(top_concepts(row_tags, row_moods))
-    return SearchableLibrary(np.asarray(positions, dtype=np.int64),
-                             concept_scores(CONCEPTS, tags=tags, moods=moods, tempo=tempo, energy=energy,
-                                            scale=scale),
-                             np.asarray(top, dtype=np.int16).reshape(-1, 4),
+        columns.add(row_tags, row_moods, row_tempo, row_energy, row_scale)
+    return SearchableLibrary(np.frombuffer(positions, dtype=np.int64).copy() if positions else
+                             np.zeros(0, dtype=np.int64), columns.scores(),
+                             np.ascontiguousarray(top[:len(positions)]),
                              KeywordIndex.build([catalog.names(p) for p in range(len(loaded))]))
 
 
