@@ -52,6 +52,8 @@ def site(make_config, db, redis, tmp_path: Path):  # type: ignore[no-untyped-def
                       DUPLICATE_DISTANCE=0.0001)
     seed_blocklist_library(db, redis, cfg)
     app = serve(cfg)
+    # the index and the artist model load in the background: wait for both (a busy machine takes its time)
+    wait_for(lambda: app.extensions["audiomuse"].index.cache("artists") is not None, what="the artist model")
     yield app.test_client()
     app.extensions["audiomuse"].stop_background.set()
 
