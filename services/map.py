@@ -106,8 +106,8 @@ def _incremental(db: Database, stored: projection_store.StoredProjection, *, con
     coords = stored.coords[kept]
     if new_rows:
         progress(f"Placing {len(new_rows)} new tracks among {len(kept)} mapped ones", 0.1)
-        known = vectors[[row_of[i] for i in kept_ids]]
-        placed = place_new_tracks(known, coords, vectors[new_rows], k=config.MAP_UMAP_NEIGHBORS)
+        known_rows = np.fromiter((row_of[i] for i in kept_ids), dtype=np.int64, count=len(kept_ids))
+        placed = place_new_tracks(vectors, coords, vectors[new_rows], k=config.MAP_UMAP_NEIGHBORS, rows=known_rows)
         coords = np.concatenate([coords, placed]) if len(kept) else placed
     ids = kept_ids + [item_ids[row] for row in new_rows]
     projection_store.save_projection(db, name=config.INDEX_NAME, model=stored.model, method=stored.method,

@@ -162,3 +162,44 @@ def test_new_tracks_land_among_the_songs_they_sound_like() -> None:
     np.testing.assert_allclose(placed, [[-10, 0], [0, 10], [10, 0]], atol=0.5)
     with pytest.raises(DiscoveryError, match="no mapped track"):
         place_new_tracks(np.zeros((0, 32)), np.zeros((0, 2)), new)
+
+
+def placed_by_the_whole_library(known: np.ndarray, coords: np.ndarray, new: np.ndarray, k: int) -> np.ndarray:
+    """The placement rule of issue 14, as written then: every new track compared with every known one at once."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    similarity = unit(new) @ unit(known).T
+    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    weights = np.clip(np.take_along_axis(similarity, nearest, axis=1), 0.0, None).astype(np.float64)
+    weights[weights.sum(axis=1) == 0] = 1.0
+    return np.einsum("bk,bkc->bc", weights, coords[nearest]) / weights.sum(axis=1, keepdims=True)
+
+
+def test_new_tracks_are_placed_where_comparing_with_the_whole_library_puts_them() -> None:
+    known = clusters(1000, centres=6, seed=4)  # 6,000 tracks
+    rng = np.random.default_rng(5)
+    coords = rng.normal(size=(len(known), 2))
+    new = clusters(50, centres=6, seed=9)[rng.permutation(300)] + rng.normal(scale=0.02, size=(300, 32))
+    expected = placed_by_the_whole_library(known, coords, new, k=15)
+    # compared a few hundred known tracks at a time, through rows of a larger matrix (the caller's copy-free way)
+    larger = np.concatenate([rng.normal(size=(500, 32)), known]).astype(np.float32)
+    placed = place_new_tracks(larger, coords, new, k=15, rows=np.arange(500, 500 + len(known)), batch=64,
+                              chunk=700)
+    np.testing.assert_allclose(placed, expected, atol=1e-5)
+    np.testing.assert_allclose(place_new_tracks(known, coords, new, k=15), expected, atol=1e-5)
+
+
+def test_placing_new_tracks_takes_memory_independent_of_the_library_size() -> None:
+    import tracemalloc
+
+    new = clusters(50, centres=5, seed=3)  # 250 new tracks
+    peaks = {}
+    for n in (10_000, 40_000):
+        known = np.random.default_rng(n).normal(size=(n, 32)).astype(np.float32)
+        coords = np.random.default_rng(1).normal(size=(n, 2))
+        tracemalloc.start()
+        place_new_tracks(known, coords, new)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    # comparing with everything at once needs 4 times as much for 4 times the library (40 MB of similarities alone)
+    assert peaks[40_000] < 1.2 * peaks[10_000]
+    assert peaks[40_000] < 250 * 40_000 * 4
