@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from discovery.projection import pca_2d
+from discovery.projection import sampled_pca_2d
 from discovery.types import DiscoveryError
 
 __all__ = ["MapProjection", "map_order", "place_new_tracks", "project_library"]
@@ -71,15 +71,19 @@ def project_library(item_ids: Sequence[str], vectors: np.ndarray, *, seed: int =
     params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed, "fit_sample": fit_sample,
               "metric": "cosine"}
     if n <= n_neighbors + 1:
-        return MapProjection(list(item_ids), _scaled(pca_2d(x)), "pca", {"tracks": n},
+        return MapProjection(list(item_ids), _pca(x, seed=seed), "pca", {"tracks": n},
                              f"{n} tracks are too few for UMAP with {n_neighbors} neighbours")
     try:
         coords = _umap(x, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, fit_sample=fit_sample,
                        chunk=chunk, progress=progress)
     except Exception as exc:  # numba, pynndescent and scipy raise many kinds; PCA always works
-        return MapProjection(list(item_ids), _scaled(pca_2d(x)), "pca", {"tracks": n},
+        return MapProjection(list(item_ids), _pca(x, seed=seed), "pca", {"tracks": n},
                              f"UMAP failed ({type(exc).__name__}: {str(exc)[:200]})")
     return MapProjection(list(item_ids), _scaled(coords), "umap", params)
+
+
+def _pca(x: np.ndarray, *, seed: int) -> np.ndarray:
+    return _scaled(sampled_pca_2d(lambda rows: x[rows], x.shape[0], seed=seed))
 
 
 def _umap(x: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, fit_sample: int, chunk: int,

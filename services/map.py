@@ -9,7 +9,7 @@ exceed MAP_FULL_REBUILD_SHARE of the mapped tracks; the Rebuild button always bu
 The web process's `build_map_cache` is registered on the IndexHolder: it serves the stored coordinates of the
 tracks the loaded index holds; a track the index holds but the projection does not yet (the index is reloaded
 before the projection job ends) is placed at once among its nearest mapped neighbours in the index; with no
-projection stored at all the map is a PCA of the index's vectors.
+projection stored at all the map is a PCA of the index's vectors (fitted on a sample, applied a chunk at a time).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from db.pool import Database
 from db.tracks import all_embeddings, top_tags
 from discovery.map_cache import MapCache, build_map_cache
 from discovery.map_projection import place_new_tracks, project_library
-from discovery.projection import pca_2d
+from discovery.projection import sampled_pca_2d
 from voyager_manager import LoadedIndex, publish_reload
 
 log = logging.getLogger(__name__)
@@ -159,12 +159,11 @@ def build_web_map(db: Database, loaded: LoadedIndex | None, *, name: str, neighb
             meta["placed_now"] = int(len(missing))
     if stored is None:
         projection = "pca"
-        vectors = loaded.index.get_vectors(list(range(size)))
-        coords = pca_2d(np.asarray(vectors, dtype=np.float32)).astype(np.float32)
-        spread = float(coords.std()) or 1.0
-        coords = (coords - coords.mean(axis=0)) / spread
+        # a sample fits the axes and the index is read a chunk at a time: never a copy of all its vectors
+        flat = sampled_pca_2d(lambda rows: loaded.index.get_vectors(rows.tolist()), size)
+        spread = float(flat.std()) or 1.0
+        coords = ((flat - flat.mean(axis=0)) / spread).astype(np.float32)
         meta["fallback_reason"] = "no map projection has been computed yet"
-        del vectors
     named = [(p, found) for p in range(size) if (found := catalog.names(p)) is not None]
     positions = [p for p, _ in named]
     names = [found for _, found in named]

@@ -11,6 +11,7 @@ import pytest
 
 from discovery.map_cache import PERCENTS, build_map_cache, sample_size
 from discovery.map_projection import map_order, place_new_tracks, project_library
+from discovery.projection import pca_2d, sampled_pca_2d
 from discovery.types import DiscoveryError
 
 
@@ -203,3 +204,41 @@ def test_placing_new_tracks_takes_memory_independent_of_the_library_size() -> No
     # comparing with everything at once needs 4 times as much for 4 times the library (40 MB of similarities alone)
     assert peaks[40_000] < 1.2 * peaks[10_000]
     assert peaks[40_000] < 250 * 40_000 * 4
+
+
+# --- the PCA fallback --------------------------------------------------------------------------------------
+def test_the_pca_of_a_library_within_the_sample_is_the_exact_pca() -> None:
+    x = clusters(300, centres=4, seed=6)  # 1,200 tracks
+    coords = sampled_pca_2d(lambda rows: x[rows], len(x), sample=5_000, chunk=250)
+    np.testing.assert_allclose(coords, pca_2d(x), atol=1e-4)
+    flat = np.repeat(np.array([[1.0, 2.0, 3.0]], dtype=np.float32), 4, axis=0)  # rank 0: all at the origin
+    np.testing.assert_array_equal(sampled_pca_2d(lambda rows: flat[rows], 4), np.zeros((4, 2)))
+    assert sampled_pca_2d(lambda rows: x[rows], 0).shape == (0, 2)
+
+
+def test_the_pca_of_a_large_library_reads_it_a_chunk_at_a_time_and_fits_a_sample() -> None:
+    import tracemalloc
+
+    centres = (np.random.default_rng(0).normal(size=(8, 200)) * 3).astype(np.float32)
+
+    def read(rows: np.ndarray) -> np.ndarray:  # each row is made when asked for: the library is never in memory
+        noise = np.random.default_rng(rows[:1] if len(rows) else 0).standard_normal((len(rows), 200), np.float32)
+        noise += centres[rows % 8]
+        return noise
+
+    peaks = {}
+    asked: list[int] = []
+    for n in (100_000, 400_000):  # 80 and 320 MB as float32 if they were read at once
+        asked.clear()
+        tracemalloc.start()
+        coords = sampled_pca_2d(lambda rows: (asked.append(len(rows)), read(rows))[1], n, sample=20_000,
+                                chunk=10_000)
+        peaks[n] = tracemalloc.get_traced_memory()[1] - coords.nbytes
+        tracemalloc.stop()
+        assert coords.shape == (n, 2) and max(asked) <= 20_000 and sum(asked) == 20_000 + n
+    assert peaks[400_000] < 1.1 * peaks[100_000] and peaks[400_000] < 100_000 * 200 * 4
+    # the axes of the sample are the library's: the groups lie where the exact PCA of the group centres puts them
+    groups = np.stack([coords[np.arange(n) % 8 == g].mean(axis=0) for g in range(8)])
+    exact = pca_2d(np.repeat(centres, 100, axis=0))[::100]
+    for axis in range(2):
+        assert abs(np.corrcoef(groups[:, axis], exact[:, axis])[0, 1]) > 0.99
