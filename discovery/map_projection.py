@@ -161,5 +161,6 @@ def place_new_tracks(known_vectors: np.ndarray, known_coords: np.ndarray, new_ve
 def map_order(item_ids: Sequence[str]) -> np.ndarray:
     """Indices of `item_ids` in a fixed pseudo-random order (by a hash of each id): the first p % of it is the
     p % sample of the map, the same songs at every reload, and each smaller sample inside the larger ones."""
-    keys = [hashlib.blake2b(i.encode(), digest_size=8).digest() for i in item_ids]
-    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+    keys = np.fromiter((int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big")
+                        for i in item_ids), dtype=np.uint64, count=len(item_ids))
+    return np.argsort(keys, kind="stable").astype(np.int64)

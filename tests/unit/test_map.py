@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from discovery.map_cache import PERCENTS, build_map_cache, sample_size
+from discovery.map_cache import PERCENTS, build_map_cache, decode_binary_map, sample_size
 from discovery.map_projection import map_order, place_new_tracks, project_library
 from discovery.projection import pca_2d, sampled_pca_2d
 from discovery.types import DiscoveryError
@@ -106,6 +106,66 @@ def test_an_empty_library_is_an_empty_map_with_a_message() -> None:
         doc = json.loads(gzip.decompress(cache.gzip_bytes(p)))
         assert doc["items"] == [] and doc["count"] == doc["total"] == 0
         assert "analysis" in doc["message"]
+
+
+@pytest.mark.parametrize("percent", PERCENTS)
+def test_the_binary_map_round_trips_within_the_quantisation_step(percent: int) -> None:
+    cache = make_cache(401, built_at="2026-12-02T10:00:00+00:00")
+    data = cache.binary_bytes(percent)
+    assert len(data) == cache.binary_length(percent) and b"".join(cache.binary_chunks(percent)) == data
+    decoded = decode_binary_map(data)
+    doc = json.loads(cache.json_bytes(percent))
+    count = sample_size(401, percent)
+    header = decoded.header
+    assert header["count"] == count == len(decoded.coords) and header["total"] == 401 and header["percent"] == percent
+    assert header["projection"] == "umap" and header["built_at"] == "2026-12-02T10:00:00+00:00"
+    assert header["version"] == cache.version and header["tags"] == ["rock", "pop", "ambient"]
+    # point i is the i-th item of the JSON document: same place (within half a step) and the same top tag
+    x0, y0, x1, y1 = header["bounds"]
+    step = np.array([(x1 - x0) / 65535, (y1 - y0) / 65535])
+    expected = np.array([item["embedding_2d"] for item in doc["items"]])
+    assert np.all(np.abs(decoded.coords - expected) <= step / 2 + 1e-4)
+    assert [header["tags"][c] for c in decoded.codes] == [item["top_mood"] for item in doc["items"]]
+
+
+def test_the_binary_map_codes_say_no_tag_and_grow_to_two_bytes_for_many_tags() -> None:
+    n = 300
+    codes = np.arange(n, dtype=np.int16).reshape(n, 1)
+    codes[7, 0] = -1
+    cache = build_map_cache(positions=list(range(n)), item_ids=ids(n), names=[("t", "a", "b")] * n,
+                            coords=np.random.default_rng(0).normal(size=(n, 2)), tag_names=[f"tag {i}" for i in
+                                                                                            range(n)],
+                            tag_codes=codes, tag_scores=np.ones((n, 1), np.float32), index_size=n, projection="umap")
+    decoded = decode_binary_map(cache.binary_bytes(100))
+    by_id = {i["item_id"]: i["top_mood"] for i in json.loads(cache.json_bytes(100))["items"]}
+    assert [None if c < 0 else f"tag {c}" for c in decoded.codes] == [by_id[ids(n)[i]] for i in map_order(ids(n))]
+    assert cache.codes.dtype == np.uint16 and by_id["track-00007"] is None
+
+
+def test_a_binary_map_of_one_point_or_none_and_what_is_not_one() -> None:
+    one = build_map_cache(positions=[0], item_ids=["a"], names=[("t", "a", "b")], coords=np.array([[1.5, -2.0]]),
+                          tag_names=[], tag_codes=np.full((1, 3), -1, np.int16),
+                          tag_scores=np.full((1, 3), np.nan, np.float32), index_size=1, projection="pca")
+    decoded = decode_binary_map(one.binary_bytes(25))
+    np.testing.assert_allclose(decoded.coords, [[1.5, -2.0]])
+    assert list(decoded.codes) == [-1]
+    empty = make_cache(0)
+    assert decode_binary_map(empty.binary_bytes(100)).coords.shape == (0, 2)
+    data = one.binary_bytes(100)
+    for bad in (b"", b"GIF89a" + data[6:], data[:-1]):
+        with pytest.raises(ValueError):
+            decode_binary_map(bad)
+
+
+def test_the_map_holds_its_json_once_compressed() -> None:
+    cache = make_cache(4000)
+    whole = len(cache.json_bytes(100))
+    # one deflate stream for every sample: less than the JSON, and the four gzip documents are not kept
+    assert cache.nbytes < whole / 2
+    assert sum(cache.gzip_length(p) for p in PERCENTS) > cache.nbytes
+    for p in PERCENTS:
+        assert gzip.decompress(cache.gzip_bytes(p)) == cache.json_bytes(p)
+        assert len(cache.gzip_bytes(p)) == cache.gzip_length(p)
 
 
 # --- projection --------------------------------------------------------------------------------------------
