@@ -266,3 +266,26 @@ def test_an_empty_library_is_an_empty_binary_map(client):
                       what="the first map cache")
     decoded = decode_binary_map(binary)
     assert decoded.header["total"] == 0 and len(decoded.coords) == 0 and "analysis" in decoded.header["message"]
+
+
+def test_the_embeddings_are_read_into_one_array_without_copies(db):
+    import io
+    import tracemalloc
+
+    from db.tracks import all_embeddings
+
+    n, d = 20_000, 200
+    vectors = np.random.default_rng(3).normal(size=(n, d)).astype("<f4")
+    tracks = io.StringIO("".join(f"e{i:06d}\tSong {i}\n" for i in range(n)))
+    rows = io.StringIO("".join(f"e{i:06d}\t{MODEL_NAME}\t{d}\t\\\\x{vectors[i].tobytes().hex()}\n" for i in range(n)))
+    with db.transaction() as cur:
+        cur.copy_from(tracks, "tracks", columns=("item_id", "title"))
+        cur.copy_from(rows, "embeddings", columns=("item_id", "model", "dimensions", "vector"))
+    tracemalloc.start()
+    item_ids, read = all_embeddings(db, MODEL_NAME)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert item_ids == [f"e{i:06d}" for i in range(n)]
+    np.testing.assert_array_equal(read, vectors)
+    # the array (16 MB) and the ids, not the rows' bytes, their join and a converted copy besides (3 × 16 MB)
+    assert peak < 1.5 * vectors.nbytes
