@@ -65,7 +65,7 @@ def project_library(item_ids: Sequence[str], vectors: np.ndarray, *, seed: int =
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] != len(item_ids):
         raise DiscoveryError("vectors", f"vectors of shape {x.shape} do not match {len(item_ids)} item ids")
-    if not np.all(np.isfinite(x)):
+    if not all(np.isfinite(x[start:start + chunk]).all() for start in range(0, x.shape[0], chunk)):
         raise DiscoveryError("vectors", "vectors hold NaN or infinite values")
     n = x.shape[0]
     params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed, "fit_sample": fit_sample,

@@ -5,7 +5,7 @@
 (() => {
   "use strict";
   const { api, followTask, sleep, say, element, picker, playlistBox, playButton } = window.AudioMuse;
-  const { decode, pointOf, PointIndex, View, createRenderer, STEPS } = window.MapPoints;
+  const { decode, pointOf, PointIndex, View, createRenderer, createPixelRenderer, STEPS } = window.MapPoints;
   const settings = window.MAP_SETTINGS;
   const $ = (id) => document.getElementById(id);
   const plot = $("map-plot");
@@ -28,17 +28,31 @@
   const known = new Map();  // item id -> {title, artist, point}: every song the page has named
   const named = new Map();  // point index -> its item (from /api/map/items), for the loaded map's version
 
-  const pointsCanvas = plot.querySelector("canvas.map-points");
+  // WebGL draws the points; where it runs in software (no GPU) a large map is written into a 2-D canvas's pixels
+  // instead, ten times faster there. ?renderer=webgl2 or ?renderer=pixels forces one (to compare them).
+  const glCanvas = plot.querySelector("canvas.map-points");
+  const pixelCanvas = plot.querySelector("canvas.map-pixels");
   const overlay = plot.querySelector("canvas.map-overlay");
   const ink = overlay.getContext("2d");
-  let renderer;
+  const SOFTWARE_WEBGL_MAX = 50000;
+  const forced = new URLSearchParams(window.location.search).get("renderer");
+  let webgl = null;
   try {
-    renderer = createRenderer(pointsCanvas);
+    if (forced !== "pixels") webgl = createRenderer(glCanvas);
   } catch (err) {
-    say(message, `The map cannot be drawn here: ${err.message}`, true);
-    return;
+    webgl = null;  // a shader the driver refuses: the pixels will do
   }
-  plot.dataset.renderer = renderer.kind;
+  let pixels = null;
+  let renderer = null;
+  function useRendererFor(count) {
+    const next = webgl && (forced === "webgl2" || !webgl.software || count <= SOFTWARE_WEBGL_MAX) ? webgl
+      : (pixels = pixels || createPixelRenderer(pixelCanvas));
+    glCanvas.hidden = next !== webgl;
+    pixelCanvas.hidden = next === webgl;
+    renderer = next;
+    plot.dataset.renderer = next.kind;
+  }
+  useRendererFor(0);
 
   const tagOf = (code) => (code === state.map.none ? UNTAGGED : state.map.header.tags[code]);
   function colourOf(i) {
@@ -95,6 +109,7 @@
     state.tags = [...counts.entries()].map(([code, count]) => [tagOf(code), count, code])
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
     state.tags.forEach(([tag]) => { if (!state.colours.has(tag)) state.colours.set(tag, colourOf(state.colours.size)); });
+    useRendererFor(map.count);
     renderer.load(map);
     state.frameMs = 0;
     if (!sameMap) view.fit(map.header.bounds);
@@ -226,7 +241,7 @@
     const ratio = window.devicePixelRatio || 1;
     view.width = plot.clientWidth || 1;
     view.height = plot.clientHeight || 1;
-    [pointsCanvas, overlay].forEach((canvas) => {
+    [glCanvas, pixelCanvas, overlay].forEach((canvas) => {
       canvas.width = Math.round(view.width * ratio);
       canvas.height = Math.round(view.height * ratio);
     });
@@ -234,7 +249,7 @@
 
   function draw() {
     frame = 0;
-    if (pointsCanvas.width !== Math.round(plot.clientWidth * (window.devicePixelRatio || 1))) {
+    if (overlay.width !== Math.round(plot.clientWidth * (window.devicePixelRatio || 1))) {
       resize();
       pointsStale = true;
     }
@@ -249,6 +264,7 @@
         renderer.draw(view, pointSize(), limit);
         renderer.finish();
         state.frameMs = performance.now() - started;
+        plot.dataset.frameMs = state.frameMs.toFixed(0);
       } else {
         renderer.draw(view, pointSize(), limit);
       }
@@ -775,7 +791,7 @@
     },
     layers: () => layers().map((layer) => ({ ...layer })),
     painted: () => renderer.painted(view, pointSize()),
-    renderer: renderer.kind,
+    renderer: () => renderer.kind,
   };
 
   resize();

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from db import task_status as store
 from tasks.catalog import MAP, start_task
-from tests.conftest import OUTPUT_DIR
+from tests.conftest import OUTPUT_DIR, wait_for
 from tests.seeded_library import insert_track, seed_groups
 
 pytestmark = pytest.mark.browser
@@ -316,8 +316,8 @@ def test_a_map_that_changed_since_the_page_loaded_it_is_loaded_again(start_site,
     insert_track(db, item_id="late", title="Late song", artist="Somebody", vector=np.ones(24))
     rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
                             m=16, ef_construction=100)
-    page.wait_for_function("""async () => (await window.AudioMuse.api("/api/map/status")).served.total === 25""",
-                           polling=200, timeout=20_000)
+    wait_for(lambda: page.evaluate("""async () => (await window.AudioMuse.api("/api/map/status")).served.total""")
+             == 25, timeout=20, what="the map of 25 songs served")
     # Hovering names the point by an index of the old version: refused, so the page loads the map again.
     page.mouse.move(*where)
     expect(page.locator("#selection-message")).to_have_text(
