@@ -254,6 +254,17 @@ def test_the_page_draws_the_binary_map_with_webgl_and_names_points_on_hover(star
     assert page.evaluate("() => window.AudioMuseMap.painted()") == 0
     page.click("#legend-show-all")
     wait_for_points(page, 24)
+    # the pixel renderer (what a large map gets where WebGL has no GPU) draws the same points
+    page.goto(base + "/map?percent=100&renderer=pixels")
+    wait_for_points(page, 24)
+    assert page.locator("#map-plot").get_attribute("data-renderer") == "pixels"
+    assert page.evaluate("() => window.AudioMuseMap.painted()") >= 24 * 30  # 24 squares of 6 × 6 px, a few overlapping
+    page.click("#legend-hide-all")
+    wait_for_points(page, 0)
+    assert page.evaluate("() => window.AudioMuseMap.painted()") == 0
+    page.goto(base + "/map?percent=100")
+    wait_for_points(page, 24)
+    asked.clear()
 
     # Hovering a point names it (asked by point index); the names of the others were never loaded.
     song = mapped[4]
