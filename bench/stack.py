@@ -62,10 +62,11 @@ def task_workers(env: Mapping[str, str], *, child_workers: int) -> Iterator[None
 
 
 def start_web_server(env: Mapping[str, str], port: int) -> subprocess.Popen[bytes]:
-    """The real web server as supervisord runs it (gunicorn, one process, 8 threads, `app:serve()`) on `port`."""
+    """The real web server as supervisord runs it (gunicorn, one process, 8 threads, a 300-s worker timeout — loading
+    a large index takes longer than gunicorn's default 30 s — `app:serve()`) on `port`."""
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-         "--no-control-socket", "app:serve()"], cwd=ROOT, env=dict(env), start_new_session=True,
+         "--timeout", "300", "--no-control-socket", "app:serve()"], cwd=ROOT, env=dict(env), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from discovery.projection import pca_2d
+from discovery.projection import sampled_pca_2d
 from discovery.types import DiscoveryError
 
 __all__ = ["MapProjection", "map_order", "place_new_tracks", "project_library"]
@@ -65,21 +65,25 @@ def project_library(item_ids: Sequence[str], vectors: np.ndarray, *, seed: int =
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] != len(item_ids):
         raise DiscoveryError("vectors", f"vectors of shape {x.shape} do not match {len(item_ids)} item ids")
-    if not np.all(np.isfinite(x)):
+    if not all(np.isfinite(x[start:start + chunk]).all() for start in range(0, x.shape[0], chunk)):
         raise DiscoveryError("vectors", "vectors hold NaN or infinite values")
     n = x.shape[0]
     params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed, "fit_sample": fit_sample,
               "metric": "cosine"}
     if n <= n_neighbors + 1:
-        return MapProjection(list(item_ids), _scaled(pca_2d(x)), "pca", {"tracks": n},
+        return MapProjection(list(item_ids), _pca(x, seed=seed), "pca", {"tracks": n},
                              f"{n} tracks are too few for UMAP with {n_neighbors} neighbours")
     try:
         coords = _umap(x, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, fit_sample=fit_sample,
                        chunk=chunk, progress=progress)
     except Exception as exc:  # numba, pynndescent and scipy raise many kinds; PCA always works
-        return MapProjection(list(item_ids), _scaled(pca_2d(x)), "pca", {"tracks": n},
+        return MapProjection(list(item_ids), _pca(x, seed=seed), "pca", {"tracks": n},
                              f"UMAP failed ({type(exc).__name__}: {str(exc)[:200]})")
     return MapProjection(list(item_ids), _scaled(coords), "umap", params)
+
+
+def _pca(x: np.ndarray, *, seed: int) -> np.ndarray:
+    return _scaled(sampled_pca_2d(lambda rows: x[rows], x.shape[0], seed=seed))
 
 
 def _umap(x: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, fit_sample: int, chunk: int,
@@ -109,29 +113,54 @@ def _umap(x: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, fit_sa
 
 
 def place_new_tracks(known_vectors: np.ndarray, known_coords: np.ndarray, new_vectors: np.ndarray, *,
-                     k: int = DEFAULT_NEIGHBORS, batch: int = 1_000) -> np.ndarray:
-    """(m, 2) positions of new tracks: the similarity-weighted mean of the positions of their `k` nearest known
-    tracks (cosine similarity, negative similarities weigh nothing; a track like nothing known lands on the mean
-    of its nearest). known_vectors (n, d), known_coords (n, 2), new_vectors (m, d)."""
-    known = _unit_rows(np.asarray(known_vectors, dtype=np.float32))
-    new = _unit_rows(np.asarray(new_vectors, dtype=np.float32))
+                     k: int = DEFAULT_NEIGHBORS, rows: np.ndarray | None = None, batch: int = 512,
+                     chunk: int = 8_192) -> np.ndarray:
+    """(m, 2) float32 positions of new tracks: the similarity-weighted mean of the positions of their `k` nearest
+    known tracks (cosine similarity, negative similarities weigh nothing; a track like nothing known lands on the mean
+    of its nearest). known_vectors (n, d) — or, with `rows` (n,), the known tracks are `known_vectors[rows]`, so a
+    caller need not copy them out of a larger matrix — known_coords (n, 2), new_vectors (m, d).
+
+    The known tracks are compared `chunk` at a time with `batch` new ones, keeping the k best of each new track as
+    it goes: the working memory is about batch × chunk × 12 bytes (48 MB by default) whatever the size of the
+    library, and the result is the one comparing with every known track at once gives (up to ties at the k-th
+    neighbour)."""
+    source = np.asarray(known_vectors)
+    chosen = np.arange(source.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    n = len(chosen)
     coords = np.asarray(known_coords, dtype=np.float64)
-    if known.shape[0] == 0:
+    if n == 0:
         raise DiscoveryError("known_vectors", "there is no mapped track to place new ones by")
-    k = min(k, known.shape[0])
-    out = np.zeros((new.shape[0], 2), dtype=np.float32)
-    for start in range(0, new.shape[0], batch):
-        similarity = new[start:start + batch] @ known.T  # (b, n)
-        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        weights = np.clip(np.take_along_axis(similarity, nearest, axis=1), 0.0, None).astype(np.float64)
-        weights[weights.sum(axis=1) == 0] = 1.0
-        out[start:start + batch] = (np.einsum("bk,bkc->bc", weights, coords[nearest])
-                                    / weights.sum(axis=1, keepdims=True))
-    return out
+    if coords.shape != (n, 2):
+        raise DiscoveryError("known_coords", f"coordinates of shape {coords.shape} do not match {n} known tracks")
+    new = _unit_rows(np.asarray(new_vectors, dtype=np.float32))
+    m = new.shape[0]
+    k = min(k, n)
+    best_similarity = np.full((m, k), -np.inf, dtype=np.float32)
+    best_row = np.zeros((m, k), dtype=np.int64)
+    for start in range(0, n, chunk):
+        part = _unit_rows(np.asarray(source[chosen[start:start + chunk]], dtype=np.float32))
+        for first in range(0, m, batch):
+            similarity = new[first:first + batch] @ part.T  # (b, c): at most batch × chunk
+            if similarity.shape[1] > k:
+                top = np.argpartition(similarity, similarity.shape[1] - k, axis=1)[:, -k:]
+            else:
+                top = np.broadcast_to(np.arange(similarity.shape[1]), similarity.shape)
+            both_similarity = np.concatenate([best_similarity[first:first + batch],
+                                              np.take_along_axis(similarity, top, axis=1)], axis=1)
+            both_row = np.concatenate([best_row[first:first + batch], top + start], axis=1)
+            keep = np.argpartition(both_similarity, both_similarity.shape[1] - k, axis=1)[:, -k:]
+            best_similarity[first:first + batch] = np.take_along_axis(both_similarity, keep, axis=1)
+            best_row[first:first + batch] = np.take_along_axis(both_row, keep, axis=1)
+            del similarity, top  # before the next product is made, not after: one of each alive at a time
+    weights = np.clip(best_similarity, 0.0, None).astype(np.float64)
+    weights[weights.sum(axis=1) == 0] = 1.0
+    placed = np.einsum("bk,bkc->bc", weights, coords[best_row]) / weights.sum(axis=1, keepdims=True)
+    return placed.astype(np.float32)
 
 
 def map_order(item_ids: Sequence[str]) -> np.ndarray:
     """Indices of `item_ids` in a fixed pseudo-random order (by a hash of each id): the first p % of it is the
     p % sample of the map, the same songs at every reload, and each smaller sample inside the larger ones."""
-    keys = [hashlib.blake2b(i.encode(), digest_size=8).digest() for i in item_ids]
-    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+    keys = np.fromiter((int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big")
+                        for i in item_ids), dtype=np.uint64, count=len(item_ids))
+    return np.argsort(keys, kind="stable").astype(np.int64)

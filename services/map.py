@@ -9,14 +9,14 @@ exceed MAP_FULL_REBUILD_SHARE of the mapped tracks; the Rebuild button always bu
 The web process's `build_map_cache` is registered on the IndexHolder: it serves the stored coordinates of the
 tracks the loaded index holds; a track the index holds but the projection does not yet (the index is reloaded
 before the projection job ends) is placed at once among its nearest mapped neighbours in the index; with no
-projection stored at all the map is a PCA of the index's vectors.
+projection stored at all the map is a PCA of the index's vectors (fitted on a sample, applied a chunk at a time).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import numpy as np
 import redis
@@ -25,9 +25,10 @@ from config import Config
 from db import map_projections as projection_store
 from db.pool import Database
 from db.tracks import all_embeddings, top_tags
+from discovery.catalog import Catalog
 from discovery.map_cache import MapCache, build_map_cache
 from discovery.map_projection import place_new_tracks, project_library
-from discovery.projection import pca_2d
+from discovery.projection import sampled_pca_2d
 from voyager_manager import LoadedIndex, publish_reload
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,8 @@ def _incremental(db: Database, stored: projection_store.StoredProjection, *, con
     coords = stored.coords[kept]
     if new_rows:
         progress(f"Placing {len(new_rows)} new tracks among {len(kept)} mapped ones", 0.1)
-        known = vectors[[row_of[i] for i in kept_ids]]
-        placed = place_new_tracks(known, coords, vectors[new_rows], k=config.MAP_UMAP_NEIGHBORS)
+        known_rows = np.fromiter((row_of[i] for i in kept_ids), dtype=np.int64, count=len(kept_ids))
+        placed = place_new_tracks(vectors, coords, vectors[new_rows], k=config.MAP_UMAP_NEIGHBORS, rows=known_rows)
         coords = np.concatenate([coords, placed]) if len(kept) else placed
     ids = kept_ids + [item_ids[row] for row in new_rows]
     projection_store.save_projection(db, name=config.INDEX_NAME, model=stored.model, method=stored.method,
@@ -159,36 +160,85 @@ def build_web_map(db: Database, loaded: LoadedIndex | None, *, name: str, neighb
             meta["placed_now"] = int(len(missing))
     if stored is None:
         projection = "pca"
-        vectors = loaded.index.get_vectors(list(range(size)))
-        coords = pca_2d(np.asarray(vectors, dtype=np.float32)).astype(np.float32)
-        spread = float(coords.std()) or 1.0
-        coords = (coords - coords.mean(axis=0)) / spread
+        # a sample fits the axes and the index is read a chunk at a time: never a copy of all its vectors
+        flat = sampled_pca_2d(lambda rows: loaded.index.get_vectors(rows.tolist()), size)
+        spread = float(flat.std()) or 1.0
+        coords = ((flat - flat.mean(axis=0)) / spread).astype(np.float32)
         meta["fallback_reason"] = "no map projection has been computed yet"
-        del vectors
-    named = [(p, found) for p in range(size) if (found := catalog.names(p)) is not None]
-    positions = [p for p, _ in named]
-    names = [found for _, found in named]
+    positions = [p for p in range(size) if catalog.names(p) is not None]
     item_ids = [catalog.item_id(p) for p in positions]
     tag_names, tag_codes, tag_scores = top_tags(db, item_ids)
-    return build_map_cache(positions=positions, item_ids=item_ids, names=names, coords=coords[positions],
-                           tag_names=tag_names, tag_codes=tag_codes, tag_scores=tag_scores, index_size=size,
-                           projection=projection, meta=meta)
+    return build_map_cache(positions=positions, item_ids=item_ids, names=_CatalogNames(catalog, positions),
+                           coords=coords[positions], tag_names=tag_names, tag_codes=tag_codes,
+                           tag_scores=tag_scores, index_size=size, projection=projection, meta=meta,
+                           index_id=loaded.sha256)
 
 
-def _place_by_index(loaded: LoadedIndex, coords: np.ndarray, missing: np.ndarray, *, k: int,
-                    query_ef: int) -> None:
+class _CatalogNames(Sequence[tuple[str, str, str]]):
+    """(title, artist, album) of the tracks at `positions`, read from the catalogue when asked (the map cache reads
+    each once): a million of them as a list of tuples would be about 250 MB while the cache is built."""
+
+    def __init__(self, catalog: Catalog, positions: list[int]) -> None:
+        self._catalog = catalog
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, str, str]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[str, str, str]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[str, str, str] | Sequence[tuple[str, str, str]]:
+        if isinstance(i, slice):
+            return _CatalogNames(self._catalog, self._positions[i])
+        found = self._catalog.names(self._positions[i])
+        assert found is not None, "only positions with names are listed"
+        return found
+
+
+class StaleMap(Exception):
+    """The map cache in memory was built against another index than the one loaded (its rebuild failed)."""
+
+
+def describe_points(cache: MapCache, loaded: LoadedIndex | None, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """The points `indices` of `cache` as the JSON document's items, without mood_vector, plus their index: names
+    and ids come from the catalogue of `loaded`, not from a copy in the cache. Raises StaleMap when the cache is not
+    of `loaded`."""
+    if not indices:
+        return []
+    if loaded is None or loaded.sha256 != cache.index_id:
+        raise StaleMap("the map in memory is of another index than the one loaded")
+    catalog = loaded.catalog
+    out = []
+    for i in indices:
+        position = int(cache.positions[i])
+        title, artist, album = catalog.names(position) or ("", "", "")
+        out.append({"index": i, "item_id": catalog.item_id(position), "title": title, "artist": artist,
+                    "album": album, "top_mood": cache.top_tag(i), "embedding_2d": list(cache.xy(i))})
+    return out
+
+
+def _place_by_index(loaded: LoadedIndex, coords: np.ndarray, missing: np.ndarray, *, k: int, query_ef: int,
+                    chunk: int = 4096) -> None:
     """Fill `coords` of the `missing` positions in place: the similarity-weighted mean of their nearest mapped
-    neighbours in the index (the same rule as the worker's incremental placement, with Voyager finding them)."""
-    vectors = loaded.index.get_vectors(missing.tolist())
+    neighbours in the index (the same rule as the worker's incremental placement, with Voyager finding them), a
+    `chunk` of them per batch query."""
+    mapped = ~np.isnan(coords[:, 0])
+    known = np.where(mapped[:, None], coords, 0.0)
     ask = min(len(loaded), max(4 * k, 64))  # a few of the hits may be unmapped too
-    for position, vector in zip(missing.tolist(), vectors, strict=True):
-        hits, distances = loaded.query_positions(vector, ask, query_ef=query_ef)
-        mapped = [(h, 1.0 - d) for h, d in zip(hits, distances, strict=True)
-                  if h != position and not np.isnan(coords[h, 0])][:k]
-        if not mapped:
-            coords[position] = 0.0
-            continue
-        weights = np.clip(np.array([w for _, w in mapped]), 0.0, None)
-        if weights.sum() == 0:
-            weights = np.ones(len(mapped))
-        coords[position] = (weights[:, None] * coords[[h for h, _ in mapped]]).sum(axis=0) / weights.sum()
+    for start in range(0, len(missing), chunk):
+        part = missing[start:start + chunk]
+        hits, distances = loaded.index.query(loaded.index.get_vectors(part.tolist()), k=ask,
+                                             query_ef=max(query_ef, ask))
+        hits = hits.astype(np.int64)
+        usable = mapped[hits] & (hits != part[:, None])
+        take = usable & (np.cumsum(usable, axis=1) <= k)  # the k nearest mapped hits (hits come nearest first)
+        weights = np.where(take, np.clip(1.0 - distances, 0.0, None), 0.0)
+        unweighted = take.any(axis=1) & (weights.sum(axis=1) == 0)
+        weights[unweighted] = take[unweighted]
+        total = weights.sum(axis=1)
+        placed = (weights[:, :, None] * known[hits]).sum(axis=1) / np.where(total > 0, total, 1.0)[:, None]
+        coords[part] = placed  # a track near no mapped one (total 0) lands on the origin

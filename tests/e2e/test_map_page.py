@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from db import task_status as store
 from tasks.catalog import MAP, start_task
-from tests.conftest import OUTPUT_DIR
+from tests.conftest import OUTPUT_DIR, wait_for
 from tests.seeded_library import insert_track, seed_groups
 
 pytestmark = pytest.mark.browser
@@ -45,14 +45,11 @@ def wait_for_points(page: Page, n: int) -> None:
 
 
 def screen_xy(page: Page, item_id: str) -> tuple[float, float]:
-    """Where the song's point is on the screen, from Plotly's own axis mapping."""
-    return tuple(page.evaluate("""(id) => {
-        const gd = document.getElementById("map-plot");
-        const trace = gd.data[0];
-        const i = trace.customdata.indexOf(id);
-        const box = gd.getBoundingClientRect(), size = gd._fullLayout._size;
-        return [box.left + size.l + gd._fullLayout.xaxis.l2p(trace.x[i]),
-                box.top + size.t + gd._fullLayout.yaxis.l2p(trace.y[i])];
+    """Where the song's point is on the screen: its place from /api/map/points through the page's view."""
+    return tuple(page.evaluate("""async (id) => {
+        const body = await window.AudioMuse.api("/api/map/points", { method: "POST", body: { item_ids: [id] } });
+        const [x, y] = body.points[id];
+        return window.AudioMuseMap.toScreen(x, y);
     }""", item_id))
 
 
@@ -68,7 +65,8 @@ def lasso_around(page: Page, item_ids: list[str]) -> None:
 
 
 def trace_names(page: Page) -> list[str]:
-    return page.evaluate("""() => document.getElementById("map-plot").data
+    """The layers drawn (the points, then the overlays), but the selection's rings."""
+    return page.evaluate("""() => window.AudioMuseMap.layers()
         .filter((t) => t.visible !== false && t.name !== "selected").map((t) => t.name)""")
 
 
@@ -127,8 +125,7 @@ def test_samples_legend_and_selection(start_site, mapped, page):
     page.locator("#selection-list li").first.locator("button.remove").click()
     expect(page.locator("#selection-list li")).to_have_count(4)
     assert rock_ids[0] not in selection(page)
-    ringed = page.evaluate("""() => document.getElementById("map-plot").data
-        .find((t) => t.name === "selected").customdata""")
+    ringed = page.evaluate("""() => window.AudioMuseMap.layers().find((t) => t.name === "selected").ids""")
     assert ringed == selection(page)  # the selection is marked on the map
     shot(page, "map-page.png")
     page.click("#selection-clear")
@@ -150,10 +147,8 @@ def test_search_highlight_song_path_and_playlist(start_site, mapped, page, tmp_p
     page.click("#map-search-go")
     expect(page.locator("#map-message")).to_contain_text(f'Found "{first.title}"')
     assert "found" in trace_names(page)
-    point = page.evaluate("""() => { const t = document.getElementById("map-plot").data
-        .find((d) => d.name === "found"); return [t.x[0], t.y[0]]; }""")
-    ranges = page.evaluate("""() => { const l = document.getElementById("map-plot")._fullLayout;
-        return [l.xaxis.range, l.yaxis.range]; }""")
+    point = page.evaluate("""() => window.AudioMuseMap.layers().find((d) => d.name === "found").points[0]""")
+    ranges = page.evaluate("""() => { const v = window.AudioMuseMap.view(); return [v.x, v.y]; }""")
     for value, (low, high) in zip(point, ranges, strict=True):  # the view is centred on it
         assert abs((low + high) / 2 - value) < 1e-6 * max(1.0, abs(value)) + 1e-6
     assert selection(page) == [first.item_id]
@@ -240,3 +235,106 @@ def test_a_failed_projection_job_is_shown_with_the_pca_map(start_site, config, d
     expect(page.locator("#map-projection")).to_contain_text("The last map build failed")
     expect(page.locator("#map-projection")).to_contain_text("Showing the PCA map meanwhile")
     expect(page.locator("#map-projection")).to_have_class("muted error")
+
+
+def test_the_page_draws_the_binary_map_with_webgl_and_names_points_on_hover(start_site, mapped, page):
+    base = start_site()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url.removeprefix(base)))
+    page.goto(base + "/map?percent=100")
+    wait_for_points(page, 24)
+    # the page read the binary form, not the JSON document, and drew it with WebGL
+    maps = [url for url in asked if url.startswith("/api/map?")]
+    assert maps == ["/api/map?percent=100&format=binary"]
+    assert page.locator("#map-plot").get_attribute("data-renderer") == "webgl2"
+    painted = page.evaluate("() => window.AudioMuseMap.painted()")
+    assert painted > 24 * 12  # 24 discs of 6 px, a few overlapping
+    page.click("#legend-hide-all")
+    wait_for_points(page, 0)
+    assert page.evaluate("() => window.AudioMuseMap.painted()") == 0
+    page.click("#legend-show-all")
+    wait_for_points(page, 24)
+    # the pixel renderer (what a large map gets where WebGL has no GPU) draws the same points
+    page.goto(base + "/map?percent=100&renderer=pixels")
+    wait_for_points(page, 24)
+    assert page.locator("#map-plot").get_attribute("data-renderer") == "pixels"
+    assert page.evaluate("() => window.AudioMuseMap.painted()") >= 24 * 30  # 24 squares of 6 × 6 px, a few overlapping
+    page.click("#legend-hide-all")
+    wait_for_points(page, 0)
+    assert page.evaluate("() => window.AudioMuseMap.painted()") == 0
+    page.goto(base + "/map?percent=100")
+    wait_for_points(page, 24)
+    asked.clear()
+
+    # Hovering a point names it (asked by point index); the names of the others were never loaded.
+    song = mapped[4]
+    page.mouse.move(*screen_xy(page, song.item_id))
+    expect(page.locator(".map-tooltip")).to_be_visible()
+    expect(page.locator(".map-tooltip")).to_contain_text(f"{song.title} — Artist 4 · electronic")
+    assert sum(url.startswith("/api/map/items") for url in asked) == 1
+
+    # From the keyboard: + zooms in around the centre, arrows pan, 0 shows it all again.
+    whole = page.evaluate("() => window.AudioMuseMap.view()")
+    page.locator("#map-plot").focus()
+    page.keyboard.press("+")
+    zoomed = page.evaluate("() => window.AudioMuseMap.view()")
+    assert abs((zoomed["x"][1] - zoomed["x"][0]) * 1.5 - (whole["x"][1] - whole["x"][0])) < 1e-9
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("() => window.AudioMuseMap.view()")["x"][0] > zoomed["x"][0]
+    page.keyboard.press("0")
+    assert page.evaluate("() => window.AudioMuseMap.view()") == whole
+    # Enter selects the song under the cross: find one (the map centres on it), clear the selection, press Enter.
+    page.fill("#map-search", song.title)
+    page.click("#map-search-go")
+    expect(page.locator("#map-message")).to_contain_text(f'Found "{song.title}"')
+    page.click("#selection-clear")
+    page.locator("#map-plot").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#selection-list li")).to_have_count(1)
+    assert selection(page) == [song.item_id]
+    # Box mode selects what a dragged rectangle holds; pan mode moves the view instead.
+    page.click("#map-reset")
+    page.click(".map-mode[data-mode='box']")
+    jazz = [t.item_id for i, t in enumerate(mapped) if i % 3 == 2]
+    corners = np.array([screen_xy(page, i) for i in jazz])
+    page.mouse.move(*(corners.min(axis=0) - 6))
+    page.mouse.down()
+    page.mouse.move(*(corners.max(axis=0) + 6), steps=8)
+    page.mouse.up()
+    expect(page.locator("#selection-list li")).to_have_count(1 + len(jazz))
+    page.click(".map-mode[data-mode='pan']")
+    before = page.evaluate("() => window.AudioMuseMap.view()")
+    box = page.locator("#map-plot").bounding_box()
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 300, box["y"] + 250, steps=5)
+    page.mouse.up()
+    after = page.evaluate("() => window.AudioMuseMap.view()")
+    assert after["x"][0] < before["x"][0] and after["y"][0] > before["y"][0]
+    expect(page.locator("#selection-list li")).to_have_count(1 + len(jazz))
+
+
+def test_a_map_that_changed_since_the_page_loaded_it_is_loaded_again(start_site, config, db, redis, mapped, page):
+    from audio.musicnn import MODEL_NAME
+    from voyager_manager import rebuild_from_embeddings
+
+    base = start_site()
+    page.goto(base + "/map?percent=100")
+    wait_for_points(page, 24)
+    first = mapped[0]
+    where = screen_xy(page, first.item_id)
+    # A song is analyzed meanwhile: the index is rebuilt and the web process serves a new version of the map.
+    insert_track(db, item_id="late", title="Late song", artist="Somebody", vector=np.ones(24))
+    rebuild_from_embeddings(db, redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
+                            m=16, ef_construction=100)
+    wait_for(lambda: page.evaluate("""async () => (await window.AudioMuse.api("/api/map/status")).served.total""")
+             == 25, timeout=20, what="the map of 25 songs served")
+    # Hovering names the point by an index of the old version: refused, so the page loads the map again.
+    page.mouse.move(*where)
+    expect(page.locator("#selection-message")).to_have_text(
+        "The map had changed since it was loaded: it has been loaded again. Try once more.")
+    wait_for_points(page, 25)
+    page.mouse.move(1, 1)
+    page.mouse.click(*screen_xy(page, first.item_id))
+    expect(page.locator("#selection-list li")).to_have_count(1)
+    assert selection(page) == [first.item_id]

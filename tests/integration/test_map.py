@@ -210,3 +210,82 @@ def test_points_of_songs_by_id(app, client, config, db, redis):
 def test_the_map_page_is_built(client):
     page = client.get("/map")
     assert page.status_code == 200 and b"map-plot" in page.data and b"not built yet" not in page.data
+
+
+def test_the_binary_map_is_the_json_map_and_its_points_are_named_by_index(app, client, config, db, redis,
+                                                                         run_worker_burst):
+    from discovery.map_cache import decode_binary_map
+
+    seed(db, redis, config, 45)
+    run_map_job(config, db, redis, run_worker_burst, full=True)
+    wait_for(lambda: served(client).get("projection") == "umap", what="the UMAP map")
+    for percent in (25, 100):
+        answer = client.get(f"/api/map?percent={percent}&format=binary")
+        assert answer.status_code == 200 and answer.mimetype == "application/octet-stream"
+        assert answer.headers["Cache-Control"] == "no-store" and int(answer.headers["Content-Length"]) == len(
+            answer.data)
+        binary = decode_binary_map(answer.data)
+        doc = served(client, percent)
+        assert binary.header["count"] == doc["count"] and binary.header["total"] == 45
+        assert binary.header["projection"] == "umap" and binary.header["built_at"] == doc["built_at"]
+        x0, y0, x1, y1 = binary.header["bounds"]
+        step = max(x1 - x0, y1 - y0) / 65535
+        np.testing.assert_allclose(binary.coords, [i["embedding_2d"] for i in doc["items"]], atol=step / 2 + 1e-4)
+        assert [binary.header["tags"][c] for c in binary.codes] == [i["top_mood"] for i in doc["items"]]
+    # the names of points by index, as the page asks on hover, click and lasso
+    version = binary.header["version"]
+    body = client.post("/api/map/items", json={"version": version, "indices": [3, 0, 44]}).get_json()
+    assert body["version"] == version
+    assert [i["index"] for i in body["items"]] == [3, 0, 44]
+    for item in body["items"]:
+        full = doc["items"][item["index"]]
+        assert {k: item[k] for k in ("item_id", "title", "artist", "album", "top_mood", "embedding_2d")} == {
+            k: full[k] for k in ("item_id", "title", "artist", "album", "top_mood", "embedding_2d")}
+    assert client.get(f"/api/map/items?version={version}&indices=2,1").get_json()["items"][1]["index"] == 1
+    for bad, parameter in (({"indices": [1]}, "version"), ({"version": version, "indices": [45]}, "indices"),
+                           ({"version": version, "indices": "x"}, "indices"),
+                           ({"version": version, "indices": [-1]}, "indices"),
+                           ({"version": version, "indices": list(range(1001))}, "indices")):
+        answer = client.post("/api/map/items", json=bad)
+        assert answer.status_code == 400 and answer.get_json()["parameter"] == parameter, bad
+    answer = client.get("/api/map?format=svg")
+    assert answer.status_code == 400 and answer.get_json()["parameter"] == "format"
+
+    # New songs change the map: indices of the old one are refused, naming the new version.
+    seed(db, redis, config, 3, start=45)
+    wait_for(lambda: decode_binary_map(client.get("/api/map?format=binary").data).header["version"] != version,
+             what="the rebuilt map")
+    stale = client.post("/api/map/items", json={"version": version, "indices": [0]})
+    assert stale.status_code == 409 and stale.get_json()["version"] != version
+
+
+def test_an_empty_library_is_an_empty_binary_map(client):
+    from discovery.map_cache import decode_binary_map
+
+    binary = wait_for(lambda: (r := client.get("/api/map?format=binary")).status_code == 200 and r.data,
+                      what="the first map cache")
+    decoded = decode_binary_map(binary)
+    assert decoded.header["total"] == 0 and len(decoded.coords) == 0 and "analysis" in decoded.header["message"]
+
+
+def test_the_embeddings_are_read_into_one_array_without_copies(db):
+    import io
+    import tracemalloc
+
+    from db.tracks import all_embeddings
+
+    n, d = 20_000, 200
+    vectors = np.random.default_rng(3).normal(size=(n, d)).astype("<f4")
+    tracks = io.StringIO("".join(f"e{i:06d}\tSong {i}\n" for i in range(n)))
+    rows = io.StringIO("".join(f"e{i:06d}\t{MODEL_NAME}\t{d}\t\\\\x{vectors[i].tobytes().hex()}\n" for i in range(n)))
+    with db.transaction() as cur:
+        cur.copy_from(tracks, "tracks", columns=("item_id", "title"))
+        cur.copy_from(rows, "embeddings", columns=("item_id", "model", "dimensions", "vector"))
+    tracemalloc.start()
+    item_ids, read = all_embeddings(db, MODEL_NAME)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert item_ids == [f"e{i:06d}" for i in range(n)]
+    np.testing.assert_array_equal(read, vectors)
+    # the array (16 MB) and the ids, not the rows' bytes, their join and a converted copy besides (3 × 16 MB)
+    assert peak < 1.5 * vectors.nbytes

@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from discovery.map_cache import PERCENTS, build_map_cache, sample_size
+from discovery.map_cache import PERCENTS, build_map_cache, decode_binary_map, sample_size
 from discovery.map_projection import map_order, place_new_tracks, project_library
+from discovery.projection import pca_2d, sampled_pca_2d
 from discovery.types import DiscoveryError
 
 
@@ -107,6 +108,66 @@ def test_an_empty_library_is_an_empty_map_with_a_message() -> None:
         assert "analysis" in doc["message"]
 
 
+@pytest.mark.parametrize("percent", PERCENTS)
+def test_the_binary_map_round_trips_within_the_quantisation_step(percent: int) -> None:
+    cache = make_cache(401, built_at="2026-12-02T10:00:00+00:00")
+    data = cache.binary_bytes(percent)
+    assert len(data) == cache.binary_length(percent) and b"".join(cache.binary_chunks(percent)) == data
+    decoded = decode_binary_map(data)
+    doc = json.loads(cache.json_bytes(percent))
+    count = sample_size(401, percent)
+    header = decoded.header
+    assert header["count"] == count == len(decoded.coords) and header["total"] == 401 and header["percent"] == percent
+    assert header["projection"] == "umap" and header["built_at"] == "2026-12-02T10:00:00+00:00"
+    assert header["version"] == cache.version and header["tags"] == ["rock", "pop", "ambient"]
+    # point i is the i-th item of the JSON document: same place (within half a step) and the same top tag
+    x0, y0, x1, y1 = header["bounds"]
+    step = np.array([(x1 - x0) / 65535, (y1 - y0) / 65535])
+    expected = np.array([item["embedding_2d"] for item in doc["items"]])
+    assert np.all(np.abs(decoded.coords - expected) <= step / 2 + 1e-4)
+    assert [header["tags"][c] for c in decoded.codes] == [item["top_mood"] for item in doc["items"]]
+
+
+def test_the_binary_map_codes_say_no_tag_and_grow_to_two_bytes_for_many_tags() -> None:
+    n = 300
+    codes = np.arange(n, dtype=np.int16).reshape(n, 1)
+    codes[7, 0] = -1
+    cache = build_map_cache(positions=list(range(n)), item_ids=ids(n), names=[("t", "a", "b")] * n,
+                            coords=np.random.default_rng(0).normal(size=(n, 2)), tag_names=[f"tag {i}" for i in
+                                                                                            range(n)],
+                            tag_codes=codes, tag_scores=np.ones((n, 1), np.float32), index_size=n, projection="umap")
+    decoded = decode_binary_map(cache.binary_bytes(100))
+    by_id = {i["item_id"]: i["top_mood"] for i in json.loads(cache.json_bytes(100))["items"]}
+    assert [None if c < 0 else f"tag {c}" for c in decoded.codes] == [by_id[ids(n)[i]] for i in map_order(ids(n))]
+    assert cache.codes.dtype == np.uint16 and by_id["track-00007"] is None
+
+
+def test_a_binary_map_of_one_point_or_none_and_what_is_not_one() -> None:
+    one = build_map_cache(positions=[0], item_ids=["a"], names=[("t", "a", "b")], coords=np.array([[1.5, -2.0]]),
+                          tag_names=[], tag_codes=np.full((1, 3), -1, np.int16),
+                          tag_scores=np.full((1, 3), np.nan, np.float32), index_size=1, projection="pca")
+    decoded = decode_binary_map(one.binary_bytes(25))
+    np.testing.assert_allclose(decoded.coords, [[1.5, -2.0]])
+    assert list(decoded.codes) == [-1]
+    empty = make_cache(0)
+    assert decode_binary_map(empty.binary_bytes(100)).coords.shape == (0, 2)
+    data = one.binary_bytes(100)
+    for bad in (b"", b"GIF89a" + data[6:], data[:-1]):
+        with pytest.raises(ValueError):
+            decode_binary_map(bad)
+
+
+def test_the_map_holds_its_json_once_compressed() -> None:
+    cache = make_cache(4000)
+    whole = len(cache.json_bytes(100))
+    # one deflate stream for every sample: less than the JSON, and the four gzip documents are not kept
+    assert cache.nbytes < whole / 2
+    assert sum(cache.gzip_length(p) for p in PERCENTS) > cache.nbytes
+    for p in PERCENTS:
+        assert gzip.decompress(cache.gzip_bytes(p)) == cache.json_bytes(p)
+        assert len(cache.gzip_bytes(p)) == cache.gzip_length(p)
+
+
 # --- projection --------------------------------------------------------------------------------------------
 def test_too_few_tracks_for_umap_are_mapped_with_pca_and_say_why() -> None:
     x = clusters(5)  # 15 tracks: UMAP needs more than n_neighbors + 1 = 16
@@ -162,3 +223,82 @@ def test_new_tracks_land_among_the_songs_they_sound_like() -> None:
     np.testing.assert_allclose(placed, [[-10, 0], [0, 10], [10, 0]], atol=0.5)
     with pytest.raises(DiscoveryError, match="no mapped track"):
         place_new_tracks(np.zeros((0, 32)), np.zeros((0, 2)), new)
+
+
+def placed_by_the_whole_library(known: np.ndarray, coords: np.ndarray, new: np.ndarray, k: int) -> np.ndarray:
+    """The placement rule of issue 14, as written then: every new track compared with every known one at once."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    similarity = unit(new) @ unit(known).T
+    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    weights = np.clip(np.take_along_axis(similarity, nearest, axis=1), 0.0, None).astype(np.float64)
+    weights[weights.sum(axis=1) == 0] = 1.0
+    return np.einsum("bk,bkc->bc", weights, coords[nearest]) / weights.sum(axis=1, keepdims=True)
+
+
+def test_new_tracks_are_placed_where_comparing_with_the_whole_library_puts_them() -> None:
+    known = clusters(1000, centres=6, seed=4)  # 6,000 tracks
+    rng = np.random.default_rng(5)
+    coords = rng.normal(size=(len(known), 2))
+    new = clusters(50, centres=6, seed=9)[rng.permutation(300)] + rng.normal(scale=0.02, size=(300, 32))
+    expected = placed_by_the_whole_library(known, coords, new, k=15)
+    # compared a few hundred known tracks at a time, through rows of a larger matrix (the caller's copy-free way)
+    larger = np.concatenate([rng.normal(size=(500, 32)), known]).astype(np.float32)
+    placed = place_new_tracks(larger, coords, new, k=15, rows=np.arange(500, 500 + len(known)), batch=64,
+                              chunk=700)
+    np.testing.assert_allclose(placed, expected, atol=1e-5)
+    np.testing.assert_allclose(place_new_tracks(known, coords, new, k=15), expected, atol=1e-5)
+
+
+def test_placing_new_tracks_takes_memory_independent_of_the_library_size() -> None:
+    import tracemalloc
+
+    new = clusters(50, centres=5, seed=3)  # 250 new tracks
+    peaks = {}
+    for n in (10_000, 40_000):
+        known = np.random.default_rng(n).normal(size=(n, 32)).astype(np.float32)
+        coords = np.random.default_rng(1).normal(size=(n, 2))
+        tracemalloc.start()
+        place_new_tracks(known, coords, new)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    # comparing with everything at once needs 4 times as much for 4 times the library (40 MB of similarities alone)
+    assert peaks[40_000] < 1.2 * peaks[10_000]
+    assert peaks[40_000] < 250 * 40_000 * 4
+
+
+# --- the PCA fallback --------------------------------------------------------------------------------------
+def test_the_pca_of_a_library_within_the_sample_is_the_exact_pca() -> None:
+    x = clusters(300, centres=4, seed=6)  # 1,200 tracks
+    coords = sampled_pca_2d(lambda rows: x[rows], len(x), sample=5_000, chunk=250)
+    np.testing.assert_allclose(coords, pca_2d(x), atol=1e-4)
+    flat = np.repeat(np.array([[1.0, 2.0, 3.0]], dtype=np.float32), 4, axis=0)  # rank 0: all at the origin
+    np.testing.assert_array_equal(sampled_pca_2d(lambda rows: flat[rows], 4), np.zeros((4, 2)))
+    assert sampled_pca_2d(lambda rows: x[rows], 0).shape == (0, 2)
+
+
+def test_the_pca_of_a_large_library_reads_it_a_chunk_at_a_time_and_fits_a_sample() -> None:
+    import tracemalloc
+
+    centres = (np.random.default_rng(0).normal(size=(8, 200)) * 3).astype(np.float32)
+
+    def read(rows: np.ndarray) -> np.ndarray:  # each row is made when asked for: the library is never in memory
+        noise = np.random.default_rng(rows[:1] if len(rows) else 0).standard_normal((len(rows), 200), np.float32)
+        noise += centres[rows % 8]
+        return noise
+
+    peaks = {}
+    asked: list[int] = []
+    for n in (100_000, 400_000):  # 80 and 320 MB as float32 if they were read at once
+        asked.clear()
+        tracemalloc.start()
+        coords = sampled_pca_2d(lambda rows: (asked.append(len(rows)), read(rows))[1], n, sample=20_000,
+                                chunk=10_000)
+        peaks[n] = tracemalloc.get_traced_memory()[1] - coords.nbytes
+        tracemalloc.stop()
+        assert coords.shape == (n, 2) and max(asked) <= 20_000 and sum(asked) == 20_000 + n
+    assert peaks[400_000] < 1.1 * peaks[100_000] and peaks[400_000] < 100_000 * 200 * 4
+    # the axes of the sample are the library's: the groups lie where the exact PCA of the group centres puts them
+    groups = np.stack([coords[np.arange(n) % 8 == g].mean(axis=0) for g in range(8)])
+    exact = pca_2d(np.repeat(centres, 100, axis=0))[::100]
+    for axis in range(2):
+        assert abs(np.corrcoef(groups[:, axis], exact[:, axis])[0, 1]) > 0.99
