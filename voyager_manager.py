@@ -335,6 +335,7 @@ class IndexHolder:
         self.state = LibraryState()
         self.last_error: str | None = None
         self.cache_errors: dict[str, str] = {}
+        self.loads = 0  # successful loads of the stored index since start (reloads included)
         self._builders: dict[str, CacheBuilder] = {}
         self._reload_lock = threading.Lock()
 
@@ -361,6 +362,13 @@ class IndexHolder:
             raise ValueError(f"cache name {name!r} must not contain ':'")
         self._builders[name] = build
 
+    def cache_states(self) -> dict[str, str]:
+        """Each registered cache: "ready" (built against the current index), "failed" (its last build failed; the
+        previous value, if any, is served) or "building" (not built yet since start)."""
+        caches = self.state.caches
+        return {name: "failed" if name in self.cache_errors else "ready" if name in caches else "building"
+                for name in self._builders}
+
     def cache(self, name: str) -> Any:
         """The cache `name` as last built, or None before its first successful build."""
         return self.state.caches.get(name)
@@ -378,6 +386,7 @@ class IndexHolder:
                 return False
             caches = {name: self._build(name, loaded) for name in self._builders} if build_caches else {}
             self.state = LibraryState(index=loaded, caches=MappingProxyType(caches))
+            self.loads += 1
             self.last_error = None
             _release_freed_memory()
             if loaded is None:

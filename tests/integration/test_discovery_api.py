@@ -33,6 +33,27 @@ def test_search_is_case_and_accent_insensitive(library, db):
     assert missing.status_code == 400 and missing.get_json()["parameter"] == "q"
 
 
+def test_the_pickers_name_table_follows_the_tracks(library, db):
+    """The pickers match on track_names (migration 0021), kept by a trigger: a renamed track is found by its new
+    name only, a track no longer analysed and a deleted one are not found, and a fragment inside a word still is."""
+    client, tracks, _ = library
+    def found(query: str) -> list[str]:
+        return [t["item_id"] for t in client.get(f"/api/search_tracks?q={query}").get_json()]
+    db.execute("UPDATE tracks SET title = 'Zyxwv Overture' WHERE item_id = %s", (tracks[2].item_id,))
+    assert found("xwv over") == [tracks[2].item_id]
+    db.execute("UPDATE tracks SET title = 'Quorn Prelude' WHERE item_id = %s", (tracks[2].item_id,))
+    assert found("xwv") == [] and found("ORN PREL") == [tracks[2].item_id]
+    db.execute("UPDATE tracks SET analyzed_at = NULL WHERE item_id = %s", (tracks[2].item_id,))
+    assert found("quorn") == []
+    db.execute("UPDATE tracks SET analyzed_at = now() WHERE item_id = %s", (tracks[2].item_id,))
+    assert found("quorn") == [tracks[2].item_id]
+    db.execute("DELETE FROM tracks WHERE item_id = %s", (tracks[2].item_id,))
+    assert found("quorn") == []
+    counts = db.fetch_one("""SELECT (SELECT count(*) FROM track_names) AS names,
+                                    (SELECT count(*) FROM tracks WHERE analyzed_at IS NOT NULL) AS analysed""")
+    assert counts["names"] == counts["analysed"] == len(tracks) - 1
+
+
 def test_similar_tracks_are_nearest_first(library):
     client, tracks, _ = library
     answer = client.get(f"/api/similar_tracks?item_id={tracks[0].item_id}&n=3").get_json()
