@@ -73,10 +73,37 @@ class EmbeddedPostgres:
         create_database_if_missing(admin_url, self.database)
         return str(server.get_uri(self.database))
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 60.0) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.cleanup()  # type: ignore[attr-defined]
+        if server is None:
+            return
+        self._fast_shutdown(timeout)
+        server.cleanup()  # type: ignore[attr-defined]  # the server is down: pgserver only forgets its handle
+
+    def _fast_shutdown(self, timeout: float) -> None:
+        """Stop the postmaster with a signal (fast shutdown: open sessions are ended) and wait for it to exit.
+        pgserver's own stop forks `pg_ctl` as another user while holding a lock file shared by the whole machine;
+        from a process with many threads that fork was seen to hang for good, holding the lock, which stopped every
+        other embedded PostgreSQL on the machine from starting or stopping."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            log.warning("no right to stop the embedded PostgreSQL (pid %d); leaving it to pgserver", pid)
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        log.warning("the embedded PostgreSQL (pid %d) did not stop within %g s", pid, timeout)
 
 
 def redis_server_binary() -> Path:
