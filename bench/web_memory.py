@@ -1,0 +1,109 @@
+"""Where the web process's memory goes, cache by cache, at one library size (issue 29).
+
+    .venv/bin/python bench/web_memory.py [--tracks 100000]
+
+Loads N synthetic tracks (as bench/scale.py: clustered 200-d vectors, 50 tag scores, moods) and their index into a
+private PostgreSQL, then in this one process, as the web process does at start-up: loads the index with its
+catalogue, builds each cache registered on it in the web process's order (map, text search, search facets, artists),
+and loads the text model with one query. After each step: the resident memory it added and kept (after a garbage
+collection and malloc_trim, as the web process does after a reload) and the peak while it ran (sampled every 10 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from audio.musicnn import MODEL_NAME  # noqa: E402
+from bench.scale import load  # noqa: E402
+from bench.stack import embedded_services  # noqa: E402
+from config import Config  # noqa: E402
+from db.pool import Database  # noqa: E402
+from voyager_manager import _release_freed_memory, build_index, load_index, store_index  # noqa: E402
+
+
+def rss_mb() -> float:
+    return float(psutil.Process().memory_info().rss / 2**20)
+
+
+def step(name: str, run: Callable[[], Any], rows: list[str]) -> Any:
+    peak = [rss_mb()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    before = rss_mb()
+    sampler.start()
+    started = time.perf_counter()
+    value = run()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    gc.collect()
+    _release_freed_memory()
+    after = rss_mb()
+    rows.append(f"| {name} | {after - before:+.0f} MB | {max(peak[0], after) - before:+.0f} MB | {seconds:.1f} s | "
+                f"{after:.0f} MB |")
+    return value
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=100_000)
+    args = parser.parse_args()
+    with embedded_services() as (work, database_url, redis_url):
+        db = Database(database_url, max_connections=2)
+        ids, vectors, _ = load(db, args.tracks)
+        store_index(db, "music_library", build_index(ids, vectors, m=16, ef_construction=100), ids, model=MODEL_NAME)
+        del vectors
+        gc.collect()
+        _release_freed_memory()
+
+        from app import create_app  # what the web process imports, before anything is loaded
+        from services.artists import build_artist_model
+        from services.map import map_cache_builder
+        from services.search import build_search_facets
+        from services.text_search import build_searchable_library
+
+        config = Config.from_mapping({"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                                      "DATA_DIR": str(work / "data")})
+        rows: list[str] = []
+        base = rss_mb()
+        flask_app = step("the web app created (imports, connections)", lambda: create_app(config), rows)
+        runtime = flask_app.extensions["audiomuse"]
+        loaded = step("index + catalogue loaded", lambda: load_index(db, "music_library"), rows)
+        caches: dict[str, Any] = {}
+        for name, builder in (("map cache", map_cache_builder(config)),
+                              ("text-search cache", build_searchable_library),
+                              ("search facets", build_search_facets), ("artist model", build_artist_model)):
+            caches[name] = step(name, lambda b=builder: b(db, loaded), rows)
+        step("text model loaded (first text query)", lambda: runtime.text_model.embed("calm piano for reading"), rows)
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}; {args.tracks:,} synthetic tracks; the process before the app: "
+          f"{base:.0f} MB.\n")
+    print("| step (in the web process's start-up order) | kept | peak while it ran | time | resident after |")
+    print("| --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
