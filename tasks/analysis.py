@@ -1,5 +1,9 @@
 """Analysis jobs: one main task that walks the library's albums, one child job per album.
 
+On a server that lists its whole library in pages (Capability.LISTS_ALL_TRACKS) a run over all albums first compares
+that listing with the stored analysis in PostgreSQL (db.listing) and launches jobs only for the albums with work; a
+run that analyzes nothing keeps a current index instead of rebuilding it.
+
 The main task (`main_analysis`, queue high) launches album jobs (`album_analysis`, queue default), keeps at most
 MAX_QUEUED_ANALYSIS_JOBS in flight, sums their results, rebuilds the index every REBUILD_INDEX_BATCH_SIZE finished
 albums and at the end. An album job analyzes each new or changed track and writes it in one transaction; a track
