@@ -379,8 +379,8 @@ def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album]
     totals.tracks_skipped += found.unchanged_tracks
     pace.finished_albums += found.unchanged_albums
     pace.finished_tracks += found.unchanged_tracks
-    ctx.append_log(f"Listed {listed} tracks: {found.unchanged_albums} albums unchanged, {len(found.pending)} to "
-                   "analyze")
+    ctx.report(f"Listed {listed} tracks: {found.unchanged_albums} albums unchanged, {len(found.pending)} to "
+               "analyze", phase="tracks")
     return [album for album in albums if album.album_id in found.pending], sum(changed.values())
 
 
