@@ -278,7 +278,7 @@ def timed_cleaning(db: Database, env: dict[str, str]) -> dict[str, Any]:
             f"orphans, complete: {result['listing_complete']}"}
 
 
-def one_size(albums: int, *, recent: int = 0, cleaning: bool = False) -> dict[str, Any]:
+def one_size(albums: int, *, recent: int = 0, cleaning: bool = False, analysis: bool = True) -> dict[str, Any]:
     port = _free_port()
     server = multiprocessing.get_context("fork").Process(target=serve_library, args=(albums, port), daemon=True)
     server.start()
@@ -289,7 +289,7 @@ def one_size(albums: int, *, recent: int = 0, cleaning: bool = False) -> dict[st
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
                        DATA_DIR=str(work / "data"), MEDIASERVER_TYPE="jellyfin",
                        JELLYFIN_URL=f"http://127.0.0.1:{port}", JELLYFIN_USER_ID=USER_ID, JELLYFIN_TOKEN=TOKEN)
-            figures = timed_run(db, env, recent=recent)
+            figures = timed_run(db, env, recent=recent) if analysis else {}
             if cleaning:
                 figures.update(timed_cleaning(db, env))
             db.close()
@@ -305,6 +305,7 @@ def main() -> int:
     parser.add_argument("--albums", default="1000,10000,100000", help="comma-separated album counts (×10 tracks)")
     parser.add_argument("--before", type=int, default=0, help="also time the per-album path at this many albums")
     parser.add_argument("--cleaning", action="store_true", help="also time a cleaning dry run at each size")
+    parser.add_argument("--only-cleaning", action="store_true", help="time the cleaning dry run alone")
     parser.add_argument("--write", type=Path, help="append the report to this file")
     args = parser.parse_args()
     rows = []
@@ -312,7 +313,7 @@ def main() -> int:
         rows.append(one_size(args.before, recent=args.before))
         print(rows[-1], flush=True)
     for albums in (int(a) for a in args.albums.split(",")):
-        rows.append(one_size(albums, cleaning=args.cleaning))
+        rows.append(one_size(albums, cleaning=args.cleaning or args.only_cleaning, analysis=not args.only_cleaning))
         print(rows[-1], flush=True)
     lines = ["", "## Analysis bookkeeping: a run where nothing changed (`bench/bookkeeping.py`)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -323,7 +324,7 @@ def main() -> int:
              "| tracks | path | run s | album jobs | albums unchanged | index (size) | progress API p50 / max ms | "
              "summary API p50 / max ms |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in (r for r in rows if "seconds" in r):
         lines.append(f"| {r['tracks']:,} | {r['path']} | **{r['seconds']:.1f}** | {r['children']} | "
                      f"{r['unchanged']:,} | {r['index']} ({r['index_size']:,}) | {r['status_ms']} | "
                      f"{r['summary_ms']} |")
