@@ -27,6 +27,7 @@ from mediaservers.base import (
     SettingField,
     StickerStore,
     Track,
+    TrackLister,
     UserCredentials,
     delete_automatic_playlists,
     iter_all_tracks,
@@ -41,7 +42,8 @@ from mediaservers.navidrome import Navidrome
 
 __all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "FormField", "form_fields", "Album", "AudioFile", "AudioStream",
            "AudioStreamer", "Capability", "Library", "LibraryTeller", "MediaServer",
-           "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "UserCredentials",
+           "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "TrackLister",
+           "UserCredentials",
            "adapter_class", "delete_automatic_playlists", "get_media_server", "iter_all_tracks", "library_ids_for"]
 
 # MEDIASERVER_TYPE → adapter, in the order the Settings form lists them.

@@ -71,3 +71,14 @@ def stored_index(db: Database, name: str) -> Iterator[StoredIndex | None]:
             return
         yield StoredIndex(name=name, item_ids=list(meta["item_ids"]), sha256=meta["sha256"],
                           built_at=meta["built_at"], _cur=cur)
+
+
+def current_size(db: Database, *, name: str, model: str) -> int | None:
+    """The size of the stored index `name` when it is of `model` and holds as many items as there are embeddings of
+    `model` (nothing was added or removed since it was built: a run that analyzed nothing keeps it); else None."""
+    row = db.fetch_one(
+        """SELECT v.num_items FROM voyager_indexes v
+            WHERE v.name = %s AND v.model = %s
+              AND v.num_items = (SELECT count(*) FROM embeddings e WHERE e.model = %s)""",
+        (name, model, model))
+    return int(row["num_items"]) if row else None

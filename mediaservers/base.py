@@ -104,6 +104,7 @@ class Capability(StrEnum):
     KEY_READS_USERS = "key_reads_users"  # the configured secret is an API key that reads any user's data by name
     KEEPS_PLAYLIST_ID = "keeps_playlist_id"  # replace_playlist_tracks() changes the playlist in place: same id
     ALBUM_LIBRARIES = "album_libraries"  # album_libraries() tells which library each album is in (LibraryTeller)
+    LISTS_ALL_TRACKS = "lists_all_tracks"  # all_tracks() pages through every track cheaply (TrackLister)
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,17 @@ class LibraryTeller(Protocol):
     def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
         """album id → the name of the library `albums` (as list_albums gave them) are in; an album in several is in
         the first the server lists. Requests can be scoped to libraries by it (discovery.exclusions)."""
+        ...
+
+
+class TrackLister(Protocol):
+    """A server with Capability.LISTS_ALL_TRACKS."""
+
+    def all_tracks(self, *, page_size: int = 1000) -> Iterator[list[Track]]:
+        """Every track of the albums `list_albums()` lists, in pages of about `page_size` (in no particular
+        order), each Track exactly as `album_tracks` of its album gives it (item id, signature, album id,
+        genres, artist id): a whole library in a few requests instead of one per album. A failed request is a
+        MediaServerError; an adapter that can skip part of the library keeps `listing_problems` like list_albums."""
         ...
 
 

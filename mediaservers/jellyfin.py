@@ -79,7 +79,8 @@ class Jellyfin:
         SettingField("user", "JELLYFIN_USER_ID", "User (name or id)"),
         SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEY_READS_USERS, Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
+                              Capability.KEY_READS_USERS, Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
+                              Capability.LISTS_ALL_TRACKS})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
@@ -235,6 +236,29 @@ class Jellyfin:
         params = {"ParentId": album_id, "IncludeItemTypes": "Audio", "Recursive": "true", "Fields": TRACK_FIELDS,
                   "SortBy": "ParentIndexNumber,IndexNumber,SortName", "SortOrder": "Ascending"}
         return [self._track(item, album_id) for item in self._user_items(params)]
+
+    def all_tracks(self, *, page_size: int = 1000) -> Iterator[list[Track]]:
+        """Every audio item of the MUSIC_LIBRARIES (all libraries when unset) that belongs to an album, `page_size`
+        a request, oldest first so items added meanwhile land on later pages instead of shifting earlier ones.
+        Items are not de-duplicated across pages (that would keep a set of a million ids)."""
+        params = {"IncludeItemTypes": "Audio", "Recursive": "true", "Fields": TRACK_FIELDS,
+                  "SortBy": "DateCreated,SortName", "SortOrder": "Ascending", "EnableImages": "false",
+                  "EnableUserData": "false"}
+        library_ids = self._library_ids()
+        scopes: list[dict[str, Any]] = [params] if library_ids is None else \
+            [{**params, "ParentId": library_id} for library_id in dict.fromkeys(library_ids)]
+        path = f"/Users/{self.user_id}/Items"
+        for scope in scopes:
+            start = 0
+            while True:
+                body = self._get(path, {**scope, "StartIndex": start, "Limit": page_size})
+                page = _items(body)
+                yield [self._track(item, str(item["AlbumId"])) for item in page if item.get("Id")
+                       and item.get("AlbumId")]
+                start += len(page)
+                total = body.get("TotalRecordCount") if isinstance(body, dict) else None
+                if not page or (start >= total if isinstance(total, int) else len(page) < page_size):
+                    break
 
     @staticmethod
     def _track(item: dict[str, Any], album_id: str) -> Track:

@@ -93,7 +93,8 @@ class LocalFolder:
     display_name = "Local music folder"
     settings = (SettingField("music_dir", "MUSIC_DIR", "Music folder"),)
     # the playlist id is the file name; libraries are the top-level folders
-    capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
+    capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
+                                                     Capability.LISTS_ALL_TRACKS})
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()
@@ -194,6 +195,23 @@ class LocalFolder:
             except OSError:
                 continue  # vanished since the listing
         return tracks
+
+    def all_tracks(self, *, page_size: int = 1000) -> Iterator[list[Track]]:
+        """Every track of every album folder, in one walk of the music folder (folders it cannot read are noted in
+        `listing_problems`, as by list_albums), whole folders at a time, about `page_size` tracks a page."""
+        page: list[Track] = []
+        for directory, files in self._walk_album_dirs():
+            album_id = _album_id(self._relative(directory) or ".")
+            for path in files:
+                try:
+                    page.append(self._track(path, album_id))
+                except OSError:
+                    continue  # vanished since the walk
+            if len(page) >= page_size:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def _relative(self, path: Path) -> str:
         rel = path.relative_to(self.root).as_posix()

@@ -106,7 +106,8 @@ class Lyrion:
                 SettingField("user", "LYRION_USER", "User"), SettingField("secret", "LYRION_PASSWORD", "Password"),
                 MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
+                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
+                              Capability.LISTS_ALL_TRACKS})
 
     def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
                  temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
@@ -221,6 +222,26 @@ class Lyrion:
         tracks = [track for _, track in pairs]
         self._urls.update((str(item["id"]), str(item["url"])) for item in items if item.get("url"))
         return tracks
+
+    def all_tracks(self, *, page_size: int = 1000) -> Iterator[list[Track]]:
+        """Every track of the albums list_albums gives (each with its album's name, artist and year, as
+        album_tracks reads them), from `titles` paged over the whole library (per MUSIC_LIBRARIES library when set)
+        instead of one query per album; yielded `page_size` tracks at a time."""
+        albums = {album.album_id: album for album in self.list_albums()}
+        page: list[Track] = []
+        for library in self._library_filters():
+            for item in self._paged("titles", "titles_loop", f"tags:{TRACK_TAGS}", *([library] if library else [])):
+                album = albums.get(str(item.get("album_id")))
+                if album is None or "id" not in item:
+                    continue
+                page.append(self._track(item, album))
+                if item.get("url"):
+                    self._urls[str(item["id"])] = str(item["url"])
+                if len(page) >= page_size:
+                    yield page
+                    page = []
+        if page:
+            yield page
 
     @staticmethod
     def _track(item: dict[str, Any], album: Album) -> Track:

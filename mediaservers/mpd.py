@@ -110,7 +110,8 @@ class Mpd:
                 SettingField("secret", "MPD_PASSWORD", "Password"),
                 SettingField("music_dir", "MPD_MUSIC_DIRECTORY", "MPD music directory as seen from here"),
                 MUSIC_LIBRARIES_FIELD)
-    capabilities = frozenset({Capability.STICKERS, Capability.KEEPS_PLAYLIST_ID})  # a stored playlist's id: its name
+    # a stored playlist's id: its name
+    capabilities = frozenset({Capability.STICKERS, Capability.KEEPS_PLAYLIST_ID, Capability.LISTS_ALL_TRACKS})
 
     def __init__(self, host: str = "127.0.0.1", port: int = 6600, *, password: str = "",
                  music_directory: str | Path | None = None, timeout: float = 30.0,
@@ -246,6 +247,18 @@ class Mpd:
             raise MediaServerError(f"album {album_id} not found in MPD's database")
         songs.sort(key=lambda s: (leading_int(_tag(s, "disc")) or 0, leading_int(_tag(s, "track")) or 0, s["file"]))
         return [self._track(song, album_id) for song in songs]
+
+    def all_tracks(self, *, page_size: int = 1000) -> Iterator[list[Track]]:
+        """Every song of MPD's database, a `find` window of `page_size` songs at a time, each under the album
+        list_albums files it in (its album tag and album artist, or its folder when it has no album tag)."""
+        with self._connect() as client:
+            start = 0
+            while True:
+                songs = client.find(ALL_SONGS, "window", f"{start}:{start + page_size}")
+                yield [self._track(song, self._album_of(song).album_id) for song in songs if "file" in song]
+                if len(songs) < page_size:
+                    return
+                start += page_size
 
     @staticmethod
     def _track(song: dict[str, Any], album_id: str) -> Track:

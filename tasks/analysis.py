@@ -1,5 +1,9 @@
 """Analysis jobs: one main task that walks the library's albums, one child job per album.
 
+On a server that lists its whole library in pages (Capability.LISTS_ALL_TRACKS) a run over all albums first compares
+that listing with the stored analysis in PostgreSQL (db.listing) and launches jobs only for the albums with work; a
+run that analyzes nothing keeps a current index instead of rebuilding it.
+
 The main task (`main_analysis`, queue high) launches album jobs (`album_analysis`, queue default), keeps at most
 MAX_QUEUED_ANALYSIS_JOBS in flight, sums their results, rebuilds the index every REBUILD_INDEX_BATCH_SIZE finished
 albums and at the end. An album job analyzes each new or changed track and writes it in one transaction; a track
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,26 +25,38 @@ import psycopg2
 from rq.timeouts import BaseTimeoutException
 
 from audio.analyze import ANALYSIS_VERSION, TrackAnalysis, analyze_samples
-from audio.clap import CLAP_SR, ClapAudioModel
+from audio.clap import CLAP_SR, ClapAudioModel, model_identity
 from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
 from audio.musicnn import MODEL_NAME, MusicnnModel
 from config import Config
 from db import clap_embeddings as clap_store
+from db import listing as listing_store
 from db import task_status as task_store
 from db import tracks as track_store
+from db import voyager_indexes as index_store
 from db.clock import database_now
-from mediaserver import Album, Capability, LibraryTeller, MediaServer, MediaServerError, StickerStore, Track
+from mediaserver import (
+    Album,
+    Capability,
+    LibraryTeller,
+    MediaServer,
+    MediaServerError,
+    StickerStore,
+    Track,
+    TrackLister,
+)
 from tasks.analysis_summary import MAX_REPORTED_FAILURES, AnalysisSummary
 from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
-from voyager_manager import rebuild_from_embeddings
+from voyager_manager import publish_reload, rebuild_from_embeddings
 
 log = logging.getLogger(__name__)
 
 MAIN_TASK_TYPE = ANALYSIS.task_type  # the web process enqueues it by name, see tasks.catalog.ANALYSIS
 ALBUM_TASK_TYPE = "album_analysis"
 MAX_ATTEMPTS = 3  # of a track whose failures were transient (timeouts, network, a worker that died)
+LISTING_PAGE_SIZE = 1000  # tracks a request when the server lists its whole library (Capability.LISTS_ALL_TRACKS)
 
 # Loaded once per worker process (workers run jobs in-process) and reused for every album.
 # Failures worth another try on a later run; everything else (an undecodable file) is permanent.
@@ -262,6 +279,11 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     in_flight: dict[str, str] = {}  # child task id → album name
     live: dict[str, tuple[int, int]] = {}  # running child → (tracks done, tracks in its album)
     pace = _Pace(started)
+    listed = num_recent_albums <= 0 and bool(albums) and Capability.LISTS_ALL_TRACKS in server.capabilities
+    metadata_changed = 0
+    if listed:
+        albums, metadata_changed = _albums_with_work(ctx, cast(TrackLister, server), albums, libraries, totals,
+                                                     pace)
     analyzed_since_rebuild = 0
     albums_since_rebuild = 0
 
@@ -307,6 +329,12 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         collect()
         if in_flight:
             time.sleep(0.5)
+    if listed and not analyzed_since_rebuild and totals.index_size is None:
+        # Nothing analyzed: the stored index stands when it holds every embedding (a million-track build is not
+        # redone for nothing); the web process reloads its caches only if what they read changed.
+        totals.index_size = index_store.current_size(ctx.db, name=config.INDEX_NAME, model=MODEL_NAME)
+        if totals.index_size is not None and (metadata_changed or totals.clap_embedded):
+            publish_reload(ctx.redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
     if analyzed_since_rebuild or totals.index_size is None:
         _rebuild_index(ctx, totals)
     if totals.index_size:
@@ -316,6 +344,44 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     totals.elapsed_seconds = round(time.monotonic() - started, 1)
     ctx.report(_summary_line(totals, pace, {}), progress=100)
     return totals.as_result()
+
+
+def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album], libraries: dict[str, str],
+                      totals: AnalysisSummary, pace: _Pace) -> tuple[list[Album], int]:
+    """Of `albums`, those an album job has something to do for, found by streaming the server's whole listing into
+    PostgreSQL and comparing it there in one statement (db.listing); the others count as done and unchanged. Every
+    listed track gets the listing's genres, artist ids and libraries as an album job would give them: the second
+    value is the number of rows that changed."""
+    clap_name = None
+    if ctx.config.CLAP_ENABLED:
+        try:
+            clap_name = model_identity(ctx.config.CLAP_AUDIO_MODEL_PATH)
+        except OSError:
+            return albums, 0  # every album job says what is wrong with the model, as without the listing
+    listed = 0
+
+    def pages() -> Iterator[list[Track]]:
+        nonlocal listed
+        for page in server.all_tracks(page_size=LISTING_PAGE_SIZE):
+            listed += len(page)
+            if pace.due():  # by time, not per page: the statements stay few however large the library
+                ctx.check_cancelled(force=True)
+                ctx.report(f"Listed {listed} tracks of {len(albums)} albums", phase="listing", log=False)
+            yield page
+
+    with listing_store.staged_listing(ctx.db) as staged:
+        staged.add_albums((album.album_id, libraries.get(album.album_id)) for album in albums)
+        staged.add_tracks(pages())
+        found = staged.compare(version=ANALYSIS_VERSION, max_attempts=MAX_ATTEMPTS, clap_model=clap_name)
+        changed = staged.save_metadata()
+    totals.albums_done += found.unchanged_albums
+    totals.albums_unchanged += found.unchanged_albums
+    totals.tracks_skipped += found.unchanged_tracks
+    pace.finished_albums += found.unchanged_albums
+    pace.finished_tracks += found.unchanged_tracks
+    ctx.report(f"Listed {listed} tracks: {found.unchanged_albums} albums unchanged, {len(found.pending)} to "
+               "analyze", phase="tracks")
+    return [album for album in albums if album.album_id in found.pending], sum(changed.values())
 
 
 def _album_libraries(ctx: TaskContext, server: MediaServer, albums: list[Album]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 
@@ -21,7 +21,7 @@ from db import task_status as task_store
 from db.app_settings import effective_config
 from db.clock import database_now
 from discovery.cleaning import AnalyzedTrack, CleaningPlan, Listing, orphan_digest, plan_cleaning, previewed_ids
-from mediaserver import MediaServer, MediaServerError
+from mediaserver import Album, Capability, MediaServer, MediaServerError, TrackLister
 from tasks.catalog import CLEANING, MAP
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 20
 MAX_LISTED_ALBUMS = 200
+LISTING_PAGE_SIZE = 1000  # tracks a request from a server that lists its whole library (Capability.LISTS_ALL_TRACKS)
 
 
 def list_library(ctx: TaskContext, server: MediaServer, analyzed_albums: set[str]) -> Listing:
@@ -41,8 +42,10 @@ def list_library(ctx: TaskContext, server: MediaServer, analyzed_albums: set[str
         albums = server.list_albums(limit=None)
     except MediaServerError as exc:
         return Listing(frozenset(), 0, (f"the album list failed: {exc}",))
-    item_ids: set[str] = set()
     problems: list[str] = [f"unreadable: {p}" for p in getattr(server, "listing_problems", ())]
+    if Capability.LISTS_ALL_TRACKS in server.capabilities:
+        return _list_all_tracks(ctx, cast(TrackLister, server), albums, analyzed_albums, problems)
+    item_ids: set[str] = set()
     ctx.report(f"Listing the tracks of {len(albums)} albums", phase="listing", current=0, total=len(albums),
                progress=0)
     last_report = 0.0
@@ -61,6 +64,36 @@ def list_library(ctx: TaskContext, server: MediaServer, analyzed_albums: set[str
         last_report = time.monotonic()
         ctx.report(f"Listed {number}/{len(albums)} albums, {len(item_ids)} tracks", current=number,
                    progress=60.0 * number / max(len(albums), 1), log=False)
+    return Listing(frozenset(item_ids), len(albums), tuple(problems))
+
+
+def _list_all_tracks(ctx: TaskContext, server: TrackLister, albums: list[Album], analyzed_albums: set[str],
+                     problems: list[str]) -> Listing:
+    """list_library for a server that pages through its whole library: a few requests instead of one per album;
+    a failed page makes the listing incomplete, and an analyzed album none of whose tracks came is a problem as
+    when its own listing answers empty."""
+    item_ids: set[str] = set()
+    albums_seen: set[str] = set()
+    ctx.report(f"Listing the tracks of {len(albums)} albums", phase="listing", current=0, total=None, progress=0)
+    last_report = time.monotonic()
+    try:
+        for page in server.all_tracks(page_size=LISTING_PAGE_SIZE):
+            ctx.check_cancelled()
+            item_ids.update(t.item_id for t in page)
+            albums_seen.update(t.album_id for t in page)
+            if time.monotonic() - last_report >= 1.0:
+                last_report = time.monotonic()
+                ctx.report(f"Listed {len(item_ids)} tracks of {len(albums)} albums", current=len(item_ids),
+                           log=False)
+    except MediaServerError as exc:
+        problems.append(f"the track listing failed: {exc}")
+    else:
+        problems.extend(f"album {album.name!r} listed no tracks although analyzed tracks belong to it"
+                        for album in albums if album.album_id in analyzed_albums and album.album_id not in albums_seen)
+    problems.extend(f"unreadable: {p}" for p in getattr(server, "listing_problems", ())
+                    if f"unreadable: {p}" not in problems)
+    ctx.report(f"Listed {len(item_ids)} tracks of {len(albums)} albums", current=len(item_ids), progress=60,
+               log=False)
     return Listing(frozenset(item_ids), len(albums), tuple(problems))
 
 

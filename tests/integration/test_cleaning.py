@@ -249,10 +249,11 @@ def test_jellyfin_partial_answers_and_a_server_that_is_down_delete_nothing(make_
     removed = tracks[0]
     jellyfin.tracks = [t for t in jellyfin.tracks if t["Id"] != removed.item_id]  # deleted on the server
 
-    failing = tracks[5].album_id  # one album's tracks answer 500
-    jellyfin.fault(path_contains="/Items", query_contains=f"ParentId={failing}", status=500)
+    # Jellyfin lists every track in pages (Capability.LISTS_ALL_TRACKS): a page of tracks answers 500
+    jellyfin.fault(path_contains="/Items", query_contains="IncludeItemTypes=Audio", status=500)
     result = site.run()["result"]
     assert "incomplete" in result["refused"] and "500" in result["refused"], result["refused"]
+    assert "the track listing failed" in result["refused"]
     assert result["orphan_count"] >= 1 and result["deleted_count"] == 0 and site.count("tracks") == 12
 
     jellyfin.faults.clear()  # an album that answers with no tracks although analyzed tracks belong to it
@@ -263,11 +264,14 @@ def test_jellyfin_partial_answers_and_a_server_that_is_down_delete_nothing(make_
     assert "listed no tracks although analyzed tracks belong to it" in result["refused"], result["refused"]
     jellyfin.tracks.extend(hidden)
 
+    jellyfin.calls.clear()
     result = site.run()["result"]  # a whole answer: the one removed track goes
     assert (result["refused"], result["deleted_count"], result["to_delete"]) == (None, 1, [removed.item_id])
+    listing = [c.query for c in jellyfin.calls_to("/Items") if c.query.get("IncludeItemTypes") == "Audio"]
+    assert len(listing) == 1 and "ParentId" not in listing[0]  # one page of tracks, no request per album
 
-    jellyfin.fault(path_contains="/Items", query_contains=f"ParentId={tracks[3].album_id}", delay=3.0)
-    timed_out = site.run()["result"]  # one album's answer takes longer than HTTP_TIMEOUT_SECONDS
+    jellyfin.fault(path_contains="/Items", query_contains="IncludeItemTypes=Audio", delay=3.0)
+    timed_out = site.run()["result"]  # a page of tracks takes longer than HTTP_TIMEOUT_SECONDS
     assert "incomplete" in timed_out["refused"] and "did not answer within 1 s" in timed_out["refused"], timed_out
     jellyfin.faults.clear()
 
@@ -285,10 +289,10 @@ def test_cancel_while_listing_deletes_nothing(make_site, jellyfin, tmp_path, db,
     tracks = listed(site.config)
     seed_tracks(db, redis, site.config, tracks)
     jellyfin.tracks = jellyfin.tracks[3:]  # three orphans a finished run would delete
-    jellyfin.fault(path_contains="/Items", query_contains="ParentId=", delay=1.0)  # each album's tracks are slow
+    jellyfin.fault(path_contains="/Items", query_contains="IncludeItemTypes=Audio", delay=3.0)  # tracks are slow
     worker_processes("--queues", "high", env=env)
     task_id = site.start()
-    wait_for(lambda: (row := store.get_task(db, task_id)) and (row["current_item"] or 0) >= 1,
+    wait_for(lambda: (row := store.get_task(db, task_id)) and "Listing the tracks" in (row["message"] or ""),
              timeout=60, what="the listing to get going")
     response = site.client.post(f"/api/cancel/{task_id}")
     assert response.status_code == 200

@@ -75,6 +75,20 @@ def one_line_error(excinfo: pytest.ExceptionInfo[MediaServerError]) -> str:
 
 
 # --- albums, libraries, tracks ------------------------------------------------------------------------------------
+def test_all_tracks_are_the_tracks_of_every_listed_album(fake: FakeJellyfin, tmp_path: Path) -> None:
+    for libraries in ("", "Spoken"):
+        server = make_adapter(fake, tmp_path, MUSIC_LIBRARIES=libraries)
+        assert Capability.LISTS_ALL_TRACKS in server.capabilities
+        by_album = {t for album in server.list_albums() for t in server.album_tracks(album.album_id)}
+        pages = list(server.all_tracks(page_size=4))
+        listed = [t for page in pages for t in page]
+        assert len(listed) == len(by_album) == (8 if not libraries else 2) and set(listed) == by_album
+        assert all(t.signature and t.path for t in listed)
+    assert [len(page) for page in pages] == [2]
+    calls = fake.calls_to("/Items", "GET")
+    assert calls[-1].query["IncludeItemTypes"] == "Audio" and calls[-1].query["Limit"] == "4"
+
+
 def test_albums_are_paged_newest_first(fake: FakeJellyfin, tmp_path: Path) -> None:
     server = make_adapter(fake, tmp_path, page_size=2)
     albums = server.list_albums()

@@ -67,6 +67,18 @@ def test_albums_are_paged_newest_first(lms: FakeLyrion, tmp_path: Path) -> None:
     assert all(player == "" for player, _ in lms.requests)
 
 
+def test_all_tracks_are_the_tracks_of_every_listed_album(lms: FakeLyrion, tmp_path: Path) -> None:
+    for libraries, expected in (("", 9), ("Early", 6)):
+        server = lyrion(lms.url, tmp_path, MUSIC_LIBRARIES=libraries)
+        server.page_size = 4
+        assert Capability.LISTS_ALL_TRACKS in server.capabilities
+        by_album = {t for album in server.list_albums() for t in server.album_tracks(album.album_id)}
+        pages = list(server.all_tracks(page_size=5))
+        listed = [t for page in pages for t in page]
+        assert len(listed) == len(by_album) == expected and set(listed) == by_album
+        assert [len(page) for page in pages] == [5, expected - 5]
+
+
 def test_tracks_carry_path_signature_and_numbers(lms: FakeLyrion, tmp_path: Path) -> None:
     server = lyrion(lms.url, tmp_path)
     album = server.list_albums()[2]

@@ -166,6 +166,15 @@ def test_albums_newest_first_and_their_tracks(adapter: Mpd) -> None:
     assert adapter.top_played(limit=10) == [] and adapter.resolve_user("anna") == "anna"
 
 
+def test_all_tracks_are_the_tracks_of_every_listed_album(adapter: Mpd) -> None:
+    assert Capability.LISTS_ALL_TRACKS in adapter.capabilities
+    by_album = {t for album in adapter.list_albums() for t in adapter.album_tracks(album.album_id)}
+    pages = list(adapter.all_tracks(page_size=4))
+    listed = [t for page in pages for t in page]
+    assert len(listed) == len(by_album) == 9 and set(listed) == by_album
+    assert [len(page) for page in pages] == [4, 4, 1]
+
+
 def test_audio_is_read_from_the_music_directory(adapter: Mpd, music: Path, tmp_path: Path) -> None:
     track = adapter.album_tracks(TAGGED["A0"])[0]
     with adapter.open_audio(track) as audio:

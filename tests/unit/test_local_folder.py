@@ -123,3 +123,14 @@ def test_playlists_of_the_playlist_folder_and_the_music_folder_are_read(folder: 
         folder.delete_playlist("music/Road.m3u8")
     with pytest.raises(MediaServerError, match="not found"):
         folder.playlist_tracks("music/../../etc/passwd.m3u")
+
+
+def test_all_tracks_are_the_tracks_of_every_listed_album(folder: LocalFolder, tmp_path: Path) -> None:
+    loose = tmp_path / "music" / "loose.flac"  # a file directly in the music folder is an album of its own
+    loose.write_bytes((tmp_path / "music" / "Artist 0" / "Album 0" / "01 Song 0-0.flac").read_bytes())
+    assert Capability.LISTS_ALL_TRACKS in folder.capabilities
+    by_album = {t for album in folder.list_albums() for t in folder.album_tracks(album.album_id)}
+    pages = list(folder.all_tracks(page_size=2))
+    listed = [t for page in pages for t in page]
+    assert len(listed) == len(by_album) == 7 and set(listed) == by_album
+    assert [len(page) for page in pages] == [4, 3]  # whole folders, cut after page_size: 1 loose + 3, then 3
