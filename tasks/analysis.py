@@ -33,7 +33,7 @@ from tasks.analysis_summary import MAX_REPORTED_FAILURES, AnalysisSummary
 from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
-from voyager_manager import rebuild_from_embeddings
+from voyager_manager import update_index
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,8 @@ def _write_stickers(config: Config, server: MediaServer, track: Track, analysis:
 
 
 @task(MAIN_TASK_TYPE)
-def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5) -> dict[str, Any]:
+def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5,
+                      rebuild_index: bool = False) -> dict[str, Any]:
     config = ctx.config
     started = time.monotonic()
     started_at = database_now(ctx.db)
@@ -307,8 +308,8 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         collect()
         if in_flight:
             time.sleep(0.5)
-    if analyzed_since_rebuild or totals.index_size is None:
-        _rebuild_index(ctx, totals)
+    if analyzed_since_rebuild or totals.index_size is None or rebuild_index:
+        _rebuild_index(ctx, totals, full=rebuild_index)
     if totals.index_size:
         totals.follow_ups = {"map_task_id": _start_map(ctx),
                              "smart_playlists_task_id": start_smart_refresh_after(ctx, "analysis"),
@@ -387,12 +388,16 @@ def _report_main(ctx: TaskContext, totals: AnalysisSummary, pace: _Pace, live: d
                progress=95.0 * min(share, 1.0), log=log)
 
 
-def _rebuild_index(ctx: TaskContext, totals: AnalysisSummary) -> None:
+def _rebuild_index(ctx: TaskContext, totals: AnalysisSummary, *, full: bool = False) -> None:
+    """Bring the similarity index up to date: the new tracks added in place, or a full rebuild when many changed
+    (INDEX_REBUILD_SHARE) or `full` asks for it."""
     config = ctx.config
-    ctx.report("Rebuilding the similarity index", phase="index")
-    totals.index_size = rebuild_from_embeddings(
+    ctx.report("Rebuilding the similarity index" if full else "Updating the similarity index", phase="index")
+    update = update_index(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
-        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
+        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION, rebuild_share=config.INDEX_REBUILD_SHARE,
+        folder=config.index_dir, full=full)
+    totals.index_size = update.size
 
 
 def _start_map(ctx: TaskContext) -> str | None:
