@@ -131,28 +131,44 @@ class IndexQueries:
         else:
             share = max(float(np.count_nonzero(allowed)) / max(size, 1), 1e-3)
             ask = min(size, int(k / share) + 16)
-        catalog = self.loaded.catalog
         while True:
             positions, distances = self.loaded.query_positions(vector, ask, query_ef=self.query_ef)
-            hits: list[tuple[str, float]] = []
-            listed: set[int] = set()
-            for position, distance in zip(positions, distances, strict=True):
-                if allowed is not None and not allowed[position]:
-                    continue
-                shown = catalog.kept_copy(position)
-                if allowed is not None and not allowed[shown]:
-                    shown = position  # the song's usual file is excluded (its folder, say): this one stands
-                if shown in listed:
-                    continue
-                listed.add(shown)
-                found = catalog.item_id(shown)
-                self._returned[found] = shown
-                hits.append((found, distance))
-                if allowed is not None and len(hits) == k:
-                    return hits
-            if allowed is None or ask >= size or len(positions) < ask:
+            hits = self._hits(positions, distances, k, allowed)
+            if allowed is None or len(hits) == k or ask >= size or len(positions) < ask:
                 return hits
             ask = min(size, ask * 2)
+
+    def neighbours_batch(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """`neighbours` of each row of `vectors` (m, d), the same lists, in one Voyager query (its threads search the
+        rows side by side) when no exclusions apply."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        k_asked = min(k, self.loaded.live)
+        if self.mask is not None or len(vectors) == 0 or k_asked <= 0:
+            return [self.neighbours(vector, k) for vector in vectors]
+        positions, distances = self.loaded.index.query(vectors, k=k_asked, query_ef=max(self.query_ef, k_asked))
+        return [self._hits(p.tolist(), d.tolist(), k, None) for p, d in zip(positions, distances, strict=True)]
+
+    def _hits(self, positions: Sequence[int], distances: Sequence[float], k: int,
+              allowed: np.ndarray | None) -> list[tuple[str, float]]:
+        """A query's hits as `neighbours` returns them (allowed ones, one file per song, at most k with `allowed`)."""
+        catalog = self.loaded.catalog
+        hits: list[tuple[str, float]] = []
+        listed: set[int] = set()
+        for position, distance in zip(positions, distances, strict=True):
+            if allowed is not None and not allowed[position]:
+                continue
+            shown = catalog.kept_copy(position)
+            if allowed is not None and not allowed[shown]:
+                shown = position  # the song's usual file is excluded (its folder, say): this one stands
+            if shown in listed:
+                continue
+            listed.add(shown)
+            found = catalog.item_id(shown)
+            self._returned[found] = shown
+            hits.append((found, distance))
+            if allowed is not None and len(hits) == k:
+                break
+        return hits
 
     def allows(self, item_id: str) -> bool:
         """Whether the exclusions allow the track (any track the index does not hold is allowed: it is never
