@@ -18,6 +18,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -342,6 +343,8 @@ class IndexUpdate:
     added: int = 0
     removed: int = 0
     reason: str = ""
+    # seconds of each step of an update in place: "apply" (compare, load, add and delete), "store", "groups"
+    seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 # An embedding written up to this long before the stored index was (its transaction still open while the index was
@@ -419,6 +422,8 @@ def update_index(db: Database, connection: redis.Redis, *, name: str, model: str
     tracks marked deleted, new vectors added at positions after the last; else, or with `full`, or when none is
     stored, it is rebuilt whole (`rebuild_from_embeddings`), which also drops the deleted positions."""
     delta: _Delta | str = "a full rebuild was asked for"
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
     if not full:
         with index_store.stored_index(db, name) as stored:
             delta = "no index is stored yet" if stored is None else \
@@ -429,17 +434,23 @@ def update_index(db: Database, connection: redis.Redis, *, name: str, model: str
                                        ef_construction=ef_construction, folder=folder)
         return IndexUpdate(size=size, full=True, reason=delta)
     size = sum(1 for i in delta.item_ids if i != DELETED)
+    seconds["apply"] = time.perf_counter() - started
     if delta.added or delta.removed:
+        started = time.perf_counter()
         store_index(db, name, delta.index, delta.item_ids, model=model, folder=folder)
+        seconds["store"] = time.perf_counter() - started
+        started = time.perf_counter()
         live = [(p, i) for p, i in enumerate(delta.item_ids) if i != DELETED]
         positions = np.fromiter((p for p, _ in live), dtype=np.int64, count=len(live))
         store_version_groups(db, [i for _, i in live],
                              lambda rows: delta.index.get_vectors(positions[list(rows)].tolist()))
+        seconds["groups"] = time.perf_counter() - started
         # The artist model is refitted at full rebuilds only (fit_artists reads every vector); a new artist's
         # tracks are found by the track index meanwhile.
         publish_reload(connection, channel, name)
-    log.info("index %r updated in place: %d added, %d deleted, %d tracks", name, delta.added, delta.removed, size)
-    return IndexUpdate(size=size, full=False, added=delta.added, removed=delta.removed)
+    log.info("index %r updated in place: %d added, %d deleted, %d tracks (%s)", name, delta.added, delta.removed,
+             size, ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    return IndexUpdate(size=size, full=False, added=delta.added, removed=delta.removed, seconds=seconds)
 
 
 def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str,
