@@ -289,13 +289,13 @@ def _file_if_current(path: Path, sha256: str) -> voyager.Index | None:
     return None if replaced else index
 
 
-def _open_stored(stored: index_store.StoredIndex, folder: Path | None) -> voyager.Index:
+def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_file: bool = True) -> voyager.Index:
     """The Voyager index of `stored`: from its file in `folder` when that file's sha256 is the stored one, else
     streamed from PostgreSQL (into that file, replacing it, so the next start reads it). Raises ValueError if the
     stored bytes are damaged."""
     if folder is not None:
         path = index_file(folder, stored.name)
-        index = _file_if_current(path, stored.sha256)
+        index = _file_if_current(path, stored.sha256) if try_file else None
         if index is not None:
             return index
     else:
@@ -324,8 +324,28 @@ def load_index(db: Database, name: str, *, folder: Path | None = None) -> Loaded
     with index_store.stored_index(db, name) as stored:
         if stored is None:
             return None
-        index = _open_stored(stored, folder)
-        catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
+        # The file is hashed and loaded in native code without the GIL: beside the catalogue's rows, not after them.
+        from_file: list[voyager.Index | None] = [None]
+        reader = None
+        if folder is not None:
+            path, sha256 = index_file(folder, name), stored.sha256
+
+            def read() -> None:
+                try:
+                    from_file[0] = _file_if_current(path, sha256)
+                except Exception:  # unreadable: fetched from PostgreSQL below
+                    log.warning("could not read index file %s", path, exc_info=True)
+
+            reader = threading.Thread(target=read, name="index-file", daemon=True)
+            reader.start()
+        try:
+            catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
+        finally:
+            if reader is not None:
+                reader.join()
+        index = from_file[0]
+        if index is None:
+            index = _open_stored(stored, folder, try_file=False)
     return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at)
 
 
