@@ -392,7 +392,7 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
     if live == 0:
         return "the stored index is empty"
     since = (stored.built_at or datetime.now().astimezone()) - _CHANGE_MARGIN
-    added, _, removed = stored.change_counts(model, since=since)
+    added, removed = stored.change_counts(model)
     if added + removed > share * live:
         return f"{added + removed} of {live} tracks changed"
     index = _open_stored(stored, folder)

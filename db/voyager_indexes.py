@@ -65,20 +65,18 @@ class StoredIndex:
                 out.write(data)
         return digest.hexdigest()
 
-    def change_counts(self, model: str, *, since: datetime) -> tuple[int, int, int]:
-        """(embeddings of `model` the index does not hold, held ones written at `since` or later, held tracks that
-        have no embedding of `model` any more), counted in PostgreSQL from this snapshot."""
+    def change_counts(self, model: str) -> tuple[int, int]:
+        """(embeddings of `model` the index does not hold, held tracks that have no embedding of `model` any more),
+        counted in PostgreSQL from this snapshot."""
         self._cur.execute(
             f"""{_STORED}
                 SELECT (SELECT count(*) FROM embeddings e WHERE e.model = %(model)s
                           AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.item_id = e.item_id)) AS added,
-                       (SELECT count(*) FROM embeddings e JOIN stored s ON s.item_id = e.item_id
-                         WHERE e.model = %(model)s AND e.created_at >= %(since)s) AS recent,
                        (SELECT count(*) FROM stored s WHERE NOT EXISTS (
                            SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)) AS removed
-            """, {"name": self.name, "model": model, "since": since})
+            """, {"name": self.name, "model": model})
         row = self._cur.fetchone()
-        return int(row["added"]), int(row["recent"]), int(row["removed"])
+        return int(row["added"]), int(row["removed"])
 
     def changed_embeddings(self, model: str, *, since: datetime) -> list[tuple[str, int | None, bytes]]:
         """(item_id, its position or None, vector bytes) of each embedding of `model` the index does not hold
