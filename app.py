@@ -83,7 +83,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     config_module.install(cfg)
     configure_logging(cfg.LOG_LEVEL)
     db = get_db(cfg)
-    runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg), index=IndexHolder(db, cfg.INDEX_NAME),
+    runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg),
+                      index=IndexHolder(db, cfg.INDEX_NAME, folder=cfg.index_dir),
                       text_model=text_model_for(cfg), clap_model=clap_model_for(cfg))
     runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
     runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)

@@ -339,6 +339,10 @@ class Config:
     VOYAGER_EF_CONSTRUCTION: int = _setting(200, "Voyager ef_construction (build-time search width)", minimum=10)
     VOYAGER_QUERY_EF: int = _setting(
         400, "Voyager query ef (search width); high enough for recall >= 0.98 at k=100", minimum=10)
+    INDEX_REBUILD_SHARE: float = _setting(
+        0.1, "Largest share of changed tracks (added, removed, re-analyzed, over the index size) applied to the "
+        "stored index in place; more, or more deleted positions than this share, rebuilds it whole", minimum=0,
+        maximum=1)
 
     # --- text search ---
     TEXT_MODEL_DIR: str = _setting(
@@ -505,6 +509,11 @@ class Config:
     @property
     def needs_embedded_redis(self) -> bool:
         return not self.REDIS_URL
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the web process and the workers keep the similarity index's file (beside its PostgreSQL copy)."""
+        return Path(self.DATA_DIR) / "index"
 
     @property
     def playlist_dir(self) -> Path:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +36,7 @@ from db import voyager_indexes as index_store
 from db.pool import Database
 from db.tracks import all_embeddings
 from discovery.artist_similarity import fit_artists
-from discovery.catalog import Catalog
+from discovery.catalog import DELETED, Catalog
 from discovery.dedup import song_key
 from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
 from discovery.types import TrackInfo
@@ -56,14 +58,20 @@ class LoadedIndex:
     masks: MaskCache = field(default_factory=MaskCache, compare=False, repr=False)
 
     def __len__(self) -> int:
+        """Positions, deleted ones included (the length of the per-position caches); `live` counts tracks."""
         return len(self.catalog)
+
+    @property
+    def live(self) -> int:
+        """Tracks the index holds (positions deleted by an update in place left out)."""
+        return self.catalog.live
 
     def position(self, item_id: str) -> int | None:
         return self.catalog.position(item_id)
 
     def query_positions(self, vector: np.ndarray, k: int, *, query_ef: int) -> tuple[list[int], list[float]]:
         """Positions and cosine distances of the k nearest items to `vector` (shape (d,)), nearest first."""
-        k = min(k, len(self.catalog))
+        k = min(k, self.catalog.live)  # Voyager raises when asked for more than it holds undeleted
         if k <= 0:
             return [], []
         positions, distances = self.index.query(np.asarray(vector, dtype=np.float32), k=k,
@@ -118,34 +126,50 @@ class IndexQueries:
         it) at the distance of the nearest, so fewer than k may come back. With exclusions, only allowed tracks:
         the index is asked for k over the allowed share (and more, doubling) until k are found or it has no more."""
         allowed = self.mask.allowed if self.mask is not None else None
-        size = len(self.loaded.catalog)
+        size = self.loaded.live
         if allowed is None:
             ask = k
         else:
             share = max(float(np.count_nonzero(allowed)) / max(size, 1), 1e-3)
             ask = min(size, int(k / share) + 16)
-        catalog = self.loaded.catalog
         while True:
             positions, distances = self.loaded.query_positions(vector, ask, query_ef=self.query_ef)
-            hits: list[tuple[str, float]] = []
-            listed: set[int] = set()
-            for position, distance in zip(positions, distances, strict=True):
-                if allowed is not None and not allowed[position]:
-                    continue
-                shown = catalog.kept_copy(position)
-                if allowed is not None and not allowed[shown]:
-                    shown = position  # the song's usual file is excluded (its folder, say): this one stands
-                if shown in listed:
-                    continue
-                listed.add(shown)
-                found = catalog.item_id(shown)
-                self._returned[found] = shown
-                hits.append((found, distance))
-                if allowed is not None and len(hits) == k:
-                    return hits
-            if allowed is None or ask >= size or len(positions) < ask:
+            hits = self._hits(positions, distances, k, allowed)
+            if allowed is None or len(hits) == k or ask >= size or len(positions) < ask:
                 return hits
             ask = min(size, ask * 2)
+
+    def neighbours_batch(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """`neighbours` of each row of `vectors` (m, d), the same lists, in one Voyager query (its threads search the
+        rows side by side) when no exclusions apply."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        k_asked = min(k, self.loaded.live)
+        if self.mask is not None or len(vectors) == 0 or k_asked <= 0:
+            return [self.neighbours(vector, k) for vector in vectors]
+        positions, distances = self.loaded.index.query(vectors, k=k_asked, query_ef=max(self.query_ef, k_asked))
+        return [self._hits(p.tolist(), d.tolist(), k, None) for p, d in zip(positions, distances, strict=True)]
+
+    def _hits(self, positions: Sequence[int], distances: Sequence[float], k: int,
+              allowed: np.ndarray | None) -> list[tuple[str, float]]:
+        """A query's hits as `neighbours` returns them (allowed ones, one file per song, at most k with `allowed`)."""
+        catalog = self.loaded.catalog
+        hits: list[tuple[str, float]] = []
+        listed: set[int] = set()
+        for position, distance in zip(positions, distances, strict=True):
+            if allowed is not None and not allowed[position]:
+                continue
+            shown = catalog.kept_copy(position)
+            if allowed is not None and not allowed[shown]:
+                shown = position  # the song's usual file is excluded (its folder, say): this one stands
+            if shown in listed:
+                continue
+            listed.add(shown)
+            found = catalog.item_id(shown)
+            self._returned[found] = shown
+            hits.append((found, distance))
+            if allowed is not None and len(hits) == k:
+                break
+        return hits
 
     def allows(self, item_id: str) -> bool:
         """Whether the exclusions allow the track (any track the index does not hold is allowed: it is never
@@ -208,30 +232,120 @@ def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16,
     return index
 
 
-def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequence[str], *, model: str) -> str:
-    """Replace the stored index `name` in one transaction; return its sha256."""
+def index_file(folder: Path, name: str) -> Path:
+    """Where the copy of the stored index `name` is kept in `folder` (DATA_DIR/index), for a fast start."""
+    return folder / f"{name}.voyager"
+
+
+def _write_atomically(path: Path, write: Callable[[Any], Any]) -> Any:
+    """Call `write(file)` on a temporary file beside `path`, then rename it over `path` (a reader sees the old file or
+    the new one, never half of one); return what `write` returned. Nothing is left behind when `write` raises."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            result = write(out)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return result
+
+
+def store_index(db: Database, name: str, index: voyager.Index, item_ids: Sequence[str], *, model: str,
+                folder: Path | None = None) -> str:
+    """Replace the stored index `name` in one transaction (and its file in `folder`, when given); return its sha256.
+    `item_ids` has one entry per Voyager id, DELETED for a deleted one."""
     data = index.as_bytes()
     digest = hashlib.sha256(data).hexdigest()
     index_store.replace_index(db, name=name, model=model, dimensions=index.num_dimensions, item_ids=item_ids,
                               data=data, sha256=digest)
+    if folder is not None:
+        try:
+            _write_atomically(index_file(folder, name), lambda out: out.write(data))
+        except OSError:  # only a faster start is lost: the next load fetches it from PostgreSQL
+            log.warning("could not keep index %r in %s", name, folder, exc_info=True)
     return digest
 
 
-def load_index(db: Database, name: str) -> LoadedIndex | None:
-    """The stored index `name`, or None when none is stored yet. Raises ValueError if the bytes are damaged."""
-    with tempfile.TemporaryDirectory(prefix="audiomuse-index-") as folder:
-        path = Path(folder) / "index.voyager"
-        with index_store.stored_index(db, name) as stored:
-            if stored is None:
-                return None
-            with path.open("wb") as out:
-                digest = stored.write_chunks(out)
-            if digest != stored.sha256:
-                raise ValueError(f"stored index {name!r} does not match its checksum")
+def _file_if_current(path: Path, sha256: str) -> voyager.Index | None:
+    """The index in the file `path` when its sha256 is `sha256`; None when it is missing, differs, or was replaced
+    while it was read."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if digest != sha256:
+            log.info("index file %s is not the stored index; fetching it from PostgreSQL", path)
+            return None
+        inode = os.fstat(handle.fileno()).st_ino
+        index = voyager.Index.load(str(path))  # native code, without the GIL: requests go on meanwhile
+    try:
+        replaced = os.stat(path).st_ino != inode  # renamed over between the hash and the load
+    except FileNotFoundError:
+        replaced = True
+    return None if replaced else index
+
+
+def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_file: bool = True) -> voyager.Index:
+    """The Voyager index of `stored`: from its file in `folder` when that file's sha256 is the stored one, else
+    streamed from PostgreSQL (into that file, replacing it, so the next start reads it). Raises ValueError if the
+    stored bytes are damaged."""
+    if folder is not None:
+        path = index_file(folder, stored.name)
+        index = _file_if_current(path, stored.sha256) if try_file else None
+        if index is not None:
+            return index
+    else:
+        path = Path(tempfile.mkdtemp(prefix="audiomuse-index-")) / "index.voyager"
+
+    def fetch(out: Any) -> str:
+        digest = stored.write_chunks(out)
+        if digest != stored.sha256:
+            raise ValueError(f"stored index {stored.name!r} does not match its checksum")
+        return digest
+
+    # Through a file rather than bytes: the chunks never sit in memory all at once (with the joined copy and
+    # Voyager's own that was ~3x the index at the peak of a reload, beside the index still in use).
+    try:
+        _write_atomically(path, fetch)
+        return voyager.Index.load(str(path))
+    finally:
+        if folder is None:
+            path.unlink(missing_ok=True)
+            path.parent.rmdir()
+
+
+def load_index(db: Database, name: str, *, folder: Path | None = None) -> LoadedIndex | None:
+    """The stored index `name`, or None when none is stored yet; its bytes come from `folder` (DATA_DIR/index) when
+    the file there is the stored one. Raises ValueError if the stored bytes are damaged."""
+    with index_store.stored_index(db, name) as stored:
+        if stored is None:
+            return None
+        # The file is hashed and loaded in native code without the GIL: beside the catalogue's rows, not after them.
+        from_file: list[voyager.Index | None] = [None]
+        reader = None
+        if folder is not None:
+            path, sha256 = index_file(folder, name), stored.sha256
+
+            def read() -> None:
+                try:
+                    from_file[0] = _file_if_current(path, sha256)
+                except Exception:  # unreadable: fetched from PostgreSQL below
+                    log.warning("could not read index file %s", path, exc_info=True)
+
+            reader = threading.Thread(target=read, name="index-file", daemon=True)
+            reader.start()
+        try:
             catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
-        # From a file rather than from bytes: the chunks never sit in memory all at once (with the joined copy and
-        # Voyager's own that was ~3x the index at the peak of a reload, beside the index still in use).
-        index = voyager.Index.load(str(path))
+        finally:
+            if reader is not None:
+                reader.join()
+        index = from_file[0]
+        if index is None:
+            index = _open_stored(stored, folder, try_file=False)
     return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at)
 
 
@@ -239,15 +353,136 @@ def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
     connection.publish(channel, name)
 
 
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What `update_index` did: `size` tracks indexed; `full` when it rebuilt the index whole (and why, `reason`),
+    else how many tracks it `added` and how many positions it deleted (`removed`; a re-analyzed track is both)."""
+
+    size: int
+    full: bool
+    added: int = 0
+    removed: int = 0
+    reason: str = ""
+    # seconds of each step of an update in place: "apply" (compare, load, add and delete), "store", "groups"
+    seconds: Mapping[str, float] = field(default_factory=dict)
+
+
+# An embedding written up to this long before the stored index was (its transaction still open while the index was
+# read) is compared with the index's vector too, so an update in place misses no re-analyzed track; save_analysis
+# writes a track in one short transaction. Only the cost depends on it: each candidate's vector is compared.
+_CHANGE_MARGIN = timedelta(minutes=10)
+
+
+@dataclass
+class _Delta:
+    index: voyager.Index
+    item_ids: list[str]
+    added: int
+    removed: int
+
+
+def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
+                 folder: Path | None) -> _Delta | str:
+    """The stored index with the changes applied in place (mark_deleted, add_items at new positions), or why it
+    must be rebuilt whole instead. Runs inside `stored`'s snapshot."""
+    if stored.model != model:
+        return f"the stored index is of model {stored.model!r}"
+    positions = len(stored.item_ids)
+    live = sum(1 for i in stored.item_ids if i != DELETED)
+    if live == 0:
+        return "the stored index is empty"
+    since = (stored.built_at or datetime.now().astimezone()) - _CHANGE_MARGIN
+    added, removed = stored.change_counts(model)
+    if added + removed > share * live:
+        return f"{added + removed} of {live} tracks changed"
+    index = _open_stored(stored, folder)
+    new_ids: list[str] = []
+    new_vectors: list[np.ndarray] = []
+    recent: list[tuple[str, int, np.ndarray]] = []
+    for item_id, position, vector in stored.changed_embeddings(model, since=since):
+        row = np.frombuffer(vector, dtype="<f4").astype(np.float32)
+        if len(row) != index.num_dimensions:
+            return f"the embedding of {item_id!r} has {len(row)} dimensions, the index {index.num_dimensions}"
+        if position is None:
+            new_ids.append(item_id)
+            new_vectors.append(row)
+        else:
+            recent.append((item_id, position, row))
+    gone = stored.removed_positions(model)
+    changed: list[int] = []
+    if recent:
+        held = index.get_vectors([p for _, p, _ in recent])  # unit vectors: a cosine index normalises what it holds
+        for (item_id, position, row), old in zip(recent, held, strict=True):
+            norm = float(np.linalg.norm(row))
+            if norm == 0 or not np.allclose(row / norm, old, atol=1e-6):
+                changed.append(position)
+                new_ids.append(item_id)
+                new_vectors.append(row)
+    if len(new_ids) + len(gone) > share * live:
+        return f"{len(new_ids) + len(gone)} of {live} tracks changed"
+    deleted = positions - live + len(gone) + len(changed)
+    if deleted > share * (positions + len(new_ids)):
+        return f"{deleted} of {positions + len(new_ids)} positions are deleted"
+    item_ids = list(stored.item_ids)
+    for position in (*gone, *changed):
+        index.mark_deleted(position)
+        item_ids[position] = DELETED
+    if new_ids:
+        index.add_items(np.stack(new_vectors), ids=list(range(positions, positions + len(new_ids))))
+        item_ids.extend(new_ids)
+    return _Delta(index=index, item_ids=item_ids, added=len(new_ids), removed=len(gone) + len(changed))
+
+
+def update_index(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str, m: int,
+                 ef_construction: int, rebuild_share: float, folder: Path | None = None,
+                 full: bool = False) -> IndexUpdate:
+    """Bring the stored index up to date with the stored embeddings of `model` and announce it (one reload
+    message, as a rebuild does). When the tracks added, removed and re-analyzed since it was stored are at most
+    `rebuild_share` of it (and its deleted positions too), they are applied to it in place: removed and changed
+    tracks marked deleted, new vectors added at positions after the last; else, or with `full`, or when none is
+    stored, it is rebuilt whole (`rebuild_from_embeddings`), which also drops the deleted positions."""
+    delta: _Delta | str = "a full rebuild was asked for"
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    if not full:
+        with index_store.stored_index(db, name) as stored:
+            delta = "no index is stored yet" if stored is None else \
+                _plan_update(stored, model=model, share=rebuild_share, folder=folder)
+    if isinstance(delta, str):
+        log.info("rebuilding index %r whole: %s", name, delta)
+        size = rebuild_from_embeddings(db, connection, name=name, model=model, channel=channel, m=m,
+                                       ef_construction=ef_construction, folder=folder)
+        return IndexUpdate(size=size, full=True, reason=delta)
+    size = sum(1 for i in delta.item_ids if i != DELETED)
+    seconds["apply"] = time.perf_counter() - started
+    if delta.added or delta.removed:
+        started = time.perf_counter()
+        store_index(db, name, delta.index, delta.item_ids, model=model, folder=folder)
+        seconds["store"] = time.perf_counter() - started
+        started = time.perf_counter()
+        live = [(p, i) for p, i in enumerate(delta.item_ids) if i != DELETED]
+        positions = np.fromiter((p for p, _ in live), dtype=np.int64, count=len(live))
+        store_version_groups(db, [i for _, i in live],
+                             lambda rows: delta.index.get_vectors(positions[list(rows)].tolist()))
+        seconds["groups"] = time.perf_counter() - started
+        # The artist model is refitted at full rebuilds only (fit_artists reads every vector); a new artist's
+        # tracks are found by the track index meanwhile.
+        publish_reload(connection, channel, name)
+    log.info("index %r updated in place: %d added, %d deleted, %d tracks (%s)", name, delta.added, delta.removed,
+             size, ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    return IndexUpdate(size=size, full=False, added=delta.added, removed=delta.removed, seconds=seconds)
+
+
 def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str,
-                            m: int, ef_construction: int) -> int:
-    """Build the index from every stored embedding of `model`, store it and the artist model of the same songs
-    (`store_artist_model`), announce both with one reload message; return the index's size."""
+                            m: int, ef_construction: int, folder: Path | None = None) -> int:
+    """Build the index from every stored embedding of `model`, store it (and its file in `folder`) and the artist
+    model of the same songs (`store_artist_model`), announce both with one reload message; return the index's
+    size."""
     item_ids, vectors = all_embeddings(db, model)
     if not item_ids:
         return 0
     index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction)
-    store_index(db, name, index, item_ids, model=model)
+    store_index(db, name, index, item_ids, model=model, folder=folder)
     store_version_groups(db, item_ids, vectors)
     try:
         store_artist_model(db, name=name, model=model, item_ids=item_ids, vectors=vectors)
@@ -257,9 +492,14 @@ def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str,
     return len(item_ids)
 
 
-def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndarray) -> Grouping:
+# The vectors of some rows of a list of tracks, shape (len(rows), d): an array's rows, or read from an index.
+VectorRows = Callable[[Sequence[int]], np.ndarray]
+
+
+def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndarray | VectorRows) -> Grouping:
     """Group the indexed tracks into recordings and songs (discovery.versions) and store the groups with the tracks,
-    before the index is announced, so the web process loads both together."""
+    before the index is announced, so the web process loads both together. `vectors` are those of `item_ids`
+    (n, d), or a function giving the rows asked for."""
     # Only tracks whose song key another track shares can have versions: a first pass hashes every key (8 bytes a
     # track), the second keeps just those rows, so a million tracks never sit in memory as objects.
     keys = np.fromiter((hash(song_key(title or "", artist or "")) for _, title, artist, *_ in
@@ -272,7 +512,8 @@ def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndar
         if hash(song_key(title or "", artist or "")) in shared:
             copies.append(Copy(item_id, title or "", artist or "", duration, path, size))
             rows.append(position[item_id])
-    grouping = group_versions(copies, vectors[rows] if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+    rows_of: VectorRows = vectors.__getitem__ if isinstance(vectors, np.ndarray) else vectors
+    grouping = group_versions(copies, np.asarray(rows_of(rows), dtype=np.float32))
     version_store.store_groups(db, grouping.recording_of, grouping.song_of)
     return grouping
 
@@ -329,9 +570,10 @@ class LibraryState:
 class IndexHolder:
     """The web process's in-memory library. `state` is replaced as a whole, so readers need no lock."""
 
-    def __init__(self, db: Database, name: str) -> None:
+    def __init__(self, db: Database, name: str, *, folder: Path | None = None) -> None:
         self._db = db
         self.name = name
+        self.folder = folder  # where the index file is kept (DATA_DIR/index); None: always from PostgreSQL
         self.state = LibraryState()
         self.last_error: str | None = None
         self.cache_errors: dict[str, str] = {}
@@ -346,13 +588,13 @@ class IndexHolder:
     @property
     def size(self) -> int:
         current = self.state.index
-        return len(current) if current is not None else 0
+        return current.live if current is not None else 0
 
     def queries(self, *, query_ef: int, exclusions: Exclusions | None = None) -> IndexQueries | None:
         """A request's lookups on the current index (with `exclusions`: neighbours they allow only); None while no
         index with tracks is loaded."""
         current = self.state.index
-        if current is None or len(current) == 0:
+        if current is None or current.live == 0:
             return None
         return current.queries(query_ef=query_ef, exclusions=exclusions)
 
@@ -379,7 +621,7 @@ class IndexHolder:
         `build_caches` the caches are left empty (start-up builds them afterwards with `rebuild_caches`)."""
         with self._reload_lock:
             try:
-                loaded = load_index(self._db, self.name)
+                loaded = load_index(self._db, self.name, folder=self.folder)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("could not load index %s; keeping the previous one", self.name)

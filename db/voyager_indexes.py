@@ -1,4 +1,7 @@
-"""Queries on voyager_indexes and voyager_index_chunks: the serialized Voyager index, its id map and its chunks."""
+"""Queries on voyager_indexes and voyager_index_chunks: the serialized Voyager index, its id map and its chunks.
+
+The id map (`item_ids`, JSONB) gives the item id of each position; an empty string marks a position deleted from an
+index updated in place (discovery.catalog.DELETED)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ from db.tracks import catalog_rows
 
 CHUNK_BYTES = 8 * 1024 * 1024
 
+# The positions of the stored index `name` that hold a track (deleted ones have the item id ''), as a table; the set
+# operations against embeddings run in PostgreSQL, never as a Python loop over a million ids.
+_STORED = """WITH stored AS (
+    SELECT s.item_id, (s.n - 1)::int AS position
+      FROM voyager_indexes v CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
+     WHERE v.name = %(name)s AND s.item_id <> '')"""
+
 
 def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_ids: Sequence[str],
                   data: bytes, sha256: str) -> None:
@@ -24,7 +34,7 @@ def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_
         cur.execute(
             """INSERT INTO voyager_indexes (name, model, space, dimensions, num_items, item_ids, byte_size, sha256)
                VALUES (%s, %s, 'cosine', %s, %s, %s, %s, %s)""",
-            (name, model, dimensions, len(item_ids), json.dumps(list(item_ids)), len(data), sha256),
+            (name, model, dimensions, sum(1 for i in item_ids if i), json.dumps(list(item_ids)), len(data), sha256),
         )
         for chunk_no, start in enumerate(range(0, len(data), CHUNK_BYTES)):
             cur.execute("INSERT INTO voyager_index_chunks (name, chunk_no, data) VALUES (%s, %s, %s)",
@@ -41,6 +51,8 @@ class StoredIndex:
     sha256: str
     built_at: datetime | None
     _cur: Any
+    model: str = ""
+    dimensions: int = 0
 
     def write_chunks(self, out: BinaryIO) -> str:
         """Stream the chunks into `out`, one at a time (never all in memory); return the sha256 of what was written."""
@@ -53,6 +65,38 @@ class StoredIndex:
                 out.write(data)
         return digest.hexdigest()
 
+    def change_counts(self, model: str) -> tuple[int, int]:
+        """(embeddings of `model` the index does not hold, held tracks that have no embedding of `model` any more),
+        counted in PostgreSQL from this snapshot."""
+        self._cur.execute(
+            f"""{_STORED}
+                SELECT (SELECT count(*) FROM embeddings e WHERE e.model = %(model)s
+                          AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.item_id = e.item_id)) AS added,
+                       (SELECT count(*) FROM stored s WHERE NOT EXISTS (
+                           SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)) AS removed
+            """, {"name": self.name, "model": model})
+        row = self._cur.fetchone()
+        return int(row["added"]), int(row["removed"])
+
+    def changed_embeddings(self, model: str, *, since: datetime) -> list[tuple[str, int | None, bytes]]:
+        """(item_id, its position or None, vector bytes) of each embedding of `model` the index does not hold
+        (position None) or holds but was written at `since` or later (its vector may have changed), by item id."""
+        self._cur.execute(
+            f"""{_STORED}
+                SELECT e.item_id, s.position, e.vector FROM embeddings e LEFT JOIN stored s ON s.item_id = e.item_id
+                 WHERE e.model = %(model)s AND (s.item_id IS NULL OR e.created_at >= %(since)s)
+                 ORDER BY e.item_id""", {"name": self.name, "model": model, "since": since})
+        return [(r["item_id"], r["position"], bytes(r["vector"])) for r in self._cur.fetchall()]
+
+    def removed_positions(self, model: str) -> list[int]:
+        """Positions of the held tracks that have no embedding of `model` any more (deleted tracks), ascending."""
+        self._cur.execute(
+            f"""{_STORED}
+                SELECT s.position FROM stored s WHERE NOT EXISTS (
+                    SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)
+                 ORDER BY s.position""", {"name": self.name, "model": model})
+        return [int(r["position"]) for r in self._cur.fetchall()]
+
     def catalog_rows(self) -> Iterator[tuple[Any, ...]]:
         """db.tracks.catalog_rows of the index's items, in index order, from the same snapshot."""
         return catalog_rows(self._cur, self.item_ids)
@@ -64,21 +108,23 @@ def stored_index(db: Database, name: str) -> Iterator[StoredIndex | None]:
     meanwhile cannot mix its metadata with another's chunks or catalogue."""
     with db.transaction() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute("SELECT item_ids, sha256, built_at FROM voyager_indexes WHERE name = %s", (name,))
+        cur.execute("SELECT item_ids, sha256, built_at, model, dimensions FROM voyager_indexes WHERE name = %s",
+                    (name,))
         meta = cur.fetchone()
         if meta is None:
             yield None
             return
         yield StoredIndex(name=name, item_ids=list(meta["item_ids"]), sha256=meta["sha256"],
-                          built_at=meta["built_at"], _cur=cur)
+                          built_at=meta["built_at"], _cur=cur, model=meta["model"], dimensions=meta["dimensions"])
 
 
 def current_size(db: Database, *, name: str, model: str) -> int | None:
     """The size of the stored index `name` when it is of `model` and holds as many items as there are embeddings of
-    `model` (nothing was added or removed since it was built: a run that analyzed nothing keeps it); else None."""
+    `model` (nothing was added or removed since it was built: a run that analyzed nothing keeps it); else None.
+    Positions deleted in place (an empty item id, voyager_manager.update_index) are not counted."""
     row = db.fetch_one(
-        """SELECT v.num_items FROM voyager_indexes v
-            WHERE v.name = %s AND v.model = %s
-              AND v.num_items = (SELECT count(*) FROM embeddings e WHERE e.model = %s)""",
+        """SELECT live FROM (SELECT (SELECT count(*) FROM unnest(v.item_ids) AS i WHERE i <> '') AS live
+                               FROM voyager_indexes v WHERE v.name = %s AND v.model = %s) AS stored
+            WHERE live = (SELECT count(*) FROM embeddings e WHERE e.model = %s)""",
         (name, model, model))
-    return int(row["num_items"]) if row else None
+    return int(row["live"]) if row else None

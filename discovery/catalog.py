@@ -27,7 +27,11 @@ from discovery.exclusions import ExclusionColumns, directory_of
 from discovery.types import DiscoveryError, TrackInfo
 from discovery.versions import SONG_ID_PREFIX, Copy, file_format, kept_because
 
-__all__ = ["Catalog"]
+__all__ = ["DELETED", "Catalog"]
+
+# The item id of a position whose track left the index (Voyager's mark_deleted): an index updated in place keeps its
+# positions, so a removed or re-analyzed track leaves a hole until the next full rebuild compacts them.
+DELETED = ""
 
 _NAN = float("nan")
 
@@ -121,6 +125,7 @@ class Catalog:
         self._mood_names: list[str] = []
         self._moods = np.empty((0, 0))  # (n, len(mood_names)) float64, NaN where a track has no such score
         self._order = array("i")  # positions sorted by item id
+        self._deleted = 0  # positions whose item id is DELETED
         self._formats = _Coded()  # "FLAC", "MP3"… from the file name
         # Versions (discovery/versions.py), for the few tracks that have any: the file shown instead of a track (the
         # kept copy of its song's first recording), the copies of each kept recording, and the song ids.
@@ -159,6 +164,9 @@ class Catalog:
             if count >= len(item_ids) or item_id != item_ids[count]:
                 raise DiscoveryError(None, f"catalogue row {count} is for {item_id!r}, not for the index's item")
             catalog._item_ids.append(item_id)
+            if item_id == DELETED:
+                catalog._deleted += 1
+                found = False
             catalog._present.append(1 if found else 0)
             title, artist = title or "", artist or ""
             catalog._titles.append(title)
@@ -259,13 +267,28 @@ class Catalog:
         return kept_because(copy(position), [copy(p) for p in others])
 
     def __len__(self) -> int:
+        """Positions, deleted ones included (the length of every per-position array)."""
         return len(self._present)
+
+    @property
+    def live(self) -> int:
+        """Positions that hold a track (not deleted): the most a query of the index can return."""
+        return len(self._present) - self._deleted
+
+    def live_positions(self) -> np.ndarray:
+        """The positions that are not deleted, ascending (int64)."""
+        if not self._deleted:
+            return np.arange(len(self._present), dtype=np.int64)
+        lengths = np.diff(np.frombuffer(self._item_ids._offsets, dtype=np.int64))  # a deleted id is empty
+        return np.flatnonzero(lengths > 0)
 
     def item_id(self, position: int) -> str:
         return self._item_ids[position]
 
     def position(self, item_id: str) -> int | None:
         """The index position of `item_id`, or None when the index does not hold it."""
+        if item_id == DELETED:
+            return None
         order = self._order
         i = bisect_left(order, item_id, key=self._item_ids.__getitem__)
         if i < len(order) and self._item_ids[order[i]] == item_id:

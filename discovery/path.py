@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from discovery.types import DiscoveryError, Lookup, Neighbours, TrackInfo
+from discovery.types import BatchNeighbours, DiscoveryError, Lookup, Neighbours, TrackInfo
 from discovery.vectors import NearDuplicates, cosine_distance, norm
 
 __all__ = ["PathResult", "TrackFilter", "interpolate", "song_path"]
@@ -205,6 +205,7 @@ def song_path(
     interpolation: Interpolation = "spherical",
     k_base: int = 10,
     k_max: int = 200,
+    neighbours_batch: BatchNeighbours | None = None,
 ) -> PathResult:
     """A path of `steps` songs (start and end included) from `start` to `end`.
 
@@ -217,6 +218,9 @@ def song_path(
     failed target is merged with the next one and retried around the middle of the merged span with k summed (capped
     at `k_max`); the last job, if it still fails, is retried once with `k_max` and then keeps whatever it found. The
     path has exactly `steps` songs whenever the library allows it.
+
+    With `neighbours_batch` (`neighbours` of several vectors in one call, the same lists) the first `k_base` query
+    of every target is asked at once, before any is used: the same path, one index query instead of one per step.
 
     Raises DiscoveryError for unusable parameters (the message names the parameter and value).
     """
@@ -236,7 +240,7 @@ def song_path(
         """Songs for targets first..last from the k neighbours of the span's middle; adds them to `state`."""
         middle = (first + last) / 2.0 / (steps - 1)
         centroid = targets[first] if first == last else _point(a, b, middle, interpolation)
-        found = neighbours(centroid, k)
+        found = asked[first] if first == last and k == k_base and first in asked else neighbours(centroid, k)
         details = lookup([item_id for item_id, _ in found])
         candidates = [details[item_id] for item_id, _ in found if item_id in details]
         picks: dict[int, TrackInfo] = {}
@@ -252,6 +256,10 @@ def song_path(
             picks[slot] = best
         return picks
 
+    # Every target's first query is the same whatever the others found: ask them all at once when that is possible.
+    asked: dict[int, list[tuple[str, float]]] = {}
+    if neighbours_batch is not None and steps > 2:
+        asked = dict(zip(range(1, steps - 1), neighbours_batch(targets[1:steps - 1], k_base), strict=True))
     chosen: dict[int, TrackInfo] = {}
     missed: dict[int, Counter[str]] = {}  # the last failed try of each target: its candidates' refusals
     if not exact_length:

@@ -10,7 +10,7 @@ import numpy as np
 from discovery import dedup
 from discovery.vectors import cosine_distance
 
-__all__ = ["DiscoveryError", "Lookup", "Neighbours", "TrackInfo", "cosine_distance"]
+__all__ = ["BatchNeighbours", "DiscoveryError", "Lookup", "Neighbours", "TrackInfo", "cosine_distance"]
 
 
 class DiscoveryError(ValueError):
@@ -49,5 +49,7 @@ class TrackInfo:
 
 # query vector (d,), k → [(item_id, cosine distance)], nearest first, at most k
 Neighbours = Callable[[np.ndarray, int], list[tuple[str, float]]]
+# vectors (m, d), k → the Neighbours answer of each row, in one call
+BatchNeighbours = Callable[[np.ndarray, int], list[list[tuple[str, float]]]]
 # item ids → {item_id: TrackInfo} for those that exist
 Lookup = Callable[[Sequence[str]], dict[str, TrackInfo]]

@@ -173,7 +173,7 @@ def find_path() -> Response:
     result = discovery_errors(lambda: song_path(
         start, end, steps=steps, neighbours=neighbours, lookup=lookup,
         max_per_artist=rt.config.MAX_SONGS_PER_ARTIST, duplicate_distance=rt.config.DUPLICATE_DISTANCE,
-        exact_length=bool_param("path_fix_size", False)))
+        exact_length=bool_param("path_fix_size", False), neighbours_batch=library.neighbours_batch))
     return jsonify({
         "path": [track_json(t) for t in result.tracks],
         "step_distances": [round(d, 6) for d in result.step_distances],

@@ -152,8 +152,9 @@ def build_web_map(db: Database, loaded: LoadedIndex | None, *, name: str, neighb
         projection = stored.method
         meta.update(built_at=stored.built_at.isoformat(timespec="seconds"), fallback_reason=stored.fallback_reason,
                     placed_since_build=stored.placed_count, params=stored.params)
-        missing = np.flatnonzero(np.isnan(coords[:, 0]))
-        if len(missing) == len(coords):
+        live = catalog.live_positions()  # positions deleted by an update in place have no vector to place
+        missing = live[np.isnan(coords[live, 0])]
+        if len(missing) == len(live):
             stored = None  # a projection of another library: start again from PCA
         elif len(missing):
             _place_by_index(loaded, coords, missing, k=neighbours, query_ef=query_ef)
@@ -161,9 +162,11 @@ def build_web_map(db: Database, loaded: LoadedIndex | None, *, name: str, neighb
     if stored is None:
         projection = "pca"
         # a sample fits the axes and the index is read a chunk at a time: never a copy of all its vectors
-        flat = sampled_pca_2d(lambda rows: loaded.index.get_vectors(rows.tolist()), size)
+        live = catalog.live_positions()
+        flat = sampled_pca_2d(lambda rows: loaded.index.get_vectors(live[rows].tolist()), len(live))
         spread = float(flat.std()) or 1.0
-        coords = ((flat - flat.mean(axis=0)) / spread).astype(np.float32)
+        coords = np.full((size, 2), np.nan, dtype=np.float32)
+        coords[live] = ((flat - flat.mean(axis=0)) / spread).astype(np.float32)
         meta["fallback_reason"] = "no map projection has been computed yet"
     positions = [p for p in range(size) if catalog.names(p) is not None]
     item_ids = [catalog.item_id(p) for p in positions]
@@ -228,7 +231,7 @@ def _place_by_index(loaded: LoadedIndex, coords: np.ndarray, missing: np.ndarray
     `chunk` of them per batch query."""
     mapped = ~np.isnan(coords[:, 0])
     known = np.where(mapped[:, None], coords, 0.0)
-    ask = min(len(loaded), max(4 * k, 64))  # a few of the hits may be unmapped too
+    ask = min(loaded.live, max(4 * k, 64))  # a few of the hits may be unmapped too
     for start in range(0, len(missing), chunk):
         part = missing[start:start + chunk]
         hits, distances = loaded.index.query(loaded.index.get_vectors(part.tolist()), k=ask,

@@ -49,7 +49,7 @@ from tasks.analysis_summary import MAX_REPORTED_FAILURES, AnalysisSummary
 from tasks.catalog import ANALYSIS, MAP, PLAYLIST_MATCHING
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
-from voyager_manager import publish_reload, rebuild_from_embeddings
+from voyager_manager import publish_reload, update_index
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,8 @@ def _write_stickers(config: Config, server: MediaServer, track: Track, analysis:
 
 
 @task(MAIN_TASK_TYPE)
-def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5) -> dict[str, Any]:
+def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5,
+                      rebuild_index: bool = False) -> dict[str, Any]:
     config = ctx.config
     started = time.monotonic()
     started_at = database_now(ctx.db)
@@ -329,14 +330,14 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         collect()
         if in_flight:
             time.sleep(0.5)
-    if listed and not analyzed_since_rebuild and totals.index_size is None:
+    if listed and not analyzed_since_rebuild and totals.index_size is None and not rebuild_index:
         # Nothing analyzed: the stored index stands when it holds every embedding (a million-track build is not
         # redone for nothing); the web process reloads its caches only if what they read changed.
         totals.index_size = index_store.current_size(ctx.db, name=config.INDEX_NAME, model=MODEL_NAME)
         if totals.index_size is not None and (metadata_changed or totals.clap_embedded):
             publish_reload(ctx.redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
-    if analyzed_since_rebuild or totals.index_size is None:
-        _rebuild_index(ctx, totals)
+    if analyzed_since_rebuild or totals.index_size is None or rebuild_index:
+        _rebuild_index(ctx, totals, full=rebuild_index)
     if totals.index_size:
         totals.follow_ups = {"map_task_id": _start_map(ctx),
                              "smart_playlists_task_id": start_smart_refresh_after(ctx, "analysis"),
@@ -453,12 +454,16 @@ def _report_main(ctx: TaskContext, totals: AnalysisSummary, pace: _Pace, live: d
                progress=95.0 * min(share, 1.0), log=log)
 
 
-def _rebuild_index(ctx: TaskContext, totals: AnalysisSummary) -> None:
+def _rebuild_index(ctx: TaskContext, totals: AnalysisSummary, *, full: bool = False) -> None:
+    """Bring the similarity index up to date: the new tracks added in place, or a full rebuild when many changed
+    (INDEX_REBUILD_SHARE) or `full` asks for it."""
     config = ctx.config
-    ctx.report("Rebuilding the similarity index", phase="index")
-    totals.index_size = rebuild_from_embeddings(
+    ctx.report("Rebuilding the similarity index" if full else "Updating the similarity index", phase="index")
+    update = update_index(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
-        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
+        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION, rebuild_share=config.INDEX_REBUILD_SHARE,
+        folder=config.index_dir, full=full)
+    totals.index_size = update.size
 
 
 def _start_map(ctx: TaskContext) -> str | None:

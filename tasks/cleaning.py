@@ -25,7 +25,7 @@ from mediaserver import Album, Capability, MediaServer, MediaServerError, TrackL
 from tasks.catalog import CLEANING, MAP
 from tasks.progress import TaskCancelled, TaskContext, task
 from tasks.smart_playlists import start_after as start_smart_refresh_after
-from voyager_manager import rebuild_from_embeddings
+from voyager_manager import update_index
 
 log = logging.getLogger(__name__)
 
@@ -230,10 +230,11 @@ def _delete(ctx: TaskContext, config: Any, item_ids: Sequence[str], stale_failur
 
 
 def _refresh(ctx: TaskContext, config: Any, summary: dict[str, Any]) -> None:
-    ctx.report("Rebuilding the similarity index", phase="index", progress=92)
-    summary["index_size"] = rebuild_from_embeddings(
+    ctx.report("Updating the similarity index", phase="index", progress=92)
+    summary["index_size"] = update_index(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
-        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION)
+        m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION, rebuild_share=config.INDEX_REBUILD_SHARE,
+        folder=config.index_dir).size
     summary["map_task_id"] = ctx.start_follow_up(MAP, {"full": False}, reason="cleaning",
                                                  what="the music map update")
     summary["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "cleaning")

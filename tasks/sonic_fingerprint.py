@@ -28,8 +28,8 @@ def run_sonic_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_
                                   ) -> dict[str, Any]:
     config = effective_config(ctx.config, ctx.db)
     ctx.report("Loading the similarity index", phase="index", progress=5)
-    loaded = load_index(ctx.db, config.INDEX_NAME)
-    if loaded is None or len(loaded) == 0:
+    loaded = load_index(ctx.db, config.INDEX_NAME, folder=config.index_dir)
+    if loaded is None or loaded.live == 0:
         raise FingerprintUnavailable("the similarity index is not built yet: run an analysis first")
     # the saved blocklists and scope: a left-out song is neither suggested nor shapes the fingerprint
     queries = loaded.queries(query_ef=config.VOYAGER_QUERY_EF, exclusions=Exclusions.from_settings(config))

@@ -87,6 +87,7 @@ def test_damaged_stored_index_keeps_the_previous_one(config, db, redis, app, cli
     holder = app.extensions["audiomuse"].index
     assert holder.reload() and holder.size == 3
     db.execute("UPDATE voyager_index_chunks SET data = 'garbage'::bytea")
+    (config.index_dir / f"{config.INDEX_NAME}.voyager").unlink()  # else the file kept in DATA_DIR is read
     assert holder.reload() is False
     assert holder.size == 3 and "checksum" in holder.last_error
     shown = client.get("/api/health").get_json()["index"]["error"]  # an open endpoint: the cause, not the details

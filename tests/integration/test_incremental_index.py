@@ -1,0 +1,183 @@
+"""The similarity index updated in place (voyager_manager.update_index): new, removed and re-analyzed tracks applied
+to the stored index give the neighbours a full rebuild gives; many changes rebuild it whole; deleted tracks are never
+found; the index file kept in DATA_DIR is used when its hash is the stored one and fetched again when not; the web
+process's holder serves an update once it is announced. Small libraries with a wide search, so HNSW is exact."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio.musicnn import MODEL_NAME
+from tests.seeded_library import insert_track
+from voyager_manager import IndexHolder, IndexUpdate, LoadedIndex, index_file, load_index, update_index
+
+DIMENSIONS = 16
+QUERY_EF = 500
+
+
+def _seed(db: Any, rng: np.random.Generator, start: int, count: int) -> list[str]:
+    ids = []
+    for i in range(start, start + count):
+        item_id = f"t{i:04d}"
+        insert_track(db, item_id=item_id, title=f"Song {i}", artist=f"Artist {i}",
+                     vector=rng.normal(size=DIMENSIONS))
+        ids.append(item_id)
+    return ids
+
+
+def _update(db: Any, redis: Any, config: Any, folder: Path, *, share: float = 0.2, full: bool = False) -> IndexUpdate:
+    return update_index(db, redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
+                        m=16, ef_construction=200, rebuild_share=share, folder=folder, full=full)
+
+
+def _neighbours(loaded: LoadedIndex, queries: np.ndarray) -> list[list[str]]:
+    lookups = loaded.queries(query_ef=QUERY_EF)
+    return [[item_id for item_id, _ in lookups.neighbours(q, 10)] for q in queries]
+
+
+def _change(db: Any, rng: np.random.Generator, item_id: str) -> None:
+    vector = rng.normal(size=DIMENSIONS).astype("<f4")
+    db.execute("UPDATE embeddings SET vector = %s, created_at = now() WHERE item_id = %s",
+               (vector.tobytes(), item_id))
+
+
+def _library_with_changes(db: Any, redis: Any, config: Any, folder: Path) -> tuple[list[str], list[str], list[str]]:
+    """200 tracks indexed whole, then 12 added, 6 deleted and 4 re-analyzed: (added, deleted, changed) ids."""
+    rng = np.random.default_rng(29)
+    ids = _seed(db, rng, 0, 200)
+    assert _update(db, redis, config, folder, full=True).full
+    added = _seed(db, rng, 200, 12)
+    deleted = ids[10:16]
+    db.execute("DELETE FROM tracks WHERE item_id = ANY(%s)", (deleted,))  # the embeddings go with them
+    changed = ids[50:54]
+    for item_id in changed:
+        _change(db, rng, item_id)
+    return added, deleted, changed
+
+
+def test_an_update_in_place_gives_the_neighbours_of_a_rebuild(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    added, deleted, changed = _library_with_changes(db, redis, config, folder)
+
+    update = _update(db, redis, config, folder)
+    assert not update.full and update.size == 206
+    assert (update.added, update.removed) == (12 + 4, 6 + 4)  # a re-analyzed track moves to a new position
+    incremental = load_index(db, config.INDEX_NAME, folder=folder)
+    assert incremental is not None and incremental.live == 206 and len(incremental) == 200 + 16
+    queries = np.random.default_rng(7).normal(size=(40, DIMENSIONS)).astype(np.float32)
+    got = _neighbours(incremental, queries)
+
+    assert _update(db, redis, config, folder, full=True).full
+    rebuilt = load_index(db, config.INDEX_NAME, folder=folder)
+    assert rebuilt is not None and len(rebuilt) == rebuilt.live == 206  # a rebuild drops the deleted positions
+    assert got == _neighbours(rebuilt, queries)
+    # the re-analyzed tracks are found at their new vectors: each one is its own nearest neighbour
+    for item_id in changed + added:
+        vector = incremental.tracks([incremental.position(item_id)])[0].vector
+        assert incremental.queries(query_ef=QUERY_EF).neighbours(vector, 1)[0][0] == item_id
+
+
+def test_deleted_tracks_are_never_found(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(3)
+    _, deleted, _ = _library_with_changes(db, redis, config, folder)
+    vectors = {r["item_id"]: np.frombuffer(r["vector"], dtype="<f4") for r in
+               db.fetch_all("SELECT item_id, vector FROM embeddings")}
+    before = load_index(db, config.INDEX_NAME, folder=folder)
+    assert before is not None
+    old_vectors = before.index.get_vectors([before.position(i) for i in deleted])
+    assert not _update(db, redis, config, folder).full
+    loaded = load_index(db, config.INDEX_NAME, folder=folder)
+    assert loaded is not None
+    lookups = loaded.queries(query_ef=QUERY_EF)
+    queries = np.vstack([old_vectors, rng.normal(size=(30, DIMENSIONS))]).astype(np.float32)
+    found = {item_id for q in queries for item_id, _ in lookups.neighbours(q, 50)}
+    assert found and not found & set(deleted)
+    # asking for more than the index holds gives every live track, none deleted
+    everything = [item_id for item_id, _ in lookups.neighbours(queries[0], 1000)]
+    assert sorted(everything) == sorted(vectors)
+    assert lookups.lookup(deleted) == {}
+    assert all(loaded.position(i) is None for i in deleted)
+    assert all(loaded.catalog.artist_positions(f"Artist {int(i[1:])}") == [] for i in deleted)
+    assert loaded.catalog.artist_positions("Artist 20") == [loaded.position("t0020")]
+
+
+def test_many_changes_rebuild_the_index_whole(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(11)
+    _seed(db, rng, 0, 100)
+    first = _update(db, redis, config, folder)
+    assert first.full and first.reason == "no index is stored yet" and first.size == 100
+    _seed(db, rng, 100, 15)  # 15 % of the index: above a share of 0.1
+    update = _update(db, redis, config, folder, share=0.1)
+    assert update.full and "15 of 100" in update.reason and update.size == 115
+    loaded = load_index(db, config.INDEX_NAME, folder=folder)
+    assert loaded is not None and len(loaded) == loaded.live == 115
+    _seed(db, rng, 115, 5)  # below it: in place
+    update = _update(db, redis, config, folder, share=0.1)
+    assert not update.full and update.added == 5 and update.size == 120
+    assert not _update(db, redis, config, folder, share=0.1).added  # nothing changed: nothing to do
+
+
+def test_the_index_file_is_used_when_its_hash_matches_and_fetched_again_when_not(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    _seed(db, np.random.default_rng(5), 0, 60)
+    _update(db, redis, config, folder)
+    path = index_file(folder, config.INDEX_NAME)
+    stored = db.fetch_one("SELECT sha256 FROM voyager_indexes WHERE name = %s", (config.INDEX_NAME,))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == stored["sha256"]
+
+    inode = path.stat().st_ino
+    loaded = load_index(db, config.INDEX_NAME, folder=folder)
+    assert loaded is not None and loaded.live == 60
+    assert path.stat().st_ino == inode  # read as it was: not fetched and written again
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    loaded = load_index(db, config.INDEX_NAME, folder=folder)
+    assert loaded is not None and loaded.live == 60
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == stored["sha256"]  # replaced by the stored copy
+    vector = loaded.tracks([loaded.position("t0007")])[0].vector
+    assert loaded.queries(query_ef=QUERY_EF).neighbours(vector, 1)[0][0] == "t0007"
+
+    path.unlink()
+    assert load_index(db, config.INDEX_NAME, folder=folder) is not None and path.exists()
+    assert not list(folder.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_the_web_holder_serves_an_update_once_it_is_announced(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(13)
+    _seed(db, rng, 0, 80)
+    _update(db, redis, config, folder)
+    holder = IndexHolder(db, config.INDEX_NAME, folder=folder)
+    assert holder.reload() and holder.size == 80
+    stop = threading.Event()
+    thread = holder.listen_in_background(redis, config.INDEX_RELOAD_CHANNEL, stop)
+    try:
+        deadline = time.monotonic() + 10
+        while redis.pubsub_numsub(config.INDEX_RELOAD_CHANNEL)[0][1] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the listener has subscribed: the announcement cannot be missed
+        added = _seed(db, rng, 80, 3)
+        db.execute("DELETE FROM tracks WHERE item_id = 't0001'")
+        update = _update(db, redis, config, folder)
+        assert not update.full and update.size == 82
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            queries = holder.queries(query_ef=QUERY_EF)
+            if queries is not None and queries.lookup(added).keys() == set(added):
+                break
+            time.sleep(0.1)
+        queries = holder.queries(query_ef=QUERY_EF)
+        assert queries is not None and set(queries.lookup(added)) == set(added)
+        assert queries.lookup(["t0001"]) == {} and holder.size == 82
+    finally:
+        stop.set()
+        thread.join(timeout=5)
