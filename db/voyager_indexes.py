@@ -123,7 +123,8 @@ def current_size(db: Database, *, name: str, model: str) -> int | None:
     `model` (nothing was added or removed since it was built: a run that analyzed nothing keeps it); else None.
     Positions deleted in place (an empty item id, voyager_manager.update_index) are not counted."""
     row = db.fetch_one(
-        """SELECT live FROM (SELECT (SELECT count(*) FROM unnest(v.item_ids) AS i WHERE i <> '') AS live
+        """SELECT live FROM (SELECT (SELECT count(*) FROM jsonb_array_elements_text(v.item_ids) AS i
+                                     WHERE i <> '') AS live
                                FROM voyager_indexes v WHERE v.name = %s AND v.model = %s) AS stored
             WHERE live = (SELECT count(*) FROM embeddings e WHERE e.model = %s)""",
         (name, model, model))
