@@ -318,30 +318,27 @@ def save_artist_ids(db: Database, artist_ids: dict[str, str | None]) -> int:
     """Set the media server's artist ids of already stored tracks (item id → id; None leaves a row alone): tracks
     analyzed before the server's ids were kept get them on the next run without being analyzed again. Rows whose id
     is already this one are not touched. Returns how many rows changed."""
-    known = {item_id: artist_id for item_id, artist_id in artist_ids.items() if artist_id}
-    if not known:
-        return 0
-    with db.transaction() as cur:
-        cur.execute(
-            """UPDATE tracks t SET artist_id = a.value, updated_at = now()
-                 FROM jsonb_each_text(%s::jsonb) AS a
-                WHERE t.item_id = a.key AND t.artist_id IS DISTINCT FROM a.value""",
-            (Json(known),))
-        return int(cur.rowcount)
+    return _set_text_column(db, "artist_id", artist_ids)
 
 
 def save_libraries(db: Database, libraries: dict[str, str | None]) -> int:
     """Set the media-server library of already stored tracks (item id → library name; None leaves a row alone):
     the analysis records it for every track of an album it lists, analyzed or unchanged. Rows that already hold
     this library are not touched (idempotent). Returns how many rows changed."""
-    known = {item_id: library for item_id, library in libraries.items() if library}
+    return _set_text_column(db, "library", libraries)
+
+
+def _set_text_column(db: Database, column: str, values: dict[str, str | None]) -> int:
+    """Set a text column of stored tracks from item id → value (None or empty leaves a row alone), touching only
+    rows whose value differs; how many rows changed."""
+    known = {item_id: value for item_id, value in values.items() if value}
     if not known:
         return 0
     with db.transaction() as cur:
         cur.execute(
-            """UPDATE tracks t SET library = l.value, updated_at = now()
-                 FROM jsonb_each_text(%s::jsonb) AS l
-                WHERE t.item_id = l.key AND t.library IS DISTINCT FROM l.value""",
+            f"""UPDATE tracks t SET {column} = v.value, updated_at = now()
+                  FROM jsonb_each_text(%s::jsonb) AS v
+                 WHERE t.item_id = v.key AND t.{column} IS DISTINCT FROM v.value""",
             (Json(known),))
         return int(cur.rowcount)
 
