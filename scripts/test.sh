@@ -15,4 +15,6 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/pytest "$@"
+# Two workers, a test file's tests kept together in one of them (module fixtures are built once); much of the
+# suite waits on subprocesses, browsers and timeouts, so two streams fit two cores. PYTEST_WORKERS=0 runs serially.
+exec .venv/bin/pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

@@ -1,8 +1,9 @@
 """Fixtures on real infrastructure: PostgreSQL, Redis and RQ workers.
 
 With AUDIOMUSE_TEST_DATABASE_URL / AUDIOMUSE_TEST_REDIS_URL set, the suite uses those servers (a fresh database
-is created on the PostgreSQL server, Redis DB 15 is used); otherwise it starts the same embedded PostgreSQL and
-redis-server the launcher uses, in a temporary folder, so it passes on a machine with nothing running.
+is created on the PostgreSQL server, Redis DB 15 is used, 14 by a second xdist worker, ...); otherwise it starts the
+same embedded PostgreSQL and redis-server the launcher uses, in a temporary folder, so it passes on a machine with
+nothing running. Run in parallel (scripts/test.sh runs two pytest-xdist workers), each worker has its own pair.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         database_url = postgres.start()
         cleanups.append(postgres.stop)
     if given_redis:
-        redis_url = urlunsplit(urlsplit(given_redis)._replace(path="/15"))
+        redis_url = urlunsplit(urlsplit(given_redis)._replace(path=f"/{_redis_database_number()}"))
     else:
         embedded_redis = EmbeddedRedis(data_dir)
         redis_url = embedded_redis.start()
@@ -75,6 +76,13 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     finally:
         for cleanup in reversed(cleanups):
             cleanup()
+
+
+def _redis_database_number() -> int:
+    """Redis DB 15 for a single test process; with pytest-xdist each worker (gw0, gw1, ...) counts down from 15,
+    so parallel workers never flush each other's queues."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 15 - int(worker.removeprefix("gw") or 0)
 
 
 TABLES = ["playlist_tracks", "playlists", "clap_embeddings", "embeddings", "voyager_index_chunks", "voyager_indexes",

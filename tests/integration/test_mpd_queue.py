@@ -105,14 +105,18 @@ def playlist_version(server: MpdProcess) -> int:
 
 
 def fill(server: MpdProcess, uris: list[str], *, current: int | None = None) -> None:
+    """Replace the queue in one command list: MPD runs it without serving another client in between, so the driver
+    sees the new queue, never the half-filled one (which it would rightly top up)."""
     client = server.client()
     try:
+        client.command_list_ok_begin()
         client.clear()
         for uri in uris:
             client.add(uri)
         if current is not None:
             client.play(current)
             client.pause(1)
+        client.command_list_end()
     finally:
         client.disconnect()
 
