@@ -440,7 +440,15 @@ def update_index(db: Database, connection: redis.Redis, *, name: str, model: str
     message, as a rebuild does). When the tracks added, removed and re-analyzed since it was stored are at most
     `rebuild_share` of it (and its deleted positions too), they are applied to it in place: removed and changed
     tracks marked deleted, new vectors added at positions after the last; else, or with `full`, or when none is
-    stored, it is rebuilt whole (`rebuild_from_embeddings`), which also drops the deleted positions."""
+    stored, it is rebuilt whole (`rebuild_from_embeddings`), which also drops the deleted positions. One update of
+    `name` at a time (`index_store.update_lock`): a second one waits and starts from what the first stored."""
+    with index_store.update_lock(db, name):
+        return _update_index(db, connection, name=name, model=model, channel=channel, m=m,
+                             ef_construction=ef_construction, rebuild_share=rebuild_share, folder=folder, full=full)
+
+
+def _update_index(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str, m: int,
+                  ef_construction: int, rebuild_share: float, folder: Path | None, full: bool) -> IndexUpdate:
     delta: _Delta | str = "a full rebuild was asked for"
     started = time.perf_counter()
     seconds: dict[str, float] = {}

@@ -26,6 +26,35 @@ _STORED = """WITH stored AS (
      WHERE v.name = %(name)s AND s.item_id <> '')"""
 
 
+# The first key of the advisory locks that serialize index updates (the second is the index name's hash).
+_UPDATE_LOCK_CLASS = 0x766F79  # "voy"
+
+
+@contextmanager
+def update_lock(db: Database, name: str) -> Iterator[None]:
+    """Held while one process brings index `name` up to date: a second updater (an analysis and a cleaning run that
+    end together, or two worker hosts) waits, then plans its change on the index the first one stored, instead of
+    both starting from the same old index and the later store dropping the other's tracks. A session advisory lock
+    on a connection of its own: a killed worker's lock ends with its connection."""
+    with db.connection() as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_UPDATE_LOCK_CLASS, name))
+        conn.commit()  # the lock outlives the transaction; the connection waits idle, not "idle in transaction"
+        try:
+            yield
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_UPDATE_LOCK_CLASS, name))
+
+
+def update_waiters(db: Database, name: str) -> int:
+    """How many sessions wait for `update_lock(name)`."""
+    row = db.fetch_one("""SELECT count(*) AS n FROM pg_locks
+                           WHERE locktype = 'advisory' AND NOT granted AND classid = %s
+                             AND objid = hashtext(%s)::oid""", (_UPDATE_LOCK_CLASS, name))
+    return int(row["n"]) if row else 0
+
+
 def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_ids: Sequence[str],
                   data: bytes, sha256: str) -> None:
     """Make `data` (the serialized index) the stored index `name`, in one transaction, in CHUNK_BYTES chunks."""

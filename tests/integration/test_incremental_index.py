@@ -1,7 +1,8 @@
 """The similarity index updated in place (voyager_manager.update_index): new, removed and re-analyzed tracks applied
 to the stored index give the neighbours a full rebuild gives; many changes rebuild it whole; deleted tracks are never
 found; the index file kept in DATA_DIR is used when its hash is the stored one and fetched again when not; the web
-process's holder serves an update once it is announced. Small libraries with a wide search, so HNSW is exact."""
+process's holder serves an update once it is announced; a second update waits for the one under way. Small
+libraries with a wide search, so HNSW is exact."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from audio.musicnn import MODEL_NAME
+from db import voyager_indexes as index_store
+from tests.conftest import wait_for
 from tests.seeded_library import insert_track
 from voyager_manager import IndexHolder, IndexUpdate, LoadedIndex, index_file, load_index, update_index
 
@@ -181,3 +184,25 @@ def test_the_web_holder_serves_an_update_once_it_is_announced(db, redis, config,
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def test_a_second_update_waits_for_the_one_under_way_and_then_applies_its_tracks(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(17)
+    _seed(db, rng, 0, 100)
+    _update(db, redis, config, folder)
+    added = _seed(db, rng, 100, 4)
+    results: list[IndexUpdate] = []
+    with index_store.update_lock(db, config.INDEX_NAME):  # another process is updating the index
+        second = threading.Thread(target=lambda: results.append(_update(db, redis, config, folder)), daemon=True)
+        second.start()
+        wait_for(lambda: index_store.update_waiters(db, config.INDEX_NAME) == 1, timeout=20,
+                 what="the second update to wait for the lock")
+        assert not results and second.is_alive()
+        stored = db.fetch_one("SELECT num_items FROM voyager_indexes WHERE name = %s", (config.INDEX_NAME,))
+        assert stored is not None and stored["num_items"] == 100  # it has not stored anything meanwhile
+    second.join(60)
+    assert [(r.full, r.added, r.size) for r in results] == [(False, 4, 104)]
+    loaded = load_index(db, config.INDEX_NAME, folder=folder)
+    assert loaded is not None and set(loaded.queries(query_ef=QUERY_EF).lookup(added)) == set(added)
+    assert index_store.update_waiters(db, config.INDEX_NAME) == 0
