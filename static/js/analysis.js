@@ -65,11 +65,26 @@
       (f) => [`${f.artist} — ${f.title}`, f.file_path, f.reason]);
   }
 
+  // Each load is numbered: when a search or filter changes again before an answer arrives, only the newest
+  // answer fills the table, and the table says it is busy (aria-busy) until then.
+  let loading = 0;
   async function loadLibrary(reset) {
-    if (reset) offset = 0;
-    const params = new URLSearchParams({ q: search.value, limit: String(PAGE), offset: String(offset),
+    const mine = ++loading;
+    rows.setAttribute("aria-busy", "true");
+    try {
+      await fillLibrary(reset, mine);
+    } finally {
+      if (mine === loading) rows.setAttribute("aria-busy", "false");
+    }
+  }
+
+  async function fillLibrary(reset, mine) {
+    const start = reset ? 0 : offset;
+    const params = new URLSearchParams({ q: search.value, limit: String(PAGE), offset: String(start),
       ...(filter ? filter.params : {}) });
     const body = await api(`/api/tracks?${params}`);
+    if (mine !== loading) return;
+    if (reset) offset = 0;
     const fresh = body.tracks.map((t) => row([t.title, t.artist, t.album, fmt(t.tempo_bpm, 1),
       t.musical_key ? `${t.musical_key} ${t.scale}` : "–", t.camelot || "–",
       t.energy == null ? "" : t.energy.toFixed(2),

@@ -186,6 +186,7 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     expect(page.locator("#library-filter-text")).to_contain_text("tracks with tempo")
     label = page.locator("#library-filter-text").inner_text()
     low, high = (float(v) for v in re.search(r"tempo (\d+)–(\d+)", label).groups())
+    expect(page.locator("#library-rows")).to_have_attribute("aria-busy", "false")  # the filtered rows are in
     for text in page.locator("#library-rows tr td:nth-child(4)").all_inner_texts():
         assert low - 0.05 <= float(text) <= high + 0.05  # the table rounds to 0.1 BPM
     page.click("#library-filter-clear")
