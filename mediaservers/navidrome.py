@@ -6,7 +6,8 @@ answering "token auth not supported" get the legacy `p=enc:<hex password>` inste
 one `ping` per adapter instance. Subsonic reports failures with HTTP 200 and a `status: failed` body; those become
 MediaServerError with the server's own message.
 
-Albums come from `getAlbumList2?type=newest` (paged), tracks from `getAlbum`, audio from `download` (the original
+Albums come from `getAlbumList2?type=newest` (paged), tracks from `getAlbum` (a whole library's from `search3` with an
+empty query, paged; albums it lists short of their song count by `getAlbum`), audio from `download` (the original
 file) unless the song's `path` is readable here after PATH_MAPPING. Subsonic paths are often relative to the music
 folder (supysonic, Navidrome without "report real path"): map those with an empty server prefix
 (`PATH_MAPPING='=/srv/music'`) or a prefix of the relative path; an unmapped relative path is downloaded, never
@@ -60,6 +61,8 @@ NOT_FOUND = 70
 TOKEN_UNSUPPORTED = frozenset({30, 41, 42})
 
 SERVER_LABEL = "Navidrome"
+# search3 queries that mean "every song": supysonic's, then Navidrome's (the one Subsonic clients send to sync).
+EVERY_SONG_QUERIES = ("", '""')
 
 
 class SubsonicError(MediaServerError):
@@ -95,6 +98,33 @@ def _as_list(value: object) -> list[Any]:
     return [value]
 
 
+def _song_track(song: Mapping[str, Any], album_id: str, album: Mapping[str, Any]) -> Track:
+    """A Subsonic song (`Child`) of album `album_id` as a Track; `album` is its AlbumID3 (getAlbum's, or the entry
+    getAlbumList2 gave: `name`, `artist`, `artistId`), which fills what the song leaves out."""
+    album_artist = str(album.get("artist") or "")
+    artist = str(song.get("artist") or album_artist or "Unknown artist")
+    size = int_or_none(song.get("size"))
+    created = song.get("created")
+    # size + created changes when the file is replaced or rescanned as new; None: always check content.
+    marker = [str(size) if size is not None and size >= 0 else "", str(created or "")]
+    duration = song.get("duration")
+    return Track(
+        item_id=str(song["id"]),
+        title=str(song.get("title") or song["id"]),
+        artist=artist,
+        album=str(song.get("album") or album.get("name") or ""),
+        album_artist=str(song.get("albumArtist") or album_artist or artist),
+        album_id=album_id,
+        path=str(song["path"]) if song.get("path") else None,
+        duration_seconds=float(duration) if isinstance(duration, int | float) and duration > 0 else None,
+        year=int_or_none(song.get("year")) or None,
+        track_number=int_or_none(song.get("track")),
+        signature=":".join(marker) if any(marker) else None,
+        genres=genre_names(song.get("genres"), song.get("genre")),
+        artist_id=str(song.get("artistId") or album.get("artistId") or "") or None,
+    )
+
+
 def _error_of(answer: Mapping[str, Any]) -> tuple[int | None, str]:
     """(code, one-line message) of a failed answer; supysonic may send a list of errors: the first counts."""
     errors = _as_list(answer.get("error"))
@@ -111,7 +141,7 @@ class Navidrome:
                 SettingField("user", "NAVIDROME_USER", "User"),
                 SettingField("secret", "NAVIDROME_PASSWORD", "Password"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES})
+                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES, Capability.LISTS_ALL_TRACKS})
 
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
@@ -300,32 +330,68 @@ class Navidrome:
 
     def album_tracks(self, album_id: str) -> list[Track]:
         album, songs = self._album_songs(album_id)
-        album_name = str(album.get("name") or "")
-        album_artist = str(album.get("artist") or "")
-        tracks = []
-        for song in songs:
-            artist = str(song.get("artist") or album_artist or "Unknown artist")
-            size = int_or_none(song.get("size"))
-            created = song.get("created")
-            # size + created changes when the file is replaced or rescanned as new; None: always check content.
-            marker = [str(size) if size is not None and size >= 0 else "", str(created or "")]
-            duration = song.get("duration")
-            tracks.append(Track(
-                item_id=str(song["id"]),
-                title=str(song.get("title") or song["id"]),
-                artist=artist,
-                album=str(song.get("album") or album_name),
-                album_artist=str(song.get("albumArtist") or album_artist or artist),
-                album_id=album_id,
-                path=str(song["path"]) if song.get("path") else None,
-                duration_seconds=float(duration) if isinstance(duration, int | float) and duration > 0 else None,
-                year=int_or_none(song.get("year")) or None,
-                track_number=int_or_none(song.get("track")),
-                signature=":".join(marker) if any(marker) else None,
-                genres=genre_names(song.get("genres"), song.get("genre")),
-                artist_id=str(song.get("artistId") or album.get("artistId") or "") or None,
-            ))
-        return tracks
+        return [_song_track(song, album_id, album) for song in songs]
+
+    def all_tracks(self, *, page_size: int = 1000) -> Iterator[list[Track]]:
+        """Every song of the albums list_albums gives, each as album_tracks gives it, from `search3` with an empty
+        query (every song, `page_size` a request, per MUSIC_LIBRARIES folder when set) instead of one getAlbum per
+        album. An album of which fewer songs came than its `songCount` (a server that answers an empty query with
+        nothing, or a library changing while it is read) is listed with getAlbum afterwards; its songs that had
+        already come are then listed twice, which the consumers allow."""
+        folder_ids = self._folder_ids()
+        albums: dict[str, dict[str, Any]] = {}
+        for folder_id in folder_ids:
+            for entry in self._album_list("newest", limit=None, folder_id=folder_id):
+                albums.setdefault(str(entry["id"]), {"name": entry.get("name") or entry.get("title"),
+                                                     "artist": entry.get("artist"), "artistId": entry.get("artistId"),
+                                                     "songCount": int_or_none(entry.get("songCount"))})
+        came = dict.fromkeys(albums, 0)
+        for folder_id in folder_ids:
+            for songs in self._every_song(folder_id, page_size):
+                page = []
+                for song in songs:
+                    album_id = str(song.get("albumId") or "")
+                    if album_id in albums and not song.get("isVideo"):
+                        page.append(_song_track(song, album_id, albums[album_id]))
+                        came[album_id] += 1
+                if page:
+                    yield page
+        page = []
+        for album_id, album in albums.items():
+            if came[album_id] < (album["songCount"] if album["songCount"] is not None else 1):
+                page.extend(self.album_tracks(album_id))
+                if len(page) >= page_size:
+                    yield page
+                    page = []
+        if page:
+            yield page
+
+    def _every_song(self, folder_id: str | None, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """search3 pages of every song (of one music folder), until a page comes back empty: a server may send
+        fewer than asked per page. How to ask for every song differs: supysonic matches the empty string, Navidrome
+        wants two quote marks (as the sync of Subsonic clients sends); the first that answers with songs is used.
+        A server that ignores the offset (the same first song twice) ends the listing."""
+        base: dict[str, Any] = {"artistCount": 0, "albumCount": 0, "songCount": page_size}
+        if folder_id is not None:
+            base["musicFolderId"] = folder_id
+        for query in EVERY_SONG_QUERIES:
+            offset, first = 0, None
+            while True:
+                try:
+                    answer = self._call("search3", {**base, "query": query, "songOffset": offset})
+                except SubsonicError:
+                    if offset == 0:
+                        break  # this server refuses this spelling: try the next one
+                    raise
+                songs = [s for s in _as_list((answer.get("searchResult3") or {}).get("song"))
+                         if isinstance(s, dict) and s.get("id")]
+                if not songs or str(songs[0]["id"]) == first:
+                    break
+                first = str(songs[0]["id"])
+                yield songs
+                offset += len(songs)
+            if offset:
+                return
 
     # --- audio ----------------------------------------------------------------------------------------------
     def _download(self, item_id: str, target: Path, expected_seconds: float | None = None) -> Path:

@@ -2,9 +2,9 @@
 
 It speaks token auth (checks t = md5(password + s)) and, with `token_auth=False`, only the legacy `p=` (answering
 a token with error 41, as servers do for LDAP users). It serves ping, getMusicFolders, getAlbumList2 (newest /
-frequent, size / offset / musicFolderId), getAlbum, download, and the playlist calls. Switches make it answer
-HTTP 500 for the next N requests (`fail_next`), always answer one HTTP status (`force_status`), or wait before
-answering (`delay_seconds`). Every request is logged in `requests` as (method, params).
+frequent, size / offset / musicFolderId), getAlbum, search3 (songs), download, and the playlist calls. Switches make
+it answer HTTP 500 for the next N requests (`fail_next`), always answer one HTTP status (`force_status`), or wait
+before answering (`delay_seconds`). Every request is logged in `requests` as (method, params).
 """
 
 from __future__ import annotations
@@ -81,12 +81,18 @@ class FakeSubsonic(BackgroundServer):
     """Start with `with FakeSubsonic(...) as server:`; `server.url` is the base URL (no /rest)."""
 
     def __init__(self, *, user: str = "navi", password: str = "s3cret", albums: list[FakeAlbum] | None = None,
-                 folders: dict[int, str] | None = None, token_auth: bool = True) -> None:
+                 folders: dict[int, str] | None = None, token_auth: bool = True,
+                 every_song_query: str | None = '""', search_page_cap: int = 500) -> None:
         self.user = user
         self.password = password
         self.albums = albums if albums is not None else make_albums()
         self.folders = folders or {1: "Music"}
         self.token_auth = token_auth
+        # search3: the query that lists every song (Navidrome's '""'; None: none does), at most this many a page;
+        # albums whose songs search3 leaves out (as a library changing while it is read would).
+        self.every_song_query = every_song_query
+        self.search_page_cap = search_page_cap
+        self.unsearchable_albums: set[str] = set()
         self.playlists: dict[str, FakePlaylist] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.fail_next = 0
@@ -252,6 +258,22 @@ class FakeSubsonic(BackgroundServer):
             if album.id == album_id:
                 return {"album": {**self._album_entry(album), "song": [self._child(album, s) for s in album.songs]}}
         raise SubsonicError(70, "Album not found")
+
+    def _api_search3(self, params: dict[str, list[str]]) -> dict[str, Any]:
+        """Songs only, by title substring, in album order; the empty query is refused as a missing parameter (as
+        Navidrome does), `every_song_query` lists every song."""
+        query = self._one(params, "query")
+        if not query:
+            raise SubsonicError(10, "Required parameter 'query' is missing")
+        size = min(int(params.get("songCount", ["20"])[0]), self.search_page_cap)
+        offset = int(params.get("songOffset", ["0"])[0])
+        albums = [a for a in self.albums if a.id not in self.unsearchable_albums]
+        if "musicFolderId" in params:
+            albums = [a for a in albums if str(a.folder_id) == params["musicFolderId"][0]]
+        every = query == self.every_song_query
+        songs = [self._child(a, song) for a in albums for song in a.songs if every or query.lower() in
+                 song.title.lower()]
+        return {"searchResult3": {"song": songs[offset:offset + size]}}
 
     def _playlist_entry(self, playlist: FakePlaylist) -> dict[str, Any]:
         return {"id": playlist.id, "name": playlist.name, "owner": playlist.owner, "public": False,

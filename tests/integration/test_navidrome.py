@@ -34,7 +34,7 @@ from tests.analysis_runs import run_analysis, start_analysis_workers
 from tests.automatic_publishing import check_in_place_publishing
 from tests.cleaning_runs import CleaningSite, seed_tracks
 from tests.conftest import REPO_ROOT, wait_for
-from tests.fakes.subsonic import FakeSubsonic
+from tests.fakes.subsonic import FakeSubsonic, make_albums
 from tests.library import make_library, rhythmic_piece, write_track
 
 SUPYSONIC_BIN = REPO_ROOT / ".venv-supysonic" / "bin"
@@ -221,6 +221,64 @@ def test_supysonic_album_tracks_carry_metadata(supysonic, tmp_path):
     with pytest.raises(MediaServerError) as error:
         server.album_tracks("00000000-0000-0000-0000-000000000000")
     assert "not found" in assert_one_line(error)
+
+
+def recording_calls(server: Navidrome) -> list[str]:
+    """The Subsonic methods `server` calls from now on, in order (its own _call, wrapped to note the name)."""
+    methods: list[str] = []
+    call = server._call
+
+    def noted(method: str, params: Any = None) -> dict[str, Any]:
+        methods.append(method)
+        return call(method, params)
+
+    server._call = noted  # type: ignore[method-assign]
+    return methods
+
+
+def test_supysonic_all_tracks_are_the_tracks_of_every_listed_album(supysonic, tmp_path):
+    for libraries, count in (("", 7), ("Extra", 1)):
+        server = Navidrome.from_config(settings(supysonic.url, tmp_path, MUSIC_LIBRARIES=libraries))
+        assert Capability.LISTS_ALL_TRACKS in server.capabilities
+        by_album = {t for album in server.list_albums() for t in server.album_tracks(album.album_id)}
+        methods = recording_calls(server)
+        pages = list(server.all_tracks(page_size=3))
+        listed = [t for page in pages for t in page]
+        assert len(listed) == len(by_album) == count and set(listed) == by_album
+        assert all(t.signature and t.path and t.artist_id for t in listed)
+        assert "getAlbum" not in methods and methods.count("search3") == -(-count // 3) + 1  # then an empty page
+
+
+def test_all_tracks_from_navidromes_search_and_album_by_album_where_it_falls_short(tmp_path):
+    albums = make_albums(4, songs_per_album=3)
+    albums[3].folder_id = 2
+    with FakeSubsonic(user=FAKE_USER, password=FAKE_PASSWORD, albums=albums, folders={1: "Music", 2: "Live"},
+                      search_page_cap=4) as fake:
+        server = Navidrome.from_config(fake_settings(fake, tmp_path))
+        by_album = {t for album in server.list_albums() for t in server.album_tracks(album.album_id)}
+        assert len(by_album) == 12
+
+        methods = recording_calls(server)
+        listed = [t for page in server.all_tracks(page_size=10) for t in page]  # the fake sends 4 a page
+        assert len(listed) == 12 and set(listed) == by_album and "getAlbum" not in methods
+        queries = [(c["query"][0], c["songOffset"][0], c["songCount"][0]) for c in fake.calls("search3")]
+        assert queries == [("", "0", "10"), ('""', "0", "10"), ('""', "4", "10"), ('""', "8", "10"),
+                           ('""', "12", "10")]  # the empty string is refused, two quote marks list every song
+
+        live = Navidrome.from_config(fake_settings(fake, tmp_path, MUSIC_LIBRARIES="Live"))
+        assert {t.album_id for page in live.all_tracks() for t in page} == {"al-3"}
+
+        fake.unsearchable_albums = {"al-1"}  # search3 leaves an album out: it is listed with getAlbum
+        methods = recording_calls(server)
+        listed = [t for page in server.all_tracks(page_size=10) for t in page]
+        assert len(listed) == 12 and set(listed) == by_album
+        assert [c["id"][0] for c in fake.calls("getAlbum")][-1:] == ["al-1"] and methods.count("getAlbum") == 1
+
+        fake.every_song_query = None  # a server that lists no song for an empty query: album by album
+        methods = recording_calls(server)
+        pages = list(server.all_tracks(page_size=5))
+        assert set(t for page in pages for t in page) == by_album and methods.count("getAlbum") == 4
+        assert [len(page) for page in pages] == [6, 6]
 
 
 def test_supysonic_audio_is_downloaded_or_read_in_place(supysonic, tmp_path):
