@@ -330,15 +330,17 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         collect()
         if in_flight:
             time.sleep(0.5)
+    nothing_changed = False
     if listed and not analyzed_since_rebuild and totals.index_size is None and not rebuild_index:
         # Nothing analyzed: the stored index stands when it holds every embedding (a million-track build is not
         # redone for nothing); the web process reloads its caches only if what they read changed.
         totals.index_size = index_store.current_size(ctx.db, name=config.INDEX_NAME, model=MODEL_NAME)
         if totals.index_size is not None and (metadata_changed or totals.clap_embedded):
             publish_reload(ctx.redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
+        nothing_changed = totals.index_size is not None and not (metadata_changed or totals.clap_embedded)
     if analyzed_since_rebuild or totals.index_size is None or rebuild_index:
         _rebuild_index(ctx, totals, full=rebuild_index)
-    if totals.index_size:
+    if totals.index_size and not nothing_changed:  # the map, smart playlists and matching would find nothing new
         totals.follow_ups = {"map_task_id": _start_map(ctx),
                              "smart_playlists_task_id": start_smart_refresh_after(ctx, "analysis"),
                              "playlist_matching_task_id": _start_matching(ctx, started_at)}

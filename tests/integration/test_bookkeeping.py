@@ -122,11 +122,16 @@ def test_a_run_where_nothing_changed_launches_nothing_and_its_statements_do_not_
             {"library": f"Artist {a}"} for a in range(min(albums, 7))]
         # no statement per album or per track (the album job's lookups by item id)
         assert not [s for s in counts[albums].statements if "ANY(" in s], counts[albums].statements
-    # and once the listing's metadata is in, another such run does not even make the web process reload
+    assert {"map_task_id", "smart_playlists_task_id"} <= set(result)  # the genres changed: playlists may too
+    # and once the listing's metadata is in, another such run does not even make the web process reload, nor start
+    # the map, smart playlists or playlist matching, which would find nothing new
     listener = redis.pubsub(ignore_subscribe_messages=True)
     listener.subscribe(config.INDEX_RELOAD_CHANNEL)
     again, _ = run_in_process(db, redis, config)
     assert again["status"] == store.SUCCESS and again["result"]["index_size"] == 400
+    assert not {"map_task_id", "smart_playlists_task_id", "playlist_matching_task_id"} & set(again["result"])
+    assert db.fetch_one("SELECT count(*) AS n FROM task_status WHERE created_at >= %s",
+                        (again["created_at"],))["n"] == 1  # the run itself
     assert listener.get_message(timeout=0.5) is None
     listener.close()
     small, large = counts[4], counts[40]

@@ -77,11 +77,14 @@ def test_analysis_survives_backends_terminated_during_and_between_runs(make_conf
         done = wait_for(lambda: (row := store.get_task(db, second_id)) and row["finished_at"] and row, timeout=240,
                         what="the second run to end")
         assert done["status"] == "SUCCESS", done
-        # the follow-up jobs of every run (the map update, the playlist matching) end too
-        for key in ("map_task_id", "playlist_matching_task_id"):
-            follow_up = done["result"][key]
+        # the follow-up jobs (the map update, the playlist matching) of the run that analyzed the tracks end too (a
+        # second run with nothing left to do starts none)
+        follow_ups = [(run["result"] or {}).get(key) for run in (ended, done)
+                      for key in ("map_task_id", "playlist_matching_task_id")]
+        assert any(follow_ups), (ended["result"], done["result"])
+        for follow_up in filter(None, follow_ups):
             wait_for(lambda: (row := store.get_task(db, follow_up)) and row["finished_at"], timeout=120,  # noqa: B023
-                     what=f"the job of {key}")
+                     what=f"the follow-up job {follow_up}")
         assert db.fetch_all("SELECT task_id, status FROM task_status WHERE finished_at IS NULL") == []
         counts = db.fetch_one("""SELECT count(*) AS tracks, count(e.item_id) AS embedded FROM tracks t
                                    LEFT JOIN embeddings e ON e.item_id = t.item_id""")
