@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -237,6 +238,44 @@ def index_file(folder: Path, name: str) -> Path:
     return folder / f"{name}.voyager"
 
 
+def catalog_file(folder: Path, name: str) -> Path:
+    """Where the catalogue of the stored index `name` is kept in `folder`, beside the index file."""
+    return folder / f"{name}.catalog"
+
+
+_CATALOG_MAGIC = b"AUDIOMUSE CATALOG 1\n"
+# The code that shapes a catalogue from its rows: a file that another version of it wrote is built again.
+_CATALOG_CODE = hashlib.sha256(b"".join(Path(module.__file__ or "").read_bytes() for module in (
+    sys.modules[Catalog.__module__], sys.modules[song_key.__module__], sys.modules[group_versions.__module__],
+    sys.modules[allowed_mask.__module__]))).hexdigest()[:16]
+
+
+def _read_catalog(path: Path, stamp: str) -> Catalog | None:
+    """The catalogue kept in `path` when its stamp is `stamp` (same index, same rows, same code); else None."""
+    try:
+        with path.open("rb") as source:
+            if source.readline() != _CATALOG_MAGIC or source.readline().decode(errors="replace").strip() != stamp:
+                log.info("catalogue file %s is not the current one; building the catalogue", path)
+                return None
+            return Catalog.load(source)
+    except FileNotFoundError:
+        return None
+    except Exception:  # damaged or foreign: built from the rows instead
+        log.warning("could not read catalogue file %s", path, exc_info=True)
+        return None
+
+
+def _keep_catalog(path: Path, stamp: str, catalog: Catalog) -> None:
+    def write(out: Any) -> None:
+        out.write(_CATALOG_MAGIC + stamp.encode() + b"\n")
+        catalog.dump(out)
+
+    try:
+        _write_atomically(path, write)
+    except OSError:  # only a faster start is lost
+        log.warning("could not keep the catalogue in %s", path, exc_info=True)
+
+
 def _write_atomically(path: Path, write: Callable[[Any], Any]) -> Any:
     """Call `write(file)` on a temporary file beside `path`, then rename it over `path` (a reader sees the old file or
     the new one, never half of one); return what `write` returned. Nothing is left behind when `write` raises."""
@@ -320,7 +359,8 @@ def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_fi
 
 def load_index(db: Database, name: str, *, folder: Path | None = None) -> LoadedIndex | None:
     """The stored index `name`, or None when none is stored yet; its bytes come from `folder` (DATA_DIR/index) when
-    the file there is the stored one. Raises ValueError if the stored bytes are damaged."""
+    the file there is the stored one, and its catalogue too while the rows it was built from are unchanged. Raises
+    ValueError if the stored bytes are damaged."""
     with index_store.stored_index(db, name) as stored:
         if stored is None:
             return None
@@ -339,7 +379,16 @@ def load_index(db: Database, name: str, *, folder: Path | None = None) -> Loaded
             reader = threading.Thread(target=read, name="index-file", daemon=True)
             reader.start()
         try:
-            catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
+            catalog = stamp = None
+            if folder is not None:
+                # Kept beside the index file and used while PostgreSQL's checksum of its rows is unchanged: a start
+                # reads one file instead of a row per track.
+                stamp = f"{stored.sha256} {stored.catalog_checksum()} {_CATALOG_CODE}"
+                catalog = _read_catalog(catalog_file(folder, name), stamp)
+            if catalog is None:
+                catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
+                if folder is not None and stamp is not None:
+                    _keep_catalog(catalog_file(folder, name), stamp, catalog)
         finally:
             if reader is not None:
                 reader.join()

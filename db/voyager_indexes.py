@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from db.pool import Database
-from db.tracks import catalog_rows
+from db.tracks import CATALOG_COLUMNS, catalog_rows
 
 CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -129,6 +129,21 @@ class StoredIndex:
     def catalog_rows(self) -> Iterator[tuple[Any, ...]]:
         """db.tracks.catalog_rows of the index's items, in index order, from the same snapshot."""
         return catalog_rows(self._cur, self.item_ids)
+
+    def catalog_checksum(self) -> str:
+        """A checksum of everything `catalog_rows` would return (each position's item id and CATALOG_COLUMNS),
+        computed in PostgreSQL from the same snapshot without sending a row: equal checksums, same catalogue. Each
+        row's text (NULL and empty told apart) is hashed with its position and the 64-bit hashes are XOR-ed."""
+        columns = ", ".join(f"t.{c}" for c in CATALOG_COLUMNS)
+        self._cur.execute(
+            f"""SELECT count(*) AS n, COALESCE(bit_xor(hashtextextended(ROW(s.item_id, t.item_id IS NOT NULL,
+                                                                             {columns})::text, s.n)), 0) AS h
+                  FROM voyager_indexes v
+                 CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
+                  LEFT JOIN tracks t ON t.item_id = s.item_id AND s.item_id <> ''
+                 WHERE v.name = %s""", (self.name,))
+        row = self._cur.fetchone()
+        return f"{int(row['n'])}:{int(row['h']) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 @contextmanager

@@ -15,10 +15,11 @@ id-to-row map; the few lookups by item id (seeds, played songs) binary-search a 
 from __future__ import annotations
 
 import math
+import pickle
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -213,6 +214,22 @@ class Catalog:
             principal = catalog.position(song_id)
             if principal is not None and principal != position:
                 catalog._kept_of[position] = principal  # a version is shown by its song's first recording
+        return catalog
+
+    # --- kept on disk beside the index file, for a fast start ---------------------------------------------------
+    def dump(self, out: BinaryIO) -> None:
+        """Write this built catalogue to `out`, for `Catalog.load`: its arrays and tables as they are (pickle), so
+        loading costs a read instead of a pass over every row."""
+        pickle.dump(self.__dict__, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, source: BinaryIO) -> Catalog:
+        """A catalogue `dump` wrote. Only for files AudioMuse wrote itself (DATA_DIR): unpickling runs code."""
+        state = pickle.load(source)
+        if not isinstance(state, dict) or set(state) != set(cls().__dict__):
+            raise ValueError("not a catalogue written by this version of AudioMuse")
+        catalog = cls()
+        catalog.__dict__.update(state)
         return catalog
 
     def kept_copy(self, position: int) -> int:

@@ -1,12 +1,14 @@
 """The similarity index updated in place (voyager_manager.update_index): new, removed and re-analyzed tracks applied
 to the stored index give the neighbours a full rebuild gives; many changes rebuild it whole; deleted tracks are never
 found; the index file kept in DATA_DIR is used when its hash is the stored one and fetched again when not; the web
-process's holder serves an update once it is announced; a second update waits for the one under way. Small
-libraries with a wide search, so HNSW is exact."""
+process's holder serves an update once it is announced; a second update waits for the one under way; the catalogue
+kept beside the index file is used while its rows are unchanged. Small libraries with a wide search, so HNSW is
+exact."""
 
 from __future__ import annotations
 
 import hashlib
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -18,7 +20,15 @@ from audio.musicnn import MODEL_NAME
 from db import voyager_indexes as index_store
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
-from voyager_manager import IndexHolder, IndexUpdate, LoadedIndex, index_file, load_index, update_index
+from voyager_manager import (
+    IndexHolder,
+    IndexUpdate,
+    LoadedIndex,
+    catalog_file,
+    index_file,
+    load_index,
+    update_index,
+)
 
 DIMENSIONS = 16
 QUERY_EF = 500
@@ -206,3 +216,43 @@ def test_a_second_update_waits_for_the_one_under_way_and_then_applies_its_tracks
     loaded = load_index(db, config.INDEX_NAME, folder=folder)
     assert loaded is not None and set(loaded.queries(query_ef=QUERY_EF).lookup(added)) == set(added)
     assert index_store.update_waiters(db, config.INDEX_NAME) == 0
+
+
+def _same_catalogue(a: LoadedIndex, b: LoadedIndex) -> bool:
+    return pickle.dumps(a.catalog.__dict__) == pickle.dumps(b.catalog.__dict__)
+
+
+def test_the_catalogue_file_is_used_while_its_rows_are_unchanged(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    _seed(db, np.random.default_rng(19), 0, 50)
+    _update(db, redis, config, folder)
+    db.execute("UPDATE tracks SET moods = '{\"happy\": 0.7}', genres = '{Jazz}', library = 'Music' "
+               "WHERE item_id = 't0003'")
+    built = load_index(db, config.INDEX_NAME, folder=folder)  # built from the rows, and kept
+    path = catalog_file(folder, config.INDEX_NAME)
+    assert built is not None and path.exists()
+    inode = path.stat().st_ino
+    again = load_index(db, config.INDEX_NAME)  # no folder: always from the rows
+    from_file = load_index(db, config.INDEX_NAME, folder=folder)
+    assert again is not None and from_file is not None and path.stat().st_ino == inode  # read, not rewritten
+    assert _same_catalogue(from_file, again) and from_file.catalog.library(3) == "Music"
+    assert from_file.tracks([from_file.position("t0003")])[0].title == "Song 3"
+
+    # any column the catalogue reads, changed, is seen: the file is built again
+    for change in ("UPDATE tracks SET title = 'Renamed' WHERE item_id = 't0003'",
+                   "UPDATE tracks SET moods = '{\"happy\": 0.8}' WHERE item_id = 't0003'",
+                   "UPDATE tracks SET genres = '{Rock}' WHERE item_id = 't0010'",
+                   "UPDATE tracks SET recording_id = 't0011', song_id = 't0011' WHERE item_id = 't0012'",
+                   "UPDATE tracks SET tempo_bpm = NULL WHERE item_id = 't0020'",
+                   "DELETE FROM tracks WHERE item_id = 't0030'"):
+        db.execute(change)
+        loaded = load_index(db, config.INDEX_NAME, folder=folder)
+        fresh = load_index(db, config.INDEX_NAME)
+        assert loaded is not None and fresh is not None and path.stat().st_ino != inode, change
+        assert _same_catalogue(loaded, fresh), change
+        inode = path.stat().st_ino
+    assert loaded.tracks([loaded.position("t0003")])[0].title == "Renamed"
+
+    path.write_bytes(path.read_bytes()[:200])  # damaged: built from the rows again
+    loaded = load_index(db, config.INDEX_NAME, folder=folder)
+    assert loaded is not None and _same_catalogue(loaded, fresh) and path.stat().st_size > 200
