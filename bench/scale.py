@@ -13,7 +13,8 @@ it) with a sampler reading the web process's resident memory every 0.25 s:
   and the keyword fallback in-process, as the route runs them; hybrid search with facets, text search, the chat's
   fallback, similar songs and song path over HTTP), and the web process's CPU per song path;
 - two reloads of the index and every cache while `--clients` clients ask for similar songs, track-picker and hybrid
-  searches: failed requests, the longest answer, the peak memory.
+  searches: failed requests, the longest answer, the peak memory;
+- a restart, with the index file and the catalogue file the first start kept in DATA_DIR/index.
 No media server, worker or LLM: what is measured is AudioMuse's web process and PostgreSQL.
 """
 
@@ -255,6 +256,21 @@ def measure(n: int, clients: int, probes: int) -> Figures:
             v.update(reload_under_load(base, redis_lib.Redis.from_url(redis_url), sampler, ids, clients))
             time.sleep(5)
             v["rss_after_reloads_mb"] = sampler.now()
+
+            # a restart: the index file and the catalogue file in DATA_DIR/index are current now
+            sampler.stop()
+            stop_web_server(web)
+            started = time.monotonic()
+            web = start_web_server(env, port)
+            while not psutil.Process(web.pid).children():
+                time.sleep(0.05)
+            (worker,) = psutil.Process(web.pid).children()
+            sampler = Sampler(worker)
+            wait_for_index(base, n, timeout=1800)
+            v["restart_index_s"] = time.monotonic() - started
+            wait_for_caches(base)
+            v["restart_caches_s"] = time.monotonic() - started
+            v["rss_restart_peak_mb"] = sampler.peak()
         finally:
             if sampler is not None:
                 sampler.stop()
@@ -281,7 +297,10 @@ ROWS = [("load_rows_s", "rows loaded with COPY (triggers on)", "s"), ("index_bui
         ("reload_p50_ms", "reload under load: p50", "ms"),
         ("reload_longest_ms", "reload under load: longest answer", "ms"),
         ("reload_peak_mb", "web memory, peak during the reloads", "MB"),
-        ("rss_after_reloads_mb", "web memory after the reloads", "MB")]
+        ("rss_after_reloads_mb", "web memory after the reloads", "MB"),
+        ("restart_index_s", "restart (index and catalogue files kept) until the index is served", "s"),
+        ("restart_caches_s", "restart until every cache is built", "s"),
+        ("rss_restart_peak_mb", "web memory, peak during the restart", "MB")]
 
 
 def table(results: list[Figures]) -> list[str]:
