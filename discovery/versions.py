@@ -28,7 +28,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -52,7 +51,10 @@ LOSSLESS = frozenset({"FLAC", "ALAC", "WAV", "AIFF", "AIF", "APE", "WV", "TTA", 
 
 def file_format(path: str | None) -> str | None:
     """'FLAC' for '/music/a.flac': the file's format as its name says; None when the path has no usable suffix."""
-    suffix = PurePosixPath(path).suffix if path else ""
+    # PurePosixPath(path).suffix without building a path object (the catalogue asks once per track at every load)
+    name = path.rstrip("/").rpartition("/")[2] if path else ""
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
     return suffix[1:].upper() if 1 < len(suffix) <= 6 else None
 
 

@@ -90,7 +90,10 @@ def test_collapse_keeps_order_shows_the_kept_copy_once_per_song() -> None:
     assert collapse(ids, grouping.recording_of, grouping.song_of) == ["rain", "shine-flac", "other-shine"]
 
 
-@pytest.mark.parametrize(("path", "fmt"), [("/a/b.flac", "FLAC"), ("x.Mp3", "MP3"), ("noext", None), (None, None)])
+@pytest.mark.parametrize(("path", "fmt"), [
+    ("/a/b.flac", "FLAC"), ("x.Mp3", "MP3"), ("noext", None), (None, None), ("", None), ("/m/a.b.ogg", "OGG"),
+    ("a/b.opus/", "OPUS"), ("/m/.flac", None), ("/m/a.", None), ("/m/a.f", "F"), ("x/y.verylongext", None),
+    ("dir.d/file", None), ("C:\\m\\a.wav", "WAV"), ("/m/a .mp3 ", "MP3 ")])
 def test_file_format(path: str | None, fmt: str | None) -> None:
     assert file_format(path) == fmt
 
