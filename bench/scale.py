@@ -191,6 +191,15 @@ def reload_under_load(base: str, connection: redis_lib.Redis, sampler: Sampler, 
             "reload_swap_s": max(swap_seconds), "reload_peak_mb": sampler.peak(began)}
 
 
+def start_sampled(env: dict[str, str], port: int) -> tuple[Any, psutil.Process, Sampler]:
+    """The web server started on `port`, its gunicorn worker (the process that serves) and a sampler of its memory."""
+    web = start_web_server(env, port)
+    while not psutil.Process(web.pid).children():
+        time.sleep(0.05)
+    (worker,) = psutil.Process(web.pid).children()
+    return web, worker, Sampler(worker)
+
+
 def measure(n: int, clients: int, probes: int) -> Figures:
     figures = Figures(n)
     v = figures.values
@@ -213,12 +222,8 @@ def measure(n: int, clients: int, probes: int) -> Figures:
                        PORT=str(port), DATA_DIR=str(work / "data"), CHAT_MAX_REQUESTS_PER_MINUTE="100000",
                        INDEX_NAME="music_library")
             started = time.monotonic()
-            web = start_web_server(env, port)
+            web, worker, sampler = start_sampled(env, port)
             base = f"http://127.0.0.1:{port}"
-            while not psutil.Process(web.pid).children():
-                time.sleep(0.05)
-            (worker,) = psutil.Process(web.pid).children()
-            sampler = Sampler(worker)
             wait_for_index(base, n, timeout=1800)
             v["start_index_s"] = time.monotonic() - started
             caches = wait_for_caches(base)
@@ -261,11 +266,7 @@ def measure(n: int, clients: int, probes: int) -> Figures:
             sampler.stop()
             stop_web_server(web)
             started = time.monotonic()
-            web = start_web_server(env, port)
-            while not psutil.Process(web.pid).children():
-                time.sleep(0.05)
-            (worker,) = psutil.Process(web.pid).children()
-            sampler = Sampler(worker)
+            web, worker, sampler = start_sampled(env, port)
             wait_for_index(base, n, timeout=1800)
             v["restart_index_s"] = time.monotonic() - started
             wait_for_caches(base)
