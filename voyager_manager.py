@@ -379,16 +379,15 @@ def load_index(db: Database, name: str, *, folder: Path | None = None) -> Loaded
             reader = threading.Thread(target=read, name="index-file", daemon=True)
             reader.start()
         try:
-            catalog = stamp = None
-            if folder is not None:
-                # Kept beside the index file and used while PostgreSQL's checksum of its rows is unchanged: a start
-                # reads one file instead of a row per track.
-                stamp = f"{stored.sha256} {stored.catalog_checksum()} {_CATALOG_CODE}"
-                catalog = _read_catalog(catalog_file(folder, name), stamp)
+            # Kept beside the index file and used while PostgreSQL's checksum of its rows is unchanged: a start reads
+            # one file instead of a row per track.
+            kept = catalog_file(folder, name) if folder is not None else None
+            stamp = f"{stored.sha256} {stored.catalog_checksum()} {_CATALOG_CODE}" if kept is not None else ""
+            catalog = _read_catalog(kept, stamp) if kept is not None else None
             if catalog is None:
                 catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
-                if folder is not None and stamp is not None:
-                    _keep_catalog(catalog_file(folder, name), stamp, catalog)
+                if kept is not None:
+                    _keep_catalog(kept, stamp, catalog)
         finally:
             if reader is not None:
                 reader.join()
