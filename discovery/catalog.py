@@ -60,6 +60,16 @@ class _Packed:
         offsets = self._offsets
         return self._blob[offsets[position] : offsets[position + 1]].decode()
 
+    def spliced(self, changed: Mapping[int, str], size: int) -> _Packed:
+        """A frozen copy of `size` strings: these, with those at the positions of `changed` replaced by its values
+        (every position from len(self) on must be in it)."""
+        blob, offsets = _splice_runs(np.frombuffer(self._blob, dtype=np.uint8), _view(self._offsets, np.int64),
+                                     {p: np.frombuffer(t.encode(), dtype=np.uint8) for p, t in changed.items()}, size)
+        new = _Packed()
+        new._blob = blob.tobytes()  # type: ignore[assignment]
+        new._offsets = array("q", offsets.tobytes())
+        return new
+
 
 class _Coded:
     """Repeating strings stored once each, with a code per row (-1: None)."""
@@ -85,6 +95,31 @@ class _Coded:
     def freeze(self) -> None:
         self._lookup = None
 
+    @classmethod
+    def frozen(cls, values: list[str], codes: np.ndarray) -> _Coded:
+        coded = cls()
+        coded.values, coded._lookup = values, None
+        coded._codes = array("i", np.ascontiguousarray(codes, dtype=np.int32).tobytes())
+        return coded
+
+    def spliced(self, changed: Mapping[int, str | None], size: int) -> _Coded:
+        """A frozen copy of `size` rows: these, with the rows at the positions of `changed` set to its values (rows
+        from len(self) on that it does not name are None)."""
+        values = list(self.values)
+        code_of = {text: code for code, text in enumerate(values)}
+        codes = np.full(size, -1, dtype=np.int32)
+        codes[:len(self._codes)] = _view(self._codes, np.int32)
+        for position, text in changed.items():
+            if text is None:
+                codes[position] = -1
+                continue
+            code = code_of.get(text)
+            if code is None:
+                code = code_of[text] = len(values)
+                values.append(text)
+            codes[position] = code
+        return _Coded.frozen(values, codes)
+
     def code(self, position: int) -> int:
         return self._codes[position]
 
@@ -95,6 +130,34 @@ class _Coded:
     def __getitem__(self, position: int) -> str | None:
         code = self._codes[position]
         return None if code < 0 else self.values[code]
+
+
+def _view(values: Any, dtype: Any) -> np.ndarray:
+    """A numpy view of an array.array or bytes buffer (an empty one too, which np.frombuffer refuses)."""
+    return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
+
+
+def _splice_runs(flat: np.ndarray, offsets: np.ndarray, runs: Mapping[int, np.ndarray],
+                 size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Variable-length runs stored flat (`flat`, with run i at flat[offsets[i]:offsets[i + 1]]), with the runs at
+    the positions of `runs` replaced and `size` runs in all (a position past the old ones not in `runs` is empty):
+    the new flat array and offsets. Copies the unchanged stretches whole."""
+    old = len(offsets) - 1
+    lengths = np.zeros(size, dtype=np.int64)
+    lengths[:old] = np.diff(offsets)
+    pieces: list[np.ndarray] = []
+    start = 0
+    for position in sorted(runs):
+        end = min(position, old)
+        if start < end:
+            pieces.append(flat[offsets[start]:offsets[end]])
+        start = position + 1 if position < old else max(start, old)
+        pieces.append(runs[position].astype(flat.dtype, copy=False))
+        lengths[position] = len(runs[position])
+    if start < old:
+        pieces.append(flat[offsets[start]:offsets[old]])
+    joined = np.concatenate(pieces) if pieces else flat[:0].copy()
+    return joined, np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
 
 
 def _number(value: Any) -> float:
@@ -133,6 +196,7 @@ class Catalog:
         self._kept_of: dict[int, int] = {}
         self._copies_of: dict[int, list[int]] = {}
         self._song_of: dict[int, str] = {}
+        self._recording_of: dict[int, str] = {}  # the kept copy's item id, for each grouped track
         # What the blocklists and scope look at (discovery.exclusions): each track's genres as a run of codes, the
         # folder of its file and its media-server library, coded like the artists.
         self._genre_offsets = array("q", [0])
@@ -151,7 +215,7 @@ class Catalog:
         """
         catalog = cls()
         mood_columns: dict[str, array[float]] = {}
-        recording_ids: dict[int, str] = {}
+        recording_ids = catalog._recording_of
         count = 0
         for row in rows:
             item_id, found, title, artist, album, duration, tempo, camelot, energy, moods = row[:10]
@@ -203,18 +267,111 @@ class Catalog:
         else:
             catalog._moods = np.empty((count, 0))
         catalog._order = array("i", sorted(range(count), key=item_ids.__getitem__))
-        for position, recording_id in recording_ids.items():
-            kept = catalog.position(recording_id)
+        catalog._link_versions()
+        return catalog
+
+    def _link_versions(self) -> None:
+        """`_copies_of` and `_kept_of` from each grouped track's recording and song (`_recording_of`, `_song_of`)."""
+        self._copies_of, self._kept_of = {}, {}
+        for position, recording_id in sorted(self._recording_of.items()):
+            kept = self.position(recording_id)
             if kept is None:
                 continue  # the kept copy left the index since the groups were stored: this copy stands for itself
-            catalog._copies_of.setdefault(kept, []).append(position)
+            self._copies_of.setdefault(kept, []).append(position)
             if kept != position:
-                catalog._kept_of[position] = kept
-        for position, song_id in catalog._song_of.items():
-            principal = catalog.position(song_id)
+                self._kept_of[position] = kept
+        for position, song_id in self._song_of.items():
+            principal = self.position(song_id)
             if principal is not None and principal != position:
-                catalog._kept_of[position] = principal  # a version is shown by its song's first recording
-        return catalog
+                self._kept_of[position] = principal  # a version is shown by its song's first recording
+
+    # --- an index updated in place -------------------------------------------------------------------------------
+    def updated(self, item_ids: Sequence[str], rows: Iterable[tuple[Any, ...]], positions: Sequence[int]) -> Catalog:
+        """This catalogue for the same index updated in place: `item_ids` has a position for each of this
+        catalogue's and possibly more after them; `rows` (db.tracks.catalog_rows tuples, as `build` takes) are those
+        of `positions`, ascending, which must name every position whose row changed: each new one, each deleted one
+        and each whose metadata or version group changed. Answers everything as `Catalog.build` over all the rows
+        would, at the cost of the changed rows plus a few copies of the arrays (no pass in Python over the others).
+        Raises DiscoveryError if the rows do not match `item_ids`."""
+        old, size = len(self), len(item_ids)
+        changed = [int(p) for p in positions]
+        if size < old or any(b <= a for a, b in zip(changed, changed[1:], strict=False)) or \
+                (changed and not 0 <= changed[0] <= changed[-1] < size) or \
+                size - old > len([p for p in changed if p >= old]):
+            raise DiscoveryError(None, "an updated catalogue needs rows for every new position, ascending")
+        part = Catalog.build([item_ids[p] for p in changed], rows)
+        at = dict(zip(changed, range(len(changed)), strict=True))  # position -> row of `part`
+        index = np.asarray(changed, dtype=np.int64)
+        new = Catalog()
+        for name in ("_item_ids", "_titles", "_title_keys"):
+            theirs = getattr(part, name)
+            setattr(new, name, getattr(self, name).spliced({p: theirs[i] for p, i in at.items()}, size))
+        for name in ("_artists", "_albums", "_camelots", "_formats", "_directories", "_libraries"):
+            theirs = getattr(part, name)
+            setattr(new, name, getattr(self, name).spliced({p: theirs[i] for p, i in at.items()}, size))
+        new._artist_keys = self._artist_keys + [normalise_artist.__wrapped__(a)
+                                                for a in new._artists.values[len(self._artist_keys):]]
+        present = np.zeros(size, dtype=np.uint8)
+        present[:old] = _view(self._present, np.uint8)
+        present[index] = _view(part._present, np.uint8)
+        new._present = bytearray(present.tobytes())
+        for name in ("_durations", "_tempos", "_energies"):
+            values = np.full(size, _NAN)
+            values[:old] = _view(getattr(self, name), np.float64)
+            values[index] = _view(getattr(part, name), np.float64)
+            setattr(new, name, array("d", values.tobytes()))
+        new._mood_names = self._mood_names + [m for m in part._mood_names if m not in self._mood_names]
+        moods = np.full((size, len(new._mood_names)), _NAN)
+        moods[:old, :len(self._mood_names)] = self._moods
+        moods[index] = _NAN
+        for column, name in enumerate(part._mood_names):
+            moods[index, new._mood_names.index(name)] = part._moods[:, column]
+        new._moods = moods
+        new._genres, new._genre_offsets = self._genres_spliced(part, at, size)
+        new._deleted = int(np.count_nonzero(np.diff(_view(new._item_ids._offsets, np.int64)) == 0))
+        new._order = self._order_after(new, at)
+        for mine, theirs, target in ((self._recording_of, part._recording_of, new._recording_of),
+                                     (self._song_of, part._song_of, new._song_of)):
+            target.update((p, v) for p, v in mine.items() if p not in at)
+            target.update((changed[i], v) for i, v in theirs.items())
+        new._link_versions()
+        return new
+
+    def _genres_spliced(self, part: Catalog, at: Mapping[int, int], size: int) -> tuple[_Coded, array[int]]:
+        """The genre runs (codes and per-position offsets) with the changed positions' runs taken from `part`."""
+        values = list(self._genres.values)
+        code_of = {genre: code for code, genre in enumerate(values)}
+        runs: dict[int, np.ndarray] = {}
+        for position, row in at.items():
+            run = []
+            for code in part._genres.codes[part._genre_offsets[row]:part._genre_offsets[row + 1]]:
+                genre = part._genres.values[code]
+                mine = code_of.get(genre)
+                if mine is None:
+                    mine = code_of[genre] = len(values)
+                    values.append(genre)
+                run.append(mine)
+            runs[position] = np.asarray(run, dtype=np.int32)
+        codes, offsets = _splice_runs(_view(self._genres.codes, np.int32), _view(self._genre_offsets, np.int64),
+                                      runs, size)
+        return _Coded.frozen(values, codes), array("q", offsets.tobytes())
+
+    def _order_after(self, new: Catalog, at: Mapping[int, int]) -> array[int]:
+        """`new`'s positions sorted by item id, from this catalogue's order: the unchanged positions keep theirs,
+        the changed ones are put in place by binary search. Deleted positions (item id "") come first, ascending, as
+        `build`'s sort puts them."""
+        order = _view(self._order, np.int32)
+        changed = np.zeros(len(new), dtype=bool)
+        changed[list(at)] = True
+        old_deleted, old_live = order[:self._deleted], order[self._deleted:]
+        kept_live = old_live[~changed[old_live]]
+        key = new._item_ids.__getitem__
+        deleted = [p for p in at if key(p) == DELETED]
+        placed = sorted((p for p in at if key(p) != DELETED), key=key)
+        where = [bisect_left(kept_live, key(p), key=key) for p in placed]
+        live = np.insert(kept_live, where, np.asarray(placed, dtype=np.int32)) if placed else kept_live
+        head = np.sort(np.concatenate([old_deleted[~changed[old_deleted]], np.asarray(deleted, dtype=np.int32)]))
+        return array("i", np.concatenate([head, live]).astype(np.int32).tobytes())
 
     # --- kept on disk beside the index file, for a fast start ---------------------------------------------------
     def dump(self, out: BinaryIO) -> None:
