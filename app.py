@@ -54,7 +54,7 @@ from services.artists import build_artist_model
 from services.map import CACHE_NAME as MAP_CACHE
 from services.map import map_cache_builder
 from services.search import CACHE_NAME as SEARCH_FACETS_CACHE
-from services.search import build_search_facets
+from services.search import build_search_facets, carry_search_facets
 from services.text_search import CACHE_NAME as TEXT_SEARCH_CACHE
 from services.text_search import (
     CLAP_CACHE_NAME,
@@ -88,7 +88,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       text_model=text_model_for(cfg), clap_model=clap_model_for(cfg))
     runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
     runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)
-    runtime.index.add_cache(SEARCH_FACETS_CACHE, build_search_facets)
+    runtime.index.add_cache(SEARCH_FACETS_CACHE, build_search_facets, carry=carry_search_facets)
     runtime.index.add_cache(ARTIST_CACHE, build_artist_model)
     if runtime.clap_model is not None:
         runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION))

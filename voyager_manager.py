@@ -40,7 +40,7 @@ from discovery.artist_similarity import fit_artists
 from discovery.catalog import DELETED, Catalog
 from discovery.dedup import song_key
 from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
-from discovery.types import TrackInfo
+from discovery.types import DiscoveryError, TrackInfo
 from discovery.versions import Copy, Grouping, group_versions
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,11 @@ class LoadedIndex:
     built_at: datetime | None = None
     # the allowed-track masks of recent blocklists and scopes (discovery.exclusions), built on first use
     masks: MaskCache = field(default_factory=MaskCache, compare=False, repr=False)
+    # the hash of each position's catalogue row (db.voyager_indexes catalog_hashes), to update the catalogue in place
+    row_hashes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # the sha256 of earlier indexes this one was updated in place from: their positions mean the same tracks here
+    # (or deleted ones), so what was built against them stays valid until it is built again
+    extends: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         """Positions, deleted ones included (the length of the per-position caches); `live` counts tracks."""
@@ -69,6 +74,11 @@ class LoadedIndex:
 
     def position(self, item_id: str) -> int | None:
         return self.catalog.position(item_id)
+
+    def has_positions_of(self, sha256: str) -> bool:
+        """Whether positions of the index `sha256` mean the same tracks here (or deleted ones): it is this index or
+        one it was updated in place from."""
+        return sha256 == self.sha256 or sha256 in self.extends
 
     def query_positions(self, vector: np.ndarray, k: int, *, query_ef: int) -> tuple[list[int], list[float]]:
         """Positions and cosine distances of the k nearest items to `vector` (shape (d,)), nearest first."""
@@ -357,10 +367,16 @@ def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_fi
             path.parent.rmdir()
 
 
-def load_index(db: Database, name: str, *, folder: Path | None = None) -> LoadedIndex | None:
+# An update in place changes a few rows; past this share of changed rows the catalogue is built whole again.
+CATALOG_UPDATE_SHARE = 0.25
+
+
+def load_index(db: Database, name: str, *, folder: Path | None = None,
+               previous: LoadedIndex | None = None) -> LoadedIndex | None:
     """The stored index `name`, or None when none is stored yet; its bytes come from `folder` (DATA_DIR/index) when
-    the file there is the stored one, and its catalogue too while the rows it was built from are unchanged. Raises
-    ValueError if the stored bytes are damaged."""
+    the file there is the stored one, and its catalogue too while the rows it was built from are unchanged. With
+    `previous` (the index loaded before) and the stored index an update of it in place, the catalogue is
+    `previous`'s with only the changed rows read. Raises ValueError if the stored bytes are damaged."""
     with index_store.stored_index(db, name) as stored:
         if stored is None:
             return None
@@ -379,22 +395,54 @@ def load_index(db: Database, name: str, *, folder: Path | None = None) -> Loaded
             reader = threading.Thread(target=read, name="index-file", daemon=True)
             reader.start()
         try:
+            hashes = stored.catalog_hashes()
+            update = _catalog_update(previous, stored, hashes) if previous is not None else None
+            catalog = update[0] if update is not None else None
             # Kept beside the index file and used while PostgreSQL's checksum of its rows is unchanged: a start reads
             # one file instead of a row per track.
             kept = catalog_file(folder, name) if folder is not None else None
-            stamp = f"{stored.sha256} {stored.catalog_checksum()} {_CATALOG_CODE}" if kept is not None else ""
-            catalog = _read_catalog(kept, stamp) if kept is not None else None
+            stamp = f"{stored.sha256} {index_store.catalog_checksum(hashes)} {_CATALOG_CODE}"
+            if catalog is None and kept is not None:
+                catalog = _read_catalog(kept, stamp)
+                if catalog is not None:
+                    kept = None  # it is the file's already
             if catalog is None:
                 catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
-                if kept is not None:
-                    _keep_catalog(kept, stamp, catalog)
+            if kept is not None:
+                _keep_catalog(kept, stamp, catalog)
         finally:
             if reader is not None:
                 reader.join()
         index = from_file[0]
         if index is None:
             index = _open_stored(stored, folder, try_file=False)
-    return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at)
+    extends: frozenset[str] = frozenset()
+    if update is not None and update[1] and previous is not None:
+        extends = previous.extends | {previous.sha256}
+    return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at,
+                       row_hashes=hashes, extends=extends)
+
+
+def _catalog_update(previous: LoadedIndex, stored: index_store.StoredIndex,
+                    hashes: np.ndarray) -> tuple[Catalog, bool] | None:
+    """`previous`'s catalogue brought up to the stored index by reading the rows whose hash changed, and whether the
+    stored index extends `previous` (each old position holds the same item or none); None when `previous` has no
+    row hashes, has more positions than the stored index, or too many rows changed to be worth it."""
+    old = previous.row_hashes
+    size = len(stored.item_ids)
+    if old is None or len(old) > size or len(hashes) != size:
+        return None
+    changed = np.flatnonzero(hashes[:len(old)] != old).tolist() + list(range(len(old), size))
+    if len(changed) > CATALOG_UPDATE_SHARE * size:
+        return None
+    ids = [stored.item_ids[p] for p in changed]
+    before = previous.catalog
+    extends = all(i in (DELETED, before.item_id(p)) for p, i in zip(changed, ids, strict=True) if p < len(old))
+    try:
+        return before.updated(stored.item_ids, stored.catalog_rows_of(ids), changed), extends
+    except DiscoveryError:
+        log.warning("could not update the catalogue of %s in place; building it whole", stored.name, exc_info=True)
+        return None
 
 
 def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
@@ -613,6 +661,10 @@ def _release_freed_memory() -> None:
 
 # Builds one in-memory cache from the database and the index just loaded (None when no index is stored yet).
 CacheBuilder = Callable[[Database, LoadedIndex | None], Any]
+# Fits a cache built against an index to an update of it in place (same positions, a few deleted, new ones after
+# them) in memory, without the database, for the time its rebuild takes: e.g. a per-position table grown to the new
+# length with "unknown" rows. A cache without one is served as it is meanwhile.
+CacheCarrier = Callable[[Any, LoadedIndex], Any]
 
 
 @dataclass(frozen=True)
@@ -635,7 +687,9 @@ class IndexHolder:
         self.cache_errors: dict[str, str] = {}
         self.loads = 0  # successful loads of the stored index since start (reloads included)
         self._builders: dict[str, CacheBuilder] = {}
+        self._carriers: dict[str, CacheCarrier] = {}
         self._reload_lock = threading.Lock()
+        self._stale: set[str] = set()  # caches served from before an update in place, being built again
 
     @property
     def current(self) -> LoadedIndex | None:
@@ -654,18 +708,22 @@ class IndexHolder:
             return None
         return current.queries(query_ef=query_ef, exclusions=exclusions)
 
-    def add_cache(self, name: str, build: CacheBuilder) -> None:
-        """Register an in-memory cache, rebuilt at every reload (and alone on the message `<index>:<name>`)."""
+    def add_cache(self, name: str, build: CacheBuilder, *, carry: CacheCarrier | None = None) -> None:
+        """Register an in-memory cache, rebuilt at every reload (and alone on the message `<index>:<name>`); `carry`
+        fits it to an index updated in place while it is rebuilt (see `reload`)."""
         if ":" in name:
             raise ValueError(f"cache name {name!r} must not contain ':'")
         self._builders[name] = build
+        if carry is not None:
+            self._carriers[name] = carry
 
     def cache_states(self) -> dict[str, str]:
         """Each registered cache: "ready" (built against the current index), "failed" (its last build failed; the
-        previous value, if any, is served) or "building" (not built yet since start)."""
-        caches = self.state.caches
-        return {name: "failed" if name in self.cache_errors else "ready" if name in caches else "building"
-                for name in self._builders}
+        previous value, if any, is served), "updating" (built against the index before an update in place, served
+        while it is built again) or "building" (not built yet since start)."""
+        caches, stale = self.state.caches, self._stale
+        return {name: "failed" if name in self.cache_errors else "updating" if name in stale else
+                "ready" if name in caches else "building" for name in self._builders}
 
     def cache(self, name: str) -> Any:
         """The cache `name` as last built, or None before its first successful build."""
@@ -674,24 +732,62 @@ class IndexHolder:
     def reload(self, *, build_caches: bool = True) -> bool:
         """Load the stored index and rebuild every cache against it, then swap them in together; keep the old index
         (and record why) if loading fails. A cache whose build fails keeps its previous value. Without
-        `build_caches` the caches are left empty (start-up builds them afterwards with `rebuild_caches`)."""
+        `build_caches` the caches are left empty (start-up builds them afterwards with `rebuild_caches`).
+
+        When the stored index is the loaded one updated in place (its positions mean the same tracks, a few deleted,
+        new ones after them), its catalogue is the old one with the changed rows read, and it is served at once with
+        the caches as they are (fitted by their `carry`): new tracks are found by discovery straight away, and by the
+        caches' searches once each is rebuilt, one at a time, each swapped in when built."""
         with self._reload_lock:
+            previous = self.state.index
             try:
-                loaded = load_index(self._db, self.name, folder=self.folder)
+                loaded = load_index(self._db, self.name, folder=self.folder, previous=previous)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("could not load index %s; keeping the previous one", self.name)
                 return False
+            in_place = build_caches and loaded is not None and previous is not None and \
+                loaded.sha256 != previous.sha256 and loaded.has_positions_of(previous.sha256)
+            if in_place:
+                assert loaded is not None
+                carried = {name: self._carry(name, value, loaded) for name, value in self.state.caches.items()}
+                self._stale = set(self._builders)
+                self.state = LibraryState(index=loaded, caches=MappingProxyType(carried))
+                del carried
+                self._accept(loaded)
+                for name in list(self._builders):
+                    state = self.state
+                    caches = dict(state.caches)
+                    caches[name] = self._build(name, state.index)
+                    self.state = LibraryState(index=state.index, caches=MappingProxyType(caches))
+                    self._stale.discard(name)
+                    del state, caches
+                    _release_freed_memory()
+                return True
             caches = {name: self._build(name, loaded) for name in self._builders} if build_caches else {}
+            self._stale = set()
             self.state = LibraryState(index=loaded, caches=MappingProxyType(caches))
-            self.loads += 1
-            self.last_error = None
-            _release_freed_memory()
-            if loaded is None:
-                log.info("no index %s stored yet", self.name)
-            else:
-                log.info("index %s loaded: %d items", self.name, self.size)
+            self._accept(loaded)
             return True
+
+    def _accept(self, loaded: LoadedIndex | None) -> None:
+        self.loads += 1
+        self.last_error = None
+        _release_freed_memory()
+        if loaded is None:
+            log.info("no index %s stored yet", self.name)
+        else:
+            log.info("index %s loaded: %d items", self.name, self.size)
+
+    def _carry(self, name: str, value: Any, loaded: LoadedIndex) -> Any:
+        carry = self._carriers.get(name)
+        if carry is None or value is None:
+            return value
+        try:
+            return carry(value, loaded)
+        except Exception:  # not served until it is built again: its readers say it is being prepared
+            log.exception("could not fit cache %s to the updated index", name)
+            return None
 
     def rebuild_caches(self) -> None:
         """Build every registered cache against the index already loaded."""

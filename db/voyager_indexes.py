@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from db.pool import Database
 from db.tracks import CATALOG_COLUMNS, catalog_rows
 
@@ -130,20 +132,32 @@ class StoredIndex:
         """db.tracks.catalog_rows of the index's items, in index order, from the same snapshot."""
         return catalog_rows(self._cur, self.item_ids)
 
-    def catalog_checksum(self) -> str:
-        """A checksum of everything `catalog_rows` would return (each position's item id and CATALOG_COLUMNS),
-        computed in PostgreSQL from the same snapshot without sending a row: equal checksums, same catalogue. Each
-        row's text (NULL and empty told apart) is hashed with its position and the 64-bit hashes are XOR-ed."""
+    def catalog_rows_of(self, item_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """db.tracks.catalog_rows of `item_ids` (some of the index's items), in that order, from the same
+        snapshot."""
+        return catalog_rows(self._cur, item_ids)
+
+    def catalog_hashes(self) -> np.ndarray:
+        """A 64-bit hash of what `catalog_rows` would return for each position (its item id and CATALOG_COLUMNS,
+        NULL and empty told apart, with the position), int64 in index order: equal hashes, same row. Computed in
+        PostgreSQL from the same snapshot and sent as one 8-bytes-a-position array, not as rows."""
         columns = ", ".join(f"t.{c}" for c in CATALOG_COLUMNS)
         self._cur.execute(
-            f"""SELECT count(*) AS n, COALESCE(bit_xor(hashtextextended(ROW(s.item_id, t.item_id IS NOT NULL,
-                                                                             {columns})::text, s.n)), 0) AS h
+            f"""SELECT string_agg(int8send(hashtextextended(ROW(s.item_id, t.item_id IS NOT NULL, {columns})::text,
+                                                            s.n)), ''::bytea ORDER BY s.n) AS h
                   FROM voyager_indexes v
                  CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
                   LEFT JOIN tracks t ON t.item_id = s.item_id AND s.item_id <> ''
                  WHERE v.name = %s""", (self.name,))
         row = self._cur.fetchone()
-        return f"{int(row['n'])}:{int(row['h']) & 0xFFFFFFFFFFFFFFFF:016x}"
+        data = bytes(row["h"]) if row and row["h"] is not None else b""
+        return np.frombuffer(data, dtype=">i8").astype(np.int64)
+
+
+def catalog_checksum(hashes: np.ndarray) -> str:
+    """One checksum of a stored index's catalogue rows from their `catalog_hashes`: their count and XOR."""
+    folded = int(np.bitwise_xor.reduce(hashes)) if len(hashes) else 0
+    return f"{len(hashes)}:{folded & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 @contextmanager

@@ -85,6 +85,20 @@ class FacetTable:
     def __len__(self) -> int:
         return len(self.bpm)
 
+    def fitted(self, n: int, absent: np.ndarray) -> FacetTable:
+        """This table grown to `n` rows (the new ones unknown) with the rows at `absent` (positions) left out: the
+        table of an index updated in place until it is built again."""
+        def grown(column: np.ndarray, fill: Any) -> np.ndarray:
+            out = np.full((n, *column.shape[1:]), fill, dtype=column.dtype)
+            out[:len(column)] = column
+            return out
+
+        present = grown(self.present, False)
+        present[absent[absent < n]] = False
+        return FacetTable(grown(self.bpm, np.nan), grown(self.energy, np.nan), grown(self.camelot, -1),
+                          grown(self.year, 0), grown(self.duration, np.nan), grown(self.top_tags, -1),
+                          self.tag_names, present)
+
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (self.bpm, self.energy, self.camelot, self.year, self.duration,

@@ -136,7 +136,7 @@ def points() -> Response:
     cache, loaded = state.caches.get(CACHE_NAME), state.index
     if cache is None:
         raise ApiError(503, "the map is being prepared; try again in a moment", retry_after=2)
-    if loaded is not None and cache.total and loaded.sha256 != cache.index_id:
+    if loaded is not None and cache.total and not loaded.has_positions_of(cache.index_id):
         raise ApiError(503, "the map in memory is of another index than the one loaded; it is being rebuilt",
                        retry_after=10)
     found: dict[str, list[float]] = {}

@@ -212,7 +212,7 @@ def describe_points(cache: MapCache, loaded: LoadedIndex | None, indices: Sequen
     of `loaded`."""
     if not indices:
         return []
-    if loaded is None or loaded.sha256 != cache.index_id:
+    if loaded is None or not loaded.has_positions_of(cache.index_id):
         raise StaleMap("the map in memory is of another index than the one loaded")
     catalog = loaded.catalog
     out = []

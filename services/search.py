@@ -69,6 +69,15 @@ def build_search_facets(db: Database, loaded: LoadedIndex | None) -> SearchFacet
     return SearchFacets(table, energy_levels(table))
 
 
+def carry_search_facets(facets: SearchFacets, loaded: LoadedIndex) -> SearchFacets:
+    """The facet table fitted to an index updated in place (an IndexHolder cache carrier): new tracks unknown, deleted
+    ones left out, until it is built again."""
+    if len(facets) == len(loaded) and len(loaded) == loaded.live:
+        return facets
+    table = facets.table.fitted(len(loaded), np.setdiff1d(np.arange(len(loaded)), loaded.catalog.live_positions()))
+    return SearchFacets(table, energy_levels(table))
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str

@@ -18,6 +18,8 @@ import numpy as np
 
 from audio.musicnn import MODEL_NAME
 from db import voyager_indexes as index_store
+from services.search import build_search_facets, carry_search_facets
+from tests.catalog_answers import catalog_answers
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
 from voyager_manager import (
@@ -256,3 +258,63 @@ def test_the_catalogue_file_is_used_while_its_rows_are_unchanged(db, redis, conf
     path.write_bytes(path.read_bytes()[:200])  # damaged: built from the rows again
     loaded = load_index(db, config.INDEX_NAME, folder=folder)
     assert loaded is not None and _same_catalogue(loaded, fresh) and path.stat().st_size > 200
+
+
+def test_the_web_holder_serves_an_update_in_place_at_once_and_rebuilds_its_caches_after(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(23)
+    ids = _seed(db, rng, 0, 120)
+    _update(db, redis, config, folder, full=True)
+    holder = IndexHolder(db, config.INDEX_NAME, folder=folder)
+    seen: list[tuple[str, int, int, str]] = []  # at each build: served index, its positions, facet rows, state
+
+    def record(db: Any, loaded: LoadedIndex | None) -> int:
+        served = holder.state.index
+        facets = holder.cache("search_facets")
+        seen.append((served.sha256 if served else "", len(served) if served else 0,
+                     len(facets) if facets is not None else -1, holder.cache_states()["search_facets"]))
+        return len(loaded) if loaded is not None else 0
+
+    holder.add_cache("recorder", record)  # built first: it sees what is served while the others wait their turn
+    holder.add_cache("search_facets", build_search_facets, carry=carry_search_facets)
+    assert holder.reload()
+    before = holder.current
+    assert before is not None and holder.cache("recorder") == 120
+
+    added = _seed(db, rng, 120, 5)
+    db.execute("DELETE FROM tracks WHERE item_id IN ('t0001', 't0002')")
+    db.execute("UPDATE tracks SET title = 'Renamed' WHERE item_id = 't0040'")  # metadata only: no new analysis
+    db.execute("UPDATE tracks SET genres = '{Jazz}', library = 'Kids' WHERE item_id = 't0041'")
+    _change(db, rng, "t0050")  # re-analyzed: a new position
+    update = _update(db, redis, config, folder)
+    assert not update.full and (update.added, update.removed) == (6, 3)
+    seen.clear()
+    assert holder.reload()
+    after = holder.current
+    assert after is not None and after.sha256 != before.sha256 and before.sha256 in after.extends
+    # the caches were rebuilt while the new index was already served, the facets fitted to it meanwhile
+    assert seen == [(after.sha256, len(after), len(after), "updating")]
+    assert holder.cache("recorder") == len(after) == 126
+    assert holder.cache_states() == {"search_facets": "ready", "recorder": "ready"}
+    # the catalogue, updated from the changed rows only, answers as one built from every row
+    fresh = load_index(db, config.INDEX_NAME)
+    assert fresh is not None and not fresh.extends
+    every = ids + added
+    assert catalog_answers(after.catalog, every) == catalog_answers(fresh.catalog, every)
+    assert after.tracks([after.position("t0040")])[0].title == "Renamed" and after.position("t0001") is None
+    assert after.catalog.library(after.position("t0041")) == "Kids"
+    facets = holder.cache("search_facets")
+    assert facets.table.present.tolist() == [after.catalog.names(p) is not None for p in range(len(after))]
+    # and kept for the next start: a restart reads the same catalogue from the file
+    restarted = load_index(db, config.INDEX_NAME, folder=folder)
+    assert restarted is not None and catalog_answers(restarted.catalog, every) == catalog_answers(fresh.catalog,
+                                                                                                  every)
+
+    # a full rebuild renumbers the positions: everything is built against it before it is served
+    _update(db, redis, config, folder, full=True)
+    seen.clear()
+    assert holder.reload()
+    rebuilt = holder.current
+    assert rebuilt is not None and not rebuilt.extends and len(rebuilt) == rebuilt.live == 123
+    assert seen == [(after.sha256, 126, 126, "ready")]  # the old index and its caches were served meanwhile
+    assert holder.cache("recorder") == 123
