@@ -86,6 +86,24 @@ def wait_for_index(base: str, size: int, *, timeout: float = 300.0) -> float:
         time.sleep(0.2)
 
 
+def wait_for_caches(base: str, *, timeout: float = 3600.0) -> float:
+    """Wait until the web server at `base` reports every cache built against its index ("ready" or "failed");
+    the seconds it took."""
+    import requests
+
+    started = time.perf_counter()
+    while True:
+        try:
+            states = requests.get(base + "/api/health", timeout=2).json()["index"]["caches"]
+            if states and all(state in ("ready", "failed") for state in states.values()):
+                return time.perf_counter() - started
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError("the web server did not build its caches")
+        time.sleep(0.2)
+
+
 def stop_web_server(web: subprocess.Popen[bytes] | None) -> None:
     if web is not None and web.poll() is None:
         os.killpg(web.pid, signal.SIGTERM)
