@@ -14,6 +14,7 @@ through, neighbours and tracks by id, with no database trip.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import sys
@@ -340,8 +341,8 @@ def _file_if_current(path: Path, sha256: str) -> voyager.Index | None:
 
 def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_file: bool = True) -> voyager.Index:
     """The Voyager index of `stored`: from its file in `folder` when that file's sha256 is the stored one, else
-    streamed from PostgreSQL (into that file, replacing it, so the next start reads it). Raises ValueError if the
-    stored bytes are damaged."""
+    its base streamed from PostgreSQL with its deltas applied (into that file, replacing it, so the next start reads
+    it). Raises ValueError if the stored bytes are damaged."""
     if folder is not None:
         path = index_file(folder, stored.name)
         index = _file_if_current(path, stored.sha256) if try_file else None
@@ -352,7 +353,7 @@ def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_fi
 
     def fetch(out: Any) -> str:
         digest = stored.write_chunks(out)
-        if digest != stored.sha256:
+        if digest != stored.base_sha256:
             raise ValueError(f"stored index {stored.name!r} does not match its checksum")
         return digest
 
@@ -360,11 +361,34 @@ def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_fi
     # Voyager's own that was ~3x the index at the peak of a reload, beside the index still in use).
     try:
         _write_atomically(path, fetch)
-        return voyager.Index.load(str(path))
+        deltas = stored.deltas()
+        if not deltas:
+            return voyager.Index.load(str(path))
+        index = voyager.Index.load(str(path))
+        for delta in deltas:
+            apply_delta(index, delta.deleted, delta.first_position, delta.vectors)
+            data = index.as_bytes()
+            index = voyager.Index.load(io.BytesIO(data))  # as the updater's next update began: freshly loaded
+        if hashlib.sha256(data).hexdigest() != stored.sha256:
+            log.warning("index %r rebuilt from its base and %d deltas differs from the updater's bytes (another "
+                        "Voyager version?); it holds the same tracks", stored.name, len(deltas))
+        _write_atomically(path, lambda out: out.write(data))
+        return index
     finally:
         if folder is None:
             path.unlink(missing_ok=True)
             path.parent.rmdir()
+
+
+def apply_delta(index: voyager.Index, deleted: Sequence[int], first_position: int, vectors: np.ndarray) -> None:
+    """One update in place: `deleted` positions marked deleted, then `vectors` added from `first_position`. One
+    thread, in this order, on an index freshly loaded from bytes: the same bytes give the same result wherever it is
+    applied, so the stored base and deltas reproduce the updater's index exactly."""
+    for position in deleted:
+        index.mark_deleted(int(position))
+    if len(vectors):
+        index.add_items(np.asarray(vectors, dtype=np.float32),
+                        ids=list(range(first_position, first_position + len(vectors))), num_threads=1)
 
 
 # An update in place changes a few rows; past this share of changed rows the catalogue is built whole again.
@@ -475,6 +499,10 @@ class _Delta:
     item_ids: list[str]
     added: int
     removed: int
+    deleted: list[int] = field(default_factory=list)  # positions marked deleted, in order
+    first_position: int = 0  # where the added vectors begin
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    stored_deltas: int = 0  # deltas the stored index had before this one
 
 
 def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
@@ -520,13 +548,14 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
     if deleted > share * (positions + len(new_ids)):
         return f"{deleted} of {positions + len(new_ids)} positions are deleted"
     item_ids = list(stored.item_ids)
-    for position in (*gone, *changed):
-        index.mark_deleted(position)
+    marked = [*gone, *changed]
+    for position in marked:
         item_ids[position] = DELETED
-    if new_ids:
-        index.add_items(np.stack(new_vectors), ids=list(range(positions, positions + len(new_ids))))
-        item_ids.extend(new_ids)
-    return _Delta(index=index, item_ids=item_ids, added=len(new_ids), removed=len(gone) + len(changed))
+    vectors = np.stack(new_vectors) if new_vectors else np.zeros((0, index.num_dimensions), dtype=np.float32)
+    apply_delta(index, marked, positions, vectors)
+    item_ids.extend(new_ids)
+    return _Delta(index=index, item_ids=item_ids, added=len(new_ids), removed=len(marked), deleted=marked,
+                  first_position=positions, vectors=vectors, stored_deltas=stored.delta_count())
 
 
 def update_index(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str, m: int,
@@ -561,7 +590,10 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
     seconds["apply"] = time.perf_counter() - started
     if delta.added or delta.removed:
         started = time.perf_counter()
-        store_index(db, name, delta.index, delta.item_ids, model=model, folder=folder)
+        if delta.stored_deltas < MAX_INDEX_DELTAS:
+            store_delta(db, name, delta, folder=folder)
+        else:  # the deltas are folded into a new base
+            store_index(db, name, delta.index, delta.item_ids, model=model, folder=folder)
         seconds["store"] = time.perf_counter() - started
         started = time.perf_counter()
         live = [(p, i) for p, i in enumerate(delta.item_ids) if i != DELETED]
@@ -575,6 +607,26 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
     log.info("index %r updated in place: %d added, %d deleted, %d tracks (%s)", name, delta.added, delta.removed,
              size, ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     return IndexUpdate(size=size, full=False, added=delta.added, removed=delta.removed, seconds=seconds)
+
+
+# An update in place is stored as a delta on the last index stored whole, up to this many; the next one stores it
+# whole again (a start without the index file applies each delta, ~1-2 s apiece at a million tracks).
+MAX_INDEX_DELTAS = 8
+
+
+def store_delta(db: Database, name: str, delta: _Delta, *, folder: Path | None) -> str:
+    """Store an update in place as a delta on the stored index (and the updated index's file in `folder`); return
+    the updated index's sha256."""
+    data = delta.index.as_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if folder is not None:  # first, so the announce finds it: the web process loads it instead of the deltas
+        try:
+            _write_atomically(index_file(folder, name), lambda out: out.write(data))
+        except OSError:
+            log.warning("could not keep index %r in %s", name, folder, exc_info=True)
+    index_store.append_delta(db, name=name, item_ids=delta.item_ids, sha256=digest, byte_size=len(data),
+                             deleted=delta.deleted, first_position=delta.first_position, vectors=delta.vectors)
+    return digest
 
 
 def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str,

@@ -59,17 +59,50 @@ def update_waiters(db: Database, name: str) -> int:
 
 def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_ids: Sequence[str],
                   data: bytes, sha256: str) -> None:
-    """Make `data` (the serialized index) the stored index `name`, in one transaction, in CHUNK_BYTES chunks."""
+    """Make `data` (the serialized index) the stored index `name`, in one transaction, in CHUNK_BYTES chunks; its
+    deltas go with the old one."""
     with db.transaction() as cur:
         cur.execute("DELETE FROM voyager_indexes WHERE name = %s", (name,))
         cur.execute(
-            """INSERT INTO voyager_indexes (name, model, space, dimensions, num_items, item_ids, byte_size, sha256)
-               VALUES (%s, %s, 'cosine', %s, %s, %s, %s, %s)""",
-            (name, model, dimensions, sum(1 for i in item_ids if i), json.dumps(list(item_ids)), len(data), sha256),
+            """INSERT INTO voyager_indexes (name, model, space, dimensions, num_items, item_ids, byte_size, sha256,
+                                            base_sha256)
+               VALUES (%s, %s, 'cosine', %s, %s, %s, %s, %s, %s)""",
+            (name, model, dimensions, sum(1 for i in item_ids if i), json.dumps(list(item_ids)), len(data), sha256,
+             sha256),
         )
         for chunk_no, start in enumerate(range(0, len(data), CHUNK_BYTES)):
             cur.execute("INSERT INTO voyager_index_chunks (name, chunk_no, data) VALUES (%s, %s, %s)",
                         (name, chunk_no, data[start:start + CHUNK_BYTES]))
+
+
+def append_delta(db: Database, *, name: str, item_ids: Sequence[str], sha256: str, byte_size: int,
+                 deleted: Sequence[int], first_position: int, vectors: np.ndarray) -> int:
+    """Store an update in place of the stored index `name` as one more delta (`deleted` positions, `vectors` (n, d)
+    added from `first_position`) with the index's new id map and sha256, in one transaction; return how many deltas
+    it has now."""
+    rows = np.ascontiguousarray(vectors, dtype="<f4")
+    with db.transaction() as cur:
+        cur.execute(
+            """INSERT INTO voyager_index_deltas (name, seq, deleted, first_position, dimensions, vectors)
+               SELECT %s, COALESCE(max(seq), 0) + 1, %s, %s, %s, %s FROM voyager_index_deltas WHERE name = %s""",
+            (name, list(map(int, deleted)), first_position, int(rows.shape[1]) if rows.ndim == 2 else 0,
+             rows.tobytes(), name))
+        cur.execute(
+            """UPDATE voyager_indexes SET item_ids = %s, num_items = %s, sha256 = %s, byte_size = %s, built_at = now()
+                WHERE name = %s""",
+            (json.dumps(list(item_ids)), sum(1 for i in item_ids if i), sha256, byte_size, name))
+        cur.execute("SELECT count(*) AS n FROM voyager_index_deltas WHERE name = %s", (name,))
+        row = cur.fetchone()
+        return int(row["n"]) if row else 0
+
+
+@dataclass(frozen=True)
+class IndexDelta:
+    """One update in place of a stored index: positions marked deleted, then vectors added from `first_position`."""
+
+    deleted: list[int]
+    first_position: int
+    vectors: np.ndarray  # (n, d) float32
 
 
 @dataclass(frozen=True)
@@ -84,9 +117,24 @@ class StoredIndex:
     _cur: Any
     model: str = ""
     dimensions: int = 0
+    base_sha256: str = ""  # of the chunks: the index as last stored whole, before its deltas
+
+    def delta_count(self) -> int:
+        self._cur.execute("SELECT count(*) AS n FROM voyager_index_deltas WHERE name = %s", (self.name,))
+        return int(self._cur.fetchone()["n"])
+
+    def deltas(self) -> list[IndexDelta]:
+        """The updates in place stored since the chunks, in the order they are applied."""
+        self._cur.execute("""SELECT deleted, first_position, dimensions, vectors FROM voyager_index_deltas
+                              WHERE name = %s ORDER BY seq""", (self.name,))
+        return [IndexDelta(list(r["deleted"]), int(r["first_position"]),
+                           np.frombuffer(bytes(r["vectors"]), dtype="<f4").astype(np.float32).reshape(
+                               -1, max(int(r["dimensions"]), 1)))
+                for r in self._cur.fetchall()]
 
     def write_chunks(self, out: BinaryIO) -> str:
-        """Stream the chunks into `out`, one at a time (never all in memory); return the sha256 of what was written."""
+        """Stream the chunks (the base index) into `out`, one at a time (never all in memory); return the sha256 of
+        what was written."""
         digest = hashlib.sha256()
         with self._cur.connection.cursor(name="index_chunks") as chunks:
             chunks.itersize = 1
@@ -166,14 +214,15 @@ def stored_index(db: Database, name: str) -> Iterator[StoredIndex | None]:
     meanwhile cannot mix its metadata with another's chunks or catalogue."""
     with db.transaction() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute("SELECT item_ids, sha256, built_at, model, dimensions FROM voyager_indexes WHERE name = %s",
-                    (name,))
+        cur.execute("""SELECT item_ids, sha256, built_at, model, dimensions, COALESCE(base_sha256, sha256) AS base
+                         FROM voyager_indexes WHERE name = %s""", (name,))
         meta = cur.fetchone()
         if meta is None:
             yield None
             return
         yield StoredIndex(name=name, item_ids=list(meta["item_ids"]), sha256=meta["sha256"],
-                          built_at=meta["built_at"], _cur=cur, model=meta["model"], dimensions=meta["dimensions"])
+                          built_at=meta["built_at"], _cur=cur, model=meta["model"], dimensions=meta["dimensions"],
+                          base_sha256=meta["base"])
 
 
 def current_size(db: Database, *, name: str, model: str) -> int | None:

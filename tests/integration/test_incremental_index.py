@@ -318,3 +318,58 @@ def test_the_web_holder_serves_an_update_in_place_at_once_and_rebuilds_its_cache
     assert rebuilt is not None and not rebuilt.extends and len(rebuilt) == rebuilt.live == 123
     assert seen == [(after.sha256, 126, 126, "ready")]  # the old index and its caches were served meanwhile
     assert holder.cache("recorder") == 123
+
+
+def test_an_update_in_place_is_stored_as_a_delta_that_reproduces_the_index(db, redis, config, tmp_path, monkeypatch):
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(31)
+    _seed(db, rng, 0, 150)
+    _update(db, redis, config, folder, full=True)
+
+    def chunks() -> list[tuple[int, str]]:
+        return [(r["chunk_no"], r["xmin"]) for r in
+                db.fetch_all("SELECT chunk_no, xmin::text AS xmin FROM voyager_index_chunks ORDER BY chunk_no")]
+
+    def deltas() -> int:
+        row = db.fetch_one("SELECT count(*) AS n FROM voyager_index_deltas")
+        return int(row["n"]) if row else 0
+
+    base = chunks()
+    for step in range(2):
+        _seed(db, rng, 150 + 5 * step, 5)
+        db.execute("DELETE FROM tracks WHERE item_id = %s", (f"t{step:04d}",))
+        _change(db, rng, f"t{20 + step:04d}")
+        update = _update(db, redis, config, folder)
+        assert not update.full and (update.added, update.removed) == (6, 2)
+        assert chunks() == base and deltas() == step + 1  # the base is not written again: one delta more
+    stored = db.fetch_one("SELECT sha256, base_sha256 FROM voyager_indexes")
+    assert stored is not None and stored["sha256"] != stored["base_sha256"]
+    # the updater's copy in DATA_DIR, and the base with its deltas applied (a start without that file, another
+    # host), are the same bytes
+    with_file = load_index(db, config.INDEX_NAME, folder=folder)
+    replayed = load_index(db, config.INDEX_NAME)
+    assert with_file is not None and replayed is not None
+    assert hashlib.sha256(replayed.index.as_bytes()).hexdigest() == stored["sha256"] == \
+        hashlib.sha256(with_file.index.as_bytes()).hexdigest()
+    elsewhere = tmp_path / "other-host"
+    assert load_index(db, config.INDEX_NAME, folder=elsewhere) is not None
+    assert hashlib.sha256(index_file(elsewhere, config.INDEX_NAME).read_bytes()).hexdigest() == stored["sha256"]
+    queries = np.random.default_rng(5).normal(size=(20, DIMENSIONS)).astype(np.float32)
+    assert _neighbours(replayed, queries) == _neighbours(with_file, queries)
+    # an update planned on the replayed copy (a worker on another host) is again reproduced by the deltas
+    _seed(db, rng, 170, 3)
+    assert not _update(db, redis, config, elsewhere).full and deltas() == 3
+    stored = db.fetch_one("SELECT sha256 FROM voyager_indexes")
+    again = load_index(db, config.INDEX_NAME)
+    assert stored is not None and again is not None
+    assert hashlib.sha256(again.index.as_bytes()).hexdigest() == stored["sha256"] and again.live == 150 + 13 - 2
+
+    # past MAX_INDEX_DELTAS the update is stored whole: a new base, no deltas
+    monkeypatch.setattr("voyager_manager.MAX_INDEX_DELTAS", 3)
+    _seed(db, rng, 180, 2)
+    assert not _update(db, redis, config, folder).full
+    stored = db.fetch_one("SELECT sha256, base_sha256 FROM voyager_indexes")
+    assert stored is not None and stored["sha256"] == stored["base_sha256"] and deltas() == 0 and chunks() != base
+    _seed(db, rng, 190, 2)
+    assert not _update(db, redis, config, folder).full and deltas() == 1
+    assert _update(db, redis, config, folder, full=True).full and deltas() == 0  # a rebuild starts a new base
