@@ -38,6 +38,51 @@ def version_rows(db: Database, item_ids: Sequence[str], *, batch: int = 20_000) 
             yield item_id, title, artist, duration, path, size_from_signature(signature)
 
 
+def reset_song_keys(db: Database, code: str) -> int:
+    """Forget every stored song-key hash when they were computed by other code than `code` (the hash of the code that
+    folds titles); return how many were forgotten."""
+    row = db.fetch_one("SELECT value FROM app_settings WHERE key = 'song_key_code'")
+    if row is not None and row["value"] == code:
+        return 0
+    with db.transaction() as cur:
+        cur.execute("UPDATE tracks SET song_key_hash = NULL WHERE song_key_hash IS NOT NULL")
+        forgotten = cur.rowcount
+        cur.execute("""INSERT INTO app_settings (key, value) VALUES ('song_key_code', %s)
+                       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""", (code,))
+    return forgotten
+
+
+def tracks_without_song_key(db: Database, *, batch: int = 20_000) -> Iterator[list[tuple[str, str, str]]]:
+    """(item_id, title, artist) of the tracks whose song-key hash is not stored, `batch` at a time."""
+    with db.transaction() as cur, cur.connection.cursor(name="without_song_key") as stream:
+        stream.itersize = batch
+        stream.execute("SELECT item_id, coalesce(title, ''), coalesce(artist, '') FROM tracks "
+                       "WHERE song_key_hash IS NULL")
+        while rows := stream.fetchmany(batch):
+            yield [(r[0], r[1], r[2]) for r in rows]
+
+
+def store_song_keys(db: Database, item_ids: Sequence[str], hashes: Sequence[int]) -> None:
+    db.execute("""UPDATE tracks t SET song_key_hash = v.h FROM unnest(%s::text[], %s::bigint[]) AS v(item_id, h)
+                   WHERE t.item_id = v.item_id""", (list(item_ids), list(hashes)))
+
+
+def shared_song_key_rows(db: Database, item_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """version_rows of those of `item_ids` whose song-key hash another of them shares, in the order given."""
+    rows = db.fetch_all(
+        """WITH listed AS (SELECT u.item_id, u.position, t.song_key_hash
+                             FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
+                             JOIN tracks t ON t.item_id = u.item_id),
+                shared AS (SELECT song_key_hash FROM listed WHERE song_key_hash IS NOT NULL
+                            GROUP BY song_key_hash HAVING count(*) > 1)
+           SELECT t.item_id, t.title, t.artist, t.duration_seconds, t.file_path, t.source_signature
+             FROM listed l JOIN shared s ON s.song_key_hash = l.song_key_hash
+             JOIN tracks t ON t.item_id = l.item_id
+            ORDER BY l.position""", (list(item_ids),))
+    return [(r["item_id"], r["title"], r["artist"], r["duration_seconds"], r["file_path"],
+             size_from_signature(r["source_signature"])) for r in rows]
+
+
 def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping[str, str]) -> int:
     """Store the groups in one transaction: the given tracks get their ids, every other track NULLs. Writes only
     rows that change; returns how many did."""

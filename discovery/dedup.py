@@ -10,6 +10,7 @@ is a different track to a listener, a remaster is not.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 
 from discovery.textfold import fold as _fold
@@ -79,6 +80,14 @@ def song_key(title: str, artist: str) -> tuple[str, str]:
     notes, "feat. X" in the title or the artist, and bracketed or trailing " - …" version notes are stripped.
     """
     return normalise_title(title), normalise_artist(artist)
+
+
+def song_key_hash(title: str, artist: str) -> int:
+    """`song_key` as a signed 64-bit integer that is the same in every process (Python's own str hash is not), for
+    storing: tracks of one song share it."""
+    title_key, artist_key = song_key(title, artist)
+    digest = hashlib.blake2b(f"{title_key}\x00{artist_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 def has_version_note(title: str) -> bool:

@@ -17,10 +17,11 @@ from audio.musicnn import MODEL_NAME
 from clustering.data import library_from_rows
 from db import playlist_matching as match_store
 from db import tracks as track_store
+from discovery.dedup import song_key_hash
 from discovery.playlist_matching import build_profile, library_of, suggest
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
-from voyager_manager import rebuild_from_embeddings
+from voyager_manager import rebuild_from_embeddings, store_version_groups
 
 DIMS = 16
 COPIES = ("shine-flac", "shine-mp3", "shine-excerpt")
@@ -180,3 +181,36 @@ def test_playlist_matching_offers_a_song_once_and_not_when_a_version_is_in_the_p
     offered = [(item_id, playlist) for item_id, playlist, _, _ in found.suggestions]
     # the song once, by the FLAC, to the playlist without it; not to p1, which has its live version
     assert offered == [("shine-flac", "p2")]
+
+
+def _groups(db) -> dict[str, tuple[str | None, str | None]]:  # type: ignore[no-untyped-def]
+    return {r["item_id"]: (r["recording_id"], r["song_id"]) for r in db.fetch_all(
+        "SELECT item_id, recording_id, song_id FROM tracks WHERE recording_id IS NOT NULL OR song_id IS NOT NULL")}
+
+
+def test_song_keys_are_stored_once_and_a_rename_regroups(db, redis, config):
+    plant(db, redis, config)
+    before = _groups(db)
+    hashes = {r["item_id"]: r["song_key_hash"] for r in db.fetch_all("SELECT item_id, song_key_hash FROM tracks")}
+    assert None not in hashes.values() and len(set(hashes.values())) == len(PLANTED) - 4  # the five "Shine"s share
+    assert hashes["shine-flac"] == hashes["shine-live"] == song_key_hash("Shine (Live)", "artist a")
+    items = [p[0] for p in PLANTED]
+    vectors = {r["item_id"]: np.frombuffer(r["vector"], dtype="<f4") for r in db.fetch_all(
+        "SELECT item_id, vector FROM embeddings")}
+    matrix = np.stack([vectors[i] for i in items])
+
+    # a filler renamed to the song: its key is computed again (the trigger forgot it) and it joins the group
+    db.execute("UPDATE tracks SET title = 'Shine', artist = 'Artist A' WHERE item_id = 'f1'")
+    assert db.fetch_one("SELECT song_key_hash FROM tracks WHERE item_id = 'f1'")["song_key_hash"] is None
+    db.execute("UPDATE tracks SET album = 'Renamed album' WHERE item_id = 'f2'")  # not a title or artist: kept
+    assert db.fetch_one("SELECT song_key_hash FROM tracks WHERE item_id = 'f2'")["song_key_hash"] == hashes["f2"]
+    store_version_groups(db, items, matrix)
+    assert _groups(db)["f1"][1] is not None and _groups(db)["f1"] != before.get("f1")
+
+    # stored by other code (a new version of the title folding): every key is computed again
+    db.execute("UPDATE tracks SET song_key_hash = 12345")
+    db.execute("UPDATE app_settings SET value = 'older code' WHERE key = 'song_key_code'")
+    db.execute("UPDATE tracks SET title = 'Filler 1', artist = 'Artist C' WHERE item_id = 'f1'")
+    grouped = store_version_groups(db, items, matrix)
+    assert _groups(db) == before and grouped.song_of
+    assert db.fetch_one("SELECT count(*) AS n FROM tracks WHERE song_key_hash = 12345")["n"] == 0
