@@ -45,9 +45,16 @@ from db import smart_playlists as smart_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from discovery.hybrid import Filters, facet_counts, parse_camelot  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
-from services.search import CACHE_NAME, SearchRequest, build_search_facets, run_search  # noqa: E402
+from services.search import (  # noqa: E402
+    CACHE_NAME,
+    KEYWORD_CANDIDATES,
+    SEMANTIC_CANDIDATES,
+    SearchRequest,
+    build_search_facets,
+    run_search,
+)
 from services.text_search import CACHE_NAME as TEXT_CACHE  # noqa: E402
-from services.text_search import build_searchable_library, text_model_for  # noqa: E402
+from services.text_search import build_searchable_library, semantic_search, text_model_for  # noqa: E402
 from voyager_manager import IndexHolder, build_index, store_index  # noqa: E402
 
 # Typical searches: a tag or genre word, a description, a title's number (the synthetic titles are "Song <n>", so
@@ -108,6 +115,18 @@ def latency(n: int, rounds: int) -> list[str]:
             t = time.perf_counter()
             run_search(db, holder.state, model, None, SearchRequest(query=EVERYWHERE), trigram=trigram)
             everywhere.append((time.perf_counter() - t) * 1000)
+        # the two sides apart: PostgreSQL's keyword ranking, and the concept engine over the text-search cache
+        keyword_alone, semantic_alone = [], []
+        for _ in range(rounds):
+            for query, _filters in SEARCHES:
+                if not query:
+                    continue
+                t = time.perf_counter()
+                search_store.keyword_hits(db, query, limit=KEYWORD_CANDIDATES, trigram=trigram)
+                keyword_alone.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                semantic_search(model, None, holder.state.caches, query, limit=SEMANTIC_CANDIDATES)
+                semantic_alone.append((time.perf_counter() - t) * 1000)
         facet_all = []
         for _ in range(20):
             t = time.perf_counter()
@@ -125,6 +144,10 @@ def latency(n: int, rounds: int) -> list[str]:
                      f"{np.percentile(values, 90):.0f} ms |")
     lines.append(f"| hybrid, a word in every title ({EVERYWHERE!r}) | {statistics.median(everywhere):.0f} ms | "
                  f"{np.percentile(everywhere, 90):.0f} ms |")
+    lines.append(f"| … its keyword side alone (PostgreSQL ranks the matches) | "
+                 f"{statistics.median(keyword_alone):.0f} ms | {np.percentile(keyword_alone, 90):.0f} ms |")
+    lines.append(f"| … its semantic side alone (concept engine) | {statistics.median(semantic_alone):.0f} ms | "
+                 f"{np.percentile(semantic_alone, 90):.0f} ms |")
     lines.append(f"| facet counts over the whole library | {statistics.median(facet_all):.1f} ms | "
                  f"{np.percentile(facet_all, 90):.1f} ms |")
     lines.append(f"\nMatches per search: median {statistics.median(totals):.0f}, max {max(totals)}.")
