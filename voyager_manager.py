@@ -619,13 +619,25 @@ def store_delta(db: Database, name: str, delta: _Delta, *, folder: Path | None) 
     the updated index's sha256."""
     data = delta.index.as_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if folder is not None:  # first, so the announce finds it: the web process loads it instead of the deltas
+
+    def keep(folder: Path) -> None:
         try:
             _write_atomically(index_file(folder, name), lambda out: out.write(data))
         except OSError:
             log.warning("could not keep index %r in %s", name, folder, exc_info=True)
-    index_store.append_delta(db, name=name, item_ids=delta.item_ids, sha256=digest, byte_size=len(data),
-                             deleted=delta.deleted, first_position=delta.first_position, vectors=delta.vectors)
+
+    # The file (so the announce finds it: the web process loads it instead of the deltas) is written while
+    # PostgreSQL stores the delta; both are done before the announce.
+    writer = threading.Thread(target=keep, args=(folder,), name="index-file-write", daemon=True) \
+        if folder is not None else None
+    if writer is not None:
+        writer.start()
+    try:
+        index_store.append_delta(db, name=name, item_ids=delta.item_ids, sha256=digest, byte_size=len(data),
+                                 deleted=delta.deleted, first_position=delta.first_position, vectors=delta.vectors)
+    finally:
+        if writer is not None:
+            writer.join()
     return digest
 
 
