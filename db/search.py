@@ -49,8 +49,9 @@ def keyword_hits(db: Database, text: str, *, limit: int, trigram: bool) -> list[
     else:
         if not words:
             return []
+        # the narrow copy of the analysed tracks' documents (migration 0024): every match is fetched to be ranked
         sql = """SELECT t.item_id, ts_rank_cd(t.search_document, %(words)s::tsquery, 32) AS fulltext, 0.0 AS trigram
-                   FROM tracks t WHERE t.analyzed_at IS NOT NULL AND t.search_document @@ %(words)s::tsquery"""
+                   FROM track_search t WHERE t.search_document @@ %(words)s::tsquery"""
         rows = _ranked(db, sql, params, threshold=None)
     return [KeywordHit(r["item_id"], round(float(r["fulltext"]) + TRIGRAM_WEIGHT * float(r["trigram"]), 6),
                        float(r["fulltext"]), float(r["trigram"])) for r in rows]

@@ -11,7 +11,7 @@ import pytest
 
 from app import serve
 from audio.musicnn import MODEL_NAME, MSD_TAGS
-from db.search import trigram_available
+from db.search import keyword_hits, trigram_available
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
 from voyager_manager import rebuild_from_embeddings
@@ -74,6 +74,29 @@ def test_keyword_ranking_is_postgresql_full_text_and_says_whether_trigrams_are_u
     assert body["results"][0]["keyword_score"] == 1.0
     # stemming and the artist/album fields
     assert set(ids(site.get("/api/v1/search?q=quartets&semantic=false").get_json())) == {"t01", "t02"}
+
+
+def test_the_keyword_table_follows_the_tracks(site, db):
+    """Keyword search ranks the narrow copy of the documents (track_search, migration 0024), kept by a trigger: a
+    renamed track, new tags, a track no longer analysed and a deleted one are followed."""
+    def found(q: str) -> set[str]:
+        return {h.item_id for h in keyword_hits(db, q, limit=50, trigram=False)}
+
+    assert found("jazz") == {"t01", "t02", "t08"}
+    db.execute("UPDATE tracks SET title = 'Late Jazz' WHERE item_id = 't07'")
+    db.execute("UPDATE tracks SET tags = %s WHERE item_id = 't08'", (json.dumps({**LOW, "soul": 0.9}),))
+    assert found("jazz") == {"t01", "t02", "t07", "t08"}  # t08 keeps "Jazz" in its title
+    assert found("soul") == {"t08"} and found("funeral") == {"t08"}
+    db.execute("UPDATE tracks SET analyzed_at = NULL WHERE item_id = 't01'")
+    assert found("jazz") == {"t02", "t07", "t08"}
+    db.execute("UPDATE tracks SET analyzed_at = now() WHERE item_id = 't01'")
+    db.execute("DELETE FROM tracks WHERE item_id = 't02'")
+    assert found("jazz") == {"t01", "t07", "t08"}
+    counts = db.fetch_one("""SELECT (SELECT count(*) FROM track_search) AS documents,
+                                    (SELECT count(*) FROM tracks WHERE analyzed_at IS NOT NULL) AS analysed,
+                                    (SELECT count(*) FROM tracks t JOIN track_search s USING (item_id)
+                                      WHERE s.search_document IS DISTINCT FROM t.search_document) AS differing""")
+    assert counts["documents"] == counts["analysed"] == len(LIBRARY) - 1 and counts["differing"] == 0
 
 
 def test_trigram_fuzzy_names_where_pg_trgm_is_installed(site, db):
