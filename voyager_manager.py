@@ -41,7 +41,8 @@ from discovery.artist_similarity import fit_artists
 from discovery.catalog import DELETED, Catalog
 from discovery.dedup import song_key, song_key_hash
 from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
-from discovery.types import DiscoveryError, TrackInfo
+from discovery.textfold import fold
+from discovery.types import TrackInfo
 from discovery.versions import Copy, Grouping, group_versions
 
 log = logging.getLogger(__name__)
@@ -341,43 +342,48 @@ def _file_if_current(path: Path, sha256: str) -> voyager.Index | None:
 
 def _open_stored(stored: index_store.StoredIndex, folder: Path | None, *, try_file: bool = True) -> voyager.Index:
     """The Voyager index of `stored`: from its file in `folder` when that file's sha256 is the stored one, else
-    its base streamed from PostgreSQL with its deltas applied (into that file, replacing it, so the next start reads
-    it). Raises ValueError if the stored bytes are damaged."""
+    its base streamed from PostgreSQL with its deltas applied (kept as that file when the result is the stored
+    bytes, so the next start reads it). Raises ValueError if the stored bytes are damaged."""
     if folder is not None:
         path = index_file(folder, stored.name)
         index = _file_if_current(path, stored.sha256) if try_file else None
         if index is not None:
             return index
-    else:
-        path = Path(tempfile.mkdtemp(prefix="audiomuse-index-")) / "index.voyager"
-
-    def fetch(out: Any) -> str:
-        digest = stored.write_chunks(out)
-        if digest != stored.base_sha256:
-            raise ValueError(f"stored index {stored.name!r} does not match its checksum")
-        return digest
-
-    # Through a file rather than bytes: the chunks never sit in memory all at once (with the joined copy and
-    # Voyager's own that was ~3x the index at the peak of a reload, beside the index still in use).
+    # The base goes through a file of its own rather than bytes: the chunks never sit in memory all at once (with
+    # the joined copy and Voyager's own that was ~3x the index at the peak of a reload, beside the index in use),
+    # and a newer index file another process has just written is never overwritten by an older base.
+    keep = folder is not None
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # only a faster start is lost
+            log.warning("could not keep index %r in %s", stored.name, folder, exc_info=True)
+            keep = False
+    scratch = Path(tempfile.mkdtemp(prefix=".audiomuse-index-", dir=folder if keep else None))
+    base = scratch / "base.voyager"
     try:
-        _write_atomically(path, fetch)
-        deltas = stored.deltas()
-        if not deltas:
-            return voyager.Index.load(str(path))
-        index = voyager.Index.load(str(path))
-        for delta in deltas:
+        with base.open("wb") as out:
+            if stored.write_chunks(out) != stored.base_sha256:
+                raise ValueError(f"stored index {stored.name!r} does not match its checksum")
+        index = voyager.Index.load(str(base))
+        data = None
+        for delta in stored.deltas():
             apply_delta(index, delta.deleted, delta.first_position, delta.vectors)
             data = index.as_bytes()
             index = voyager.Index.load(io.BytesIO(data))  # as the updater's next update began: freshly loaded
-        if hashlib.sha256(data).hexdigest() != stored.sha256:
-            log.warning("index %r rebuilt from its base and %d deltas differs from the updater's bytes (another "
-                        "Voyager version?); it holds the same tracks", stored.name, len(deltas))
-        _write_atomically(path, lambda out: out.write(data))
+        if data is not None and hashlib.sha256(data).hexdigest() != stored.sha256:
+            log.warning("index %r rebuilt from its base and deltas differs from the updater's bytes (another Voyager "
+                        "version?); it holds the same tracks", stored.name)
+        elif keep:
+            final = data
+            if final is None:
+                os.replace(base, path)
+            else:
+                _write_atomically(path, lambda out: out.write(final))
         return index
     finally:
-        if folder is None:
-            path.unlink(missing_ok=True)
-            path.parent.rmdir()
+        base.unlink(missing_ok=True)
+        scratch.rmdir()
 
 
 def apply_delta(index: voyager.Index, deleted: Sequence[int], first_position: int, vectors: np.ndarray) -> None:
@@ -462,11 +468,16 @@ def _catalog_update(previous: LoadedIndex, stored: index_store.StoredIndex,
     ids = [stored.item_ids[p] for p in changed]
     before = previous.catalog
     extends = all(i in (DELETED, before.item_id(p)) for p, i in zip(changed, ids, strict=True) if p < len(old))
+    rows = stored.catalog_rows_of(ids)
     try:
-        return before.updated(stored.item_ids, stored.catalog_rows_of(ids), changed), extends
-    except DiscoveryError:
+        return before.updated(stored.item_ids, rows, changed), extends
+    except Exception:  # built whole instead: a failed splice must never keep the new index from being served
         log.warning("could not update the catalogue of %s in place; building it whole", stored.name, exc_info=True)
         return None
+    finally:
+        close = getattr(rows, "close", None)  # its server-side cursor, before a whole build opens one of that name
+        if close is not None:
+            close()
 
 
 def publish_reload(connection: redis.Redis, channel: str, name: str) -> None:
@@ -578,9 +589,13 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     if not full:
-        with index_store.stored_index(db, name) as stored:
-            delta = "no index is stored yet" if stored is None else \
-                _plan_update(stored, model=model, share=rebuild_share, folder=folder)
+        try:
+            with index_store.stored_index(db, name) as stored:
+                delta = "no index is stored yet" if stored is None else \
+                    _plan_update(stored, model=model, share=rebuild_share, folder=folder)
+        except ValueError as exc:  # the stored index is damaged: the embeddings build it again
+            log.warning("the stored index %r could not be read (%s); rebuilding it", name, exc)
+            delta = f"the stored index could not be read: {exc}"
     if isinstance(delta, str):
         log.info("rebuilding index %r whole: %s", name, delta)
         size = rebuild_from_embeddings(db, connection, name=name, model=model, channel=channel, m=m,
@@ -665,7 +680,8 @@ VectorRows = Callable[[Sequence[int]], np.ndarray]
 
 
 # The code that folds titles into song keys: hashes stored by another version of it are computed again.
-_SONG_KEY_CODE = hashlib.sha256(Path(sys.modules[song_key.__module__].__file__ or "").read_bytes()).hexdigest()[:16]
+_SONG_KEY_CODE = hashlib.sha256(b"".join(Path(sys.modules[name].__file__ or "").read_bytes() for name in (
+    song_key.__module__, fold.__module__))).hexdigest()[:16]
 
 
 def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndarray | VectorRows) -> Grouping:
@@ -677,8 +693,7 @@ def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndar
     # only new or renamed tracks are folded here: an update that adds 1,000 tracks folds 1,000 titles, not a million.
     version_store.reset_song_keys(db, _SONG_KEY_CODE)
     for batch in version_store.tracks_without_song_key(db):
-        version_store.store_song_keys(db, [i for i, _, _ in batch],
-                                      [song_key_hash(title, artist) for _, title, artist in batch])
+        version_store.store_song_keys(db, batch, [song_key_hash(title, artist) for _, title, artist in batch])
     position = {item_id: i for i, item_id in enumerate(item_ids)}
     copies, rows = [], []
     for item_id, title, artist, duration, path, size in version_store.shared_song_key_rows(db, item_ids):

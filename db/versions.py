@@ -62,9 +62,14 @@ def tracks_without_song_key(db: Database, *, batch: int = 20_000) -> Iterator[li
             yield [(r[0], r[1], r[2]) for r in rows]
 
 
-def store_song_keys(db: Database, item_ids: Sequence[str], hashes: Sequence[int]) -> None:
-    db.execute("""UPDATE tracks t SET song_key_hash = v.h FROM unnest(%s::text[], %s::bigint[]) AS v(item_id, h)
-                   WHERE t.item_id = v.item_id""", (list(item_ids), list(hashes)))
+def store_song_keys(db: Database, rows: Sequence[tuple[str, str, str]], hashes: Sequence[int]) -> None:
+    """Store the song-key hash of each (item_id, title, artist) row, unless the track was renamed since it was read
+    (its key is then computed again next time)."""
+    db.execute("""UPDATE tracks t SET song_key_hash = v.h
+                    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS v(item_id, title, artist, h)
+                   WHERE t.item_id = v.item_id AND t.song_key_hash IS NULL
+                     AND coalesce(t.title, '') = v.title AND coalesce(t.artist, '') = v.artist""",
+               ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], list(hashes)))
 
 
 def shared_song_key_rows(db: Database, item_ids: Sequence[str]) -> list[tuple[Any, ...]]:

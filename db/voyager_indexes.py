@@ -88,7 +88,9 @@ def append_delta(db: Database, *, name: str, item_ids: Sequence[str], sha256: st
             (name, list(map(int, deleted)), first_position, int(rows.shape[1]) if rows.ndim == 2 else 0,
              rows.tobytes(), name))
         cur.execute(
-            """UPDATE voyager_indexes SET item_ids = %s, num_items = %s, sha256 = %s, byte_size = %s, built_at = now()
+            # base_sha256 keeps naming the chunks (the right-hand sides read the row as it was)
+            """UPDATE voyager_indexes SET item_ids = %s, num_items = %s, sha256 = %s, byte_size = %s, built_at = now(),
+                                          base_sha256 = COALESCE(base_sha256, sha256)
                 WHERE name = %s""",
             (json.dumps(list(item_ids)), sum(1 for i in item_ids if i), sha256, byte_size, name))
         cur.execute("SELECT count(*) AS n FROM voyager_index_deltas WHERE name = %s", (name,))

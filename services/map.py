@@ -25,7 +25,7 @@ from config import Config
 from db import map_projections as projection_store
 from db.pool import Database
 from db.tracks import all_embeddings, top_tags
-from discovery.catalog import Catalog
+from discovery.catalog import DELETED, Catalog
 from discovery.map_cache import MapCache, build_map_cache
 from discovery.map_projection import place_new_tracks, project_library
 from discovery.projection import sampled_pca_2d
@@ -218,6 +218,8 @@ def describe_points(cache: MapCache, loaded: LoadedIndex | None, indices: Sequen
     out = []
     for i in indices:
         position = int(cache.positions[i])
+        if catalog.item_id(position) == DELETED:
+            continue  # left the index since the map was built (until it is built again)
         title, artist, album = catalog.names(position) or ("", "", "")
         out.append({"index": i, "item_id": catalog.item_id(position), "title": title, "artist": artist,
                     "album": album, "top_mood": cache.top_tag(i), "embedding_2d": list(cache.xy(i))})

@@ -4,6 +4,7 @@
 -- adds vectors at the positions from first_position on. voyager_indexes.sha256 and item_ids describe the index
 -- with every delta applied (the bytes of the updater's copy). A whole store deletes the row, and the deltas with it.
 ALTER TABLE voyager_indexes ADD COLUMN base_sha256 TEXT;
+UPDATE voyager_indexes SET base_sha256 = sha256;  -- what is stored now is a whole index
 
 CREATE TABLE voyager_index_deltas (
     name           TEXT NOT NULL REFERENCES voyager_indexes (name) ON DELETE CASCADE,

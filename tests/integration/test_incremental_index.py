@@ -373,3 +373,21 @@ def test_an_update_in_place_is_stored_as_a_delta_that_reproduces_the_index(db, r
     _seed(db, rng, 190, 2)
     assert not _update(db, redis, config, folder).full and deltas() == 1
     assert _update(db, redis, config, folder, full=True).full and deltas() == 0  # a rebuild starts a new base
+
+
+def test_an_index_stored_before_deltas_existed_takes_its_first_delta(db, redis, config, tmp_path):
+    rng = np.random.default_rng(37)
+    _seed(db, rng, 0, 60)
+    _update(db, redis, config, tmp_path / "index", full=True)
+    db.execute("UPDATE voyager_indexes SET base_sha256 = NULL")  # a row stored before migration 0022
+    _seed(db, rng, 60, 4)
+    assert not _update(db, redis, config, tmp_path / "index").full
+    stored = db.fetch_one("SELECT sha256, base_sha256 FROM voyager_indexes")
+    loaded = load_index(db, config.INDEX_NAME)  # from PostgreSQL: the base and its delta
+    assert stored is not None and loaded is not None and loaded.live == 64
+    assert hashlib.sha256(loaded.index.as_bytes()).hexdigest() == stored["sha256"] != stored["base_sha256"]
+    # a damaged base is rebuilt from the embeddings by the next update, not left failing
+    db.execute("UPDATE voyager_index_chunks SET data = 'x'::bytea WHERE chunk_no = 0")
+    _seed(db, rng, 64, 2)
+    update = _update(db, redis, config, tmp_path / "elsewhere")
+    assert update.full and "could not be read" in update.reason and update.size == 66

@@ -17,6 +17,7 @@ from audio.musicnn import MODEL_NAME
 from clustering.data import library_from_rows
 from db import playlist_matching as match_store
 from db import tracks as track_store
+from db import versions as version_store
 from discovery.dedup import song_key_hash
 from discovery.playlist_matching import build_profile, library_of, suggest
 from tests.conftest import wait_for
@@ -214,3 +215,15 @@ def test_song_keys_are_stored_once_and_a_rename_regroups(db, redis, config):
     grouped = store_version_groups(db, items, matrix)
     assert _groups(db) == before and grouped.song_of
     assert db.fetch_one("SELECT count(*) AS n FROM tracks WHERE song_key_hash = 12345")["n"] == 0
+
+
+def test_a_song_key_read_before_a_rename_is_not_stored(db):
+    insert_track(db, item_id="k1", title="Old Name", artist="Someone", vector=np.ones(DIMS))
+    (batch,) = list(version_store.tracks_without_song_key(db))
+    assert batch == [("k1", "Old Name", "Someone")]
+    db.execute("UPDATE tracks SET title = 'New Name' WHERE item_id = 'k1'")  # renamed meanwhile
+    version_store.store_song_keys(db, batch, [song_key_hash("Old Name", "Someone")])
+    assert db.fetch_one("SELECT song_key_hash FROM tracks WHERE item_id = 'k1'")["song_key_hash"] is None
+    version_store.store_song_keys(db, [("k1", "New Name", "Someone")], [song_key_hash("New Name", "Someone")])
+    assert db.fetch_one("SELECT song_key_hash FROM tracks WHERE item_id = 'k1'")["song_key_hash"] == song_key_hash(
+        "New Name", "Someone")
