@@ -839,13 +839,7 @@ class IndexHolder:
                 del carried
                 self._accept(loaded)
                 for name in list(self._builders):
-                    state = self.state
-                    caches = dict(state.caches)
-                    caches[name] = self._build(name, state.index)
-                    self.state = LibraryState(index=state.index, caches=MappingProxyType(caches))
-                    self._stale.discard(name)
-                    del state, caches
-                    _release_freed_memory()
+                    self._rebuild_one(name)
                 return True
             caches = {name: self._build(name, loaded) for name in self._builders} if build_caches else {}
             self._stale = set()
@@ -888,13 +882,18 @@ class IndexHolder:
             log.warning("reload message for unknown cache %r ignored", name)
             return False
         with self._reload_lock:
-            state = self.state
-            caches = dict(state.caches)
-            caches[name] = self._build(name, state.index)
-            self.state = LibraryState(index=state.index, caches=MappingProxyType(caches))
-            del state, caches
-            _release_freed_memory()
+            self._rebuild_one(name)
             return True
+
+    def _rebuild_one(self, name: str) -> None:
+        """Build cache `name` against the index being served and swap it in alone (the reload lock held)."""
+        state = self.state
+        caches = dict(state.caches)
+        caches[name] = self._build(name, state.index)
+        self.state = LibraryState(index=state.index, caches=MappingProxyType(caches))
+        self._stale.discard(name)
+        del state, caches
+        _release_freed_memory()
 
     def _build(self, name: str, loaded: LoadedIndex | None) -> Any:
         try:
