@@ -508,12 +508,18 @@ _CHANGE_MARGIN = timedelta(minutes=10)
 class _Delta:
     index: voyager.Index
     item_ids: list[str]
-    added: int
-    removed: int
-    deleted: list[int] = field(default_factory=list)  # positions marked deleted, in order
-    first_position: int = 0  # where the added vectors begin
-    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    stored_deltas: int = 0  # deltas the stored index had before this one
+    deleted: list[int]  # positions marked deleted, in order
+    first_position: int  # where the added vectors begin
+    vectors: np.ndarray  # the added vectors (n, d)
+    stored_deltas: int  # deltas the stored index had before this one
+
+    @property
+    def added(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def removed(self) -> int:
+        return len(self.deleted)
 
 
 def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
@@ -565,7 +571,7 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
     vectors = np.stack(new_vectors) if new_vectors else np.zeros((0, index.num_dimensions), dtype=np.float32)
     apply_delta(index, marked, positions, vectors)
     item_ids.extend(new_ids)
-    return _Delta(index=index, item_ids=item_ids, added=len(new_ids), removed=len(marked), deleted=marked,
+    return _Delta(index=index, item_ids=item_ids, deleted=marked,
                   first_position=positions, vectors=vectors, stored_deltas=stored.delta_count())
 
 

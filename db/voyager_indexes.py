@@ -76,10 +76,9 @@ def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_
 
 
 def append_delta(db: Database, *, name: str, item_ids: Sequence[str], sha256: str, byte_size: int,
-                 deleted: Sequence[int], first_position: int, vectors: np.ndarray) -> int:
+                 deleted: Sequence[int], first_position: int, vectors: np.ndarray) -> None:
     """Store an update in place of the stored index `name` as one more delta (`deleted` positions, `vectors` (n, d)
-    added from `first_position`) with the index's new id map and sha256, in one transaction; return how many deltas
-    it has now."""
+    added from `first_position`) with the index's new id map and sha256, in one transaction."""
     rows = np.ascontiguousarray(vectors, dtype="<f4")
     with db.transaction() as cur:
         cur.execute(
@@ -93,9 +92,6 @@ def append_delta(db: Database, *, name: str, item_ids: Sequence[str], sha256: st
                                           base_sha256 = COALESCE(base_sha256, sha256)
                 WHERE name = %s""",
             (json.dumps(list(item_ids)), sum(1 for i in item_ids if i), sha256, byte_size, name))
-        cur.execute("SELECT count(*) AS n FROM voyager_index_deltas WHERE name = %s", (name,))
-        row = cur.fetchone()
-        return int(row["n"]) if row else 0
 
 
 @dataclass(frozen=True)
