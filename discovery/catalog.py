@@ -303,10 +303,8 @@ class Catalog:
         at = dict(zip(changed, range(len(changed)), strict=True))  # position -> row of `part`
         index = np.asarray(changed, dtype=np.int64)
         new = Catalog()
-        for name in ("_item_ids", "_titles", "_title_keys"):
-            theirs = getattr(part, name)
-            setattr(new, name, getattr(self, name).spliced({p: theirs[i] for p, i in at.items()}, size))
-        for name in ("_artists", "_albums", "_camelots", "_formats", "_directories", "_libraries"):
+        for name in ("_item_ids", "_titles", "_title_keys",  # packed strings
+                     "_artists", "_albums", "_camelots", "_formats", "_directories", "_libraries"):  # coded
             theirs = getattr(part, name)
             setattr(new, name, getattr(self, name).spliced({p: theirs[i] for p, i in at.items()}, size))
         new._artist_keys = self._artist_keys + [normalise_artist.__wrapped__(a)
