@@ -700,11 +700,10 @@ def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndar
     version_store.reset_song_keys(db, _SONG_KEY_CODE)
     for batch in version_store.tracks_without_song_key(db):
         version_store.store_song_keys(db, batch, [song_key_hash(title, artist) for _, title, artist in batch])
-    position = {item_id: i for i, item_id in enumerate(item_ids)}
     copies, rows = [], []
-    for item_id, title, artist, duration, path, size in version_store.shared_song_key_rows(db, item_ids):
+    for row, item_id, title, artist, duration, path, size in version_store.shared_song_key_rows(db, item_ids):
         copies.append(Copy(item_id, title or "", artist or "", duration, path, size))
-        rows.append(position[item_id])
+        rows.append(row)
     rows_of: VectorRows = vectors.__getitem__ if isinstance(vectors, np.ndarray) else vectors
     grouping = group_versions(copies, np.asarray(rows_of(rows), dtype=np.float32))
     version_store.store_groups(db, grouping.recording_of, grouping.song_of)

@@ -23,21 +23,6 @@ def size_from_signature(signature: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def version_rows(db: Database, item_ids: Sequence[str], *, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
-    """(item_id, title, artist, duration_seconds, file_path, size_bytes) of each of `item_ids` the tracks table
-    holds, in the order given; streamed."""
-    with db.transaction() as cur, cur.connection.cursor(name="version_rows") as stream:
-        stream.itersize = batch
-        stream.execute(
-            """SELECT t.item_id, t.title, t.artist, t.duration_seconds, t.file_path, t.source_signature
-                 FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
-                 JOIN tracks t ON t.item_id = u.item_id
-                ORDER BY u.position""",
-            (list(item_ids),))
-        for item_id, title, artist, duration, path, signature in stream:
-            yield item_id, title, artist, duration, path, size_from_signature(signature)
-
-
 def reset_song_keys(db: Database, code: str) -> int:
     """Forget every stored song-key hash when they were computed by other code than `code` (the hash of the code that
     folds titles); return how many were forgotten."""
@@ -73,18 +58,20 @@ def store_song_keys(db: Database, rows: Sequence[tuple[str, str, str]], hashes: 
 
 
 def shared_song_key_rows(db: Database, item_ids: Sequence[str]) -> list[tuple[Any, ...]]:
-    """version_rows of those of `item_ids` whose song-key hash another of them shares, in the order given."""
+    """(row in `item_ids`, item_id, title, artist, duration_seconds, file_path, size in bytes or None) of those of
+    `item_ids` whose song-key hash another of them shares, in the order given."""
     rows = db.fetch_all(
         """WITH listed AS (SELECT u.item_id, u.position, t.song_key_hash
                              FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, position)
                              JOIN tracks t ON t.item_id = u.item_id),
                 shared AS (SELECT song_key_hash FROM listed WHERE song_key_hash IS NOT NULL
                             GROUP BY song_key_hash HAVING count(*) > 1)
-           SELECT t.item_id, t.title, t.artist, t.duration_seconds, t.file_path, t.source_signature
+           SELECT l.position - 1 AS row, t.item_id, t.title, t.artist, t.duration_seconds, t.file_path,
+                  t.source_signature
              FROM listed l JOIN shared s ON s.song_key_hash = l.song_key_hash
              JOIN tracks t ON t.item_id = l.item_id
             ORDER BY l.position""", (list(item_ids),))
-    return [(r["item_id"], r["title"], r["artist"], r["duration_seconds"], r["file_path"],
+    return [(int(r["row"]), r["item_id"], r["title"], r["artist"], r["duration_seconds"], r["file_path"],
              size_from_signature(r["source_signature"])) for r in rows]
 
 
