@@ -147,7 +147,7 @@ def main() -> int:
             result = update(False)
             update_seconds = time.perf_counter() - started
             served = wait_for_index(base, args.tracks + args.added) + update_seconds
-            rebuilt = wait_for_caches(base) + served
+            rebuilt = wait_for_caches(base)[0] + served
             rows.append((f"{args.added} new tracks: update_index in place (load, add, store, version groups, "
                          f"announce) / until the web server serves them / until its caches are built again",
                          f"{update_seconds:.1f} s / {served:.1f} s / {rebuilt:.1f} s"))

@@ -47,7 +47,13 @@ from audio.musicnn import MODEL_NAME  # noqa: E402
 from bench.index_recall import clustered_vectors  # noqa: E402
 from bench.map import tag_json  # noqa: E402
 from bench.similarity import cpu_seconds, free_port, load_library  # noqa: E402
-from bench.stack import embedded_services, start_web_server, stop_web_server, wait_for_index  # noqa: E402
+from bench.stack import (  # noqa: E402
+    embedded_services,
+    start_web_server,
+    stop_web_server,
+    wait_for_caches,
+    wait_for_index,
+)
 from db import tracks as track_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from voyager_manager import build_index, publish_reload, store_index  # noqa: E402
@@ -117,19 +123,6 @@ def load(db: Database, n: int) -> tuple[list[str], np.ndarray, float]:
     db.execute("ANALYZE tracks")
     db.execute("ANALYZE track_names")
     return ids, vectors, time.perf_counter() - started
-
-
-def wait_for_caches(base: str, timeout: float = 3600.0) -> dict[str, str]:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            caches = requests.get(base + "/api/health", timeout=5).json()["index"]["caches"]
-            if caches and "building" not in caches.values():
-                return dict(caches)
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the caches were not built in time")
 
 
 def reload_under_load(base: str, connection: redis_lib.Redis, sampler: Sampler, ids: list[str], clients: int,
@@ -226,7 +219,7 @@ def measure(n: int, clients: int, probes: int) -> Figures:
             base = f"http://127.0.0.1:{port}"
             wait_for_index(base, n, timeout=1800)
             v["start_index_s"] = time.monotonic() - started
-            caches = wait_for_caches(base)
+            caches = wait_for_caches(base)[1]
             v["start_caches_s"] = time.monotonic() - started
             failed = [name for name, state in caches.items() if state != "ready"]
             if failed:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -70,38 +70,38 @@ def start_web_server(env: Mapping[str, str], port: int) -> subprocess.Popen[byte
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def wait_for_health(base: str, done: Callable[[dict[str, Any]], bool], *, what: str,
+                    timeout: float) -> tuple[float, dict[str, Any]]:
+    """Poll /api/health of the web server at `base` until `done(its "index" block)`; (seconds it took, that block).
+    Raises RuntimeError naming `what` after `timeout` seconds."""
+    import requests
+
+    started = time.perf_counter()
+    while True:
+        try:
+            block = requests.get(base + "/api/health", timeout=2).json()["index"]
+            if done(block):
+                return time.perf_counter() - started, block
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"the web server did not {what} in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def wait_for_index(base: str, size: int, *, timeout: float = 300.0) -> float:
     """Wait until the web server at `base` serves an index of `size` tracks; the seconds it took."""
-    import requests
-
-    started = time.perf_counter()
-    while True:
-        try:
-            if requests.get(base + "/api/health", timeout=2).json()["index"]["size"] == size:
-                return time.perf_counter() - started
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        if time.perf_counter() - started > timeout:
-            raise RuntimeError("the web server did not come up with the index")
-        time.sleep(0.2)
+    return wait_for_health(base, lambda block: block["size"] == size, what="come up with the index",
+                           timeout=timeout)[0]
 
 
-def wait_for_caches(base: str, *, timeout: float = 3600.0) -> float:
-    """Wait until the web server at `base` reports every cache built against its index ("ready" or "failed");
-    the seconds it took."""
-    import requests
-
-    started = time.perf_counter()
-    while True:
-        try:
-            states = requests.get(base + "/api/health", timeout=2).json()["index"]["caches"]
-            if states and all(state in ("ready", "failed") for state in states.values()):
-                return time.perf_counter() - started
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        if time.perf_counter() - started > timeout:
-            raise RuntimeError("the web server did not build its caches")
-        time.sleep(0.2)
+def wait_for_caches(base: str, *, timeout: float = 3600.0) -> tuple[float, dict[str, str]]:
+    """Wait until the web server at `base` reports every cache built against its index ("ready" or "failed"):
+    (the seconds it took, each cache's state)."""
+    seconds, block = wait_for_health(
+        base, lambda block: bool(block["caches"]) and all(v in ("ready", "failed") for v in block["caches"].values()),
+        what="build its caches", timeout=timeout)
+    return seconds, dict(block["caches"])
 
 
 def stop_web_server(web: subprocess.Popen[bytes] | None) -> None:
