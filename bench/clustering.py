@@ -19,12 +19,16 @@ LN_*_STATS defaults in config.py were obtained.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -34,13 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 import soundfile as sf  # noqa: E402
 from psycopg2.extras import Json  # noqa: E402
 
 from audio.moods import MOODS, mood_scores  # noqa: E402
 from audio.musicnn import MODEL_NAME, MSD_TAGS  # noqa: E402
 from bench.stack import config_for, embedded_services, run_main_task, task_workers  # noqa: E402
-from clustering.data import LibraryData, library_from_rows  # noqa: E402
+from clustering.data import LibraryData  # noqa: E402
 from clustering.fitness import diversity_raw, purity_raw  # noqa: E402
 from clustering.models import fit_run  # noqa: E402
 from clustering.orchestration import search_settings  # noqa: E402
@@ -48,10 +53,10 @@ from clustering.params import random_params  # noqa: E402
 from clustering.request import ClusteringRequest, defaults_from, fit_to_library, preset  # noqa: E402
 from clustering.search import PreparedLibrary, run_batch  # noqa: E402
 from config import Config  # noqa: E402
-from db import tracks as track_store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from mediaservers.local import item_id_for  # noqa: E402
 from tasks.catalog import CLUSTERING  # noqa: E402
+from tasks.clustering import load_library  # noqa: E402
 
 GENRES = ["rock", "pop", "alternative", "indie", "electronic", "dance", "jazz", "metal", "soul", "folk", "Hip-Hop",
           "classic rock", "blues", "country", "punk", "ambient", "hard rock", "rnb", "electro", "House", "funk"]
@@ -209,6 +214,108 @@ def end_to_end(data: LibraryData, *, runs: int, workers: int) -> None:
                   f"{sorted(sizes, reverse=True)}; best {row['result']['best_description']}")
 
 
+def copy_library(db: Database, data: LibraryData, *, chunk: int = 50_000) -> None:
+    """The library into PostgreSQL with COPY, a chunk at a time (row INSERTs take hours at a million tracks)."""
+    for start in range(0, len(data), chunk):
+        tracks, embeddings = io.StringIO(), io.StringIO()
+        for i in range(start, min(start + chunk, len(data))):
+            tags = json.dumps(dict(zip(MSD_TAGS, np.round(data.tags[i], 4).tolist(), strict=True)))
+            moods = json.dumps(dict(zip(MOODS, np.round(data.moods[i], 4).tolist(), strict=True)))
+            tracks.write("\t".join([data.item_ids[i], data.titles[i], data.artists[i], f"{data.tempo[i]:.2f}",
+                                    f"{data.energy[i]:.4f}", tags, moods, MODEL_NAME, "1",
+                                    "2026-01-01"]) + "\n")
+            embeddings.write(f"{data.item_ids[i]}\t{MODEL_NAME}\t200\t\\\\x"
+                             f"{data.embeddings[i].astype('<f4').tobytes().hex()}\n")
+        tracks.seek(0)
+        embeddings.seek(0)
+        with db.transaction() as cur:
+            cur.copy_from(tracks, "tracks", columns=("item_id", "title", "artist", "tempo_bpm", "energy", "tags",
+                                                     "moods", "analysis_model", "analysis_version", "analyzed_at"))
+            cur.copy_from(embeddings, "embeddings", columns=("item_id", "model", "dimensions", "vector"))
+
+
+def link_files(music: Path, data: LibraryData) -> LibraryData:
+    """As write_files, with every file a hard link to one tiny WAV (a million files cost no space)."""
+    source = music / "silence.wav"
+    music.mkdir(parents=True, exist_ok=True)
+    sf.write(str(source), np.zeros(400, dtype=np.int16), 8000)
+    ids = []
+    for i, artist in enumerate(data.artists):
+        relative = f"{artist}/Album/{data.item_ids[i]}.wav"
+        (music / artist / "Album").mkdir(parents=True, exist_ok=True)
+        os.link(source, music / relative)
+        ids.append(item_id_for(relative))
+    source.unlink()
+    return replace(data, item_ids=ids)
+
+
+class ProcessPeaks:
+    """The highest resident memory of each worker process and of redis-server (this process's children) while the
+    block runs."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            for process in psutil.Process().children(recursive=True):
+                try:
+                    line = " ".join(process.cmdline())
+                    if "tasks.worker" in line or "redis-server" in line:
+                        name = ("redis-server" if "redis-server" in line else "worker") + f" {process.pid}"
+                        self.peaks[name] = max(self.peaks.get(name, 0), process.memory_info().rss)
+                except psutil.Error:
+                    pass
+
+    def __enter__(self) -> ProcessPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def preset_at_scale(n: int, workers: int) -> None:
+    """Issue 29: the preset end to end on n tracks (the library in PostgreSQL, files in a local music folder, the
+    playlists published there), with the peak memory of every worker and of Redis."""
+    started = time.perf_counter()
+    data = synthetic_library(n, artists=max(600, n // 500))
+    made = time.perf_counter() - started
+    with embedded_services() as (work, database_url, redis_url):
+        db = Database(database_url, max_connections=4)
+        started = time.perf_counter()
+        data = link_files(work / "music", data)
+        copy_library(db, data)
+        stored = time.perf_counter() - started
+        artists = len(set(data.artists))
+        del data
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
+                   MUSIC_DIR=str(work / "music"), PLAYLIST_DIR=str(work / "playlists"))
+        config = config_for(env)
+        with task_workers(env, child_workers=workers), ProcessPeaks() as peaks:
+            quick = preset(n, artists, defaults_from(config)).with_values({"seed": 7})
+            row, wall = run_main_task(db, CLUSTERING, quick.as_dict(), config)
+        result = row["result"]
+        steps = [(entry["at"], entry["message"]) for entry in row["log"] or []]
+        first = row["started_at"] or row["created_at"]
+        print(f"{machine()}; load average {os.getloadavg()[0]:.1f} at the end. Synthetic library of {n:,} tracks "
+              f"({artists:,} artists; made in {made:.0f} s, stored with COPY and linked as files in {stored:.0f} s), "
+              f"{workers} batch workers + 1 orchestrator worker.\n")
+        print(f"- preset ({quick.clustering_runs} K-Means runs, {quick.num_clusters_min}-{quick.num_clusters_max} "
+              f"clusters, PCA {quick.pca_components_min}-{quick.pca_components_max}, score vectors): **{wall:.0f} s** "
+              f"from the start request to published playlists")
+        print(f"- {len(result['playlists'])} playlists of {result['songs_covered']:,} songs; best "
+              f"{result['best_description']}; quality {result['quality']}/100; failed batches "
+              f"{result['failed_batches']}")
+        for at, message in steps:
+            print(f"  - {(datetime.fromisoformat(str(at)) - first).total_seconds():7.1f} s  {message}")
+        for name, peak in sorted(peaks.peaks.items()):
+            print(f"- peak resident memory, {name}: {peak / 2**20:,.0f} MB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=10_000)
@@ -220,10 +327,14 @@ def main() -> int:
                         help="with --calibrate: the analyzed library of this PostgreSQL database instead of the "
                              "synthetic one (real music, e.g. the dev corpus)")
     parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--preset-at", type=int, metavar="N",
+                        help="issue 29: only the preset, end to end, on a library of N tracks")
     args = parser.parse_args()
+    if args.preset_at:
+        preset_at_scale(args.preset_at, args.workers)
+        return 0
     if args.calibrate and args.library_database:
-        rows, embeddings = track_store.clustering_rows(Database(args.library_database), MODEL_NAME)
-        real = library_from_rows(rows, embeddings, tag_names=MSD_TAGS, mood_names=MOODS)
+        real = load_library(Database(args.library_database))
         print(machine() + f". Analyzed library of {len(real)} tracks.\n")
         calibrate(real, args.runs)
         return 0

@@ -9,6 +9,7 @@ library that is 70 % rock still yields playlists for its jazz; successive runs s
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ class LibraryData:
     songs: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.item_ids)
+        return len(self.tempo)
 
     def score_vectors(self) -> np.ndarray:
         """(n, 2 + T + M): tempo (unknown → the library median), energy, tags, moods; not yet scaled."""
@@ -56,25 +57,36 @@ class LibraryData:
         raw = self.embeddings.astype(np.float64) if use_embeddings else self.score_vectors()
         mean = raw.mean(axis=0)
         std = raw.std(axis=0)
-        return (raw - mean) / np.where(std > 1e-12, std, 1.0)
+        raw -= mean  # in place: at a million tracks each temporary of the embeddings is 1.6 GB
+        raw /= np.where(std > 1e-12, std, 1.0)
+        return raw
 
-    def to_bytes(self) -> bytes:
-        """A compact snapshot (npz) that batch jobs load, so every batch of one task sees the same library."""
+    def to_bytes(self, *, numbers_only: bool = False, embeddings: bool = True) -> bytes:
+        """A compact snapshot (npz) that batch jobs load, so every batch of one task sees the same library. With
+        `numbers_only` it holds what a run needs (tags, moods, tempo, energy and, with `embeddings`, the
+        embeddings) and not the names: a batch never reads them, and at a million tracks they are ~150 MB."""
+        arrays: dict[str, Any] = {"tag_names": np.array(self.tag_names, dtype=object),
+                                  "mood_names": np.array(self.mood_names, dtype=object), "tags": self.tags,
+                                  "moods": self.moods, "tempo": self.tempo, "energy": self.energy}
+        if embeddings:
+            arrays["embeddings"] = self.embeddings
+        if not numbers_only:
+            arrays.update(item_ids=np.array(self.item_ids, dtype=object), titles=np.array(self.titles, dtype=object),
+                          artists=np.array(self.artists, dtype=object), songs=np.array(self.songs, dtype=object))
         buffer = io.BytesIO()
-        np.savez(buffer, item_ids=np.array(self.item_ids, dtype=object), titles=np.array(self.titles, dtype=object),
-                 artists=np.array(self.artists, dtype=object), tag_names=np.array(self.tag_names, dtype=object),
-                 mood_names=np.array(self.mood_names, dtype=object), tags=self.tags, moods=self.moods,
-                 tempo=self.tempo, energy=self.energy, embeddings=self.embeddings,
-                 songs=np.array(self.songs, dtype=object))
+        np.savez(buffer, **arrays)
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LibraryData:
         with np.load(io.BytesIO(blob), allow_pickle=True) as z:
-            return cls(item_ids=list(z["item_ids"]), titles=list(z["titles"]), artists=list(z["artists"]),
+            names = {key: list(z[key]) if key in z else [] for key in ("item_ids", "titles", "artists", "songs")}
+            return cls(item_ids=names["item_ids"], titles=names["titles"], artists=names["artists"],
                        tag_names=tuple(z["tag_names"]), tags=z["tags"], mood_names=tuple(z["mood_names"]),
-                       moods=z["moods"], tempo=z["tempo"], energy=z["energy"], embeddings=z["embeddings"],
-                       songs=list(z["songs"]) if "songs" in z else [])
+                       moods=z["moods"], tempo=z["tempo"], energy=z["energy"],
+                       embeddings=z["embeddings"] if "embeddings" in z else np.zeros((len(z["tempo"]), 0),
+                                                                                     dtype=np.float32),
+                       songs=names["songs"])
 
     def song_titles(self) -> list[str]:
         """What tells songs apart for the duplicate rule: the title, or the stored song id where the title alone
@@ -135,17 +147,42 @@ class StratifiedSampler:
         return np.sort(np.concatenate(result)) if result else sample
 
 
-def library_from_rows(rows: list[dict[str, Any]], embeddings: np.ndarray, *, tag_names: tuple[str, ...],
+def library_from_rows(rows: Iterable[Mapping[str, Any]], *, count: int, tag_names: tuple[str, ...],
                       mood_names: tuple[str, ...]) -> LibraryData:
-    """LibraryData from database rows (item_id, title, artist, tempo_bpm, energy, tags {name: p},
-    moods {name: score}) and their embeddings (n, D)."""
-    tags = np.array([[float(r["tags"].get(t, 0.0)) for t in tag_names] for r in rows], dtype=np.float32)
-    moods = np.array([[float(r["moods"].get(m, 0.0)) for m in mood_names] for r in rows], dtype=np.float32)
+    """LibraryData from database rows (item_id, title, artist, tempo_bpm, energy, tags {name: p}, moods
+    {name: score}, song_id, `vector`: float32 bytes), `count` of them expected (the arrays grow if more come). Each
+    row is read once and let go: a million-track library costs its arrays, not its rows."""
+    width = len(tag_names) + len(mood_names)
+    numbers = np.zeros((max(count, 0), width + 2), dtype=np.float32)  # tags, moods, tempo, energy
+    embeddings: np.ndarray | None = None
+    item_ids: list[str] = []
+    titles: list[str] = []
+    artists: list[str] = []
+    songs: list[str] = []
+    n = 0
+    for row in rows:
+        vector = np.frombuffer(bytes(row["vector"]), dtype="<f4")
+        if embeddings is None:
+            embeddings = np.zeros((len(numbers), len(vector)), dtype=np.float32)
+        if n == len(numbers):  # rows stored since they were counted
+            grow = max(n // 8, 1_000)
+            numbers = np.concatenate([numbers, np.zeros((grow, numbers.shape[1]), np.float32)])
+            embeddings = np.concatenate([embeddings, np.zeros((grow, embeddings.shape[1]), np.float32)])
+        tags, moods = row["tags"], row["moods"]
+        numbers[n, :len(tag_names)] = [float(tags.get(t, 0.0)) for t in tag_names]
+        numbers[n, len(tag_names):width] = [float(moods.get(m, 0.0)) for m in mood_names]
+        numbers[n, width] = np.nan if row["tempo_bpm"] is None else row["tempo_bpm"]
+        numbers[n, width + 1] = row["energy"] or 0.0
+        embeddings[n] = vector
+        item_ids.append(row["item_id"])
+        titles.append(row["title"] or "")
+        artists.append(row["artist"] or "")
+        songs.append(row.get("song_id") or "")
+        n += 1
+    numbers = numbers[:n] if n < len(numbers) else numbers
     return LibraryData(
-        item_ids=[r["item_id"] for r in rows], titles=[r["title"] or "" for r in rows],
-        artists=[r["artist"] or "" for r in rows], tag_names=tag_names,
-        tags=tags.reshape(len(rows), len(tag_names)), mood_names=mood_names,
-        moods=moods.reshape(len(rows), len(mood_names)),
-        tempo=np.array([np.nan if r["tempo_bpm"] is None else r["tempo_bpm"] for r in rows], dtype=np.float32),
-        energy=np.array([r["energy"] or 0.0 for r in rows], dtype=np.float32), embeddings=embeddings,
-        songs=[r.get("song_id") or "" for r in rows])
+        item_ids=item_ids, titles=titles, artists=artists, tag_names=tag_names,
+        tags=np.ascontiguousarray(numbers[:, :len(tag_names)]), mood_names=mood_names,
+        moods=np.ascontiguousarray(numbers[:, len(tag_names):width]), tempo=numbers[:, width].copy(),
+        energy=numbers[:, width + 1].copy(),
+        embeddings=embeddings[:n] if embeddings is not None else np.zeros((0, 0), dtype=np.float32), songs=songs)

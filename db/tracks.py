@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from psycopg2.extras import Json
+from psycopg2.extras import Json, RealDictCursor
 
 from db.criteria_sql import criteria_sql, escape_like
 from db.exclusions_sql import exclusion_sql
@@ -430,26 +431,28 @@ def text_search_rows(db: Database, item_ids: Sequence[str], *,
         yield from stream
 
 
-def clustering_rows(db: Database, model: str, *,
-                    exclusions: Exclusions | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Every analyzed track with its tags, moods, tempo, energy and song id (rows in item-id order) and its `model`
-    embedding as a float32 (n, d) array; none that `exclusions` (blocklists, scope) leave out, and of a recording
-    held by several files only the copy lists show (discovery/versions.py)."""
+@contextmanager
+def clustering_rows(db: Database, model: str, *, exclusions: Exclusions | None = None,
+                    batch: int = 5_000) -> Iterator[tuple[int, Iterator[dict[str, Any]]]]:
+    """(how many rows to expect, the rows one at a time): every analyzed track with its tags, moods, tempo,
+    energy, song id and its `model` embedding (`vector`, float32 bytes; `dimensions`), in item-id order; none that
+    `exclusions` (blocklists, scope) leave out, and of a recording held by several files only the copy lists show
+    (discovery/versions.py). Streamed through a server-side cursor: the caller keeps what it needs of each row, so a
+    library of a million tracks is never a million dicts at once."""
     excluded, params = exclusion_sql(db, exclusions)
-    where = ["t.tags IS NOT NULL", "t.moods IS NOT NULL", "(t.recording_id IS NULL OR t.recording_id = t.item_id)",
-             *excluded]
-    rows = db.fetch_all(
-        f"""SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, t.song_id, e.dimensions,
-                   e.vector
-              FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %(model)s
-             WHERE {" AND ".join(where)} ORDER BY t.item_id""",
-        {**params, "model": model})
-    if not rows:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    matrix = np.empty((len(rows), rows[0]["dimensions"]), dtype=np.float32)
-    for i, row in enumerate(rows):
-        matrix[i] = np.frombuffer(bytes(row.pop("vector")), dtype="<f4")
-    return rows, matrix
+    where = " AND ".join(["t.tags IS NOT NULL", "t.moods IS NOT NULL",
+                          "(t.recording_id IS NULL OR t.recording_id = t.item_id)", *excluded])
+    joined = f"tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %(model)s WHERE {where}"
+    arguments = {**params, "model": model}
+    with db.transaction() as cur, cur.connection.cursor(name="clustering_rows",
+                                                         cursor_factory=RealDictCursor) as stream:
+        cur.execute(f"SELECT count(*) AS n FROM {joined}", arguments)
+        counted = cur.fetchone()
+        stream.itersize = batch
+        stream.execute(f"""SELECT t.item_id, t.title, t.artist, t.tempo_bpm, t.energy, t.tags, t.moods, t.song_id,
+                                  e.dimensions, e.vector
+                             FROM {joined} ORDER BY t.item_id""", arguments)
+        yield (int(counted["n"]) if counted else 0), iter(stream)
 
 
 def library_counts(db: Database) -> tuple[int, int]:

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 MAIN_TASK_TYPE = CLUSTERING.task_type
 BATCH_TASK_TYPE = "clustering_batch"
 SNAPSHOT_TTL_SECONDS = 3600  # refreshed while the task runs, so a crashed task leaves nothing for long
+SNAPSHOT_PART_BYTES = 256 * 2**20
 
 
 # A worker keeps the prepared library of the task it last served: batches of one task reuse it.
@@ -65,22 +66,59 @@ _prepared: tuple[str, PreparedLibrary] | None = None
 
 
 def snapshot_key(task_id: str) -> str:
+    """The key of the snapshot's part count; part i is at `snapshot_key(task_id):i`."""
     return f"audiomuse:clustering:library:{task_id}"
+
+
+def _part_keys(task_id: str, parts: int) -> list[str]:
+    return [f"{snapshot_key(task_id)}:{i}" for i in range(parts)]
+
+
+def store_snapshot(redis: Any, task_id: str, snapshot: bytes) -> None:
+    """The library snapshot in parts of at most SNAPSHOT_PART_BYTES (a Redis string holds 512 MB at most; with
+    the embeddings a million tracks are ~1 GB), each expiring after SNAPSHOT_TTL_SECONDS."""
+    view = memoryview(snapshot)
+    parts = [view[i:i + SNAPSHOT_PART_BYTES] for i in range(0, len(snapshot), SNAPSHOT_PART_BYTES)] or [view]
+    for key, part in zip(_part_keys(task_id, len(parts)), parts, strict=True):
+        redis.set(key, part, ex=SNAPSHOT_TTL_SECONDS)
+    redis.set(snapshot_key(task_id), len(parts), ex=SNAPSHOT_TTL_SECONDS)
+
+
+def load_snapshot(redis: Any, task_id: str) -> bytes | None:
+    """The snapshot store_snapshot kept, or None when any part of it is gone."""
+    count = redis.get(snapshot_key(task_id))
+    if count is None:
+        return None
+    parts = [redis.get(key) for key in _part_keys(task_id, int(count))]
+    return b"".join(parts) if all(isinstance(part, bytes) for part in parts) else None
+
+
+def _keep_snapshot(redis: Any, task_id: str) -> bool:
+    """Renew the snapshot's expiry; False when some part of it is gone (Redis restarted or evicted it)."""
+    count = redis.get(snapshot_key(task_id))
+    keys = [snapshot_key(task_id)] + (_part_keys(task_id, int(count)) if count is not None else [])
+    return count is not None and all([bool(redis.expire(key, SNAPSHOT_TTL_SECONDS)) for key in keys])
+
+
+def drop_snapshot(redis: Any, task_id: str) -> None:
+    count = redis.get(snapshot_key(task_id))
+    redis.delete(snapshot_key(task_id), *(_part_keys(task_id, int(count)) if count is not None else []))
 
 
 def load_library(ctx_db: Any, exclusions: Exclusions | None = None) -> LibraryData:
     """The analyzed library the search clusters: every track but those `exclusions` (the saved blocklists and
     scope) leave out, so no playlist can hold one."""
-    rows, embeddings = track_store.clustering_rows(ctx_db, MODEL_NAME, exclusions=exclusions)
-    return library_from_rows(rows, embeddings, tag_names=MSD_TAGS, mood_names=MOODS)
+    with track_store.clustering_rows(ctx_db, MODEL_NAME, exclusions=exclusions) as (count, rows):
+        return library_from_rows(rows, count=count, tag_names=MSD_TAGS, mood_names=MOODS)
 
 
 def _library_for(ctx: TaskContext, parent_task_id: str, settings: SearchSettings) -> PreparedLibrary:
     global _prepared
     key = f"{parent_task_id}:{settings.use_embeddings}:{settings.genres}"
     if _prepared is None or _prepared[0] != key:
-        blob = ctx.redis.get(snapshot_key(parent_task_id))
-        if not isinstance(blob, bytes):
+        _prepared = None  # the previous task's library goes before this one is read
+        blob = load_snapshot(ctx.redis, parent_task_id)
+        if blob is None:
             raise ClusteringError("the library snapshot of this clustering task is gone from Redis")
         _prepared = (key, PreparedLibrary(LibraryData.from_bytes(blob), settings))
     return _prepared[1]
@@ -237,8 +275,9 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
         line = calibration_line(request.clustering_calibration_runs, calibrated)
         ctx.append_log(f"{line} (log1p mean ± std: {shown})" if calibrated >= 5 else line)
     redis = ctx.redis
-    snapshot = data.to_bytes()
-    redis.set(snapshot_key(ctx.task_id), snapshot, ex=SNAPSHOT_TTL_SECONDS)
+    # what a batch reads: the numbers, and the embeddings only when the runs cluster them
+    snapshot = data.to_bytes(numbers_only=True, embeddings=settings.use_embeddings)
+    store_snapshot(redis, ctx.task_id, snapshot)
     book = SearchBook(BatchPlan(request.clustering_runs, request.iterations_per_batch_job,
                                 request.max_concurrent_batch_jobs),
                       top_n_elites=request.top_n_elites, max_failed_batches=request.clustering_max_failed_batches)
@@ -249,9 +288,9 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
         _search_loop(ctx, batches, snapshot)
     except BaseException:
         batches.stop_all()  # cancelled, failed or killed by RQ: its batches must not run on for nothing
-        redis.delete(snapshot_key(ctx.task_id))
+        drop_snapshot(redis, ctx.task_id)
         raise
-    redis.delete(snapshot_key(ctx.task_id))
+    drop_snapshot(redis, ctx.task_id)
     best = book.best_run
     relaxed: list[str] = []
     if best is None:
@@ -299,15 +338,14 @@ def run_clustering_task(ctx: TaskContext, **params: Any) -> dict[str, Any]:
 
 
 def _search_loop(ctx: TaskContext, batches: _Batches, snapshot: bytes) -> None:
-    key = snapshot_key(ctx.task_id)
     plan, book = batches.plan, batches.book
     next_batch = 0
     refreshed = time.monotonic()
     while next_batch < plan.n_batches or batches.in_flight:
         ctx.check_cancelled(force=True)
         if time.monotonic() - refreshed > 60:
-            if not batches.redis.expire(key, SNAPSHOT_TTL_SECONDS):  # Redis restarted or evicted it
-                batches.redis.set(key, snapshot, ex=SNAPSHOT_TTL_SECONDS)
+            if not _keep_snapshot(batches.redis, ctx.task_id):  # Redis restarted or evicted it
+                store_snapshot(batches.redis, ctx.task_id, snapshot)
             refreshed = time.monotonic()
         while next_batch < plan.n_batches and book.can_launch(next_batch, len(batches.in_flight)):
             batches.launch(next_batch)

@@ -156,10 +156,11 @@ def test_chat_and_smart_playlists_list_one_row_per_song(planted):
 
 
 def test_clustering_sees_one_copy_and_tells_the_two_shines_apart(planted, db):
-    rows, embeddings = track_store.clustering_rows(db, MODEL_NAME)
-    assert sorted(r["item_id"] for r in rows if r["item_id"].startswith(("shine", "other"))) == [
+    with track_store.clustering_rows(db, MODEL_NAME) as (count, rows):
+        data = library_from_rows(rows, count=count, tag_names=("rock", "jazz"), mood_names=("happy",))
+    assert len(data) == count == len(data.item_ids)
+    assert sorted(i for i in data.item_ids if i.startswith(("shine", "other"))) == [
         "other-shine", "shine-flac", "shine-live"]
-    data = library_from_rows(rows, embeddings, tag_names=("rock", "jazz"), mood_names=("happy",))
     keys = dict(zip(data.item_ids, data.song_titles(), strict=True))
     assert keys["shine-flac"] == keys["shine-live"] != keys["other-shine"]
     assert data.from_bytes(data.to_bytes()).song_titles() == data.song_titles()
