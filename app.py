@@ -49,6 +49,7 @@ from infra.logs import configure_logging
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.security import LazyKeySessionInterface, install_security, setup_code
+from routes.static_files import install_static_files
 from services.artists import CACHE_NAME as ARTIST_CACHE
 from services.artists import build_artist_model
 from services.map import CACHE_NAME as MAP_CACHE
@@ -93,7 +94,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if runtime.clap_model is not None:
         runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION))
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # static/ is served by routes.static_files (compressed, versioned)
     app.session_interface = LazyKeySessionInterface(lambda: runtime.session_key)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -109,6 +110,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["audiomuse"] = runtime
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
+    install_static_files(app)
     for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.analysis.bp,
                       routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
