@@ -28,6 +28,7 @@ import routes.cleaning
 import routes.clustering
 import routes.discovery
 import routes.health
+import routes.home
 import routes.map
 import routes.mix
 import routes.pages
@@ -111,8 +112,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
     install_static_files(app)
-    for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.analysis.bp,
-                      routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
+    for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.home.bp,
+                      routes.analysis.bp, routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
                       routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp,
                       routes.artists.bp, routes.sync.bp, routes.versions.bp):

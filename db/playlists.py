@@ -91,6 +91,14 @@ def playlist_summaries(db: Database, *, source: str) -> list[dict[str, Any]]:
     return [_summary(row) for row in db.fetch_all(_SUMMARY + " WHERE p.source = %s ORDER BY p.name", (source,))]
 
 
+def recent_playlists(db: Database, *, limit: int) -> list[dict[str, Any]]:
+    """The `limit` playlists AudioMuse made or changed last, newest first: [{name, source, track_count,
+    mediaserver_playlist, created_at, pinned, pinned_at}]."""
+    rows = db.fetch_all(_SUMMARY.replace("SELECT p.name,", "SELECT p.name, p.source,")
+                        + " ORDER BY p.created_at DESC, p.name LIMIT %s", (limit,))
+    return [dict(_summary(row), source=row["source"]) for row in rows]
+
+
 def set_pinned(db: Database, *, source: str, name: str, pinned: bool) -> dict[str, Any] | None:
     """Pin (or unpin) the playlist `name` of `source`; its summary afterwards, None when there is no such playlist.
     Pinning a pinned playlist keeps the time it was first pinned."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from discovery.types import DiscoveryError
 
-__all__ = ["SentenceEncoder", "load_safetensors"]
+__all__ = ["MODEL_FILES", "SentenceEncoder", "load_safetensors", "missing_model_files"]
 
 MAX_TOKENS = 256  # what the model was trained with (its tokenizer.json says 128 and pads: both undone here)
 _DTYPES = {"F32": "<f4", "F16": "<f2", "I64": "<i8"}
@@ -61,6 +61,14 @@ def _erf(x: np.ndarray) -> np.ndarray:
 def _gelu(x: np.ndarray) -> np.ndarray:
     """The exact (erf) GELU BERT was trained with, not the tanh approximation."""
     return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+MODEL_FILES = ("model.safetensors", "tokenizer.json", "config.json")
+
+
+def missing_model_files(model_dir: Path) -> list[str]:
+    """The files of the text model that `model_dir` lacks (none: it can be loaded)."""
+    return [name for name in MODEL_FILES if not (model_dir / name).is_file()]
 
 
 class SentenceEncoder:

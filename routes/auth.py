@@ -21,7 +21,7 @@ LOGIN_WINDOW_SECONDS = 15 * 60
 def _safe_next(target: str | None) -> str:
     """Only a path on this server: an open redirect after login would help phishing. Browsers read '\\' as '/'
     and drop tabs and newlines, so those are refused too."""
-    fallback = url_for("pages.analysis")
+    fallback = url_for("pages.home")
     if not target or any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target):
         return fallback
     parts = urlsplit(target)
@@ -35,7 +35,7 @@ def login() -> str | Response | tuple[str, int]:
     rt = runtime()
     auth = rt.auth
     if not auth.enabled:
-        return redirect(url_for("pages.analysis"))
+        return redirect(url_for("pages.home"))
     if request.method == "POST":
         failures, wait = uses(rt.redis, "login-failures")
         if failures >= LOGIN_FAILURES_ALLOWED:

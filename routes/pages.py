@@ -11,6 +11,7 @@ from db.app_settings import effective_config
 from mediaserver import ADAPTERS, form_fields
 from routes.common import clustering_defaults, preset_request
 from routes.context import runtime
+from services.home import glance
 
 bp = Blueprint("pages", __name__)
 
@@ -21,36 +22,51 @@ class Page:
     path: str
     title: str
     purpose: str
+    group: str  # the navigation's heading it is listed under (NAV_GROUPS)
 
+
+# What the user wants to do, in the order the navigation shows it
+NAV_GROUPS = ("Discover", "Playlists", "Library", "System")
 
 PAGES = (
-    Page("analysis", "/", "Analysis", "Scan the library and compute embeddings, moods, tempo and key for every track."),
-    Page("clustering", "/clustering", "Clustering",
-         "Group the library into playlists with an evolutionary search over clustering algorithms."),
-    Page("similarity", "/similarity", "Similar songs", "Find songs that sound like a chosen song."),
-    Page("mix", "/mix", "Mix", "The next songs after a queue, each with why it was chosen; keep MPD's queue going."),
-    Page("path", "/path", "Song path", "Build a smooth path of songs from one song to another."),
-    Page("alchemy", "/alchemy", "Song alchemy", "Blend several songs (and subtract others) into one playlist."),
-    Page("map", "/map", "Music map", "See the whole library on a 2-D map of sound."),
+    Page("similarity", "/similarity", "Similar songs", "Find songs that sound like a chosen song.", "Discover"),
+    Page("mix", "/mix", "Mix", "The next songs after a queue, each with why it was chosen; keep MPD's queue going.",
+         "Discover"),
+    Page("path", "/path", "Song path", "Build a smooth path of songs from one song to another.", "Discover"),
+    Page("alchemy", "/alchemy", "Song alchemy", "Blend several songs (and subtract others) into one playlist.",
+         "Discover"),
+    Page("map", "/map", "Music map", "See the whole library on a 2-D map of sound.", "Discover"),
+    Page("text_search", "/text_search", "Text search", "Search the library by describing the music in words.",
+         "Discover"),
+    Page("chat", "/chat", "Instant playlist", "Ask for a playlist in plain language.", "Discover"),
+    Page("search", "/search", "Library search", "Find songs by words and sound, filtered by tempo, key and energy.",
+         "Discover"),
     Page("sonic_fingerprint", "/sonic_fingerprint", "Sonic fingerprint",
-         "A playlist from what you actually listen to."),
-    Page("text_search", "/text_search", "Text search", "Search the library by describing the music in words."),
-    Page("chat", "/chat", "Instant playlist", "Ask for a playlist in plain language."),
-    Page("search", "/search", "Library search", "Find songs by words and sound, filtered by tempo, key and energy."),
+         "A playlist from what you actually listen to.", "Discover"),
+    Page("clustering", "/clustering", "Clustering",
+         "Group the library into playlists with an evolutionary search over clustering algorithms.", "Playlists"),
     Page("smart_playlists", "/smart_playlists", "Smart playlists",
-         "Playlists defined by a rule that keep themselves up to date."),
+         "Playlists defined by a rule that keep themselves up to date.", "Playlists"),
     Page("playlist_matching", "/playlists/match", "Playlist matching",
-         "Sort new songs into your own playlists, and extend a playlist with songs that fit."),
+         "Sort new songs into your own playlists, and extend a playlist with songs that fit.", "Playlists"),
+    Page("analysis", "/analysis", "Analysis",
+         "Scan the library and compute embeddings, moods, tempo and key for every track.", "Library"),
     Page("versions", "/versions", "Versions",
-         "The songs your library holds as several files, and the copy every list shows."),
-    Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server."),
-    Page("schedules", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule."),
-    Page("settings", "/settings", "Settings", "Configuration in force and access control."),
+         "The songs your library holds as several files, and the copy every list shows.", "Library"),
+    Page("cleaning", "/cleaning", "Cleaning", "Remove tracks that are no longer on the media server.", "Library"),
+    Page("schedules", "/cron", "Schedules", "Run analysis, clustering, cleaning and more on a schedule.", "System"),
+    Page("settings", "/settings", "Settings", "Configuration in force and access control.", "System"),
 )
+HOME = Page("home", "/", "Home", "The library at a glance, what needs attention, and where to start.", "")
 PAGES_BY_ENDPOINT = {p.endpoint: p for p in PAGES}
 
 
 @bp.route("/")
+def home() -> str:
+    return render_template("home.html", page=HOME, glance=glance(runtime().db))
+
+
+@bp.route("/analysis")
 def analysis() -> str:
     rt = runtime()
     return render_template("analysis.html", page=PAGES_BY_ENDPOINT["analysis"], pages=PAGES,
@@ -172,4 +188,5 @@ def settings() -> str:
 
 @bp.app_context_processor
 def _navigation() -> dict[str, object]:
-    return {"nav_pages": PAGES}
+    return {"nav_pages": PAGES,
+            "nav_groups": [(group, [p for p in PAGES if p.group == group]) for group in NAV_GROUPS]}

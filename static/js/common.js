@@ -4,6 +4,67 @@
 window.AudioMuse = (() => {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  // --- colour theme and navigation (every page) -----------------------------------------------------------
+  // The theme follows the system unless the reader chose one with the toggle (kept in this browser). Set here, in
+  // the head, before anything is drawn.
+  const THEME_KEY = "audiomuse-theme";
+  const storedTheme = () => { try { return localStorage.getItem(THEME_KEY); } catch (err) { return null; } };
+  if (storedTheme() === "dark" || storedTheme() === "light") document.documentElement.dataset.theme = storedTheme();
+  const systemDark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const isDark = () => (document.documentElement.dataset.theme || (systemDark && systemDark.matches ? "dark" : "light"))
+    === "dark";
+
+  function wireTopbar() {
+    const toggle = document.querySelector(".theme-toggle");
+    if (toggle) {
+      const show = () => toggle.setAttribute("aria-pressed", String(isDark()));
+      show();
+      toggle.addEventListener("click", () => {
+        const next = isDark() ? "light" : "dark";
+        document.documentElement.dataset.theme = next;
+        try { localStorage.setItem(THEME_KEY, next); } catch (err) { /* private mode: this page only */ }
+        show();
+        document.dispatchEvent(new CustomEvent("audiomuse:theme", { detail: next }));
+      });
+      if (systemDark && systemDark.addEventListener) systemDark.addEventListener("change", show);
+    }
+    // Menus: one group open at a time; Escape or a click elsewhere closes it. On a phone the whole navigation
+    // folds behind the Menu button.
+    const groups = [...document.querySelectorAll(".nav-group > details")];
+    groups.forEach((details) => details.addEventListener("toggle", () => {
+      if (details.open && !phone()) groups.forEach((other) => { if (other !== details) other.open = false; });
+    }));
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      const open = groups.find((details) => details.open);
+      if (open && !phone()) {
+        open.open = false;
+        open.querySelector("summary").focus();
+      } else if (menu && menu.getAttribute("aria-expanded") === "true") {
+        menu.setAttribute("aria-expanded", "false");
+        menu.focus();
+      }
+    });
+    document.addEventListener("click", (event) => {
+      if (phone()) return;
+      groups.forEach((details) => { if (details.open && !details.contains(event.target)) details.open = false; });
+    });
+    const menu = document.querySelector(".menu-toggle");
+    const phone = () => Boolean(menu) && getComputedStyle(menu).display !== "none";
+    if (menu) {
+      menu.addEventListener("click", () => {
+        const opening = menu.getAttribute("aria-expanded") !== "true";
+        menu.setAttribute("aria-expanded", String(opening));
+        // the group of the page one is on is unfolded, so its neighbours are one tap away
+        if (opening) {
+          groups.forEach((details) => { details.open = details.closest(".nav-group").classList.contains("current"); });
+        }
+      });
+    }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", wireTopbar);
+  else wireTopbar();
   let clockOffsetMs = 0;  // the server's clock minus the browser's, from the Date of the last answer
 
   // An answer other than 2xx: the message is the server's `error`; the status and the parsed body (null when it

@@ -118,7 +118,7 @@
     describe(map.header);
     if (!map.count) {
       message.replaceChildren(map.header.message || "Nothing has been analyzed yet.", " ",
-        element("a", { href: "/" }, "Go to Analysis"));
+        element("a", { href: "/analysis" }, "Go to Analysis"));
     } else {
       say(message, `${map.header.count} of ${map.header.total} songs shown (${percent} %).`);
     }

@@ -37,6 +37,16 @@
     } catch (err) { say(err.message, true); }
   });
 
+  // a seed handed over in the address (the home page's "similar songs"): picked and searched at once
+  const handed = new URLSearchParams(window.location.search);
+  if (handed.get("item_id")) {
+    const input = document.getElementById("seed");
+    input.value = handed.get("title") || handed.get("item_id");
+    input.dataset.itemId = handed.get("item_id");
+    input.dataset.title = (handed.get("title") || "").split(" — ")[0];
+    form.requestSubmit();
+  }
+
   document.getElementById("find-mixable").addEventListener("click", async () => {
     const seed = seedId();
     if (!seed) { say("Pick a seed song from the list first.", true); return; }

@@ -110,6 +110,13 @@
     } catch (err) { /* suggestions are extra; the engine status says what is wrong */ }
   }
 
+  // a description handed over in the address (the home page's "describe the music"): searched at once
+  const handed = new URLSearchParams(window.location.search).get("q");
+  if (handed && handed.trim()) {
+    input.value = handed.trim();
+    start(input.value, { now: true });
+  }
+
   (async () => {
     try { await api("/api/clap/warmup", { method: "POST" }); } catch (err) { /* shown by the status below */ }
     await refreshStatus();

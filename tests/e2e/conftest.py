@@ -41,7 +41,8 @@ def start_site(make_config, tmp_path: Path) -> Iterator[Callable[..., str]]:
     stops: list[Callable[[], None]] = []
 
     def start(**overrides: Any) -> str:
-        cfg = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"), **overrides)
+        cfg = make_config(**{"MUSIC_DIR": str(tmp_path / "music"), "PLAYLIST_DIR": str(tmp_path / "playlists"),
+                             **overrides})
         app = serve(cfg)
         http = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=http.serve_forever, daemon=True).start()

@@ -69,6 +69,7 @@ def test_every_navigation_link_loads(server, page):
     base, _ = server
     log_in(page, base)
     for target in PAGES:
+        page.locator(".nav-group summary", has_text=target.group).click()  # its menu
         with page.expect_navigation() as nav:
             page.get_by_role("navigation").get_by_role("link", name=target.title, exact=True).click()
         assert nav.value.status == 200, target.path
@@ -126,7 +127,7 @@ def settle_at(page, selector: str) -> None:
 
 
 def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, page):
-    page.goto(analysis_server + "/")
+    page.goto(analysis_server + "/analysis")
     expect(page.locator("#library-total")).to_have_text("(0 tracks)")
     page.fill("input[name=num_recent_albums]", "0")
     page.click("#start-analysis")

@@ -219,7 +219,7 @@ def test_nothing_analyzed_links_to_analysis(start_site, page):
     page.goto(base + "/map")
     expect(page.locator("#map-message")).to_contain_text("Nothing has been analyzed yet")
     page.locator("#map-message a", has_text="Go to Analysis").click()
-    expect(page).to_have_url(base + "/")
+    expect(page).to_have_url(base + "/analysis")
 
 
 def test_a_failed_projection_job_is_shown_with_the_pca_map(start_site, config, db, redis, run_worker_burst, page,
