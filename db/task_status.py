@@ -138,6 +138,14 @@ def active_main_tasks(db: Database) -> list[dict[str, Any]]:
     )
 
 
+def recently_finished_main_tasks(db: Database, *, minutes: float, limit: int) -> list[dict[str, Any]]:
+    """The main tasks that finished in the last `minutes`, newest first, at most `limit`."""
+    return db.fetch_all(
+        f"""SELECT {_TASK_COLUMNS} FROM task_status
+             WHERE parent_task_id IS NULL AND finished_at > now() - make_interval(secs => %s)
+             ORDER BY finished_at DESC LIMIT %s""", (minutes * 60, limit))
+
+
 def last_main_task(db: Database, *, excluding: Sequence[str] = ()) -> dict[str, Any] | None:
     """The most recent main task, not counting those of the `excluding` types."""
     return db.fetch_one(

@@ -1,5 +1,5 @@
 """Task status and control: /api/active_tasks, /api/status/<id>, /api/cancel/<id>, /api/cancel_all/<type>,
-/api/last_task."""
+/api/last_task, and /api/tasks/panel (what the pages' task panel shows)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from db import task_status as store
 from routes.context import runtime
 from routes.errors import ApiError
-from tasks.catalog import CATALOG
+from tasks.catalog import CATALOG, by_task_type
 from tasks.queues import cancel_task
 
 bp = Blueprint("tasks_api", __name__)
@@ -22,6 +22,22 @@ FOLLOW_UPS = tuple(kind.task_type for kind in CATALOG if kind.follows_analysis)
 
 # Result fields the reference's clients read at the top of `details` (e.g. a clustering's best score).
 DETAIL_FIELDS = ("best_score", "num_playlists_created", "tracks_analyzed", "albums_total", "index_size")
+
+
+# The page a task kind is started from: where a person goes to see its result or start it again
+TASK_PAGES = {"main_analysis": "/analysis", "main_clustering": "/clustering", "cleaning": "/cleaning",
+              "map_projection": "/map", "sonic_fingerprint": "/sonic_fingerprint",
+              "smart_playlists_refresh": "/smart_playlists", "playlist_matching": "/playlists/match"}
+PANEL_RECENT_MINUTES = 30
+PANEL_RECENT_TASKS = 3
+
+
+def task_title(task_type: str) -> str:
+    """A task kind as a person calls it ("Music map", not map_projection)."""
+    kind = by_task_type(task_type)
+    if kind is not None:
+        return kind.title
+    return task_type.removeprefix("main_").replace("_", " ").capitalize()
 
 
 def _details(row: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +58,8 @@ def task_json(row: dict[str, Any], *, with_children: bool = True) -> dict[str, A
         "task_id": row["task_id"],
         "task_type": row["task_type"],
         "task_type_from_db": row["task_type"],
+        "title": task_title(row["task_type"]),
+        "page": TASK_PAGES.get(row["task_type"]),
         "parent_task_id": row["parent_task_id"],
         "status": row["status"],
         "state": row["status"],
@@ -85,6 +103,17 @@ def last_task() -> Response:
     # work inside its analysis task) answers.
     row = store.last_main_task(runtime().db, excluding=FOLLOW_UPS)
     return jsonify(task_json(row) if row else {"task_id": None, "status": "NO_PREVIOUS_MAIN_TASK"})
+
+
+@bp.get("/api/tasks/panel")
+def panel() -> Response:
+    """Every active main task, newest first, and the main tasks of any kind (follow-ups of an analysis too) that
+    finished in the last PANEL_RECENT_MINUTES minutes."""
+    db = runtime().db
+    return jsonify({"active": [task_json(r) for r in store.active_main_tasks(db)],
+                    "recent": [task_json(r, with_children=False) for r in store.recently_finished_main_tasks(
+                        db, minutes=PANEL_RECENT_MINUTES, limit=PANEL_RECENT_TASKS)],
+                    "server_time": datetime.now(UTC).isoformat()})
 
 
 @bp.get("/api/status/<task_id>")

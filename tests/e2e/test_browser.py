@@ -80,9 +80,9 @@ def test_every_navigation_link_loads(server, page):
 def test_task_panel_shows_progress_and_cancels(server, page):
     base, cfg = server
     log_in(page, base)
-    task_id = jobs.start(jobs.count_to, {"n": 60, "pause": 0.2}, config=cfg)
+    task_id = jobs.start(jobs.count_to, {"n": 150, "pause": 0.2}, config=cfg)
     task = page.locator(f'.task[data-task-id="{task_id}"]')
-    expect(task.locator(".task-type")).to_have_text("test_count")
+    expect(task.locator(".task-type")).to_have_text("Test count")
     bar = task.locator(".progress")
     page.wait_for_function(
         "id => Number(document.querySelector(`.task[data-task-id='${id}'] .progress`)"
@@ -91,16 +91,40 @@ def test_task_panel_shows_progress_and_cancels(server, page):
     page.wait_for_function(
         "([id, v]) => Number(document.querySelector(`.task[data-task-id='${id}'] .progress`)"
         ".getAttribute('aria-valuenow')) > v", arg=[task_id, first])
-    expect(task.locator(".task-status")).to_have_text("PROGRESS")
+    expect(task.locator(".task-status")).to_have_text("running")
+    expect(task.locator(".task-eta")).to_contain_text("left", timeout=15_000)  # once it has run a while
+    expect(task.locator(".task-log-box summary")).to_contain_text("Log (")
+    expect(task.locator(".task-log li").last).to_be_hidden()  # folded until asked for
+    task.locator(".task-log-box summary").click()
     expect(task.locator(".task-log li").last).to_contain_text("step")
     expect(task.locator(".task-elapsed")).to_contain_text("m ")
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT_DIR / "task-panel.png"), full_page=True)
 
     task.locator(".task-cancel").click()
-    expect(page.locator("#task-last")).to_contain_text("test_count — REVOKED")
-    expect(task.locator(".task-status")).to_have_text("REVOKED")
+    expect(page.locator("#task-last")).to_contain_text("Test count — cancelled")
+    expect(task.locator(".task-status")).to_have_text("cancelled")
     expect(task.locator(".task-cancel")).to_be_hidden()
+
+
+def test_a_failed_task_says_what_to_do_and_the_panel_folds_away(server, page):
+    base, cfg = server
+    log_in(page, base)
+    task_id = jobs.start(jobs.explode, {"value": 7}, config=cfg)
+    task = page.locator(f'.task[data-task-id="{task_id}"]')
+    expect(task.locator(".task-status")).to_have_text("failed", timeout=20_000)
+    expect(task.locator(".task-next")).to_contain_text("What to do")
+    expect(task).to_have_class(re.compile(r"\bfinished\b"))
+    toggle = page.locator("#task-panel-toggle")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(task).to_be_hidden()
+    page.goto(base + "/similarity")  # remembered on the next page
+    expect(page.locator("#task-panel-toggle")).to_have_attribute("aria-expanded", "false")
+    expect(page.locator(f'.task[data-task-id="{task_id}"]')).to_be_hidden()
+    page.locator("#task-panel-toggle").click()
+    expect(page.locator(f'.task[data-task-id="{task_id}"] .task-next')).to_be_visible()
 
 
 @pytest.fixture
@@ -133,9 +157,9 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     page.click("#start-analysis")
     expect(page.locator("#analysis-message")).to_contain_text("Analysis started")
     task = page.locator(".task").first
-    expect(task.locator(".task-type")).to_have_text("main_analysis")
+    expect(task.locator(".task-type")).to_have_text("Analysis")
     expect(task.locator(".progress")).to_have_attribute("aria-valuenow", "100", timeout=120_000)
-    expect(task.locator(".task-status")).to_have_text("SUCCESS")
+    expect(task.locator(".task-status")).to_have_text("done")
     expect(page.locator("#last-run-summary")).to_contain_text("6 analyzed", timeout=10_000)
     expect(page.locator("#library-rows tr")).to_have_count(6)
     expect(page.locator("#library-total")).to_have_text("(6 tracks)")
