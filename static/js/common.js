@@ -1,6 +1,7 @@
-// Loaded once by base.html, before every page script: JSON calls with the CSRF token (api), following a task until it
-// finishes (followTask), the table-cell helpers, the song picker (autocomplete), the 30-second previews, and the
-// playlist box (create on the media server, download as .m3u8).
+// Loaded once by base.html, before every page script: the colour theme and the navigation's menus, JSON calls with
+// the CSRF token (api), following a task until it finishes (followTask), the table-cell helpers, the song picker
+// (autocomplete), the play controls of a song (the player is player.js), and the playlist box (create on the media
+// server, download as .m3u8).
 window.AudioMuse = (() => {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -280,59 +281,18 @@ window.AudioMuse = (() => {
     return () => input.dataset.itemId || "";
   }
 
-  // One shared player for the 30-second previews of every result table: a ▶ button per row plays the track from
-  // /api/tracks/<id>/audio (Range requests, so the browser can seek); a second click stops it.
-  const PREVIEW_SECONDS = 30;
-  let player = null;
-  let playing = null;  // the button of the track playing
-  function previewBar() {
-    if (player) return player;
-    const bar = document.createElement("div");
-    bar.className = "preview-bar";
-    bar.hidden = true;
-    const label = document.createElement("span");
-    label.className = "preview-title";
-    const audio = document.createElement("audio");
-    audio.controls = true;
-    audio.preload = "none";
-    const status = document.createElement("span");
-    status.className = "preview-status";
-    status.setAttribute("role", "status");
-    bar.append(label, audio, status);
-    document.body.append(bar);
-    audio.addEventListener("timeupdate", () => {
-      if (audio.currentTime - (audio.dataset.start || 0) >= PREVIEW_SECONDS) audio.pause();
-    });
-    audio.addEventListener("pause", () => { if (playing) { playing.textContent = "▶"; playing.setAttribute("aria-pressed", "false"); } });
-    player = { bar, label, audio, status };
-    return player;
-  }
-  async function preview(button, itemId, title) {
-    const p = previewBar();
-    if (playing === button && !p.audio.paused) { p.audio.pause(); return; }
-    if (playing) { playing.textContent = "▶"; playing.setAttribute("aria-pressed", "false"); }
-    playing = button;
-    p.bar.hidden = false;
-    p.label.textContent = title;
-    say(p.status, "");
-    const url = `/api/tracks/${encodeURIComponent(itemId)}/audio`;
-    try {
-      await api(url, { headers: { Range: "bytes=0-0" }, as: "blob" });
-    } catch (err) {
-      say(p.status, `Cannot play: ${(err.body && err.body.error) || err.statusText || err.message}`, true);
-      return;
-    }
-    p.audio.src = url;
-    p.audio.dataset.start = "0";
-    button.textContent = "■";
-    button.setAttribute("aria-pressed", "true");
-    p.audio.play().catch((err) => say(p.status, `Cannot play: ${err.message}`, true));
-  }
+  // A song's play controls for any list: ▶ plays the list it is in from this song (a second click pauses), +
+  // adds it to the queue. The player (static/js/player.js, on every page) does the playing.
   function playButton(itemId, title) {
-    const button = element("button", { type: "button", class: "play", "aria-pressed": "false",
-      "aria-label": `Play a preview of ${title}` }, "▶");
-    button.addEventListener("click", () => preview(button, itemId, title));
-    return button;
+    const play = element("button", { type: "button", class: "play", "aria-pressed": "false",
+      "aria-label": `Play ${title}`, "data-item-id": itemId, "data-label": title }, "▶");
+    play.addEventListener("click", () => window.AudioMusePlayer.clicked(play));
+    const add = element("button", { type: "button", class: "queue-add", "aria-label": `Add ${title} to the queue`,
+      title: "Add to the queue" }, "+");
+    add.addEventListener("click", () => window.AudioMusePlayer.addToQueue([{ id: itemId, label: title }]));
+    const both = document.createDocumentFragment();
+    both.append(play, add);
+    return both;
   }
 
   const fmt = (value, digits = 3) => (value == null ? "–" : Number(value).toFixed(digits));

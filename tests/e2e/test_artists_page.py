@@ -67,7 +67,7 @@ def test_similar_artists_section(site, page):
     first_songs = matches.nth(0).locator(".artist-song")
     expect(first_songs).to_have_count(6)  # three of Alpha's and three of Beta's
     first_songs.nth(3).locator("button.play").click()
-    expect(page.locator(".preview-bar")).to_be_visible()
+    expect(page.locator(".player")).to_be_visible()
     expect(first_songs.nth(3).locator("button.play")).to_have_attribute("aria-pressed", "true")
 
     page.click("#artist-radio")

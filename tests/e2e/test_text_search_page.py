@@ -57,9 +57,9 @@ def test_typing_shows_keyword_then_semantic_results_and_makes_a_playlist(start_s
     first_row = page.locator("#search-rows tr").first
     first_row.locator("button.play").click()
     expect(first_row.locator("button.play")).to_have_attribute("aria-pressed", "true")
-    page.wait_for_function("() => { const a = document.querySelector('.preview-bar audio'); "
+    page.wait_for_function("() => { const a = document.querySelector('.player audio'); "
                            "return a && a.currentTime > 0.2; }", timeout=15_000)
-    expect(page.locator(".preview-title")).to_contain_text(first_row.locator("td").nth(1).inner_text())
+    expect(page.locator(".player-title")).to_contain_text(first_row.locator("td").nth(1).inner_text())
     first_row.locator("button.play").click()  # a second click stops it
     expect(first_row.locator("button.play")).to_have_attribute("aria-pressed", "false")
     expect(page.locator("input[name=playlist_name]")).to_have_value("jazz guitar")
@@ -104,7 +104,7 @@ def test_without_the_model_keyword_results_still_show(start_site, config, db, re
     gone = next(t for t in tracks if t.item_id == first.get_attribute("data-item-id"))
     Path(gone.path).unlink()
     first.locator("button.play").click()
-    expect(page.locator(".preview-status")).to_contain_text("Cannot play: the audio of this track cannot be read here")
+    expect(page.locator(".player-status")).to_contain_text("the audio of this track cannot be read here")
 
 
 def test_nothing_analyzed_says_so(start_site, page):
