@@ -42,11 +42,12 @@ def embedded_services() -> Iterator[tuple[Path, str, str]]:
 
 
 @contextmanager
-def task_workers(env: Mapping[str, str], *, child_workers: int) -> Iterator[None]:
+def task_workers(env: Mapping[str, str], *, child_workers: int, code_root: Path = ROOT) -> Iterator[None]:
     """One orchestrator worker (`high`) and `child_workers` album/batch workers (`default`), as supervisord runs
-    them; stopped on exit (SIGTERM, then SIGKILL for any still running after 30 s)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", queue], cwd=ROOT, env=dict(env),
-                              start_new_session=True)
+    them, running the code of `code_root` (another checkout, to measure the code before a change); stopped on exit
+    (SIGTERM, then SIGKILL for any still running after 30 s)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "tasks.worker", "--queues", queue], cwd=code_root,
+                              env=dict(env), start_new_session=True)
              for queue in ["high"] + ["default"] * child_workers]
     try:
         yield

@@ -1,20 +1,22 @@
 """Queries of playlist matching: the user's playlists as read from the media server, their stored profiles, the
-suggestions and their accept/reject state, and the analyzed songs' matching features."""
+suggestions and their accept/reject state, and what the job needs of the analyzed songs (MatchingLibrary)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from psycopg2.extras import Json
+from psycopg2.extras import Json, execute_values
 
 from db.exclusions_sql import exclusion_sql
 from db.pool import Database
 from db.versions import SHOWN_COPY, SONG
 from discovery.exclusions import Exclusions
+from discovery.playlist_matching import MatchingLibrary
+from discovery.ranking import to_unit_rows
 
 
 def save_user_playlist(db: Database, *, playlist_id: str, name: str, item_ids: Sequence[str], content_hash: str,
@@ -78,15 +80,71 @@ def save_profile(db: Database, playlist_id: str, key: ProfileKey, *, members: in
          np.ascontiguousarray(tag_profile, "<f4").tobytes()))
 
 
-def features(db: Database, model: str) -> list[dict[str, Any]]:
-    """Every analyzed song with an embedding of `model`: item id, title, artist, vector, tags, moods, bpm, energy,
-    analysis version, when it was analyzed, the copy lists show for its recording (`shown`) and its song (`song`,
-    discovery/versions.py)."""
-    return db.fetch_all(
-        f"""SELECT t.item_id, t.title, t.artist, t.album, t.tags, t.moods, t.tempo_bpm, t.energy, t.analysis_version,
-                  t.analyzed_at, e.vector, {SHOWN_COPY} AS shown, {SONG} AS song
-             FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
-            WHERE t.analyzed_at IS NOT NULL ORDER BY t.item_id""", (model,))
+def analyzed_among(db: Database, model: str, item_ids: Sequence[str]) -> set[str]:
+    """Those of `item_ids` that are analyzed and have an embedding of `model`: the songs matching knows."""
+    rows = db.fetch_all("""SELECT t.item_id FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
+                            WHERE t.analyzed_at IS NOT NULL AND t.item_id = ANY(%s)""", (model, list(item_ids)))
+    return {r["item_id"] for r in rows}
+
+
+_ANALYZED = """FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %(model)s
+              WHERE t.analyzed_at IS NOT NULL"""
+
+
+def matching_library(db: Database, model: str, *, members: Collection[str], since: datetime | None,
+                     batch: int = 10_000) -> MatchingLibrary:
+    """What the matching job needs of every analyzed song with an embedding of `model`, in item-id order: its unit
+    vector; and, of the songs in `members` and those analyzed since `since` (every one when None; the candidates),
+    the item id, song and shown copy (discovery/versions.py); of the members also title, artist, tags, moods, tempo
+    and energy. The vectors are streamed as tuples through a server-side cursor into one float32 array sized by a
+    count first (grown if rows arrive meanwhile), as db.tracks.all_embeddings: no other row is kept, so a million
+    songs cost their 800 MB of vectors. Raises ValueError when the embeddings differ in size."""
+    wanted = set(members)
+    params = {"model": model, "since": since}
+    matrix = np.zeros((0, 0), dtype=np.float32)
+    rows: list[int] = []
+    item_ids: list[str] = []
+    songs: list[str] = []
+    shown: list[str] = []
+    candidate: list[bool] = []
+    n = 0
+    with db.transaction() as cur, cur.connection.cursor(name="matching_library") as stream:
+        cur.execute(f"SELECT count(*) AS n {_ANALYZED}", params)
+        counted = cur.fetchone()
+        expected = int(counted["n"]) if counted else 0
+        stream.itersize = batch
+        # a song or shown copy that is the item itself comes as NULL (most do): no second string per row
+        stream.execute(
+            f"""SELECT t.item_id, e.vector, (%(since)s::timestamptz IS NULL OR t.analyzed_at >= %(since)s),
+                       NULLIF({SHOWN_COPY}, t.item_id), NULLIF({SONG}, t.item_id)
+                  {_ANALYZED} ORDER BY t.item_id""", params)
+        for item_id, vector, is_candidate, shown_copy, song in stream:
+            row = np.frombuffer(vector, dtype="<f4")
+            if n == 0:
+                matrix = np.empty((max(expected, 1), len(row)), dtype=np.float32)
+            elif len(row) != matrix.shape[1]:
+                raise ValueError(f"the {model} embedding of {item_id!r} has {len(row)} dimensions, not "
+                                 f"{matrix.shape[1]} like the others")
+            if n == len(matrix):  # rows stored since the count
+                matrix = np.concatenate([matrix, np.empty((max(n // 8, batch), matrix.shape[1]), np.float32)])
+            matrix[n] = row
+            if is_candidate or item_id in wanted:
+                rows.append(n)
+                item_ids.append(item_id)
+                songs.append(song or item_id)
+                shown.append(shown_copy or item_id)
+                candidate.append(bool(is_candidate))
+            n += 1
+    vectors = matrix[:n]  # a view: rows deleted since the count leave a few unused rows, not a copy of them all
+    found = [item_id for item_id in item_ids if item_id in wanted]
+    details = {r["item_id"]: r for r in db.fetch_all(
+        "SELECT item_id, title, artist, tags, moods, tempo_bpm, energy FROM tracks WHERE item_id = ANY(%s)",
+        (found,))} if found else {}
+    return MatchingLibrary(
+        vectors=to_unit_rows(vectors), rows=np.asarray(rows, dtype=np.int64), item_ids=item_ids, songs=songs,
+        shown=shown, candidate=np.asarray(candidate, dtype=bool),
+        member_rows={item_id: row for row, item_id in zip(rows, item_ids, strict=True) if item_id in details},
+        members=details)
 
 
 def decided(db: Database) -> set[tuple[str, str]]:
@@ -100,12 +158,14 @@ def save_suggestions(db: Database, suggestions: Sequence[tuple[str, str, float, 
     if not suggestions:
         return 0
     with db.transaction() as cur:
-        cur.executemany(
-            """INSERT INTO playlist_suggestions (item_id, playlist_id, score, reasons)
-               VALUES (%s, %s, %s, %s)
+        execute_values(
+            cur,
+            """INSERT INTO playlist_suggestions (item_id, playlist_id, score, reasons) VALUES %s
                ON CONFLICT (item_id, playlist_id) DO UPDATE SET score = EXCLUDED.score, reasons = EXCLUDED.reasons
                WHERE playlist_suggestions.status = 'open'""",
-            [(i, p, s, Json(r)) for i, p, s, r in suggestions])
+            # one statement may not upsert a row twice: of a pair given twice the last is kept, as row by row
+            [(i, p, s, Json(r)) for (i, p), (s, r) in {(i, p): (s, r) for i, p, s, r in suggestions}.items()],
+            page_size=1000)
     return len(suggestions)
 
 

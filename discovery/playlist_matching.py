@@ -9,6 +9,7 @@ whole library, averaged. A playlist is suggested when that is at least SUGGEST_Z
 the library) — at most MAX_SUGGESTIONS per song, best first.
 
 Pure: arrays and records in, scores out. Rows of `Library` are the candidate songs; a playlist is a set of rows.
+The matching job holds a MatchingLibrary instead: every song's vector, records of only the rows it names.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,9 @@ from discovery.ranking import Library, PlaylistProfile, embedding_fit, unit_mean
 from discovery.types import Lookup, Neighbours, TrackInfo
 
 __all__ = ["COOCCURRENCE_MIN_PLAYLISTS", "MAX_SUGGESTIONS", "PROFILE_CODE_VERSION", "SUGGEST_Z", "Continued",
-           "SongCooccurrence", "Suggestions", "build_profile", "continue_playlist", "cooccurrence",
-           "cooccurrence_scores", "library_of", "membership_hash", "percentile", "song_cooccurrence", "suggest"]
+           "MatchingLibrary", "SongCooccurrence", "Suggestions", "build_profile", "continue_playlist", "cooccurrence",
+           "cooccurrence_scores", "library_of", "membership_hash", "percentile", "profile_of", "song_cooccurrence",
+           "suggest"]
 
 PROFILE_CODE_VERSION = 1  # bump when a profile's definition changes: stored profiles are recomputed
 # Co-occurrence is used from this many playlists (bench/quality.py --cooccurrence: with fewer it added nothing to the
@@ -40,15 +41,26 @@ SUGGEST_Z = 1.0
 MAX_SUGGESTIONS = 3
 
 
+def _analysis(records: Sequence[Mapping[str, Any]], *, tag_names: Sequence[str],
+              mood_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tags (n, T), moods (n, M), bpm (n,) and energy (n,) float32 of `records` (`tags`, `moods`: name → probability
+    or None; `tempo_bpm`, `energy`: a number or None, NaN in the arrays)."""
+    def number(value: Any) -> float:
+        return np.nan if value is None else float(value)
+
+    return (np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in tag_names] for r in records], dtype=np.float32),
+            np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in mood_names] for r in records], dtype=np.float32),
+            np.array([number(r["tempo_bpm"]) for r in records], dtype=np.float32),
+            np.array([number(r["energy"]) for r in records], dtype=np.float32))
+
+
 def library_of(records: Sequence[Mapping[str, Any]], *, tag_names: Sequence[str],
                mood_names: Sequence[str]) -> Library:
     """The Library of analysed songs as the database gives them (`vector`: little-endian float32 bytes; `tags`,
     `moods`: name → probability or None; `tempo_bpm`, `energy`: a number or None), in their order."""
-    return Library.build(
-        np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in records]),
-        np.array([[float((r["tags"] or {}).get(t, 0.0)) for t in tag_names] for r in records], dtype=np.float32),
-        np.array([[float((r["moods"] or {}).get(m, 0.0)) for m in mood_names] for r in records], dtype=np.float32),
-        bpm=[r["tempo_bpm"] for r in records], energy=[r["energy"] for r in records])
+    tags, moods, bpm, energy = _analysis(records, tag_names=tag_names, mood_names=mood_names)
+    return Library(unit_rows(np.stack([np.frombuffer(bytes(r["vector"]), dtype="<f4") for r in records])), tags,
+                   moods, bpm, energy)
 
 
 def membership_hash(item_ids: Sequence[str]) -> str:
@@ -78,6 +90,39 @@ def build_profile(library: Library, members: Sequence[int]) -> PlaylistProfile:
     energy_centre, energy_spread = _robust(library.energy[rows], MIN_ENERGY_SPREAD)
     return PlaylistProfile(rows, centroid.astype(np.float32), spread, tag_profile.astype(np.float32), bpm_centre,
                            bpm_spread, energy_centre, energy_spread)
+
+
+@dataclass(frozen=True)
+class MatchingLibrary:
+    """What the matching job holds of the library: every analysed song's unit embedding (a suggestion's z-scores are
+    over all of them) and, of the rows it names — the playlists' members and the candidate songs — their ids; of
+    the members also what a profile and a suggestion's reasons are made of. No row of the whole library is a
+    record: at a million songs that is gigabytes."""
+
+    vectors: np.ndarray  # (n, d) float32 unit rows
+    rows: np.ndarray  # (k,) int64: the library rows named, ascending
+    item_ids: Sequence[str]  # of each named row
+    songs: Sequence[str]  # its song (discovery/versions.py): a playlist holding any version of it holds it
+    shown: Sequence[str]  # the copy lists show of its recording: the only copy suggested
+    candidate: np.ndarray  # (k,) bool: analysed since the cutoff, so scored
+    member_rows: Mapping[str, int]  # item id → row of each playlist member
+    members: Mapping[str, Mapping[str, Any]]  # item id → title, artist, tags, moods, tempo_bpm, energy of each member
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """The positions in `self.rows` (and its aligned lists) of named library `rows`."""
+        return np.searchsorted(self.rows, rows)
+
+
+def profile_of(library: MatchingLibrary, members: Sequence[int], *, tag_names: Sequence[str],
+               mood_names: Sequence[str]) -> PlaylistProfile:
+    """build_profile's profile of the playlist whose songs are the library rows `members` (at least one), from the
+    members' vectors and records alone."""
+    rows = sorted(set(int(m) for m in members))
+    if not rows:
+        raise ValueError("a playlist profile needs at least one song")
+    records = [library.members[library.item_ids[at]] for at in library.positions(np.asarray(rows)).tolist()]
+    own = Library(library.vectors[rows], *_analysis(records, tag_names=tag_names, mood_names=mood_names))
+    return replace(build_profile(own, range(len(rows))), members=np.asarray(rows, dtype=np.int64))
 
 
 def cooccurrence(playlists: Sequence[Sequence[int]], n: int, *, min_support: int = 2) -> np.ndarray:
@@ -151,44 +196,42 @@ class Suggestions:
         return len({item_id for item_id, _, _, _ in self.suggestions})
 
 
-def _song(record: Mapping[str, Any]) -> str:
-    return str(record.get("song") or record["item_id"])
-
-
-def suggest(library: Library, records: Sequence[Mapping[str, Any]],
-            playlists: Sequence[tuple[Mapping[str, Any], PlaylistProfile]], *, decided: Collection[tuple[str, str]],
-            since: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> Suggestions:
-    """The playlists each song analysed `since` (all when None) fits. `records[i]` (item_id, title, artist,
-    analyzed_at) describes library row i; `playlists` are (playlist_id and item_ids, its profile); `decided` are the
-    (item, playlist) pairs the user accepted or rejected, never suggested again. `progress(done, total)` is called
-    after each playlist (the job reports and checks for cancellation there)."""
-    songs = [i for i, r in enumerate(records) if since is None or (r["analyzed_at"] and r["analyzed_at"] >= since)]
-    song_rows = np.asarray(songs, dtype=np.int64)
-    candidates: dict[int, list[tuple[float, str, list[str]]]] = {}
-    for number, (playlist, profile) in enumerate(playlists if songs else (), start=1):
+def suggest(library: MatchingLibrary, playlists: Sequence[tuple[Mapping[str, Any], PlaylistProfile]], *,
+            decided: Collection[tuple[str, str]],
+            progress: Callable[[int, int], None] | None = None) -> Suggestions:
+    """The playlists each candidate song of `library` fits. `playlists` are (playlist_id and item_ids, its profile,
+    whose members are rows of `library`); `decided` are the (item, playlist) pairs the user accepted or rejected,
+    never suggested again. `progress(done, total)` is called after each playlist (the job reports and checks for
+    cancellation there)."""
+    song_rows = library.rows[library.candidate]
+    candidates: dict[int, list[tuple[float, str, list[str]]]] = {}  # by position in library.rows
+    for number, (playlist, profile) in enumerate(playlists if len(song_rows) else (), start=1):
         fit = embedding_fit(library.vectors, library.vectors[profile.members])  # z-scores over the whole library
         z = fit.score
         member_set = set(playlist["item_ids"])
+        member_at = library.positions(profile.members).tolist()
         # A song is suggested once, by the copy lists show, and not when a version of it is in the playlist.
-        songs_in = {_song(records[int(m)]) for m in profile.members}
+        songs_in = {library.songs[at] for at in member_at}
         by_fit = song_rows[np.argsort(-z[song_rows], kind="stable")]  # a song's best-fitting version first
-        for row, near in zip(by_fit.tolist(), fit.nearest[by_fit].tolist(), strict=True):
-            item_id = records[row]["item_id"]
-            if z[row] < SUGGEST_Z or item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
+        by_fit = by_fit[~(z[by_fit] < SUGGEST_Z)]  # in numpy: in a full run every song is a candidate
+        for row, at, near in zip(by_fit.tolist(), library.positions(by_fit).tolist(), fit.nearest[by_fit].tolist(),
+                                 strict=True):
+            item_id = library.item_ids[at]
+            if item_id in member_set or (item_id, playlist["playlist_id"]) in decided:
                 continue
-            if records[row].get("shown", item_id) != item_id or _song(records[row]) in songs_in:
+            if library.shown[at] != item_id or library.songs[at] in songs_in:
                 continue
-            songs_in.add(_song(records[row]))
-            twin = records[int(profile.members[near])]
+            songs_in.add(library.songs[at])
+            twin = library.members[library.item_ids[member_at[near]]]
             reasons = [f"sounds like the playlist (closer than {percentile(z[row]):.0%} of your library)",
                        f"close to {twin['title']} — {twin['artist']}"]
-            candidates.setdefault(row, []).append((float(z[row]), playlist["playlist_id"], reasons))
+            candidates.setdefault(at, []).append((float(z[row]), playlist["playlist_id"], reasons))
         if progress is not None:
             progress(number, len(playlists))
-    return Suggestions([(records[row]["item_id"], playlist_id, round(score, 4), reasons)
-                        for row, found in candidates.items()
+    return Suggestions([(library.item_ids[at], playlist_id, round(score, 4), reasons)
+                        for at, found in candidates.items()
                         for score, playlist_id, reasons in sorted(found, reverse=True)[:MAX_SUGGESTIONS]],
-                       len(songs))
+                       len(song_rows))
 
 
 @dataclass(frozen=True)

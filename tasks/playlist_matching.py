@@ -19,7 +19,7 @@ from db import playlist_matching as match_store
 from db.app_settings import effective_config
 from db.exclusions_sql import allowed_item_ids
 from discovery.exclusions import Exclusions
-from discovery.playlist_matching import PROFILE_CODE_VERSION, build_profile, library_of, membership_hash, suggest
+from discovery.playlist_matching import PROFILE_CODE_VERSION, membership_hash, profile_of, suggest
 from discovery.ranking import unit_mean, unit_rows
 from mediaserver import AUTOMATIC_SUFFIX, MediaServerError
 from tasks.catalog import PLAYLIST_MATCHING
@@ -36,8 +36,6 @@ MIN_MEMBERS = 2
 def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full: bool = False) -> dict[str, Any]:
     server = ctx.media_server()
     ctx.report("Reading your playlists from the media server", phase="playlists", progress=0)
-    rows = match_store.features(ctx.db, MODEL_NAME)
-    row_of = {r["item_id"]: i for i, r in enumerate(rows)}
     summary: dict[str, Any] = {"playlists": 0, "generated_skipped": 0, "read_failures": [], "profiles_computed": 0,
                                "profiles_kept": 0, "songs_scored": 0, "suggestions": 0}
     listed = server.list_playlists()
@@ -49,10 +47,12 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         if generated:
             summary["generated_skipped"] += 1
         try:
-            members = [i for i in server.playlist_tracks(listed_playlist.playlist_id) if i in row_of]
+            tracks = server.playlist_tracks(listed_playlist.playlist_id)
         except MediaServerError as exc:
             summary["read_failures"].append({"playlist": listed_playlist.name, "reason": str(exc)})
             continue  # what was stored of it stays until it can be read
+        known = match_store.analyzed_among(ctx.db, MODEL_NAME, tracks)
+        members = [i for i in tracks if i in known]
         match_store.save_user_playlist(ctx.db, playlist_id=listed_playlist.playlist_id, name=listed_playlist.name,
                                        item_ids=list(dict.fromkeys(members)),
                                        content_hash=membership_hash(members), generated=generated)
@@ -63,22 +63,26 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         ctx.append_log("The media server listed no playlists: keeping the ones read before")
         summary["kept_unlisted"] = True
     match_store.drop_member_suggestions(ctx.db)
-    if not rows:
+    cutoff = datetime.fromisoformat(since) if since and not full else None
+    playlists = [p for p in match_store.user_playlists(ctx.db) if len(p["item_ids"]) >= MIN_MEMBERS]
+    ctx.check_cancelled()
+    ctx.report("Reading the analyzed songs", progress=30, log=False)
+    library = match_store.matching_library(ctx.db, MODEL_NAME, members={i for p in playlists for i in p["item_ids"]},
+                                           since=cutoff)
+    if not len(library.vectors):
         ctx.report("Nothing is analyzed yet: no profile to build", progress=100)
         return summary
-    library = library_of(rows, tag_names=MSD_TAGS, mood_names=MOODS)
     stored = match_store.stored_profile_keys(ctx.db)
     clap_counts = clap_store.counts_by_model(ctx.db)
     clap_model = next(iter(clap_counts), None)  # the model that made most CLAP embeddings, as text search uses
-    playlists = [p for p in match_store.user_playlists(ctx.db) if len(p["item_ids"]) >= MIN_MEMBERS]
     summary["playlists"] = len(playlists)
     profiles = []
     for number, playlist in enumerate(playlists, start=1):
         ctx.check_cancelled()
-        member_rows = [row_of[i] for i in playlist["item_ids"] if i in row_of]
+        member_rows = [library.member_rows[i] for i in playlist["item_ids"] if i in library.member_rows]
         if len(member_rows) < MIN_MEMBERS:
             continue  # its songs were cleaned since it was read
-        profile = build_profile(library, member_rows)
+        profile = profile_of(library, member_rows, tag_names=MSD_TAGS, mood_names=MOODS)
         kind = PROFILE_KIND + (f"+clap:{clap_model}" if clap_model else "")
         key = match_store.ProfileKey(kind, MODEL_NAME, ANALYSIS_VERSION, PROFILE_CODE_VERSION,
                                      playlist["content_hash"])
@@ -96,7 +100,6 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         profiles.append((playlist, profile))
         ctx.report(f"Profiled {number}/{len(playlists)} playlists", progress=30 + 30.0 * number / len(playlists),
                    log=False)
-    cutoff = datetime.fromisoformat(since) if since and not full else None
 
     def matched(number: int, total: int) -> None:
         ctx.report(f"Matched new songs against {number}/{total} playlists", progress=60 + 38.0 * number / total,
@@ -104,7 +107,7 @@ def run_playlist_matching_task(ctx: TaskContext, since: str | None = None, full:
         ctx.check_cancelled()
 
     ctx.check_cancelled()
-    found = suggest(library, rows, profiles, decided=match_store.decided(ctx.db), since=cutoff, progress=matched)
+    found = suggest(library, profiles, decided=match_store.decided(ctx.db), progress=matched)
     summary["songs_scored"] = found.songs_scored
     # a song the saved blocklists and scope leave out is never suggested (it still shapes its playlists' profiles)
     exclusions = Exclusions.from_settings(effective_config(ctx.config, ctx.db))

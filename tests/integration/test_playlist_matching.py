@@ -1,10 +1,12 @@
 """Playlist matching with real PostgreSQL, Redis and an RQ worker on the local folder: the user's .m3u8 playlists
 are read, profiled (and re-profiled only when they change), new songs are suggested for the playlist whose sound
-they share, accepting adds the song to the playlist file, a rejection is never suggested again, and a playlist
-can be extended with songs that fit."""
+they share (scored over the whole library, checked against numpy over every row), accepting adds the song to the
+playlist file, a rejection is never suggested again, and a playlist can be extended with songs that fit."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,11 @@ import numpy as np
 import pytest
 
 from app import serve
+from audio.moods import MOODS
+from audio.musicnn import MSD_TAGS
+from db import playlist_matching as match_store
 from db import task_status as store
-from tests.seeded_library import seed_groups
+from tests.seeded_library import insert_track, seed_groups
 
 
 @pytest.fixture
@@ -189,3 +194,85 @@ def test_a_killed_matching_worker_is_failed_and_the_next_run_completes(make_conf
             assert db.fetch_one("SELECT count(*) AS n FROM user_playlists")["n"] == 4
         finally:
             app.extensions["audiomuse"].stop_background.set()
+
+
+def test_new_songs_are_scored_against_the_whole_library(make_config, db, redis, run_worker_burst, tmp_path):
+    """The job run for the songs analyzed since a cutoff, on a planted library, against the same figures computed
+    straight over every row with numpy: only new songs are suggested, their z-scores are over the whole library (a
+    new song nearer a playlist than the other new songs, but farther than most of the library, is not suggested),
+    and the stored profiles are the members' mean vector and tags."""
+    rng = np.random.default_rng(12)
+    centres = rng.normal(size=(3, 16))
+    planted: dict[str, np.ndarray] = {}
+    for i in range(240):  # three sound groups, analysed ten days ago
+        planted[f"old{i:03d}"] = centres[i % 3] + 0.6 * rng.normal(size=16)
+    for i in range(18):  # new songs of group 2, far from both playlists
+        planted[f"new{i:02d}"] = centres[2] + 0.6 * rng.normal(size=16)
+    planted["new-close"] = centres[0] + 0.2 * rng.normal(size=16)
+    planted["new-between"] = 0.45 * centres[0] + 0.55 * centres[2] + 0.2 * rng.normal(size=16)
+    for item_id, vector in planted.items():
+        insert_track(db, item_id=item_id, title=f"Title {item_id}", artist="Band", vector=vector)
+        db.execute("UPDATE tracks SET tags = %s, moods = %s WHERE item_id = %s",
+                   (json.dumps({"rock": float(rng.random()), "jazz": float(rng.random())}),
+                    json.dumps({"happy": float(rng.random())}), item_id))
+    db.execute("UPDATE tracks SET analyzed_at = now() - interval '10 days' WHERE item_id LIKE 'old%'")
+    playlists = {"group0": [f"old{i:03d}" for i in range(0, 30, 3)], "group1": [f"old{i:03d}" for i in range(1, 31, 3)]}
+    for playlist_id, members in playlists.items():
+        match_store.save_user_playlist(db, playlist_id=playlist_id, name=playlist_id, item_ids=members,
+                                       content_hash=playlist_id, generated=False)
+
+    ids = sorted(planted)
+    vectors = np.array([planted[i] for i in ids], dtype=np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    new = np.array([not i.startswith("old") for i in ids])
+
+    def z(values: np.ndarray, over: np.ndarray) -> np.ndarray:
+        return (values - values[over].mean()) / values[over].std()
+
+    expected: dict[tuple[str, str], float] = {}
+    fits_old = fits_among_new = 0
+    everyone = np.ones(len(ids), dtype=bool)
+    for playlist_id, members in playlists.items():
+        rows = [ids.index(m) for m in members]
+        centroid = vectors[rows].mean(axis=0)
+        to_centroid, nearest = vectors @ (centroid / np.linalg.norm(centroid)), (vectors @ vectors[rows].T).max(1)
+        score = (z(to_centroid, everyone) + z(nearest, everyone)) / 2
+        assert not np.any(np.abs(score - 1.0) < 1e-3)  # no song on the threshold: float noise cannot flip one
+        fits_old += int(np.sum(score[~new] >= 1.0)) - len(rows)
+        among_new = (z(to_centroid, new) + z(nearest, new)) / 2
+        if playlist_id == "group0":
+            fits_among_new = int(among_new[ids.index("new-between")] >= 1.0)
+            assert score[ids.index("new-between")] < 1.0 and score[ids.index("new-close")] >= 1.0
+        expected.update({(ids[r], playlist_id): float(score[r]) for r in np.flatnonzero(new & (score >= 1.0))})
+    assert fits_old > 0 and fits_among_new == 1  # the premises: old songs fit too; scored among new songs only,
+    # new-between would have been suggested
+
+    config = make_config(MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
+    app = serve(config)
+    try:
+        cutoff = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+        started = app.test_client().post("/api/playlists/match", json={"full": False, "since": cutoff})
+        assert started.status_code == 202
+        run_worker_burst()
+        row = store.get_task(db, started.get_json()["task_id"])
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+    assert row["status"] == "SUCCESS", row
+    assert row["result"]["songs_scored"] == 20 and row["result"]["profiles_computed"] == 2
+    stored = {(r["item_id"], r["playlist_id"]): r for r in db.fetch_all("SELECT * FROM playlist_suggestions")}
+    assert set(stored) == set(expected) and ("new-close", "group0") in stored
+    for pair, score in expected.items():
+        assert stored[pair]["score"] == pytest.approx(score, abs=2e-4)
+        assert stored[pair]["reasons"][1].startswith("close to Title old")
+
+    tags = {i: r for i, r in ((r["item_id"], r) for r in db.fetch_all("SELECT item_id, tags, moods FROM tracks"))}
+    for profile in db.fetch_all("SELECT playlist_id, members, centroid, tag_profile FROM playlist_profiles"):
+        members = playlists[profile["playlist_id"]]
+        centroid = vectors[[ids.index(m) for m in members]].mean(axis=0)
+        np.testing.assert_allclose(np.frombuffer(profile["centroid"], "<f4"), centroid / np.linalg.norm(centroid),
+                                   atol=1e-6)
+        means = np.array([[tags[m]["tags"].get(t, 0.0) for t in MSD_TAGS] + [tags[m]["moods"].get(x, 0.0)
+                                                                             for x in MOODS] for m in members]).mean(0)
+        np.testing.assert_allclose(np.frombuffer(profile["tag_profile"], "<f4"), means / np.linalg.norm(means),
+                                   atol=1e-6)
+        assert profile["members"] == 10

@@ -19,7 +19,7 @@ from db import playlist_matching as match_store
 from db import tracks as track_store
 from db import versions as version_store
 from discovery.dedup import song_key_hash
-from discovery.playlist_matching import build_profile, library_of, suggest
+from discovery.playlist_matching import profile_of, suggest
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
 from voyager_manager import rebuild_from_embeddings, store_version_groups
@@ -174,12 +174,12 @@ def test_playlist_matching_offers_a_song_once_and_not_when_a_version_is_in_the_p
     one_row_per_song(ids(continued))
     match_store.save_user_playlist(db, playlist_id="p2", name="Fillers", item_ids=["f1", "f2", "f3"],
                                    content_hash="h2", generated=False)
-    records = match_store.features(db, MODEL_NAME)
-    library = library_of(records, tag_names=("rock", "jazz"), mood_names=("happy",))
-    row = {r["item_id"]: i for i, r in enumerate(records)}
-    playlists = [({"playlist_id": pid, "item_ids": members}, build_profile(library, [row[i] for i in members]))
+    library = match_store.matching_library(db, MODEL_NAME, members={"f1", "f2", "f3", "shine-live"}, since=None)
+    playlists = [({"playlist_id": pid, "item_ids": members},
+                  profile_of(library, [library.member_rows[i] for i in members], tag_names=("rock", "jazz"),
+                             mood_names=("happy",)))
                  for pid, members in (("p1", ["f1", "f2", "shine-live"]), ("p2", ["f1", "f2", "f3"]))]
-    found = suggest(library, records, playlists, decided=set())
+    found = suggest(library, playlists, decided=set())
     offered = [(item_id, playlist) for item_id, playlist, _, _ in found.suggestions]
     # the song once, by the FLAC, to the playlist without it; not to p1, which has its live version
     assert offered == [("shine-flac", "p2")]

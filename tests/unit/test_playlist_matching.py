@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from discovery.playlist_matching import build_profile, cooccurrence, membership_hash
+from discovery.playlist_matching import MatchingLibrary, build_profile, cooccurrence, membership_hash, profile_of
 from discovery.ranking import Library, fuse_rrf, fuse_weighted, rank_all
 from discovery.ranking_eval import Split, evaluate, metrics_of, split_playlists
 
@@ -136,38 +136,97 @@ def test_embedding_fit_names_the_closest_member_and_averages_the_two_z_scores():
     np.testing.assert_allclose(fit.score, [0.7423048, 0.6553085, -1.3976132], rtol=1e-5)
 
 
-def records(n: int) -> list[dict]:
-    from datetime import datetime
+def matching(lib: Library, candidate: list[bool]) -> MatchingLibrary:
+    """The six songs as the matching job holds them: every row named, members' records by item id."""
+    ids = [f"s{i}" for i in range(len(lib))]
+    members = {f"s{i}": {"title": f"Song {i}", "artist": "Band", "tags": {"a": float(lib.tags[i, 0])},
+                         "moods": {}, "tempo_bpm": None if np.isnan(lib.bpm[i]) else float(lib.bpm[i]),
+                         "energy": None if np.isnan(lib.energy[i]) else float(lib.energy[i])} for i in range(len(lib))}
+    return MatchingLibrary(lib.vectors, np.arange(len(lib)), ids, ids, ids, np.asarray(candidate),
+                           {i: n for n, i in enumerate(ids)}, members)
 
-    return [{"item_id": f"s{i}", "title": f"Song {i}", "artist": "Band", "analyzed_at": datetime(2026, 1, 1 + i)}
-            for i in range(n)]
 
-
-def test_suggestions_skip_members_decided_pairs_and_songs_analysed_before_since():
-    from datetime import datetime
-
+def test_suggestions_skip_members_decided_pairs_and_songs_that_are_not_candidates():
     from discovery.playlist_matching import SUGGEST_Z, suggest
     from discovery.ranking import embedding_fit
 
-    lib, songs = library(), records(6)
-    profile = build_profile(lib, [0, 2])
+    lib = library()
+    songs = matching(lib, [True] * 6)
+    profile = profile_of(songs, [0, 2], tag_names=("a",), mood_names=())
     playlist = {"playlist_id": "x", "item_ids": ["s0", "s2"]}
     z = embedding_fit(lib.vectors, lib.vectors[profile.members]).score
     # the members score high too (0.983 both) but are not suggested; song 1 is the one non-member above SUGGEST_Z
     assert [i for i in range(6) if z[i] >= SUGGEST_Z] == [1]
     calls: list[tuple[int, int]] = []
-    found = suggest(lib, songs, [(playlist, profile)], decided=set(),
+    found = suggest(songs, [(playlist, profile)], decided=set(),
                     progress=lambda done, total: calls.append((done, total)))
     assert found.suggestions == [("s1", "x", 1.0148, ["sounds like the playlist (closer than 84% of your library)",
                                                      "close to Song 0 — Band"])]
     assert found.songs_scored == 6 and found.songs_suggested == 1 and calls == [(1, 1)]
-    assert suggest(lib, songs, [(playlist, profile)], decided={("s1", "x")}).suggestions == []
-    later = suggest(lib, songs, [(playlist, profile)], decided=set(), since=datetime(2026, 1, 3),
+    assert suggest(songs, [(playlist, profile)], decided={("s1", "x")}).suggestions == []
+    # song 1 is no candidate (analysed before the cutoff): the others are scored, over the whole library, none fits
+    later = suggest(matching(lib, [False, False, True, True, True, True]), [(playlist, profile)], decided=set(),
                     progress=lambda done, total: calls.append((done, total)))
     assert later.songs_scored == 4 and later.suggestions == [] and calls == [(1, 1), (1, 1)]
-    assert suggest(lib, songs, [(playlist, profile)], decided=set(), since=datetime(2027, 1, 1),
+    assert suggest(matching(lib, [False] * 6), [(playlist, profile)], decided=set(),
                    progress=lambda done, total: calls.append((done, total))).songs_scored == 0
     assert calls == [(1, 1), (1, 1)]  # no song to score: no playlist is matched
+
+
+def test_a_profile_from_the_members_alone_is_the_profile_from_the_whole_library():
+    rng = np.random.default_rng(3)
+    n, names, moods = 300, ("rock", "jazz", "pop"), ("happy", "sad")
+    vectors = rng.normal(size=(n, 12)).astype(np.float32)
+    records = [{"tags": None if i % 17 == 0 else {t: float(rng.random()) for t in names[: 1 + i % 3]},
+                "moods": {m: float(rng.random()) for m in moods}, "title": f"T{i}", "artist": "A",
+                "tempo_bpm": None if i % 5 == 0 else float(rng.uniform(60, 180)),
+                "energy": None if i % 7 == 0 else float(rng.random())} for i in range(n)]
+    whole = Library.build(vectors, [[(r["tags"] or {}).get(t, 0.0) for t in names] for r in records],
+                          [[r["moods"].get(m, 0.0) for m in moods] for r in records],
+                          bpm=[r["tempo_bpm"] for r in records], energy=[r["energy"] for r in records])
+    members = [250, 3, 40, 41, 3, 199, 5, 10]
+    named = sorted(set(members) | {7, 100})  # the matching job also names its candidates
+    ids = [f"s{r}" for r in named]
+    songs = MatchingLibrary(whole.vectors, np.asarray(named), ids, ids, ids, np.zeros(len(named), bool),
+                            {i: r for r, i in zip(named, ids, strict=True)}, {f"s{r}": records[r] for r in members})
+    expected, got = build_profile(whole, members), profile_of(songs, members, tag_names=names, mood_names=moods)
+    assert got.members.tolist() == expected.members.tolist() == sorted(set(members))
+    for field in ("centroid", "tag_profile"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+    for field in ("spread", "bpm_centre", "bpm_spread", "energy_centre", "energy_spread"):
+        assert getattr(got, field) == getattr(expected, field), field
+
+
+def test_embedding_fit_in_chunks_is_the_fit_in_one_product():
+    from discovery.ranking import CHUNK_ROWS, embedding_fit, row_chunks, unit_mean, unit_rows
+
+    n = 2 * CHUNK_ROWS + CHUNK_ROWS // 3  # a remainder under half a chunk: it joins the last one
+    chunks = list(row_chunks(n))
+    assert [(c.start, c.stop) for c in chunks] == [(0, CHUNK_ROWS), (CHUNK_ROWS, n)]
+    assert [(c.start, c.stop) for c in row_chunks(5)] == [(0, 5)] and list(row_chunks(0)) == []
+    big = 2 * CHUNK_ROWS + CHUNK_ROWS // 2 + 1
+    assert [c.stop - c.start for c in row_chunks(big)] == [CHUNK_ROWS, CHUNK_ROWS, CHUNK_ROWS // 2 + 1]
+    rng = np.random.default_rng(9)
+    candidates = unit_rows(rng.normal(size=(big, 200)))
+    for k in (2, 30, 300):
+        members = candidates[rng.choice(big, k, replace=False)]
+        similarity = candidates @ members.T
+        fit = embedding_fit(candidates, members)
+        np.testing.assert_array_equal(fit.nearest, similarity.argmax(axis=1))
+        np.testing.assert_allclose(fit.nearest_cosine, similarity.max(axis=1), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(fit.to_centroid, candidates @ unit_mean(members), rtol=1e-6, atol=1e-7)
+
+
+def test_unit_rows_in_place_are_unit_rows():
+    from discovery.ranking import CHUNK_ROWS, to_unit_rows, unit_rows
+
+    matrix = np.random.default_rng(2).normal(size=(2 * CHUNK_ROWS + 700, 40)).astype(np.float32)  # two chunks
+    matrix[5] = 0.0
+    expected = unit_rows(matrix)
+    same = matrix
+    assert to_unit_rows(matrix) is same
+    np.testing.assert_array_equal(matrix, expected)  # the same numbers, not only close ones
+    assert not matrix[5].any()
 
 
 def test_continue_a_playlist_ranks_the_neighbours_that_are_not_members():
