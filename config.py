@@ -113,6 +113,9 @@ class Config:
         30.0, "Timeout of one media-server request (HTTP, or an MPD connection or command)", minimum=1)
     HTTP_RETRIES: int = _setting(3, "Retries (with backoff) of a media-server request that failed transiently",
                                  minimum=0)
+    COVER_CACHE_MB: int = _setting(
+        200, "Disk space the resized cover art kept in DATA_DIR/covers may take (the oldest are dropped first)",
+        minimum=1)
     DOWNLOAD_MAX_MB: int = _setting(
         2048, "Most a track's download may take (less for a short track: its length at 16 Mbit/s plus 16 MB)",
         minimum=1)
@@ -509,6 +512,11 @@ class Config:
     @property
     def needs_embedded_redis(self) -> bool:
         return not self.REDIS_URL
+
+    @property
+    def cover_dir(self) -> Path:
+        """Where the web process keeps cover art it resized (bounded by COVER_CACHE_MB)."""
+        return Path(self.DATA_DIR) / "covers"
 
     @property
     def index_dir(self) -> Path:

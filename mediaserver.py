@@ -18,6 +18,8 @@ from mediaservers.base import (
     AudioStream,
     AudioStreamer,
     Capability,
+    CoverArtSource,
+    CoverRequest,
     Library,
     LibraryTeller,
     MediaServer,
@@ -41,7 +43,7 @@ from mediaservers.mpd import Mpd
 from mediaservers.navidrome import Navidrome
 
 __all__ = ["ADAPTERS", "AUTOMATIC_SUFFIX", "FormField", "form_fields", "Album", "AudioFile", "AudioStream",
-           "AudioStreamer", "Capability", "Library", "LibraryTeller", "MediaServer",
+           "AudioStreamer", "Capability", "CoverArtSource", "CoverRequest", "Library", "LibraryTeller", "MediaServer",
            "MediaServerError", "PlayedTrack", "Playlist", "SettingField", "StickerStore", "Track", "TrackLister",
            "UserCredentials",
            "adapter_class", "delete_automatic_playlists", "get_media_server", "iter_all_tracks", "library_ids_for"]

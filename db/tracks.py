@@ -354,7 +354,8 @@ def track_rows(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any
     if not item_ids:
         return {}
     rows = db.fetch_all(
-        """SELECT item_id, title, artist, album, file_path, duration_seconds, tempo_bpm, camelot, energy, moods
+        """SELECT item_id, title, artist, album, album_id, file_path, duration_seconds, tempo_bpm, camelot, energy,
+                  moods
              FROM tracks WHERE item_id = ANY(%s)""",
         (list(item_ids),),
     )

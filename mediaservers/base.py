@@ -105,6 +105,7 @@ class Capability(StrEnum):
     KEEPS_PLAYLIST_ID = "keeps_playlist_id"  # replace_playlist_tracks() changes the playlist in place: same id
     ALBUM_LIBRARIES = "album_libraries"  # album_libraries() tells which library each album is in (LibraryTeller)
     LISTS_ALL_TRACKS = "lists_all_tracks"  # all_tracks() pages through every track cheaply (TrackLister)
+    COVER_ART = "cover_art"  # cover_art() gives a song's picture (CoverArtSource)
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,24 @@ class LibraryTeller(Protocol):
     def album_libraries(self, albums: Sequence[Album]) -> dict[str, str]:
         """album id → the name of the library `albums` (as list_albums gave them) are in; an album in several is in
         the first the server lists. Requests can be scoped to libraries by it (discovery.exclusions)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CoverRequest:
+    """What a server may need to find a song's picture: the song, its file as the server names it, its album."""
+
+    item_id: str
+    path: str | None = None
+    album_id: str | None = None
+
+
+class CoverArtSource(Protocol):
+    """A server with Capability.COVER_ART."""
+
+    def cover_art(self, song: CoverRequest) -> bytes | None:
+        """The song's picture as the server keeps it (JPEG, PNG, ... bytes): the song's own, else its album's;
+        None when it has none. A server that fails raises MediaServerError."""
         ...
 
 

@@ -168,6 +168,24 @@ class HttpClient:
         return target
 
 
+    def get_image(self, path: str, *, params: dict[str, Any] | None = None,
+                  max_bytes: int = 20 * MB) -> bytes | None:
+        """An image the server keeps (cover art); None when it has none (HTTP 404, or an answer that is not an
+        image: a Subsonic error document comes with HTTP 200)."""
+        try:
+            response = self.request("GET", path, stream=True, params=params, headers={"Accept": "image/*"})
+        except MediaServerError as exc:
+            if (exc.cause or "").startswith("HTTP 404"):
+                return None
+            raise
+        with response:
+            if not response.headers.get("Content-Type", "").lower().startswith("image/"):
+                return None
+            body = response.raw.read(max_bytes + 1, decode_content=True)
+        if len(body) > max_bytes:
+            raise MediaServerError(f"{self.server} sent an image of more than {max_bytes // MB} MB")
+        return body
+
     def open_stream(self, path: str, *, byte_range: str | None = None, params: dict[str, Any] | None = None,
                     chunk_bytes: int = 1 << 16) -> AudioStream:
         """A streamed GET of audio for relaying to a browser: the Range is passed on, an answer that is a document

@@ -24,6 +24,7 @@ from mediaservers.base import (
     AudioFile,
     AudioStream,
     Capability,
+    CoverRequest,
     Library,
     MediaServerError,
     PlayedTrack,
@@ -80,7 +81,7 @@ class Jellyfin:
         SettingField("secret", "JELLYFIN_TOKEN", "API key"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
                               Capability.KEY_READS_USERS, Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
-                              Capability.LISTS_ALL_TRACKS})
+                              Capability.LISTS_ALL_TRACKS, Capability.COVER_ART})
 
     def __init__(self, url: str, *, token: str, user: str, music_libraries: Sequence[str] = (),
                  path_mapping: Sequence[tuple[str, str]] = (), temp_dir: Path = Path("/tmp/audiomuse"),
@@ -294,6 +295,14 @@ class Jellyfin:
             track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
             download=lambda target: self.http.download(self._path(f"/Items/{track.item_id}/Download"), target,
                                                        expected_seconds=track.duration_seconds))
+
+    def cover_art(self, song: CoverRequest) -> bytes | None:
+        """`/Items/{id}/Images/Primary` of the song, else of its album (most songs have only the album's)."""
+        for item in dict.fromkeys(i for i in (song.item_id, song.album_id) if i):
+            found = self.http.get_image(self._path(f"/Items/{quote(item, safe='')}/Images/Primary"))
+            if found:
+                return found
+        return None
 
     def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
         """`/Audio/{id}/stream?static=true`: the original file, no transcoding, Range honoured."""

@@ -19,6 +19,7 @@ from mediaservers.base import (
     Album,
     AudioFile,
     Capability,
+    CoverRequest,
     Library,
     MediaServerError,
     PlayedTrack,
@@ -28,6 +29,7 @@ from mediaservers.base import (
     UserCredentials,
 )
 from mediaservers.m3u import M3uEntry, render_m3u8
+from mediaservers.pictures import song_picture
 from mediaservers.values import genre_names, leading_int, numbered_stem
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class LocalFolder:
     settings = (SettingField("music_dir", "MUSIC_DIR", "Music folder"),)
     # the playlist id is the file name; libraries are the top-level folders
     capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
-                                                     Capability.LISTS_ALL_TRACKS})
+                                                     Capability.LISTS_ALL_TRACKS, Capability.COVER_ART})
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()
@@ -263,6 +265,16 @@ class LocalFolder:
         yield AudioFile(path=path, access="direct")
 
     # --- playlists ------------------------------------------------------------------------------------------
+    def cover_art(self, song: CoverRequest) -> bytes | None:
+        """The album folder's cover file, else the picture in the song's file."""
+        path = Path(song.path) if song.path else None
+        if path is None or not path.is_file() or not path.resolve().is_relative_to(self.root):
+            try:
+                path = self._path_of(song.item_id)
+            except MediaServerError:
+                return None
+        return song_picture(path)
+
     def _path_of(self, item_id: str) -> Path:
         if self._paths_by_id is None or item_id not in self._paths_by_id:
             self._paths_by_id = {

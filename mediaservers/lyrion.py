@@ -45,6 +45,7 @@ from mediaservers.base import (
     AudioFile,
     AudioStream,
     Capability,
+    CoverRequest,
     Library,
     MediaServerError,
     PlayedTrack,
@@ -107,7 +108,7 @@ class Lyrion:
                 MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
                               Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
-                              Capability.LISTS_ALL_TRACKS})
+                              Capability.LISTS_ALL_TRACKS, Capability.COVER_ART})
 
     def __init__(self, http: HttpClient, *, path_mapping: list[tuple[str, str]] | None = None,
                  temp_dir: Path = Path("/tmp/audiomuse"), libraries: Sequence[str] = (),
@@ -271,6 +272,10 @@ class Lyrion:
         return local_or_downloaded(track.path, mapping=self.path_mapping, temp_dir=self.temp_dir,
                                    download=lambda target: self.http.download(
                                        download_path, target, expected_seconds=track.duration_seconds), suffix=suffix)
+
+    def cover_art(self, song: CoverRequest) -> bytes | None:
+        """`/music/<track id>/cover`: the picture LMS shows for the song (its album's)."""
+        return self.http.get_image(f"music/{quote(song.item_id, safe='')}/cover")
 
     def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
         """`/music/<id>/download`: the original file (LMS serves Range on it)."""

@@ -41,6 +41,7 @@ from mediaservers.base import (
     Album,
     AudioFile,
     Capability,
+    CoverRequest,
     Library,
     MediaServerError,
     PlayedTrack,
@@ -111,7 +112,8 @@ class Mpd:
                 SettingField("music_dir", "MPD_MUSIC_DIRECTORY", "MPD music directory as seen from here"),
                 MUSIC_LIBRARIES_FIELD)
     # a stored playlist's id: its name
-    capabilities = frozenset({Capability.STICKERS, Capability.KEEPS_PLAYLIST_ID, Capability.LISTS_ALL_TRACKS})
+    capabilities = frozenset({Capability.STICKERS, Capability.KEEPS_PLAYLIST_ID, Capability.LISTS_ALL_TRACKS,
+                              Capability.COVER_ART})
 
     def __init__(self, host: str = "127.0.0.1", port: int = 6600, *, password: str = "",
                  music_directory: str | Path | None = None, timeout: float = 30.0,
@@ -282,6 +284,22 @@ class Mpd:
             signature=_tag(song, "last-modified") or None,
             genres=genre_names(song.get("genre")),
         )
+
+    def cover_art(self, song: CoverRequest) -> bytes | None:
+        """MPD's own: `albumart` (the cover file of the song's folder), else `readpicture` (the picture in the
+        file); the song's URI is its item id."""
+        uri = song.path or song.item_id
+        with self._connect() as client:
+            for command in (client.albumart, client.readpicture):
+                try:
+                    found = command(uri)
+                except mpd.CommandError as exc:
+                    if "No file exists" in str(exc) or "[50@" in str(exc):  # ACK_ERROR_NO_EXIST: no picture
+                        continue
+                    raise
+                if isinstance(found, dict) and found.get("binary"):
+                    return bytes(found["binary"])
+        return None
 
     @contextmanager
     def open_audio(self, track: Track) -> Iterator[AudioFile]:

@@ -33,6 +33,7 @@ from mediaservers.base import (
     AudioFile,
     AudioStream,
     Capability,
+    CoverRequest,
     Library,
     MediaServerError,
     PlayedTrack,
@@ -141,7 +142,8 @@ class Navidrome:
                 SettingField("user", "NAVIDROME_USER", "User"),
                 SettingField("secret", "NAVIDROME_PASSWORD", "Password"), MUSIC_LIBRARIES_FIELD, PATH_MAPPING_FIELD)
     capabilities = frozenset({Capability.PLAY_HISTORY, Capability.SENDS_AUDIO, Capability.STREAMS_AUDIO,
-                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES, Capability.LISTS_ALL_TRACKS})
+                              Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES, Capability.LISTS_ALL_TRACKS,
+                              Capability.COVER_ART})
 
     def __init__(self, base_url: str, *, user: str, password: str, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, music_libraries: Sequence[str] = (),
@@ -409,6 +411,19 @@ class Navidrome:
         elif head.startswith(b"<") and b"subsonic-response" in head:
             raise MediaServerError(f"{SERVER_LABEL} sent an error document instead of the audio of {item_id}")
         return target
+
+    def cover_art(self, song: CoverRequest) -> bytes | None:
+        """`getCoverArt` of the song's `coverArt` id (`getSong`), else of its album; the original size (resized
+        here, where it is cached)."""
+        try:
+            cover_id = self._call("getSong", {"id": song.item_id}).get("song", {}).get("coverArt")
+        except SubsonicError:
+            cover_id = None
+        for wanted in dict.fromkeys(i for i in (cover_id, song.album_id) if i):
+            found = self._http.get_image("rest/getCoverArt", params=dict(self._auth_params(), id=wanted))
+            if found:
+                return found
+        return None
 
     def stream_audio(self, item_id: str, *, byte_range: str | None = None) -> AudioStream:
         """`stream` with format=raw (the original, not transcoded); an error document instead of audio raises."""

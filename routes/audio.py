@@ -1,10 +1,12 @@
-"""Audio preview: a track's audio sent to the (signed-in) browser with HTTP Range so the player can seek: its file
-when it is readable here, else relayed from the media server's stream."""
+"""A track's audio sent to the (signed-in) browser with HTTP Range so the player can seek (its file when it is
+readable here, else relayed from the media server's stream), and its cover art."""
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import re
+from pathlib import Path
 from typing import cast
 
 from flask import Blueprint, request, send_file, stream_with_context
@@ -12,13 +14,15 @@ from werkzeug.wrappers import Response
 
 from db import tracks as track_store
 from db.app_settings import effective_config
-from mediaserver import AudioStreamer, Capability, MediaServerError
+from mediaserver import AudioStreamer, Capability, CoverArtSource, CoverRequest, MediaServerError
 from mediaservers.access import file_in_library
 from routes.context import runtime
-from routes.errors import ApiError
-from routes.params import has_control_characters
+from routes.errors import ApiError, bad_parameter
+from routes.params import has_control_characters, int_param
+from services.cover_art import SIZES, Cover, CoverCache, resized
 
 bp = Blueprint("audio_api", __name__)
+log = logging.getLogger(__name__)
 
 AUDIO_TYPES = {".flac": "audio/flac", ".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg",
                ".m4a": "audio/mp4", ".wav": "audio/wav", ".aac": "audio/aac", ".wma": "audio/x-ms-wma"}
@@ -70,3 +74,64 @@ def audio(item_id: str) -> Response:
                         direct_passthrough=True)
     response.call_on_close(stream.close)
     return _private(response)
+
+
+PLACEHOLDER = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect width="100" height="100" rx="6"
+fill="#8a94a6" fill-opacity=".25"/><circle cx="50" cy="50" r="26" fill="none" stroke="#8a94a6" stroke-width="4"/>
+<circle cx="50" cy="50" r="6" fill="#8a94a6"/></svg>"""
+
+
+@bp.get("/api/tracks/<path:item_id>/cover")
+def cover(item_id: str) -> Response:
+    """The song's cover art as a JPEG of at most `size` × `size` pixels (64, 128, 300 or 600; 128 by default) from
+    the media server (the album folder's cover file or the picture in the file for a local folder; MPD's albumart
+    and readpicture; Subsonic's getCoverArt; Jellyfin/Emby's and Lyrion's image APIs), resized and kept on disk; a
+    neutral placeholder (SVG, `X-Cover: placeholder`) when there is none or the server cannot give it."""
+    rt = runtime()
+    if len(item_id) > 4096 or has_control_characters(item_id):
+        raise ApiError(400, "invalid item id", parameter="item_id")
+    size = int_param("size", default=128)
+    if size not in SIZES:
+        raise bad_parameter("size", size, f"one of {', '.join(map(str, SIZES))}")
+    row = track_store.track_rows(rt.db, [item_id]).get(item_id)
+    if row is None:
+        raise ApiError(404, f"track '{item_id}' is not in the analyzed library", parameter="item_id")
+    cfg = effective_config(rt.config, rt.db)
+    cache = _cover_cache(rt.config.cover_dir, cfg.COVER_CACHE_MB)
+    key = f"{cfg.MEDIASERVER_TYPE}|{item_id}|{size}"
+    found = cache.get(key)
+    reason = "none"
+    if found is None:
+        try:
+            server = rt.media_server()
+            raw = None
+            if Capability.COVER_ART in server.capabilities:
+                raw = cast(CoverArtSource, server).cover_art(
+                    CoverRequest(item_id, path=row["file_path"], album_id=row.get("album_id")))
+            found = cache.put(key, resized(raw, size) if raw else None) or False
+        except MediaServerError as exc:  # not remembered: the server may answer next time
+            log.info("cover art of %s: %s", item_id, exc)
+            found, reason = False, "unavailable"
+        except ValueError as exc:
+            log.info("cover art of %s is not a picture: %s", item_id, exc)
+            found = cache.put(key, None) or False
+    if not isinstance(found, Cover):
+        response = Response(PLACEHOLDER, mimetype="image/svg+xml")
+        response.headers["X-Cover"] = f"placeholder; {reason}"
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+    response = Response(found.data, mimetype="image/jpeg")
+    response.set_etag(found.etag)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response.make_conditional(request)
+
+
+_cover_caches: dict[tuple[str, int], CoverCache] = {}
+
+
+def _cover_cache(folder: Path, megabytes: int) -> CoverCache:
+    key = (str(folder), megabytes)
+    if key not in _cover_caches:
+        _cover_caches[key] = CoverCache(folder, max_bytes=megabytes * 1024 * 1024)
+    return _cover_caches[key]

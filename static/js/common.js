@@ -165,7 +165,8 @@ window.AudioMuse = (() => {
   // A result row: its number and a ▶ preview button, then the cells; tr.dataset.itemId names the track.
   function trackRow(number, itemId, label, cells) {
     const first = cell(String(number));
-    first.append(" ", playButton(itemId, label));
+    first.className = "track-cell";
+    first.append(" ", coverImage(itemId, 36), playButton(itemId, label));
     return row([first, ...cells], { itemId });
   }
 
@@ -281,6 +282,12 @@ window.AudioMuse = (() => {
     return () => input.dataset.itemId || "";
   }
 
+  // A song's cover art (the server's picture, or a neutral placeholder), loaded when it scrolls into view.
+  function coverImage(itemId, pixels = 36) {
+    return element("img", { class: "cover", alt: "", width: String(pixels), height: String(pixels), loading: "lazy",
+      decoding: "async", src: `/api/tracks/${encodeURIComponent(itemId)}/cover?size=${pixels > 64 ? 128 : 64}` });
+  }
+
   // A song's play controls for any list: ▶ plays the list it is in from this song (a second click pauses), +
   // adds it to the queue. The player (static/js/player.js, on every page) does the playing.
   function playButton(itemId, title) {
@@ -344,5 +351,5 @@ window.AudioMuse = (() => {
   }
 
   return { api, ApiError, serverNow, followTask, sleep, say, element, cell, row, fillRows, trackRow, picker,
-    fillTracks, playlistBox, fmt, trackDetail, playButton };
+    fillTracks, playlistBox, fmt, trackDetail, playButton, coverImage };
 })();

@@ -504,21 +504,31 @@
     if (!hit) { hideTooltip(); return; }
     state.hover = hit;
     render();
-    if (hit.id) { showTooltip(hit.screen, hit.label || describeSong(hit.id)); return; }
+    if (hit.id) { showTooltip(hit.screen, hit.label || describeSong(hit.id), hit.id); return; }
     const tag = tagOf(state.map.codes[hit.index]);
     const item = named.get(hit.index);
-    if (item) { showTooltip(hit.screen, `${item.title} — ${item.artist} · ${tag}`); return; }
+    if (item) { showTooltip(hit.screen, `${item.title} — ${item.artist} · ${tag}`, item.item_id); return; }
     showTooltip(hit.screen, `… · ${tag}`);
     try {
       const [found] = (await itemsOf([hit.index], map)) || [];
-      if (found && mine === hoverAsked) showTooltip(hit.screen, `${found.title} — ${found.artist} · ${tag}`);
+      if (found && mine === hoverAsked) {
+        showTooltip(hit.screen, `${found.title} — ${found.artist} · ${tag}`, found.item_id);
+      }
     } catch (err) {
       if (mine === hoverAsked) showTooltip(hit.screen, `Could not name this song: ${err.message}`);
     }
   }
 
-  function showTooltip([x, y], text) {
-    tooltip.textContent = text;
+  // the hover card: the song's cover (when the song is known) and its name
+  function showTooltip([x, y], text, itemId) {
+    const name = element("span", {}, text);
+    if (itemId) {
+      const cover = element("img", { class: "cover", alt: "", width: "40", height: "40",
+        src: `/api/tracks/${encodeURIComponent(itemId)}/cover?size=64` });
+      tooltip.replaceChildren(cover, name);
+    } else {
+      tooltip.replaceChildren(name);
+    }
     tooltip.hidden = false;
     tooltip.style.left = `${Math.min(x + 12, view.width - 200)}px`;
     tooltip.style.top = `${Math.max(0, y - 30)}px`;

@@ -55,6 +55,7 @@ window.AudioMusePlayer = (() => {
   function build() {
     const bar = element("section", { class: "player", "aria-label": "Player" });
     ui.title = element("span", { class: "player-title", "aria-live": "polite" });
+    ui.cover = element("img", { class: "player-cover cover", alt: "", width: "48", height: "48" });
     ui.prev = iconButton("player-prev", "Previous song (Shift+←)", "prev");
     ui.play = iconButton("player-play", "Play (Space)", "play");
     ui.next = iconButton("player-next", "Next song (Shift+→)", "next");
@@ -76,7 +77,7 @@ window.AudioMusePlayer = (() => {
     controls.append(ui.prev, ui.play, ui.next);
     const where = element("div", { class: "player-where" });
     where.append(ui.title, ui.seek, ui.time, ui.status);
-    bar.append(controls, where, ui.volume, ui.queueButton, ui.audio, ui.panel);
+    bar.append(ui.cover, controls, where, ui.volume, ui.queueButton, ui.audio, ui.panel);
     document.body.append(bar);
     document.body.classList.add("has-player");
     ui.bar = bar;
@@ -141,6 +142,11 @@ window.AudioMusePlayer = (() => {
     ui.bar.hidden = state.queue.length === 0;
     document.body.classList.toggle("has-player", state.queue.length > 0);
     ui.title.textContent = current ? current.label : "";
+    const cover = current ? `/api/tracks/${encodeURIComponent(current.id)}/cover?size=128` : "";
+    if (ui.cover.getAttribute("src") !== cover) {
+      if (cover) ui.cover.setAttribute("src", cover); else ui.cover.removeAttribute("src");
+    }
+    ui.cover.hidden = !current;
     ui.bar.dataset.index = String(state.index);
     ui.bar.dataset.queueLength = String(state.queue.length);
     const playing = !ui.audio.paused;

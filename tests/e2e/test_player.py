@@ -50,8 +50,13 @@ def test_a_list_is_played_and_its_queue_survives_a_page_change(songs, page: Page
     player = page.get_by_role("region", name="Player")
     expect(player).to_be_hidden()
 
+    # every row has its cover (these files have none: the placeholder), loaded
+    page.wait_for_function("[...document.querySelectorAll('#similar-rows img.cover')].every("
+                           "(img) => img.complete && img.naturalWidth > 0)")
     page.get_by_role("button", name="Play all the songs of this list").click()
     expect(player).to_be_visible()
+    first_id = rows.nth(0).get_attribute("data-item-id")
+    expect(page.locator(".player-cover")).to_have_attribute("src", f"/api/tracks/{first_id}/cover?size=128")
     expect(page.locator(".player-title")).to_have_text(labels[0])
     page.wait_for_function("document.querySelector('.player audio').currentTime > 0.3", timeout=15_000)
     expect(rows.nth(0).locator("button.play")).to_have_attribute("aria-pressed", "true")

@@ -7,6 +7,7 @@ what Navidrome does: token auth, playCount/played, plus failure switches (HTTP 5
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -18,11 +19,13 @@ from typing import Any
 
 import pytest
 import requests
+from PIL import Image
 
 from app import serve
 from config import Config
 from mediaserver import (
     Capability,
+    CoverRequest,
     MediaServerError,
     Track,
     UserCredentials,
@@ -115,6 +118,9 @@ def supysonic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supysonic]:
     root = tmp_path_factory.mktemp("supysonic")
     music, extra = root / "music", root / "extra"
     make_library(music, albums=3, tracks_per_album=2, seconds=6)
+    cover = io.BytesIO()
+    Image.new("RGB", (400, 400), (230, 30, 30)).save(cover, "JPEG")
+    (music / "Artist 0" / "Album 0" / "cover.jpg").write_bytes(cover.getvalue())  # Album 0's cover art
     write_track(extra / "Extra Artist" / "Extra Album" / "01 Extra.flac",
                 rhythmic_piece(bpm=100, seconds=3, root_hz=300, seed=99),
                 title="Extra", artist="Extra Artist", album="Extra Album", track_number=1)
@@ -204,6 +210,18 @@ def test_supysonic_albums_are_paged_newest_first_and_filtered_by_library(supyson
 
 def album_named(server: Navidrome, name: str) -> str:
     return next(a.album_id for a in server.list_albums() if a.name == name)
+
+
+def test_supysonic_gives_an_albums_cover_art_and_none_for_an_album_without(supysonic, tmp_path):
+    server = Navidrome.from_config(settings(supysonic.url, tmp_path))
+    assert Capability.COVER_ART in server.capabilities
+    with_cover = server.album_tracks(album_named(server, "Album 0"))[0]
+    found = server.cover_art(CoverRequest(with_cover.item_id, path=with_cover.path, album_id=with_cover.album_id))
+    assert found is not None
+    with Image.open(io.BytesIO(found)) as image:
+        assert image.size == (400, 400) and image.convert("RGB").getpixel((200, 200))[0] > 200
+    without = server.album_tracks(album_named(server, "Album 2"))[0]
+    assert server.cover_art(CoverRequest(without.item_id, path=without.path, album_id=without.album_id)) is None
 
 
 def test_supysonic_album_tracks_carry_metadata(supysonic, tmp_path):
