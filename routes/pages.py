@@ -8,7 +8,7 @@ from flask import Blueprint, render_template
 
 from db import tracks as track_store
 from db.app_settings import effective_config
-from mediaserver import ADAPTERS, form_fields
+from mediaserver import ADAPTERS, Capability, MediaServerError, form_fields
 from routes.common import clustering_defaults, preset_request
 from routes.context import runtime
 from services.home import glance
@@ -174,8 +174,14 @@ def schedules() -> str:
 
 @bp.route("/sonic_fingerprint")
 def sonic_fingerprint() -> str:
+    rt = runtime()
+    try:  # said before the click: a server that keeps no play history cannot make a fingerprint
+        server = rt.media_server()
+        no_history = None if Capability.PLAY_HISTORY in server.capabilities else server.display_name
+    except MediaServerError:
+        no_history = None  # the media server's problem is said when the fingerprint is asked for
     return render_template("sonic_fingerprint.html", page=PAGES_BY_ENDPOINT["sonic_fingerprint"],
-                           default_n=runtime().config.SONIC_FINGERPRINT_NEIGHBORS)
+                           default_n=rt.config.SONIC_FINGERPRINT_NEIGHBORS, no_history=no_history)
 
 
 @bp.route("/settings")

@@ -4,7 +4,8 @@
   const form = document.getElementById("alchemy-form");
   const message = document.getElementById("alchemy-message");
   const input = document.getElementById("alchemy-song");
-  const songId = picker(input);
+  // Enter in the song field adds the song (it does not run the blend)
+  const songId = picker(input, { onEnter: () => addItem("ADD") });
   const list = document.getElementById("alchemy-items");
   const box = document.querySelector(".playlist-box");
   const items = [];
@@ -28,6 +29,11 @@
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (!items.some((i) => i.op === "ADD")) {  // said here in words, not as the API's message about `items`
+      say("Add at least one song to blend first: pick it, then press Add (or Enter).", true);
+      input.focus();
+      return;
+    }
     const data = new FormData(form);
     try {
       const body = await api("/api/alchemy", { method: "POST", body: {

@@ -181,7 +181,7 @@ window.AudioMuse = (() => {
 
   // A combobox (WAI-ARIA pattern): typing searches /api/search_tracks, ArrowDown/ArrowUp move through the
   // suggestions, Enter picks, Escape closes; the chosen track's id is kept on the input.
-  function picker(input, { onPick } = {}) {
+  function picker(input, { onPick, onEnter } = {}) {
     const number = ++pickers;
     const wrap = document.createElement("span");
     wrap.className = "combo";
@@ -196,6 +196,7 @@ window.AudioMuse = (() => {
     Object.entries({ role: "combobox", autocomplete: "off", "aria-autocomplete": "list", "aria-expanded": "false",
       "aria-controls": list.id }).forEach(([name, value]) => input.setAttribute(name, value));
     let found = [];
+    let lastFound = [];  // the latest suggestions, kept after the list closes (an exact title typed)
     let active = -1;
     let timer;
     let asked = 0;
@@ -219,8 +220,14 @@ window.AudioMuse = (() => {
         input.removeAttribute("aria-activedescendant");
       }
     }
+    // the suggestion whose title (or "title — artist") is exactly what was typed, case aside; -1 when none
+    function exact() {
+      const typed = input.value.trim().toLowerCase();
+      return lastFound.findIndex((t) => t.title.toLowerCase() === typed
+        || `${t.title} — ${t.author}`.toLowerCase() === typed);
+    }
     function choose(index) {
-      const t = found[index];
+      const t = found[index] || lastFound[index];
       if (!t) return;
       input.value = `${t.title} — ${t.author}`;
       input.dataset.itemId = t.item_id;
@@ -230,6 +237,7 @@ window.AudioMuse = (() => {
     }
     function show(tracks) {
       found = tracks;
+      lastFound = tracks;
       list.replaceChildren(...tracks.map((t, i) => {
         const li = document.createElement("li");
         li.id = `${list.id}-option-${i}`;
@@ -269,17 +277,28 @@ window.AudioMuse = (() => {
         if (!found.length) return;
         event.preventDefault();
         const step = event.key === "ArrowDown" ? 1 : -1;
-        highlight((active + step + found.length) % found.length);
+        // from no option, ArrowUp goes to the last one (not the one before it)
+        highlight(active < 0 && step < 0 ? found.length - 1 : (active + step + found.length) % found.length);
       } else if (event.key === "Enter" && !list.hidden && active >= 0) {
         event.preventDefault();  // picks; it does not submit the form
         choose(active);
+        if (onEnter) onEnter();
+      } else if (event.key === "Enter" && !input.dataset.itemId && exact() >= 0) {
+        choose(exact());  // a title typed in full is as good as picked; the form goes on unless the page acts
+        if (onEnter) { event.preventDefault(); onEnter(); }
+      } else if (event.key === "Enter" && onEnter) {
+        event.preventDefault();
+        onEnter();
       } else if (event.key === "Escape" && !list.hidden) {
         event.preventDefault();
         close();
       }
     });
     input.addEventListener("blur", () => setTimeout(close, 150));
-    return () => input.dataset.itemId || "";
+    return () => {
+      if (!input.dataset.itemId && exact() >= 0) choose(exact());
+      return input.dataset.itemId || "";
+    };
   }
 
   // A song's cover art (the server's picture, or a neutral placeholder), loaded when it scrolls into view.

@@ -647,7 +647,7 @@
 
   // --- search and highlight --------------------------------------------------------------------------------
   const searchInput = $("map-search");
-  const picked = picker(searchInput);
+  const picked = picker(searchInput, { onEnter: () => $("map-search-go").click() });  // Enter searches
 
   async function pointsOf(ids) {
     const out = new Map();

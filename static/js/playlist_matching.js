@@ -13,14 +13,17 @@
         `Added “${s.title}” to ${s.playlist_name}.` + (done.added === false ? " (It was there already.)" : "") :
         `“${s.title}” will not be suggested for ${s.playlist_name} again.`;
       tr.remove();
-      await Promise.all([loadSuggestions(), loadPlaylists()]);
+      await loadSuggestions();
+      await loadPlaylists();  // after: what no playlist means depends on the last run
     } catch (err) {
       $("match-status").textContent = `Not done: ${err.message}`;
     }
   }
 
+  let lastRun = null;  // the last matching run: what an empty list means depends on it
   async function loadSuggestions({ showLast = false } = {}) {
     const body = await api("/api/playlists/suggestions");
+    lastRun = body.last_run || null;
     const list = body.suggestions;
     $("suggestions").hidden = !list.length;
     $("suggestions-empty").hidden = list.length > 0;
@@ -50,7 +53,12 @@
     $("continue-playlist").replaceChildren(...mine.map((p) =>
       element("option", { value: p.playlist_id }, `${p.name} (${p.songs} songs)`)));
     $("continue-go").disabled = !mine.length;
-    if (!mine.length) $("continue-message").textContent = "No playlist of yours is known yet: run the matching.";
+    if (!mine.length) {
+      $("continue-message").textContent = lastRun && lastRun.status === "SUCCESS"
+        ? "Your media server lists no playlist of your own (AudioMuse's own playlists are left out): make one " +
+          "there, then press “Match every song now” again."
+        : "No playlist of yours is known yet: press “Match every song now” to read them from your media server.";
+    }
   }
 
   $("continue-go").addEventListener("click", async () => {
@@ -79,7 +87,8 @@
       $("continue-message").textContent = `Added ${done.added} songs to ${done.playlist}.`;
       $("continue-results").replaceChildren();
       $("continue-add").hidden = true;
-      await Promise.all([loadPlaylists(), loadSuggestions()]);
+      await loadSuggestions();
+      await loadPlaylists();
     } catch (err) {
       $("continue-message").textContent = `Not added: ${err.message}`;
     }
@@ -90,7 +99,8 @@
     const show = (task) => { $("match-status").textContent = `${task.status} — ${task.status_message || ""}`; };
     const task = await followTask(taskId, show);
     watching = null;
-    await Promise.all([loadSuggestions(), loadPlaylists()]);
+    await loadSuggestions();
+    await loadPlaylists();  // after: what no playlist means depends on the last run
     show(task);
   }
 
@@ -102,7 +112,7 @@
       $("match-status").textContent = `Could not start: ${err.message}`;
     }
   });
-  Promise.all([loadSuggestions({ showLast: true }), loadPlaylists()]).catch((err) => {
+  loadSuggestions({ showLast: true }).then(loadPlaylists).catch((err) => {
     $("match-status").textContent = `Could not load: ${err.message}`;
   });
 })();

@@ -49,7 +49,16 @@
     } catch (err) { if (mine === asked) say(message, `Keyword search failed: ${err.message}`, true); }
   }
 
+  let modelLoaded = false;  // from the engine status: the first search after a start loads the model
   async function semantic(query, mine) {
+    // the first search after a start waits for the model to load (seconds): say so while it does
+    const waiting = setTimeout(() => {
+      if (mine === asked) {
+        say(message, modelLoaded ? "Searching for songs that sound like it…"
+          : "Loading the text model (the first search after a start takes a few seconds)…");
+      }
+    }, 400);
+    message.setAttribute("aria-busy", "true");
     try {
       const body = await api("/api/clap/search", { method: "POST", body: { query, limit: limit() } });
       if (mine !== asked) return;
@@ -63,6 +72,9 @@
     } catch (err) {
       if (mine !== asked) return;
       say(message, `Only title, artist, album and tag matches are shown: ${err.message}`, true);
+    } finally {
+      clearTimeout(waiting);
+      message.setAttribute("aria-busy", "false");
     }
   }
 
@@ -93,6 +105,7 @@
       const s = await api("/api/clap/warmup/status");
       if (s.error) { say(status, `The text model is not available: ${s.error}`, true); return; }
       const left = s.seconds_remaining;
+      modelLoaded = Boolean(s.active);
       say(status, s.active
         ? `Engine: ${s.engine} (${s.model}), ready; unloads after ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} without use.`
         : `Engine: ${s.engine} (${s.model}), not loaded (it loads with the first search).`);

@@ -127,9 +127,21 @@ def test_song_alchemy_page(site, page):
     base, tracks, _ = site
     page.goto(base + "/alchemy")
     page.click("#run-alchemy")
-    expect(page.locator("#alchemy-message")).to_contain_text("'items'")  # nothing added yet
-    pick(page, "#alchemy-song", tracks[0].title, tracks[0].title)
-    page.click("#add-song")
+    expect(page.locator("#alchemy-message")).to_have_text(  # nothing added yet: said in words, not the API's
+        "Add at least one song to blend first: pick it, then press Add (or Enter).")
+    # a title typed in full and Enter: added (Enter adds the song; it does not run the blend)
+    page.fill("#alchemy-song", tracks[0].title)
+    expect(page.locator(".picker-list li").first).to_be_visible()
+    page.press("#alchemy-song", "Enter")
+    expect(page.locator("#alchemy-items li")).to_have_count(1)
+    expect(page.locator("#alchemy-items li").first).to_contain_text(f"+ {tracks[0].title} — ")
+    expect(page.locator("#alchemy-rows tr")).to_have_count(0)
+    # ArrowUp from the field goes to the last suggestion
+    page.fill("#alchemy-song", "Song")
+    expect(page.locator(".picker-list li").first).to_be_visible()
+    options = page.locator(".picker-list li")
+    page.press("#alchemy-song", "ArrowUp")
+    expect(options.nth(options.count() - 1)).to_have_attribute("aria-selected", "true")
     pick(page, "#alchemy-song", tracks[-1].title, tracks[-1].title)
     page.click("#subtract-song")
     page.fill("input[name=n]", "5")
@@ -145,8 +157,9 @@ def test_song_alchemy_page(site, page):
 def test_sonic_fingerprint_page_reports_missing_history(site, page):
     base, _, _ = site
     page.goto(base + "/sonic_fingerprint")
-    page.click("#generate-fingerprint")
-    expect(page.locator("#fingerprint-message")).to_contain_text("no played songs")
+    # said before any click: the local folder keeps no play history
+    expect(page.locator("#fingerprint-no-history")).to_contain_text("Local music folder keeps no play history")
+    expect(page.locator("#generate-fingerprint")).to_be_disabled()
 
 
 @pytest.fixture
