@@ -6,6 +6,7 @@ missing=()
 for package in "$@"; do
   case "$package" in
     chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+    node) command -v node >/dev/null 2>&1 || missing+=(nodejs) ;;
     *) command -v "$package" >/dev/null 2>&1 || missing+=("$package") ;;
   esac
 done

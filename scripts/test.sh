@@ -9,6 +9,7 @@ bash scripts/install.sh test
 
 bash scripts/system-packages.sh ffmpeg chromium
 bash scripts/test-servers.sh
+bash scripts/browser-tools.sh
 
 echo "== ruff"
 .venv/bin/ruff check .
