@@ -283,6 +283,9 @@ class Config:
         "Genre tags a sample is balanced over (a track's primary genre is its highest of these)")
     MIN_SONGS_PER_GENRE_FOR_STRATIFICATION: int = _setting(
         100, "Songs of each genre a sample tries to include", minimum=1)
+    CLUSTERING_SAMPLE_MAX: int = _setting(
+        20000, "Most songs one clustering run clusters: the per-genre target is lowered to fit (the rest of the "
+        "library joins the playlists by nearest centre); keeps a run's cost flat in large libraries", minimum=100)
     STRATIFIED_SAMPLING_TARGET_PERCENTILE: float = _setting(
         50.0, "Percentile of the genre counts that sets the per-genre sample target", minimum=0, maximum=100)
     SAMPLING_PERCENTAGE_CHANGE_PER_RUN: float = _setting(

@@ -8,6 +8,7 @@ library that is 70 % rock still yields playlists for its jazz; successive runs s
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,12 +89,16 @@ class LibraryData:
                                                                                      dtype=np.float32),
                        songs=names["songs"])
 
-    def song_titles(self) -> list[str]:
-        """What tells songs apart for the duplicate rule: the title, or the stored song id where the title alone
-        would merge two songs or miss a version (discovery/versions.py)."""
+    @functools.cached_property
+    def _song_titles(self) -> list[str]:
         if not self.songs:
             return self.titles
         return [SONG_ID_PREFIX + song if song else title for title, song in zip(self.titles, self.songs, strict=True)]
+
+    def song_titles(self) -> list[str]:
+        """What tells songs apart for the duplicate rule: the title, or the stored song id where the title alone
+        would merge two songs or miss a version (discovery/versions.py). Made once (every playlist asks)."""
+        return self._song_titles
 
 
 def primary_genres(tags: np.ndarray, tag_names: tuple[str, ...], genres: list[str]) -> np.ndarray:

@@ -60,7 +60,7 @@ def search_settings(request: ClusteringRequest) -> SearchSettings:
                           coord_fraction=r.mutation_kmeans_coord_fraction),
         genres=tuple(g.strip() for g in r.stratified_genres.split(",") if g.strip()),
         genre_minimum=r.min_songs_per_genre_for_stratification,
-        genre_percentile=r.stratified_sampling_target_percentile,
+        genre_percentile=r.stratified_sampling_target_percentile, sample_max=r.clustering_sample_max,
         sample_change_fraction=r.sampling_percentage_change_per_run,
         top_k_moods=r.top_k_moods_for_purity_calculation,
         other_feature_threshold=r.other_feature_predominance_threshold_for_purity)

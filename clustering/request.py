@@ -83,6 +83,7 @@ SETTING_OF = {
     "stratified_genres": "STRATIFIED_GENRES",
     "min_songs_per_genre_for_stratification": "MIN_SONGS_PER_GENRE_FOR_STRATIFICATION",
     "stratified_sampling_target_percentile": "STRATIFIED_SAMPLING_TARGET_PERCENTILE",
+    "clustering_sample_max": "CLUSTERING_SAMPLE_MAX",
     "sampling_percentage_change_per_run": "SAMPLING_PERCENTAGE_CHANGE_PER_RUN",
     "duplicate_distance_threshold_cosine": "DUPLICATE_DISTANCE_THRESHOLD_COSINE",
     "duplicate_distance_check_lookback": "DUPLICATE_DISTANCE_CHECK_LOOKBACK",
@@ -176,6 +177,7 @@ class ClusteringRequest:
     stratified_genres: str = _default("stratified_genres")
     min_songs_per_genre_for_stratification: int = _default("min_songs_per_genre_for_stratification")
     stratified_sampling_target_percentile: float = _default("stratified_sampling_target_percentile")
+    clustering_sample_max: int = _default("clustering_sample_max")
     sampling_percentage_change_per_run: float = _default("sampling_percentage_change_per_run")
     duplicate_distance_threshold_cosine: float = _default("duplicate_distance_threshold_cosine")
     duplicate_distance_check_lookback: int = _default("duplicate_distance_check_lookback")

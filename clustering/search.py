@@ -35,6 +35,7 @@ class SearchSettings:
     genres: tuple[str, ...] = ()
     genre_minimum: int = 100
     genre_percentile: float = 50.0
+    sample_max: int = 20000  # most songs a run clusters (the per-genre target lowered to fit)
     sample_change_fraction: float = 0.2
     top_k_moods: int = 3
     other_feature_threshold: float = 0.3
@@ -45,7 +46,8 @@ class SearchSettings:
                 "exploitation_start_fraction": self.exploitation_start_fraction,
                 "exploitation_probability": self.exploitation_probability, "mutation": vars(self.mutation).copy(),
                 "genres": list(self.genres), "genre_minimum": self.genre_minimum,
-                "genre_percentile": self.genre_percentile, "sample_change_fraction": self.sample_change_fraction,
+                "genre_percentile": self.genre_percentile, "sample_max": self.sample_max,
+                "sample_change_fraction": self.sample_change_fraction,
                 "top_k_moods": self.top_k_moods, "other_feature_threshold": self.other_feature_threshold}
 
     @classmethod
@@ -109,8 +111,11 @@ class PreparedLibrary:
         self.features = data.features(use_embeddings=settings.use_embeddings)
         genres = list(settings.genres) or list(data.tag_names)
         genre_of = primary_genres(data.tags, data.tag_names, genres)
-        self.sampler = StratifiedSampler(genre_of, target=genre_target(
-            genre_of, percentile=settings.genre_percentile, minimum=settings.genre_minimum))
+        target = genre_target(genre_of, percentile=settings.genre_percentile, minimum=settings.genre_minimum)
+        # bounded: at a million tracks the percentile target alone gives samples of ~500,000 songs (a minute or
+        # more per K-Means run); the genres stay balanced, each with at most its share of sample_max
+        target = min(target, max(1, settings.sample_max // max(len(np.unique(genre_of)), 1)))
+        self.sampler = StratifiedSampler(genre_of, target=target)
 
 
 def run_seed(task_seed: int, batch_index: int) -> int:

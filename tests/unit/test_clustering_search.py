@@ -47,6 +47,17 @@ def settings(**changes) -> SearchSettings:
     return SearchSettings(**values)
 
 
+def test_a_large_library_is_sampled_within_sample_max_and_stays_balanced():
+    data = blob_library(n_per_style=200)
+    genre_of = primary_genres(data.tags, data.tag_names, STYLE_TAGS)
+    unbounded = PreparedLibrary(data, settings(genre_minimum=20, sample_max=100_000)).sampler.initial(
+        np.random.default_rng(1))
+    assert len(unbounded) == 1200  # the median genre count (200) per genre: the whole library
+    bounded = PreparedLibrary(data, settings(genre_minimum=20, sample_max=120)).sampler.initial(
+        np.random.default_rng(1))
+    assert len(bounded) == 120 and np.bincount(genre_of[bounded]).tolist() == [20] * 6
+
+
 def test_primary_genre_and_stratified_samples_balance_genres():
     data = blob_library()
     # make rock three times as common as the rest by relabelling two other styles as rock-dominant
