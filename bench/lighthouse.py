@@ -1,7 +1,7 @@
 """Lighthouse (the npm package, tests/browser_tools) on the pages issue 30 names, against the real web server
 (gunicorn) and Debian's Chromium, desktop preset; prints the scores (markdown).
 
-    .venv/bin/python bench/lighthouse.py [--tracks 5000] [--runs 3]
+    .venv/bin/python bench/lighthouse.py [--tracks 5000] [--runs 3] [--screenshots docs/pages]
 
 The library is synthetic (bench.similarity's rows with tag scores, an index, a worker so the home page has nothing to
 warn about); each page is measured --runs times and the median of each score is kept (performance moves from run to
@@ -67,6 +67,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--screenshots", type=Path, metavar="DIR",
+                        help="also shoot every page (desktop, phone, dark) of the same server into DIR")
     args = parser.parse_args()
     if not LIGHTHOUSE.exists():
         print("Lighthouse is not installed: run scripts/browser-tools.sh", file=sys.stderr)
@@ -94,6 +96,9 @@ def main() -> int:
                     rows.append((name, path, {c: statistics.median(r[c] for r in runs) for c in CATEGORIES},
                                  runs))
                     print(f"{name}: {rows[-1][2]}", file=sys.stderr, flush=True)
+                if args.screenshots:
+                    subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot.py"), "--all", base,
+                                    str(args.screenshots)], check=True)
         finally:
             stop_web_server(web)
     version = subprocess.run([str(LIGHTHOUSE), "--version"], capture_output=True, text=True,

@@ -157,16 +157,16 @@ def save_suggestions(db: Database, suggestions: Sequence[tuple[str, str, float, 
     """Upsert open suggestions (item, playlist, score, reasons); decided ones are left as they are."""
     if not suggestions:
         return 0
+    # one statement may not upsert a row twice: of a pair given twice the last is kept, as row by row
+    unique = {(i, p): (s, r) for i, p, s, r in suggestions}
     with db.transaction() as cur:
         execute_values(
             cur,
             """INSERT INTO playlist_suggestions (item_id, playlist_id, score, reasons) VALUES %s
                ON CONFLICT (item_id, playlist_id) DO UPDATE SET score = EXCLUDED.score, reasons = EXCLUDED.reasons
                WHERE playlist_suggestions.status = 'open'""",
-            # one statement may not upsert a row twice: of a pair given twice the last is kept, as row by row
-            [(i, p, s, Json(r)) for (i, p), (s, r) in {(i, p): (s, r) for i, p, s, r in suggestions}.items()],
-            page_size=1000)
-    return len(suggestions)
+            [(i, p, s, Json(r)) for (i, p), (s, r) in unique.items()], page_size=1000)
+    return len(unique)
 
 
 def drop_member_suggestions(db: Database) -> int:

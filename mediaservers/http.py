@@ -181,7 +181,10 @@ class HttpClient:
         with response:
             if not response.headers.get("Content-Type", "").lower().startswith("image/"):
                 return None
-            body = response.raw.read(max_bytes + 1, decode_content=True)
+            try:
+                body = response.raw.read(max_bytes + 1, decode_content=True)
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+                raise MediaServerError(f"{self.server} broke off sending an image: {_reason(exc)}") from None
         if len(body) > max_bytes:
             raise MediaServerError(f"{self.server} sent an image of more than {max_bytes // MB} MB")
         return body

@@ -31,8 +31,11 @@ def folder_picture(directory: Path) -> bytes | None:
     for stem in COVER_FILE_NAMES:
         for suffix in PICTURE_SUFFIXES:
             entry = entries.get(stem + suffix)
-            if entry is not None and entry.stat().st_size <= MAX_PICTURE_BYTES:
-                return entry.read_bytes()
+            try:
+                if entry is not None and entry.stat().st_size <= MAX_PICTURE_BYTES:
+                    return entry.read_bytes()
+            except OSError as exc:  # unreadable (another user's file on a NAS): the next name, or none
+                log.debug("cover file %s unreadable: %s", entry, exc)
     return None
 
 

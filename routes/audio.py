@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+import threading
+import time
 from pathlib import Path
 from typing import cast
 
@@ -101,7 +103,11 @@ def cover(item_id: str) -> Response:
     key = f"{cfg.MEDIASERVER_TYPE}|{item_id}|{size}"
     found = cache.get(key)
     reason = "none"
-    if found is None:
+    if found is None and time.monotonic() < _server_quiet_until.get(cfg.MEDIASERVER_TYPE, 0.0):
+        found, reason = False, "unavailable"  # the server failed a moment ago: not asked again for every cover
+    elif found is None and not _fetching.acquire(timeout=COVER_WAIT_SECONDS):
+        found, reason = False, "busy"  # the covers already being fetched hold the threads the pages need
+    elif found is None:
         try:
             server = rt.media_server()
             raw = None
@@ -109,16 +115,20 @@ def cover(item_id: str) -> Response:
                 raw = cast(CoverArtSource, server).cover_art(
                     CoverRequest(item_id, path=row["file_path"], album_id=row.get("album_id")))
             found = cache.put(key, resized(raw, size) if raw else None) or False
-        except MediaServerError as exc:  # not remembered: the server may answer next time
+        except MediaServerError as exc:  # not kept on disk: the server may answer in a minute
             log.info("cover art of %s: %s", item_id, exc)
+            _server_quiet_until[cfg.MEDIASERVER_TYPE] = time.monotonic() + SERVER_QUIET_SECONDS
             found, reason = False, "unavailable"
         except ValueError as exc:
             log.info("cover art of %s is not a picture: %s", item_id, exc)
             found = cache.put(key, None) or False
+        finally:
+            _fetching.release()
     if not isinstance(found, Cover):
         response = Response(PLACEHOLDER, mimetype="image/svg+xml")
         response.headers["X-Cover"] = f"placeholder; {reason}"
-        response.headers["Cache-Control"] = "private, max-age=3600"
+        # "none" is known for a day (the cache says so too); a server that failed or was busy is asked again
+        response.headers["Cache-Control"] = "private, max-age=3600" if reason == "none" else "no-store"
         return response
     response = Response(found.data, mimetype="image/jpeg")
     response.set_etag(found.etag)
@@ -127,6 +137,11 @@ def cover(item_id: str) -> Response:
     return response.make_conditional(request)
 
 
+# Covers are fetched two at a time: a stalled media server ties up two of the web process's threads, not all of them
+_fetching = threading.BoundedSemaphore(2)
+COVER_WAIT_SECONDS = 5.0
+SERVER_QUIET_SECONDS = 60.0
+_server_quiet_until: dict[str, float] = {}
 _cover_caches: dict[tuple[str, int], CoverCache] = {}
 
 

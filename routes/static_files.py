@@ -31,16 +31,18 @@ def static_file(filename: str) -> Response:
     versioned = request.args.get("v") == asset.version
     # a stale version in the URL (a page cached across an upgrade) still gets the file, but only briefly cached
     cache = f"public, max-age={YEAR_SECONDS}, immutable" if versioned else "no-cache"
-    if request.if_none_match.contains(asset.etag):
+    packed = asset.gzipped is not None and request.accept_encodings["gzip"] > 0  # "gzip;q=0" refuses it
+    etag = asset.etag + ("-gz" if packed else "")  # the two bodies differ, so their tags do
+    if request.if_none_match.contains(etag):
         response = Response(status=304)
-    elif asset.gzipped is not None and "gzip" in request.accept_encodings:
+    elif packed:
         response = Response(asset.gzipped, mimetype=asset.mimetype)
         response.headers["Content-Encoding"] = "gzip"
     else:
         response = Response(asset.body, mimetype=asset.mimetype)
     response.headers["Cache-Control"] = cache
     response.headers["Vary"] = "Accept-Encoding"
-    response.set_etag(asset.etag)
+    response.set_etag(etag)
     return response
 
 

@@ -29,7 +29,7 @@ TASK_PAGES = {"main_analysis": "/analysis", "main_clustering": "/clustering", "c
               "map_projection": "/map", "sonic_fingerprint": "/sonic_fingerprint",
               "smart_playlists_refresh": "/smart_playlists", "playlist_matching": "/playlists/match"}
 PANEL_RECENT_MINUTES = 30
-PANEL_RECENT_TASKS = 3
+PANEL_RECENT_TASKS = 6  # an analysis and its follow-ups (map, smart playlists, matching) with room to spare
 
 
 def task_title(task_type: str) -> str:

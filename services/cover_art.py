@@ -48,6 +48,11 @@ def resized(raw: bytes, size: int) -> bytes:
         raise ValueError(f"not a picture Pillow can read: {exc}") from None
 
 
+def _etag(data: bytes) -> str:
+    """The picture's own tag: a cover that changed (evicted, fetched again) is not answered 304."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 class CoverCache:
     """Resized covers on disk by key, at most `max_bytes` in all."""
 
@@ -73,8 +78,11 @@ class CoverCache:
             if time.time() - status.st_mtime > NONE_TTL_SECONDS:
                 return None
             return False
-        os.utime(path)  # used: the last to be dropped
-        return Cover(data, path.stem[:16])
+        try:
+            os.utime(path)  # used: the last to be dropped
+        except OSError:
+            pass  # trimmed meanwhile: served this once more all the same
+        return Cover(data, _etag(data))
 
     def put(self, key: str, data: bytes | None) -> Cover | None:
         """Keep `data` (None: the song has no picture) for `key`; the cover kept."""
@@ -87,13 +95,16 @@ class CoverCache:
             if self._total is not None:
                 self._total += len(data or b"")
         self._trim()
-        return Cover(data, path.stem[:16]) if data else None
+        return Cover(data, _etag(data)) if data else None
 
     def _trim(self) -> None:
         with self._lock:
             if self._total is not None and self._total <= self.max_bytes:
                 return
             files = []
+            for entry in self.folder.glob("*/*.part"):  # left by a process killed while writing
+                if time.time() - entry.stat().st_mtime > 3600:
+                    entry.unlink(missing_ok=True)
             for entry in self.folder.glob("*/*.jpg"):
                 try:
                     status = entry.stat()

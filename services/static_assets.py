@@ -43,7 +43,11 @@ class AssetStore:
         self._lock = threading.Lock()
 
     def path_of(self, name: str) -> Path | None:
-        """The file `name` (relative, '/'-separated) names under the root, or None when it names none or leaves it."""
+        """The file `name` (relative, '/'-separated, no empty, '.' or '..' part) names under the root; None when it
+        names none, leaves the root or is spelled another way (one cache entry per file, whatever the URL)."""
+        parts = name.split("/")
+        if "\0" in name or any(part in ("", ".", "..") for part in parts):
+            return None
         candidate = (self.root / name).resolve()
         if not candidate.is_relative_to(self.root) or not candidate.is_file():
             return None
@@ -53,6 +57,7 @@ class AssetStore:
         path = self.path_of(name)
         if path is None:
             return None
+        name = path.relative_to(self.root).as_posix()
         status = path.stat()
         stamp = (status.st_size, status.st_mtime_ns)
         known = self._assets.get(name)

@@ -220,11 +220,13 @@ window.AudioMuse = (() => {
         input.removeAttribute("aria-activedescendant");
       }
     }
-    // the suggestion whose title (or "title — artist") is exactly what was typed, case aside; -1 when none
+    // the one suggestion whose title (or "title — artist") is exactly what was typed, case aside; -1 when none
+    // or several (two songs called "Intro": the person picks)
     function exact() {
       const typed = input.value.trim().toLowerCase();
-      return lastFound.findIndex((t) => t.title.toLowerCase() === typed
-        || `${t.title} — ${t.author}`.toLowerCase() === typed);
+      const same = (t) => t.title.toLowerCase() === typed || `${t.title} — ${t.author}`.toLowerCase() === typed;
+      const matches = lastFound.filter(same);
+      return matches.length === 1 ? lastFound.indexOf(matches[0]) : -1;
     }
     function choose(index) {
       const t = found[index] || lastFound[index];

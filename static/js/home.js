@@ -24,10 +24,19 @@
     }
   });
 
+  // warnings that clear on their own (a worker started, the index loaded, a server back) are asked for again
+  // soon; the others wait for the person to act
+  const PASSING = new Set(["workers", "index_loading", "redis", "media_server"]);
+  let shownKeys = "";
   async function showWarnings() {
     const box = $("home-warnings");
+    let again = 60000;
     try {
       const { warnings } = await api("/api/home/warnings");
+      if (warnings.some((w) => PASSING.has(w.key))) again = 5000;
+      const keys = warnings.map((w) => w.key).join(",");
+      if (keys === shownKeys) return;  // unchanged: not announced again
+      shownKeys = keys;
       box.replaceChildren(...warnings.map((w) => {
         const card = $("warning-template").content.firstElementChild.cloneNode(true);
         card.dataset.key = w.key;
@@ -53,9 +62,8 @@
       box.replaceChildren(card);
     } finally {
       box.setAttribute("aria-busy", "false");
+      setTimeout(showWarnings, again);
     }
-    // asked again, sooner while something is wrong: a started worker or a loaded index clears its warning
-    setTimeout(showWarnings, box.children.length ? 5000 : 60000);
   }
 
   async function drawMapPreview() {

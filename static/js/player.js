@@ -5,7 +5,8 @@
 //
 // Any list with ▶ buttons (AudioMuse.playButton) is playable: ▶ plays the list from that song, + adds one song, and
 // each list gets "Play all" and "Add all to queue" above it. Keys, when no field has the focus: Space plays or
-// pauses, ←/→ seek 10 s, Shift+←/→ go to the previous/next song.
+// pauses (not while a button has the focus: Space presses it), ←/→ seek 10 s, Shift+←/→ go to the previous/next
+// song. One tab plays at a time: another that starts playing pauses this one, which then follows its queue.
 window.AudioMusePlayer = (() => {
   "use strict";
   const { api, element, say } = window.AudioMuse;
@@ -21,8 +22,12 @@ window.AudioMusePlayer = (() => {
 
   function save() {
     const audio = ui.audio;
-    // the position of the song loaded (a song still loading keeps the position it is to start from)
-    if (audio && audio.readyState >= 1 && audio.getAttribute("src")) state.position = audio.currentTime;
+    // the position of the current song once it is the one loaded (a song still loading keeps the position it is
+    // to start from; the one before it, still playing meanwhile, does not write its own)
+    const current = state.queue[state.index];
+    if (audio && audio.readyState >= 1 && current && audio.getAttribute("src") === audioUrl(current.id)) {
+      state.position = audio.currentTime;
+    }
     state.playing = Boolean(audio && !audio.paused);
     try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (err) { /* private mode: this page only */ }
   }
@@ -95,8 +100,7 @@ window.AudioMusePlayer = (() => {
     });
     ui.queueButton.addEventListener("click", () => showQueue(ui.panel.hidden));
     ui.clear.addEventListener("click", () => {
-      ui.audio.pause();
-      ui.audio.removeAttribute("src");
+      unload();
       Object.assign(state, { queue: [], index: -1, position: 0 });
       save();
       render();
@@ -120,6 +124,13 @@ window.AudioMusePlayer = (() => {
       if (ui.audio.getAttribute("src")) say(ui.status, "This song could not be played.", true);
     });
     window.addEventListener("pagehide", save);
+  }
+
+  const audioUrl = (id) => `/api/tracks/${encodeURIComponent(id)}/audio`;
+  function unload() {  // nothing of the song before plays on under the next one's name
+    ui.audio.pause();
+    ui.audio.removeAttribute("src");
+    ui.audio.load();
   }
 
   const clock = (seconds) => {
@@ -192,14 +203,15 @@ window.AudioMusePlayer = (() => {
     state.position = position;
     const song = state.queue[i];
     say(ui.status, "");
+    if (ui.audio.getAttribute("src") !== audioUrl(song.id)) unload();
     render();
-    const url = `/api/tracks/${encodeURIComponent(song.id)}/audio`;
+    const url = audioUrl(song.id);
     try {
       await api(url, { headers: { Range: "bytes=0-0" }, as: "blob" });  // a clear reason when it cannot be read
     } catch (err) {
       const reason = (err.body && err.body.error) || err.statusText || err.message;
       say(ui.status, `Cannot play ${song.label}: ${reason}`, true);
-      ui.audio.pause();
+      unload();
       render();
       return;
     }
@@ -214,7 +226,11 @@ window.AudioMusePlayer = (() => {
 
   function toggle() {
     if (!state.queue.length) return;
-    if (!ui.audio.getAttribute("src")) { go(state.index < 0 ? 0 : state.index, { position: state.position }); return; }
+    const current = state.queue[state.index];
+    if (!current || ui.audio.getAttribute("src") !== audioUrl(current.id)) {  // nothing loaded, or another tab's
+      go(state.index < 0 ? 0 : state.index, { position: state.position });
+      return;
+    }
     if (ui.audio.paused) ui.audio.play().catch((err) => say(ui.status, `Cannot play: ${err.message}`, true));
     else ui.audio.pause();
   }
@@ -223,8 +239,7 @@ window.AudioMusePlayer = (() => {
     state.queue.splice(i, 1);
     if (i < state.index) state.index -= 1;
     else if (i === state.index) {
-      ui.audio.pause();
-      ui.audio.removeAttribute("src");
+      unload();
       state.index = Math.min(state.index, state.queue.length - 1);
       state.position = 0;
     }
@@ -285,17 +300,23 @@ window.AudioMusePlayer = (() => {
     if (ui.bar) render();
   }
   let pending = false;
-  new MutationObserver(() => {
-    if (pending) return;
+  const holdsSongs = (node) => node.nodeType === 1 && (node.matches("button.play, .queue-tools")
+    || node.querySelector("button.play") !== null);
+  new MutationObserver((records) => {
+    // only lists that gained or lost songs matter (not the map's hover card on every move of the mouse)
+    if (pending || !records.some((r) => [...r.addedNodes, ...r.removedNodes].some(holdsSongs))) return;
     pending = true;
     requestAnimationFrame(() => { pending = false; equipAll(); });
   }).observe(document.querySelector("main") || document.body, { childList: true, subtree: true });
 
   // --- keys ------------------------------------------------------------------------------------------------
-  const typing = (node) => node && (node.closest("input, textarea, select, button, a, summary, [contenteditable], " +
-    "[tabindex]:not(main):not(body)") !== null);
+  // fields take the keys; Space also presses a focused button or link, so it is theirs too
+  const typing = (node) => node && node.closest("input, textarea, select, [contenteditable], [tabindex]:not(main)" +
+    ":not(body):not(a):not(button)") !== null;
+  const pressable = (node) => node && node.closest("button, a, summary") !== null;
   document.addEventListener("keydown", (event) => {
     if (!state.queue.length || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (event.key === " " && pressable(event.target)) return;
     if (event.key === " ") { event.preventDefault(); toggle(); }
     else if (event.key === "ArrowRight" && event.shiftKey) { event.preventDefault(); go(state.index + 1); }
     else if (event.key === "ArrowLeft" && event.shiftKey) { event.preventDefault(); go(state.index - 1); }
@@ -303,6 +324,24 @@ window.AudioMusePlayer = (() => {
       event.preventDefault();
       ui.audio.currentTime = Math.max(0, ui.audio.currentTime + (event.key === "ArrowRight" ? SEEK_STEP : -SEEK_STEP));
     }
+  });
+
+  // --- other tabs, and a page restored by Back ---------------------------------------------------------------
+  function adopt(stored) {  // the queue another tab (or this page before Back) left, without playing it here
+    Object.assign(state, { queue: Array.isArray(stored.queue) ? stored.queue : [], index: stored.index ?? -1,
+      position: stored.position || 0, volume: stored.volume ?? state.volume, open: Boolean(stored.open) });
+    render();
+  }
+  window.addEventListener("storage", (event) => {
+    if (event.key !== KEY || !event.newValue) return;
+    let stored;
+    try { stored = JSON.parse(event.newValue); } catch (err) { return; }
+    if (stored.playing && !ui.audio.paused) ui.audio.pause();  // one tab plays at a time: the newest
+    if (ui.audio.paused) adopt(stored);  // a paused tab follows the queue the other one keeps
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    try { adopt(JSON.parse(localStorage.getItem(KEY) || "{}")); } catch (err) { /* keep what is shown */ }
   });
 
   // --- start: the queue of the previous page, at the same place ------------------------------------------

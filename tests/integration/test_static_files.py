@@ -43,8 +43,13 @@ def test_a_known_version_answers_not_modified_and_files_outside_static_are_not_s
     first = client.get("/static/js/common.js")
     again = client.get("/static/js/common.js", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and not again.data
-    for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/js/nothing.js", "/static/js"):
-        assert client.get(path).status_code == 404, path
+    for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/js/nothing.js", "/static/js",
+                 "/static/a%00b.js", "/static/js/./common.js", "/static/js//common.js", "/static/js/../js/common.js"):
+        assert client.get(path).status_code == 404, path  # one spelling per file: no cache entry per URL
+    refused = client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers
+    packed = client.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["ETag"] != refused.headers["ETag"]
 
 
 def test_a_changed_file_gets_a_new_version(tmp_path):
