@@ -3,7 +3,7 @@
 (() => {
   "use strict";
   const POLL_MS = 2000;
-  const { api, serverNow, followTask, say: sayIn, element, playButton } = window.AudioMuse;
+  const { api, serverNow, followTask, say: sayIn, element, playButton, lineChart } = window.AudioMuse;
   const form = document.getElementById("clustering-form");
   const method = document.getElementById("f-clustering_method");
   const message = document.getElementById("clustering-message");
@@ -130,6 +130,12 @@
         `(${Math.round(100 * r.songs_covered / r.library_size)} %).` : "";
       const rated = r.quality != null ? `quality ${r.quality}/100 (50 = like a random grouping), ` : "";
       const adjusted = (r.adjustments || []).length ? ` Adjusted to the library: ${r.adjustments.join("; ")}.` : "";
+      const history = (r.best_history || []).map((h) => [h.runs_done, h.score]);
+      const chart = document.getElementById("score-chart");
+      chart.hidden = history.length < 2;
+      if (history.length >= 2) {
+        lineChart(chart, history, { label: "Best score as the runs went on", x: "run ", format: (v) => v.toFixed(2) });
+      }
       status.textContent = `Finished ${new Date(run.finished_at).toLocaleString()}: ${(r.playlists || []).length} ` +
         `playlists, ${rated}best score ${Number(r.best_score).toFixed(3)} (${describeParams(r.best_params)}) after ` +
         `${r.runs} runs in ${formatSeconds(r.elapsed_seconds || 0)}, seed ${r.seed}.${covered}${adjusted}` +

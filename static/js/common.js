@@ -303,6 +303,53 @@ window.AudioMuse = (() => {
     };
   }
 
+  // A small line chart (SVG, no library): `points` [[x, y], …] in order, drawn into `box` with the lowest and
+  // highest y and the first and last x written at the axes; `label` says what it shows (for screen readers too).
+  function lineChart(box, points, { label, x: xName = "", format = (v) => String(v) } = {}) {
+    const ns = "http://www.w3.org/2000/svg";
+    const [width, height, left, bottom] = [320, 120, 44, 20];
+    const shown = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.setAttribute("class", "line-chart");
+    svg.setAttribute("role", "img");
+    const ys = shown.map((p) => p[1]);
+    const xs = shown.map((p) => p[0]);
+    svg.setAttribute("aria-label", shown.length ? `${label}: from ${format(ys[0])} to ${format(ys[ys.length - 1])}, ` +
+      `lowest ${format(Math.min(...ys))}, highest ${format(Math.max(...ys))}` : `${label}: no values`);
+    const text = (x, y, content, anchor = "start") => {
+      const t = document.createElementNS(ns, "text");
+      Object.entries({ x, y, "text-anchor": anchor, class: "chart-text" }).forEach(([k, v]) => t.setAttribute(k, v));
+      t.textContent = content;
+      svg.append(t);
+    };
+    if (shown.length) {
+      const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      const px = (x) => left + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (width - left - 8);
+      const py = (y) => 6 + (y1 > y0 ? 1 - (y - y0) / (y1 - y0) : 0.5) * (height - bottom - 12);
+      const line = document.createElementNS(ns, "polyline");
+      line.setAttribute("points", shown.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" "));
+      line.setAttribute("class", "chart-line");
+      svg.append(line);
+      shown.forEach(([x, y]) => {
+        const dot = document.createElementNS(ns, "circle");
+        Object.entries({ cx: px(x).toFixed(1), cy: py(y).toFixed(1), r: 2.5, class: "chart-dot" })
+          .forEach(([k, v]) => dot.setAttribute(k, v));
+        svg.append(dot);
+      });
+      text(left - 4, py(y1) + 4, format(y1), "end");
+      text(left - 4, py(y0) + 4, format(y0), "end");
+      text(left, height - 4, `${xName}${x0}`);
+      text(width - 8, height - 4, `${xName}${x1}`, "end");
+    }
+    const figure = document.createElement("figure");
+    figure.className = "chart-figure";
+    const caption = document.createElement("figcaption");
+    caption.textContent = label;
+    figure.append(caption, svg);
+    box.replaceChildren(figure);
+  }
+
   // A song's cover art (the server's picture, or a neutral placeholder), loaded when it scrolls into view.
   function coverImage(itemId, pixels = 36) {
     return element("img", { class: "cover", alt: "", width: String(pixels), height: String(pixels), loading: "lazy",
@@ -372,5 +419,5 @@ window.AudioMuse = (() => {
   }
 
   return { api, ApiError, serverNow, followTask, sleep, say, element, cell, row, fillRows, trackRow, picker,
-    fillTracks, playlistBox, fmt, trackDetail, playButton, coverImage };
+    fillTracks, playlistBox, fmt, trackDetail, playButton, coverImage, lineChart };
 })();

@@ -1,6 +1,6 @@
 (() => {
   "use strict";
-  const { api, say: sayIn, picker, fillTracks, playlistBox, fmt } = window.AudioMuse;
+  const { api, say: sayIn, picker, fillTracks, playlistBox, fmt, lineChart } = window.AudioMuse;
   const form = document.getElementById("path-form");
   const message = document.getElementById("path-message");
   const startId = picker(document.getElementById("start"));
@@ -30,6 +30,13 @@
       const labels = body.path.map((t, i) => `${i + 1}. ${t.title}`);
       // the axis in path order: Plotly orders categories as the traces first name them, and the hop line starts at
       // the second song, so without this the start song would be put last
+      const along = (pick) => body.path.map((t, i) => [i + 1, pick(t) == null ? NaN : Number(pick(t))]);
+      const curves = document.getElementById("path-curves");
+      curves.replaceChildren(document.createElement("div"), document.createElement("div"));
+      lineChart(curves.children[0], along((t) => t.tempo_bpm), { label: "Tempo along the path (BPM)", x: "song ",
+        format: (v) => v.toFixed(0) });
+      lineChart(curves.children[1], along((t) => t.energy), { label: "Energy along the path", x: "song ",
+        format: (v) => v.toFixed(2) });
       Plotly.newPlot("path-chart", [
         { x: labels.slice(1), y: body.hop_distances, name: "distance from the previous song", type: "scatter",
           mode: "lines+markers" },

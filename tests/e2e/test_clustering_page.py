@@ -108,6 +108,12 @@ def test_run_preset_lists_playlists_and_writes_m3u8(make_site, page):
     expect(page.locator("#run-status")).to_contain_text(f"{preset['clustering_runs']} runs")
     expect(page.locator("#run-preset")).to_be_enabled()
     expect(page.locator("#playlist-count")).to_have_text(f"({len(names)})")
+    # the best score over the runs, drawn from the result's history (at least its first and last improvement)
+    points = len(page.request.get(site.base + "/api/clustering/last").json()["last_run"]["result"]["best_history"])
+    if points >= 2:
+        expect(page.locator("#score-chart svg.line-chart circle")).to_have_count(points)
+    else:
+        expect(page.locator("#score-chart")).to_be_hidden()
 
     # Each playlist's song list opens, and its count matches the songs shown.
     first = page.locator(".generated-playlist").first

@@ -3,6 +3,8 @@ playlist on the local media source and download the .m3u8."""
 
 from __future__ import annotations
 
+import re
+
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +119,11 @@ def test_song_path_chart_runs_from_start_to_end_and_a_short_path_says_why(site, 
     ticks = page.locator("#path-chart .xtick text").evaluate_all("(texts) => texts.map((t) => t.textContent)")
     assert ticks[0].startswith("1. ") and ticks[-1].startswith("6. ")
     expect(page.locator("#path-message")).to_have_text("6 songs.")
+    # tempo and energy along the path, drawn song by song (the arc library's tempos: 100, 102, …)
+    curves = page.locator("#path-curves svg.line-chart")
+    expect(curves).to_have_count(2)
+    expect(curves.first.locator("circle")).to_have_count(6)
+    expect(curves.first).to_have_attribute("aria-label", re.compile(r"^Tempo along the path \(BPM\): from \d+"))
     page.fill("input[name=max_steps]", "25")  # the library has 12 songs
     page.click("#find-path")
     expect(page.locator("#path-message")).to_contain_text("steps between the two ends found no song that was not")
