@@ -4,7 +4,6 @@ playlist on the local media source and download the .m3u8."""
 from __future__ import annotations
 
 import re
-
 import threading
 from collections.abc import Iterator
 from pathlib import Path
