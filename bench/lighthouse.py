@@ -69,6 +69,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--screenshots", type=Path, metavar="DIR",
                         help="also shoot every page (desktop, phone, dark) of the same server into DIR")
+    parser.add_argument("--screenshots-only", action="store_true", help="no Lighthouse runs (with --screenshots)")
     args = parser.parse_args()
     if not LIGHTHOUSE.exists():
         print("Lighthouse is not installed: run scripts/browser-tools.sh", file=sys.stderr)
@@ -91,14 +92,16 @@ def main() -> int:
                 wait_for_caches(base)
                 time.sleep(2)
                 rows = []
-                for name, path in PAGES.items():
+                for name, path in PAGES.items() if not args.screenshots_only else ():
                     runs = [audit(base + path) for _ in range(args.runs)]
                     rows.append((name, path, {c: statistics.median(r[c] for r in runs) for c in CATEGORIES},
                                  runs))
                     print(f"{name}: {rows[-1][2]}", file=sys.stderr, flush=True)
                 if args.screenshots:
                     subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot.py"), "--all", base,
-                                    str(args.screenshots)], check=True)
+                                    str(args.screenshots), "--similar-to", ids[10]], check=True)
+                if args.screenshots_only:
+                    return 0
         finally:
             stop_web_server(web)
     version = subprocess.run([str(LIGHTHOUSE), "--version"], capture_output=True, text=True,

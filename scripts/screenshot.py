@@ -31,7 +31,7 @@ def settle(page: Page) -> None:
     page.wait_for_timeout(800)  # let Plotly and the map finish drawing
 
 
-def every_page(base: str, out: Path) -> None:
+def every_page(base: str, out: Path, *, similar_to: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
@@ -40,9 +40,11 @@ def every_page(base: str, out: Path) -> None:
                                           is_mobile=phone, device_scale_factor=1)
             page = context.new_page()
             for target in (HOME, *PAGES):
-                page.goto(base.rstrip("/") + target.path)
+                # Similar songs with a seed handed over (as Home's quick action does): its results, not a blank form
+                seed = f"?item_id={similar_to}&title=Song+10" if similar_to and target.endpoint == "similarity" else ""
+                page.goto(base.rstrip("/") + target.path + seed)
                 settle(page)
-                page.screenshot(path=str(out / f"{target.endpoint}-{variant}.png"))
+                page.screenshot(path=str(out / f"{target.endpoint}-{variant}.png"), full_page=bool(seed))
                 print(out / f"{target.endpoint}-{variant}.png")
             context.close()
         browser.close()
@@ -53,12 +55,13 @@ def main() -> int:
     parser.add_argument("url")
     parser.add_argument("out")
     parser.add_argument("--all", action="store_true", help="every page, desktop, phone and dark, into OUT (a folder)")
+    parser.add_argument("--similar-to", default="", metavar="ITEM_ID", help="with --all: the similar-songs seed")
     parser.add_argument("--wait-for", default="#at-a-glance .main-svg", help="selector to wait for")
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1250, help="the part of the page shown (from the top)")
     args = parser.parse_args()
     if args.all:
-        every_page(args.url, Path(args.out))
+        every_page(args.url, Path(args.out), similar_to=args.similar_to)
         return 0
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)

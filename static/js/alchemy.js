@@ -54,7 +54,8 @@
         return { name: kind, type: "scatter", mode: "markers", x: points.map((p) => p.x), y: points.map((p) => p.y),
           text: points.map((p) => p.title), marker: { size: kind.includes("centroid") ? 14 : 8 } };
       }).filter((trace) => trace.x.length);
-      Plotly.newPlot("alchemy-chart", traces, { margin: { t: 20 }, legend: { orientation: "h" } },
+      const layout = window.AudioMuse.themed({ margin: { t: 20 }, legend: { orientation: "h" } });
+      Plotly.newPlot("alchemy-chart", traces, layout,
         { displaylogo: false, responsive: true });
       say(`${body.results.length} songs.`);
     } catch (err) { say(err.message, true); }

@@ -119,7 +119,8 @@
       width: bins.map((b) => b.high - b.low), marker: { color },
       customdata: bins.map((b) => [b.low, b.high]),
       hovertemplate: `%{customdata[0]:.${digits}f}–%{customdata[1]:.${digits}f}${unit}: %{y} tracks<extra></extra>` }],
-    { ...LAYOUT, xaxis: { title: { text: unit.trim() || "" } }, yaxis: { title: { text: "tracks" } } }, CONFIG);
+    window.AudioMuse.themed({ ...LAYOUT, xaxis: { title: { text: unit.trim() || "" } },
+      yaxis: { title: { text: "tracks" } } }), CONFIG);
     node.removeAllListeners?.("plotly_click");
     node.on("plotly_click", (event) => {
       const [from, to] = event.points[0].customdata;
@@ -133,7 +134,8 @@
     const shown = [...items].reverse();  // most frequent on top
     Plotly.react(node, [{ type: "bar", orientation: "h", y: shown.map((i) => i.name), x: shown.map((i) => i.count),
       marker: { color }, hovertemplate: "%{y}: %{x} tracks<extra></extra>" }],
-    { ...LAYOUT, margin: { ...LAYOUT.margin, l: 110 }, xaxis: { title: { text: "tracks" } } }, CONFIG);
+    window.AudioMuse.themed({ ...LAYOUT, margin: { ...LAYOUT.margin, l: 110 }, xaxis: { title: { text: "tracks" } } }),
+    CONFIG);
     node.removeAllListeners?.("plotly_click");
     node.on("plotly_click", (event) => {
       const name = event.points[0].y;
@@ -154,9 +156,10 @@
       marker: { color, line: { color: "#fff", width: 1 } },
       hovertemplate: "%{customdata}: %{r} tracks<extra></extra>" });
     Plotly.react(node, [ring("A", largest * 0.25, "#7c9cf5"), ring("B", largest * 1.45, "#f59f7c")],
-      { ...LAYOUT, margin: { t: 20, r: 20, b: 20, l: 20 }, showlegend: true, legend: { orientation: "h" },
-        polar: { angularaxis: { direction: "clockwise", rotation: 90, tickvals: numbers.map((n) => (n - 1) * 30),
-          ticktext: numbers.map(String) }, radialaxis: { visible: false, range: [0, largest * 2.5] } } }, CONFIG);
+      window.AudioMuse.themed({ ...LAYOUT, margin: { t: 20, r: 20, b: 20, l: 20 }, showlegend: true,
+        legend: { orientation: "h" }, polar: { bgcolor: "rgba(0,0,0,0)", angularaxis: { direction: "clockwise",
+          rotation: 90, tickvals: numbers.map((n) => (n - 1) * 30), ticktext: numbers.map(String) },
+        radialaxis: { visible: false, range: [0, largest * 2.5] } } }), CONFIG);
     node.removeAllListeners?.("plotly_click");
     node.on("plotly_click", (event) => pickKey(event.points[0].customdata));
     const buttons = document.getElementById("camelot-keys");

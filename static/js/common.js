@@ -303,6 +303,16 @@ window.AudioMuse = (() => {
     };
   }
 
+  // A Plotly layout in the page's colours: transparent behind, the text in the theme's colour (dark mode too).
+  function themed(layout) {
+    const style = getComputedStyle(document.documentElement);
+    const fg = style.getPropertyValue("--fg").trim() || "#1d2430";
+    const grid = style.getPropertyValue("--subtle").trim() || "#e4e7ec";
+    const axis = (a) => ({ gridcolor: grid, zerolinecolor: grid, ...(a || {}) });
+    return { ...layout, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: fg, ...(layout.font || {}) }, xaxis: axis(layout.xaxis), yaxis: axis(layout.yaxis) };
+  }
+
   // A small line chart (SVG, no library): `points` [[x, y], …] in order, drawn into `box` with the lowest and
   // highest y and the first and last x written at the axes; `label` says what it shows (for screen readers too).
   function lineChart(box, points, { label, x: xName = "", format = (v) => String(v) } = {}) {
@@ -419,5 +429,5 @@ window.AudioMuse = (() => {
   }
 
   return { api, ApiError, serverNow, followTask, sleep, say, element, cell, row, fillRows, trackRow, picker,
-    fillTracks, playlistBox, fmt, trackDetail, playButton, coverImage, lineChart };
+    fillTracks, playlistBox, fmt, trackDetail, playButton, coverImage, lineChart, themed };
 })();

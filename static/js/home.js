@@ -87,6 +87,7 @@
         return;
       }
       const renderer = window.MapPoints.createPixelRenderer(canvas);
+      renderer.background = window.MapPoints.rgbOf(getComputedStyle(canvas).getPropertyValue("--card"));
       const view = new window.MapPoints.View();
       view.fit(map.header.bounds);
       renderer.load(map);

@@ -5,7 +5,7 @@
 (() => {
   "use strict";
   const { api, followTask, sleep, say, element, picker, playlistBox, playButton } = window.AudioMuse;
-  const { decode, pointOf, PointIndex, View, createRenderer, createPixelRenderer, STEPS } = window.MapPoints;
+  const { decode, pointOf, PointIndex, View, createRenderer, createPixelRenderer, STEPS, rgbOf } = window.MapPoints;
   const settings = window.MAP_SETTINGS;
   const $ = (id) => document.getElementById(id);
   const plot = $("map-plot");
@@ -50,9 +50,14 @@
     glCanvas.hidden = next !== webgl;
     pixelCanvas.hidden = next === webgl;
     renderer = next;
+    renderer.background = rgbOf(getComputedStyle(plot).getPropertyValue("--card"));
     plot.dataset.renderer = next.kind;
   }
   useRendererFor(0);
+  // the points drawn on the page's own background: dark in the dark theme, redrawn when the theme changes
+  const followTheme = () => { renderer.background = rgbOf(getComputedStyle(plot).getPropertyValue("--card")); redraw(); };
+  document.addEventListener("audiomuse:theme", followTheme);
+  if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", followTheme);
 
   const tagOf = (code) => (code === state.map.none ? UNTAGGED : state.map.header.tags[code]);
   function colourOf(i) {

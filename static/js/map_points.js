@@ -169,6 +169,7 @@ window.MapPoints = (() => {
 
     return {
       kind: "webgl2",
+      background: [255, 255, 255],  // the page's colour behind the points (dark in the dark theme)
       software: /swiftshader|llvmpipe|software/i.test(name),  // no GPU: see createPixelRenderer
       load(next) {
         map = next;
@@ -195,7 +196,7 @@ window.MapPoints = (() => {
       },
       draw(view, size, limit = Infinity) {
         gl.viewport(0, 0, canvas.width, canvas.height);
-        gl.clearColor(1, 1, 1, 1);
+        gl.clearColor(this.background[0] / 255, this.background[1] / 255, this.background[2] / 255, 1);
         gl.clear(gl.COLOR_BUFFER_BIT);
         if (!map || !map.count) return;
         const [x0, y0, x1, y1] = map.header.bounds;
@@ -223,11 +224,25 @@ window.MapPoints = (() => {
         this.draw(view, size);
         const pixels = new Uint8Array(canvas.width * canvas.height * 4);
         gl.readPixels(0, 0, canvas.width, canvas.height, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
+        const [r, g, b] = this.background;
+        const far = (p) => Math.abs(pixels[p] - r) > 5 || Math.abs(pixels[p + 1] - g) > 5 || Math.abs(pixels[p + 2] - b) > 5;
         let n = 0;
-        for (let p = 0; p < pixels.length; p += 4) if (pixels[p] < 250 || pixels[p + 1] < 250 || pixels[p + 2] < 250) n += 1;
+        for (let p = 0; p < pixels.length; p += 4) if (far(p)) n += 1;
         return n;
       },
     };
+  }
+
+  // An opaque colour as ImageData's four bytes read as one little-endian Uint32 (R, G, B, A in memory).
+  const packed = ([r, g, b]) => ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+
+  // A CSS colour ("#1b1f27", "rgb(27, 31, 39)") as [r, g, b]; white when it cannot be read.
+  function rgbOf(colour) {
+    const text = String(colour || "").trim();
+    const hex = text.match(/^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i);
+    if (hex) return hex.slice(1).map((h) => parseInt(h, 16));
+    const rgb = text.match(/^rgba?\((\d+),\s*(\d+),\s*(\d+)/);
+    return rgb ? rgb.slice(1).map(Number) : [255, 255, 255];
   }
 
   // The same without WebGL: each visible point written as a small square straight into the canvas's pixels. Where
@@ -239,6 +254,7 @@ window.MapPoints = (() => {
     let colours = new Uint32Array(256);  // packed as ImageData's bytes are (R, G, B, A in memory); 0: hidden
     const renderer = {
       kind: "pixels",
+      background: [255, 255, 255],
       load(next) { map = next; },
       palette(rgba) {
         colours = new Uint32Array(rgba.length / 4);
@@ -253,7 +269,7 @@ window.MapPoints = (() => {
         const h = canvas.height;
         const image = context.createImageData(w, h);
         const px = new Uint32Array(image.data.buffer);
-        px.fill(0xffffffff);
+        px.fill(packed(renderer.background));
         if (map && map.count) {
           const [x0, y0, x1, y1] = map.header.bounds;
           const ax = ((x1 - x0) / STEPS) / (view.x[1] - view.x[0]) * w;
@@ -280,13 +296,14 @@ window.MapPoints = (() => {
       painted(view, size) {
         renderer.draw(view, size);
         const px = new Uint32Array(context.getImageData(0, 0, canvas.width, canvas.height).data.buffer);
+        const back = packed(renderer.background);
         let n = 0;
-        for (let p = 0; p < px.length; p += 1) if (px[p] !== 0xffffffff) n += 1;
+        for (let p = 0; p < px.length; p += 1) if (px[p] !== back) n += 1;
         return n;
       },
     };
     return renderer;
   }
 
-  return { decode, pointOf, PointIndex, View, createRenderer, createPixelRenderer, STEPS };
+  return { decode, pointOf, PointIndex, View, createRenderer, createPixelRenderer, STEPS, rgbOf };
 })();

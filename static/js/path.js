@@ -41,8 +41,9 @@
         { x: labels.slice(1), y: body.hop_distances, name: "distance from the previous song", type: "scatter",
           mode: "lines+markers" },
         { x: labels, y: steps, name: "distance to the step's target", type: "scatter", mode: "lines+markers" },
-      ], { margin: { t: 20, b: 120 }, xaxis: { type: "category", categoryorder: "array", categoryarray: labels },
-        yaxis: { title: { text: "cosine distance" } }, legend: { orientation: "h" } },
+      ], window.AudioMuse.themed({ margin: { t: 20, b: 120 },
+        xaxis: { type: "category", categoryorder: "array", categoryarray: labels },
+        yaxis: { title: { text: "cosine distance" } }, legend: { orientation: "h" } }),
       { displaylogo: false, responsive: true });
       say(`${body.path.length} songs.` + (body.shortfall ? ` ${body.shortfall[0].toUpperCase()}${body.shortfall.slice(1)}` :
         body.targets_missed ? ` ${body.targets_missed} steps without a match.` : ""));
