@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rq import Worker
-
 from config import Config
 from db import playlists as playlist_store
 from db import schedules as schedule_store
@@ -23,6 +21,7 @@ from discovery.sentence_encoder import missing_model_files
 from mediaserver import MediaServerError, get_media_server
 from schedules.cron import CronError, next_runs
 from tasks.catalog import ANALYSIS, schedulable
+from tasks.queues import registered_workers
 
 __all__ = ["Warning", "glance", "warnings"]
 
@@ -116,7 +115,7 @@ def warnings(*, config: Config, db: Any, redis: Any, index_loaded: bool, index_e
     """The problems that stop AudioMuse from doing its work, most blocking first."""
     found: list[Warning] = []
     try:
-        workers = len(Worker.all(connection=redis))
+        workers = registered_workers(redis)
     except Exception as exc:
         log.warning("home: Redis: %s", exc)
         found.append(Warning("redis", "Redis is unreachable",

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -34,6 +34,11 @@ QUEUE_NAMES = (HIGH_QUEUE, DEFAULT_QUEUE)
 
 def get_queues(connection: Redis) -> list[Queue]:
     return [Queue(name, connection=connection) for name in QUEUE_NAMES]
+
+
+def registered_workers(connection: Redis) -> int:
+    """How many RQ workers are registered on this Redis (any host)."""
+    return len(Worker.all(connection=connection))
 
 
 def start_main_task(func: TaskFunction | TaskRef, *, kwargs: dict[str, Any], db: Database, connection: Redis,
