@@ -85,3 +85,39 @@ def test_every_page_has_no_serious_violation_and_fits_the_screen(site, browser: 
         finally:
             context.close()
     assert not failures, failures
+
+
+# every control a person can use, visible, in <main> (not inside a closed <details>: its content is not drawn)
+CONTROLS_IN_MAIN = """() => [...document.querySelectorAll(
+    "main input:not([type=hidden]), main select, main textarea, main button, main a[href], main summary")]
+    .filter((e) => !e.disabled && e.checkVisibility({ checkVisibilityCSS: true, contentVisibilityAuto: true }))
+    .map((e) => e.id || e.name || e.textContent.trim().slice(0, 40) || e.outerHTML.slice(0, 60))"""
+
+
+def test_every_control_of_every_page_is_reached_with_the_keyboard(site, page: Page):
+    """Tab alone reaches every visible control of every page's forms (no mouse-only control, no focus trap), and
+    the focused control is visibly marked."""
+    missed = {}
+    for path in EVERY_PAGE:
+        page.goto(site + path)
+        expect(page.locator("main h1")).to_have_count(1)
+        settled(page)
+        wanted = page.evaluate(CONTROLS_IN_MAIN)
+        reached: set[str] = set()
+        unmarked = []
+        for _ in range(len(wanted) + 60):  # the top bar's and the side panel's controls come first or after
+            page.keyboard.press("Tab")
+            focused = page.evaluate("""() => { const e = document.activeElement;
+                if (!e || !e.closest("main")) return null;
+                const style = getComputedStyle(e);
+                return [e.id || e.name || e.textContent.trim().slice(0, 40) || e.outerHTML.slice(0, 60),
+                        style.outlineStyle !== "none" || style.boxShadow !== "none"]; }""")
+            if focused:
+                reached.add(focused[0])
+                if not focused[1]:
+                    unmarked.append(focused[0])
+            if reached >= set(wanted):
+                break
+        if set(wanted) - reached or unmarked:
+            missed[path] = {"not reached": sorted(set(wanted) - reached)[:8], "no focus mark": unmarked[:8]}
+    assert not missed, missed
