@@ -93,6 +93,7 @@ class FakeJellyfin:
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.send_entry_ids = True  # False: playlist items come without PlaylistItemId (a server that names none)
+        self.album_dirs: dict[str, Path] = {}  # an album's folder: its cover.jpg is the album's Primary image
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._scan(libraries if libraries is not None else
@@ -131,6 +132,7 @@ class FakeJellyfin:
                  "Artists": [artist], "ProductionYear": year, "ParentId": library_id,
                  "_added": added, "_ancestors": {library_id}}
         self.albums.append(album)
+        self.album_dirs[album_id] = album_dir
         for number, path in enumerate(files, start=1):
             audio = mutagen.File(path, easy=True)
             tags = dict(audio.tags or {}) if audio is not None and audio.tags is not None else {}
@@ -270,6 +272,12 @@ class FakeJellyfin:
             if token_user is not None and token_user != user_id:
                 return _text(403, "User is not allowed to access this library")
             return self._items(user_id, query)
+        if method == "GET" and len(segments) == 4 and segments[0] == "Items" and segments[2:] == ["Images", "Primary"]:
+            # the documented image API: an album's picture (its folder's cover.jpg); songs have none of their own
+            cover = self.album_dirs[segments[1]] / "cover.jpg" if segments[1] in self.album_dirs else None
+            if cover is None or not cover.is_file():
+                return _text(404, "Image not found")
+            return 200, {"Content-Type": "image/jpeg"}, cover.read_bytes()
         if method == "GET" and len(segments) == 3 and segments[0] == "Items" and segments[2] == "Download":
             file = self.files.get(segments[1])
             if file is None:

@@ -194,6 +194,8 @@ class FakeLyrion:
                 self._jsonrpc(handler, body)
             elif method == "GET" and handler.path.startswith("/music/") and handler.path.endswith("/download"):
                 self._download(handler, handler.path.split("/")[2])
+            elif method == "GET" and handler.path.startswith("/music/") and handler.path.endswith("/cover"):
+                self._cover(handler, handler.path.split("/")[2])
             else:
                 self._send(handler, 404, b"Not Found", "text/plain")
         except (BrokenPipeError, ConnectionResetError):
@@ -229,6 +231,15 @@ class FakeLyrion:
         content_type = mimetypes.guess_type(track.file.name)[0] or "application/octet-stream"
         status, headers, body = ranged(track.file.read_bytes(), handler.headers.get("Range"), content_type)
         self._send(handler, status, body, headers.pop("Content-Type", content_type), headers)
+
+    def _cover(self, handler: BaseHTTPRequestHandler, track_id: str) -> None:
+        """A song's picture as LMS serves it: the cover.jpg of its album's folder (LMS answers 404 without one)."""
+        track = self.tracks.get(int(track_id)) if track_id.isdigit() else None
+        cover = track.file.parent / "cover.jpg" if track is not None else None
+        if cover is None or not cover.is_file():
+            self._send(handler, 404, b"Not Found", "text/plain")
+            return
+        self._send(handler, 200, cover.read_bytes(), "image/jpeg")
 
     def _jsonrpc(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         request = json.loads(body)

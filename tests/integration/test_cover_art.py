@@ -11,10 +11,16 @@ from mutagen.flac import FLAC, Picture
 from PIL import Image
 
 from app import serve
-from mediaserver import CoverRequest
+from config import Config
+from mediaserver import Capability, CoverRequest
+from mediaservers.emby import Emby
+from mediaservers.jellyfin import Jellyfin
 from mediaservers.local import LocalFolder
+from mediaservers.lyrion import Lyrion
 from mediaservers.mpd import Mpd
 from services.cover_art import CoverCache, resized
+from tests.fakes.jellyfin import API_KEY, FakeJellyfin
+from tests.fakes.lyrion import FakeLyrion
 from tests.integration.test_mpd import start_mpd
 from tests.library import make_library
 from tests.seeded_library import insert_track
@@ -123,6 +129,35 @@ def test_mpd_gives_the_folder_cover_and_the_picture_in_the_file(music, tmp_path:
         assert mpd.cover_art(CoverRequest(album_2[0].item_id, path=album_2[0].path)) is None
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("flavour", ["jellyfin", "emby"])
+def test_jellyfin_and_emby_give_the_albums_primary_image(music, flavour):
+    with FakeJellyfin(music.parent, flavour=flavour, libraries={"music": "music"}) as fake:
+        server = Jellyfin(fake.url, token=API_KEY, user="Alice") if flavour == "jellyfin" else \
+            Emby(fake.url, token=API_KEY, user="Alice")
+        assert Capability.COVER_ART in server.capabilities
+        songs = {t["Id"]: t for t in fake.tracks}
+        in_album_0 = next(t for t in songs.values() if t["Album"] == "Album 0")
+        in_album_2 = next(t for t in songs.values() if t["Album"] == "Album 2")
+        found = server.cover_art(CoverRequest(in_album_0["Id"], album_id=in_album_0["AlbumId"]))
+        assert found is not None and colour_of(resized(found, 64))[0] > 180
+        assert server.cover_art(CoverRequest(in_album_2["Id"], album_id=in_album_2["AlbumId"])) is None
+        asked = [c.path for c in fake.calls if "Images" in c.path]
+        assert f"/Items/{in_album_0['Id']}/Images/Primary" in asked  # the song's own first, then its album's
+        assert f"/Items/{in_album_0['AlbumId']}/Images/Primary" in asked
+
+
+def test_lyrion_gives_the_picture_it_shows_for_a_song(music, tmp_path):
+    with FakeLyrion(music) as fake:
+        server = Lyrion.from_config(Config.from_mapping({"MEDIASERVER_TYPE": "lyrion", "LYRION_URL": fake.url,
+                                                         "HTTP_RETRIES": 0, "TEMP_DIR": str(tmp_path / "t")}))
+        assert Capability.COVER_ART in server.capabilities
+        in_album_0 = next(t for t in fake.tracks.values() if t.file.parent.name == "Album 0")
+        in_album_2 = next(t for t in fake.tracks.values() if t.file.parent.name == "Album 2")
+        found = server.cover_art(CoverRequest(str(in_album_0.id)))
+        assert found is not None and colour_of(resized(found, 64))[0] > 180
+        assert server.cover_art(CoverRequest(str(in_album_2.id))) is None
 
 
 def test_the_cache_keeps_within_its_bound_and_drops_the_least_recently_used(tmp_path: Path):
