@@ -170,7 +170,17 @@
     }
     message.textContent = "Searching…";
     try {
-      const body = await api(`/api/v1/search?${apiQuery()}`);
+      let body;
+      for (let tries = 0; ; tries += 1) {
+        try {
+          body = await api(`/api/v1/search?${apiQuery()}`);
+          break;
+        } catch (err) {  // 503 right after a start: the search's caches are still being built; it says so
+          if (err.status !== 503 || tries >= 60) throw err;
+          message.textContent = `${err.message[0].toUpperCase()}${err.message.slice(1)}…`;
+          await new Promise((resolve) => { setTimeout(resolve, 2000); });
+        }
+      }
       rows.replaceChildren();
       shown = [];
       appendRows(body.results);
