@@ -13,6 +13,7 @@ from psycopg2.extras import Json, execute_values
 
 from db.exclusions_sql import exclusion_sql
 from db.pool import Database
+from db.vector_rows import VectorRows
 from db.versions import SHOWN_COPY, SONG
 from discovery.exclusions import Exclusions
 from discovery.playlist_matching import MatchingLibrary
@@ -101,17 +102,15 @@ def matching_library(db: Database, model: str, *, members: Collection[str], sinc
     songs cost their 800 MB of vectors. Raises ValueError when the embeddings differ in size."""
     wanted = set(members)
     params = {"model": model, "since": since}
-    matrix = np.zeros((0, 0), dtype=np.float32)
     rows: list[int] = []
     item_ids: list[str] = []
     songs: list[str] = []
     shown: list[str] = []
     candidate: list[bool] = []
-    n = 0
     with db.transaction() as cur, cur.connection.cursor(name="matching_library") as stream:
         cur.execute(f"SELECT count(*) AS n {_ANALYZED}", params)
         counted = cur.fetchone()
-        expected = int(counted["n"]) if counted else 0
+        library = VectorRows(int(counted["n"]) if counted else 0, model=model, grow_by=batch)
         stream.itersize = batch
         # a song or shown copy that is the item itself comes as NULL (most do): no second string per row
         stream.execute(
@@ -119,23 +118,14 @@ def matching_library(db: Database, model: str, *, members: Collection[str], sinc
                        NULLIF({SHOWN_COPY}, t.item_id), NULLIF({SONG}, t.item_id)
                   {_ANALYZED} ORDER BY t.item_id""", params)
         for item_id, vector, is_candidate, shown_copy, song in stream:
-            row = np.frombuffer(vector, dtype="<f4")
-            if n == 0:
-                matrix = np.empty((max(expected, 1), len(row)), dtype=np.float32)
-            elif len(row) != matrix.shape[1]:
-                raise ValueError(f"the {model} embedding of {item_id!r} has {len(row)} dimensions, not "
-                                 f"{matrix.shape[1]} like the others")
-            if n == len(matrix):  # rows stored since the count
-                matrix = np.concatenate([matrix, np.empty((max(n // 8, batch), matrix.shape[1]), np.float32)])
-            matrix[n] = row
+            n = library.append(item_id, vector)
             if is_candidate or item_id in wanted:
                 rows.append(n)
                 item_ids.append(item_id)
                 songs.append(song or item_id)
                 shown.append(shown_copy or item_id)
                 candidate.append(bool(is_candidate))
-            n += 1
-    vectors = matrix[:n]  # a view: rows deleted since the count leave a few unused rows, not a copy of them all
+    vectors = library.array()  # a view: rows deleted since the count leave a few unused rows, not a copy of them all
     found = [item_id for item_id in item_ids if item_id in wanted]
     details = {r["item_id"]: r for r in db.fetch_all(
         "SELECT item_id, title, artist, tags, moods, tempo_bpm, energy FROM tracks WHERE item_id = ANY(%s)",

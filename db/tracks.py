@@ -12,6 +12,7 @@ from psycopg2.extras import Json, RealDictCursor
 from db.criteria_sql import criteria_sql, escape_like
 from db.exclusions_sql import exclusion_sql
 from db.pool import Database
+from db.vector_rows import VectorRows
 from discovery.criteria import Criterion
 from discovery.exclusions import Exclusions
 
@@ -173,28 +174,18 @@ def all_embeddings(db: Database, model: str, *, batch: int = 10_000) -> tuple[li
     converted copy besides (three times it; 2.4 GB at 1M tracks). Raises ValueError when the embeddings differ in
     size."""
     item_ids: list[str] = []
-    matrix = np.zeros((0, 0), dtype=np.float32)
     with db.transaction() as cur, cur.connection.cursor(name="all_embeddings") as stream:
         cur.execute("SELECT count(*) AS n FROM embeddings WHERE model = %s", (model,))
         counted = cur.fetchone()
-        expected = int(counted["n"]) if counted else 0
+        vectors = VectorRows(int(counted["n"]) if counted else 0, model=model, grow_by=batch)
         stream.itersize = batch
         stream.execute("SELECT item_id, vector FROM embeddings WHERE model = %s ORDER BY item_id", (model,))
         for item_id, vector in stream:
-            row = np.frombuffer(vector, dtype="<f4")
-            n = len(item_ids)
-            if n == 0:
-                matrix = np.empty((max(expected, 1), len(row)), dtype=np.float32)
-            elif len(row) != matrix.shape[1]:
-                raise ValueError(f"the {model} embedding of {item_id!r} has {len(row)} dimensions, not "
-                                 f"{matrix.shape[1]} like the others")
-            if n == len(matrix):  # rows stored since the count
-                matrix = np.concatenate([matrix, np.empty((max(n // 8, batch), matrix.shape[1]), np.float32)])
-            matrix[n] = row
+            vectors.append(item_id, vector)
             item_ids.append(item_id)
     if not item_ids:
         return [], np.zeros((0, 0), dtype=np.float32)
-    return item_ids, matrix if len(matrix) == len(item_ids) else matrix[:len(item_ids)].copy()
+    return item_ids, vectors.array() if vectors.full else vectors.array().copy()
 
 
 def search_library(db: Database, *, limit: int, offset: int,
