@@ -345,6 +345,11 @@ class Config:
     VOYAGER_EF_CONSTRUCTION: int = _setting(200, "Voyager ef_construction (build-time search width)", minimum=10)
     VOYAGER_QUERY_EF: int = _setting(
         400, "Voyager query ef (search width); high enough for recall >= 0.98 at k=100", minimum=10)
+    INDEX_STORAGE: str = _setting(
+        "e4m3", "How the similarity index stores its vectors: e4m3 (a byte a dimension, ~37 % of the memory; the web "
+        "process re-ranks the candidates exactly from a float32 file in DATA_DIR/index, read through the page "
+        "cache) or float32 (every vector in memory, no file). A change applies at the next full rebuild",
+        choices=("e4m3", "float32"))
     INDEX_REBUILD_SHARE: float = _setting(
         0.1, "Largest share of changed tracks (added, removed, re-analyzed, over the index size) applied to the "
         "stored index in place; more, or more deleted positions than this share, rebuilds it whole", minimum=0,

@@ -36,7 +36,7 @@ from db import artists as artist_store
 from db import versions as version_store
 from db import voyager_indexes as index_store
 from db.pool import Database
-from db.tracks import all_embeddings
+from db.tracks import all_embeddings, embeddings_of
 from discovery.artist_similarity import fit_artists
 from discovery.catalog import DELETED, Catalog
 from discovery.dedup import song_key, song_key_hash
@@ -44,8 +44,16 @@ from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
 from discovery.textfold import fold
 from discovery.types import TrackInfo
 from discovery.versions import Copy, Grouping, group_versions
+from index_vectors import ExactVectors, vectors_file
 
 log = logging.getLogger(__name__)
+
+# INDEX_STORAGE's values: how a built index stores its vectors.
+STORAGE_TYPES: Mapping[str, voyager.StorageDataType] = MappingProxyType({
+    "float32": voyager.StorageDataType.Float32, "e4m3": voyager.StorageDataType.E4M3})
+# A compressed index is asked for this many candidates more than k (and at least twice k), which exact cosine on the
+# float32 vectors then orders (bench/compressed_index.py: the top 30 for 10 keep recall@10 at 0.9975 at 1M).
+RERANK_EXTRA = 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,12 @@ class LoadedIndex:
     # the sha256 of earlier indexes this one was updated in place from: their positions mean the same tracks here
     # (or deleted ones), so what was built against them stays valid until it is built again
     extends: frozenset[str] = frozenset()
+    # the float32 vectors of a compressed index (index_vectors), which orders its candidates exactly; None for a
+    # float32 index, which holds them itself
+    exact: ExactVectors | None = field(default=None, compare=False, repr=False)
+    # the sha256 of the index as last stored whole: an index of the same base is it plus updates in place, which
+    # never change the vector at a kept position
+    base_sha256: str = ""
 
     def __len__(self) -> int:
         """Positions, deleted ones included (the length of the per-position caches); `live` counts tracks."""
@@ -84,12 +98,29 @@ class LoadedIndex:
 
     def query_positions(self, vector: np.ndarray, k: int, *, query_ef: int) -> tuple[list[int], list[float]]:
         """Positions and cosine distances of the k nearest items to `vector` (shape (d,)), nearest first."""
+        found = self.query_positions_batch(np.asarray(vector, dtype=np.float32).reshape(1, -1), k,
+                                           query_ef=query_ef)
+        return found[0] if found else ([], [])
+
+    def query_positions_batch(self, vectors: np.ndarray, k: int, *,
+                              query_ef: int) -> list[tuple[list[int], list[float]]]:
+        """`query_positions` of each row of `vectors` (m, d), in one Voyager query (its threads search the rows side
+        by side). A compressed index is asked for more candidates, ordered again by exact cosine (`exact`)."""
         k = min(k, self.catalog.live)  # Voyager raises when asked for more than it holds undeleted
-        if k <= 0:
-            return [], []
-        positions, distances = self.index.query(np.asarray(vector, dtype=np.float32), k=k,
-                                                query_ef=max(query_ef, k))
-        return positions.tolist(), distances.tolist()
+        if k <= 0 or len(vectors) == 0:
+            return [([], []) for _ in range(len(vectors))]
+        ask = k if self.exact is None else min(self.catalog.live, max(2 * k, k + RERANK_EXTRA))
+        positions, distances = self.index.query(np.asarray(vectors, dtype=np.float32), k=ask,
+                                                query_ef=max(query_ef, ask))
+        if self.exact is None:
+            return [(p.tolist(), d.tolist()) for p, d in zip(positions, distances, strict=True)]
+        return [self.exact.rerank(vector, p.tolist(), k) for vector, p in zip(vectors, positions, strict=True)]
+
+    def vectors_of(self, positions: Sequence[int]) -> np.ndarray:
+        """The unit float32 vectors at `positions`, (len(positions), d): exact ones, also for a compressed index."""
+        if self.exact is not None:
+            return self.exact.get(positions)
+        return self.index.get_vectors(list(positions))
 
     def query(self, vector: np.ndarray, k: int, *, query_ef: int) -> list[tuple[str, float]]:
         """The k nearest items to `vector` (shape (d,), float32) as (item_id, cosine distance), nearest first."""
@@ -101,7 +132,7 @@ class LoadedIndex:
         """The tracks at `positions` that have metadata, with their vectors (one batch read from the index)."""
         if not positions:
             return []
-        vectors = self.index.get_vectors(list(positions))
+        vectors = self.vectors_of(positions)
         found = (self.catalog.track(p, vectors[i]) for i, p in enumerate(positions))
         return [t for t in found if t is not None]
 
@@ -159,8 +190,8 @@ class IndexQueries:
         k_asked = min(k, self.loaded.live)
         if self.mask is not None or len(vectors) == 0 or k_asked <= 0:
             return [self.neighbours(vector, k) for vector in vectors]
-        positions, distances = self.loaded.index.query(vectors, k=k_asked, query_ef=max(self.query_ef, k_asked))
-        return [self._hits(p.tolist(), d.tolist(), k, None) for p, d in zip(positions, distances, strict=True)]
+        found = self.loaded.query_positions_batch(vectors, k_asked, query_ef=self.query_ef)
+        return [self._hits(positions, distances, k, None) for positions, distances in found]
 
     def _hits(self, positions: Sequence[int], distances: Sequence[float], k: int,
               allowed: np.ndarray | None) -> list[tuple[str, float]]:
@@ -233,13 +264,14 @@ class IndexQueries:
         return self.loaded.tracks(self.loaded.catalog.artist_positions(name))
 
 
-def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16,
-                ef_construction: int = 200) -> voyager.Index:
-    """A cosine-space index over `vectors` (shape (n, d), float32); Voyager id i is item_ids[i]."""
+def build_index(item_ids: Sequence[str], vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200,
+                storage: str = "float32") -> voyager.Index:
+    """A cosine-space index over `vectors` (shape (n, d), float32) storing them as `storage` (STORAGE_TYPES);
+    Voyager id i is item_ids[i]."""
     if vectors.ndim != 2 or vectors.shape[0] != len(item_ids):
         raise ValueError(f"vectors of shape {vectors.shape} do not match {len(item_ids)} item ids")
     index = voyager.Index(voyager.Space.Cosine, num_dimensions=int(vectors.shape[1]), M=m,
-                          ef_construction=ef_construction)
+                          ef_construction=ef_construction, storage_data_type=STORAGE_TYPES[storage])
     if len(item_ids):
         index.add_items(np.ascontiguousarray(vectors, dtype=np.float32), ids=list(range(len(item_ids))))
     return index
@@ -446,11 +478,57 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
         index = from_file[0]
         if index is None:
             index = _open_stored(stored, folder, try_file=False)
+        extended = previous if update is not None and update[1] else None
+        # an update in place of `previous` (a rebuild may hold other vectors at the same positions)
+        ancestor = previous if previous is not None and previous.base_sha256 == stored.base_sha256 else None
+        exact = None if index.storage_data_type == voyager.StorageDataType.Float32 else \
+            _exact_vectors(stored, folder, ancestor, dimensions=index.num_dimensions)
     extends: frozenset[str] = frozenset()
-    if update is not None and update[1] and previous is not None:
-        extends = previous.extends | {previous.sha256}
+    if extended is not None:
+        extends = extended.extends | {extended.sha256}
     return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at,
-                       row_hashes=hashes, extends=extends)
+                       row_hashes=hashes, extends=extends, exact=exact, base_sha256=stored.base_sha256)
+
+
+def _exact_vectors(stored: index_store.StoredIndex, folder: Path | None, previous: LoadedIndex | None, *,
+                   dimensions: int) -> ExactVectors:
+    """The float32 vectors of the compressed index `stored`: its file in `folder` when that is this index's, else
+    `previous`'s file (an index it updates in place) grown by the new positions, else written whole from the embeddings
+    (the positions' vectors as PostgreSQL holds them now: a track re-analyzed since the index was built is
+    re-ranked by its new vector until the next update moves it)."""
+    size = len(stored.item_ids)
+    if folder is not None:
+        try:
+            found = ExactVectors.open(vectors_file(folder, stored.name), stored.sha256)
+        except OSError:
+            log.warning("could not read the vectors file of %r in %s", stored.name, folder, exc_info=True)
+            found = None
+        if found is not None and found.rows == size and found.dimensions == dimensions:
+            return found
+    if previous is not None and previous.exact is not None and previous.exact.dimensions == dimensions:
+        rows = stored.embedding_rows(first=len(previous))
+        try:
+            grown = previous.exact.extended(sha256=stored.sha256, rows=size, vectors=rows)
+        except OSError:
+            log.warning("could not grow the vectors file of %r", stored.name, exc_info=True)
+            grown = None
+        finally:
+            rows.close()  # its server-side cursor, before another one of that name is opened
+        if grown is not None:
+            return grown
+    for place in ([folder, None] if folder is not None else [None]):
+        rows = stored.embedding_rows()
+        try:
+            return ExactVectors.write(place, stored.name, sha256=stored.sha256, rows=size, dimensions=dimensions,
+                                      vectors=rows)
+        except OSError:
+            if place is None:
+                raise
+            log.warning("could not keep the vectors of %r in %s; using a temporary file", stored.name, folder,
+                        exc_info=True)
+        finally:
+            rows.close()
+    raise AssertionError("unreachable")
 
 
 def _catalog_update(previous: LoadedIndex, stored: index_store.StoredIndex,
@@ -522,7 +600,7 @@ class _Delta:
         return len(self.deleted)
 
 
-def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
+def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, storage: str,
                  folder: Path | None) -> _Delta | str:
     """The stored index with the changes applied in place (mark_deleted, add_items at new positions), or why it
     must be rebuilt whole instead. Runs inside `stored`'s snapshot."""
@@ -537,6 +615,8 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
     if added + removed > share * live:
         return f"{added + removed} of {live} tracks changed"
     index = _open_stored(stored, folder)
+    if index.storage_data_type != STORAGE_TYPES[storage]:
+        return f"the stored index holds {index.storage_data_type.name} vectors, INDEX_STORAGE asks for {storage}"
     new_ids: list[str] = []
     new_vectors: list[np.ndarray] = []
     recent: list[tuple[str, int, np.ndarray]] = []
@@ -552,10 +632,10 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
     gone = stored.removed_positions(model)
     changed: list[int] = []
     if recent:
-        held = index.get_vectors([p for _, p, _ in recent])  # unit vectors: a cosine index normalises what it holds
-        for (item_id, position, row), old in zip(recent, held, strict=True):
-            norm = float(np.linalg.norm(row))
-            if norm == 0 or not np.allclose(row / norm, old, atol=1e-6):
+        held = index.get_vectors([p for _, p, _ in recent])
+        stored_form = _as_stored(index, np.stack([row for _, _, row in recent]))
+        for (item_id, position, row), old, now in zip(recent, held, stored_form, strict=True):
+            if float(np.linalg.norm(row)) == 0 or not np.allclose(now, old, atol=1e-6):
                 changed.append(position)
                 new_ids.append(item_id)
                 new_vectors.append(row)
@@ -575,22 +655,35 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float,
                   first_position=positions, vectors=vectors, stored_deltas=stored.delta_count())
 
 
+def _as_stored(index: voyager.Index, rows: np.ndarray) -> np.ndarray:
+    """`rows` as `index` would hold them (normalised, and rounded to its storage type): comparable with its
+    `get_vectors` exactly."""
+    scratch = voyager.Index(voyager.Space.Cosine, num_dimensions=index.num_dimensions,
+                            storage_data_type=index.storage_data_type)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    scratch.add_items(np.where(norms > 0, rows, 1.0).astype(np.float32), ids=list(range(len(rows))), num_threads=1)
+    return scratch.get_vectors(list(range(len(rows))))
+
+
 def update_index(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str, m: int,
-                 ef_construction: int, rebuild_share: float, folder: Path | None = None,
+                 ef_construction: int, rebuild_share: float, storage: str = "e4m3", folder: Path | None = None,
                  full: bool = False) -> IndexUpdate:
     """Bring the stored index up to date with the stored embeddings of `model` and announce it (one reload
     message, as a rebuild does). When the tracks added, removed and re-analyzed since it was stored are at most
     `rebuild_share` of it (and its deleted positions too), they are applied to it in place: removed and changed
     tracks marked deleted, new vectors added at positions after the last; else, or with `full`, or when none is
     stored, it is rebuilt whole (`rebuild_from_embeddings`), which also drops the deleted positions. One update of
-    `name` at a time (`index_store.update_lock`): a second one waits and starts from what the first stored."""
+    `name` at a time (`index_store.update_lock`): a second one waits and starts from what the first stored. A
+    rebuild stores the vectors as `storage` (STORAGE_TYPES); a stored index of another storage is rebuilt."""
     with index_store.update_lock(db, name):
         return _update_index(db, connection, name=name, model=model, channel=channel, m=m,
-                             ef_construction=ef_construction, rebuild_share=rebuild_share, folder=folder, full=full)
+                             ef_construction=ef_construction, rebuild_share=rebuild_share, storage=storage,
+                             folder=folder, full=full)
 
 
 def _update_index(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str, m: int,
-                  ef_construction: int, rebuild_share: float, folder: Path | None, full: bool) -> IndexUpdate:
+                  ef_construction: int, rebuild_share: float, storage: str, folder: Path | None,
+                  full: bool) -> IndexUpdate:
     delta: _Delta | str = "a full rebuild was asked for"
     started = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -598,14 +691,14 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
         try:
             with index_store.stored_index(db, name) as stored:
                 delta = "no index is stored yet" if stored is None else \
-                    _plan_update(stored, model=model, share=rebuild_share, folder=folder)
+                    _plan_update(stored, model=model, share=rebuild_share, storage=storage, folder=folder)
         except ValueError as exc:  # the stored index is damaged: the embeddings build it again
             log.warning("the stored index %r could not be read (%s); rebuilding it", name, exc)
             delta = f"the stored index could not be read: {exc}"
     if isinstance(delta, str):
         log.info("rebuilding index %r whole: %s", name, delta)
         size = rebuild_from_embeddings(db, connection, name=name, model=model, channel=channel, m=m,
-                                       ef_construction=ef_construction, folder=folder)
+                                       ef_construction=ef_construction, storage=storage, folder=folder)
         return IndexUpdate(size=size, full=True, reason=delta)
     size = sum(1 for i in delta.item_ids if i != DELETED)
     seconds["apply"] = time.perf_counter() - started
@@ -617,10 +710,10 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
             store_index(db, name, delta.index, delta.item_ids, model=model, folder=folder)
         seconds["store"] = time.perf_counter() - started
         started = time.perf_counter()
-        live = [(p, i) for p, i in enumerate(delta.item_ids) if i != DELETED]
-        positions = np.fromiter((p for p, _ in live), dtype=np.int64, count=len(live))
-        store_version_groups(db, [i for _, i in live],
-                             lambda rows: delta.index.get_vectors(positions[list(rows)].tolist()))
+        live = [i for i in delta.item_ids if i != DELETED]
+        # the stored embeddings, not the index's vectors (rounded in a compressed index): as a rebuild groups them
+        store_version_groups(db, live, lambda rows: embeddings_of(db, model, [live[r] for r in rows],
+                                                                  dimensions=delta.index.num_dimensions))
         seconds["groups"] = time.perf_counter() - started
         # The artist model is refitted at full rebuilds only (fit_artists reads every vector); a new artist's
         # tracks are found by the track index meanwhile.
@@ -663,14 +756,15 @@ def store_delta(db: Database, name: str, delta: _Delta, *, folder: Path | None) 
 
 
 def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str,
-                            m: int, ef_construction: int, folder: Path | None = None) -> int:
-    """Build the index from every stored embedding of `model`, store it (and its file in `folder`) and the artist
+                            m: int, ef_construction: int, storage: str = "e4m3", folder: Path | None = None) -> int:
+    """Build the index from every stored embedding of `model` (its vectors stored as `storage`), store it (and its
+    file in `folder`) and the artist
     model of the same songs (`store_artist_model`), announce both with one reload message; return the index's
     size."""
     item_ids, vectors = all_embeddings(db, model)
     if not item_ids:
         return 0
-    index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction)
+    index = build_index(item_ids, vectors, m=m, ef_construction=ef_construction, storage=storage)
     store_index(db, name, index, item_ids, model=model, folder=folder)
     store_version_groups(db, item_ids, vectors)
     try:

@@ -188,6 +188,22 @@ def all_embeddings(db: Database, model: str, *, batch: int = 10_000) -> tuple[li
     return item_ids, vectors.array() if vectors.full else vectors.array().copy()
 
 
+def embeddings_of(db: Database, model: str, item_ids: Sequence[str], *, dimensions: int) -> np.ndarray:
+    """The stored embeddings of `model` of `item_ids`, float32 (len(item_ids), dimensions) in that order; zeros for
+    an item without one."""
+    out = np.zeros((len(item_ids), dimensions), dtype=np.float32)
+    if not item_ids:
+        return out
+    rows = db.fetch_all(
+        """SELECT (u.n - 1)::int AS row, e.vector FROM unnest(%s::text[]) WITH ORDINALITY AS u(item_id, n)
+             JOIN embeddings e ON e.item_id = u.item_id AND e.model = %s""", (list(item_ids), model))
+    for found in rows:
+        vector = np.frombuffer(bytes(found["vector"]), dtype="<f4")
+        if len(vector) == dimensions:
+            out[found["row"]] = vector
+    return out
+
+
 def search_library(db: Database, *, limit: int, offset: int,
                    where: Sequence[Criterion] = ()) -> tuple[int, list[dict[str, Any]]]:
     """Analyzed tracks meeting the criteria `where` (discovery.criteria), in artist, album and track order;

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -173,6 +173,20 @@ class StoredIndex:
                     SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)
                  ORDER BY s.position""", {"name": self.name, "model": model})
         return [int(r["position"]) for r in self._cur.fetchall()]
+
+    def embedding_rows(self, *, first: int = 0, batch: int = 5000) -> Generator[tuple[int, bytes], None, None]:
+        """(position, float32 vector bytes) of each held position from `first` on that has an embedding of the
+        index's model, in no particular order, streamed from the same snapshot `batch` rows at a time."""
+        with self._cur.connection.cursor(name="embedding_rows") as stream:
+            stream.itersize = batch
+            stream.execute(
+                """SELECT (s.n - 1)::int, e.vector
+                     FROM voyager_indexes v
+                    CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
+                     JOIN embeddings e ON e.item_id = s.item_id AND e.model = v.model
+                    WHERE v.name = %s AND s.n > %s AND s.item_id <> ''""", (self.name, first))
+            for position, vector in stream:
+                yield int(position), bytes(vector)
 
     def catalog_rows(self) -> Iterator[tuple[Any, ...]]:
         """db.tracks.catalog_rows of the index's items, in index order, from the same snapshot."""

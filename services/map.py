@@ -163,7 +163,7 @@ def build_web_map(db: Database, loaded: LoadedIndex | None, *, name: str, neighb
         projection = "pca"
         # a sample fits the axes and the index is read a chunk at a time: never a copy of all its vectors
         live = catalog.live_positions()
-        flat = sampled_pca_2d(lambda rows: loaded.index.get_vectors(live[rows].tolist()), len(live))
+        flat = sampled_pca_2d(lambda rows: loaded.vectors_of(live[rows].tolist()), len(live))
         spread = float(flat.std()) or 1.0
         coords = np.full((size, 2), np.nan, dtype=np.float32)
         coords[live] = ((flat - flat.mean(axis=0)) / spread).astype(np.float32)
@@ -236,9 +236,9 @@ def _place_by_index(loaded: LoadedIndex, coords: np.ndarray, missing: np.ndarray
     ask = min(loaded.live, max(4 * k, 64))  # a few of the hits may be unmapped too
     for start in range(0, len(missing), chunk):
         part = missing[start:start + chunk]
-        hits, distances = loaded.index.query(loaded.index.get_vectors(part.tolist()), k=ask,
-                                             query_ef=max(query_ef, ask))
-        hits = hits.astype(np.int64)
+        found = loaded.query_positions_batch(loaded.vectors_of(part.tolist()), ask, query_ef=query_ef)
+        hits = np.array([p for p, _ in found], dtype=np.int64).reshape(len(part), -1)
+        distances = np.array([d for _, d in found], dtype=np.float32).reshape(len(part), -1)
         usable = mapped[hits] & (hits != part[:, None])
         take = usable & (np.cumsum(usable, axis=1) <= k)  # the k nearest mapped hits (hits come nearest first)
         weights = np.where(take, np.clip(1.0 - distances, 0.0, None), 0.0)

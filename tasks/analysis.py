@@ -464,7 +464,7 @@ def _rebuild_index(ctx: TaskContext, totals: AnalysisSummary, *, full: bool = Fa
     update = update_index(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION, rebuild_share=config.INDEX_REBUILD_SHARE,
-        folder=config.index_dir, full=full)
+        storage=config.INDEX_STORAGE, folder=config.index_dir, full=full)
     totals.index_size = update.size
 
 

@@ -234,7 +234,7 @@ def _refresh(ctx: TaskContext, config: Any, summary: dict[str, Any]) -> None:
     summary["index_size"] = update_index(
         ctx.db, ctx.redis, name=config.INDEX_NAME, model=MODEL_NAME, channel=config.INDEX_RELOAD_CHANNEL,
         m=config.VOYAGER_M, ef_construction=config.VOYAGER_EF_CONSTRUCTION, rebuild_share=config.INDEX_REBUILD_SHARE,
-        folder=config.index_dir).size
+        storage=config.INDEX_STORAGE, folder=config.index_dir).size
     summary["map_task_id"] = ctx.start_follow_up(MAP, {"full": False}, reason="cleaning",
                                                  what="the music map update")
     summary["smart_playlists_task_id"] = start_smart_refresh_after(ctx, "cleaning")
