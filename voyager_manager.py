@@ -470,7 +470,10 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
                     kept = None  # it is the file's already
             if catalog is None:
                 catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
-            if kept is not None:
+            if kept is not None and update is not None:  # an update is served first, its file written meanwhile
+                threading.Thread(target=_keep_catalog, args=(kept, stamp, catalog), name="catalog-file",
+                                 daemon=True).start()
+            elif kept is not None:
                 _keep_catalog(kept, stamp, catalog)
         finally:
             if reader is not None:
@@ -611,16 +614,21 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, s
     if live == 0:
         return "the stored index is empty"
     since = (stored.built_at or datetime.now().astimezone()) - _CHANGE_MARGIN
-    added, removed = stored.change_counts(model)
-    if added + removed > share * live:
-        return f"{added + removed} of {live} tracks changed"
+    changes = stored.changes(model, since=since)
+    added, gone = len(changes.new_ids), changes.removed
+    if added + len(gone) > share * live:
+        return f"{added + len(gone)} of {live} tracks changed"
     index = _open_stored(stored, folder)
     if index.storage_data_type != STORAGE_TYPES[storage]:
         return f"the stored index holds {index.storage_data_type.name} vectors, INDEX_STORAGE asks for {storage}"
+    vectors_of = stored.vectors(model, [*changes.new_ids, *(i for i, _ in changes.recent)])
     new_ids: list[str] = []
     new_vectors: list[np.ndarray] = []
     recent: list[tuple[str, int, np.ndarray]] = []
-    for item_id, position, vector in stored.changed_embeddings(model, since=since):
+    for item_id, position in [*((i, None) for i in changes.new_ids), *changes.recent]:
+        vector = vectors_of.get(item_id)
+        if vector is None:
+            continue  # cannot happen in one snapshot; an embedding gone would be removed by the next update
         row = np.frombuffer(vector, dtype="<f4").astype(np.float32)
         if len(row) != index.num_dimensions:
             return f"the embedding of {item_id!r} has {len(row)} dimensions, the index {index.num_dimensions}"
@@ -629,7 +637,6 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, s
             new_vectors.append(row)
         else:
             recent.append((item_id, position, row))
-    gone = stored.removed_positions(model)
     changed: list[int] = []
     if recent:
         held = index.get_vectors([p for _, p, _ in recent])

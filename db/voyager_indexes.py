@@ -104,6 +104,16 @@ class IndexDelta:
 
 
 @dataclass(frozen=True)
+class IndexChanges:
+    """Changes of the embeddings against a stored index (StoredIndex.changes), each list in item-id or position
+    order."""
+
+    new_ids: list[str]  # embeddings the index does not hold
+    recent: list[tuple[str, int]]  # (item_id, position) of held tracks whose embedding may have changed
+    removed: list[int]  # positions of held tracks without an embedding any more
+
+
+@dataclass(frozen=True)
 class StoredIndex:
     """One stored index read inside a single snapshot: its metadata, and readers for its chunks and the catalogue
     rows of its items. Use only inside the `stored_index` block."""
@@ -142,37 +152,33 @@ class StoredIndex:
                 out.write(data)
         return digest.hexdigest()
 
-    def change_counts(self, model: str) -> tuple[int, int]:
-        """(embeddings of `model` the index does not hold, held tracks that have no embedding of `model` any more),
-        counted in PostgreSQL from this snapshot."""
+    def changes(self, model: str, *, since: datetime) -> IndexChanges:
+        """What changed since the index was stored, from this snapshot, in one pass over its id map: embeddings of
+        `model` it does not hold, held tracks whose embedding was written at `since` or later (it may have changed),
+        and held tracks that have no embedding of `model` any more."""
         self._cur.execute(
             f"""{_STORED}
-                SELECT (SELECT count(*) FROM embeddings e WHERE e.model = %(model)s
-                          AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.item_id = e.item_id)) AS added,
-                       (SELECT count(*) FROM stored s WHERE NOT EXISTS (
-                           SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)) AS removed
-            """, {"name": self.name, "model": model})
-        row = self._cur.fetchone()
-        return int(row["added"]), int(row["removed"])
-
-    def changed_embeddings(self, model: str, *, since: datetime) -> list[tuple[str, int | None, bytes]]:
-        """(item_id, its position or None, vector bytes) of each embedding of `model` the index does not hold
-        (position None) or holds but was written at `since` or later (its vector may have changed), by item id."""
-        self._cur.execute(
-            f"""{_STORED}
-                SELECT e.item_id, s.position, e.vector FROM embeddings e LEFT JOIN stored s ON s.item_id = e.item_id
+                SELECT e.item_id, s.position FROM embeddings e LEFT JOIN stored s ON s.item_id = e.item_id
                  WHERE e.model = %(model)s AND (s.item_id IS NULL OR e.created_at >= %(since)s)
-                 ORDER BY e.item_id""", {"name": self.name, "model": model, "since": since})
-        return [(r["item_id"], r["position"], bytes(r["vector"])) for r in self._cur.fetchall()]
+                UNION ALL
+                SELECT NULL, s.position FROM stored s WHERE NOT EXISTS (
+                    SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)""",
+            {"name": self.name, "model": model, "since": since})
+        new, recent, removed = [], [], []
+        for row in self._cur.fetchall():
+            if row["item_id"] is None:
+                removed.append(int(row["position"]))
+            elif row["position"] is None:
+                new.append(row["item_id"])
+            else:
+                recent.append((row["item_id"], int(row["position"])))
+        return IndexChanges(new_ids=sorted(new), recent=sorted(recent), removed=sorted(removed))
 
-    def removed_positions(self, model: str) -> list[int]:
-        """Positions of the held tracks that have no embedding of `model` any more (deleted tracks), ascending."""
-        self._cur.execute(
-            f"""{_STORED}
-                SELECT s.position FROM stored s WHERE NOT EXISTS (
-                    SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)
-                 ORDER BY s.position""", {"name": self.name, "model": model})
-        return [int(r["position"]) for r in self._cur.fetchall()]
+    def vectors(self, model: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        """{item_id: float32 vector bytes} of the embeddings of `model` of `item_ids`, from this snapshot."""
+        self._cur.execute("SELECT item_id, vector FROM embeddings WHERE model = %s AND item_id = ANY(%s)",
+                          (model, list(item_ids)))
+        return {r["item_id"]: bytes(r["vector"]) for r in self._cur.fetchall()}
 
     def embedding_rows(self, *, first: int = 0, batch: int = 5000) -> Generator[tuple[int, bytes], None, None]:
         """(position, float32 vector bytes) of each held position from `first` on that has an embedding of the
