@@ -275,6 +275,9 @@ def _json_head(meta: dict[str, Any], *, projection: str, percent: int, total: in
     return json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"items":['
 
 
+_BLOCK = 4096
+
+
 def _deflate_items(order: np.ndarray, *, item_ids: Sequence[str], names: Sequence[tuple[str, str, str]],
                    xy: np.ndarray, tag_names: list[str], tag_codes: np.ndarray, tag_scores: np.ndarray,
                    heads: dict[int, bytes], level: int) -> _DeflatedJson:
@@ -307,12 +310,17 @@ def _deflate_items(order: np.ndarray, *, item_ids: Sequence[str], names: Sequenc
             stream.append(out)
             compressed += len(out)
 
-    codes, scores = tag_codes.tolist(), tag_scores.tolist()
-    for count, (i, (x, y)) in enumerate(zip(order.tolist(), xy.tolist(), strict=True), start=1):
+    # rows as Python values a block at a time: all of them at once were ~400 MB of lists and floats at 1M tracks
+    blocks = ((order[b:b + _BLOCK], xy[b:b + _BLOCK]) for b in range(0, n, _BLOCK))
+    rows = ((i, x, y, row_codes, row_scores) for indices, block_xy in blocks
+            for i, (x, y), row_codes, row_scores in zip(indices.tolist(), block_xy.tolist(),
+                                                        tag_codes[indices].tolist(), tag_scores[indices].tolist(),
+                                                        strict=True))
+    for count, (i, x, y, row_codes, row_scores) in enumerate(rows, start=1):
         title, artist, album = names[i]
         moods = ",".join(f"{quoted_tags[c]}:{_number(round(s, 3))}"
-                         for c, s in zip(codes[i], scores[i], strict=True) if c >= 0)
-        first = codes[i][0] if codes[i] else -1
+                         for c, s in zip(row_codes, row_scores, strict=True) if c >= 0)
+        first = row_codes[0] if row_codes else -1
         pending.append(("," if count > 1 else "")
                        + f'{{"item_id":{encode_basestring(item_ids[i])},"title":{encode_basestring(title)},'
                        f'"artist":{encode_basestring(artist)},"album":{encode_basestring(album)},'
