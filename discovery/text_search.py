@@ -170,7 +170,7 @@ class ConceptColumns:
         matrix = np.zeros((n, len(self.concepts)), dtype=np.uint8)
         for i in range(len(self.concepts)):
             matrix[:, i] = np.round(_percentiles(self.raw[:n, i]) * 255).astype(np.uint8)
-        self.raw = np.zeros((0, len(self.concepts)))
+        self.raw = np.zeros((0, len(self.concepts)), dtype=np.float32)
         return ConceptScores(self.concepts, np.ascontiguousarray(matrix))
 
 
