@@ -4,7 +4,7 @@ printed as one table with the ratio between the sizes (issue 29).
     .venv/bin/python bench/scale.py [--sizes 100000,1000000] [--clients 8] [--probes 15]
 
 Per size: a private PostgreSQL and Redis; N synthetic tracks (clustered 200-d vectors, 50 tag scores, six moods,
-loaded with COPY through the search-document and name triggers, in chunks); the Voyager index built (M 16,
+loaded with COPY through the search-document and name triggers, in chunks); the Voyager index built (`--storage`, e4m3 by default as INDEX_STORAGE; M 16,
 ef_construction 100) and stored; then the real web server (gunicorn, one process, 8 threads, as supervisord runs
 it) with a sampler reading the web process's resident memory every 0.25 s:
 - start-up: seconds until the index is served, until every cache on it (map, text search, search facets, artists)
@@ -193,7 +193,7 @@ def start_sampled(env: dict[str, str], port: int) -> tuple[Any, psutil.Process, 
     return web, worker, Sampler(worker)
 
 
-def measure(n: int, clients: int, probes: int) -> Figures:
+def measure(n: int, clients: int, probes: int, storage: str = "e4m3") -> Figures:
     figures = Figures(n)
     v = figures.values
     web = None
@@ -203,7 +203,7 @@ def measure(n: int, clients: int, probes: int) -> Figures:
             db = Database(database_url, max_connections=4)
             ids, vectors, v["load_rows_s"] = load(db, n)
             started = time.perf_counter()
-            index = build_index(ids, vectors, m=16, ef_construction=100)
+            index = build_index(ids, vectors, m=16, ef_construction=100, storage=storage)
             v["index_build_s"] = time.perf_counter() - started
             started = time.perf_counter()
             store_index(db, "music_library", index, ids, model=MODEL_NAME)
@@ -320,11 +320,13 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--probes", type=int, default=15)
+    parser.add_argument("--storage", default="e4m3", choices=("e4m3", "float32"),
+                        help="how the index stores its vectors (INDEX_STORAGE)")
     args = parser.parse_args()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         started = time.monotonic()
-        results.append(measure(n, args.clients, args.probes))
+        results.append(measure(n, args.clients, args.probes, args.storage))
         print(f"{n}: measured in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
         print("\n".join(table(results)), file=sys.stderr, flush=True)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
