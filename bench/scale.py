@@ -4,9 +4,9 @@ printed as one table with the ratio between the sizes (issue 29).
     .venv/bin/python bench/scale.py [--sizes 100000,1000000] [--clients 8] [--probes 15]
 
 Per size: a private PostgreSQL and Redis; N synthetic tracks (clustered 200-d vectors, 50 tag scores, six moods,
-loaded with COPY through the search-document and name triggers, in chunks); the Voyager index built (`--storage`, e4m3 by default as INDEX_STORAGE; M 16,
-ef_construction 100) and stored; then the real web server (gunicorn, one process, 8 threads, as supervisord runs
-it) with a sampler reading the web process's resident memory every 0.25 s:
+loaded with COPY through the search-document and name triggers, in chunks); the Voyager index built (`--storage`:
+e4m3 by default, as INDEX_STORAGE; M 16, ef_construction 100) and stored; then the real web server (gunicorn, one
+process, 8 threads, as supervisord runs it) with a sampler reading the web process's resident memory every 0.25 s:
 - start-up: seconds until the index is served, until every cache on it (map, text search, search facets, artists)
   is built; the peak and the settled memory (after the caches, a warm-up of each search and 5 s idle);
 - server time per request of each search, one client, the median of `--probes` (the track picker on the name table
