@@ -90,6 +90,27 @@ def test_the_samples_are_prefixes_of_the_full_map_in_map_order() -> None:
         assert [i["item_id"] for i in json.loads(cache.json_bytes(p))["items"]] == full[:sample_size(200, p)]
 
 
+def test_every_item_of_a_map_larger_than_a_block_is_its_own_track() -> None:
+    n = 9_000  # the items are written from blocks of 4,096 rows: three blocks, the last one short
+    library = ids(n)
+    codes = np.tile(np.array([[0, 1, -1]], dtype=np.int16), (n, 1))
+    codes[::2, 0] = 2
+    scores = np.tile(np.array([[0.7, 0.4, np.nan]], dtype=np.float32), (n, 1))
+    scores[:, 1] = np.arange(n) / 10_000
+    cache = build_map_cache(positions=list(range(n)), item_ids=library,
+                            names=[(f"Song {i} x", f"Artist {i % 7}", "Album") for i in range(n)],
+                            coords=np.random.default_rng(2).normal(size=(n, 2)), tag_names=["rock", "pop", "ambient"],
+                            tag_codes=codes, tag_scores=scores, index_size=n, projection="umap")
+    items = json.loads(cache.json_bytes(100))["items"]
+    assert [i["item_id"] for i in items] == [library[i] for i in map_order(library)]
+    for item in items:
+        row = int(item["item_id"].split("-")[1])
+        assert item["title"].startswith(f"Song {row} ") and item["artist"] == f"Artist {row % 7}"
+        assert item["top_mood"] == ("ambient" if row % 2 == 0 else "rock")
+        assert item["mood_vector"] == {item["top_mood"]: 0.7, "pop": pytest.approx(row / 10_000, abs=1e-3)}
+        assert cache.point(row) == pytest.approx(item["embedding_2d"], abs=1e-4)
+
+
 def test_points_are_by_index_position_and_none_off_the_map() -> None:
     cache = make_cache(10)
     doc = json.loads(cache.json_bytes(100))
