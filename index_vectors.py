@@ -14,6 +14,7 @@ little-endian float32 row a position, unit length (a cosine index's own normalis
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import struct
 import tempfile
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["ExactVectors", "vectors_file"]
+
+log = logging.getLogger(__name__)
 
 _MAGIC = b"AUDIOMUSE VECTORS 1\n"
 _HEADER = 4096
@@ -111,7 +114,11 @@ class ExactVectors:
         if folder is None:
             with tempfile.TemporaryFile(prefix="audiomuse-vectors-") as out:
                 fd = os.dup(out.fileno())
-            _fill(fd, sha256, rows, dimensions, vectors)
+            try:
+                _fill(fd, sha256, rows, dimensions, vectors)
+            except BaseException:
+                os.close(fd)
+                raise
             return cls(fd, sha256=sha256, rows=rows, dimensions=dimensions, path=None)
         folder.mkdir(parents=True, exist_ok=True)
         target = vectors_file(folder, name)
@@ -124,15 +131,15 @@ class ExactVectors:
             os.close(fd_temp)
             Path(temporary).unlink(missing_ok=True)
             raise
-        reader = os.open(target, os.O_RDONLY)
-        os.close(fd_temp)
-        return cls(reader, sha256=sha256, rows=rows, dimensions=dimensions, path=target)
+        # read through the descriptor it was written with: a file another process renames over the path meanwhile
+        # (a newer index's) is never taken for this one
+        return cls(fd_temp, sha256=sha256, rows=rows, dimensions=dimensions, path=target)
 
     def extended(self, *, sha256: str, rows: int, vectors: Iterable[tuple[int, bytes]]) -> ExactVectors | None:
         """This file grown in place to `rows` positions for the index `sha256`, which keeps every position of this
         one (an update in place: new positions after the last, and the positions it deleted are never read): the
-        new rows written from `vectors`, then the header. Returns the grown file, or None when this one has no path
-        or was replaced meanwhile (build it whole then). What this object reads stays as it was."""
+        rows of `vectors` written (the new ones, and kept ones whose vector changed), then the header. Returns the
+        grown file, or None when this one has no path or was replaced meanwhile (build it whole then)."""
         if self.path is None or rows < self.rows:
             return None
         try:
@@ -145,7 +152,7 @@ class ExactVectors:
                     self.sha256, self.rows, self.dimensions):
                 return None
             os.ftruncate(fd, _HEADER + 4 * rows * self.dimensions)
-            _write_rows(fd, self.dimensions, vectors, first=self.rows, rows=rows)
+            _write_rows(fd, self.dimensions, vectors, rows=rows)
             os.fsync(fd)
             os.pwrite(fd, _header(sha256, rows, self.dimensions), 0)
             os.fsync(fd)
@@ -170,13 +177,14 @@ def _read_header(fd: int) -> tuple[str, int, int] | None:
 
 def _fill(fd: int, sha256: str, rows: int, dimensions: int, vectors: Iterable[tuple[int, bytes]]) -> None:
     os.ftruncate(fd, _HEADER + 4 * rows * dimensions)  # sparse: positions never written read as zeros
-    _write_rows(fd, dimensions, vectors, first=0, rows=rows)
+    _write_rows(fd, dimensions, vectors, rows=rows)
     os.pwrite(fd, _header(sha256, rows, dimensions), 0)
 
 
-def _write_rows(fd: int, dimensions: int, vectors: Iterable[tuple[int, bytes]], *, first: int, rows: int,
+def _write_rows(fd: int, dimensions: int, vectors: Iterable[tuple[int, bytes]], *, rows: int,
                 batch: int = 4096) -> None:
-    """Write the unit rows of `vectors` at their positions, `batch` rows normalised at a time."""
+    """Write the unit rows of `vectors` at their positions, `batch` rows normalised at a time; a vector of another
+    size is left out (its row stays as it was: zeros in a new file)."""
     size = 4 * dimensions
     pending: list[tuple[int, bytes]] = []
 
@@ -194,12 +202,16 @@ def _write_rows(fd: int, dimensions: int, vectors: Iterable[tuple[int, bytes]], 
                 os.pwrite(fd, row.tobytes(), _HEADER + position * size)
         pending.clear()
 
+    skipped = 0
     for position, vector in vectors:
-        if not first <= position < rows:
-            raise ValueError(f"position {position} is outside rows {first}..{rows - 1}")
+        if not 0 <= position < rows:
+            raise ValueError(f"position {position} is outside rows 0..{rows - 1}")
         if len(vector) != size:
-            raise ValueError(f"the vector at position {position} has {len(vector) // 4} dimensions, not {dimensions}")
+            skipped += 1
+            continue
         pending.append((int(position), bytes(vector)))
         if len(pending) == batch:
             flush()
     flush()
+    if skipped:
+        log.warning("%d vectors of another size than %d left out of the vectors file", skipped, dimensions)

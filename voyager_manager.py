@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -102,19 +102,37 @@ class LoadedIndex:
                                            query_ef=query_ef)
         return found[0] if found else ([], [])
 
-    def query_positions_batch(self, vectors: np.ndarray, k: int, *,
-                              query_ef: int) -> list[tuple[list[int], list[float]]]:
+    def query_positions_batch(self, vectors: np.ndarray, k: int, *, query_ef: int,
+                              exact: bool = True) -> list[tuple[list[int], list[float]]]:
         """`query_positions` of each row of `vectors` (m, d), in one Voyager query (its threads search the rows side
-        by side). A compressed index is asked for more candidates, ordered again by exact cosine (`exact`)."""
+        by side). A compressed index is asked for more candidates, ordered again by exact cosine (`exact`; without
+        it, the index's own order and distances)."""
         k = min(k, self.catalog.live)  # Voyager raises when asked for more than it holds undeleted
         if k <= 0 or len(vectors) == 0:
             return [([], []) for _ in range(len(vectors))]
-        ask = k if self.exact is None else min(self.catalog.live, max(2 * k, k + RERANK_EXTRA))
-        positions, distances = self.index.query(np.asarray(vectors, dtype=np.float32), k=ask,
-                                                query_ef=max(query_ef, ask))
-        if self.exact is None:
+        if not exact or self.exact is None:
+            positions, distances = self.index.query(np.asarray(vectors, dtype=np.float32), k=k,
+                                                    query_ef=max(query_ef, k))
             return [(p.tolist(), d.tolist()) for p, d in zip(positions, distances, strict=True)]
+        ask = min(self.catalog.live, max(2 * k, k + RERANK_EXTRA))
+        positions, _ = self.index.query(np.asarray(vectors, dtype=np.float32), k=ask, query_ef=max(query_ef, ask))
         return [self.exact.rerank(vector, p.tolist(), k) for vector, p in zip(vectors, positions, strict=True)]
+
+    def query_allowed(self, vector: np.ndarray, ask: int, allowed: np.ndarray, *,
+                      query_ef: int) -> tuple[list[int], list[float], bool]:
+        """The `ask` nearest positions to `vector`, nearest first, with only the `allowed` ones kept (a compressed
+        index orders those again exactly: only they are read), and whether the index had fewer than `ask`."""
+        ask = min(ask, self.catalog.live)
+        if ask <= 0:
+            return [], [], True
+        positions, distances = self.index.query(np.asarray(vector, dtype=np.float32), k=ask,
+                                                query_ef=max(query_ef, ask))
+        found = positions.tolist()
+        if self.exact is None:
+            return found, distances.tolist(), len(found) < ask
+        kept = [p for p in found if allowed[p]]
+        ranked, exact = self.exact.rerank(vector, kept, len(kept))
+        return ranked, exact, len(found) < ask
 
     def vectors_of(self, positions: Sequence[int]) -> np.ndarray:
         """The unit float32 vectors at `positions`, (len(positions), d): exact ones, also for a compressed index."""
@@ -176,10 +194,13 @@ class IndexQueries:
         else:
             share = max(float(np.count_nonzero(allowed)) / max(size, 1), 1e-3)
             ask = min(size, int(k / share) + 16)
-        while True:
+        if allowed is None:
             positions, distances = self.loaded.query_positions(vector, ask, query_ef=self.query_ef)
+            return self._hits(positions, distances, k, None)
+        while True:
+            positions, distances, exhausted = self.loaded.query_allowed(vector, ask, allowed, query_ef=self.query_ef)
             hits = self._hits(positions, distances, k, allowed)
-            if allowed is None or len(hits) == k or ask >= size or len(positions) < ask:
+            if len(hits) == k or ask >= size or exhausted:
                 return hits
             ask = min(size, ask * 2)
 
@@ -482,10 +503,8 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
         if index is None:
             index = _open_stored(stored, folder, try_file=False)
         extended = previous if update is not None and update[1] else None
-        # an update in place of `previous` (a rebuild may hold other vectors at the same positions)
-        ancestor = previous if previous is not None and previous.base_sha256 == stored.base_sha256 else None
         exact = None if index.storage_data_type == voyager.StorageDataType.Float32 else \
-            _exact_vectors(stored, folder, ancestor, dimensions=index.num_dimensions)
+            _exact_vectors(stored, index, folder, previous)
     extends: frozenset[str] = frozenset()
     if extended is not None:
         extends = extended.extends | {extended.sha256}
@@ -493,13 +512,16 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
                        row_hashes=hashes, extends=extends, exact=exact, base_sha256=stored.base_sha256)
 
 
-def _exact_vectors(stored: index_store.StoredIndex, folder: Path | None, previous: LoadedIndex | None, *,
-                   dimensions: int) -> ExactVectors:
-    """The float32 vectors of the compressed index `stored`: its file in `folder` when that is this index's, else
-    `previous`'s file (an index it updates in place) grown by the new positions, else written whole from the embeddings
-    (the positions' vectors as PostgreSQL holds them now: a track re-analyzed since the index was built is
-    re-ranked by its new vector until the next update moves it)."""
-    size = len(stored.item_ids)
+def _exact_vectors(stored: index_store.StoredIndex, index: voyager.Index, folder: Path | None,
+                   previous: LoadedIndex | None) -> ExactVectors | None:
+    """The float32 vectors of the compressed index `stored`: `previous`'s when it is the same index; its file in
+    `folder` when that is this index's; else `previous`'s file (an index this one updates in place) grown by the
+    new positions and the re-analyzed tracks' rows; else written whole from the embeddings (the positions' vectors
+    as PostgreSQL holds them now; a held track without one gets the index's own, rounded). None when no file can be
+    written: the index then answers in its own order."""
+    size, dimensions = len(stored.item_ids), index.num_dimensions
+    if previous is not None and previous.sha256 == stored.sha256 and previous.exact is not None:
+        return previous.exact
     if folder is not None:
         try:
             found = ExactVectors.open(vectors_file(folder, stored.name), stored.sha256)
@@ -508,30 +530,36 @@ def _exact_vectors(stored: index_store.StoredIndex, folder: Path | None, previou
             found = None
         if found is not None and found.rows == size and found.dimensions == dimensions:
             return found
-    if previous is not None and previous.exact is not None and previous.exact.dimensions == dimensions:
-        rows = stored.embedding_rows(first=len(previous))
+
+    def rows(**which: Any) -> Generator[tuple[int, bytes], None, None]:
+        for position, vector in stored.embedding_rows(**which):
+            yield position, vector if vector is not None else index.get_vectors([position])[0].astype("<f4").tobytes()
+
+    if previous is not None and previous.base_sha256 == stored.base_sha256 and previous.exact is not None \
+            and previous.exact.dimensions == dimensions:
+        since = (previous.built_at - _CHANGE_MARGIN) if previous.built_at is not None else None
+        changed = rows(first=len(previous), since=since)
         try:
-            grown = previous.exact.extended(sha256=stored.sha256, rows=size, vectors=rows)
+            grown = previous.exact.extended(sha256=stored.sha256, rows=size, vectors=changed)
         except OSError:
             log.warning("could not grow the vectors file of %r", stored.name, exc_info=True)
             grown = None
         finally:
-            rows.close()  # its server-side cursor, before another one of that name is opened
+            changed.close()  # its server-side cursor, before another one of that name is opened
         if grown is not None:
             return grown
     for place in ([folder, None] if folder is not None else [None]):
-        rows = stored.embedding_rows()
+        every = rows()
         try:
             return ExactVectors.write(place, stored.name, sha256=stored.sha256, rows=size, dimensions=dimensions,
-                                      vectors=rows)
+                                      vectors=every)
         except OSError:
-            if place is None:
-                raise
-            log.warning("could not keep the vectors of %r in %s; using a temporary file", stored.name, folder,
+            log.warning("could not keep the vectors of %r in %s", stored.name, place or "a temporary file",
                         exc_info=True)
         finally:
-            rows.close()
-    raise AssertionError("unreachable")
+            every.close()
+    log.error("no vectors file for index %r: its neighbours come in the compressed index's own order", stored.name)
+    return None
 
 
 def _catalog_update(previous: LoadedIndex, stored: index_store.StoredIndex,
@@ -665,11 +693,16 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, s
 def _as_stored(index: voyager.Index, rows: np.ndarray) -> np.ndarray:
     """`rows` as `index` would hold them (normalised, and rounded to its storage type): comparable with its
     `get_vectors` exactly."""
-    scratch = voyager.Index(voyager.Space.Cosine, num_dimensions=index.num_dimensions,
-                            storage_data_type=index.storage_data_type)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    scratch.add_items(np.where(norms > 0, rows, 1.0).astype(np.float32), ids=list(range(len(rows))), num_threads=1)
-    return scratch.get_vectors(list(range(len(rows))))
+    rows = np.where(norms > 0, rows, 1.0).astype(np.float32)
+    out = []
+    for start in range(0, len(rows), 1024):  # small indexes with a minimal graph: only the stored values are read
+        part = rows[start:start + 1024]
+        scratch = voyager.Index(voyager.Space.Cosine, num_dimensions=index.num_dimensions, M=2, ef_construction=1,
+                                storage_data_type=index.storage_data_type)
+        scratch.add_items(part, ids=list(range(len(part))), num_threads=1)
+        out.append(scratch.get_vectors(list(range(len(part)))))
+    return np.concatenate(out) if out else np.zeros((0, index.num_dimensions), dtype=np.float32)
 
 
 def update_index(db: Database, connection: redis.Redis, *, name: str, model: str, channel: str, m: int,

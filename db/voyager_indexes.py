@@ -180,19 +180,23 @@ class StoredIndex:
                           (model, list(item_ids)))
         return {r["item_id"]: bytes(r["vector"]) for r in self._cur.fetchall()}
 
-    def embedding_rows(self, *, first: int = 0, batch: int = 5000) -> Generator[tuple[int, bytes], None, None]:
-        """(position, float32 vector bytes) of each held position from `first` on that has an embedding of the
-        index's model, in no particular order, streamed from the same snapshot `batch` rows at a time."""
+    def embedding_rows(self, *, first: int = 0, since: datetime | None = None,
+                       batch: int = 5000) -> Generator[tuple[int, bytes | None], None, None]:
+        """(position, float32 vector bytes) of each held position from `first` on (and, with `since`, of the earlier
+        ones whose embedding was written at `since` or later), in no particular order, streamed from the same
+        snapshot `batch` rows at a time; the bytes are None for a held track without an embedding of the index's
+        model (deleted since the index was stored)."""
         with self._cur.connection.cursor(name="embedding_rows") as stream:
             stream.itersize = batch
             stream.execute(
                 """SELECT (s.n - 1)::int, e.vector
                      FROM voyager_indexes v
                     CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
-                     JOIN embeddings e ON e.item_id = s.item_id AND e.model = v.model
-                    WHERE v.name = %s AND s.n > %s AND s.item_id <> ''""", (self.name, first))
+                     LEFT JOIN embeddings e ON e.item_id = s.item_id AND e.model = v.model
+                    WHERE v.name = %s AND s.item_id <> ''
+                      AND (s.n > %s OR e.created_at >= %s)""", (self.name, first, since))
             for position, vector in stream:
-                yield int(position), bytes(vector)
+                yield int(position), bytes(vector) if vector is not None else None
 
     def catalog_rows(self) -> Iterator[tuple[Any, ...]]:
         """db.tracks.catalog_rows of the index's items, in index order, from the same snapshot."""

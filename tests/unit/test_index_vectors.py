@@ -1,6 +1,6 @@
 """The float32 vectors file of a compressed index (index_vectors): rows written at their positions in any order and
 read back unit length, zeros where none was given, another index's file refused, grown in place for an update that
-keeps every position, and candidates ordered by exact cosine."""
+keeps every position (changed kept rows written again), and candidates ordered by exact cosine."""
 
 from __future__ import annotations
 
@@ -60,8 +60,14 @@ def test_an_update_grows_the_file_in_place_and_the_old_reader_keeps_its_rows(tmp
     assert ExactVectors.open(vectors_file(tmp_path, "lib"), "a" * 64) is None  # the header is the new index's
     # the old reader's file is now another index's: growing it again is refused (built whole instead)
     assert old.extended(sha256="c" * 64, rows=31, vectors=[]) is None
+    # a kept position whose vector changed is written again; one of another size is left out
+    changed = rng.normal(size=6).astype("<f4")
+    again = grown.extended(sha256="c" * 64, rows=31, vectors=[(5, changed.tobytes()), (30, b"\0" * 8)])
+    assert again is not None and again.rows == 31
+    np.testing.assert_allclose(again.get([5])[0], changed / np.linalg.norm(changed), atol=1e-6)
+    assert not again.get([30]).any()
     with pytest.raises(ValueError):
-        grown.extended(sha256="c" * 64, rows=31, vectors=_rows(vectors, [5]))  # a kept position
+        again.extended(sha256="d" * 64, rows=31, vectors=_rows(vectors, [0]) + [(31, vectors[0].tobytes())])
 
 
 def test_candidates_are_ordered_by_exact_cosine(tmp_path):
