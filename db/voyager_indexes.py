@@ -186,15 +186,20 @@ class StoredIndex:
         ones whose embedding was written at `since` or later), in no particular order, streamed from the same
         snapshot `batch` rows at a time; the bytes are None for a held track without an embedding of the index's
         model (deleted since the index was stored)."""
+        held = """SELECT s.item_id, s.n FROM voyager_indexes v
+                   CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
+                   WHERE v.name = %(name)s AND s.item_id <> ''"""
+        sql = f"""SELECT (s.n - 1)::int, e.vector FROM ({held}) AS s
+                    LEFT JOIN embeddings e ON e.item_id = s.item_id AND e.model = %(model)s
+                   WHERE s.n > %(first)s"""
+        if since is not None:  # the recent ones through embeddings_created_at_idx, not a join of every row
+            sql += f"""
+                  UNION ALL
+                  SELECT (s.n - 1)::int, e.vector FROM embeddings e JOIN ({held}) AS s ON s.item_id = e.item_id
+                   WHERE e.model = %(model)s AND e.created_at >= %(since)s AND s.n <= %(first)s"""
         with self._cur.connection.cursor(name="embedding_rows") as stream:
             stream.itersize = batch
-            stream.execute(
-                """SELECT (s.n - 1)::int, e.vector
-                     FROM voyager_indexes v
-                    CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
-                     LEFT JOIN embeddings e ON e.item_id = s.item_id AND e.model = v.model
-                    WHERE v.name = %s AND s.item_id <> ''
-                      AND (s.n > %s OR e.created_at >= %s)""", (self.name, first, since))
+            stream.execute(sql, {"name": self.name, "model": self.model, "first": first, "since": since})
             for position, vector in stream:
                 yield int(position), bytes(vector) if vector is not None else None
 
