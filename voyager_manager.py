@@ -504,7 +504,7 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
             index = _open_stored(stored, folder, try_file=False)
         extended = previous if update is not None and update[1] else None
         exact = None if index.storage_data_type == voyager.StorageDataType.Float32 else \
-            _exact_vectors(stored, index, folder, previous)
+            _exact_vectors(stored, index, catalog, folder, previous)
     extends: frozenset[str] = frozenset()
     if extended is not None:
         extends = extended.extends | {extended.sha256}
@@ -512,7 +512,7 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
                        row_hashes=hashes, extends=extends, exact=exact, base_sha256=stored.base_sha256)
 
 
-def _exact_vectors(stored: index_store.StoredIndex, index: voyager.Index, folder: Path | None,
+def _exact_vectors(stored: index_store.StoredIndex, index: voyager.Index, catalog: Catalog, folder: Path | None,
                    previous: LoadedIndex | None) -> ExactVectors | None:
     """The float32 vectors of the compressed index `stored`: `previous`'s when it is the same index; its file in
     `folder` when that is this index's; else `previous`'s file (an index this one updates in place) grown by the
@@ -531,21 +531,31 @@ def _exact_vectors(stored: index_store.StoredIndex, index: voyager.Index, folder
         if found is not None and found.rows == size and found.dimensions == dimensions:
             return found
 
-    def rows(**which: Any) -> Generator[tuple[int, bytes], None, None]:
-        for position, vector in stored.embedding_rows(**which):
-            yield position, vector if vector is not None else index.get_vectors([position])[0].astype("<f4").tobytes()
+    def rounded(position: int) -> bytes:  # a held track without an embedding: the index's own vector
+        return bytes(index.get_vectors([position])[0].astype("<f4").tobytes())
+
+    def rows() -> Generator[tuple[int, bytes], None, None]:
+        for position, vector in stored.embedding_rows():
+            yield position, vector if vector is not None else rounded(position)
 
     if previous is not None and previous.base_sha256 == stored.base_sha256 and previous.exact is not None \
             and previous.exact.dimensions == dimensions:
-        since = (previous.built_at - _CHANGE_MARGIN) if previous.built_at is not None else None
-        changed = rows(first=len(previous), since=since)
+        # the new positions' vectors by id, and those re-analyzed below the index's rounding (they kept their
+        # positions) by the time they were written: no pass over the whole id map
+        item_ids = stored.item_ids
+        added = {item_ids[p]: p for p in range(len(previous), size) if item_ids[p] != DELETED}
+        fetched = stored.vectors(stored.model, list(added))
+        changed = [(p, fetched.get(i) or rounded(p)) for i, p in added.items()]
+        if previous.built_at is not None:
+            for item_id, vector in stored.vectors_since(stored.model, previous.built_at - _CHANGE_MARGIN).items():
+                position = catalog.position(item_id)
+                if position is not None and position < len(previous):
+                    changed.append((position, vector))
         try:
             grown = previous.exact.extended(sha256=stored.sha256, rows=size, vectors=changed)
         except OSError:
             log.warning("could not grow the vectors file of %r", stored.name, exc_info=True)
             grown = None
-        finally:
-            changed.close()  # its server-side cursor, before another one of that name is opened
         if grown is not None:
             return grown
     for place in ([folder, None] if folder is not None else [None]):

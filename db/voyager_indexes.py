@@ -180,28 +180,27 @@ class StoredIndex:
                           (model, list(item_ids)))
         return {r["item_id"]: bytes(r["vector"]) for r in self._cur.fetchall()}
 
-    def embedding_rows(self, *, first: int = 0, since: datetime | None = None,
-                       batch: int = 5000) -> Generator[tuple[int, bytes | None], None, None]:
-        """(position, float32 vector bytes) of each held position from `first` on (and, with `since`, of the earlier
-        ones whose embedding was written at `since` or later), in no particular order, streamed from the same
+    def embedding_rows(self, *, batch: int = 5000) -> Generator[tuple[int, bytes | None], None, None]:
+        """(position, float32 vector bytes) of each held position, in no particular order, streamed from the same
         snapshot `batch` rows at a time; the bytes are None for a held track without an embedding of the index's
         model (deleted since the index was stored)."""
-        held = """SELECT s.item_id, s.n FROM voyager_indexes v
-                   CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
-                   WHERE v.name = %(name)s AND s.item_id <> ''"""
-        sql = f"""SELECT (s.n - 1)::int, e.vector FROM ({held}) AS s
-                    LEFT JOIN embeddings e ON e.item_id = s.item_id AND e.model = %(model)s
-                   WHERE s.n > %(first)s"""
-        if since is not None:  # the recent ones through embeddings_created_at_idx, not a join of every row
-            sql += f"""
-                  UNION ALL
-                  SELECT (s.n - 1)::int, e.vector FROM embeddings e JOIN ({held}) AS s ON s.item_id = e.item_id
-                   WHERE e.model = %(model)s AND e.created_at >= %(since)s AND s.n <= %(first)s"""
         with self._cur.connection.cursor(name="embedding_rows") as stream:
             stream.itersize = batch
-            stream.execute(sql, {"name": self.name, "model": self.model, "first": first, "since": since})
+            stream.execute(
+                """SELECT (s.n - 1)::int, e.vector
+                     FROM voyager_indexes v
+                    CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
+                     LEFT JOIN embeddings e ON e.item_id = s.item_id AND e.model = v.model
+                    WHERE v.name = %s AND s.item_id <> ''""", (self.name,))
             for position, vector in stream:
                 yield int(position), bytes(vector) if vector is not None else None
+
+    def vectors_since(self, model: str, since: datetime) -> dict[str, bytes]:
+        """{item_id: float32 vector bytes} of the embeddings of `model` written at `since` or later (through
+        embeddings_created_at_idx), from this snapshot."""
+        self._cur.execute("SELECT item_id, vector FROM embeddings WHERE model = %s AND created_at >= %s",
+                          (model, since))
+        return {r["item_id"]: bytes(r["vector"]) for r in self._cur.fetchall()}
 
     def catalog_rows(self) -> Iterator[tuple[Any, ...]]:
         """db.tracks.catalog_rows of the index's items, in index order, from the same snapshot."""
