@@ -33,18 +33,17 @@ import redis
 import voyager
 
 from db import artists as artist_store
-from db import versions as version_store
 from db import voyager_indexes as index_store
 from db.pool import Database
 from db.tracks import all_embeddings, embeddings_of
 from discovery.artist_similarity import fit_artists
 from discovery.catalog import DELETED, Catalog
-from discovery.dedup import song_key, song_key_hash
+from discovery.dedup import song_key
 from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
-from discovery.textfold import fold
 from discovery.types import TrackInfo
-from discovery.versions import Copy, Grouping, group_versions
+from discovery.versions import group_versions
 from index_vectors import ExactVectors, vectors_file
+from version_groups import store_version_groups
 
 log = logging.getLogger(__name__)
 
@@ -823,35 +822,6 @@ def rebuild_from_embeddings(db: Database, connection: redis.Redis, *, name: str,
         log.exception("the artist model of index %r could not be built; the previous one stays", name)
     publish_reload(connection, channel, name)
     return len(item_ids)
-
-
-# The vectors of some rows of a list of tracks, shape (len(rows), d): an array's rows, or read from an index.
-VectorRows = Callable[[Sequence[int]], np.ndarray]
-
-
-# The code that folds titles into song keys: hashes stored by another version of it are computed again.
-_SONG_KEY_CODE = hashlib.sha256(b"".join(Path(sys.modules[name].__file__ or "").read_bytes() for name in (
-    song_key.__module__, fold.__module__))).hexdigest()[:16]
-
-
-def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndarray | VectorRows) -> Grouping:
-    """Group the indexed tracks into recordings and songs (discovery.versions) and store the groups with the tracks,
-    before the index is announced, so the web process loads both together. `vectors` are those of `item_ids`
-    (n, d), or a function giving the rows asked for."""
-    # Only tracks whose song key another track shares can have versions. Each track's key is hashed once and stored
-    # (tracks.song_key_hash, forgotten when its title or artist changes), so PostgreSQL finds the shared ones and
-    # only new or renamed tracks are folded here: an update that adds 1,000 tracks folds 1,000 titles, not a million.
-    version_store.reset_song_keys(db, _SONG_KEY_CODE)
-    for batch in version_store.tracks_without_song_key(db):
-        version_store.store_song_keys(db, batch, [song_key_hash(title, artist) for _, title, artist in batch])
-    copies, rows = [], []
-    for row, item_id, title, artist, duration, path, size in version_store.shared_song_key_rows(db, item_ids):
-        copies.append(Copy(item_id, title or "", artist or "", duration, path, size))
-        rows.append(row)
-    rows_of: VectorRows = vectors.__getitem__ if isinstance(vectors, np.ndarray) else vectors
-    grouping = group_versions(copies, np.asarray(rows_of(rows), dtype=np.float32))
-    version_store.store_groups(db, grouping.recording_of, grouping.song_of)
-    return grouping
 
 
 def store_artist_model(db: Database, *, name: str, model: str, item_ids: Sequence[str], vectors: np.ndarray) -> int:

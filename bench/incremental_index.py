@@ -47,12 +47,12 @@ from bench.stack import (  # noqa: E402
 from db.pool import Database  # noqa: E402
 from db.tracks import all_embeddings  # noqa: E402
 from discovery.path import song_path  # noqa: E402
+from version_groups import store_version_groups  # noqa: E402
 from voyager_manager import (  # noqa: E402
     IndexUpdate,
     index_file,
     load_index,
     store_artist_model,
-    store_version_groups,
     update_index,
 )
 

@@ -22,7 +22,8 @@ from discovery.dedup import song_key_hash
 from discovery.playlist_matching import profile_of, suggest
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
-from voyager_manager import rebuild_from_embeddings, store_version_groups
+from version_groups import store_version_groups
+from voyager_manager import rebuild_from_embeddings
 
 DIMS = 16
 COPIES = ("shine-flac", "shine-mp3", "shine-excerpt")
