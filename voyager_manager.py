@@ -43,7 +43,7 @@ from discovery.exclusions import Exclusions, MaskCache, MaskResult, allowed_mask
 from discovery.types import TrackInfo
 from discovery.versions import group_versions
 from index_vectors import ExactVectors, vectors_file
-from version_groups import store_version_groups
+from version_groups import regroup_versions, store_version_groups
 
 log = logging.getLogger(__name__)
 
@@ -630,6 +630,7 @@ class _Delta:
     first_position: int  # where the added vectors begin
     vectors: np.ndarray  # the added vectors (n, d)
     stored_deltas: int  # deltas the stored index had before this one
+    touched: list[str] = field(default_factory=list)  # tracks added, removed or re-analysed (their version groups)
 
     @property
     def added(self) -> int:
@@ -695,8 +696,9 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, s
     vectors = np.stack(new_vectors) if new_vectors else np.zeros((0, index.num_dimensions), dtype=np.float32)
     apply_delta(index, marked, positions, vectors)
     item_ids.extend(new_ids)
-    return _Delta(index=index, item_ids=item_ids, deleted=marked,
-                  first_position=positions, vectors=vectors, stored_deltas=stored.delta_count())
+    touched = [*changes.new_ids, *(i for i, _ in changes.recent), *(stored.item_ids[p] for p in gone)]
+    return _Delta(index=index, item_ids=item_ids, deleted=marked, first_position=positions, vectors=vectors,
+                  stored_deltas=stored.delta_count(), touched=touched)
 
 
 def _as_stored(index: voyager.Index, rows: np.ndarray) -> np.ndarray:
@@ -761,8 +763,8 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
         started = time.perf_counter()
         live = [i for i in delta.item_ids if i != DELETED]
         # the stored embeddings, not the index's vectors (rounded in a compressed index): as a rebuild groups them
-        store_version_groups(db, live, lambda rows: embeddings_of(db, model, [live[r] for r in rows],
-                                                                  dimensions=delta.index.num_dimensions))
+        regroup_versions(db, live, delta.touched,
+                         lambda ids: embeddings_of(db, model, ids, dimensions=delta.index.num_dimensions))
         seconds["groups"] = time.perf_counter() - started
         # The artist model is refitted at full rebuilds only (fit_artists reads every vector); a new artist's
         # tracks are found by the track index meanwhile.

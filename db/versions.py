@@ -4,7 +4,7 @@ tracks (`recording_id`, `song_id`) for every list to read."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from db.pool import Database
@@ -75,9 +75,11 @@ def shared_song_key_rows(db: Database, item_ids: Sequence[str]) -> list[tuple[An
              size_from_signature(r["source_signature"])) for r in rows]
 
 
-def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping[str, str]) -> int:
-    """Store the groups in one transaction: the given tracks get their ids, every other track NULLs. Writes only
-    rows that change; returns how many did."""
+def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping[str, str], *,
+                 regrouped_to: int = 0) -> int:
+    """Store the groups in one transaction: the given tracks get their ids, every other track NULLs; the regroup
+    requests up to `regrouped_to` (regroup_requests) are answered. Writes only rows that change; returns how many
+    did."""
     ids = sorted(set(recording_of) | set(song_of))
     with db.transaction() as cur:
         cur.execute(
@@ -91,7 +93,62 @@ def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping
             """UPDATE tracks SET recording_id = NULL, song_id = NULL
                 WHERE (recording_id IS NOT NULL OR song_id IS NOT NULL) AND NOT (item_id = ANY(%s::text[]))""",
             (ids,))
-        return changed + cur.rowcount
+        changed += cur.rowcount
+        cur.execute("DELETE FROM version_regroup WHERE seq <= %s", (regrouped_to,))
+        return changed
+
+
+def regroup_requests(db: Database) -> tuple[int, set[int] | None]:
+    """(the last request's number, the song-key hashes grouped tracks left behind since the last regroup; None when
+    every key must be regrouped) — migration 0027's table."""
+    rows = db.fetch_all("SELECT seq, song_key_hash FROM version_regroup")
+    last = max((int(r["seq"]) for r in rows), default=0)
+    if any(r["song_key_hash"] is None for r in rows):
+        return last, None
+    return last, {int(r["song_key_hash"]) for r in rows}
+
+
+def song_key_hashes_of(db: Database, item_ids: Sequence[str]) -> set[int]:
+    """The stored song-key hashes of those of `item_ids` that have one."""
+    if not item_ids:
+        return set()
+    rows = db.fetch_all("SELECT DISTINCT song_key_hash FROM tracks WHERE item_id = ANY(%s::text[]) "
+                        "AND song_key_hash IS NOT NULL", (list(item_ids),))
+    return {int(r["song_key_hash"]) for r in rows}
+
+
+def song_key_rows(db: Database, hashes: Collection[int]) -> list[tuple[Any, ...]]:
+    """(song-key hash, item_id, title, artist, duration_seconds, file_path, size in bytes or None) of every track
+    whose song-key hash is one of `hashes`, in item-id order."""
+    if not hashes:
+        return []
+    rows = db.fetch_all(
+        """SELECT song_key_hash, item_id, title, artist, duration_seconds, file_path, source_signature FROM tracks
+            WHERE song_key_hash = ANY(%s::bigint[]) ORDER BY item_id""", (sorted(hashes),))
+    return [(int(r["song_key_hash"]), r["item_id"], r["title"], r["artist"], r["duration_seconds"], r["file_path"],
+             size_from_signature(r["source_signature"])) for r in rows]
+
+
+def store_groups_of_keys(db: Database, hashes: Collection[int], recording_of: Mapping[str, str],
+                         song_of: Mapping[str, str], *, regrouped_to: int) -> int:
+    """Store the groups of the tracks whose song-key hash is one of `hashes` (those absent from both maps NULLs),
+    leave every other track's as stored, and answer the regroup requests up to `regrouped_to`, in one transaction.
+    Writes only rows that change; returns how many did."""
+    ids = sorted(set(recording_of) | set(song_of))
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE tracks t SET recording_id = v.recording_id, song_id = v.song_id
+                 FROM (SELECT k.item_id, g.recording_id, g.song_id
+                         FROM tracks k
+                         LEFT JOIN unnest(%s::text[], %s::text[], %s::text[]) AS g(item_id, recording_id, song_id)
+                           ON g.item_id = k.item_id
+                        WHERE k.song_key_hash = ANY(%s::bigint[])) AS v
+                WHERE t.item_id = v.item_id
+                  AND (t.recording_id IS DISTINCT FROM v.recording_id OR t.song_id IS DISTINCT FROM v.song_id)""",
+            (ids, [recording_of.get(i) for i in ids], [song_of.get(i) for i in ids], sorted(hashes)))
+        changed = cur.rowcount
+        cur.execute("DELETE FROM version_regroup WHERE seq <= %s", (regrouped_to,))
+        return changed
 
 
 def group_ids(db: Database, item_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
