@@ -71,6 +71,8 @@ class LoadedIndex:
     # the sha256 of earlier indexes this one was updated in place from: their positions mean the same tracks here
     # (or deleted ones), so what was built against them stays valid until it is built again
     extends: frozenset[str] = frozenset()
+    # seconds of each step of loading it (load_index; "carry" added by IndexHolder.reload), for /api/health
+    load_seconds: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     # the float32 vectors of a compressed index (index_vectors), which orders its candidates exactly; None for a
     # float32 index, which holds them itself
     exact: ExactVectors | None = field(default=None, compare=False, repr=False)
@@ -459,9 +461,11 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
     the file there is the stored one, and its catalogue too while the rows it was built from are unchanged. With
     `previous` (the index loaded before) and the stored index an update of it in place, the catalogue is
     `previous`'s with only the changed rows read. Raises ValueError if the stored bytes are damaged."""
+    steps = _Steps()
     with index_store.stored_index(db, name) as stored:
         if stored is None:
             return None
+        steps.done("id map")
         # The file is hashed and loaded in native code without the GIL: beside the catalogue's rows, not after them.
         from_file: list[voyager.Index | None] = [None]
         reader = None
@@ -478,6 +482,7 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
             reader.start()
         try:
             hashes = stored.catalog_hashes()
+            steps.done("catalogue hashes")
             update = _catalog_update(previous, stored, hashes) if previous is not None else None
             catalog = update[0] if update is not None else None
             # Kept beside the index file and used while PostgreSQL's checksum of its rows is unchanged: a start reads
@@ -495,20 +500,37 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
                                  daemon=True).start()
             elif kept is not None:
                 _keep_catalog(kept, stamp, catalog)
+            steps.done("catalogue")
         finally:
             if reader is not None:
                 reader.join()
         index = from_file[0]
         if index is None:
             index = _open_stored(stored, folder, try_file=False)
+        steps.done("index")
         extended = previous if update is not None and update[1] else None
         exact = None if index.storage_data_type == voyager.StorageDataType.Float32 else \
             _exact_vectors(stored, index, catalog, folder, previous)
+        steps.done("vectors")
     extends: frozenset[str] = frozenset()
     if extended is not None:
         extends = extended.extends | {extended.sha256}
     return LoadedIndex(name=name, index=index, catalog=catalog, sha256=stored.sha256, built_at=stored.built_at,
-                       row_hashes=hashes, extends=extends, exact=exact, base_sha256=stored.base_sha256)
+                       row_hashes=hashes, extends=extends, exact=exact, base_sha256=stored.base_sha256,
+                       load_seconds=steps.seconds)
+
+
+class _Steps:
+    """Seconds of consecutive steps: each `done(name)` ends the step begun at the previous one."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._since, 3)
+        self._since = now
 
 
 def _exact_vectors(stored: index_store.StoredIndex, index: voyager.Index, catalog: Catalog, folder: Path | None,
@@ -631,6 +653,7 @@ class _Delta:
     vectors: np.ndarray  # the added vectors (n, d)
     stored_deltas: int  # deltas the stored index had before this one
     touched: list[str] = field(default_factory=list)  # tracks added, removed or re-analysed (their version groups)
+    seconds: dict[str, float] = field(default_factory=dict)  # of each step of the plan
 
     @property
     def added(self) -> int:
@@ -651,12 +674,15 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, s
     live = sum(1 for i in stored.item_ids if i != DELETED)
     if live == 0:
         return "the stored index is empty"
+    steps = _Steps()
     since = (stored.built_at or datetime.now().astimezone()) - _CHANGE_MARGIN
     changes = stored.changes(model, since=since)
+    steps.done("changes")
     added, gone = len(changes.new_ids), changes.removed
     if added + len(gone) > share * live:
         return f"{added + len(gone)} of {live} tracks changed"
     index = _open_stored(stored, folder)
+    steps.done("open")
     if index.storage_data_type != STORAGE_TYPES[storage]:
         return f"the stored index holds {index.storage_data_type.name} vectors, INDEX_STORAGE asks for {storage}"
     vectors_of = stored.vectors(model, [*changes.new_ids, *(i for i, _ in changes.recent)])
@@ -694,11 +720,13 @@ def _plan_update(stored: index_store.StoredIndex, *, model: str, share: float, s
     for position in marked:
         item_ids[position] = DELETED
     vectors = np.stack(new_vectors) if new_vectors else np.zeros((0, index.num_dimensions), dtype=np.float32)
+    steps.done("compare")
     apply_delta(index, marked, positions, vectors)
+    steps.done("add")
     item_ids.extend(new_ids)
     touched = [*changes.new_ids, *(i for i, _ in changes.recent), *(stored.item_ids[p] for p in gone)]
     return _Delta(index=index, item_ids=item_ids, deleted=marked, first_position=positions, vectors=vectors,
-                  stored_deltas=stored.delta_count(), touched=touched)
+                  stored_deltas=stored.delta_count(), touched=touched, seconds=steps.seconds)
 
 
 def _as_stored(index: voyager.Index, rows: np.ndarray) -> np.ndarray:
@@ -753,6 +781,7 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
         return IndexUpdate(size=size, full=True, reason=delta)
     size = sum(1 for i in delta.item_ids if i != DELETED)
     seconds["apply"] = time.perf_counter() - started
+    seconds.update({f"apply: {step}": value for step, value in delta.seconds.items()})
     if delta.added or delta.removed:
         started = time.perf_counter()
         if delta.stored_deltas < MAX_INDEX_DELTAS:
@@ -954,7 +983,9 @@ class IndexHolder:
                 loaded.sha256 != previous.sha256 and loaded.has_positions_of(previous.sha256)
             if in_place:
                 assert loaded is not None
+                started = time.perf_counter()
                 carried = {name: self._carry(name, value, loaded) for name, value in self.state.caches.items()}
+                loaded.load_seconds["carry"] = round(time.perf_counter() - started, 3)
                 self._stale = set(self._builders)
                 self.state = LibraryState(index=loaded, caches=MappingProxyType(carried))
                 del carried

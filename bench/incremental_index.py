@@ -42,6 +42,7 @@ from bench.stack import (  # noqa: E402
     start_web_server,
     stop_web_server,
     wait_for_caches,
+    wait_for_health,
     wait_for_index,
 )
 from db.pool import Database  # noqa: E402
@@ -146,7 +147,9 @@ def main() -> int:
             started = time.perf_counter()
             result = update(False)
             update_seconds = time.perf_counter() - started
-            served = wait_for_index(base, args.tracks + args.added) + update_seconds
+            waited, block = wait_for_health(base, lambda b: b["size"] == args.tracks + args.added,
+                                            what="serve the new tracks", timeout=300.0)
+            served = waited + update_seconds
             rebuilt = wait_for_caches(base)[0] + served
             rows.append((f"{args.added} new tracks: update_index in place (load, add, store, version groups, "
                          f"announce) / until the web server serves them / until its caches are built again",
@@ -156,6 +159,9 @@ def main() -> int:
             rows.append(("… of which compare and apply / store / version groups",
                          " / ".join(f"{result.seconds.get(k, 0):.1f} s" for k in ("apply", "store", "groups"))
                          + ("" if not result.full else f" (rebuilt whole: {result.reason})")))
+            rows.append(("… the worker's steps", ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())))
+            rows.append(("… the web server's loading steps (/api/health load_seconds)",
+                         ", ".join(f"{k} {v:.1f} s" for k, v in (block.get("load_seconds") or {}).items())))
 
             loaded = load_index(db, NAME, folder=folder)
             assert loaded is not None

@@ -55,7 +55,8 @@ def health() -> tuple[Response, int]:
              "built_at": built_at.isoformat() if built_at else None,
              "age_seconds": round((datetime.now(UTC) - built_at).total_seconds()) if built_at else None,
              "error": "the stored index could not be loaded (see the server log)" if rt.index.last_error else None,
-             "loads": rt.index.loads, "caches": rt.index.cache_states()}
+             "loads": rt.index.loads, "caches": rt.index.cache_states(),
+             "load_seconds": dict(current.load_seconds) if current is not None else None}
     ok = database["ok"] and redis_state["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "version": VERSION, "database": database, "redis": redis_state,
             "workers": workers, "index": index}
