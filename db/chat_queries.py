@@ -4,6 +4,7 @@ prepared statement (values can never become SQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,11 +112,12 @@ RESULT_COLUMNS = "item_id, title, artist, album, tempo_bpm, camelot, energy, mus
 RESULT_FIELDS = tuple(RESULT_COLUMNS.split(", "))
 
 
-def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = None,
-                   strict: bool = True) -> tuple[str, list[Any]]:
+def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = None, strict: bool = True,
+                   among_ids: list[str] | None = None) -> tuple[str, list[Any]]:
     """The chat's own query for an intent (discovery.chat_intent.Intent): named artists, albums, genres, tempo and
     key as filters when `strict`, tags, moods and energy as the score it is ordered by; parameters for every value.
-    It goes through the same check and execution as an LLM's query."""
+    It goes through the same check and execution as an LLM's query. `among_ids` (fallback_candidates' best rows)
+    limits it to those tracks."""
     params: list[Any] = []
 
     def param(value: Any) -> str:
@@ -123,8 +125,9 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
         return f"${len(params)}"
 
     where: list[str] = []
-    if similar_ids:
-        where.append(f"item_id IN ({', '.join(param(i) for i in similar_ids)})")
+    for ids in (similar_ids, among_ids):
+        if ids is not None:
+            where.append(f"item_id IN ({', '.join(param(i) for i in ids)})" if ids else "false")
     if intent.artists:
         where.append(f"lower(artist) IN ({', '.join(param(a.lower()) for a in intent.artists)})")
     if intent.exclude_artists:
@@ -134,19 +137,38 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
             where.append(f"lower(album) IN ({', '.join(param(a.lower()) for a in intent.albums)})")
         if intent.genres:
             where.append("(" + " OR ".join(f"{param(g)} = ANY(genres)" for g in intent.genres) + ")")
-        if intent.min_bpm is not None:
-            where.append(f"tempo_bpm >= {param(float(intent.min_bpm))}")
-        if intent.max_bpm is not None:
-            where.append(f"tempo_bpm <= {param(float(intent.max_bpm))}")
         if intent.camelot:
             where.append(f"camelot IN ({', '.join(param(c) for c in intent.camelot)})")
         if intent.key:
             where.append(f"musical_key = {param(intent.key)}")
         if intent.scale:
             where.append(f"scale = {param(intent.scale)}")
+    where += _tempo_filters(intent, strict, param)
+    score = _score_terms(intent, strict, param, lambda tag: f"(tags->>{param(tag)})::float")
+    order = "score DESC, title" if score else "random()"
+    text = f"SELECT {RESULT_COLUMNS}, {' + '.join(score) if score else '0'} AS score FROM {CHAT_VIEW}"
+    if where:
+        text += " WHERE " + " AND ".join(where)
+    return f"{text} ORDER BY {order} LIMIT {int(limit)}", params
+
+
+def _tempo_filters(intent: Any, strict: bool, param: Callable[[Any], str]) -> list[str]:
+    if not strict:
+        return []
+    where = []
+    if intent.min_bpm is not None:
+        where.append(f"tempo_bpm >= {param(float(intent.min_bpm))}")
+    if intent.max_bpm is not None:
+        where.append(f"tempo_bpm <= {param(float(intent.max_bpm))}")
+    return where
+
+
+def _score_terms(intent: Any, strict: bool, param: Callable[[Any], str],
+                 tag_value: Callable[[str], str]) -> list[str]:
+    """The terms of the fallback's score, `tag_value(tag)` the SQL of one tag's probability."""
     # Tag probabilities are small (a clear jazz track ~0.3-0.6) next to moods and energy (0-1): the genre a request
     # names counts double, energy half, so "relaxing jazz" is jazz first.
-    score = [f"2 * coalesce((tags->>{param(t)})::float, 0)" for t in intent.tags]
+    score = [f"2 * coalesce({tag_value(t)}, 0)" for t in intent.tags]
     score += [f"coalesce({m}, 0)" for m in intent.moods if m in _MOOD_COLUMNS]
     if intent.energy in ("high", "low"):
         # the energy level's own value (discovery.criteria.ENERGY_RULE): loud and fast first for high, the reverse
@@ -159,11 +181,40 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
         score.append(f"(CASE WHEN tempo_bpm >= {param(float(intent.min_bpm))} THEN 1 ELSE 0 END)")
     if not strict and intent.max_bpm is not None:
         score.append(f"(CASE WHEN tempo_bpm <= {param(float(intent.max_bpm))} THEN 1 ELSE 0 END)")
-    order = "score DESC, title" if score else "random()"
-    text = f"SELECT {RESULT_COLUMNS}, {' + '.join(score) if score else '0'} AS score FROM {CHAT_VIEW}"
+    return score
+
+
+def score_tag_positions(db: Database) -> dict[str, int]:
+    """tag → its element of chat_scores.tags (1-based; migration 0028)."""
+    return {r["tag"]: int(r["position"]) for r in db.fetch_all("SELECT tag, position FROM chat_score_tags")}
+
+
+def fallback_candidates(db: Database, intent: Any, *, strict: bool, count: int, tag_positions: Mapping[str, int],
+                        timeout_ms: int) -> list[tuple[str, float]] | None:
+    """The `count` best (item_id, score) of the fallback's ranking, best first, from the narrow chat_scores table
+    (migration 0028) — the same score, computed with the same parameter types, as fallback_query's; None when the
+    intent filters on something that table does not hold (artists, albums, genres, keys) or has no score."""
+    if intent.artists or intent.exclude_artists or any(t not in tag_positions for t in intent.tags) or strict and (
+            intent.albums or intent.genres or intent.camelot or intent.key or intent.scale):
+        return None
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    where = _tempo_filters(intent, strict, param)
+    score = _score_terms(intent, strict, param, lambda tag: f"tags[{param(tag_positions[tag])}]")
+    if not score:
+        return None
+    text = f"SELECT item_id, {' + '.join(score)} AS score FROM chat_scores"
     if where:
         text += " WHERE " + " AND ".join(where)
-    return f"{text} ORDER BY {order} LIMIT {int(limit)}", params
+    # PREPAREd as the chat's queries are, so each parameter gets the type PostgreSQL infers there (a pivot tempo
+    # next to a real column is real): the scores equal the chat view's bit for bit
+    query = ValidatedQuery(sql=f"{text} ORDER BY score DESC LIMIT {int(count)}", params=tuple(params), limit=count)
+    rows = run_chat_query(db, query, role=None, timeout_ms=timeout_ms)
+    return [(str(r["item_id"]), float(r["score"])) for r in rows]
 
 
 _MOOD_COLUMNS = frozenset({"danceable", "aggressive", "happy", "party", "relaxed", "sad"})

@@ -257,8 +257,10 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
             warnings.append(f"no similar songs could be found for {intent.like_title}")
     query, rows = None, []
     for strict in (True, False):
-        sql, params = chat_queries.fallback_query(intent, limit=min(size * 3, cap), similar_ids=similar_ids,
-                                                  strict=strict)
+        wanted = min(size * 3, cap)
+        among = None if similar_ids else _best_candidates(ctx, intent, strict, wanted)
+        sql, params = chat_queries.fallback_query(intent, limit=wanted, similar_ids=similar_ids, strict=strict,
+                                                  among_ids=among)
         query = validate_chat_query(sql, params, max_limit=cap)  # our own template passes the same check
         rows = _run(ctx, query)
         if rows or not strict:
@@ -277,6 +279,40 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
     return {"message": message if results else "No songs in the library match the request.",
             "executed_query": query.sql, "query_params": list(query.params), "query_results": results,
             "path": "fallback", "understood": understood}
+
+
+def _best_candidates(ctx: ChatContext, intent: Intent, strict: bool, wanted: int) -> list[str] | None:
+    """The tracks the fallback's query can answer with, found in the narrow score table first (the chat view's rows
+    are ~3x wider): every allowed track scoring at least the `wanted`-th allowed one's score, so the query over
+    them alone gives what it would over the whole library. None when the table cannot say (a filter it does not
+    hold, a tie at the edge of what was read, too many tracks left out by the blocklists)."""
+    positions = chat_queries.score_tag_positions(ctx.db)
+    allowed = ctx.allowed or (lambda _: True)
+    count = wanted
+    while count <= wanted * MAX_LIMIT_GROWTH:
+        try:
+            rows = chat_queries.fallback_candidates(ctx.db, intent, strict=strict, count=count + 1,
+                                                    tag_positions=positions,
+                                                    timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
+        except chat_queries.ChatQueryFailed:
+            log.warning("the chat's score table could not be read; the fallback reads the chat view", exc_info=True)
+            return None
+        if rows is None:
+            return None
+        if len(rows) <= count:  # every matching track was read
+            found = [item_id for item_id, _ in rows if allowed(item_id)]
+        else:
+            edge = rows[count][1]  # no track left unread scores above it
+            kept = [(item_id, score) for item_id, score in rows[:count] if allowed(item_id)]
+            if len(kept) < wanted or kept[wanted - 1][1] <= edge:
+                count *= 2
+                continue
+            found = [item_id for item_id, score in kept if score >= kept[wanted - 1][1]]
+        return found if len(found) <= _MAX_CANDIDATES_SHARE * wanted else None  # ties: the view, not a long list
+    return None
+
+
+_MAX_CANDIDATES_SHARE = 2
 
 
 def chat_playlist(ctx: ChatContext, request: ChatRequest) -> dict[str, Any]:
