@@ -33,51 +33,47 @@ def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndar
     # Only tracks whose song key another track shares can have versions. Each track's key is hashed once and stored
     # (tracks.song_key_hash, forgotten when its title or artist changes), so PostgreSQL finds the shared ones and
     # only new or renamed tracks are folded here: an update that adds 1,000 tracks folds 1,000 titles, not a million.
-    requested_to, _ = version_store.regroup_requests(db)
     _hash_new_song_keys(db)
+    requests = version_store.regroup_requests(db)
     copies, rows = [], []
     for row, item_id, title, artist, duration, path, size in version_store.shared_song_key_rows(db, item_ids):
         copies.append(Copy(item_id, title or "", artist or "", duration, path, size))
         rows.append(row)
     rows_of: VectorRows = vectors.__getitem__ if isinstance(vectors, np.ndarray) else vectors
     grouping = group_versions(copies, np.asarray(rows_of(rows), dtype=np.float32))
-    version_store.store_groups(db, grouping.recording_of, grouping.song_of, regrouped_to=requested_to)
+    version_store.store_groups(db, grouping.recording_of, grouping.song_of, answered=requests.numbers)
     return grouping
 
 
-def _hash_new_song_keys(db: Database) -> tuple[bool, set[int]]:
-    """Store the song-key hash of every track without one; (whether every stored hash had been forgotten first —
-    other folding code made them —, the hashes computed)."""
-    forgotten = version_store.reset_song_keys(db, _SONG_KEY_CODE) > 0
-    computed: set[int] = set()
+def _hash_new_song_keys(db: Database) -> None:
+    """Store the song-key hash of every track without one (every track's, when other folding code made the stored
+    ones); each key stored, and a reset, is a regroup request (db/versions.py)."""
+    version_store.reset_song_keys(db, _SONG_KEY_CODE)
     for batch in version_store.tracks_without_song_key(db):
-        hashes = [song_key_hash(title, artist) for _, title, artist in batch]
-        version_store.store_song_keys(db, batch, hashes)
-        computed.update(hashes)
-    return forgotten, computed
+        version_store.store_song_keys(db, batch, [song_key_hash(title, artist) for _, title, artist in batch])
 
 
-def regroup_versions(db: Database, item_ids: Sequence[str], touched: Sequence[str],
+def regroup_versions(db: Database, item_ids: Sequence[str],
                      vectors_of: Callable[[Sequence[str]], np.ndarray]) -> Grouping:
     """`store_version_groups` for an index updated in place: the groups of `item_ids` (the updated index's tracks)
-    regrouped only for the song keys that can have changed — those of `touched` (the tracks added, re-analysed or
-    removed), of tracks whose key was computed now (new or renamed), and of grouped tracks that left a key behind
-    (renamed, deleted, a changed duration, path or file: db/versions.py regroup_requests); every other track keeps
-    its stored group. The same groups as regrouping every key (groups never span two song keys). `vectors_of`
-    gives the stored embeddings of the ids asked for. Returns the grouping of the regrouped keys."""
-    requested_to, requested = version_store.regroup_requests(db)
-    forgotten, computed = _hash_new_song_keys(db)
-    if requested is None or forgotten:
+    regrouped only for the song keys asked for in the database (db/versions.py: the keys of tracks the update
+    added, re-analysed or removed — `request_regroup`, before the update is stored —, of keys computed now, of
+    tracks renamed, deleted or changed in duration, path or file); every other track keeps its stored group. The
+    same groups as regrouping every key: groups never span two song keys. `vectors_of` gives the stored
+    embeddings of the ids asked for. Returns the grouping of the regrouped keys."""
+    _hash_new_song_keys(db)
+    requests = version_store.regroup_requests(db)
+    if requests.keys is None:
         return store_version_groups(db, item_ids, lambda rows: vectors_of([item_ids[r] for r in rows]))
-    keys = requested | computed | version_store.song_key_hashes_of(db, touched)
     position = {item_id: n for n, item_id in enumerate(item_ids)}
     members: dict[int, list[tuple[int, Copy]]] = {}
-    for key, item_id, title, artist, duration, path, size in version_store.song_key_rows(db, keys):
+    for key, item_id, title, artist, duration, path, size in version_store.song_key_rows(db, requests.keys):
         if item_id in position:
             members.setdefault(key, []).append(
                 (position[item_id], Copy(item_id, title or "", artist or "", duration, path, size)))
     # in the index's order, as store_version_groups sees them (the rules break some ties by the order)
     copies = [copy for _, copy in sorted(m for group in members.values() if len(group) > 1 for m in group)]
     grouping = group_versions(copies, np.asarray(vectors_of([c.item_id for c in copies]), dtype=np.float32))
-    version_store.store_groups_of_keys(db, keys, grouping.recording_of, grouping.song_of, regrouped_to=requested_to)
+    version_store.store_groups_of_keys(db, requests.keys, grouping.recording_of, grouping.song_of,
+                                       answered=requests.numbers)
     return grouping

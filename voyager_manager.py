@@ -33,6 +33,7 @@ import redis
 import voyager
 
 from db import artists as artist_store
+from db import versions as version_store
 from db import voyager_indexes as index_store
 from db.pool import Database
 from db.tracks import all_embeddings, embeddings_of
@@ -784,6 +785,8 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
     seconds.update({f"apply: {step}": value for step, value in delta.seconds.items()})
     if delta.added or delta.removed:
         started = time.perf_counter()
+        # asked before the update is stored: a regroup that fails leaves the request for the next one
+        version_store.request_regroup(db, delta.touched)
         if delta.stored_deltas < MAX_INDEX_DELTAS:
             store_delta(db, name, delta, folder=folder)
         else:  # the deltas are folded into a new base
@@ -792,8 +795,7 @@ def _update_index(db: Database, connection: redis.Redis, *, name: str, model: st
         started = time.perf_counter()
         live = [i for i in delta.item_ids if i != DELETED]
         # the stored embeddings, not the index's vectors (rounded in a compressed index): as a rebuild groups them
-        regroup_versions(db, live, delta.touched,
-                         lambda ids: embeddings_of(db, model, ids, dimensions=delta.index.num_dimensions))
+        regroup_versions(db, live, lambda ids: embeddings_of(db, model, ids, dimensions=delta.index.num_dimensions))
         seconds["groups"] = time.perf_counter() - started
         # The artist model is refitted at full rebuilds only (fit_artists reads every vector); a new artist's
         # tracks are found by the track index meanwhile.

@@ -125,9 +125,10 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
         return f"${len(params)}"
 
     where: list[str] = []
-    for ids in (similar_ids, among_ids):
-        if ids is not None:
-            where.append(f"item_id IN ({', '.join(param(i) for i in ids)})" if ids else "false")
+    if similar_ids:  # none found: the request is ranked as if it named no song
+        where.append(f"item_id IN ({', '.join(param(i) for i in similar_ids)})")
+    if among_ids is not None:
+        where.append(f"item_id IN ({', '.join(param(i) for i in among_ids)})" if among_ids else "false")
     if intent.artists:
         where.append(f"lower(artist) IN ({', '.join(param(a.lower()) for a in intent.artists)})")
     if intent.exclude_artists:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from db.pool import Database
@@ -34,6 +35,7 @@ def reset_song_keys(db: Database, code: str) -> int:
         forgotten = cur.rowcount
         cur.execute("""INSERT INTO app_settings (key, value) VALUES ('song_key_code', %s)
                        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""", (code,))
+        cur.execute("INSERT INTO version_regroup (song_key_hash) VALUES (NULL)")  # every key, until regrouped
     return forgotten
 
 
@@ -49,12 +51,24 @@ def tracks_without_song_key(db: Database, *, batch: int = 20_000) -> Iterator[li
 
 def store_song_keys(db: Database, rows: Sequence[tuple[str, str, str]], hashes: Sequence[int]) -> None:
     """Store the song-key hash of each (item_id, title, artist) row, unless the track was renamed since it was read
-    (its key is then computed again next time)."""
-    db.execute("""UPDATE tracks t SET song_key_hash = v.h
-                    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS v(item_id, title, artist, h)
-                   WHERE t.item_id = v.item_id AND t.song_key_hash IS NULL
-                     AND coalesce(t.title, '') = v.title AND coalesce(t.artist, '') = v.artist""",
+    (its key is then computed again next time); the keys stored are asked to be regrouped, in the same statement."""
+    db.execute("""WITH stored AS (
+                      UPDATE tracks t SET song_key_hash = v.h
+                        FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS v(item_id, title, artist, h)
+                       WHERE t.item_id = v.item_id AND t.song_key_hash IS NULL
+                         AND coalesce(t.title, '') = v.title AND coalesce(t.artist, '') = v.artist
+                   RETURNING t.song_key_hash)
+                  INSERT INTO version_regroup (song_key_hash) SELECT DISTINCT song_key_hash FROM stored""",
                ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], list(hashes)))
+
+
+def request_regroup(db: Database, item_ids: Sequence[str]) -> None:
+    """Ask for the song keys of `item_ids` (those hashed) to be regrouped: kept in the database, so a regroup that
+    fails or never runs leaves them for the next one."""
+    if item_ids:
+        db.execute("""INSERT INTO version_regroup (song_key_hash)
+                      SELECT DISTINCT song_key_hash FROM tracks
+                       WHERE item_id = ANY(%s::text[]) AND song_key_hash IS NOT NULL""", (list(item_ids),))
 
 
 def shared_song_key_rows(db: Database, item_ids: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -76,9 +90,9 @@ def shared_song_key_rows(db: Database, item_ids: Sequence[str]) -> list[tuple[An
 
 
 def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping[str, str], *,
-                 regrouped_to: int = 0) -> int:
+                 answered: Sequence[int] = ()) -> int:
     """Store the groups in one transaction: the given tracks get their ids, every other track NULLs; the regroup
-    requests up to `regrouped_to` (regroup_requests) are answered. Writes only rows that change; returns how many
+    requests `answered` (RegroupRequests.numbers) are removed. Writes only rows that change; returns how many
     did."""
     ids = sorted(set(recording_of) | set(song_of))
     with db.transaction() as cur:
@@ -94,27 +108,27 @@ def store_groups(db: Database, recording_of: Mapping[str, str], song_of: Mapping
                 WHERE (recording_id IS NOT NULL OR song_id IS NOT NULL) AND NOT (item_id = ANY(%s::text[]))""",
             (ids,))
         changed += cur.rowcount
-        cur.execute("DELETE FROM version_regroup WHERE seq <= %s", (regrouped_to,))
+        cur.execute("DELETE FROM version_regroup WHERE seq = ANY(%s::bigint[])", (list(answered),))
         return changed
 
 
-def regroup_requests(db: Database) -> tuple[int, set[int] | None]:
-    """(the last request's number, the song-key hashes grouped tracks left behind since the last regroup; None when
-    every key must be regrouped) — migration 0027's table."""
+@dataclass(frozen=True)
+class RegroupRequests:
+    """The song keys asked to be regrouped (migration 0027's table), `keys` None when every key must be, and the
+    numbers of the requests read: the store that answers them removes those alone (a request committed after the
+    read, even with a lower number, stays for the next regroup)."""
+
+    numbers: list[int]
+    keys: set[int] | None
+
+
+def regroup_requests(db: Database) -> RegroupRequests:
+    """The regroup requests committed so far."""
     rows = db.fetch_all("SELECT seq, song_key_hash FROM version_regroup")
-    last = max((int(r["seq"]) for r in rows), default=0)
+    numbers = [int(r["seq"]) for r in rows]
     if any(r["song_key_hash"] is None for r in rows):
-        return last, None
-    return last, {int(r["song_key_hash"]) for r in rows}
-
-
-def song_key_hashes_of(db: Database, item_ids: Sequence[str]) -> set[int]:
-    """The stored song-key hashes of those of `item_ids` that have one."""
-    if not item_ids:
-        return set()
-    rows = db.fetch_all("SELECT DISTINCT song_key_hash FROM tracks WHERE item_id = ANY(%s::text[]) "
-                        "AND song_key_hash IS NOT NULL", (list(item_ids),))
-    return {int(r["song_key_hash"]) for r in rows}
+        return RegroupRequests(numbers, None)
+    return RegroupRequests(numbers, {int(r["song_key_hash"]) for r in rows})
 
 
 def song_key_rows(db: Database, hashes: Collection[int]) -> list[tuple[Any, ...]]:
@@ -130,9 +144,9 @@ def song_key_rows(db: Database, hashes: Collection[int]) -> list[tuple[Any, ...]
 
 
 def store_groups_of_keys(db: Database, hashes: Collection[int], recording_of: Mapping[str, str],
-                         song_of: Mapping[str, str], *, regrouped_to: int) -> int:
+                         song_of: Mapping[str, str], *, answered: Sequence[int]) -> int:
     """Store the groups of the tracks whose song-key hash is one of `hashes` (those absent from both maps NULLs),
-    leave every other track's as stored, and answer the regroup requests up to `regrouped_to`, in one transaction.
+    leave every other track's as stored, and remove the regroup requests `answered`, in one transaction.
     Writes only rows that change; returns how many did."""
     ids = sorted(set(recording_of) | set(song_of))
     with db.transaction() as cur:
@@ -147,7 +161,7 @@ def store_groups_of_keys(db: Database, hashes: Collection[int], recording_of: Ma
                   AND (t.recording_id IS DISTINCT FROM v.recording_id OR t.song_id IS DISTINCT FROM v.song_id)""",
             (ids, [recording_of.get(i) for i in ids], [song_of.get(i) for i in ids], sorted(hashes)))
         changed = cur.rowcount
-        cur.execute("DELETE FROM version_regroup WHERE seq <= %s", (regrouped_to,))
+        cur.execute("DELETE FROM version_regroup WHERE seq = ANY(%s::bigint[])", (list(answered),))
         return changed
 
 

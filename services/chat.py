@@ -289,7 +289,7 @@ def _best_candidates(ctx: ChatContext, intent: Intent, strict: bool, wanted: int
     positions = chat_queries.score_tag_positions(ctx.db)
     allowed = ctx.allowed or (lambda _: True)
     count = wanted
-    while count <= wanted * MAX_LIMIT_GROWTH:
+    while count <= wanted * _MAX_CANDIDATE_GROWTH:
         try:
             rows = chat_queries.fallback_candidates(ctx.db, intent, strict=strict, count=count + 1,
                                                     tag_positions=positions,
@@ -308,11 +308,16 @@ def _best_candidates(ctx: ChatContext, intent: Intent, strict: bool, wanted: int
                 count *= 2
                 continue
             found = [item_id for item_id, score in kept if score >= kept[wanted - 1][1]]
-        return found if len(found) <= _MAX_CANDIDATES_SHARE * wanted else None  # ties: the view, not a long list
+        # many ties at the cut: the view ranks them, not a long list of ids (the query's text is limited)
+        return found if len(found) <= min(_MAX_CANDIDATES_SHARE * wanted, _MAX_CANDIDATES) else None
     return None
 
 
+# The candidates' bounds: twice the rows asked for, 1,000 ids (the chat's query text is at most 10,000 characters),
+# and reading up to 8x the rows asked for when the blocklists leave many out (then the view is ranked instead).
 _MAX_CANDIDATES_SHARE = 2
+_MAX_CANDIDATES = 1000
+_MAX_CANDIDATE_GROWTH = 8
 
 
 def chat_playlist(ctx: ChatContext, request: ChatRequest) -> dict[str, Any]:

@@ -82,3 +82,10 @@ def test_the_trigger_keeps_the_score_table_in_step(db):
     assert db.fetch_one("SELECT tempo_bpm FROM chat_scores WHERE item_id = 'k1'")["tempo_bpm"] == 99.0
     db.execute("DELETE FROM tracks WHERE item_id = 'k1'")
     assert db.fetch_one("SELECT count(*) AS n FROM chat_scores")["n"] == 0
+
+
+def test_songs_like_one_the_index_cannot_answer_for_are_ranked_by_the_rest_of_the_request(context):
+    context.similar = lambda item_id, n: []  # the seed is not indexed yet
+    answer = _answer(context, "jazz songs like Song 998")
+    assert answer["query_results"] and "no similar songs could be found for song 998" in " ".join(
+        answer.get("warnings", [])).lower()

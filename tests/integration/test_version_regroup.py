@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from audio.musicnn import MODEL_NAME
+from db import versions as version_store
 from db.tracks import embeddings_of
 from tests.seeded_library import insert_track
-from version_groups import regroup_versions, store_version_groups
+from version_groups import _hash_new_song_keys, regroup_versions, store_version_groups
 
 DIMS = 16
 
@@ -89,7 +90,8 @@ def test_regrouping_the_touched_song_keys_gives_the_groups_of_regrouping_every_k
     # a song nothing touched, with a wrong group planted: the regroup must not read song 7 again
     db.execute("UPDATE tracks SET song_id = 'planted' WHERE item_id = 's07-1'")
 
-    regroup_versions(db, indexed, ["new-10", "s06-1"], _vectors(db))
+    version_store.request_regroup(db, ["new-10", "s06-1"])  # as the update does for the tracks it touched
+    regroup_versions(db, indexed, _vectors(db))
     regrouped = _groups(db)
     assert regrouped.pop("s07-1") == ("s07-0", "planted")  # untouched key: as stored
     assert regrouped["new-10"] == ("s10-0", "s10-0")
@@ -110,6 +112,15 @@ def test_a_regroup_asked_for_every_key_regroups_them_all(db):
     _regroup_all(db, item_ids)
     db.execute("UPDATE tracks SET song_id = 'planted' WHERE item_id = 's07-1'")
     db.execute("INSERT INTO version_regroup (song_key_hash) VALUES (NULL)")  # as migration 0027 leaves it
-    regroup_versions(db, item_ids, [], _vectors(db))
+    regroup_versions(db, item_ids, _vectors(db))
     assert _groups(db)["s07-1"] == ("s07-0", "s07-0")
     assert db.fetch_one("SELECT count(*) AS n FROM version_regroup")["n"] == 0
+
+
+def test_keys_asked_for_by_a_regroup_that_failed_are_regrouped_by_the_next(db):
+    item_ids = _library(db)
+    _regroup_all(db, item_ids)
+    db.execute("UPDATE tracks SET title = 'Song 10', artist = 'Band 0' WHERE item_id = 's11-0'")  # ungrouped
+    _hash_new_song_keys(db)  # a regroup that stopped after storing the new key (killed, a lost connection)
+    regroup_versions(db, item_ids, _vectors(db))
+    assert _groups(db)["s11-0"][1] == "s11-0" and _groups(db)["s10-0"][1] == "s10-0"  # one title, two songs
