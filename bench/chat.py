@@ -39,6 +39,7 @@ from db.chat_queries import ensure_chat_role  # noqa: E402
 from db.chat_sql import validate_chat_query  # noqa: E402
 from db.pool import Database  # noqa: E402
 from infra.embedded import EmbeddedPostgres  # noqa: E402
+from services import chat as chat_service  # noqa: E402
 from services.chat import AiCallLog, ChatContext, ChatRequest, ProviderPacer, chat_playlist  # noqa: E402
 
 PROMPTS = json.loads((ROOT / "bench" / "chat_prompts.json").read_text())
@@ -110,13 +111,27 @@ def latency(n: int, rounds: int) -> list[str]:
         config = Config.from_mapping({"DATABASE_URL": database_url})
         role = ensure_chat_role(db, config.AI_CHAT_DB_USER_NAME)
         ctx = context(db, config, role)
-        timings, sizes = [], []
+        timings, sizes, whole_view, same, differ = [], [], [], 0, set()
+        narrow = chat_service._best_candidates
         for _ in range(rounds):
             for case in PROMPTS:
                 started = time.perf_counter()
                 answer = chat_playlist(ctx, ChatRequest(case["prompt"], "none"))["response"]
                 timings.append((time.perf_counter() - started) * 1000)
                 sizes.append(len(answer["query_results"]))
+                # the same request ranking the whole chat view (as before migration 0028), for comparison
+                chat_service._best_candidates = lambda *args: None  # type: ignore[assignment]
+                try:
+                    started = time.perf_counter()
+                    before = chat_playlist(ctx, ChatRequest(case["prompt"], "none"))["response"]
+                    whole_view.append((time.perf_counter() - started) * 1000)
+                finally:
+                    chat_service._best_candidates = narrow  # type: ignore[assignment]
+                if [r["item_id"] for r in before["query_results"]] == [r["item_id"] for r in answer["query_results"]]:
+                    same += 1
+                else:
+                    order = "random order" if "random()" in answer["executed_query"] else "scored"
+                    differ.add(f"{case['prompt']} ({order})")
     check = []
     for _ in range(2000):
         started = time.perf_counter()
@@ -127,8 +142,12 @@ def latency(n: int, rounds: int) -> list[str]:
             f"| fallback playlist, whole request in-process ({len(timings)} requests, median "
             f"{statistics.median(sizes):.0f} songs) | {statistics.median(timings):.0f} ms | "
             f"{np.percentile(timings, 90):.0f} ms |",
+            f"| the same requests ranking the whole chat view (before migration 0028) | "
+            f"{statistics.median(whole_view):.0f} ms | {np.percentile(whole_view, 90):.0f} ms |",
             f"| parser check of an LLM-style query | {statistics.median(check):.0f} µs | "
-            f"{np.percentile(check, 90):.0f} µs |"]
+            f"{np.percentile(check, 90):.0f} µs |",
+            f"\nThe same playlist both ways: {same} of {len(timings)} requests"
+            + (f"; not: {'; '.join(sorted(differ))}." if differ else ".")]
 
 
 def main() -> int:
