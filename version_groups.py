@@ -34,12 +34,16 @@ def store_version_groups(db: Database, item_ids: Sequence[str], vectors: np.ndar
     # (tracks.song_key_hash, forgotten when its title or artist changes), so PostgreSQL finds the shared ones and
     # only new or renamed tracks are folded here: an update that adds 1,000 tracks folds 1,000 titles, not a million.
     _hash_new_song_keys(db)
-    requests = version_store.regroup_requests(db)
+    rows_of: VectorRows = vectors.__getitem__ if isinstance(vectors, np.ndarray) else vectors
+    return _regroup_every_key(db, item_ids, rows_of, version_store.regroup_requests(db))
+
+
+def _regroup_every_key(db: Database, item_ids: Sequence[str], rows_of: VectorRows,
+                       requests: version_store.RegroupRequests) -> Grouping:
     copies, rows = [], []
     for row, item_id, title, artist, duration, path, size in version_store.shared_song_key_rows(db, item_ids):
         copies.append(Copy(item_id, title or "", artist or "", duration, path, size))
         rows.append(row)
-    rows_of: VectorRows = vectors.__getitem__ if isinstance(vectors, np.ndarray) else vectors
     grouping = group_versions(copies, np.asarray(rows_of(rows), dtype=np.float32))
     version_store.store_groups(db, grouping.recording_of, grouping.song_of, answered=requests.numbers)
     return grouping
@@ -63,8 +67,8 @@ def regroup_versions(db: Database, item_ids: Sequence[str],
     embeddings of the ids asked for. Returns the grouping of the regrouped keys."""
     _hash_new_song_keys(db)
     requests = version_store.regroup_requests(db)
-    if requests.keys is None:
-        return store_version_groups(db, item_ids, lambda rows: vectors_of([item_ids[r] for r in rows]))
+    if requests.keys is None:  # the keys are hashed and the requests read already
+        return _regroup_every_key(db, item_ids, lambda rows: vectors_of([item_ids[r] for r in rows]), requests)
     position = {item_id: n for n, item_id in enumerate(item_ids)}
     members: dict[int, list[tuple[int, Copy]]] = {}
     for key, item_id, title, artist, duration, path, size in version_store.song_key_rows(db, requests.keys):

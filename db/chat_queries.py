@@ -112,17 +112,25 @@ RESULT_COLUMNS = "item_id, title, artist, album, tempo_bpm, camelot, energy, mus
 RESULT_FIELDS = tuple(RESULT_COLUMNS.split(", "))
 
 
+class _Params:
+    """The values of a query's $1, $2, …, in order: `add(value)` keeps it and gives its placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
 def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = None, strict: bool = True,
                    among_ids: list[str] | None = None) -> tuple[str, list[Any]]:
     """The chat's own query for an intent (discovery.chat_intent.Intent): named artists, albums, genres, tempo and
     key as filters when `strict`, tags, moods and energy as the score it is ordered by; parameters for every value.
     It goes through the same check and execution as an LLM's query. `among_ids` (fallback_candidates' best rows)
     limits it to those tracks."""
-    params: list[Any] = []
-
-    def param(value: Any) -> str:
-        params.append(value)
-        return f"${len(params)}"
+    params = _Params()
+    param = params.add
 
     where: list[str] = []
     if similar_ids:  # none found: the request is ranked as if it named no song
@@ -150,7 +158,7 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
     text = f"SELECT {RESULT_COLUMNS}, {' + '.join(score) if score else '0'} AS score FROM {CHAT_VIEW}"
     if where:
         text += " WHERE " + " AND ".join(where)
-    return f"{text} ORDER BY {order} LIMIT {int(limit)}", params
+    return f"{text} ORDER BY {order} LIMIT {int(limit)}", params.values
 
 
 def _tempo_filters(intent: Any, strict: bool, param: Callable[[Any], str]) -> list[str]:
@@ -198,11 +206,8 @@ def fallback_candidates(db: Database, intent: Any, *, strict: bool, count: int, 
     if intent.artists or intent.exclude_artists or any(t not in tag_positions for t in intent.tags) or strict and (
             intent.albums or intent.genres or intent.camelot or intent.key or intent.scale):
         return None
-    params: list[Any] = []
-
-    def param(value: Any) -> str:
-        params.append(value)
-        return f"${len(params)}"
+    params = _Params()
+    param = params.add
 
     where = _tempo_filters(intent, strict, param)
     score = _score_terms(intent, strict, param, lambda tag: f"tags[{param(tag_positions[tag])}]")
@@ -213,7 +218,8 @@ def fallback_candidates(db: Database, intent: Any, *, strict: bool, count: int, 
         text += " WHERE " + " AND ".join(where)
     # PREPAREd as the chat's queries are, so each parameter gets the type PostgreSQL infers there (a pivot tempo
     # next to a real column is real): the scores equal the chat view's bit for bit
-    query = ValidatedQuery(sql=f"{text} ORDER BY score DESC LIMIT {int(count)}", params=tuple(params), limit=count)
+    query = ValidatedQuery(sql=f"{text} ORDER BY score DESC LIMIT {int(count)}", params=tuple(params.values),
+                           limit=count)
     rows = run_chat_query(db, query, role=None, timeout_ms=timeout_ms)
     return [(str(r["item_id"]), float(r["score"])) for r in rows]
 
