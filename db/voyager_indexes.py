@@ -1,7 +1,9 @@
 """Queries on voyager_indexes and voyager_index_chunks: the serialized Voyager index, its id map and its chunks.
 
 The id map (`item_ids`, JSONB) gives the item id of each position; an empty string marks a position deleted from an
-index updated in place (discovery.catalog.DELETED)."""
+index updated in place (discovery.catalog.DELETED). voyager_index_positions holds the same map's held positions as
+rows (migration 0029), written in the same transactions: the set operations against embeddings and tracks join it,
+never the JSONB array or a Python loop over a million ids."""
 
 from __future__ import annotations
 
@@ -16,17 +18,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from db.pool import Database
-from db.tracks import CATALOG_COLUMNS, catalog_rows
+from db.tracks import catalog_rows
 
 CHUNK_BYTES = 8 * 1024 * 1024
-
-# The positions of the stored index `name` that hold a track (deleted ones have the item id ''), as a table; the set
-# operations against embeddings run in PostgreSQL, never as a Python loop over a million ids.
-_STORED = """WITH stored AS (
-    SELECT s.item_id, (s.n - 1)::int AS position
-      FROM voyager_indexes v CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
-     WHERE v.name = %(name)s AND s.item_id <> '')"""
-
 
 # The first key of the advisory locks that serialize index updates (the second is the index name's hash).
 _UPDATE_LOCK_CLASS = 0x766F79  # "voy"
@@ -70,6 +64,12 @@ def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_
             (name, model, dimensions, sum(1 for i in item_ids if i), json.dumps(list(item_ids)), len(data), sha256,
              sha256),
         )
+        cur.execute("""INSERT INTO voyager_index_positions (name, position, item_id)
+                       SELECT v.name, (s.n - 1)::int, s.item_id
+                         FROM voyager_indexes v
+                        CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
+                        WHERE v.name = %s AND s.item_id <> ''""", (name,))
+        cur.execute("ANALYZE voyager_index_positions")  # the next update's joins planned on this many rows
         for chunk_no, start in enumerate(range(0, len(data), CHUNK_BYTES)):
             cur.execute("INSERT INTO voyager_index_chunks (name, chunk_no, data) VALUES (%s, %s, %s)",
                         (name, chunk_no, data[start:start + CHUNK_BYTES]))
@@ -92,6 +92,13 @@ def append_delta(db: Database, *, name: str, item_ids: Sequence[str], sha256: st
                                           base_sha256 = COALESCE(base_sha256, sha256)
                 WHERE name = %s""",
             (json.dumps(list(item_ids)), sum(1 for i in item_ids if i), sha256, byte_size, name))
+        cur.execute("DELETE FROM voyager_index_positions WHERE name = %s AND position = ANY(%s)",
+                    (name, list(map(int, deleted))))
+        added = list(item_ids[first_position:first_position + len(rows)])
+        cur.execute("""INSERT INTO voyager_index_positions (name, position, item_id)
+                       SELECT %s, %s + (a.n - 1)::int, a.item_id
+                         FROM unnest(%s::text[]) WITH ORDINALITY AS a(item_id, n)
+                        WHERE a.item_id <> ''""", (name, first_position, added))
 
 
 @dataclass(frozen=True)
@@ -153,25 +160,28 @@ class StoredIndex:
         return digest.hexdigest()
 
     def changes(self, model: str, *, since: datetime) -> IndexChanges:
-        """What changed since the index was stored, from this snapshot, in one pass over its id map: embeddings of
-        `model` it does not hold, held tracks whose embedding was written at `since` or later (it may have changed),
-        and held tracks that have no embedding of `model` any more."""
+        """What changed since the index was stored, from this snapshot: embeddings of `model` it does not hold and
+        held tracks that have no embedding of `model` any more (one full join of the two narrow key sets), and held
+        tracks whose embedding was written at `since` or later (embeddings_created_at_idx: it may have changed)."""
         self._cur.execute(
-            f"""{_STORED}
-                SELECT e.item_id, s.position FROM embeddings e LEFT JOIN stored s ON s.item_id = e.item_id
-                 WHERE e.model = %(model)s AND (s.item_id IS NULL OR e.created_at >= %(since)s)
-                UNION ALL
-                SELECT NULL, s.position FROM stored s WHERE NOT EXISTS (
-                    SELECT 1 FROM embeddings e WHERE e.item_id = s.item_id AND e.model = %(model)s)""",
+            """SELECT e.item_id, p.position, false AS recent
+                 FROM (SELECT item_id FROM embeddings WHERE model = %(model)s) AS e
+                 FULL JOIN (SELECT item_id, position FROM voyager_index_positions WHERE name = %(name)s) AS p
+                   ON p.item_id = e.item_id
+                WHERE e.item_id IS NULL OR p.item_id IS NULL
+               UNION ALL
+               SELECT e.item_id, p.position, true
+                 FROM embeddings e JOIN voyager_index_positions p ON p.name = %(name)s AND p.item_id = e.item_id
+                WHERE e.model = %(model)s AND e.created_at >= %(since)s""",
             {"name": self.name, "model": model, "since": since})
         new, recent, removed = [], [], []
         for row in self._cur.fetchall():
-            if row["item_id"] is None:
-                removed.append(int(row["position"]))
-            elif row["position"] is None:
-                new.append(row["item_id"])
-            else:
+            if row["recent"]:
                 recent.append((row["item_id"], int(row["position"])))
+            elif row["item_id"] is None:
+                removed.append(int(row["position"]))
+            else:
+                new.append(row["item_id"])
         return IndexChanges(new_ids=sorted(new), recent=sorted(recent), removed=sorted(removed))
 
     def vectors(self, model: str, item_ids: Sequence[str]) -> dict[str, bytes]:
@@ -187,11 +197,10 @@ class StoredIndex:
         with self._cur.connection.cursor(name="embedding_rows") as stream:
             stream.itersize = batch
             stream.execute(
-                """SELECT (s.n - 1)::int, e.vector
-                     FROM voyager_indexes v
-                    CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
-                     LEFT JOIN embeddings e ON e.item_id = s.item_id AND e.model = v.model
-                    WHERE v.name = %s AND s.item_id <> ''""", (self.name,))
+                """SELECT p.position, e.vector
+                     FROM voyager_indexes v JOIN voyager_index_positions p ON p.name = v.name
+                     LEFT JOIN embeddings e ON e.item_id = p.item_id AND e.model = v.model
+                    WHERE v.name = %s""", (self.name,))
             for position, vector in stream:
                 yield int(position), bytes(vector) if vector is not None else None
 
@@ -212,20 +221,31 @@ class StoredIndex:
         return catalog_rows(self._cur, item_ids)
 
     def catalog_hashes(self) -> np.ndarray:
-        """A 64-bit hash of what `catalog_rows` would return for each position (its item id and CATALOG_COLUMNS,
-        NULL and empty told apart, with the position), int64 in index order: equal hashes, same row. Computed in
-        PostgreSQL from the same snapshot and sent as one 8-bytes-a-position array, not as rows."""
-        columns = ", ".join(f"t.{c}" for c in CATALOG_COLUMNS)
+        """A 64-bit hash of what `catalog_rows` would return for each position, int64 in index order: equal hashes,
+        same row. The track's hash (track_catalog_hashes: its item id and CATALOG_COLUMNS) mixed with the position,
+        so that the checksum of all of them changes when two rows trade places; a deleted position and a held track
+        without a row hash apart. Read from the same snapshot as one 12-bytes-a-position string, not as rows."""
         self._cur.execute(
-            f"""SELECT string_agg(int8send(hashtextextended(ROW(s.item_id, t.item_id IS NOT NULL, {columns})::text,
-                                                            s.n)), ''::bytea ORDER BY s.n) AS h
-                  FROM voyager_indexes v
-                 CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
-                  LEFT JOIN tracks t ON t.item_id = s.item_id AND s.item_id <> ''
-                 WHERE v.name = %s""", (self.name,))
+            """SELECT string_agg(int4send(p.position) || int8send(COALESCE(h.hash, hashtextextended(p.item_id, 1))),
+                                 ''::bytea) AS h
+                 FROM voyager_index_positions p LEFT JOIN track_catalog_hashes h ON h.item_id = p.item_id
+                WHERE p.name = %s""", (self.name,))
         row = self._cur.fetchone()
         data = bytes(row["h"]) if row and row["h"] is not None else b""
-        return np.frombuffer(data, dtype=">i8").astype(np.int64)
+        held = np.frombuffer(data, dtype=[("position", ">i4"), ("hash", ">i8")])
+        track_hashes = np.zeros(len(self.item_ids), dtype=np.uint64)
+        track_hashes[held["position"].astype(np.int64)] = held["hash"].astype(np.int64).view(np.uint64)
+        return _mixed(track_hashes, np.arange(len(self.item_ids), dtype=np.uint64)).view(np.int64)
+
+
+def _mixed(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer of each value plus its position times the golden ratio: a position's hash depends on
+    both, and no two positions' values cancel out in an XOR of them all (uint64 arithmetic wraps)."""
+    with np.errstate(over="ignore"):
+        z = values + (positions + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def catalog_checksum(hashes: np.ndarray) -> str:
@@ -256,8 +276,7 @@ def current_size(db: Database, *, name: str, model: str) -> int | None:
     `model` (nothing was added or removed since it was built: a run that analyzed nothing keeps it); else None.
     Positions deleted in place (an empty item id, voyager_manager.update_index) are not counted."""
     row = db.fetch_one(
-        """SELECT live FROM (SELECT (SELECT count(*) FROM jsonb_array_elements_text(v.item_ids) AS i
-                                     WHERE i <> '') AS live
+        """SELECT live FROM (SELECT (SELECT count(*) FROM voyager_index_positions p WHERE p.name = v.name) AS live
                                FROM voyager_indexes v WHERE v.name = %s AND v.model = %s) AS stored
             WHERE live = (SELECT count(*) FROM embeddings e WHERE e.model = %s)""",
         (name, model, model))
