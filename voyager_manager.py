@@ -470,7 +470,9 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
         # The file is hashed and loaded in native code without the GIL: beside the catalogue's rows, not after them.
         from_file: list[voyager.Index | None] = [None]
         reader = None
-        if folder is not None:
+        if previous is not None and previous.sha256 == stored.sha256:
+            from_file[0] = previous.index  # the same bytes: never a second copy of the index beside the first
+        elif folder is not None:
             path, sha256 = index_file(folder, name), stored.sha256
 
             def read() -> None:
@@ -606,6 +608,8 @@ def _catalog_update(previous: LoadedIndex, stored: index_store.StoredIndex,
     changed = np.flatnonzero(hashes[:len(old)] != old).tolist() + list(range(len(old), size))
     if len(changed) > CATALOG_UPDATE_SHARE * size:
         return None
+    if not changed:
+        return previous.catalog, True  # nothing to read, and no copy of it
     ids = [stored.item_ids[p] for p in changed]
     before = previous.catalog
     extends = all(i in (DELETED, before.item_id(p)) for p, i in zip(changed, ids, strict=True) if p < len(old))
@@ -972,7 +976,9 @@ class IndexHolder:
         When the stored index is the loaded one updated in place (its positions mean the same tracks, a few deleted,
         new ones after them), its catalogue is the old one with the changed rows read, and it is served at once with
         the caches as they are (fitted by their `carry`): new tracks are found by discovery straight away, and by the
-        caches' searches once each is rebuilt, one at a time, each swapped in when built."""
+        caches' searches once each is rebuilt, one at a time, each swapped in when built. The stored index being the
+        loaded one (a reload announced again) goes the same way with the index object kept: a reload never holds
+        two copies of the index or of every cache at once."""
         with self._reload_lock:
             previous = self.state.index
             try:
@@ -982,11 +988,14 @@ class IndexHolder:
                 log.exception("could not load index %s; keeping the previous one", self.name)
                 return False
             in_place = build_caches and loaded is not None and previous is not None and \
-                loaded.sha256 != previous.sha256 and loaded.has_positions_of(previous.sha256)
+                loaded.has_positions_of(previous.sha256)
             if in_place:
-                assert loaded is not None
+                assert loaded is not None and previous is not None
                 started = time.perf_counter()
-                carried = {name: self._carry(name, value, loaded) for name, value in self.state.caches.items()}
+                if loaded.sha256 == previous.sha256:  # the same positions: each cache serves as it is meanwhile
+                    carried = dict(self.state.caches)
+                else:
+                    carried = {name: self._carry(name, value, loaded) for name, value in self.state.caches.items()}
                 loaded.load_seconds["carry"] = round(time.perf_counter() - started, 3)
                 self._stale = set(self._builders)
                 self.state = LibraryState(index=loaded, caches=MappingProxyType(carried))

@@ -86,8 +86,10 @@ def test_damaged_stored_index_keeps_the_previous_one(config, db, redis, app, cli
     store_index(db, config.INDEX_NAME, build_index(item_ids, np.eye(3, dtype=np.float32)), item_ids, model="test")
     holder = app.extensions["audiomuse"].index
     assert holder.reload() and holder.size == 3
+    item_ids = ["a", "b", "c", "d"]  # a new index whose stored bytes are damaged (the loaded one is never re-read)
+    store_index(db, config.INDEX_NAME, build_index(item_ids, np.eye(4, dtype=np.float32)), item_ids, model="test")
     db.execute("UPDATE voyager_index_chunks SET data = 'garbage'::bytea")
-    (config.index_dir / f"{config.INDEX_NAME}.voyager").unlink()  # else the file kept in DATA_DIR is read
+    (config.index_dir / f"{config.INDEX_NAME}.voyager").unlink(missing_ok=True)  # else the file kept there is read
     assert holder.reload() is False
     assert holder.size == 3 and "checksum" in holder.last_error
     shown = client.get("/api/health").get_json()["index"]["error"]  # an open endpoint: the cause, not the details

@@ -320,6 +320,40 @@ def test_the_web_holder_serves_an_update_in_place_at_once_and_rebuilds_its_cache
     assert holder.cache("recorder") == 123
 
 
+def test_a_reload_of_the_loaded_index_keeps_it_and_rebuilds_the_caches_one_at_a_time(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    _seed(db, np.random.default_rng(31), 0, 60)
+    _update(db, redis, config, folder, full=True)
+    holder = IndexHolder(db, config.INDEX_NAME, folder=folder)
+    builds: list[str] = []
+    seen: list[tuple[str, Any]] = []  # at each build: the cache built, and the other one as served then
+
+    def cache(name: str, other: str) -> Any:
+        def build(db: Any, loaded: LoadedIndex | None) -> tuple[str, int]:
+            builds.append(name)
+            seen.append((name, holder.cache(other)))
+            return name, len(builds)
+        return build
+
+    holder.add_cache("first", cache("first", "second"))
+    holder.add_cache("second", cache("second", "first"))
+    assert holder.reload()
+    before = holder.current
+    assert before is not None
+    db.execute("UPDATE tracks SET title = 'Renamed' WHERE item_id = 't0005'")  # rows change, the index does not
+    seen.clear()
+    assert holder.reload()  # the same index announced again (a listener that subscribed again, a second message)
+    after = holder.current
+    assert after is not None and after.sha256 == before.sha256
+    assert after.index is before.index  # no second copy of the index, even for a moment
+    assert after.tracks([after.position("t0005")])[0].title == "Renamed"
+    # each cache built while the other was served, built or not yet rebuilt: never both built beside the served ones
+    assert seen == [("first", ("second", 2)), ("second", ("first", 3))]
+    assert holder.cache_states() == {"first": "ready", "second": "ready"}
+    unchanged = holder.current
+    assert holder.reload() and holder.current is not None and holder.current.catalog is unchanged.catalog
+
+
 def test_an_update_in_place_is_stored_as_a_delta_that_reproduces_the_index(db, redis, config, tmp_path, monkeypatch):
     folder = tmp_path / "index"
     rng = np.random.default_rng(31)
