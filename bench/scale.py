@@ -12,8 +12,11 @@ process, 8 threads, as supervisord runs it) with a sampler reading the web proce
 - server time per request of each search, one client, the median of `--probes` (the track picker on the name table
   and the keyword fallback in-process, as the route runs them; hybrid search with facets, text search, the chat's
   fallback, similar songs and song path over HTTP), and the web process's CPU per song path;
-- two reloads of the index and every cache while `--clients` clients ask for similar songs, track-picker and hybrid
-  searches: failed requests, the longest answer, the peak memory;
+- two reloads while `--clients` clients ask for similar songs, track-picker and hybrid searches, each timed until
+  every cache is built again: first a new index (built beforehand over the same tracks in the reverse order, so every
+  position means another track: the catalogue and every cache are built beside the ones in use before the swap),
+  then the same index announced again (served as it is, each cache rebuilt alone); failed requests, the longest
+  answer, the peak memory of each;
 - a restart, with the index file and the catalogue file the first start kept in DATA_DIR/index.
 No media server, worker or LLM: what is measured is AudioMuse's web process and PostgreSQL.
 """
@@ -30,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +130,7 @@ def load(db: Database, n: int) -> tuple[list[str], np.ndarray, float]:
 
 
 def reload_under_load(base: str, connection: redis_lib.Redis, sampler: Sampler, ids: list[str], clients: int,
-                      reloads: int = 2) -> dict[str, float]:
+                      store_new_index: Callable[[], None]) -> dict[str, float]:
     stop = threading.Event()
     latencies: list[float] = []
     failures: list[str] = []
@@ -163,16 +167,20 @@ def reload_under_load(base: str, connection: redis_lib.Redis, sampler: Sampler, 
     for thread in threads:
         thread.start()
     time.sleep(3)
-    began = time.monotonic()
-    swap_seconds = []
+    figures: dict[str, float] = {}
     try:
-        for _ in range(reloads):
+        for kind in ("new", "same"):
+            if kind == "new":
+                store_new_index()
             before = loads()
-            started = time.monotonic()
+            began = started = time.monotonic()
             publish_reload(connection, "index-updates", "music_library")
             while loads() <= before:
                 time.sleep(0.25)
-            swap_seconds.append(time.monotonic() - started)
+            figures[f"reload_{kind}_served_s"] = time.monotonic() - started
+            wait_for_caches(base, timeout=7200)
+            figures[f"reload_{kind}_caches_s"] = time.monotonic() - started
+            figures[f"reload_{kind}_peak_mb"] = sampler.peak(began)
             time.sleep(3)
     finally:
         stop.set()
@@ -180,8 +188,7 @@ def reload_under_load(base: str, connection: redis_lib.Redis, sampler: Sampler, 
             thread.join(150)
     return {"reload_requests": len(latencies), "reload_failed": len(failures),
             "reload_longest_ms": max(latencies, default=float("nan")),
-            "reload_p50_ms": statistics.median(latencies) if latencies else float("nan"),
-            "reload_swap_s": max(swap_seconds), "reload_peak_mb": sampler.peak(began)}
+            "reload_p50_ms": statistics.median(latencies) if latencies else float("nan"), **figures}
 
 
 def start_sampled(env: dict[str, str], port: int) -> tuple[Any, psutil.Process, Sampler]:
@@ -208,7 +215,11 @@ def measure(n: int, clients: int, probes: int, storage: str = "e4m3") -> Figures
             started = time.perf_counter()
             store_index(db, "music_library", index, ids, model=MODEL_NAME)
             v["index_store_s"] = time.perf_counter() - started
-            del index, vectors
+            del index
+            # the index of the first reload: the same tracks, every position another one's
+            reversed_ids = ids[::-1]
+            new_index = build_index(reversed_ids, vectors[::-1], m=16, ef_construction=100, storage=storage)
+            del vectors
 
             port = free_port()
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
@@ -251,7 +262,10 @@ def measure(n: int, clients: int, probes: int, storage: str = "e4m3") -> Figures
             v["path_server_cpu_ms"] = 1000 * (cpu_seconds(worker) - before) / (probes + 1)
             time.sleep(5)
             v["rss_settled_mb"] = sampler.now()
-            v.update(reload_under_load(base, redis_lib.Redis.from_url(redis_url), sampler, ids, clients))
+            v.update(reload_under_load(
+                base, redis_lib.Redis.from_url(redis_url), sampler, ids, clients,
+                partial(store_index, db, "music_library", new_index, reversed_ids, model=MODEL_NAME)))
+            del new_index
             time.sleep(5)
             v["rss_after_reloads_mb"] = sampler.now()
 
@@ -285,12 +299,16 @@ ROWS = [("load_rows_s", "rows loaded with COPY (triggers on)", "s"), ("index_bui
         ("chat_fallback_ms", "chat without an LLM (`/chat/api/chatPlaylist`)", "ms"),
         ("similar_ms", "similar songs (n 50)", "ms"), ("path_ms", "song path (25 steps)", "ms"),
         ("path_server_cpu_ms", "song path, web process CPU per request", "ms"),
-        ("reload_swap_s", "reload: message to new index served (longest of 2)", "s"),
-        ("reload_requests", "reload under load: requests answered", ""),
-        ("reload_failed", "reload under load: failed requests", ""),
-        ("reload_p50_ms", "reload under load: p50", "ms"),
-        ("reload_longest_ms", "reload under load: longest answer", "ms"),
-        ("reload_peak_mb", "web memory, peak during the reloads", "MB"),
+        ("reload_new_served_s", "reload of a new index: message to served", "s"),
+        ("reload_new_caches_s", "… to every cache built", "s"),
+        ("reload_new_peak_mb", "… web memory, peak", "MB"),
+        ("reload_same_served_s", "reload of the same index: message to served", "s"),
+        ("reload_same_caches_s", "… to every cache built again", "s"),
+        ("reload_same_peak_mb", "… web memory, peak", "MB"),
+        ("reload_requests", "both reloads under load: requests answered", ""),
+        ("reload_failed", "both reloads under load: failed requests", ""),
+        ("reload_p50_ms", "both reloads under load: p50", "ms"),
+        ("reload_longest_ms", "both reloads under load: longest answer", "ms"),
         ("rss_after_reloads_mb", "web memory after the reloads", "MB"),
         ("restart_index_s", "restart (index and catalogue files kept) until the index is served", "s"),
         ("restart_caches_s", "restart until every cache is built", "s"),
