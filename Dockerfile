@@ -1,12 +1,23 @@
 # AudioMuse image: web server + RQ workers under supervisord (SERVICE_TYPE=web|worker|all).
 # Point DATABASE_URL and REDIS_URL at your services; without them a private PostgreSQL and Redis run under /data.
 
+# The analysis models run on the CPU build of onnxruntime. For a GPU, build with another onnxruntime package in its
+# place and run the container with the device passed through and ONNX_PROVIDERS set (auto picks it up):
+#   NVIDIA: docker build --build-arg ONNXRUNTIME_PACKAGE="onnxruntime-gpu[cuda,cudnn]==1.31.1" -t audiomuse:cuda .
+#           docker run --gpus all -e ONNX_PROVIDERS=cuda,cpu ...   (CUDA 13 and cuDNN 9 come from PyPI with the extras)
+#   Intel:  --build-arg ONNXRUNTIME_PACKAGE=onnxruntime-openvino   (ONNX_PROVIDERS=openvino,cpu; pass /dev/dri)
+# A provider that cannot start or fails on its first batch falls back to the CPU; the Analysis page says why.
+ARG ONNXRUNTIME_PACKAGE=""
+
 FROM python:3.11-slim-bookworm AS build
+ARG ONNXRUNTIME_PACKAGE
 WORKDIR /src
 COPY pyproject.toml ./
 RUN python -m venv /opt/venv \
  && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" \
       > requirements.txt \
+ && if [ -n "$ONNXRUNTIME_PACKAGE" ]; then grep -v '^onnxruntime==' requirements.txt > r && mv r requirements.txt \
+      && echo "$ONNXRUNTIME_PACKAGE" >> requirements.txt; fi \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
 
 FROM python:3.11-slim-bookworm

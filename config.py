@@ -161,6 +161,10 @@ class Config:
     MODEL_PATH: str = _setting(str(PROJECT_ROOT / "models" / "msd_musicnn.onnx"), "The musicnn ONNX model file")
     ONNX_INTRA_OP_THREADS: int = _setting(1, "ONNX Runtime threads per analysis job (1 is best with one worker "
                                              "per core)", minimum=1)
+    ONNX_PROVIDERS: str = _setting(
+        "auto", "ONNX Runtime providers of the analysis models: auto (CUDA, ROCm, OpenVINO, CoreML when the installed "
+        "onnxruntime has them, then CPU) or a list such as cuda,cpu; one that fails falls back to the CPU, and the "
+        "Analysis page says why")
     FFMPEG_BINARY: str = _setting("ffmpeg", "ffmpeg executable used for formats libsndfile cannot read")
 
     # --- discovery --------------------------------------------------------------------------------------
@@ -457,6 +461,12 @@ class Config:
         return Config.from_mapping(merged)
 
     def _check_consistency(self) -> None:
+        from audio.providers import ProviderSettingError, parse_setting
+
+        try:
+            parse_setting(self.ONNX_PROVIDERS)
+        except ProviderSettingError as exc:
+            raise ConfigError(str(exc)) from None
         if self.DB_POOL_MAX < self.WEB_THREADS + 2:
             raise ConfigError(f"DB_POOL_MAX={self.DB_POOL_MAX} is below WEB_THREADS + 2 = {self.WEB_THREADS + 2} "
                               "(every web thread and two background threads need a connection)")

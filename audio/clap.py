@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from audio.errors import AudioError
+from audio.providers import GuardedSession, ProviderChoice, available_providers
 
 __all__ = ["CLAP_SR", "ClapAudioModel", "ClapModelError", "clap_mel", "model_identity", "output_problem",
            "open_session", "require_file", "window_starts"]
@@ -43,9 +44,11 @@ def require_file(setting: str, path: str | Path) -> None:
         raise ClapModelError(f"{setting} {path} is not a file")
 
 
-def open_session(setting: str, path: str | Path, *, intra_op_threads: int = 0) -> Any:
-    """An onnxruntime CPU session of the file `setting` names (checked to exist); ClapModelError saying why when
-    it is no model onnxruntime can load."""
+def open_session(setting: str, path: str | Path, *, intra_op_threads: int = 0, providers: str = "cpu",
+                 available: Sequence[str] | None = None) -> GuardedSession:
+    """An onnxruntime session of the file `setting` names (checked to exist) on the provider `providers` (the
+    ONNX_PROVIDERS setting; audio.providers) chooses; ClapModelError saying why when it is no model onnxruntime can
+    load."""
     import onnxruntime as ort
 
     require_file(setting, path)
@@ -53,7 +56,10 @@ def open_session(setting: str, path: str | Path, *, intra_op_threads: int = 0) -
     if intra_op_threads:
         options.intra_op_num_threads = intra_op_threads
     try:
-        return ort.InferenceSession(os.fspath(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return GuardedSession(
+            Path(path).name, lambda chosen: ort.InferenceSession(os.fspath(path), sess_options=options,
+                                                                 providers=chosen),
+            setting=providers, available=available_providers() if available is None else available)
     except Exception as exc:  # onnxruntime raises its own types for a file that is not a model
         raise ClapModelError(f"{setting} {path} cannot be loaded: {str(exc).splitlines()[0][:300]}") from None
 
@@ -149,14 +155,19 @@ class ClapAudioModel:
     """The audio half of CLAP in an onnxruntime session: `embed(samples_48k)` → L2-normalised (dimension,)."""
 
     def __init__(self, path: str | Path, *, setting: str = "CLAP_AUDIO_MODEL_PATH", dimension: int = 512,
-                 max_windows: int = 60, batch: int = 4, intra_op_threads: int = 0) -> None:
-        self._session = open_session(setting, path, intra_op_threads=intra_op_threads)
+                 max_windows: int = 60, batch: int = 4, intra_op_threads: int = 0, providers: str = "auto") -> None:
+        self._session = open_session(setting, path, intra_op_threads=intra_op_threads, providers=providers)
         self.path = Path(path)
         self.dimension = dimension
         self.max_windows = max_windows
         self.batch = batch
         self._signature = _audio_signature(self._session, dimension, self.path, setting)
         self.name = model_identity(self.path)
+
+    @property
+    def provider(self) -> ProviderChoice:
+        """What the session runs on, and what was passed over."""
+        return self._session.choice
 
     def _inputs(self, windows: list[np.ndarray]) -> np.ndarray:
         if self._signature.kind == "wave":

@@ -5,12 +5,14 @@ The ONNX file is built from the weights in PyPI `musicnn==0.1.0` by models/conve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from audio.errors import AudioError
+from audio.providers import GuardedSession, ProviderChoice, available_providers
 
 MODEL_NAME = "msd-musicnn-1"
 EMBEDDING_DIM = 200
@@ -38,7 +40,10 @@ class ModelOutput:
 class MusicnnModel:
     """One ONNX Runtime session; load once per worker process and reuse for every track."""
 
-    def __init__(self, path: str | Path, *, intra_op_threads: int = 1) -> None:
+    def __init__(self, path: str | Path, *, intra_op_threads: int = 1, providers: str = "auto",
+                 available: Sequence[str] | None = None) -> None:
+        """`providers`: the ONNX_PROVIDERS setting (audio.providers); `available`: the providers to consider
+        present (default: those of this onnxruntime build)."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -48,13 +53,20 @@ class MusicnnModel:
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = GuardedSession(
+            "musicnn", lambda chosen: ort.InferenceSession(str(path), sess_options=options, providers=chosen),
+            setting=providers, available=available_providers() if available is None else available)
         self.input_name = self.session.get_inputs()[0].name
         outputs = {o.shape[-1]: o.name for o in self.session.get_outputs()}
         try:
             self._embedding_name, self._tags_name = outputs[EMBEDDING_DIM], outputs[len(MSD_TAGS)]
         except KeyError:
             raise AudioError(f"{path} does not look like musicnn MSD: outputs {outputs}") from None
+
+    @property
+    def provider(self) -> ProviderChoice:
+        """What the session runs on, and what was passed over."""
+        return self.session.choice
 
     def predict(self, patches: np.ndarray) -> ModelOutput:
         """Run (n, 187, 96) float32 log-mel patches through the network in batches."""

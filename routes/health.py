@@ -11,8 +11,10 @@ from rq import Worker
 from werkzeug.wrappers import Response
 
 from config import VERSION
+from db import task_status as task_store
 from db.migrate import schema_version
 from routes.context import runtime
+from tasks.catalog import ANALYSIS
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -59,5 +61,20 @@ def health() -> tuple[Response, int]:
              "load_seconds": dict(current.load_seconds) if current is not None else None}
     ok = database["ok"] and redis_state["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "version": VERSION, "database": database, "redis": redis_state,
-            "workers": workers, "index": index}
+            "workers": workers, "index": index, "analysis": _analysis_providers(database["ok"])}
     return jsonify(body), 200 if ok else 503
+
+
+def _analysis_providers(database_ok: bool) -> dict[str, Any]:
+    """The ONNX Runtime providers setting, and what the last analysis run's models ran on; whether a provider was
+    passed over (the reasons, which may name library paths, are on the Analysis page, behind the login)."""
+    rt = runtime()
+    last: dict[str, Any] | None = None
+    if database_ok:
+        try:
+            last = task_store.last_main_task_of_type(rt.db, ANALYSIS.task_type)
+        except Exception as exc:
+            log.warning("health check: the last analysis run: %s", exc)
+    result = (last or {}).get("result") or {}
+    return {"onnx_providers": rt.config.ONNX_PROVIDERS, "last_run_providers": result.get("providers") or {},
+            "provider_fell_back": bool(result.get("provider_fallbacks"))}

@@ -72,7 +72,8 @@ _clap_decoder: IsolatedDecoder | None = None
 def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
     global _model, _decoder
     if _model is None:
-        _model = MusicnnModel(config.MODEL_PATH, intra_op_threads=config.ONNX_INTRA_OP_THREADS)
+        _model = MusicnnModel(config.MODEL_PATH, intra_op_threads=config.ONNX_INTRA_OP_THREADS,
+                              providers=config.ONNX_PROVIDERS)
     if _decoder is None or _decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
         if _decoder is not None:
             _decoder.close()
@@ -91,7 +92,7 @@ def clap_model(config: Config) -> ClapAudioModel | None:
     if _clap is None or _clap_setting != config.CLAP_AUDIO_MODEL_PATH:
         _clap = ClapAudioModel(config.CLAP_AUDIO_MODEL_PATH, setting="CLAP_AUDIO_MODEL_PATH",
                                dimension=config.CLAP_EMBEDDING_DIMENSION, max_windows=config.CLAP_MAX_SEGMENTS,
-                               intra_op_threads=config.ONNX_INTRA_OP_THREADS)
+                               intra_op_threads=config.ONNX_INTRA_OP_THREADS, providers=config.ONNX_PROVIDERS)
         _clap_setting = config.CLAP_AUDIO_MODEL_PATH
     return _clap
 
@@ -158,7 +159,14 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
     track_store.save_artist_ids(ctx.db, {t.item_id: t.artist_id for t in tracks})
     if library:  # the media-server library the album was listed in (requests can be scoped to it)
         track_store.save_libraries(ctx.db, {t.item_id: library for t in tracks})
+    summary["providers"] = _providers_in_use(clap)
     return summary
+
+
+def _providers_in_use(clap: ClapAudioModel | None) -> list[dict[str, Any]]:
+    """What this worker's models ran on (audio.providers.ProviderChoice), for the run's summary."""
+    models = [m for m in (_model, clap) if m is not None]
+    return [m.provider.as_dict() for m in models]
 
 
 def _embed_clap_of(ctx: TaskContext, server: MediaServer, track: Track, clap: ClapAudioModel,
@@ -443,7 +451,10 @@ def _summary_line(totals: AnalysisSummary, pace: _Pace, live: dict[str, tuple[in
             f"unchanged, {totals.albums_failed} failed); tracks {totals.tracks_analyzed} analyzed, "
             f"{totals.tracks_skipped} skipped, {totals.tracks_failed} failed; {rate:.1f} tracks/min{eta}"
             + (f"; CLAP {totals.clap_embedded} embedded, {totals.clap_failed} failed"
-               if totals.clap_enabled else ""))
+               if totals.clap_enabled else "")
+            + "".join(f"; {model} on {', '.join(ran)}" for model, ran in totals.providers.items())
+            + (f" ({len(totals.provider_fallbacks)} provider(s) passed over, see the summary)"
+               if totals.provider_fallbacks else ""))
 
 
 def _report_main(ctx: TaskContext, totals: AnalysisSummary, pace: _Pace, live: dict[str, tuple[int, int]], *,

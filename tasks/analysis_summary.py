@@ -30,6 +30,10 @@ class AnalysisSummary:
     clap_failures: list[dict[str, Any]] = field(default_factory=list)
     elapsed_seconds: float | None = None
     follow_ups: dict[str, str | None] = field(default_factory=dict)  # e.g. map_task_id → the job that followed
+    # model → the ONNX Runtime providers its sessions ran on (one per worker host that may differ), and why any
+    # worker passed a provider over (audio.providers)
+    providers: dict[str, list[str]] = field(default_factory=dict)
+    provider_fallbacks: list[str] = field(default_factory=list)
 
     def add_album_error(self, album: str, status: str, reason: str | None) -> None:
         self.albums_done += 1
@@ -50,6 +54,14 @@ class AnalysisSummary:
         self.clap_embedded += int(result.get("clap_embedded", 0))
         self.clap_failed += int(result.get("clap_failed", 0))
         _extend(self.clap_failures, result.get("clap_failures", []))
+        for choice in result.get("providers", []):
+            ran = self.providers.setdefault(str(choice.get("model", "")), [])
+            if choice.get("provider") and choice["provider"] not in ran:
+                ran.append(choice["provider"])
+            for line in choice.get("fallbacks", []):
+                entry = f"{choice.get('model')}: {line}"
+                if entry not in self.provider_fallbacks and len(self.provider_fallbacks) < MAX_REPORTED_FAILURES:
+                    self.provider_fallbacks.append(entry)
         return analyzed
 
     def as_result(self) -> dict[str, Any]:

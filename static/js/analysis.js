@@ -41,6 +41,19 @@
           `in ${r.albums_total} albums; ${body.analyzed_tracks} tracks in the library, index ${r.index_size ?? 0}.` +
           (r.clap_enabled ? ` CLAP: ${r.clap_embedded} embedded, ${r.clap_failed} failed.` : "")
         : `${run.status}: ${run.message}`;
+      const providers = Object.entries(r.providers || {});
+      const providersLine = document.getElementById("providers-line");
+      providersLine.hidden = providers.length === 0;
+      providersLine.textContent = "Models ran on: " +
+        providers.map(([model, ran]) => `${model} — ${ran.join(", ")}`).join("; ") + ".";
+      const fallbacks = r.provider_fallbacks || [];
+      document.getElementById("provider-fallbacks-box").hidden = fallbacks.length === 0;
+      const list = document.getElementById("provider-fallbacks");
+      list.replaceChildren(...fallbacks.map((line) => {
+        const item = document.createElement("li");
+        item.textContent = line;
+        return item;
+      }));
       const clapFailures = r.clap_failures || [];
       document.getElementById("clap-failures-box").hidden = clapFailures.length === 0;
       document.getElementById("clap-failure-count").textContent = String(r.clap_failed || 0);

@@ -131,7 +131,8 @@ def test_a_failed_task_says_what_to_do_and_the_panel_folds_away(server, page):
 def analysis_server(make_config, worker_processes, tmp_path) -> Iterator[str]:
     music = tmp_path / "music"
     make_library(music, albums=2, tracks_per_album=3, seconds=8)
-    env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists")}
+    # asks for CUDA, which this CPU-only onnxruntime lacks: the run goes on on the CPU and the page says why
+    env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "ONNX_PROVIDERS": "cuda,cpu"}
     app = serve(make_config(**env))
     http = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
@@ -161,6 +162,10 @@ def test_analysis_page_runs_an_analysis_and_lists_the_library(analysis_server, p
     expect(task.locator(".progress")).to_have_attribute("aria-valuenow", "100", timeout=120_000)
     expect(task.locator(".task-status")).to_have_text("done")
     expect(page.locator("#last-run-summary")).to_contain_text("6 analyzed", timeout=10_000)
+    expect(page.locator("#providers-line")).to_have_text("Models ran on: musicnn — CPUExecutionProvider.")
+    expect(page.locator("#provider-fallbacks-box")).to_be_visible()
+    expect(page.locator("#provider-fallbacks li")).to_have_text(
+        [re.compile(r"^musicnn: CUDAExecutionProvider: not in this onnxruntime build")])
     expect(page.locator("#library-rows tr")).to_have_count(6)
     expect(page.locator("#library-total")).to_have_text("(6 tracks)")
     first_row = page.locator("#library-rows tr").first

@@ -49,6 +49,10 @@ def test_analysis_end_to_end(analysis_env, db, worker_processes):
     result = task["result"]
     assert (result["albums_total"], result["tracks_analyzed"], result["tracks_failed"]) == (3, 9, 0)
     assert result["index_size"] == 9
+    assert result["providers"] == {"musicnn": ["CPUExecutionProvider"]} and result["provider_fallbacks"] == []
+    health = client.get("/api/health").get_json()["analysis"]
+    assert health == {"onnx_providers": "auto", "last_run_providers": {"musicnn": ["CPUExecutionProvider"]},
+                      "provider_fell_back": False}
     for answer in (client.get("/api/last_task").get_json(), client.get(f"/api/status/{task['task_id']}").get_json()):
         assert answer["task_type"] == "main_analysis" and answer["status"] == "SUCCESS"
         assert answer["details"]["tracks_analyzed"] == 9
