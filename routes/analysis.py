@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request, stream_with_context
 from werkzeug.wrappers import Response
 
 from db import task_status as task_store
 from db import tracks as track_store
 from discovery.criteria import Criterion, bounds
 from routes.context import runtime
+from routes.errors import ApiError
 from routes.params import float_param, int_param, str_param
 from routes.task_start import start_response
+from services import analysis_bundle as bundle
 from tasks.catalog import ANALYSIS
 
 bp = Blueprint("analysis_api", __name__)
@@ -38,6 +41,35 @@ def summary() -> Response:
         "failures": [dict(f, failed_at=f["failed_at"].isoformat()) for f in failures],
         "analyzing_now": [dict(a, started_at=a["started_at"].isoformat()) for a in analyzing],
     })
+
+
+# A bundle of a million tracks is ~1 GB; the app's 4 MB request limit is for everything else.
+_BUNDLE_MAX_BYTES = 4 * 1024 ** 3
+
+
+@bp.get("/api/analysis/export")
+def export_analysis() -> Response:
+    """This install's analyses as a bundle (services/analysis_bundle.py), streamed as a download."""
+    rt = runtime()
+    engine = bundle.this_engine(rt.config.MODEL_PATH)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(stream_with_context(bundle.export_chunks(rt.db, engine)), mimetype="application/gzip",
+                    headers={"Content-Disposition": f'attachment; filename="audiomuse-analysis-{stamp}.jsonl.gz"'})
+
+
+@bp.post("/api/analysis/import")
+def import_analysis() -> tuple[Response, int]:
+    """Import a bundle (the request body, or the form file `bundle`): the analyses of this model file and version
+    are kept for the next analysis run, the others counted by the reason they were refused."""
+    rt = runtime()
+    request.max_content_length = _BUNDLE_MAX_BYTES
+    upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" else None
+    source = upload.stream if upload is not None else request.stream
+    try:
+        report = bundle.import_bundle(rt.db, source, bundle.this_engine(rt.config.MODEL_PATH))
+    except bundle.BundleError as exc:
+        raise ApiError(400, str(exc), parameter="bundle") from None
+    return jsonify(report.as_dict()), 200
 
 
 def _track_json(row: dict[str, Any], top_n: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import psycopg2
 from rq.timeouts import BaseTimeoutException
 
@@ -29,6 +30,7 @@ from audio.clap import CLAP_SR, ClapAudioModel, model_identity
 from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
 from audio.musicnn import MODEL_NAME, MusicnnModel
 from config import Config
+from db import analysis_bundles as bundle_store
 from db import clap_embeddings as clap_store
 from db import listing as listing_store
 from db import task_status as task_store
@@ -138,7 +140,8 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
     summary: dict[str, Any] = {"album_id": album_id, "album": label, "tracks": len(tracks), "analyzed": 0,
                                "skipped": 0, "failed": 0, "failures": [], "audio_seconds": 0.0,
                                "timings": {"decode": 0.0, "mel": 0.0, "inference": 0.0, "features": 0.0, "db": 0.0},
-                               "access": {}, "clap_embedded": 0, "clap_failed": 0, "clap_failures": []}
+                               "access": {}, "clap_embedded": 0, "clap_failed": 0, "clap_failures": [],
+                               "imported": 0}
     clap = clap_model(ctx.config)
     clap_models = clap_store.models_of(ctx.db, [t.item_id for t in tracks]) if clap else {}
     ctx.report(f"{label}: {len(tracks)} tracks", phase="tracks", current=0, total=len(tracks))
@@ -221,13 +224,18 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                 track_store.mark_unchanged(ctx.db, track.item_id, track.signature)
                 summary["skipped"] += 1
                 return "unchanged" + (_embed_clap(ctx, clap, track, audio.path, summary) if clap and clap_stale else "")
-            model, decoder = _engine(config)
-            track_store.mark_attempt(ctx.db, track=track, version=ANALYSIS_VERSION, task_id=ctx.task_id)
-            started = time.perf_counter()
-            samples = decoder.decode(audio.path)
-            summary["timings"]["decode"] += time.perf_counter() - started
-            analysis = analyze_samples(samples, model=model, max_full_seconds=config.MAX_FULL_ANALYSIS_SECONDS,
-                                       long_track_patches=config.LONG_TRACK_PATCHES)
+            analysis = _imported_analysis(ctx, fingerprint)
+            outcome = "imported" if analysis is not None else "analyzed"
+            if analysis is not None:  # another install analysed this very file (services/analysis_bundle.py)
+                summary["imported"] += 1
+            else:
+                model, decoder = _engine(config)
+                track_store.mark_attempt(ctx.db, track=track, version=ANALYSIS_VERSION, task_id=ctx.task_id)
+                started = time.perf_counter()
+                samples = decoder.decode(audio.path)
+                summary["timings"]["decode"] += time.perf_counter() - started
+                analysis = analyze_samples(samples, model=model, max_full_seconds=config.MAX_FULL_ANALYSIS_SECONDS,
+                                           long_track_patches=config.LONG_TRACK_PATCHES)
             started = time.perf_counter()
             track_store.save_analysis(ctx.db, track=track, analysis=analysis, fingerprint=fingerprint,
                                       access=audio.access)
@@ -254,7 +262,23 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
     summary["audio_seconds"] += analysis.duration_seconds
     summary["access"][audio.access] = summary["access"].get(audio.access, 0) + 1
     summary["analyzed"] += 1
-    return "analyzed" + clap_outcome
+    return outcome + clap_outcome
+
+
+def _imported_analysis(ctx: TaskContext, fingerprint: str) -> TrackAnalysis | None:
+    """The analysis imported from a bundle for the file with this content, made by this model and version."""
+    row = bundle_store.imported_analysis(ctx.db, fingerprint, model=MODEL_NAME, version=ANALYSIS_VERSION)
+    if row is None:
+        return None
+    return TrackAnalysis(
+        duration_seconds=float(row["duration_seconds"] or 0.0),
+        embedding=np.frombuffer(row["vector"], dtype="<f4").astype(np.float32),
+        tags={k: float(v) for k, v in row["tags"].items()}, tempo_bpm=row["tempo_bpm"],
+        tempo_confidence=float(row["tempo_confidence"] or 0.0), key=row["musical_key"], scale=row["scale"],
+        camelot=row["camelot"], key_confidence=float(row["key_confidence"] or 0.0), energy=float(row["energy"] or 0.0),
+        loudness_lufs=row["loudness_lufs"], moods={k: float(v) for k, v in row["moods"].items()},
+        patches_analyzed=int(row["patches_analyzed"] or 0), model=row["analysis_model"],
+        version=int(row["analysis_version"]))
 
 
 def _write_stickers(config: Config, server: MediaServer, track: Track, analysis: TrackAnalysis) -> None:

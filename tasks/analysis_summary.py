@@ -21,6 +21,7 @@ class AnalysisSummary:
     tracks_analyzed: int = 0
     tracks_skipped: int = 0
     tracks_failed: int = 0
+    tracks_imported: int = 0  # of tracks_analyzed: results taken from an imported bundle, the model not run
     audio_seconds: float = 0.0
     index_size: int | None = None  # None until the index was rebuilt in this run
     clap_embedded: int = 0
@@ -47,6 +48,7 @@ class AnalysisSummary:
         self.tracks_analyzed += analyzed
         self.tracks_skipped += int(result.get("skipped", 0))
         self.tracks_failed += int(result.get("failed", 0))
+        self.tracks_imported += int(result.get("imported", 0))
         self.audio_seconds += float(result.get("audio_seconds", 0.0))
         if analyzed == 0 and result.get("failed", 0) == 0:
             self.albums_unchanged += 1

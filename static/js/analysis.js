@@ -30,6 +30,35 @@
     }
   });
 
+  const importForm = document.getElementById("import-form");
+  const importMessage = document.getElementById("import-message");
+  const refusedList = document.getElementById("import-refused");
+  importForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = document.getElementById("import-file").files[0];
+    importMessage.classList.remove("error");
+    refusedList.replaceChildren();
+    if (!file) {
+      importMessage.textContent = "Choose a bundle file first.";
+      importMessage.classList.add("error");
+      return;
+    }
+    importMessage.textContent = `Importing ${file.name}…`;
+    try {
+      const report = await api("/api/analysis/import", { method: "POST", body: file });
+      importMessage.textContent = `Imported ${report.imported} of ${report.rows} analyses. The next analysis run ` +
+        "gives them to the tracks whose files have the same content.";
+      refusedList.replaceChildren(...report.refused.map((r) => {
+        const item = document.createElement("li");
+        item.textContent = `Refused ${r.rows}: ${r.reason}`;
+        return item;
+      }));
+    } catch (err) {
+      importMessage.textContent = `Could not import ${file.name}: ${err.message}`;
+      importMessage.classList.add("error");
+    }
+  });
+
   async function loadSummary() {
     const body = await api("/api/analysis/summary");
     const run = body.last_run;
@@ -39,6 +68,7 @@
       box.textContent = run.result
         ? `${run.status}: ${r.tracks_analyzed} analyzed, ${r.tracks_skipped} unchanged, ${r.tracks_failed} failed ` +
           `in ${r.albums_total} albums; ${body.analyzed_tracks} tracks in the library, index ${r.index_size ?? 0}.` +
+          (r.tracks_imported ? ` ${r.tracks_imported} of the analyzed came from an imported bundle.` : "") +
           (r.clap_enabled ? ` CLAP: ${r.clap_embedded} embedded, ${r.clap_failed} failed.` : "")
         : `${run.status}: ${run.message}`;
       const providers = Object.entries(r.providers || {});

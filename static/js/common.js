@@ -82,10 +82,13 @@ window.AudioMuse = (() => {
     get parameter() { return this.body ? this.body.parameter : undefined; }
   }
 
-  // One call to the server: `body` is sent as JSON; the answer is parsed as JSON (`as: "blob"` for a file).
+  // One call to the server: `body` is sent as JSON (a Blob or File as it is); the answer is parsed as JSON (`as: "blob"` for a file).
   async function api(path, { method = "GET", body, headers = {}, as = "json" } = {}) {
     const options = { method, credentials: "same-origin", headers: { "X-CSRFToken": csrf, ...headers } };
-    if (body !== undefined) {
+    if (body instanceof Blob) {  // a file the reader chose, sent as it is
+      options.headers["Content-Type"] = body.type || "application/octet-stream";
+      options.body = body;
+    } else if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }

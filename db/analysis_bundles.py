@@ -1,0 +1,62 @@
+"""Queries behind analysis bundles (services/analysis_bundle.py): the analysed tracks read out for export, and the
+imported analyses (migration 0030) kept by content fingerprint until a track with that content is analysed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from psycopg2.extras import Json, execute_values
+
+from db.pool import Database
+
+# what a bundle row holds besides the vector, named as the tracks table names them
+ANALYSIS_COLUMNS = ("content_fingerprint", "analysis_model", "analysis_version", "duration_seconds", "tempo_bpm",
+                    "tempo_confidence", "musical_key", "scale", "camelot", "key_confidence", "energy",
+                    "loudness_lufs", "tags", "moods", "patches_analyzed")
+
+
+def analysed_rows(db: Database, model: str, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Each analysed track with a content fingerprint and an embedding of `model`: ANALYSIS_COLUMNS, `dimensions`
+    and `vector` (float32 bytes), one per fingerprint (copies of one file in two places are one row), streamed
+    through a server-side cursor from one snapshot."""
+    columns = ", ".join(f"t.{c}" for c in ANALYSIS_COLUMNS)
+    with db.transaction() as cur, cur.connection.cursor(name="analysed_rows", cursor_factory=type(cur)) as stream:
+        stream.itersize = batch
+        stream.execute(
+            f"""SELECT DISTINCT ON (t.content_fingerprint) {columns}, e.dimensions, e.vector
+                  FROM tracks t JOIN embeddings e ON e.item_id = t.item_id AND e.model = %s
+                 WHERE t.analyzed_at IS NOT NULL AND t.content_fingerprint IS NOT NULL
+                   AND t.analysis_model = %s
+                 ORDER BY t.content_fingerprint, t.analyzed_at DESC""", (model, model))
+        for row in stream:
+            yield dict(row, vector=bytes(row["vector"]))
+
+
+def store_imported(db: Database, rows: Iterable[dict[str, Any]]) -> int:
+    """Keep these analyses (ANALYSIS_COLUMNS, `dimensions`, `vector`) by content fingerprint, replacing one kept
+    for the same content; the number written. One transaction: a failed import leaves what was there."""
+    names = (*ANALYSIS_COLUMNS, "dimensions", "vector")
+    values = [tuple(Json(r[c]) if c in ("tags", "moods") else r[c] for c in names) for r in rows]
+    if not values:
+        return 0
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c != "content_fingerprint")
+    with db.transaction() as cur:
+        execute_values(cur, f"""INSERT INTO imported_analyses ({", ".join(names)}) VALUES %s
+                                ON CONFLICT (content_fingerprint) DO UPDATE SET {updates}, imported_at = now()""",
+                       values, page_size=1000)
+    return len(values)
+
+
+def imported_analysis(db: Database, fingerprint: str, *, model: str, version: int) -> dict[str, Any] | None:
+    """The imported analysis of the file with this content, when it is of `model` and `version`."""
+    row = db.fetch_one(
+        f"""SELECT {", ".join(ANALYSIS_COLUMNS)}, dimensions, vector FROM imported_analyses
+             WHERE content_fingerprint = %s AND analysis_model = %s AND analysis_version = %s""",
+        (fingerprint, model, version))
+    return None if row is None else dict(row, vector=bytes(row["vector"]))
+
+
+def imported_count(db: Database) -> int:
+    row = db.fetch_one("SELECT count(*) AS n FROM imported_analyses")
+    return int(row["n"]) if row else 0
