@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -11,10 +12,9 @@ from audio import features, melspec, stft
 from audio.decode import TARGET_SR, AudioError
 from audio.moods import mood_scores
 from audio.musicnn import MODEL_NAME, MSD_TAGS, MusicnnModel
+from audio.parts import FEATURE_PARTS, PART_VERSIONS
 
-# Bump when anything that changes stored results changes (model, preprocessing, features): tracks analyzed with an
-# older version are analyzed again on the next run.
-ANALYSIS_VERSION = 2  # 2: tempo from the musicnn STFT's frames (62.5 frames/s instead of 100)
+ANALYSIS_VERSION = PART_VERSIONS["model"]  # the tracks' analysis_version (see audio/parts.py)
 
 if features.onset_frames(TARGET_SR) != (melspec.N_FFT, melspec.HOP):
     raise ImportError("the onset STFT no longer matches musicnn's frames: analyze_samples cannot share them")
@@ -38,6 +38,8 @@ class TrackAnalysis:
     patches_analyzed: int
     model: str = MODEL_NAME
     version: int = ANALYSIS_VERSION
+    # the versions of the feature parts these values come from (an imported analysis may carry older ones)
+    part_versions: dict[str, int] = field(default_factory=lambda: {p: PART_VERSIONS[p] for p in FEATURE_PARTS})
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     def top_tags(self, n: int) -> list[tuple[str, float]]:
@@ -90,3 +92,30 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
         key=key.key, scale=key.scale, camelot=key.camelot, key_confidence=key.confidence,
         energy=energy, loudness_lufs=loudness, moods=moods, patches_analyzed=len(patches), timings=timings,
     )
+
+
+def analyze_parts(samples: np.ndarray, parts: set[str], *, tags: dict[str, float], energy: float | None,
+                  tempo_confidence: float | None) -> dict[str, Any]:
+    """The `parts` of FEATURE_PARTS computed again from a mono float32 signal at 16 kHz, without the model, with the
+    moods that follow from them and the stored `tags` (and the stored `energy` and `tempo_confidence` for a part
+    not computed): {column: value} for the tracks table, the same values `analyze_samples` gives. Raises AudioError
+    for a signal too short to analyze."""
+    unknown = parts - FEATURE_PARTS.keys()
+    if unknown:
+        raise ValueError(f"parts {sorted(unknown)} cannot be computed alone")
+    if samples.ndim != 1 or len(samples) < TARGET_SR // 10:
+        raise AudioError("too short or not a mono signal: cannot analyze")
+    values: dict[str, Any] = {}
+    if "tempo" in parts:
+        (onset_power,) = stft.band_power(samples, n_fft=melspec.N_FFT, hop=melspec.HOP, bases=[_ONSET_BANDS],
+                                         centre=True)
+        tempo = features.estimate_tempo(samples, TARGET_SR, power=onset_power)
+        values.update(tempo_bpm=tempo.bpm, tempo_confidence=tempo.confidence)
+    if "key" in parts:
+        key = features.estimate_key(samples, TARGET_SR)
+        values.update(musical_key=key.key, scale=key.scale, camelot=key.camelot, key_confidence=key.confidence)
+    if "energy" in parts:
+        values.update(energy=features.energy(samples), loudness_lufs=features.loudness_lufs(samples, TARGET_SR))
+    values["moods"] = mood_scores(tags, energy=float(values.get("energy", energy) or 0.0),
+                                  tempo_confidence=float(values.get("tempo_confidence", tempo_confidence) or 0.0))
+    return values

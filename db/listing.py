@@ -104,10 +104,14 @@ class StagedListing:
         self._cur.execute("ANALYZE listing_albums; ANALYZE listing_tracks")  # temporary tables get no autovacuum
         return count
 
-    def compare(self, *, version: int, max_attempts: int, clap_model: str | None) -> Comparison:
-        """Judge every staged track as tasks.analysis._up_to_date does for one, all at once (see Comparison)."""
+    def compare(self, *, version: int, max_attempts: int, clap_model: str | None,
+                parts: dict[str, int] | None = None) -> Comparison:
+        """Judge every staged track as tasks.analysis._up_to_date and _outdated_parts do for one, all at once (see
+        Comparison); `parts`: the current version of each feature part (a track with an older one has work)."""
+        parts = parts or {}
+        older = " OR ".join(f"t.{p}_version < %(part_{p})s" for p in parts) or "false"
         self._cur.execute(
-            """WITH judged AS (
+            f"""WITH judged AS (
                    SELECT s.album_id,
                           NOT COALESCE(
                               (f.item_id IS NOT NULL AND f.analysis_version = %(version)s
@@ -116,7 +120,8 @@ class StagedListing:
                               OR (e.item_id IS NOT NULL AND t.analysis_version = %(version)s
                                   AND s.signature IS NOT NULL AND t.source_signature = s.signature), false)
                           OR (%(clap)s::text IS NOT NULL AND e.item_id IS NOT NULL
-                              AND c.model IS DISTINCT FROM %(clap)s::text) AS work
+                              AND c.model IS DISTINCT FROM %(clap)s::text)
+                          OR (e.item_id IS NOT NULL AND t.analysis_version = %(version)s AND ({older})) AS work
                      FROM listing_tracks s
                      LEFT JOIN tracks t ON t.item_id = s.item_id
                      LEFT JOIN analysis_failures f ON f.item_id = s.item_id
@@ -130,7 +135,8 @@ class StagedListing:
                SELECT album_id, tracks, 1 AS albums, true AS work FROM albums WHERE work
                UNION ALL
                SELECT NULL, COALESCE(sum(tracks), 0), count(*), false FROM albums WHERE NOT work""",
-            {"version": version, "max_attempts": max_attempts, "clap": clap_model})
+            {"version": version, "max_attempts": max_attempts, "clap": clap_model,
+             **{f"part_{p}": v for p, v in parts.items()}})
         pending: dict[str, int] = {}
         unchanged_albums = unchanged_tracks = 0
         for row in self._cur.fetchall():

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from psycopg2.extras import Json, RealDictCursor
 
+from audio.parts import FEATURE_PARTS
 from db.criteria_sql import criteria_sql, escape_like
 from db.exclusions_sql import exclusion_sql
 from db.pool import Database
@@ -17,13 +18,35 @@ from discovery.criteria import Criterion
 from discovery.exclusions import Exclusions
 
 
+def save_parts(db: Database, item_id: str, values: dict[str, Any], versions: dict[str, int]) -> None:
+    """Store parts of a track's analysis computed again (`values`: their columns and `moods`) with their `versions`
+    ({part: version}), in one statement."""
+    columns = [c for part in versions for c in FEATURE_PARTS[part]] + ["moods"]
+    assignments = [f"{c} = %({c})s" for c in columns] + [f"{p}_version = %({p}_version)s" for p in versions]
+    params = {c: Json(values[c]) if c == "moods" else values[c] for c in columns}
+    params.update({f"{p}_version": v for p, v in versions.items()}, item_id=item_id)
+    db.execute(f"UPDATE tracks SET {', '.join(assignments)}, updated_at = now() WHERE item_id = %(item_id)s",
+               params)
+
+
+def outdated_parts(db: Database, versions: dict[str, int], *, model_version: int) -> dict[str, int]:
+    """{part: analysed tracks whose part is older than `versions[part]`} among the tracks analysed with the model
+    part `model_version` (the others are analysed again whole anyway)."""
+    counts = ", ".join(f"count(*) FILTER (WHERE {p}_version < %({p})s) AS {p}" for p in versions)
+    row = db.fetch_one(f"""SELECT {counts} FROM tracks
+                            WHERE analyzed_at IS NOT NULL AND analysis_version = %(model)s""",
+                       {**versions, "model": model_version})
+    return {p: int(row[p]) for p in versions} if row else dict.fromkeys(versions, 0)
+
+
 def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """For each known item: its signature, fingerprint, analysis version, and whether an embedding exists;
     items that failed are included with `failed_version` set."""
     if not item_ids:
         return {}
     rows = db.fetch_all(
-        """SELECT t.item_id, t.source_signature, t.content_fingerprint, t.analysis_version,
+        """SELECT t.item_id, t.source_signature, t.content_fingerprint, t.analysis_version, t.tempo_version,
+                  t.key_version, t.energy_version, t.tags, t.energy, t.tempo_confidence,
                   EXISTS (SELECT 1 FROM embeddings e WHERE e.item_id = t.item_id) AS has_embedding
              FROM tracks t WHERE t.item_id = ANY(%s)""",
         (list(item_ids),),
@@ -52,12 +75,13 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                                    year, track_number, source_signature, content_fingerprint, tempo_bpm,
                                    tempo_confidence, musical_key, scale, camelot, key_confidence, energy,
                                    loudness_lufs, tags, moods, analysis_model, analysis_version, analyzed_at,
-                                   patches_analyzed, audio_access, genres, artist_id, updated_at)
+                                   patches_analyzed, audio_access, genres, artist_id, tempo_version, key_version,
+                                   energy_version, updated_at)
                VALUES (%(item_id)s, %(title)s, %(artist)s, %(album)s, %(album_artist)s, %(album_id)s, %(path)s,
                        %(duration)s, %(year)s, %(track_number)s, %(signature)s, %(fingerprint)s, %(tempo)s,
                        %(tempo_conf)s, %(key)s, %(scale)s, %(camelot)s, %(key_conf)s, %(energy)s, %(loudness)s,
                        %(tags)s, %(moods)s, %(model)s, %(version)s, now(), %(patches)s, %(access)s, %(genres)s,
-                       %(artist_id)s, now())
+                       %(artist_id)s, %(tempo_version)s, %(key_version)s, %(energy_version)s, now())
                ON CONFLICT (item_id) DO UPDATE SET
                    title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
                    album_artist = EXCLUDED.album_artist, album_id = EXCLUDED.album_id,
@@ -71,7 +95,8 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                    analysis_model = EXCLUDED.analysis_model, analysis_version = EXCLUDED.analysis_version,
                    analyzed_at = now(), patches_analyzed = EXCLUDED.patches_analyzed,
                    audio_access = EXCLUDED.audio_access, genres = EXCLUDED.genres, artist_id = EXCLUDED.artist_id,
-                   updated_at = now()""",
+                   tempo_version = EXCLUDED.tempo_version, key_version = EXCLUDED.key_version,
+                   energy_version = EXCLUDED.energy_version, updated_at = now()""",
             {
                 "item_id": track.item_id, "title": track.title, "artist": track.artist, "album": track.album,
                 "album_artist": track.album_artist, "album_id": track.album_id, "path": track.path,
@@ -83,6 +108,7 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                 "model": analysis.model, "version": analysis.version, "patches": analysis.patches_analyzed,
                 "access": access, "genres": list(getattr(track, "genres", ())),
                 "artist_id": getattr(track, "artist_id", None),
+                **{f"{part}_version": version for part, version in analysis.part_versions.items()},
             },
         )
         vector = np.asarray(analysis.embedding, dtype="<f4")

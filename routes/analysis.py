@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, stream_with_context
 from werkzeug.wrappers import Response
 
+from audio.parts import FEATURE_PARTS, PART_VERSIONS
 from db import task_status as task_store
 from db import tracks as track_store
 from discovery.criteria import Criterion, bounds
@@ -38,6 +39,9 @@ def summary() -> Response:
     return jsonify({
         "last_run": last,
         "analyzed_tracks": track_store.count_analyzed(rt.db),
+        # tracks whose tempo, key or energy an older version of that code made: the next run computes them again
+        "outdated_parts": track_store.outdated_parts(rt.db, {p: PART_VERSIONS[p] for p in FEATURE_PARTS},
+                                                     model_version=PART_VERSIONS["model"]),
         "failures": [dict(f, failed_at=f["failed_at"].isoformat()) for f in failures],
         "analyzing_now": [dict(a, started_at=a["started_at"].isoformat()) for a in analyzing],
     })

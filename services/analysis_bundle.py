@@ -46,6 +46,8 @@ class Engine:
     version: int
     model_sha256: str
     dimensions: int
+    # the feature parts' versions (audio/parts.py): an older part is imported and computed again by the next run
+    part_versions: dict[str, int] = field(default_factory=dict)
 
 
 def model_file_sha256(path: str | Path) -> str:
@@ -54,10 +56,11 @@ def model_file_sha256(path: str | Path) -> str:
 
 
 def this_engine(model_path: str | Path) -> Engine:
-    from audio.analyze import ANALYSIS_VERSION
     from audio.musicnn import EMBEDDING_DIM, MODEL_NAME
+    from audio.parts import FEATURE_PARTS, PART_VERSIONS
 
-    return Engine(MODEL_NAME, ANALYSIS_VERSION, model_file_sha256(model_path), EMBEDDING_DIM)
+    return Engine(MODEL_NAME, PART_VERSIONS["model"], model_file_sha256(model_path), EMBEDDING_DIM,
+                  {p: PART_VERSIONS[p] for p in FEATURE_PARTS})
 
 
 @dataclass
@@ -182,6 +185,11 @@ def _checked(raw: bytes, engine: Engine) -> tuple[dict[str, Any] | None, str | N
     if row["analysis_version"] != engine.version:
         return None, (f"analysis version {row['analysis_version']}; this install analyses with version "
                       f"{engine.version}")
+    for part, version in engine.part_versions.items():
+        if not isinstance(row[f"{part}_version"], int):
+            return None, "unreadable row"
+        if row[f"{part}_version"] > version:  # made by newer code than this install's: it cannot tell
+            return None, f"{part} version {row[f'{part}_version']}; this install computes version {version}"
     if len(vector) != 4 * engine.dimensions or not isinstance(row["content_fingerprint"], str) or \
             not isinstance(row["tags"], dict) or not isinstance(row["moods"], dict):
         return None, "unreadable row"

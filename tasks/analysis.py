@@ -25,10 +25,11 @@ import numpy as np
 import psycopg2
 from rq.timeouts import BaseTimeoutException
 
-from audio.analyze import ANALYSIS_VERSION, TrackAnalysis, analyze_samples
+from audio.analyze import ANALYSIS_VERSION, TrackAnalysis, analyze_parts, analyze_samples
 from audio.clap import CLAP_SR, ClapAudioModel, model_identity
 from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
 from audio.musicnn import MODEL_NAME, MusicnnModel
+from audio.parts import FEATURE_PARTS, PART_VERSIONS
 from config import Config
 from db import analysis_bundles as bundle_store
 from db import clap_embeddings as clap_store
@@ -72,17 +73,22 @@ _clap_decoder: IsolatedDecoder | None = None
 
 
 def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
-    global _model, _decoder
+    global _model
     if _model is None:
         _model = MusicnnModel(config.MODEL_PATH, intra_op_threads=config.ONNX_INTRA_OP_THREADS,
                               providers=config.ONNX_PROVIDERS)
+    return _model, _decoder_for(config)
+
+
+def _decoder_for(config: Config) -> IsolatedDecoder:
+    global _decoder
     if _decoder is None or _decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
         if _decoder is not None:
             _decoder.close()
         _decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY,
                                    max_seconds=config.MAX_TRACK_SECONDS,
                                    memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None)
-    return _model, _decoder
+    return _decoder
 
 
 def clap_model(config: Config) -> ClapAudioModel | None:
@@ -141,7 +147,7 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
                                "skipped": 0, "failed": 0, "failures": [], "audio_seconds": 0.0,
                                "timings": {"decode": 0.0, "mel": 0.0, "inference": 0.0, "features": 0.0, "db": 0.0},
                                "access": {}, "clap_embedded": 0, "clap_failed": 0, "clap_failures": [],
-                               "imported": 0}
+                               "imported": 0, "parts_updated": {}}
     clap = clap_model(ctx.config)
     clap_models = clap_store.models_of(ctx.db, [t.item_id for t in tracks]) if clap else {}
     ctx.report(f"{label}: {len(tracks)} tracks", phase="tracks", current=0, total=len(tracks))
@@ -149,8 +155,12 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
         ctx.check_cancelled()
         track_state = state.get(track.item_id)
         if _up_to_date(track_state, track):
-            summary["skipped"] += 1
-            outcome = "unchanged"
+            parts = _outdated_parts(track_state)
+            if parts and track_state is not None:
+                outcome = _update_parts(ctx, server, track, track_state, parts, summary)
+            else:
+                summary["skipped"] += 1
+                outcome = "unchanged"
             if clap and track_state and track_state["has_embedding"] and clap_models.get(track.item_id) != clap.name:
                 outcome += _embed_clap_of(ctx, server, track, clap, summary)
         else:
@@ -278,7 +288,39 @@ def _imported_analysis(ctx: TaskContext, fingerprint: str) -> TrackAnalysis | No
         camelot=row["camelot"], key_confidence=float(row["key_confidence"] or 0.0), energy=float(row["energy"] or 0.0),
         loudness_lufs=row["loudness_lufs"], moods={k: float(v) for k, v in row["moods"].items()},
         patches_analyzed=int(row["patches_analyzed"] or 0), model=row["analysis_model"],
-        version=int(row["analysis_version"]))
+        version=int(row["analysis_version"]), part_versions={p: int(row[f"{p}_version"]) for p in FEATURE_PARTS})
+
+
+def _outdated_parts(state: dict[str, Any] | None) -> set[str]:
+    """The feature parts of an up-to-date track (its model part current) that an older version of their code made."""
+    if not state or not state.get("has_embedding"):
+        return set()
+    return {part for part in FEATURE_PARTS if (state.get(f"{part}_version") or 0) < PART_VERSIONS[part]}
+
+
+def _update_parts(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any], parts: set[str],
+                  summary: dict[str, Any]) -> str:
+    """Compute `parts` of the track again from its decoded audio, without the model, and store them with their
+    versions; a failure is recorded like an analysis's and leaves the stored parts as they were."""
+    try:
+        with server.open_audio(track) as audio:
+            samples = _decoder_for(ctx.config).decode(audio.path)
+        values = analyze_parts(samples, parts, tags=state.get("tags") or {}, energy=state.get("energy"),
+                               tempo_confidence=state.get("tempo_confidence"))
+        track_store.save_parts(ctx.db, track.item_id, values, {p: PART_VERSIONS[p] for p in sorted(parts)})
+    except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
+        raise
+    except Exception as exc:  # this track's problem: its older parts stay, the next run tries again
+        reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
+        summary["failed"] += 1
+        if len(summary["failures"]) < MAX_REPORTED_FAILURES:
+            summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
+                                        "path": track.path, "reason": f"updating {', '.join(sorted(parts))}: {reason}"})
+        log.info("updating %s of %s failed: %s", ", ".join(sorted(parts)), track.path, reason)
+        return f"{', '.join(sorted(parts))} not updated ({reason})"
+    for part in parts:
+        summary["parts_updated"][part] = summary["parts_updated"].get(part, 0) + 1
+    return f"{', '.join(sorted(parts))} updated"
 
 
 def _write_stickers(config: Config, server: MediaServer, track: Track, analysis: TrackAnalysis) -> None:
@@ -407,7 +449,8 @@ def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album]
     with listing_store.staged_listing(ctx.db) as staged:
         staged.add_albums((album.album_id, libraries.get(album.album_id)) for album in albums)
         staged.add_tracks(pages())
-        found = staged.compare(version=ANALYSIS_VERSION, max_attempts=MAX_ATTEMPTS, clap_model=clap_name)
+        found = staged.compare(version=ANALYSIS_VERSION, max_attempts=MAX_ATTEMPTS, clap_model=clap_name,
+                               parts={p: PART_VERSIONS[p] for p in FEATURE_PARTS})
         changed = staged.save_metadata()
     totals.albums_done += found.unchanged_albums
     totals.albums_unchanged += found.unchanged_albums
@@ -476,6 +519,7 @@ def _summary_line(totals: AnalysisSummary, pace: _Pace, live: dict[str, tuple[in
             f"{totals.tracks_skipped} skipped, {totals.tracks_failed} failed; {rate:.1f} tracks/min{eta}"
             + (f"; CLAP {totals.clap_embedded} embedded, {totals.clap_failed} failed"
                if totals.clap_enabled else "")
+            + "".join(f"; {part} updated on {count}" for part, count in sorted(totals.parts_updated.items()))
             + "".join(f"; {model} on {', '.join(ran)}" for model, ran in totals.providers.items())
             + (f" ({len(totals.provider_fallbacks)} provider(s) passed over, see the summary)"
                if totals.provider_fallbacks else ""))

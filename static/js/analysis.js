@@ -59,8 +59,29 @@
     }
   });
 
+  const PART_NAMES = { tempo: "tempo", key: "key", energy: "energy and loudness" };
+  function showOutdated(outdated) {
+    const parts = Object.entries(outdated || {}).filter(([, count]) => count > 0);
+    document.getElementById("outdated-box").hidden = parts.length === 0;
+    document.getElementById("outdated-text").textContent = parts.map(([part, count], i) =>
+      `${count} ${i === 0 ? (count === 1 ? "track has" : "tracks have") : ""} an older ${PART_NAMES[part] || part}`
+        .replace("  ", " ")).join(", ") + ".";
+  }
+  document.getElementById("update-parts").addEventListener("click", async () => {
+    message.classList.remove("error");
+    try {
+      const body = await api("/api/analysis/start", { method: "POST", body: { num_recent_albums: 0,
+        top_n_moods: Number(new FormData(form).get("top_n_moods")) } });
+      message.textContent = `Analysis started (task ${body.task_id}): it updates the older parts.`;
+    } catch (err) {
+      message.textContent = `Could not start: ${err.message}`;
+      message.classList.add("error");
+    }
+  });
+
   async function loadSummary() {
     const body = await api("/api/analysis/summary");
+    showOutdated(body.outdated_parts);
     const run = body.last_run;
     const box = document.getElementById("last-run-summary");
     if (run) {
