@@ -142,16 +142,20 @@ def test_rows_of_another_model_file_or_version_are_refused_with_the_reason(confi
     row = {"content_fingerprint": "f" * 64, "analysis_model": engine.model, "analysis_version": ANALYSIS_VERSION,
            "duration_seconds": 10.0, "tempo_bpm": 120.0, "tempo_confidence": 0.5, "musical_key": "C",
            "scale": "major", "camelot": "8B", "key_confidence": 0.5, "energy": 0.5, "loudness_lufs": -14.0,
-           "tags": {"rock": 0.5}, "moods": {"happy": 0.5}, "patches_analyzed": 3,
+           "tags": {"rock": 0.5}, "moods": {"happy": 0.5}, "patches_analyzed": 3, "tempo_version": 1,
+           "key_version": 1, "energy_version": 1,
            "vector": base64.b64encode(np.ones(engine.dimensions, "<f4").tobytes()).decode()}
     old = dict(row, content_fingerprint="e" * 64, analysis_version=ANALYSIS_VERSION - 1)
     other = dict(row, content_fingerprint="d" * 64, analysis_model="another-model")
-    body = client.post("/api/analysis/import", data=_bundle(header, [row, old, other, {"vector": 1}]),
+    newer = dict(row, content_fingerprint="c" * 64, tempo_version=engine.part_versions["tempo"] + 1)
+    body = client.post("/api/analysis/import", data=_bundle(header, [row, old, other, newer, {"vector": 1}]),
                        content_type="application/gzip").get_json()
-    assert body["rows"] == 4 and body["imported"] == 1
+    assert body["rows"] == 5 and body["imported"] == 1
     assert {r["reason"]: r["rows"] for r in body["refused"]} == {
         f"analysis version {ANALYSIS_VERSION - 1}; this install analyses with version {ANALYSIS_VERSION}": 1,
-        f"model 'another-model'; this install analyses with '{engine.model}'": 1, "unreadable row": 1}
+        f"model 'another-model'; this install analyses with '{engine.model}'": 1, "unreadable row": 1,
+        f"tempo version {engine.part_versions['tempo'] + 1}; this install computes version "
+        f"{engine.part_versions['tempo']}": 1}
     assert [r["content_fingerprint"] for r in db.fetch_all("SELECT * FROM imported_analyses")] == ["f" * 64]
 
     other_file = dict(header, model_sha256="0" * 64)
