@@ -99,12 +99,9 @@ def open_session(model: str, create: Callable[[list[str]], Any], *, setting: str
             choice.fallbacks.append(f"{provider}: failed to start ({_first_line(exc)})")
             continue
         running = list(session.get_providers())
-        if running and running[0] != provider:
+        if running and running[0] != provider:  # the next accelerator may start; the CPU comes last anyway
             choice.fallbacks.append(f"{provider}: onnxruntime ran {running[0]} instead (the worker log says why)")
-            if running[0] != CPU:
-                continue
-            choice.provider = CPU
-            return session, choice
+            continue
         choice.provider = provider
         return session, choice
     raise RuntimeError("no ONNX Runtime provider to try")  # unreachable: the CPU is always a candidate
@@ -119,8 +116,9 @@ def available_providers() -> list[str]:
 
 class GuardedSession:
     """A model's onnxruntime session on the provider `open_session` chose, that moves to the CPU if its first batch
-    fails there (a GPU out of memory, an operator the provider cannot run): the batch is run again on the CPU and
-    the reason is added to `choice`. Later failures, and any on the CPU, are the caller's."""
+    fails there (a GPU out of memory, an operator the provider cannot run) and runs on the CPU: the reason is added
+    to `choice`. A first batch that fails on the CPU too is the batch's fault: raised, the provider kept. Later
+    failures are the caller's. One per worker process, used by one thread."""
 
     def __init__(self, model: str, create: Callable[[list[str]], Any], *, setting: str,
                  available: Sequence[str]) -> None:
@@ -144,13 +142,13 @@ class GuardedSession:
         try:
             result = self.session.run(outputs, feeds)
         except Exception as exc:
+            cpu = self._create([CPU])
+            result = cpu.run(outputs, feeds)  # fails too: the batch's fault, not the provider's (raised as it is)
             failed = self.choice.provider
             self.choice.fallbacks.append(f"{failed}: failed on its first batch ({_first_line(exc)})")
-            self.session = self._create([CPU])
-            self.choice.provider = CPU
+            self.session, self.choice.provider = cpu, CPU
             self.choice.tried.append(CPU)
             log.warning("%s moved to %s: %s failed on its first batch: %s", self.choice.model, CPU, failed,
                         _first_line(exc))
-            result = self.session.run(outputs, feeds)
         self._proven = True
         return result

@@ -4,6 +4,7 @@ imported analyses (migration 0030) kept by content fingerprint until a track wit
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from psycopg2.extras import Json, execute_values
@@ -34,19 +35,33 @@ def analysed_rows(db: Database, model: str, *, batch: int = 2000) -> Iterator[di
             yield dict(row, vector=bytes(row["vector"]))
 
 
-def store_imported(db: Database, rows: Iterable[dict[str, Any]]) -> int:
-    """Keep these analyses (ANALYSIS_COLUMNS, `dimensions`, `vector`) by content fingerprint, replacing one kept
-    for the same content; the number written. One transaction: a failed import leaves what was there."""
-    names = (*ANALYSIS_COLUMNS, "dimensions", "vector")
-    values = [tuple(Json(r[c]) if c in ("tags", "moods") else r[c] for c in names) for r in rows]
-    if not values:
-        return 0
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c != "content_fingerprint")
+class ImportedWriter:
+    """Keeps imported analyses (ANALYSIS_COLUMNS, `dimensions`, `vector`) by content fingerprint, replacing one kept
+    for the same content, all in the transaction of `imported_writer`."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Store these rows (the last of two with one fingerprint wins); the number stored."""
+        names = (*ANALYSIS_COLUMNS, "dimensions", "vector")
+        latest = {r["content_fingerprint"]: r for r in rows}  # one statement may not touch a row twice
+        values = [tuple(Json(r[c]) if c in ("tags", "moods") else r[c] for c in names) for r in latest.values()]
+        if values:
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c != "content_fingerprint")
+            execute_values(self._cur, f"""INSERT INTO imported_analyses ({", ".join(names)}) VALUES %s
+                                          ON CONFLICT (content_fingerprint) DO UPDATE SET {updates},
+                                                                                         imported_at = now()""",
+                           values, page_size=1000)
+        return len(values)
+
+
+@contextmanager
+def imported_writer(db: Database) -> Iterator[ImportedWriter]:
+    """A writer of imported analyses whose rows are committed together when the block ends, or none of them if it
+    raises (an import that fails half-way leaves what was there)."""
     with db.transaction() as cur:
-        execute_values(cur, f"""INSERT INTO imported_analyses ({", ".join(names)}) VALUES %s
-                                ON CONFLICT (content_fingerprint) DO UPDATE SET {updates}, imported_at = now()""",
-                       values, page_size=1000)
-    return len(values)
+        yield ImportedWriter(cur)
 
 
 def imported_analysis(db: Database, fingerprint: str, *, model: str, version: int) -> dict[str, Any] | None:

@@ -121,7 +121,11 @@ class StagedListing:
                                   AND s.signature IS NOT NULL AND t.source_signature = s.signature), false)
                           OR (%(clap)s::text IS NOT NULL AND e.item_id IS NOT NULL
                               AND c.model IS DISTINCT FROM %(clap)s::text)
-                          OR (e.item_id IS NOT NULL AND t.analysis_version = %(version)s AND ({older})) AS work
+                          OR (e.item_id IS NOT NULL AND t.analysis_version = %(version)s AND ({older})
+                              AND NOT COALESCE(f.item_id IS NOT NULL AND f.analysis_version = %(version)s
+                                               AND f.source_signature IS NOT DISTINCT FROM s.signature
+                                               AND (NOT f.retryable OR f.attempts >= %(max_attempts)s), false))
+                          AS work
                      FROM listing_tracks s
                      LEFT JOIN tracks t ON t.item_id = s.item_id
                      LEFT JOIN analysis_failures f ON f.item_id = s.item_id

@@ -25,17 +25,19 @@ def save_parts(db: Database, item_id: str, values: dict[str, Any], versions: dic
     assignments = [f"{c} = %({c})s" for c in columns] + [f"{p}_version = %({p}_version)s" for p in versions]
     params = {c: Json(values[c]) if c == "moods" else values[c] for c in columns}
     params.update({f"{p}_version": v for p, v in versions.items()}, item_id=item_id)
-    db.execute(f"UPDATE tracks SET {', '.join(assignments)}, updated_at = now() WHERE item_id = %(item_id)s",
-               params)
+    with db.transaction() as cur:
+        cur.execute(f"UPDATE tracks SET {', '.join(assignments)}, updated_at = now() WHERE item_id = %(item_id)s",
+                    params)
+        cur.execute("DELETE FROM analysis_failures WHERE item_id = %s", (item_id,))
 
 
 def outdated_parts(db: Database, versions: dict[str, int], *, model_version: int) -> dict[str, int]:
     """{part: analysed tracks whose part is older than `versions[part]`} among the tracks analysed with the model
     part `model_version` (the others are analysed again whole anyway)."""
-    counts = ", ".join(f"count(*) FILTER (WHERE {p}_version < %({p})s) AS {p}" for p in versions)
-    row = db.fetch_one(f"""SELECT {counts} FROM tracks
-                            WHERE analyzed_at IS NOT NULL AND analysis_version = %(model)s""",
-                       {**versions, "model": model_version})
+    # one count per part, each through its version's index: only the older rows are read
+    counts = ", ".join(f"""(SELECT count(*) FROM tracks WHERE {p}_version < %({p})s AND analyzed_at IS NOT NULL
+                                 AND analysis_version = %(model)s) AS {p}""" for p in versions)
+    row = db.fetch_one(f"SELECT {counts}", {**versions, "model": model_version})
     return {p: int(row[p]) for p in versions} if row else dict.fromkeys(versions, 0)
 
 
@@ -46,7 +48,7 @@ def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str,
         return {}
     rows = db.fetch_all(
         """SELECT t.item_id, t.source_signature, t.content_fingerprint, t.analysis_version, t.tempo_version,
-                  t.key_version, t.energy_version, t.tags, t.energy, t.tempo_confidence,
+                  t.key_version, t.energy_version, t.tags, t.energy, t.tempo_confidence, t.tempo_bpm, t.camelot,
                   EXISTS (SELECT 1 FROM embeddings e WHERE e.item_id = t.item_id) AS has_embedding
              FROM tracks t WHERE t.item_id = ANY(%s)""",
         (list(item_ids),),
@@ -153,8 +155,9 @@ def mark_attempt(db: Database, *, track: Any, version: int, task_id: str | None)
 
 
 def record_failure(db: Database, *, track: Any, reason: str, version: int, task_id: str | None,
-                   retryable: bool) -> None:
-    """Record why the track could not be analyzed (replacing the attempt marker, counting no extra attempt)."""
+                   retryable: bool, count_attempt: bool = False) -> None:
+    """Record why the track could not be analyzed (replacing the attempt marker; `count_attempt` for a failure no
+    attempt marker counted, e.g. updating a part of its analysis)."""
     db.execute(
         """INSERT INTO analysis_failures (item_id, album_id, title, artist, album, file_path, source_signature, reason,
                                           analysis_version, task_id, retryable)
@@ -163,9 +166,13 @@ def record_failure(db: Database, *, track: Any, reason: str, version: int, task_
                reason = EXCLUDED.reason, analysis_version = EXCLUDED.analysis_version,
                source_signature = EXCLUDED.source_signature, task_id = EXCLUDED.task_id,
                retryable = EXCLUDED.retryable, title = EXCLUDED.title, artist = EXCLUDED.artist,
-               album = EXCLUDED.album, file_path = EXCLUDED.file_path, attempt_open = false, failed_at = now()""",
+               album = EXCLUDED.album, file_path = EXCLUDED.file_path, attempt_open = false, failed_at = now(),
+               attempts = CASE WHEN NOT %s THEN analysis_failures.attempts
+                               WHEN analysis_failures.source_signature IS NOT DISTINCT FROM EXCLUDED.source_signature
+                                AND analysis_failures.analysis_version = EXCLUDED.analysis_version
+                               THEN analysis_failures.attempts + 1 ELSE 1 END""",
         (track.item_id, track.album_id, track.title, track.artist, track.album, track.path, track.signature,
-         reason[:1000], version, task_id, retryable),
+         reason[:1000], version, task_id, retryable, count_attempt),
     )
 
 

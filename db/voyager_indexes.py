@@ -69,10 +69,12 @@ def replace_index(db: Database, *, name: str, model: str, dimensions: int, item_
                          FROM voyager_indexes v
                         CROSS JOIN LATERAL jsonb_array_elements_text(v.item_ids) WITH ORDINALITY AS s(item_id, n)
                         WHERE v.name = %s AND s.item_id <> ''""", (name,))
-        cur.execute("ANALYZE voyager_index_positions")  # the next update's joins planned on this many rows
         for chunk_no, start in enumerate(range(0, len(data), CHUNK_BYTES)):
             cur.execute("INSERT INTO voyager_index_chunks (name, chunk_no, data) VALUES (%s, %s, %s)",
                         (name, chunk_no, data[start:start + CHUNK_BYTES]))
+    # the next update's joins planned on this many rows (after the commit: ANALYZE holds its lock to the end of
+    # the transaction it runs in)
+    db.execute("ANALYZE voyager_index_positions")
 
 
 def append_delta(db: Database, *, name: str, item_ids: Sequence[str], sha256: str, byte_size: int,

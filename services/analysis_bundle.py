@@ -18,6 +18,7 @@ import base64
 import gzip
 import hashlib
 import json
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from db import analysis_bundles as bundle_store
 from db.pool import Database
@@ -124,18 +127,30 @@ def export_chunks(db: Database, engine: Engine, *, counted: list[int] | None = N
     yield sink.take()
 
 
+# A track's line is ~1.2 KB; a longer one is not a row this format writes (and a line is read whole into memory).
+MAX_LINE_BYTES = 1 << 20
+_NUMBERS = ("duration_seconds", "tempo_bpm", "tempo_confidence", "key_confidence", "energy", "loudness_lufs")
+_TEXTS = ("musical_key", "scale", "camelot")
+
+
 def _lines(source: IO[bytes]) -> Iterator[bytes]:
     try:
         with gzip.GzipFile(fileobj=source, mode="rb") as packed:
-            yield from packed
+            while True:
+                line = packed.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    return
+                if len(line) > MAX_LINE_BYTES:
+                    raise BundleError(f"a line longer than {MAX_LINE_BYTES} bytes: not an analysis bundle")
+                yield line
     except (OSError, EOFError) as exc:  # not gzip, or cut short
         raise BundleError(f"not a readable analysis bundle ({exc})") from None
 
 
 def import_bundle(db: Database, source: IO[bytes], engine: Engine) -> ImportReport:
     """Keep the bundle's analyses that `engine` would have made (the same model file and analysis version) for the
-    next analysis run, and count the others by the reason they were refused. Raises BundleError for a file that is
-    not a bundle."""
+    next analysis run, and count the others by the reason they were refused; all or nothing (one transaction).
+    Raises BundleError for a file that is not a bundle."""
     lines = _lines(source)
     try:
         header = json.loads(next(lines))
@@ -149,36 +164,46 @@ def import_bundle(db: Database, source: IO[bytes], engine: Engine) -> ImportRepo
         raise BundleError(f"bundle format version {header.get('format_version')!r}; this install reads "
                           f"{FORMAT_VERSION}")
     whole_file = None
-    if header.get("model") == engine.model and header.get("model_sha256") != engine.model_sha256:
+    if header.get("model") != engine.model:
+        whole_file = f"made with model {header.get('model')!r}; this install analyses with {engine.model!r}"
+    elif header.get("model_sha256") != engine.model_sha256:
         whole_file = (f"made with another {engine.model} model file (sha256 {str(header.get('model_sha256'))[:12]}…; "
                       f"this install's is {engine.model_sha256[:12]}…)")
     report = ImportReport()
-    accepted: list[dict[str, Any]] = []
-    for raw in lines:
-        if not raw.strip():
-            continue
-        report.rows += 1
-        row, reason = _checked(raw, engine)
-        reason = whole_file or reason
-        if reason:
-            report.refused[reason] += 1
-            continue
-        assert row is not None
-        accepted.append(row)
-        if len(accepted) >= _BATCH:
-            report.imported += bundle_store.store_imported(db, accepted)
-            accepted = []
-    report.imported += bundle_store.store_imported(db, accepted)
+    with bundle_store.imported_writer(db) as writer:
+        accepted: list[dict[str, Any]] = []
+        for raw in lines:
+            if not raw.strip():
+                continue
+            report.rows += 1
+            row, reason = _checked(raw, engine)
+            reason = whole_file or reason
+            if reason:
+                report.refused[reason] += 1
+                continue
+            assert row is not None
+            accepted.append(row)
+            if len(accepted) >= _BATCH:
+                report.imported += writer.add(accepted)
+                accepted = []
+        report.imported += writer.add(accepted)
     return report
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _checked(raw: bytes, engine: Engine) -> tuple[dict[str, Any] | None, str | None]:
-    """The row ready to store, or why it is refused."""
+    """The row ready to store, or why it is refused: every value of the type the analysis writes, a finite vector
+    of the model's length that is not all zeros, finite tag and mood scores."""
     try:
         line = json.loads(raw)
-        row = {c: line[c] for c in bundle_store.ANALYSIS_COLUMNS}
+        # a bundle written before parts had versions holds each part's first version
+        row = {c: line.get(c, 1) if c.endswith("_version") and c != "analysis_version" else line[c]
+               for c in bundle_store.ANALYSIS_COLUMNS}
         vector = base64.b64decode(line["vector"], validate=True)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None, "unreadable row"
     if row["analysis_model"] != engine.model:
         return None, f"model {row['analysis_model']!r}; this install analyses with {engine.model!r}"
@@ -190,9 +215,19 @@ def _checked(raw: bytes, engine: Engine) -> tuple[dict[str, Any] | None, str | N
             return None, "unreadable row"
         if row[f"{part}_version"] > version:  # made by newer code than this install's: it cannot tell
             return None, f"{part} version {row[f'{part}_version']}; this install computes version {version}"
-    if len(vector) != 4 * engine.dimensions or not isinstance(row["content_fingerprint"], str) or \
-            not isinstance(row["tags"], dict) or not isinstance(row["moods"], dict):
+    scores = [row["tags"], row["moods"]]
+    if not isinstance(row["content_fingerprint"], str) or not row["content_fingerprint"] or \
+            any(not isinstance(d, dict) or not d or not all(isinstance(k, str) and _finite(v) for k, v in d.items())
+                for d in scores) or \
+            any(row[c] is not None and not _finite(row[c]) for c in _NUMBERS) or \
+            any(row[c] is not None and not isinstance(row[c], str) for c in _TEXTS) or \
+            not (row["patches_analyzed"] is None or isinstance(row["patches_analyzed"], int)):
         return None, "unreadable row"
+    if len(vector) != 4 * engine.dimensions:
+        return None, "unreadable row"
+    values = np.frombuffer(vector, dtype="<f4")
+    if not np.all(np.isfinite(values)) or not np.any(values):
+        return None, "an embedding that is not finite or all zeros"
     return dict(row, dimensions=engine.dimensions, vector=vector), None
 
 

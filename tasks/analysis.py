@@ -155,7 +155,7 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
         ctx.check_cancelled()
         track_state = state.get(track.item_id)
         if _up_to_date(track_state, track):
-            parts = _outdated_parts(track_state)
+            parts = _outdated_parts(track_state, track)
             if parts and track_state is not None:
                 outcome = _update_parts(ctx, server, track, track_state, parts, summary)
             else:
@@ -232,8 +232,13 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
             if (state and state["content_fingerprint"] == fingerprint and state["has_embedding"]
                     and state["analysis_version"] == ANALYSIS_VERSION):
                 track_store.mark_unchanged(ctx.db, track.item_id, track.signature)
-                summary["skipped"] += 1
-                return "unchanged" + (_embed_clap(ctx, clap, track, audio.path, summary) if clap and clap_stale else "")
+                parts = _outdated_parts(state, track)
+                if not parts:
+                    summary["skipped"] += 1
+                clap_part = _embed_clap(ctx, clap, track, audio.path, summary) if clap and clap_stale else ""
+                if parts:  # the same file moved or touched: its older parts are brought up to date all the same
+                    return _update_parts(ctx, server, track, state, parts, summary) + clap_part
+                return "unchanged" + clap_part
             analysis = _imported_analysis(ctx, fingerprint)
             outcome = "imported" if analysis is not None else "analyzed"
             if analysis is not None:  # another install analysed this very file (services/analysis_bundle.py)
@@ -266,7 +271,8 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                                         "path": track.path, "reason": reason})
         log.info("analysis of %s failed: %s", track.path, reason)
         return f"failed ({reason})"
-    _write_stickers(config, server, track, analysis)
+    _write_stickers(config, server, track, {"energy": analysis.energy, "moods": analysis.moods,
+                                            "tempo_bpm": analysis.tempo_bpm, "camelot": analysis.camelot})
     for stage, seconds in analysis.timings.items():
         summary["timings"][stage] += seconds
     summary["audio_seconds"] += analysis.duration_seconds
@@ -291,9 +297,13 @@ def _imported_analysis(ctx: TaskContext, fingerprint: str) -> TrackAnalysis | No
         version=int(row["analysis_version"]), part_versions={p: int(row[f"{p}_version"]) for p in FEATURE_PARTS})
 
 
-def _outdated_parts(state: dict[str, Any] | None) -> set[str]:
-    """The feature parts of an up-to-date track (its model part current) that an older version of their code made."""
+def _outdated_parts(state: dict[str, Any] | None, track: Track) -> set[str]:
+    """The feature parts of an up-to-date track (its model part current) that an older version of their code made;
+    none once updating them failed for good on this file (as db.listing.compare judges it too)."""
     if not state or not state.get("has_embedding"):
+        return set()
+    if state["failed_version"] == ANALYSIS_VERSION and state["failed_signature"] == track.signature and (
+            not state["failed_retryable"] or state["failed_attempts"] >= MAX_ATTEMPTS):
         return set()
     return {part for part in FEATURE_PARTS if (state.get(f"{part}_version") or 0) < PART_VERSIONS[part]}
 
@@ -302,6 +312,7 @@ def _update_parts(ctx: TaskContext, server: MediaServer, track: Track, state: di
                   summary: dict[str, Any]) -> str:
     """Compute `parts` of the track again from its decoded audio, without the model, and store them with their
     versions; a failure is recorded like an analysis's and leaves the stored parts as they were."""
+    named = ", ".join(sorted(parts))
     try:
         with server.open_audio(track) as audio:
             samples = _decoder_for(ctx.config).decode(audio.path)
@@ -310,29 +321,40 @@ def _update_parts(ctx: TaskContext, server: MediaServer, track: Track, state: di
         track_store.save_parts(ctx.db, track.item_id, values, {p: PART_VERSIONS[p] for p in sorted(parts)})
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise
-    except Exception as exc:  # this track's problem: its older parts stay, the next run tries again
+    except Exception as exc:  # this track's problem: its older parts stay; tried again as a failed analysis is
         reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
+        retryable = isinstance(exc, TRANSIENT_ERRORS) or (
+            isinstance(exc, DecodeError) and "decoder process died" in str(exc))
+        track_store.record_failure(ctx.db, track=track, reason=f"updating {named}: {reason}", version=ANALYSIS_VERSION,
+                                   task_id=ctx.task_id, retryable=retryable, count_attempt=True)
         summary["failed"] += 1
         if len(summary["failures"]) < MAX_REPORTED_FAILURES:
             summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
-                                        "path": track.path, "reason": f"updating {', '.join(sorted(parts))}: {reason}"})
-        log.info("updating %s of %s failed: %s", ", ".join(sorted(parts)), track.path, reason)
-        return f"{', '.join(sorted(parts))} not updated ({reason})"
+                                        "path": track.path, "reason": f"updating {named}: {reason}"})
+        log.info("updating %s of %s failed: %s", named, track.path, reason)
+        return f"{named} not updated ({reason})"
     for part in parts:
         summary["parts_updated"][part] = summary["parts_updated"].get(part, 0) + 1
-    return f"{', '.join(sorted(parts))} updated"
+    stored = {"energy": state.get("energy"), "tempo_bpm": state.get("tempo_bpm"), "camelot": state.get("camelot")}
+    _write_stickers(ctx.config, server, track, {**stored, **values})
+    return f"{named} updated"
 
 
-def _write_stickers(config: Config, server: MediaServer, track: Track, analysis: TrackAnalysis) -> None:
-    """With MPD_WRITE_STICKERS, copy the headline results to MPD so other MPD clients can use them."""
+def _write_stickers(config: Config, server: MediaServer, track: Track, results: dict[str, Any]) -> None:
+    """With MPD_WRITE_STICKERS, copy the headline results (energy, moods, tempo_bpm, camelot) to MPD so other MPD
+    clients can use them."""
     if not (config.MPD_WRITE_STICKERS and Capability.STICKERS in server.capabilities):
         return
-    values = {"audiomuse_energy": f"{analysis.energy:.3f}",
-              "audiomuse_mood": max(analysis.moods, key=lambda m: analysis.moods[m])}
-    if analysis.tempo_bpm is not None:
-        values["audiomuse_bpm"] = f"{analysis.tempo_bpm:.1f}"
-    if analysis.camelot:
-        values["audiomuse_camelot"] = analysis.camelot
+    moods = results.get("moods") or {}
+    values = {}
+    if results.get("energy") is not None:
+        values["audiomuse_energy"] = f"{results['energy']:.3f}"
+    if moods:
+        values["audiomuse_mood"] = max(moods, key=lambda m: moods[m])
+    if results.get("tempo_bpm") is not None:
+        values["audiomuse_bpm"] = f"{results['tempo_bpm']:.1f}"
+    if results.get("camelot"):
+        values["audiomuse_camelot"] = results["camelot"]
     try:
         cast(StickerStore, server).write_stickers(track.item_id, values)
     except MediaServerError as exc:  # the analysis itself is saved; stickers are a courtesy copy
@@ -409,9 +431,11 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
         # Nothing analyzed: the stored index stands when it holds every embedding (a million-track build is not
         # redone for nothing); the web process reloads its caches only if what they read changed.
         totals.index_size = index_store.current_size(ctx.db, name=config.INDEX_NAME, model=MODEL_NAME)
-        if totals.index_size is not None and (metadata_changed or totals.clap_embedded):
+        # parts computed again (tempo, key, energy, moods) are catalogue columns the web process holds
+        rows_changed = metadata_changed or totals.clap_embedded or bool(totals.parts_updated)
+        if totals.index_size is not None and rows_changed:
             publish_reload(ctx.redis, config.INDEX_RELOAD_CHANNEL, config.INDEX_NAME)
-        nothing_changed = totals.index_size is not None and not (metadata_changed or totals.clap_embedded)
+        nothing_changed = totals.index_size is not None and not rows_changed
     if analyzed_since_rebuild or totals.index_size is None or rebuild_index:
         _rebuild_index(ctx, totals, full=rebuild_index)
     if totals.index_size and not nothing_changed:  # the map, smart playlists and matching would find nothing new

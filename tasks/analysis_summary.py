@@ -53,7 +53,7 @@ class AnalysisSummary:
         for part, count in result.get("parts_updated", {}).items():
             self.parts_updated[part] = self.parts_updated.get(part, 0) + int(count)
         self.audio_seconds += float(result.get("audio_seconds", 0.0))
-        if analyzed == 0 and result.get("failed", 0) == 0:
+        if analyzed == 0 and result.get("failed", 0) == 0 and not result.get("parts_updated"):
             self.albums_unchanged += 1
         _extend(self.failures, result.get("failures", []))
         self.clap_embedded += int(result.get("clap_embedded", 0))

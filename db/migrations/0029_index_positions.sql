@@ -18,8 +18,9 @@ SELECT v.name, (s.n - 1)::int, s.item_id
  WHERE s.item_id <> '';
 
 -- A 64-bit hash of each track's catalogue row (db/tracks.py CATALOG_COLUMNS, NULL and empty told apart; a test
--- changes each column and checks the hash follows), kept by triggers: equal hashes, same row.
-CREATE FUNCTION track_catalog_hash(t tracks) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $$
+-- changes each column and checks the hash follows), kept by triggers: equal hashes, same row. Floats are written
+-- out exactly whatever the writing session's extra_float_digits.
+CREATE FUNCTION track_catalog_hash(t tracks) RETURNS BIGINT LANGUAGE sql IMMUTABLE SET extra_float_digits = 3 AS $$
     SELECT hashtextextended(ROW(t.item_id, t.title, t.artist, t.album, t.duration_seconds, t.tempo_bpm, t.camelot,
                                 t.energy, t.moods, t.genres, t.file_path, t.library, t.recording_id,
                                 t.song_id)::text, 0)

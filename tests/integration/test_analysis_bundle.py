@@ -164,6 +164,25 @@ def test_rows_of_another_model_file_or_version_are_refused_with_the_reason(confi
     assert body["imported"] == 0 and body["refused"][0]["reason"].startswith(
         f"made with another {engine.model} model file (sha256 000000000000…")
 
-    for junk in (b"not gzip", gzip.compress(b'{"format": "something else"}\n')):
+    # one fingerprint twice: the last wins; values the analysis never writes are refused
+    twice = [dict(row, content_fingerprint="b" * 64, tempo_bpm=90.0), dict(row, content_fingerprint="b" * 64)]
+    nan = dict(row, content_fingerprint="a" * 64,
+               vector=base64.b64encode(np.full(engine.dimensions, np.nan, "<f4").tobytes()).decode())
+    zeros = dict(nan, vector=base64.b64encode(np.zeros(engine.dimensions, "<f4").tobytes()).decode())
+    wrong = [dict(row, content_fingerprint="9" * 64, tags={"rock": "loud"}), dict(row, energy="high"),
+             dict(row, moods={}), dict(row, camelot=8)]
+    body = client.post("/api/analysis/import", data=_bundle(header, [*twice, nan, zeros, *wrong]),
+                       content_type="application/gzip").get_json()
+    assert body["imported"] == 1 and {r["reason"]: r["rows"] for r in body["refused"]} == {
+        "an embedding that is not finite or all zeros": 2, "unreadable row": 4}
+    stored = db.fetch_one("SELECT tempo_bpm FROM imported_analyses WHERE content_fingerprint = %s", ("b" * 64,))
+    assert stored["tempo_bpm"] == 120.0
+
+    # all or nothing: good rows before a line that is not one are not kept
+    before = db.fetch_one("SELECT count(*) AS n FROM imported_analyses")["n"]
+    long_line = b"x" * (2 << 20)
+    broken = gzip.compress(gzip.decompress(_bundle(header, [dict(row, content_fingerprint="8" * 64)])) + long_line)
+    for junk in (b"not gzip", gzip.compress(b'{"format": "something else"}\n'), broken):
         answer = client.post("/api/analysis/import", data=junk, content_type="application/gzip")
         assert answer.status_code == 400 and answer.get_json()["parameter"] == "bundle"
+    assert db.fetch_one("SELECT count(*) AS n FROM imported_analyses")["n"] == before

@@ -77,8 +77,8 @@ def test_a_provider_that_fails_to_start_or_is_quietly_replaced_is_passed_over_wi
         return Session(providers)
 
     session, choice = open_session("musicnn", create, setting="rocm,cuda,openvino", available=[CUDA, OPENVINO, CPU])
-    assert asked == [[CUDA], [OPENVINO]] and session.get_providers() == [CPU]
-    assert choice.provider == CPU and choice.tried == [CUDA, OPENVINO] and choice.fell_back
+    assert asked == [[CUDA], [OPENVINO], [CPU]] and session.get_providers() == [CPU]
+    assert choice.provider == CPU and choice.tried == [CUDA, OPENVINO, CPU] and choice.fell_back
     assert choice.fallbacks == [
         f"{ROCM}: not in this onnxruntime build (it has {CUDA}, {OPENVINO}, {CPU})",
         f"{CUDA}: failed to start (RuntimeError: libcudnn.so.8: cannot open shared object file)",
@@ -86,6 +86,13 @@ def test_a_provider_that_fails_to_start_or_is_quietly_replaced_is_passed_over_wi
 
     session, choice = open_session("musicnn", create, setting="auto", available=[ROCM, CPU])
     assert choice.provider == ROCM and not choice.fell_back and choice.as_dict()["fallbacks"] == []
+
+    def quiet_cuda(providers: list[str]) -> Session:  # CUDA quietly replaced; the next accelerator still tried
+        return Session([CPU] if providers == [CUDA] else providers)
+
+    session, choice = open_session("musicnn", quiet_cuda, setting="auto", available=[CUDA, OPENVINO, CPU])
+    assert choice.provider == OPENVINO and choice.tried == [CUDA, OPENVINO]
+    assert choice.fallbacks == [f"{CUDA}: onnxruntime ran {CPU} instead (the worker log says why)"]
 
 
 def test_the_cpu_failing_to_start_is_the_callers_error():
@@ -123,6 +130,11 @@ def test_a_provider_that_fails_its_first_batch_moves_the_model_to_the_cpu_and_la
     cpu_only = GuardedSession("clap", lambda p: Session(p, fail_runs=1), setting="cpu", available=[CUDA, CPU])
     with pytest.raises(RuntimeError):  # the CPU has nothing to fall back to
         cpu_only.run(["out"], {})
+    bad_batch = GuardedSession("clap", lambda p: Session(p, fail_runs=1), setting="cuda", available=[CUDA, CPU])
+    with pytest.raises(RuntimeError):  # it fails on the CPU too: the batch's fault, the provider is kept
+        bad_batch.run(["out"], {})
+    assert bad_batch.choice.provider == CUDA and not bad_batch.choice.fell_back
+    assert bad_batch.run(["out"], {}) == [CUDA]
 
 
 def test_the_real_musicnn_asked_for_cuda_on_this_build_runs_on_the_cpu_and_says_why():
