@@ -317,6 +317,17 @@ _CATALOG_CODE = hashlib.sha256(b"".join(Path(module.__file__ or "").read_bytes()
     sys.modules[allowed_mask.__module__]))).hexdigest()[:16]
 
 
+def _catalog_stamp(path: Path) -> str | None:
+    """The stamp of the catalogue kept in `path`, None without a readable one (its two first lines only)."""
+    try:
+        with path.open("rb") as source:
+            if source.readline() != _CATALOG_MAGIC:
+                return None
+            return source.readline().decode(errors="replace").strip()
+    except OSError:
+        return None
+
+
 def _read_catalog(path: Path, stamp: str) -> Catalog | None:
     """The catalogue kept in `path` when its stamp is `stamp` (same index, same rows, same code); else None."""
     try:
@@ -498,6 +509,9 @@ def load_index(db: Database, name: str, *, folder: Path | None = None,
                     kept = None  # it is the file's already
             if catalog is None:
                 catalog = Catalog.build(stored.item_ids, stored.catalog_rows())
+            if kept is not None and previous is not None and catalog is previous.catalog and \
+                    _catalog_stamp(kept) == stamp:
+                kept = None  # a reload of the same index and rows: the file holds this very catalogue already
             if kept is not None and update is not None:  # an update is served first, its file written meanwhile
                 threading.Thread(target=_keep_catalog, args=(kept, stamp, catalog), name="catalog-file",
                                  daemon=True).start()
