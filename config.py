@@ -161,6 +161,12 @@ class Config:
     MODEL_PATH: str = _setting(str(PROJECT_ROOT / "models" / "msd_musicnn.onnx"), "The musicnn ONNX model file")
     ONNX_INTRA_OP_THREADS: int = _setting(1, "ONNX Runtime threads per analysis job (1 is best with one worker "
                                              "per core)", minimum=1)
+    FAST_ANALYSIS_PATCH_STRIDE: int = _setting(
+        3, "Fast analysis (a run with {\"fast\": true}): every n-th 3-second patch goes through the model",
+        minimum=2, maximum=20)
+    FAST_ANALYSIS_FIRST_RUN_TRACKS: int = _setting(
+        200_000, "A first analysis run over a library of at least this many tracks is fast unless the request says "
+        "fast: false (0: never by default)", minimum=0)
     ONNX_PROVIDERS: str = _setting(
         "auto", "ONNX Runtime providers of the analysis models: auto (CUDA, ROCm, OpenVINO, CoreML when the installed "
         "onnxruntime has them, then CPU) or a list such as cuda,cpu; one that fails falls back to the CPU, and the "

@@ -40,6 +40,8 @@ class TrackAnalysis:
     version: int = ANALYSIS_VERSION
     # the versions of the feature parts these values come from (an imported analysis may carry older ones)
     part_versions: dict[str, int] = field(default_factory=lambda: {p: PART_VERSIONS[p] for p in FEATURE_PARTS})
+    # 1: every 3-s patch went through the model; n > 1: every n-th (fast mode), evenly over the track
+    patch_stride: int = 1
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     def top_tags(self, n: int) -> list[tuple[str, float]]:
@@ -47,11 +49,13 @@ class TrackAnalysis:
 
 
 def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_seconds: float = 1200.0,
-                    long_track_patches: int = 200) -> TrackAnalysis:
+                    long_track_patches: int = 200, patch_stride: int = 1) -> TrackAnalysis:
     """Analyze a mono float32 signal at 16 kHz (shape (n,)).
 
     Tracks up to `max_full_seconds` are analyzed whole; longer ones through `long_track_patches` 3-s patches spread
-    evenly over the whole file. Raises AudioError for a signal too short or silent to analyze.
+    evenly over the whole file. `patch_stride` n > 1 (fast mode) sends every n-th of those patches through the
+    model, evenly over the track: the embedding and tags are means over fewer patches of the same network, so they
+    stay in the same space. Raises AudioError for a signal too short or silent to analyze.
     """
     if samples.ndim != 1:
         raise AudioError(f"expected a mono signal of shape (n,), got shape {samples.shape}")
@@ -67,6 +71,9 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
     mel = melspec.compress(mel_power)
     limit = long_track_patches if duration > max_full_seconds else None
     patches = melspec.patches(mel, max_patches=limit)
+    if patch_stride > 1 and len(patches) > 1:
+        start = (len(patches) - 1) % patch_stride // 2  # centred: as much of the track left out at each end
+        patches = np.ascontiguousarray(patches[start::patch_stride])
     timings["mel"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -91,6 +98,7 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
         tempo_bpm=tempo.bpm, tempo_confidence=tempo.confidence,
         key=key.key, scale=key.scale, camelot=key.camelot, key_confidence=key.confidence,
         energy=energy, loudness_lufs=loudness, moods=moods, patches_analyzed=len(patches), timings=timings,
+        patch_stride=max(int(patch_stride), 1),
     )
 
 

@@ -15,7 +15,7 @@ from db.pool import Database
 ANALYSIS_COLUMNS = ("content_fingerprint", "analysis_model", "analysis_version", "duration_seconds", "tempo_bpm",
                     "tempo_confidence", "musical_key", "scale", "camelot", "key_confidence", "energy",
                     "loudness_lufs", "tags", "moods", "patches_analyzed", "tempo_version", "key_version",
-                    "energy_version")
+                    "energy_version", "patch_stride")
 
 
 def analysed_rows(db: Database, model: str, *, batch: int = 2000) -> Iterator[dict[str, Any]]:

@@ -105,7 +105,7 @@ class StagedListing:
         return count
 
     def compare(self, *, version: int, max_attempts: int, clap_model: str | None,
-                parts: dict[str, int] | None = None) -> Comparison:
+                parts: dict[str, int] | None = None, upgrade_fast: bool = False) -> Comparison:
         """Judge every staged track as tasks.analysis._up_to_date and _outdated_parts do for one, all at once (see
         Comparison); `parts`: the current version of each feature part (a track with an older one has work)."""
         parts = parts or {}
@@ -125,7 +125,7 @@ class StagedListing:
                               AND NOT COALESCE(f.item_id IS NOT NULL AND f.analysis_version = %(version)s
                                                AND f.source_signature IS NOT DISTINCT FROM s.signature
                                                AND (NOT f.retryable OR f.attempts >= %(max_attempts)s), false))
-                          AS work
+                          OR (%(upgrade_fast)s AND e.item_id IS NOT NULL AND t.patch_stride > 1) AS work
                      FROM listing_tracks s
                      LEFT JOIN tracks t ON t.item_id = s.item_id
                      LEFT JOIN analysis_failures f ON f.item_id = s.item_id
@@ -139,7 +139,7 @@ class StagedListing:
                SELECT album_id, tracks, 1 AS albums, true AS work FROM albums WHERE work
                UNION ALL
                SELECT NULL, COALESCE(sum(tracks), 0), count(*), false FROM albums WHERE NOT work""",
-            {"version": version, "max_attempts": max_attempts, "clap": clap_model,
+            {"version": version, "max_attempts": max_attempts, "clap": clap_model, "upgrade_fast": upgrade_fast,
              **{f"part_{p}": v for p, v in parts.items()}})
         pending: dict[str, int] = {}
         unchanged_albums = unchanged_tracks = 0

@@ -31,6 +31,12 @@ def save_parts(db: Database, item_id: str, values: dict[str, Any], versions: dic
         cur.execute("DELETE FROM analysis_failures WHERE item_id = %s", (item_id,))
 
 
+def count_fast(db: Database) -> int:
+    """Analysed tracks whose embedding and tags came from a fast analysis (through tracks_fast_idx)."""
+    row = db.fetch_one("SELECT count(*) AS n FROM tracks WHERE patch_stride > 1 AND analyzed_at IS NOT NULL")
+    return int(row["n"]) if row else 0
+
+
 def outdated_parts(db: Database, versions: dict[str, int], *, model_version: int) -> dict[str, int]:
     """{part: analysed tracks whose part is older than `versions[part]`} among the tracks analysed with the model
     part `model_version` (the others are analysed again whole anyway)."""
@@ -49,6 +55,7 @@ def analysis_state(db: Database, item_ids: Sequence[str]) -> dict[str, dict[str,
     rows = db.fetch_all(
         """SELECT t.item_id, t.source_signature, t.content_fingerprint, t.analysis_version, t.tempo_version,
                   t.key_version, t.energy_version, t.tags, t.energy, t.tempo_confidence, t.tempo_bpm, t.camelot,
+                  t.patch_stride,
                   EXISTS (SELECT 1 FROM embeddings e WHERE e.item_id = t.item_id) AS has_embedding
              FROM tracks t WHERE t.item_id = ANY(%s)""",
         (list(item_ids),),
@@ -78,12 +85,12 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                                    tempo_confidence, musical_key, scale, camelot, key_confidence, energy,
                                    loudness_lufs, tags, moods, analysis_model, analysis_version, analyzed_at,
                                    patches_analyzed, audio_access, genres, artist_id, tempo_version, key_version,
-                                   energy_version, updated_at)
+                                   energy_version, patch_stride, updated_at)
                VALUES (%(item_id)s, %(title)s, %(artist)s, %(album)s, %(album_artist)s, %(album_id)s, %(path)s,
                        %(duration)s, %(year)s, %(track_number)s, %(signature)s, %(fingerprint)s, %(tempo)s,
                        %(tempo_conf)s, %(key)s, %(scale)s, %(camelot)s, %(key_conf)s, %(energy)s, %(loudness)s,
                        %(tags)s, %(moods)s, %(model)s, %(version)s, now(), %(patches)s, %(access)s, %(genres)s,
-                       %(artist_id)s, %(tempo_version)s, %(key_version)s, %(energy_version)s, now())
+                       %(artist_id)s, %(tempo_version)s, %(key_version)s, %(energy_version)s, %(patch_stride)s, now())
                ON CONFLICT (item_id) DO UPDATE SET
                    title = EXCLUDED.title, artist = EXCLUDED.artist, album = EXCLUDED.album,
                    album_artist = EXCLUDED.album_artist, album_id = EXCLUDED.album_id,
@@ -98,7 +105,8 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                    analyzed_at = now(), patches_analyzed = EXCLUDED.patches_analyzed,
                    audio_access = EXCLUDED.audio_access, genres = EXCLUDED.genres, artist_id = EXCLUDED.artist_id,
                    tempo_version = EXCLUDED.tempo_version, key_version = EXCLUDED.key_version,
-                   energy_version = EXCLUDED.energy_version, updated_at = now()""",
+                   energy_version = EXCLUDED.energy_version, patch_stride = EXCLUDED.patch_stride,
+                   updated_at = now()""",
             {
                 "item_id": track.item_id, "title": track.title, "artist": track.artist, "album": track.album,
                 "album_artist": track.album_artist, "album_id": track.album_id, "path": track.path,
@@ -111,6 +119,7 @@ def save_analysis(db: Database, *, track: Any, analysis: Any, fingerprint: str, 
                 "access": access, "genres": list(getattr(track, "genres", ())),
                 "artist_id": getattr(track, "artist_id", None),
                 **{f"{part}_version": version for part, version in analysis.part_versions.items()},
+                "patch_stride": int(getattr(analysis, "patch_stride", 1)),
             },
         )
         vector = np.asarray(analysis.embedding, dtype="<f4")

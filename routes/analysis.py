@@ -42,6 +42,8 @@ def summary() -> Response:
         # tracks whose tempo, key or energy an older version of that code made: the next run computes them again
         "outdated_parts": track_store.outdated_parts(rt.db, {p: PART_VERSIONS[p] for p in FEATURE_PARTS},
                                                      model_version=PART_VERSIONS["model"]),
+        # tracks analysed fast (every n-th patch): a run with upgrade_fast analyses them again in full
+        "fast_tracks": track_store.count_fast(rt.db),
         "failures": [dict(f, failed_at=f["failed_at"].isoformat()) for f in failures],
         "analyzing_now": [dict(a, started_at=a["started_at"].isoformat()) for a in analyzing],
     })

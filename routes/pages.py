@@ -72,7 +72,9 @@ def analysis() -> str:
     return render_template("analysis.html", page=PAGES_BY_ENDPOINT["analysis"], pages=PAGES,
                            defaults={"num_recent_albums": rt.config.NUM_RECENT_ALBUMS,
                                      "top_n_moods": rt.config.TOP_N_MOODS},
-                           source={"type": rt.config.MEDIASERVER_TYPE, "music_dir": rt.config.MUSIC_DIR})
+                           source={"type": rt.config.MEDIASERVER_TYPE, "music_dir": rt.config.MUSIC_DIR},
+                           fast_stride=rt.config.FAST_ANALYSIS_PATCH_STRIDE,
+                           fast_first=rt.config.FAST_ANALYSIS_FIRST_RUN_TRACKS)
 
 
 @bp.route("/clustering")

@@ -200,8 +200,8 @@ def _checked(raw: bytes, engine: Engine) -> tuple[dict[str, Any] | None, str | N
     try:
         line = json.loads(raw)
         # a bundle written before parts had versions holds each part's first version
-        row = {c: line.get(c, 1) if c.endswith("_version") and c != "analysis_version" else line[c]
-               for c in bundle_store.ANALYSIS_COLUMNS}
+        defaults = {f"{p}_version": 1 for p in engine.part_versions} | {"patch_stride": 1}
+        row = {c: line.get(c, defaults[c]) if c in defaults else line[c] for c in bundle_store.ANALYSIS_COLUMNS}
         vector = base64.b64decode(line["vector"], validate=True)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None, "unreadable row"
@@ -221,7 +221,8 @@ def _checked(raw: bytes, engine: Engine) -> tuple[dict[str, Any] | None, str | N
                 for d in scores) or \
             any(row[c] is not None and not _finite(row[c]) for c in _NUMBERS) or \
             any(row[c] is not None and not isinstance(row[c], str) for c in _TEXTS) or \
-            not (row["patches_analyzed"] is None or isinstance(row["patches_analyzed"], int)):
+            not (row["patches_analyzed"] is None or isinstance(row["patches_analyzed"], int)) or \
+            not isinstance(row["patch_stride"], int) or row["patch_stride"] < 1:
         return None, "unreadable row"
     if len(vector) != 4 * engine.dimensions:
         return None, "unreadable row"

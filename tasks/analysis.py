@@ -137,8 +137,8 @@ def _up_to_date(state: dict[str, Any] | None, track: Track) -> bool:
 
 
 @task(ALBUM_TASK_TYPE)
-def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", library: str | None = None
-                       ) -> dict[str, Any]:
+def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", library: str | None = None,
+                       patch_stride: int = 1, upgrade_fast: bool = False) -> dict[str, Any]:
     server = ctx.media_server()
     tracks = server.album_tracks(album_id)
     label = album_name or album_id
@@ -147,14 +147,14 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
                                "skipped": 0, "failed": 0, "failures": [], "audio_seconds": 0.0,
                                "timings": {"decode": 0.0, "mel": 0.0, "inference": 0.0, "features": 0.0, "db": 0.0},
                                "access": {}, "clap_embedded": 0, "clap_failed": 0, "clap_failures": [],
-                               "imported": 0, "parts_updated": {}}
+                               "imported": 0, "parts_updated": {}, "fast": 0}
     clap = clap_model(ctx.config)
     clap_models = clap_store.models_of(ctx.db, [t.item_id for t in tracks]) if clap else {}
     ctx.report(f"{label}: {len(tracks)} tracks", phase="tracks", current=0, total=len(tracks))
     for number, track in enumerate(tracks, start=1):
         ctx.check_cancelled()
         track_state = state.get(track.item_id)
-        if _up_to_date(track_state, track):
+        if _up_to_date(track_state, track) and not (upgrade_fast and _analysed_fast(track_state)):
             parts = _outdated_parts(track_state, track)
             if parts and track_state is not None:
                 outcome = _update_parts(ctx, server, track, track_state, parts, summary)
@@ -165,7 +165,8 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
                 outcome += _embed_clap_of(ctx, server, track, clap, summary)
         else:
             outcome = _analyze_track(ctx, server, track, track_state, summary, clap=clap,
-                                     clap_stale=clap is not None and clap_models.get(track.item_id) != clap.name)
+                                     clap_stale=clap is not None and clap_models.get(track.item_id) != clap.name,
+                                     patch_stride=patch_stride, upgrade_fast=upgrade_fast)
         ctx.report(f"{label}: {number}/{len(tracks)} {track.title} — {outcome}", current=number, total=len(tracks))
     # unchanged tracks' genres may have moved, and tracks analyzed before artist ids were kept get them now
     track_store.save_genres(ctx.db, {t.item_id: t.genres for t in tracks})
@@ -220,8 +221,13 @@ def _clap_failed(track: Track, exc: Exception, summary: dict[str, Any]) -> str:
     return f", CLAP failed ({reason})"
 
 
+def _analysed_fast(state: dict[str, Any] | None) -> bool:
+    return bool(state and state.get("has_embedding") and (state.get("patch_stride") or 1) > 1)
+
+
 def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any] | None,
-                   summary: dict[str, Any], *, clap: ClapAudioModel | None = None, clap_stale: bool = False) -> str:
+                   summary: dict[str, Any], *, clap: ClapAudioModel | None = None, clap_stale: bool = False,
+                   patch_stride: int = 1, upgrade_fast: bool = False) -> str:
     """Analyze the track (and embed it with `clap`, when given); a file whose content did not change is not analyzed
     again, and embedded only when its CLAP embedding is `clap_stale` (missing or from another model)."""
     config = ctx.config  # engine settings (model, timeouts) come from the environment only
@@ -230,7 +236,8 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
         with server.open_audio(track) as audio:
             fingerprint = file_fingerprint(audio.path)
             if (state and state["content_fingerprint"] == fingerprint and state["has_embedding"]
-                    and state["analysis_version"] == ANALYSIS_VERSION):
+                    and state["analysis_version"] == ANALYSIS_VERSION
+                    and not (upgrade_fast and _analysed_fast(state))):
                 track_store.mark_unchanged(ctx.db, track.item_id, track.signature)
                 parts = _outdated_parts(state, track)
                 if not parts:
@@ -239,7 +246,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                 if parts:  # the same file moved or touched: its older parts are brought up to date all the same
                     return _update_parts(ctx, server, track, state, parts, summary) + clap_part
                 return "unchanged" + clap_part
-            analysis = _imported_analysis(ctx, fingerprint)
+            analysis = _imported_analysis(ctx, fingerprint, upgrade_fast=upgrade_fast)
             outcome = "imported" if analysis is not None else "analyzed"
             if analysis is not None:  # another install analysed this very file (services/analysis_bundle.py)
                 summary["imported"] += 1
@@ -250,7 +257,9 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                 samples = decoder.decode(audio.path)
                 summary["timings"]["decode"] += time.perf_counter() - started
                 analysis = analyze_samples(samples, model=model, max_full_seconds=config.MAX_FULL_ANALYSIS_SECONDS,
-                                           long_track_patches=config.LONG_TRACK_PATCHES)
+                                           long_track_patches=config.LONG_TRACK_PATCHES, patch_stride=patch_stride)
+                if patch_stride > 1:
+                    summary["fast"] += 1
             started = time.perf_counter()
             track_store.save_analysis(ctx.db, track=track, analysis=analysis, fingerprint=fingerprint,
                                       access=audio.access)
@@ -281,10 +290,11 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
     return outcome + clap_outcome
 
 
-def _imported_analysis(ctx: TaskContext, fingerprint: str) -> TrackAnalysis | None:
-    """The analysis imported from a bundle for the file with this content, made by this model and version."""
+def _imported_analysis(ctx: TaskContext, fingerprint: str, *, upgrade_fast: bool = False) -> TrackAnalysis | None:
+    """The analysis imported from a bundle for the file with this content, made by this model and version (not a
+    fast one when fast ones are being upgraded)."""
     row = bundle_store.imported_analysis(ctx.db, fingerprint, model=MODEL_NAME, version=ANALYSIS_VERSION)
-    if row is None:
+    if row is None or upgrade_fast and row["patch_stride"] > 1:
         return None
     return TrackAnalysis(
         duration_seconds=float(row["duration_seconds"] or 0.0),
@@ -294,7 +304,8 @@ def _imported_analysis(ctx: TaskContext, fingerprint: str) -> TrackAnalysis | No
         camelot=row["camelot"], key_confidence=float(row["key_confidence"] or 0.0), energy=float(row["energy"] or 0.0),
         loudness_lufs=row["loudness_lufs"], moods={k: float(v) for k, v in row["moods"].items()},
         patches_analyzed=int(row["patches_analyzed"] or 0), model=row["analysis_model"],
-        version=int(row["analysis_version"]), part_versions={p: int(row[f"{p}_version"]) for p in FEATURE_PARTS})
+        version=int(row["analysis_version"]), part_versions={p: int(row[f"{p}_version"]) for p in FEATURE_PARTS},
+        patch_stride=int(row["patch_stride"]))
 
 
 def _outdated_parts(state: dict[str, Any] | None, track: Track) -> set[str]:
@@ -363,7 +374,11 @@ def _write_stickers(config: Config, server: MediaServer, track: Track, results: 
 
 @task(MAIN_TASK_TYPE)
 def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods: int = 5,
-                      rebuild_index: bool = False) -> dict[str, Any]:
+                      rebuild_index: bool = False, fast: bool | None = None,
+                      upgrade_fast: bool = False) -> dict[str, Any]:
+    """One analysis run. `fast`: every FAST_ANALYSIS_PATCH_STRIDE-th patch through the model (None: fast for the
+    first run over a library of at least FAST_ANALYSIS_FIRST_RUN_TRACKS listed tracks, else full); `upgrade_fast`:
+    tracks analysed fast before are analysed again with every patch."""
     config = ctx.config
     started = time.monotonic()
     started_at = database_now(ctx.db)
@@ -378,9 +393,14 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
     pace = _Pace(started)
     listed = num_recent_albums <= 0 and bool(albums) and Capability.LISTS_ALL_TRACKS in server.capabilities
     metadata_changed = 0
+    listed_tracks = 0
     if listed:
-        albums, metadata_changed = _albums_with_work(ctx, cast(TrackLister, server), albums, libraries, totals,
-                                                     pace)
+        albums, metadata_changed, listed_tracks = _albums_with_work(ctx, cast(TrackLister, server), albums,
+                                                                    libraries, totals, pace, upgrade_fast)
+    if fast is None:  # a first run over a huge library: fast by default (stated in the README, upgradable later)
+        fast = 0 < config.FAST_ANALYSIS_FIRST_RUN_TRACKS <= listed_tracks and \
+            track_store.count_analyzed(ctx.db) == 0
+    totals.patch_stride = config.FAST_ANALYSIS_PATCH_STRIDE if fast else 1
     analyzed_since_rebuild = 0
     albums_since_rebuild = 0
 
@@ -418,7 +438,8 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
                 time.sleep(0.5)
         ctx.check_cancelled()
         child = ctx.spawn_child(analyze_album_task, album_id=album.album_id, album_name=album.name,
-                                library=libraries.get(album.album_id))
+                                library=libraries.get(album.album_id), patch_stride=totals.patch_stride,
+                                upgrade_fast=upgrade_fast)
         in_flight[child] = album.name
         totals.albums_launched += 1
     while in_flight:
@@ -448,7 +469,7 @@ def run_analysis_task(ctx: TaskContext, num_recent_albums: int = 0, top_n_moods:
 
 
 def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album], libraries: dict[str, str],
-                      totals: AnalysisSummary, pace: _Pace) -> tuple[list[Album], int]:
+                      totals: AnalysisSummary, pace: _Pace, upgrade_fast: bool = False) -> tuple[list[Album], int, int]:
     """Of `albums`, those an album job has something to do for, found by streaming the server's whole listing into
     PostgreSQL and comparing it there in one statement (db.listing); the others count as done and unchanged. Every
     listed track gets the listing's genres, artist ids and libraries as an album job would give them: the second
@@ -458,7 +479,7 @@ def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album]
         try:
             clap_name = model_identity(ctx.config.CLAP_AUDIO_MODEL_PATH)
         except OSError:
-            return albums, 0  # every album job says what is wrong with the model, as without the listing
+            return albums, 0, 0  # every album job says what is wrong with the model, as without the listing
     listed = 0
 
     def pages() -> Iterator[list[Track]]:
@@ -474,7 +495,7 @@ def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album]
         staged.add_albums((album.album_id, libraries.get(album.album_id)) for album in albums)
         staged.add_tracks(pages())
         found = staged.compare(version=ANALYSIS_VERSION, max_attempts=MAX_ATTEMPTS, clap_model=clap_name,
-                               parts={p: PART_VERSIONS[p] for p in FEATURE_PARTS})
+                               parts={p: PART_VERSIONS[p] for p in FEATURE_PARTS}, upgrade_fast=upgrade_fast)
         changed = staged.save_metadata()
     totals.albums_done += found.unchanged_albums
     totals.albums_unchanged += found.unchanged_albums
@@ -483,7 +504,7 @@ def _albums_with_work(ctx: TaskContext, server: TrackLister, albums: list[Album]
     pace.finished_tracks += found.unchanged_tracks
     ctx.report(f"Listed {listed} tracks: {found.unchanged_albums} albums unchanged, {len(found.pending)} to "
                "analyze", phase="tracks")
-    return [album for album in albums if album.album_id in found.pending], sum(changed.values())
+    return [album for album in albums if album.album_id in found.pending], sum(changed.values()), listed
 
 
 def _album_libraries(ctx: TaskContext, server: MediaServer, albums: list[Album]) -> dict[str, str]:
@@ -543,6 +564,8 @@ def _summary_line(totals: AnalysisSummary, pace: _Pace, live: dict[str, tuple[in
             f"{totals.tracks_skipped} skipped, {totals.tracks_failed} failed; {rate:.1f} tracks/min{eta}"
             + (f"; CLAP {totals.clap_embedded} embedded, {totals.clap_failed} failed"
                if totals.clap_enabled else "")
+            + (f"; fast: every {totals.patch_stride}th patch through the model ({totals.tracks_fast} tracks)"
+               if totals.patch_stride > 1 else "")
             + "".join(f"; {part} updated on {count}" for part, count in sorted(totals.parts_updated.items()))
             + "".join(f"; {model} on {', '.join(ran)}" for model, ran in totals.providers.items())
             + (f" ({len(totals.provider_fallbacks)} provider(s) passed over, see the summary)"

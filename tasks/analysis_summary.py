@@ -23,6 +23,8 @@ class AnalysisSummary:
     tracks_failed: int = 0
     tracks_imported: int = 0  # of tracks_analyzed: results taken from an imported bundle, the model not run
     parts_updated: dict[str, int] = field(default_factory=dict)  # part → tracks whose older part was computed again
+    patch_stride: int = 1  # > 1: a fast run (every n-th patch through the model)
+    tracks_fast: int = 0  # of tracks_analyzed: analysed fast
     audio_seconds: float = 0.0
     index_size: int | None = None  # None until the index was rebuilt in this run
     clap_embedded: int = 0
@@ -50,6 +52,7 @@ class AnalysisSummary:
         self.tracks_skipped += int(result.get("skipped", 0))
         self.tracks_failed += int(result.get("failed", 0))
         self.tracks_imported += int(result.get("imported", 0))
+        self.tracks_fast += int(result.get("fast", 0))
         for part, count in result.get("parts_updated", {}).items():
             self.parts_updated[part] = self.parts_updated.get(part, 0) + int(count)
         self.audio_seconds += float(result.get("audio_seconds", 0.0))

@@ -111,7 +111,10 @@ def _analysis(params: Mapping[str, Any], config: Config, strict: bool) -> dict[s
     # 0 or less: the whole library (as the setting says); the bounds are PostgreSQL's integer's
     return {"num_recent_albums": _whole(params, "num_recent_albums", config.NUM_RECENT_ALBUMS, -MAX_INT, MAX_INT),
             "top_n_moods": _whole(params, "top_n_moods", config.TOP_N_MOODS, 1, 50),
-            "rebuild_index": _flag(params, "rebuild_index", False)}
+            "rebuild_index": _flag(params, "rebuild_index", False),
+            # absent: fast only for a first run over a huge library (FAST_ANALYSIS_FIRST_RUN_TRACKS)
+            "fast": None if params.get("fast") is None else _flag(params, "fast", False),
+            "upgrade_fast": _flag(params, "upgrade_fast", False)}
 
 
 def _clustering(params: Mapping[str, Any], config: Config, strict: bool) -> dict[str, Any]:
@@ -207,9 +210,10 @@ def _start_clustering(kind: TaskKind, params: dict[str, Any], db: Database, redi
 ANALYSIS = TaskKind(
     path="tasks.analysis.run_analysis_task", task_type="main_analysis", name="analysis", title="Analysis",
     busy="an analysis is already running", parse=_analysis,
-    param_names=("num_recent_albums", "top_n_moods", "rebuild_index"),
+    param_names=("num_recent_albums", "top_n_moods", "rebuild_index", "fast", "upgrade_fast"),
     hint='e.g. {"num_recent_albums": 0} (0: the whole library), "top_n_moods", {"rebuild_index": true} to rebuild '
-         'the similarity index whole at the end')
+         'the similarity index whole at the end, {"fast": true} for fast analysis, {"upgrade_fast": true} to '
+         'analyse the fast ones again in full')
 CLUSTERING = TaskKind(
     path="tasks.clustering.run_clustering_task", task_type="main_clustering", name="clustering", title="Clustering",
     busy="a clustering task is already running", parse=_clustering, param_names=(), start=_start_clustering,

@@ -22,6 +22,7 @@
       const body = await api("/api/analysis/start", { method: "POST", body: {
         num_recent_albums: Number(data.get("num_recent_albums")),
         top_n_moods: Number(data.get("top_n_moods")),
+        ...(data.get("fast") === "on" ? { fast: true } : {}),  // unticked: the server's rule for a first run
       } });
       message.textContent = `Analysis started (task ${body.task_id}).`;
     } catch (err) {
@@ -67,6 +68,17 @@
       `${count} ${i === 0 ? (count === 1 ? "track has" : "tracks have") : ""} an older ${PART_NAMES[part] || part}`
         .replace("  ", " ")).join(", ") + ".";
   }
+  document.getElementById("upgrade-fast").addEventListener("click", async () => {
+    message.classList.remove("error");
+    try {
+      const body = await api("/api/analysis/start", { method: "POST", body: { num_recent_albums: 0,
+        top_n_moods: Number(new FormData(form).get("top_n_moods")), fast: false, upgrade_fast: true } });
+      message.textContent = `Analysis started (task ${body.task_id}): it analyses the fast ones again in full.`;
+    } catch (err) {
+      message.textContent = `Could not start: ${err.message}`;
+      message.classList.add("error");
+    }
+  });
   document.getElementById("update-parts").addEventListener("click", async () => {
     message.classList.remove("error");
     try {
@@ -82,6 +94,9 @@
   async function loadSummary() {
     const body = await api("/api/analysis/summary");
     showOutdated(body.outdated_parts);
+    document.getElementById("fast-box").hidden = !body.fast_tracks;
+    document.getElementById("fast-count").textContent =
+      `${body.fast_tracks} ${body.fast_tracks === 1 ? "track was" : "tracks were"}`;
     const run = body.last_run;
     const box = document.getElementById("last-run-summary");
     if (run) {
