@@ -91,9 +91,9 @@ def end_to_end(files: list[Path], *, workers: list[int], album_size: int) -> lis
     return lines
 
 
-def _one_run(db: Database, env: dict[str, str], workers: int) -> str:
+def _one_run(db: Database, env: dict[str, str], workers: int, params: dict[str, Any] | None = None) -> str:
     with task_workers(env, child_workers=workers):
-        row, wall = run_main_task(db, ANALYSIS, {"num_recent_albums": 0}, config_for(env))
+        row, wall = run_main_task(db, ANALYSIS, {"num_recent_albums": 0, **(params or {})}, config_for(env))
     task_id = row["task_id"]
     jobs = db.fetch_all("""SELECT result, EXTRACT(EPOCH FROM finished_at - started_at) AS busy FROM task_status
                             WHERE parent_task_id = %s AND status = 'SUCCESS'""", (task_id,))
