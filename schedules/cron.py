@@ -61,6 +61,10 @@ def normalize(expression: str) -> str:
         croniter(text)
     except (CroniterError, ValueError, KeyError) as exc:
         raise CronError("cron_expr", f"{text!r} is not a valid cron expression: {exc}") from None
+    try:  # valid fields can still name no date at all (30 February)
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except (CroniterError, ValueError) as exc:
+        raise CronError("cron_expr", f"{text!r} never fires: no date matches it ({exc})") from None
     return text
 
 
@@ -91,9 +95,15 @@ def _times(expression: str, zone: zoneinfo.ZoneInfo, after: datetime) -> Iterato
     """The run times after `after` (aware), in `zone`, with the fall-back rule of the module docstring."""
     five = _five_fields(expression)
     by_the_clock = five.split(" ")[1].startswith("*")
-    times = croniter(five, after.astimezone(zone))
+    try:
+        times = croniter(five, after.astimezone(zone))
+    except (CroniterError, ValueError, KeyError) as exc:  # stored before it was checked
+        raise CronError("cron_expr", f"{expression!r} is not a valid cron expression: {exc}") from None
     while True:
-        moment: datetime = times.get_next(datetime)
+        try:
+            moment: datetime = times.get_next(datetime)
+        except (CroniterError, ValueError) as exc:  # a stored expression no date matches
+            raise CronError("cron_expr", f"{expression!r} never fires: no date matches it ({exc})") from None
         if not by_the_clock and moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset():
             continue  # the second occurrence of a wall-clock time on the fall-back night
         yield moment
@@ -141,6 +151,8 @@ def due_run(expression: str, zone_name: str, *, since: datetime, now: datetime, 
 
 
 def _last_before(expression: str, zone: zoneinfo.ZoneInfo, now: datetime) -> datetime:
-    times = croniter(_five_fields(expression), now.astimezone(zone))
-    moment: datetime = times.get_prev(datetime)
+    try:
+        moment: datetime = croniter(_five_fields(expression), now.astimezone(zone)).get_prev(datetime)
+    except (CroniterError, ValueError) as exc:
+        raise CronError("cron_expr", f"{expression!r} never fires: no date matches it ({exc})") from None
     return moment

@@ -131,6 +131,9 @@ def run_due(db: Database, redis: Redis, config: Config, *, now: datetime | None 
         except CronError as exc:
             log.warning("schedule %r: %s", schedule["name"], exc)
             continue
+        except Exception:  # whatever else is wrong with this row, the schedules after it still run
+            log.exception("schedule %r could not be judged", schedule["name"])
+            continue
         if due is None:
             continue
         kind = "catch_up" if due.catch_up else "scheduled"

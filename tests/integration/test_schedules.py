@@ -135,6 +135,28 @@ def test_a_run_due_while_its_task_type_runs_is_skipped(client, db, redis, config
     assert [r["outcome"] for r in later] == ["started"] and later[0]["task_id"] != running
 
 
+def test_an_expression_that_never_fires_is_refused_and_a_stored_one_stops_no_other(client, db, redis, config):
+    for answer in (client.post("/api/cron", json={**NIGHTLY, "cron_expr": "0 0 30 2 *"}),
+                   client.get("/api/cron/preview", query_string={"cron_expr": "0 0 30 2 *", "timezone": "UTC"})):
+        assert answer.status_code == 400 and answer.get_json()["parameter"] == "cron_expr"
+        assert "never fires" in answer.get_json()["error"]
+    leap = make(client, name="Leap day", cron_expr="0 0 29 2 *", timezone="UTC")  # fires, once in four years
+    assert leap["next_runs"][0].startswith("2028-02-29")
+    # one stored before the check, first in the list, beside a due one
+    bad = make(client, name="A broken one", cron_expr="0 * * * *", timezone="UTC")
+    db.execute("UPDATE schedules SET cron_expr = '0 0 30 2 *' WHERE schedule_id = %s", (bad["schedule_id"],))
+    good = make(client, name="B hourly", cron_expr="0 * * * *", timezone="UTC", task_type="map_projection",
+                params={})
+    for schedule in (bad, good):
+        backdate(db, schedule["schedule_id"], datetime(2026, 12, 3, 9, 30, tzinfo=UTC))
+    listed = client.get("/api/cron")
+    assert listed.status_code == 200
+    assert {s["name"]: s["next_runs"] == [] for s in listed.get_json()} == {
+        "Leap day": False, "A broken one": True, "B hourly": False}
+    done = run_due(db, redis, config, now=datetime(2026, 12, 3, 10, 0, 30, tzinfo=UTC))
+    assert [(r["schedule"], r["outcome"]) for r in done] == [("B hourly", "started")]
+
+
 def test_after_downtime_one_catch_up_run_not_one_per_missed_time(client, db, redis, config):
     schedule = make(client, cron_expr="0 * * * *", timezone="UTC", task_type="map_projection", params={})
     sid = schedule["schedule_id"]

@@ -26,7 +26,8 @@ def test_valid_expressions_are_stored_tidy(text, stored):
 
 @pytest.mark.parametrize("text, says", [("", "required"), ("* * * *", "has 4 fields"), ("0 0 * * * *", "has 6 fields"),
                                         ("61 * * * *", "not a valid cron expression"), ("@reboot", "not one of"),
-                                        ("0 25 * * *", "not a valid"), ("x y z a b", "not a valid")])
+                                        ("0 25 * * *", "not a valid"), ("x y z a b", "not a valid"),
+                                        ("0 0 30 2 *", "never fires"), ("0 0 31 4,6,9,11 *", "never fires")])
 def test_invalid_expressions_name_the_field(text, says):
     with pytest.raises(CronError) as caught:
         normalize(text)
