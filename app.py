@@ -46,6 +46,7 @@ from db.app_settings import seal_plaintext
 from db.chat_queries import ensure_chat_role
 from db.migrate import apply_migrations
 from infra.connections import get_db, get_redis
+from infra.data_dir import private_data_dir
 from infra.logs import configure_logging
 from routes.context import Runtime
 from routes.errors import register_error_handlers
@@ -126,6 +127,7 @@ def start_web_process(app: Flask) -> None:
     reconciler (both daemon threads, ended by setting the runtime's `stop_background`)."""
     runtime: Runtime = app.extensions["audiomuse"]
     cfg = runtime.config
+    private_data_dir(cfg.DATA_DIR)
     apply_migrations(cfg.database_url)
     runtime.chat_role = ensure_chat_role(runtime.db, cfg.AI_CHAT_DB_USER_NAME, cfg.AI_CHAT_DB_USER_PASSWORD)
     if not runtime.chat_role.ready:

@@ -23,6 +23,7 @@ import requests
 import config as config_module
 from config import PROJECT_ROOT, Config, redact_url
 from db.migrate import apply_migrations
+from infra.data_dir import private_data_dir
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServiceError
 from infra.logs import configure_logging
 
@@ -70,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_module.load_or_exit()
     configure_logging(config.LOG_LEVEL)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    data_dir = Path(config.DATA_DIR)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_data_dir(config.DATA_DIR)
 
     stopping = False
 

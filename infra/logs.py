@@ -1,8 +1,9 @@
-"""Logging for every entry point: one format, and credentials never written.
+"""Logging for every entry point: one format, one line a record, and credentials never written.
 
 Libraries log what they see: urllib3 logs the full URL of every retried request, and a Subsonic URL carries the
 user's token and salt (`t=`, `s=`) or, for old servers, the password itself (`p=enc:…`). Every log record is
-therefore redacted when it is made (a record factory, so no handler, pytest's included, ever sees the secret).
+therefore redacted when it is made (a record factory, so no handler, pytest's included, ever sees the secret), and
+its control characters escaped (a request path or a file name with a newline cannot forge a log line).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ _SECRET_HEADERS = re.compile(
     r"(?i)((?:x-emby-token|x-mediabrowser-token|x-goog-api-key|authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)"
     r"(?:(?:bearer|basic)\s+)?[^'\"\s,}]+")
 _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/:@\s]*:)[^@/\s]+@")
+
+
+# Control characters but the tab: a newline in a request path or a track title must not start a forged log line.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: newlines as \\n, carriage returns as \\r, other control characters as \\xNN."""
+    return _CONTROLS.sub(lambda m: {"\n": "\\n", "\r": "\\r"}.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def redact(text: str) -> str:
@@ -46,7 +56,7 @@ def install_redaction() -> None:
             message = record.getMessage()
         except Exception:  # a malformed call: leave it to logging's own error report
             return record
-        cleaned = redact(message)
+        cleaned = escape_controls(redact(message))
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         return record

@@ -189,7 +189,14 @@ def _same_origin() -> bool:
 
 def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: bool) -> None:
     """The request guard. `exposed`: the server listens beyond loopback, where it fails closed until a password
-    exists: only /setup (with the setup code from the log), /login, /api/health and static files answer."""
+    exists: only /setup (with the setup code from the log), /login, /api/health and static files answer. Every
+    answer says it may be framed by AudioMuse's own pages only (no clickjacking from another site)."""
+    @app.after_request
+    def _no_framing(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
     @app.before_request
     def _guard() -> ResponseReturnValue | None:
         path = request.path

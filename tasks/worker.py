@@ -25,6 +25,7 @@ from rq import SimpleWorker  # noqa: E402
 import config as config_module  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
 from infra.connections import get_db, get_redis  # noqa: E402
+from infra.data_dir import private_data_dir  # noqa: E402
 from infra.logs import configure_logging  # noqa: E402
 from tasks.queues import QUEUE_NAMES, get_queues  # noqa: E402
 from tasks.reconcile import reconcile_dead_workers  # noqa: E402
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_module.load_or_exit()
     config_module.install(config)
     configure_logging(config.LOG_LEVEL)
+    private_data_dir(config.DATA_DIR)
     apply_migrations(config.database_url)
     connection = get_redis(config)
     reconcile_dead_workers(get_db(config), connection, dead_after_seconds=config.TASK_DEAD_AFTER_SECONDS)

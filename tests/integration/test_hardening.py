@@ -1,0 +1,42 @@
+"""Issue 32's smaller audit findings, each checked against the real web app: pages cannot be framed by another
+site, a newline in a request path or a tag cannot forge a log line, DATA_DIR is private to AudioMuse's user."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_every_answer_forbids_framing_by_another_site(client):
+    for path in ("/", "/analysis", "/api/health", "/api/active_tasks", "/no-such-page"):
+        answer = client.get(path)
+        assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'self'", path
+        assert answer.headers["X-Frame-Options"] == "SAMEORIGIN", path
+
+
+def test_control_characters_in_a_log_record_stay_on_its_line(app, caplog):
+    # `app`: the web process's logging set up as it runs (serve() installs it)
+    caplog.set_level(logging.INFO)
+    forged = "abc\n2026-12-07 04:00:00 WARNING audiomuse: admin password changed"
+    logging.getLogger("audiomuse.test").warning("no task %s; a title from a tag: %s", forged,
+                                                "Song\r\nINFO forged\x1b[31m")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "audiomuse.test"]
+    assert line == ("no task abc\\n2026-12-07 04:00:00 WARNING audiomuse: admin password changed; a title from a "
+                    "tag: Song\\r\\nINFO forged\\x1b[31m")
+
+
+def test_data_dir_is_created_private_and_an_open_one_is_narrowed(tmp_path):
+    fresh, opened = tmp_path / "fresh" / "data", tmp_path / "opened"
+    opened.mkdir(mode=0o755)
+    opened.chmod(0o755)
+    code = ("import sys; from infra.data_dir import private_data_dir; "
+            "[private_data_dir(p) for p in sys.argv[1:]]")
+    subprocess.run([sys.executable, "-c", code, str(fresh), str(opened)], cwd=REPO_ROOT, check=True,
+                   env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    for folder in (fresh, opened):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
