@@ -50,6 +50,7 @@ from infra.data_dir import private_data_dir
 from infra.logs import configure_logging
 from routes.context import Runtime
 from routes.errors import register_error_handlers
+from routes.params import refuse_nul_bytes
 from routes.security import LazyKeySessionInterface, install_security, setup_code
 from routes.static_files import install_static_files
 from services.artists import CACHE_NAME as ARTIST_CACHE
@@ -112,6 +113,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["audiomuse"] = runtime
     install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
     register_error_handlers(app)
+    app.before_request(refuse_nul_bytes)
     install_static_files(app)
     for blueprint in (routes.auth.bp, routes.pages.bp, routes.tasks.bp, routes.health.bp, routes.home.bp,
                       routes.analysis.bp, routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,

@@ -40,3 +40,31 @@ def test_data_dir_is_created_private_and_an_open_one_is_narrowed(tmp_path):
                    env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     for folder in (fresh, opened):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_a_nul_byte_anywhere_in_a_request_is_a_400_naming_where(client):
+    for answer, parameter in (
+            (client.get("/api/status/ab%00cd"), "path"),
+            (client.post("/api/cancel/ab%00cd"), "path"),
+            (client.get("/api/similar_tracks", query_string={"item_id": "a\x00b", "n": 5}), "item_id"),
+            (client.post("/api/cron", json={"name": "Night\x00ly", "task_type": "analysis",
+                                            "cron_expr": "0 3 * * *"}), "name"),
+            (client.post("/api/smart_playlists", json={"name": "x", "rules": [{"field": "tag\x00",
+                                                                                "op": "is", "value": "rock"}]}),
+             "field"),
+            (client.post("/chat/api/chatPlaylist", json={"userInput": "jazz", "ai_provider": "ollama",
+                                                         "ollama_model_name": "llama\x00"}), "ollama_model_name"),
+            (client.post("/api/create_playlist", json={"playlist_name": "Mix\x00", "track_ids": ["a"]}),
+             "playlist_name")):
+        body = answer.get_json()
+        assert answer.status_code == 400 and body["parameter"] == parameter, (parameter, answer.status_code, body)
+
+
+def test_numbers_and_time_zones_out_of_range_are_400s(client):
+    for answer, parameter in (
+            (client.post("/api/clap/search", json={"query": "calm piano", "limit": "Infinity"}), "limit"),
+            (client.post("/api/clap/search", json={"query": "calm piano", "limit": float("inf")}), "limit"),
+            (client.get("/api/cron/preview",
+                        query_string={"cron_expr": "0 3 * * *", "timezone": "Europe/" + "x" * 300}), "timezone")):
+        body = answer.get_json()
+        assert answer.status_code == 400 and body["parameter"] == parameter, (parameter, answer.status_code, body)
