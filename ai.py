@@ -214,12 +214,14 @@ def _server_message(response: requests.Response, key: str) -> str:
         body = response.json()
     except ValueError:
         body = None
-    message: Any = response.text
+    message: Any = None  # never the body itself: a page that is no LLM's error answer is not shown
     if isinstance(body, dict):
         error = body.get("error")
         # OpenAI, Mistral, Gemini: {"error": {"message"}}; Ollama: {"error": "..."}; others: message / detail
         message = (error.get("message") if isinstance(error, dict) else error) or body.get("message") \
-            or body.get("detail") or response.text
+            or body.get("detail")
+    if not isinstance(message, str) or not message.strip():
+        message = f"{response.reason or 'an error'} (not an error answer of an LLM API)"
     # redact before trimming, so a cut cannot leave part of the key behind
     text = " ".join(_redact(str(message), key).split()) or response.reason or "no message"
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"

@@ -321,6 +321,9 @@ class Config:
     AI_MODEL_PROVIDER: str = _setting("none", "LLM used to name playlists", choices=("none", *AI_PROVIDERS))
     AI_REQUEST_TIMEOUT_SECONDS: float = _setting(60.0, "Timeout of one LLM request", minimum=1)
     OLLAMA_SERVER_URL: str = _setting("http://127.0.0.1:11434", "Ollama server URL")
+    AI_ALLOWED_URLS: str = _setting(
+        "", "Comma-separated URL prefixes a request may name as its LLM server (the chat's ollama_server_url) "
+        "besides the configured server URLs; empty: only those")
     OLLAMA_MODEL_NAME: str = _setting("llama3.1:8b", "Ollama model")
     OPENAI_SERVER_URL: str = _setting("https://api.openai.com/v1",
                                       "Base URL of an OpenAI-compatible chat completions API")
@@ -465,6 +468,15 @@ class Config:
         merged = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         merged.update(values)
         return Config.from_mapping(merged)
+
+    def allows_ai_url(self, url: str) -> bool:
+        """Whether a request may have the server call `url` as its LLM: a configured server URL, or one under a
+        prefix of AI_ALLOWED_URLS (never any address a client names: that would make the server a port scanner)."""
+        wanted = url.strip().rstrip("/")
+        configured = {u.strip().rstrip("/") for u in (self.OLLAMA_SERVER_URL, self.OPENAI_SERVER_URL,
+                                                      self.GEMINI_SERVER_URL, self.MISTRAL_SERVER_URL) if u.strip()}
+        prefixes = [p.strip().rstrip("/") for p in self.AI_ALLOWED_URLS.split(",") if p.strip()]
+        return wanted in configured or any(wanted == p or wanted.startswith(p + "/") for p in prefixes)
 
     def _check_consistency(self) -> None:
         from audio.providers import ProviderSettingError, parse_setting

@@ -66,6 +66,9 @@ def chat_playlist_route() -> Response:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
             raise bad_parameter("ollama_server_url", url, "an http:// or https:// URL without user or password")
+        if not rt.config.allows_ai_url(url):
+            raise ApiError(400, "ollama_server_url is not a server this AudioMuse may call: set it as "
+                                "OLLAMA_SERVER_URL or add it to AI_ALLOWED_URLS", parameter="ollama_server_url")
     wait = over_limit(rt.redis, "chat", limit=rt.config.CHAT_MAX_REQUESTS_PER_MINUTE, window_seconds=60)
     if wait is not None:
         raise ApiError(429, f"too many playlist requests; try again in {wait} s", retry_after=wait)

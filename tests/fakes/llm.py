@@ -38,6 +38,7 @@ class FakeLLM(BackgroundServer):
         self.error_message = "something went wrong"
         self.malformed = False
         self.body: Any = None
+        self.page: bytes | None = None  # answered as a 404 HTML page: some internal server's, not an LLM's
         self.delay_seconds = 0.0
         self.requests: list[Recorded] = []
         super().__init__(self._handler_class(), name="fake-llm")
@@ -72,7 +73,7 @@ class FakeLLM(BackgroundServer):
         status, payload = self._answer(urlsplit(request.path).path, body)
         try:
             request.send_response(status)
-            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Type", "text/html" if self.page is not None else "application/json")
             request.send_header("Content-Length", str(len(payload)))
             request.end_headers()
             request.wfile.write(payload)
@@ -80,6 +81,8 @@ class FakeLLM(BackgroundServer):
             pass  # the client gave up (timeout test)
 
     def _answer(self, path: str, body: Any) -> tuple[int, bytes]:
+        if self.page is not None:
+            return 404, self.page
         if self.status:
             error = {"message": self.error_message, "type": "invalid_request_error", "code": self.status}
             return self.status, json.dumps({"error": error}).encode()

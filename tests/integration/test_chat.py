@@ -47,6 +47,7 @@ def llm():  # type: ignore[no-untyped-def]
 def chat(make_config, db, redis, llm, tmp_path: Path):  # type: ignore[no-untyped-def]
     (tmp_path / "music").mkdir()
     config = make_config(AI_MODEL_PROVIDER="ollama", OLLAMA_SERVER_URL=llm.url, MUSIC_DIR=str(tmp_path / "music"),
+                         AI_ALLOWED_URLS="http://127.0.0.1:9, http://llm.lan:11434/ollama",
                          PLAYLIST_DIR=str(tmp_path / "playlists"), ALCHEMY_MAX_N_RESULTS=50,
                          CHAT_DEFAULT_N_RESULTS=10, MAX_SONGS_PER_ARTIST=10, CHAT_STATEMENT_TIMEOUT_MS=500)
     app = serve(config)
@@ -150,6 +151,25 @@ def test_a_missing_key_or_an_llm_that_is_down_takes_the_fallback(chat, llm):
     assert "tag rock" in down["understood"]
     llm.status = 500
     assert any("could not be asked" in w for w in ask(chat, "happy rock")["warnings"])
+
+
+def test_only_configured_or_allowed_llm_urls_are_called_and_no_reply_body_is_shown(chat, llm):
+    calls = len(llm.requests)
+    for url in ("http://127.0.0.1:5432/", "http://169.254.169.254/latest/meta-data", "http://llm.lan:11434/",
+                "http://llm.lan:11434/ollamax", llm.url + "/../other"):
+        answer = chat.post("/chat/api/chatPlaylist", json={"userInput": "jazz", "ai_provider": "ollama",
+                                                           "ollama_server_url": url})
+        assert answer.status_code == 400 and answer.get_json()["parameter"] == "ollama_server_url", url
+        assert "AI_ALLOWED_URLS" in answer.get_json()["error"]
+    assert len(llm.requests) == calls  # refused before any connection
+    ask(chat, "jazz", ai_provider="ollama", ollama_server_url=llm.url + "/")
+    assert len(llm.requests) > calls  # the configured one, with or without its slash, is called
+
+    llm.page = b"<html><title>Router admin</title><body>admin password: hunter2</body></html>"
+    shown = ask(chat, "happy rock", ai_provider="ollama")
+    warnings = " ".join(shown["warnings"])
+    assert shown["path"] == "fallback" and "HTTP 404" in warnings
+    assert "hunter2" not in warnings and "Router admin" not in warnings
 
 
 @pytest.mark.parametrize(("body", "parameter"), [
