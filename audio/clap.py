@@ -45,7 +45,7 @@ def require_file(setting: str, path: str | Path) -> None:
 
 
 def open_session(setting: str, path: str | Path, *, intra_op_threads: int = 0, providers: str = "cpu",
-                 available: Sequence[str] | None = None) -> GuardedSession:
+                 available: Sequence[str] | None = None, label: str = "") -> GuardedSession:
     """An onnxruntime session of the file `setting` names (checked to exist) on the provider `providers` (the
     ONNX_PROVIDERS setting; audio.providers) chooses; ClapModelError saying why when it is no model onnxruntime can
     load."""
@@ -57,7 +57,7 @@ def open_session(setting: str, path: str | Path, *, intra_op_threads: int = 0, p
         options.intra_op_num_threads = intra_op_threads
     try:
         return GuardedSession(
-            Path(path).name, lambda chosen: ort.InferenceSession(os.fspath(path), sess_options=options,
+            label or Path(path).name, lambda chosen: ort.InferenceSession(os.fspath(path), sess_options=options,
                                                                  providers=chosen),
             setting=providers, available=available_providers() if available is None else available)
     except Exception as exc:  # onnxruntime raises its own types for a file that is not a model
@@ -156,7 +156,8 @@ class ClapAudioModel:
 
     def __init__(self, path: str | Path, *, setting: str = "CLAP_AUDIO_MODEL_PATH", dimension: int = 512,
                  max_windows: int = 60, batch: int = 4, intra_op_threads: int = 0, providers: str = "auto") -> None:
-        self._session = open_session(setting, path, intra_op_threads=intra_op_threads, providers=providers)
+        self._session = open_session(setting, path, intra_op_threads=intra_op_threads, providers=providers,
+                                     label="CLAP audio")
         self.path = Path(path)
         self.dimension = dimension
         self.max_windows = max_windows

@@ -16,7 +16,8 @@ from tests.seeded_library import insert_track
 def test_the_analysis_is_exported_and_a_bundle_imported_from_the_page(start_site, db, page, tmp_path):
     for i in range(3):
         insert_track(db, item_id=f"t{i}", title=f"Song {i}", artist="Artist", vector=np.full(200, i + 1.0))
-    db.execute("UPDATE tracks SET content_fingerprint = md5(item_id), analysis_version = %s", (ANALYSIS_VERSION,))
+    db.execute("""UPDATE tracks SET content_fingerprint = md5(item_id), analysis_version = %s,
+                                    tags = '{"rock": 0.5}', moods = '{"happy": 0.5}'""", (ANALYSIS_VERSION,))
     base = start_site()
     page.goto(base + "/analysis")
 

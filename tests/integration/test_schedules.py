@@ -49,7 +49,8 @@ def test_crud_and_errors_that_name_the_field(client, db):
     body = created.get_json()
     assert body["description"] == "At 03:00" and body["task_label"] == "Analysis"
     assert len(body["next_runs"]) == 3 and all(t.endswith(("+01:00", "+02:00")) for t in body["next_runs"])
-    assert body["params"] == {"num_recent_albums": 0, "top_n_moods": 5, "rebuild_index": False}  # defaults filled in
+    assert body["params"] == {"num_recent_albums": 0, "top_n_moods": 5, "rebuild_index": False, "fast": None,
+                              "upgrade_fast": False}  # defaults filled in
     again = client.post("/api/cron", json={**NIGHTLY, "cron_expr": "0 4 * * MON-FRI"})  # same name: an update
     assert again.status_code == 200 and again.get_json()["schedule_id"] == body["schedule_id"]
     assert again.get_json()["description"] == "At 04:00, Monday through Friday"

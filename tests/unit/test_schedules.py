@@ -99,7 +99,8 @@ def check(task_type, params):
 
 
 def test_parameters_are_validated_like_the_matching_api():
-    assert check("analysis", {}) == {"num_recent_albums": 0, "top_n_moods": 5, "rebuild_index": False}
+    assert check("analysis", {}) == {"num_recent_albums": 0, "top_n_moods": 5, "rebuild_index": False, "fast": None,
+                                     "upgrade_fast": False}
     assert check("cleaning", {"dry_run": "yes"}) == {"dry_run": True}
     assert check("map_projection", None) == {"full": False}
     assert check("clustering", {"preset": True}) == {"preset": True}
