@@ -39,6 +39,10 @@ from config import PROJECT_ROOT, Config  # noqa: E402
 from db.pool import Database  # noqa: E402
 
 
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def chosen(count: int, stride: int) -> list[int]:
     """The patches `analyze_samples` sends through the model at this stride (centred)."""
     if stride <= 1 or count <= 1:
@@ -98,7 +102,7 @@ def main() -> int:
         cosine = np.sum(unit(emb) * unit(full), axis=1)
         tags = [len(set(np.argsort(-t)[:5].tolist()) & top[i]) / 5 for i, t in enumerate(fast[stride]["tags"])]
         near = [len(a & b) / 10 for a, b in zip(nearest(emb), full_near, strict=True)]
-        lines.append(f"| every {stride}th | {statistics.median(fast[stride]['seconds']):.2f} | "
+        lines.append(f"| every {ordinal(stride)} | {statistics.median(fast[stride]['seconds']):.2f} | "
                      f"{np.median(cosine):.4f} / {np.percentile(cosine, 5):.4f} | {np.mean(tags):.3f} | "
                      f"{np.mean(near):.3f} |")
     stride = Config().FAST_ANALYSIS_PATCH_STRIDE
@@ -111,7 +115,7 @@ def main() -> int:
         db = Database(database_url, max_connections=4)
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
                    MEDIASERVER_TYPE="local", MUSIC_DIR=str(work / "music"), PLAYLIST_DIR=str(work / "playlists"))
-        for name, params in (("full", {"fast": False}), (f"fast (every {stride}th)", {"fast": True})):
+        for name, params in (("full", {"fast": False}), (f"fast (every {ordinal(stride)})", {"fast": True})):
             db.execute("TRUNCATE tracks, embeddings, analysis_failures, task_status CASCADE")
             row = end_to_end_run(db, env, args.workers, params)
             lines.append(row.replace(f"| {args.workers} |", f"| {name} |", 1))
