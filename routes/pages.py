@@ -73,8 +73,13 @@ def analysis() -> str:
                            defaults={"num_recent_albums": rt.config.NUM_RECENT_ALBUMS,
                                      "top_n_moods": rt.config.TOP_N_MOODS},
                            source={"type": rt.config.MEDIASERVER_TYPE, "music_dir": rt.config.MUSIC_DIR},
-                           fast_stride=rt.config.FAST_ANALYSIS_PATCH_STRIDE,
+                           fast_stride=_ordinal(rt.config.FAST_ANALYSIS_PATCH_STRIDE),
                            fast_first=rt.config.FAST_ANALYSIS_FIRST_RUN_TRACKS)
+
+
+def _ordinal(n: int) -> str:
+    """3 → "3rd" (the fast analysis's stride, in words a reader expects)."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 @bp.route("/clustering")
