@@ -9,7 +9,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from werkzeug.wrappers import Response
 
 from routes.context import runtime
-from routes.ratelimit import clear, over_limit, uses
+from routes.ratelimit import clear, over_limit
 from routes.security import MIN_PASSWORD_LENGTH, change_password, csrf_token, end_all_sessions, set_up
 
 bp = Blueprint("auth", __name__)
@@ -37,8 +37,11 @@ def login() -> str | Response | tuple[str, int]:
     if not auth.enabled:
         return redirect(url_for("pages.home"))
     if request.method == "POST":
-        failures, wait = uses(rt.redis, "login-failures")
-        if failures >= LOGIN_FAILURES_ALLOWED:
+        # The attempt is counted (one atomic INCR) before the password is checked: parallel guesses cannot all pass
+        # a check of the count made before any of them failed. A right password clears the count.
+        wait = over_limit(rt.redis, "login-failures", limit=LOGIN_FAILURES_ALLOWED,
+                          window_seconds=LOGIN_WINDOW_SECONDS)
+        if wait is not None:
             minutes = max(1, round(wait / 60))
             return render_template("login.html", error=f"Too many wrong passwords from your address: try again in "
                                    f"{minutes} min.", next=request.form.get("next", "")), 429
@@ -47,7 +50,6 @@ def login() -> str | Response | tuple[str, int]:
             auth.sign_in(session)
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
-        over_limit(rt.redis, "login-failures", limit=LOGIN_FAILURES_ALLOWED, window_seconds=LOGIN_WINDOW_SECONDS)
         return render_template("login.html", error="Wrong password.", next=request.form.get("next", "")), 401
     return render_template("login.html", error=None, next=request.args.get("next", ""))
 

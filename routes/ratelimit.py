@@ -35,16 +35,6 @@ def over_limit(connection: redis.Redis, name: str, *, limit: int, window_seconds
     return max(ttl, 1) if count > limit else None
 
 
-def uses(connection: redis.Redis, name: str) -> tuple[int, int]:
-    """(uses of `name` by this client in the current window, seconds left in it); (0, 0) when Redis is away."""
-    key = f"audiomuse:ratelimit:{name}:{client_address()}"
-    try:
-        count, ttl = connection.get(key), connection.ttl(key)
-    except redis.RedisError:
-        return 0, 0
-    return (int(count) if count else 0), max(int(ttl), 0)
-
-
 def clear(connection: redis.Redis, name: str) -> None:
     try:
         connection.delete(f"audiomuse:ratelimit:{name}:{client_address()}")

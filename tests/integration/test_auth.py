@@ -252,6 +252,32 @@ def test_password_guessing_is_stopped_after_five_failures(locked_app):
     assert login(client).status_code == 302
 
 
+def test_parallel_guesses_get_five_password_checks_in_all(locked_app):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from werkzeug.serving import make_server
+
+    http = make_server("127.0.0.1", 0, locked_app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{http.server_port}"
+
+    def guess(number: int) -> int:
+        import requests
+
+        with requests.Session() as browser:
+            token = csrf_from(browser.get(base + "/login", timeout=30).content)
+            return browser.post(base + "/login", data={"password": f"wrong {number}", "csrf_token": token},
+                                timeout=60, allow_redirects=False).status_code
+
+    try:
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = list(pool.map(guess, range(40)))
+    finally:
+        http.shutdown()
+    assert sorted(statuses) == [401] * 5 + [429] * 35  # each of the 40 counted before its check: 5 checked
+
+
 def test_log_out_everywhere_and_a_password_change_end_other_sessions(make_config):
     app = serve(make_config())
     try:
