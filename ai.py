@@ -146,6 +146,8 @@ def _post(provider: str, url: str, shown: str, body: dict[str, Any], *, headers:
         return response.json()
     except ValueError:
         raise AIError(f"{provider}: the answer from {shown} is not valid JSON") from None
+    except RecursionError:  # the request was fine: the LLM's answer is what cannot be read
+        raise AIError(f"{provider}: the answer from {shown} is nested too deeply") from None
 
 
 class _MissingField(ValueError):
@@ -212,7 +214,7 @@ def _server_message(response: requests.Response, key: str) -> str:
     """The error text of a failed answer, one line, key redacted, at most MESSAGE_LIMIT characters."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     message: Any = None  # never the body itself: a page that is no LLM's error answer is not shown
     if isinstance(body, dict):

@@ -179,6 +179,13 @@ def _limit(stmt: ast.SelectStmt, max_limit: int) -> int:
 
 def validate_chat_query(sql: object, params: object = None, *, max_limit: int) -> ValidatedQuery:
     """The query and its parameters when the chat may run them; raises ChatQueryRejected saying why not."""
+    try:
+        return _validated(sql, params, max_limit=max_limit)
+    except RecursionError:  # an LLM answer of thousands of nested parentheses: refused, not a crash
+        raise ChatQueryRejected("it is nested too deeply") from None
+
+
+def _validated(sql: object, params: object, *, max_limit: int) -> ValidatedQuery:
     if not isinstance(sql, str) or not sql.strip():
         raise ChatQueryRejected("there is no query")
     if len(sql) > 10_000:

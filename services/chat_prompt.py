@@ -66,6 +66,8 @@ def _first_object(text: str) -> Any:
             value, _ = decoder.raw_decode(candidate)
         except ValueError:
             continue
+        except RecursionError:  # nested thousands deep: not an answer the chat can use
+            raise ChatAnswerInvalid("the answer's JSON is nested too deeply") from None
         if isinstance(value, dict):
             return value
     raise ChatAnswerInvalid("the answer is not JSON")

@@ -39,6 +39,7 @@ class FakeLLM(BackgroundServer):
         self.malformed = False
         self.body: Any = None
         self.page: bytes | None = None  # answered as a 404 HTML page: some internal server's, not an LLM's
+        self.raw: bytes | None = None  # answered as it is, status 200
         self.delay_seconds = 0.0
         self.requests: list[Recorded] = []
         super().__init__(self._handler_class(), name="fake-llm")
@@ -83,6 +84,8 @@ class FakeLLM(BackgroundServer):
     def _answer(self, path: str, body: Any) -> tuple[int, bytes]:
         if self.page is not None:
             return 404, self.page
+        if self.raw is not None:
+            return 200, self.raw
         if self.status:
             error = {"message": self.error_message, "type": "invalid_request_error", "code": self.status}
             return self.status, json.dumps({"error": error}).encode()

@@ -172,6 +172,24 @@ def test_only_configured_or_allowed_llm_urls_are_called_and_no_reply_body_is_sho
     assert "hunter2" not in warnings and "Router admin" not in warnings
 
 
+def test_llm_answers_nested_thousands_deep_take_the_fallback(chat, llm):
+    deep = 100_000
+    answers = {
+        "the envelope": b'{"response": ' + b"[" * deep + b"]" * deep + b"}",
+        "the answer's JSON": json.dumps({"response": '{"query": ' + "[" * deep + "]" * deep + "}"}).encode(),
+        "the query": json.dumps({"response": json.dumps(
+            {"query": "SELECT item_id FROM chat_tracks WHERE " + "NOT " * 2400 + "true LIMIT 5",
+             "params": []})}).encode(),
+    }
+    for what, raw in answers.items():
+        llm.raw = raw
+        answer = chat.post("/chat/api/chatPlaylist", json={"userInput": "happy rock"})
+        assert answer.status_code == 200, (what, answer.get_json())
+        body = answer.get_json()["response"]
+        assert body["path"] == "fallback" and body["query_results"], what
+        assert any("nested too deeply" in w for w in body["warnings"]), (what, body["warnings"])
+
+
 @pytest.mark.parametrize(("body", "parameter"), [
     ({}, "userInput"), ({"userInput": "   "}, "userInput"), ({"userInput": "x" * 1001}, "userInput"),
     ({"userInput": 5}, "userInput"), ({"userInput": "jazz", "ai_provider": "skynet"}, "ai_provider"),
