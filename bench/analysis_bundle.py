@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -31,7 +29,7 @@ import psycopg2  # noqa: E402
 from audio.analyze import ANALYSIS_VERSION  # noqa: E402
 from audio.musicnn import MODEL_NAME  # noqa: E402
 from bench.similarity import load_library  # noqa: E402
-from bench.stack import embedded_services  # noqa: E402
+from bench.stack import embedded_services, print_figures  # noqa: E402
 from config import PROJECT_ROOT  # noqa: E402
 from db import analysis_bundles as bundle_store  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
@@ -95,12 +93,7 @@ def main() -> int:
         second.close()
         db.close()
         admin.close()
-    print(f"\n### {args.tracks:,} analysed tracks\n")
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load {os.getloadavg()[0]:.1f}.\n")
-    print("| measure | figure |\n|---|---|")
-    for name, figure in rows:
-        print(f"| {name} | {figure} |")
+    print_figures(f"{args.tracks:,} analysed tracks", rows)
     return 0
 
 

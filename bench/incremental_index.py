@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import random
 import shutil
 import sys
@@ -39,6 +38,7 @@ from bench.index_recall import clustered_vectors  # noqa: E402
 from bench.similarity import free_port, load_library  # noqa: E402
 from bench.stack import (  # noqa: E402
     embedded_services,
+    print_figures,
     start_web_server,
     stop_web_server,
     wait_for_caches,
@@ -191,12 +191,7 @@ def main() -> int:
                              f"{(time.perf_counter() - wall) / len(pairs) * 1000:.0f} ms"))
         finally:
             stop_web_server(web)
-    print(f"\n### {args.tracks:,} tracks, {args.added:,} added\n")
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load {os.getloadavg()[0]:.1f}.\n")
-    print("| measure | figure |\n|---|---|")
-    for name, figure in rows:
-        print(f"| {name} | {figure} |")
+    print_figures(f"{args.tracks:,} tracks, {args.added:,} added", rows)
     return 0
 
 

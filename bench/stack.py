@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,14 @@ def run_main_task(db: Database, task: TaskRef, kwargs: dict[str, Any], config: C
     if row["status"] != "SUCCESS":
         raise RuntimeError(f"{task.task_type} ended {row['status']}: {row['message']}")
     return row, seconds
+
+
+def print_figures(title: str, rows: Sequence[tuple[str, str]], *, header: tuple[str, str] = ("measure", "figure"),
+                  load: bool = True) -> None:
+    """A benchmark's figures as markdown: `title` (none when empty), the machine, one row per (name, figure)."""
+    print(f"\n### {title}\n" if title else "")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+          + (f", load {os.getloadavg()[0]:.1f}." if load else ".") + "\n")
+    print(f"| {header[0]} | {header[1]} |\n|---|---|")
+    for name, figure in rows:
+        print(f"| {name} | {figure} |")

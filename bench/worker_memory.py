@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -86,10 +85,10 @@ def main() -> int:
         process.start()
         rows.extend(queue.get(timeout=900))
         process.join()
-    print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.\n")
-    print("| step (each row a fresh process or the one above it) | resident MB |\n|---|---|")
-    for name, mb in rows:
-        print(f"| {name} | {mb:.0f} |")
+    from bench.stack import print_figures  # here: a spawned step re-imports this module, and must stay lean
+
+    print_figures("", [(name, f"{mb:.0f}") for name, mb in rows], load=False,
+                  header=("step (each row a fresh process or the one above it)", "resident MB"))
     return 0
 
 
