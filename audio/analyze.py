@@ -72,8 +72,7 @@ def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_second
     limit = long_track_patches if duration > max_full_seconds else None
     patches = melspec.patches(mel, max_patches=limit)
     if patch_stride > 1 and len(patches) > 1:
-        start = (len(patches) - 1) % patch_stride // 2  # centred: as much of the track left out at each end
-        patches = np.ascontiguousarray(patches[start::patch_stride])
+        patches = np.ascontiguousarray(patches[melspec.every_nth(len(patches), patch_stride)])
     timings["mel"] = time.perf_counter() - started
 
     started = time.perf_counter()

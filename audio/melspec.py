@@ -91,3 +91,11 @@ def patches(log_mel_frames: np.ndarray, *, max_patches: int | None = None) -> np
         keep = np.unique(np.linspace(0, n - 1, max_patches).round().astype(int))
         cut = cut[keep]
     return np.ascontiguousarray(cut)
+
+
+def every_nth(count: int, stride: int) -> list[int]:
+    """The patches fast analysis sends through the model: every `stride`-th of `count`, centred (as much of the
+    track left out at each end); all of them for a stride of 1 or a single patch."""
+    if stride <= 1 or count <= 1:
+        return list(range(count))
+    return list(range((count - 1) % stride // 2, count, stride))

@@ -43,13 +43,6 @@ def ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def chosen(count: int, stride: int) -> list[int]:
-    """The patches `analyze_samples` sends through the model at this stride (centred)."""
-    if stride <= 1 or count <= 1:
-        return list(range(count))
-    return list(range((count - 1) % stride // 2, count, stride))
-
-
 def unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
@@ -83,7 +76,7 @@ def main() -> int:
         full_embeddings.append(output.embeddings.mean(axis=0))
         full_tags.append(output.tags.mean(axis=0))
         for stride in strides:
-            keep = chosen(len(patches), stride)
+            keep = melspec.every_nth(len(patches), stride)
             started = time.perf_counter()
             part = model.predict(np.ascontiguousarray(patches[keep]))
             fast[stride]["seconds"].append(time.perf_counter() - started)

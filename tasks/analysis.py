@@ -269,17 +269,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise  # cancellation, a database outage and the job's own timeout end the album job
     except Exception as exc:  # anything else is this track's problem: record it and go on
-        reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
-        retryable = isinstance(exc, TRANSIENT_ERRORS) or (
-            isinstance(exc, DecodeError) and "decoder process died" in str(exc))
-        track_store.record_failure(ctx.db, track=track, reason=reason, version=ANALYSIS_VERSION,
-                                   task_id=ctx.task_id, retryable=retryable)
-        summary["failed"] += 1
-        if len(summary["failures"]) < MAX_REPORTED_FAILURES:
-            summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
-                                        "path": track.path, "reason": reason})
-        log.info("analysis of %s failed: %s", track.path, reason)
-        return f"failed ({reason})"
+        return f"failed ({_track_failed(ctx, track, exc, summary)})"
     _write_stickers(config, server, track, {"energy": analysis.energy, "moods": analysis.moods,
                                             "tempo_bpm": analysis.tempo_bpm, "camelot": analysis.camelot})
     for stage, seconds in analysis.timings.items():
@@ -308,6 +298,24 @@ def _imported_analysis(ctx: TaskContext, fingerprint: str, *, upgrade_fast: bool
         patch_stride=int(row["patch_stride"]))
 
 
+def _track_failed(ctx: TaskContext, track: Track, exc: Exception, summary: dict[str, Any], *,
+                  doing: str = "") -> str:
+    """Record why the track's analysis (or `doing`, e.g. "updating tempo", counted as an attempt of its own) failed,
+    transient or for good, in the database and the album's summary; the reason."""
+    reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
+    retryable = isinstance(exc, TRANSIENT_ERRORS) or (
+        isinstance(exc, DecodeError) and "decoder process died" in str(exc))
+    shown = f"{doing}: {reason}" if doing else reason
+    track_store.record_failure(ctx.db, track=track, reason=shown, version=ANALYSIS_VERSION, task_id=ctx.task_id,
+                               retryable=retryable, count_attempt=bool(doing))
+    summary["failed"] += 1
+    if len(summary["failures"]) < MAX_REPORTED_FAILURES:
+        summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
+                                    "path": track.path, "reason": shown})
+    log.info("%s of %s failed: %s", doing or "analysis", track.path, reason)
+    return reason
+
+
 def _outdated_parts(state: dict[str, Any] | None, track: Track) -> set[str]:
     """The feature parts of an up-to-date track (its model part current) that an older version of their code made;
     none once updating them failed for good on this file (as db.listing.compare judges it too)."""
@@ -333,17 +341,7 @@ def _update_parts(ctx: TaskContext, server: MediaServer, track: Track, state: di
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise
     except Exception as exc:  # this track's problem: its older parts stay; tried again as a failed analysis is
-        reason = str(exc) if isinstance(exc, (AudioError, MediaServerError)) else f"{type(exc).__name__}: {exc}"
-        retryable = isinstance(exc, TRANSIENT_ERRORS) or (
-            isinstance(exc, DecodeError) and "decoder process died" in str(exc))
-        track_store.record_failure(ctx.db, track=track, reason=f"updating {named}: {reason}", version=ANALYSIS_VERSION,
-                                   task_id=ctx.task_id, retryable=retryable, count_attempt=True)
-        summary["failed"] += 1
-        if len(summary["failures"]) < MAX_REPORTED_FAILURES:
-            summary["failures"].append({"item_id": track.item_id, "title": track.title, "artist": track.artist,
-                                        "path": track.path, "reason": f"updating {named}: {reason}"})
-        log.info("updating %s of %s failed: %s", named, track.path, reason)
-        return f"{named} not updated ({reason})"
+        return f"{named} not updated ({_track_failed(ctx, track, exc, summary, doing=f'updating {named}')})"
     for part in parts:
         summary["parts_updated"][part] = summary["parts_updated"].get(part, 0) + 1
     stored = {"energy": state.get("energy"), "tempo_bpm": state.get("tempo_bpm"), "camelot": state.get("camelot")}
