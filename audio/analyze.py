@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,41 +10,15 @@ import numpy as np
 from audio import features, melspec, stft
 from audio.decode import TARGET_SR, AudioError
 from audio.moods import mood_scores
-from audio.musicnn import MODEL_NAME, MSD_TAGS, MusicnnModel
-from audio.parts import FEATURE_PARTS, PART_VERSIONS
+from audio.musicnn import MSD_TAGS, MusicnnModel
+from audio.parts import FEATURE_PARTS
+from audio.track_analysis import ANALYSIS_VERSION, TrackAnalysis
 
-ANALYSIS_VERSION = PART_VERSIONS["model"]  # the tracks' analysis_version (see audio/parts.py)
+__all__ = ["ANALYSIS_VERSION", "TrackAnalysis", "analyze_parts", "analyze_samples"]
 
 if features.onset_frames(TARGET_SR) != (melspec.N_FFT, melspec.HOP):
     raise ImportError("the onset STFT no longer matches musicnn's frames: analyze_samples cannot share them")
 _ONSET_BANDS = features.onset_bands(TARGET_SR, melspec.N_FFT)
-
-
-@dataclass
-class TrackAnalysis:
-    duration_seconds: float
-    embedding: np.ndarray  # (200,) float32, mean of the patch embeddings
-    tags: dict[str, float]  # all 50 MSD tags → mean probability
-    tempo_bpm: float | None
-    tempo_confidence: float
-    key: str | None
-    scale: str | None
-    camelot: str | None
-    key_confidence: float
-    energy: float
-    loudness_lufs: float | None
-    moods: dict[str, float]
-    patches_analyzed: int
-    model: str = MODEL_NAME
-    version: int = ANALYSIS_VERSION
-    # the versions of the feature parts these values come from (an imported analysis may carry older ones)
-    part_versions: dict[str, int] = field(default_factory=lambda: {p: PART_VERSIONS[p] for p in FEATURE_PARTS})
-    # 1: every 3-s patch went through the model; n > 1: every n-th (fast mode), evenly over the track
-    patch_stride: int = 1
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-
-    def top_tags(self, n: int) -> list[tuple[str, float]]:
-        return sorted(self.tags.items(), key=lambda kv: -kv[1])[:n]
 
 
 def analyze_samples(samples: np.ndarray, *, model: MusicnnModel, max_full_seconds: float = 1200.0,

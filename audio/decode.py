@@ -23,24 +23,15 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from audio.errors import SAMPLE_RATE, AudioError
+from audio.errors import SAMPLE_RATE, AudioError, DecodeError, DecodeTimeout, TrackTooLong
+
+__all__ = ["TARGET_SR", "AudioError", "DecodeError", "DecodeTimeout", "IsolatedDecoder", "TrackTooLong",
+           "decode_file", "downmix"]
 
 log = logging.getLogger(__name__)
 
 TARGET_SR = SAMPLE_RATE
 _BLOCK_FRAMES = 1 << 18
-
-
-class DecodeError(AudioError):
-    """The file could not be decoded to audio."""
-
-
-class DecodeTimeout(DecodeError):
-    """Decoding took longer than the allowed time and was stopped."""
-
-
-class TrackTooLong(DecodeError):
-    """The file is longer than the configured maximum and is not decoded."""
 
 
 def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg",

@@ -8,3 +8,15 @@ SAMPLE_RATE = 16000
 
 class AudioError(ValueError):
     """Root of the audio errors; the message names the file or the bad value and the cause."""
+
+
+class DecodeError(AudioError):
+    """The file could not be decoded to audio."""
+
+
+class DecodeTimeout(DecodeError):
+    """Decoding took longer than the allowed time and was stopped."""
+
+
+class TrackTooLong(DecodeError):
+    """The file is longer than the configured maximum and is not decoded."""
