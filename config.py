@@ -158,6 +158,9 @@ class Config:
               "(0: no limit; a 2-hour file needs about 1.3 GB)", minimum=0)
     LONG_TRACK_PATCHES: int = _setting(
         200, "Number of 3-second patches analyzed for a track longer than MAX_FULL_ANALYSIS_SECONDS", minimum=1)
+    ANALYSIS_IDLE_RELEASE_SECONDS: float = _setting(
+        60.0, "A worker's analysis process (its models and decoders) ends after this many seconds without a track, "
+              "so an idle worker gives its memory back", minimum=1)
     MODEL_PATH: str = _setting(str(PROJECT_ROOT / "models" / "msd_musicnn.onnx"), "The musicnn ONNX model file")
     ONNX_INTRA_OP_THREADS: int = _setting(1, "ONNX Runtime threads per analysis job (1 is best with one worker "
                                              "per core)", minimum=1)

@@ -25,11 +25,12 @@ import numpy as np
 import psycopg2
 from rq.timeouts import BaseTimeoutException
 
-from audio.analyze import ANALYSIS_VERSION, TrackAnalysis, analyze_parts, analyze_samples
-from audio.clap import CLAP_SR, ClapAudioModel, model_identity
-from audio.decode import AudioError, DecodeError, DecodeTimeout, IsolatedDecoder
-from audio.musicnn import MODEL_NAME, MusicnnModel
+from audio.clap import model_identity
+from audio.engine import AnalysisProcessDied, EngineProcess, EngineSettings
+from audio.errors import AudioError, DecodeError, DecodeTimeout
+from audio.musicnn import MODEL_NAME
 from audio.parts import FEATURE_PARTS, PART_VERSIONS
+from audio.track_analysis import ANALYSIS_VERSION, TrackAnalysis
 from config import Config
 from db import analysis_bundles as bundle_store
 from db import clap_embeddings as clap_store
@@ -61,59 +62,41 @@ ALBUM_TASK_TYPE = "album_analysis"
 MAX_ATTEMPTS = 3  # of a track whose failures were transient (timeouts, network, a worker that died)
 LISTING_PAGE_SIZE = 1000  # tracks a request when the server lists its whole library (Capability.LISTS_ALL_TRACKS)
 
-# Loaded once per worker process (workers run jobs in-process) and reused for every album.
 # Failures worth another try on a later run; everything else (an undecodable file) is permanent.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DecodeTimeout, MediaServerError, OSError, MemoryError)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DecodeTimeout, AnalysisProcessDied, MediaServerError, OSError,
+                                                 MemoryError)
 
-_model: MusicnnModel | None = None
-_decoder: IsolatedDecoder | None = None
-_clap: ClapAudioModel | None = None
-_clap_setting = ""  # the CLAP_AUDIO_MODEL_PATH _clap was loaded from (as written, not normalised)
-_clap_decoder: IsolatedDecoder | None = None
-
-
-def _engine(config: Config) -> tuple[MusicnnModel, IsolatedDecoder]:
-    global _model
-    if _model is None:
-        _model = MusicnnModel(config.MODEL_PATH, intra_op_threads=config.ONNX_INTRA_OP_THREADS,
-                              providers=config.ONNX_PROVIDERS)
-    return _model, _decoder_for(config)
+# One per worker process, kept across jobs: its analysis process holds the models while album jobs come and ends
+# when the worker has been idle for ANALYSIS_IDLE_RELEASE_SECONDS (audio/engine.py).
+_engine: EngineProcess | None = None
 
 
-def _decoder_for(config: Config) -> IsolatedDecoder:
-    global _decoder
-    if _decoder is None or _decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
-        if _decoder is not None:
-            _decoder.close()
-        _decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY,
-                                   max_seconds=config.MAX_TRACK_SECONDS,
-                                   memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None)
-    return _decoder
+def engine_settings(config: Config) -> EngineSettings:
+    return EngineSettings(
+        model_path=str(config.MODEL_PATH), intra_op_threads=config.ONNX_INTRA_OP_THREADS,
+        providers=config.ONNX_PROVIDERS, decode_timeout=config.AUDIO_LOAD_TIMEOUT, ffmpeg=config.FFMPEG_BINARY,
+        max_track_seconds=config.MAX_TRACK_SECONDS, decoder_memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None,
+        max_full_seconds=config.MAX_FULL_ANALYSIS_SECONDS, long_track_patches=config.LONG_TRACK_PATCHES,
+        clap_enabled=config.CLAP_ENABLED, clap_model_path=config.CLAP_AUDIO_MODEL_PATH,
+        clap_dimension=config.CLAP_EMBEDDING_DIMENSION, clap_max_windows=config.CLAP_MAX_SEGMENTS,
+        log_level=config.LOG_LEVEL)
 
 
-def clap_model(config: Config) -> ClapAudioModel | None:
-    """The worker's CLAP audio model when CLAP_ENABLED (loaded once; raises ClapModelError for a missing file or
-    one that is not a CLAP audio encoder), else None."""
-    global _clap, _clap_setting
-    if not config.CLAP_ENABLED:
-        return None
-    if _clap is None or _clap_setting != config.CLAP_AUDIO_MODEL_PATH:
-        _clap = ClapAudioModel(config.CLAP_AUDIO_MODEL_PATH, setting="CLAP_AUDIO_MODEL_PATH",
-                               dimension=config.CLAP_EMBEDDING_DIMENSION, max_windows=config.CLAP_MAX_SEGMENTS,
-                               intra_op_threads=config.ONNX_INTRA_OP_THREADS, providers=config.ONNX_PROVIDERS)
-        _clap_setting = config.CLAP_AUDIO_MODEL_PATH
-    return _clap
+def analysis_engine(config: Config) -> EngineProcess:
+    """This worker's analysis process (a new one when the settings it was started with changed)."""
+    global _engine
+    settings = engine_settings(config)
+    if _engine is None or _engine.settings != settings or _engine.idle_seconds != config.ANALYSIS_IDLE_RELEASE_SECONDS:
+        if _engine is not None:
+            _engine.close()
+        _engine = EngineProcess(settings, idle_seconds=config.ANALYSIS_IDLE_RELEASE_SECONDS)
+    return _engine
 
 
-def _clap_decoder_for(config: Config) -> IsolatedDecoder:
-    global _clap_decoder
-    if _clap_decoder is None or _clap_decoder.timeout != config.AUDIO_LOAD_TIMEOUT:
-        if _clap_decoder is not None:
-            _clap_decoder.close()
-        _clap_decoder = IsolatedDecoder(timeout=config.AUDIO_LOAD_TIMEOUT, sr=CLAP_SR, ffmpeg=config.FFMPEG_BINARY,
-                                        max_seconds=config.MAX_TRACK_SECONDS,
-                                        memory_limit_mb=config.DECODER_MEMORY_LIMIT_MB or None)
-    return _clap_decoder
+def clap_model_name(config: Config) -> str | None:
+    """The CLAP audio model's recorded name when CLAP_ENABLED (raises ClapModelError for a missing file or one that
+    is not a CLAP audio encoder), else None."""
+    return analysis_engine(config).clap_name() if config.CLAP_ENABLED else None
 
 
 def file_fingerprint(path: Path) -> str:
@@ -148,7 +131,8 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
                                "timings": {"decode": 0.0, "mel": 0.0, "inference": 0.0, "features": 0.0, "db": 0.0},
                                "access": {}, "clap_embedded": 0, "clap_failed": 0, "clap_failures": [],
                                "imported": 0, "parts_updated": {}, "fast": 0}
-    clap = clap_model(ctx.config)
+    engine = analysis_engine(ctx.config)
+    clap = clap_model_name(ctx.config)
     clap_models = clap_store.models_of(ctx.db, [t.item_id for t in tracks]) if clap else {}
     ctx.report(f"{label}: {len(tracks)} tracks", phase="tracks", current=0, total=len(tracks))
     for number, track in enumerate(tracks, start=1):
@@ -161,11 +145,11 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
             else:
                 summary["skipped"] += 1
                 outcome = "unchanged"
-            if clap and track_state and track_state["has_embedding"] and clap_models.get(track.item_id) != clap.name:
-                outcome += _embed_clap_of(ctx, server, track, clap, summary)
+            if clap and track_state and track_state["has_embedding"] and clap_models.get(track.item_id) != clap:
+                outcome += _embed_clap_of(ctx, server, track, engine, summary)
         else:
-            outcome = _analyze_track(ctx, server, track, track_state, summary, clap=clap,
-                                     clap_stale=clap is not None and clap_models.get(track.item_id) != clap.name,
+            outcome = _analyze_track(ctx, server, track, track_state, summary, engine=engine, clap=clap is not None,
+                                     clap_stale=clap is not None and clap_models.get(track.item_id) != clap,
                                      patch_stride=patch_stride, upgrade_fast=upgrade_fast)
         ctx.report(f"{label}: {number}/{len(tracks)} {track.title} — {outcome}", current=number, total=len(tracks))
     # unchanged tracks' genres may have moved, and tracks analyzed before artist ids were kept get them now
@@ -173,35 +157,29 @@ def analyze_album_task(ctx: TaskContext, album_id: str, album_name: str = "", li
     track_store.save_artist_ids(ctx.db, {t.item_id: t.artist_id for t in tracks})
     if library:  # the media-server library the album was listed in (requests can be scoped to it)
         track_store.save_libraries(ctx.db, {t.item_id: library for t in tracks})
-    summary["providers"] = _providers_in_use(clap)
+    summary["providers"] = engine.providers()  # what this worker's models ran on (audio.providers.ProviderChoice)
     return summary
 
 
-def _providers_in_use(clap: ClapAudioModel | None) -> list[dict[str, Any]]:
-    """What this worker's models ran on (audio.providers.ProviderChoice), for the run's summary."""
-    models = [m for m in (_model, clap) if m is not None]
-    return [m.provider.as_dict() for m in models]
-
-
-def _embed_clap_of(ctx: TaskContext, server: MediaServer, track: Track, clap: ClapAudioModel,
+def _embed_clap_of(ctx: TaskContext, server: MediaServer, track: Track, engine: EngineProcess,
                    summary: dict[str, Any]) -> str:
     """Fetch an unchanged track's audio only to embed it with CLAP; the outcome's suffix."""
     try:
         with server.open_audio(track) as audio:
-            return _embed_clap(ctx, clap, track, audio.path, summary)
+            return _embed_clap(ctx, engine, track, audio.path, summary)
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise
     except Exception as exc:
         return _clap_failed(track, exc, summary)
 
 
-def _embed_clap(ctx: TaskContext, clap: ClapAudioModel, track: Track, path: Path, summary: dict[str, Any]) -> str:
+def _embed_clap(ctx: TaskContext, engine: EngineProcess, track: Track, path: Path, summary: dict[str, Any]) -> str:
     """Store the track's CLAP embedding; a failure is counted and reported, the track's analysis stands. The
     outcome's suffix."""
     try:
         started = time.perf_counter()
-        vector = clap.embed(_clap_decoder_for(ctx.config).decode(path))
-        clap_store.save(ctx.db, track.item_id, model=clap.name, vector=vector)
+        vector = engine.embed_clap(path)
+        clap_store.save(ctx.db, track.item_id, model=cast(str, engine.clap_name()), vector=vector)
         summary["timings"]["clap"] = summary["timings"].get("clap", 0.0) + time.perf_counter() - started
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise
@@ -226,11 +204,12 @@ def _analysed_fast(state: dict[str, Any] | None) -> bool:
 
 
 def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: dict[str, Any] | None,
-                   summary: dict[str, Any], *, clap: ClapAudioModel | None = None, clap_stale: bool = False,
+                   summary: dict[str, Any], *, engine: EngineProcess, clap: bool = False, clap_stale: bool = False,
                    patch_stride: int = 1, upgrade_fast: bool = False) -> str:
-    """Analyze the track (and embed it with `clap`, when given); a file whose content did not change is not analyzed
-    again, and embedded only when its CLAP embedding is `clap_stale` (missing or from another model)."""
-    config = ctx.config  # engine settings (model, timeouts) come from the environment only
+    """Analyze the track in the worker's analysis process `engine` (and embed it with CLAP when `clap`); a file whose
+    content did not change is not analyzed again, and embedded only when its CLAP embedding is `clap_stale` (missing
+    or from another model)."""
+    config = ctx.config
     clap_outcome = ""
     try:
         with server.open_audio(track) as audio:
@@ -242,7 +221,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                 parts = _outdated_parts(state, track)
                 if not parts:
                     summary["skipped"] += 1
-                clap_part = _embed_clap(ctx, clap, track, audio.path, summary) if clap and clap_stale else ""
+                clap_part = _embed_clap(ctx, engine, track, audio.path, summary) if clap and clap_stale else ""
                 if parts:  # the same file moved or touched: its older parts are brought up to date all the same
                     return _update_parts(ctx, server, track, state, parts, summary) + clap_part
                 return "unchanged" + clap_part
@@ -251,13 +230,9 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
             if analysis is not None:  # another install analysed this very file (services/analysis_bundle.py)
                 summary["imported"] += 1
             else:
-                model, decoder = _engine(config)
                 track_store.mark_attempt(ctx.db, track=track, version=ANALYSIS_VERSION, task_id=ctx.task_id)
-                started = time.perf_counter()
-                samples = decoder.decode(audio.path)
-                summary["timings"]["decode"] += time.perf_counter() - started
-                analysis = analyze_samples(samples, model=model, max_full_seconds=config.MAX_FULL_ANALYSIS_SECONDS,
-                                           long_track_patches=config.LONG_TRACK_PATCHES, patch_stride=patch_stride)
+                analysis, decode_seconds = engine.analyze(audio.path, patch_stride=patch_stride)
+                summary["timings"]["decode"] += decode_seconds
                 if patch_stride > 1:
                     summary["fast"] += 1
             started = time.perf_counter()
@@ -265,7 +240,7 @@ def _analyze_track(ctx: TaskContext, server: MediaServer, track: Track, state: d
                                       access=audio.access)
             summary["timings"]["db"] += time.perf_counter() - started
             if clap:
-                clap_outcome = _embed_clap(ctx, clap, track, audio.path, summary)
+                clap_outcome = _embed_clap(ctx, engine, track, audio.path, summary)
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise  # cancellation, a database outage and the job's own timeout end the album job
     except Exception as exc:  # anything else is this track's problem: record it and go on
@@ -334,9 +309,9 @@ def _update_parts(ctx: TaskContext, server: MediaServer, track: Track, state: di
     named = ", ".join(sorted(parts))
     try:
         with server.open_audio(track) as audio:
-            samples = _decoder_for(ctx.config).decode(audio.path)
-        values = analyze_parts(samples, parts, tags=state.get("tags") or {}, energy=state.get("energy"),
-                               tempo_confidence=state.get("tempo_confidence"))
+            values = analysis_engine(ctx.config).update_parts(
+                audio.path, parts, tags=state.get("tags") or {}, energy=state.get("energy"),
+                tempo_confidence=state.get("tempo_confidence"))
         track_store.save_parts(ctx.db, track.item_id, values, {p: PART_VERSIONS[p] for p in sorted(parts)})
     except (TaskCancelled, psycopg2.Error, BaseTimeoutException):
         raise

@@ -49,21 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     apply_migrations(config.database_url)
     connection = get_redis(config)
     reconcile_dead_workers(get_db(config), connection, dead_after_seconds=config.TASK_DEAD_AFTER_SECONDS)
-    # Jobs run in this process (no fork per job), so the model and the decoder process are loaded once per worker.
+    # Jobs run in this process (no fork per job); an album job's models and decoders live in the analysis process
+    # (audio/engine.py), kept while jobs come and let go when the worker is idle.
     names = [q.strip() for q in args.queues.split(",") if q.strip()]
     unknown = sorted(set(names) - set(QUEUE_NAMES))
     if unknown:
         parser.error(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
     if config.CLAP_ENABLED:  # refuse a wrong CLAP model now rather than fail every album job on it
         from audio.clap import ClapModelError
-        from tasks.analysis import clap_model
+        from tasks.analysis import clap_model_name
 
-        try:
-            model = clap_model(config)
+        try:  # in the analysis process, which lets the model go again when the worker stays idle
+            name = clap_model_name(config)
         except ClapModelError as exc:
             print(f"audiomuse worker: {exc}", file=sys.stderr)
             return 2
-        print(f"audiomuse worker: CLAP audio model {model.name if model else '-'} loaded", file=sys.stderr)
+        print(f"audiomuse worker: CLAP audio model {name or '-'} loaded", file=sys.stderr)
     if config.CRON_ENABLED and not args.burst:
         from tasks.schedules import start_scheduler_thread
 

@@ -1,0 +1,158 @@
+"""The analysis process (audio/engine.py, issue 31's flat memory): the same analysis as in-process, failures that
+come back as what they are, an end after the idle period, and a real worker that gives its memory back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import soundfile as sf
+
+from app import serve
+from audio.analyze import analyze_samples
+from audio.decode import DecodeError, decode_file
+from audio.engine import AnalysisProcessDied, EngineProcess, EngineSettings
+from audio.musicnn import MusicnnModel
+from config import PROJECT_ROOT
+from tests.analysis_runs import run_analysis, start_analysis_workers
+from tests.conftest import wait_for
+from tests.library import make_library
+
+MODEL = str(PROJECT_ROOT / "models" / "msd_musicnn.onnx")
+
+
+def _tone(path: Path, seconds: float, *, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    beat = (np.sin(2 * np.pi * 2 * t) > 0.95).astype(np.float32)
+    signal_ = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * beat * rng.standard_normal(len(t))
+    sf.write(path, signal_.astype(np.float32), 16000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    process = EngineProcess(EngineSettings(model_path=MODEL, decode_timeout=30), idle_seconds=30)
+    yield process
+    process.close()
+
+
+def test_the_analysis_process_gives_what_the_worker_would_compute_itself(engine: EngineProcess, tmp_path: Path):
+    path = _tone(tmp_path / "tone.wav", 12)
+    analysis, decode_seconds = engine.analyze(path)
+    here = analyze_samples(decode_file(path), model=MusicnnModel(MODEL))
+    assert engine.pid is not None and engine.pid != os.getpid()
+    assert decode_seconds > 0
+    assert np.array_equal(analysis.embedding, here.embedding)
+    assert (analysis.tags, analysis.tempo_bpm, analysis.key, analysis.loudness_lufs) == \
+        (here.tags, here.tempo_bpm, here.key, here.loudness_lufs)
+    assert [p["model"] for p in engine.providers()] == ["musicnn"]
+
+
+def test_a_file_that_fails_comes_back_as_its_error_and_the_process_serves_on(engine: EngineProcess, tmp_path: Path):
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC" + os.urandom(4000))
+    engine.analyze(_tone(tmp_path / "first.wav", 5))
+    pid = engine.pid
+    with pytest.raises(DecodeError, match="broken.flac"):
+        engine.analyze(broken)
+    parts = engine.update_parts(_tone(tmp_path / "tone.wav", 8), {"tempo"}, tags={}, energy=0.5,
+                                tempo_confidence=0.1)
+    assert set(parts) == {"tempo_bpm", "tempo_confidence", "moods"}
+    assert engine.pid == pid
+
+
+def test_a_killed_analysis_process_is_a_retryable_failure_and_the_next_track_gets_a_new_one(tmp_path: Path):
+    long_track = _tone(tmp_path / "long.wav", 240)
+    process = EngineProcess(EngineSettings(model_path=MODEL, decode_timeout=60), idle_seconds=30)
+    try:
+        process.analyze(_tone(tmp_path / "warm.wav", 3))
+        victim = process.pid
+        assert victim is not None
+        killer = threading.Timer(0.5, os.kill, args=(victim, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(AnalysisProcessDied, match="SIGKILL"):
+            process.analyze(long_track)
+        killer.join()
+        analysis, _ = process.analyze(_tone(tmp_path / "next.wav", 5))
+        assert analysis.embedding.shape == (200,) and process.pid not in (None, victim)
+    finally:
+        process.close()
+
+
+def test_the_analysis_process_ends_after_the_idle_period_and_the_next_request_starts_another(tmp_path: Path):
+    process = EngineProcess(EngineSettings(model_path=MODEL), idle_seconds=1)
+    try:
+        process.analyze(_tone(tmp_path / "a.wav", 4))
+        first = process.pid
+        assert first is not None
+        wait_for(lambda: process.pid is None, timeout=20, what="the idle analysis process to end on its own")
+        analysis, _ = process.analyze(_tone(tmp_path / "b.wav", 4))
+        assert analysis.embedding.shape == (200,) and process.pid not in (None, first)
+    finally:
+        process.close()
+
+
+def _tree_mb(root: psutil.Process) -> float:
+    """Resident MB of a process and all its descendants (multiprocessing's resource tracker included)."""
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1e6
+
+
+def _analysis_processes(worker: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in worker.children():
+        try:
+            if any("spawn_main" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def test_a_real_worker_gives_its_memory_back_after_the_idle_period(make_config, db, worker_processes, tmp_path):
+    library = tmp_path / "music"
+    make_library(library, albums=2, tracks_per_album=3, seconds=20)
+    env = {"MUSIC_DIR": str(library), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "30",
+           "ANALYSIS_IDLE_RELEASE_SECONDS": "4"}
+    app = serve(make_config(**env))
+    try:
+        _, album_worker = start_analysis_workers(worker_processes, env)
+        worker = psutil.Process(album_worker.pid)
+        working: list[float] = []  # the worker's memory while its analysis process runs
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                if _analysis_processes(worker):
+                    working.append(_tree_mb(worker))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            task = run_analysis(app.test_client(), db)
+        finally:
+            done.set()
+            sampler.join()
+        assert task["status"] == "SUCCESS" and task["result"]["tracks_analyzed"] == 6, task
+        working_mb = max(working)
+        wait_for(lambda: not _analysis_processes(worker), timeout=30,
+                 what="the analysis process to end after the idle period")
+        idle_mb = _tree_mb(worker)
+        print(f"worker memory: {working_mb:.0f} MB with its analysis process, {idle_mb:.0f} MB idle")
+        assert idle_mb <= 150, f"idle worker {idle_mb:.0f} MB (working {working_mb:.0f} MB)"
+        assert working_mb - idle_mb >= 150, f"working {working_mb:.0f} MB, idle {idle_mb:.0f} MB"
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
