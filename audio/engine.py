@@ -20,6 +20,7 @@ import os
 import signal
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -156,13 +157,14 @@ class AnalysisEngine:
 _OPERATIONS = ("analyze", "update_parts", "clap_name", "embed_clap", "providers")
 
 
-def _serve(conn: Connection, settings: EngineSettings, idle_seconds: float) -> None:
+def _serve(conn: Connection, settings: EngineSettings, idle_seconds: float,
+           setup: Callable[[str], object] | None) -> None:
     """The analysis process: answer requests until the worker closes the pipe or none came for `idle_seconds`."""
     from audio.decode import _die_with_parent
-    from infra.logs import configure_logging
 
     _die_with_parent()
-    configure_logging(settings.log_level)
+    if setup is not None:
+        setup(settings.log_level)
     engine = AnalysisEngine(settings)
     try:
         while conn.poll(idle_seconds):
@@ -188,9 +190,12 @@ class EngineProcess:
     """`AnalysisEngine`'s operations, run in an analysis process that ends after `idle_seconds` without a request
     (started again by the next one). One request at a time, as a worker runs one job at a time."""
 
-    def __init__(self, settings: EngineSettings, *, idle_seconds: float = 60.0) -> None:
+    def __init__(self, settings: EngineSettings, *, idle_seconds: float = 60.0,
+                 setup: Callable[[str], object] | None = None) -> None:
+        """`setup`: called in the new process with the log level first (a module-level function: it is pickled)."""
         self.settings = settings
         self.idle_seconds = idle_seconds
+        self.setup = setup
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
 
@@ -252,7 +257,7 @@ class EngineProcess:
             parent, child = context.Pipe()
             # Not a daemon: it starts the decoder helpers. It dies with the worker (PR_SET_PDEATHSIG) and is closed
             # before multiprocessing's exit handler would wait for it.
-            self._process = context.Process(target=_serve, args=(child, self.settings, self.idle_seconds),
+            self._process = context.Process(target=_serve, args=(child, self.settings, self.idle_seconds, self.setup),
                                             name="audiomuse-analysis")
             self._process.start()
             _running.add(self)

@@ -39,6 +39,7 @@ from db import task_status as task_store
 from db import tracks as track_store
 from db import voyager_indexes as index_store
 from db.clock import database_now
+from infra.logs import configure_logging
 from mediaserver import (
     Album,
     Capability,
@@ -89,7 +90,7 @@ def analysis_engine(config: Config) -> EngineProcess:
     if _engine is None or _engine.settings != settings or _engine.idle_seconds != config.ANALYSIS_IDLE_RELEASE_SECONDS:
         if _engine is not None:
             _engine.close()
-        _engine = EngineProcess(settings, idle_seconds=config.ANALYSIS_IDLE_RELEASE_SECONDS)
+        _engine = EngineProcess(settings, idle_seconds=config.ANALYSIS_IDLE_RELEASE_SECONDS, setup=configure_logging)
     return _engine
 
 
