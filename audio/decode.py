@@ -16,8 +16,12 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import tempfile
+import time
+from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import IO, cast
 
 import numpy as np
 import soundfile as sf
@@ -26,12 +30,13 @@ import soxr
 from audio.errors import SAMPLE_RATE, AudioError, DecodeError, DecodeTimeout, TrackTooLong
 
 __all__ = ["TARGET_SR", "AudioError", "DecodeError", "DecodeTimeout", "IsolatedDecoder", "TrackTooLong",
-           "decode_file", "downmix"]
+           "decode_file", "decode_stream", "downmix"]
 
 log = logging.getLogger(__name__)
 
 TARGET_SR = SAMPLE_RATE
 _BLOCK_FRAMES = 1 << 18
+_PIPE_BYTES = 1 << 20  # ffmpeg output read at a time: 16 s at 16 kHz
 
 
 def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg",
@@ -40,30 +45,55 @@ def decode_file(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg"
 
     With `max_seconds`, a longer file is refused before it is decoded (it would not fit in memory sensibly).
     """
+    blocks: list[np.ndarray] = []
+    for block in decode_stream(path, sr=sr, ffmpeg=ffmpeg, max_seconds=max_seconds):
+        if block is None:
+            blocks.clear()
+        else:
+            blocks.append(block)
+    return np.concatenate(blocks).astype(np.float32, copy=False)
+
+
+def decode_stream(path: str | Path, *, sr: int = TARGET_SR, ffmpeg: str = "ffmpeg",
+                  max_seconds: float | None = None) -> Iterator[np.ndarray | None]:
+    """`decode_file`'s samples in consecutive blocks of a few seconds, never the whole file at once. A None means
+    the blocks so far are void and the decode starts over: libsndfile failed midway and ffmpeg takes the file
+    from its start. Raises DecodeError with the cause (TrackTooLong as soon as the limit is passed)."""
     path = Path(path)
     if not path.is_file():
         raise DecodeError(f"{path.name}: no such file")
     if path.stat().st_size == 0:
         raise DecodeError(f"{path.name}: empty file")
+    total = 0
     try:
-        samples = _decode_soundfile(path, sr, max_seconds)
+        for block in _soundfile_blocks(path, sr, max_seconds):
+            total += len(block)
+            yield _finite(block)
     except TrackTooLong:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError) as first_error:
+        if total:
+            yield None
+            total = 0
         try:
-            samples = _decode_ffmpeg(path, sr, ffmpeg, max_seconds)
-            if max_seconds is not None and len(samples) > max_seconds * sr:
-                raise TrackTooLong(f"{path.name}: longer than {max_seconds / 3600:g} h; not analyzed")
+            for block in _ffmpeg_blocks(path, sr, ffmpeg, max_seconds):
+                total += len(block)
+                if max_seconds is not None and total > max_seconds * sr:
+                    raise TrackTooLong(f"{path.name}: longer than {max_seconds / 3600:g} h; not analyzed")
+                yield _finite(block)
         except DecodeError:
             raise
         except Exception as exc:
             raise DecodeError(f"{path.name}: not decodable (libsndfile: {_short(first_error)}; "
                               f"ffmpeg: {_short(exc)})") from exc
-    if samples.size == 0:
+    if total == 0:
         raise DecodeError(f"{path.name}: the file holds no audio samples")
-    if not np.all(np.isfinite(samples)):
-        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
-    return samples
+
+
+def _finite(block: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(block)):
+        return np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+    return block
 
 
 def downmix(frames: np.ndarray) -> np.ndarray:
@@ -83,27 +113,28 @@ def _short(exc: BaseException) -> str:
     return (text[-1] if text else type(exc).__name__)[:200]
 
 
-def _decode_soundfile(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
+def _soundfile_blocks(path: Path, sr: int, max_seconds: float | None = None) -> Iterator[np.ndarray]:
     """Read in blocks, downmix and resample as a stream, so a long file never exists at full rate in memory."""
     with sf.SoundFile(path) as f:
         source_sr = f.samplerate
         if max_seconds is not None and f.frames > max_seconds * source_sr:
             raise TrackTooLong(f"{path.name}: longer than {max_seconds / 3600:g} h; not analyzed")
         resampler = soxr.ResampleStream(source_sr, sr, 1, dtype="float32", quality="HQ") if source_sr != sr else None
-        parts = []
         while True:
             block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
             last = len(block) < _BLOCK_FRAMES
             mono = downmix(block)
-            parts.append(resampler.resample_chunk(mono, last=last) if resampler else mono)
+            out = resampler.resample_chunk(mono, last=last) if resampler else mono
+            if len(out):
+                yield np.asarray(out, dtype=np.float32)
             if last:
                 break
-    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str, max_seconds: float | None = None) -> np.ndarray:
-    """ffmpeg decodes the first audio stream straight to mono float32 at `sr` and stops after `max_seconds` (plus
-    one, to tell a file that is too long): a long or crafted file never exists at its source rate in memory."""
+def _ffmpeg_blocks(path: Path, sr: int, ffmpeg: str, max_seconds: float | None = None) -> Iterator[np.ndarray]:
+    """ffmpeg decodes the first audio stream straight to mono float32 at `sr`, read from its pipe a block at a time,
+    and stops after `max_seconds` (plus one, to tell a file that is too long): a long or crafted file never exists
+    at its source rate in memory, nor whole at `sr`."""
     command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn"]
     if max_seconds is not None:
         command += ["-t", f"{max_seconds + 1:g}"]
@@ -111,20 +142,36 @@ def _decode_ffmpeg(path: Path, sr: int, ffmpeg: str, max_seconds: float | None =
     # channels are first mixed to stereo by ffmpeg's standard matrix.
     mono = "aformat=channel_layouts=stereo,pan=mono|c0=0.5*c0+0.5*c1"
     output = ["-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1"]
-    try:
-        done = subprocess.run([*command, "-af", f"{mono},aresample={sr}:resampler=soxr:precision=28", *output],
-                              capture_output=True, check=False)
-        if done.returncode != 0 and b"soxr" in done.stderr:  # a build without libsoxr: its own resampler
-            done = subprocess.run([*command, "-af", mono, *output], capture_output=True, check=False)
-    except OSError as exc:
-        raise DecodeError(f"{path.name}: ffmpeg could not be run ({exc.strerror or exc})") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DecodeError(f"{path.name}: ffmpeg could not decode it ({(message[-1] if message else '')[:200]})")
-    samples = np.frombuffer(done.stdout, dtype="<f4", count=len(done.stdout) // 4)
-    if samples.size == 0:
-        raise DecodeError(f"{path.name}: the file holds no audio samples")
-    return samples.astype(np.float32, copy=True)
+    produced = 0
+    for filters in (f"{mono},aresample={sr}:resampler=soxr:precision=28", mono):
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen([*command, "-af", filters, *output], stdout=subprocess.PIPE,
+                                           stderr=errors, stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                raise DecodeError(f"{path.name}: ffmpeg could not be run ({exc.strerror or exc})") from exc
+            try:
+                stdout = cast(IO[bytes], process.stdout)
+                rest = b""
+                while data := stdout.read(_PIPE_BYTES):
+                    data = rest + data
+                    whole = len(data) // 4 * 4
+                    rest = data[whole:]
+                    if whole:
+                        produced += whole
+                        yield np.frombuffer(data[:whole], dtype="<f4").astype(np.float32)
+                code = process.wait()
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            errors.seek(0)
+            stderr = errors.read()
+        if code == 0:
+            break
+        if not (produced == 0 and b"soxr" in stderr):  # a build without libsoxr: its own resampler, once
+            message = stderr.decode("utf-8", "replace").strip().splitlines()
+            raise DecodeError(f"{path.name}: ffmpeg could not decode it ({(message[-1] if message else '')[:200]})")
 
 
 # --- isolation ------------------------------------------------------------------------------------------------
@@ -162,10 +209,13 @@ def _serve(conn: Connection, sr: int, ffmpeg: str, max_seconds: float | None, me
     _limit_memory(memory_mb)
     while True:
         try:
-            request_id, path = conn.recv()
+            request_id, path, *streamed = conn.recv()
         except EOFError:
             return
         try:
+            if streamed:
+                _send_stream(conn, request_id, path, sr, ffmpeg, max_seconds)
+                continue
             samples = decode_file(path, sr=sr, ffmpeg=ffmpeg, max_seconds=max_seconds)
         except AudioError as exc:
             conn.send((request_id, "error", str(exc)))
@@ -177,6 +227,21 @@ def _serve(conn: Connection, sr: int, ffmpeg: str, max_seconds: float | None, me
         else:
             conn.send((request_id, "ok", len(samples)))
             conn.send_bytes(samples.tobytes())
+
+
+def _send_stream(conn: Connection, request_id: int, path: str, sr: int, ffmpeg: str, max_seconds: float | None) -> None:
+    """Answer a streamed request: ("chunk", n) and its bytes per block, ("restart", 0) where decode_stream starts
+    over, then ("end", total); an error is sent by the caller."""
+    total = 0
+    for block in decode_stream(path, sr=sr, ffmpeg=ffmpeg, max_seconds=max_seconds):
+        if block is None:
+            conn.send((request_id, "restart", 0))
+            total = 0
+            continue
+        conn.send((request_id, "chunk", len(block)))
+        conn.send_bytes(block.tobytes())
+        total += len(block)
+    conn.send((request_id, "end", total))
 
 
 class IsolatedDecoder:
@@ -233,6 +298,44 @@ class IsolatedDecoder:
             self.close(kill=True)
             raise
         return np.frombuffer(data, dtype=np.float32, count=payload)
+
+    def stream(self, path: str | Path) -> Generator[np.ndarray | None, None, None]:
+        """Like decode_stream(): the samples a block at a time as the helper decodes them, None where the decode
+        starts over; DecodeTimeout once the waits for the helper add up to `timeout` seconds (the time the caller
+        spends on each block does not count). A stream left unfinished stops the helper."""
+        conn = self._ensure_started()
+        self._request += 1
+        request = self._request
+        name = Path(path).name
+        finished = False
+        waited = 0.0
+        try:
+            conn.send((request, str(path), "stream"))
+            while True:
+                started = time.monotonic()
+                if not conn.poll(max(0.0, self.timeout - waited)):
+                    raise DecodeTimeout(f"{name}: decoding took longer than {self.timeout:g} s and was stopped")
+                request_id, status, payload = conn.recv()
+                if request_id != request:
+                    raise DecodeError(f"{name}: the decoder answered another request")
+                if status == "error":
+                    finished = True
+                    raise DecodeError(payload)
+                if status == "end":
+                    finished = True
+                    return
+                if status == "restart":
+                    waited += time.monotonic() - started
+                    yield None
+                    continue
+                data = conn.recv_bytes()
+                waited += time.monotonic() - started
+                yield np.frombuffer(data, dtype=np.float32, count=payload)
+        except (EOFError, OSError) as exc:
+            raise DecodeError(f"{name}: the decoder process died ({exc or 'no answer'})") from exc
+        finally:
+            if not finished:  # what is left of the answer must never be read as the next request's
+                self.close(kill=True)
 
     def close(self, *, kill: bool = False) -> None:
         process, self._process = self._process, None

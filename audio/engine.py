@@ -20,11 +20,11 @@ import os
 import signal
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from audio.errors import AudioError
 
@@ -74,24 +74,52 @@ class AnalysisEngine:
         self._clap_decoder: IsolatedDecoder | None = None
 
     def analyze(self, path: str, *, patch_stride: int = 1) -> tuple[TrackAnalysis, float]:
-        """The track's full analysis and the seconds its decode took."""
-        from audio.analyze import analyze_samples
+        """The track's full analysis and the seconds spent waiting for its decode. The file is analysed as it is
+        decoded, a block at a time (audio.analyze.analyze_chunks), so a long track needs little more memory than a
+        short one."""
+        from audio.analyze import analyze_chunks
 
         model = self._musicnn()
-        started = time.perf_counter()
-        samples = self._decoder_of(16_000).decode(path)
-        decode_seconds = time.perf_counter() - started
-        analysis = analyze_samples(samples, model=model, max_full_seconds=self.settings.max_full_seconds,
-                                   long_track_patches=self.settings.long_track_patches, patch_stride=patch_stride)
-        return analysis, decode_seconds
+        s = self.settings
+        return self._from_stream(path, lambda chunks: analyze_chunks(
+            chunks, model=model, max_full_seconds=s.max_full_seconds, long_track_patches=s.long_track_patches,
+            patch_stride=patch_stride))
 
     def update_parts(self, path: str, parts: set[str], *, tags: dict[str, float], energy: float | None,
                      tempo_confidence: float | None) -> dict[str, Any]:
-        """`audio.analyze.analyze_parts` of the decoded file: no model is loaded or run."""
-        from audio.analyze import analyze_parts
+        """`audio.analyze.analyze_parts_of_chunks` of the file as it is decoded: no model is loaded or run."""
+        from audio.analyze import analyze_parts_of_chunks
 
-        samples = self._decoder_of(16_000).decode(path)
-        return analyze_parts(samples, parts, tags=tags, energy=energy, tempo_confidence=tempo_confidence)
+        values, _ = self._from_stream(path, lambda chunks: analyze_parts_of_chunks(
+            chunks, parts, tags=tags, energy=energy, tempo_confidence=tempo_confidence))
+        return values
+
+    def _from_stream(self, path: str, measure: Callable[[Iterator[np.ndarray]], _T]) -> tuple[_T, float]:
+        """`measure` of the decoded blocks of `path`, measured again from the start where the decode starts over;
+        with the seconds spent waiting for the decoder."""
+        stream = self._decoder_of(16_000).stream(path)
+        waited = 0.0
+
+        def blocks() -> Iterator[np.ndarray]:
+            nonlocal waited
+            while True:
+                started = time.perf_counter()
+                block = next(stream, _END)
+                waited += time.perf_counter() - started
+                if block is _END:
+                    return
+                if block is None:
+                    raise _StartOver
+                yield cast("np.ndarray", block)
+
+        try:
+            while True:
+                try:
+                    return measure(blocks()), waited
+                except _StartOver:
+                    continue
+        finally:
+            stream.close()  # a measure that failed midway: the decoder must not keep the rest of its answer
 
     def clap_name(self) -> str | None:
         """The CLAP audio model's recorded name when CLAP is enabled (loading it: ClapModelError when it is missing
@@ -153,6 +181,13 @@ class AnalysisEngine:
         return kind(timeout=s.decode_timeout, sr=sr, ffmpeg=s.ffmpeg, max_seconds=s.max_track_seconds,
                     memory_limit_mb=s.decoder_memory_limit_mb)
 
+
+class _StartOver(Exception):
+    """The decode starts again from the file's beginning (libsndfile failed midway, ffmpeg takes over)."""
+
+
+_END = object()
+_T = TypeVar("_T")
 
 _OPERATIONS = ("analyze", "update_parts", "clap_name", "embed_clap", "providers")
 

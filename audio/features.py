@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,6 +69,7 @@ _HIGHPASS_F0 = 38.13547087602444
 _HIGHPASS_Q = 0.5003270373238773
 _ABSOLUTE_GATE_LUFS = -70.0
 _RELATIVE_GATE_LU = 10.0
+_ENERGY_BLOCK = 1 << 16  # samples a partial sum of squares covers (energy)
 
 
 class FeatureError(AudioError):
@@ -137,11 +139,22 @@ def estimate_tempo(y: np.ndarray, sr: int, *, power: np.ndarray | None = None) -
         power = onset_power(y, sr)
     elif power.shape != (expected := (stft.frame_count(len(y), n_fft=n_fft, hop=hop, centre=True), _ONSET_BANDS)):
         raise FeatureError(f"power has shape {power.shape}; the onset bands of this signal have shape {expected}")
-    fps = sr / hop
-    rise = _band_rise(power)
-    if np.percentile(rise.mean(axis=1), 99) < _ONSET_ACTIVITY:
+    return tempo_from_onset_power(power, sr, n_samples=len(y), peak=peak_of(y))
+
+
+def tempo_from_onset_power(power: np.ndarray | Sequence[np.ndarray], sr: int, *, n_samples: int,
+                           peak: float) -> TempoEstimate:
+    """`estimate_tempo` of a signal of `n_samples` samples whose largest magnitude is `peak`, from the energies of
+    its onset bands (frames, 40) alone, whole or in consecutive pieces: what a signal read in chunks keeps of it
+    (audio.analyze). The pieces are worked through one at a time, so no copy of them all is made."""
+    sr = _check_sr(sr)
+    if peak < _SILENCE_PEAK or n_samples < MIN_TEMPO_SECONDS * sr:
+        return TempoEstimate(None, 0.0)
+    fps = sr / onset_frames(sr)[1]
+    activity, registers = _rise_summaries([power] if isinstance(power, np.ndarray) else list(power), sr)
+    if activity.size == 0 or np.percentile(activity, 99) < _ONSET_ACTIVITY:
         return TempoEstimate(None, 0.0)  # a steady sound: nothing rises, so there is no pulse to measure
-    flux = _register_flux(rise, sr)
+    flux = _register_flux(registers)
     # Removing the 1 s running mean keeps crescendos and section changes out of the periodicity.
     env = ndimage.gaussian_filter1d(flux - ndimage.uniform_filter1d(flux, size=int(fps), mode="nearest"),
                                     _ONSET_SMOOTH_SECONDS * fps)
@@ -188,14 +201,37 @@ def _band_rise(power: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, np.diff(level, axis=0))
 
 
-def _register_flux(rise: np.ndarray, sr: int) -> np.ndarray:
-    """Onset envelope for tempo, shape (frames,), from band rises pooled into registers with one vote each.
+def _rise_summaries(parts: list[np.ndarray], sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of the onset band energies in consecutive pieces: each frame's mean band rise (`_band_rise`), shape
+    (frames − 1,), and its mean rise per register (frames − 1, registers), computed a piece at a time. Registers:
+    band centres below 250 Hz, 250 Hz–2.5 kHz, above."""
+    top = max((float(p.max()) for p in parts if p.size), default=0.0)
+    selections = [sel for sel in _onset_registers(sr) if sel.any()]
+    activity: list[np.ndarray] = []
+    registers: list[np.ndarray] = []
+    previous: np.ndarray | None = None
+    for part in parts if top > 0.0 else []:
+        if not len(part):
+            continue
+        block = part if previous is None else np.concatenate([previous, part])
+        previous = part[-1:]
+        if len(block) < 2:
+            continue
+        rise = np.maximum(0.0, np.diff(np.log1p(block * (_ONSET_KNEE / top)), axis=0))  # as `_band_rise`
+        activity.append(rise.mean(axis=1))
+        registers.append(np.stack([rise[:, sel].mean(axis=1) for sel in selections], axis=1))
+    if not activity:
+        return np.zeros(0, dtype=np.float32), np.zeros((0, len(selections)), dtype=np.float32)
+    return np.concatenate(activity), np.concatenate(registers)
 
-    Registers: band centres below 250 Hz, 250 Hz–2.5 kHz, above; each register's mean rise is scaled to unit
-    standard deviation and the registers are averaged. Without this a narrowband kick drum counts for far less than
-    a broadband snare or hi-hat, and the backbeat alone looks like the beat.
+
+def _register_flux(registers: np.ndarray) -> np.ndarray:
+    """Onset envelope for tempo, shape (frames,), from the registers' mean band rises with one vote each.
+
+    Each register's mean rise is scaled to unit standard deviation and the registers are averaged. Without this a
+    narrowband kick drum counts for far less than a broadband snare or hi-hat, and the backbeat alone looks like
+    the beat.
     """
-    registers = np.stack([rise[:, sel].mean(axis=1) for sel in _onset_registers(sr) if sel.any()], axis=1)
     spread = registers.std(axis=0)
     # A register with almost no activity keeps its own small scale instead of having its noise blown up.
     return (registers / np.maximum(spread, 0.1 * spread.max() + 1e-12)).mean(axis=1, dtype=np.float64)
@@ -321,7 +357,21 @@ def estimate_key(y: np.ndarray, sr: int) -> KeyEstimate:
     """
     sr = _check_sr(sr)
     y = _check_signal(y)
-    chroma = None if _is_silent(y) else _chroma(y, sr)
+    spectra = KeySpectra(sr)
+    return key_from_spectra([*spectra.feed(y), *spectra.finish()], sr, peak=peak_of(y))
+
+
+class KeySpectra(stft.BandPowerStream):
+    """The key estimate's spectra of a signal fed in chunks: 120 pitch-class cells per ~0.5 s frame."""
+
+    def __init__(self, sr: int) -> None:
+        n_fft = _next_pow2(0.5 * sr)
+        super().__init__(n_fft=n_fft, hop=n_fft // 2, bases=[_fine_pitch_fold(sr, n_fft)], centre=False)
+
+
+def key_from_spectra(fine: list[np.ndarray], sr: int, *, peak: float) -> KeyEstimate:
+    """`estimate_key` of a signal whose largest magnitude is `peak`, from its KeySpectra output (in pieces)."""
+    chroma = None if peak < _SILENCE_PEAK or not fine else _chroma(np.concatenate(fine), _next_pow2(0.5 * sr))
     if chroma is None:
         return KeyEstimate(None, None, None, 0.0)
     z = (chroma - chroma.mean()) / chroma.std()
@@ -351,8 +401,9 @@ def camelot_code(key: str, scale: str) -> str:
     return f"{number}{'B' if scale == 'major' else 'A'}"
 
 
-def _chroma(y: np.ndarray, sr: int) -> np.ndarray | None:
-    """Pitch-class profile of the whole signal, shape (12,), index 0 = C; None when no pitch class stands out.
+def _chroma(fine: np.ndarray, n_fft: int) -> np.ndarray | None:
+    """Pitch-class profile of the whole signal from its KeySpectra `fine` (frames, 120), shape (12,), index 0 = C;
+    None when no pitch class stands out.
 
     STFT with ~0.5 s frames (8192 samples at 16 kHz: 1.95 Hz bins) and 50 % overlap. The energy of each bin from
     60 Hz to 5 kHz is folded onto a 10-cent pitch-class grid; the grid's circular mean gives the track's tuning
@@ -361,8 +412,6 @@ def _chroma(y: np.ndarray, sr: int) -> np.ndarray | None:
     log1p(100·E / loudest frame's energy), and the frames summed, so the profile reflects how long a pitch class
     sounds more than how loud it is.
     """
-    n_fft = _next_pow2(0.5 * sr)
-    fine = stft.band_power(y, n_fft=n_fft, hop=n_fft // 2, bases=[_fine_pitch_fold(sr, n_fft)], centre=False)[0]
     loudest = float(fine.sum(axis=1).max())
     if loudest <= (_SILENCE_PEAK * n_fft / 4.0) ** 2:
         return None  # less than a −100 dBFS sine in range: DC, infrasound or ultrasound only
@@ -418,20 +467,48 @@ def loudness_lufs(y: np.ndarray, sr: int) -> float | None:
     quieter than −70 LUFS) or the signal is shorter than one 400 ms block.
     """
     sr = _check_sr(sr)
-    y = _check_signal(y)
-    step = round(0.1 * sr)
-    if len(y) < 4 * step or _is_silent(y):
-        return None
-    # float32 filtering differs from float64 by < 0.001 LU on music and is faster; the sums are float64.
-    weighted = signal.sosfilt(k_weighting_sos(sr).astype(np.float32), y)
-    steps = len(weighted) // step
-    step_energy = np.square(weighted[: steps * step].reshape(steps, step), dtype=np.float64).sum(axis=1)
-    block_mean_square = np.convolve(step_energy, np.ones(4), mode="valid") / (4 * step)  # 4 steps = one block
-    gated = block_mean_square[block_mean_square > _mean_square_at(_ABSOLUTE_GATE_LUFS)]
-    if gated.size == 0:
-        return None
-    gated = gated[gated > gated.mean() * 10.0 ** (-_RELATIVE_GATE_LU / 10.0)]
-    return round(float(-0.691 + 10.0 * np.log10(gated.mean())), 2)
+    meter = LoudnessMeter(sr)
+    meter.feed(_check_signal(y))
+    return meter.lufs()
+
+
+class LoudnessMeter:
+    """`loudness_lufs` of a signal fed in chunks of any length, the same to the bit: the K-weighting filter carries
+    its state from chunk to chunk and only the 100 ms steps' energies are kept (10 numbers a second)."""
+
+    def __init__(self, sr: int) -> None:
+        self.sr = _check_sr(sr)
+        self.step = round(0.1 * self.sr)
+        # float32 filtering differs from float64 by < 0.001 LU on music and is faster; the sums are float64.
+        self._sos = k_weighting_sos(self.sr).astype(np.float32)
+        self._state = np.zeros((len(self._sos), 2), dtype=np.float32)
+        self._carry = np.zeros(0, dtype=np.float32)  # weighted samples of the step not yet complete
+        self._step_energy: list[np.ndarray] = []
+        self.samples = 0
+        self.peak = 0.0
+
+    def feed(self, chunk: np.ndarray) -> None:
+        if not len(chunk):
+            return
+        self.samples += len(chunk)
+        self.peak = max(self.peak, peak_of(chunk))
+        weighted, self._state = signal.sosfilt(self._sos, chunk, zi=self._state)
+        weighted = np.concatenate([self._carry, weighted.astype(np.float32, copy=False)])
+        steps = len(weighted) // self.step
+        self._step_energy.append(
+            np.square(weighted[: steps * self.step].reshape(steps, self.step), dtype=np.float64).sum(axis=1))
+        self._carry = weighted[steps * self.step:].copy()
+
+    def lufs(self) -> float | None:
+        if self.samples < 4 * self.step or self.peak < _SILENCE_PEAK:
+            return None
+        step_energy = np.concatenate(self._step_energy)
+        block_mean_square = np.convolve(step_energy, np.ones(4), mode="valid") / (4 * self.step)  # 4 steps = a block
+        gated = block_mean_square[block_mean_square > _mean_square_at(_ABSOLUTE_GATE_LUFS)]
+        if gated.size == 0:
+            return None
+        gated = gated[gated > gated.mean() * 10.0 ** (-_RELATIVE_GATE_LU / 10.0)]
+        return round(float(-0.691 + 10.0 * np.log10(gated.mean())), 2)
 
 
 def _mean_square_at(lufs: float) -> float:
@@ -475,14 +552,38 @@ def energy(y: np.ndarray, *, floor_db: float = -60.0) -> float:
     lands at 0.67–0.87, quiet classical or ambient (−35..−25) at 0.42–0.58, silence and empty input at 0.0.
     Independent of the sample rate, so it takes none.
     """
-    y = _check_signal(y)
-    if not floor_db < 0.0:
-        raise FeatureError(f"floor_db={floor_db!r} is not below 0 dBFS")
-    mean_square = float(np.mean(np.square(y, dtype=np.float64))) if y.size else 0.0
-    if mean_square <= 0.0:
-        return 0.0
-    rms_dbfs = 10.0 * math.log10(mean_square)
-    return round(min(1.0, max(0.0, 1.0 - rms_dbfs / floor_db)), 4)
+    meter = EnergyMeter(floor_db=floor_db)
+    meter.feed(_check_signal(y))
+    return meter.energy()
+
+
+class EnergyMeter:
+    """`energy` of a signal fed in chunks of any length, the same to the bit: squares are summed in blocks of
+    _ENERGY_BLOCK samples counted from the signal's start, whatever the chunks."""
+
+    def __init__(self, *, floor_db: float = -60.0) -> None:
+        if not floor_db < 0.0:
+            raise FeatureError(f"floor_db={floor_db!r} is not below 0 dBFS")
+        self.floor_db = floor_db
+        self.samples = 0
+        self._sum = 0.0
+        self._carry = np.zeros(0, dtype=np.float32)
+
+    def feed(self, chunk: np.ndarray) -> None:
+        self.samples += len(chunk)
+        data = np.concatenate([self._carry, chunk]) if len(self._carry) else chunk
+        whole = len(data) // _ENERGY_BLOCK * _ENERGY_BLOCK
+        if whole:
+            self._sum += float(np.square(data[:whole].reshape(-1, _ENERGY_BLOCK), dtype=np.float64).sum(axis=1).sum())
+        self._carry = np.array(data[whole:], dtype=np.float32)
+
+    def energy(self) -> float:
+        total = self._sum + float(np.square(self._carry, dtype=np.float64).sum())
+        mean_square = total / self.samples if self.samples else 0.0
+        if mean_square <= 0.0:
+            return 0.0
+        rms_dbfs = 10.0 * math.log10(mean_square)
+        return round(min(1.0, max(0.0, 1.0 - rms_dbfs / self.floor_db)), 4)
 
 
 # --- shared helpers ----------------------------------------------------------------------------------------------
@@ -511,7 +612,12 @@ def _check_signal(y: np.ndarray) -> np.ndarray:
 
 
 def _is_silent(y: np.ndarray) -> bool:
-    return y.size == 0 or max(float(y.max()), -float(y.min())) < _SILENCE_PEAK
+    return peak_of(y) < _SILENCE_PEAK
+
+
+def peak_of(y: np.ndarray) -> float:
+    """The largest magnitude of the samples (0 for none): what tempo, key and loudness need of a chunk."""
+    return max(float(y.max()), -float(y.min())) if y.size else 0.0
 
 
 def _next_pow2(x: float) -> int:

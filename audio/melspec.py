@@ -88,9 +88,13 @@ def patches(log_mel_frames: np.ndarray, *, max_patches: int | None = None) -> np
     n = len(frames) // PATCH_FRAMES
     cut = frames[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS)
     if max_patches is not None and n > max_patches:
-        keep = np.unique(np.linspace(0, n - 1, max_patches).round().astype(int))
-        cut = cut[keep]
+        cut = cut[spread(n, max_patches)]
     return np.ascontiguousarray(cut)
+
+
+def spread(count: int, wanted: int) -> np.ndarray:
+    """The indices of `wanted` of `count` patches, evenly spaced over all of them (first and last included)."""
+    return np.unique(np.linspace(0, count - 1, wanted).round().astype(int))
 
 
 def every_nth(count: int, stride: int) -> list[int]:

@@ -46,7 +46,48 @@ def band_power(y: np.ndarray, *, n_fft: int, hop: int, bases: Sequence[np.ndarra
     elif len(signal) < n_fft:
         signal = np.pad(signal, (0, n_fft - len(signal)))
     n_frames = frame_count(len(y), n_fft=n_fft, hop=hop, centre=centre)
-    frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[::hop][:n_frames]
+    return _frames_power(signal, n_frames, n_fft=n_fft, hop=hop, bases=bases)
+
+
+class BandPowerStream:
+    """`band_power` of a signal that arrives in chunks of any length, frame for frame the same: `feed` each chunk
+    and keep what it returns (the frames it completed), then `finish` for the last frames. Only the samples of the
+    frames not yet transformed are held (at most a batch of CHUNK_SAMPLES), so a long track needs no more memory
+    than a short one."""
+
+    def __init__(self, *, n_fft: int, hop: int, bases: Sequence[np.ndarray], centre: bool) -> None:
+        self.n_fft, self.hop, self.bases, self.centre = n_fft, hop, list(bases), centre
+        self.samples = 0  # fed so far
+        self.frames = 0  # given out so far
+        self._pending = np.zeros(n_fft // 2 if centre else 0, dtype=np.float32)  # starts at frame `frames`
+
+    def feed(self, chunk: np.ndarray) -> list[np.ndarray]:
+        self.samples += len(chunk)
+        self._pending = np.concatenate([self._pending, np.asarray(chunk, dtype=np.float32)])
+        complete = (len(self._pending) - self.n_fft) // self.hop + 1 if len(self._pending) >= self.n_fft else 0
+        # whole batches only, as band_power transforms them: the same products, so the same values to the bit
+        batch = max(1, CHUNK_SAMPLES // self.n_fft)
+        return self._take(complete // batch * batch)
+
+    def finish(self) -> list[np.ndarray]:
+        total = frame_count(self.samples, n_fft=self.n_fft, hop=self.hop, centre=self.centre)
+        room = (total - self.frames - 1) * self.hop + self.n_fft  # samples the remaining frames span
+        if total > self.frames and len(self._pending) < room:
+            self._pending = np.pad(self._pending, (0, room - len(self._pending)))
+        return self._take(max(0, total - self.frames))
+
+    def _take(self, n_frames: int) -> list[np.ndarray]:
+        outs = _frames_power(self._pending, n_frames, n_fft=self.n_fft, hop=self.hop, bases=self.bases)
+        self._pending = self._pending[n_frames * self.hop:].copy()
+        self.frames += n_frames
+        return outs
+
+
+def _frames_power(signal: np.ndarray, n_frames: int, *, n_fft: int, hop: int,
+                  bases: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The first `n_frames` frames of `signal` (starting at 0, hop, ...), projected on each basis."""
+    frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[::hop][:n_frames] if n_frames else \
+        np.empty((0, n_fft), dtype=np.float32)
     window = hann(n_fft)
     spans = [_bins_read(basis) for basis in bases]
     first, stop = min(s[0] for s in spans), max(s[1] for s in spans)

@@ -156,3 +156,39 @@ def test_a_real_worker_gives_its_memory_back_after_the_idle_period(make_config, 
         assert working_mb - idle_mb >= 150, f"working {working_mb:.0f} MB, idle {idle_mb:.0f} MB"
     finally:
         app.extensions["audiomuse"].stop_background.set()
+
+
+def _peak_mb(pid: int) -> float:
+    """The most resident memory the process has had (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def _long_wav(path: Path, minutes: int) -> Path:
+    rng = np.random.default_rng(minutes)
+    t = np.arange(16000 * 60) / 16000
+    with sf.SoundFile(path, "w", 16000, 1, subtype="PCM_16") as f:
+        for _ in range(minutes):
+            f.write(0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0.9)
+                    + 0.05 * rng.standard_normal(len(t)))
+    return path
+
+
+def test_a_twenty_minute_track_needs_little_more_memory_than_a_three_minute_one(tmp_path: Path):
+    """Analysed as it is decoded: what a 20-minute track adds is what the analysis keeps of each frame (~1.5 MB a
+    minute), not the signal and its copies (a whole 20-minute signal alone is 77 MB; with its decoder it peaked
+    470 MB higher)."""
+    peaks = {}
+    for minutes in (3, 20):
+        process = EngineProcess(EngineSettings(model_path=MODEL, decode_timeout=120), idle_seconds=60)
+        try:
+            analysis, _ = process.analyze(_long_wav(tmp_path / f"{minutes}.wav", minutes))
+            assert analysis.duration_seconds == pytest.approx(60 * minutes)
+            engine = psutil.Process(process.pid or 0)
+            peaks[minutes] = _peak_mb(engine.pid) + sum(_peak_mb(c.pid) for c in engine.children(recursive=True))
+        finally:
+            process.close()
+    print(f"analysis process and decoder, peak: 3 min {peaks[3]:.0f} MB, 20 min {peaks[20]:.0f} MB")
+    assert peaks[20] <= peaks[3] + 100, peaks

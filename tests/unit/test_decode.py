@@ -147,3 +147,45 @@ def test_the_decoder_helper_has_a_capped_address_space(tmp_path):
     with IsolatedDecoder(timeout=30, memory_limit_mb=64) as starved:  # cannot even start numpy: a failure
         with pytest.raises(DecodeError):
             starved.decode(path)
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".wav", None), (".flac", ()), (".m4a", ("-c:a", "aac"))])
+def test_a_stream_gives_the_samples_of_the_whole_decode_a_few_seconds_at_a_time(tmp_path: Path, suffix: str,
+                                                                               codec: tuple[str, ...] | None):
+    source = tmp_path / "long.wav"
+    sf.write(source, np.tile(tone(), (12, 1)), SR)  # 36 s
+    path = source if codec is None else ffmpeg_encode(source, tmp_path / f"long{suffix}", *codec)
+    from audio.decode import decode_stream
+
+    blocks = list(decode_stream(path))
+    assert all(b is not None for b in blocks) and len(blocks) >= 3
+    assert max(len(b) for b in blocks) <= 20 * TARGET_SR  # never the whole file at once
+    np.testing.assert_array_equal(np.concatenate(blocks), decode_file(path))
+    with IsolatedDecoder(timeout=30) as decoder:
+        np.testing.assert_array_equal(np.concatenate(list(decoder.stream(path))), decode_file(path))
+        abandoned = decoder.stream(path)
+        next(abandoned)
+        abandoned.close()  # the helper still sends the rest: it is stopped, and the next request gets its own answer
+        np.testing.assert_array_equal(decoder.decode(wav_of(tmp_path)), decode_file(wav_of(tmp_path)))
+        with pytest.raises(DecodeError, match="no such file"):
+            list(decoder.stream(tmp_path / "missing.flac"))
+        assert sum(len(b) for b in decoder.stream(path)) == len(decode_file(path))
+
+
+def wav_of(tmp_path: Path) -> Path:
+    path = tmp_path / "short.wav"
+    if not path.exists():
+        sf.write(path, tone(seconds=1.0), SR)
+    return path
+
+
+def test_a_stream_that_hangs_is_stopped_after_the_timeout(tmp_path: Path, wav: Path) -> None:
+    fake = tmp_path / "fake-ffmpeg"
+    fake.write_text("#!/bin/sh\nexec sleep 300\n")
+    fake.chmod(0o755)
+    odd = tmp_path / "song.m4a"
+    odd.write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 2000)
+    with IsolatedDecoder(timeout=2, ffmpeg=str(fake)) as decoder:
+        with pytest.raises(DecodeTimeout, match="longer than 2 s"):
+            list(decoder.stream(odd))
+        assert sum(len(b) for b in decoder.stream(wav)) == len(decode_file(wav))
