@@ -1,94 +1,124 @@
-"""Where an analysis worker's resident memory goes (issue 31's flat-memory target: an idle worker ≤ 150 MB), printed
-as markdown.
+"""An analysis worker's memory over a real run (issue 31's flat-memory targets: an idle worker ≤ 150 MB, and a long
+track needing little more than a short one), printed as markdown.
 
-    .venv/bin/python bench/worker_memory.py
+    .venv/bin/python bench/worker_memory.py FOLDER [--tracks 24] [--before CHECKOUT]
 
-Each step runs in a fresh process (spawned), so no step inherits another's memory: the interpreter with what a
-worker's parent needs to take jobs (RQ, Redis, psycopg2, the configuration), then with the worker's imports as they
-are, the musicnn session, one 3-minute and one 20-minute signal analysed, glibc's free memory given back
-(malloc_trim), and the session dropped. Resident memory (RSS) after each step, and the peak (ru_maxrss).
+A library of `--tracks` files of FOLDER (the dev corpus) in albums of 6, plus a 20-minute and a 60-minute track made
+by concatenating corpus audio with ffmpeg (44.1 kHz stereo FLAC, as a ripped track), is analysed by the real thing:
+embedded PostgreSQL and Redis, one orchestrator and two album workers (`python -m tasks.worker`). Each album worker
+and everything it started (its analysis process, decoder helpers) is sampled every 0.2 s: the peak of that tree's
+resident memory while the run goes on, and the tree's memory once the run has ended and
+ANALYSIS_IDLE_RELEASE_SECONDS (10 here) have passed. With `--before`, the same run on the code of another checkout
+(say the commit before the analysis process) first.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import argparse
 import os
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+from bench.analysis import album_layout, audio_files  # noqa: E402
+from bench.stack import config_for, embedded_services, print_figures, run_main_task, task_workers  # noqa: E402
+from db.pool import Database  # noqa: E402
+from tasks.catalog import ANALYSIS  # noqa: E402
 
-
-def _peak_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+IDLE_SECONDS = 10
 
 
-def _lean(out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    sys.path.insert(0, str(ROOT))
-    import psycopg2  # noqa: F401
-    import redis  # noqa: F401
-    import rq  # noqa: F401
-
-    import config  # noqa: F401
-    import tasks.queues  # noqa: F401
-
-    out.put([("a worker's parent that only takes jobs (RQ, Redis, psycopg2, config, queues)", _rss_mb())])
+def long_track(sources: list[Path], target: Path, minutes: int) -> Path:
+    """`minutes` of corpus audio joined end to end (the list repeated as needed), as 44.1 kHz stereo FLAC."""
+    listing = target.with_suffix(".txt")
+    repeats = sources * (1 + minutes * 60 // 60)
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in repeats))
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-t",
+                    str(minutes * 60), "-ar", "44100", "-ac", "2", str(target)], check=True)
+    return target
 
 
-def _worker(out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    sys.path.insert(0, str(ROOT))
-    import ctypes
-    import gc
+def _tree_mb(process: psutil.Process) -> float:
+    total = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1e6
 
-    import numpy as np
 
-    rows = []
-    import tasks.analysis  # noqa: F401
-    import tasks.worker  # noqa: F401
+def measure(library: Path, code_root: Path) -> tuple[float, list[float], list[float], float]:
+    """(tracks per hour, peak MB per album worker, idle MB per album worker, wall seconds) of one run."""
+    with embedded_services() as (_work, database_url, redis_url):
+        db = Database(database_url, max_connections=2)
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING",
+                   MEDIASERVER_TYPE="local", MUSIC_DIR=str(library), PLAYLIST_DIR=str(library.parent / "playlists"),
+                   ANALYSIS_IDLE_RELEASE_SECONDS=str(IDLE_SECONDS), PYTHONPATH=str(code_root))
+        with task_workers(env, child_workers=2, code_root=code_root):
+            time.sleep(3)
+            me = psutil.Process()
+            workers = [p for p in me.children() if "default" in " ".join(p.cmdline())]
+            peaks = [0.0] * len(workers)
+            done = threading.Event()
 
-    rows.append(("the worker's imports as they are (tasks.worker, tasks.analysis)", _rss_mb()))
-    from audio.analyze import analyze_samples
-    from audio.musicnn import MusicnnModel
+            def sample() -> None:
+                while not done.is_set():
+                    for i, worker in enumerate(workers):
+                        peaks[i] = max(peaks[i], _tree_mb(worker))
+                    time.sleep(0.2)
 
-    model = MusicnnModel(ROOT / "models" / "msd_musicnn.onnx")
-    rows.append(("+ the musicnn session", _rss_mb()))
-    rng = np.random.default_rng(1)
-    for minutes in (3, 20):
-        samples = (rng.standard_normal(16000 * 60 * minutes) * 0.1).astype(np.float32)
-        analyze_samples(samples, model=model)
-        del samples
-        rows.append((f"+ a {minutes}-minute signal analysed (peak so far {_peak_mb():.0f} MB)", _rss_mb()))
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    rows.append(("+ free memory given back (gc, malloc_trim)", _rss_mb()))
-    del model
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    rows.append(("+ the musicnn session dropped", _rss_mb()))
-    out.put(rows)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            try:
+                row, wall = run_main_task(db, ANALYSIS, {"num_recent_albums": 0}, config_for(env))
+            finally:
+                done.set()
+                sampler.join()
+            analysed = int(row["result"]["tracks_analyzed"])
+            failed = int(row["result"]["tracks_failed"])
+            if failed:
+                raise RuntimeError(f"{failed} tracks failed: {row['result']}")
+            time.sleep(IDLE_SECONDS + 5)
+            idle = [_tree_mb(worker) for worker in workers]
+    return analysed / wall * 3600, peaks, idle, wall
 
 
 def main() -> int:
-    context = multiprocessing.get_context("spawn")
-    rows = []
-    for target in (_lean, _worker):
-        queue = context.Queue()
-        process = context.Process(target=target, args=(queue,))
-        process.start()
-        rows.extend(queue.get(timeout=900))
-        process.join()
-    from bench.stack import print_figures  # here: a spawned step re-imports this module, and must stay lean
-
-    print_figures("", [(name, f"{mb:.0f}") for name, mb in rows], load=False,
-                  header=("step (each row a fresh process or the one above it)", "resident MB"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--tracks", type=int, default=24)
+    parser.add_argument("--before", type=Path, help="a checkout of the code to measure first")
+    args = parser.parse_args()
+    files = audio_files(args.folder, args.tracks)
+    with tempfile.TemporaryDirectory(prefix="audiomuse-memory-") as scratch:
+        library = Path(scratch) / "music"
+        album_layout(files, library, 6)
+        long_album = library / "long"
+        long_album.mkdir()
+        for minutes in (20, 60):
+            long_track(files, long_album / f"{minutes:02d}-joined-{minutes}-min.flac", minutes)
+        rows = []
+        for label, root in ([("before", args.before)] if args.before else []) + [("this code", ROOT)]:
+            rate, peaks, idle, wall = measure(library, root.resolve())
+            rows += [(f"{label}: peak per album worker while analysing (MB)", " / ".join(f"{p:.0f}" for p in peaks)),
+                     (f"{label}: per album worker {IDLE_SECONDS + 5} s after the run (MB)",
+                      " / ".join(f"{m:.0f}" for m in idle)),
+                     (f"{label}: tracks per hour ({len(files) + 2} tracks, wall {wall:.0f} s)", f"{rate:.0f}")]
+    print_figures(f"An album worker's memory over a run: {len(files)} corpus tracks and a 20- and a 60-minute one, "
+                  "2 album workers", rows)
     return 0
 
 
