@@ -147,7 +147,8 @@ class Config:
     REBUILD_INDEX_BATCH_SIZE: int = _setting(
         100, "Rebuild the similarity index after this many finished albums (and at the end)", minimum=1)
     AUDIO_LOAD_TIMEOUT: float = _setting(
-        180.0, "Seconds one file may take to decode before it is given up as a failure", minimum=1)
+        180.0, "Seconds the decoder may keep a track waiting for its samples before the file is given up as a "
+               "failure (the analysis of each block as it arrives does not count)", minimum=1)
     MAX_FULL_ANALYSIS_SECONDS: float = _setting(
         1200.0, "Tracks longer than this are analyzed through patches spread evenly over the whole file",
         minimum=30)

@@ -11,17 +11,18 @@ after `timeout` seconds without taking the worker with it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
 import signal
 import subprocess
-import tempfile
+import threading
 import time
 from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import numpy as np
 import soundfile as sf
@@ -143,47 +144,77 @@ def _ffmpeg_blocks(path: Path, sr: int, ffmpeg: str, max_seconds: float | None =
     mono = "aformat=channel_layouts=stereo,pan=mono|c0=0.5*c0+0.5*c1"
     output = ["-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1"]
     produced = 0
-    for filters in (f"{mono},aresample={sr}:resampler=soxr:precision=28", mono):
-        with tempfile.TemporaryFile() as errors:
-            try:
-                process = subprocess.Popen([*command, "-af", filters, *output], stdout=subprocess.PIPE,
-                                           stderr=errors, stdin=subprocess.DEVNULL)
-            except OSError as exc:
-                raise DecodeError(f"{path.name}: ffmpeg could not be run ({exc.strerror or exc})") from exc
-            try:
-                stdout = cast(IO[bytes], process.stdout)
-                rest = b""
-                while data := stdout.read(_PIPE_BYTES):
-                    data = rest + data
-                    whole = len(data) // 4 * 4
-                    rest = data[whole:]
-                    if whole:
-                        produced += whole
-                        yield np.frombuffer(data[:whole], dtype="<f4").astype(np.float32)
-                code = process.wait()
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-            errors.seek(0)
-            stderr = errors.read()
+    attempts = (f"{mono},aresample={sr}:resampler=soxr:precision=28", mono)
+    try:
+        _libc()  # loaded here, not between fork and exec
+    except OSError:
+        pass
+    for attempt, filters in enumerate(attempts):
+        try:
+            # dies with the decoder helper, so a helper killed for time takes a hung ffmpeg with it
+            process = subprocess.Popen([*command, "-af", filters, *output], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        except OSError as exc:
+            raise DecodeError(f"{path.name}: ffmpeg could not be run ({exc.strerror or exc})") from exc
+        errors = _Tail(cast(IO[bytes], process.stderr))
+        try:
+            stdout = cast(IO[bytes], process.stdout)
+            rest = b""
+            while data := stdout.read(_PIPE_BYTES):
+                data = rest + data
+                whole = len(data) // 4 * 4
+                rest = data[whole:]
+                if whole:
+                    produced += whole
+                    yield np.frombuffer(data[:whole], dtype="<f4").astype(np.float32)
+            code = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            stderr = errors.text()
         if code == 0:
-            break
-        if not (produced == 0 and b"soxr" in stderr):  # a build without libsoxr: its own resampler, once
-            message = stderr.decode("utf-8", "replace").strip().splitlines()
+            return
+        # a build without libsoxr: its own resampler, once, when the first try failed before any output
+        if attempt == len(attempts) - 1 or produced or "soxr" not in stderr.replace(str(path), ""):
+            message = stderr.strip().splitlines()
             raise DecodeError(f"{path.name}: ffmpeg could not decode it ({(message[-1] if message else '')[:200]})")
+
+
+class _Tail:
+    """The last few KB a pipe carries, read in a thread so the writer never blocks on a full pipe."""
+
+    def __init__(self, pipe: IO[bytes], keep: int = 8192) -> None:
+        self._data = b""
+        self._keep = keep
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            while block := pipe.read(4096):
+                self._data = (self._data + block)[-self._keep:]
+
+    def text(self) -> str:
+        self._thread.join(5)
+        return self._data.decode("utf-8", "replace")
 
 
 # --- isolation ------------------------------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this helper when the worker that started it dies (even by SIGKILL)."""
-    try:
-        import ctypes
+@functools.cache
+def _libc() -> Any:
+    import ctypes
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    return ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this process when the one that started it dies (even by SIGKILL). Safe between
+    fork and exec once `_libc()` has been loaded (the decoder helper loads it first)."""
+    try:
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        _libc().prctl(pr_set_pdeathsig, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: the helper still exits when its pipe closes
 

@@ -17,6 +17,7 @@ import atexit
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 import weakref
@@ -198,6 +199,10 @@ def _serve(conn: Connection, settings: EngineSettings, idle_seconds: float,
     from audio.decode import _die_with_parent
 
     _die_with_parent()
+    # A worker told to stop (SIGTERM to its process group from supervisord, Ctrl-C) finishes its track first: this
+    # process ends when the worker closes the pipe, or dies with it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if setup is not None:
         setup(settings.log_level)
     engine = AnalysisEngine(settings)
@@ -210,15 +215,40 @@ def _serve(conn: Connection, settings: EngineSettings, idle_seconds: float,
             try:
                 if operation not in _OPERATIONS:
                     raise AudioError(f"the analysis process has no operation {operation!r}")
-                answer: tuple[str, Any] = ("ok", getattr(engine, operation)(*args, **kwargs))
+                answer: tuple[str, Any, list[dict[str, Any]]] = (
+                    "ok", getattr(engine, operation)(*args, **kwargs), engine.providers())
             except Exception as exc:  # the request's failure goes back to the worker; this process serves on
-                answer = ("error", exc)
+                answer = ("error", portable_error(exc), engine.providers())
             try:
                 conn.send(answer)
             except Exception as exc:  # an answer that does not pickle: say so instead
-                conn.send(("error", AudioError(f"{type(answer[1]).__name__} that cannot be sent back: {exc}")))
+                conn.send(("error", AudioError(f"{type(answer[1]).__name__} that cannot be sent back: {exc}"), []))
     finally:
         engine.close()
+
+
+# Exceptions of these modules reach the worker as they are: unpickling them imports nothing the worker lacks.
+_LIGHT_MODULES = frozenset({"builtins", "audio.errors", "audio.engine", "audio.clap"})
+
+
+def portable_error(exc: Exception) -> Exception:
+    """`exc` in a form the worker can receive without importing the signal libraries (an onnxruntime or scipy
+    exception would import them into the worker for good), classified as the worker's analysis classifies it: an
+    AudioError keeps its message, OSError and MemoryError stay what they are (transient), anything else becomes an
+    AudioError naming its type."""
+    if type(exc).__module__ in _LIGHT_MODULES:
+        try:
+            pickle.loads(pickle.dumps(exc))
+            return exc
+        except Exception:
+            pass
+    if isinstance(exc, AudioError):
+        return AudioError(str(exc))
+    if isinstance(exc, MemoryError):
+        return MemoryError(str(exc))
+    if isinstance(exc, OSError):
+        return OSError(exc.errno, exc.strerror or str(exc))
+    return AudioError(f"{type(exc).__name__}: {exc}")
 
 
 class EngineProcess:
@@ -233,6 +263,8 @@ class EngineProcess:
         self.setup = setup
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._providers: list[dict[str, Any]] = []
+        self._clap_name: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -248,13 +280,16 @@ class EngineProcess:
                           energy=energy, tempo_confidence=tempo_confidence)
 
     def clap_name(self) -> str | None:
-        return self._call("clap_name")
+        if self._clap_name is None:  # the settings are fixed for this object, and so is the model file's name
+            self._clap_name = self._call("clap_name")
+        return self._clap_name
 
     def embed_clap(self, path: str | Path) -> np.ndarray:
         return self._call("embed_clap", os.fspath(path))
 
     def providers(self) -> list[dict[str, Any]]:
-        return self._call("providers") if self.pid is not None else []
+        """What the models ran on, as the last answer said (no request: an idle process is not woken for it)."""
+        return list(self._providers)
 
     def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         for attempt in (1, 2):
@@ -264,7 +299,7 @@ class EngineProcess:
                 while not conn.poll(1.0):
                     if self._process is None or not self._process.is_alive():
                         raise EOFError
-                status, payload = conn.recv()
+                status, payload, providers = conn.recv()
             except (EOFError, OSError) as exc:
                 code = None
                 if self._process is not None:
@@ -280,6 +315,7 @@ class EngineProcess:
                 # the answer to the next request.
                 self.close(kill=True)
                 raise
+            self._providers = providers or self._providers
             if status == "error":
                 raise payload
             return payload

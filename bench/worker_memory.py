@@ -39,7 +39,14 @@ IDLE_SECONDS = 10
 def long_track(sources: list[Path], target: Path, minutes: int) -> Path:
     """`minutes` of corpus audio joined end to end (the list repeated as needed), as 44.1 kHz stereo FLAC."""
     listing = target.with_suffix(".txt")
-    repeats = sources * (1 + minutes * 60 // 60)
+    pieces = []
+    for number, source in enumerate(sources):  # one codec for the concat demuxer: 44.1 kHz stereo PCM
+        piece = target.parent / f".piece-{number:03d}.wav"
+        if not piece.exists():
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-ar", "44100", "-ac", "2",
+                            "-c:a", "pcm_s16le", str(piece)], check=True)
+        pieces.append(piece)
+    repeats = pieces * (1 + minutes * 60 // 60)
     listing.write_text("".join(f"file '{p.resolve()}'\n" for p in repeats))
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-t",
                     str(minutes * 60), "-ar", "44100", "-ac", "2", str(target)], check=True)
@@ -108,8 +115,11 @@ def main() -> int:
         album_layout(files, library, 6)
         long_album = library / "long"
         long_album.mkdir()
+        pieces = Path(scratch) / "pieces"
+        pieces.mkdir()
         for minutes in (20, 60):
-            long_track(files, long_album / f"{minutes:02d}-joined-{minutes}-min.flac", minutes)
+            long_track(files, pieces / f"{minutes:02d}-joined-{minutes}-min.flac", minutes)
+            (pieces / f"{minutes:02d}-joined-{minutes}-min.flac").rename(long_album / f"{minutes:02d}-joined.flac")
         rows = []
         for label, root in ([("before", args.before)] if args.before else []) + [("this code", ROOT)]:
             rate, peaks, idle, wall = measure(library, root.resolve())

@@ -18,6 +18,7 @@ from app import serve
 from audio.analyze import analyze_samples
 from audio.decode import DecodeError, decode_file
 from audio.engine import AnalysisProcessDied, EngineProcess, EngineSettings
+from audio.errors import AudioError
 from audio.musicnn import MusicnnModel
 from config import PROJECT_ROOT
 from tests.analysis_runs import run_analysis, start_analysis_workers
@@ -192,3 +193,62 @@ def test_a_twenty_minute_track_needs_little_more_memory_than_a_three_minute_one(
             process.close()
     print(f"analysis process and decoder, peak: 3 min {peaks[3]:.0f} MB, 20 min {peaks[20]:.0f} MB")
     assert peaks[20] <= peaks[3] + 100, peaks
+
+
+def test_a_worker_told_to_stop_lets_its_analysis_process_finish_the_track(engine: EngineProcess, tmp_path: Path):
+    """supervisord stops a worker with SIGTERM to its whole process group: the analysis process must not die with
+    the track half done (it ends when the worker closes the pipe)."""
+    engine.analyze(_tone(tmp_path / "a.wav", 4))
+    pid = engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGINT)
+    analysis, _ = engine.analyze(_tone(tmp_path / "b.wav", 4))
+    assert analysis.embedding.shape == (200,) and engine.pid == pid
+
+
+def test_what_the_models_ran_on_is_known_without_waking_an_idle_process(tmp_path: Path):
+    process = EngineProcess(EngineSettings(model_path=MODEL), idle_seconds=1)
+    try:
+        process.analyze(_tone(tmp_path / "a.wav", 4))
+        wait_for(lambda: process.pid is None, timeout=20, what="the idle analysis process to end")
+        assert [p["model"] for p in process.providers()] == ["musicnn"]
+        assert process.pid is None
+    finally:
+        process.close()
+
+
+def test_an_error_from_a_library_reaches_the_worker_without_its_module():
+    from scipy.linalg import LinAlgError
+
+    from audio.decode import DecodeTimeout
+    from audio.engine import portable_error
+    from audio.features import FeatureError
+
+    converted = portable_error(LinAlgError("singular matrix"))
+    assert type(converted) is AudioError and str(converted) == "LinAlgError: singular matrix"
+    feature = portable_error(FeatureError("y has 3 non-finite samples"))
+    assert type(feature) is AudioError and str(feature) == "y has 3 non-finite samples"
+    assert type(portable_error(DecodeTimeout("x.m4a: too slow"))) is DecodeTimeout  # transient, kept as it is
+    memory, disk = portable_error(MemoryError("no room")), portable_error(FileNotFoundError(2, "gone"))
+    assert type(memory) is MemoryError and isinstance(disk, OSError)
+
+
+def test_a_decode_that_starts_over_is_measured_again_from_its_start():
+    """libsndfile failing midway: the decoder's stream says so (None) and ffmpeg's blocks follow; the engine
+    measures those alone (the stream here stands in for the decoder helper, whose restart test_decode covers)."""
+    from audio.engine import AnalysisEngine
+
+    whole = np.arange(10, dtype=np.float32)
+
+    class Restarting:
+        def stream(self, path: str):
+            yield whole[:3]
+            yield None
+            yield whole[:6]
+            yield whole[6:]
+
+    engine = AnalysisEngine(EngineSettings(model_path=MODEL))
+    engine._decoder = Restarting()  # type: ignore[assignment]
+    seen, _ = engine._from_stream("x.flac", lambda blocks: np.concatenate(list(blocks)))
+    np.testing.assert_array_equal(seen, whole)

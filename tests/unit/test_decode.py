@@ -189,3 +189,30 @@ def test_a_stream_that_hangs_is_stopped_after_the_timeout(tmp_path: Path, wav: P
         with pytest.raises(DecodeTimeout, match="longer than 2 s"):
             list(decoder.stream(odd))
         assert sum(len(b) for b in decoder.stream(wav)) == len(decode_file(wav))
+
+
+def test_a_file_libsndfile_fails_on_midway_starts_over_in_ffmpeg(tmp_path: Path, wav: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import audio.decode as decode
+
+    def fails_midway(path: Path, sr: int, max_seconds: float | None = None):
+        yield np.ones(1000, dtype=np.float32)
+        yield np.ones(1000, dtype=np.float32)
+        raise sf.LibsndfileError(1, "corrupt block")
+
+    expected = np.concatenate(list(decode._ffmpeg_blocks(wav, TARGET_SR, "ffmpeg")))
+    monkeypatch.setattr(decode, "_soundfile_blocks", fails_midway)
+    blocks = list(decode.decode_stream(wav))
+    assert [b is None for b in blocks[:3]] == [False, False, True]
+    np.testing.assert_array_equal(np.concatenate(blocks[3:]), expected)
+    np.testing.assert_array_equal(decode.decode_file(wav), expected)  # the void blocks are dropped
+
+
+def test_a_second_ffmpeg_failure_is_reported_with_ffmpegs_reason(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-ffmpeg"
+    fake.write_text("#!/bin/sh\necho 'soxr: resampler not found' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    odd = tmp_path / "song.m4a"
+    odd.write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 2000)
+    with pytest.raises(DecodeError, match="ffmpeg could not decode it .soxr: resampler not found"):
+        decode_file(odd, ffmpeg=str(fake))
