@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,17 +178,46 @@ class ClapAudioModel:
 
     def embed(self, samples: np.ndarray) -> np.ndarray:
         """The track's embedding from its 48 kHz mono samples (float32, unit length)."""
-        starts = window_starts(len(samples), max_windows=self.max_windows)
+        return self.embed_blocks(len(samples), [samples])
+
+    def embed_blocks(self, n_samples: int, blocks: Iterable[np.ndarray]) -> np.ndarray:
+        """`embed` of a track of `n_samples` samples that arrive in consecutive blocks: each window goes through
+        the model once its samples are in (in the same batches, so the same embedding to the bit), and only the
+        samples from the next window's start on are kept — never the whole track."""
+        starts = window_starts(n_samples, max_windows=self.max_windows)
         total = np.zeros(self.dimension, dtype=np.float64)
-        for i in range(0, len(starts), self.batch):
-            windows = [_window(samples, s) for s in starts[i:i + self.batch]]
-            out = self._session.run([self._signature.output_name], {self._signature.input_name: self._inputs(windows)})
-            vectors = np.asarray(out[0], dtype=np.float64)
-            if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-                raise ClapModelError(f"the CLAP audio model gave embeddings of shape {vectors.shape}, not "
-                                     f"(n, {self.dimension}) (CLAP_EMBEDDING_DIMENSION)")
-            total += vectors.sum(axis=0)
+        kept = np.zeros(0, dtype=np.float32)
+        kept_from = 0  # the track's sample at kept[0]
+        ready: list[np.ndarray] = []
+        taken = 0
+
+        def take(until: int) -> None:
+            nonlocal taken, ready, total
+            while taken < len(starts) and starts[taken] + WINDOW <= until:
+                ready.append(_window(kept, starts[taken] - kept_from))
+                taken += 1
+                if len(ready) == self.batch:
+                    total += self._batch_sum(ready)
+                    ready = []
+
+        for block in blocks:
+            kept = np.concatenate([kept, np.asarray(block, dtype=np.float32)])
+            take(kept_from + len(kept))
+            drop = min((starts[taken] if taken < len(starts) else kept_from + len(kept)) - kept_from, len(kept))
+            if drop > 0:
+                kept, kept_from = kept[drop:], kept_from + drop
+        take(kept_from + len(kept) + WINDOW * len(starts))  # the rest: a short track's one window, repeated
+        if ready:
+            total += self._batch_sum(ready)
         norm = float(np.linalg.norm(total))
         if not np.isfinite(norm) or norm == 0.0:
             raise ClapModelError("the CLAP audio model gave an empty or non-finite embedding")
         return (total / norm).astype(np.float32)
+
+    def _batch_sum(self, windows: list[np.ndarray]) -> np.ndarray:
+        out = self._session.run([self._signature.output_name], {self._signature.input_name: self._inputs(windows)})
+        vectors = np.asarray(out[0], dtype=np.float64)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ClapModelError(f"the CLAP audio model gave embeddings of shape {vectors.shape}, not "
+                                 f"(n, {self.dimension}) (CLAP_EMBEDDING_DIMENSION)")
+        return vectors.sum(axis=0)

@@ -95,10 +95,11 @@ class AnalysisEngine:
             chunks, parts, tags=tags, energy=energy, tempo_confidence=tempo_confidence))
         return values
 
-    def _from_stream(self, path: str, measure: Callable[[Iterator[np.ndarray]], _T]) -> tuple[_T, float]:
-        """`measure` of the decoded blocks of `path`, measured again from the start where the decode starts over;
-        with the seconds spent waiting for the decoder."""
-        stream = self._decoder_of(16_000).stream(path)
+    def _from_stream(self, path: str, measure: Callable[[Iterator[np.ndarray]], _T], *,
+                     sr: int = 16_000) -> tuple[_T, float]:
+        """`measure` of the decoded blocks of `path` at `sr`, measured again from the start where the decode starts
+        over; with the seconds spent waiting for the decoder."""
+        stream = self._decoder_of(sr).stream(path)
         waited = 0.0
 
         def blocks() -> Iterator[np.ndarray]:
@@ -129,12 +130,16 @@ class AnalysisEngine:
         return clap.name if clap is not None else None
 
     def embed_clap(self, path: str) -> np.ndarray:
+        """The track's CLAP embedding. The file is decoded twice, once to count its samples (where the windows go)
+        and once to embed each window as its samples arrive: at 48 kHz a whole track would be 11 MB a minute."""
         from audio.clap import CLAP_SR
 
         clap = self._clap_model()
         if clap is None:
             raise AudioError("CLAP is not enabled")
-        return clap.embed(self._decoder_of(CLAP_SR).decode(path))
+        length, _ = self._from_stream(path, lambda blocks: sum(len(b) for b in blocks), sr=CLAP_SR)
+        vector, _ = self._from_stream(path, lambda blocks: clap.embed_blocks(length, blocks), sr=CLAP_SR)
+        return vector
 
     def providers(self) -> list[dict[str, Any]]:
         """What the loaded models run on (audio.providers.ProviderChoice.as_dict)."""

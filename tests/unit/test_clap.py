@@ -67,3 +67,16 @@ def test_models_of_another_shape_are_refused_with_what_they_have(tmp_path):
         ClapTextEncoder("", tokenizer)
     with pytest.raises(ClapModelError, match="is not a file"):
         ClapAudioModel(tmp_path / "missing.onnx")
+
+
+def test_a_track_embedded_as_its_blocks_arrive_is_embedded_as_the_whole(tmp_path):
+    """The analysis process embeds a track as it is decoded (never holding it whole at 48 kHz): the same windows
+    in the same batches, so the same vector to the bit, however the blocks fall."""
+    path = write_audio_model(tmp_path / "a.onnx")
+    for max_windows, seconds in ((3, 47), (60, 23), (60, 4)):
+        model = ClapAudioModel(path, max_windows=max_windows)
+        samples = tone((300.0, 5000.0), seconds=seconds, sr=CLAP_SR, seed=seconds)
+        whole = model.embed(samples)
+        for size in (CLAP_SR // 3, 7 * CLAP_SR + 11, len(samples)):
+            blocks = [samples[i:i + size] for i in range(0, len(samples), size)]
+            np.testing.assert_array_equal(model.embed_blocks(len(samples), iter(blocks)), whole)
