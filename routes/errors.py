@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg2
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from db.sealed import SealError
 from db.task_status import TaskAlreadyRunning
 from tasks.catalog import NotStartable, ParamError, by_task_type
+
+RETRY_AFTER_DATABASE_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -73,6 +76,21 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return error_response(503, str(exc))
         return f"Service unavailable: {exc}", 503
+
+    @app.errorhandler(psycopg2.OperationalError)
+    @app.errorhandler(psycopg2.InterfaceError)
+    def _database_away(exc: psycopg2.Error) -> Any:
+        # PostgreSQL restarting or out of reach: the pool replaces dead connections, so the next try works once it
+        # is back; say so (503 with Retry-After) rather than an internal error
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
+                           str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        message = "the database is not reachable right now; try again in a few seconds"
+        if wants_json():
+            response, status = error_response(503, message, retry_after=RETRY_AFTER_DATABASE_SECONDS)
+        else:
+            response, status = Response(f"Service unavailable: {message}", mimetype="text/plain"), 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_DATABASE_SECONDS)
+        return response, status
 
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError) -> Any:

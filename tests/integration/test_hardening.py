@@ -68,3 +68,23 @@ def test_numbers_and_time_zones_out_of_range_are_400s(client):
                         query_string={"cron_expr": "0 3 * * *", "timezone": "Europe/" + "x" * 300}), "timezone")):
         body = answer.get_json()
         assert answer.status_code == 400 and body["parameter"] == parameter, (parameter, answer.status_code, body)
+
+
+def test_a_request_while_the_database_is_away_is_a_503_with_retry_after(app, client):
+    """Right after a PostgreSQL restart (or while it is down) a request gets 503 and Retry-After, not a 500; the
+    database here is a real connection attempt to a port where no server answers."""
+    from db.pool import Database
+
+    runtime = app.extensions["audiomuse"]
+    working = runtime.db
+    runtime.db = Database("postgresql://audiomuse@127.0.0.1:9/audiomuse", max_connections=2)
+    try:
+        for path in ("/api/active_tasks", "/api/search_tracks?q=song", "/api/analysis/summary"):
+            answer = client.get(path)
+            assert answer.status_code == 503, (path, answer.status_code, answer.get_data(as_text=True)[:200])
+            assert answer.headers["Retry-After"] == "5" and "try again" in answer.get_json()["error"]
+        page = client.get("/analysis")
+        assert page.status_code in (200, 503), page.status_code  # a page that reads nothing still renders
+    finally:
+        runtime.db = working
+    assert client.get("/api/active_tasks").status_code == 200
