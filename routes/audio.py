@@ -55,7 +55,9 @@ def audio(item_id: str) -> Response:
     if path is not None:
         kind = AUDIO_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or \
             "application/octet-stream"
-        return _private(send_file(path, mimetype=kind, conditional=True, max_age=0))
+        # the name goes in Content-Disposition, where a newline (legal in a file name) is not
+        name = "".join(c if c.isprintable() else " " for c in path.name)
+        return _private(send_file(path, mimetype=kind, conditional=True, max_age=0, download_name=name))
     try:
         server = rt.media_server()
     except MediaServerError as exc:

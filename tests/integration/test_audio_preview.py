@@ -117,3 +117,18 @@ def test_a_media_servers_track_is_relayed_from_its_stream(make_config, db, redis
             assert down.status_code == 502 and "Jellyfin" in down.get_json()["error"]
         finally:
             app.extensions["audiomuse"].stop_background.set()
+
+
+def test_a_file_whose_name_holds_a_newline_is_previewed(library, db, tmp_path: Path):
+    cfg, tracks = library
+    source = Path(next(t for t in tracks if t.path.endswith(".flac")).path)
+    odd = source.with_name("two\nlines\r.flac")
+    odd.write_bytes(source.read_bytes())
+    insert_track(db, item_id="newline-track", title="Two lines", artist="A", vector=np.ones(200), path=str(odd))
+    app = serve(cfg)
+    try:
+        answer = app.test_client().get("/api/tracks/newline-track/audio")
+        assert answer.status_code == 200 and answer.data == odd.read_bytes(), answer.get_data(as_text=True)[:300]
+        assert answer.headers["Content-Disposition"] == 'inline; filename="two lines .flac"'
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
