@@ -106,6 +106,9 @@ class Capability(StrEnum):
     ALBUM_LIBRARIES = "album_libraries"  # album_libraries() tells which library each album is in (LibraryTeller)
     LISTS_ALL_TRACKS = "lists_all_tracks"  # all_tracks() pages through every track cheaply (TrackLister)
     COVER_ART = "cover_art"  # cover_art() gives a song's picture (CoverArtSource)
+    # playlists are lists of file paths, one a line (.m3u8 files, MPD's stored playlists): a path with a line break
+    # cannot be one of their entries
+    PLAYLISTS_OF_PATHS = "playlists_of_paths"
 
 
 @dataclass(frozen=True)

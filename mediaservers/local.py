@@ -96,7 +96,8 @@ class LocalFolder:
     settings = (SettingField("music_dir", "MUSIC_DIR", "Music folder"),)
     # the playlist id is the file name; libraries are the top-level folders
     capabilities: frozenset[Capability] = frozenset({Capability.KEEPS_PLAYLIST_ID, Capability.ALBUM_LIBRARIES,
-                                                     Capability.LISTS_ALL_TRACKS, Capability.COVER_ART})
+                                                     Capability.LISTS_ALL_TRACKS, Capability.COVER_ART,
+                                                     Capability.PLAYLISTS_OF_PATHS})
 
     def __init__(self, music_dir: Path, *, playlist_dir: Path) -> None:
         self.root = music_dir.expanduser().resolve()

@@ -113,7 +113,7 @@ class Mpd:
                 MUSIC_LIBRARIES_FIELD)
     # a stored playlist's id: its name
     capabilities = frozenset({Capability.STICKERS, Capability.KEEPS_PLAYLIST_ID, Capability.LISTS_ALL_TRACKS,
-                              Capability.COVER_ART})
+                              Capability.COVER_ART, Capability.PLAYLISTS_OF_PATHS})
 
     def __init__(self, host: str = "127.0.0.1", port: int = 6600, *, password: str = "",
                  music_directory: str | Path | None = None, timeout: float = 30.0,

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from ai import PROVIDERS, default_model
 from discovery.exclusions import Exclusions
-from routes.common import exclusions_json, playlist_request, publish, request_exclusions
+from routes.common import exclusions_json, left_out_note, playlist_request, publish, request_exclusions
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import has_control_characters, json_body
@@ -92,9 +92,11 @@ def create_playlist() -> Response:
     playlist_id}; 502 when the media server fails."""
     rt = runtime()
     name, ids = playlist_request("item_ids")
-    full_name, playlist_id = publish(rt, name, ids, source="chat", ids_field="item_ids")
-    return jsonify({"message": f"Successfully created playlist '{full_name}' with {len(ids)} songs",
-                    "playlist_id": playlist_id, "name": full_name})
+    published = publish(rt, name, ids, source="chat", ids_field="item_ids")
+    return jsonify({"message": f"Successfully created playlist '{published.name}' with {published.track_count} "
+                               f"songs{left_out_note(published)}", "playlist_id": published.playlist_id,
+                    "name": published.name, "track_count": published.track_count,
+                    "left_out": [s.as_dict() for s in published.left_out]})
 
 
 @bp.get("/chat/api/config_defaults")

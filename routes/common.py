@@ -20,7 +20,7 @@ from mediaserver import Capability, MediaServerError, UserCredentials, adapter_c
 from routes.context import Runtime, runtime
 from routes.errors import ApiError, bad_parameter
 from routes.params import exclusion_params, has_control_characters, json_body
-from services.playlists import UnknownTrack, publish_playlist
+from services.playlists import NothingWritable, Published, UnknownTrack, publish_playlist
 from voyager_manager import IndexQueries
 
 ITEM_ID_MAX = 4096  # MPD's ids are file paths
@@ -173,17 +173,26 @@ def playlist_request(ids_field: str = "track_ids") -> tuple[str, list[str]]:
     return name, ids
 
 
-def publish(rt: Runtime, name: str, ids: list[str], *, source: str, ids_field: str = "track_ids"
-            ) -> tuple[str, str | None]:
-    """Publish the playlist as the user whose credentials the request passes, if any: (full name, the server's
-    playlist id). 404 naming `ids_field` for an unknown track, 502 when the server fails."""
+def publish(rt: Runtime, name: str, ids: list[str], *, source: str, ids_field: str = "track_ids") -> Published:
+    """Publish the playlist as the user whose credentials the request passes, if any. 404 naming `ids_field` for an
+    unknown track, 422 with `left_out` when no song can be in a playlist of the server, 502 when the server
+    fails."""
     try:
-        published = publish_playlist(rt.db, rt.media_server(user=user_credentials()), name, ids, source=source)
+        return publish_playlist(rt.db, rt.media_server(user=user_credentials()), name, ids, source=source)
     except UnknownTrack as exc:
         raise ApiError(404, str(exc), parameter=ids_field) from None
+    except NothingWritable as exc:
+        raise ApiError(422, str(exc), parameter=ids_field, left_out=[s.as_dict() for s in exc.left_out]) from None
     except MediaServerError as exc:
         raise ApiError(502, f"the media server did not create the playlist: {exc}") from None
-    return published.name, published.playlist_id
+
+
+def left_out_note(published: Published) -> str:
+    """" (N songs left out: why)" for a playlist message, or nothing."""
+    if not published.left_out:
+        return ""
+    count = len(published.left_out)
+    return f" ({count} song{'s' if count != 1 else ''} left out: {published.left_out[0].reason})"
 
 
 def clustering_defaults() -> ClusteringRequest:

@@ -22,12 +22,13 @@ from discovery.similar import DEFAULT_MOOD_WEIGHT, farthest, similar_songs
 from discovery.sonic_fingerprint import sonic_fingerprint
 from discovery.types import Lookup, TrackInfo, cosine_distance
 from mediaserver import MediaServerError
-from mediaservers.m3u import M3uEntry, render_m3u8
+from mediaservers.m3u import UNWRITABLE_PATH_CHARACTERS, M3uEntry, render_m3u8
 from routes.common import (
     ITEM_ID_MAX,
     discovery_errors,
     history_user,
     index_queries,
+    left_out_note,
     playlist_request,
     publish,
     queries_exclusions,
@@ -298,9 +299,11 @@ def create_playlist() -> tuple[Response, int]:
     source = str_param("source", "instant", max_length=40) or "instant"
     if source not in PLAYLIST_SOURCES:
         raise bad_parameter("source", source, "one of " + ", ".join(PLAYLIST_SOURCES))
-    full_name, playlist_id = publish(rt, name, ids, source=source)
-    return jsonify({"message": f"Playlist '{full_name}' created successfully!", "playlist_id": playlist_id,
-                    "name": full_name, "track_count": len(ids)}), 201
+    published = publish(rt, name, ids, source=source)
+    return jsonify({"message": f"Playlist '{published.name}' created successfully!{left_out_note(published)}",
+                    "playlist_id": published.playlist_id, "name": published.name,
+                    "track_count": published.track_count,
+                    "left_out": [s.as_dict() for s in published.left_out]}), 201
 
 
 @bp.post("/api/playlist.m3u8")
@@ -312,8 +315,12 @@ def export_m3u() -> Response:
     entries = [M3uEntry(path=row["file_path"], artist=row["artist"], title=row["title"],
                         duration_seconds=row["duration_seconds"])
                for item_id in ids if (row := rows.get(item_id)) is not None and row["file_path"]]
+    written = [e for e in entries if not any(c in e.path for c in UNWRITABLE_PATH_CHARACTERS)]
     ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in " -_") else "_" for c in name).strip()
-    response = Response(render_m3u8(name, entries), mimetype="audio/x-mpegurl")
+    response = Response(render_m3u8(name, written), mimetype="audio/x-mpegurl")
+    # what the file holds, and how many of the songs asked for it could not (no path, or a line break in it)
+    response.headers["X-Track-Count"] = str(len(written))
+    response.headers["X-Left-Out-Count"] = str(len(ids) - len(written))
     response.headers["Content-Disposition"] = (f'attachment; filename="{ascii_name or "playlist"}.m3u8"; '
                                                f"filename*=UTF-8''{quote(name + '.m3u8')}")
     return response

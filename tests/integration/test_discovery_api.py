@@ -216,3 +216,34 @@ def test_similar_tracks_by_title_and_artist_as_the_reference_clients_ask(library
     assert "'No such song' by 'Nobody'" in missing.get_json()["error"]
     nothing = client.get("/api/similar_tracks?n=3")
     assert nothing.status_code == 400 and nothing.get_json()["parameter"] == "item_id"
+
+
+def test_a_song_whose_path_holds_a_line_break_is_left_out_and_said_so(library, db):
+    """A playlist file has one path a line: such a song cannot be an entry. It is counted apart and named, never
+    counted as written."""
+    import numpy as np
+
+    from mediaservers.local import item_id_for
+    from tests.seeded_library import insert_track
+
+    client, tracks, playlists = library
+    source = Path(tracks[0].path)
+    odd = source.with_name("two\nlines.flac")
+    odd.write_bytes(source.read_bytes())
+    odd_id = item_id_for(str(odd.relative_to(source.parents[1])))
+    insert_track(db, item_id=odd_id, title="Two lines", artist="Odd", vector=np.ones(200), path=str(odd))
+    ids = [tracks[1].item_id, odd_id, tracks[2].item_id]
+    made = client.post("/api/create_playlist", json={"playlist_name": "Mixed", "track_ids": ids})
+    body = made.get_json()
+    assert made.status_code == 201 and body["track_count"] == 2, body
+    assert [s["item_id"] for s in body["left_out"]] == [odd_id] and "line break" in body["left_out"][0]["reason"]
+    assert "1 song left out" in body["message"]
+    text = (playlists / "Mixed_instant.m3u8").read_text()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [tracks[1].path, tracks[2].path]
+    chat = client.post("/chat/api/create_playlist", json={"playlist_name": "Chat", "item_ids": ids}).get_json()
+    assert chat["track_count"] == 2 and "with 2 songs (1 song left out" in chat["message"]
+    m3u = client.post("/api/playlist.m3u8", json={"playlist_name": "Mixed", "track_ids": ids})
+    assert (m3u.headers["X-Track-Count"], m3u.headers["X-Left-Out-Count"]) == ("2", "1")
+    nothing = client.post("/api/create_playlist", json={"playlist_name": "None", "track_ids": [odd_id]})
+    assert nothing.status_code == 422 and nothing.get_json()["left_out"][0]["title"] == "Two lines"
+    assert not (playlists / "None_instant.m3u8").exists()
