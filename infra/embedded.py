@@ -151,7 +151,10 @@ class EmbeddedRedis:
             self.process = subprocess.Popen(
                 [str(binary), "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
                  "--requirepass", password,
-                 "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no",
+                 # "--save", "60 1" as one argument is read as no save points at all: queued jobs were lost on a
+                 # restart. The append-only file keeps every write (fsync each second), even through a crash.
+                 "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "60", "1",
+                 "--appendonly", "yes", "--appendfsync", "everysec",
                  "--daemonize", "no", "--logfile", str(self.dir / "redis.log")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 start_new_session=True, preexec_fn=_exit_with_parent,

@@ -88,3 +88,30 @@ def test_a_request_while_the_database_is_away_is_a_503_with_retry_after(app, cli
     finally:
         runtime.db = working
     assert client.get("/api/active_tasks").status_code == 200
+
+
+def test_the_embedded_redis_keeps_queued_jobs_through_a_crash(tmp_path):
+    """Its snapshot setting once reached redis-server as no save points at all, so a restart lost the queue; the
+    append-only file now keeps every write, even through a kill -9 (fsync once a second)."""
+    import signal as signals
+    import time
+
+    import redis as redis_lib
+
+    from infra.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path)
+    url = server.start()
+    try:
+        client = redis_lib.Redis.from_url(url)
+        assert client.config_get("save") == {"save": "60 1"} and client.config_get("appendonly")["appendonly"] == "yes"
+        client.rpush("rq:queue:default", "job-1", "job-2")
+        time.sleep(1.5)  # past the once-a-second fsync
+        assert server.process is not None
+        os.killpg(server.process.pid, signals.SIGKILL)
+        server.process.wait()
+        server.process = None
+        again = redis_lib.Redis.from_url(server.start())
+        assert again.lrange("rq:queue:default", 0, -1) == [b"job-1", b"job-2"]
+    finally:
+        server.stop()
