@@ -207,3 +207,64 @@ def test_new_worker_reconciles_on_start(config, db, redis, worker_processes):
     replacement = worker_processes("--burst")
     assert replacement.wait(60) == 0
     assert store.get_task(db, task_id)["status"] == "FAILURE"
+
+
+def test_a_progress_report_rides_out_a_redis_restart(config, db, tmp_path):
+    """Issue 32: a Redis restart of a few seconds must not fail the running task at its next progress report; the
+    report waits for Redis (as status writes wait for PostgreSQL) and lands in both."""
+    import socket
+    import subprocess
+    import threading
+
+    import redis as redis_lib
+    from rq.job import Job
+
+    from db import task_status as store
+    from infra.embedded import redis_server_binary
+    from tasks.progress import TaskContext
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def redis_server() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
+                                   "--save", "", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        wait_for(lambda: _pings(port), timeout=10, what="redis-server")
+        return server
+
+    first = redis_server()
+    connection = redis_lib.Redis(port=port, socket_connect_timeout=1, socket_timeout=1)
+    task_id = "progress-drill-1"
+    store.insert_task(db, task_id=task_id, task_type="progress_drill")
+    job = Job.create("builtins.print", connection=connection, id=task_id)
+    job.save()
+    ctx = TaskContext(task_id=task_id, task_type="progress_drill", parent_task_id=None, db=db, redis=connection,
+                      job=job, config=config)
+    first.kill()
+    first.wait()
+    servers = []
+    restart = threading.Timer(1.5, lambda: servers.append(redis_server()))
+    restart.start()
+    try:
+        ctx.report("half way", progress=50)
+        restart.join()
+        import pickle
+
+        # the restarted server kept nothing (no persistence here): the meta it holds is the report's own write
+        assert pickle.loads(connection.hget(job.key, "meta"))["progress"] == 50
+        assert store.get_task(db, task_id)["progress"] == 50
+    finally:
+        restart.join()
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def _pings(port: int) -> bool:
+    import redis as redis_lib
+
+    try:
+        return bool(redis_lib.Redis(port=port, socket_connect_timeout=0.2).ping())
+    except redis_lib.ConnectionError:
+        return False
