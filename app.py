@@ -51,7 +51,7 @@ from infra.logs import configure_logging
 from routes.context import Runtime
 from routes.errors import register_error_handlers
 from routes.params import refuse_nul_bytes
-from routes.security import LazyKeySessionInterface, install_security, setup_code
+from routes.security import SESSION_DAYS, LazyKeySessionInterface, install_security, setup_code
 from routes.static_files import install_static_files
 from services.artists import CACHE_NAME as ARTIST_CACHE
 from services.artists import build_artist_model
@@ -104,7 +104,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.SESSION_COOKIE_SECURE,
         SESSION_COOKIE_NAME="audiomuse_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        PERMANENT_SESSION_LIFETIME=timedelta(days=SESSION_DAYS),
         DEBUG=False,
         TRUSTED_HOSTS=cfg.trusted_hosts,
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,

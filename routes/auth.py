@@ -10,7 +10,16 @@ from werkzeug.wrappers import Response
 
 from routes.context import runtime
 from routes.ratelimit import clear, over_limit
-from routes.security import MIN_PASSWORD_LENGTH, change_password, csrf_token, end_all_sessions, set_up
+from routes.security import (
+    MIN_PASSWORD_LENGTH,
+    change_password,
+    csrf_token,
+    end_all_sessions,
+    end_session,
+    new_api_token,
+    revoke_api_token,
+    set_up,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -56,8 +65,32 @@ def login() -> str | Response | tuple[str, int]:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    session.clear()
+    """End this session, on the server too: its cookie, copied or replayed, no longer signs anyone in."""
+    rt = runtime()
+    end_session(rt.db, session)
+    rt.forget_auth()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/settings/token", methods=["POST"])
+def api_token() -> tuple[str, int] | str:
+    """Rotate (a new token, shown once; the old one stops working) or revoke (no stored token works) the API
+    token scripts and players send as `Authorization: Bearer`."""
+    rt = runtime()
+    action = request.form.get("action", "")
+    if rt.auth.token_from_env:
+        return render_template("token_result.html", token=None, action=action,
+                               error="The token comes from API_TOKEN: change or remove it there and restart."), 409
+    if action == "rotate":
+        token = new_api_token(rt.db)
+    elif action == "revoke":
+        revoke_api_token(rt.db)
+        token = None
+    else:
+        return render_template("token_result.html", token=None, action=action,
+                               error="Choose to rotate or to revoke the token."), 400
+    rt.forget_auth()
+    return render_template("token_result.html", token=token, action=action, error=None)
 
 
 @bp.route("/logout/everywhere", methods=["POST"])

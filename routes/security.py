@@ -29,7 +29,7 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import URLSafeTimedSerializer
 
 from config import Config
-from db import app_settings
+from db import app_settings, login_sessions
 from db.pool import Database
 from db.sealed import SealError
 
@@ -38,6 +38,7 @@ API_TOKEN_HASH_KEY = "api_token_sha256"
 SESSION_EPOCH_KEY = "session_epoch"
 SETUP_CODE_KEY = "setup_code"
 MIN_PASSWORD_LENGTH = 8
+SESSION_DAYS = 30  # a login cookie's lifetime (app.py's PERMANENT_SESSION_LIFETIME)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 OPEN_PATHS = {"/api/health", "/login", "/favicon.ico"}
 
@@ -59,6 +60,8 @@ class AuthState:
     api_token_sha256: str | None = None
     session_epoch: str = "0"  # bumped by "log out everywhere" and by a password change
     setup_code: str | None = None  # required by /setup while an exposed server has no password
+    ended_sessions: frozenset[str] = frozenset()  # ids of login sessions that logged out
+    token_from_env: bool = False  # API_TOKEN is set: it cannot be rotated or revoked from the Settings page
     _env_password: str = field(default="", repr=False)
     _pepper: str = field(default="", repr=False)  # the session key: the cookie must not carry a plain hash
 
@@ -70,7 +73,8 @@ class AuthState:
                    api_token_sha256=_sha256(config.API_TOKEN) if config.API_TOKEN
                    else stored.get(API_TOKEN_HASH_KEY),
                    session_epoch=stored.get(SESSION_EPOCH_KEY, "0"), setup_code=stored.get(SETUP_CODE_KEY),
-                   _env_password=config.ADMIN_PASSWORD, _pepper=session_key)
+                   ended_sessions=login_sessions.ended_sessions(db, within_days=SESSION_DAYS),
+                   token_from_env=bool(config.API_TOKEN), _env_password=config.ADMIN_PASSWORD, _pepper=session_key)
 
     @property
     def enabled(self) -> bool:
@@ -98,8 +102,10 @@ class AuthState:
 
     def session_valid(self, current: object) -> bool:
         get = getattr(current, "get", lambda _key, _default=None: None)
+        sid = get("sid")
         return (get("user") == "admin" and get("pw") == self.password_fingerprint
-                and str(get("epoch", "0")) == self.session_epoch)
+                and str(get("epoch", "0")) == self.session_epoch
+                and isinstance(sid, str) and bool(sid) and sid not in self.ended_sessions)
 
     def sign_in(self, current: Any) -> None:
         """Make `current` (the Flask session) a login session of this state."""
@@ -108,6 +114,7 @@ class AuthState:
         current["user"] = "admin"
         current["pw"] = self.password_fingerprint
         current["epoch"] = self.session_epoch
+        current["sid"] = secrets.token_urlsafe(18)  # what a logout ends on the server
 
     def check_token(self, token: str) -> bool:
         return self.api_token_sha256 is not None and hmac.compare_digest(_sha256(token), self.api_token_sha256)
@@ -128,6 +135,26 @@ def change_password(db: Database, password: str) -> None:
     """A new password (stored hash) and a new session epoch: every older login session ends."""
     app_settings.set_setting(db, PASSWORD_HASH_KEY, _hasher.hash(password))
     app_settings.increment_setting(db, SESSION_EPOCH_KEY)
+
+
+def end_session(db: Database, current: Any) -> None:
+    """Log out: the session's id is recorded as ended, so its cookie, copied or replayed, no longer counts."""
+    sid = current.get("sid")
+    if isinstance(sid, str) and sid:
+        login_sessions.end_session(db, sid)
+    current.clear()
+
+
+def new_api_token(db: Database) -> str:
+    """A new API token in place of the stored one (which stops working); returned once, stored as its hash."""
+    token = secrets.token_urlsafe(32)
+    app_settings.set_setting(db, API_TOKEN_HASH_KEY, _sha256(token))
+    return token
+
+
+def revoke_api_token(db: Database) -> None:
+    """No stored API token works any more (API_TOKEN from the environment is not affected)."""
+    app_settings.delete_setting(db, API_TOKEN_HASH_KEY)
 
 
 def end_all_sessions(db: Database) -> None:

@@ -256,3 +256,24 @@ def test_settings_page_tests_and_saves_the_media_server(server, page, tmp_path):
     expect(page.locator("#ms-type")).to_have_value("navidrome")
     expect(page.locator("input[name=secret]")).to_have_value("")
     assert "s3cret-value-99" not in page.content()
+
+
+def test_the_api_token_is_made_and_revoked_on_settings_by_keyboard(server, page):
+    import requests
+
+    base, _ = server
+    log_in(page, base)
+    page.goto(base + "/settings")
+    expect(page.locator("#token-form")).to_contain_text("none (revoked, or never made)")
+    page.locator("#token-rotate").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("not shown again")
+    token = page.locator("#new-token").input_value()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(base + "/api/active_tasks", headers=bearer, timeout=10).status_code == 200
+    page.get_by_role("link", name="Back to Settings").click()
+    expect(page.locator("#token-form")).to_contain_text("one is in force")
+    page.locator("#token-revoke").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("revoked")
+    assert requests.get(base + "/api/active_tasks", headers=bearer, timeout=10).status_code == 401

@@ -323,3 +323,59 @@ def test_bearer_token_on_each_plugin_route(locked_app, method, path):
     assert client.open(path, method=method).status_code == 401
     answer = client.open(path, method=method, headers={"Authorization": f"Bearer {TOKEN}"}, json={})
     assert answer.status_code not in (401, 403), answer.get_json()
+
+
+def test_a_logged_out_session_cookie_replayed_is_refused(locked_app):
+    """Logging out ends the session on the server: a copy of its cookie, taken before, signs no one in after."""
+    client = locked_app.test_client()
+    login(client)
+    assert client.get("/api/active_tasks").status_code == 200
+    cookie = client.get_cookie("audiomuse_session")
+    assert cookie is not None
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/settings").data)})
+    replay = locked_app.test_client()
+    replay.set_cookie("audiomuse_session", cookie.value)
+    assert replay.get("/api/active_tasks").status_code == 401
+    other = locked_app.test_client()  # a session logged in elsewhere goes on
+    login(other)
+    assert other.get("/api/active_tasks").status_code == 200
+
+
+def test_the_api_token_is_rotated_and_revoked_from_settings(make_config):
+    app = serve(make_config(ADMIN_PASSWORD=PASSWORD))
+    try:
+        browser = app.test_client()
+        login(browser)
+        page = browser.get("/settings")
+        assert b"none (revoked, or never made)" in page.data
+        made = browser.post("/settings/token", data={"action": "rotate", "csrf_token": csrf_from(page.data)})
+        first = re.search(rb'id="new-token" value="([^"]+)"', made.data).group(1).decode()
+        script = app.test_client()
+        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+        page = browser.get("/settings")
+        assert b"one is in force" in page.data and b'id="token-revoke"' in page.data
+        again = browser.post("/settings/token", data={"action": "rotate", "csrf_token": csrf_from(page.data)})
+        second = re.search(rb'id="new-token" value="([^"]+)"', again.data).group(1).decode()
+        assert second != first
+        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+        revoked = browser.post("/settings/token", data={"action": "revoke",
+                                                         "csrf_token": csrf_from(browser.get("/settings").data)})
+        assert revoked.status_code == 200 and b"revoked" in revoked.data
+        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+        # the revoked token cannot make itself a new one either
+        again = script.post("/settings/token", data={"action": "rotate"},
+                            headers={"Authorization": f"Bearer {second}"})
+        assert again.status_code == 401
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_a_token_from_the_environment_cannot_be_rotated_from_the_page(locked_app):
+    client = locked_app.test_client()
+    login(client)
+    page = client.get("/settings")
+    assert b"set by API_TOKEN" in page.data and b'id="token-rotate"' not in page.data
+    refused = client.post("/settings/token", data={"action": "rotate", "csrf_token": csrf_from(page.data)})
+    assert refused.status_code == 409
+    assert client.get("/api/active_tasks", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
