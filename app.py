@@ -30,6 +30,7 @@ import routes.discovery
 import routes.health
 import routes.home
 import routes.map
+import routes.metrics
 import routes.mix
 import routes.pages
 import routes.playlist_matching
@@ -85,7 +86,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` may be a Config, a mapping of setting names (tests), or None (environment)."""
     cfg = _config_from(config)
     config_module.install(cfg)
-    configure_logging(cfg.LOG_LEVEL)
+    configure_logging(cfg.LOG_LEVEL, cfg.LOG_FORMAT)
     db = get_db(cfg)
     runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg),
                       index=IndexHolder(db, cfg.INDEX_NAME, folder=cfg.index_dir),
@@ -119,8 +120,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       routes.analysis.bp, routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
                       routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp,
-                      routes.artists.bp, routes.sync.bp, routes.versions.bp):
+                      routes.artists.bp, routes.sync.bp, routes.versions.bp, routes.metrics.bp):
         app.register_blueprint(blueprint)
+    runtime.metrics = routes.metrics.WebMetrics(runtime)
+    routes.metrics.install_request_metrics(app, runtime.metrics)
     return app
 
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start AudioMuse (web server + workers)")
     parser.parse_args(argv)
     config = config_module.load_or_exit()
-    configure_logging(config.LOG_LEVEL)
+    configure_logging(config.LOG_LEVEL, config.LOG_FORMAT)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir = private_data_dir(config.DATA_DIR)
 

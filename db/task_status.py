@@ -252,3 +252,12 @@ def last_main_task_of_type(db: Database, task_type: str) -> dict[str, Any] | Non
         """SELECT task_id, status, message, result, created_at, finished_at FROM task_status
             WHERE task_type = %s AND parent_task_id IS NULL ORDER BY created_at DESC LIMIT 1""",
         (task_type,))
+
+
+def outcomes(db: Database) -> list[dict[str, Any]]:
+    """Per task type and status: how many tasks, and the seconds the finished ones ran in all (for /metrics)."""
+    return db.fetch_all(
+        """SELECT task_type, status, count(*) AS tasks,
+                  COALESCE(sum(EXTRACT(EPOCH FROM finished_at - started_at))
+                           FILTER (WHERE finished_at IS NOT NULL AND started_at IS NOT NULL), 0) AS seconds
+             FROM task_status GROUP BY task_type, status""")

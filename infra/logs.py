@@ -8,8 +8,10 @@ its control characters escaped (a request path or a file name with a newline can
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -65,7 +67,27 @@ def install_redaction() -> None:
     _installed = True
 
 
-def configure_logging(level: str) -> None:
-    """The process's logging: level, format, and redaction."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, and the exception's traceback if any
+    (its newlines escaped by JSON, so a record stays one line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """The process's logging: level, format (LOG_FORMAT: "text" or "json"), and redaction."""
     install_redaction()
-    logging.basicConfig(level=level, format=FORMAT)
+    if log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format=FORMAT)

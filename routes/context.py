@@ -37,6 +37,7 @@ class Runtime:
     chat_pacer: ProviderPacer = field(default_factory=ProviderPacer)
     chat_names: NameCache = field(default_factory=NameCache)
     stop_background: threading.Event = field(default_factory=threading.Event)  # ends the background threads
+    metrics: Any = None  # routes.metrics.WebMetrics, set by app.serve
     _session_key: str | None = field(default=None, repr=False)
     _auth: AuthState | None = field(default=None, repr=False)
     _auth_read_at: float = field(default=0.0, repr=False)

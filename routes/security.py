@@ -202,7 +202,8 @@ def csrf_token() -> str:
 
 
 def _is_api(path: str) -> bool:
-    return path.startswith(("/api/", "/chat/api/"))
+    """Answered 401 (not a redirect to the login page) without credentials: the API and /metrics."""
+    return path.startswith(("/api/", "/chat/api/")) or path == "/metrics"
 
 
 def _looks_like_browser() -> bool:

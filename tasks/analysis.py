@@ -18,6 +18,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -90,7 +91,8 @@ def analysis_engine(config: Config) -> EngineProcess:
     if _engine is None or _engine.settings != settings or _engine.idle_seconds != config.ANALYSIS_IDLE_RELEASE_SECONDS:
         if _engine is not None:
             _engine.close()
-        _engine = EngineProcess(settings, idle_seconds=config.ANALYSIS_IDLE_RELEASE_SECONDS, setup=configure_logging)
+        _engine = EngineProcess(settings, idle_seconds=config.ANALYSIS_IDLE_RELEASE_SECONDS,
+                                setup=partial(configure_logging, log_format=config.LOG_FORMAT))
     return _engine
 
 

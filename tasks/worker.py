@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = config_module.load_or_exit()
     config_module.install(config)
-    configure_logging(config.LOG_LEVEL)
+    configure_logging(config.LOG_LEVEL, config.LOG_FORMAT)
     private_data_dir(config.DATA_DIR)
     apply_migrations(config.database_url)
     connection = get_redis(config)

@@ -115,3 +115,67 @@ def test_the_embedded_redis_keeps_queued_jobs_through_a_crash(tmp_path):
         assert again.lrange("rq:queue:default", 0, -1) == [b"job-1", b"job-2"]
     finally:
         server.stop()
+
+
+def test_metrics_for_operators_behind_the_token(make_config, db, redis, tmp_path):
+    """/metrics in Prometheus's text format: refused without the token, and with it the README's metric names, the
+    requests just made counted per route pattern, and the library's figures."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from app import serve
+    from tests.seeded_library import seed_groups
+
+    cfg = make_config(ADMIN_PASSWORD="correct horse battery", API_TOKEN="metrics-token-123456",
+                      MUSIC_DIR=str(tmp_path / "music"), PLAYLIST_DIR=str(tmp_path / "playlists"))
+    tracks = seed_groups(db, redis, cfg, tmp_path / "music")
+    app = serve(cfg)
+    try:
+        client = app.test_client()
+        bearer = {"Authorization": "Bearer metrics-token-123456"}
+        from tests.conftest import wait_for
+
+        holder = app.extensions["audiomuse"].index
+        wait_for(lambda: holder.size == len(tracks), what="the index")
+        assert client.get("/metrics").status_code == 401
+        db.execute("""INSERT INTO task_status (task_id, task_type, status, started_at, finished_at)
+                      VALUES ('metrics-1', 'metrics_drill', 'SUCCESS', now() - interval '3 seconds', now())""")
+        for track in tracks[:3]:
+            assert client.get(f"/api/similar_tracks?item_id={track.item_id}&n=3", headers=bearer).status_code == 200
+        answer = client.get("/metrics", headers=bearer)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
+        families = list(text_string_to_metric_families(answer.get_data(as_text=True)))
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for family in families for s in family.samples}
+        assert {"audiomuse_http_requests", "audiomuse_http_request_seconds", "audiomuse_tasks",
+                "audiomuse_task_seconds", "audiomuse_queue_length", "audiomuse_workers", "audiomuse_tracks_analyzed",
+                "audiomuse_index_tracks", "audiomuse_index_age_seconds",
+                "audiomuse_cache_bytes"} <= {family.name for family in families}
+        assert samples[("audiomuse_tasks_total", (("status", "SUCCESS"), ("type", "metrics_drill")))] == 1
+        assert samples[("audiomuse_task_seconds_total", (("status", "SUCCESS"), ("type", "metrics_drill")))] > 0
+        cache_bytes = {dict(labels)["cache"]: v for (name, labels), v in samples.items()
+                       if name == "audiomuse_cache_bytes"}
+        assert set(cache_bytes) == set(holder.cache_states()) and all(v > 0 for v in cache_bytes.values())
+        assert samples[("audiomuse_http_requests_total", (("method", "GET"), ("route", "/api/similar_tracks"),
+                                                          ("status", "200")))] == 3
+        assert samples[("audiomuse_tracks_analyzed", ())] == len(tracks)
+        assert samples[("audiomuse_index_tracks", ())] == len(tracks)
+        assert samples[("audiomuse_queue_length", (("queue", "default"),))] == 0
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+
+
+def test_log_format_json_writes_one_object_a_line(tmp_path):
+    import json
+
+    code = ("import logging; from infra.logs import configure_logging; configure_logging('INFO', 'json'); "
+            "log = logging.getLogger('audiomuse.drill'); "
+            "log.warning('fetched %s', 'http://nav/rest/ping?u=me&t=secret123&s=salt\\nforged'); "
+            "exec('try:\\n 1/0\\nexcept ZeroDivisionError:\\n log.exception(\"it failed\")')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2, lines
+    first, second = (json.loads(line) for line in lines)
+    assert set(first) == {"time", "level", "logger", "message"} and first["level"] == "WARNING"
+    assert first["logger"] == "audiomuse.drill" and "secret123" not in first["message"]
+    assert "\\n" in first["message"] and first["time"].endswith("+00:00")
+    assert second["message"] == "it failed" and "ZeroDivisionError" in second["exception"]
