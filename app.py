@@ -23,6 +23,7 @@ import routes.analysis
 import routes.artists
 import routes.audio
 import routes.auth
+import routes.backup
 import routes.chat
 import routes.cleaning
 import routes.clustering
@@ -120,7 +121,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                       routes.analysis.bp, routes.settings.bp, routes.discovery.bp, routes.clustering.bp, routes.map.bp,
                       routes.text_search.bp, routes.audio.bp, routes.chat.bp, routes.cleaning.bp, routes.schedules.bp,
                       routes.search.bp, routes.smart_playlists.bp, routes.playlist_matching.bp, routes.mix.bp,
-                      routes.artists.bp, routes.sync.bp, routes.versions.bp, routes.metrics.bp):
+                      routes.artists.bp, routes.sync.bp, routes.versions.bp, routes.metrics.bp, routes.backup.bp):
         app.register_blueprint(blueprint)
     runtime.metrics = routes.metrics.WebMetrics(runtime)
     routes.metrics.install_request_metrics(app, runtime.metrics)

@@ -71,6 +71,8 @@ class Config:
     NUM_WORKERS: int = _setting(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
                                 (os.cpu_count() or 1), "RQ worker processes (default: CPU cores)", minimum=1)
     LOG_LEVEL: str = _setting("INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    BACKUP_KEEP: int = _setting(7, "Backups kept in DATA_DIR/backups; a new one removes the oldest beyond this",
+                                minimum=1)
     LOG_FORMAT: str = _setting("text", "Log lines as text, or as one JSON object a line (time, level, logger, "
                                        "message, exception) for a log collector", choices=("text", "json"))
 

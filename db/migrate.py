@@ -108,6 +108,12 @@ def _apply_locked(conn: psycopg2.extensions.connection, migrations: list[Migrati
     return done
 
 
+def server_major_version(db: Database) -> int:
+    """The PostgreSQL server's major version (16 for 16.4)."""
+    row = db.fetch_one("SELECT current_setting('server_version_num')::int / 10000 AS major")
+    return int(row["major"]) if row else 0
+
+
 def schema_version(db: Database) -> int:
     """The highest migration applied, through the process's pool (0 before the first)."""
     row = db.fetch_one("SELECT coalesce(max(version), 0) AS v FROM schema_version")

@@ -1,19 +1,25 @@
 """The web server's gunicorn worker: gunicorn's threaded worker, except that a connection gets a thread only once
-its request head (the request line and headers) has arrived whole.
+its request has arrived whole: the head (request line and headers), and a body of up to BODY_BUFFER_BYTES.
 
 gunicorn's `gthread` worker hands a connection to a thread as soon as its first bytes arrive, and the thread then
-reads the rest of the head with a blocking read: a client that sends half a head and stops (a slow or hostile one)
-holds that thread for as long as it keeps the connection open, and a dozen of them hold every thread, so the web
-process stops answering (issue 32's audit). Here the worker's event loop collects each head without blocking,
-from any number of connections at once, and drops a connection whose head is not complete after
-HEAD_TIMEOUT_SECONDS; a thread only ever sees a request it can start on at once.
+reads the rest of the request with blocking reads: a client that sends half a request and stops (a slow or hostile
+one) holds that thread for as long as it keeps the connection open, and a dozen of them hold every thread, so the
+web process stops answering (issue 32's audit). Here the worker's event loop collects each request without
+blocking, from any number of connections at once, and drops a connection whose head is not complete after
+HEAD_TIMEOUT_SECONDS (its body: BODY_TIMEOUT_SECONDS more); a head larger than MAX_HEAD_BYTES is answered 431.
+A thread only ever sees a request it can start on at once. A larger body (an upload), and the response, are read
+and written by the thread with IO_TIMEOUT_SECONDS on each read or write, so a client that stops reading or
+sending lets its thread go.
 
 Used by supervisord.conf (`--worker-class infra.web_worker.HeadFirstWorker`).
 """
 
 from __future__ import annotations
 
+import re
 import selectors
+import socket
+import struct
 import time
 from collections import deque
 from functools import partial
@@ -23,27 +29,47 @@ from gunicorn.http import get_parser
 from gunicorn.workers.gthread import ThreadWorker
 
 HEAD_TIMEOUT_SECONDS = 10.0
-MAX_HEAD_BYTES = 64 * 1024  # more than gunicorn's own limits allow: its parser then refuses the request
-_READ_BYTES = 16 * 1024
+BODY_TIMEOUT_SECONDS = 30.0
+IO_TIMEOUT_SECONDS = 30
+MAX_HEAD_BYTES = 64 * 1024
+BODY_BUFFER_BYTES = 1024 * 1024
+_READ_BYTES = 64 * 1024
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$")
+_EXPECT_CONTINUE = re.compile(rb"(?im)^expect[ \t]*:[ \t]*100-continue")
+_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+              b"Content-Length: 32\r\n\r\nThe request's headers are too large")
 
 
 class HeadFirstWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.heads: deque[Any] = deque()  # connections whose head is still arriving, oldest first
+        self.collecting: deque[Any] = deque()  # connections whose request is still arriving, oldest first
 
     def enqueue_req(self, conn: Any) -> None:
-        if getattr(conn, "head_complete", False) or self.cfg.is_ssl or _has_buffered_request(conn):
-            conn.head_complete = False  # the next request on this connection is collected again
+        if self.cfg.is_ssl:
             super().enqueue_req(conn)
             return
-        conn.head = bytearray()
-        conn.head_deadline = time.monotonic() + HEAD_TIMEOUT_SECONDS
+        if getattr(conn, "request_complete", False):
+            conn.request_complete = False  # the next request on this connection is collected again
+            _set_io_timeouts(conn.sock)
+            super().enqueue_req(conn)
+            return
+        parser = getattr(conn, "parser", None)
+        # bytes of the next request already read behind the last one (pipelining) are collected like the rest
+        conn.head = bytearray(parser.unreader.take_buffered() if parser is not None else b"")
+        conn.deadline = time.monotonic() + HEAD_TIMEOUT_SECONDS
+        conn.body_deadline_set = False
+        state = self._state(conn)
+        if state == "whole":
+            self._hand_over(conn)
+        if state != "more":
+            return
         conn.sock.setblocking(False)
-        self.heads.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
+        self.collecting.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
-    def _on_head_readable(self, conn: Any, _sock: Any) -> None:
+    def _on_readable(self, conn: Any, _sock: Any) -> None:
         try:
             data = conn.sock.recv(_READ_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -54,9 +80,35 @@ class HeadFirstWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.head += data
-        if b"\r\n\r\n" not in conn.head and b"\n\n" not in conn.head and len(conn.head) < MAX_HEAD_BYTES:
-            return
-        self._forget(conn)
+        state = self._state(conn)
+        if state == "whole":
+            self._forget(conn)
+            self._hand_over(conn)
+
+    def _state(self, conn: Any) -> str:
+        """"whole" when the collected bytes hold a whole head and a body up to BODY_BUFFER_BYTES (or the head of a
+        larger one, or of one the client sends only after "100 Continue"); "more" while they do not; "refused"
+        when the head passed MAX_HEAD_BYTES (answered 431, the connection dropped)."""
+        head = conn.head
+        end = _HEAD_END.search(head, 0, MAX_HEAD_BYTES + 4)
+        if end is None:
+            if len(head) > MAX_HEAD_BYTES:
+                self._refuse(conn)
+                return "refused"
+            return "more"
+        headers = bytes(head[:end.start() + 1])
+        match = _CONTENT_LENGTH.search(headers)
+        length = int(match.group(1)) if match else 0
+        if length > BODY_BUFFER_BYTES or _EXPECT_CONTINUE.search(headers):
+            return "whole"  # the thread reads the body, with a timeout on each read
+        if len(head) - end.end() >= length:
+            return "whole"
+        if not conn.body_deadline_set:
+            conn.deadline = time.monotonic() + BODY_TIMEOUT_SECONDS
+            conn.body_deadline_set = True
+        return "more"
+
+    def _hand_over(self, conn: Any) -> None:
         conn.sock.setblocking(True)
         if conn.parser is None:
             conn.initialized = True  # plain HTTP/1.x: what ThreadWorker's TConn.init() makes for it
@@ -64,14 +116,21 @@ class HeadFirstWorker(ThreadWorker):
         conn.parser.unreader.unread(bytes(conn.head))
         conn.head = bytearray()
         conn.data_ready = True
-        conn.head_complete = True
+        conn.request_complete = True
         self.enqueue_req(conn)
 
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
-        while self.heads and self.heads[0].head_deadline <= now:
-            self._drop(self.heads[0])
+        for conn in [c for c in self.collecting if c.deadline <= now or not self.alive]:
+            self._drop(conn)
+
+    def _refuse(self, conn: Any) -> None:
+        try:
+            conn.sock.send(_TOO_LARGE)
+        except OSError:
+            pass
+        self._drop(conn)
 
     def _forget(self, conn: Any) -> None:
         try:
@@ -79,7 +138,7 @@ class HeadFirstWorker(ThreadWorker):
         except (OSError, KeyError, ValueError):
             pass
         try:
-            self.heads.remove(conn)
+            self.collecting.remove(conn)
         except ValueError:
             pass
 
@@ -89,7 +148,12 @@ class HeadFirstWorker(ThreadWorker):
         conn.close()
 
 
-def _has_buffered_request(conn: Any) -> bool:
-    """Bytes of the next request already read (a client that sent it right behind the last one)."""
-    parser = getattr(conn, "parser", None)
-    return parser is not None and bool(parser.unreader.buf.getvalue())
+def _set_io_timeouts(sock: socket.socket) -> None:
+    """A blocking read or write that waits IO_TIMEOUT_SECONDS fails (gthread's handle() makes the socket blocking,
+    which clears Python's own timeout but not these)."""
+    value = struct.pack("ll", IO_TIMEOUT_SECONDS, 0)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    except OSError:
+        pass

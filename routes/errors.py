@@ -37,6 +37,14 @@ def bad_parameter(name: str, value: Any, expected: str) -> ApiError:
     return ApiError(400, f"invalid value for '{name}': {value!r} ({expected})", parameter=name)
 
 
+def _connection_problem(exc: psycopg2.Error) -> bool:
+    """The server cannot be reached or is going away: no SQLSTATE (a connection that failed or broke), class 08
+    (connection exception), 57P01–57P03 (shutting down, cannot connect now), 53300 (too many connections)."""
+    code = getattr(exc, "pgcode", None)
+    return isinstance(exc, psycopg2.InterfaceError) or code is None or code.startswith(("08", "57P0")) or \
+        code == "53300"
+
+
 def wants_json() -> bool:
     return request.path.startswith(("/api/", "/chat/api/")) or request.accept_mimetypes.best == "application/json"
 
@@ -81,7 +89,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(psycopg2.InterfaceError)
     def _database_away(exc: psycopg2.Error) -> Any:
         # PostgreSQL restarting or out of reach: the pool replaces dead connections, so the next try works once it
-        # is back; say so (503 with Retry-After) rather than an internal error
+        # is back; say so (503 with Retry-After) rather than an internal error. Other operational errors (a
+        # statement timeout, a deadlock, a full disk) are internal errors as before.
+        if not _connection_problem(exc):
+            return _unexpected(exc)
         app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         message = "the database is not reachable right now; try again in a few seconds"

@@ -11,6 +11,7 @@ from db.app_settings import effective_config
 from mediaserver import ADAPTERS, Capability, MediaServerError, form_fields
 from routes.common import clustering_defaults, preset_request
 from routes.context import runtime
+from services.backup import list_backups
 from services.home import glance
 
 bp = Blueprint("pages", __name__)
@@ -196,7 +197,8 @@ def settings() -> str:
     rt = runtime()
     return render_template("settings.html", page=PAGES_BY_ENDPOINT["settings"], pages=PAGES,
                            settings=effective_config(rt.config, rt.db).describe(), auth=rt.auth, adapters=ADAPTERS,
-                           form_fields=form_fields())
+                           form_fields=form_fields(), backups=list_backups(rt.config),
+                           backup_keep=rt.config.BACKUP_KEEP)
 
 
 @bp.app_context_processor

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,10 +103,13 @@ class AuthState:
 
     def session_valid(self, current: object) -> bool:
         get = getattr(current, "get", lambda _key, _default=None: None)
-        sid = get("sid")
+        sid, signed_in = get("sid"), get("iat")
+        # iat: a login lasts SESSION_DAYS from sign-in however often its cookie is refreshed, so an ended id need
+        # only be remembered that long
         return (get("user") == "admin" and get("pw") == self.password_fingerprint
                 and str(get("epoch", "0")) == self.session_epoch
-                and isinstance(sid, str) and bool(sid) and sid not in self.ended_sessions)
+                and isinstance(sid, str) and bool(sid) and sid not in self.ended_sessions
+                and isinstance(signed_in, int) and 0 <= time.time() - signed_in < SESSION_DAYS * 86400)
 
     def sign_in(self, current: Any) -> None:
         """Make `current` (the Flask session) a login session of this state."""
@@ -115,6 +119,7 @@ class AuthState:
         current["pw"] = self.password_fingerprint
         current["epoch"] = self.session_epoch
         current["sid"] = secrets.token_urlsafe(18)  # what a logout ends on the server
+        current["iat"] = int(time.time())
 
     def check_token(self, token: str) -> bool:
         return self.api_token_sha256 is not None and hmac.compare_digest(_sha256(token), self.api_token_sha256)
@@ -141,7 +146,7 @@ def end_session(db: Database, current: Any) -> None:
     """Log out: the session's id is recorded as ended, so its cookie, copied or replayed, no longer counts."""
     sid = current.get("sid")
     if isinstance(sid, str) and sid:
-        login_sessions.end_session(db, sid)
+        login_sessions.end_session(db, sid, keep_days=SESSION_DAYS)
     current.clear()
 
 
@@ -250,6 +255,7 @@ def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: 
                 return jsonify({"error": message, "status": 403, "parameter": None}), 403
             return redirect(url_for("auth.setup"))
         elif auth.enabled and bearer is None and not auth.session_valid(session):
+            session.clear()  # an ended or expired session's cookie is deleted, not sent back refreshed
             if _is_api(path):
                 return _unauthorized("login required: sign in or send 'Authorization: Bearer <API_TOKEN>'")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

@@ -142,6 +142,13 @@ def _map(params: Mapping[str, Any], config: Config, strict: bool) -> dict[str, A
     return {"full": _flag(params, "full", False)}
 
 
+def _backup(params: Mapping[str, Any], config: Config, strict: bool) -> dict[str, Any]:
+    if strict and params:
+        name = sorted(params)[0]
+        raise ParamError(name, params[name], "no parameters: a backup takes none")
+    return {}
+
+
 def _fingerprint(params: Mapping[str, Any], config: Config, strict: bool) -> dict[str, Any]:
     name = params.get("playlist_name")
     name = "Sonic Fingerprint" if name is None else str(name).strip()
@@ -244,8 +251,13 @@ PLAYLIST_MATCHING = TaskKind(
     parse=_matching, param_names=("full", "since"), follows_analysis=True,
     hint='{} scores every song for your playlists; e.g. {"full": false, "since": "2026-12-01T00:00:00+00:00"}')
 
+BACKUP = TaskKind(
+    path="tasks.backup.run_backup_task", task_type="backup", name="backup", title="Backup",
+    busy="a backup is already running", parse=_backup, param_names=(), records_reason=True,
+    hint="{} writes a backup of the database and the settings key to DATA_DIR/backups (BACKUP_KEEP are kept)")
+
 CATALOG: tuple[TaskKind, ...] = (ANALYSIS, CLUSTERING, CLEANING, MAP, SONIC_FINGERPRINT, SMART_PLAYLISTS,
-                                 PLAYLIST_MATCHING)
+                                 PLAYLIST_MATCHING, BACKUP)
 _BY_NAME = {kind.name: kind for kind in CATALOG}
 _BY_TASK_TYPE = {kind.task_type: kind for kind in CATALOG}
 

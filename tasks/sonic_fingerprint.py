@@ -54,6 +54,9 @@ def run_sonic_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_
     ctx.report(f"Creating the playlist {name!r} with {len(ids)} songs", phase="playlist", progress=70)
     for song in left_out:
         ctx.report(f"Left out {song.artist} – {song.title}: {song.reason}")
+    if not ids:
+        raise FingerprintUnavailable(f"none of the {len(left_out)} songs can be in a playlist of this server: "
+                                     f"{left_out[0].reason}" if left_out else "no songs to put in a playlist")
     playlist_id = server.create_playlist(name, ids)
     save_playlist(ctx.db, name=name, source="fingerprint", item_ids=ids, mediaserver_playlist=playlist_id)
     written = set(ids)

@@ -83,8 +83,6 @@ def test_a_request_while_the_database_is_away_is_a_503_with_retry_after(app, cli
             answer = client.get(path)
             assert answer.status_code == 503, (path, answer.status_code, answer.get_data(as_text=True)[:200])
             assert answer.headers["Retry-After"] == "5" and "try again" in answer.get_json()["error"]
-        page = client.get("/analysis")
-        assert page.status_code in (200, 503), page.status_code  # a page that reads nothing still renders
     finally:
         runtime.db = working
     assert client.get("/api/active_tasks").status_code == 200
