@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/analysis.py var/dev-corpus/music [--workers 1,2] [--album-size 6] [--limit N]
                                        [--ground-truth var/dev-corpus/ground_truth.csv] [--write bench/RESULTS.md]
+                                       [--memory]
 
 (1) In process, one ONNX thread (the production setting): per track, time split into decode (+ resample), mel,
 inference, features; realtime factor; the share of time in the model. With --ground-truth, tempo (within 4 %, and
@@ -11,6 +12,9 @@ worker and W album workers (`python -m tasks.worker`), the folder served by the 
 --album-size tracks, one analysis task started as the web page starts it. Figures from the album jobs' own records:
 per-stage time including the database writes and the decode in the helper process, the rest of each job's busy
 time (file hashing, progress reports, ...), the share of busy time in the model, and tracks per hour.
+(3) With --memory, each album worker's resident memory (the worker and its analysis process and decoders) over a
+run that includes a 20- and a 60-minute track joined from the corpus: its peak, and what is left once the idle
+period has passed (bench/worker_memory.py, which can also measure another checkout's code first).
 """
 
 from __future__ import annotations
@@ -162,6 +166,9 @@ def main() -> int:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--ground-truth", type=Path)
     parser.add_argument("--write", type=Path, help="also write the report to this file")
+    parser.add_argument("--memory", action="store_true",
+                        help="also each album worker's peak and idle memory over a run of 24 of the files and a 20- "
+                             "and a 60-minute track joined from them (bench/worker_memory.py)")
     args = parser.parse_args()
 
     files = audio_files(args.folder, args.limit)
@@ -202,6 +209,12 @@ def main() -> int:
                   "| measure | result |", "| --- | --- |"]
         lines += tempo_key_accuracy(rows, args.ground_truth, args.folder)
     lines += end_to_end(files, workers=[int(w) for w in args.workers.split(",")], album_size=args.album_size)
+    if args.memory:
+        from bench.worker_memory import memory_rows  # here: worker_memory imports this module
+
+        lines += ["", "## An album worker's memory: 24 tracks and a 20- and a 60-minute one, 2 album workers", "",
+                  "| measure | figure |", "| --- | --- |"]
+        lines += [f"| {name} | {figure} |" for name, figure in memory_rows(files[:24])]
     report = "\n".join(lines) + "\n"
     print(report)
     if args.write:

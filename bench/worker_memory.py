@@ -110,6 +110,14 @@ def main() -> int:
     parser.add_argument("--before", type=Path, help="a checkout of the code to measure first")
     args = parser.parse_args()
     files = audio_files(args.folder, args.tracks)
+    rows = memory_rows(files, before=args.before)
+    print_figures(f"An album worker's memory over a run: {len(files)} corpus tracks and a 20- and a 60-minute one, "
+                  "2 album workers", rows)
+    return 0
+
+
+def memory_rows(files: list[Path], *, before: Path | None = None) -> list[tuple[str, str]]:
+    """The figures of one run of `files` plus the two long tracks (and first of `before`'s code, when given)."""
     with tempfile.TemporaryDirectory(prefix="audiomuse-memory-") as scratch:
         library = Path(scratch) / "music"
         album_layout(files, library, 6)
@@ -121,15 +129,13 @@ def main() -> int:
             long_track(files, pieces / f"{minutes:02d}-joined-{minutes}-min.flac", minutes)
             (pieces / f"{minutes:02d}-joined-{minutes}-min.flac").rename(long_album / f"{minutes:02d}-joined.flac")
         rows = []
-        for label, root in ([("before", args.before)] if args.before else []) + [("this code", ROOT)]:
+        for label, root in ([("before", before)] if before else []) + [("this code", ROOT)]:
             rate, peaks, idle, wall = measure(library, root.resolve())
             rows += [(f"{label}: peak per album worker while analysing (MB)", " / ".join(f"{p:.0f}" for p in peaks)),
                      (f"{label}: per album worker {IDLE_SECONDS + 5} s after the run (MB)",
                       " / ".join(f"{m:.0f}" for m in idle)),
                      (f"{label}: tracks per hour ({len(files) + 2} tracks, wall {wall:.0f} s)", f"{rate:.0f}")]
-    print_figures(f"An album worker's memory over a run: {len(files)} corpus tracks and a 20- and a 60-minute one, "
-                  "2 album workers", rows)
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
