@@ -33,7 +33,8 @@ class WebMetrics:
     """The web process's registry: its request metrics and the collector read at each scrape."""
 
     def __init__(self, rt: Runtime) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        # auto_describe off: registering the collector must not read PostgreSQL and Redis (it reads them per scrape)
+        self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter("audiomuse_http_requests", "HTTP requests served, by route pattern, method and status",
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("audiomuse_http_request_seconds", "Time to answer a request, by route pattern",
