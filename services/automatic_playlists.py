@@ -12,8 +12,10 @@ from typing import Any
 
 from clustering.naming import names_clear_of
 from db import playlists as playlist_store
+from db import tracks as track_store
 from db.pool import Database
 from mediaserver import AUTOMATIC_SUFFIX, MediaServer, MediaServerError
+from services.playlists import writable_songs
 
 SOURCE = "clustering"
 
@@ -36,6 +38,7 @@ class Publication:
     deleted: list[str] = field(default_factory=list)
     pinned: list[str] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    left_out: list[dict[str, str]] = field(default_factory=list)  # songs a playlist of file paths cannot hold
 
     @property
     def published(self) -> int:
@@ -43,7 +46,8 @@ class Publication:
 
     def as_dict(self) -> dict[str, Any]:
         return {"server": self.server, "created": len(self.created), "updated": len(self.updated),
-                "deleted": len(self.deleted), "pinned": self.pinned, "failures": self.failures}
+                "deleted": len(self.deleted), "pinned": self.pinned, "failures": self.failures,
+                "left_out": self.left_out}
 
 
 def run_names(db: Database, names: Sequence[str]) -> list[str]:
@@ -76,7 +80,11 @@ def publish(db: Database, server: MediaServer, playlists: Sequence[tuple[str, Se
         outcome.failures.append({"name": name, "action": action, "reason": str(exc)})
         log(f"{name}: the media server refused to {action} it: {exc}")
 
-    for name, item_ids in playlists:
+    for name, wanted in playlists:
+        item_ids, left_out = writable_songs(server, track_store.track_rows(db, list(wanted)), wanted)
+        for song in left_out:
+            outcome.left_out.append({"playlist": name, **song.as_dict()})
+            log(f"{name}: left out {song.artist} – {song.title}: {song.reason}")
         existing = on_server.pop(name, [])
         # the recorded playlist when the server still has it; other playlists of that name are an older run's
         target = recorded.get(name) if recorded.get(name) in existing else next(iter(existing), None)

@@ -9,11 +9,13 @@ from typing import Any
 
 from audio.musicnn import MODEL_NAME
 from db import smart_playlists as smart_store
+from db import tracks as track_store
 from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.exclusions import Exclusions
 from discovery.smart_rules import RuleError, parse_rule
 from mediaserver import MediaServer, MediaServerError
+from services.playlists import writable_songs
 from tasks.catalog import SMART_PLAYLISTS
 from tasks.progress import TaskContext, task
 
@@ -32,14 +34,18 @@ def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any],
         smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=None, count=None, added=None,
                                    removed=None, error=f"the rule no longer parses: {exc}", mediaserver_playlist=None)
         return {"name": name, "error": str(exc)}
+    # songs whose path a playlist of file paths cannot hold are left out, and counted apart
+    ids, left_out = writable_songs(server, track_store.track_rows(ctx.db, matches.item_ids), matches.item_ids)
+    for song in left_out:
+        log.info("smart playlist %s: left out %s – %s: %s", name, song.artist, song.title, song.reason)
     current = smart_store.published(ctx.db, row["smart_playlist_id"])
-    added = len(set(matches.item_ids) - set(current))
-    removed = len(set(current) - set(matches.item_ids))
+    added = len(set(ids) - set(current))
+    removed = len(set(current) - set(ids))
     playlist_id = row["mediaserver_playlist"]
-    changed = matches.item_ids != current or (playlist_id is None and bool(matches.item_ids))
+    changed = ids != current or (playlist_id is None and bool(ids))
     try:
-        if changed and matches.item_ids:
-            playlist_id = server.create_playlist(name, matches.item_ids)
+        if changed and ids:
+            playlist_id = server.create_playlist(name, ids)
         elif changed and playlist_id:
             try:
                 server.delete_playlist(playlist_id)  # nothing matches any more: no empty playlist left behind
@@ -53,14 +59,14 @@ def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any],
                                    mediaserver_playlist=None)
         return {"name": name, "error": str(exc)}
     if changed:
-        save_playlist(ctx.db, name=name, source=smart_store.SOURCE, item_ids=matches.item_ids,
+        save_playlist(ctx.db, name=name, source=smart_store.SOURCE, item_ids=ids,
                       mediaserver_playlist=playlist_id)
     smart_store.record_refresh(ctx.db, row["smart_playlist_id"], matches=matches.count,
-                               count=len(matches.item_ids), added=added, removed=removed, error=None,
-                               mediaserver_playlist=playlist_id, published_ids=matches.item_ids,
+                               count=len(ids), added=added, removed=removed, error=None,
+                               mediaserver_playlist=playlist_id, published_ids=ids,
                                clear_playlist=playlist_id is None)
-    return {"name": name, "matches": matches.count, "tracks": len(matches.item_ids), "added": added,
-            "removed": removed, "changed": bool(changed)}
+    return {"name": name, "matches": matches.count, "tracks": len(ids), "added": added,
+            "removed": removed, "changed": bool(changed), "left_out": [s.as_dict() for s in left_out]}
 
 
 def start_after(ctx: TaskContext, reason: str) -> str | None:

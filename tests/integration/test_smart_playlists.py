@@ -225,3 +225,33 @@ def test_a_rule_text_and_conditions_that_differ_are_refused(api, db):
     assert db.fetch_one("SELECT count(*) AS n FROM smart_playlists")["n"] == 0
     same = api.post("/api/smart_playlists", json={"name": "Fast", "rule": "bpm 120-130", "conditions": rows})
     assert same.status_code == 201 and same.get_json()["rule"] == "bpm 120-130"
+
+
+def test_a_song_whose_path_holds_a_line_break_is_left_out_of_the_file_and_counted_apart(make_config, db, redis,
+                                                                                         run_worker_burst, tmp_path):
+    import numpy as np
+
+    from mediaservers.local import item_id_for
+    from tests.seeded_library import insert_track, seed_groups
+
+    music, playlists = tmp_path / "music", tmp_path / "playlists"
+    cfg = make_config(MUSIC_DIR=str(music), PLAYLIST_DIR=str(playlists))
+    tracks = seed_groups(db, redis, cfg, music)
+    source = Path(tracks[0].path)
+    odd = source.with_name("two\nlines.flac")
+    odd.write_bytes(source.read_bytes())
+    odd_id = item_id_for(str(odd.relative_to(music)))
+    insert_track(db, item_id=odd_id, title="Two lines", artist="Odd", vector=np.ones(200), path=str(odd))
+    app = serve(cfg)
+    try:
+        created = app.test_client().post("/api/smart_playlists", json={"name": "All", "rule": "bpm 1-400"}).get_json()
+        run_worker_burst()
+        row = store.get_task(db, created["refresh_task_id"])
+        (result,) = row["result"]["playlists"]
+        assert row["status"] == "SUCCESS" and result["tracks"] == len(tracks), row["result"]
+        assert [s["item_id"] for s in result["left_out"]] == [odd_id]
+        (written,) = playlists.glob("*.m3u8")
+        entries = [line for line in written.read_text().splitlines() if line and not line.startswith("#")]
+        assert len(entries) == len(tracks) and "lines.flac" not in written.read_text()
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
