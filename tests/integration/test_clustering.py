@@ -105,7 +105,7 @@ def test_rerun_updates_the_automatic_playlists_in_place_and_leaves_pinned_ones(c
     first = run_clustering(client, db, dict(CUSTOM, top_n_playlists=4))
     assert first["status"] == "SUCCESS", first
     assert first["result"]["published"] == {"server": "local", "created": 4, "updated": 0, "deleted": 1,
-                                            "pinned": [], "failures": []}
+                                            "pinned": [], "failures": [], "left_out": []}
     before = {p["name"]: p for p in client.get("/api/clustering/playlists").get_json()["playlists"]}
     assert len(before) == 4
     pinned = sorted(before)[0]
@@ -120,7 +120,7 @@ def test_rerun_updates_the_automatic_playlists_in_place_and_leaves_pinned_ones(c
     made = [p["name"] for p in second["result"]["playlists"]]
     assert sorted(made) == sorted([*(set(before) - {pinned}), renamed])
     assert second["result"]["published"] == {"server": "local", "created": 1, "updated": 3, "deleted": 0,
-                                             "pinned": [pinned], "failures": []}
+                                             "pinned": [pinned], "failures": [], "left_out": []}
     assert second["result"]["num_playlists_created"] == 4
     after = {p["name"]: p for p in client.get("/api/clustering/playlists").get_json()["playlists"]}
     playlists = {p["name"]: p for p in client.get("/api/playlists?source=clustering").get_json()["playlists"]}
