@@ -195,7 +195,7 @@ class _StartOver(Exception):
 _END = object()
 _T = TypeVar("_T")
 
-_OPERATIONS = ("analyze", "update_parts", "clap_name", "embed_clap", "providers")
+_OPERATIONS = ("analyze", "update_parts", "clap_name", "embed_clap")  # every answer also carries the providers
 
 
 def _serve(conn: Connection, settings: EngineSettings, idle_seconds: float,

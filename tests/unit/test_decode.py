@@ -100,12 +100,19 @@ def test_isolated_decoder_returns_the_same_samples(wav: Path) -> None:
         assert decoder.decode(wav).size > 0  # the helper survives an error
 
 
-def test_hung_decoder_is_killed_and_replaced(tmp_path: Path, wav: Path) -> None:
+@pytest.fixture
+def hanging_ffmpeg(tmp_path: Path) -> tuple[Path, Path]:
+    """(an "ffmpeg" that never answers, a file libsndfile cannot read, so it goes to that ffmpeg)."""
     fake = tmp_path / "fake-ffmpeg"
     fake.write_text("#!/bin/sh\nexec sleep 300\n")
     fake.chmod(0o755)
     odd = tmp_path / "song.m4a"
     odd.write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 2000)
+    return fake, odd
+
+
+def test_hung_decoder_is_killed_and_replaced(hanging_ffmpeg: tuple[Path, Path], wav: Path) -> None:
+    fake, odd = hanging_ffmpeg
     with IsolatedDecoder(timeout=2, ffmpeg=str(fake)) as decoder:
         with pytest.raises(DecodeTimeout, match="longer than 2 s"):
             decoder.decode(odd)
@@ -179,12 +186,8 @@ def wav_of(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_stream_that_hangs_is_stopped_after_the_timeout(tmp_path: Path, wav: Path) -> None:
-    fake = tmp_path / "fake-ffmpeg"
-    fake.write_text("#!/bin/sh\nexec sleep 300\n")
-    fake.chmod(0o755)
-    odd = tmp_path / "song.m4a"
-    odd.write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 2000)
+def test_a_stream_that_hangs_is_stopped_after_the_timeout(hanging_ffmpeg: tuple[Path, Path], wav: Path) -> None:
+    fake, odd = hanging_ffmpeg
     with IsolatedDecoder(timeout=2, ffmpeg=str(fake)) as decoder:
         with pytest.raises(DecodeTimeout, match="longer than 2 s"):
             list(decoder.stream(odd))
