@@ -82,7 +82,11 @@ class Config:
         7 * 24 * 3600, "Longest a main (orchestrator) task may run before RQ stops it", minimum=60)
     CHILD_TASK_TIMEOUT_SECONDS: int = _setting(3600, "Longest a child task (an album, a batch) may run", minimum=10)
     TASK_RESULT_TTL_SECONDS: int = _setting(86400, "How long RQ keeps finished job data in Redis", minimum=0)
-    TASK_HEARTBEAT_SECONDS: float = _setting(10.0, "How often a running task records that it is alive", minimum=0.1)
+    TASK_HEARTBEAT_SECONDS: float = _setting(
+        10.0, "How often a running task records that it is alive (and a worker checks it is registered)", minimum=0.1)
+    WORKER_REDIS_OUTAGE_SECONDS: float = _setting(
+        120.0, "How long a worker retries a Redis command while Redis is unreachable (a restart) before giving up",
+        minimum=0)
     TASK_DEAD_AFTER_SECONDS: float = _setting(
         90.0, "A running task silent this long is failed by the reconciler (its worker is gone)", minimum=1)
     CANCEL_CHECK_INTERVAL_SECONDS: float = _setting(

@@ -139,15 +139,19 @@ class EmbeddedRedis:
         self.dir = data_dir / "redis"
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        # RQ unpickles jobs: without a password any local user could run code as AudioMuse through this Redis.
+        self.password = secrets.token_urlsafe(24)
 
-    def start(self, *, timeout: float = 15.0) -> str:
+    def start(self, *, timeout: float = 15.0, same_address: bool = False) -> str:
+        """Start redis-server on a free port; `same_address` starts it again on its last port and password (what a
+        restart looks like to connected clients)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         binary = redis_server_binary()
         last_error = ""
-        # RQ unpickles jobs: without a password any local user could run code as AudioMuse through this Redis.
-        password = secrets.token_urlsafe(24)
-        for _ in range(3):  # another program may grab the free port between our probe and redis binding it
-            self.port = _free_loopback_port()
+        password = self.password
+        for _ in range(1 if same_address else 3):  # a program may grab the free port between our probe and redis
+            if not same_address:
+                self.port = _free_loopback_port()
             self.process = subprocess.Popen(
                 [str(binary), "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
                  "--requirepass", password,

@@ -33,7 +33,7 @@ import config as config_module
 from db import task_status as store
 from db.app_settings import effective_config
 from db.pool import Database
-from infra.connections import get_db, get_redis
+from infra.connections import get_db
 from mediaserver import MediaServer, get_media_server
 from tasks.catalog import TaskKind, start_task
 from tasks.hostid import host_identity
@@ -209,7 +209,7 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
             # Enqueued by something that skipped enqueue_task(): record it now so it is still visible.
             store.insert_task(db, task_id=job.id, task_type=task_type, params=kwargs)
         ctx = TaskContext(task_id=job.id, task_type=task_type,
-                          parent_task_id=row["parent_task_id"] if row else None, db=db, redis=get_redis(cfg),
+                          parent_task_id=row["parent_task_id"] if row else None, db=db, redis=job.connection,
                           job=job, config=cfg)
         pid = os.getpid()
         durable(lambda: store.heartbeat(db, job.id), f"start of task {job.id}")

@@ -9,6 +9,7 @@ serves the `high` and `default` queues.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
@@ -20,7 +21,7 @@ import uuid
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-from rq import SimpleWorker  # noqa: E402
+from rq import SimpleWorker, worker_registration  # noqa: E402
 
 import config as config_module  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
@@ -30,9 +31,36 @@ from infra.logs import configure_logging  # noqa: E402
 from tasks.queues import QUEUE_NAMES, get_queues  # noqa: E402
 from tasks.reconcile import reconcile_dead_workers  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 
 def worker_name() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def keep_registered(worker: SimpleWorker, stop: threading.Event, every: float) -> threading.Thread:
+    """A Redis restarted without its data forgets the workers (RQ registers one only at its start): every `every`
+    seconds, a worker missing from RQ's registry is registered again, so /api/health and the reconciler count it."""
+
+    def check() -> None:
+        while not stop.wait(every):
+            try:
+                if worker.connection.sismember(worker.redis_workers_keys, worker.key) or \
+                        worker.connection.hexists(worker.key, "death"):
+                    continue
+                with worker.connection.pipeline() as pipeline:
+                    pipeline.hset(worker.key, mapping=worker.serialize())
+                    worker_registration.register(worker, pipeline)
+                    pipeline.expire(worker.key, worker.worker_ttl + 60)
+                    pipeline.execute()
+                log.warning("worker %s was missing from Redis (restarted without its data): registered again",
+                            worker.name)
+            except Exception as exc:  # Redis away: the next round tries again
+                log.warning("worker registration check failed: %s", exc)
+
+    thread = threading.Thread(target=check, name="worker-registration", daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.LOG_LEVEL, config.LOG_FORMAT)
     private_data_dir(config.DATA_DIR)
     apply_migrations(config.database_url)
-    connection = get_redis(config)
+    # RQ's own bookkeeping (a job's end, heartbeats) raises on a lost connection and ends the worker: its commands
+    # wait for a restarted Redis instead, as the tasks' progress writes do.
+    connection = get_redis(config, outage_seconds=config.WORKER_REDIS_OUTAGE_SECONDS)
     reconcile_dead_workers(get_db(config), connection, dead_after_seconds=config.TASK_DEAD_AFTER_SECONDS)
     # Jobs run in this process (no fork per job); an album job's models and decoders live in the analysis process
     # (audio/engine.py), kept while jobs come and let go when the worker is idle.
@@ -77,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         queue_mode = start_mpd_queue_thread(get_db(config), connection, config, queue_mode_stop)
     queues = [q for q in get_queues(connection) if q.name in names]
     worker = SimpleWorker(queues, connection=connection, name=worker_name())
+    registered = keep_registered(worker, queue_mode_stop, config.TASK_HEARTBEAT_SECONDS)
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)
     queue_mode_stop.set()
+    registered.join(5)
     if queue_mode is not None:
         queue_mode.join(5)  # lets a driver release MPD's lock now rather than when it expires
     return 0
