@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2
+import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -13,6 +14,16 @@ from db.task_status import TaskAlreadyRunning
 from tasks.catalog import NotStartable, ParamError, by_task_type
 
 RETRY_AFTER_DATABASE_SECONDS = 5
+
+
+def _unavailable(message: str) -> tuple[Response, int]:
+    """503 with Retry-After: a service we depend on is away for now."""
+    if wants_json():
+        response, status = error_response(503, message, retry_after=RETRY_AFTER_DATABASE_SECONDS)
+    else:
+        response, status = Response(f"Service unavailable: {message}", mimetype="text/plain"), 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_DATABASE_SECONDS)
+    return response, status
 
 
 class ApiError(Exception):
@@ -95,13 +106,14 @@ def register_error_handlers(app: Flask) -> None:
             return _unexpected(exc)
         app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        message = "the database is not reachable right now; try again in a few seconds"
-        if wants_json():
-            response, status = error_response(503, message, retry_after=RETRY_AFTER_DATABASE_SECONDS)
-        else:
-            response, status = Response(f"Service unavailable: {message}", mimetype="text/plain"), 503
-        response.headers["Retry-After"] = str(RETRY_AFTER_DATABASE_SECONDS)
-        return response, status
+        return _unavailable("the database is not reachable right now; try again in a few seconds")
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis_away(exc: redis.exceptions.RedisError) -> Any:
+        # Redis restarting or hung: a web thread does not wait for it (workers do); the caller tries again
+        app.logger.warning("Redis unavailable on %s %s: %s", request.method, request.path, exc)
+        return _unavailable("the task queue (Redis) is not reachable right now; try again in a few seconds")
 
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError) -> Any:

@@ -88,6 +88,23 @@ def test_a_request_while_the_database_is_away_is_a_503_with_retry_after(app, cli
     assert client.get("/api/active_tasks").status_code == 200
 
 
+def test_a_request_while_redis_is_away_is_a_503_with_retry_after(app, client):
+    """A web thread does not wait for a restarting Redis (workers do): starting a task is a 503 and Retry-After,
+    and nothing is left behind in the task table."""
+    import redis as redis_lib
+
+    runtime = app.extensions["audiomuse"]
+    working = runtime.redis
+    runtime.redis = redis_lib.Redis(port=9, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        answer = client.post("/api/analysis/start", json={})
+        assert answer.status_code == 503, answer.get_data(as_text=True)[:300]
+        assert answer.headers["Retry-After"] == "5" and "Redis" in answer.get_json()["error"]
+    finally:
+        runtime.redis = working
+    assert client.post("/api/analysis/start", json={}).status_code == 202
+
+
 def test_the_embedded_redis_keeps_queued_jobs_through_a_crash(tmp_path):
     """Its snapshot setting once reached redis-server as no save points at all, so a restart lost the queue; the
     append-only file now keeps every write, even through a kill -9 (fsync once a second)."""
