@@ -220,3 +220,37 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, what: str =
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# Drills (issue 32): fault drills marked `drill` (`pytest -m drill` runs them alone); each says what it did in one
+# line through `drill_summary`, printed in the run's "drills" section (with pytest-xdist too: the lines travel in
+# the reports as user properties).
+DRILL_PROPERTY = "drill"
+_drill_lines: list[str] = []
+
+
+@pytest.fixture
+def drill_summary(record_property: Callable[[str, object], None]) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        record_property(DRILL_PROPERTY, line)
+
+    return say
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("drill") and "drill_summary" not in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} is a drill without a summary line (use the drill_summary fixture)")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _drill_lines.extend(f"drill: {value}" + ("" if report.passed else f" [{report.outcome.upper()}]")
+                            for key, value in report.user_properties if key == DRILL_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _drill_lines:
+        terminalreporter.write_sep("=", f"drills ({len(_drill_lines)})")
+        for line in sorted(_drill_lines):
+            terminalreporter.write_line(line)

@@ -49,7 +49,8 @@ def chat(make_config, db, redis, llm, tmp_path: Path):  # type: ignore[no-untype
     config = make_config(AI_MODEL_PROVIDER="ollama", OLLAMA_SERVER_URL=llm.url, MUSIC_DIR=str(tmp_path / "music"),
                          AI_ALLOWED_URLS="http://127.0.0.1:9, http://llm.lan:11434/ollama",
                          PLAYLIST_DIR=str(tmp_path / "playlists"), ALCHEMY_MAX_N_RESULTS=50,
-                         CHAT_DEFAULT_N_RESULTS=10, MAX_SONGS_PER_ARTIST=10, CHAT_STATEMENT_TIMEOUT_MS=500)
+                         CHAT_DEFAULT_N_RESULTS=10, MAX_SONGS_PER_ARTIST=10, CHAT_STATEMENT_TIMEOUT_MS=500,
+                         CHAT_MAX_REQUESTS_PER_MINUTE=60)  # the hostile-answers drill sends 23 in a row
     app = serve(config)
     seed(db, redis, config)
     client = app.test_client()
@@ -88,7 +89,9 @@ def test_the_llm_writes_the_query_it_is_checked_run_and_shown(chat, llm):
     assert ask(chat, "jazz please", ai_provider="OLLAMA")["path"] == "llm"
 
 
-@pytest.mark.parametrize(("answer", "why"), [
+# (the LLM's answer, what the refusal says): writes, several statements, functions and tables out of bounds, an
+# unbounded or huge result, prose, an answer without a query, a query finding nothing, a cross join past the timeout
+HOSTILE_ANSWERS = [
     ('{"message": "x", "query": "DROP TABLE tracks", "params": []}', "DROP, not a SELECT"),
     ('{"message": "x", "query": "UPDATE tracks SET title = \'gone\'", "params": []}', "UPDATE"),
     ('{"message": "x", "query": "DELETE FROM tracks", "params": []}', "DELETE"),
@@ -113,16 +116,27 @@ def test_the_llm_writes_the_query_it_is_checked_run_and_shown(chat, llm):
     ('{"query": "SELECT item_id FROM chat_tracks WHERE title = \'nothing like it\' LIMIT 5"}', "found no songs"),
     ('{"query": "SELECT a.item_id FROM chat_tracks a, chat_tracks b, chat_tracks c, chat_tracks d, chat_tracks e '
      'ORDER BY random() LIMIT 5"}', "longer than 500 ms"),
-])
-def test_hostile_or_broken_answers_are_refused_and_the_fallback_answers(chat, llm, db, answer, why):
+]
+
+
+@pytest.mark.drill
+def test_hostile_or_broken_answers_are_refused_and_the_fallback_answers(chat, llm, db, drill_summary):
     before = fingerprint(db)
-    llm.answer = answer
-    response = ask(chat, "relaxed jazz")
-    assert response["path"] == "fallback" and response["ai_provider_used"] == "NONE"
-    assert any(why in w for w in response["warnings"]), response["warnings"]
-    assert response["query_results"] and all(r["title"] for r in response["query_results"])
-    assert fingerprint(db) == before
+    wrong: list[str] = []
+    for answer, why in HOSTILE_ANSWERS:
+        llm.answer = answer
+        response = ask(chat, "relaxed jazz")
+        if not (response["path"] == "fallback" and response["ai_provider_used"] == "NONE"
+                and any(why in w for w in response["warnings"])
+                and response["query_results"] and all(r["title"] for r in response["query_results"])):
+            wrong.append(f"{why}: {response['path']} {response['warnings']}")
+        if fingerprint(db) != before:
+            wrong.append(f"{why}: the database changed")
+    assert wrong == []
     assert db.fetch_one("SELECT count(*) AS n FROM tracks")["n"] == 24
+    drill_summary(f"hostile LLM answers — {len(HOSTILE_ANSWERS)}/{len(HOSTILE_ANSWERS)} refused saying why "
+                  "(writes, 2 statements, file and settings reads, no LIMIT, a cross join stopped by the statement "
+                  "timeout, …), the fallback answered each, the database unchanged")
 
 
 def test_without_an_llm_the_request_itself_makes_the_playlist(chat, llm):

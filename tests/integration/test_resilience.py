@@ -5,10 +5,13 @@ the reload channel, and index reloads under load."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 
 import psycopg2
+import pytest
 
 from app import serve
 from db import task_status as store
@@ -49,8 +52,9 @@ def test_pooled_connections_cut_by_the_server_are_replaced(config, db, client, s
     assert answers == [200] * 12
 
 
+@pytest.mark.drill
 def test_analysis_survives_backends_terminated_during_and_between_runs(make_config, db, worker_processes, services,
-                                                                      tmp_path):
+                                                                      drill_summary, tmp_path):
     music = tmp_path / "music"
     make_library(music, albums=3, tracks_per_album=3, seconds=10)
     env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "60",
@@ -63,9 +67,10 @@ def test_analysis_survives_backends_terminated_during_and_between_runs(make_conf
         assert first.status_code == 202
         first_id = first.get_json()["task_id"]
         wait_for(lambda: store.get_task(db, first_id)["status"] == "PROGRESS", timeout=60, what="the run to start")
+        cut = 0
         for _ in range(4):  # during the run
             time.sleep(0.8)
-            terminate_every_backend(services["database_url"])
+            cut += terminate_every_backend(services["database_url"])
         ended = wait_for(lambda: (row := store.get_task(db, first_id)) and row["finished_at"] and row, timeout=240,
                          what="the first run to end")
         assert ended["status"] in ("SUCCESS", "FAILURE") and ended["message"]
@@ -90,6 +95,8 @@ def test_analysis_survives_backends_terminated_during_and_between_runs(make_conf
                                    LEFT JOIN embeddings e ON e.item_id = t.item_id""")
         assert counts == {"tracks": 9, "embedded": 9}  # no half track rows
         assert client.get("/api/analysis/summary").get_json()["failures"] == []
+        drill_summary(f"postgresql restart (every backend cut) ×4 during an analysis, ×1 between runs — {cut} "
+                      f"connections cut, {counts['embedded']}/9 analysed, 0 half rows, every task ended")
     finally:
         app.extensions["audiomuse"].stop_background.set()
 
@@ -257,3 +264,247 @@ def test_similar_songs_under_load_while_the_index_is_rebuilt_and_reloaded_twice(
     finally:
         http.shutdown()
         app.extensions["audiomuse"].stop_background.set()
+
+
+@pytest.mark.drill
+def test_drill_redis_restarted_twice_during_an_analysis(make_config, db, worker_processes, drill_summary, tmp_path):
+    """Issue 32: the Redis AudioMuse embeds (append-only file, snapshots) stopped and started again twice while an
+    analysis runs, 3 s down each time: the run completes with every track analysed exactly once and the workers live
+    on. A trigger counts the writes of each track's embedding."""
+    from infra.embedded import EmbeddedRedis
+
+    music = tmp_path / "music"
+    make_library(music, albums=4, tracks_per_album=3, seconds=10)
+    server = EmbeddedRedis(tmp_path / "redis-data")
+    url = server.start()
+    env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "60",
+           "MAX_QUEUED_ANALYSIS_JOBS": "2", "REDIS_URL": url}
+    db.execute("CREATE TABLE drill_embedding_writes (item_id text NOT NULL)")
+    db.execute("""CREATE FUNCTION drill_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN INSERT INTO drill_embedding_writes VALUES (NEW.item_id); RETURN NEW; END $$""")
+    db.execute("""CREATE TRIGGER drill_count_write AFTER INSERT OR UPDATE ON embeddings
+                  FOR EACH ROW EXECUTE FUNCTION drill_count_write()""")
+    app = serve(make_config(**env))
+    client = app.test_client()
+    workers = start_analysis_workers(worker_processes, env)
+    try:
+        started = client.post("/api/analysis/start", json={})
+        assert started.status_code == 202, started.get_json()
+        task_id = started.get_json()["task_id"]
+
+        def restart_when(condition, what: str, *, crash: bool) -> None:  # type: ignore[no-untyped-def]
+            wait_for(condition, timeout=120, what=what)
+            assert store.get_task(db, task_id)["finished_at"] is None, "the run ended before Redis went away"
+            if crash:  # kill -9: only what the append-only file had synced (once a second) survives
+                assert server.process is not None
+                os.killpg(server.process.pid, signal.SIGKILL)
+                server.process.wait()
+                server.process = None
+            else:
+                server.stop()
+            time.sleep(3)
+            server.start(same_address=True)
+
+        analysed = lambda: db.fetch_one("SELECT count(*) AS n FROM embeddings")["n"]  # noqa: E731
+        restart_when(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", "the run to start", crash=False)
+        restart_when(lambda: analysed() >= 6, "half the tracks", crash=True)
+        ended = wait_for(lambda: (row := store.get_task(db, task_id)) and row["finished_at"] and row, timeout=240,
+                         what="the run to end")
+        assert ended["status"] == "SUCCESS", ended
+        result = ended["result"]
+        assert (result["tracks_analyzed"], result["tracks_failed"]) == (12, 0), result
+        writes = db.fetch_all("SELECT item_id, count(*) AS n FROM drill_embedding_writes GROUP BY item_id")
+        assert len(writes) == 12 and {row["n"] for row in writes} == {1}, writes
+        assert db.fetch_one("SELECT count(*) AS n FROM tracks WHERE analyzed_at IS NOT NULL")["n"] == 12
+        assert all(worker.poll() is None for worker in workers)
+        health = wait_for(lambda: (body := client.get("/api/health").get_json())["workers"]["count"] == 2 and body,
+                          timeout=30, what="both workers in /api/health")
+        assert health["redis"]["ok"]
+        drill_summary(f"redis restart ×2 during analysis — {len(writes)}/12 analysed once each, 0 lost, "
+                      f"{sum(worker.poll() is None for worker in workers)}/2 workers alive")
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+        for worker in workers:  # before their Redis goes: they would wait for it to come back
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+        server.stop()
+        db.execute("DROP TRIGGER IF EXISTS drill_count_write ON embeddings")
+        db.execute("DROP FUNCTION IF EXISTS drill_count_write()")
+        db.execute("DROP TABLE IF EXISTS drill_embedding_writes")
+
+
+def _bare_redis(port: int, data_dir) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    """A redis-server that keeps nothing across a restart (what an external Redis without persistence does)."""
+    from infra.embedded import redis_server_binary
+
+    server = subprocess.Popen([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(data_dir)], stdout=subprocess.DEVNULL)
+    wait_for(lambda: _answers_ping(port), timeout=10, what="redis-server")
+    return server
+
+
+def _answers_ping(port: int) -> bool:
+    import redis as redis_lib
+
+    try:
+        return bool(redis_lib.Redis(port=port, socket_connect_timeout=0.5).ping())
+    except redis_lib.ConnectionError:
+        return False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_worker_connection_waits_for_a_restarted_redis_and_a_web_one_does_not(make_config, tmp_path):
+    """RQ's own writes (a job's end, heartbeats) raised on a lost connection and ended the worker mid-analysis: the
+    worker's client retries connection errors for WORKER_REDIS_OUTAGE_SECONDS."""
+    from infra.connections import get_redis
+
+    port = _free_port()
+    first = _bare_redis(port, tmp_path)
+    config = make_config(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECONDS=1)
+    worker_side, web_side = get_redis(config, outage_seconds=30), get_redis(config)
+    assert worker_side.ping() and web_side.ping()
+    first.kill()
+    first.wait()
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        import redis as redis_lib
+
+        with pytest.raises(redis_lib.ConnectionError):
+            get_redis(config, outage_seconds=0.5).set("lost", "yes")  # a short budget gives up
+        restart = threading.Timer(2.0, lambda: servers.append(_bare_redis(port, tmp_path)))
+        restart.start()
+        worker_side.set("kept", "yes")  # waits for the restart instead of raising
+        restart.join()
+        assert servers and worker_side.get("kept") == b"yes"
+    finally:
+        for server in servers:
+            server.kill()
+
+
+def test_workers_register_again_after_redis_restarts_without_its_data(make_config, worker_processes, tmp_path):
+    """/api/health counted 1 worker while 4 ran after an external Redis restarted: RQ registers a worker only when
+    it starts, so each worker checks it is still registered."""
+    port = _free_port()
+    servers = [_bare_redis(port, tmp_path)]
+    url = f"redis://127.0.0.1:{port}/0"
+    app = serve(make_config(REDIS_URL=url))
+    client = app.test_client()
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        workers += [worker_processes("--queues", queue, env={"REDIS_URL": url}) for queue in ("high", "default")]
+        workers_counted = lambda: client.get("/api/health").get_json()["workers"]["count"]  # noqa: E731
+        wait_for(lambda: workers_counted() == 2, timeout=60, what="both workers in /api/health")
+        servers[0].kill()
+        servers[0].wait()
+        servers.append(_bare_redis(port, tmp_path))
+        wait_for(lambda: workers_counted() == 2, timeout=60, what="both workers registered again")
+        assert all(worker.poll() is None for worker in workers)
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+        for worker in workers:  # before their Redis goes: they would wait for it to come back
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+        for server in servers:
+            server.kill()
+
+
+@pytest.mark.drill
+def test_drill_postgresql_restarted_twice_during_an_analysis(make_config, worker_processes, drill_summary, tmp_path):
+    """A private PostgreSQL (the embedded one AudioMuse starts) stopped and started again twice while analysis runs,
+    3 s down each time. A run it cuts short ends with its reason (none is left open); runs started again finish the
+    work: every track analysed exactly once (a trigger counts each embedding's writes), no half rows, and the workers
+    live on."""
+    from db.migrate import apply_migrations
+    from db.pool import Database
+    from infra.embedded import EmbeddedPostgres
+
+    postgres = EmbeddedPostgres(tmp_path / "pg-data")
+    url = postgres.start()
+    apply_migrations(url)
+    db = Database(url, max_connections=2)
+    db.execute("CREATE TABLE drill_embedding_writes (item_id text NOT NULL)")
+    db.execute("""CREATE FUNCTION drill_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN INSERT INTO drill_embedding_writes VALUES (NEW.item_id); RETURN NEW; END $$""")
+    db.execute("""CREATE TRIGGER drill_count_write AFTER INSERT OR UPDATE ON embeddings
+                  FOR EACH ROW EXECUTE FUNCTION drill_count_write()""")
+    music = tmp_path / "music"
+    make_library(music, albums=4, tracks_per_album=3, seconds=10)
+    env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "60",
+           "MAX_QUEUED_ANALYSIS_JOBS": "2", "DATABASE_URL": url}
+    app = serve(make_config(**env))
+    client = app.test_client()
+    workers = start_analysis_workers(worker_processes, env)
+
+    def running_run() -> dict | None:  # type: ignore[type-arg]
+        return db.fetch_one("""SELECT task_id FROM task_status WHERE task_type = 'main_analysis'
+                                AND status = 'PROGRESS' AND finished_at IS NULL""")
+
+    restarts: list[str] = []
+
+    def restart_twice() -> None:
+        for when in (lambda: running_run(), lambda: running_run() and db.fetch_one(
+                "SELECT count(*) AS n FROM embeddings")["n"] >= 6):
+            while not when():
+                time.sleep(0.05)
+            postgres.stop()
+            time.sleep(3)
+            postgres.start()
+            restarts.append("during a run")
+
+    restarter = threading.Thread(target=restart_twice, daemon=True)
+    restarter.start()
+    runs: list[dict] = []  # type: ignore[type-arg]
+    try:
+        analysed = lambda: _quietly(lambda: db.fetch_one("SELECT count(*) AS n FROM embeddings")["n"])  # noqa: E731
+        while len(runs) < 5 and (restarter.is_alive() or analysed() != 12):
+            started = wait_for(lambda: _post_quietly(client, "/api/analysis/start"), timeout=60, what="a run start")
+            runs.append(wait_for(lambda: _ended_quietly(db, started), timeout=240,  # noqa: B023
+                                 what="the run to end"))
+        restarter.join(5)
+        assert restarts == ["during a run"] * 2 and runs[-1]["status"] == "SUCCESS", (restarts, runs)
+        assert all(run["message"] for run in runs)
+        wait_for(lambda: _quietly(lambda: db.fetch_all("SELECT 1 FROM task_status WHERE finished_at IS NULL")) == [],
+                 timeout=120, what="every task (the follow-up jobs too) to end")
+        counts = db.fetch_one("""SELECT count(*) AS tracks, count(e.item_id) AS embedded FROM tracks t
+                                   LEFT JOIN embeddings e ON e.item_id = t.item_id""")
+        assert counts == {"tracks": 12, "embedded": 12}, (counts, [(r["status"], r["message"], r["result"])
+                                                                  for r in runs])
+        writes = db.fetch_all("SELECT item_id, count(*) AS n FROM drill_embedding_writes GROUP BY item_id")
+        assert len(writes) == 12 and {row["n"] for row in writes} == {1}, writes
+        assert all(worker.poll() is None for worker in workers)
+        outcomes = ", ".join(f"{run['status']} ({(run['result'] or {}).get('tracks_analyzed', 0)} analysed, "
+                             f"albums failed: {(run['result'] or {}).get('albums_failed', 0)})" for run in runs)
+        drill_summary(f"postgresql restart ×2 during analysis — runs: {outcomes}; 12/12 analysed once each, "
+                      "0 half rows, every task ended, 2/2 workers alive")
+    finally:
+        app.extensions["audiomuse"].stop_background.set()
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+        db.close()
+        postgres.stop()
+
+
+def _quietly(read):  # type: ignore[no-untyped-def]
+    """A read that may meet PostgreSQL restarting: None then."""
+    try:
+        return read()
+    except psycopg2.OperationalError:
+        return None
+
+
+def _post_quietly(client, path: str) -> str | None:  # type: ignore[no-untyped-def]
+    answer = client.post(path, json={})
+    return answer.get_json()["task_id"] if answer.status_code == 202 else None
+
+
+def _ended_quietly(db, task_id: str):  # type: ignore[no-untyped-def]
+    row = _quietly(lambda: store.get_task(db, task_id))
+    return row if row and row["finished_at"] else None

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import REPO_ROOT, wait_for
@@ -26,7 +27,9 @@ def _free_port() -> int:
 WORKER_CLASS = "infra.web_worker.HeadFirstWorker"  # stock "gthread" fails this test: every thread is held
 
 
-def test_fifty_half_sent_requests_leave_the_web_server_answering(make_config, db, redis, tmp_path: Path):
+@pytest.mark.drill
+def test_fifty_half_sent_requests_leave_the_web_server_answering(make_config, db, redis, drill_summary,
+                                                                 tmp_path: Path):
     music = tmp_path / "music"
     cfg = make_config(MUSIC_DIR=str(music), PLAYLIST_DIR=str(tmp_path / "playlists"))
     tracks = seed_groups(db, redis, cfg, music)
@@ -78,8 +81,8 @@ def test_fifty_half_sent_requests_leave_the_web_server_answering(make_config, db
                                                                   "track_ids": [t.item_id for t in tracks[:4]]},
                                timeout=5)
         assert made.status_code == 201 and made.json()["track_count"] == 4, made.text[:300]
-        print(f"drill: {SLOW_CLIENTS} stalled requests held open (half heads, missing bodies, half pipelined heads) — "
-              "health and similar songs answered (2 s bound)")
+        drill_summary(f"slow clients — {SLOW_CLIENTS} stalled requests held open (half heads, missing bodies, half "
+                      "pipelined heads): health and similar songs answered (2 s bound), a 64 KB head refused 431")
     finally:
         for client in slow:
             client.close()
