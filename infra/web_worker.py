@@ -7,9 +7,10 @@ one) holds that thread for as long as it keeps the connection open, and a dozen 
 web process stops answering (issue 32's audit). Here the worker's event loop collects each request without
 blocking, from any number of connections at once, and drops a connection whose head is not complete after
 HEAD_TIMEOUT_SECONDS (its body: BODY_TIMEOUT_SECONDS more); a head larger than MAX_HEAD_BYTES is answered 431.
-A thread only ever sees a request it can start on at once. A larger body (an upload), and the response, are read
-and written by the thread with IO_TIMEOUT_SECONDS on each read or write, so a client that stops reading or
-sending lets its thread go.
+A thread only ever sees a request it can start on at once. A larger body (an upload, or a chunked one) is read by
+the thread at a rate the client must keep up: BODY_TIMEOUT_SECONDS plus a second for each MIN_BODY_BYTES_PER_SECOND
+received so far, so a body dripped a byte at a time lets its thread go. The response is written with
+IO_TIMEOUT_SECONDS on each write, so a client that stops reading lets its thread go too.
 
 Used by supervisord.conf (`--worker-class infra.web_worker.HeadFirstWorker`).
 """
@@ -33,6 +34,7 @@ BODY_TIMEOUT_SECONDS = 30.0
 IO_TIMEOUT_SECONDS = 30
 MAX_HEAD_BYTES = 64 * 1024
 BODY_BUFFER_BYTES = 1024 * 1024
+MIN_BODY_BYTES_PER_SECOND = 8 * 1024  # far below any real upload, far above a drip
 _READ_BYTES = 64 * 1024
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$")
@@ -114,6 +116,9 @@ class HeadFirstWorker(ThreadWorker):
             conn.initialized = True  # plain HTTP/1.x: what ThreadWorker's TConn.init() makes for it
             conn.parser = get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(conn.head))
+        # what the thread reads beyond the collected bytes (a large or chunked body) must keep arriving
+        conn.parser.unreader.sock = MinimumRateReader(conn.sock, grace_seconds=BODY_TIMEOUT_SECONDS,
+                                                      bytes_per_second=MIN_BODY_BYTES_PER_SECOND)
         conn.head = bytearray()
         conn.data_ready = True
         conn.request_complete = True
@@ -157,3 +162,27 @@ def _set_io_timeouts(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
     except OSError:
         pass
+
+
+class MinimumRateReader:
+    """The socket as a request's parser reads it in the thread: each read may wait only until the body has taken
+    `grace_seconds` plus a second per `bytes_per_second` received; then it fails (the connection is closed)."""
+
+    def __init__(self, sock: socket.socket, *, grace_seconds: float, bytes_per_second: float) -> None:
+        self.sock = sock
+        self.started = time.monotonic()
+        self.grace_seconds = grace_seconds
+        self.bytes_per_second = bytes_per_second
+        self.received = 0
+
+    def recv(self, size: int) -> bytes:
+        allowed = self.started + self.grace_seconds + self.received / self.bytes_per_second
+        remaining = min(allowed - time.monotonic(), IO_TIMEOUT_SECONDS)
+        if remaining <= 0:
+            raise TimeoutError(f"the request body arrives slower than {self.bytes_per_second:g} bytes a second")
+        seconds = int(remaining)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                             struct.pack("ll", seconds, int((remaining - seconds) * 1e6) or 1))
+        data = self.sock.recv(size)
+        self.received += len(data)
+        return data

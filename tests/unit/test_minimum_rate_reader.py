@@ -1,0 +1,63 @@
+"""A large request body is read in a web thread: a client must keep sending it at a minimum rate, or the read fails
+and the thread is let go (a body dripped a byte at a time held a thread for good)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from infra.web_worker import MinimumRateReader
+
+
+def _read_all(reader: MinimumRateReader) -> int:
+    total = 0
+    while data := reader.recv(65536):
+        total += len(data)
+    return total
+
+
+def test_a_body_sent_steadily_is_read_whole() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        reader = MinimumRateReader(ours, grace_seconds=1.0, bytes_per_second=1000)
+
+        def send() -> None:
+            for _ in range(20):
+                theirs.sendall(b"x" * 5000)
+                time.sleep(0.01)
+            theirs.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        assert _read_all(reader) == 100_000
+        sender.join()
+
+
+def test_a_dripped_body_fails_once_its_allowance_is_spent() -> None:
+    ours, theirs = socket.socketpair()
+    stop = threading.Event()
+    with ours, theirs:
+        reader = MinimumRateReader(ours, grace_seconds=0.5, bytes_per_second=1000)
+
+        def drip() -> None:  # a byte every 0.1 s (10 a second against 1,000 wanted), 40 in all, then the end
+            for _ in range(40):
+                if stop.wait(0.1):
+                    return
+                try:
+                    theirs.send(b"x")
+                except OSError:
+                    return
+            theirs.shutdown(socket.SHUT_WR)
+
+        dripper = threading.Thread(target=drip)
+        dripper.start()
+        try:
+            with pytest.raises(OSError):  # TimeoutError, or the socket's own receive timeout
+                _read_all(reader)
+            assert reader.received < 40  # it gave up within about the grace, not when the drip ended
+        finally:
+            stop.set()
+            dripper.join()
