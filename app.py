@@ -113,7 +113,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["audiomuse"] = runtime
-    install_security(app, lambda: runtime.auth, exposed=cfg.exposed)
+    install_security(app, lambda: runtime.auth, exposed=cfg.exposed, note_token_use=runtime.note_token_use)
     register_error_handlers(app)
     app.before_request(refuse_nul_bytes)
     install_static_files(app)

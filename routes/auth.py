@@ -1,16 +1,19 @@
-"""Login, logout (here or everywhere), password change and the first-run setup page."""
+"""Login, logout (here or everywhere), password change, the first-run setup page and the named API tokens."""
 
 from __future__ import annotations
 
 import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from db import api_tokens
 from routes.context import runtime
+from routes.errors import ApiError
 from routes.ratelimit import clear, over_limit
 from routes.security import (
+    FIRST_TOKEN_NAME,
     MIN_PASSWORD_LENGTH,
     change_password,
     csrf_token,
@@ -19,6 +22,7 @@ from routes.security import (
     new_api_token,
     revoke_api_token,
     set_up,
+    token_name_problem,
 )
 
 bp = Blueprint("auth", __name__)
@@ -74,23 +78,67 @@ def logout() -> Response:
 
 @bp.route("/settings/token", methods=["POST"])
 def api_token() -> tuple[str, int] | str:
-    """Rotate (a new token, shown once; the old one stops working) or revoke (no stored token works) the API
-    token scripts and players send as `Authorization: Bearer`."""
+    """Make a named API token (shown once; one of the same name stops working: a rotation), or revoke one, from
+    the Settings page. Scripts and players send a token as `Authorization: Bearer`."""
     rt = runtime()
     action = request.form.get("action", "")
-    if rt.auth.token_from_env:
-        return render_template("token_result.html", token=None, action=action,
-                               error="The token comes from API_TOKEN: change or remove it there and restart."), 409
-    if action == "rotate":
-        token = new_api_token(rt.db)
-    elif action == "revoke":
-        revoke_api_token(rt.db)
-        token = None
+    name = request.form.get("name", FIRST_TOKEN_NAME).strip()
+    if action not in ("new", "rotate", "revoke"):
+        return render_template("token_result.html", token=None, action=action, name=name,
+                               error="Choose to make or to revoke a token."), 400
+    problem = token_name_problem(name)
+    if problem:
+        return render_template("token_result.html", token=None, action=action, name=name,
+                               error=problem[0].upper() + problem[1:] + "."), 400
+    token = None
+    replaced = name in rt.auth.api_tokens.values()
+    if action == "revoke":
+        if not revoke_api_token(rt.db, name):
+            return render_template("token_result.html", token=None, action=action, name=name,
+                                   error=f"There is no token named {name}."), 404
     else:
-        return render_template("token_result.html", token=None, action=action,
-                               error="Choose to rotate or to revoke the token."), 400
+        token = new_api_token(rt.db, name)
     rt.forget_auth()
-    return render_template("token_result.html", token=token, action=action, error=None)
+    return render_template("token_result.html", token=token, replaced=replaced, name=name, error=None)
+
+
+@bp.get("/api/tokens")
+def list_api_tokens() -> Response:
+    """The named tokens (never a token or its hash): name, made, last used; and whether API_TOKEN is set."""
+    rt = runtime()
+    tokens = [{"name": t["name"], "created_at": t["created_at"].isoformat(),
+               "last_used_at": t["last_used_at"].isoformat() if t["last_used_at"] else None}
+              for t in api_tokens.list_tokens(rt.db)]
+    return jsonify({"tokens": tokens, "environment_token": rt.auth.token_from_env})
+
+
+@bp.post("/api/tokens")
+def make_api_token() -> tuple[Response, int]:
+    """{"name": ...} → 201 {"name", "token"}: the token is shown this once; one of the same name is replaced."""
+    rt = runtime()
+    body = request.get_json(silent=True)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        raise ApiError(400, "send {\"name\": \"...\"}: the script or player that will use the token",
+                       parameter="name")
+    problem = token_name_problem(name.strip())
+    if problem:
+        raise ApiError(400, problem, parameter="name")
+    token = new_api_token(rt.db, name.strip())
+    rt.forget_auth()
+    return jsonify({"name": name.strip(), "token": token}), 201
+
+
+@bp.delete("/api/tokens/<path:name>")
+def revoke_named_api_token(name: str) -> Response:
+    rt = runtime()
+    problem = token_name_problem(name)
+    if problem:
+        raise ApiError(400, problem, parameter="name")
+    if not revoke_api_token(rt.db, name):
+        raise ApiError(404, f"no token named {name}", parameter="name")
+    rt.forget_auth()
+    return Response(status=204)
 
 
 @bp.route("/logout/everywhere", methods=["POST"])

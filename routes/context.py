@@ -11,17 +11,19 @@ import redis
 from flask import current_app
 
 from config import Config
+from db import api_tokens
 from db import search as search_store
 from db.app_settings import effective_config, exclusion_settings
 from db.chat_queries import ChatRole
 from db.pool import Database
 from mediaserver import MediaServer, UserCredentials, get_media_server
-from routes.security import AuthState, session_secret
+from routes.security import ENV_TOKEN_NAME, AuthState, session_secret
 from services.chat import AiCallLog, NameCache, ProviderPacer
 from services.text_search import TextModel
 from voyager_manager import IndexHolder
 
 AUTH_CACHE_SECONDS = 2.0
+TOKEN_USE_NOTE_SECONDS = 300.0  # a token's "last used" is written at most this often per web process
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Runtime:
     _auth_read_at: float = field(default=0.0, repr=False)
     _exclusions: dict[str, Any] = field(default_factory=dict, repr=False)  # read with the credentials
     _trigram: bool | None = field(default=None, repr=False)
+    _token_use_noted: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -87,6 +90,18 @@ class Runtime:
             if self._trigram is None:
                 self._trigram = search_store.trigram_available(self.db)
             return self._trigram
+
+    def note_token_use(self, name: str) -> None:
+        """Record that the token `name` signed a request in (shown on Settings): one write per token every
+        TOKEN_USE_NOTE_SECONDS, not one per request."""
+        now = time.monotonic()
+        with self._lock:
+            noted = self._token_use_noted.get(name)
+            if noted is not None and now - noted < TOKEN_USE_NOTE_SECONDS:
+                return
+            self._token_use_noted[name] = now
+        if name != ENV_TOKEN_NAME:
+            api_tokens.note_used(self.db, name)
 
     def forget_auth(self) -> None:
         """Read the credentials (and the saved blocklists) again on the next request (this process just changed

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, render_template
 
+from db import api_tokens
 from db import tracks as track_store
 from db.app_settings import effective_config
 from mediaserver import ADAPTERS, Capability, MediaServerError, form_fields
@@ -198,7 +199,7 @@ def settings() -> str:
     return render_template("settings.html", page=PAGES_BY_ENDPOINT["settings"], pages=PAGES,
                            settings=effective_config(rt.config, rt.db).describe(), auth=rt.auth, adapters=ADAPTERS,
                            form_fields=form_fields(), backups=list_backups(rt.config),
-                           backup_keep=rt.config.BACKUP_KEEP)
+                           backup_keep=rt.config.BACKUP_KEEP, tokens=api_tokens.list_tokens(rt.db))
 
 
 @bp.app_context_processor

@@ -17,7 +17,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,12 +30,14 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import URLSafeTimedSerializer
 
 from config import Config
-from db import app_settings, login_sessions
+from db import api_tokens, app_settings, login_sessions
 from db.pool import Database
 from db.sealed import SealError
 
 PASSWORD_HASH_KEY = "admin_password_hash"
-API_TOKEN_HASH_KEY = "api_token_sha256"
+ENV_TOKEN_NAME = "API_TOKEN"  # the name the token from the environment goes by
+FIRST_TOKEN_NAME = "default"  # the token made by /setup
+MAX_TOKEN_NAME_LENGTH = 60
 SESSION_EPOCH_KEY = "session_epoch"
 SETUP_CODE_KEY = "setup_code"
 MIN_PASSWORD_LENGTH = 8
@@ -58,7 +60,7 @@ class AuthState:
     password set on the setup page."""
 
     password_hash: str | None = None
-    api_token_sha256: str | None = None
+    api_tokens: Mapping[str, str] = field(default_factory=dict)  # SHA-256 of each token → its name
     session_epoch: str = "0"  # bumped by "log out everywhere" and by a password change
     setup_code: str | None = None  # required by /setup while an exposed server has no password
     ended_sessions: frozenset[str] = frozenset()  # ids of login sessions that logged out
@@ -68,11 +70,12 @@ class AuthState:
 
     @classmethod
     def load(cls, config: Config, db: Database, *, session_key: str) -> AuthState:
-        stored = app_settings.get_settings(db, [PASSWORD_HASH_KEY, API_TOKEN_HASH_KEY, SESSION_EPOCH_KEY,
-                                                SETUP_CODE_KEY])
+        stored = app_settings.get_settings(db, [PASSWORD_HASH_KEY, SESSION_EPOCH_KEY, SETUP_CODE_KEY])
+        tokens = api_tokens.token_names_by_hash(db)
+        if config.API_TOKEN:  # beside the named ones, which the Settings page manages
+            tokens[_sha256(config.API_TOKEN)] = ENV_TOKEN_NAME
         return cls(password_hash=None if config.ADMIN_PASSWORD else stored.get(PASSWORD_HASH_KEY),
-                   api_token_sha256=_sha256(config.API_TOKEN) if config.API_TOKEN
-                   else stored.get(API_TOKEN_HASH_KEY),
+                   api_tokens=tokens,
                    session_epoch=stored.get(SESSION_EPOCH_KEY, "0"), setup_code=stored.get(SETUP_CODE_KEY),
                    ended_sessions=login_sessions.ended_sessions(db, within_days=SESSION_DAYS),
                    token_from_env=bool(config.API_TOKEN), _env_password=config.ADMIN_PASSWORD, _pepper=session_key)
@@ -121,8 +124,10 @@ class AuthState:
         current["sid"] = secrets.token_urlsafe(18)  # what a logout ends on the server
         current["iat"] = int(time.time())
 
-    def check_token(self, token: str) -> bool:
-        return self.api_token_sha256 is not None and hmac.compare_digest(_sha256(token), self.api_token_sha256)
+    def check_token(self, token: str) -> str | None:
+        """The name of the token sent, None when it is not one in force. Only hashes are compared: the hash of a
+        guess says nothing about how close the guess came."""
+        return self.api_tokens.get(_sha256(token))
 
 
 def set_up(db: Database, password: str) -> str:
@@ -130,8 +135,7 @@ def set_up(db: Database, password: str) -> str:
     (or two browsers) cannot both set one — then a new API token; return the token (shown once)."""
     if not app_settings.insert_setting_if_absent(db, PASSWORD_HASH_KEY, _hasher.hash(password)):
         raise PermissionError("an admin password is already configured")
-    token = secrets.token_urlsafe(32)
-    app_settings.set_setting(db, API_TOKEN_HASH_KEY, _sha256(token))
+    token = new_api_token(db, FIRST_TOKEN_NAME)
     app_settings.delete_setting(db, SETUP_CODE_KEY)
     return token
 
@@ -150,16 +154,30 @@ def end_session(db: Database, current: Any) -> None:
     current.clear()
 
 
-def new_api_token(db: Database) -> str:
-    """A new API token in place of the stored one (which stops working); returned once, stored as its hash."""
+def token_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a token, None when it can."""
+    if not name.strip():
+        return "give the token a name (the script or player that will use it)"
+    if len(name) > MAX_TOKEN_NAME_LENGTH:
+        return f"a token name has at most {MAX_TOKEN_NAME_LENGTH} characters"
+    if name == ENV_TOKEN_NAME:
+        return f"{ENV_TOKEN_NAME} is the token from the environment: change it there"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "a token name cannot hold control characters"
+    return None
+
+
+def new_api_token(db: Database, name: str) -> str:
+    """A new API token named `name`, in place of the one of that name (which stops working); returned once, stored
+    as its hash."""
     token = secrets.token_urlsafe(32)
-    app_settings.set_setting(db, API_TOKEN_HASH_KEY, _sha256(token))
+    api_tokens.put_token(db, name, _sha256(token))
     return token
 
 
-def revoke_api_token(db: Database) -> None:
-    """No stored API token works any more (API_TOKEN from the environment is not affected)."""
-    app_settings.delete_setting(db, API_TOKEN_HASH_KEY)
+def revoke_api_token(db: Database, name: str) -> bool:
+    """The token of that name no longer works (the others do); False when there is none."""
+    return api_tokens.delete_token(db, name)
 
 
 def end_all_sessions(db: Database) -> None:
@@ -220,7 +238,8 @@ def _same_origin() -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
-def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: bool) -> None:
+def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: bool,
+                     note_token_use: Callable[[str], None] | None = None) -> None:
     """The request guard. `exposed`: the server listens beyond loopback, where it fails closed until a password
     exists: only /setup (with the setup code from the log), /login, /api/health and static files answer. Every
     answer says it may be framed by AudioMuse's own pages only (no clickjacking from another site)."""
@@ -242,9 +261,12 @@ def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: 
         auth = get_auth()
         bearer = None
         if sends_bearer:
-            if not value.strip() or not auth.check_token(value.strip()):
+            name = auth.check_token(value.strip()) if value.strip() else None
+            if name is None:
                 return _unauthorized("invalid API token")
             bearer = value.strip()
+            if note_token_use is not None:
+                note_token_use(name)
 
         if path in OPEN_PATHS or path.startswith("/static/") or (path == "/setup" and not auth.enabled):
             pass

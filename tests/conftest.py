@@ -88,7 +88,8 @@ def _redis_database_number() -> int:
 TABLES = ["playlist_tracks", "playlists", "clap_embeddings", "embeddings", "voyager_index_chunks", "voyager_indexes",
           "tracks", "analysis_failures", "task_status", "schedule_runs", "schedules", "smart_playlists",
           "playlist_suggestions", "playlist_profiles", "user_playlists", "app_settings", "map_projections",
-          "version_regroup", "voyager_index_positions", "track_catalog_hashes", "imported_analyses"]
+          "version_regroup", "voyager_index_positions", "track_catalog_hashes", "imported_analyses", "api_tokens",
+          "ended_sessions"]
 
 
 @pytest.fixture

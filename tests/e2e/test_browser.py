@@ -258,22 +258,30 @@ def test_settings_page_tests_and_saves_the_media_server(server, page, tmp_path):
     assert "s3cret-value-99" not in page.content()
 
 
-def test_the_api_token_is_made_and_revoked_on_settings_by_keyboard(server, page):
+def test_named_api_tokens_are_made_and_revoked_on_settings_by_keyboard(server, page):
     import requests
 
     base, _ = server
     log_in(page, base)
     page.goto(base + "/settings")
-    expect(page.locator("#token-form")).to_contain_text("none (revoked, or never made)")
-    page.locator("#token-rotate").focus()
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("not shown again")
-    token = page.locator("#new-token").input_value()
-    bearer = {"Authorization": f"Bearer {token}"}
-    assert requests.get(base + "/api/active_tasks", headers=bearer, timeout=10).status_code == 200
-    page.get_by_role("link", name="Back to Settings").click()
-    expect(page.locator("#token-form")).to_contain_text("one is in force")
-    page.locator("#token-revoke").focus()
+    expect(page.locator("#token-form")).to_contain_text("API tokens for scripts and players")
+    tokens = {}
+    for name in ("Navidrome plugin", "Backup script"):
+        page.locator("#token-name").focus()
+        page.keyboard.type(name)
+        page.keyboard.press("Enter")  # submits the form from its name field
+        expect(page.get_by_role("status")).to_contain_text("not shown again")
+        tokens[name] = page.locator("#new-token").input_value()
+        page.get_by_role("link", name="Back to Settings").click()
+    bearer = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+    assert all(requests.get(base + "/api/active_tasks", headers=sent, timeout=10).status_code == 200
+               for sent in bearer.values())
+    page.reload()
+    expect(page.locator("table.tokens")).to_contain_text("Navidrome plugin")
+    revoke = page.get_by_role("button", name="Revoke the token Backup script")
+    revoke.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("revoked")
-    assert requests.get(base + "/api/active_tasks", headers=bearer, timeout=10).status_code == 401
+    assert requests.get(base + "/api/active_tasks", headers=bearer["Backup script"], timeout=10).status_code == 401
+    assert requests.get(base + "/api/active_tasks", headers=bearer["Navidrome plugin"],
+                        timeout=10).status_code == 200

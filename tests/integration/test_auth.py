@@ -341,40 +341,78 @@ def test_a_logged_out_session_cookie_replayed_is_refused(locked_app):
     assert other.get("/api/active_tasks").status_code == 200
 
 
-def test_the_api_token_is_rotated_and_revoked_from_settings(make_config):
+def test_named_tokens_each_work_and_are_made_rotated_and_revoked_alone(make_config):
     app = serve(make_config(ADMIN_PASSWORD=PASSWORD))
     try:
         browser = app.test_client()
         login(browser)
         page = browser.get("/settings")
-        assert b"none (revoked, or never made)" in page.data
-        made = browser.post("/settings/token", data={"action": "rotate", "csrf_token": csrf_from(page.data)})
-        first = re.search(rb'id="new-token" value="([^"]+)"', made.data).group(1).decode()
+        assert b"None yet" in page.data
+
+        def make(name: str) -> str:
+            made = browser.post("/settings/token", data={"action": "new", "name": name,
+                                                         "csrf_token": csrf_from(browser.get("/settings").data)})
+            assert made.status_code == 200, made.data[:300]
+            return re.search(rb'id="new-token" value="([^"]+)"', made.data).group(1).decode()
+
+        plugin, backup = make("Navidrome plugin"), make("Backup script")
         script = app.test_client()
-        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {first}"}).status_code == 200
-        page = browser.get("/settings")
-        assert b"one is in force" in page.data and b'id="token-revoke"' in page.data
-        again = browser.post("/settings/token", data={"action": "rotate", "csrf_token": csrf_from(page.data)})
-        second = re.search(rb'id="new-token" value="([^"]+)"', again.data).group(1).decode()
-        assert second != first
-        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {first}"}).status_code == 401
-        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {second}"}).status_code == 200
-        revoked = browser.post("/settings/token", data={"action": "revoke",
+        works = lambda token: script.get("/api/active_tasks",  # noqa: E731
+                                         headers={"Authorization": f"Bearer {token}"}).status_code
+        assert (works(plugin), works(backup)) == (200, 200)
+        page = browser.get("/settings").data.decode()
+        assert "Navidrome plugin" in page and "Backup script" in page and plugin not in page
+        for name in ("Navidrome plugin", "Backup script"):  # each was used once just now: its last use is shown
+            last_used = re.search(rf"<td>{name}</td><td>[^<]*</td>\s*<td>([^<]*)</td>", page)
+            assert last_used and last_used.group(1)[:4].isdigit(), (name, last_used)
+        again = make("Navidrome plugin")  # the same name: a rotation
+        assert again != plugin and (works(plugin), works(again), works(backup)) == (401, 200, 200)
+        revoked = browser.post("/settings/token", data={"action": "revoke", "name": "Backup script",
                                                          "csrf_token": csrf_from(browser.get("/settings").data)})
         assert revoked.status_code == 200 and b"revoked" in revoked.data
-        assert script.get("/api/active_tasks", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+        assert (works(backup), works(again)) == (401, 200)
+        missing = browser.post("/settings/token", data={"action": "revoke", "name": "Backup script",
+                                                         "csrf_token": csrf_from(browser.get("/settings").data)})
+        assert missing.status_code == 404
+        unnamed = browser.post("/settings/token", data={"action": "new", "name": "  ",
+                                                         "csrf_token": csrf_from(browser.get("/settings").data)})
+        assert unnamed.status_code == 400 and b"give the token a name" in unnamed.data.lower()
         # the page's form, from a signed-in browser, without its CSRF token: refused, nothing made
-        forged = browser.post("/settings/token", data={"action": "rotate"})
-        assert forged.status_code == 403 and b"none (revoked" in browser.get("/settings").data
+        forged = browser.post("/settings/token", data={"action": "new", "name": "forged"})
+        assert forged.status_code == 403 and b"forged" not in browser.get("/settings").data
+
+        # the same through the API, with a token
+        bearer = {"Authorization": f"Bearer {again}"}
+        listed = script.get("/api/tokens", headers=bearer).get_json()
+        assert [t["name"] for t in listed["tokens"]] == ["Navidrome plugin"] and not listed["environment_token"]
+        assert set(listed["tokens"][0]) == {"name", "created_at", "last_used_at"}
+        made = script.post("/api/tokens", json={"name": "cli"}, headers=bearer)
+        assert made.status_code == 201 and made.get_json()["name"] == "cli"
+        assert works(made.get_json()["token"]) == 200
+        for bad in ({"name": ""}, {"name": "x" * 61}, {"name": "API_TOKEN"}, {"name": "a\nb"}, {}, ["cli"]):
+            refused = script.post("/api/tokens", json=bad, headers=bearer)
+            assert refused.status_code == 400 and refused.get_json()["parameter"] == "name", bad
+        assert script.delete("/api/tokens/cli", headers=bearer).status_code == 204
+        assert works(made.get_json()["token"]) == 401
+        assert script.delete("/api/tokens/cli", headers=bearer).status_code == 404
     finally:
         app.extensions["audiomuse"].stop_background.set()
 
 
-def test_a_token_from_the_environment_cannot_be_rotated_from_the_page(locked_app):
+def test_a_token_from_the_environment_is_listed_and_cannot_be_changed_from_the_page(locked_app):
     client = locked_app.test_client()
     login(client)
     page = client.get("/settings")
-    assert b"set by API_TOKEN" in page.data and b'id="token-rotate"' not in page.data
-    refused = client.post("/settings/token", data={"action": "rotate", "csrf_token": csrf_from(page.data)})
-    assert refused.status_code == 409
+    assert b"from the environment" in page.data
+    refused = client.post("/settings/token", data={"action": "new", "name": "API_TOKEN",
+                                                   "csrf_token": csrf_from(page.data)})
+    assert refused.status_code == 400 and b"change it there" in refused.data
     assert client.get("/api/active_tasks", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    made = client.post("/settings/token", data={"action": "new", "name": "player",
+                                                "csrf_token": csrf_from(page.data)})
+    token = re.search(rb'id="new-token" value="([^"]+)"', made.data).group(1).decode()
+    for sent in (TOKEN, token):  # both work side by side
+        assert client.get("/api/active_tasks", headers={"Authorization": f"Bearer {sent}"}).status_code == 200
+    assert client.delete("/api/tokens/API_TOKEN", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+
+

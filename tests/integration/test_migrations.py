@@ -136,3 +136,30 @@ def test_building_the_app_has_no_side_effects_and_start_up_does_the_work(fresh_d
     finally:
         runtime.stop_background.set()
         runtime.db.close()
+
+
+def test_the_single_api_token_of_before_becomes_the_one_named_default(fresh_database, tmp_path: Path):
+    """0034: the token stored before named tokens existed keeps working under the name 'default'."""
+    import hashlib
+    import shutil
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if int(path.name[:4]) < 34:
+            shutil.copy(path, earlier / path.name)
+    apply_migrations(fresh_database, earlier)
+    old_hash = hashlib.sha256(b"the-old-token").hexdigest()
+    conn = psycopg2.connect(fresh_database)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO app_settings (key, value) VALUES ('api_token_sha256', %s)", (old_hash,))
+        assert 34 in apply_migrations(fresh_database)
+        with conn.cursor() as cur:
+            cur.execute("SELECT name, sha256 FROM api_tokens")
+            assert cur.fetchall() == [("default", old_hash)]
+            cur.execute("SELECT count(*) FROM app_settings WHERE key = 'api_token_sha256'")
+            assert cur.fetchone() == (0,)
+    finally:
+        conn.close()
