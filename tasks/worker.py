@@ -48,11 +48,11 @@ def keep_registered(worker: SimpleWorker, stop: threading.Event, every: float) -
                 if worker.connection.sismember(worker.redis_workers_keys, worker.key) or \
                         worker.connection.hexists(worker.key, "death"):
                     continue
-                with worker.connection.pipeline() as pipeline:
-                    pipeline.hset(worker.key, mapping=worker.serialize())
-                    worker_registration.register(worker, pipeline)
-                    pipeline.expire(worker.key, worker.worker_ttl + 60)
-                    pipeline.execute()
+                with worker.connection.pipeline() as pipe:
+                    pipe.hset(worker.key, mapping=worker.serialize())
+                    worker_registration.register(worker, pipe)
+                    pipe.expire(worker.key, worker.worker_ttl + 60)
+                    pipe.execute()
                 log.warning("worker %s was missing from Redis (restarted without its data): registered again",
                             worker.name)
             except Exception as exc:  # Redis away: the next round tries again
