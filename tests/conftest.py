@@ -204,12 +204,15 @@ def worker_processes(services: dict[str, str]) -> Iterator[Callable[..., subproc
     yield start
     for proc in started:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)  # RQ's warm shutdown: the job in hand may finish first
+    for proc in started:
+        for sent in (signal.SIGTERM, signal.SIGKILL):  # a second SIGTERM is RQ's cold shutdown
             try:
-                proc.wait(15)
+                proc.wait(3 if sent == signal.SIGTERM else 10)
+                break
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                os.killpg(proc.pid, sent)
+        proc.wait()
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
