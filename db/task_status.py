@@ -43,23 +43,31 @@ def insert_task(db: Database, *, task_id: str, task_type: str, parent_task_id: s
 
 
 def mark_started(db: Database, task_id: str, *, worker_name: str, worker_host: str, worker_pid: int,
-                 worker_proc_started: float) -> str | None:
-    """PENDING → STARTED and record who runs it; return the status now in force (None if the row is missing).
+                 worker_proc_started: float) -> tuple[str | None, bool]:
+    """PENDING → STARTED and record who runs it; return (the status now in force, whether this process started
+    it: this call, or an earlier one whose answer was lost); (None, False) if the row is missing.
 
     Only PENDING moves: a task revoked or failed (e.g. by the reconciler) while it waited stays as it is, and the
-    caller then does not run it.
+    caller then does not run it; nor does a second copy of a job already started (a queue write sent twice), which
+    leaves the row to the copy that runs.
     """
     row = db.fetch_one(
         """UPDATE task_status
               SET status = CASE WHEN status = 'PENDING' THEN 'STARTED' ELSE status END,
                   started_at = CASE WHEN status = 'PENDING' THEN now() ELSE started_at END, updated_at = now(),
-                  worker_name = %s, worker_host = %s, worker_pid = %s, worker_proc_started = %s,
+                  worker_name = CASE WHEN status = 'PENDING' THEN %(name)s ELSE worker_name END,
+                  worker_host = CASE WHEN status = 'PENDING' THEN %(host)s ELSE worker_host END,
+                  worker_pid = CASE WHEN status = 'PENDING' THEN %(pid)s ELSE worker_pid END,
+                  worker_proc_started = CASE WHEN status = 'PENDING' THEN %(proc_started)s
+                                             ELSE worker_proc_started END,
                   message = CASE WHEN status = 'PENDING' THEN 'Started' ELSE message END
-            WHERE task_id = %s
-        RETURNING status""",
-        (worker_name, worker_host, worker_pid, worker_proc_started, task_id),
+            WHERE task_id = %(task_id)s
+        RETURNING status, (status = 'STARTED' AND worker_name = %(name)s AND worker_host = %(host)s
+                           AND worker_pid = %(pid)s) AS started_now""",
+        {"name": worker_name, "host": worker_host, "pid": worker_pid, "proc_started": worker_proc_started,
+         "task_id": task_id},
     )
-    return row["status"] if row else None
+    return (row["status"], bool(row["started_now"])) if row else (None, False)
 
 
 def update_progress(db: Database, task_id: str, *, progress: int, phase: str, current: int | None,

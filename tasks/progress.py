@@ -213,7 +213,7 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
                           job=job, config=cfg)
         pid = os.getpid()
         durable(lambda: store.heartbeat(db, job.id), f"start of task {job.id}")
-        status = durable(lambda: store.mark_started(
+        status, started_here = durable(lambda: store.mark_started(
             db, job.id, worker_name=job.worker_name or "", worker_host=host_identity(), worker_pid=pid,
             worker_proc_started=psutil.Process(pid).create_time()), f"start of task {job.id}")
     except Exception as exc:
@@ -222,6 +222,11 @@ def _run(fn: Callable[..., Any], task_type: str, kwargs: dict[str, Any]) -> Any:
         with contextlib.suppress(Exception):
             durable(lambda: store.fail_task(db, job.id, reason), f"failure of task {job.id}")
         raise
+    if status in (store.STARTED, store.PROGRESS) and not started_here:
+        # a second copy of a job that runs elsewhere (its enqueue was sent again when Redis dropped the connection
+        # after running it): the row belongs to the copy that runs
+        log.warning("task %s is already running on another worker: this copy of its job is skipped", job.id)
+        return {"status": status, "skipped": "already running"}
     if status != store.STARTED or ctx.is_cancelled():
         durable(lambda: store.finish_task(db, job.id, status=store.REVOKED, message="Cancelled before it started",
                                           log_lines=ctx.log_lines), f"end of task {job.id}")

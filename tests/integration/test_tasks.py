@@ -268,3 +268,24 @@ def _pings(port: int) -> bool:
         return bool(redis_lib.Redis(port=port, socket_connect_timeout=0.2).ping())
     except redis_lib.ConnectionError:
         return False
+
+
+def test_a_second_copy_of_a_running_job_is_skipped_and_leaves_its_row_alone(config, db, redis, worker_processes):
+    """A queue write redis-py sent again after Redis dropped the connection having run it puts a job on its queue
+    twice: the copy a second worker takes must not revoke (nor take over) the row of the copy that runs."""
+    from rq import Queue
+
+    first = worker_processes("--queues", "high")
+    task_id = jobs.start(jobs.count_to, {"n": 40, "pause": 0.1}, config=config)
+    wait_for(lambda: store.get_task(db, task_id)["status"] == "PROGRESS", what="the task to run")
+    runner = lambda: db.fetch_one("SELECT worker_name, worker_pid FROM task_status "  # noqa: E731
+                                  "WHERE task_id = %s", (task_id,))
+    running = runner()
+    Queue("high", connection=redis).push_job_id(task_id)  # the second copy
+    second = worker_processes("--queues", "high")
+    wait_for(lambda: not Queue("high", connection=redis).job_ids, what="the second worker to take the copy")
+    done = wait_for(lambda: (row := store.get_task(db, task_id))["finished_at"] and row, timeout=60,
+                    what="the task to end")
+    assert done["status"] == "SUCCESS" and done["result"] == {"counted": 40}, done
+    assert runner() == running and running["worker_pid"] == first.pid
+    assert first.poll() is None and second.poll() is None
