@@ -8,8 +8,8 @@ web process stops answering (issue 32's audit). Here the worker's event loop col
 blocking, from any number of connections at once, and drops a connection whose head is not complete after
 HEAD_TIMEOUT_SECONDS (its body: BODY_TIMEOUT_SECONDS more); a head larger than MAX_HEAD_BYTES is answered 431.
 A thread only ever sees a request it can start on at once. A larger body (an upload, or a chunked one) is read by
-the thread at a rate the client must keep up: BODY_TIMEOUT_SECONDS plus a second for each MIN_BODY_BYTES_PER_SECOND
-received so far, so a body dripped a byte at a time lets its thread go. The response is written with
+the thread at a rate the client must keep up: its reads may wait BODY_TIMEOUT_SECONDS plus a second for each
+MIN_BODY_BYTES_PER_SECOND received, so a body dripped a byte at a time lets its thread go. The response is written with
 IO_TIMEOUT_SECONDS on each write, so a client that stops reading lets its thread go too.
 
 Used by supervisord.conf (`--worker-class infra.web_worker.HeadFirstWorker`).
@@ -164,25 +164,46 @@ def _set_io_timeouts(sock: socket.socket) -> None:
         pass
 
 
+class SlowRequestBody(TimeoutError):
+    """The request body stopped arriving at the minimum rate (answered 408 when the application was reading it)."""
+
+
 class MinimumRateReader:
-    """The socket as a request's parser reads it in the thread: each read may wait only until the body has taken
-    `grace_seconds` plus a second per `bytes_per_second` received; then it fails (the connection is closed)."""
+    """The socket as a request's parser reads it in the thread: the reads may wait, in all, `grace_seconds` plus a
+    second per `bytes_per_second` received; a read past that fails with SlowRequestBody (the connection closes).
+    Only time spent waiting for the client counts (not the wait for a free thread, nor the application's own work
+    between two reads), and the clock starts at the first read."""
 
     def __init__(self, sock: socket.socket, *, grace_seconds: float, bytes_per_second: float) -> None:
         self.sock = sock
-        self.started = time.monotonic()
         self.grace_seconds = grace_seconds
         self.bytes_per_second = bytes_per_second
         self.received = 0
+        self.waited = 0.0
+        self.timeout: float | None = None  # a caller's own bound (gunicorn's drain of an unread body)
 
     def recv(self, size: int) -> bytes:
-        allowed = self.started + self.grace_seconds + self.received / self.bytes_per_second
-        remaining = min(allowed - time.monotonic(), IO_TIMEOUT_SECONDS)
+        remaining = self.grace_seconds + self.received / self.bytes_per_second - self.waited
         if remaining <= 0:
-            raise TimeoutError(f"the request body arrives slower than {self.bytes_per_second:g} bytes a second")
-        seconds = int(remaining)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                             struct.pack("ll", seconds, int((remaining - seconds) * 1e6) or 1))
-        data = self.sock.recv(size)
+            raise SlowRequestBody(f"the request body arrived slower than {self.bytes_per_second:g} bytes a second")
+        bound = min(remaining, IO_TIMEOUT_SECONDS, *((self.timeout,) if self.timeout is not None else ()))
+        before = time.monotonic()
+        self.sock.settimeout(bound)
+        try:
+            data = self.sock.recv(size)
+        except TimeoutError:
+            if bound < remaining:
+                raise  # the caller's bound or the read timeout: not the rate
+            raise SlowRequestBody(
+                f"the request body arrived slower than {self.bytes_per_second:g} bytes a second") from None
+        finally:
+            self.waited += time.monotonic() - before
+            self.sock.settimeout(None)
         self.received += len(data)
         return data
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    def settimeout(self, value: float | None) -> None:
+        self.timeout = value

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from db.sealed import SealError
 from db.task_status import TaskAlreadyRunning
+from infra.web_worker import SlowRequestBody
 from tasks.catalog import NotStartable, ParamError, by_task_type
 
 RETRY_AFTER_DATABASE_SECONDS = 5
@@ -114,6 +115,14 @@ def register_error_handlers(app: Flask) -> None:
         # Redis restarting or hung: a web thread does not wait for it (workers do); the caller tries again
         app.logger.warning("Redis unavailable on %s %s: %s", request.method, request.path, exc)
         return _unavailable("the task queue (Redis) is not reachable right now; try again in a few seconds")
+
+    @app.errorhandler(SlowRequestBody)
+    def _slow_body(exc: SlowRequestBody) -> Any:
+        # the web server's minimum body rate (infra/web_worker.py), met while the view read the body
+        app.logger.warning("%s %s: %s", request.method, request.path, exc)
+        response, status = error_response(408, str(exc), parameter="body")
+        response.headers["Connection"] = "close"
+        return response, status
 
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError) -> Any:

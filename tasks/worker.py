@@ -40,18 +40,24 @@ def worker_name() -> str:
 
 def keep_registered(worker: SimpleWorker, stop: threading.Event, every: float) -> threading.Thread:
     """A Redis restarted without its data forgets the workers (RQ registers one only at its start): every `every`
-    seconds, a worker missing from RQ's registry is registered again, so /api/health and the reconciler count it."""
+    seconds, a worker missing from RQ's registry is registered again, so /api/health and the reconciler count it.
+    A registered worker's key gets its time to live again each round, as RQ's SimpleWorker does not while it runs
+    a job (a re-registered worker would drop out during a long one)."""
+    ttl = worker.worker_ttl + 60
 
     def check() -> None:
         while not stop.wait(every):
             try:
-                if worker.connection.sismember(worker.redis_workers_keys, worker.key) or \
-                        worker.connection.hexists(worker.key, "death"):
+                connection = worker.connection
+                if connection.hexists(worker.key, "death"):
+                    continue  # it is stopping: RQ has unregistered it
+                if connection.sismember(worker.redis_workers_keys, worker.key) and connection.exists(worker.key):
+                    connection.expire(worker.key, ttl)
                     continue
-                with worker.connection.pipeline() as pipe:
+                with connection.pipeline() as pipe:
                     pipe.hset(worker.key, mapping=worker.serialize())
                     worker_registration.register(worker, pipe)
-                    pipe.expire(worker.key, worker.worker_ttl + 60)
+                    pipe.expire(worker.key, ttl)
                     pipe.execute()
                 log.warning("worker %s was missing from Redis (restarted without its data): registered again",
                             worker.name)
