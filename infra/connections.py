@@ -75,4 +75,9 @@ class OutageRetry(Retry):
                 log.warning("Redis is unreachable (%s); trying again for up to %g s", error, self.seconds)
             return fail(error, *failures)
 
-        return super().call_with_retry(do, fail_and_say, is_retryable, with_failure_count)
+        def retryable(error: Exception) -> bool:  # a wrong password or ACL is no outage: it will not pass
+            if isinstance(error, (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)):
+                return False
+            return is_retryable is None or is_retryable(error)
+
+        return super().call_with_retry(do, fail_and_say, retryable, with_failure_count)

@@ -22,6 +22,7 @@ from routes.security import (
     new_api_token,
     revoke_api_token,
     set_up,
+    signed_in_by_token,
     token_name_problem,
 )
 
@@ -83,6 +84,9 @@ def api_token() -> tuple[str, int] | str:
     rt = runtime()
     action = request.form.get("action", "")
     name = request.form.get("name", FIRST_TOKEN_NAME).strip()
+    if signed_in_by_token():
+        return render_template("token_result.html", token=None, action=action, name=name,
+                               error=TOKENS_NEED_A_SESSION[0].upper() + TOKENS_NEED_A_SESSION[1:] + "."), 403
     if action not in ("new", "rotate", "revoke"):
         return render_template("token_result.html", token=None, action=action, name=name,
                                error="Choose to make or to revoke a token."), 400
@@ -102,10 +106,20 @@ def api_token() -> tuple[str, int] | str:
     return render_template("token_result.html", token=token, replaced=replaced, name=name, error=None)
 
 
+TOKENS_NEED_A_SESSION = ("API tokens are managed from a signed-in browser, not with a token (a leaked token must "
+                         "not be able to make itself another)")
+
+
+def _refuse_a_token() -> None:
+    if signed_in_by_token():
+        raise ApiError(403, TOKENS_NEED_A_SESSION)
+
+
 @bp.get("/api/tokens")
 def list_api_tokens() -> Response:
     """The named tokens (never a token or its hash): name, made, last used; and whether API_TOKEN is set."""
     rt = runtime()
+    _refuse_a_token()
     tokens = [{"name": t["name"], "created_at": t["created_at"].isoformat(),
                "last_used_at": t["last_used_at"].isoformat() if t["last_used_at"] else None}
               for t in api_tokens.list_tokens(rt.db)]
@@ -116,6 +130,7 @@ def list_api_tokens() -> Response:
 def make_api_token() -> tuple[Response, int]:
     """{"name": ...} → 201 {"name", "token"}: the token is shown this once; one of the same name is replaced."""
     rt = runtime()
+    _refuse_a_token()
     body = request.get_json(silent=True)
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str):
@@ -132,6 +147,7 @@ def make_api_token() -> tuple[Response, int]:
 @bp.delete("/api/tokens/<path:name>")
 def revoke_named_api_token(name: str) -> Response:
     rt = runtime()
+    _refuse_a_token()
     problem = token_name_problem(name)
     if problem:
         raise ApiError(400, problem, parameter="name")

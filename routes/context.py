@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 import redis
 from flask import current_app
 
@@ -22,6 +24,7 @@ from services.chat import AiCallLog, NameCache, ProviderPacer
 from services.text_search import TextModel
 from voyager_manager import IndexHolder
 
+log = logging.getLogger(__name__)
 AUTH_CACHE_SECONDS = 2.0
 TOKEN_USE_NOTE_SECONDS = 300.0  # a token's "last used" is written at most this often per web process
 
@@ -100,14 +103,19 @@ class Runtime:
             if noted is not None and now - noted < TOKEN_USE_NOTE_SECONDS:
                 return
             self._token_use_noted[name] = now
-        if name != ENV_TOKEN_NAME:
+        if name == ENV_TOKEN_NAME:
+            return
+        try:
             api_tokens.note_used(self.db, name)
+        except psycopg2.Error as exc:  # a note, not worth failing the request it came with
+            log.warning("could not record the use of API token %r: %s", name, exc)
 
     def forget_auth(self) -> None:
         """Read the credentials (and the saved blocklists) again on the next request (this process just changed
         them)."""
         with self._lock:
             self._auth = None
+            self._token_use_noted.clear()  # a token made again under a name is noted at its first use
 
 
 def runtime() -> Runtime:

@@ -112,7 +112,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def _redis_away(exc: redis.exceptions.RedisError) -> Any:
-        # Redis restarting or hung: a web thread does not wait for it (workers do); the caller tries again
+        # Redis restarting or hung: a web thread does not wait for it (workers do); the caller tries again. A wrong
+        # password is a misconfiguration, not an outage.
+        if isinstance(exc, (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)):
+            return _unexpected(exc)
         app.logger.warning("Redis unavailable on %s %s: %s", request.method, request.path, exc)
         return _unavailable("the task queue (Redis) is not reachable right now; try again in a few seconds")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
 
 from flask import Blueprint, render_template
 
@@ -199,7 +201,13 @@ def settings() -> str:
     return render_template("settings.html", page=PAGES_BY_ENDPOINT["settings"], pages=PAGES,
                            settings=effective_config(rt.config, rt.db).describe(), auth=rt.auth, adapters=ADAPTERS,
                            form_fields=form_fields(), backups=list_backups(rt.config),
-                           backup_keep=rt.config.BACKUP_KEEP, tokens=api_tokens.list_tokens(rt.db))
+                           backup_keep=rt.config.BACKUP_KEEP, tokens=_in_utc(api_tokens.list_tokens(rt.db)))
+
+
+def _in_utc(tokens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page says UTC: PostgreSQL answers in its session's time zone (the host's, for the embedded one)."""
+    return [{**t, "created_at": t["created_at"].astimezone(UTC),
+             "last_used_at": t["last_used_at"].astimezone(UTC) if t["last_used_at"] else None} for t in tokens]
 
 
 @bp.app_context_processor

@@ -17,6 +17,7 @@ import hmac
 import logging
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 import argon2
 import psycopg2
-from flask import Flask, Response, abort, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from itsdangerous import URLSafeTimedSerializer
@@ -162,9 +163,19 @@ def token_name_problem(name: str) -> str | None:
         return f"a token name has at most {MAX_TOKEN_NAME_LENGTH} characters"
     if name == ENV_TOKEN_NAME:
         return f"{ENV_TOKEN_NAME} is the token from the environment: change it there"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "a token name cannot hold control characters"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name):
+        # control, invisible formatting (zero-width, bidi overrides) or unassigned characters: a name must look
+        # like what it is on the Settings page
+        return "a token name cannot hold control or invisible characters"
+    if "/" in name or name.strip(".") == "":
+        return "a token name cannot hold '/' or be only dots (it is part of a URL)"
     return None
+
+
+def signed_in_by_token() -> str | None:
+    """The name of the API token this request came with, None for a login session (or an open server)."""
+    name = g.get("api_token_name")
+    return name if isinstance(name, str) else None
 
 
 def new_api_token(db: Database, name: str) -> str:
@@ -265,6 +276,7 @@ def install_security(app: Flask, get_auth: Callable[[], AuthState], *, exposed: 
             if name is None:
                 return _unauthorized("invalid API token")
             bearer = value.strip()
+            g.api_token_name = name
             if note_token_use is not None:
                 note_token_use(name)
 

@@ -248,9 +248,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # a drill says its line after its last check: a failed drill has none (its failure is reported instead)
     if report.when == "call":
-        _drill_lines.extend(f"drill: {value}" + ("" if report.passed else f" [{report.outcome.upper()}]")
-                            for key, value in report.user_properties if key == DRILL_PROPERTY)
+        _drill_lines.extend(f"drill: {value}" for key, value in report.user_properties if key == DRILL_PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -381,20 +381,28 @@ def test_named_tokens_each_work_and_are_made_rotated_and_revoked_alone(make_conf
         forged = browser.post("/settings/token", data={"action": "new", "name": "forged"})
         assert forged.status_code == 403 and b"forged" not in browser.get("/settings").data
 
-        # the same through the API, with a token
-        bearer = {"Authorization": f"Bearer {again}"}
-        listed = script.get("/api/tokens", headers=bearer).get_json()
+        # the same through the API, from the signed-in browser (its CSRF token in a header)
+        api = {"X-CSRFToken": csrf_from(browser.get("/settings").data)}
+        listed = browser.get("/api/tokens").get_json()
         assert [t["name"] for t in listed["tokens"]] == ["Navidrome plugin"] and not listed["environment_token"]
         assert set(listed["tokens"][0]) == {"name", "created_at", "last_used_at"}
-        made = script.post("/api/tokens", json={"name": "cli"}, headers=bearer)
+        made = browser.post("/api/tokens", json={"name": "cli"}, headers=api)
         assert made.status_code == 201 and made.get_json()["name"] == "cli"
         assert works(made.get_json()["token"]) == 200
-        for bad in ({"name": ""}, {"name": "x" * 61}, {"name": "API_TOKEN"}, {"name": "a\nb"}, {}, ["cli"]):
-            refused = script.post("/api/tokens", json=bad, headers=bearer)
-            assert refused.status_code == 400 and refused.get_json()["parameter"] == "name", bad
-        assert script.delete("/api/tokens/cli", headers=bearer).status_code == 204
+        for bad in ({"name": ""}, {"name": "x" * 61}, {"name": "API_TOKEN"}, {"name": "a\nb"}, {}, ["cli"],
+                    {"name": "cli\u200b"}, {"name": "a\u202eb"}, {"name": "\ud800"}, {"name": "a/b"}, {"name": ".."}):
+            refused = browser.post("/api/tokens", json=bad, headers=api)
+            assert refused.status_code == 400 and refused.get_json()["parameter"] == "name", (bad, refused.data)
+        # a token cannot manage tokens: a leaked one could make itself another and outlive its revocation
+        bearer = {"Authorization": f"Bearer {again}"}
+        for answer in (script.get("/api/tokens", headers=bearer), script.post("/api/tokens", json={"name": "x"},
+                                                                               headers=bearer),
+                       script.delete("/api/tokens/cli", headers=bearer),
+                       script.post("/settings/token", data={"action": "new", "name": "x"}, headers=bearer)):
+            assert answer.status_code == 403, answer.data[:200]
+        assert browser.delete("/api/tokens/cli", headers=api).status_code == 204
         assert works(made.get_json()["token"]) == 401
-        assert script.delete("/api/tokens/cli", headers=bearer).status_code == 404
+        assert browser.delete("/api/tokens/cli", headers=api).status_code == 404
     finally:
         app.extensions["audiomuse"].stop_background.set()
 
@@ -413,6 +421,6 @@ def test_a_token_from_the_environment_is_listed_and_cannot_be_changed_from_the_p
     token = re.search(rb'id="new-token" value="([^"]+)"', made.data).group(1).decode()
     for sent in (TOKEN, token):  # both work side by side
         assert client.get("/api/active_tasks", headers={"Authorization": f"Bearer {sent}"}).status_code == 200
-    assert client.delete("/api/tokens/API_TOKEN", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+    assert client.delete("/api/tokens/API_TOKEN", headers={"X-CSRFToken": csrf_from(page.data)}).status_code == 400
 
 

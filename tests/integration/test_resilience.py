@@ -276,18 +276,20 @@ def test_drill_redis_restarted_twice_during_an_analysis(make_config, db, worker_
     music = tmp_path / "music"
     make_library(music, albums=4, tracks_per_album=3, seconds=10)
     server = EmbeddedRedis(tmp_path / "redis-data")
-    url = server.start()
-    env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "60",
-           "MAX_QUEUED_ANALYSIS_JOBS": "2", "REDIS_URL": url}
-    db.execute("CREATE TABLE drill_embedding_writes (item_id text NOT NULL)")
-    db.execute("""CREATE FUNCTION drill_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
-                  BEGIN INSERT INTO drill_embedding_writes VALUES (NEW.item_id); RETURN NEW; END $$""")
-    db.execute("""CREATE TRIGGER drill_count_write AFTER INSERT OR UPDATE ON embeddings
-                  FOR EACH ROW EXECUTE FUNCTION drill_count_write()""")
-    app = serve(make_config(**env))
-    client = app.test_client()
-    workers = start_analysis_workers(worker_processes, env)
+    app = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
+        url = server.start()
+        env = {"MUSIC_DIR": str(music), "PLAYLIST_DIR": str(tmp_path / "playlists"), "AUDIO_LOAD_TIMEOUT": "60",
+               "MAX_QUEUED_ANALYSIS_JOBS": "2", "REDIS_URL": url}
+        db.execute("CREATE TABLE drill_embedding_writes (item_id text NOT NULL)")
+        db.execute("""CREATE FUNCTION drill_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                      BEGIN INSERT INTO drill_embedding_writes VALUES (NEW.item_id); RETURN NEW; END $$""")
+        db.execute("""CREATE TRIGGER drill_count_write AFTER INSERT OR UPDATE ON embeddings
+                      FOR EACH ROW EXECUTE FUNCTION drill_count_write()""")
+        app = serve(make_config(**env))
+        client = app.test_client()
+        workers += start_analysis_workers(worker_processes, env)
         started = client.post("/api/analysis/start", json={})
         assert started.status_code == 202, started.get_json()
         task_id = started.get_json()["task_id"]
@@ -323,7 +325,8 @@ def test_drill_redis_restarted_twice_during_an_analysis(make_config, db, worker_
         drill_summary(f"redis restart ×2 during analysis — {len(writes)}/12 analysed once each, 0 lost, "
                       f"{sum(worker.poll() is None for worker in workers)}/2 workers alive")
     finally:
-        app.extensions["audiomuse"].stop_background.set()
+        if app is not None:
+            app.extensions["audiomuse"].stop_background.set()
         for worker in workers:  # before their Redis goes: they would wait for it to come back
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(30)
@@ -360,22 +363,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_worker_connection_waits_for_a_restarted_redis_and_a_web_one_does_not(make_config, tmp_path):
+def test_a_worker_connection_waits_for_a_restarted_redis(make_config, tmp_path):
     """RQ's own writes (a job's end, heartbeats) raised on a lost connection and ended the worker mid-analysis: the
     worker's client retries connection errors for WORKER_REDIS_OUTAGE_SECONDS."""
+    import redis as redis_lib
+
     from infra.connections import get_redis
 
     port = _free_port()
     first = _bare_redis(port, tmp_path)
     config = make_config(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECONDS=1)
-    worker_side, web_side = get_redis(config, outage_seconds=30), get_redis(config)
-    assert worker_side.ping() and web_side.ping()
+    worker_side = get_redis(config, outage_seconds=30)
+    assert worker_side.ping()
     first.kill()
     first.wait()
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        import redis as redis_lib
-
         with pytest.raises(redis_lib.ConnectionError):
             get_redis(config, outage_seconds=0.5).set("lost", "yes")  # a short budget gives up
         restart = threading.Timer(2.0, lambda: servers.append(_bare_redis(port, tmp_path)))
@@ -386,6 +389,23 @@ def test_a_worker_connection_waits_for_a_restarted_redis_and_a_web_one_does_not(
     finally:
         for server in servers:
             server.kill()
+
+
+def test_a_wrong_redis_password_is_not_waited_out_as_an_outage(make_config, tmp_path, caplog):
+    import redis as redis_lib
+
+    from infra.connections import get_redis
+    from infra.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path)
+    url = server.start()
+    try:
+        wrong = url.replace(server.password, "not-the-password")
+        with pytest.raises(redis_lib.AuthenticationError):
+            get_redis(make_config(REDIS_URL=wrong), outage_seconds=60).ping()
+        assert "unreachable" not in caplog.text  # refused at once, not retried for a minute
+    finally:
+        server.stop()
 
 
 def test_workers_register_again_after_redis_restarts_without_its_data(make_config, worker_processes, tmp_path):
