@@ -18,14 +18,19 @@
     }
   }
 
-  function fill(body) {
-    typeSelect.value = body.type;
+  // Fields changed before the saved settings arrived keep what was entered (the load must not wipe it).
+  const changedBeforeLoad = new Set();
+  const noteChange = (event) => changedBeforeLoad.add(event.target.name);
+  form.addEventListener("input", noteChange);
+
+  function fill(body, keep = new Set()) {
+    if (!keep.has(typeSelect.name)) typeSelect.value = body.type;
     for (const name of FIELDS) {
-      if (form.elements[name]) form.elements[name].value = body[name] ?? "";
+      if (form.elements[name] && !keep.has(name)) form.elements[name].value = body[name] ?? "";
     }
-    form.elements.secret.value = "";
+    if (!keep.has("secret")) form.elements.secret.value = "";
     document.getElementById("secret-hint").textContent = body.secret_set ? `saved: ${body.secret_hint}` : "";
-    showFieldsFor(body.type);
+    showFieldsFor(typeSelect.value);
   }
 
   function payload() {
@@ -60,7 +65,10 @@
       say(`Not saved: ${err.message}`, true);
     }
   });
-  api("/api/settings/mediaserver").then(fill).catch((err) => say(err.message, true));
+  api("/api/settings/mediaserver")
+    .then((body) => fill(body, changedBeforeLoad))
+    .catch((err) => say(err.message, true))
+    .finally(() => form.removeEventListener("input", noteChange));
 })();
 
 // The blocklists and scope on the Settings page: one name per line; the longest song in minutes (the API: seconds).
@@ -73,10 +81,19 @@
   const LISTS = ["artists", "albums", "genres", "folders", "libraries", "scope_folders"];
   const say = (text, isError) => sayIn(result, text, isError);
 
-  function fill(body) {
-    for (const name of LISTS) form.elements[name].value = (body[name] || []).join("\n");
+  // Fields typed into before the saved values arrived keep what was typed (the load must not wipe it).
+  const typedBeforeLoad = new Set();
+  const noteTyping = (event) => typedBeforeLoad.add(event.target.name);
+  form.addEventListener("input", noteTyping);
+
+  function fill(body, keep = new Set()) {
+    for (const name of LISTS) {
+      if (!keep.has(name)) form.elements[name].value = (body[name] || []).join("\n");
+    }
     const seconds = body.max_duration;
-    form.elements.max_duration_minutes.value = seconds ? String(Math.round((seconds / 60) * 100) / 100) : "";
+    if (!keep.has("max_duration_minutes")) {
+      form.elements.max_duration_minutes.value = seconds ? String(Math.round((seconds / 60) * 100) / 100) : "";
+    }
   }
 
   function payload() {
@@ -99,5 +116,8 @@
       say(`Not saved: ${err.message}`, true);
     }
   });
-  api("/api/settings/exclusions").then(fill).catch((err) => say(err.message, true));
+  api("/api/settings/exclusions")
+    .then((body) => fill(body, typedBeforeLoad))
+    .catch((err) => say(err.message, true))
+    .finally(() => form.removeEventListener("input", noteTyping));
 })();
