@@ -151,7 +151,9 @@ def test_metrics_for_operators_behind_the_token(make_config, db, redis, tmp_path
         from tests.conftest import wait_for
 
         holder = app.extensions["audiomuse"].index
-        wait_for(lambda: holder.size == len(tracks), what="the index")
+        # the caches are built one after another once the index is in: their sizes are counted when all are built
+        wait_for(lambda: holder.size == len(tracks) and set(holder.cache_states().values()) == {"ready"},
+                 what="the index and its caches")
         assert client.get("/metrics").status_code == 401
         db.execute("""INSERT INTO task_status (task_id, task_type, status, started_at, finished_at)
                       VALUES ('metrics-1', 'metrics_drill', 'SUCCESS', now() - interval '3 seconds', now())""")
