@@ -20,7 +20,6 @@ from routes.security import (
     end_all_sessions,
     end_session,
     new_api_token,
-    revoke_api_token,
     set_up,
     signed_in_by_token,
     token_name_problem,
@@ -84,22 +83,23 @@ def api_token() -> tuple[str, int] | str:
     rt = runtime()
     action = request.form.get("action", "")
     name = request.form.get("name", FIRST_TOKEN_NAME).strip()
+
+    def refused(message: str, status: int) -> tuple[str, int]:
+        return render_template("token_result.html", token=None, name=name,
+                               error=message[0].upper() + message[1:] + "."), status
+
     if signed_in_by_token():
-        return render_template("token_result.html", token=None, action=action, name=name,
-                               error=TOKENS_NEED_A_SESSION[0].upper() + TOKENS_NEED_A_SESSION[1:] + "."), 403
+        return refused(TOKENS_NEED_A_SESSION, 403)
     if action not in ("new", "rotate", "revoke"):
-        return render_template("token_result.html", token=None, action=action, name=name,
-                               error="Choose to make or to revoke a token."), 400
+        return refused("choose to make or to revoke a token", 400)
     problem = token_name_problem(name)
     if problem:
-        return render_template("token_result.html", token=None, action=action, name=name,
-                               error=problem[0].upper() + problem[1:] + "."), 400
+        return refused(problem, 400)
     token = None
     replaced = name in rt.auth.api_tokens.values()
     if action == "revoke":
-        if not revoke_api_token(rt.db, name):
-            return render_template("token_result.html", token=None, action=action, name=name,
-                                   error=f"There is no token named {name}."), 404
+        if not api_tokens.delete_token(rt.db, name):
+            return refused(f"there is no token named {name}", 404)
     else:
         token = new_api_token(rt.db, name)
     rt.forget_auth()
@@ -151,7 +151,7 @@ def revoke_named_api_token(name: str) -> Response:
     problem = token_name_problem(name)
     if problem:
         raise ApiError(400, problem, parameter="name")
-    if not revoke_api_token(rt.db, name):
+    if not api_tokens.delete_token(rt.db, name):
         raise ApiError(404, f"no token named {name}", parameter="name")
     rt.forget_auth()
     return Response(status=204)

@@ -14,16 +14,16 @@ from db.task_status import TaskAlreadyRunning
 from infra.web_worker import SlowRequestBody
 from tasks.catalog import NotStartable, ParamError, by_task_type
 
-RETRY_AFTER_DATABASE_SECONDS = 5
+RETRY_AFTER_SECONDS = 5
 
 
 def _unavailable(message: str) -> tuple[Response, int]:
     """503 with Retry-After: a service we depend on is away for now."""
     if wants_json():
-        response, status = error_response(503, message, retry_after=RETRY_AFTER_DATABASE_SECONDS)
+        response, status = error_response(503, message, retry_after=RETRY_AFTER_SECONDS)
     else:
         response, status = Response(f"Service unavailable: {message}", mimetype="text/plain"), 503
-    response.headers["Retry-After"] = str(RETRY_AFTER_DATABASE_SECONDS)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response, status
 
 

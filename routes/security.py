@@ -186,11 +186,6 @@ def new_api_token(db: Database, name: str) -> str:
     return token
 
 
-def revoke_api_token(db: Database, name: str) -> bool:
-    """The token of that name no longer works (the others do); False when there is none."""
-    return api_tokens.delete_token(db, name)
-
-
 def end_all_sessions(db: Database) -> None:
     """Log out everywhere: sessions made before this no longer count."""
     app_settings.increment_setting(db, SESSION_EPOCH_KEY)

@@ -24,8 +24,6 @@ from typing import Any, TypeVar
 import psutil
 import psycopg2
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import get_current_job
 from rq.job import Job
 
@@ -45,17 +43,16 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000
 
 
-# The framework's own status writes ride out a PostgreSQL or Redis restart: tried again with backoff (0.5 s … 8 s,
-# ~30 s in all) before the error counts. The pool already replaces dead connections; this covers a server still
-# starting.
+# The framework's own status writes ride out a PostgreSQL restart: tried again with backoff (0.5 s … 8 s, ~30 s in
+# all) before the error counts. The pool already replaces dead connections; this covers a server still starting.
+# (Redis restarts are ridden out by the worker's Redis connection, which retries every command.)
 STATUS_WRITE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
-UNREACHABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, RedisConnectionError, RedisTimeoutError)
+UNREACHABLE = (psycopg2.OperationalError, psycopg2.InterfaceError)
 T = TypeVar("T")
 
 
 def durable(write: Callable[[], T], what: str, *, delays: Sequence[float] = STATUS_WRITE_DELAYS) -> T:
-    """Run a status write, again after each of `delays` while PostgreSQL or Redis is unreachable; the last error
-    counts."""
+    """Run a status write, again after each of `delays` while PostgreSQL is unreachable; the last error counts."""
     for delay in (*delays, None):
         try:
             return write()
@@ -145,8 +142,8 @@ class TaskContext:
             "task_type": self.task_type, "progress": self._progress, "phase": self._phase,
             "current": self._current, "total": self._total, "message": self._message, "log": list(self._log),
         })
-        job = self.job
-        durable(job.save_meta, f"progress of task {self.task_id} in Redis")
+        # a Redis restart is ridden out by the worker's connection itself (infra.connections.OutageRetry)
+        self.job.save_meta()
 
     # --- cancellation -----------------------------------------------------------------------------------
     def is_cancelled(self) -> bool:

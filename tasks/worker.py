@@ -105,17 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         from tasks.schedules import start_scheduler_thread
 
         start_scheduler_thread(get_db(config), connection, config, threading.Event())
-    queue_mode_stop = threading.Event()
+    background_stop = threading.Event()
     queue_mode = None
     if not args.burst:  # MPD's queue mode: one worker across hosts drives MPD while the Mix page's switch is on
         from tasks.mpd_queue import start_mpd_queue_thread
 
-        queue_mode = start_mpd_queue_thread(get_db(config), connection, config, queue_mode_stop)
+        queue_mode = start_mpd_queue_thread(get_db(config), connection, config, background_stop)
     queues = [q for q in get_queues(connection) if q.name in names]
     worker = SimpleWorker(queues, connection=connection, name=worker_name())
-    registered = keep_registered(worker, queue_mode_stop, config.TASK_HEARTBEAT_SECONDS)
+    registered = keep_registered(worker, background_stop, config.TASK_HEARTBEAT_SECONDS)
     worker.work(burst=args.burst, with_scheduler=False, logging_level=config.LOG_LEVEL)
-    queue_mode_stop.set()
+    background_stop.set()
     registered.join(5)
     if queue_mode is not None:
         queue_mode.join(5)  # lets a driver release MPD's lock now rather than when it expires

@@ -216,10 +216,10 @@ def test_a_progress_report_rides_out_a_redis_restart(config, db, tmp_path):
     import subprocess
     import threading
 
-    import redis as redis_lib
     from rq.job import Job
 
     from db import task_status as store
+    from infra.connections import get_redis
     from infra.embedded import redis_server_binary
     from tasks.progress import TaskContext
 
@@ -234,7 +234,9 @@ def test_a_progress_report_rides_out_a_redis_restart(config, db, tmp_path):
         return server
 
     first = redis_server()
-    connection = redis_lib.Redis(port=port, socket_connect_timeout=1, socket_timeout=1)
+    # the connection a worker makes (tasks/worker.py): its commands wait for a restarted Redis
+    connection = get_redis(config.with_overrides(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECONDS=1),
+                           outage_seconds=30)
     task_id = "progress-drill-1"
     store.insert_task(db, task_id=task_id, task_type="progress_drill")
     job = Job.create("builtins.print", connection=connection, id=task_id)
