@@ -12,10 +12,9 @@ from typing import Any
 
 from clustering.naming import names_clear_of
 from db import playlists as playlist_store
-from db import tracks as track_store
 from db.pool import Database
 from mediaserver import AUTOMATIC_SUFFIX, MediaServer, MediaServerError
-from services.playlists import writable_songs
+from services.playlists import writable_ids
 
 SOURCE = "clustering"
 
@@ -81,7 +80,7 @@ def publish(db: Database, server: MediaServer, playlists: Sequence[tuple[str, Se
         log(f"{name}: the media server refused to {action} it: {exc}")
 
     for name, wanted in playlists:
-        item_ids, left_out = writable_songs(server, track_store.track_rows(db, list(wanted)), wanted)
+        item_ids, left_out = writable_ids(db, server, wanted)
         for song in left_out:
             outcome.left_out.append({"playlist": name, **song.as_dict()})
             log(f"{name}: left out {song.artist} – {song.title}: {song.reason}")

@@ -70,6 +70,13 @@ def writable_songs(server: MediaServer, rows: Mapping[str, Mapping[str, Any]],
     return kept, left_out
 
 
+def writable_ids(db: Database, server: MediaServer, ids: Sequence[str]) -> tuple[list[str], list[LeftOut]]:
+    """`writable_songs` for ids alone: the songs' rows are read only from a server whose playlists are file paths."""
+    if Capability.PLAYLISTS_OF_PATHS not in server.capabilities:
+        return list(ids), []
+    return writable_songs(server, track_store.track_rows(db, list(ids)), ids)
+
+
 def publish_playlist(db: Database, server: MediaServer, name: str, ids: list[str], *, source: str) -> Published:
     """Create the playlist on `server` and record it with what made it (`source`): the songs the server's playlists
     can hold, counted, and those they cannot, with why (`writable_songs`). UnknownTrack before anything is created

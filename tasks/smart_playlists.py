@@ -9,13 +9,12 @@ from typing import Any
 
 from audio.musicnn import MODEL_NAME
 from db import smart_playlists as smart_store
-from db import tracks as track_store
 from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.exclusions import Exclusions
 from discovery.smart_rules import RuleError, parse_rule
 from mediaserver import MediaServer, MediaServerError
-from services.playlists import writable_songs
+from services.playlists import writable_ids
 from tasks.catalog import SMART_PLAYLISTS
 from tasks.progress import TaskContext, task
 
@@ -35,7 +34,7 @@ def refresh_one(ctx: TaskContext, server: MediaServer, row: dict[str, Any],
                                    removed=None, error=f"the rule no longer parses: {exc}", mediaserver_playlist=None)
         return {"name": name, "error": str(exc)}
     # songs whose path a playlist of file paths cannot hold are left out, and counted apart
-    ids, left_out = writable_songs(server, track_store.track_rows(ctx.db, matches.item_ids), matches.item_ids)
+    ids, left_out = writable_ids(ctx.db, server, matches.item_ids)
     for song in left_out:
         log.info("smart playlist %s: left out %s – %s: %s", name, song.artist, song.title, song.reason)
     current = smart_store.published(ctx.db, row["smart_playlist_id"])

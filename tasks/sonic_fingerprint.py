@@ -7,13 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from db import tracks as track_store
 from db.app_settings import effective_config
 from db.playlists import save_playlist
 from discovery.exclusions import Exclusions
 from discovery.sonic_fingerprint import sonic_fingerprint
 from mediaserver import Capability
-from services.playlists import writable_songs
+from services.playlists import NothingWritable, writable_ids
 from tasks.catalog import SONIC_FINGERPRINT
 from tasks.progress import TaskContext, task
 from voyager_manager import load_index
@@ -48,15 +47,13 @@ def run_sonic_fingerprint_playlist_task(ctx: TaskContext, n: int = 50, playlist_
     result = sonic_fingerprint(history, n=n, neighbours=queries.neighbours, lookup=queries.lookup, now=time.time(),
                                max_per_artist=config.MAX_SONGS_PER_ARTIST,
                                duplicate_distance=config.DUPLICATE_DISTANCE)
-    ids, left_out = writable_songs(server, track_store.track_rows(ctx.db, [t.item_id for t, _ in result.tracks]),
-                                   [t.item_id for t, _ in result.tracks])
+    ids, left_out = writable_ids(ctx.db, server, [t.item_id for t, _ in result.tracks])
     name = playlist_name if playlist_name.endswith(SUFFIX) else playlist_name + SUFFIX
     ctx.report(f"Creating the playlist {name!r} with {len(ids)} songs", phase="playlist", progress=70)
     for song in left_out:
         ctx.report(f"Left out {song.artist} – {song.title}: {song.reason}")
     if not ids:
-        raise FingerprintUnavailable(f"none of the {len(left_out)} songs can be in a playlist of this server: "
-                                     f"{left_out[0].reason}" if left_out else "no songs to put in a playlist")
+        raise FingerprintUnavailable(str(NothingWritable(left_out)) if left_out else "no songs to put in a playlist")
     playlist_id = server.create_playlist(name, ids)
     save_playlist(ctx.db, name=name, source="fingerprint", item_ids=ids, mediaserver_playlist=playlist_id)
     written = set(ids)
