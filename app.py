@@ -56,17 +56,19 @@ from routes.params import refuse_nul_bytes
 from routes.security import SESSION_DAYS, LazyKeySessionInterface, install_security, setup_code
 from routes.static_files import install_static_files
 from services.artists import CACHE_NAME as ARTIST_CACHE
-from services.artists import build_artist_model
+from services.artists import build_artist_model, keep_artist_model
 from services.map import CACHE_NAME as MAP_CACHE
-from services.map import map_cache_builder
+from services.map import map_cache_builder, move_web_map
 from services.search import CACHE_NAME as SEARCH_FACETS_CACHE
-from services.search import build_search_facets, carry_search_facets
+from services.search import build_search_facets, carry_search_facets, move_search_facets
 from services.text_search import CACHE_NAME as TEXT_SEARCH_CACHE
 from services.text_search import (
     CLAP_CACHE_NAME,
     build_searchable_library,
     clap_library_builder,
     clap_model_for,
+    move_clap_library,
+    move_searchable_library,
     text_model_for,
 )
 from tasks.reconcile import reconcile_dead_workers
@@ -92,12 +94,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     runtime = Runtime(config=cfg, db=db, redis=get_redis(cfg),
                       index=IndexHolder(db, cfg.INDEX_NAME, folder=cfg.index_dir),
                       text_model=text_model_for(cfg), clap_model=clap_model_for(cfg))
-    runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg))
-    runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library)
-    runtime.index.add_cache(SEARCH_FACETS_CACHE, build_search_facets, carry=carry_search_facets)
-    runtime.index.add_cache(ARTIST_CACHE, build_artist_model)
+    runtime.index.add_cache(MAP_CACHE, map_cache_builder(cfg), move=move_web_map)
+    runtime.index.add_cache(TEXT_SEARCH_CACHE, build_searchable_library, move=move_searchable_library)
+    runtime.index.add_cache(SEARCH_FACETS_CACHE, build_search_facets, carry=carry_search_facets,
+                            move=move_search_facets)
+    runtime.index.add_cache(ARTIST_CACHE, build_artist_model, move=keep_artist_model)
     if runtime.clap_model is not None:
-        runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION))
+        runtime.index.add_cache(CLAP_CACHE_NAME, clap_library_builder(cfg.CLAP_EMBEDDING_DIMENSION),
+                                move=move_clap_library)
 
     app = Flask(__name__, static_folder=None)  # static/ is served by routes.static_files (compressed, versioned)
     app.session_interface = LazyKeySessionInterface(lambda: runtime.session_key)

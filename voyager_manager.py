@@ -918,6 +918,11 @@ CacheBuilder = Callable[[Database, LoadedIndex | None], Any]
 # them) in memory, without the database, for the time its rebuild takes: e.g. a per-position table grown to the new
 # length with "unknown" rows. A cache without one is served as it is meanwhile.
 CacheCarrier = Callable[[Any, LoadedIndex], Any]
+# Moves a cache built against one index onto a new index whose positions mean other tracks (a full rebuild), in
+# memory, without the database: `moved[p]` is the new position of the old position p's track (-1: the new index
+# does not hold it). The moved cache is served, stale, until it is built again, so a new index is served without
+# every cache built beside the ones in use first. A cache without one is built beside before the swap.
+CacheMover = Callable[[Any, LoadedIndex, np.ndarray], Any]
 
 
 @dataclass(frozen=True)
@@ -941,6 +946,7 @@ class IndexHolder:
         self.loads = 0  # successful loads of the stored index since start (reloads included)
         self._builders: dict[str, CacheBuilder] = {}
         self._carriers: dict[str, CacheCarrier] = {}
+        self._movers: dict[str, CacheMover] = {}
         self._reload_lock = threading.Lock()
         self._stale: set[str] = set()  # caches served from before an update in place, being built again
 
@@ -961,14 +967,17 @@ class IndexHolder:
             return None
         return current.queries(query_ef=query_ef, exclusions=exclusions)
 
-    def add_cache(self, name: str, build: CacheBuilder, *, carry: CacheCarrier | None = None) -> None:
+    def add_cache(self, name: str, build: CacheBuilder, *, carry: CacheCarrier | None = None,
+                  move: CacheMover | None = None) -> None:
         """Register an in-memory cache, rebuilt at every reload (and alone on the message `<index>:<name>`); `carry`
-        fits it to an index updated in place while it is rebuilt (see `reload`)."""
+        fits it to an index updated in place while it is rebuilt, `move` to a new index (see `reload`)."""
         if ":" in name:
             raise ValueError(f"cache name {name!r} must not contain ':'")
         self._builders[name] = build
         if carry is not None:
             self._carriers[name] = carry
+        if move is not None:
+            self._movers[name] = move
 
     def cache_states(self) -> dict[str, str]:
         """Each registered cache: "ready" (built against the current index), "failed" (its last build failed; the
@@ -983,51 +992,83 @@ class IndexHolder:
         return self.state.caches.get(name)
 
     def reload(self, *, build_caches: bool = True) -> bool:
-        """Load the stored index and rebuild every cache against it, then swap them in together; keep the old index
-        (and record why) if loading fails. A cache whose build fails keeps its previous value. Without
-        `build_caches` the caches are left empty (start-up builds them afterwards with `rebuild_caches`).
+        """Load the stored index and serve it with every cache built against it; keep the old index (and record why)
+        if loading fails. A cache whose build fails keeps its previous value. Without `build_caches` the caches are
+        left empty (start-up builds them afterwards with `rebuild_caches`).
 
-        When the stored index is the loaded one updated in place (its positions mean the same tracks, a few deleted,
-        new ones after them), its catalogue is the old one with the changed rows read, and it is served at once with
-        the caches as they are (fitted by their `carry`): new tracks are found by discovery straight away, and by the
-        caches' searches once each is rebuilt, one at a time, each swapped in when built. The stored index being the
-        loaded one (a reload announced again) goes the same way with the index object kept: a reload never holds
-        two copies of the index or of every cache at once."""
+        A reload never holds two copies of every cache at once:
+        - the stored index the loaded one updated in place (its positions mean the same tracks, a few deleted, new
+          ones after them): its catalogue is the old one with the changed rows read, and it is served at once with
+          the caches as they are (fitted by their `carry`); the stored index being the loaded one (a reload announced
+          again) goes the same way with the index object kept;
+        - a new index (a full rebuild: each position may mean another track): each cache is moved onto its positions
+          (its `move`; a cache without one is built beside first) and the index is served with them.
+        Either way new tracks are found by discovery straight away and by the caches' searches once each is built
+        again, one at a time, each swapped in when built, with the old index already let go."""
         with self._reload_lock:
-            previous = self.state.index
-            try:
-                loaded = load_index(self._db, self.name, folder=self.folder, previous=previous)
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("could not load index %s; keeping the previous one", self.name)
+            stale = self._swap_in_stored(build_caches)
+            if stale is None:
                 return False
-            in_place = build_caches and loaded is not None and previous is not None and \
-                loaded.has_positions_of(previous.sha256)
-            if in_place:
-                assert loaded is not None and previous is not None
-                started = time.perf_counter()
-                if loaded.sha256 == previous.sha256:  # the same positions: each cache serves as it is meanwhile
-                    carried = dict(self.state.caches)
-                else:
-                    carried = {name: self._carry(name, value, loaded) for name, value in self.state.caches.items()}
-                loaded.load_seconds["carry"] = round(time.perf_counter() - started, 3)
-                self._stale = set(self._builders)
-                self.state = LibraryState(index=loaded, caches=MappingProxyType(carried))
-                del carried
-                self._accept(loaded)
-                for name in list(self._builders):
-                    self._rebuild_one(name)
-                return True
-            caches = {name: self._build(name, loaded) for name in self._builders} if build_caches else {}
-            self._stale = set()
-            self.state = LibraryState(index=loaded, caches=MappingProxyType(caches))
-            self._accept(loaded)
+            _release_freed_memory()
+            for name in stale:
+                self._rebuild_one(name)
             return True
+
+    def _swap_in_stored(self, build_caches: bool) -> list[str] | None:
+        """Load the stored index and serve it (see `reload`); the caches still to build against it, None when the
+        load failed. Its locals (the previous index among them) are gone once it returns."""
+        previous = self.state.index
+        try:
+            loaded = load_index(self._db, self.name, folder=self.folder, previous=previous)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("could not load index %s; keeping the previous one", self.name)
+            return None
+        if not build_caches or loaded is None or previous is None:
+            caches = {name: self._build(name, loaded) for name in self._builders} if build_caches else {}
+            self._serve(loaded, caches, stale=set())
+            return []
+        started = time.perf_counter()
+        if loaded.has_positions_of(previous.sha256):
+            if loaded.sha256 == previous.sha256:  # the same positions: each cache serves as it is meanwhile
+                carried = dict(self.state.caches)
+            else:
+                carried = {name: self._carry(name, value, loaded) for name, value in self.state.caches.items()}
+            loaded.load_seconds["carry"] = round(time.perf_counter() - started, 3)
+            self._serve(loaded, carried, stale=set(self._builders))
+            return list(self._builders)
+        moved_positions = previous.catalog.positions_in(loaded.catalog) if self._movers else None
+        caches, stale = {}, set()
+        for name in self._builders:
+            value = self._move(name, self.state.caches.get(name), loaded, moved_positions)
+            if value is None:
+                value = self._build(name, loaded)
+            else:
+                stale.add(name)
+            caches[name] = value
+        loaded.load_seconds["move"] = round(time.perf_counter() - started, 3)
+        self._serve(loaded, caches, stale=stale)
+        return [name for name in self._builders if name in stale]
+
+    def _serve(self, loaded: LoadedIndex | None, caches: dict[str, Any], *, stale: set[str]) -> None:
+        self._stale = stale
+        self.state = LibraryState(index=loaded, caches=MappingProxyType(caches))
+        self._accept(loaded)
+
+    def _move(self, name: str, value: Any, loaded: LoadedIndex, moved: np.ndarray | None) -> Any:
+        """Cache `name` moved onto the new index `loaded`; None when it has no mover or cannot be moved."""
+        mover = self._movers.get(name)
+        if mover is None or value is None or moved is None:
+            return None
+        try:
+            return mover(value, loaded, moved)
+        except Exception:  # built beside the one in use instead
+            log.exception("could not move cache %s onto the new index", name)
+            return None
 
     def _accept(self, loaded: LoadedIndex | None) -> None:
         self.loads += 1
         self.last_error = None
-        _release_freed_memory()
         if loaded is None:
             log.info("no index %s stored yet", self.name)
         else:

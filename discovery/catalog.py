@@ -60,6 +60,11 @@ class _Packed:
         offsets = self._offsets
         return self._blob[offsets[position] : offsets[position + 1]].decode()
 
+    def raw(self, position: int) -> bytes | bytearray:
+        """The UTF-8 bytes of the string at `position`, not decoded."""
+        offsets = self._offsets
+        return self._blob[offsets[position] : offsets[position + 1]]
+
     def spliced(self, changed: Mapping[int, str], size: int) -> _Packed:
         """A frozen copy of `size` strings: these, with those at the positions of `changed` replaced by its values
         (every position from len(self) on must be in it)."""
@@ -386,6 +391,27 @@ class Catalog:
         catalog = cls()
         catalog.__dict__.update(state)
         return catalog
+
+    def positions_in(self, other: Catalog) -> np.ndarray:
+        """For each position here, the position of the same track in `other` (-1: `other` does not hold it), int64:
+        what moves a per-position table built against this catalogue's index onto `other`'s. One merge of the two
+        id orders, comparing UTF-8 bytes (their order is the code-point order the orders were sorted in)."""
+        moved = np.full(len(self), -1, dtype=np.int64)
+        mine, theirs = self._item_ids, other._item_ids
+        my_order, their_order = self._order, other._order
+        i = j = 0
+        while i < len(my_order) and j < len(their_order):
+            a, b = mine.raw(my_order[i]), theirs.raw(their_order[j])
+            if a == b:
+                if a:  # DELETED (empty) is no track
+                    moved[my_order[i]] = their_order[j]
+                i += 1
+                j += 1
+            elif a < b:
+                i += 1
+            else:
+                j += 1
+        return moved
 
     def kept_copy(self, position: int) -> int:
         """The position of the file lists show for the track at `position`: its song's first recording's kept copy

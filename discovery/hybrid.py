@@ -99,6 +99,21 @@ class FacetTable:
                           grown(self.year, 0), grown(self.duration, np.nan), grown(self.top_tags, -1),
                           self.tag_names, present)
 
+    def moved(self, moved: np.ndarray, n: int) -> FacetTable:
+        """This table on a new index of `n` positions: row p goes to row `moved[p]` (-1: left out); rows no track
+        moved to are unknown."""
+        kept = np.flatnonzero(moved[:len(self)] >= 0)
+        to = moved[kept]
+
+        def placed(column: np.ndarray, fill: Any) -> np.ndarray:
+            out = np.full((n, *column.shape[1:]), fill, dtype=column.dtype)
+            out[to] = column[kept]
+            return out
+
+        return FacetTable(placed(self.bpm, np.nan), placed(self.energy, np.nan), placed(self.camelot, -1),
+                          placed(self.year, 0), placed(self.duration, np.nan), placed(self.top_tags, -1),
+                          self.tag_names, placed(self.present, False))
+
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (self.bpm, self.energy, self.camelot, self.year, self.duration,

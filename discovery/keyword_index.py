@@ -12,6 +12,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from discovery.textfold import fold
 
 __all__ = ["FIELDS", "KeywordIndex", "fold"]
@@ -48,6 +50,12 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.order)
 
+    def moved(self, rows: np.ndarray) -> KeywordIndex:
+        """This index with each caller's row r renamed `rows[r]` (-1: no longer searchable; never found), the texts
+        shared: the index of the same tracks under the rows of a new index until it is built again."""
+        order = np.asarray(self.order, dtype=np.int64)
+        return KeywordIndex(tuple(rows[order].tolist()) if len(order) else (), self.texts, self.starts)
+
     @property
     def nbytes(self) -> int:
         return sum(len(t) for t in self.texts) + 8 * (len(self.order) * 4)
@@ -66,7 +74,8 @@ class KeywordIndex:
                 track = bisect.bisect_right(starts, at) - 1
                 if track not in seen:
                     seen.add(track)
-                    found.append((self.order[track], FIELDS[field]))
+                    if self.order[track] >= 0:
+                        found.append((self.order[track], FIELDS[field]))
                 next_start = starts[track + 1] if track + 1 < len(starts) else len(haystack)
                 at = haystack.find(needle, next_start)
             if len(found) >= limit:

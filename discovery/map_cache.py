@@ -41,7 +41,7 @@ import math
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -181,6 +181,16 @@ class MapCache:
     def top_tag(self, i: int) -> str | None:
         code = int(self.codes[i])
         return self.tag_names[code] if code < len(self.tag_names) else None
+
+    def moved(self, moved: np.ndarray, *, index_size: int, index_id: str) -> MapCache:
+        """This map on a new index `index_id` of `index_size` positions: point i's track is at `moved[p]` there
+        (p its position here; -1: the new index does not hold it, and `positions` says -1). The documents name
+        tracks by item id, so they are served as they are."""
+        positions = moved[self.positions].astype(np.int32)
+        kept = np.flatnonzero(positions >= 0)
+        point_of = np.full(index_size, -1, dtype=np.int32)
+        point_of[positions[kept]] = kept.astype(np.int32)
+        return replace(self, positions=positions, _point_of=point_of, index_id=index_id)
 
     @property
     def nbytes(self) -> int:

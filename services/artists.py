@@ -4,6 +4,8 @@ alchemy use."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from db import artists as artist_store
 from db.pool import Database
 from discovery.artist_similarity import ArtistModel
@@ -18,6 +20,12 @@ def build_artist_model(db: Database, loaded: LoadedIndex | None) -> ArtistModel 
         return None
     stored = artist_store.stored_model(db, loaded.name)
     return None if stored is None else ArtistModel.from_bytes(stored.data, stored.index_data)
+
+
+def keep_artist_model(model: ArtistModel, loaded: LoadedIndex, moved: np.ndarray) -> ArtistModel:
+    """The artist model on a new index (an IndexHolder cache mover): as it is, since it names artists, not
+    positions, until the one stored with the new index is read."""
+    return model
 
 
 def current_artists(holder: IndexHolder) -> ArtistModel | None:

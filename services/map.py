@@ -202,6 +202,12 @@ class _CatalogNames(Sequence[tuple[str, str, str]]):
         return found
 
 
+def move_web_map(cache: MapCache, loaded: LoadedIndex, moved: np.ndarray) -> MapCache:
+    """The map moved onto a new index (an IndexHolder cache mover): the same points, each at its track's new
+    position; tracks new to the index are placed when it is built again."""
+    return cache.moved(moved, index_size=len(loaded), index_id=loaded.sha256)
+
+
 class StaleMap(Exception):
     """The map cache in memory was built against another index than the one loaded (its rebuild failed)."""
 
@@ -218,7 +224,7 @@ def describe_points(cache: MapCache, loaded: LoadedIndex | None, indices: Sequen
     out = []
     for i in indices:
         position = int(cache.positions[i])
-        if catalog.item_id(position) == DELETED:
+        if position < 0 or catalog.item_id(position) == DELETED:
             continue  # left the index since the map was built (until it is built again)
         title, artist, album = catalog.names(position) or ("", "", "")
         out.append({"index": i, "item_id": catalog.item_id(position), "title": title, "artist": artist,

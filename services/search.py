@@ -78,6 +78,13 @@ def carry_search_facets(facets: SearchFacets, loaded: LoadedIndex) -> SearchFace
     return SearchFacets(table, energy_levels(table))
 
 
+def move_search_facets(facets: SearchFacets, loaded: LoadedIndex, moved: np.ndarray) -> SearchFacets:
+    """The facet table moved onto a new index (an IndexHolder cache mover): each track's row at its new position,
+    new tracks unknown, until it is built again."""
+    table = facets.table.moved(moved, len(loaded))
+    return SearchFacets(table, energy_levels(table))
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str

@@ -12,7 +12,7 @@ import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,6 +101,20 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
                              np.zeros(0, dtype=np.int64), columns.scores(),
                              np.ascontiguousarray(top[:len(positions)]),
                              KeywordIndex.build([catalog.names(p) for p in range(len(loaded))]))
+
+
+def move_searchable_library(library: SearchableLibrary, loaded: LoadedIndex,
+                            moved: np.ndarray) -> SearchableLibrary:
+    """The text-search cache moved onto a new index (an IndexHolder cache mover): rows renamed to their tracks'
+    new positions; rows of tracks the new index does not hold left out (the only copy of the scores it makes)."""
+    positions = moved[library.positions]
+    kept = positions >= 0
+    scores, top = library.scores, library.top
+    if not kept.all():
+        positions = positions[kept]
+        scores = ConceptScores(scores.concepts, np.ascontiguousarray(scores.matrix[kept]))
+        top = np.ascontiguousarray(top[kept])
+    return SearchableLibrary(positions, scores, top, library.keywords.moved(moved))
 
 
 class QueryEncoder(Protocol):
@@ -291,6 +305,15 @@ def clap_library_builder(dimension: int) -> Callable[[Database, LoadedIndex | No
         return ClapLibrary(positions[keep], np.ascontiguousarray(matrix[keep]), model, others)
 
     return build
+
+
+def move_clap_library(library: ClapLibrary, loaded: LoadedIndex, moved: np.ndarray) -> ClapLibrary:
+    """The CLAP embeddings moved onto a new index (an IndexHolder cache mover), as `move_searchable_library`."""
+    positions = moved[library.positions]
+    kept = positions >= 0
+    if kept.all():
+        return replace(library, positions=positions)
+    return replace(library, positions=positions[kept], matrix=np.ascontiguousarray(library.matrix[kept]))
 
 
 def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: int) -> list[tuple[int, float]]:

@@ -11,6 +11,7 @@ import hashlib
 import pickle
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ import numpy as np
 
 from audio.musicnn import MODEL_NAME
 from db import voyager_indexes as index_store
-from services.search import build_search_facets, carry_search_facets
+from services.map import CACHE_NAME as MAP_CACHE
+from services.map import map_cache_builder, move_web_map
+from services.search import CACHE_NAME as FACETS_CACHE
+from services.search import build_search_facets, carry_search_facets, move_search_facets
+from services.text_search import CACHE_NAME as TEXT_CACHE
+from services.text_search import build_searchable_library, move_searchable_library
 from tests.catalog_answers import catalog_answers
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
@@ -318,6 +324,92 @@ def test_the_web_holder_serves_an_update_in_place_at_once_and_rebuilds_its_cache
     assert rebuilt is not None and not rebuilt.extends and len(rebuilt) == rebuilt.live == 123
     assert seen == [(after.sha256, 126, 126, "ready")]  # the old index and its caches were served meanwhile
     assert holder.cache("recorder") == 123
+
+
+def _cache_answers(holder: IndexHolder) -> dict[str, Any]:
+    """What each served cache says of each track, by item id (not by position)."""
+    loaded = holder.current
+    assert loaded is not None
+    item_id = loaded.catalog.item_id
+    facets, text, drawn = holder.cache(FACETS_CACHE), holder.cache(TEXT_CACHE), holder.cache(MAP_CACHE)
+    table = facets.table
+    return {
+        "facets": {item_id(p): (float(table.bpm[p]), float(table.energy[p]), table.top_tags[p].tolist())
+                   for p in range(len(table)) if table.present[p]},
+        "text": {item_id(int(p)): text.scores.matrix[r].tobytes() for r, p in enumerate(text.positions)},
+        "words": sorted(item_id(r) for r, _ in text.keywords.search("song 1", limit=60)),
+        "map": {item_id(int(p)): drawn.xy(i) for i, p in enumerate(drawn.positions) if p >= 0},
+        "map points": {i: drawn.point(p) for i in ("t0050", "t0051", "t0119") if (p := loaded.position(i)) is not None},
+        "map index": drawn.index_id == loaded.sha256,
+    }
+
+
+def _without(answers: dict[str, Any], gone: set[str]) -> dict[str, Any]:
+    return {name: {k: v for k, v in value.items() if k not in gone} if isinstance(value, dict) else
+            [k for k in value if k not in gone] if isinstance(value, list) else value for name, value in answers.items()}
+
+
+def test_a_new_index_is_served_with_its_caches_moved_onto_it_and_each_built_again_after(db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    _seed(db, np.random.default_rng(29), 0, 120)
+    db.execute("""UPDATE tracks SET tags = CASE WHEN substr(item_id, 2)::int % 2 = 0
+                                           THEN '{"jazz": 0.9, "rock": 0.05}' ELSE '{"rock": 0.8, "jazz": 0.1}' END::jsonb,
+                                  tempo_bpm = 60 + substr(item_id, 2)::int""")
+    _update(db, redis, config, folder, full=True)
+    holder = IndexHolder(db, config.INDEX_NAME, folder=folder)
+    during: list[tuple[str, str, dict[str, str]]] = []  # at each build: the cache, the index served, the states
+    moved: list[dict[str, Any]] = []  # what the caches answered while the first of them was built again
+    old: list[weakref.ref[LoadedIndex]] = []
+
+    def recorded(name: str, build: Any) -> Any:
+        def wrapped(db: Any, loaded: LoadedIndex | None) -> Any:
+            served = holder.current
+            during.append((name, served.sha256 if served else "", holder.cache_states()))
+            if old and not moved and holder.cache_states()[name] == "updating":  # the first moved cache built
+                moved.append(_cache_answers(holder))
+                moved.append({"old index let go": old[0]() is None})
+            return build(db, loaded)
+        return wrapped
+
+    holder.add_cache(MAP_CACHE, recorded(MAP_CACHE, map_cache_builder(config)), move=move_web_map)
+    holder.add_cache(TEXT_CACHE, recorded(TEXT_CACHE, build_searchable_library), move=move_searchable_library)
+    holder.add_cache(FACETS_CACHE, recorded(FACETS_CACHE, build_search_facets), carry=carry_search_facets,
+                     move=move_search_facets)
+    holder.add_cache("recorder", recorded("recorder", lambda db, loaded: len(loaded or ())))  # no mover
+    assert holder.reload()
+    before = _cache_answers(holder)
+    assert len(before["text"]) == len(before["facets"]) == len(before["map"]) == 120 and before["words"]
+    first = holder.current
+    assert first is not None
+    old.append(weakref.ref(first))
+    first_sha, first_position = first.sha256, first.position("t0050")
+    del first
+
+    # a full rebuild without t0000..t0009 and with four new tracks: every position now means another track
+    db.execute("DELETE FROM tracks WHERE item_id < 't0010'")
+    added = _seed(db, np.random.default_rng(30), 120, 4)
+    assert _update(db, redis, config, folder, full=True).full
+    during.clear()
+    assert holder.reload()
+    after = holder.current
+    assert after is not None and not after.has_positions_of(first_sha) and after.position("t0050") != first_position
+    # only the cache without a mover was built before the swap; the others after it, one at a time, each while the
+    # rest were served moved ("updating") or already built again ("ready")
+    assert [(name, sha == after.sha256) for name, sha, _ in during] == [
+        ("recorder", False), (MAP_CACHE, True), (TEXT_CACHE, True), (FACETS_CACHE, True)]
+    assert during[1][2] == {MAP_CACHE: "updating", TEXT_CACHE: "updating", FACETS_CACHE: "updating",
+                            "recorder": "ready"}
+    assert during[3][2][MAP_CACHE] == during[3][2][TEXT_CACHE] == "ready"
+    # meanwhile each moved cache said of each kept track what it said before the rebuild, at its new position
+    gone = {f"t{i:04d}" for i in range(10)}
+    assert moved[0] == _without(before, gone) and moved[1] == {"old index let go": True}
+    # and once built again, the same plus the new tracks
+    rebuilt = _cache_answers(holder)
+    assert holder.cache_states() == dict.fromkeys([MAP_CACHE, TEXT_CACHE, FACETS_CACHE, "recorder"], "ready")
+    assert set(rebuilt["facets"]) == set(rebuilt["text"]) == set(moved[0]["facets"]) | set(added)
+    assert {k: v for k, v in rebuilt["facets"].items() if k not in added} == moved[0]["facets"]
+    assert {k: v for k, v in rebuilt["text"].items() if k not in added} != {}
+    assert rebuilt["words"] == sorted(moved[0]["words"] + added) and "t0001" in before["words"]
 
 
 def test_a_reload_of_the_loaded_index_keeps_it_and_rebuilds_the_caches_one_at_a_time(db, redis, config, tmp_path):

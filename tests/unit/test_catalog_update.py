@@ -97,3 +97,21 @@ def test_an_update_without_a_new_position_is_refused() -> None:
         catalog.updated(["a"], [], [])  # an update in place never drops a position
     with pytest.raises(DiscoveryError):
         catalog.updated(ids, [_row(rng, "x")], [1])  # the row is not the item the index holds there
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_positions_in_another_catalogue_name_the_same_tracks(seed: int) -> None:
+    rng = random.Random(seed)
+    # ids whose UTF-8 bytes and code points must sort alike: accents, CJK, an astral emoji, a prefix of another
+    alphabet = ["a", "b", "Z", "é", "ē", "中", "🎵", "-", "0"]
+    ids = list({"".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 5))) for _ in range(rng.choice([0, 5, 80]))})
+    rng.shuffle(ids)
+    old_ids = [DELETED if rng.random() < 0.1 else i for i in ids]  # holes of an update in place
+    kept = [i for i in ids if rng.random() < 0.8]
+    new_ids = kept + [f"new-{n}" for n in range(3)]
+    rng.shuffle(new_ids)
+    before = Catalog.build(old_ids, iter([_row(rng, i) for i in old_ids]))
+    after = Catalog.build(new_ids, iter([_row(rng, i) for i in new_ids]))
+    moved = before.positions_in(after)
+    expected = [new_ids.index(i) if i != DELETED and i in new_ids else -1 for i in old_ids]
+    assert moved.tolist() == expected
