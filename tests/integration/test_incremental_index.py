@@ -346,14 +346,15 @@ def _cache_answers(holder: IndexHolder) -> dict[str, Any]:
 
 def _without(answers: dict[str, Any], gone: set[str]) -> dict[str, Any]:
     return {name: {k: v for k, v in value.items() if k not in gone} if isinstance(value, dict) else
-            [k for k in value if k not in gone] if isinstance(value, list) else value for name, value in answers.items()}
+            [k for k in value if k not in gone] if isinstance(value, list) else value
+            for name, value in answers.items()}
 
 
 def test_a_new_index_is_served_with_its_caches_moved_onto_it_and_each_built_again_after(db, redis, config, tmp_path):
     folder = tmp_path / "index"
     _seed(db, np.random.default_rng(29), 0, 120)
-    db.execute("""UPDATE tracks SET tags = CASE WHEN substr(item_id, 2)::int % 2 = 0
-                                           THEN '{"jazz": 0.9, "rock": 0.05}' ELSE '{"rock": 0.8, "jazz": 0.1}' END::jsonb,
+    db.execute("""UPDATE tracks SET tags = CASE WHEN substr(item_id, 2)::int % 2 = 0 THEN '{"jazz": 0.9, "rock": 0.05}'
+                                           ELSE '{"rock": 0.8, "jazz": 0.1}' END::jsonb,
                                   tempo_bpm = 60 + substr(item_id, 2)::int""")
     _update(db, redis, config, folder, full=True)
     holder = IndexHolder(db, config.INDEX_NAME, folder=folder)

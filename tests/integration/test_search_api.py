@@ -248,3 +248,44 @@ def test_words_the_engine_does_not_understand_find_no_song_that_sounds_like_them
     heavy = site.get("/api/v1/search?q=heavy%20guitars&semantic_weight=1").get_json()
     assert heavy["understood"] is True and "message" not in heavy
     assert {"t06", "t12"} & set(ids(heavy)[:10]), ids(heavy)  # the rock songs
+
+
+def test_the_keyword_rank_is_ts_rank_cd_of_the_whole_or_query(db):
+    """keyword_hits sums each word's ts_rank_cd (db/search.py): the same order and scores as ts_rank_cd of the
+    OR-query, which it replaced for speed, over documents where words repeat across the title, artist, album, tags
+    and genres; with pg_trgm (where installed) plus half the name similarity, as before."""
+    rng = np.random.default_rng(12)
+    words = ["jazz", "night", "dance", "blue", "rain", "electronic", "smooth", "club"]
+    tag_names = ["jazz", "smooth jazz", "dance", "electronic", "ambient", "blues"]
+    for i in range(150):
+        title = " ".join(rng.choice(words, size=rng.integers(1, 4)))
+        artist = " ".join(rng.choice(words, size=rng.integers(1, 3)))
+        insert_track(db, item_id=f"k{i:03d}", title=title.title(), artist=artist.title(), vector=rng.normal(size=8))
+        tags = {str(t): round(float(rng.uniform(0.05, 0.95)), 2) for t in rng.choice(tag_names, size=3, replace=False)}
+        genres = list(rng.choice(["Jazz", "Dance", "Club Jazz", "Rock"], size=rng.integers(0, 3), replace=False))
+        db.execute("UPDATE tracks SET tags = %s, genres = %s, album = %s WHERE item_id = %s",
+                   (json.dumps(tags), genres, str(rng.choice(["Blue Night", "Dance Club", "Rain"])), f"k{i:03d}"))
+    trigram = trigram_available(db)
+    for query in ["jazz", "smooth jazz", "blue night dance", "dance dance club", "electronic rain jazz smooth",
+                  "the", "zzqx"]:
+        or_query = db.fetch_one("SELECT replace(plainto_tsquery('english', %s)::text, '&', '|') AS q", (query,))["q"]
+        expected = [(r["item_id"], round(float(r["rank"]), 6)) for r in db.fetch_all(
+            """SELECT item_id, ts_rank_cd(search_document, %(q)s::tsquery, 32) AS rank FROM track_search
+                WHERE search_document @@ %(q)s::tsquery ORDER BY rank DESC, item_id LIMIT 40""", {"q": or_query})] \
+            if or_query else []
+        got = keyword_hits(db, query, limit=40, trigram=False)
+        assert [(h.item_id, h.score) for h in got] == expected, query
+        if query in ("jazz", "zzqx"):
+            assert (len(expected) > 40 // 2) == (query == "jazz")  # many matches, and none
+        if trigram and or_query:
+            with db.transaction() as cur:
+                cur.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.45")
+                cur.execute("""SELECT item_id, round((ts_rank_cd(search_document, %(q)s::tsquery, 32)
+                                      + 0.5 * word_similarity(%(raw)s, lower(title || ' ' || artist)))::numeric, 6) AS s
+                                 FROM tracks WHERE analyzed_at IS NOT NULL AND (search_document @@ %(q)s::tsquery
+                                       OR %(raw)s <%% lower(title || ' ' || artist))
+                                ORDER BY ts_rank_cd(search_document, %(q)s::tsquery, 32)
+                                       + 0.5 * word_similarity(%(raw)s, lower(title || ' ' || artist)) DESC, item_id
+                                LIMIT 40""", {"q": or_query, "raw": query})
+                with_names = [(r["item_id"], float(r["s"])) for r in cur.fetchall()]
+            assert [(h.item_id, h.score) for h in keyword_hits(db, query, limit=40, trigram=True)] == with_names, query

@@ -104,7 +104,8 @@ def test_positions_in_another_catalogue_name_the_same_tracks(seed: int) -> None:
     rng = random.Random(seed)
     # ids whose UTF-8 bytes and code points must sort alike: accents, CJK, an astral emoji, a prefix of another
     alphabet = ["a", "b", "Z", "é", "ē", "中", "🎵", "-", "0"]
-    ids = list({"".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 5))) for _ in range(rng.choice([0, 5, 80]))})
+    ids = list({"".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 5)))
+                for _ in range(rng.choice([0, 5, 80]))})
     rng.shuffle(ids)
     old_ids = [DELETED if rng.random() < 0.1 else i for i in ids]  # holes of an update in place
     kept = [i for i in ids if rng.random() < 0.8]
