@@ -32,6 +32,12 @@ class EmbeddedServiceError(RuntimeError):
     """An embedded service could not be started; the message says which and points at its log."""
 
 
+# PostgreSQL's default buffer cache (128 MB) holds less than the keyword-search table of a million tracks (~205 MB):
+# every search read most of its pages again from the OS (bench/RESULTS.md, "Keyword search at 1M"). The memory is
+# only touched as pages are read, so a small library never uses it.
+SETTINGS = {"shared_buffers": "512MB"}
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path, database: str = "audiomuse") -> None:
         self.pgdata = data_dir / "postgres"
@@ -52,6 +58,9 @@ class EmbeddedPostgres:
                     "server, or use Python 3.11 or 3.12") from None
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not (self.pgdata / "PG_VERSION").exists()
+        if not fresh:
+            self._keep_settings()  # read at this start (at the next one if the server is up already)
         try:
             server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         except Exception as first:
@@ -69,9 +78,23 @@ class EmbeddedPostgres:
                     f"embedded PostgreSQL did not start ({type(exc).__name__}: {exc}); see {self.pgdata / 'log'}"
                 ) from exc
         self._server = server
+        if fresh:  # just initialised and started with PostgreSQL's defaults: started again with ours
+            self._keep_settings()
+            self.stop()
+            server = self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         admin_url = server.get_uri("postgres")
         create_database_if_missing(admin_url, self.database)
         return str(server.get_uri(self.database))
+
+    def _keep_settings(self) -> None:
+        """Write SETTINGS into the server's postgresql.auto.conf (where ALTER SYSTEM keeps its own)."""
+        path = self.pgdata / "postgresql.auto.conf"
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        kept = [line for line in lines if line.split("=", 1)[0].strip() not in SETTINGS]
+        path.write_text("\n".join(kept + [f"{name} = '{value}'" for name, value in SETTINGS.items()]) + "\n")
 
     def stop(self, *, timeout: float = 60.0) -> None:
         server, self._server = self._server, None

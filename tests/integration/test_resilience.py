@@ -443,7 +443,7 @@ def test_drill_postgresql_restarted_twice_during_an_analysis(make_config, worker
     live on."""
     from db.migrate import apply_migrations
     from db.pool import Database
-    from infra.embedded import EmbeddedPostgres
+    from infra.embedded import SETTINGS, EmbeddedPostgres
 
     postgres = EmbeddedPostgres(tmp_path / "pg-data")
     url = postgres.start()
@@ -499,6 +499,8 @@ def test_drill_postgresql_restarted_twice_during_an_analysis(make_config, worker
         writes = db.fetch_all("SELECT item_id, count(*) AS n FROM drill_embedding_writes GROUP BY item_id")
         assert len(writes) == 12 and {row["n"] for row in writes} == {1}, writes
         assert all(worker.poll() is None for worker in workers)
+        # the embedded server's own settings (infra.embedded.SETTINGS) from its first start and after each restart
+        assert _quietly(lambda: db.fetch_one("SHOW shared_buffers")) == {"shared_buffers": SETTINGS["shared_buffers"]}
         outcomes = ", ".join(f"{run['status']} ({(run['result'] or {}).get('tracks_analyzed', 0)} analysed, "
                              f"albums failed: {(run['result'] or {}).get('albums_failed', 0)})" for run in runs)
         drill_summary(f"postgresql restart ×2 during analysis — runs: {outcomes}; 12/12 analysed once each, "
