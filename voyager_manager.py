@@ -949,6 +949,9 @@ class IndexHolder:
         self._movers: dict[str, CacheMover] = {}
         self._reload_lock = threading.Lock()
         self._stale: set[str] = set()  # caches served from before an update in place, being built again
+        # the sha256 of the index whose positions each cache's value is of (its build, or its move onto it): a value
+        # kept after a failed build may be of an older index than the one served
+        self._positions_of: dict[str, str] = {}
 
     @property
     def current(self) -> LoadedIndex | None:
@@ -996,13 +999,15 @@ class IndexHolder:
         if loading fails. A cache whose build fails keeps its previous value. Without `build_caches` the caches are
         left empty (start-up builds them afterwards with `rebuild_caches`).
 
-        A reload never holds two copies of every cache at once:
+        A reload never builds a second copy of every cache beside the ones in use:
         - the stored index the loaded one updated in place (its positions mean the same tracks, a few deleted, new
           ones after them): its catalogue is the old one with the changed rows read, and it is served at once with
           the caches as they are (fitted by their `carry`); the stored index being the loaded one (a reload announced
           again) goes the same way with the index object kept;
         - a new index (a full rebuild: each position may mean another track): each cache is moved onto its positions
-          (its `move`; a cache without one is built beside first) and the index is served with them.
+          (its `move`, which renames positions and shares the large arrays; a cache without one, or whose value is of
+          an older index than the one served after a failed build, is built beside first) and the index is served
+          with them.
         Either way new tracks are found by discovery straight away and by the caches' searches once each is built
         again, one at a time, each swapped in when built, with the old index already let go."""
         with self._reload_lock:
@@ -1037,14 +1042,23 @@ class IndexHolder:
             loaded.load_seconds["carry"] = round(time.perf_counter() - started, 3)
             self._serve(loaded, carried, stale=set(self._builders))
             return list(self._builders)
-        moved_positions = previous.catalog.positions_in(loaded.catalog) if self._movers else None
+        movable = [name for name in self._builders if name in self._movers and self.state.caches.get(name) is not None
+                   and previous.has_positions_of(self._positions_of.get(name, ""))]
+        moved_positions = None
+        if movable:
+            try:
+                moved_positions = previous.catalog.positions_in(loaded.catalog)
+            except Exception:  # every cache built beside the ones in use instead
+                log.exception("could not match the positions of index %s with the new one", self.name)
         caches, stale = {}, set()
         for name in self._builders:
-            value = self._move(name, self.state.caches.get(name), loaded, moved_positions)
+            value = self._move(name, self.state.caches.get(name), loaded, moved_positions) if name in movable \
+                else None
             if value is None:
                 value = self._build(name, loaded)
             else:
                 stale.add(name)
+                self._positions_of[name] = loaded.sha256
             caches[name] = value
         loaded.load_seconds["move"] = round(time.perf_counter() - started, 3)
         self._serve(loaded, caches, stale=stale)
@@ -1121,6 +1135,7 @@ class IndexHolder:
             log.exception("could not build cache %s; keeping the previous one", name)
             return self.state.caches.get(name)
         self.cache_errors.pop(name, None)
+        self._positions_of[name] = loaded.sha256 if loaded is not None else ""
         return value
 
     def handle_message(self, payload: str) -> None:

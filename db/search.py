@@ -13,6 +13,7 @@ from db.pool import Database
 # rank/(rank+1) (normalization 32) keeps ts_rank_cd in 0..1; a fuzzy name match adds at most half of that.
 TRIGRAM_WEIGHT = 0.5
 TRIGRAM_THRESHOLD = 0.45  # word_similarity below this is not a match (pg_trgm's own default is 0.6)
+SUMMED_WORDS = 8  # see keyword_hits
 
 
 def trigram_available(db: Database) -> bool:
@@ -48,9 +49,13 @@ def keyword_hits(db: Database, text: str, *, limit: int, trigram: bool) -> list[
     params.update({f"w{i}": word for i, word in enumerate(operands)})
     # Each word's rank is a real (float4); their sum is rounded to the 0.1 steps of the default weights (0.1, 0.2,
     # 0.4, 1.0), so that documents of the same rank tie (and are ordered by item id) as ts_rank_cd's own do.
-    rank = "round((" + " + ".join(f"CASE WHEN t.search_document @@ %(w{i})s::tsquery "
-                                  f"THEN ts_rank_cd(t.search_document, %(w{i})s::tsquery, 0) ELSE 0 END"
-                                  for i in range(len(operands))) + ")::float8 * 10000) / 10000" if operands else "0"
+    # Past SUMMED_WORDS words a row's rank is the whole query's (the same value; a long query is rare, and a test
+    # per word on every matching row would then cost more than the cover search).
+    summed = " + ".join(f"CASE WHEN t.search_document @@ %(w{i})s::tsquery "
+                        f"THEN ts_rank_cd(t.search_document, %(w{i})s::tsquery, 0) ELSE 0 END"
+                        for i in range(len(operands))) if len(operands) <= SUMMED_WORDS else \
+        "ts_rank_cd(t.search_document, %(words)s::tsquery, 0)"
+    rank = f"round(({summed})::float8 * 10000) / 10000" if operands else "0"
     if trigram:
         match = ("t.search_document @@ %(words)s::tsquery OR " if operands else "") + \
             "%(raw)s <%% lower(t.title || ' ' || t.artist)"

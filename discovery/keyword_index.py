@@ -54,7 +54,8 @@ class KeywordIndex:
         """This index with each caller's row r renamed `rows[r]` (-1: no longer searchable; never found), the texts
         shared: the index of the same tracks under the rows of a new index until it is built again."""
         order = np.asarray(self.order, dtype=np.int64)
-        return KeywordIndex(tuple(rows[order].tolist()) if len(order) else (), self.texts, self.starts)
+        renamed = np.where(order >= 0, rows[np.maximum(order, 0)], -1) if len(order) else order
+        return KeywordIndex(tuple(renamed.tolist()), self.texts, self.starts)
 
     @property
     def nbytes(self) -> int:

@@ -186,7 +186,7 @@ class MapCache:
         """This map on a new index `index_id` of `index_size` positions: point i's track is at `moved[p]` there
         (p its position here; -1: the new index does not hold it, and `positions` says -1). The documents name
         tracks by item id, so they are served as they are."""
-        positions = moved[self.positions].astype(np.int32)
+        positions = np.where(self.positions >= 0, moved[np.maximum(self.positions, 0)], -1).astype(np.int32)
         kept = np.flatnonzero(positions >= 0)
         point_of = np.full(index_size, -1, dtype=np.int32)
         point_of[positions[kept]] = kept.astype(np.int32)

@@ -78,23 +78,51 @@ class EmbeddedPostgres:
                     f"embedded PostgreSQL did not start ({type(exc).__name__}: {exc}); see {self.pgdata / 'log'}"
                 ) from exc
         self._server = server
-        if fresh:  # just initialised and started with PostgreSQL's defaults: started again with ours
-            self._keep_settings()
+        if fresh and self._keep_settings():  # just initialised and started with PostgreSQL's defaults: again with ours
             self.stop()
-            server = self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            try:
+                server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            except Exception as exc:  # e.g. the buffer cache cannot be had here: PostgreSQL's defaults then
+                log.warning("embedded PostgreSQL did not start with %s (%s: %s); starting it with its defaults",
+                            SETTINGS, type(exc).__name__, exc)
+                self._keep_settings(remove=True)
+                try:
+                    server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+                except Exception as again:
+                    raise EmbeddedServiceError(f"embedded PostgreSQL did not start ({type(again).__name__}: "
+                                               f"{again}); see {self.pgdata / 'log'}") from again
+            self._server = server
         admin_url = server.get_uri("postgres")
         create_database_if_missing(admin_url, self.database)
         return str(server.get_uri(self.database))
 
-    def _keep_settings(self) -> None:
-        """Write SETTINGS into the server's postgresql.auto.conf (where ALTER SYSTEM keeps its own)."""
+    def _keep_settings(self, *, remove: bool = False) -> bool:
+        """Add each of SETTINGS that is not set yet (one set with ALTER SYSTEM stays) to the server's
+        postgresql.auto.conf, or take ours out (`remove`); whether the file changed. A file that cannot be written
+        leaves PostgreSQL's defaults, with a warning."""
         path = self.pgdata / "postgresql.auto.conf"
         try:
             lines = path.read_text().splitlines()
-        except FileNotFoundError:
-            lines = []
-        kept = [line for line in lines if line.split("=", 1)[0].strip() not in SETTINGS]
-        path.write_text("\n".join(kept + [f"{name} = '{value}'" for name, value in SETTINGS.items()]) + "\n")
+            named = {line.split("=", 1)[0].strip().lower() for line in lines if "=" in line}
+            if remove:
+                ours = {f"{name} = '{value}'" for name, value in SETTINGS.items()}
+                kept = [line for line in lines if line not in ours]
+            else:
+                kept = lines + [f"{name} = '{value}'" for name, value in SETTINGS.items() if name not in named]
+            if kept == lines:
+                return False
+            owner = path.stat()
+            spare = path.with_name(path.name + ".audiomuse")
+            spare.write_text("\n".join(kept) + "\n")
+            if os.geteuid() == 0:  # pgserver runs the server as its own user: the file stays that user's
+                os.chown(spare, owner.st_uid, owner.st_gid)
+            os.chmod(spare, owner.st_mode & 0o777)
+            os.replace(spare, path)
+            return True
+        except OSError as exc:
+            log.warning("could not write the embedded PostgreSQL's settings to %s (%s); it keeps its defaults",
+                        path, exc)
+            return False
 
     def stop(self, *, timeout: float = 60.0) -> None:
         server, self._server = self._server, None

@@ -54,10 +54,11 @@ class SearchableLibrary:
     """The concept scores of the index's tracks that have analysis values (`positions[i]` is row i's index
     position), and the keyword index of every indexed track's names (its rows are index positions)."""
 
-    positions: np.ndarray  # int64
+    positions: np.ndarray  # int64; -1: a track the index no longer holds (a cache moved onto a new index)
     scores: ConceptScores
     top: np.ndarray  # int16 (n, 4): concept indices of each track's 3 highest tags and its strongest mood; -1 none
     keywords: KeywordIndex
+    gone: int = 0  # rows at position -1
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -106,15 +107,15 @@ def build_searchable_library(db: Database, loaded: LoadedIndex | None) -> Search
 def move_searchable_library(library: SearchableLibrary, loaded: LoadedIndex,
                             moved: np.ndarray) -> SearchableLibrary:
     """The text-search cache moved onto a new index (an IndexHolder cache mover): rows renamed to their tracks'
-    new positions; rows of tracks the new index does not hold left out (the only copy of the scores it makes)."""
-    positions = moved[library.positions]
-    kept = positions >= 0
-    scores, top = library.scores, library.top
-    if not kept.all():
-        positions = positions[kept]
-        scores = ConceptScores(scores.concepts, np.ascontiguousarray(scores.matrix[kept]))
-        top = np.ascontiguousarray(top[kept])
-    return SearchableLibrary(positions, scores, top, library.keywords.moved(moved))
+    new positions, -1 for tracks the new index does not hold (never found); the scores are shared, not copied."""
+    positions = moved_positions(library.positions, moved)
+    return SearchableLibrary(positions, library.scores, library.top, library.keywords.moved(moved),
+                             gone=int(np.count_nonzero(positions < 0)))
+
+
+def moved_positions(positions: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """`positions` (int64, -1: none) renamed by `moved` (old position -> new, -1: gone); -1 stays -1."""
+    return np.where(positions >= 0, moved[np.maximum(positions, 0)], -1).astype(np.int64)
 
 
 class QueryEncoder(Protocol):
@@ -216,7 +217,7 @@ def tag_matches(library: SearchableLibrary, text: str, *, limit: int) -> list[tu
         column = np.where((slots == i).any(axis=1), library.scores.matrix[:, i].astype(np.int16), -1)
         better = column > best
         best[better], best_concept[better] = column[better], i
-    rows = np.flatnonzero(best >= 0)
+    rows = np.flatnonzero((best >= 0) & (library.positions >= 0))
     rows = rows[ordered(best[rows])[:limit]]  # highest first, ties by row
     return [(int(library.positions[r]), CONCEPTS[int(best_concept[r])].name, round(float(best[r]) / 255, 3))
             for r in rows.tolist()]
@@ -276,10 +277,11 @@ class ClapLibrary:
     """The CLAP embeddings of the index's tracks made by one audio model (the one that made most of them):
     `positions[i]` is the index position of `matrix` row i."""
 
-    positions: np.ndarray  # int64
+    positions: np.ndarray  # int64; -1: a track the index no longer holds (moved onto a new index)
     matrix: np.ndarray  # float32 (n, dimension), unit rows
     audio_model: str | None
     other_models: dict[str, int]  # embeddings left out: made by another model (a re-analysis is due)
+    gone: int = 0  # rows at position -1
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -308,12 +310,10 @@ def clap_library_builder(dimension: int) -> Callable[[Database, LoadedIndex | No
 
 
 def move_clap_library(library: ClapLibrary, loaded: LoadedIndex, moved: np.ndarray) -> ClapLibrary:
-    """The CLAP embeddings moved onto a new index (an IndexHolder cache mover), as `move_searchable_library`."""
-    positions = moved[library.positions]
-    kept = positions >= 0
-    if kept.all():
-        return replace(library, positions=positions)
-    return replace(library, positions=positions[kept], matrix=np.ascontiguousarray(library.matrix[kept]))
+    """The CLAP embeddings moved onto a new index (an IndexHolder cache mover), as `move_searchable_library`: the
+    matrix shared, not copied."""
+    positions = moved_positions(library.positions, moved)
+    return replace(library, positions=positions, gone=int(np.count_nonzero(positions < 0)))
 
 
 def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: int) -> list[tuple[int, float]]:
@@ -321,8 +321,9 @@ def search_clap(model: TextModel, library: ClapLibrary, query: str, *, limit: in
     _, vector = model.embed(query)
     if len(library) == 0 or not np.any(vector):  # words the text encoder has no meaning for: no match
         return []
-    best, similarities = top_cosine(library.matrix, vector, k=limit, tie_key=library.positions)
-    return [(int(library.positions[i]), round(float(similarities[i]), 4)) for i in best.tolist()]
+    best, similarities = top_cosine(library.matrix, vector, k=limit + library.gone, tie_key=library.positions)
+    found = [(int(library.positions[i]), round(float(similarities[i]), 4)) for i in best.tolist()]
+    return [hit for hit in found if hit[0] >= 0][:limit]
 
 
 def query_concepts(model: TextModel, query: str) -> list[tuple[Concept, float]]:
@@ -336,8 +337,9 @@ def search(model: TextModel, library: SearchableLibrary, query: str, *,
            limit: int) -> tuple[list[tuple[int, float, list[tuple[str, float]]]], dict[str, float]]:
     """[(index position, similarity, because)] of the best `limit` tracks for `query`, and the concept weights."""
     engine, vector = model.embed(query)
-    hits, weights = engine.search(vector, library.scores, limit=limit)
-    return [(int(library.positions[h.position]), h.similarity, h.because) for h in hits], weights
+    hits, weights = engine.search(vector, library.scores, limit=limit + library.gone)
+    found = [(int(library.positions[h.position]), h.similarity, h.because) for h in hits]
+    return [hit for hit in found if hit[0] >= 0][:limit], weights
 
 
 @dataclass(frozen=True)

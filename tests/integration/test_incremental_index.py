@@ -336,7 +336,7 @@ def _cache_answers(holder: IndexHolder) -> dict[str, Any]:
     return {
         "facets": {item_id(p): (float(table.bpm[p]), float(table.energy[p]), table.top_tags[p].tolist())
                    for p in range(len(table)) if table.present[p]},
-        "text": {item_id(int(p)): text.scores.matrix[r].tobytes() for r, p in enumerate(text.positions)},
+        "text": {item_id(int(p)): text.scores.matrix[r].tobytes() for r, p in enumerate(text.positions) if p >= 0},
         "words": sorted(item_id(r) for r, _ in text.keywords.search("song 1", limit=60)),
         "map": {item_id(int(p)): drawn.xy(i) for i, p in enumerate(drawn.positions) if p >= 0},
         "map points": {i: drawn.point(p) for i in ("t0050", "t0051", "t0119") if (p := loaded.position(i)) is not None},
@@ -409,8 +409,69 @@ def test_a_new_index_is_served_with_its_caches_moved_onto_it_and_each_built_agai
     assert holder.cache_states() == dict.fromkeys([MAP_CACHE, TEXT_CACHE, FACETS_CACHE, "recorder"], "ready")
     assert set(rebuilt["facets"]) == set(rebuilt["text"]) == set(moved[0]["facets"]) | set(added)
     assert {k: v for k, v in rebuilt["facets"].items() if k not in added} == moved[0]["facets"]
-    assert {k: v for k, v in rebuilt["text"].items() if k not in added} != {}
+    assert set(moved[0]["text"]) == set(moved[0]["facets"]) == set(before["text"]) - gone  # (percentiles move)
     assert rebuilt["words"] == sorted(moved[0]["words"] + added) and "t0001" in before["words"]
+
+
+def test_a_cache_kept_after_a_failed_build_is_moved_again_only_when_it_is_of_the_index_served(
+        db, redis, config, tmp_path):
+    folder = tmp_path / "index"
+    _seed(db, np.random.default_rng(33), 0, 60)
+    _update(db, redis, config, folder, full=True)
+    holder = IndexHolder(db, config.INDEX_NAME, folder=folder)
+    failing: set[str] = set()  # "build": the map's next build fails; "move": its next move does
+    built_before_swap: list[bool] = []
+    build_map = map_cache_builder(config)
+
+    def build(db: Any, loaded: LoadedIndex | None) -> Any:
+        served = holder.current
+        built_before_swap.append(served is not None and loaded is not None and served.sha256 != loaded.sha256)
+        if "build" in failing:
+            raise RuntimeError("the map's build failed")
+        return build_map(db, loaded)
+
+    def move(cache: Any, loaded: LoadedIndex, moved: np.ndarray) -> Any:
+        if "move" in failing:
+            raise RuntimeError("the map's move failed")
+        return move_web_map(cache, loaded, moved)
+
+    def mapped() -> dict[str, tuple[float, float]]:
+        loaded, drawn = holder.current, holder.cache(MAP_CACHE)
+        assert loaded is not None and drawn is not None and drawn.index_id == loaded.sha256
+        return {loaded.catalog.item_id(int(p)): drawn.xy(i) for i, p in enumerate(drawn.positions) if p >= 0}
+
+    holder.add_cache(MAP_CACHE, build, move=move)
+    assert holder.reload()
+    first = mapped()
+
+    def rebuild_without(ids: list[str], *, adding: int = 0) -> None:
+        db.execute("DELETE FROM tracks WHERE item_id = ANY(%s)", (ids,))
+        _seed(db, np.random.default_rng(34), 100, adding)
+        assert _update(db, redis, config, folder, full=True).full
+        built_before_swap.clear()
+        assert holder.reload()
+
+    # a moved map whose build fails is kept, with its gone tracks at position -1 ...
+    failing.add("build")
+    rebuild_without(["t0000", "t0001"])
+    assert holder.cache_states()[MAP_CACHE] == "failed" and built_before_swap == [False]
+    assert mapped() == {k: v for k, v in first.items() if k not in ("t0000", "t0001")}
+    # ... and moved again by the next rebuild: -1 stays -1 (never the last position's track)
+    rebuild_without(["t0002"])
+    assert built_before_swap == [False]  # moved, then its build (after the swap) failed again
+    assert mapped() == {k: v for k, v in first.items() if k not in ("t0000", "t0001", "t0002")}
+    # a move that fails, with a build that fails too, keeps the map of the index before: the next rebuild must
+    # build it beside, not move it with a renaming that is not of its positions
+    failing.add("move")
+    rebuild_without(["t0003"], adding=3)  # more positions than the map's index had: a wrong renaming would fit
+    stale = holder.cache(MAP_CACHE)
+    assert stale is not None and holder.current is not None and stale.index_id != holder.current.sha256
+    failing.clear()
+    rebuild_without(["t0004"])
+    assert built_before_swap == [True]
+    assert set(mapped()) == set(first) - {f"t{i:04d}" for i in range(5)} | {"t0100", "t0101", "t0102"}
+    # (a new projection: new coordinates)
+    assert holder.cache_states() == {MAP_CACHE: "ready"}
 
 
 def test_a_reload_of_the_loaded_index_keeps_it_and_rebuilds_the_caches_one_at_a_time(db, redis, config, tmp_path):
@@ -523,3 +584,11 @@ def test_an_index_stored_before_deltas_existed_takes_its_first_delta(db, redis, 
     _seed(db, rng, 64, 2)
     update = _update(db, redis, config, tmp_path / "elsewhere")
     assert update.full and "could not be read" in update.reason and update.size == 66
+
+
+def test_every_cache_of_the_web_process_is_moved_onto_a_new_index_not_built_beside(app):
+    """Each cache the web process registers has a mover (a full rebuild then never builds them all beside the ones
+    in use); the movers themselves are exercised above and in tests/unit/test_moved_caches.py."""
+    holder = app.extensions["audiomuse"].index
+    assert set(holder.cache_states()) >= {MAP_CACHE, TEXT_CACHE, FACETS_CACHE, "artists"}
+    assert set(holder._movers) == set(holder.cache_states())

@@ -104,15 +104,19 @@ def test_positions_in_another_catalogue_name_the_same_tracks(seed: int) -> None:
     rng = random.Random(seed)
     # ids whose UTF-8 bytes and code points must sort alike: accents, CJK, an astral emoji, a prefix of another
     alphabet = ["a", "b", "Z", "é", "ē", "中", "🎵", "-", "0"]
-    ids = list({"".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 5)))
-                for _ in range(rng.choice([0, 5, 80]))})
+    ids = list(dict.fromkeys("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 5)))
+                             for _ in range(rng.choice([0, 5, 80]))))
     rng.shuffle(ids)
     old_ids = [DELETED if rng.random() < 0.1 else i for i in ids]  # holes of an update in place
-    kept = [i for i in ids if rng.random() < 0.8]
-    new_ids = kept + [f"new-{n}" for n in range(3)]
-    rng.shuffle(new_ids)
     before = Catalog.build(old_ids, iter([_row(rng, i) for i in old_ids]))
+    # and the same catalogue updated in place (its id order spliced, not sorted): a few deleted, a few added
+    grown_ids = [DELETED if i != DELETED and rng.random() < 0.1 else i for i in old_ids] + ["late-é", "late-a"]
+    changed = [p for p in range(len(grown_ids)) if p >= len(old_ids) or grown_ids[p] != old_ids[p]]
+    updated = before.updated(grown_ids, [_row(rng, grown_ids[p]) for p in changed], changed)
+    kept = [i for i in ids + ["late-é", "late-a"] if rng.random() < 0.8]
+    new_ids = kept + [f"new-{n}" for n in range(3)] + [DELETED, DELETED]
+    rng.shuffle(new_ids)
     after = Catalog.build(new_ids, iter([_row(rng, i) for i in new_ids]))
-    moved = before.positions_in(after)
-    expected = [new_ids.index(i) if i != DELETED and i in new_ids else -1 for i in old_ids]
-    assert moved.tolist() == expected
+    for catalogue, held in ((before, old_ids), (updated, grown_ids)):
+        expected = [new_ids.index(i) if i != DELETED and i in new_ids else -1 for i in held]
+        assert catalogue.positions_in(after).tolist() == expected
