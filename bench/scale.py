@@ -14,7 +14,8 @@ process, 8 threads, as supervisord runs it) with a sampler reading the web proce
   fallback, similar songs and song path over HTTP), and the web process's CPU per song path;
 - two reloads while `--clients` clients ask for similar songs, track-picker and hybrid searches, each timed until
   every cache is built again: first a new index (built beforehand over the same tracks in the reverse order, so every
-  position means another track: the catalogue and every cache are built beside the ones in use before the swap),
+  position means another track: the new catalogue is loaded beside the one in use, each cache moved onto the new
+  positions, the new index served, then each cache built again one at a time),
   then the same index announced again (served as it is, each cache rebuilt alone); failed requests, the longest
   answer, the peak memory of each;
 - a restart, with the index file and the catalogue file the first start kept in DATA_DIR/index.
