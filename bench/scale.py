@@ -99,10 +99,22 @@ class Sampler:
         self._thread.join(5)
 
 
+class _Logged(dict[str, Any]):
+    """Figures written to stderr as they are taken: a run stopped before its table still leaves them."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        print(f"figure {key} = {value}", file=sys.stderr, flush=True)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+
 @dataclass
 class Figures:
     size: int
-    values: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=_Logged)
     notes: list[str] = field(default_factory=list)
 
 
@@ -125,8 +137,13 @@ def load(db: Database, n: int) -> tuple[list[str], np.ndarray, float]:
     for start in range(0, n, CHUNK):
         part = vectors[start:start + CHUNK]
         ids += load_library(db, part, rng, start=start, tags=lambda i, s=start: tag_json(int(labels[s + i]), rng))
-    db.execute("ANALYZE tracks")
-    db.execute("ANALYZE track_names")
+    # A library this size has long been vacuumed: without this, autovacuum works through the million new rows during
+    # the measurements that follow (a run on 2026-12-07 measured its searches beside it).
+    with db.connection() as conn:  # VACUUM runs outside a transaction
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE tracks, track_names, track_search, embeddings")
+        conn.autocommit = False
     return ids, vectors, time.perf_counter() - started
 
 
@@ -182,6 +199,8 @@ def reload_under_load(base: str, connection: redis_lib.Redis, sampler: Sampler, 
             wait_for_caches(base, timeout=7200)
             figures[f"reload_{kind}_caches_s"] = time.monotonic() - started
             figures[f"reload_{kind}_peak_mb"] = sampler.peak(began)
+            print(f"figure reload_{kind}: {figures} ({len(latencies)} requests, {len(failures)} failed so far: "
+                  f"{sorted(set(failures))})", file=sys.stderr, flush=True)
             time.sleep(3)
     finally:
         stop.set()
