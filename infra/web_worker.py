@@ -124,6 +124,16 @@ class HeadFirstWorker(ThreadWorker):
         conn.request_complete = True
         self.enqueue_req(conn)
 
+    def murder_keepalived(self, force: bool = False) -> None:
+        # A kept-alive connection whose next request is already in its socket is served even past the keep-alive
+        # time: a busy process can hold the event loop up for longer than that between the poller seeing the request
+        # and this check, and closing then drops a request the client has sent (it sees a reset, not an answer).
+        if not force:
+            now = time.monotonic()
+            for conn in [c for c in self.keepalived_conns if c.timeout <= now and _has_bytes_waiting(c.sock)]:
+                self.on_client_socket_readable(conn, conn.sock)
+        super().murder_keepalived(force)
+
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
@@ -151,6 +161,14 @@ class HeadFirstWorker(ThreadWorker):
         self._forget(conn)
         self.nr_conns -= 1
         conn.close()
+
+
+def _has_bytes_waiting(sock: socket.socket) -> bool:
+    """Whether bytes from the client wait to be read on this non-blocking socket (not at its end)."""
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # BlockingIOError: nothing yet
+        return False
 
 
 def _set_io_timeouts(sock: socket.socket) -> None:

@@ -1,0 +1,72 @@
+"""A kept-alive connection past its keep-alive time is closed only when it is idle: one whose next request has
+already arrived (the event loop was held up before it dispatched the "readable") is served."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import time
+from collections.abc import Iterator
+from functools import partial
+
+import pytest
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import TConn
+
+from infra.web_worker import HeadFirstWorker
+
+
+@pytest.fixture
+def worker() -> Iterator[HeadFirstWorker]:
+    cfg = Config()
+    cfg.set("threads", 2)
+    made = HeadFirstWorker(0, os.getppid(), [], None, 30, cfg, Logger(cfg))
+    made.poller = selectors.DefaultSelector()
+    yield made
+    made.poller.close()
+    made.tmp.close()
+
+
+def _kept_alive(worker: HeadFirstWorker, ours: socket.socket) -> TConn:
+    """`ours` as gthread keeps a connection between two requests, its keep-alive time already past."""
+    conn = TConn(worker.cfg, ours, ("127.0.0.1", 1), None)
+    conn.initialized = True
+    conn.timeout = time.monotonic() - 1.0
+    worker.nr_conns += 1
+    worker.keepalived_conns.append(conn)
+    worker.poller.register(ours, selectors.EVENT_READ, partial(worker.on_client_socket_readable, conn))
+    return conn
+
+
+def test_an_expired_kept_alive_connection_with_a_request_waiting_is_served_and_an_idle_one_closed(
+        worker: HeadFirstWorker) -> None:
+    busy_ours, busy_theirs = socket.socketpair()
+    idle_ours, idle_theirs = socket.socketpair()
+    with busy_theirs, idle_theirs:
+        busy = _kept_alive(worker, busy_ours)
+        idle = _kept_alive(worker, idle_ours)
+        busy_theirs.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        worker.murder_keepalived()
+
+        assert idle_ours.fileno() == -1, "the idle connection was kept past its keep-alive time"
+        assert idle_theirs.recv(1) == b""  # the client sees it closed
+        assert busy_ours.fileno() != -1, "a connection whose next request had arrived was closed"
+        assert busy in worker.collecting and busy not in worker.keepalived_conns
+        assert worker.nr_conns == 1
+        # the event loop's next turn collects the request from it: registered for it, the bytes still there
+        assert worker.poller.get_key(busy_ours).data.func == worker._on_readable
+        assert busy_ours.recv(64, socket.MSG_PEEK).startswith(b"GET /api/health")
+        assert idle not in worker.keepalived_conns
+        busy_ours.close()
+
+
+def test_a_forced_murder_closes_every_kept_alive_connection(worker: HeadFirstWorker) -> None:
+    ours, theirs = socket.socketpair()
+    with theirs:
+        _kept_alive(worker, ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        worker.murder_keepalived(force=True)
+        assert ours.fileno() == -1 and worker.nr_conns == 0
