@@ -128,11 +128,23 @@ class HeadFirstWorker(ThreadWorker):
         # A kept-alive connection whose next request is already in its socket is served even past the keep-alive
         # time: a busy process can hold the event loop up for longer than that between the poller seeing the request
         # and this check, and closing then drops a request the client has sent (it sees a reset, not an answer).
-        if not force:
-            now = time.monotonic()
-            for conn in [c for c in self.keepalived_conns if c.timeout <= now and _has_bytes_waiting(c.sock)]:
-                self.on_client_socket_readable(conn, conn.sock)
-        super().murder_keepalived(force)
+        # (A TLS socket cannot be peeked at: gthread's own rule.)
+        if force or self.cfg.is_ssl:
+            super().murder_keepalived(force)
+            return
+        now = time.monotonic()
+        while self.keepalived_conns and self.keepalived_conns[0].timeout <= now:
+            conn = self.keepalived_conns[0]
+            if _has_bytes_waiting(conn.sock):
+                self.on_client_socket_readable(conn, conn.sock)  # takes it out of keepalived_conns
+                continue
+            self.keepalived_conns.popleft()
+            try:
+                self.poller.unregister(conn.sock)
+            except (OSError, KeyError, ValueError):
+                pass
+            self.nr_conns -= 1
+            conn.close()
 
     def murder_pending(self) -> None:
         super().murder_pending()
@@ -167,7 +179,7 @@ def _has_bytes_waiting(sock: socket.socket) -> bool:
     """Whether bytes from the client wait to be read on this non-blocking socket (not at its end)."""
     try:
         return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except OSError:  # BlockingIOError: nothing yet
+    except (OSError, ValueError):  # BlockingIOError: nothing yet; ValueError: a socket that cannot be peeked at
         return False
 
 
