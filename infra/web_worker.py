@@ -150,7 +150,33 @@ class HeadFirstWorker(ThreadWorker):
         super().murder_pending()
         now = time.monotonic()
         for conn in [c for c in self.collecting if c.deadline <= now or not self.alive]:
+            if self.alive and self._collect_waiting(conn):
+                continue  # it had arrived whole while the event loop was late: handed over
             self._drop(conn)
+
+    def _collect_waiting(self, conn: Any) -> bool:
+        """Read what waits in a collecting connection's socket, without blocking; hand the request over and say so
+        when it is whole (the drop at a deadline is for clients that did not send it in time, not for a late loop)."""
+        while True:
+            try:
+                data = conn.sock.recv(_READ_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                return False
+            if not data:
+                return False
+            conn.head += data
+            if len(conn.head) > MAX_HEAD_BYTES + BODY_BUFFER_BYTES:
+                break
+        state = self._state(conn)
+        if state == "refused":
+            return True  # answered 431 and dropped
+        if state != "whole":
+            return False
+        self._forget(conn)
+        self._hand_over(conn)
+        return True
 
     def _refuse(self, conn: Any) -> None:
         try:

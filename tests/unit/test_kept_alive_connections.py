@@ -8,6 +8,7 @@ import selectors
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
@@ -70,3 +71,28 @@ def test_a_forced_murder_closes_every_kept_alive_connection(worker: HeadFirstWor
         theirs.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         worker.murder_keepalived(force=True)
         assert ours.fileno() == -1 and worker.nr_conns == 0
+
+
+def test_a_request_that_arrived_whole_while_the_loop_was_late_is_handed_over_not_dropped_at_its_deadline(
+        worker: HeadFirstWorker) -> None:
+    handed: list[TConn] = []
+    worker.tpool = ThreadPoolExecutor(max_workers=1)
+    worker.handle = lambda conn: handed.append(conn)  # type: ignore[method-assign]  # the thread's part, not tested here
+    late_ours, late_theirs = socket.socketpair()
+    slow_ours, slow_theirs = socket.socketpair()
+    with late_theirs, slow_theirs:
+        for ours in (late_ours, slow_ours):
+            conn = TConn(worker.cfg, ours, ("127.0.0.1", 1), None)
+            worker.nr_conns += 1
+            worker.enqueue_req(conn)  # collected by the event loop
+            conn.deadline = time.monotonic() - 1.0
+        late_theirs.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        slow_theirs.sendall(b"GET /api/health HTTP/1.1\r\nHost:")  # still arriving at its deadline
+
+        worker.murder_pending()
+        worker.tpool.shutdown(wait=True)
+
+        assert [c.sock for c in handed] == [late_ours], "the request that had arrived whole was not served"
+        assert slow_ours.fileno() == -1 and slow_theirs.recv(1) == b""
+        assert worker.nr_conns == 1
+        late_ours.close()
