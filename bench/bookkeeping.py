@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from audio.analyze import ANALYSIS_VERSION  # noqa: E402
 from audio.musicnn import MODEL_NAME  # noqa: E402
-from bench.stack import config_for, embedded_services, task_workers  # noqa: E402
+from bench.stack import config_for, embedded_services, task_workers, vacuum  # noqa: E402
 from db import task_status as store  # noqa: E402
 from db.pool import Database  # noqa: E402
 from infra.connections import get_db, get_redis  # noqa: E402
@@ -195,11 +195,7 @@ def seed(db: Database, albums: int) -> float:
                                                     sha256)
                        VALUES ('music_library', %s, 'cosine', %s, %s, '[]', 0, 'bench')""",
                     (MODEL_NAME, DIMENSIONS, tracks))
-    with db.connection() as conn:  # VACUUM runs outside a transaction
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("VACUUM ANALYZE tracks, embeddings")
-        conn.autocommit = False
+    vacuum(db, "tracks, embeddings")
     return time.perf_counter() - started
 
 

@@ -45,7 +45,7 @@ from rq import Worker  # noqa: E402
 
 from bench.map import library_chunks, tag_json  # noqa: E402
 from bench.similarity import load_library  # noqa: E402
-from bench.stack import config_for, embedded_services, task_workers  # noqa: E402
+from bench.stack import config_for, embedded_services, task_workers, vacuum  # noqa: E402
 from db import playlist_matching as match_store  # noqa: E402
 from db import task_status as store  # noqa: E402
 from db.pool import Database  # noqa: E402
@@ -78,11 +78,7 @@ def seed(db: Database, n: int, new: int, *, playlists: int, members: int) -> tup
         match_store.save_user_playlist(db, playlist_id=f"bench-{number:02d}", name=f"Bench {number:02d}",
                                        item_ids=ids, content_hash=membership_hash(ids), generated=False)
         chosen.append(ids)
-    with db.connection() as conn:  # VACUUM runs outside a transaction; a library of this size is vacuumed
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("VACUUM ANALYZE tracks, embeddings")
-        conn.autocommit = False
+    vacuum(db, "tracks, embeddings")
     return time.perf_counter() - started, chosen
 
 

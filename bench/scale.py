@@ -56,6 +56,7 @@ from bench.stack import (  # noqa: E402
     embedded_services,
     start_web_server,
     stop_web_server,
+    vacuum,
     wait_for_caches,
     wait_for_index,
 )
@@ -139,11 +140,7 @@ def load(db: Database, n: int) -> tuple[list[str], np.ndarray, float]:
         ids += load_library(db, part, rng, start=start, tags=lambda i, s=start: tag_json(int(labels[s + i]), rng))
     # A library this size has long been vacuumed: without this, autovacuum works through the million new rows during
     # the measurements that follow (a run on 2026-12-07 measured its searches beside it).
-    with db.connection() as conn:  # VACUUM runs outside a transaction
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("VACUUM ANALYZE tracks, track_names, track_search, embeddings")
-        conn.autocommit = False
+    vacuum(db, "tracks, track_names, track_search, embeddings")
     return ids, vectors, time.perf_counter() - started
 
 

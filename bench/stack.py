@@ -106,6 +106,16 @@ def wait_for_caches(base: str, *, timeout: float = 3600.0) -> tuple[float, dict[
     return seconds, dict(block["caches"])
 
 
+def vacuum(db: Database, tables: str) -> None:
+    """VACUUM ANALYZE `tables` (a comma-separated list): a bench's freshly loaded library as a long-used one is, with
+    no autovacuum left to run through the measurements. VACUUM runs outside a transaction."""
+    with db.connection() as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"VACUUM ANALYZE {tables}")
+        conn.autocommit = False
+
+
 def stop_web_server(web: subprocess.Popen[bytes] | None) -> None:
     if web is not None and web.poll() is None:
         os.killpg(web.pid, signal.SIGTERM)

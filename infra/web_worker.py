@@ -82,10 +82,16 @@ class HeadFirstWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.head += data
+        self._hand_over_if_whole(conn)
+
+    def _hand_over_if_whole(self, conn: Any) -> bool:
+        """Hand the collected request to a thread when it is whole; whether it left the collecting connections (handed
+        over, or refused as too large)."""
         state = self._state(conn)
         if state == "whole":
             self._forget(conn)
             self._hand_over(conn)
+        return state != "more"
 
     def _state(self, conn: Any) -> str:
         """"whole" when the collected bytes hold a whole head and a body up to BODY_BUFFER_BYTES (or the head of a
@@ -169,14 +175,7 @@ class HeadFirstWorker(ThreadWorker):
             conn.head += data
             if len(conn.head) > MAX_HEAD_BYTES + BODY_BUFFER_BYTES:
                 break
-        state = self._state(conn)
-        if state == "refused":
-            return True  # answered 431 and dropped
-        if state != "whole":
-            return False
-        self._forget(conn)
-        self._hand_over(conn)
-        return True
+        return self._hand_over_if_whole(conn)
 
     def _refuse(self, conn: Any) -> None:
         try:
@@ -205,7 +204,7 @@ def _has_bytes_waiting(sock: socket.socket) -> bool:
     """Whether bytes from the client wait to be read on this non-blocking socket (not at its end)."""
     try:
         return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except (OSError, ValueError):  # BlockingIOError: nothing yet; ValueError: a socket that cannot be peeked at
+    except OSError:  # BlockingIOError: nothing yet
         return False
 
 
