@@ -35,6 +35,7 @@ IO_TIMEOUT_SECONDS = 30
 MAX_HEAD_BYTES = 64 * 1024
 BODY_BUFFER_BYTES = 1024 * 1024
 MIN_BODY_BYTES_PER_SECOND = 8 * 1024  # far below any real upload, far above a drip
+STOP_LINGER_SECONDS = 2.0  # a stopping worker still collects a request for this long (gthread's kept-alive linger)
 _READ_BYTES = 64 * 1024
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$")
@@ -47,6 +48,7 @@ class HeadFirstWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.collecting: deque[Any] = deque()  # connections whose request is still arriving, oldest first
+        self.stop_deadline: float | None = None  # set when the worker starts to stop
 
     def enqueue_req(self, conn: Any) -> None:
         if self.cfg.is_ssl:
@@ -155,8 +157,15 @@ class HeadFirstWorker(ThreadWorker):
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
-        for conn in [c for c in self.collecting if c.deadline <= now or not self.alive]:
-            if self.alive and self._collect_waiting(conn):
+        if not self.alive:
+            # Stopping: a request still arriving gets what gthread gives a kept-alive connection, a short linger (it is
+            # answered, with "Connection: close"), not a reset the moment the worker is told to stop.
+            if self.stop_deadline is None:
+                self.stop_deadline = now + STOP_LINGER_SECONDS
+            for conn in self.collecting:
+                conn.deadline = min(conn.deadline, self.stop_deadline)
+        for conn in [c for c in self.collecting if c.deadline <= now]:
+            if self._collect_waiting(conn):
                 continue  # it had arrived whole while the event loop was late: handed over
             self._drop(conn)
 

@@ -7,6 +7,7 @@ import os
 import selectors
 import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -16,7 +17,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import TConn
 
-from infra.web_worker import HeadFirstWorker
+from infra.web_worker import STOP_LINGER_SECONDS, HeadFirstWorker
 
 
 @pytest.fixture
@@ -96,3 +97,35 @@ def test_a_request_that_arrived_whole_while_the_loop_was_late_is_handed_over_not
         assert slow_ours.fileno() == -1 and slow_theirs.recv(1) == b""
         assert worker.nr_conns == 1
         late_ours.close()
+
+
+def test_a_stopping_worker_still_collects_a_request_for_a_short_linger_then_drops_what_did_not_arrive(
+        worker: HeadFirstWorker) -> None:
+    handed: list[TConn] = []
+    worker.tpool = ThreadPoolExecutor(max_workers=1)
+    worker.handle = lambda conn: handed.append(conn)  # type: ignore[method-assign]  # the thread's part, not tested here
+    arriving_ours, arriving_theirs = socket.socketpair()
+    silent_ours, silent_theirs = socket.socketpair()
+    with arriving_theirs, silent_theirs:
+        conns = []
+        for ours in (arriving_ours, silent_ours):
+            conn = TConn(worker.cfg, ours, ("127.0.0.1", 1), None)
+            worker.nr_conns += 1
+            worker.enqueue_req(conn)  # collected by the event loop, its head deadline seconds away
+            conns.append(conn)
+        worker.alive = False  # told to stop
+
+        worker.murder_pending()
+
+        assert worker.collecting == deque(conns), "a stopping worker dropped requests still arriving at once"
+        assert all(c.deadline <= time.monotonic() + STOP_LINGER_SECONDS for c in conns)
+        arriving_theirs.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        for conn in conns:
+            conn.deadline = time.monotonic() - 0.01  # the linger has passed
+        worker.murder_pending()
+        worker.tpool.shutdown(wait=True)
+
+        assert [c.sock for c in handed] == [arriving_ours], "the request that arrived during the linger was dropped"
+        assert silent_ours.fileno() == -1 and silent_theirs.recv(1) == b""
+        assert not worker.collecting and worker.nr_conns == 1
+        arriving_ours.close()
