@@ -194,20 +194,29 @@ class SemanticHit:
     because: list[tuple[str, float]] = field(default_factory=list)  # (concept, the track's percentile 0..1)
 
 
+def concept_texts(concepts: Sequence[Concept]) -> list[str]:
+    """Every wording of the concepts (description, then the alternatives), in order: what the engine embeds."""
+    return [text for c in concepts for text in (c.description, *c.also)]
+
+
 class TextSearchEngine:
-    """Ranks the rows of a ConceptScores by a query. `encode` embeds texts; the concepts are embedded once."""
+    """Ranks the rows of a ConceptScores by a query. `encode` embeds texts; the concepts are embedded once, or
+    `text_vectors` are theirs already (what `encode` gave for `concept_texts(concepts)` earlier)."""
 
     def __init__(self, encode: Encoder, concepts: Sequence[Concept], *, top_concepts: int = 6,
-                 temperature: float = 0.08, spread: float = 0.15, min_similarity: float = MIN_SIMILARITY) -> None:
+                 temperature: float = 0.08, spread: float = 0.15, min_similarity: float = MIN_SIMILARITY,
+                 text_vectors: np.ndarray | None = None) -> None:
         self.encode = encode
         self.concepts = tuple(concepts)
         self.top_concepts = top_concepts
         self.min_similarity = min_similarity
         self.temperature = temperature
         self.spread = spread
-        texts = [(i, text) for i, c in enumerate(self.concepts) for text in (c.description, *c.also)]
-        self._text_concept = np.array([i for i, _ in texts], dtype=np.int64)
-        self.text_vectors = encode([text for _, text in texts])
+        self._text_concept = np.array([i for i, c in enumerate(self.concepts) for _ in (c.description, *c.also)],
+                                      dtype=np.int64)
+        if text_vectors is not None and len(text_vectors) != len(self._text_concept):
+            raise DiscoveryError(None, "the text vectors given are not those of these concepts")
+        self.text_vectors = encode(concept_texts(self.concepts)) if text_vectors is None else text_vectors
 
     def _similarity(self, query_vector: np.ndarray) -> np.ndarray:
         by_text = self.text_vectors @ np.asarray(query_vector, dtype=np.float32)

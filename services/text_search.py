@@ -246,8 +246,23 @@ def suggested_queries(find: Callable[[str, int], set[int]], *, count: int = 8, t
     return [query for query, _ in kept]
 
 
+# The concepts' text vectors by model file (path, size, mtime): embedding the ~80 wordings costs seconds of CPU, and
+# the model is loaded again after every idle unload; the vectors (~130 KB) are kept for the process's life.
+_concept_vectors: dict[tuple[str, int, int], np.ndarray] = {}
+_concept_vectors_lock = threading.Lock()
+
+
 def concept_engine_loader(model_dir: Path) -> Callable[[], TextSearchEngine]:
-    return lambda: TextSearchEngine(SentenceEncoder(model_dir).encode, CONCEPTS)
+    def load() -> TextSearchEngine:
+        encoder = SentenceEncoder(model_dir)  # raises DiscoveryError when the model's files are missing
+        weights = (model_dir / "model.safetensors").stat()
+        key = (str(model_dir.resolve()), weights.st_size, weights.st_mtime_ns)
+        with _concept_vectors_lock:
+            engine = TextSearchEngine(encoder.encode, CONCEPTS, text_vectors=_concept_vectors.get(key))
+            _concept_vectors[key] = engine.text_vectors
+        return engine
+
+    return load
 
 
 def text_model_for(config: Config) -> TextModel:

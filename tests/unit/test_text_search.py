@@ -10,8 +10,9 @@ import pytest
 from audio.moods import MOODS
 from audio.musicnn import MSD_TAGS
 from discovery.sentence_encoder import SentenceEncoder
-from discovery.text_search import TextSearchEngine, build_concepts, concept_scores
+from discovery.text_search import TextSearchEngine, build_concepts, concept_scores, concept_texts
 from discovery.types import DiscoveryError
+from services.text_search import concept_engine_loader
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -22,8 +23,10 @@ def encoder() -> SentenceEncoder:
 
 
 @pytest.fixture(scope="module")
-def engine(encoder: SentenceEncoder) -> TextSearchEngine:
-    return TextSearchEngine(encoder.encode, build_concepts(MSD_TAGS, MOODS))
+def engine() -> TextSearchEngine:
+    made = concept_engine_loader(MODELS / "minilm")()  # as the web process loads it: the concepts of the analysis
+    assert made.concepts == build_concepts(MSD_TAGS, MOODS)
+    return made
 
 
 def test_the_numpy_encoder_matches_transformers(encoder):
@@ -38,6 +41,20 @@ def test_the_numpy_encoder_matches_transformers(encoder):
 def test_a_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(DiscoveryError, match="fetch_text_model.py"):
         SentenceEncoder(tmp_path)
+
+
+def test_a_text_model_loaded_again_reuses_its_concept_vectors(engine):
+    again = concept_engine_loader(MODELS / "minilm")()  # loaded again, as after an idle unload
+    assert again.text_vectors is engine.text_vectors, "the concept wordings were embedded again"
+    assert again.encode is not engine.encode  # a new encoder all the same (the old one's weights were let go)
+
+
+def test_text_vectors_of_other_concepts_are_refused(encoder):
+    concepts = build_concepts(["jazz", "rock"], ["sad"])
+    vectors = encoder.encode(concept_texts(concepts))
+    assert TextSearchEngine(encoder.encode, concepts, text_vectors=vectors).text_vectors is vectors
+    with pytest.raises(DiscoveryError, match="not those of these concepts"):
+        TextSearchEngine(encoder.encode, concepts[:2], text_vectors=vectors)
 
 
 @pytest.mark.parametrize(("query", "meant"), [
