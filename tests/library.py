@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,17 +62,40 @@ GENRES = ("Rock", "Jazz; Blues", "Electronic")
 
 def make_library(root: Path, *, albums: int = 3, tracks_per_album: int = 3, seconds: float = 12.0) -> list[Path]:
     """`albums` folders of `tracks_per_album` tracks in mixed formats, album a's genre GENRES[a % 3] (WAV files
-    carry no tags); returns the file paths."""
-    formats = [".flac", ".ogg", ".mp3", ".wav"]
+    carry no tags); returns the file paths. Each shape is written once per test process and copied afterwards (the
+    same audio and tags: the signal is seeded), its files dated afresh."""
+    shape = (albums, tracks_per_album, float(seconds))
+    if shape not in _written:
+        folder = Path(tempfile.mkdtemp(prefix="audiomuse-test-library-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _write_library(folder, *shape)
+        _written[shape] = folder
+    written = _written[shape]
     paths = []
     base_time = time.time() - 86400
     for a in range(albums):
         for t in range(tracks_per_album):
-            samples = rhythmic_piece(bpm=90 + 15 * a + 5 * t, seconds=seconds, root_hz=196 + 20 * t, seed=a * 10 + t)
-            suffix = formats[(a + t) % len(formats)]
-            path = root / f"Artist {a}" / f"Album {a}" / f"{t + 1:02d} Song {a}-{t}{suffix}"
-            paths.append(write_track(path, samples, title=f"Song {a}-{t}", artist=f"Artist {a}",
-                                     album=f"Album {a}", track_number=t + 1, genre=GENRES[a % len(GENRES)]))
+            relative = _track_path(a, t)
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(written / relative, path)
             # Later albums are newer by whole minutes, whatever the file system's timestamp resolution.
             os.utime(path, (base_time + 60 * a, base_time + 60 * a))
+            paths.append(path)
     return paths
+
+
+_written: dict[tuple[int, int, float], Path] = {}
+_FORMATS = (".flac", ".ogg", ".mp3", ".wav")
+
+
+def _track_path(a: int, t: int) -> Path:
+    return Path(f"Artist {a}") / f"Album {a}" / f"{t + 1:02d} Song {a}-{t}{_FORMATS[(a + t) % len(_FORMATS)]}"
+
+
+def _write_library(root: Path, albums: int, tracks_per_album: int, seconds: float) -> None:
+    for a in range(albums):
+        for t in range(tracks_per_album):
+            samples = rhythmic_piece(bpm=90 + 15 * a + 5 * t, seconds=seconds, root_hz=196 + 20 * t, seed=a * 10 + t)
+            write_track(root / _track_path(a, t), samples, title=f"Song {a}-{t}", artist=f"Artist {a}",
+                        album=f"Album {a}", track_number=t + 1, genre=GENRES[a % len(GENRES)])
