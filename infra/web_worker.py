@@ -48,7 +48,6 @@ class HeadFirstWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.collecting: deque[Any] = deque()  # connections whose request is still arriving, oldest first
-        self.stop_deadline: float | None = None  # set when the worker starts to stop
 
     def enqueue_req(self, conn: Any) -> None:
         if self.cfg.is_ssl:
@@ -64,6 +63,7 @@ class HeadFirstWorker(ThreadWorker):
         conn.head = bytearray(parser.unreader.take_buffered() if parser is not None else b"")
         conn.deadline = time.monotonic() + HEAD_TIMEOUT_SECONDS
         conn.body_deadline_set = False
+        conn.linger_until = None  # set once the worker is stopping
         state = self._state(conn)
         if state == "whole":
             self._hand_over(conn)
@@ -159,11 +159,12 @@ class HeadFirstWorker(ThreadWorker):
         now = time.monotonic()
         if not self.alive:
             # Stopping: a request still arriving gets what gthread gives a kept-alive connection, a short linger (it is
-            # answered, with "Connection: close"), not a reset the moment the worker is told to stop.
-            if self.stop_deadline is None:
-                self.stop_deadline = now + STOP_LINGER_SECONDS
+            # answered, with "Connection: close"), not a reset the moment the worker is told to stop. Each connection
+            # gets its own, counted from when it is first seen here (a kept-alive one may start a request later).
             for conn in self.collecting:
-                conn.deadline = min(conn.deadline, self.stop_deadline)
+                if conn.linger_until is None:
+                    conn.linger_until = now + STOP_LINGER_SECONDS
+                conn.deadline = min(conn.deadline, conn.linger_until)
         for conn in [c for c in self.collecting if c.deadline <= now]:
             if self._collect_waiting(conn):
                 continue  # it had arrived whole while the event loop was late: handed over

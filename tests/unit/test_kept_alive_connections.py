@@ -17,6 +17,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import TConn
 
+from infra import web_worker
 from infra.web_worker import STOP_LINGER_SECONDS, HeadFirstWorker
 
 
@@ -129,3 +130,28 @@ def test_a_stopping_worker_still_collects_a_request_for_a_short_linger_then_drop
         assert silent_ours.fileno() == -1 and silent_theirs.recv(1) == b""
         assert not worker.collecting and worker.nr_conns == 1
         arriving_ours.close()
+
+
+def test_a_connection_that_starts_a_request_after_the_stop_gets_its_own_linger(
+        worker: HeadFirstWorker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web_worker, "STOP_LINGER_SECONDS", 0.2)
+    early_ours, early_theirs = socket.socketpair()
+    late_ours, late_theirs = socket.socketpair()
+    with early_theirs, late_theirs:
+        early = TConn(worker.cfg, early_ours, ("127.0.0.1", 1), None)
+        worker.nr_conns += 1
+        worker.enqueue_req(early)
+        worker.alive = False
+        worker.murder_pending()  # the early connection's linger starts
+        time.sleep(0.3)
+        # e.g. a kept-alive connection whose client begins its next request now
+        late = TConn(worker.cfg, late_ours, ("127.0.0.1", 1), None)
+        worker.nr_conns += 1
+        worker.enqueue_req(late)
+
+        worker.murder_pending()
+
+        assert early_ours.fileno() == -1, "a connection was kept past its linger"
+        assert worker.collecting == deque([late]), "a request begun after the stop was dropped with the early ones"
+        assert time.monotonic() < late.deadline <= time.monotonic() + 0.2
+        late_ours.close()

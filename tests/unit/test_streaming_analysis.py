@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio import features, melspec, stft
+from audio import analyze, features, melspec, stft
 from audio.analyze import analyze_chunks, analyze_parts, analyze_parts_of_chunks, analyze_samples
 from audio.musicnn import MusicnnModel
 from config import PROJECT_ROOT
@@ -43,8 +43,12 @@ def test_the_band_power_of_a_signal_in_chunks_is_that_of_the_whole(n_samples, n_
             np.testing.assert_array_equal(np.concatenate([p[k] for p in pieces]), expected)
 
 
-def test_the_analysis_of_a_signal_in_chunks_is_that_of_the_whole(model: MusicnnModel):
+def test_the_analysis_of_a_signal_in_chunks_is_that_of_the_whole(model: MusicnnModel, monkeypatch):
+    # a feed is measured in pieces of FEED_SAMPLES: made shorter than this signal (and than one of its cuts), so that
+    # the whole signal and the cut [len(y) - 1, 1] cross a piece boundary inside the measures, as a long track does
+    monkeypatch.setattr(analyze, "FEED_SAMPLES", 1 << 19)
     y = rhythmic_piece(bpm=124, seconds=50, root_hz=196, seed=4, sr=16000)
+    assert len(y) > analyze.FEED_SAMPLES > 16000 * 20
     whole = analyze_samples(y, model=model)
     # the same network on the whole signal's log-mel patches, and the features of the whole signal, measured apart
     direct = model.predict(melspec.patches(melspec.log_mel(y)))
