@@ -43,6 +43,22 @@ def _kept_alive(worker: HeadFirstWorker, ours: socket.socket) -> TConn:
     return conn
 
 
+def _collecting(worker: HeadFirstWorker, ours: socket.socket) -> TConn:
+    """A new connection on `ours`, its request being collected by the worker's event loop."""
+    conn = TConn(worker.cfg, ours, ("127.0.0.1", 1), None)
+    worker.nr_conns += 1
+    worker.enqueue_req(conn)
+    return conn
+
+
+def _record_handed(worker: HeadFirstWorker) -> list[TConn]:
+    """The connections the worker hands to a thread from now on (the thread's part, not tested here)."""
+    handed: list[TConn] = []
+    worker.tpool = ThreadPoolExecutor(max_workers=1)
+    worker.handle = lambda conn: handed.append(conn)  # type: ignore[method-assign]
+    return handed
+
+
 def test_an_expired_kept_alive_connection_with_a_request_waiting_is_served_and_an_idle_one_closed(
         worker: HeadFirstWorker) -> None:
     busy_ours, busy_theirs = socket.socketpair()
@@ -77,17 +93,12 @@ def test_a_forced_murder_closes_every_kept_alive_connection(worker: HeadFirstWor
 
 def test_a_request_that_arrived_whole_while_the_loop_was_late_is_handed_over_not_dropped_at_its_deadline(
         worker: HeadFirstWorker) -> None:
-    handed: list[TConn] = []
-    worker.tpool = ThreadPoolExecutor(max_workers=1)
-    worker.handle = lambda conn: handed.append(conn)  # type: ignore[method-assign]  # the thread's part, not tested here
+    handed = _record_handed(worker)
     late_ours, late_theirs = socket.socketpair()
     slow_ours, slow_theirs = socket.socketpair()
     with late_theirs, slow_theirs:
         for ours in (late_ours, slow_ours):
-            conn = TConn(worker.cfg, ours, ("127.0.0.1", 1), None)
-            worker.nr_conns += 1
-            worker.enqueue_req(conn)  # collected by the event loop
-            conn.deadline = time.monotonic() - 1.0
+            _collecting(worker, ours).deadline = time.monotonic() - 1.0
         late_theirs.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
         slow_theirs.sendall(b"GET /api/health HTTP/1.1\r\nHost:")  # still arriving at its deadline
 
@@ -102,18 +113,11 @@ def test_a_request_that_arrived_whole_while_the_loop_was_late_is_handed_over_not
 
 def test_a_stopping_worker_still_collects_a_request_for_a_short_linger_then_drops_what_did_not_arrive(
         worker: HeadFirstWorker) -> None:
-    handed: list[TConn] = []
-    worker.tpool = ThreadPoolExecutor(max_workers=1)
-    worker.handle = lambda conn: handed.append(conn)  # type: ignore[method-assign]  # the thread's part, not tested here
+    handed = _record_handed(worker)
     arriving_ours, arriving_theirs = socket.socketpair()
     silent_ours, silent_theirs = socket.socketpair()
     with arriving_theirs, silent_theirs:
-        conns = []
-        for ours in (arriving_ours, silent_ours):
-            conn = TConn(worker.cfg, ours, ("127.0.0.1", 1), None)
-            worker.nr_conns += 1
-            worker.enqueue_req(conn)  # collected by the event loop, its head deadline seconds away
-            conns.append(conn)
+        conns = [_collecting(worker, ours) for ours in (arriving_ours, silent_ours)]  # head deadlines seconds away
         worker.alive = False  # told to stop
 
         worker.murder_pending()
@@ -138,16 +142,12 @@ def test_a_connection_that_starts_a_request_after_the_stop_gets_its_own_linger(
     early_ours, early_theirs = socket.socketpair()
     late_ours, late_theirs = socket.socketpair()
     with early_theirs, late_theirs:
-        early = TConn(worker.cfg, early_ours, ("127.0.0.1", 1), None)
-        worker.nr_conns += 1
-        worker.enqueue_req(early)
+        _collecting(worker, early_ours)
         worker.alive = False
         worker.murder_pending()  # the early connection's linger starts
         time.sleep(0.3)
         # e.g. a kept-alive connection whose client begins its next request now
-        late = TConn(worker.cfg, late_ours, ("127.0.0.1", 1), None)
-        worker.nr_conns += 1
-        worker.enqueue_req(late)
+        late = _collecting(worker, late_ours)
 
         worker.murder_pending()
 
