@@ -246,8 +246,9 @@ def suggested_queries(find: Callable[[str, int], set[int]], *, count: int = 8, t
     return [query for query, _ in kept]
 
 
-# The concepts' text vectors by model file (path, size, mtime): embedding the ~80 wordings costs seconds of CPU, and
-# the model is loaded again after every idle unload; the vectors (~130 KB) are kept for the process's life.
+# The concepts' text vectors by model file (path, size, mtime): embedding the 84 wordings costs ~0.7 s of CPU
+# (more on a busy box), and the model is loaded again after every idle unload; the vectors (~130 KB) are kept
+# for the process's life.
 _concept_vectors: dict[tuple[str, int, int], np.ndarray] = {}
 _concept_vectors_lock = threading.Lock()
 
