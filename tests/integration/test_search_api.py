@@ -11,6 +11,7 @@ import pytest
 
 from app import serve
 from audio.musicnn import MODEL_NAME, MSD_TAGS
+from db import search_terms
 from db.search import keyword_hits, trigram_available
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
@@ -77,8 +78,9 @@ def test_keyword_ranking_is_postgresql_full_text_and_says_whether_trigrams_are_u
 
 
 def test_the_keyword_table_follows_the_tracks(site, db):
-    """Keyword search ranks the narrow copy of the documents (track_search, migration 0024), kept by a trigger: a
-    renamed track, new tags, a track no longer analysed and a deleted one are followed."""
+    """Keyword search ranks the narrow copy of the documents (track_search, migration 0024) and its words (migration
+    0035), kept by triggers: a renamed track, new tags, a track no longer analysed, a deleted one and an emptied
+    table are followed."""
     def found(q: str) -> set[str]:
         return {h.item_id for h in keyword_hits(db, q, limit=50, trigram=False)}
 
@@ -97,6 +99,17 @@ def test_the_keyword_table_follows_the_tracks(site, db):
                                     (SELECT count(*) FROM tracks t JOIN track_search s USING (item_id)
                                       WHERE s.search_document IS DISTINCT FROM t.search_document) AS differing""")
     assert counts["documents"] == counts["analysed"] == len(LIBRARY) - 1 and counts["differing"] == 0
+    # the rank-ordered word table (migration 0035) holds each word of each document once, with its rank there
+    terms = db.fetch_one("""WITH expected AS (SELECT u.lexeme, search_term_rank(u.weights) AS rank, s.item_id
+                                                FROM track_search s CROSS JOIN LATERAL unnest(s.search_document) AS u)
+                            SELECT (SELECT count(*) FROM track_search_terms) AS terms,
+                                   (SELECT count(*) FROM expected) AS expected,
+                                   (SELECT count(*) FROM (SELECT * FROM expected EXCEPT ALL
+                                                          SELECT lexeme, rank, item_id FROM track_search_terms) AS d)
+                                       AS missing""")
+    assert terms["terms"] == terms["expected"] > 0 and terms["missing"] == 0, terms
+    db.execute("TRUNCATE tracks CASCADE")
+    assert db.fetch_one("SELECT count(*) AS n FROM track_search_terms")["n"] == 0
 
 
 def test_trigram_fuzzy_names_where_pg_trgm_is_installed(site, db):
@@ -253,18 +266,8 @@ def test_words_the_engine_does_not_understand_find_no_song_that_sounds_like_them
 def test_the_keyword_rank_is_ts_rank_cd_of_the_whole_or_query(db):
     """keyword_hits sums each word's ts_rank_cd (db/search.py): the same order and scores as ts_rank_cd of the
     OR-query, which it replaced for speed, over documents where words repeat across the title, artist, album, tags
-    and genres; with pg_trgm (where installed) plus half the name similarity, as before."""
-    rng = np.random.default_rng(12)
-    words = ["jazz", "night", "dance", "blue", "rain", "electronic", "smooth", "club"]
-    tag_names = ["jazz", "smooth jazz", "dance", "electronic", "ambient", "blues"]
-    for i in range(150):
-        title = " ".join(rng.choice(words, size=rng.integers(1, 4)))
-        artist = " ".join(rng.choice(words, size=rng.integers(1, 3)))
-        insert_track(db, item_id=f"k{i:03d}", title=title.title(), artist=artist.title(), vector=rng.normal(size=8))
-        tags = {str(t): round(float(rng.uniform(0.05, 0.95)), 2) for t in rng.choice(tag_names, size=3, replace=False)}
-        genres = list(rng.choice(["Jazz", "Dance", "Club Jazz", "Rock"], size=rng.integers(0, 3), replace=False))
-        db.execute("UPDATE tracks SET tags = %s, genres = %s, album = %s WHERE item_id = %s",
-                   (json.dumps(tags), genres, str(rng.choice(["Blue Night", "Dance Club", "Rain"])), f"k{i:03d}"))
+    and genres; with pg_trgm (where installed) plus half the name similarity where the name is a match."""
+    words = _library_of_repeated_words(db)
     trigram = trigram_available(db)
     for query in ["jazz", "smooth jazz", "blue night dance", "dance dance club", "electronic rain jazz smooth",
                   "the", "zzqx", " ".join(words + ["ambient", "blues"])]:  # the last: past SUMMED_WORDS
@@ -280,12 +283,44 @@ def test_the_keyword_rank_is_ts_rank_cd_of_the_whole_or_query(db):
         if trigram and or_query:
             with db.transaction() as cur:
                 cur.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.45")
-                cur.execute("""SELECT item_id, ts_rank_cd(search_document, %(q)s::tsquery, 32) AS f,
-                                      word_similarity(%(raw)s, lower(title || ' ' || artist)) AS w
-                                 FROM tracks WHERE analyzed_at IS NOT NULL AND (search_document @@ %(q)s::tsquery
-                                       OR %(raw)s <%% lower(title || ' ' || artist))
-                                ORDER BY ts_rank_cd(search_document, %(q)s::tsquery, 32)
-                                       + 0.5 * word_similarity(%(raw)s, lower(title || ' ' || artist)) DESC, item_id
-                                LIMIT 40""", {"q": or_query, "raw": query})
+                cur.execute("""SELECT item_id, f, w FROM (
+                                   SELECT item_id, ts_rank_cd(search_document, %(q)s::tsquery, 32) AS f,
+                                          CASE WHEN %(raw)s <%% lower(title || ' ' || artist)
+                                               THEN word_similarity(%(raw)s, lower(title || ' ' || artist)) ELSE 0
+                                          END AS w
+                                     FROM tracks WHERE analyzed_at IS NOT NULL AND (search_document @@ %(q)s::tsquery
+                                           OR %(raw)s <%% lower(title || ' ' || artist))) AS m
+                                ORDER BY f + 0.5 * w DESC, item_id LIMIT 40""", {"q": or_query, "raw": query})
                 with_names = [(r["item_id"], round(float(r["f"]) + 0.5 * float(r["w"]), 6)) for r in cur.fetchall()]
             assert [(h.item_id, h.score) for h in keyword_hits(db, query, limit=40, trigram=True)] == with_names, query
+
+
+def _library_of_repeated_words(db: Any) -> list[str]:
+    """150 analysed tracks whose titles, artists, albums, tags and genres repeat a few words; the words."""
+    rng = np.random.default_rng(12)
+    words = ["jazz", "night", "dance", "blue", "rain", "electronic", "smooth", "club"]
+    tag_names = ["jazz", "smooth jazz", "dance", "electronic", "ambient", "blues"]
+    for i in range(150):
+        title = " ".join(rng.choice(words, size=rng.integers(1, 4)))
+        artist = " ".join(rng.choice(words, size=rng.integers(1, 3)))
+        insert_track(db, item_id=f"k{i:03d}", title=title.title(), artist=artist.title(), vector=rng.normal(size=8))
+        tags = {str(t): round(float(rng.uniform(0.05, 0.95)), 2) for t in rng.choice(tag_names, size=3, replace=False)}
+        genres = list(rng.choice(["Jazz", "Dance", "Club Jazz", "Rock"], size=rng.integers(0, 3), replace=False))
+        db.execute("UPDATE tracks SET tags = %s, genres = %s, album = %s WHERE item_id = %s",
+                   (json.dumps(tags), genres, str(rng.choice(["Blue Night", "Dance Club", "Rain"])), f"k{i:03d}"))
+    return words
+
+
+def test_the_word_table_reads_classes_of_rank_as_adding_up_every_list_would(db, monkeypatch):
+    """db/search_terms.py reads the best documents class by class (a value per word) and stops when the page is
+    full; adding up every list of the words (its fallback past MAX_CLASSES) gives the same page, ties included."""
+    _library_of_repeated_words(db)
+    added_up_sql = search_terms._ADDED_UP
+    for query in [["jazz", "night"], ["club", "smooth"], ["ambient", "blue", "night"], ["night", "zzqx"],
+                  ["ambient", "blue"]]:  # 103, 149, 175, 7 and 21 classes in this library
+        for limit in (1, 7, 40, 500):
+            added_up = [(r["item_id"], float(r["rank"])) for r in db.fetch_all(added_up_sql, (query, limit))]
+            with monkeypatch.context() as patched:  # the classes are read, not the fallback
+                patched.setattr(search_terms, "_ADDED_UP", "SELECT 'the fallback was used'")
+                assert search_terms.best_by_words(db, query, limit) == added_up, (query, limit)
+            assert len(added_up) == limit or limit == 500, (query, limit)
