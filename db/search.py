@@ -86,11 +86,16 @@ def keyword_hits(db: Database, text: str, *, limit: int, trigram: bool) -> list[
             cur.execute(sql, params)
             rows = [dict(r) for r in cur.fetchall()]
     else:
-        # fulltext as PostgreSQL's real of rank / (rank + 1)
-        rows = [{"item_id": item_id, "fulltext": float(np.float32(rank / (rank + 1))), "trigram": 0.0}
+        rows = [{"item_id": item_id, "fulltext": as_read_from_real(rank / (rank + 1)), "trigram": 0.0}
                 for item_id, rank in best_by_words(db, lexemes, limit)]
     return [KeywordHit(r["item_id"], round(float(r["fulltext"]) + TRIGRAM_WEIGHT * float(r["trigram"]), 6),
                        float(r["fulltext"]), float(r["trigram"])) for r in rows]
+
+
+def as_read_from_real(value: float) -> float:
+    """`value` as it reads back from a PostgreSQL real: rounded to float4, then its shortest decimal form (what the
+    server sends), so the scores equal those of the trigram path, which PostgreSQL computes."""
+    return float(str(np.float32(value)))
 
 
 def facet_rows(db: Database, item_ids: list[str], *, batch: int = 5000) -> Iterator[tuple[Any, ...]]:

@@ -39,25 +39,31 @@ _VALUES = """WITH RECURSIVE v AS (
 
 def best_by_words(db: Database, lexemes: list[str], limit: int) -> list[tuple[str, float]]:
     """(item_id, rank) of the best `limit` analysed tracks for the OR of `lexemes`, best first, ties by item id;
-    the rank is rounded to 4 decimals as db/search.py's."""
+    the rank is rounded to 4 decimals as db/search.py's. The values and the classes are read in one snapshot."""
+    lexemes = list(dict.fromkeys(lexemes))
     if not lexemes or limit <= 0:
         return []
-    if len(lexemes) == 1:
-        return [(r["item_id"], float(r["rank"])) for r in db.fetch_all(_ONE_WORD, (lexemes[0], limit))]
-    values: dict[str, list[float]] = defaultdict(list)
-    for row in db.fetch_all(_VALUES, (lexemes,)):
-        values[row["lexeme"]].append(float(row["rank"]))
-    words = sorted(values)
-    if math.prod(len(values[w]) + 1 for w in words) - 1 > MAX_CLASSES:
-        return [(r["item_id"], float(r["rank"])) for r in db.fetch_all(_ADDED_UP, (words, limit))]
-    classes = _classes_by_rank(words, values)
-    found: list[tuple[str, float]] = []
-    for rank in sorted(classes, reverse=True):
-        sql, params = _class_query(words, values, classes[rank], limit - len(found))
-        found += [(r["item_id"], rank) for r in db.fetch_all(sql, params)]
-        if len(found) >= limit:
-            break
-    return found
+    with db.rolled_back() as cur:  # read only
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if len(lexemes) == 1:
+            cur.execute(_ONE_WORD, (lexemes[0], limit))
+            return [(r["item_id"], float(r["rank"])) for r in cur.fetchall()]
+        cur.execute(_VALUES, (lexemes,))
+        values: dict[str, list[float]] = defaultdict(list)
+        for row in cur.fetchall():
+            values[row["lexeme"]].append(float(row["rank"]))
+        words = sorted(values)
+        if math.prod(len(values[w]) + 1 for w in words) - 1 > MAX_CLASSES:
+            cur.execute(_ADDED_UP, (words, limit))
+            return [(r["item_id"], float(r["rank"])) for r in cur.fetchall()]
+        classes = _classes_by_rank(words, values)
+        found: list[tuple[str, float]] = []
+        for rank in sorted(classes, reverse=True):
+            cur.execute(*_class_query(words, values, classes[rank], limit - len(found)))
+            found += [(r["item_id"], rank) for r in cur.fetchall()]
+            if len(found) >= limit:
+                break
+        return found
 
 
 def _classes_by_rank(words: list[str], values: dict[str, list[float]]) -> dict[float, list[tuple[float, ...]]]:

@@ -6,6 +6,9 @@
 -- A word's rank is ts_rank_cd(document, word, 0): for a single word every occurrence is a cover of its own, so it is
 -- the sum of its occurrences' weights (A 1.0 title, B 0.4 artist and album, C 0.2 tags and genres; D 0.1).
 -- Kept by a trigger on track_search; the delete finds its rows by (word, rank, item_id) through the one index.
+-- Writers of track_search wait for this migration (a worker of the version before it must not write in between).
+LOCK TABLE track_search IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE track_search_terms (
     lexeme  TEXT NOT NULL,
     rank    REAL NOT NULL,
@@ -13,7 +16,8 @@ CREATE TABLE track_search_terms (
 );
 
 CREATE FUNCTION search_term_rank(weights TEXT[]) RETURNS REAL LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT sum(CASE w WHEN 'A' THEN 1.0 WHEN 'B' THEN 0.4 WHEN 'C' THEN 0.2 ELSE 0.1 END)::real FROM unnest(weights) AS w
+    SELECT sum(CASE w WHEN 'A' THEN 1.0 WHEN 'B' THEN 0.4 WHEN 'C' THEN 0.2 ELSE 0.1 END)::real
+      FROM unnest(coalesce(weights, '{D}')) AS w
 $$;
 
 CREATE FUNCTION track_search_terms_sync() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -12,7 +12,7 @@ import pytest
 from app import serve
 from audio.musicnn import MODEL_NAME, MSD_TAGS
 from db import search_terms
-from db.search import keyword_hits, trigram_available
+from db.search import as_read_from_real, keyword_hits, trigram_available
 from tests.conftest import wait_for
 from tests.seeded_library import insert_track
 from voyager_manager import rebuild_from_embeddings
@@ -324,3 +324,12 @@ def test_the_word_table_reads_classes_of_rank_as_adding_up_every_list_would(db, 
                 patched.setattr(search_terms, "_ADDED_UP", "SELECT 'the fallback was used'")
                 assert search_terms.best_by_words(db, query, limit) == added_up, (query, limit)
             assert len(added_up) == limit or limit == 500, (query, limit)
+
+
+def test_keyword_scores_read_as_postgresql_sends_its_reals(db):
+    """The word table's scores are computed in Python; they equal the reals PostgreSQL computes and sends (the
+    trigram path's), ranks of a title word repeated many times included."""
+    rows = db.fetch_all("SELECT g / 10.0 AS rank, ((g / 10.0)::float8 / ((g / 10.0)::float8 + 1))::real AS score"
+                        " FROM generate_series(1, 3000) AS g")
+    assert [as_read_from_real(float(r["rank"]) / (float(r["rank"]) + 1)) for r in rows] == \
+        [float(r["score"]) for r in rows]
