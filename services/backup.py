@@ -11,9 +11,10 @@ could not be opened. pg_dump and pg_restore are the embedded PostgreSQL's own wh
 database, else those on PATH of at least the server's major version.
 
 A restore refuses a dump whose schema is newer than this code knows. It replaces what the dump holds
-(`pg_restore --clean --if-exists`, in one transaction: a failure leaves the database as it was), applies the
-migrations the dump predates, restores the key file, gives the chat's read-only role its grants again, and
-announces a reload: the web process reloads the index, the map and every cache without a restart.
+(`pg_restore --clean --if-exists`, in one transaction: a failure leaves the database as it was; a dump of an older
+schema replaces the whole `public` schema instead, in one transaction too, so that nothing of the newer schema
+stays), applies the migrations the dump predates, restores the key file, gives the chat's read-only role its grants
+again, and announces a reload: the web process reloads the index, the map and every cache without a restart.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psycopg2
+import psycopg2.errors
 
 from config import VERSION, Config
 from db.migrate import apply_migrations, discover_migrations, schema_version, server_major_version
@@ -129,9 +133,19 @@ def restore_backup(config: Config, db: Database, path: Path) -> dict[str, Any]:
                               f"{manifest.get('audiomuse_version') or 'of that version'} or later")
         dump = Path(scratch) / "database.dump"
         _extract(archive, "database.dump", dump)
-        pg_restore = _tool("pg_restore", server_major_version(db))
-        _run([pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl", "--single-transaction",
-              "--dbname", config.database_url, str(dump)], "pg_restore")
+        major = server_major_version(db)
+        pg_restore = _tool("pg_restore", major)
+        clean = [pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl"]
+        if int(manifest["schema_version"]) < _schema_version_or_none(db, default=0):
+            # --clean drops what the dump holds: the tables and functions of the migrations it predates would stay
+            # (with the rows of the library being replaced) and those migrations could not be applied again
+            script = Path(scratch) / "database.sql"
+            _run([*clean, "--file", str(script), str(dump)], "pg_restore")
+            _run([_tool("psql", major), "--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1",
+                  "--command", "DROP SCHEMA public CASCADE", "--command", "CREATE SCHEMA public",
+                  "--file", str(script), "--dbname", config.database_url], "restoring the dump")
+        else:
+            _run([*clean, "--single-transaction", "--dbname", config.database_url, str(dump)], "pg_restore")
         applied = apply_migrations(config.database_url)
         key_restored = False
         if manifest.get("settings_key") == "file" and not config.SETTINGS_KEY:
@@ -206,6 +220,14 @@ def _major_of(binary: Path) -> int | None:
         return None
     match = re.search(r"(\d+)(?:\.\d+)?", out)
     return int(match.group(1)) if match else None
+
+
+def _schema_version_or_none(db: Database, *, default: int) -> int:
+    """This database's schema version; `default` when it has none (an emptied database)."""
+    try:
+        return schema_version(db)
+    except psycopg2.errors.UndefinedTable:  # nothing of AudioMuse to replace
+        return default
 
 
 def _run(command: list[str], what: str) -> None:

@@ -8,12 +8,15 @@ import json
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import serve
+from db.migrate import apply_migrations, schema_version
+from db.search import keyword_hits
 from services.backup import BackupError, create_backup, list_backups, restore_backup
 from tests.conftest import wait_for
-from tests.seeded_library import seed_groups
+from tests.seeded_library import insert_track, seed_groups
 from voyager_manager import publish_reload
 
 
@@ -88,3 +91,30 @@ def test_the_backup_task_from_the_api_is_listed_and_downloaded(config, db, redis
     assert tarfile.open(fileobj=io.BytesIO(download.data)).getnames()[0] == "manifest.json"
     assert client.get("/api/backups/..%2Fsettings.key").status_code == 404
     assert client.get("/api/backups/nope.audiomuse-backup").status_code == 404
+
+
+def test_a_backup_of_an_older_schema_replaces_the_newer_one_whole(make_config, db, tmp_path: Path):
+    """A backup made before a migration (here 0035, the keyword word table), restored into a database that has it:
+    nothing of the newer schema stays behind (its table kept the rows of the library being replaced, and the
+    migration could not be applied again), the migration is applied to the restored library."""
+    cfg = make_config()
+    rng = np.random.default_rng(4)
+    for number, title in enumerate(["Blue Train", "So What", "Night Train"]):
+        insert_track(db, item_id=f"b{number}", title=title, artist="Quintet", vector=rng.normal(size=8))
+    newest = schema_version(db)
+    db.execute("""DROP TABLE track_search_terms;
+                  DROP FUNCTION track_search_terms_sync, track_search_terms_truncate CASCADE;
+                  DROP FUNCTION search_term_rank;
+                  DELETE FROM schema_version WHERE version = 35""")
+    made = create_backup(cfg, db)  # of schema 34
+    assert apply_migrations(cfg.database_url) == [35]
+    insert_track(db, item_id="b9", title="Train Of Thought", artist="Later", vector=rng.normal(size=8))
+    db.execute("DELETE FROM tracks WHERE item_id = 'b1'")
+
+    done = restore_backup(cfg, db, made.path)
+    assert done["schema_version"] == 34 and done["migrations_applied"] == [35] and schema_version(db) == newest
+    assert [r["item_id"] for r in db.fetch_all("SELECT item_id FROM tracks ORDER BY item_id")] == ["b0", "b1", "b2"]
+    assert {h.item_id for h in keyword_hits(db, "train", limit=10, trigram=False)} == {"b0", "b2"}
+    stale = db.fetch_one("""SELECT count(*) AS n FROM track_search_terms t
+                             WHERE NOT EXISTS (SELECT 1 FROM track_search s WHERE s.item_id = t.item_id)""")
+    assert stale["n"] == 0
