@@ -1,7 +1,7 @@
 """The web process at library scale: memory, start-up, searches and reloads under load, at several sizes in one run,
 printed as one table with the ratio between the sizes (issue 29).
 
-    .venv/bin/python bench/scale.py [--sizes 100000,1000000] [--clients 8] [--probes 15]
+    .venv/bin/python bench/scale.py [--sizes 100000,1000000] [--clients 8] [--probes 15] [--requests-only]
 
 Per size: a private PostgreSQL and Redis; N synthetic tracks (clustered 200-d vectors, 50 tag scores, six moods,
 loaded with COPY through the search-document and name triggers, in chunks); the Voyager index built (`--storage`:
@@ -217,7 +217,7 @@ def start_sampled(env: dict[str, str], port: int) -> tuple[Any, psutil.Process, 
     return web, worker, Sampler(worker)
 
 
-def measure(n: int, clients: int, probes: int, storage: str = "e4m3") -> Figures:
+def measure(n: int, clients: int, probes: int, storage: str = "e4m3", *, requests_only: bool = False) -> Figures:
     figures = Figures(n)
     v = figures.values
     web = None
@@ -235,7 +235,8 @@ def measure(n: int, clients: int, probes: int, storage: str = "e4m3") -> Figures
             del index
             # the index of the first reload: the same tracks, every position another one's
             reversed_ids = ids[::-1]
-            new_index = build_index(reversed_ids, vectors[::-1], m=16, ef_construction=100, storage=storage)
+            new_index = None if requests_only else \
+                build_index(reversed_ids, vectors[::-1], m=16, ef_construction=100, storage=storage)
             del vectors
 
             port = free_port()
@@ -279,6 +280,8 @@ def measure(n: int, clients: int, probes: int, storage: str = "e4m3") -> Figures
             v["path_server_cpu_ms"] = 1000 * (cpu_seconds(worker) - before) / (probes + 1)
             time.sleep(5)
             v["rss_settled_mb"] = sampler.now()
+            if requests_only:
+                return figures
             v.update(reload_under_load(
                 base, redis_lib.Redis.from_url(redis_url), sampler, ids, clients,
                 partial(store_index, db, "music_library", new_index, reversed_ids, model=MODEL_NAME)))
@@ -340,6 +343,9 @@ def table(results: list[Figures]) -> list[str]:
         cells = []
         for r in results:
             value = r.values.get(key, float("nan"))
+            if value != value:  # not measured (--requests-only)
+                cells.append("—")
+                continue
             cells.append(f"{value:,.0f} {unit}".strip() if value >= 100 or unit in ("", "MB") else
                          f"{value:.1f} {unit}".strip())
         ratio = ""
@@ -357,11 +363,13 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=15)
     parser.add_argument("--storage", default="e4m3", choices=("e4m3", "float32"),
                         help="how the index stores its vectors (INDEX_STORAGE)")
+    parser.add_argument("--requests-only", action="store_true",
+                        help="stop after start-up and the requests: no reloads, no restart")
     args = parser.parse_args()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         started = time.monotonic()
-        results.append(measure(n, args.clients, args.probes, args.storage))
+        results.append(measure(n, args.clients, args.probes, args.storage, requests_only=args.requests_only))
         print(f"{n}: measured in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
         print("\n".join(table(results)), file=sys.stderr, flush=True)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
