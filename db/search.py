@@ -49,20 +49,20 @@ def keyword_hits(db: Database, text: str, *, limit: int, trigram: bool) -> list[
                                  tsvector_to_array(to_tsvector('english', %(q)s)) AS lexemes""", {"q": query})
     # a query's text form quotes each word (a word holds no space), joined by " & "; `lexemes` are the same words
     # unquoted (the same parser and dictionaries)
-    operands = list(dict.fromkeys(w for w in (str(row["words"]) if row else "").split(" & ") if w))
     lexemes = list(row["lexemes"] or []) if row else []
-    params: dict[str, Any] = {"words": " | ".join(operands), "raw": query.lower(), "limit": limit}
-    params.update({f"w{i}": word for i, word in enumerate(operands)})
-    # The rank of a candidate of the name search, from its document: each word's rank is a real (float4); their sum
-    # is rounded to the 0.1 steps of the default weights (0.1, 0.2, 0.4, 1.0), so that documents of the same rank
-    # tie (and are ordered by item id) as ts_rank_cd's own do (the word table's sums are rounded alike). Past
-    # SUMMED_WORDS words it is the whole query's (the same value; a long query is rare).
-    summed = " + ".join(f"CASE WHEN t.search_document @@ %(w{i})s::tsquery "
-                        f"THEN ts_rank_cd(t.search_document, %(w{i})s::tsquery, 0) ELSE 0 END"
-                        for i in range(len(operands))) if len(operands) <= SUMMED_WORDS else \
-        "ts_rank_cd(t.search_document, %(words)s::tsquery, 0)"
-    rank = f"round(({summed})::float8 * 10000) / 10000" if operands else "0"
     if trigram:
+        operands = list(dict.fromkeys(w for w in (str(row["words"]) if row else "").split(" & ") if w))
+        params: dict[str, Any] = {"words": " | ".join(operands), "raw": query.lower(), "limit": limit}
+        params.update({f"w{i}": word for i, word in enumerate(operands)})
+        # The rank of a candidate of the name search, from its document: each word's rank is a real (float4); their sum
+        # is rounded to the 0.1 steps of the default weights (0.1, 0.2, 0.4, 1.0), so that documents of the same rank
+        # tie (and are ordered by item id) as ts_rank_cd's own do (the word table's sums are rounded alike). Past
+        # SUMMED_WORDS words it is the whole query's (the same value; a long query is rare).
+        summed = " + ".join(f"CASE WHEN t.search_document @@ %(w{i})s::tsquery "
+                            f"THEN ts_rank_cd(t.search_document, %(w{i})s::tsquery, 0) ELSE 0 END"
+                            for i in range(len(operands))) if len(operands) <= SUMMED_WORDS else \
+            "ts_rank_cd(t.search_document, %(words)s::tsquery, 0)"
+        rank = f"round(({summed})::float8 * 10000) / 10000" if operands else "0"
         # The candidates: the best `limit` documents by their words (the word table) and every track whose name is
         # like the query. A name similarity below the threshold is no match and adds nothing, so a document outside
         # both sets scores at most the words' rank of the last of the first set: these are the best `limit` of all.
