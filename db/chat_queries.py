@@ -154,11 +154,10 @@ def fallback_query(intent: Any, *, limit: int, similar_ids: list[str] | None = N
             where.append(f"scale = {param(intent.scale)}")
     where += _tempo_filters(intent, strict, param)
     score = _score_terms(intent, strict, param, lambda tag: f"(tags->>{param(tag)})::float")
-    order = "score DESC, title" if score else "random()"
     text = f"SELECT {RESULT_COLUMNS}, {' + '.join(score) if score else '0'} AS score FROM {CHAT_VIEW}"
     if where:
         text += " WHERE " + " AND ".join(where)
-    return f"{text} ORDER BY {order} LIMIT {int(limit)}", params.values
+    return f"{text} ORDER BY {_order(bool(score))} LIMIT {int(limit)}", params.values
 
 
 def _tempo_filters(intent: Any, strict: bool, param: Callable[[Any], str]) -> list[str]:
@@ -199,10 +198,11 @@ def score_tag_positions(db: Database) -> dict[str, int]:
 
 
 def fallback_candidates(db: Database, intent: Any, *, strict: bool, count: int, tag_positions: Mapping[str, int],
-                        timeout_ms: int) -> list[tuple[str, float]] | None:
-    """The `count` best (item_id, score) of the fallback's ranking, best first, from the narrow chat_scores table
-    (migration 0028) — the same score, computed with the same parameter types, as fallback_query's; None when the
-    intent filters on something that table does not hold (artists, albums, genres, keys) or has no score."""
+                        timeout_ms: int) -> list[str] | None:
+    """The first `count` item ids of the fallback's order from the narrow chat_scores table (migration 0028): by
+    the same score, computed with the same parameter types, as fallback_query's, ties by item id; for an intent
+    with no score (tempo only), `count` tracks in its range drawn at random. None when the intent filters on
+    something that table does not hold (artists, albums, genres, keys)."""
     if intent.artists or intent.exclude_artists or any(t not in tag_positions for t in intent.tags) or strict and (
             intent.albums or intent.genres or intent.camelot or intent.key or intent.scale):
         return None
@@ -211,17 +211,20 @@ def fallback_candidates(db: Database, intent: Any, *, strict: bool, count: int, 
 
     where = _tempo_filters(intent, strict, param)
     score = _score_terms(intent, strict, param, lambda tag: f"tags[{param(tag_positions[tag])}]")
-    if not score:
-        return None
-    text = f"SELECT item_id, {' + '.join(score)} AS score FROM chat_scores"
+    text = f"SELECT item_id, {' + '.join(score) if score else '0'} AS score FROM chat_scores"
     if where:
         text += " WHERE " + " AND ".join(where)
     # PREPAREd as the chat's queries are, so each parameter gets the type PostgreSQL infers there (a pivot tempo
-    # next to a real column is real): the scores equal the chat view's bit for bit
-    query = ValidatedQuery(sql=f"{text} ORDER BY score DESC LIMIT {int(count)}", params=tuple(params.values),
-                           limit=count)
-    rows = run_chat_query(db, query, role=None, timeout_ms=timeout_ms)
-    return [(str(r["item_id"]), float(r["score"])) for r in rows]
+    # next to a real column is real): the scores equal the chat view's bit for bit, and so does the order
+    query = ValidatedQuery(sql=f"{text} ORDER BY {_order(bool(score))} LIMIT {int(count)}",
+                           params=tuple(params.values), limit=count)
+    return [str(r["item_id"]) for r in run_chat_query(db, query, role=None, timeout_ms=timeout_ms)]
+
+
+def _order(scored: bool) -> str:
+    # Ties go by item id, a total order both tables share: the first n rows of the narrow table are exactly the
+    # first n of the view, however many tracks share the score at the cut.
+    return "score DESC, item_id" if scored else "random()"
 
 
 _MOOD_COLUMNS = frozenset({"danceable", "aggressive", "happy", "party", "relaxed", "sad"})

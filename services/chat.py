@@ -282,40 +282,35 @@ def _fallback(ctx: ChatContext, request: ChatRequest, limit: int, cap: int,
 
 
 def _best_candidates(ctx: ChatContext, intent: Intent, strict: bool, wanted: int) -> list[str] | None:
-    """The tracks the fallback's query can answer with, found in the narrow score table first (the chat view's rows
-    are ~3x wider): every allowed track scoring at least the `wanted`-th allowed one's score, so the query over
-    them alone gives what it would over the whole library. None when the table cannot say (a filter it does not
-    hold, a tie at the edge of what was read, too many tracks left out by the blocklists)."""
+    """The tracks the fallback's query answers with, found in the narrow score table first (the chat view's rows
+    are ~3x wider): the first `wanted` allowed tracks of its order (score, then item id), so the query over them
+    alone gives what it would over the whole library; for a request with no score (tempo only), `wanted` allowed
+    tracks in its range drawn at random, as the view would draw them. None when the table cannot say (a filter it
+    does not hold, too many tracks left out by the blocklists, more ids than a query may name)."""
+    if wanted > _MAX_CANDIDATES:
+        return None
     positions = chat_queries.score_tag_positions(ctx.db)
     allowed = ctx.allowed or (lambda _: True)
     count = wanted
     while count <= wanted * _MAX_CANDIDATE_GROWTH:
         try:
-            rows = chat_queries.fallback_candidates(ctx.db, intent, strict=strict, count=count + 1,
-                                                    tag_positions=positions,
-                                                    timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
+            found = chat_queries.fallback_candidates(ctx.db, intent, strict=strict, count=count,
+                                                     tag_positions=positions,
+                                                     timeout_ms=ctx.config.CHAT_STATEMENT_TIMEOUT_MS)
         except chat_queries.ChatQueryFailed:
             log.warning("the chat's score table could not be read; the fallback reads the chat view", exc_info=True)
             return None
-        if rows is None:
+        if found is None:
             return None
-        if len(rows) <= count:  # every matching track was read
-            found = [item_id for item_id, _ in rows if allowed(item_id)]
-        else:
-            edge = rows[count][1]  # no track left unread scores above it
-            kept = [(item_id, score) for item_id, score in rows[:count] if allowed(item_id)]
-            if len(kept) < wanted or kept[wanted - 1][1] <= edge:
-                count *= 2
-                continue
-            found = [item_id for item_id, score in kept if score >= kept[wanted - 1][1]]
-        # many ties at the cut: the view ranks them, not a long list of ids (the query's text is limited)
-        return found if len(found) <= min(_MAX_CANDIDATES_SHARE * wanted, _MAX_CANDIDATES) else None
+        kept = [item_id for item_id in found if allowed(item_id)]
+        if len(kept) >= wanted or len(found) < count:  # enough, or every matching track was read
+            return kept[:wanted]
+        count *= 2
     return None
 
 
-# The candidates' bounds: twice the rows asked for, 1,000 ids (the chat's query text is at most 10,000 characters),
-# and reading up to 8x the rows asked for when the blocklists leave many out (then the view is ranked instead).
-_MAX_CANDIDATES_SHARE = 2
+# The candidates' bounds: 1,000 ids (the chat's query text is at most 10,000 characters), and reading up to 8x the
+# rows asked for when the blocklists leave many out (then the view is ranked instead).
 _MAX_CANDIDATES = 1000
 _MAX_CANDIDATE_GROWTH = 8
 

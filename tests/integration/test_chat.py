@@ -114,8 +114,9 @@ HOSTILE_ANSWERS = [
     ("I think you would enjoy some jazz.", "not JSON"),
     ('{"message": "jazz!"}', "no query"),
     ('{"query": "SELECT item_id FROM chat_tracks WHERE title = \'nothing like it\' LIMIT 5"}', "found no songs"),
-    ('{"query": "SELECT a.item_id FROM chat_tracks a, chat_tracks b, chat_tracks c, chat_tracks d, chat_tracks e '
-     'ORDER BY random() LIMIT 5"}', "longer than 500 ms"),
+    # 24^6 rows: seconds on any machine (24^5 took 496 ms on a quiet EPYC, under the 500-ms timeout)
+    ('{"query": "SELECT a.item_id FROM chat_tracks a, chat_tracks b, chat_tracks c, chat_tracks d, chat_tracks e, '
+     'chat_tracks f ORDER BY random() LIMIT 5"}', "longer than 500 ms"),
 ]
 
 

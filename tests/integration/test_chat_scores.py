@@ -68,6 +68,35 @@ def test_the_fallback_through_the_score_table_gives_the_whole_view_s_playlists(c
             assert all(int(i[1:]) % 5 == 0 for i in ids)
 
 
+
+def test_tied_scores_go_by_item_id_so_the_table_is_read_once(context, monkeypatch):
+    reads: list[int] = []
+    read = chat_service.chat_queries.fallback_candidates
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(kwargs["count"])
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(chat_service.chat_queries, "fallback_candidates", counted)
+    # a hundred tracks share the best jazz score: the cut falls among them
+    ids = [r["item_id"] for r in _answer(context, "jazz")["query_results"]]
+    assert reads == [75] and ids == sorted(ids)[:len(ids)] and ids[0] == "t000"
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_a_tempo_only_request_draws_its_songs_from_the_score_table(context, db, blocked):
+    if blocked:
+        context.allowed = lambda item_id: int(item_id[1:]) % 3 == 0
+    answer = _answer(context, "songs between 100 and 120 bpm")
+    ids = [r["item_id"] for r in answer["query_results"]]
+    assert "item_id IN" in answer["executed_query"] and "random()" in answer["executed_query"]
+    in_range = {r["item_id"] for r in db.fetch_all(
+        "SELECT item_id FROM chat_tracks WHERE tempo_bpm BETWEEN 100 AND 120")}
+    assert len(ids) == min(25, len([i for i in in_range if not blocked or int(i[1:]) % 3 == 0]))
+    assert set(ids) <= in_range and len(set(ids)) == len(ids)
+    if blocked:
+        assert all(int(i[1:]) % 3 == 0 for i in ids)
+
 def test_the_trigger_keeps_the_score_table_in_step(db):
     insert_track(db, item_id="k1", title="Kept", artist="Someone", vector=np.ones(8))
     db.execute("""UPDATE tracks SET tags = '{"jazz": 0.25, "rock": 0.5}', moods = '{"relaxed": 0.75}'
