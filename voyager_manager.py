@@ -118,7 +118,7 @@ class LoadedIndex:
             return [(p.tolist(), d.tolist()) for p, d in zip(positions, distances, strict=True)]
         ask = min(self.catalog.live, max(2 * k, k + RERANK_EXTRA))
         positions, _ = self.index.query(np.asarray(vectors, dtype=np.float32), k=ask, query_ef=max(query_ef, ask))
-        return [self.exact.rerank(vector, p.tolist(), k) for vector, p in zip(vectors, positions, strict=True)]
+        return self.exact.rerank_batch(vectors, positions, k)
 
     def query_allowed(self, vector: np.ndarray, ask: int, allowed: np.ndarray, *,
                       query_ef: int) -> tuple[list[int], list[float], bool]:

@@ -169,7 +169,25 @@ def interpolate(a: np.ndarray, b: np.ndarray, *, num: int, method: Interpolation
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a64.shape != b64.shape or a64.ndim != 1:
         raise DiscoveryError("vector", f"vectors must be 1-D and of one shape, got {a64.shape} and {b64.shape}")
-    return np.stack([_point(a64, b64, float(t), method) for t in np.linspace(0.0, 1.0, num)])
+    return _points(a64, b64, np.linspace(0.0, 1.0, num), method)
+
+
+def _points(a: np.ndarray, b: np.ndarray, t: np.ndarray, method: Interpolation) -> np.ndarray:
+    """`_point` at each fraction of `t` (n,), shape (n, d), in whole-array arithmetic (a path's 25 targets)."""
+    after, before = t[:, None], (1.0 - t)[:, None]
+    if method == "linear":
+        return before * a + after * b
+    norm_a, norm_b = float(norm(a)), float(norm(b))
+    if norm_a == 0.0 or norm_b == 0.0:
+        return before * a + after * b
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = math.acos(float(np.clip(np.dot(unit_a, unit_b), -1.0, 1.0)))
+    sin_omega = math.sin(omega)
+    if sin_omega < _PARALLEL_SIN:
+        direction = before * unit_a + after * unit_b
+    else:
+        direction = (np.sin(before * omega) * unit_a + np.sin(after * omega) * unit_b) / sin_omega
+    return direction * (before * norm_a + after * norm_b)
 
 
 def _validate(

@@ -84,3 +84,31 @@ def test_candidates_are_ordered_by_exact_cosine(tmp_path):
     assert positions == [int(p) for p in expected]
     np.testing.assert_allclose(distances, 1 - cosine[expected], atol=1e-6)
     assert exact.rerank(query, [], 5) == ([], [])
+
+
+def test_a_batch_of_queries_is_ordered_as_each_alone_with_shared_rows_read_once(tmp_path):
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(60, 12)).astype(np.float32)
+    exact = ExactVectors.write(None, "lib", sha256="a" * 64, rows=60, dimensions=12,
+                               vectors=_rows(vectors, list(range(60))))
+    queries = rng.normal(size=(7, 12)).astype(np.float32)
+    queries[3] = 0  # a zero query: cosine 0 against every row, ties in the given order
+    candidates = np.stack([rng.permutation(np.arange(i * 5, i * 5 + 20)) for i in range(7)])  # overlapping rows
+    read: list[int] = []
+    get = exact.get
+    exact.get = lambda positions: (read.extend(positions), get(positions))[1]  # type: ignore[method-assign]
+    batch = exact.rerank_batch(queries, candidates, 6)
+    assert sorted(read) == sorted(set(candidates.ravel().tolist()))  # each shared row once
+    exact.get = get  # type: ignore[method-assign]
+    assert batch == [exact.rerank(q, row.tolist(), 6) for q, row in zip(queries, candidates, strict=True)]
+    assert exact.rerank_batch(queries[:0], candidates[:0], 6) == []
+
+
+def test_a_row_cut_short_reads_as_zeros(tmp_path):
+    vectors = np.ones((5, 4), dtype=np.float32)
+    exact = ExactVectors.write(tmp_path, "lib", sha256="a" * 64, rows=5, dimensions=4,
+                               vectors=_rows(vectors, list(range(5))))
+    path = vectors_file(tmp_path, "lib")
+    os.truncate(path, os.path.getsize(path) - 8)  # the open handle now reads half of the last row
+    got = exact.get([4, 0])
+    assert not got[0].any() and np.allclose(got[1], 0.5)
